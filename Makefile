@@ -1,0 +1,31 @@
+# One command each: `make setup`, `make demo`, `make test`. Needs only Python 3.10+.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch must be installed before anything that depends on torch; a bare `torch`
+# requirement would otherwise fetch a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup demo test lint bench clean
+
+$(BIN)/styleverse: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(BIN)/styleverse
+
+setup: $(BIN)/styleverse
+
+demo: setup
+	$(BIN)/styleverse demo --out styleverse-demo
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/bench_transfer.py
+
+clean:
+	rm -rf $(VENV) styleverse-demo .pytest_cache

@@ -1,0 +1,159 @@
+"""Shared CLI plumbing: one-line errors with exit status 2, logging to stderr, progress bars, JSON sidecars."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..errors import ConfigError, StyleverseError
+
+console = Console(stderr=True)
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line and exit status 2, and whose help shows defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        sys.exit(2)
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    return v
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
+    return v
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not (v >= 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    v = non_negative_float(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
+    return v
+
+
+def setup_logging(quiet: bool = False) -> None:
+    """Library log records (logger 'styleverse') go to stderr through rich."""
+    log = logging.getLogger("styleverse")
+    log.handlers[:] = [RichHandler(console=console, show_time=False, show_path=False, markup=False)]
+    log.setLevel(logging.ERROR if quiet else logging.INFO)
+    log.propagate = False
+
+
+def progress(disable: bool = False) -> Progress:
+    """A rich progress bar: description, bar, n/total, elapsed, ETA and a free-text status field."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        disable=disable,
+        transient=False,
+    )
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import PIL
+    import torch
+
+    from .. import __version__
+
+    return {
+        "styleverse": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pillow": PIL.__version__,
+    }
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write JSON atomically (temp file + rename)."""
+    from ..images import write_bytes_atomic
+
+    write_bytes_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+    return Path(path)
+
+
+def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """Run a command; a :class:`StyleverseError` becomes one line on stderr and exit status 2."""
+    try:
+        return int(func(args) or 0)
+    except StyleverseError as e:
+        console.file.flush()
+        sys.stderr.write(f"styleverse: error: {e}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("styleverse: interrupted\n")
+        return 130
+
+
+def need(cond: bool, message: str) -> None:
+    """Raise a :class:`ConfigError` with ``message`` unless ``cond`` holds."""
+    if not cond:
+        raise ConfigError(message)
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    """Flags every long-running command shares."""
+    p.add_argument("--quiet", action="store_true", help="no progress bars or info messages, only errors")
+
+
+Register = Callable[[Any], None]
+__all__: Sequence[str] = [
+    "Parser",
+    "add_common",
+    "console",
+    "need",
+    "non_negative_float",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+    "progress",
+    "run_command",
+    "setup_logging",
+    "versions",
+    "write_json",
+]

@@ -1,0 +1,88 @@
+"""Pictures people would rather look at than read: loss curves, snapshot strips, contact sheets.
+
+matplotlib runs on the Agg backend (no display needed); every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from .images import atomic_path, save_image, tensor_to_pil  # noqa: E402
+
+
+def save_figure(fig: plt.Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
+    """Save and close a figure atomically (format from the extension)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_losses(history: Sequence[dict[str, float]], path: str | os.PathLike[str], title: str = "") -> Path:
+    """Style and content loss over steps on a log scale (the paper's Figure 4); scale changes marked."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [h["step"] for h in history]
+    for key, colour in (("style", "tab:red"), ("content", "tab:blue"), ("tv", "tab:green"), ("total", "0.4")):
+        vals = [h.get(key, 0.0) for h in history]
+        if any(v > 0 for v in vals):
+            ax.plot(steps, [max(v, 1e-12) for v in vals], label=key, color=colour, lw=1.5 if key != "total" else 1)
+    for i in range(1, len(history)):
+        if history[i].get("scale") != history[i - 1].get("scale"):
+            ax.axvline(history[i]["step"], color="0.7", ls="--", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("weighted loss")
+    ax.set_title(title or "Style and content loss")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)
+
+
+def labelled_strip(
+    images: Sequence[Image.Image], labels: Sequence[str], height: int = 256, pad: int = 4, label_h: int = 18
+) -> Image.Image:
+    """Images side by side at a common height, each with a text label under it."""
+    scaled = [im.resize((max(1, round(im.width * height / im.height)), height)) for im in images]
+    width = sum(im.width for im in scaled) + pad * (len(scaled) + 1)
+    sheet = Image.new("RGB", (width, height + label_h + 2 * pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = pad
+    for im, text in zip(scaled, labels, strict=True):
+        sheet.paste(im, (x, pad))
+        draw.text((x + 2, pad + height + 3), text, fill="black")
+        x += im.width + pad
+    return sheet
+
+
+def snapshot_strip(
+    snapshots: Sequence[tuple[int, torch.Tensor]], path: str | os.PathLike[str], height: int = 256
+) -> Path:
+    """Snapshots (step, image) side by side, labelled by step (the paper's Figures 5–7)."""
+    ims = [tensor_to_pil(t) for _, t in snapshots]
+    return save_image(labelled_strip(ims, [f"step {s}" for s, _ in snapshots], height), path)
+
+
+def contact_sheet(
+    images: Sequence[Image.Image], labels: Sequence[str], path: str | os.PathLike[str], cols: int = 8, thumb: int = 128
+) -> Path:
+    """Grid of square-fitted thumbnails with labels, for eyeballing a set of images."""
+    rows = max(1, -(-len(images) // cols))
+    cell_h = thumb + 16
+    sheet = Image.new("RGB", (cols * thumb, rows * cell_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (im, text) in enumerate(zip(images, labels, strict=True)):
+        t = im.copy()
+        t.thumbnail((thumb, thumb))
+        x, y = (i % cols) * thumb, (i // cols) * cell_h
+        sheet.paste(t, (x + (thumb - t.width) // 2, y + (thumb - t.height) // 2))
+        draw.text((x + 2, y + thumb + 2), text[:20], fill="black")
+    return save_image(sheet, path)
