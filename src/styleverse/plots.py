@@ -12,11 +12,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
+from PIL import Image, ImageDraw
 
-from .images import atomic_path, save_image, tensor_to_pil  # noqa: E402
+from .images import atomic_path, save_image, tensor_to_pil
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
