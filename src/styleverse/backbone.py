@@ -174,7 +174,7 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
             from safetensors import safe_open
 
             with safe_open(str(path), framework="pt") as f:
-                return {k: f.get_tensor(k) for k in f}, dict(f.metadata() or {})
+                return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})  # noqa: SIM118 (safe_open is not iterable)
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise WeightsError(f"{path}: not a readable weights file ({type(e).__name__}: {str(e)[:200]})") from None

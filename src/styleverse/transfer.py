@@ -138,7 +138,7 @@ class StyleTransfer:
     def _optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
         lr = self.config.lr or DEFAULT_LR[self.config.optimizer]
         if self.config.optimizer == "lbfgs":
-            return torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=50)
+            return torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0)
         return torch.optim.Adam([x], lr=lr)
 
     def optimize(
@@ -155,14 +155,19 @@ class StyleTransfer:
         """Run ``steps`` optimiser steps at the size of ``content``; return the best-so-far result."""
         cfg, dev = self.config, self.device
         with torch.inference_mode():
-            content_targets = {
-                k: v.clone() for k, v in self._features(content.to(dev), want_style=False).content.items()
-            }
-        targets = {k: v.to(dev) for k, v in style_targets.items()}
+            frozen = self._features(content.to(dev), want_style=False).content
+        # clones made outside inference mode are ordinary tensors that autograd may save
+        content_targets = {k: v.float().clone() for k, v in frozen.items()}
+        targets = {k: v.to(dev).clone() for k, v in style_targets.items()}
         x = init.detach().to(dev).clone().requires_grad_(True)
         opt = self._optimizer(x)
         weights = self.model.style_weights
         current: dict[str, float] = {}
+        # L-BFGS only updates its curvature memory when yᵀs > 1e-10, an absolute test: with small losses
+        # (untrained or narrow networks) it would never learn curvature and crawl along the gradient. The
+        # objective it sees is therefore rescaled once so the first gradient has max-abs 1; this also makes
+        # its first step size independent of the loss scale. Recorded losses are unscaled.
+        scale: list[float] = []
 
         def closure() -> torch.Tensor:
             opt.zero_grad(set_to_none=True)
@@ -173,25 +178,35 @@ class StyleTransfer:
             loss = s + c + t
             loss.backward()
             current.update(total=loss.item(), style=s.item(), content=c.item(), tv=t.item())
-            return loss
+            if cfg.optimizer != "lbfgs":
+                return loss
+            if not scale:
+                g = x.grad.abs().max().item() if x.grad is not None else 0.0
+                scale.append(1.0 / g if g > 0 and math.isfinite(g) else 1.0)
+            if x.grad is not None:
+                x.grad.mul_(scale[0])
+            return loss.detach() * scale[0]
 
         result = TransferResult(init.detach().cpu().clone(), precision=self.precision, device=str(dev))
         hw = (int(content.shape[-2]), int(content.shape[-1]))
-        for i in range(steps):
-            step = step_offset + i + 1
-            opt.step(closure)
-            bad = not all(math.isfinite(v) for v in current.values()) or not torch.isfinite(x).all()
-            if bad:
-                result.diverged_at = step
-                break
-            with torch.no_grad():
-                x.clamp_(0, 1)
-            result.image = x.detach().cpu().clone()
-            result.history.append({"step": float(step), "scale": float(scale_index), **current})
-            if callback:
-                callback(StepEvent(step, total_steps or steps, scale_index, hw, dict(current)))
-                if cfg.save_every and step % cfg.save_every == 0:
-                    callback(SnapshotEvent(step, result.image))
+        try:
+            for i in range(steps):
+                step = step_offset + i + 1
+                opt.step(closure)
+                if not all(math.isfinite(v) for v in current.values()) or not torch.isfinite(x).all():
+                    result.diverged_at = step
+                    break
+                if cfg.optimizer != "lbfgs":  # clamping between L-BFGS steps corrupts its curvature pairs
+                    with torch.no_grad():
+                        x.clamp_(0, 1)
+                result.image = x.detach().clamp(0, 1).cpu()
+                result.history.append({"step": float(step), "scale": float(scale_index), **current})
+                if callback:
+                    callback(StepEvent(step, total_steps or steps, scale_index, hw, dict(current)))
+                    if cfg.save_every and step % cfg.save_every == 0:
+                        callback(SnapshotEvent(step, result.image))
+        except KeyboardInterrupt:
+            result.interrupted = True  # result holds the last completed step
         return result
 
     def run(
@@ -200,47 +215,57 @@ class StyleTransfer:
         styles: StyleSet,
         init: torch.Tensor | None = None,
         callback: Callback | None = None,
+        start_step: int = 0,
     ) -> TransferResult:
-        """Coarse-to-fine over ``config.scales`` (longest side of each); content is (1,3,H,W) in [0,1]."""
+        """Coarse-to-fine over ``config.scales`` (longest side of each); content is (1,3,H,W) in [0,1].
+
+        ``start_step`` resumes an interrupted run: steps already done are skipped and ``init`` (the
+        saved image) continues the scale it was interrupted in. L-BFGS curvature history restarts.
+        """
         cfg = self.config
         torch.manual_seed(cfg.seed)
         start = time.perf_counter()
         total = cfg.steps * len(cfg.scales)
-        hw0 = scaled_size((content.shape[-2], content.shape[-1]), cfg.scales[0])
-        if init is not None:
-            current = _resize(init, hw0)
-        elif cfg.init == "noise":
-            current = torch.rand((1, 3, *hw0), generator=torch.Generator().manual_seed(cfg.seed))
-        elif cfg.init == "content":
-            current = _resize(content, hw0)
-        else:
-            raise ConfigError(f"--init must be content, noise or an image path, not '{cfg.init}'")
-        out = TransferResult(current, precision=self.precision, device=str(self.device))
-        for si, longest in enumerate(cfg.scales):
-            hw = scaled_size((content.shape[-2], content.shape[-1]), longest)
+        if not 0 <= start_step <= total:
+            raise ConfigError(f"cannot resume at step {start_step}: this run has {total} steps")
+        first = min(start_step // cfg.steps, len(cfg.scales) - 1)
+        hw_of = [scaled_size((content.shape[-2], content.shape[-1]), s) for s in cfg.scales]
+        out = TransferResult(
+            self._initial(content, init, hw_of[first]), precision=self.precision, device=str(self.device)
+        )
+        for si in range(first, len(cfg.scales)):
+            done = max(0, start_step - si * cfg.steps)
+            if done >= cfg.steps:
+                continue
             if callback:
-                callback(ScaleEvent(si, len(cfg.scales), hw))
-            targets = styles.targets(self.model, longest, self.device, self.precision)
-            try:
-                part = self.optimize(
-                    _resize(content, hw),
-                    targets,
-                    _resize(out.image, hw),
-                    cfg.steps,
-                    si * cfg.steps,
-                    total,
-                    si,
-                    callback,
-                )
-            except KeyboardInterrupt:
-                out.interrupted = True
-                break
-            out.image, out.diverged_at = part.image, part.diverged_at
+                callback(ScaleEvent(si, len(cfg.scales), hw_of[si]))
+            targets = styles.targets(self.model, cfg.scales[si], self.device, self.precision)
+            part = self.optimize(
+                _resize(content, hw_of[si]),
+                targets,
+                _resize(out.image, hw_of[si]),
+                cfg.steps - done,
+                si * cfg.steps + done,
+                total,
+                si,
+                callback,
+            )
+            out.image, out.diverged_at, out.interrupted = part.image, part.diverged_at, part.interrupted
             out.history.extend(part.history)
-            if part.diverged_at is not None:
+            if part.diverged_at is not None or part.interrupted:
                 break
         out.seconds = time.perf_counter() - start
         return out
+
+    def _initial(self, content: torch.Tensor, init: torch.Tensor | None, hw: tuple[int, int]) -> torch.Tensor:
+        """Starting image: a given one, the content (the paper), or seeded uniform noise."""
+        if init is not None:
+            return _resize(init, hw)
+        if self.config.init == "noise":
+            return torch.rand((1, 3, *hw), generator=torch.Generator().manual_seed(self.config.seed))
+        if self.config.init == "content":
+            return _resize(content, hw)
+        raise ConfigError(f"--init must be content, noise or an image path, not '{self.config.init}'")
 
 
 def stylize(

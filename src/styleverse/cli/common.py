@@ -128,6 +128,14 @@ def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse
     except KeyboardInterrupt:
         sys.stderr.write("styleverse: interrupted\n")
         return 130
+    except Exception as e:
+        if os.environ.get("STYLEVERSE_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"styleverse: internal error: {type(e).__name__}: {e} "
+            "(a bug: please report it; set STYLEVERSE_DEBUG=1 to see the traceback)\n"
+        )
+        return 1
 
 
 def need(cond: bool, message: str) -> None:

@@ -1,0 +1,84 @@
+"""``styleverse demo``: a complete run on built-in samples, no network needed."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..errors import OutputError, WeightsError
+from ..samples import SAMPLE_STYLES, content_photo, sample_style
+from .common import Parser, console, positive_int, setup_logging
+
+log = logging.getLogger("styleverse")
+
+
+def register(sub: Any) -> None:
+    p: Parser = sub.add_parser(
+        "demo",
+        help="stylise a bundled photo with built-in comic styles",
+        description="Writes into OUT: the sample content and styles, the stylised result (averaged Gram "
+        "targets of all three styles), a loss plot, snapshots and a side-by-side comparison.",
+    )
+    p.add_argument("--out", default="styleverse-demo", help="folder to write into (created; must be empty or new)")
+    p.add_argument("--size", type=positive_int, default=256, help="longest side of the result in pixels")
+    p.add_argument("--steps", type=positive_int, default=100, help="optimiser steps")
+    p.add_argument(
+        "--backbone",
+        default="imagenet",
+        help="imagenet (falls back to random, loudly, when the weights cannot be had), random, or a PATH",
+    )
+    p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demo)
+
+
+def _backbone(spec: str) -> str:
+    """imagenet if it can be had, else random with a loud warning (the demo must run offline)."""
+    if spec != "imagenet":
+        return spec
+    from ..backbone import imagenet_weights_path
+
+    try:
+        imagenet_weights_path("vgg19")
+    except WeightsError as e:
+        log.warning("%s", e)
+        console.print(
+            "[bold red]ImageNet VGG19 weights unavailable: falling back to a RANDOM network. "
+            "The result will show the pipeline, not a good look."
+        )
+        return "random"
+    return spec
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from ..images import load_image, save_image
+    from ..plots import labelled_strip
+    from .main import main
+
+    setup_logging(args.quiet)
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.overwrite)):
+        raise OutputError(f"{out}: exists and is not an empty folder; pass --overwrite or choose --out")
+    (out / "styles").mkdir(parents=True, exist_ok=True)
+    content = out / "content.png"
+    save_image(content_photo(), content)
+    styles = [out / "styles" / f"{name}.png" for name in SAMPLE_STYLES]
+    for name, path in zip(SAMPLE_STYLES, styles, strict=True):
+        save_image(sample_style(name), path)
+    result = out / "stylized.png"
+    argv = ["stylize", str(content), "--style", *map(str, styles), "-o", str(result), "--size", str(args.size)]
+    argv += ["--steps", str(args.steps), "--backbone", _backbone(args.backbone), "--plot", str(out / "losses.png")]
+    argv += ["--save-every", str(max(1, args.steps // 5)), "--snapshot-dir", str(out / "snapshots"), "--overwrite"]
+    argv += ["--quiet"] if args.quiet else []
+    code = main(argv)
+    if code != 0:
+        return code
+    ims: list[Image.Image] = [load_image(p) for p in [content, *styles, result]]
+    strip = labelled_strip(ims, ["content", *SAMPLE_STYLES, "result (averaged styles)"], height=256)
+    save_image(strip, out / "comparison.png")
+    console.print(f"demo written to {out}/: stylized.png, comparison.png, losses.png, snapshots/")
+    return 0
