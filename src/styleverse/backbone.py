@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import WeightsError
+from .errors import ConfigError, WeightsError
 
 log = logging.getLogger("styleverse")
 
@@ -119,6 +119,12 @@ class VGGFeatures(nn.Module):
         if unknown:
             raise WeightsError(f"layer(s) {', '.join(sorted(unknown))} not in this network ({self.arch})")
         last = max(self.names.index(n) for n in wanted) if wanted else -1
+        need = 2 ** sum(1 for n in self.names[:last] if n.startswith("pool"))
+        if min(x.shape[-2:]) < need:
+            raise ConfigError(
+                f"image is {x.shape[-2]}x{x.shape[-1]} px but layer {self.names[last]} needs at least {need} px "
+                "on the short side; use a larger size"
+            )
         h = (x - self.mean) / self.std
         out: dict[str, torch.Tensor] = {}
         for i in range(last + 1):

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrix of (N, C, H, W) features as float32 (N, C, C), normalised by C·H·W."""
+    """Gram matrix of (N, C, H, W) features, normalised by C·H·W; half precision is promoted to float32."""
     n, c, h, w = features.shape
-    f = features.float().reshape(n, c, h * w)
+    f = (features.float() if features.dtype in (torch.float16, torch.bfloat16) else features).reshape(n, c, h * w)
     return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
