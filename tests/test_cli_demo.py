@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import one_error_line
 from PIL import Image
+
+from conftest import one_error_line
 
 
 def test_demo_writes_everything_and_falls_back_to_random(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
