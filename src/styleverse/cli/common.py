@@ -21,11 +21,23 @@ from ..errors import ConfigError, StyleverseError
 console = Console(stderr=True)
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` for every flag that has a real default (not None, empty or a plain switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        d = action.default
+        if d is None or d is False or d == [] or d == argparse.SUPPRESS or "%(default)" in (action.help or ""):
+            return action.help
+        if isinstance(action.default, list):
+            return f"{action.help} (default: {' '.join(map(str, action.default))})"
+        return super()._get_help_string(action)
+
+
 class Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line and exit status 2, and whose help shows defaults."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:

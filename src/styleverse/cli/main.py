@@ -13,6 +13,8 @@ from .common import Parser, run_command
 COMMANDS = {
     "stylize": "stylize",
     "demo": "demo",
+    "styles": "styles",
+    "frames": "frames",
 }
 
 

@@ -82,10 +82,18 @@ def register(sub: Any) -> None:
         metavar="PX",
         help="coarse-to-fine sizes, e.g. 256 512 1024; each starts from the previous result (overrides --size)",
     )
-    p.add_argument("--steps", type=positive_int, default=300, help="optimiser steps (per scale)")
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        default=300,
+        help="optimiser steps (per scale, so --scales 256 512 with --steps 200 runs 400)",
+    )
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="L-BFGS (fast convergence) or Adam")
     p.add_argument(
-        "--lr", type=positive_float, default=None, help=f"learning rate (default: {DEFAULT_LR} by optimizer)"
+        "--lr",
+        type=positive_float,
+        default=None,
+        help="learning rate (default: " + ", ".join(f"{v} for {k}" for k, v in DEFAULT_LR.items()) + ")",
     )
     p.add_argument("--content-weight", type=non_negative_float, default=1.0, help="weight of the content loss")
     p.add_argument("--style-weight", type=non_negative_float, default=1e6, help="weight of the style loss")
