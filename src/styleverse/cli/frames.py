@@ -1,0 +1,285 @@
+"""``styleverse frames``: harvest labelled frames from video, balance the classes, show dataset stats.
+
+Exit status: 0 on success; 2 for a usage problem (bad flag, missing or malformed segments CSV, bad label)
+with one error line and nothing written; 1 when harvesting finished but some videos failed (missing,
+corrupt, or undecodable mid-way) — the others were harvested, the dataset is valid, and a re-run retries
+only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, TaskID
+from rich.table import Table
+
+from ..errors import ConfigError
+from .common import Parser, console, non_negative_float, non_negative_int, positive_float, positive_int, progress
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return v
+
+
+def _stdout() -> Console:
+    """Results (tables) go to stdout; when that is not a terminal, wide enough that no column is cut."""
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def register(sub: Any) -> None:
+    p: Parser = sub.add_parser(
+        "frames",
+        help="harvest, balance and inspect a labelled frame dataset",
+        description="Build the universe classifier's data set (paper section 5): harvest frames from video, "
+        "balance the classes with a leak-free train/val split, and look at the result.",
+    )
+    cmds = p.add_subparsers(dest="frames_command", metavar="SUBCOMMAND", parser_class=Parser, required=True)
+    _register_harvest(cmds)
+    _register_balance(cmds)
+    _register_stats(cmds)
+
+
+def _register_harvest(cmds: Any) -> None:
+    from ..frame_quality import DEFAULT_BLANK_THRESHOLD, DEFAULT_DEDUP_THRESHOLD
+
+    p: Parser = cmds.add_parser(
+        "harvest",
+        help="sample frames from labelled clips or film segments into DATASET",
+        description="Sample frames at a regular interval into DATASET/<label>/<video-stem>_<ms>.jpg and "
+        "DATASET/manifest.csv, dropping near-duplicates (perceptual hash) and blank frames. Re-running "
+        "resumes: frames already harvested are skipped.",
+        epilog="Exit status: 0 ok; 1 some videos failed (the rest were harvested); 2 bad usage (nothing written).",
+    )
+    p.add_argument("--out", required=True, metavar="DATASET", help="dataset folder (created; re-use to resume)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--label",
+        nargs="+",
+        action="append",
+        metavar=("NAME", "VIDEO"),
+        help="a label and its whole clips; repeat for more labels (--label gwen a.mp4 b.mkv --label miles c.mp4)",
+    )
+    src.add_argument(
+        "--segments",
+        metavar="CSV",
+        help="labelled time ranges: CSV with header video,start,end,label; times in seconds or HH:MM:SS.mmm, "
+        "video paths relative to the CSV's folder",
+    )
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument(
+        "--every",
+        type=non_negative_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between samples (0: every frame)",
+    )
+    rate.add_argument("--fps", type=positive_float, default=None, help="samples per second (instead of --every)")
+    p.add_argument(
+        "--size",
+        type=positive_int,
+        default=None,
+        metavar="PX",
+        help="scale larger frames down to this longest side (default: as decoded)",
+    )
+    p.add_argument(
+        "--dedup-threshold",
+        type=non_negative_int,
+        default=DEFAULT_DEDUP_THRESHOLD,
+        metavar="BITS",
+        help="drop a frame whose perceptual hash is fewer than BITS bits (of 64) from a kept frame of the same "
+        "label; 0 keeps near-duplicates",
+    )
+    p.add_argument(
+        "--blank-threshold",
+        type=non_negative_float,
+        default=DEFAULT_BLANK_THRESHOLD,
+        metavar="STD",
+        help="drop black, white and faded frames whose luminance std-dev (0-255) is below this; 0 keeps them",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars, only errors and the summary")
+    p.set_defaults(func=cmd_harvest)
+
+
+def _register_balance(cmds: Any) -> None:
+    from ..dataset import DEFAULT_BLOCK_SECONDS
+
+    p: Parser = cmds.add_parser(
+        "balance",
+        help="equal class sizes (down-sample / augment) and a leak-free train/val split",
+        description="Split every class into train/val by blocks of source time, then bring every class to "
+        "N images by seeded down-sampling (extra frames are marked split=excluded, files kept) or by "
+        "augmenting its frames (new files, origin=augmented). Rewrites DATASET/manifest.csv.",
+    )
+    p.add_argument("dataset", metavar="DATASET", help="dataset folder made by 'frames harvest'")
+    p.add_argument(
+        "--per-class",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="images per class (default: the size of the smallest class)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="seed for the split, down-sampling and augmentation"
+    )
+    p.add_argument("--val-fraction", type=fraction, default=0.2, metavar="F", help="share of each class for validation")
+    p.add_argument(
+        "--block-seconds",
+        type=positive_float,
+        default=DEFAULT_BLOCK_SECONDS,
+        metavar="SECONDS",
+        help="frames of one video within a block of this many seconds always share a split (no leakage)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar, only errors and the summary")
+    p.set_defaults(func=cmd_balance)
+
+
+def _register_stats(cmds: Any) -> None:
+    p: Parser = cmds.add_parser(
+        "stats",
+        help="class counts per split and a contact sheet per class",
+        description="Print images per class and split; write DATASET/stats/counts.csv and a contact sheet "
+        "DATASET/stats/<label>.jpg per class.",
+    )
+    p.add_argument("dataset", metavar="DATASET", help="dataset folder with a manifest.csv")
+    p.add_argument("--per-sheet", type=positive_int, default=48, metavar="N", help="images per contact sheet")
+    p.add_argument("--thumb", type=positive_int, default=128, metavar="PX", help="thumbnail size on the sheets")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, only errors and the table")
+    p.set_defaults(func=cmd_stats)
+
+
+def _jobs(args: argparse.Namespace) -> list:
+    from ..segments import clip_jobs, read_segments
+
+    if args.segments:
+        return read_segments(args.segments)
+    groups = []
+    for group in args.label:
+        if len(group) < 2:
+            raise ConfigError(f"--label {group[0]}: give at least one video after the label name")
+        groups.append((group[0], group[1:]))
+    return clip_jobs(groups)
+
+
+class _HarvestView:
+    """Turns harvest events into two progress bars (videos, frames of the current video) and messages."""
+
+    def __init__(self, bars: Progress, n_jobs: int) -> None:
+        self.bars, self.n_jobs = bars, n_jobs
+        self.videos: TaskID | None = None  # added on the first event, so a refused run shows no bar
+        self.frames: TaskID | None = None
+        self.tally = {"kept": 0, "existing": 0, "duplicate": 0, "blank": 0}
+
+    def __call__(self, event: Any) -> None:
+        from ..frames import FrameDone, JobDone, JobFailed, JobSkipped, JobStarted
+
+        if self.videos is None:
+            self.videos = self.bars.add_task("videos", total=self.n_jobs, status="")
+        if isinstance(event, JobStarted):
+            self.tally = dict.fromkeys(self.tally, 0)
+            name = f"{event.job.label}: {event.job.video.name}"
+            if self.frames is not None:
+                self.bars.remove_task(self.frames)
+            self.frames = self.bars.add_task(name, total=event.expected, status="")
+        elif isinstance(event, FrameDone) and self.frames is not None:
+            self.tally[event.outcome] += 1
+            status = " ".join(f"{k} {v}" for k, v in self.tally.items() if v)
+            self.bars.update(self.frames, advance=1, status=status)
+        elif isinstance(event, JobDone | JobSkipped | JobFailed):
+            if isinstance(event, JobFailed):
+                self.bars.console.print(f"[red]video failed:[/] {event.message}", highlight=False, soft_wrap=True)
+            elif isinstance(event, JobSkipped):
+                self.bars.console.print(
+                    f"{event.job.source} ({event.job.label}): done earlier, skipped", highlight=False, soft_wrap=True
+                )
+            if self.frames is not None and isinstance(event, JobDone):
+                done = sum(self.tally.values())
+                self.bars.update(self.frames, total=done, completed=done)
+            self.bars.update(self.videos, advance=1)
+
+
+def cmd_harvest(args: argparse.Namespace) -> int:
+    from ..frames import HarvestConfig, harvest
+
+    every = 1.0 / args.fps if args.fps else args.every
+    config = HarvestConfig(
+        every=every, size=args.size, dedup_threshold=args.dedup_threshold, blank_threshold=args.blank_threshold
+    )
+    config.validate()
+    jobs = _jobs(args)
+    with progress(disable=args.quiet) as bars:
+        report = harvest(args.out, jobs, config, _HarvestView(bars, len(jobs)))
+    table = Table(title=f"harvest into {args.out}")
+    for col in ("label", "kept", "existing", "duplicates", "blank", "errors"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, c in sorted(report.labels.items()):
+        table.add_row(label, *map(str, (c.kept, c.existing, c.duplicates, c.blank, c.errors)))
+    _stdout().print(table)
+    if report.pruned:
+        console.print(f"{report.pruned} manifest rows pointed at missing files and were dropped", highlight=False)
+    if report.failures:
+        sys.stderr.write(
+            f"styleverse: {len(report.failures)} of {len(jobs)} videos failed (listed above); the others were "
+            "harvested; fix or remove them and run again to resume\n"
+        )
+        return 1
+    return 0
+
+
+def cmd_balance(args: argparse.Namespace) -> int:
+    from ..dataset import Augmented, BalanceConfig, balance
+
+    config = BalanceConfig(args.per_class, args.seed, args.val_fraction, args.block_seconds)
+    with progress(disable=args.quiet) as bars:
+        task = bars.add_task("augmenting", total=None, status="", visible=False)
+
+        def on_event(e: Augmented) -> None:
+            bars.update(task, total=e.total, completed=e.done, status=e.label, visible=True)
+
+        report = balance(args.dataset, config, on_event)
+    table = Table(
+        title=f"balance: {report.per_class} per class ({report.per_class - report.val_quota} train, "
+        f"{report.val_quota} val)"
+    )
+    cols = ("label", "harvested", "blocks", "val blocks", "train", "val", "excluded", "augmented")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, c in report.classes.items():
+        values = (c.harvested, c.blocks, c.val_blocks, c.train, c.val, c.excluded, c.augmented)
+        table.add_row(label, *map(str, values))
+    _stdout().print(table)
+    for w in report.warnings:
+        sys.stderr.write(f"styleverse: warning: {w}\n")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from ..dataset_stats import COUNT_COLUMNS, SheetWritten, write_stats
+
+    with progress(disable=args.quiet) as bars:
+        task = bars.add_task("contact sheets", total=None, status="", visible=False)
+
+        def on_event(e: SheetWritten) -> None:
+            bars.update(task, total=e.total, completed=e.done, status=e.label, visible=True)
+
+        report = write_stats(args.dataset, per_sheet=args.per_sheet, thumb=args.thumb, on_event=on_event)
+    table = Table(title=f"{args.dataset}: images per class")
+    for col in ("label", *COUNT_COLUMNS):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, c in report.counts.items():
+        table.add_row(label, *(str(c[k]) for k in COUNT_COLUMNS))
+    out = _stdout()
+    out.print(table)
+    out.print(f"counts: {report.counts_csv}", highlight=False)
+    for label, path in report.sheets.items():
+        out.print(f"contact sheet {label}: {path}", highlight=False)
+    return 0
