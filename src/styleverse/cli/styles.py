@@ -1,0 +1,215 @@
+"""``styleverse styles``: style banks (a universe's averaged style as one file) and style-set analysis."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import OutputError
+from ..images import check_output
+from .common import (
+    Parser,
+    console,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    progress,
+    setup_logging,
+    versions,
+)
+from .stylize import add_model_args
+
+
+def _add_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="style images, folders of them, or frame manifests (DATASET/manifest.csv, or a DATASET/ folder "
+        "holding one; paths in it are relative to its folder)",
+    )
+    p.add_argument(
+        "--weights",
+        nargs="+",
+        type=non_negative_float,
+        metavar="W",
+        help="one weight per INPUT (normalised to sum 1; a folder or manifest shares its weight among its images)",
+    )
+    p.add_argument(
+        "--label", help="use only manifest rows with this label (e.g. gwen); augmented rows are always skipped"
+    )
+    add_model_args(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of --backbone random (and of the analysis sketch)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary, only errors")
+
+
+def register(sub: Any) -> None:
+    p: Parser = sub.add_parser(
+        "styles",
+        help="style banks, and which style images belong together",
+        description="Build style banks (the weighted mean Gram matrices of many style images, paper section 4) "
+        "and analyse a style set: distances to its average style, spread, outliers, a tight subset "
+        "(paper section 6).",
+    )
+    ss = p.add_subparsers(dest="styles_command", metavar="ACTION", parser_class=Parser)
+    ss.required = True
+    b = ss.add_parser(
+        "bank",
+        help="average many style images into a reusable .safetensors style bank",
+        description="Stream any number of images through the feature network (bounded memory) and store the "
+        "weighted mean Gram matrix per style layer plus the sums that give the set's spread. Use it with "
+        "`styleverse stylize --style-bank FILE`.",
+    )
+    _add_inputs(b)
+    b.add_argument("-o", "--output", required=True, help="bank file to write, e.g. gwen.style.safetensors")
+    b.add_argument(
+        "--size", type=positive_int, default=512, help="longest side images are seen at (use your stylize --size)"
+    )
+    b.set_defaults(func=cmd_bank)
+    a = ss.add_parser(
+        "analyze",
+        help="rank style images by distance to the set's average style; flag outliers; suggest a subset",
+        description="Per image: distance to the mean Gram (per layer and overall, relative to the mean's size) "
+        "and Gram traces. For the set: spread, robust outliers, a low-spread subset, a 2-D map and a contact "
+        "sheet. Writes report.json, report.md and pictures into the output folder. Needs temporary disk for "
+        "the Gram matrices (about 1.2 MB per image for full VGG19 layers) in $TMPDIR.",
+    )
+    _add_inputs(a)
+    a.add_argument("-o", "--output", required=True, help="report folder (created if missing)")
+    a.add_argument("--size", type=positive_int, default=256, help="longest side images are seen at")
+    a.add_argument(
+        "--keep", type=positive_int, help="size of the suggested subset (default: the number of non-outliers)"
+    )
+    a.add_argument("--mad-k", type=positive_float, default=3.0, help="outlier if distance > median + K x 1.4826 x MAD")
+    a.add_argument("--write-bank", metavar="FILE", help="also write a style bank of the suggested subset")
+    a.set_defaults(func=cmd_analyze)
+    i = ss.add_parser("info", help="show what style bank files hold", description="Summarise style bank files.")
+    i.add_argument("banks", nargs="+", metavar="BANK", help="style bank files (.safetensors)")
+    i.set_defaults(func=cmd_info)
+
+
+def _inputs(args: argparse.Namespace) -> tuple[list, list[Path]]:
+    """Weighted images, and every input file (outputs must not replace any of them)."""
+    from ..banks import expand_inputs
+
+    setup_logging(args.quiet)
+    images = expand_inputs(args.inputs, args.weights, args.label)
+    return images, [s.path for s in images] + [Path(p) for p in args.inputs if Path(p).is_file()]
+
+
+def _model(args: argparse.Namespace) -> tuple[Any, Any, Any, str]:
+    """Feature network on its device, its BackboneInfo, the device and the precision actually used."""
+    from ..devices import memory_format, resolve_device, resolve_precision
+    from ..transfer import build_model
+
+    device = resolve_device(args.device)
+    precision = resolve_precision(args.precision, device)
+    model, info = build_model(args.backbone, args.style_layers, arch=args.arch, pooling=args.pooling, seed=args.seed)
+    return model.to(device, memory_format=memory_format(precision)).eval(), info, device, precision
+
+
+def _progressing(bar: Any, label: str, total: int) -> Any:
+    task = bar.add_task(label, total=total, status="")
+
+    def update(ev: Any) -> None:
+        bar.update(task, completed=ev.done, status=Path(ev.path).name if ev.path else ev.stage)
+
+    return update
+
+
+def cmd_bank(args: argparse.Namespace) -> int:
+    from ..banks import build_bank, save_bank
+
+    images, protected = _inputs(args)
+    check_output(args.output, protected, args.overwrite)
+    model, info, device, precision = _model(args)
+    settings = {"inputs": list(args.inputs), "label": args.label, "weights": args.weights, "device": str(device)}
+    with progress(args.quiet) as bar:
+        cb = _progressing(bar, "bank", len(images))
+        bank = build_bank(model, info, images, args.size, device, precision, cb, settings)
+    bank.settings["versions"] = versions()
+    out = save_bank(bank, args.output, args.overwrite, protected)
+    if not args.quiet:
+        sp = sum(w * bank.spread()[k] for k, w in model.style_weights.items())
+        console.print(f"wrote {out}: {bank.count} images, {len(bank.layers)} layers, spread {sp:.4g}, {info.identity}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from ..analysis import AnalysisSettings
+
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder; -o takes the report folder")
+    AnalysisSettings(size=args.size, mad_k=args.mad_k, keep=args.keep).validate()
+    images, protected = _inputs(args)
+    created = not out_dir.exists()
+    try:
+        return _analyze(args, out_dir, images, protected)
+    except BaseException:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # leave nothing behind on failure
+        raise
+
+
+def _analyze(args: argparse.Namespace, out_dir: Path, images: list, protected: list[Path]) -> int:
+    from ..analysis import AnalysisSettings, analyze
+    from ..analysis_plots import report_paths, write_report
+    from ..banks import save_bank
+
+    for p in report_paths(out_dir).values():
+        check_output(p, protected, args.overwrite)
+    if args.write_bank:
+        check_output(args.write_bank, protected, args.overwrite)
+    model, info, device, precision = _model(args)
+    cfg = AnalysisSettings(size=args.size, mad_k=args.mad_k, keep=args.keep, seed=args.seed, precision=precision)
+    with progress(args.quiet) as bar:
+        cb = _progressing(bar, "analyze", len(images))
+        result = analyze(model, info, images, cfg, device, cb)
+    extra = {"inputs": list(args.inputs), "label": args.label, "device": str(device), "versions": versions()}
+    write_report(result, out_dir, extra)
+    if args.write_bank and result.subset_bank is not None:
+        result.subset_bank.settings["versions"] = versions()
+        save_bank(result.subset_bank, args.write_bank, args.overwrite, protected)
+    if not args.quiet:
+        _summary(result, out_dir)
+    return 0
+
+
+def _summary(result: Any, out_dir: Path) -> None:
+    table = Table(title="least typical style images")
+    for col in ("rank", "image", "distance", "outlier", "in subset"):
+        table.add_column(col, justify="right" if col in ("rank", "distance") else "left")
+    for r in sorted(result.images, key=lambda r: -r.distance)[:10]:
+        table.add_row(
+            str(r.rank), r.path, f"{r.distance:.4g}", "yes" if r.outlier else "", "yes" if r.in_subset else "no"
+        )
+    out = Console()
+    out.print(table)
+    cut = 1 - result.subset_spread / result.spread if result.spread > 0 else 0.0
+    out.print(
+        f"{len(result.images)} images, {len(result.outliers)} outliers; spread {result.spread:.4g} -> subset of "
+        f"{len(result.subset)}: {result.subset_spread:.4g} ({cut:.0%} lower). Report: {out_dir / 'report.md'}"
+    )
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..banks import load_bank
+
+    setup_logging(False)
+    table = Table(title="style banks")
+    for col in ("bank", "images", "size", "backbone", "layers", "spread (layer mean)"):
+        table.add_column(col)
+    for path in args.banks:
+        b = load_bank(path)
+        spread = sum(b.spread().values()) / max(1, len(b.layers))
+        table.add_row(
+            path, str(b.count), str(b.size), str(b.backbone.get("identity")), " ".join(b.layers), f"{spread:.4g}"
+        )
+    Console().print(table)
+    return 0
