@@ -175,3 +175,36 @@ def test_init_image_and_folder_styles(cli, images, tmp_path: Path) -> None:  # t
     assert code == 0, err
     side = json.loads((tmp_path / "f.png.json").read_text())
     assert [s["weight"] for s in side["styles"]] == [0.5, 0.5]
+
+
+def test_style_bank_gives_the_same_run_as_its_images(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bank = tmp_path / "u.style.safetensors"
+    styles = [images["style_a"], images["style_b"]]
+    code, _, err = cli("styles", "bank", *styles, "-o", bank, "--backbone", "random", "--size", "32", "--quiet")
+    assert code == 0, err
+    a, b = tmp_path / "from_images.png", tmp_path / "from_bank.png"
+    assert cli("stylize", images["content"], "--style", *styles, "-o", a, *FAST)[0] == 0
+    code, _, err = cli("stylize", images["content"], "--style-bank", bank, "-o", b, *FAST)
+    assert code == 0, err
+    la = json.loads((tmp_path / "from_images.png.json").read_text())["final_losses"]
+    lb = json.loads((tmp_path / "from_bank.png.json").read_text())["final_losses"]
+    assert lb["style"] == pytest.approx(la["style"], rel=1e-3)
+    diff = np.abs(np.asarray(Image.open(a), dtype=float) - np.asarray(Image.open(b), dtype=float)).max()
+    assert diff <= 2, diff
+    mixed = tmp_path / "mixed.png"
+    code, _, err = cli(
+        "stylize", images["content"], "--style", images["style_c"], "--style-bank", bank,
+        "--style-weights", "1", "3", "-o", mixed, *FAST,
+    )  # fmt: skip
+    assert code == 0, err
+    side = json.loads((tmp_path / "mixed.png.json").read_text())
+    assert side["style_banks"] == [{"path": str(bank), "weight": 3.0}]
+    code, _, err = cli(
+        "stylize", images["content"], "--style-bank", bank, "-o", tmp_path / "x.png", *FAST, "--pooling", "avg"
+    )
+    assert code == 2 and "pooling" in one_error_line(err)
+    code, _, err = cli(
+        "stylize", images["content"], "--style-bank", bank, "--style-weights", "1", "2", "-o", tmp_path / "y.png", *FAST
+    )
+    assert code == 2 and "one per style" in one_error_line(err)
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()

@@ -161,6 +161,40 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars or info messages, only errors")
 
 
+def _default_style_layers() -> tuple[str, ...]:
+    from ..features import DEFAULT_STYLE_LAYERS
+
+    return DEFAULT_STYLE_LAYERS
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """Feature-network flags shared by every command that computes style features."""
+    p.add_argument(
+        "--backbone",
+        default="imagenet",
+        help="feature network weights: 'imagenet' (official torchvision VGG file, downloaded once into the "
+        "torch hub cache), 'random' (untrained, seeded; poor look, for tests/offline), or a PATH to a "
+        ".safetensors/.pth VGG state dict or a universe-classifier checkpoint",
+    )
+    p.add_argument("--arch", choices=["vgg19", "vgg16"], default="vgg19", help="VGG depth")
+    p.add_argument("--pooling", choices=["max", "avg"], default="max", help="pooling layers (avg: smoother look)")
+    p.add_argument(
+        "--style-layers",
+        nargs="+",
+        default=list(_default_style_layers()),
+        metavar="LAYER[:W]",
+        help="layers whose Gram matrices define style, optional weight after a colon (normalised to sum 1)",
+    )
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N]")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="bf16 autocast + channels_last for the convolutions (losses stay float32); auto = bf16 only on "
+        "hardware that runs it natively (CUDA with bf16, CPUs with AMX/AVX512-BF16)",
+    )
+
+
 Register = Callable[[Any], None]
 __all__: Sequence[str] = [
     "Parser",

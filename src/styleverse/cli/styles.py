@@ -13,6 +13,7 @@ from ..errors import OutputError
 from ..images import check_output
 from .common import (
     Parser,
+    add_model_args,
     console,
     non_negative_float,
     positive_float,
@@ -21,7 +22,6 @@ from .common import (
     setup_logging,
     versions,
 )
-from .stylize import add_model_args
 
 
 def _add_inputs(p: argparse.ArgumentParser) -> None:

@@ -12,11 +12,12 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from ..features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from ..features import DEFAULT_CONTENT_LAYERS
 from ..images import check_output, image_format_for, load_image, pil_to_tensor, resize_longest, save_image
 from ..transfer import DEFAULT_LR, INITS, OPTIMIZERS, Event, SnapshotEvent, StepEvent, TransferConfig, TransferResult
 from .common import (
     Parser,
+    add_model_args,
     console,
     non_negative_float,
     non_negative_int,
@@ -29,34 +30,6 @@ from .common import (
 )
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """Feature-network flags shared by every command that computes style features."""
-    p.add_argument(
-        "--backbone",
-        default="imagenet",
-        help="feature network weights: 'imagenet' (official torchvision VGG file, downloaded once into the "
-        "torch hub cache), 'random' (untrained, seeded; poor look, for tests/offline), or a PATH to a "
-        ".safetensors/.pth VGG state dict or a universe-classifier checkpoint",
-    )
-    p.add_argument("--arch", choices=["vgg19", "vgg16"], default="vgg19", help="VGG depth")
-    p.add_argument("--pooling", choices=["max", "avg"], default="max", help="pooling layers (avg: smoother look)")
-    p.add_argument(
-        "--style-layers",
-        nargs="+",
-        default=list(DEFAULT_STYLE_LAYERS),
-        metavar="LAYER[:W]",
-        help="layers whose Gram matrices define style, optional weight after a colon (normalised to sum 1)",
-    )
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N]")
-    p.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "bf16"],
-        default="auto",
-        help="bf16 autocast + channels_last for the convolutions (losses stay float32); auto = bf16 only on "
-        "hardware that runs it natively (CUDA with bf16, CPUs with AMX/AVX512-BF16)",
-    )
-
-
 def register(sub: Any) -> None:
     p: Parser = sub.add_parser(
         "stylize",
@@ -67,11 +40,20 @@ def register(sub: Any) -> None:
     p.add_argument("content", help="content image (any format Pillow reads)")
     p.add_argument("--style", nargs="+", default=[], metavar="STYLE", help="style images or folders of them")
     p.add_argument(
+        "--style-bank",
+        nargs="+",
+        default=[],
+        metavar="BANK",
+        help="style banks (.style.safetensors from 'styleverse styles bank'): a universe's averaged style; "
+        "they mix with --style images, weighted after them by --style-weights",
+    )
+    p.add_argument(
         "--style-weights",
         nargs="+",
         type=non_negative_float,
         metavar="W",
-        help="one weight per --style entry (normalised to sum 1; a folder shares its weight among its images)",
+        help="one weight per --style entry, then per --style-bank (normalised to sum 1; a folder shares its "
+        "weight among its images)",
     )
     p.add_argument("-o", "--output", required=True, help="output image; format from the extension (.png, .jpg, ...)")
     p.add_argument("--size", type=positive_int, default=512, help="longest side of the output in pixels")
@@ -217,19 +199,29 @@ class _Reporter:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
+    from ..banks import bank_targets
     from ..color import luminance_transfer, match_histogram
     from ..plots import plot_losses, snapshot_strip
     from ..styles import StyleSet, expand_styles
     from ..transfer import StyleTransfer, build_model
 
     setup_logging(args.quiet)
-    if not args.style:
-        raise ConfigError("give at least one style image or folder with --style")
+    if not args.style and not args.style_bank:
+        raise ConfigError("give at least one style image or folder with --style, or a bank with --style-bank")
+    n_sources = len(args.style) + len(args.style_bank)
+    if args.style_weights is not None and len(args.style_weights) != n_sources:
+        raise ConfigError(
+            f"--style-weights has {len(args.style_weights)} values for {n_sources} styles and banks; give one per style"
+        )
+    image_weights = args.style_weights[: len(args.style)] if args.style_weights else None
+    bank_weights = args.style_weights[len(args.style) :] if args.style_weights else [1.0] * len(args.style_bank)
     cfg = _config(args)
     cfg.validate()
-    style_set = StyleSet(expand_styles(args.style, args.style_weights), style_scale=args.style_scale)
+    images = expand_styles(args.style, image_weights) if args.style else []
+    style_set = StyleSet(images, style_scale=args.style_scale)
     init_path = None if args.init in INITS else Path(args.init)
-    inputs = [Path(args.content), *style_set.paths(), *([init_path] if init_path else [])]
+    banks = [Path(b) for b in args.style_bank]
+    inputs = [Path(args.content), *style_set.paths(), *banks, *([init_path] if init_path else [])]
     paths = _outputs(args, inputs)
     content_img = load_image(args.content)
     content = pil_to_tensor(resize_longest(content_img, max(cfg.scales)))
@@ -242,6 +234,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     model, info = build_model(
         args.backbone, args.style_layers, args.content_layers, arch=args.arch, pooling=args.pooling, seed=args.seed
     )
+    for bank, w in zip(banks, bank_weights, strict=True):
+        style_set.extra.append((bank_targets(bank, info, args.style_layers, max(cfg.scales)), w))
     engine = StyleTransfer(model, cfg)
     total = cfg.steps * len(cfg.scales)
     with progress(args.quiet) as bar:
@@ -259,6 +253,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         "output": str(paths["image"]),
         "content": args.content,
         "styles": [{"path": str(s.path), "weight": s.weight} for s in style_set.images],
+        "style_banks": [{"path": str(b), "weight": w} for b, w in zip(banks, bank_weights, strict=True)],
         "settings": {k: v for k, v in vars(args).items() if k != "func"},
         "config": cfg.to_dict(),
         "backbone": info.to_dict(),
