@@ -11,10 +11,26 @@ from typing import Any
 
 import torch
 
+from ..backbone import BackboneInfo
+from ..banks import bank_targets
+from ..color import luminance_transfer, match_histogram
 from ..errors import ConfigError
 from ..features import DEFAULT_CONTENT_LAYERS
 from ..images import check_output, image_format_for, load_image, pil_to_tensor, resize_longest, save_image
-from ..transfer import DEFAULT_LR, INITS, OPTIMIZERS, Event, SnapshotEvent, StepEvent, TransferConfig, TransferResult
+from ..plots import plot_losses, snapshot_strip
+from ..styles import StyleSet, expand_styles
+from ..transfer import (
+    DEFAULT_LR,
+    INITS,
+    OPTIMIZERS,
+    Event,
+    SnapshotEvent,
+    StepEvent,
+    StyleTransfer,
+    TransferConfig,
+    TransferResult,
+    build_model,
+)
 from .common import (
     Parser,
     add_model_args,
@@ -198,61 +214,37 @@ class _Reporter:
             self.snapshots.append((ev.step, ev.image))
 
 
-def cmd_stylize(args: argparse.Namespace) -> int:
-    from ..banks import bank_targets
-    from ..color import luminance_transfer, match_histogram
-    from ..plots import plot_losses, snapshot_strip
-    from ..styles import StyleSet, expand_styles
-    from ..transfer import StyleTransfer, build_model
-
-    setup_logging(args.quiet)
+def _style_sources(args: argparse.Namespace) -> tuple[StyleSet, list[Path], list[float]]:
+    """Style images (weighted, folders expanded) and banks with their weights, in --style-weights order."""
     if not args.style and not args.style_bank:
         raise ConfigError("give at least one style image or folder with --style, or a bank with --style-bank")
     n_sources = len(args.style) + len(args.style_bank)
-    if args.style_weights is not None and len(args.style_weights) != n_sources:
+    weights = args.style_weights
+    if weights is not None and len(weights) != n_sources:
         raise ConfigError(
-            f"--style-weights has {len(args.style_weights)} values for {n_sources} styles and banks; give one per style"
+            f"--style-weights has {len(weights)} values for {n_sources} styles and banks; give one per style"
         )
-    image_weights = args.style_weights[: len(args.style)] if args.style_weights else None
-    bank_weights = args.style_weights[len(args.style) :] if args.style_weights else [1.0] * len(args.style_bank)
-    cfg = _config(args)
-    cfg.validate()
+    image_weights = weights[: len(args.style)] if weights else None
+    bank_weights = list(weights[len(args.style) :]) if weights else [1.0] * len(args.style_bank)
     images = expand_styles(args.style, image_weights) if args.style else []
-    style_set = StyleSet(images, style_scale=args.style_scale)
-    init_path = None if args.init in INITS else Path(args.init)
-    banks = [Path(b) for b in args.style_bank]
-    inputs = [Path(args.content), *style_set.paths(), *banks, *([init_path] if init_path else [])]
-    paths = _outputs(args, inputs)
-    content_img = load_image(args.content)
-    content = pil_to_tensor(resize_longest(content_img, max(cfg.scales)))
-    init = pil_to_tensor(load_image(init_path)) if init_path else None
-    if args.preserve_color == "histogram":
-        style_set.transform = lambda t: match_histogram(t, content)
-    fingerprint, start, history0 = _fingerprint(args), 0, []
-    if args.resume:
-        start, init, history0 = _load_resume(paths["resume"], fingerprint)
-    model, info = build_model(
-        args.backbone, args.style_layers, args.content_layers, arch=args.arch, pooling=args.pooling, seed=args.seed
-    )
-    for bank, w in zip(banks, bank_weights, strict=True):
-        style_set.extra.append((bank_targets(bank, info, args.style_layers, max(cfg.scales)), w))
-    engine = StyleTransfer(model, cfg)
-    total = cfg.steps * len(cfg.scales)
-    with progress(args.quiet) as bar:
-        task = bar.add_task("stylize", total=total, completed=start, status="computing style targets")
-        reporter = _Reporter(bar, task, paths.get("snapshots"))
-        result = engine.run(content, style_set, init=init, callback=reporter, start_step=start)
-    result.history = history0 + result.history
-    if result.interrupted:
-        _save_resume(paths["resume"], result, fingerprint)
-        console.print(f"[yellow]interrupted; state saved to {paths['resume']}; rerun the same command with --resume")
-        return 130
-    image = luminance_transfer(result.image, content) if args.preserve_color == "luminance" else result.image
-    save_image(image, paths["image"])
-    sidecar = {
-        "output": str(paths["image"]),
+    return StyleSet(images, style_scale=args.style_scale), [Path(b) for b in args.style_bank], bank_weights
+
+
+def _sidecar(
+    args: argparse.Namespace,
+    cfg: TransferConfig,
+    styles: StyleSet,
+    banks: list[Path],
+    bank_weights: list[float],
+    info: BackboneInfo,
+    result: TransferResult,
+    start: int,
+) -> dict[str, Any]:
+    """Everything needed to understand and repeat the run."""
+    return {
+        "output": args.output,
         "content": args.content,
-        "styles": [{"path": str(s.path), "weight": s.weight} for s in style_set.images],
+        "styles": [{"path": str(s.path), "weight": s.weight} for s in styles.images],
         "style_banks": [{"path": str(b), "weight": w} for b, w in zip(banks, bank_weights, strict=True)],
         "settings": {k: v for k, v in vars(args).items() if k != "func"},
         "config": cfg.to_dict(),
@@ -266,7 +258,39 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         "resumed_from_step": start or None,
         "versions": versions(),
     }
-    write_json(paths["sidecar"], sidecar)
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    setup_logging(args.quiet)
+    cfg = _config(args)
+    cfg.validate()
+    style_set, banks, bank_weights = _style_sources(args)
+    init_path = None if args.init in INITS else Path(args.init)
+    paths = _outputs(args, [Path(args.content), *style_set.paths(), *banks, *([init_path] if init_path else [])])
+    content = pil_to_tensor(resize_longest(load_image(args.content), max(cfg.scales)))
+    init = pil_to_tensor(load_image(init_path)) if init_path else None
+    if args.preserve_color == "histogram":
+        style_set.transform = lambda t: match_histogram(t, content)
+    fingerprint, start, history0 = _fingerprint(args), 0, []
+    if args.resume:
+        start, init, history0 = _load_resume(paths["resume"], fingerprint)
+    model, info = build_model(
+        args.backbone, args.style_layers, args.content_layers, arch=args.arch, pooling=args.pooling, seed=args.seed
+    )
+    for bank, w in zip(banks, bank_weights, strict=True):
+        style_set.extra.append((bank_targets(bank, info, args.style_layers, max(cfg.scales)), w))
+    with progress(args.quiet) as bar:
+        task = bar.add_task("stylize", total=cfg.steps * len(cfg.scales), completed=start, status="style targets")
+        reporter = _Reporter(bar, task, paths.get("snapshots"))
+        result = StyleTransfer(model, cfg).run(content, style_set, init=init, callback=reporter, start_step=start)
+    result.history = history0 + result.history
+    if result.interrupted:
+        _save_resume(paths["resume"], result, fingerprint)
+        console.print(f"[yellow]interrupted; state saved to {paths['resume']}; rerun the same command with --resume")
+        return 130
+    image = luminance_transfer(result.image, content) if args.preserve_color == "luminance" else result.image
+    save_image(image, paths["image"])
+    write_json(paths["sidecar"], _sidecar(args, cfg, style_set, banks, bank_weights, info, result, start))
     if "plot" in paths and result.history:
         plot_losses(result.history, paths["plot"], title=f"{Path(args.content).name}: style and content loss")
     if reporter.snapshots:
