@@ -15,6 +15,7 @@ COMMANDS = {
     "demo": "demo",
     "styles": "styles",
     "frames": "frames",
+    "classifier": "classifier",
 }
 
 

@@ -1,0 +1,296 @@
+"""``styleverse classifier train|eval|predict``: the universe classifier (the paper's TransferCNN, 3.1).
+
+Results (tables) go to stdout; progress bars, logs and errors to stderr. Under ``torchrun`` only rank 0
+shows progress. Ctrl-C during training saves the exact resume state after the current step; a second
+Ctrl-C aborts at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..classifier import TRAIN_LAYER_CHOICES
+from ..devices import PRECISIONS
+from .common import (
+    Parser,
+    console,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    progress,
+    setup_logging,
+)
+
+stdout = Console(soft_wrap=True)
+
+
+def _device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N]")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="bf16 autocast + channels_last for the network; auto = bf16 only where the hardware runs it natively",
+    )
+    p.add_argument("--batch-size", type=positive_int, default=16, help="images per batch (per process under torchrun)")
+    p.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=min(8, os.cpu_count() or 1),
+        help="image-loading threads (0: load inline)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars or info messages, only errors and results")
+
+
+def register(sub: Any) -> None:
+    p: Parser = sub.add_parser(
+        "classifier",
+        help="train, evaluate and use the universe classifier",
+        description="The paper's TransferCNN (section 3.1): a VGG conv base with a dense head that learns which "
+        "universe a frame comes from; its conv base then serves style transfer (--backbone CHECKPOINT).",
+    )
+    p.set_defaults(func=lambda _a: p.print_help(sys.stderr) or 2)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    _register_train(actions)
+    _register_eval(actions)
+    _register_predict(actions)
+
+
+def _register_train(actions: Any) -> None:
+    t: Parser = actions.add_parser(
+        "train",
+        help="train a classifier on a dataset of universe frames",
+        description="Train on DATASET/<universe>/*.jpg (manifest.csv train/val splits if present, else a seeded "
+        "stratified split). Classes are sampled equally often. Writes best.safetensors, last.safetensors, "
+        "metrics.json, curves.png, confusion.png and resume.pt to --out. Multi-GPU: run under torchrun.",
+    )
+    t.add_argument("dataset", metavar="DATASET", help="dataset folder: one subfolder of images per universe")
+    t.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints, metrics and plots")
+    t.add_argument("--epochs", type=positive_int, default=10, help="training epochs (paper: 10)")
+    t.add_argument("--lr", type=positive_float, default=1e-5, help="Adam learning rate (paper: 1e-5)")
+    t.add_argument(
+        "--init",
+        default="imagenet",
+        help="starting weights: imagenet (torchvision VGG file in the torch hub cache), scratch (seeded random) "
+        "or PATH to a VGG state dict or an earlier classifier checkpoint",
+    )
+    t.add_argument(
+        "--train-layers",
+        choices=TRAIN_LAYER_CHOICES,
+        default="all",
+        help="what is trained, the rest frozen: all layers (the paper's final choice), the dense head only, or "
+        "conv blocks N..5 plus the head (blockN)",
+    )
+    t.add_argument("--arch", choices=["vgg19", "vgg16"], default="vgg19", help="VGG depth of the conv base")
+    t.add_argument(
+        "--width", type=positive_float, default=1.0, help="channel multiplier (1 = real VGG; smaller for quick trials)"
+    )
+    t.add_argument("--size", type=positive_int, default=224, help="training image side in pixels (square crops)")
+    t.add_argument("--dropout", type=non_negative_float, default=0.5, help="dropout between the dense layers")
+    t.add_argument("--val-fraction", type=positive_float, default=0.2, help="validation share per class without splits")
+    t.add_argument("--seed", type=int, default=0, help="seed for init, split, sampling and augmentation")
+    t.add_argument(
+        "--checkpoint-every", type=non_negative_int, default=0, help="also save resume state every N steps (0: epochs)"
+    )
+    t.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR exactly")
+    t.add_argument("--overwrite", action="store_true", help="replace a previous run's files in RUN_DIR")
+    _device_args(t)
+    t.set_defaults(func=cmd_train)
+
+
+def _register_eval(actions: Any) -> None:
+    e: Parser = actions.add_parser(
+        "eval",
+        help="accuracy, per-class recall and confusion matrix of a checkpoint on a dataset",
+        description="Evaluate CHECKPOINT on DATASET. --split val reproduces the training run's validation split "
+        "(the checkpoint stores the seed and fraction); --split all uses every image (a separate test set).",
+    )
+    e.add_argument("checkpoint", metavar="CHECKPOINT", help="classifier checkpoint (.safetensors)")
+    e.add_argument("dataset", metavar="DATASET", help="dataset folder: one subfolder of images per universe")
+    e.add_argument("--split", choices=["val", "train", "all"], default="val", help="which images to evaluate")
+    e.add_argument("--out", metavar="PNG", help="also write the confusion matrix to this image file")
+    e.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    _device_args(e)
+    e.set_defaults(func=cmd_eval)
+
+
+def _register_predict(actions: Any) -> None:
+    r: Parser = actions.add_parser(
+        "predict",
+        help="which universe each image looks like, with confidence",
+        description="Print the predicted universe and its softmax probability for each IMAGE (or folder).",
+    )
+    r.add_argument("checkpoint", metavar="CHECKPOINT", help="classifier checkpoint (.safetensors)")
+    r.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders of images")
+    r.add_argument("--top", type=positive_int, default=1, help="also list the runner-up universes (top K)")
+    _device_args(r)
+    r.set_defaults(func=cmd_predict)
+
+
+@contextmanager
+def _graceful_interrupt() -> Iterator[list[bool]]:
+    """First Ctrl-C sets a flag the training loop polls; a second one interrupts at once."""
+    flag = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag[0]:
+            raise KeyboardInterrupt
+        flag[0] = True
+        console.print("[yellow]stopping after this step (Ctrl-C again to abort without saving)")
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..training import EpochEnd, TrainConfig, TrainStart, TrainStep, train
+
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    quiet = args.quiet or not rank0
+    setup_logging(quiet)
+    cfg = TrainConfig(
+        dataset=args.dataset, out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        init=args.init, train_layers=args.train_layers, arch=args.arch, width=args.width, size=args.size,
+        seed=args.seed, val_fraction=args.val_fraction, dropout=args.dropout, precision=args.precision,
+        device=args.device, workers=args.workers, checkpoint_every=args.checkpoint_every, resume=args.resume,
+        overwrite=args.overwrite,
+    )  # fmt: skip
+    with progress(quiet) as bar, _graceful_interrupt() as flag:
+        task = bar.add_task("train", total=1, status="reading dataset")
+        say = (lambda _text: None) if quiet else bar.console.print
+
+        def on_event(ev: Any) -> None:
+            if isinstance(ev, TrainStart):
+                names = ", ".join(
+                    f"{n} {c}/{v}" for n, c, v in zip(ev.class_names, ev.train_counts, ev.val_counts, strict=True)
+                )
+                say(f"classes (train/val images): {names}; {ev.device}, {ev.precision}, x{ev.world_size}")
+                done = ev.start_epoch * ev.steps_per_epoch + ev.start_step
+                bar.update(task, total=ev.epochs * ev.steps_per_epoch, completed=done, status="")
+            elif isinstance(ev, TrainStep):
+                bar.update(task, advance=1, status=f"epoch {ev.epoch}  loss {ev.loss:.4f}")
+            elif isinstance(ev, EpochEnd):
+                m = ev.metrics
+                star = "  [green]best" if ev.is_best else ""
+                warn = f"  [red]collapse: {m['collapse']['class']}" if m["collapse"] else ""
+                say(
+                    f"epoch {ev.epoch}/{ev.epochs}: train loss {m['train_loss']:.4f} acc {m['train_accuracy']:.3f} | "
+                    f"val loss {m['val_loss']:.4f} acc {m['val_accuracy']:.3f} "
+                    f"balanced {m['val_balanced_accuracy']:.3f}{star}{warn}"
+                )
+
+        result = train(cfg, on_event, stop=lambda: flag[0])
+    if result.interrupted:
+        if rank0:
+            console.print(f"[yellow]interrupted; state saved in {result.run_dir / 'resume.pt'}; rerun with --resume")
+        return 130
+    if rank0 and result.history:
+        best = result.history[(result.best_epoch or 1) - 1]
+        stdout.print(_recall_table(best, f"best epoch {result.best_epoch} of {len(result.history)}"))
+        stdout.print(f"best checkpoint: {result.best_path}\nlast checkpoint: {result.last_path}")
+    return 0
+
+
+def _recall_table(metrics: dict[str, Any], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("universe")
+    table.add_column("recall", justify="right")
+    for name, r in metrics["val_recall"].items():
+        table.add_row(name, "-" if r is None else f"{r:.3f}")
+    table.add_row("[bold]accuracy", f"{metrics['val_accuracy']:.3f}")
+    table.add_row("[bold]balanced accuracy", f"{metrics['val_balanced_accuracy']:.3f}")
+    return table
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..classifier_eval import EvalProgress, evaluate
+    from ..classifier_metrics import plot_confusion
+    from ..images import check_output
+
+    setup_logging(args.quiet)
+    out = check_output(args.out, [args.checkpoint], args.overwrite) if args.out else None
+    if out is not None:
+        from ..images import image_format_for
+
+        image_format_for(out)
+    with progress(args.quiet) as bar:
+        task = bar.add_task("eval", total=None, status="")
+
+        def on_event(ev: EvalProgress) -> None:
+            bar.update(task, total=ev.total, completed=ev.done)
+
+        report = evaluate(
+            args.checkpoint, args.dataset, args.split, args.device, args.precision, args.batch_size, args.workers,
+            on_event,
+        )  # fmt: skip
+    s = report.summary
+    stdout.print(
+        f"{report.n_images} images (split {report.split}): accuracy {s['accuracy']:.3f}, "
+        f"balanced accuracy {s['balanced_accuracy']:.3f}, loss {report.loss:.4f}"
+    )
+    table = Table(title="confusion matrix (rows: true universe, columns: predicted)")
+    table.add_column("true \\ predicted")
+    for n in report.class_names:
+        table.add_column(n, justify="right")
+    table.add_column("recall", justify="right")
+    for i, n in enumerate(report.class_names):
+        r = s["recall"][n]
+        table.add_row(n, *(str(int(v)) for v in report.confusion[i]), "-" if r is None else f"{r:.3f}")
+    stdout.print(table)
+    if s["collapse"]:
+        c = s["collapse"]
+        console.print(f"[red]warning: '{c['class']}' gets {c['share']:.0%} of all predictions (one-class collapse)")
+    if out is not None:
+        plot_confusion(report.confusion, report.class_names, out, f"{Path(args.checkpoint).name} on {report.split}")
+        stdout.print(f"confusion matrix: {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..classifier_eval import predict_images
+    from ..images import list_images
+
+    setup_logging(args.quiet)
+    paths = list_images(args.images)
+    preds = predict_images(args.checkpoint, paths, args.device, args.precision, args.batch_size, args.workers)
+    if not stdout.is_terminal:  # piped: one tab-separated line per image, for scripts
+        for line in _predict_rows(preds, args.top):
+            print("\t".join(line))
+        return 0
+    table = Table(title="predicted universe")
+    rows = _predict_rows(preds, args.top)
+    for name in rows[0]:
+        table.add_column(name, overflow="fold", justify="right" if name == "confidence" else "left")
+    for row in rows[1:]:
+        table.add_row(*row)
+    stdout.print(table)
+    return 0
+
+
+def _predict_rows(preds: list[Any], top: int) -> list[list[str]]:
+    rows = [["image", "universe", "confidence", *(["runners-up"] if top > 1 else [])]]
+    for pr in preds:
+        row = [str(pr.path), pr.label, f"{pr.confidence:.3f}"]
+        if top > 1:
+            ranked = sorted(pr.probabilities.items(), key=lambda kv: -kv[1])[1:top]
+            row.append(", ".join(f"{n} {p:.3f}" for n, p in ranked))
+        rows.append(row)
+    return rows
