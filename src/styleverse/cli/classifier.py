@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..classifier import TRAIN_LAYER_CHOICES
-from ..devices import PRECISIONS
 from .common import (
     Parser,
+    add_device_args,
     console,
     non_negative_float,
     non_negative_int,
@@ -37,13 +37,7 @@ stdout = Console(soft_wrap=True)
 
 
 def _device_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N]")
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="bf16 autocast + channels_last for the network; auto = bf16 only where the hardware runs it natively",
-    )
+    add_device_args(p)
     p.add_argument("--batch-size", type=positive_int, default=16, help="images per batch (per process under torchrun)")
     p.add_argument(
         "--workers",

@@ -185,10 +185,17 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         metavar="LAYER[:W]",
         help="layers whose Gram matrices define style, optional weight after a colon (normalised to sum 1)",
     )
+    add_device_args(p)
+
+
+def add_device_args(p: argparse.ArgumentParser) -> None:
+    """--device and --precision, shared by every command that runs the network."""
+    from ..devices import PRECISIONS
+
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N]")
     p.add_argument(
         "--precision",
-        choices=["auto", "fp32", "bf16"],
+        choices=PRECISIONS,
         default="auto",
         help="bf16 autocast + channels_last for the convolutions (losses stay float32); auto = bf16 only on "
         "hardware that runs it natively (CUDA with bf16, CPUs with AMX/AVX512-BF16)",
