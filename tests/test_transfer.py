@@ -118,3 +118,29 @@ def test_stylize_api_from_files(tmp_path: Path) -> None:
     s = make_image(tmp_path / "s.png", (40, 40), 2)
     res = stylize(str(c), [str(s)], backbone="random", config=TransferConfig(steps=2, scales=(24,)), width=1 / 8)
     assert res.image.shape == (1, 3, 24, 24) and len(res.history) == 2
+
+
+def test_lbfgs_overshoot_is_undone_and_the_run_recovers(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import styleverse.transfer as tr
+
+    calls = {"n": 0}
+    real = tr.style_loss
+
+    def spike(*a, **k):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        return real(*a, **k) * (1e4 if calls["n"] == 5 else 1.0)
+
+    restarts: list[int] = []
+    real_opt = tr.StyleTransfer._optimizer
+
+    def counting_opt(self, x):  # type: ignore[no-untyped-def]
+        restarts.append(1)
+        return real_opt(self, x)
+
+    monkeypatch.setattr(tr, "style_loss", spike)
+    monkeypatch.setattr(tr.StyleTransfer, "_optimizer", counting_opt)
+    res, _ = _run(tiny, optimizer="lbfgs", steps=12)
+    assert len(restarts) == 2  # the initial optimiser and one restart after the spike
+    assert res.diverged_at is None and len(res.history) == 12
+    assert res.history[4]["total"] > 100 * res.history[3]["total"]
+    assert res.history[-1]["total"] < res.history[3]["total"]

@@ -8,6 +8,7 @@ leaves as events to a callback; nothing here prints.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,8 @@ from .styles import GramDict, StyleSet
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+OVERSHOOT = 10.0  # an L-BFGS step whose loss exceeds this multiple of the best so far is undone
+log = logging.getLogger("styleverse")
 
 
 @dataclass(frozen=True)
@@ -189,13 +192,26 @@ class StyleTransfer:
 
         result = TransferResult(init.detach().cpu().clone(), precision=self.precision, device=str(dev))
         hw = (int(content.shape[-2]), int(content.shape[-1]))
+        best_loss, best_img = math.inf, x.detach().clone()
         try:
             for i in range(steps):
                 step = step_offset + i + 1
-                opt.step(closure)
+                start = x.detach().clone()
+                opt.step(closure)  # evaluates the loss at `start`, then moves x
                 if not all(math.isfinite(v) for v in current.values()) or not torch.isfinite(x).all():
-                    result.diverged_at = step
+                    result.diverged_at, result.image = step, best_img.clamp(0, 1).cpu()
                     break
+                if current["total"] < best_loss:
+                    best_loss, best_img = current["total"], start
+                elif cfg.optimizer == "lbfgs" and current["total"] > OVERSHOOT * best_loss:
+                    # L-BFGS without line search can overshoot badly on noisy (bf16) curvature: go back to the
+                    # best image seen and restart with empty curvature memory.
+                    log.debug(
+                        "L-BFGS overshoot at step %d (%.3g vs best %.3g): restarting", step, current["total"], best_loss
+                    )
+                    with torch.no_grad():
+                        x.copy_(best_img)
+                    opt = self._optimizer(x)
                 if cfg.optimizer != "lbfgs":  # clamping between L-BFGS steps corrupts its curvature pairs
                     with torch.no_grad():
                         x.clamp_(0, 1)
