@@ -34,7 +34,9 @@ def plot_losses(history: Sequence[dict[str, float]], path: str | os.PathLike[str
     for key, colour in (("style", "tab:red"), ("content", "tab:blue"), ("tv", "tab:green"), ("total", "0.4")):
         vals = [h.get(key, 0.0) for h in history]
         if any(v > 0 for v in vals):
-            ax.plot(steps, [max(v, 1e-12) for v in vals], label=key, color=colour, lw=1.5 if key != "total" else 1)
+            # zeros (the content loss at step 1 starts from the content image) cannot sit on a log axis
+            shown = [v if v > 0 else float("nan") for v in vals]
+            ax.plot(steps, shown, label=key, color=colour, lw=1.5 if key != "total" else 1)
     for i in range(1, len(history)):
         if history[i].get("scale") != history[i - 1].get("scale"):
             ax.axvline(history[i]["step"], color="0.7", ls="--", lw=0.8)
