@@ -27,7 +27,3 @@ class WeightsError(StyleverseError):
 
 class ConfigError(StyleverseError):
     """A setting is out of range or settings contradict each other."""
-
-
-class DivergenceError(StyleverseError):
-    """Optimisation produced NaN/inf; the last good state is kept."""
