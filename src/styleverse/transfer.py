@@ -144,6 +144,43 @@ class StyleTransfer:
             return torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0)
         return torch.optim.Adam([x], lr=lr)
 
+    def _closure(
+        self,
+        holder: list[torch.optim.Optimizer],
+        x: torch.Tensor,
+        targets: GramDict,
+        content_targets: dict[str, torch.Tensor],
+        current: dict[str, float],
+    ) -> Callable[[], torch.Tensor]:
+        """The objective the optimiser in ``holder[0]`` calls; it records unscaled losses in ``current``.
+
+        L-BFGS only updates its curvature memory when yᵀs > 1e-10, an absolute test: with small losses
+        (untrained or narrow networks) it would never learn curvature and crawl along the gradient. The
+        objective it sees is therefore rescaled once so the first gradient has max-abs 1; this also makes
+        its first step size independent of the loss scale.
+        """
+        cfg, weights, scale = self.config, self.model.style_weights, []
+
+        def closure() -> torch.Tensor:
+            holder[0].zero_grad(set_to_none=True)
+            rep = self._features(x)
+            s = cfg.style_weight * style_loss(rep.grams, targets, weights)
+            c = cfg.content_weight * content_loss(rep.content, content_targets)
+            t = cfg.tv_weight * tv_loss(x) if cfg.tv_weight else torch.zeros((), device=x.device)
+            loss = s + c + t
+            loss.backward()
+            current.update(total=loss.item(), style=s.item(), content=c.item(), tv=t.item())
+            if cfg.optimizer != "lbfgs":
+                return loss
+            if not scale:
+                g = x.grad.abs().max().item() if x.grad is not None else 0.0
+                scale.append(1.0 / g if g > 0 and math.isfinite(g) else 1.0)
+            if x.grad is not None:
+                x.grad.mul_(scale[0])
+            return loss.detach() * scale[0]
+
+        return closure
+
     def optimize(
         self,
         content: torch.Tensor,
@@ -163,33 +200,9 @@ class StyleTransfer:
         content_targets = {k: v.float().clone() for k, v in frozen.items()}
         targets = {k: v.to(dev).clone() for k, v in style_targets.items()}
         x = init.detach().to(dev).clone().requires_grad_(True)
-        opt = self._optimizer(x)
-        weights = self.model.style_weights
         current: dict[str, float] = {}
-        # L-BFGS only updates its curvature memory when yᵀs > 1e-10, an absolute test: with small losses
-        # (untrained or narrow networks) it would never learn curvature and crawl along the gradient. The
-        # objective it sees is therefore rescaled once so the first gradient has max-abs 1; this also makes
-        # its first step size independent of the loss scale. Recorded losses are unscaled.
-        scale: list[float] = []
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad(set_to_none=True)
-            rep = self._features(x)
-            s = cfg.style_weight * style_loss(rep.grams, targets, weights)
-            c = cfg.content_weight * content_loss(rep.content, content_targets)
-            t = cfg.tv_weight * tv_loss(x) if cfg.tv_weight else torch.zeros((), device=dev)
-            loss = s + c + t
-            loss.backward()
-            current.update(total=loss.item(), style=s.item(), content=c.item(), tv=t.item())
-            if cfg.optimizer != "lbfgs":
-                return loss
-            if not scale:
-                g = x.grad.abs().max().item() if x.grad is not None else 0.0
-                scale.append(1.0 / g if g > 0 and math.isfinite(g) else 1.0)
-            if x.grad is not None:
-                x.grad.mul_(scale[0])
-            return loss.detach() * scale[0]
-
+        holder = [self._optimizer(x)]
+        closure = self._closure(holder, x, targets, content_targets, current)
         result = TransferResult(init.detach().cpu().clone(), precision=self.precision, device=str(dev))
         hw = (int(content.shape[-2]), int(content.shape[-1]))
         best_loss, best_img = math.inf, x.detach().clone()
@@ -197,7 +210,7 @@ class StyleTransfer:
             for i in range(steps):
                 step = step_offset + i + 1
                 start = x.detach().clone()
-                opt.step(closure)  # evaluates the loss at `start`, then moves x
+                holder[0].step(closure)  # evaluates the loss at `start`, then moves x
                 if not all(math.isfinite(v) for v in current.values()) or not torch.isfinite(x).all():
                     result.diverged_at, result.image = step, best_img.clamp(0, 1).cpu()
                     break
@@ -211,7 +224,7 @@ class StyleTransfer:
                     )
                     with torch.no_grad():
                         x.copy_(best_img)
-                    opt = self._optimizer(x)
+                    holder[0] = self._optimizer(x)
                 if cfg.optimizer != "lbfgs":  # clamping between L-BFGS steps corrupts its curvature pairs
                     with torch.no_grad():
                         x.clamp_(0, 1)
