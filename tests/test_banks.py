@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import weakref
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from styleverse import banks
+from styleverse import bank_inputs, bank_stream, banks
+from styleverse.bank_resume import BankCheckpoint, BankInterrupted, resume_path
 from styleverse.banks import (
     accumulate,
     bank_targets,
@@ -22,6 +24,7 @@ from styleverse.banks import (
     mean_style_loss,
     save_bank,
 )
+from styleverse.cli.main import main
 from styleverse.errors import ConfigError, InputError, OutputError
 from styleverse.images import load_tensor
 from styleverse.losses import style_loss
@@ -96,8 +99,8 @@ def test_streaming_equals_in_memory_and_holds_nothing(net, tmp_path):
 def test_prefetch_is_bounded(tmp_path, monkeypatch):
     paths = [noise_image(tmp_path / f"p{i}.png", i, (16, 16)) for i in range(12)]
     loaded, consumed = [], []
-    real = banks.load_tensor
-    monkeypatch.setattr(banks, "load_tensor", lambda p, s: (loaded.append(p), real(p, s))[1])
+    real = bank_inputs.load_tensor
+    monkeypatch.setattr(bank_inputs, "load_tensor", lambda p, s: (loaded.append(p), real(p, s))[1])
     for t in banks.prefetch_tensors([StyleImage(p) for p in paths], 16, ahead=3):
         consumed.append(t)
         assert len(loaded) - len(consumed) <= 3
@@ -220,3 +223,126 @@ def test_save_refuses_existing_and_inputs(net, tmp_path):
     with pytest.raises(OutputError, match="also an input"):
         save_bank(bank, src, overwrite=True, inputs=[src])
     save_bank(bank, out, overwrite=True)
+
+
+def stop_at(k: int, error: type[BaseException] = KeyboardInterrupt, seen: list[int] | None = None):
+    """A progress callback that records ``done`` and raises ``error`` once ``k`` images are done."""
+
+    def cb(ev) -> None:
+        if seen is not None:
+            seen.append(ev.done)
+        if ev.done == k:
+            raise error("stop")
+
+    return cb
+
+
+def assert_same_bank(a, b) -> None:
+    """Bit-identical sums and means: a resumed build adds the same float64 terms in the same order."""
+    assert a.layers == b.layers and (a.count, a.weight_sum, a.weight_sq_sum) == (b.count, b.weight_sum, b.weight_sq_sum)
+    for k in a.layers:
+        assert torch.equal(a.mean[k], b.mean[k]), k
+        assert a.sq_norm_sum[k] == b.sq_norm_sum[k], k
+
+
+@pytest.fixture
+def seven(tmp_path) -> list[StyleImage]:
+    return [StyleImage(noise_image(tmp_path / f"r{i}.png", 40 + i, (24, 20 + 2 * i)), 0.5 + i) for i in range(7)]
+
+
+def test_interrupted_build_resumes_to_the_identical_bank(net, tmp_path, seven):
+    model, info = net
+    full = build_bank(model, info, seven, size=24)
+    ckpt = BankCheckpoint(tmp_path / "b.resume.safetensors", every=0)
+    with pytest.raises(BankInterrupted) as e:
+        build_bank(model, info, seven, 24, callback=stop_at(3), checkpoint=ckpt)
+    assert (e.value.done, e.value.total, e.value.path) == (3, 7, ckpt.path) and ckpt.path.is_file()
+    assert isinstance(e.value, KeyboardInterrupt)  # callers that only know Ctrl-C still see one
+    with pytest.raises(BankInterrupted):  # interrupted again after resuming
+        build_bank(model, info, seven, 24, callback=stop_at(5), checkpoint=replace(ckpt, resume=True))
+    seen: list[int] = []
+    resumed = build_bank(model, info, seven, 24, callback=stop_at(99, seen=seen), checkpoint=replace(ckpt, resume=True))
+    assert seen == [5, 6, 7]  # only the last two images were computed
+    assert_same_bank(resumed, full)
+    assert ckpt.path.is_file()  # kept until the caller has saved the bank
+    ckpt.clear()
+    assert not ckpt.path.exists()
+
+
+def test_periodic_checkpoint_survives_a_crash(net, tmp_path, seven):
+    model, info = net
+    ckpt = BankCheckpoint(resume_path(tmp_path / "b.safetensors"), every=2)
+    assert ckpt.path.name == "b.safetensors.resume.safetensors"
+    with pytest.raises(RuntimeError):  # not Ctrl-C: no save at the crash, the last checkpoint remains
+        build_bank(model, info, seven, 24, callback=stop_at(5, RuntimeError), checkpoint=ckpt)
+    seen: list[int] = []
+    resumed = build_bank(model, info, seven, 24, callback=stop_at(99, seen=seen), checkpoint=replace(ckpt, resume=True))
+    assert seen == [4, 5, 6, 7]
+    assert_same_bank(resumed, build_bank(model, info, seven, size=24))
+
+
+def test_resume_refuses_other_inputs_settings_and_bad_state(net, tmp_path, seven):
+    model, info = net
+    ckpt = BankCheckpoint(tmp_path / "b.resume.safetensors", every=0, resume=True)
+    with pytest.raises(ConfigError, match="no saved state"):
+        build_bank(model, info, seven, 24, checkpoint=ckpt)
+    with pytest.raises(BankInterrupted):
+        build_bank(model, info, seven, 24, callback=stop_at(2), checkpoint=replace(ckpt, resume=False))
+    saved = ckpt.path.read_bytes()
+    reweighted = [*seven[:-1], StyleImage(seven[-1].path, 9.0)]
+    first = seven[0].path
+    cases = {
+        "size: 24 then, 32 now": lambda: build_bank(model, info, seven, 32, checkpoint=ckpt),
+        "input images changed": lambda: build_bank(model, info, reweighted, 24, checkpoint=ckpt),
+        "images: 7 then, 6 now": lambda: build_bank(model, info, seven[:6], 24, checkpoint=ckpt),
+        "label: None then, 'gwen' now": lambda: build_bank(
+            model, info, seven, 24, settings={"label": "gwen"}, checkpoint=ckpt
+        ),
+        "backbone vgg19": lambda: build_bank(model, replace(info, seed=5), seven, 24, checkpoint=ckpt),
+    }
+    for needle, call in cases.items():
+        with pytest.raises(ConfigError, match=needle) as e:
+            call()
+        assert "\n" not in str(e.value) and "--resume" in str(e.value)
+    os.utime(first, ns=(first.stat().st_atime_ns, first.stat().st_mtime_ns + 10**9))  # the file was replaced
+    with pytest.raises(ConfigError, match="input images changed"):
+        build_bank(model, info, seven, 24, checkpoint=ckpt)
+    assert ckpt.path.read_bytes() == saved  # a refused resume leaves the state alone
+    ckpt.path.write_bytes(saved[: len(saved) // 2])
+    with pytest.raises(ConfigError, match="cannot read"):
+        build_bank(model, info, seven, 24, checkpoint=ckpt)
+
+
+def _cli(*args: str) -> int:
+    return main(["styles", *args, "--backbone", "random", "--precision", "fp32", "--quiet"])
+
+
+def test_cli_bank_interrupt_then_resume(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "set"
+    for i in range(6):
+        noise_image(folder / f"f{i}.png", 60 + i)
+    out, state = tmp_path / "b.safetensors", tmp_path / "b.safetensors.resume.safetensors"
+    real, calls = bank_stream.image_grams, []
+
+    def grams(*a, **k):
+        calls.append(1)
+        if len(calls) == 4 and interrupt:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(bank_stream, "image_grams", grams)
+    interrupt = True
+    bank = ["bank", str(folder), "-o", str(out), "--size", "32", "--checkpoint-every", "2"]
+    assert _cli(*bank) == 130
+    assert not out.exists() and state.is_file()  # no partial output, only the state
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"interrupted after 3 of 6 images; state saved to {state}; rerun the same command with --resume"]
+    assert _cli(*bank) == 2  # a fresh run would throw the saved work away
+    assert "--resume" in capsys.readouterr().err and state.is_file()
+    interrupt, calls[:] = False, []
+    assert _cli(*bank, "--resume") == 0
+    assert len(calls) == 3 and out.is_file() and not state.exists()
+    assert _cli(*bank[:3], str(tmp_path / "straight.safetensors"), *bank[4:]) == 0
+    assert_same_bank(load_bank(out), load_bank(tmp_path / "straight.safetensors"))
+    assert _cli(*bank, "--resume", "--overwrite") == 2
+    assert "no saved state" in capsys.readouterr().err

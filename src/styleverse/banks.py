@@ -3,7 +3,10 @@
 The paper (section 4) found that averaging Gram matrices over many frames of a universe gave a stronger,
 cleaner style than any single frame. A bank stores that average once, so stylising needs no style images,
 and it is built by streaming: images are decoded a few ahead on threads and only running sums are held
-(:func:`styleverse.styles.weighted_mean` plus the scalars below), so thousands of frames fit in memory.
+(``bank_stream.RunningSums``: the weighted mean plus the scalars below), so thousands of frames fit in
+memory. Inputs (images, folders, frame manifests) are expanded in ``bank_inputs``; an interrupted build
+continues from the state ``bank_resume`` saves. This module holds the bank, its file format and the checks
+that a bank fits the network that uses it.
 
 File format (``.safetensors``):
 
@@ -23,122 +26,51 @@ import json
 import logging
 import math
 import os
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from .backbone import WIDTHS, BackboneInfo
+from .bank_inputs import MANIFEST, expand_inputs, manifest_images, prefetch_tensors
+from .bank_resume import BankCheckpoint, BankInterrupted, add_with_checkpoints, fingerprint, load_state, resume_path
+from .bank_stream import Callback, ProgressEvent, RunningSums, accumulate, add_all, sq_norm, stream_grams
 from .errors import ConfigError, InputError
-from .images import check_output, load_tensor, write_bytes_atomic
+from .images import check_output, write_bytes_atomic
 from .losses import style_loss
-from .styles import GramDict, StyleImage, expand_styles, image_grams, weighted_mean
+from .styles import GramDict, StyleImage
+
+__all__ = [
+    "BANK_FORMAT",
+    "BANK_KIND",
+    "MANIFEST",
+    "Bank",
+    "BankCheckpoint",
+    "BankInterrupted",
+    "Callback",
+    "ProgressEvent",
+    "RunningSums",
+    "accumulate",
+    "backbone_flags",
+    "bank_targets",
+    "build_bank",
+    "check_compatible",
+    "expand_inputs",
+    "load_bank",
+    "manifest_images",
+    "mean_style_loss",
+    "prefetch_tensors",
+    "resume_path",
+    "save_bank",
+    "sq_norm",
+    "stream_grams",
+]
 
 log = logging.getLogger("styleverse")
 
 BANK_KIND = "style_bank"
 BANK_FORMAT = 1
-MANIFEST = "manifest.csv"  # styleverse.manifest.MANIFEST_NAME
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """Progress of a long pass: ``stage`` is e.g. ``grams`` (network pass) or ``distances``."""
-
-    stage: str
-    done: int
-    total: int
-    path: str | None = None
-
-
-Callback = Callable[[ProgressEvent], None]
-
-
-def manifest_images(dataset: Path, label: str | None = None) -> list[Path]:
-    """Images of a frames manifest (``styleverse.manifest``), optionally one label. Augmented rows are
-    skipped: their colour jitter is not the film's look. Every listed file must exist."""
-    from .manifest import manifest_path, read_manifest
-
-    rows = [r for r in read_manifest(dataset) if r.origin != "augmented"]
-    labels = sorted({r.label for r in rows})
-    rows = [r for r in rows if label is None or r.label == label]
-    if not rows:
-        raise InputError(f"{manifest_path(dataset)}: no frames with label '{label}' (labels: {', '.join(labels)})")
-    out = [dataset / r.path for r in rows]
-    missing = next((q for q in out if not q.is_file()), None)
-    if missing is not None:
-        raise InputError(f"{manifest_path(dataset)}: lists {missing}, which does not exist")
-    return out
-
-
-def _dataset_of(p: Path) -> Path | None:
-    """The DATASET folder when ``p`` is ``DATASET/manifest.csv`` or a folder holding one."""
-    if p.name == MANIFEST and p.is_file():
-        return p.parent
-    return p if p.is_dir() and (p / MANIFEST).is_file() else None
-
-
-def expand_inputs(
-    inputs: Sequence[str | os.PathLike[str]], weights: Sequence[float] | None = None, label: str | None = None
-) -> list[StyleImage]:
-    """Images, folders and frame manifests (a ``.csv`` or a folder holding ``manifest.csv``) -> weighted
-    images. A folder's or manifest's weight is shared equally among its images (``expand_styles``)."""
-    if not inputs:
-        raise ConfigError("give at least one image, folder or manifest")
-    if weights is not None and len(weights) != len(inputs):
-        raise ConfigError(f"--weights has {len(weights)} values for {len(inputs)} inputs; give one per input")
-    ws = list(weights) if weights is not None else [1.0] * len(inputs)
-    if any(not (w >= 0 and math.isfinite(w)) for w in ws) or sum(ws) <= 0:
-        raise ConfigError("--weights must be finite, >= 0 and not all zero")
-    manifests = [_dataset_of(Path(p)) for p in inputs]
-    if label is not None and not any(manifests):
-        raise ConfigError("--label filters frame manifests, but no input is a manifest (DATASET/manifest.csv)")
-    out: list[StyleImage] = []
-    for p, w, man in zip(inputs, ws, manifests, strict=True):
-        if man is None:  # a zero weight keeps the images (analysis still measures them)
-            out.extend(StyleImage(s.path, s.weight * w) for s in expand_styles([p]))
-        else:
-            files = manifest_images(man, label)
-            out.extend(StyleImage(f, w / len(files)) for f in files)
-    return out
-
-
-def prefetch_tensors(images: Sequence[StyleImage], size: int | None, ahead: int = 4) -> Iterator[torch.Tensor]:
-    """Decode images (longest side ``size``) on two threads, at most ``ahead`` in flight: bounded memory."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        pending: deque = deque()
-        it = iter(images)
-        for s in it:
-            pending.append(pool.submit(load_tensor, s.path, size))
-            if len(pending) >= ahead:
-                break
-        while pending:
-            fut = pending.popleft()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(pool.submit(load_tensor, nxt.path, size))
-            yield fut.result()
-
-
-def stream_grams(
-    model: torch.nn.Module,
-    images: Sequence[StyleImage],
-    size: int | None,
-    device: torch.device,
-    precision: str = "fp32",
-    callback: Callback | None = None,
-) -> Iterator[tuple[GramDict, float]]:
-    """``(grams, weight)`` per image, computed one at a time (``styles.image_grams``)."""
-    for i, (s, t) in enumerate(zip(images, prefetch_tensors(images, size), strict=True)):
-        grams = image_grams(model, t, device, precision)  # type: ignore[arg-type]
-        if not all(torch.isfinite(g.sum()) for g in grams.values()):  # NaN/inf reach the sum
-            raise InputError(f"{s.path}: style features hold NaN/inf (bad weights or image)")
-        yield grams, s.weight
-        if callback:
-            callback(ProgressEvent("grams", i + 1, len(images), str(s.path)))
 
 
 @dataclass
@@ -200,30 +132,6 @@ def mean_style_loss(grams: GramDict, bank: Bank, layer_weights: Mapping[str, flo
     )
 
 
-def sq_norm(g: torch.Tensor) -> float:
-    """‖G‖²_F in float64."""
-    d = g.double().flatten()
-    return float(torch.dot(d, d))
-
-
-def accumulate(items: Iterable[tuple[GramDict, float]]) -> tuple[GramDict, float, float, dict[str, float], int]:
-    """Mean (``styles.weighted_mean``) plus Σw, Σw², Σw‖G‖² per layer and the count, in one pass."""
-    acc = {"w": 0.0, "w2": 0.0, "n": 0}
-    sq: dict[str, float] = {}
-
-    def tap() -> Iterator[tuple[GramDict, float]]:
-        for grams, w in items:
-            acc["w"] += w
-            acc["w2"] += w * w
-            acc["n"] += 1
-            for k, g in grams.items():
-                sq[k] = sq.get(k, 0.0) + w * sq_norm(g)
-            yield grams, w
-
-    mean = weighted_mean(tap())
-    return mean, acc["w"], acc["w2"], sq, int(acc["n"])
-
-
 def build_bank(
     model: torch.nn.Module,
     info: BackboneInfo,
@@ -233,18 +141,33 @@ def build_bank(
     precision: str = "fp32",
     callback: Callback | None = None,
     settings: Mapping[str, object] | None = None,
+    checkpoint: BankCheckpoint | None = None,
 ) -> Bank:
     """Stream ``images`` through ``model`` (a ``StyleContentModel``, e.g. from ``transfer.build_model``)
-    at longest side ``size`` and return their bank. Memory stays bounded whatever the number of images."""
+    at longest side ``size`` and return their bank. Memory stays bounded whatever the number of images.
+
+    With ``checkpoint`` the running sums are saved beside the output as the build goes and on Ctrl-C
+    (:class:`BankInterrupted`), and ``checkpoint.resume`` continues a saved build with the same settings
+    and inputs (``bank_resume``); the result equals an uninterrupted build. The state file stays until the
+    caller has saved the bank and calls ``checkpoint.clear()``."""
     if not images:
         raise ConfigError("a bank needs at least one image")
     if size is not None and size < 16:
         raise ConfigError("--size must be at least 16 pixels")
     dev = device or next(model.parameters()).device
-    mean, w, w2, sq, n = accumulate(stream_grams(model, images, size, dev, precision, callback))
-    sources = [(str(s.path), s.weight) for s in images]
     extra = {"precision": precision, **(settings or {})}
-    return Bank(mean, w, w2, sq, n, info.to_dict(), size, sources, extra)
+    if checkpoint is None:
+        sums = add_all(RunningSums(), stream_grams(model, images, size, dev, precision, callback))
+    else:
+        layers = list(getattr(model, "style_weights", {}))
+        fp = fingerprint(info, layers, images, size, precision, settings or {})
+        sums = load_state(checkpoint.path, fp) if checkpoint.resume else RunningSums()
+        rest = stream_grams(model, images, size, dev, precision, callback, start=sums.count)
+        sums = add_with_checkpoints(sums, rest, checkpoint, fp, len(images))
+    sources = [(str(s.path), s.weight) for s in images]
+    return Bank(
+        sums.mean(), sums.weight, sums.weight_sq, dict(sums.sq_norm), sums.count, info.to_dict(), size, sources, extra
+    )
 
 
 def save_bank(bank: Bank, path: str | os.PathLike[str], overwrite: bool = False, inputs: Iterable = ()) -> Path:

@@ -9,13 +9,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import OutputError
+from ..errors import ConfigError, OutputError
 from ..images import check_output
 from .common import (
     Parser,
     add_model_args,
     console,
     non_negative_float,
+    non_negative_int,
     positive_float,
     positive_int,
     progress,
@@ -70,6 +71,19 @@ def register(sub: Any) -> None:
     b.add_argument(
         "--size", type=positive_int, default=512, help="longest side images are seen at (use your stylize --size)"
     )
+    b.add_argument(
+        "--checkpoint-every",
+        type=non_negative_int,
+        default=200,
+        metavar="N",
+        help="save the running sums to OUTPUT.resume.safetensors every N images and on Ctrl-C (0: only on "
+        "Ctrl-C), so an interrupted build continues with --resume",
+    )
+    b.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted build from OUTPUT.resume.safetensors (same inputs and settings)",
+    )
     b.set_defaults(func=cmd_bank)
     a = ss.add_parser(
         "analyze",
@@ -122,18 +136,42 @@ def _progressing(bar: Any, label: str, total: int) -> Any:
     return update
 
 
+def _checkpoint(args: argparse.Namespace, protected: list[Path]) -> Any:
+    """The build's resume state file, checked before any work: present for --resume, else not holding an
+    interrupted build unless --overwrite, never an input."""
+    from ..bank_resume import BankCheckpoint, resume_path
+
+    ckpt = BankCheckpoint(resume_path(args.output), args.checkpoint_every, args.resume)
+    if args.resume and not ckpt.path.is_file():
+        raise ConfigError(f"--resume: no saved state at {ckpt.path}; run without --resume to start afresh")
+    if not args.resume and ckpt.path.exists() and not args.overwrite:
+        raise OutputError(
+            f"{ckpt.path}: holds an interrupted build; pass --resume to continue it or --overwrite to start over"
+        )
+    check_output(ckpt.path, protected, overwrite=True)
+    return ckpt
+
+
 def cmd_bank(args: argparse.Namespace) -> int:
+    from ..bank_resume import BankInterrupted
     from ..banks import build_bank, save_bank
 
     images, protected = _inputs(args)
     check_output(args.output, protected, args.overwrite)
+    ckpt = _checkpoint(args, protected)
     model, info, device, precision = _model(args)
     settings = {"inputs": list(args.inputs), "label": args.label, "weights": args.weights, "device": str(device)}
-    with progress(args.quiet) as bar:
-        cb = _progressing(bar, "bank", len(images))
-        bank = build_bank(model, info, images, args.size, device, precision, cb, settings)
+    try:
+        with progress(args.quiet) as bar:
+            cb = _progressing(bar, "bank", len(images))
+            bank = build_bank(model, info, images, args.size, device, precision, cb, settings, ckpt)
+    except BankInterrupted as e:
+        line = f"interrupted after {e.done} of {e.total} images; state saved to {e.path}; "
+        console.print(line + "rerun the same command with --resume", style="yellow", markup=False, soft_wrap=True)
+        return 130
     bank.settings["versions"] = versions()
     out = save_bank(bank, args.output, args.overwrite, protected)
+    ckpt.clear()
     if not args.quiet:
         sp = sum(w * bank.spread()[k] for k, w in model.style_weights.items())
         console.print(f"wrote {out}: {bank.count} images, {len(bank.layers)} layers, spread {sp:.4g}, {info.identity}")

@@ -1,0 +1,102 @@
+"""Streaming Gram matrices into running sums: how a bank (or an analysis) sees thousands of images in
+bounded memory.
+
+The paper (section 4) averages Gram matrices over many frames of a universe. Here every image is decoded
+a few ahead on threads (``bank_inputs.prefetch_tensors``), passed once through the feature network, added
+to :class:`RunningSums` and dropped. The sums are immutable so that an interrupt between two images always
+leaves a consistent state to save (``bank_resume``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .bank_inputs import prefetch_tensors
+from .errors import ConfigError, InputError
+from .styles import GramDict, StyleImage, image_grams
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Progress of a long pass: ``stage`` is e.g. ``grams`` (network pass) or ``distances``."""
+
+    stage: str
+    done: int
+    total: int
+    path: str | None = None
+
+
+Callback = Callable[[ProgressEvent], None]
+
+
+def sq_norm(g: torch.Tensor) -> float:
+    """‖G‖²_F in float64."""
+    d = g.double().flatten()
+    return float(torch.dot(d, d))
+
+
+@dataclass(frozen=True)
+class RunningSums:
+    """Σ wᵢ Gᵢ (float64) and Σ wᵢ ‖Gᵢ‖²_F per layer, Σ wᵢ, Σ wᵢ² and the number of images added: all a
+    bank needs. :meth:`add` returns new sums instead of changing these, so a Ctrl-C can never leave an image
+    half added; ``count`` is also the index of the next image of the stream."""
+
+    total: dict[str, torch.Tensor] = field(default_factory=dict)
+    sq_norm: dict[str, float] = field(default_factory=dict)
+    weight: float = 0.0
+    weight_sq: float = 0.0
+    count: int = 0
+
+    def add(self, grams: GramDict, w: float) -> RunningSums:
+        """These sums plus one image's Grams with weight ``w`` (the Grams are not kept)."""
+        total, sq = dict(self.total), dict(self.sq_norm)
+        for k, g in grams.items():
+            wg = w * g.double()
+            total[k] = total[k] + wg if k in total else wg
+            sq[k] = sq.get(k, 0.0) + w * sq_norm(g)
+        return RunningSums(total, sq, self.weight + w, self.weight_sq + w * w, self.count + 1)
+
+    def mean(self) -> GramDict:
+        """Float32 Σ wᵢ Gᵢ / Σ wᵢ per layer (as ``styles.weighted_mean``)."""
+        if self.weight <= 0:
+            raise ConfigError("style weights sum to zero")
+        return {k: (v / self.weight).float() for k, v in self.total.items()}
+
+
+def add_all(sums: RunningSums, items: Iterable[tuple[GramDict, float]]) -> RunningSums:
+    """``sums`` plus every ``(grams, weight)`` of ``items``, holding one image's Grams at a time."""
+    for grams, w in items:
+        sums = sums.add(grams, w)
+    return sums
+
+
+def accumulate(items: Iterable[tuple[GramDict, float]]) -> tuple[GramDict, float, float, dict[str, float], int]:
+    """Mean (``styles.weighted_mean``) plus Σw, Σw², Σw‖G‖² per layer and the count, in one pass."""
+    s = add_all(RunningSums(), items)
+    return s.mean(), s.weight, s.weight_sq, dict(s.sq_norm), s.count
+
+
+def stream_grams(
+    model: torch.nn.Module,
+    images: Sequence[StyleImage],
+    size: int | None,
+    device: torch.device,
+    precision: str = "fp32",
+    callback: Callback | None = None,
+    start: int = 0,
+) -> Iterator[tuple[GramDict, float]]:
+    """``(grams, weight)`` per image of ``images[start:]``, computed one at a time (``styles.image_grams``).
+    Progress events count all of ``images``, so a resumed stream (``start`` > 0) reports where it is."""
+    rest, total = list(images[start:]), len(images)
+    if start and callback:
+        callback(ProgressEvent("grams", start, total))
+    for i, (s, t) in enumerate(zip(rest, prefetch_tensors(rest, size), strict=True), start + 1):
+        grams = image_grams(model, t, device, precision)  # type: ignore[arg-type]
+        if not all(torch.isfinite(g.sum()) for g in grams.values()):  # NaN/inf reach the sum
+            raise InputError(f"{s.path}: style features hold NaN/inf (bad weights or image)")
+        yield grams, s.weight
+        if callback:
+            callback(ProgressEvent("grams", i, total, str(s.path)))
