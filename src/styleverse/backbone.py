@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import socket
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,6 +36,7 @@ WIDTHS = [64, 128, 256, 512, 512]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Official torchvision files; the 8 hex digits in the name are the start of the file's SHA-256.
+DOWNLOAD_TIMEOUT_S = 60.0
 IMAGENET_URLS = {
     "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
     "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
@@ -162,12 +165,16 @@ def imagenet_weights_path(arch: str = "vgg19", url: str | None = None, download:
     prefix = stem.rsplit("-", 1)[-1] if "-" in stem else None
     cached.parent.mkdir(parents=True, exist_ok=True)
     log.info("downloading %s to %s", url, cached)
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a dropped connection fails instead of hanging forever
     try:
-        torch.hub.download_url_to_file(url, str(cached), hash_prefix=prefix, progress=False)
+        torch.hub.download_url_to_file(url, str(cached), hash_prefix=prefix, progress=sys.stderr.isatty())
     except RuntimeError as e:  # hash mismatch
         raise WeightsError(f"downloaded {url} failed its hash check ({e}); {how}") from None
     except Exception as e:  # network errors come in many types
         raise WeightsError(f"cannot download ImageNet {arch} weights ({type(e).__name__}: {e}); {how}") from None
+    finally:
+        socket.setdefaulttimeout(old_timeout)
     return cached
 
 
