@@ -18,7 +18,7 @@ $(BIN)/styleverse: pyproject.toml
 setup: $(BIN)/styleverse
 
 demo: setup
-	$(BIN)/styleverse demo --out styleverse-demo
+	$(BIN)/styleverse demo --out styleverse-demo --overwrite
 
 test: setup
 	$(BIN)/ruff check .
