@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
 import socket
 import sys
 from dataclasses import asdict, dataclass
@@ -189,8 +190,15 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
             with safe_open(str(path), framework="pt") as f:
                 return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})  # noqa: SIM118 (safe_open is not iterable)
         obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False, which would run whatever code the file holds
+        raise WeightsError(
+            f"{path}: not a weights file, or a pickle holding objects other than tensors (refused: loading it "
+            "could run code); use a .safetensors file or a plain state dict"
+        ) from None
     except Exception as e:
-        raise WeightsError(f"{path}: not a readable weights file ({type(e).__name__}: {str(e)[:200]})") from None
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise WeightsError(f"{path}: not a readable weights file ({type(e).__name__}: {first})") from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
