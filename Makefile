@@ -8,11 +8,11 @@ TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: setup demo test lint bench clean
 
-$(BIN)/styleverse: pyproject.toml
+$(BIN)/styleverse: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $(BIN)/styleverse
 
 setup: $(BIN)/styleverse
