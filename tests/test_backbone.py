@@ -89,7 +89,7 @@ def test_bad_weight_files_are_one_clear_error(tmp_path: Path) -> None:
         load_backbone(str(tmp_path / "nan.safetensors"), arch="vgg16")
     with pytest.raises(WeightsError, match="shape"):
         load_backbone(str(tmp_path / "shape.safetensors"), arch="vgg16")
-    with pytest.raises(WeightsError, match="not a (readable )?weights file"):
+    with pytest.raises(WeightsError, match=r"not a (readable )?weights file"):
         load_backbone(str(tmp_path / "junk.pth"))
     with pytest.raises(WeightsError, match="not found"):
         load_backbone(str(tmp_path / "missing.pth"))
