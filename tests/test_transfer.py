@@ -120,27 +120,13 @@ def test_stylize_api_from_files(tmp_path: Path) -> None:
     assert res.image.shape == (1, 3, 24, 24) and len(res.history) == 2
 
 
-def test_lbfgs_overshoot_is_undone_and_the_run_recovers(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    import styleverse.transfer as tr
+def test_auto_precision_uses_bf16_only_where_native_and_never_for_lbfgs(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import styleverse.devices as dv
 
-    calls = {"n": 0}
-    real = tr.style_loss
-
-    def spike(*a, **k):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        return real(*a, **k) * (1e4 if calls["n"] == 5 else 1.0)
-
-    restarts: list[int] = []
-    real_opt = tr.StyleTransfer._optimizer
-
-    def counting_opt(self, x):  # type: ignore[no-untyped-def]
-        restarts.append(1)
-        return real_opt(self, x)
-
-    monkeypatch.setattr(tr, "style_loss", spike)
-    monkeypatch.setattr(tr.StyleTransfer, "_optimizer", counting_opt)
-    res, _ = _run(tiny, optimizer="lbfgs", steps=12)
-    assert len(restarts) == 2  # the initial optimiser and one restart after the spike
-    assert res.diverged_at is None and len(res.history) == 12
-    assert res.history[4]["total"] > 100 * res.history[3]["total"]
-    assert res.history[-1]["total"] < res.history[3]["total"]
+    model = tiny[0]
+    monkeypatch.setattr(dv, "cpu_has_native_bf16", lambda: True)
+    assert StyleTransfer(model, TransferConfig(optimizer="adam", device="cpu")).precision == "bf16"
+    assert StyleTransfer(model, TransferConfig(optimizer="lbfgs", device="cpu")).precision == "fp32"
+    assert StyleTransfer(model, TransferConfig(optimizer="lbfgs", device="cpu", precision="bf16")).precision == "bf16"
+    monkeypatch.setattr(dv, "cpu_has_native_bf16", lambda: False)
+    assert StyleTransfer(model, TransferConfig(optimizer="adam", device="cpu")).precision == "fp32"
