@@ -94,7 +94,7 @@ def progress(disable: bool = False) -> Progress:
     """A rich progress bar: description, bar, n/total, elapsed, ETA and a free-text status field."""
     return Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),

@@ -206,7 +206,7 @@ class _Reporter:
         if isinstance(ev, StepEvent):
             self.first = self.first if self.first is not None else ev.step - 1
             rate = (ev.step - self.first) / max(1e-9, time.perf_counter() - self.t0)
-            status = f"style {ev.losses['style']:.3g}  content {ev.losses['content']:.3g}  {rate:.2f} steps/s"
+            status = f"style {ev.losses['style']:.2e} content {ev.losses['content']:.2e} {rate:.2f} it/s"
             self.bar.update(self.task, completed=ev.step, status=status)
         elif isinstance(ev, SnapshotEvent) and self.snap_dir is not None:
             self.snap_dir.mkdir(parents=True, exist_ok=True)
