@@ -45,10 +45,10 @@ from .analysis_math import (
     weighted_spread,
 )
 from .backbone import BackboneInfo
-from .bank_stream import Callback, ProgressEvent, accumulate, sq_norm, stream_grams
+from .bank_stream import Callback, ProgressEvent, accumulate, stream_grams
 from .banks import Bank
 from .errors import ConfigError
-from .styles import GramDict, StyleImage
+from .styles import GramDict, StyleImage, sq_norm
 
 __all__ = [
     "Analysis",

@@ -27,10 +27,9 @@ import torch
 
 from .backbone import BackboneInfo
 from .bank_inputs import inputs_digest
-from .bank_stream import RunningSums
 from .errors import ConfigError
 from .images import write_bytes_atomic
-from .styles import GramDict, StyleImage
+from .styles import GramDict, RunningSums, StyleImage
 
 log = logging.getLogger("styleverse")
 

@@ -10,13 +10,13 @@ leaves a consistent state to save (``bank_resume``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from .bank_inputs import prefetch_tensors
-from .errors import ConfigError, InputError
-from .styles import GramDict, StyleImage, image_grams
+from .errors import InputError
+from .styles import GramDict, RunningSums, StyleImage, add_all, image_grams
 
 
 @dataclass(frozen=True)
@@ -32,49 +32,8 @@ class ProgressEvent:
 Callback = Callable[[ProgressEvent], None]
 
 
-def sq_norm(g: torch.Tensor) -> float:
-    """‖G‖²_F in float64."""
-    d = g.double().flatten()
-    return float(torch.dot(d, d))
-
-
-@dataclass(frozen=True)
-class RunningSums:
-    """Σ wᵢ Gᵢ (float64) and Σ wᵢ ‖Gᵢ‖²_F per layer, Σ wᵢ, Σ wᵢ² and the number of images added: all a
-    bank needs. :meth:`add` returns new sums instead of changing these, so a Ctrl-C can never leave an image
-    half added; ``count`` is also the index of the next image of the stream."""
-
-    total: dict[str, torch.Tensor] = field(default_factory=dict)
-    sq_norm: dict[str, float] = field(default_factory=dict)
-    weight: float = 0.0
-    weight_sq: float = 0.0
-    count: int = 0
-
-    def add(self, grams: GramDict, w: float) -> RunningSums:
-        """These sums plus one image's Grams with weight ``w`` (the Grams are not kept)."""
-        total, sq = dict(self.total), dict(self.sq_norm)
-        for k, g in grams.items():
-            wg = w * g.double()
-            total[k] = total[k] + wg if k in total else wg
-            sq[k] = sq.get(k, 0.0) + w * sq_norm(g)
-        return RunningSums(total, sq, self.weight + w, self.weight_sq + w * w, self.count + 1)
-
-    def mean(self) -> GramDict:
-        """Float32 Σ wᵢ Gᵢ / Σ wᵢ per layer (as ``styles.weighted_mean``)."""
-        if self.weight <= 0:
-            raise ConfigError("style weights sum to zero")
-        return {k: (v / self.weight).float() for k, v in self.total.items()}
-
-
-def add_all(sums: RunningSums, items: Iterable[tuple[GramDict, float]]) -> RunningSums:
-    """``sums`` plus every ``(grams, weight)`` of ``items``, holding one image's Grams at a time."""
-    for grams, w in items:
-        sums = sums.add(grams, w)
-    return sums
-
-
 def accumulate(items: Iterable[tuple[GramDict, float]]) -> tuple[GramDict, float, float, dict[str, float], int]:
-    """Mean (``styles.weighted_mean``) plus Σw, Σw², Σw‖G‖² per layer and the count, in one pass."""
+    """Mean (as ``styles.weighted_mean``) plus Σw, Σw², Σw‖G‖² per layer and the count, in one pass."""
     s = add_all(RunningSums(), items)
     return s.mean(), s.weight, s.weight_sq, dict(s.sq_norm), s.count
 

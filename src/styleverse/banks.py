@@ -35,11 +35,11 @@ import torch
 from .backbone import WIDTHS, BackboneInfo
 from .bank_inputs import MANIFEST, expand_inputs, manifest_images, prefetch_tensors
 from .bank_resume import BankCheckpoint, BankInterrupted, add_with_checkpoints, fingerprint, load_state, resume_path
-from .bank_stream import Callback, ProgressEvent, RunningSums, accumulate, add_all, sq_norm, stream_grams
+from .bank_stream import Callback, ProgressEvent, accumulate, stream_grams
 from .errors import ConfigError, InputError
 from .images import check_output, write_bytes_atomic
 from .losses import style_loss
-from .styles import GramDict, StyleImage
+from .styles import GramDict, RunningSums, StyleImage, add_all, sq_norm
 
 __all__ = [
     "BANK_FORMAT",

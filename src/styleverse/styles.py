@@ -58,17 +58,50 @@ def image_grams(
     return {k: g[0].float().cpu() for k, g in rep.grams.items()}
 
 
-def weighted_mean(items: Iterable[tuple[GramDict, float]]) -> GramDict:
-    """Σ wᵢ Gᵢ / Σ wᵢ per layer, streamed: only the running sum is held in memory."""
-    total: GramDict = {}
-    wsum = 0.0
-    for grams, w in items:
-        wsum += w
+def sq_norm(g: torch.Tensor) -> float:
+    """‖G‖²_F in float64."""
+    d = g.double().flatten()
+    return float(torch.dot(d, d))
+
+
+@dataclass(frozen=True)
+class RunningSums:
+    """Σ wᵢ Gᵢ (float64) and Σ wᵢ ‖Gᵢ‖²_F per layer, Σ wᵢ, Σ wᵢ² and the number of images added: all a
+    bank needs. :meth:`add` returns new sums instead of changing these, so a Ctrl-C can never leave an image
+    half added; ``count`` is also the index of the next image of the stream."""
+
+    total: dict[str, torch.Tensor] = field(default_factory=dict)
+    sq_norm: dict[str, float] = field(default_factory=dict)
+    weight: float = 0.0
+    weight_sq: float = 0.0
+    count: int = 0
+
+    def add(self, grams: GramDict, w: float) -> RunningSums:
+        """These sums plus one image's Grams with weight ``w`` (the Grams are not kept)."""
+        total, sq = dict(self.total), dict(self.sq_norm)
         for k, g in grams.items():
-            total[k] = total[k] + w * g if k in total else w * g.double()
-    if wsum <= 0:
-        raise ConfigError("style weights sum to zero")
-    return {k: (v / wsum).float() for k, v in total.items()}
+            wg = w * g.double()
+            total[k] = total[k] + wg if k in total else wg
+            sq[k] = sq.get(k, 0.0) + w * sq_norm(g)
+        return RunningSums(total, sq, self.weight + w, self.weight_sq + w * w, self.count + 1)
+
+    def mean(self) -> GramDict:
+        """Float32 Σ wᵢ Gᵢ / Σ wᵢ per layer ."""
+        if self.weight <= 0:
+            raise ConfigError("style weights sum to zero")
+        return {k: (v / self.weight).float() for k, v in self.total.items()}
+
+
+def add_all(sums: RunningSums, items: Iterable[tuple[GramDict, float]]) -> RunningSums:
+    """``sums`` plus every ``(grams, weight)`` of ``items``, holding one image's Grams at a time."""
+    for grams, w in items:
+        sums = sums.add(grams, w)
+    return sums
+
+
+def weighted_mean(items: Iterable[tuple[GramDict, float]]) -> GramDict:
+    """Σ wᵢ Gᵢ / Σ wᵢ per layer, streamed: only the running sums are held in memory."""
+    return add_all(RunningSums(), items).mean()
 
 
 @dataclass
