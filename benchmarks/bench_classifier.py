@@ -21,8 +21,8 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from styleverse.classifier import ClassifierSpec, UniverseClassifier, init_weights, set_trainable
-from styleverse.classifier_data import load_train
+from styleverse.classifier.data import load_train
+from styleverse.classifier.model import ClassifierSpec, UniverseClassifier, init_weights, set_trainable
 from styleverse.devices import autocast, cpu_has_native_bf16, memory_format
 
 

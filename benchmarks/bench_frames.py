@@ -22,8 +22,8 @@ import av
 import cv2
 import numpy as np
 
-from styleverse.frame_sampling import VideoReader
-from styleverse.frames import HarvestConfig, clip_jobs, harvest
+from styleverse.frames.harvest import HarvestConfig, clip_jobs, harvest
+from styleverse.io.video import VideoReader
 
 
 def make_clip(path: Path, seconds: float, fps: int, codec: str, size: tuple[int, int] = (1280, 720)) -> int:

@@ -17,14 +17,14 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from styleverse.backbone import imagenet_weights_path
 from styleverse.devices import cpu_has_native_bf16
 from styleverse.errors import WeightsError
-from styleverse.images import pil_to_tensor, resize_longest
-from styleverse.losses import content_loss, style_loss
+from styleverse.io.images import pil_to_tensor, resize_longest
+from styleverse.nn.losses import content_loss, style_loss
+from styleverse.nn.vgg import imagenet_weights_path
 from styleverse.samples import content_photo, sample_style
-from styleverse.styles import GramDict, image_grams, weighted_mean
-from styleverse.transfer import StyleTransfer, TransferConfig, build_model
+from styleverse.transfer.optimize import StyleTransfer, TransferConfig, build_model
+from styleverse.transfer.targets import GramDict, image_grams, weighted_mean
 
 
 class _Fixed:

@@ -12,16 +12,16 @@ __version__ = "0.1.0"
 __all__ = ["StyleContentModel", "StyleTransfer", "TransferConfig", "__version__", "load_backbone", "stylize"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backbone import load_backbone
-    from .features import StyleContentModel
-    from .transfer import StyleTransfer, TransferConfig, stylize
+    from styleverse.nn.features import StyleContentModel
+    from styleverse.nn.vgg import load_backbone
+    from styleverse.transfer.optimize import StyleTransfer, TransferConfig, stylize
 
 _LAZY = {
-    "StyleContentModel": "features",
-    "StyleTransfer": "transfer",
-    "TransferConfig": "transfer",
-    "stylize": "transfer",
-    "load_backbone": "backbone",
+    "StyleContentModel": "nn.features",
+    "StyleTransfer": "transfer.optimize",
+    "TransferConfig": "transfer.optimize",
+    "stylize": "transfer.optimize",
+    "load_backbone": "nn.vgg",
 }
 
 

@@ -1,7 +1,7 @@
 """Device and numeric-precision choices shared by style transfer, banks and training.
 
 bf16 autocast + ``channels_last`` runs convolutions in bfloat16 while Gram matrices and losses stay in
-float32 (see :func:`styleverse.losses.gram`). ``auto`` picks bf16 only where the hardware runs it
+float32 (see :func:`styleverse.nn.losses.gram`). ``auto`` picks bf16 only where the hardware runs it
 natively: CUDA GPUs with bf16 support, and CPUs with AMX or AVX-512 BF16 instructions.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ConfigError
+from styleverse.errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 

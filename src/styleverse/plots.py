@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 from PIL import Image, ImageDraw
 
-from .images import atomic_path, save_image, tensor_to_pil
+from styleverse.io.images import atomic_path, save_image, tensor_to_pil
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:

@@ -20,7 +20,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..classifier import TRAIN_LAYER_CHOICES
+from styleverse.classifier.model import TRAIN_LAYER_CHOICES
+
 from .common import (
     Parser,
     add_device_args,
@@ -155,7 +156,7 @@ def _graceful_interrupt() -> Iterator[list[bool]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training import EpochEnd, TrainConfig, TrainStart, TrainStep, train
+    from styleverse.classifier.train import EpochEnd, TrainConfig, TrainStart, TrainStep, train
 
     rank0 = int(os.environ.get("RANK", "0")) == 0
     quiet = args.quiet or not rank0
@@ -215,14 +216,14 @@ def _recall_table(metrics: dict[str, Any], title: str) -> Table:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ..classifier_eval import EvalProgress, evaluate
-    from ..classifier_metrics import plot_confusion
-    from ..images import check_output
+    from styleverse.classifier.metrics import plot_confusion
+    from styleverse.classifier.predict import EvalProgress, evaluate
+    from styleverse.io.images import check_output
 
     setup_logging(args.quiet)
     out = check_output(args.out, [args.checkpoint], args.overwrite) if args.out else None
     if out is not None:
-        from ..images import image_format_for
+        from styleverse.io.images import image_format_for
 
         image_format_for(out)
     with progress(args.quiet) as bar:
@@ -259,8 +260,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ..classifier_eval import predict_images
-    from ..images import list_images
+    from styleverse.classifier.predict import predict_images
+    from styleverse.io.images import list_images
 
     setup_logging(args.quiet)
     paths = list_images(args.images)

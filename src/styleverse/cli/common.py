@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..errors import ConfigError, StyleverseError
+from styleverse.errors import ConfigError, StyleverseError
 
 console = Console(stderr=True)
 
@@ -110,7 +110,7 @@ def versions() -> dict[str, str]:
     import PIL
     import torch
 
-    from .. import __version__
+    from styleverse import __version__
 
     return {
         "styleverse": __version__,
@@ -123,7 +123,7 @@ def versions() -> dict[str, str]:
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     """Write JSON atomically (temp file + rename)."""
-    from ..images import write_bytes_atomic
+    from styleverse.io.images import write_bytes_atomic
 
     write_bytes_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
     return Path(path)
@@ -162,7 +162,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _default_style_layers() -> tuple[str, ...]:
-    from ..features import DEFAULT_STYLE_LAYERS
+    from styleverse.nn.features import DEFAULT_STYLE_LAYERS
 
     return DEFAULT_STYLE_LAYERS
 
@@ -190,7 +190,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_device_args(p: argparse.ArgumentParser) -> None:
     """--device and --precision, shared by every command that runs the network."""
-    from ..devices import PRECISIONS
+    from styleverse.devices import PRECISIONS
 
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N]")
     p.add_argument(

@@ -7,8 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..errors import OutputError, WeightsError
-from ..samples import SAMPLE_STYLES, content_photo, sample_style
+from styleverse.errors import OutputError, WeightsError
+from styleverse.samples import SAMPLE_STYLES, content_photo, sample_style
+
 from .common import Parser, console, positive_int, setup_logging
 
 log = logging.getLogger("styleverse")
@@ -38,7 +39,7 @@ def _backbone(spec: str) -> str:
     """imagenet if it can be had, else random with a loud warning (the demo must run offline)."""
     if spec != "imagenet":
         return spec
-    from ..backbone import imagenet_weights_path
+    from styleverse.nn.vgg import imagenet_weights_path
 
     try:
         imagenet_weights_path("vgg19")
@@ -55,8 +56,9 @@ def _backbone(spec: str) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from ..images import load_image, save_image
-    from ..plots import labelled_strip
+    from styleverse.io.images import load_image, save_image
+    from styleverse.plots import labelled_strip
+
     from .main import main
 
     setup_logging(args.quiet)

@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from ..errors import ConfigError
+from styleverse.errors import ConfigError
+
 from .common import Parser, console, non_negative_float, non_negative_int, positive_float, positive_int, progress
 
 
@@ -50,7 +51,7 @@ def register(sub: Any) -> None:
 
 
 def _register_harvest(cmds: Any) -> None:
-    from ..frame_quality import DEFAULT_BLANK_THRESHOLD, DEFAULT_DEDUP_THRESHOLD
+    from styleverse.frames.quality import DEFAULT_BLANK_THRESHOLD, DEFAULT_DEDUP_THRESHOLD
 
     p: Parser = cmds.add_parser(
         "harvest",
@@ -111,7 +112,7 @@ def _register_harvest(cmds: Any) -> None:
 
 
 def _register_balance(cmds: Any) -> None:
-    from ..dataset import DEFAULT_BLOCK_SECONDS
+    from styleverse.frames.balance import DEFAULT_BLOCK_SECONDS
 
     p: Parser = cmds.add_parser(
         "balance",
@@ -158,7 +159,7 @@ def _register_stats(cmds: Any) -> None:
 
 
 def _jobs(args: argparse.Namespace) -> list:
-    from ..segments import clip_jobs, read_segments
+    from styleverse.frames.segments import clip_jobs, read_segments
 
     if args.segments:
         return read_segments(args.segments)
@@ -180,7 +181,7 @@ class _HarvestView:
         self.tally = {"kept": 0, "existing": 0, "duplicate": 0, "blank": 0}
 
     def __call__(self, event: Any) -> None:
-        from ..frames import FrameDone, JobDone, JobFailed, JobSkipped, JobStarted
+        from styleverse.frames.harvest import FrameDone, JobDone, JobFailed, JobSkipped, JobStarted
 
         if self.videos is None:
             self.videos = self.bars.add_task("videos", total=self.n_jobs, status="")
@@ -208,7 +209,7 @@ class _HarvestView:
 
 
 def cmd_harvest(args: argparse.Namespace) -> int:
-    from ..frames import HarvestConfig, harvest
+    from styleverse.frames.harvest import HarvestConfig, harvest
 
     every = 1.0 / args.fps if args.fps else args.every
     config = HarvestConfig(
@@ -236,7 +237,7 @@ def cmd_harvest(args: argparse.Namespace) -> int:
 
 
 def cmd_balance(args: argparse.Namespace) -> int:
-    from ..dataset import Augmented, BalanceConfig, balance
+    from styleverse.frames.balance import Augmented, BalanceConfig, balance
 
     config = BalanceConfig(args.per_class, args.seed, args.val_fraction, args.block_seconds)
     with progress(disable=args.quiet) as bars:
@@ -263,7 +264,7 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from ..dataset_stats import COUNT_COLUMNS, SheetWritten, write_stats
+    from styleverse.frames.stats import COUNT_COLUMNS, SheetWritten, write_stats
 
     with progress(disable=args.quiet) as bars:
         task = bars.add_task("contact sheets", total=None, status="", visible=False)

@@ -20,7 +20,7 @@ COMMANDS = {
 
 
 def build_parser() -> Parser:
-    from .. import __version__
+    from styleverse import __version__
 
     parser = Parser(
         prog="styleverse",

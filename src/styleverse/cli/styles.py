@@ -9,8 +9,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import ConfigError, OutputError
-from ..images import check_output
+from styleverse.errors import ConfigError, OutputError
+from styleverse.io.images import check_output
+
 from .common import (
     Parser,
     add_model_args,
@@ -109,7 +110,7 @@ def register(sub: Any) -> None:
 
 def _inputs(args: argparse.Namespace) -> tuple[list, list[Path]]:
     """Weighted images, and every input file (outputs must not replace any of them)."""
-    from ..banks import expand_inputs
+    from styleverse.styles.bank import expand_inputs
 
     setup_logging(args.quiet)
     images = expand_inputs(args.inputs, args.weights, args.label)
@@ -118,8 +119,8 @@ def _inputs(args: argparse.Namespace) -> tuple[list, list[Path]]:
 
 def _model(args: argparse.Namespace) -> tuple[Any, Any, Any, str]:
     """Feature network on its device, its BackboneInfo, the device and the precision actually used."""
-    from ..devices import memory_format, resolve_device, resolve_precision
-    from ..transfer import build_model
+    from styleverse.devices import memory_format, resolve_device, resolve_precision
+    from styleverse.transfer.optimize import build_model
 
     device = resolve_device(args.device)
     precision = resolve_precision(args.precision, device)
@@ -139,7 +140,7 @@ def _progressing(bar: Any, label: str, total: int) -> Any:
 def _checkpoint(args: argparse.Namespace, protected: list[Path]) -> Any:
     """The build's resume state file, checked before any work: present for --resume, else not holding an
     interrupted build unless --overwrite, never an input."""
-    from ..bank_resume import BankCheckpoint, resume_path
+    from styleverse.styles.resume import BankCheckpoint, resume_path
 
     ckpt = BankCheckpoint(resume_path(args.output), args.checkpoint_every, args.resume)
     if args.resume and not ckpt.path.is_file():
@@ -153,8 +154,8 @@ def _checkpoint(args: argparse.Namespace, protected: list[Path]) -> Any:
 
 
 def cmd_bank(args: argparse.Namespace) -> int:
-    from ..bank_resume import BankInterrupted
-    from ..banks import build_bank, save_bank
+    from styleverse.styles.bank import build_bank, save_bank
+    from styleverse.styles.resume import BankInterrupted
 
     images, protected = _inputs(args)
     check_output(args.output, protected, args.overwrite)
@@ -179,7 +180,7 @@ def cmd_bank(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from ..analysis import AnalysisSettings
+    from styleverse.styles.analysis import AnalysisSettings
 
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
@@ -196,9 +197,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace, out_dir: Path, images: list, protected: list[Path]) -> int:
-    from ..analysis import AnalysisSettings, analyze
-    from ..analysis_plots import report_paths, write_report
-    from ..banks import save_bank
+    from styleverse.styles.analysis import AnalysisSettings, analyze
+    from styleverse.styles.bank import save_bank
+    from styleverse.styles.report import report_paths, write_report
 
     for p in report_paths(out_dir).values():
         check_output(p, protected, args.overwrite)
@@ -237,7 +238,7 @@ def _summary(result: Any, out_dir: Path) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from ..banks import load_bank
+    from styleverse.styles.bank import load_bank
 
     setup_logging(False)
     table = Table(title="style banks")

@@ -11,15 +11,14 @@ from typing import Any
 
 import torch
 
-from ..backbone import BackboneInfo
-from ..banks import bank_targets
-from ..color import luminance_transfer, match_histogram
-from ..errors import ConfigError
-from ..features import DEFAULT_CONTENT_LAYERS
-from ..images import check_output, image_format_for, load_image, pil_to_tensor, resize_longest, save_image
-from ..plots import plot_losses, snapshot_strip
-from ..styles import StyleSet, expand_styles
-from ..transfer import (
+from styleverse.errors import ConfigError
+from styleverse.io.images import check_output, image_format_for, load_image, pil_to_tensor, resize_longest, save_image
+from styleverse.nn.color import luminance_transfer, match_histogram
+from styleverse.nn.features import DEFAULT_CONTENT_LAYERS
+from styleverse.nn.vgg import BackboneInfo
+from styleverse.plots import plot_losses, snapshot_strip
+from styleverse.styles.bank import bank_targets
+from styleverse.transfer.optimize import (
     DEFAULT_LR,
     INITS,
     OPTIMIZERS,
@@ -31,6 +30,8 @@ from ..transfer import (
     TransferResult,
     build_model,
 )
+from styleverse.transfer.targets import StyleSet, expand_styles
+
 from .common import (
     Parser,
     add_model_args,
@@ -189,7 +190,7 @@ def _save_resume(path: Path, result: TransferResult, fingerprint: str) -> None:
 
     step = int(result.history[-1]["step"]) if result.history else 0
     meta = {"fingerprint": fingerprint, "step": str(step), "history": json.dumps(result.history)}
-    from ..images import write_bytes_atomic
+    from styleverse.io.images import write_bytes_atomic
 
     write_bytes_atomic(path, save({"image": result.image.contiguous()}, metadata=meta))
 

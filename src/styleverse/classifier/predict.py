@@ -1,0 +1,180 @@
+"""Inference with the universe classifier: batched prediction for images and evaluation on a dataset.
+
+Images are seen as in validation (shorter side to the checkpoint's ``image_size``, centre crop). Loading
+runs in a small thread pool one batch ahead of the network (Pillow decodes without holding the GIL).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+import torch.nn.functional as F
+
+from styleverse.classifier.data import load_eval, read_dataset
+from styleverse.classifier.metrics import confusion_matrix, summarize
+from styleverse.classifier.model import Checkpoint, UniverseClassifier, load_classifier
+from styleverse.devices import autocast, memory_format, resolve_device, resolve_precision
+from styleverse.errors import ConfigError, InputError
+
+T = TypeVar("T")
+EVAL_SPLITS = ("val", "train", "all")
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    """``done`` of ``total`` images went through the network."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: Path
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+@dataclass
+class EvalReport:
+    """Result of :func:`evaluate`: confusion matrix (rows true, columns predicted) and its summary."""
+
+    class_names: list[str]
+    split: str
+    n_images: int
+    loss: float
+    confusion: torch.Tensor
+    summary: dict[str, Any]
+
+
+def prefetched(jobs: Iterable[list[Callable[[], T]]], workers: int) -> Iterator[list[T]]:
+    """Run each group of jobs (one batch) in a thread pool, keeping the next group in flight."""
+    if workers <= 0:
+        for group in jobs:
+            yield [job() for job in group]
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="styleverse-load") as pool:
+        pending: list[Future[T]] | None = None
+        for group in jobs:
+            futures = [pool.submit(job) for job in group]
+            if pending is not None:
+                yield [f.result() for f in pending]
+            pending = futures
+        if pending is not None:
+            yield [f.result() for f in pending]
+
+
+def forward_batch(model: UniverseClassifier, x: torch.Tensor, device: torch.device, precision: str) -> torch.Tensor:
+    """Logits (float32) for a batch of [0, 1] images, under the chosen precision."""
+    x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format(precision))
+    with autocast(device, precision):
+        return model(x).float()
+
+
+@torch.inference_mode()
+def infer(
+    model: UniverseClassifier,
+    paths: Sequence[Path],
+    size: int,
+    device: torch.device,
+    precision: str,
+    batch_size: int = 16,
+    workers: int = 2,
+    callback: Callable[[EvalProgress], None] | None = None,
+) -> torch.Tensor:
+    """Logits (N, classes) on CPU for ``paths``; the model is put in eval mode."""
+    model.eval()
+    chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+    jobs = ([lambda p=p: load_eval(p, size) for p in chunk] for chunk in chunks)
+    out: list[torch.Tensor] = []
+    done = 0
+    for images in prefetched(jobs, workers):
+        out.append(forward_batch(model, torch.stack(images), device, precision).cpu())
+        done += len(images)
+        if callback:
+            callback(EvalProgress(done, len(paths)))
+    n_classes = len(model.spec.class_names)
+    return torch.cat(out) if out else torch.zeros(0, n_classes)
+
+
+def _prepare(
+    checkpoint: str | os.PathLike[str] | Checkpoint, device: str, precision: str
+) -> tuple[Checkpoint, torch.device, str]:
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_classifier(checkpoint)
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    ckpt.model.to(dev).to(memory_format=memory_format(prec)).eval()
+    return ckpt, dev, prec
+
+
+def predict_images(
+    checkpoint: str | os.PathLike[str] | Checkpoint,
+    images: Sequence[str | os.PathLike[str]],
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 16,
+    workers: int = 2,
+    callback: Callable[[EvalProgress], None] | None = None,
+) -> list[Prediction]:
+    """Universe and confidence (softmax probability) for each image file."""
+    paths = [Path(p) for p in images]
+    for p in paths:
+        if not p.is_file():
+            raise InputError(f"{p}: no such image file")
+    ckpt, dev, prec = _prepare(checkpoint, device, precision)
+    size = int(ckpt.config.get("image_size", ckpt.model.spec.image_size))
+    probs = infer(ckpt.model, paths, size, dev, prec, batch_size, workers, callback).softmax(dim=1)
+    names = ckpt.class_names
+    out = []
+    for p, row in zip(paths, probs, strict=True):
+        k = int(row.argmax())
+        out.append(Prediction(p, names[k], float(row[k]), {n: float(v) for n, v in zip(names, row, strict=True)}))
+    return out
+
+
+def evaluate(
+    checkpoint: str | os.PathLike[str] | Checkpoint,
+    dataset: str | os.PathLike[str],
+    split: str = "val",
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 16,
+    workers: int = 2,
+    callback: Callable[[EvalProgress], None] | None = None,
+) -> EvalReport:
+    """Accuracy, per-class recall and confusion matrix of a checkpoint on a dataset.
+
+    ``split='val'`` reproduces the training run's validation split (manifest splits, or the seeded
+    stratified split with the ``val_fraction`` and ``seed`` stored in the checkpoint); ``all`` uses
+    every image (a separate test set); ``train`` the training split.
+    """
+    if split not in EVAL_SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(EVAL_SPLITS)}, not '{split}'")
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_classifier(checkpoint)
+    settings = ckpt.config.get("settings") or {}
+    data = read_dataset(
+        dataset, float(settings.get("val_fraction", 0.2)), int(settings.get("seed", 0)), split=split != "all"
+    )
+    names = ckpt.class_names
+    unknown = [n for n in data.class_names if n not in names]
+    if unknown:
+        raise InputError(
+            f"{dataset}: class(es) {', '.join(unknown)} unknown to the checkpoint (it knows {', '.join(names)})"
+        )
+    samples = data.val if split == "val" else data.train
+    if not samples:
+        raise InputError(f"{dataset}: no images in split '{split}'")
+    ckpt, dev, prec = _prepare(ckpt, device, precision)
+    size = int(ckpt.config.get("image_size", ckpt.model.spec.image_size))
+    logits = infer(ckpt.model, [s.path for s in samples], size, dev, prec, batch_size, workers, callback)
+    targets = torch.tensor([names.index(data.class_names[s.label]) for s in samples])
+    conf = confusion_matrix(targets, logits.argmax(dim=1), len(names))
+    loss = float(F.cross_entropy(logits, targets))
+    return EvalReport(list(names), split, len(samples), loss, conf, summarize(conf, names))

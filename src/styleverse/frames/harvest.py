@@ -1,0 +1,308 @@
+"""Harvesting labelled frames from video into a dataset folder (manifest I/O re-exported from :mod:`.manifest`).
+
+The paper (section 5) built its classifier's data set by sampling frames of each universe at regular
+intervals, and found two problems: near-identical frames (universes with little screen time sampled
+densely) and class imbalance. This module answers the first while harvesting — near-duplicates within a
+label are dropped by perceptual hash, and black, white and faded frames are dropped as blank — and
+:mod:`styleverse.frames.balance` answers the second.
+
+Dataset layout::
+
+    DATASET/manifest.csv                    one row per image (format below)
+    DATASET/<label>/<video-stem>_<ms>.jpg   harvested frame at <ms> milliseconds into the video
+    DATASET/<label>/<stem>_<ms>_aug<k>.jpg  augmented copy written by ``balance``
+    DATASET/.harvest-state.json             finished jobs, so a re-run skips them without decoding
+
+``manifest.csv`` has the header ``path,label,source,timestamp,phash,split,origin`` (see
+:mod:`styleverse.frames.manifest`); ``split`` is empty until ``balance`` sets ``train``, ``val`` or ``excluded``.
+
+Harvesting is idempotent and resumable: every JPEG is written atomically before its row reaches the
+manifest, and the manifest is rewritten atomically every ``flush_every`` new rows and after every video,
+so a run killed at any moment leaves a valid dataset; a re-run skips finished videos and, within a
+video, frames already in the manifest. Rows whose files have gone are dropped and re-harvested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from styleverse.errors import ConfigError, InputError, OutputError
+from styleverse.frames.manifest import MANIFEST_FIELDS, Row, read_manifest, write_manifest
+from styleverse.frames.quality import (
+    DEFAULT_BLANK_THRESHOLD,
+    DEFAULT_DEDUP_THRESHOLD,
+    DedupIndex,
+    blank_reason,
+    phash_hex,
+)
+from styleverse.frames.segments import Job, clip_jobs, parse_time, read_segments
+from styleverse.io.images import save_image, write_bytes_atomic
+from styleverse.io.video import VideoReader, frame_thumbnail, frame_to_image
+
+__all__ = [
+    "MANIFEST_FIELDS",
+    "Event",
+    "FrameDone",
+    "HarvestConfig",
+    "HarvestReport",
+    "Job",
+    "JobDone",
+    "JobFailed",
+    "JobSkipped",
+    "JobStarted",
+    "LabelCounts",
+    "Row",
+    "clip_jobs",
+    "harvest",
+    "parse_time",
+    "read_manifest",
+    "read_segments",
+    "write_manifest",
+]
+
+STATE_NAME = ".harvest-state.json"
+
+
+@dataclass(frozen=True)
+class HarvestConfig:
+    """How to harvest. ``every`` is seconds between samples (0 = every frame); ``size`` scales frames down
+    to that longest side; ``dedup_threshold`` drops frames whose phash is fewer than that many bits from a
+    kept frame of the same label (0 disables); ``blank_threshold`` drops frames whose luminance standard
+    deviation (0–255) is below it (0 disables)."""
+
+    every: float = 1.0
+    size: int | None = None
+    dedup_threshold: int = DEFAULT_DEDUP_THRESHOLD
+    blank_threshold: float = DEFAULT_BLANK_THRESHOLD
+    flush_every: int = 25
+
+    def validate(self) -> None:
+        if not (0 <= self.every < float("inf")):
+            raise ConfigError(f"--every must be a number of seconds >= 0, got {self.every}")
+        if self.size is not None and self.size < 16:
+            raise ConfigError(f"--size must be at least 16 pixels, got {self.size}")
+        if not 0 <= self.dedup_threshold <= 64:
+            raise ConfigError(f"--dedup-threshold must be 0..64 bits, got {self.dedup_threshold}")
+        if not 0 <= self.blank_threshold <= 255:
+            raise ConfigError(f"--blank-threshold must be 0..255, got {self.blank_threshold}")
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    """A video (range) is open and about to be sampled; job ``index`` of ``total``."""
+
+    job: Job
+    index: int
+    total: int
+    expected: int | None  # frames to sample, roughly; None if the video does not say
+
+
+@dataclass(frozen=True)
+class FrameDone:
+    """One sampled frame: ``outcome`` is kept, existing (already harvested), duplicate or blank."""
+
+    job: Job
+    timestamp: float
+    outcome: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class JobSkipped:
+    """Finished in an earlier run with the same settings, and all its frames are still there: not decoded."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobDone:
+    """A video (range) was sampled to its end."""
+
+    job: Job
+    covered: int  # frames of this job now in the dataset (new and earlier)
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """A video could not be opened or decoded; ``message`` is one line naming the file and the reason."""
+
+    job: Job
+    message: str
+
+
+@dataclass
+class LabelCounts:
+    """Frames of one label: newly kept, already in the dataset, dropped as duplicate or blank; failed videos."""
+
+    kept: int = 0
+    existing: int = 0
+    duplicates: int = 0
+    blank: int = 0
+    errors: int = 0
+
+
+@dataclass
+class HarvestReport:
+    """Per-label counts, failed videos (job, one-line message), rows dropped for missing files."""
+
+    labels: dict[str, LabelCounts] = field(default_factory=dict)
+    failures: list[tuple[Job, str]] = field(default_factory=list)
+    pruned: int = 0
+
+
+Event = JobStarted | FrameDone | JobSkipped | JobDone | JobFailed
+
+
+class _Harvest:
+    """State of one harvest run: the manifest rows, per-label hash indexes, and the finished-jobs record."""
+
+    def __init__(self, dataset: Path, config: HarvestConfig, on_event: Callable[[Event], None] | None) -> None:
+        self.dataset, self.config, self.emit = dataset, config, on_event or (lambda e: None)
+        rows = read_manifest(dataset, missing_ok=True)
+        self.rows = [r for r in rows if (dataset / r.path).is_file()]
+        self.report = HarvestReport(pruned=len(rows) - len(self.rows))
+        self.paths = {r.path for r in self.rows}
+        self.index: dict[str, DedupIndex] = {}
+        for r in self.rows:
+            if r.origin == "harvested":
+                self._index(r.label).add(r.phash)
+        self.state: dict[str, list[str]] = self._read_state()
+        self.unflushed = self.report.pruned
+
+    def _index(self, label: str) -> DedupIndex:
+        return self.index.setdefault(label, DedupIndex(self.config.dedup_threshold))
+
+    def _read_state(self) -> dict[str, list[str]]:
+        try:
+            data = json.loads((self.dataset / STATE_NAME).read_text())
+            return {str(k): [str(p) for p in v] for k, v in data.items()}
+        except (OSError, ValueError, AttributeError, TypeError):
+            return {}
+
+    def flush(self) -> None:
+        if self.unflushed:
+            write_manifest(self.dataset, self.rows)
+            self.unflushed = 0
+
+    def key(self, job: Job) -> str:
+        """Identity of a finished job: the video file (path, size, mtime), its range and label, and the settings."""
+        try:
+            st = job.video.stat()
+            version: list[int] = [st.st_size, st.st_mtime_ns]
+        except OSError:
+            version = []
+        where = {"video": str(job.video.resolve()), "version": version, "label": job.label}
+        where |= {"start": job.start, "end": job.end}
+        return json.dumps({**where, **asdict(self.config), "flush_every": None}, sort_keys=True)
+
+    def run(self, jobs: Sequence[Job]) -> HarvestReport:
+        try:
+            for i, job in enumerate(jobs):
+                counts = self.report.labels.setdefault(job.label, LabelCounts())
+                done = self.state.get(self.key(job))
+                if done is not None and all(p in self.paths for p in done):
+                    counts.existing += len(done)
+                    self.emit(JobSkipped(job))
+                    continue
+                try:
+                    kept = self.job(job, i, len(jobs), counts)
+                except InputError as e:
+                    counts.errors += 1
+                    self.report.failures.append((job, str(e)))
+                    self.emit(JobFailed(job, str(e)))
+                    continue
+                self.flush()
+                self.state[self.key(job)] = kept
+                write_bytes_atomic(self.dataset / STATE_NAME, json.dumps(self.state, indent=1).encode())
+                self.emit(JobDone(job, len(kept)))
+        finally:
+            self.flush()
+        return self.report
+
+    def job(self, job: Job, index: int, total: int, counts: LabelCounts) -> list[str]:
+        """Harvest one video range; returns the paths (new and existing) it covers."""
+        cfg = self.config
+        folder = self.dataset / job.label
+        covered: list[str] = []
+        with VideoReader(job.video) as reader:
+            self.emit(JobStarted(job, index, total, reader.expected_samples(job.start, job.end, cfg.every)))
+            for t, frame in reader.sample(job.start, job.end, cfg.every):
+                rel = f"{job.label}/{job.stem}_{round(t * 1000)}.jpg"
+                if rel in self.paths:
+                    covered.append(rel)
+                    counts.existing += 1
+                    self.emit(FrameDone(job, t, "existing"))
+                    continue
+                thumb = frame_thumbnail(frame, reformatter=reader.reformatter)
+                reason = blank_reason(thumb, cfg.blank_threshold)
+                if reason:
+                    counts.blank += 1
+                    self.emit(FrameDone(job, t, "blank", reason))
+                    continue
+                ph = phash_hex(thumb)
+                if self._index(job.label).is_duplicate(ph):
+                    counts.duplicates += 1
+                    self.emit(FrameDone(job, t, "duplicate"))
+                    continue
+                img = frame_to_image(frame, cfg.size, reader.reformatter)
+                try:
+                    folder.mkdir(exist_ok=True)
+                    save_image(img, self.dataset / rel)
+                except OSError as e:
+                    raise OutputError(f"{self.dataset / rel}: cannot write frame ({e.strerror or e})") from None
+                self.rows.append(Row(rel, job.label, job.source, round(t, 3), ph))
+                self.paths.add(rel)
+                self._index(job.label).add(ph)
+                covered.append(rel)
+                counts.kept += 1
+                self.unflushed += 1
+                if self.unflushed >= cfg.flush_every:
+                    self.flush()
+                self.emit(FrameDone(job, t, "kept"))
+        return covered
+
+
+def harvest(
+    dataset: str | os.PathLike[str],
+    jobs: Sequence[Job],
+    config: HarvestConfig | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> HarvestReport:
+    """Harvest frames of ``jobs`` into ``dataset`` (created if needed) and return what was kept or dropped.
+
+    A video that is missing, corrupt or fails mid-way is reported in ``HarvestReport.failures`` (frames
+    kept before the failure stay) and the other jobs go on. Settings are checked before anything is written.
+    """
+    cfg = config or HarvestConfig()
+    cfg.validate()
+    if not jobs:
+        raise ConfigError("nothing to harvest: give --label NAME VIDEO ... or --segments CSV")
+    root = Path(dataset)
+    if root.exists() and not root.is_dir():
+        raise OutputError(f"{root}: exists and is not a folder")
+    _check_manifest_stems(read_manifest(root, missing_ok=True), jobs)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{root}: cannot create dataset folder ({e.strerror or e})") from None
+    return _Harvest(root, cfg, on_event).run(jobs)
+
+
+def _check_manifest_stems(rows: Sequence[Row], jobs: Sequence[Job]) -> None:
+    """Refuse a video whose frame names would collide with those of a differently named video already
+    harvested under the same label (e.g. ``clip.mp4`` now, ``clip.mkv`` before)."""
+    known: dict[tuple[str, str], str] = {}
+    for r in rows:
+        if r.origin == "harvested":
+            known.setdefault((r.label, r.path.rsplit("/", 1)[-1].rsplit("_", 1)[0]), Path(r.source).name)
+    for job in jobs:
+        name = known.get((job.label, job.stem))
+        if name is not None and name != job.video.name:
+            raise ConfigError(
+                f"label '{job.label}': {job.video.name} would reuse the frame names of {name}, "
+                "already in the dataset; rename one"
+            )

@@ -1,0 +1,209 @@
+"""Image I/O: load anything Pillow reads into upright sRGB, convert PIL <-> tensors, write atomically.
+
+Conventions (DESIGN.md): pixels are float32 RGB in [0, 1], shape (N, 3, H, W). Loading normalises every
+mode (palette, alpha, greyscale, CMYK, 16-bit), applies EXIF orientation and converts ICC profiles to
+sRGB, so the rest of the code sees one kind of image. Saved images carry no metadata from the inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from styleverse.errors import InputError, OutputError
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb threshold
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB; transparency is composited over white."""
+    icc = img.info.get("icc_profile")
+    if icc and img.mode in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        with contextlib.suppress(Exception):  # a broken profile falls back to a plain conversion
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            dst = ImageCms.createProfile("sRGB")
+            base = img.convert("RGB") if img.mode in ("RGBA", "LA") else img
+            alpha = img.getchannel("A") if img.mode in ("RGBA", "LA") else None
+            if base.mode == "L":
+                base = base.convert("RGB")
+                src = dst  # a grey profile does not map to RGB directly; luminance is kept as is
+            img2 = ImageCms.profileToProfile(base, src, dst, outputMode="RGB")
+            if img2 is not None:
+                img = img2 if alpha is None else Image.merge("RGBA", (*img2.split(), alpha))
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        scale = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / scale * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img.convert("RGB")
+
+
+def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Image.Image:
+    """Open an image as upright 8-bit sRGB.
+
+    Raises :class:`InputError` for missing, empty, truncated, non-image or oversized files. The pixel limit
+    (default Pillow's) guards against decompression bombs; Pillow's warning is treated as an error.
+    """
+    p = Path(path)
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder, expected an image file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                w, h = img.size
+                if w * h > limit:
+                    raise InputError(f"{p}: {w}x{h} exceeds the pixel limit of {limit:,} (possible decompression bomb)")
+                img.load()
+                upright = ImageOps.exif_transpose(img) or img
+                return _to_rgb(upright)
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise InputError(f"{p}: image too large, refused as a possible decompression bomb ({e})") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{p}: not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{p}: cannot read image ({e})") from None
+
+
+def resize_longest(img: Image.Image, size: int | None) -> Image.Image:
+    """Scale so the longest side is ``size`` pixels (Lanczos); ``None`` keeps the image as it is."""
+    if size is None:
+        return img
+    w, h = img.size
+    s = size / max(w, h)
+    new = (max(1, round(w * s)), max(1, round(h * s)))
+    return img if new == (w, h) else img.resize(new, Image.Resampling.LANCZOS)
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> float32 (1, 3, H, W) in [0, 1]."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def tensor_to_pil(t: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) or (3, H, W) float in [0, 1] -> PIL RGB (values are clamped, input untouched)."""
+    if t.dim() == 4:
+        if t.shape[0] != 1:
+            raise ValueError("tensor_to_pil expects a single image")
+        t = t[0]
+    arr = (t.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr, "RGB")
+
+
+def load_tensor(path: str | os.PathLike[str], size: int | None = None) -> torch.Tensor:
+    """Load an image file as a (1, 3, H, W) tensor, longest side ``size``."""
+    return pil_to_tensor(resize_longest(load_image(path), size))
+
+
+def list_images(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand folders into their image files (sorted); plain files are kept as given."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS and q.is_file())
+            if not found:
+                raise InputError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            out.extend(found)
+        elif not p.exists():
+            raise InputError(f"{p}: no such file or folder")
+        else:
+            out.append(p)
+    return out
+
+
+def image_format_for(path: str | os.PathLike[str]) -> str:
+    """Pillow format name from a file extension; :class:`OutputError` if none fits."""
+    ext = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None or fmt not in Image.SAVE:
+        raise OutputError(f"{path}: cannot tell an image format from extension '{ext or '(none)'}' (try .png or .jpg)")
+    return fmt
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def check_output(
+    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (), overwrite: bool = False
+) -> Path:
+    """Validate an output path before any work is done: not an input, not present (unless overwrite),
+    and its folder writable (created if missing)."""
+    out = Path(path)
+    for src in inputs:
+        if _same_file(out, Path(src)):
+            raise OutputError(f"{out}: output path is also an input; choose another name")
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder; give a file name")
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out}: already exists; pass --overwrite to replace it")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".styleverse-probe-"):
+            pass
+    except OSError as e:
+        raise OutputError(f"{parent}: cannot write there ({e.strerror or e})") from None
+    return out
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed."""
+    final = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.stem}.", suffix=final.suffix or ".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write bytes so readers see the old file or the whole new one, never a part."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str]) -> Path:
+    """Write an image atomically, format from the extension, with no metadata copied from any input."""
+    fmt = image_format_for(path)
+    pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
+    pil = Image.frombytes("RGB", pil.size, pil.convert("RGB").tobytes())  # drop any info/EXIF
+    kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    with atomic_path(path) as tmp:
+        pil.save(tmp, format=fmt, **kwargs)
+    return Path(path)

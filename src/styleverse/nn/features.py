@@ -1,0 +1,79 @@
+"""StyleContentModel: the paper's extractor of style (Gram) and content representations (section 3.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from styleverse.errors import ConfigError
+from styleverse.nn.losses import gram
+from styleverse.nn.vgg import VGGFeatures
+
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+
+
+@dataclass
+class Representation:
+    """What the model returns: float32 Gram matrices per style layer, raw features per content layer."""
+
+    grams: dict[str, torch.Tensor]
+    content: dict[str, torch.Tensor]
+
+
+def parse_layer_weights(spec: Sequence[str] | Mapping[str, float] | None) -> dict[str, float]:
+    """``['relu1_1', 'relu2_1:0.5']`` or ``{'relu1_1': 1.0}`` -> normalised weights summing to 1."""
+    if spec is None:
+        spec = DEFAULT_STYLE_LAYERS
+    if isinstance(spec, Mapping):
+        raw = {str(k): float(v) for k, v in spec.items()}
+    else:
+        raw = {}
+        for item in spec:
+            name, _, w = str(item).partition(":")
+            try:
+                raw[name] = float(w) if w else 1.0
+            except ValueError:
+                raise ConfigError(f"bad layer weight '{item}'; use NAME or NAME:WEIGHT, e.g. relu3_1:0.5") from None
+    if not raw:
+        raise ConfigError("at least one style layer is needed")
+    if any(w < 0 for w in raw.values()) or sum(raw.values()) <= 0:
+        raise ConfigError("style layer weights must be >= 0 and not all zero")
+    total = sum(raw.values())
+    return {k: v / total for k, v in raw.items()}
+
+
+class StyleContentModel(nn.Module):
+    """Runs the backbone up to the deepest requested layer; returns Grams and content features.
+
+    ``style_layers`` maps layer -> weight (weights normalised to sum 1); ``content_layers`` lists the
+    content layers (the paper uses one, towards the end of the network).
+    """
+
+    def __init__(
+        self,
+        backbone: VGGFeatures,
+        style_layers: Sequence[str] | Mapping[str, float] | None = None,
+        content_layers: Sequence[str] | None = None,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.style_weights = parse_layer_weights(style_layers)
+        self.content_layers = tuple(content_layers or DEFAULT_CONTENT_LAYERS)
+        unknown = (set(self.style_weights) | set(self.content_layers)) - set(backbone.names)
+        if unknown:
+            raise ConfigError(
+                f"unknown layer(s) {', '.join(sorted(unknown))} for {backbone.arch}; "
+                f"use names like relu1_1, relu4_2 (known: {backbone.names[0]} .. {backbone.names[-1]})"
+            )
+        self.layers = tuple(dict.fromkeys([*self.style_weights, *self.content_layers]))
+
+    def forward(self, image: torch.Tensor, want_content: bool = True, want_style: bool = True) -> Representation:
+        layers = [*(self.style_weights if want_style else ()), *(self.content_layers if want_content else ())]
+        feats = self.backbone(image, layers)
+        grams = {k: gram(feats[k]) for k in self.style_weights} if want_style else {}
+        content = {k: feats[k] for k in self.content_layers} if want_content else {}
+        return Representation(grams, content)

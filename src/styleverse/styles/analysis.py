@@ -1,0 +1,266 @@
+"""Which style images belong together: distances to the set's mean Gram, spread, outliers, a tight subset.
+
+The paper averages Gram matrices over many frames (section 4) and, in section 6, began to derive "the
+variance of the styles to the average gram matrix" to pick good images to combine. This module does that.
+
+Metric. Image i, layer l, Gram Gᵢₗ; Ḡₗ the weighted mean; λₗ the style-layer weights (sum 1):
+``dᵢₗ = ‖Gᵢₗ − Ḡₗ‖²_F / ‖Ḡₗ‖²_F`` (squared, relative to the mean's own size, so layers of very
+different magnitude compare) and ``dᵢ = Σₗ λₗ dᵢₗ``. The spread is ``s = Σ wᵢ dᵢ / Σ wᵢ``, the weighted
+variance of the Grams around their mean. For any G, ``Σ wᵢ ‖G − Gᵢ‖² / W = ‖G − Ḡ‖² + s`` (per layer, in
+this metric): the spread is the part of the summed per-image style losses that no output can remove,
+so a tight set is one that a single image can match. ``spread_loss`` is the same floor in
+``losses.style_loss`` units.
+
+Memory. One network pass writes each Gram's upper triangle (float32) to a ``np.memmap`` in a temporary
+folder and keeps running sums; later passes read it in chunks. Subset choice and the 2-D map use
+``zᵢ = concatₗ √λₗ/‖Ḡₗ‖ · triu(Gᵢₗ)`` (off-diagonals ×√2), so ``‖zᵢ − z̄‖² = dᵢ``; it is held exactly when
+N·D floats fit ``exact_budget_mb``, else each layer is count-sketched (seeded sign and bucket per entry, a
+Johnson–Lindenstrauss projection) to ``sketch_dim`` numbers. Reported distances and spreads are exact.
+
+Outliers: ``dᵢ > median + k·1.4826·MAD`` (:func:`robust_threshold`). Subset: greedy backward elimination
+that minimises the spread (:func:`greedy_subset`). Map: first two principal components of the zᵢ. Those
+numerics live in ``analysis_math``; this module runs the pass and assembles the :class:`Analysis`.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from styleverse.errors import ConfigError
+from styleverse.nn.vgg import BackboneInfo
+from styleverse.styles.bank import Bank
+from styleverse.styles.spread import (
+    Layout,
+    coordinates,
+    greedy_subset,
+    layer_sq,
+    pca_2d,
+    robust_threshold,
+    row_chunks,
+    weighted_spread,
+)
+from styleverse.styles.stream import Callback, ProgressEvent, accumulate, stream_grams
+from styleverse.transfer.targets import GramDict, StyleImage, sq_norm
+
+__all__ = [
+    "Analysis",
+    "AnalysisSettings",
+    "ImageResult",
+    "Layout",
+    "analyze",
+    "coordinates",
+    "greedy_subset",
+    "layer_sq",
+    "pca_2d",
+    "robust_threshold",
+    "weighted_spread",
+]
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """``keep``: subset size (None: the number of non-outliers). Sizes are longest sides in pixels."""
+
+    size: int | None = 256
+    mad_k: float = 3.0
+    keep: int | None = None
+    precision: str = "fp32"
+    sketch_dim: int = 256
+    exact_budget_mb: float = 256.0
+    seed: int = 0
+    tmp_dir: str | None = None
+
+    def validate(self) -> None:
+        if self.size is not None and self.size < 16:
+            raise ConfigError("--size must be at least 16 pixels")
+        if not (self.mad_k >= 0 and math.isfinite(self.mad_k)):
+            raise ConfigError("--mad-k must be a finite number >= 0")
+        if self.keep is not None and self.keep < 1:
+            raise ConfigError("--keep must be at least 1")
+        if self.sketch_dim < 2 or self.exact_budget_mb < 0:
+            raise ConfigError("sketch_dim must be >= 2 and exact_budget_mb >= 0")
+
+
+@dataclass
+class ImageResult:
+    path: str
+    weight: float
+    distance: float
+    layer_distances: dict[str, float]
+    trace: dict[str, float]
+    rank: int = 0  # 1 = most typical
+    outlier: bool = False
+    in_subset: bool = True
+    xy: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass
+class Analysis:
+    images: list[ImageResult]
+    layer_weights: dict[str, float]
+    spread: float
+    layer_spread: dict[str, float]
+    spread_loss: float
+    median: float
+    mad: float
+    threshold: float | None
+    subset_spread: float
+    subset_layer_spread: dict[str, float]
+    subset_spread_self: float  # relative to the subset's own mean Gram, as its bank reports it
+    coordinates: str
+    explained: list[float]
+    backbone: dict[str, object]
+    settings: dict[str, object]
+    subset_bank: Bank | None = field(default=None, repr=False)
+
+    @property
+    def subset(self) -> list[str]:
+        return [r.path for r in self.images if r.in_subset]
+
+    @property
+    def outliers(self) -> list[ImageResult]:
+        return sorted((r for r in self.images if r.outlier), key=lambda r: -r.distance)
+
+
+@dataclass
+class _Pass:
+    """What the analysis keeps per image besides the packed Grams on disk (``mm``)."""
+
+    mm: np.ndarray
+    trace: np.ndarray  # (n, layers)
+    sqn: np.ndarray  # ‖Gᵢₗ‖²_F, (n, layers)
+    mean: GramDict
+    norm: np.ndarray  # ‖Ḡₗ‖²_F, (layers,)
+
+
+def _first_pass(tmp: str, model, images, lay: Layout, cfg: AnalysisSettings, device, callback) -> _Pass:
+    """The one network pass: packed Grams to a memmap, traces and norms per image, the weighted mean."""
+    n, names = len(images), list(lay.slices)
+    need = n * lay.dim * 4
+    if shutil.disk_usage(tmp).free < need * 1.05 + 2**26:
+        raise ConfigError(f"analysis needs {need / 2**30:.2f} GiB of temporary disk in {tmp}; free space or set TMPDIR")
+    mm = np.memmap(Path(tmp) / "grams.f32", np.float32, "w+", shape=(n, lay.dim))
+    trace, sqn = np.zeros((n, len(names))), np.zeros((n, len(names)))
+
+    def tap():
+        for i, (g, wi) in enumerate(stream_grams(model, images, cfg.size, device, cfg.precision, callback)):
+            mm[i] = lay.pack(g)
+            trace[i] = [float(torch.diagonal(g[k]).sum()) for k in names]
+            sqn[i] = [sq_norm(g[k]) for k in names]
+            yield g, wi
+
+    mean = accumulate(tap())[0]
+    norm = np.array([max(sq_norm(mean[k]), 1e-30) for k in names])
+    return _Pass(mm, trace, sqn, mean, norm)
+
+
+def _subset(p: _Pass, lay: Layout, idx: np.ndarray, w: np.ndarray, info, cfg, images) -> tuple[Bank, np.ndarray]:
+    """Exact weighted mean of the chosen rows as a bank (for ``--write-bank``) and their
+    Σ wᵢ ‖Gᵢₗ − mean‖² / Σ wᵢ per layer."""
+    ws, names = w[idx], list(lay.slices)
+    mean_row = sum(ws[c] @ np.asarray(p.mm[idx[c]], dtype=np.float64) for c in row_chunks(len(idx), lay.dim)) / ws.sum()
+    bank = Bank(
+        {k: lay.unpack(mean_row, k) for k in names},
+        float(ws.sum()),
+        float(ws @ ws),
+        {k: float(ws @ p.sqn[idx, j]) for j, k in enumerate(names)},
+        len(idx),
+        info.to_dict(),
+        cfg.size,
+        [(str(images[i].path), float(w[i])) for i in idx],
+        {"precision": cfg.precision, "made_by": "styles analyze (suggested subset)"},
+    )
+    return bank, (ws @ layer_sq(p.mm, lay, mean_row, idx)) / ws.sum()
+
+
+def _named(names: list[str], row: np.ndarray) -> dict[str, float]:
+    return {k: float(v) for k, v in zip(names, row, strict=True)}
+
+
+def _per_image(images, w, dist, dl, trace, outlier, alive, xy, names) -> list[ImageResult]:
+    """One :class:`ImageResult` per input image, in input order; rank 1 is the most typical."""
+    rank = np.empty(len(images), dtype=int)
+    rank[np.argsort(dist, kind="stable")] = np.arange(1, len(images) + 1)
+    return [
+        ImageResult(
+            str(s.path),
+            float(w[i]),
+            float(dist[i]),
+            _named(names, dl[i]),
+            _named(names, trace[i]),
+            int(rank[i]),
+            bool(outlier[i]),
+            bool(alive[i]),
+            (float(xy[i, 0]), float(xy[i, 1])),
+        )
+        for i, s in enumerate(images)
+    ]
+
+
+def analyze(
+    model: torch.nn.Module,
+    info: BackboneInfo,
+    images: Sequence[StyleImage],
+    settings: AnalysisSettings | None = None,
+    device: torch.device | None = None,
+    callback: Callback | None = None,
+) -> Analysis:
+    """Analyse a style set with ``model`` (a ``StyleContentModel`` from ``transfer.build_model``): per-image
+    distances and traces, spread, outliers, a low-spread subset and a 2-D map (see the module doc)."""
+    cfg = settings or AnalysisSettings()
+    cfg.validate()
+    if not images:
+        raise ConfigError("analysis needs at least one image")
+    lam = dict(model.style_weights)  # type: ignore[attr-defined]
+    names, lw = list(lam), np.array(list(lam.values()))
+    lay = Layout({k: model.backbone.channels(k) for k in names})  # type: ignore[attr-defined]
+    n, w = len(images), np.array([s.weight for s in images], dtype=np.float64)
+    with tempfile.TemporaryDirectory(prefix="styleverse-analysis-", dir=cfg.tmp_dir) as tmp:
+        dev = device or next(model.parameters()).device
+        p = _first_pass(tmp, model, images, lay, cfg, dev, callback)
+        raw = layer_sq(p.mm, lay, lay.pack(p.mean), np.arange(n))
+        if callback:
+            callback(ProgressEvent("distances", n, n))
+        dl = raw / p.norm
+        dist = dl @ lw
+        med, mad, thr = robust_threshold(dist, cfg.mad_k)
+        outlier = dist > thr if thr is not None else np.zeros(n, dtype=bool)
+        keep = min(n, cfg.keep if cfg.keep is not None else max(1, int((~outlier).sum())))
+        exact = n * lay.dim * 4 <= cfg.exact_budget_mb * 2**20
+        scale = {k: math.sqrt(lam[k] / p.norm[j]) for j, k in enumerate(names)}
+        z = coordinates(p.mm, lay, scale, exact, cfg.sketch_dim, cfg.seed)
+        if callback:
+            callback(ProgressEvent("subset", n, n))
+        alive = greedy_subset(z, w, keep)
+        xy, explained = pca_2d(z, cfg.seed)
+        bank, sub_sq = _subset(p, lay, np.flatnonzero(alive), w, info, cfg, images)
+        del z, p.mm
+    results = _per_image(images, w, dist, dl, p.trace, outlier, alive, xy, names)
+    own = np.array([max(sq_norm(bank.mean[k]), 1e-30) for k in names])
+    chans = np.array([bank.mean[k].numel() for k in names], dtype=np.float64)
+    return Analysis(
+        images=results,
+        layer_weights=lam,
+        spread=float((w @ dl) / w.sum() @ lw),
+        layer_spread=_named(names, (w @ dl) / w.sum()),
+        spread_loss=float((w @ raw) / w.sum() / chans @ lw),
+        median=med,
+        mad=mad,
+        threshold=thr,
+        subset_spread=float(sub_sq / p.norm @ lw),
+        subset_layer_spread=_named(names, sub_sq / p.norm),
+        subset_spread_self=float(sub_sq / own @ lw),
+        coordinates="exact" if exact else f"count-sketch, {cfg.sketch_dim} per layer",
+        explained=explained,
+        backbone=info.to_dict(),
+        settings={**asdict(cfg), "keep_used": int(alive.sum())},
+        subset_bank=bank,
+    )

@@ -1,0 +1,283 @@
+"""Style banks: a universe's averaged style as one reusable file.
+
+The paper (section 4) found that averaging Gram matrices over many frames of a universe gave a stronger,
+cleaner style than any single frame. A bank stores that average once, so stylising needs no style images,
+and it is built by streaming: images are decoded a few ahead on threads and only running sums are held
+(``bank_stream.RunningSums``: the weighted mean plus the scalars below), so thousands of frames fit in
+memory. Inputs (images, folders, frame manifests) are expanded in ``bank_inputs``; an interrupted build
+continues from the state ``bank_resume`` saves. This module holds the bank, its file format and the checks
+that a bank fits the network that uses it.
+
+File format (``.safetensors``):
+
+* ``mean.<layer>``: float32 (C, C), the weighted mean Gram Ḡ (normalised by C·H·W, see ``losses.gram``);
+* ``sq_norm_sum.<layer>``: float64 scalar, Σ wᵢ ‖Gᵢ‖²_F;
+* ``weight_sum`` / ``weight_sq_sum``: float64 scalars Σ wᵢ and Σ wᵢ².
+
+With these the set's spread (paper section 6: the variance of the styles around the average Gram) follows
+from the bank alone: Σ wᵢ ‖Gᵢ − Ḡ‖² = Σ wᵢ ‖Gᵢ‖² − W ‖Ḡ‖². Metadata key ``styleverse_kind`` is
+``style_bank``; key ``bank`` holds JSON: format, backbone (``BackboneInfo.to_dict()``), layers, channels,
+size, count, precision, spread, sources ``[[path, weight], ...]``, settings and versions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from styleverse.errors import ConfigError, InputError
+from styleverse.io.images import check_output, write_bytes_atomic
+from styleverse.nn.losses import style_loss
+from styleverse.nn.vgg import WIDTHS, BackboneInfo
+from styleverse.styles.inputs import MANIFEST, expand_inputs, manifest_images, prefetch_tensors
+from styleverse.styles.resume import (
+    BankCheckpoint,
+    BankInterrupted,
+    add_with_checkpoints,
+    fingerprint,
+    load_state,
+    resume_path,
+)
+from styleverse.styles.stream import Callback, ProgressEvent, accumulate, stream_grams
+from styleverse.transfer.targets import GramDict, RunningSums, StyleImage, add_all, sq_norm
+
+__all__ = [
+    "BANK_FORMAT",
+    "BANK_KIND",
+    "MANIFEST",
+    "Bank",
+    "BankCheckpoint",
+    "BankInterrupted",
+    "Callback",
+    "ProgressEvent",
+    "RunningSums",
+    "accumulate",
+    "backbone_flags",
+    "bank_targets",
+    "build_bank",
+    "check_compatible",
+    "expand_inputs",
+    "load_bank",
+    "manifest_images",
+    "mean_style_loss",
+    "prefetch_tensors",
+    "resume_path",
+    "save_bank",
+    "sq_norm",
+    "stream_grams",
+]
+
+log = logging.getLogger("styleverse")
+
+BANK_KIND = "style_bank"
+BANK_FORMAT = 1
+
+
+@dataclass
+class Bank:
+    """A weighted mean Gram per layer, the sums that give its spread, and where it came from."""
+
+    mean: GramDict
+    weight_sum: float
+    weight_sq_sum: float
+    sq_norm_sum: dict[str, float]
+    count: int
+    backbone: dict[str, object]
+    size: int | None = None
+    sources: list[tuple[str, float]] = field(default_factory=list)
+    settings: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.mean)
+
+    def abs_spread(self) -> dict[str, float]:
+        """Per layer Σ wᵢ ‖Gᵢ − Ḡ‖²_F / Σ wᵢ (weighted variance of the Grams around their mean)."""
+        return {k: max(0.0, self.sq_norm_sum[k] / self.weight_sum - sq_norm(m)) for k, m in self.mean.items()}
+
+    def spread(self) -> dict[str, float]:
+        """Per layer spread relative to ‖Ḡ‖² (scale-free; 0 for identical images)."""
+        return {k: v / max(sq_norm(self.mean[k]), 1e-30) for k, v in self.abs_spread().items()}
+
+    def spread_loss(self, layer_weights: Mapping[str, float]) -> float:
+        """The spread in ``losses.style_loss`` units (MSE over C² entries, layer-weighted): the part of the
+        weighted mean per-image style loss that no output image can remove (see :func:`mean_style_loss`)."""
+        a = self.abs_spread()
+        return sum(w * a[k] / self.mean[k].numel() for k, w in layer_weights.items())
+
+    def metadata(self) -> dict[str, object]:
+        from styleverse import __version__
+
+        return {
+            "format": BANK_FORMAT,
+            "backbone": self.backbone,
+            "layers": self.layers,
+            "channels": {k: int(v.shape[0]) for k, v in self.mean.items()},
+            "size": self.size,
+            "count": self.count,
+            "weight_sum": self.weight_sum,
+            "spread": self.spread(),
+            "sources": [[str(p), w] for p, w in self.sources],
+            "settings": self.settings,
+            "versions": {"styleverse": __version__, "torch": torch.__version__},
+        }
+
+
+def mean_style_loss(grams: GramDict, bank: Bank, layer_weights: Mapping[str, float]) -> float:
+    """Σ wᵢ style_loss(G, Gᵢ) / Σ wᵢ from the bank alone, by the identity
+    Σ wᵢ ‖G − Gᵢ‖² = W ‖G − Ḡ‖² + Σ wᵢ ‖Gᵢ − Ḡ‖² (per layer): the loss against the mean plus the spread."""
+    g = {k: grams[k].float().reshape(1, *grams[k].shape[-2:]) for k in layer_weights}
+    return float(style_loss(g, {k: bank.mean[k] for k in layer_weights}, layer_weights)) + bank.spread_loss(
+        layer_weights
+    )
+
+
+def build_bank(
+    model: torch.nn.Module,
+    info: BackboneInfo,
+    images: Sequence[StyleImage],
+    size: int | None = 512,
+    device: torch.device | None = None,
+    precision: str = "fp32",
+    callback: Callback | None = None,
+    settings: Mapping[str, object] | None = None,
+    checkpoint: BankCheckpoint | None = None,
+) -> Bank:
+    """Stream ``images`` through ``model`` (a ``StyleContentModel``, e.g. from ``transfer.build_model``)
+    at longest side ``size`` and return their bank. Memory stays bounded whatever the number of images.
+
+    With ``checkpoint`` the running sums are saved beside the output as the build goes and on Ctrl-C
+    (:class:`BankInterrupted`), and ``checkpoint.resume`` continues a saved build with the same settings
+    and inputs (``bank_resume``); the result equals an uninterrupted build. The state file stays until the
+    caller has saved the bank and calls ``checkpoint.clear()``."""
+    if not images:
+        raise ConfigError("a bank needs at least one image")
+    if size is not None and size < 16:
+        raise ConfigError("--size must be at least 16 pixels")
+    dev = device or next(model.parameters()).device
+    extra = {"precision": precision, **(settings or {})}
+    if checkpoint is None:
+        sums = add_all(RunningSums(), stream_grams(model, images, size, dev, precision, callback))
+    else:
+        layers = list(getattr(model, "style_weights", {}))
+        fp = fingerprint(info, layers, images, size, precision, settings or {})
+        sums = load_state(checkpoint.path, fp) if checkpoint.resume else RunningSums()
+        rest = stream_grams(model, images, size, dev, precision, callback, start=sums.count)
+        sums = add_with_checkpoints(sums, rest, checkpoint, fp, len(images))
+    sources = [(str(s.path), s.weight) for s in images]
+    return Bank(
+        sums.mean(), sums.weight, sums.weight_sq, dict(sums.sq_norm), sums.count, info.to_dict(), size, sources, extra
+    )
+
+
+def save_bank(bank: Bank, path: str | os.PathLike[str], overwrite: bool = False, inputs: Iterable = ()) -> Path:
+    """Write a bank atomically; refuses to replace an input or (without ``overwrite``) an existing file."""
+    from safetensors.torch import save
+
+    out = check_output(path, inputs, overwrite)
+    tensors: dict[str, torch.Tensor] = {
+        "weight_sum": torch.tensor(bank.weight_sum, dtype=torch.float64),
+        "weight_sq_sum": torch.tensor(bank.weight_sq_sum, dtype=torch.float64),
+    }
+    for k, m in bank.mean.items():
+        tensors[f"mean.{k}"] = m.float().contiguous()
+        tensors[f"sq_norm_sum.{k}"] = torch.tensor(bank.sq_norm_sum[k], dtype=torch.float64)
+    meta = {"styleverse_kind": BANK_KIND, "bank": json.dumps(bank.metadata())}
+    write_bytes_atomic(out, save(tensors, metadata=meta))
+    return out
+
+
+def _read(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+    from safetensors import safe_open
+
+    if not p.is_file():
+        raise InputError(f"{p}: no such style bank file")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            raw = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+    except Exception as e:
+        raise InputError(f"{p}: not a readable style bank ({type(e).__name__}: {str(e)[:120]})") from None
+    if raw.get("styleverse_kind") != BANK_KIND:
+        raise InputError(f"{p}: not a style bank; make one with `styleverse styles bank IMAGES -o FILE`")
+    try:
+        meta = json.loads(raw["bank"])
+        assert isinstance(meta, dict) and isinstance(meta["layers"], list) and isinstance(meta["backbone"], dict)
+    except (KeyError, ValueError, AssertionError):
+        raise InputError(f"{p}: style bank metadata is damaged; rebuild the bank") from None
+    if int(meta.get("format", 0)) > BANK_FORMAT:
+        raise InputError(f"{p}: bank format {meta['format']} is newer than this styleverse reads; upgrade")
+    return tensors, meta
+
+
+def load_bank(path: str | os.PathLike[str]) -> Bank:
+    """Read and validate a bank: one-line :class:`InputError` for missing, damaged or NaN-holding files."""
+    p = Path(path)
+    t, meta = _read(p)
+    mean: GramDict = {}
+    sq: dict[str, float] = {}
+    try:
+        for k in meta["layers"]:
+            m, s = t[f"mean.{k}"], t[f"sq_norm_sum.{k}"]
+            if m.dim() != 2 or m.shape[0] != m.shape[1] or not torch.isfinite(m).all() or not torch.isfinite(s):
+                raise InputError(f"{p}: layer {k} is not a finite square Gram matrix; rebuild the bank")
+            mean[k], sq[k] = m.float(), float(s)
+        w, w2 = float(t["weight_sum"]), float(t["weight_sq_sum"])
+        sources = [(str(a), float(b)) for a, b in meta.get("sources", [])]
+        count, size = int(meta.get("count", 0)), meta.get("size")
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise InputError(f"{p}: style bank is damaged ({type(e).__name__}: {e}); rebuild the bank") from None
+    if not (w > 0 and math.isfinite(w) and math.isfinite(w2)):
+        raise InputError(f"{p}: style bank weight sum is {w}; rebuild the bank")
+    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    return Bank(mean, w, w2, sq, count, meta["backbone"], size, sources, settings)
+
+
+def backbone_flags(b: Mapping[str, object]) -> str:
+    """Command-line flags that select the backbone described by a ``BackboneInfo.to_dict()``."""
+    src = b.get("source")
+    flag = {"imagenet": "--backbone imagenet", "random": f"--backbone random --seed {b.get('seed')}"}.get(
+        str(src), f"--backbone {b.get('path')}"
+    )
+    return f"{flag} --arch {b.get('arch')} --pooling {b.get('pooling')}"
+
+
+def check_compatible(bank: Bank, info: BackboneInfo, style_layers: Iterable[str], where: str = "bank") -> None:
+    """:class:`ConfigError` unless the bank was made by the same feature network and holds the layers."""
+    b = bank.backbone
+    fix = f"pass {backbone_flags(b)}, or rebuild the bank with {backbone_flags(info.to_dict())}"
+    if b.get("pooling") != info.pooling:
+        raise ConfigError(f"{where}: made with {b.get('pooling')} pooling, this run uses {info.pooling}; {fix}")
+    if b.get("identity") != info.identity:
+        raise ConfigError(f"{where}: made with backbone {b.get('identity')}, this run uses {info.identity}; {fix}")
+    wanted = [str(x).partition(":")[0] for x in style_layers]
+    missing = [k for k in wanted if k not in bank.mean]
+    if missing:
+        raise ConfigError(
+            f"{where}: lacks style layer(s) {', '.join(missing)} (it has {', '.join(bank.layers)}); rebuild it "
+            f"with --style-layers {' '.join(wanted)} or choose layers it has"
+        )
+    for k in wanted:
+        c = max(1, round(WIDTHS[int(k[4]) - 1] * info.width)) if k.startswith(("relu", "conv")) else None
+        if c is not None and bank.mean[k].shape[0] != c:
+            raise InputError(f"{where}: layer {k} has {bank.mean[k].shape[0]} channels, {info.arch} has {c}")
+
+
+def bank_targets(
+    path: str | Path, info: BackboneInfo, style_layers: Iterable[str], size: int | None = None
+) -> dict[str, torch.Tensor]:
+    """Float32 mean Gram per requested layer from a bank file, after :func:`check_compatible`. Grams are
+    size-normalised; ``size`` (the run's) is only compared with the bank's in a debug log line."""
+    bank = load_bank(path)
+    layers = [str(x).partition(":")[0] for x in style_layers]
+    check_compatible(bank, info, layers, where=str(path))
+    if size is not None and bank.size is not None and size != bank.size:
+        log.debug("%s: bank made at %d px, used at %d px", path, bank.size, size)
+    return {k: bank.mean[k].float().clone() for k in layers}

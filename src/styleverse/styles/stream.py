@@ -1,0 +1,61 @@
+"""Streaming Gram matrices into running sums: how a bank (or an analysis) sees thousands of images in
+bounded memory.
+
+The paper (section 4) averages Gram matrices over many frames of a universe. Here every image is decoded
+a few ahead on threads (``bank_inputs.prefetch_tensors``), passed once through the feature network, added
+to :class:`RunningSums` and dropped. The sums are immutable so that an interrupt between two images always
+leaves a consistent state to save (``bank_resume``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from styleverse.errors import InputError
+from styleverse.styles.inputs import prefetch_tensors
+from styleverse.transfer.targets import GramDict, RunningSums, StyleImage, add_all, image_grams
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Progress of a long pass: ``stage`` is e.g. ``grams`` (network pass) or ``distances``."""
+
+    stage: str
+    done: int
+    total: int
+    path: str | None = None
+
+
+Callback = Callable[[ProgressEvent], None]
+
+
+def accumulate(items: Iterable[tuple[GramDict, float]]) -> tuple[GramDict, float, float, dict[str, float], int]:
+    """Mean (as ``styles.weighted_mean``) plus Σw, Σw², Σw‖G‖² per layer and the count, in one pass."""
+    s = add_all(RunningSums(), items)
+    return s.mean(), s.weight, s.weight_sq, dict(s.sq_norm), s.count
+
+
+def stream_grams(
+    model: torch.nn.Module,
+    images: Sequence[StyleImage],
+    size: int | None,
+    device: torch.device,
+    precision: str = "fp32",
+    callback: Callback | None = None,
+    start: int = 0,
+) -> Iterator[tuple[GramDict, float]]:
+    """``(grams, weight)`` per image of ``images[start:]``, computed one at a time (``styles.image_grams``).
+    Progress events count all of ``images``, so a resumed stream (``start`` > 0) reports where it is."""
+    rest, total = list(images[start:]), len(images)
+    if start and callback:
+        callback(ProgressEvent("grams", start, total))
+    for i, (s, t) in enumerate(zip(rest, prefetch_tensors(rest, size), strict=True), start + 1):
+        grams = image_grams(model, t, device, precision)  # type: ignore[arg-type]
+        if not all(torch.isfinite(g.sum()) for g in grams.values()):  # NaN/inf reach the sum
+            raise InputError(f"{s.path}: style features hold NaN/inf (bad weights or image)")
+        yield grams, s.weight
+        if callback:
+            callback(ProgressEvent("grams", i, total, str(s.path)))

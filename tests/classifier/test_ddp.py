@@ -1,0 +1,82 @@
+"""DistributedDataParallel with two CPU processes (gloo), started the way users start it: ``torchrun``.
+
+Each rank trains one epoch of a tiny classifier and dumps its own final weights; the ranks must agree
+exactly, and match a single-process run whose batch equals the global batch (2 x per-process batch).
+Dropout is set to 0 for the comparison: each rank draws its own dropout masks (seeded per rank), so
+with dropout the two-process run is a different, equally valid, random run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from test_classifier import make_universes, tiny
+
+from styleverse.classifier.model import UniverseClassifier, init_weights
+from styleverse.classifier.train import train
+
+WORKER = textwrap.dedent(
+    """
+    import json, os, sys
+    import torch
+    from safetensors.torch import save_file
+    from styleverse.classifier.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    cfg = TrainConfig(**json.loads(sys.argv[1]))
+    events = []
+    result = train(cfg, callback=lambda ev: events.append(type(ev).__name__))
+    rank = int(os.environ["RANK"])
+    out = os.path.join(sys.argv[2], f"rank{rank}")
+    state = {k: v.contiguous() for k, v in result.model.state_dict().items()}
+    save_file(state, out + ".safetensors")
+    with open(out + ".json", "w") as f:
+        json.dump({"events": events, "history": result.history, "world": os.environ["WORLD_SIZE"]}, f)
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_processes_agree_and_match_one_process_with_the_global_batch(tmp_path: Path) -> None:
+    data = make_universes(tmp_path / "data", 8)
+    per_rank = dict(epochs=1, batch_size=3, dropout=0.0, lr=1e-3, workers=0)
+    cfg = tiny(data, tmp_path / "ddp", **per_rank)
+    settings = {**cfg.to_dict(), "hidden": list(cfg.hidden)}
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
+    proc = subprocess.run(
+        [*cmd, json.dumps(settings), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    ranks = [load_file(str(tmp_path / f"rank{r}.safetensors")) for r in range(2)]
+    info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert info[0]["world"] == "2"
+    for k in ranks[0]:
+        assert torch.equal(ranks[0][k], ranks[1][k]), f"ranks differ in {k}"
+    assert info[0]["events"] and not info[1]["events"], "only rank 0 reports progress"
+    written = load_file(str(tmp_path / "ddp" / "last.safetensors"))
+    assert all(torch.equal(written[k], ranks[0][k]) for k in written)
+
+    single = train(tiny(data, tmp_path / "single", **{**per_rank, "batch_size": 6}))
+    assert single.model is not None
+    start = UniverseClassifier(single.model.spec)
+    init_weights(start, cfg.seed)
+    assert sum(not torch.equal(v, ranks[0][k]) for k, v in start.state_dict().items()) > 10, "training moved nothing"
+    for k, v in single.model.state_dict().items():
+        assert torch.allclose(ranks[0][k], v, rtol=1e-4, atol=1e-6), f"DDP and single-process differ in {k}"
+    h2, h1 = info[0]["history"][0], single.history[0]
+    assert h2["val_confusion"] == h1["val_confusion"]
+    assert abs(h2["train_loss"] - h1["train_loss"]) < 1e-4

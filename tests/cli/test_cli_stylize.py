@@ -1,0 +1,210 @@
+"""`styleverse stylize` end to end on tiny inputs: outputs, sidecar, guards, bad flags, resume."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_image, one_error_line
+
+FAST = ["--size", "32", "--steps", "3", "--backbone", "random", "--precision", "fp32", "--quiet"]
+
+
+def test_full_run_writes_image_sidecar_plot_and_snapshots(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out" / "result.jpg"
+    code, _, err = cli(
+        "stylize", images["content"], "--style", images["style_a"], images["style_b"], "--style-weights", "3", "1",
+        "-o", out, "--plot", tmp_path / "loss.png", "--save-every", "1", *FAST,
+    )  # fmt: skip
+    assert code == 0, err
+    assert Image.open(out).format == "JPEG" and Image.open(out).size == (32, 27)
+    side = json.loads((tmp_path / "out" / "result.jpg.json").read_text())
+    assert side["backbone"]["source"] == "random" and side["steps_run"] == 3
+    assert [s["weight"] for s in side["styles"]] == [3.0, 1.0]
+    assert set(side["final_losses"]) >= {"style", "content", "total", "tv"} and side["seconds"] > 0
+    assert side["versions"]["torch"] and side["config"]["steps"] == 3
+    assert Image.open(tmp_path / "loss.png").size[0] > 200
+    snaps = sorted(p.name for p in (tmp_path / "out" / "result_snapshots").iterdir())
+    assert snaps == ["step_00001.png", "step_00002.png", "step_00003.png", "strip.png"]
+    assert not list(tmp_path.glob("out/.*"))  # no temp files left
+
+
+def test_existing_output_is_kept_unless_overwrite(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "o.png"
+    out.write_bytes(b"precious")
+    code, _, err = cli("stylize", images["content"], "--style", images["style_a"], "-o", out, *FAST)
+    assert code == 2 and "already exists" in one_error_line(err) and out.read_bytes() == b"precious"
+    code, _, err = cli("stylize", images["content"], "--style", images["style_a"], "-o", out, "--overwrite", *FAST)
+    assert code == 0, err
+    assert Image.open(out).size == (32, 27)
+
+
+def test_output_equal_to_input_is_refused(cli, images) -> None:  # type: ignore[no-untyped-def]
+    before = images["style_a"].read_bytes()
+    code, _, err = cli("stylize", images["content"], "--style", images["style_a"], "-o", images["style_a"], *FAST)
+    assert code == 2 and "also an input" in one_error_line(err)
+    assert images["style_a"].read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--steps", "0"], "expected a number >= 1"),
+        (["--size", "abc"], "expected a whole number"),
+        (["--style-weights", "1", "2"], "one per style"),
+        (["--style-weight", "-3"], "expected a finite number >= 0"),
+        (["--optimizer", "sgd"], "invalid choice"),
+        (["--style-layers", "relu9_1"], "unknown layer"),
+        (["--init", "missing.png"], "no such file"),
+        (["--backbone", "nowhere.safetensors"], "not found"),
+        (["--device", "cuda:7"], "cuda"),
+        (["--size", "8"], "between 16 and"),
+    ],
+)
+def test_bad_flags_are_one_line_and_status_2(cli, images, tmp_path: Path, extra: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "o.png"
+    code, _, err = cli("stylize", images["content"], "--style", images["style_a"], "-o", out, *FAST, *extra)
+    assert code == 2 and message in one_error_line(err), err
+    assert not out.exists() and not (tmp_path / "o.png.json").exists()
+
+
+def test_bad_inputs_are_one_line_and_status_2(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    cases = [
+        ([images["content"], "--style", tmp_path / "nope.png"], "no such file"),
+        ([empty, "--style", images["style_a"]], "empty"),
+        ([images["content"]], "at least one style"),
+    ]
+    for args, message in cases:
+        code, _, err = cli("stylize", *args, "-o", tmp_path / "o.png", *FAST)
+        assert code == 2 and message in one_error_line(err)
+    code, _, err = cli("stylize", images["content"], "--style", images["style_a"], "-o", tmp_path / "o.xyz", *FAST)
+    assert code == 2 and "extension" in one_error_line(err)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = cli("stylize", images["content"], "--style", images["style_a"], "-o", blocker / "o.png", *FAST)
+    assert code == 2 and "cannot write" in one_error_line(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png", "file", "in"]
+
+
+def test_help_documents_every_flag_with_its_default(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("stylize", "--help")
+    assert code == 0
+    flags = set(re.findall(r"(--[a-z][a-z-]+)", out))
+    assert {"--style", "--style-weights", "--size", "--steps", "--backbone", "--plot", "--save-every"} <= flags
+    assert {"--precision", "--seed", "--scales", "--preserve-color", "--init", "--optimizer", "--lr"} <= flags
+    text = " ".join(out.split())
+    for default in ("(default: 512)", "(default: 300)", "(default: imagenet)", "(default: lbfgs)", "(default: auto)"):
+        assert default in text
+
+
+def _yiq(img: Image.Image) -> np.ndarray:
+    a = np.asarray(img, dtype=np.float64) / 255
+    m = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    return a @ m.T
+
+
+def test_preserve_color_luminance_keeps_content_chroma(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "lum.png"
+    args = ["stylize", images["content"], "--style", images["style_a"], "-o", out, *FAST]
+    assert cli(*args, "--preserve-color", "luminance", "--style-weight", "1e9")[0] == 0
+    content = Image.open(images["content"]).convert("RGB").resize((32, 27), Image.Resampling.BICUBIC)
+    diff = np.abs(_yiq(Image.open(out))[..., 1:] - _yiq(content)[..., 1:]).mean()
+    assert diff < 0.03, diff
+    assert cli(*args[: -len(FAST)], "--overwrite", *FAST, "--preserve-color", "histogram")[0] == 0
+
+
+def test_interrupt_then_resume_finishes_the_run(cli, images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from styleverse.cli import stylize as mod
+    from styleverse.transfer.optimize import StepEvent
+
+    real = mod._Reporter.__call__
+
+    def interrupt_at_3(self, ev):  # type: ignore[no-untyped-def]
+        real(self, ev)
+        if isinstance(ev, StepEvent) and ev.step == 3:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "r.png"
+    args = ["stylize", images["content"], "--style", images["style_a"], "-o", out, *FAST, "--steps", "5"]
+    monkeypatch.setattr(mod._Reporter, "__call__", interrupt_at_3)
+    code, _, _ = cli(*args)
+    assert code == 130 and not out.exists() and (tmp_path / "r.png.resume.safetensors").exists()
+    monkeypatch.setattr(mod._Reporter, "__call__", real)
+    code, _, err = cli(*args, "--steps", "6", "--resume")
+    assert code == 2 and "different settings" in one_error_line(err)
+    code, _, err = cli(*args, "--resume")
+    assert code == 0, err
+    side = json.loads((tmp_path / "r.png.json").read_text())
+    assert side["resumed_from_step"] == 3 and side["steps_run"] == 5
+    assert not (tmp_path / "r.png.resume.safetensors").exists()
+
+
+def test_nan_keeps_last_good_image_and_says_so(cli, images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import styleverse.transfer.optimize as tr
+
+    real, calls = tr.style_loss, {"n": 0}
+
+    def flaky(*a, **k):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        return real(*a, **k) * (float("inf") if calls["n"] >= 3 else 1.0)
+
+    monkeypatch.setattr(tr, "style_loss", flaky)
+    out = tmp_path / "n.png"
+    code, _, err = cli(
+        "stylize", images["content"], "--style", images["style_a"], "-o", out, *FAST, "--optimizer", "adam"
+    )
+    assert code == 2 and "NaN/inf at step 3" in one_error_line(err)
+    assert Image.open(out).size == (32, 27)
+    assert json.loads((tmp_path / "n.png.json").read_text())["diverged_at_step"] == 3
+
+
+def test_init_image_and_folder_styles(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "universe"
+    folder.mkdir()
+    for i in range(2):
+        make_image(folder / f"{i}.png", seed=10 + i)
+    out = tmp_path / "f.png"
+    code, _, err = cli("stylize", images["content"], "--style", folder, "--init", images["style_b"], "-o", out, *FAST)
+    assert code == 0, err
+    side = json.loads((tmp_path / "f.png.json").read_text())
+    assert [s["weight"] for s in side["styles"]] == [0.5, 0.5]
+
+
+def test_style_bank_gives_the_same_run_as_its_images(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bank = tmp_path / "u.style.safetensors"
+    styles = [images["style_a"], images["style_b"]]
+    code, _, err = cli("styles", "bank", *styles, "-o", bank, "--backbone", "random", "--size", "32", "--quiet")
+    assert code == 0, err
+    a, b = tmp_path / "from_images.png", tmp_path / "from_bank.png"
+    assert cli("stylize", images["content"], "--style", *styles, "-o", a, *FAST)[0] == 0
+    code, _, err = cli("stylize", images["content"], "--style-bank", bank, "-o", b, *FAST)
+    assert code == 0, err
+    la = json.loads((tmp_path / "from_images.png.json").read_text())["final_losses"]
+    lb = json.loads((tmp_path / "from_bank.png.json").read_text())["final_losses"]
+    assert lb["style"] == pytest.approx(la["style"], rel=1e-3)
+    diff = np.abs(np.asarray(Image.open(a), dtype=float) - np.asarray(Image.open(b), dtype=float)).max()
+    assert diff <= 2, diff
+    mixed = tmp_path / "mixed.png"
+    code, _, err = cli(
+        "stylize", images["content"], "--style", images["style_c"], "--style-bank", bank,
+        "--style-weights", "1", "3", "-o", mixed, *FAST,
+    )  # fmt: skip
+    assert code == 0, err
+    side = json.loads((tmp_path / "mixed.png.json").read_text())
+    assert side["style_banks"] == [{"path": str(bank), "weight": 3.0}]
+    code, _, err = cli(
+        "stylize", images["content"], "--style-bank", bank, "-o", tmp_path / "x.png", *FAST, "--pooling", "avg"
+    )
+    assert code == 2 and "pooling" in one_error_line(err)
+    code, _, err = cli(
+        "stylize", images["content"], "--style-bank", bank, "--style-weights", "1", "2", "-o", tmp_path / "y.png", *FAST
+    )
+    assert code == 2 and "one per style" in one_error_line(err)
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()

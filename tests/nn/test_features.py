@@ -1,0 +1,91 @@
+"""Gram matrices, losses, layer selection and style averaging: known values and gradients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import make_image
+from styleverse.errors import ConfigError
+from styleverse.nn.features import StyleContentModel, parse_layer_weights
+from styleverse.nn.losses import content_loss, gram, style_loss, tv_loss
+from styleverse.nn.vgg import load_backbone
+from styleverse.transfer.targets import StyleSet, expand_styles, image_grams, weighted_mean
+
+
+def test_gram_of_known_tensor() -> None:
+    f = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 1, 2)  # C=2, H=1, W=2
+    expected = torch.tensor([[1 + 4, 3 + 8], [3 + 8, 9 + 16]]) / (2 * 1 * 2)
+    assert torch.allclose(gram(f)[0], expected)
+
+
+def test_gram_is_size_independent_and_batched() -> None:
+    f = torch.rand(1, 4, 5, 6)
+    tiled = f.repeat(1, 1, 2, 3)  # same statistics, 6x the pixels
+    assert torch.allclose(gram(tiled), gram(f), atol=1e-6)
+    batch = torch.rand(3, 4, 5, 6)
+    assert torch.allclose(gram(batch)[1], gram(batch[1:2])[0])
+    assert gram(f.bfloat16()).dtype == torch.float32
+
+
+def test_gram_gradient_matches_finite_differences() -> None:
+    f = torch.rand(1, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: gram(x).double(), (f,))
+
+
+def test_losses_zero_at_target_and_positive_elsewhere() -> None:
+    g = {"a": torch.rand(1, 4, 4)}
+    assert style_loss(g, g, {"a": 1.0}) == 0
+    assert style_loss(g, {"a": g["a"] + 0.1}, {"a": 1.0}) == pytest.approx(0.01, rel=1e-4)
+    feats = {"c": torch.rand(1, 2, 3, 3)}
+    assert content_loss(feats, feats) == 0
+    flat = torch.ones(1, 3, 8, 8)
+    assert tv_loss(flat) == 0 and tv_loss(torch.rand(1, 3, 8, 8)) > 0
+
+
+def test_layer_weights_parse_and_normalise() -> None:
+    assert parse_layer_weights(["relu1_1", "relu2_1:3"]) == {"relu1_1": 0.25, "relu2_1": 0.75}
+    assert sum(parse_layer_weights(None).values()) == pytest.approx(1)
+    for bad in (["relu1_1:x"], ["relu1_1:-1"], []):
+        with pytest.raises(ConfigError):
+            parse_layer_weights(bad)
+
+
+def test_style_content_model_returns_grams_and_features() -> None:
+    vgg, _ = load_backbone("random", width=1 / 16)
+    model = StyleContentModel(vgg, ["relu1_1", "relu3_1:2"], ["relu2_2"])
+    rep = model(torch.rand(2, 3, 32, 32))
+    assert set(rep.grams) == {"relu1_1", "relu3_1"} and rep.grams["relu3_1"].shape == (2, 16, 16)
+    assert rep.content["relu2_2"].shape == (2, 8, 16, 16)
+    assert model.style_weights["relu3_1"] == pytest.approx(2 / 3)
+    with pytest.raises(ConfigError, match="unknown layer"):
+        StyleContentModel(vgg, ["relu9_9"])
+
+
+def test_weighted_mean_equals_hand_computation() -> None:
+    a, b = {"x": torch.rand(3, 3)}, {"x": torch.rand(3, 3)}
+    mean = weighted_mean([(a, 3.0), (b, 1.0)])
+    assert torch.allclose(mean["x"], (3 * a["x"] + b["x"]) / 4, atol=1e-6)
+
+
+def test_style_set_averages_images_and_shares_folder_weight(tmp_path: Path) -> None:
+    folder = tmp_path / "universe"
+    folder.mkdir()
+    f1, f2 = make_image(folder / "1.png", seed=1), make_image(folder / "2.png", seed=2)
+    single = make_image(tmp_path / "s.png", seed=3)
+    items = expand_styles([folder, single], [2.0, 1.0])
+    assert [(i.path.name, i.weight) for i in items] == [("1.png", 1.0), ("2.png", 1.0), ("s.png", 1.0)]
+    with pytest.raises(ConfigError, match="one per style"):
+        expand_styles([folder, single], [1.0])
+    vgg, _ = load_backbone("random", width=1 / 16)
+    model = StyleContentModel(vgg, ["relu1_1", "relu2_1"])
+    dev = torch.device("cpu")
+    targets = StyleSet(items).targets(model, 32, dev)
+    from styleverse.io.images import load_tensor
+
+    per = [image_grams(model, load_tensor(p, 32), dev) for p in (f1, f2, single)]
+    expected = sum(g["relu2_1"] for g in per) / 3
+    assert torch.allclose(targets["relu2_1"], expected, atol=1e-6)
+    assert not torch.allclose(targets["relu2_1"], per[0]["relu2_1"])

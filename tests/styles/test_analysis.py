@@ -1,0 +1,233 @@
+"""Style-set analysis and the `styles` CLI: distances, spread identity, outliers, subset (tiny random VGG)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from styleverse.cli.main import main
+from styleverse.io.images import load_tensor
+from styleverse.styles.analysis import (
+    AnalysisSettings,
+    Layout,
+    analyze,
+    coordinates,
+    greedy_subset,
+    pca_2d,
+    robust_threshold,
+    weighted_spread,
+)
+from styleverse.styles.bank import build_bank, load_bank
+from styleverse.transfer.optimize import build_model
+from styleverse.transfer.targets import StyleImage, expand_styles, image_grams
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def net():
+    return build_model("random", width=1 / 16)
+
+
+@pytest.fixture(scope="module")
+def style_set(tmp_path_factory) -> tuple[list[Path], Path]:
+    """Five near-identical noise images and one very different one (red stripes)."""
+    d = tmp_path_factory.mktemp("set")
+    rng = np.random.default_rng(0)
+    base = rng.random((40, 48, 3))
+    paths = []
+    for i in range(5):
+        arr = np.clip(base + rng.normal(0, 0.03, base.shape), 0, 1)
+        paths.append(d / f"a{i}.png")
+        Image.fromarray((arr * 255).astype(np.uint8)).save(paths[-1])
+    odd = np.zeros((40, 48, 3), dtype=np.uint8)
+    odd[np.indices((40, 48)).sum(0) % 8 < 4] = (255, 0, 0)
+    Image.fromarray(odd).save(d / "odd.png")
+    return [*paths, d / "odd.png"], d
+
+
+def test_outlier_is_flagged_and_left_out(net, style_set):
+    model, info = net
+    paths, _ = style_set
+    for cfg in (AnalysisSettings(size=48), AnalysisSettings(size=48, exact_budget_mb=0, sketch_dim=16)):
+        a = analyze(model, info, expand_styles(paths), cfg)
+        assert [r.outlier for r in a.images] == [False] * 5 + [True]
+        assert a.images[-1].rank == 6 and not a.images[-1].in_subset
+        assert a.subset == [str(p) for p in paths[:5]]
+        assert a.subset_spread < 0.05 * a.spread
+        assert a.coordinates == ("exact" if cfg.exact_budget_mb else "count-sketch, 16 per layer")
+    xs = [r.xy[0] for r in a.images[:5]]
+    assert max(xs) - min(xs) < 0.1 * abs(a.images[-1].xy[0] - np.mean(xs))  # PC1 separates it
+
+
+def test_distances_spread_and_identity_match_brute_force(net, style_set):
+    model, info = net
+    paths, _ = style_set
+    weights = [1.0, 2.0, 0.5, 1.0, 3.0, 1.5]
+    images = [StyleImage(p, w) for p, w in zip(paths, weights, strict=True)]
+    a = analyze(model, info, images, AnalysisSettings(size=40, keep=4))
+    grams = [{k: g.double() for k, g in image_grams(model, load_tensor(p, 40), CPU).items()} for p in paths]
+    w = np.array(weights)
+    lw = model.style_weights
+    mean = {k: sum(wi * g[k] for wi, g in zip(w, grams, strict=True)) / w.sum() for k in lw}
+    norm = {k: float(mean[k].pow(2).sum()) for k in lw}
+    for r, g in zip(a.images, grams, strict=True):
+        want = {k: float((g[k] - mean[k]).pow(2).sum()) / norm[k] for k in lw}
+        assert r.layer_distances == pytest.approx(want, rel=1e-4)
+        assert r.distance == pytest.approx(sum(lw[k] * want[k] for k in lw), rel=1e-4)
+        assert r.trace == pytest.approx({k: float(torch.trace(g[k])) for k in lw}, rel=1e-5)
+    assert a.spread == pytest.approx(float(w @ [r.distance for r in a.images]) / w.sum(), rel=1e-9)
+    # Σwᵢ‖G−Gᵢ‖²/W = ‖G−Ḡ‖² + spread, per layer in the relative metric, for a random G
+    gen = torch.Generator().manual_seed(1)
+    for k in lw:
+        target = mean[k] + torch.randn(mean[k].shape, generator=gen, dtype=torch.float64) * mean[k].abs().mean()
+        lhs = sum(wi * float((target - g[k]).pow(2).sum()) for wi, g in zip(w, grams, strict=True)) / w.sum()
+        rhs = float((target - mean[k]).pow(2).sum()) + a.layer_spread[k] * norm[k]
+        assert lhs == pytest.approx(rhs, rel=1e-5)
+    assert len(a.subset) == 4 and a.settings["keep_used"] == 4
+    raw = {k: [float((g[k] - mean[k]).pow(2).sum()) for g in grams] for k in lw}
+    want_loss = sum(lw[k] * float(w @ raw[k]) / w.sum() / mean[k].numel() for k in lw)
+    assert a.spread_loss == pytest.approx(want_loss, rel=1e-4)
+    sub = [i for i, r in enumerate(a.images) if r.in_subset]
+    ws = w[sub]
+    sub_mean = {k: sum(wi * grams[i][k] for wi, i in zip(ws, sub, strict=True)) / ws.sum() for k in lw}
+    sub_sq = {
+        k: sum(wi * float((grams[i][k] - sub_mean[k]).pow(2).sum()) for wi, i in zip(ws, sub, strict=True)) / ws.sum()
+        for k in lw
+    }
+    assert a.subset_spread == pytest.approx(sum(lw[k] * sub_sq[k] / norm[k] for k in lw), rel=1e-4)
+    own = sum(lw[k] * sub_sq[k] / float(sub_mean[k].pow(2).sum()) for k in lw)
+    assert a.subset_spread_self == pytest.approx(own, rel=1e-4)
+    bank = build_bank(model, info, expand_styles(paths), size=40)
+    assert sum(lw[k] * bank.spread()[k] for k in lw) == pytest.approx(
+        analyze(model, info, expand_styles(paths), AnalysisSettings(size=40)).spread, rel=1e-4
+    )
+
+
+def test_subset_bank_equals_bank_of_subset(net, style_set):
+    model, info = net
+    paths, _ = style_set
+    images = [StyleImage(p, 1.0 + i) for i, p in enumerate(paths)]
+    a = analyze(model, info, images, AnalysisSettings(size=40, keep=3))
+    direct = build_bank(model, info, [s for s in images if str(s.path) in a.subset], size=40)
+    sub = a.subset_bank
+    assert sub is not None and sub.count == 3 and sub.weight_sum == pytest.approx(direct.weight_sum)
+    for k in direct.layers:
+        torch.testing.assert_close(sub.mean[k], direct.mean[k], rtol=1e-5, atol=1e-8)
+    assert sum(model.style_weights[k] * v for k, v in sub.spread().items()) == pytest.approx(
+        a.subset_spread_self, rel=1e-3
+    )
+
+
+def test_greedy_subset_and_helpers():
+    rng = np.random.default_rng(0)
+    z = np.vstack([rng.normal(0, 0.1, (8, 5)), [[5, 0, 0, 0, 0], [0, -4, 0, 0, 0]]]).astype(np.float32)
+    w = np.ones(10)
+    alive = greedy_subset(z, w, 8)
+    assert alive[:8].all() and not alive[8:].any()
+    assert weighted_spread(z[alive], w[alive]) < 0.1 * weighted_spread(z, w)
+    # each greedy step is the best single removal (brute force on a tiny set)
+    small = z[:6].astype(np.float64)
+    best = min(range(6), key=lambda i: weighted_spread(np.delete(small, i, 0), np.ones(5)))
+    assert np.flatnonzero(~greedy_subset(small, np.ones(6), 5)).tolist() == [best]
+    med, mad, thr = robust_threshold(np.array([1.0, 1.0, 1.0, 1.0, 10.0]), 3.0)
+    assert (med, mad) == (1.0, 0.0) and thr == pytest.approx(1.03)
+    assert robust_threshold(np.array([1.0, 5.0]), 3.0)[2] is None
+    line = np.outer(np.arange(7.0), [1.0, 2.0, 0.0])
+    xy, explained = pca_2d(line)
+    assert explained[0] == pytest.approx(1.0) and np.allclose(xy[:, 1], 0, atol=1e-9)
+    wide = rng.normal(0, 1, (9, 500_000)).astype(np.float32)  # big enough for the iterative (svds) branch
+    wide[:, :2] += np.outer(np.arange(9), [300.0, -200.0])
+    xy_big, ex_big = pca_2d(wide)
+    centred = wide.astype(np.float64) - wide.mean(0)
+    u, sv, _ = np.linalg.svd(centred, full_matrices=False)
+    assert ex_big == pytest.approx(list(sv[:2] ** 2 / (sv**2).sum()), rel=1e-2)
+    assert np.abs(xy_big[:, 0]) == pytest.approx(np.abs(u[:, 0] * sv[0]), rel=1e-3)  # PC2 is noise: loose
+
+
+def test_coordinates_exact_and_sketched():
+    """Rows z: exact ones reproduce weighted Frobenius distances; count-sketched ones approximate them."""
+    rng = np.random.default_rng(0)
+    lay = Layout({"a": 3, "b": 40})
+    grams = []
+    for _ in range(12):
+        fa, fb = rng.random((3, 50)), rng.random((40, 50)) * rng.random()
+        grams.append({"a": torch.from_numpy(fa @ fa.T).float(), "b": torch.from_numpy(fb @ fb.T).float()})
+    mm = np.stack([lay.pack(g) for g in grams]).astype(np.float32)
+    scale = {"a": 0.5, "b": 2.0}
+    exact = coordinates(mm, lay, scale, exact=True, dim=64, seed=0)
+    sketch = coordinates(mm, lay, scale, exact=False, dim=256, seed=0)
+    assert exact.shape == (12, 6 + 820) and sketch.shape == (12, 6 + 256)
+    for i, j in ((0, 1), (2, 7), (5, 11)):
+        want = sum(scale[k] ** 2 * float((grams[i][k].double() - grams[j][k].double()).pow(2).sum()) for k in "ab")
+        assert float(((exact[i] - exact[j]).astype(np.float64) ** 2).sum()) == pytest.approx(want, rel=1e-5)
+    d_exact = ((exact[:, None] - exact[None]) ** 2).sum(-1)
+    d_sketch = ((sketch[:, None] - sketch[None]) ** 2).sum(-1)
+    off = ~np.eye(12, dtype=bool)
+    assert np.median(np.abs(d_sketch[off] / d_exact[off] - 1)) < 0.2
+
+
+def _cli(*args: str) -> int:
+    return main(["styles", *args, "--backbone", "random", "--precision", "fp32", "--quiet"])
+
+
+def test_cli_bank_and_analyze_end_to_end(style_set, tmp_path):
+    _, folder = style_set
+    bank = tmp_path / "gwen.style.safetensors"
+    assert _cli("bank", str(folder), "-o", str(bank), "--size", "32") == 0
+    b = load_bank(bank)
+    assert b.count == 6 and b.size == 32 and b.backbone["identity"].startswith("vgg19/max/random")
+    rep, sub = tmp_path / "report", tmp_path / "subset.safetensors"
+    assert _cli("analyze", str(folder), "-o", str(rep), "--size", "32", "--write-bank", str(sub)) == 0
+    for name in ("report.json", "report.md", "distances.png", "map.png", "typical.png"):
+        assert (rep / name).stat().st_size > 0
+    data = json.loads((rep / "report.json").read_text())
+    assert {"images", "spread", "subset", "subset_spread", "backbone", "settings", "notes"} <= data.keys()
+    assert {"path", "distance", "outlier", "layer_distances", "trace", "rank"} <= data["images"][0].keys()
+    assert data["outliers"] == [str(folder / "odd.png")] and str(folder / "odd.png") not in data["subset"]
+    assert load_bank(sub).count == len(data["subset"]) == 5
+    assert "spread" in (rep / "report.md").read_text()
+
+
+def test_cli_bad_inputs_exit_2_with_one_line(style_set, tmp_path, capsys):
+    _, folder = style_set
+    out = tmp_path / "b.safetensors"
+    assert _cli("bank", str(tmp_path / "nope"), "-o", str(out)) == 2
+    assert not out.exists()
+    out.write_bytes(b"keep me")
+    assert _cli("bank", str(folder), "-o", str(out), "--size", "32") == 2
+    assert out.read_bytes() == b"keep me"
+    assert _cli("analyze", str(folder / "missing.png"), "-o", str(tmp_path / "rep")) == 2
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.png").write_bytes(b"not a png at all")
+    assert _cli("analyze", str(broken), "-o", str(tmp_path / "rep"), "--size", "32") == 2
+    assert not (tmp_path / "rep").exists()  # nothing partial, not even the folder
+    assert main(["styles", "info", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 5 and all(line.startswith("styleverse: error:") for line in err)
+    assert "nope" in err[0] and "--overwrite" in err[1] and "missing.png" in err[2] and "bad.png" in err[3]
+    assert "style bank" in err[4]
+
+
+def test_cli_checks_outputs_before_building_the_network(style_set, tmp_path, monkeypatch):
+    import styleverse.transfer.optimize
+
+    def boom(*a, **k):
+        raise AssertionError("network built before the output check")
+
+    monkeypatch.setattr(styleverse.transfer.optimize, "build_model", boom)
+    _, folder = style_set
+    (tmp_path / "b.safetensors").write_bytes(b"old")
+    (tmp_path / "rep").mkdir()
+    (tmp_path / "rep" / "report.json").write_text("{}")
+    assert _cli("bank", str(folder), "-o", str(tmp_path / "b.safetensors")) == 2
+    assert _cli("analyze", str(folder), "-o", str(tmp_path / "rep")) == 2
+    assert (
+        _cli("analyze", str(folder), "-o", str(tmp_path / "r2"), "--write-bank", str(tmp_path / "b.safetensors")) == 2
+    )

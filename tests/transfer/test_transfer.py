@@ -1,0 +1,139 @@
+"""The optimisation loop: convergence, repeatability, scales, divergence, interrupts, precision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import make_image
+from styleverse.errors import ConfigError
+from styleverse.io.images import load_tensor
+from styleverse.transfer.optimize import (
+    ScaleEvent,
+    SnapshotEvent,
+    StepEvent,
+    StyleTransfer,
+    TransferConfig,
+    build_model,
+)
+from styleverse.transfer.targets import StyleImage, StyleSet
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, torch.Tensor, StyleSet]:
+    d = tmp_path_factory.mktemp("t")
+    model, _ = build_model("random", width=1 / 8)
+    content = load_tensor(make_image(d / "c.png", (48, 40), 1))
+    styles = StyleSet([StyleImage(make_image(d / "s.png", (40, 40), 2))])
+    return model, content, styles
+
+
+def _run(tiny, **kw):  # type: ignore[no-untyped-def]
+    model, content, styles = tiny
+    cfg = TransferConfig(**{"steps": 8, "scales": (32,), "precision": "fp32", **kw})
+    events: list[object] = []
+    return StyleTransfer(model, cfg).run(content, styles, callback=events.append), events
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_style_loss_falls(tiny, optimizer: str) -> None:  # type: ignore[no-untyped-def]
+    res, _ = _run(tiny, optimizer=optimizer, steps=15)
+    first, last = res.history[0], res.history[-1]
+    assert last["style"] < 0.5 * first["style"], (first, last)
+    assert first["content"] < 1e-6 < last["content"]  # starts at the content image (paper), then moves
+    assert res.image.shape == (1, 3, 27, 32) and res.image.min() >= 0 and res.image.max() <= 1
+
+
+def test_runs_repeat_exactly_with_a_seed(tiny) -> None:  # type: ignore[no-untyped-def]
+    a, _ = _run(tiny, init="noise", seed=5)
+    b, _ = _run(tiny, init="noise", seed=5)
+    c, _ = _run(tiny, init="noise", seed=6)
+    assert torch.equal(a.image, b.image) and a.history == b.history
+    assert not torch.equal(a.image, c.image)
+
+
+def test_coarse_to_fine_sizes_and_events(tiny) -> None:  # type: ignore[no-untyped-def]
+    res, events = _run(tiny, steps=3, scales=(24, 32, 48), save_every=2)
+    scales = [e for e in events if isinstance(e, ScaleEvent)]
+    assert [e.size for e in scales] == [(20, 24), (27, 32), (40, 48)]
+    steps = [e.step for e in events if isinstance(e, StepEvent)]
+    assert steps == list(range(1, 10))
+    assert [e.step for e in events if isinstance(e, SnapshotEvent)] == [2, 4, 6, 8]
+    assert res.image.shape[-2:] == (40, 48) and len(res.history) == 9
+    assert [h["scale"] for h in res.history] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
+def test_nan_stops_and_keeps_last_good_image(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import styleverse.transfer.optimize as tr
+
+    calls = {"n": 0}
+    real = tr.style_loss
+
+    def flaky(*a, **k):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        out = real(*a, **k)
+        return out * float("nan") if calls["n"] >= 4 else out
+
+    monkeypatch.setattr(tr, "style_loss", flaky)
+    res, _ = _run(tiny, optimizer="adam")
+    assert res.diverged_at == 4 and len(res.history) == 3
+    assert torch.isfinite(res.image).all()
+
+
+def test_interrupt_keeps_state_and_resume_finishes(tiny) -> None:  # type: ignore[no-untyped-def]
+    model, content, styles = tiny
+    cfg = TransferConfig(steps=4, scales=(24, 32), precision="fp32", optimizer="adam")
+
+    def stop_at_5(ev: object) -> None:
+        if isinstance(ev, StepEvent) and ev.step == 5:
+            raise KeyboardInterrupt
+
+    part = StyleTransfer(model, cfg).run(content, styles, callback=stop_at_5)
+    assert part.interrupted and [h["step"] for h in part.history][-1] == 5
+    assert part.image.shape[-2:] == (27, 32)
+    rest = StyleTransfer(model, cfg).run(content, styles, init=part.image, start_step=5)
+    assert [h["step"] for h in rest.history] == [6, 7, 8] and not rest.interrupted
+    with pytest.raises(ConfigError):
+        StyleTransfer(model, cfg).run(content, styles, start_step=99)
+
+
+def test_too_small_image_is_a_clear_error(tiny) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="at least 16 px"):
+        _run(tiny, scales=(16,))
+
+
+def test_bf16_path_runs_and_keeps_float32_losses(tiny) -> None:  # type: ignore[no-untyped-def]
+    res, _ = _run(tiny, precision="bf16", steps=3, optimizer="adam")
+    assert res.precision == "bf16" and all(isinstance(v, float) for v in res.history[-1].values())
+    assert res.image.dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    "bad", [{"steps": 0}, {"optimizer": "sgd"}, {"lr": -1.0}, {"style_weight": float("nan")}, {"scales": (8,)}]
+)
+def test_bad_settings_are_config_errors(bad: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        TransferConfig(**bad).validate()  # type: ignore[arg-type]
+
+
+def test_stylize_api_from_files(tmp_path: Path) -> None:
+    from styleverse import stylize
+
+    c = make_image(tmp_path / "c.png", (40, 40), 1)
+    s = make_image(tmp_path / "s.png", (40, 40), 2)
+    res = stylize(str(c), [str(s)], backbone="random", config=TransferConfig(steps=2, scales=(24,)), width=1 / 8)
+    assert res.image.shape == (1, 3, 24, 24) and len(res.history) == 2
+
+
+def test_auto_precision_uses_bf16_only_where_native_and_never_for_lbfgs(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import styleverse.devices as dv
+
+    model = tiny[0]
+    monkeypatch.setattr(dv, "cpu_has_native_bf16", lambda: True)
+    assert StyleTransfer(model, TransferConfig(optimizer="adam", device="cpu")).precision == "bf16"
+    assert StyleTransfer(model, TransferConfig(optimizer="lbfgs", device="cpu")).precision == "fp32"
+    assert StyleTransfer(model, TransferConfig(optimizer="lbfgs", device="cpu", precision="bf16")).precision == "bf16"
+    monkeypatch.setattr(dv, "cpu_has_native_bf16", lambda: False)
+    assert StyleTransfer(model, TransferConfig(optimizer="adam", device="cpu")).precision == "fp32"
