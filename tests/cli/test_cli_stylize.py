@@ -124,7 +124,7 @@ def test_interrupt_then_resume_finishes_the_run(cli, images, tmp_path: Path, mon
     from styleverse.cli import stylize as mod
     from styleverse.transfer.optimize import StepEvent
 
-    real = mod._Reporter.__call__
+    real = mod.StepReporter.__call__
 
     def interrupt_at_3(self, ev):  # type: ignore[no-untyped-def]
         real(self, ev)
@@ -133,10 +133,10 @@ def test_interrupt_then_resume_finishes_the_run(cli, images, tmp_path: Path, mon
 
     out = tmp_path / "r.png"
     args = ["stylize", images["content"], "--style", images["style_a"], "-o", out, *FAST, "--steps", "5"]
-    monkeypatch.setattr(mod._Reporter, "__call__", interrupt_at_3)
+    monkeypatch.setattr(mod.StepReporter, "__call__", interrupt_at_3)
     code, _, _ = cli(*args)
     assert code == 130 and not out.exists() and (tmp_path / "r.png.resume.safetensors").exists()
-    monkeypatch.setattr(mod._Reporter, "__call__", real)
+    monkeypatch.setattr(mod.StepReporter, "__call__", real)
     code, _, err = cli(*args, "--steps", "6", "--resume")
     assert code == 2 and "different settings" in one_error_line(err)
     code, _, err = cli(*args, "--resume")
@@ -208,3 +208,57 @@ def test_style_bank_gives_the_same_run_as_its_images(cli, images, tmp_path: Path
     )
     assert code == 2 and "one per style" in one_error_line(err)
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+
+
+def test_bank_precision_is_part_of_its_compatibility(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A bank computed in bf16 is refused by a float32 run with a message that says how to fix it; a float32
+    bank (what `auto` builds) serves a bf16 run too."""
+    bf16, fp32 = tmp_path / "b.style.safetensors", tmp_path / "f.style.safetensors"
+    common = ["--backbone", "random", "--size", "32", "--quiet"]
+    assert cli("styles", "bank", images["style_a"], "-o", bf16, "--precision", "bf16", *common)[0] == 0
+    assert cli("styles", "bank", images["style_a"], "-o", fp32, *common)[0] == 0
+    code, _, err = cli("stylize", images["content"], "--style-bank", bf16, "-o", tmp_path / "x.png", *FAST)
+    line = one_error_line(err)
+    assert code == 2 and "bf16" in line and "--precision fp32" in line
+    assert not (tmp_path / "x.png").exists()
+    fast_bf16 = [a if a != "fp32" else "bf16" for a in FAST]
+    for bank, out in ((bf16, "y.png"), (fp32, "z.png")):
+        code, _, err = cli("stylize", images["content"], "--style-bank", bank, "-o", tmp_path / out, *fast_bf16)
+        assert code == 0, err
+
+
+def test_style_bank_brings_its_own_backbone(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Without --backbone, a bank run uses the network the bank records (no ImageNet download is tried); an
+    explicit different --backbone still gets the mismatch error."""
+    bank = tmp_path / "u.style.safetensors"
+    code, _, err = cli("styles", "bank", images["style_a"], "-o", bank, "--backbone", "random", "--seed", "7",
+                       "--size", "32", "--quiet")  # fmt: skip
+    assert code == 0, err
+    no_backbone = ["--size", "32", "--steps", "2", "--precision", "fp32", "--quiet"]
+    out = tmp_path / "o.png"
+    code, _, err = cli("stylize", images["content"], "--style-bank", bank, "-o", out, *no_backbone)
+    assert code == 0, err
+    side = json.loads((tmp_path / "o.png.json").read_text())
+    assert side["backbone"]["source"] == "random" and side["backbone"]["seed"] == 7
+    code, _, err = cli("stylize", images["content"], "--style-bank", bank, "-o", tmp_path / "p.png", *FAST)
+    assert code == 2 and "made with backbone" in one_error_line(err)
+
+
+def test_plot_equal_to_output_and_bad_plot_extension_are_refused_up_front(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "o.png"
+    for plot, message in ((out, "same file"), (tmp_path / "curves.xyz", "--plot")):
+        code, _, err = cli("stylize", images["content"], "--style", images["style_a"], "-o", out, "--plot", plot,
+                           *FAST)  # fmt: skip
+        assert code == 2 and message in one_error_line(err)
+        assert not out.exists()
+
+
+def test_snapshot_dir_over_a_style_folder_is_refused(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "universe"
+    folder.mkdir()
+    make_image(folder / "step_00001.png", seed=5)
+    before = (folder / "step_00001.png").read_bytes()
+    code, _, err = cli("stylize", images["content"], "--style", folder, "-o", tmp_path / "o.png", "--save-every", "1",
+                       "--snapshot-dir", folder, "--overwrite", *FAST)  # fmt: skip
+    assert code == 2 and "snapshots need a folder of their own" in one_error_line(err)
+    assert (folder / "step_00001.png").read_bytes() == before

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import platform
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
@@ -17,6 +14,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from styleverse.errors import ConfigError, StyleverseError
+from styleverse.versions import versions
 
 console = Console(stderr=True)
 
@@ -105,30 +103,6 @@ def progress(disable: bool = False) -> Progress:
     )
 
 
-def versions() -> dict[str, str]:
-    import numpy
-    import PIL
-    import torch
-
-    from styleverse import __version__
-
-    return {
-        "styleverse": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "pillow": PIL.__version__,
-    }
-
-
-def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write JSON atomically (temp file + rename)."""
-    from styleverse.io.images import write_bytes_atomic
-
-    write_bytes_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
-    return Path(path)
-
-
 def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
     """Run a command; a :class:`StyleverseError` becomes one line on stderr and exit status 2."""
     try:
@@ -161,22 +135,31 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars or info messages, only errors")
 
 
+def _vgg_configs() -> list[str]:
+    from styleverse.nn.vgg import CONFIGS
+
+    return list(CONFIGS)
+
+
 def _default_style_layers() -> tuple[str, ...]:
     from styleverse.nn.features import DEFAULT_STYLE_LAYERS
 
     return DEFAULT_STYLE_LAYERS
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """Feature-network flags shared by every command that computes style features."""
+def add_model_args(p: argparse.ArgumentParser, backbone_default: str | None = "imagenet") -> None:
+    """Feature-network flags shared by every command that computes style features. ``backbone_default=None``
+    (stylize) means: the network the first --style-bank records, else imagenet."""
+    from_bank = "; stylize uses the network the first --style-bank was made with (default: imagenet)"
+    from_bank = from_bank if backbone_default is None else ""
     p.add_argument(
         "--backbone",
-        default="imagenet",
+        default=backbone_default,
         help="feature network weights: 'imagenet' (official torchvision VGG file, downloaded once into the "
         "torch hub cache), 'random' (untrained, seeded; poor look, for tests/offline), or a PATH to a "
-        ".safetensors/.pth VGG state dict or a universe-classifier checkpoint",
+        ".safetensors/.pth VGG state dict or a universe-classifier checkpoint" + from_bank,
     )
-    p.add_argument("--arch", choices=["vgg19", "vgg16"], default="vgg19", help="VGG depth")
+    p.add_argument("--arch", choices=_vgg_configs(), default="vgg19", help="VGG depth")
     p.add_argument("--pooling", choices=["max", "avg"], default="max", help="pooling layers (avg: smoother look)")
     p.add_argument(
         "--style-layers",
@@ -216,5 +199,4 @@ __all__: Sequence[str] = [
     "run_command",
     "setup_logging",
     "versions",
-    "write_json",
 ]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from styleverse.errors import OutputError, WeightsError
 from styleverse.samples import SAMPLE_STYLES, content_photo, sample_style
 
-from .common import Parser, console, positive_int, setup_logging
+from .common import Parser, console, positive_int, progress, setup_logging
 
 log = logging.getLogger("styleverse")
 
@@ -58,8 +59,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from styleverse.io.images import load_image, save_image
     from styleverse.plots import labelled_strip
+    from styleverse.transfer.job import StylizeJob, run_stylize
+    from styleverse.transfer.optimize import TransferConfig
 
-    from .main import main
+    from .stylize import StepReporter
 
     setup_logging(args.quiet)
     out = Path(args.out)
@@ -72,13 +75,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for name, path in zip(SAMPLE_STYLES, styles, strict=True):
         save_image(sample_style(name), path)
     result = out / "stylized.png"
-    argv = ["stylize", str(content), "--style", *map(str, styles), "-o", str(result), "--size", str(args.size)]
-    argv += ["--steps", str(args.steps), "--backbone", _backbone(args.backbone), "--plot", str(out / "losses.png")]
-    argv += ["--save-every", str(max(1, args.steps // 5)), "--snapshot-dir", str(out / "snapshots"), "--overwrite"]
-    argv += ["--quiet"] if args.quiet else []
-    code = main(argv)
-    if code != 0:
-        return code
+    job = StylizeJob(
+        content=content,
+        output=result,
+        styles=tuple(styles),
+        config=replace(TransferConfig(), scales=(args.size,), steps=args.steps, save_every=max(1, args.steps // 5)),
+        backbone=_backbone(args.backbone),
+        plot=out / "losses.png",
+        snapshot_dir=out / "snapshots",
+        overwrite=True,
+    )
+    with progress(args.quiet) as bar:
+        task = bar.add_task("demo", total=args.steps, status="style targets")
+        outcome = run_stylize(job, callback=StepReporter(bar, task))
+    if outcome.interrupted:
+        return 130
     ims: list[Image.Image] = [load_image(p) for p in [content, *styles, result]]
     strip = labelled_strip(ims, ["content", *SAMPLE_STYLES, "result (averaged styles)"], height=256)
     save_image(strip, out / "comparison.png")

@@ -123,7 +123,9 @@ def _model(args: argparse.Namespace) -> tuple[Any, Any, Any, str]:
     from styleverse.transfer.optimize import build_model
 
     device = resolve_device(args.device)
-    precision = resolve_precision(args.precision, device)
+    # A bank is reference data that every later run compares against, so ``auto`` means float32 here: a
+    # float32 bank serves every run, a bf16 one only bf16 runs (see styles.bank.check_compatible).
+    precision = "fp32" if args.precision == "auto" else resolve_precision(args.precision, device)
     model, info = build_model(args.backbone, args.style_layers, arch=args.arch, pooling=args.pooling, seed=args.seed)
     return model.to(device, memory_format=memory_format(precision)).eval(), info, device, precision
 

@@ -138,5 +138,7 @@ def load_state(
         raise ConfigError(f"{flag}: cannot use {p} ({why}); delete it to start afresh") from None
     diff = differences(old, _plain(fingerprint))
     if diff:
-        raise ConfigError(f"{flag}: {p} was saved with other settings ({diff}); rerun the same command or start over")
+        raise ConfigError(
+            f"{flag}: {p} was saved with different settings ({diff}); rerun the same command or start over"
+        )
     return state

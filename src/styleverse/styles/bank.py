@@ -249,8 +249,18 @@ def backbone_flags(b: Mapping[str, object]) -> str:
     return f"{flag} --arch {b.get('arch')} --pooling {b.get('pooling')}"
 
 
-def check_compatible(bank: Bank, info: BackboneInfo, style_layers: Iterable[str], where: str = "bank") -> None:
-    """:class:`ConfigError` unless the bank was made by the same feature network and holds the layers."""
+def check_compatible(
+    bank: Bank, info: BackboneInfo, style_layers: Iterable[str], where: str = "bank", precision: str | None = None
+) -> None:
+    """:class:`ConfigError` unless the bank was made by the same feature network, holds the layers, and (when
+    ``precision``, the run's, is given) its Grams are as exact as the run's: a float32 bank serves any run,
+    a bf16 bank only a bf16 run (bf16 features shift Grams by more than an optimisation can ignore)."""
+    made = str(bank.settings.get("precision", "fp32"))
+    if precision is not None and made == "bf16" and precision != "bf16":
+        raise ConfigError(
+            f"{where}: its Grams were computed in bf16, this run computes style in {precision}; rebuild the bank "
+            "with --precision fp32 (exact, serves every run) or run with --precision bf16"
+        )
     b = bank.backbone
     fix = f"pass {backbone_flags(b)}, or rebuild the bank with {backbone_flags(info.to_dict())}"
     if b.get("pooling") != info.pooling:
@@ -271,13 +281,17 @@ def check_compatible(bank: Bank, info: BackboneInfo, style_layers: Iterable[str]
 
 
 def bank_targets(
-    path: str | Path, info: BackboneInfo, style_layers: Iterable[str], size: int | None = None
+    path: str | Path,
+    info: BackboneInfo,
+    style_layers: Iterable[str],
+    size: int | None = None,
+    precision: str | None = None,
 ) -> dict[str, torch.Tensor]:
     """Float32 mean Gram per requested layer from a bank file, after :func:`check_compatible`. Grams are
     size-normalised; ``size`` (the run's) is only compared with the bank's in a debug log line."""
     bank = load_bank(path)
     layers = [str(x).partition(":")[0] for x in style_layers]
-    check_compatible(bank, info, layers, where=str(path))
+    check_compatible(bank, info, layers, where=str(path), precision=precision)
     if size is not None and bank.size is not None and size != bank.size:
         log.debug("%s: bank made at %d px, used at %d px", path, bank.size, size)
     return {k: bank.mean[k].float().clone() for k in layers}

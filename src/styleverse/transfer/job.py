@@ -1,0 +1,283 @@
+"""A whole stylise job: style sources and banks, colour preservation, resume, outputs and sidecar.
+
+This is what the CLI, the web app, the video loop and ``evaluate`` call: a frozen :class:`StylizeJob`
+says what to do, :func:`run_stylize` does it and returns a :class:`StylizeOutcome`. Every output path is
+checked against every input and against the others before any work starts; outputs are written
+atomically; an interrupt (Ctrl-C) or a result that cannot be written keeps the state in
+``OUT.resume.safetensors`` so nothing computed is lost, and ``resume=True`` continues from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from styleverse.errors import ConfigError, OutputError
+from styleverse.io.images import (
+    check_output,
+    image_format_for,
+    load_image,
+    pil_to_tensor,
+    resize_longest,
+    save_image,
+    write_json,
+)
+from styleverse.io.state import load_state, save_state, state_path
+from styleverse.nn.color import luminance_transfer, match_histogram
+from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from styleverse.nn.vgg import BackboneInfo
+from styleverse.transfer.optimize import (
+    INITS,
+    SnapshotEvent,
+    StyleTransfer,
+    TransferConfig,
+    TransferResult,
+    build_model,
+)
+from styleverse.transfer.targets import StyleSet, expand_styles
+from styleverse.versions import versions
+
+log = logging.getLogger("styleverse")
+STATE_KIND = "stylize"
+COLOR_MODES = ("none", "luminance", "histogram")
+PLOT_EXTENSIONS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+# settings that do not change the result, so a resume may differ in them
+_NOT_IN_FINGERPRINT = ("overwrite", "resume", "plot", "snapshot_dir")
+
+
+@dataclass(frozen=True)
+class StylizeJob:
+    """Everything one stylise run needs. ``backbone=None`` uses the feature network the first style bank
+    records (a bank only works with the network it was made with), else ImageNet VGG."""
+
+    content: Path
+    output: Path
+    styles: tuple[Path, ...] = ()
+    style_banks: tuple[Path, ...] = ()
+    style_weights: tuple[float, ...] | None = None  # one per style entry, then per bank
+    config: TransferConfig = field(default_factory=TransferConfig)
+    backbone: str | None = None
+    arch: str = "vgg19"
+    pooling: str = "max"
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    style_scale: float = 1.0
+    init: str = "content"  # content | noise | path of an image
+    preserve_color: str = "none"
+    plot: Path | None = None
+    snapshot_dir: Path | None = None  # default: OUT's stem + "_snapshots" (used when config.save_every > 0)
+    overwrite: bool = False
+    resume: bool = False
+
+    def settings(self) -> dict[str, Any]:
+        """The job as plain JSON values (for the sidecar and the resume fingerprint)."""
+        d = asdict(self)
+        d["config"] = self.config.to_dict()
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+@dataclass
+class StylizeOutcome:
+    """What a job produced: the optimiser's result, the files written and the sidecar's content."""
+
+    result: TransferResult
+    paths: dict[str, Path]
+    sidecar: dict[str, Any]
+    interrupted: bool = False
+
+
+def output_paths(job: StylizeJob) -> dict[str, Path]:
+    """Every file or folder the job may write, keyed by role."""
+    out = Path(job.output)
+    paths = {"image": out, "sidecar": out.with_name(out.name + ".json"), "resume": state_path(out)}
+    if job.plot:
+        paths["plot"] = Path(job.plot)
+    if job.config.save_every:
+        paths["snapshots"] = Path(job.snapshot_dir) if job.snapshot_dir else out.with_name(out.stem + "_snapshots")
+    return paths
+
+
+def _inputs(job: StylizeJob, styles: StyleSet) -> list[Path]:
+    init = [] if job.init in INITS else [Path(job.init)]
+    return [Path(job.content), *styles.paths(), *map(Path, job.style_banks), *init]
+
+
+def check_outputs(job: StylizeJob, styles: StyleSet) -> dict[str, Path]:
+    """Refuse, before any work, outputs that would replace an input, each other, or an existing file."""
+    paths = output_paths(job)
+    image_format_for(paths["image"])
+    inputs = _inputs(job, styles)
+    if "plot" in paths and paths["plot"].suffix.lower() not in PLOT_EXTENSIONS:
+        raise ConfigError(f"--plot {paths['plot']}: use one of {', '.join(PLOT_EXTENSIONS)}")
+    files = [paths[k] for k in ("image", "sidecar", "plot") if k in paths]
+    resolved = [os.path.realpath(p) for p in files]
+    if len(set(resolved)) != len(resolved):
+        raise ConfigError(f"two outputs are the same file ({', '.join(map(str, files))}); give each its own path")
+    for p in files:
+        check_output(p, inputs, job.overwrite)
+    snap = paths.get("snapshots")
+    if snap is not None:
+        if snap.exists() and not snap.is_dir():
+            raise ConfigError(f"--snapshot-dir {snap}: is a file, not a folder")
+        real = Path(os.path.realpath(snap))
+        for p in [*inputs, *files]:
+            if Path(os.path.realpath(p)).parent == real or Path(os.path.realpath(p)) == real:
+                raise ConfigError(f"--snapshot-dir {snap}: holds {p}; snapshots need a folder of their own")
+        if snap.is_dir() and any(snap.iterdir()) and not (job.overwrite or job.resume):
+            raise ConfigError(f"{snap}: snapshot folder is not empty; pass --overwrite or choose --snapshot-dir")
+    return paths
+
+
+def style_sources(job: StylizeJob) -> tuple[StyleSet, list[float]]:
+    """Weighted style images (folders expanded) and the banks' weights, in ``style_weights`` order."""
+    if not job.styles and not job.style_banks:
+        raise ConfigError("give at least one style image or folder with --style, or a bank with --style-bank")
+    n = len(job.styles) + len(job.style_banks)
+    w = job.style_weights
+    if w is not None and len(w) != n:
+        raise ConfigError(f"--style-weights has {len(w)} values for {n} styles and banks; give one per style")
+    images = expand_styles(list(job.styles), list(w[: len(job.styles)]) if w else None) if job.styles else []
+    bank_weights = list(w[len(job.styles) :]) if w else [1.0] * len(job.style_banks)
+    return StyleSet(images, style_scale=job.style_scale), bank_weights
+
+
+def _backbone_args(job: StylizeJob) -> dict[str, Any]:
+    """Backbone, arch, pooling and seed: as asked, or as the first bank records."""
+    kw: dict[str, Any] = {"backbone": job.backbone or "imagenet", "arch": job.arch, "pooling": job.pooling}
+    kw["seed"] = job.config.seed
+    if job.backbone is None and job.style_banks:
+        from styleverse.styles.bank import load_bank
+
+        b = load_bank(job.style_banks[0]).backbone
+        src = str(b.get("source"))
+        kw["backbone"] = src if src in ("imagenet", "random") else str(b.get("path"))
+        kw["arch"], kw["pooling"] = str(b.get("arch", job.arch)), str(b.get("pooling", job.pooling))
+        if src == "random":
+            kw["seed"] = int(b.get("seed") or 0)  # type: ignore[call-overload]
+        log.info("using the feature network the bank records: %s", b.get("identity"))
+    return kw
+
+
+def fingerprint(job: StylizeJob) -> dict[str, Any]:
+    """The settings that must be equal for a saved state to continue."""
+    return {k: v for k, v in job.settings().items() if k not in _NOT_IN_FINGERPRINT}
+
+
+def _load_resume(path: Path, job: StylizeJob) -> dict[str, Any]:
+    state = load_state(path, STATE_KIND, fingerprint(job))
+    image = state.get("image")
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
+        raise ConfigError(f"--resume: {path} holds no (1,3,H,W) image; delete it to start afresh")
+    return state
+
+
+def _save_resume(path: Path, job: StylizeJob, result: TransferResult, start: int) -> None:
+    step = int(result.history[-1]["step"]) if result.history else start
+    state: dict[str, Any] = {"image": result.image, "step": step, "history": result.history}
+    opt_state = getattr(result, "state", None)
+    if opt_state is not None:
+        state["optimizer"] = opt_state
+    save_state(path, STATE_KIND, fingerprint(job), state)
+
+
+def sidecar(job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: BackboneInfo,
+            result: TransferResult, start: int) -> dict[str, Any]:  # fmt: skip
+    """Everything needed to understand and repeat the run."""
+    return {
+        "output": str(job.output),
+        "content": str(job.content),
+        "styles": [{"path": str(s.path), "weight": s.weight} for s in styles.images],
+        "style_banks": [{"path": str(b), "weight": w} for b, w in zip(job.style_banks, bank_weights, strict=True)],
+        "settings": job.settings(),
+        "config": job.config.to_dict(),
+        "backbone": info.to_dict(),
+        "precision_used": result.precision,
+        "device_used": result.device,
+        "steps_run": len(result.history),
+        "final_losses": result.final_losses,
+        "seconds": round(result.seconds, 3),
+        "diverged_at_step": result.diverged_at,
+        "resumed_from_step": start or None,
+        "versions": versions(),
+    }
+
+
+class _Snapshots:
+    """Forwards events to the caller and writes snapshot images as they come."""
+
+    def __init__(self, folder: Path | None, callback: Callable[[Any], None] | None):
+        self.folder, self.callback = folder, callback
+        self.taken: list[tuple[int, torch.Tensor]] = []
+
+    def __call__(self, ev: Any) -> None:
+        if isinstance(ev, SnapshotEvent) and self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            save_image(ev.image, self.folder / f"step_{ev.step:05d}.png")
+            self.taken.append((ev.step, ev.image))
+        if self.callback:
+            self.callback(ev)
+
+
+def _write(job: StylizeJob, paths: Mapping[str, Path], image: torch.Tensor, side: dict[str, Any],
+           result: TransferResult, snaps: _Snapshots) -> None:  # fmt: skip
+    from styleverse.plots import plot_losses, snapshot_strip
+
+    save_image(image, paths["image"])
+    write_json(paths["sidecar"], side)
+    if "plot" in paths and result.history:
+        plot_losses(result.history, paths["plot"], title=f"{Path(job.content).name}: style and content loss")
+    if snaps.taken and "snapshots" in paths:
+        snapshot_strip(snaps.taken, paths["snapshots"] / "strip.png")
+
+
+def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None) -> StylizeOutcome:
+    """Run ``job``: check outputs, build targets, optimise, write image, sidecar, plot and snapshots."""
+    cfg = job.config
+    cfg.validate()
+    if job.preserve_color not in COLOR_MODES:
+        raise ConfigError(f"--preserve-color must be one of {', '.join(COLOR_MODES)}")
+    styles, bank_weights = style_sources(job)
+    paths = check_outputs(job, styles)
+    content = pil_to_tensor(resize_longest(load_image(job.content), max(cfg.scales)))
+    init = None if job.init in INITS else pil_to_tensor(load_image(job.init))
+    if job.preserve_color == "histogram":
+        styles.transform = lambda t: match_histogram(t, content)
+    start, history0, prior = 0, [], None
+    if job.resume:
+        prior = _load_resume(paths["resume"], job)
+        start, init, history0 = int(prior["step"]), prior["image"], list(prior["history"])
+    model, info = build_model(style_layers=job.style_layers, content_layers=job.content_layers, **_backbone_args(job))
+    transfer = StyleTransfer(model, cfg)
+    from styleverse.styles.bank import bank_targets
+
+    for bank, w in zip(job.style_banks, bank_weights, strict=True):
+        targets = bank_targets(bank, info, job.style_layers, max(cfg.scales), precision=transfer.precision)
+        styles.extra.append((targets, w))
+    snaps = _Snapshots(paths.get("snapshots"), callback)
+    result = transfer.run(content, styles, init=init, callback=snaps, start_step=start)
+    result.history = history0 + result.history
+    if result.interrupted:
+        _save_resume(paths["resume"], job, result, start)
+        return StylizeOutcome(result, {"resume": paths["resume"]}, {}, interrupted=True)
+    image = luminance_transfer(result.image, content) if job.preserve_color == "luminance" else result.image
+    side = sidecar(job, styles, bank_weights, info, result, start)
+    try:
+        _write(job, paths, image, side, result, snaps)
+    except OutputError as e:
+        _save_resume(paths["resume"], job, result, start)
+        msg = f"{e}; the finished result is kept in {paths['resume']}: fix that and rerun with --resume"
+        raise OutputError(msg) from None
+    paths["resume"].unlink(missing_ok=True)
+    if result.diverged_at is not None:
+        raise ConfigError(
+            f"loss became NaN/inf at step {result.diverged_at}; kept the last good image in {paths['image']}; "
+            "lower --lr or the loss weights"
+        )
+    written = {k: v for k, v in paths.items() if k != "resume" and v.exists()}
+    return StylizeOutcome(result, written, side)
