@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,16 +93,22 @@ def save_state(
     write_bytes_atomic(Path(path), save(tensors, metadata=meta))
 
 
-def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    """The fingerprint entries that differ, e.g. ``size: 512 then, 256 now`` (nested dicts one level down)."""
+Describe = Callable[[Any, Any], str]
+
+
+def differences(old: Mapping[str, Any], new: Mapping[str, Any], describe: Mapping[str, Describe] | None = None) -> str:
+    """The fingerprint entries that differ, e.g. ``size: 512 then, 256 now``; entries of nested dicts are
+    named by their own key. ``describe`` gives a sentence for entries whose raw values say little (digests)."""
     out = []
     for k in sorted(set(old) | set(new)):
         a, b = old.get(k), new.get(k)
         if a == b:
             continue
-        if isinstance(a, dict) and isinstance(b, dict):
+        if describe and k in describe:
+            out.append(describe[k](a, b))
+        elif isinstance(a, dict) and isinstance(b, dict):
             keys = sorted(s for s in set(a) | set(b) if a.get(s) != b.get(s))
-            out.extend(f"{k}.{s}: {a.get(s)!r} then, {b.get(s)!r} now"[:120] for s in keys)
+            out.extend(f"{s}: {a.get(s)!r} then, {b.get(s)!r} now"[:120] for s in keys)
         else:
             out.append(f"{k}: {a!r} then, {b!r} now"[:120])
     return "; ".join(out)
@@ -115,7 +121,11 @@ def _check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
 
 
 def load_state(
-    path: str | os.PathLike[str], kind: str, fingerprint: Mapping[str, Any], flag: str = "--resume"
+    path: str | os.PathLike[str],
+    kind: str,
+    fingerprint: Mapping[str, Any],
+    flag: str = "--resume",
+    describe: Mapping[str, Describe] | None = None,
 ) -> dict[str, Any]:
     """The state saved at ``path`` by a job of ``kind`` with the same ``fingerprint``; a one-line
     :class:`ConfigError` when it is missing, unreadable, damaged or was saved with other settings."""
@@ -135,8 +145,8 @@ def load_state(
         state = unflatten(json.loads(meta["state"]), tensors)
     except Exception as e:
         why = f"{type(e).__name__}: {str(e)[:120]}"
-        raise ConfigError(f"{flag}: cannot use {p} ({why}); delete it to start afresh") from None
-    diff = differences(old, _plain(fingerprint))
+        raise ConfigError(f"{flag}: cannot read {p} ({why}); delete it to start afresh") from None
+    diff = differences(old, _plain(fingerprint), describe)
     if diff:
         raise ConfigError(
             f"{flag}: {p} was saved with different settings ({diff}); rerun the same command or start over"

@@ -6,27 +6,27 @@ Long jobs must survive an interrupt and leave no partial output (DESIGN.md). Wit
 and the images after them are added in the same order by the same code, so a resumed bank equals an
 uninterrupted one bit for bit. The bank itself is only ever written whole, by ``save_bank``.
 
-File format (``.safetensors``): ``sum.<layer>`` float64 (C, C) Σ wᵢ Gᵢ; ``sq_norm_sum.<layer>`` float64
-Σ wᵢ ‖Gᵢ‖²_F; ``weight_sum`` / ``weight_sq_sum`` float64; ``count`` int64 (images added, which is also the
-index of the next one). Metadata: ``styleverse_kind`` = ``bank_resume``, ``format``, ``layers`` (JSON list,
-in order) and ``fingerprint`` (JSON: the settings that change the bank and ``bank_inputs.inputs_digest`` of
-the ordered inputs); a resume with any of them different is refused.
+The file is a :mod:`styleverse.io.state` file of kind ``bank_resume``: ``sum/<layer>`` float64 (C, C)
+Σ wᵢ Gᵢ; ``sq_norm_sum/<layer>`` float64 Σ wᵢ ‖Gᵢ‖²_F; ``weight_sum`` / ``weight_sq_sum`` float64; ``count``
+(images added, which is also the index of the next one); ``layers`` in order. Its fingerprint holds the
+settings that change the bank and ``inputs.inputs_digest`` of the ordered inputs; a resume with any of them
+different is refused, naming what differs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from styleverse.errors import ConfigError
-from styleverse.io.images import write_bytes_atomic
+from styleverse.io import state as io_state
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.inputs import inputs_digest
 from styleverse.transfer.targets import GramDict, RunningSums, StyleImage
@@ -34,7 +34,6 @@ from styleverse.transfer.targets import GramDict, RunningSums, StyleImage
 log = logging.getLogger("styleverse")
 
 STATE_KIND = "bank_resume"
-STATE_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -88,84 +87,47 @@ def fingerprint(
 
 
 def save_state(path: Path, sums: RunningSums, fp: Mapping[str, object]) -> None:
-    """Write the running sums atomically (readers see the previous state or this one, never a part)."""
-    from safetensors.torch import save
-
+    """Write the running sums atomically through :mod:`styleverse.io.state` (readers see the previous state
+    or this one, never a part)."""
     f64 = torch.float64
-    tensors = {
+    state = {
+        "layers": list(sums.total),
+        "sum": dict(sums.total),
+        "sq_norm_sum": {k: torch.tensor(v, dtype=f64) for k, v in sums.sq_norm.items()},
         "weight_sum": torch.tensor(sums.weight, dtype=f64),
         "weight_sq_sum": torch.tensor(sums.weight_sq, dtype=f64),
-        "count": torch.tensor(sums.count, dtype=torch.int64),
+        "count": sums.count,
     }
-    for k, t in sums.total.items():
-        tensors[f"sum.{k}"] = t.contiguous()
-        tensors[f"sq_norm_sum.{k}"] = torch.tensor(sums.sq_norm[k], dtype=f64)
-    meta = {"styleverse_kind": STATE_KIND, "format": str(STATE_FORMAT), "layers": json.dumps(list(sums.total))}
-    write_bytes_atomic(path, save(tensors, metadata={**meta, "fingerprint": json.dumps(fp, sort_keys=True)}))
+    io_state.save_state(path, STATE_KIND, fp, state)
     log.debug("%s: saved bank state after %d images", path, sums.count)
 
 
-def _differences(old: Mapping[str, object], new: Mapping[str, object]) -> str:
-    """The fingerprint entries that differ, e.g. ``size: 512 then, 256 now``."""
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if a == b:
-            continue
-        if k == "inputs":
-            out.append("the input images changed (paths, weights, file sizes or modification times)")
-        elif k == "settings" and isinstance(a, dict) and isinstance(b, dict):
-            out.extend(
-                f"{s}: {a.get(s)!r} then, {b.get(s)!r} now"[:120]
-                for s in sorted(set(a) | set(b))
-                if a.get(s) != b.get(s)
-            )
-        elif k == "backbone" and isinstance(a, dict) and isinstance(b, dict):
-            out.append(f"backbone {a.get('identity')} then, {b.get('identity')} now")
-        else:
-            out.append(f"{k}: {a!r} then, {b!r} now"[:120])
-    return "; ".join(out)
-
-
-def _read_sums(f) -> RunningSums:
-    """The sums in an open state file, checked: square finite float64 Grams, finite weights."""
+def _sums(state: Mapping[str, Any], path: Path) -> RunningSums:
+    """The sums in a loaded state, checked: square float64 Grams (finiteness io.state already checked)."""
     total: GramDict = {}
     sq: dict[str, float] = {}
-    for k in json.loads(f.metadata()["layers"]):
-        t, s = f.get_tensor(f"sum.{k}"), float(f.get_tensor(f"sq_norm_sum.{k}"))
-        if t.dtype != torch.float64 or t.dim() != 2 or t.shape[0] != t.shape[1] or not torch.isfinite(t).all():
-            raise ValueError(f"layer {k} is not a finite square float64 sum")
-        total[k], sq[k] = t, s
-    w, w2, n = (f.get_tensor(k).item() for k in ("weight_sum", "weight_sq_sum", "count"))
-    if not (math.isfinite(w) and math.isfinite(w2) and n >= 0 and all(map(math.isfinite, sq.values()))):
-        raise ValueError("weight sums are not finite")
-    return RunningSums(total, sq, float(w), float(w2), int(n))
+    try:
+        for k in state["layers"]:
+            t = state["sum"][k]
+            if t.dtype != torch.float64 or t.dim() != 2 or t.shape[0] != t.shape[1]:
+                raise ValueError(f"layer {k} is not a square float64 sum")
+            total[k], sq[k] = t, float(state["sq_norm_sum"][k])
+        w, w2, n = float(state["weight_sum"]), float(state["weight_sq_sum"]), int(state["count"])
+        if n < 0:
+            raise ValueError("negative image count")
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"--resume: cannot use {path} ({e}); delete it and start afresh") from None
+    return RunningSums(total, sq, w, w2, n)
 
 
 def load_state(path: Path, fp: Mapping[str, object]) -> RunningSums:
     """The saved sums, after checking they come from the same build; one-line :class:`ConfigError` when
-    the file is missing, unreadable or was saved with other settings or inputs."""
-    from safetensors import safe_open
-
-    if not Path(path).is_file():
-        raise ConfigError(f"--resume: no saved state at {path}; run without --resume to start afresh")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            if meta.get("styleverse_kind") != STATE_KIND or int(meta.get("format", 0)) != STATE_FORMAT:
-                raise ValueError("not a styleverse bank resume file of this version")
-            old = json.loads(meta["fingerprint"])
-            sums = _read_sums(f)
-    except Exception as e:
-        why = f"{type(e).__name__}: {str(e)[:120]}"
-        raise ConfigError(f"--resume: cannot read {path} ({why}); delete it and start afresh") from None
-    diff = _differences(old, fp)
-    if diff:
-        raise ConfigError(
-            f"--resume: {path} was saved by a different build ({diff}); rerun the same command, "
-            "or start over with --overwrite"
-        )
-    return sums
+    the file is missing, unreadable, damaged or was saved with other settings or inputs."""
+    describe = {
+        "inputs": lambda a, b: "the input images changed (paths, weights, file sizes or modification times)",
+        "backbone": lambda a, b: f"backbone {a.get('identity')} then, {b.get('identity')} now",
+    }
+    return _sums(io_state.load_state(path, STATE_KIND, fp, describe=describe), Path(path))
 
 
 def add_with_checkpoints(
