@@ -31,6 +31,7 @@ from styleverse.classifier.model import (
     set_trainable,
 )
 from styleverse.classifier.predict import evaluate, predict_images
+from styleverse.classifier.run import RESUME
 from styleverse.classifier.train import TrainConfig, TrainStep, train
 from styleverse.errors import ConfigError, InputError, OutputError, WeightsError
 from styleverse.nn.vgg import load_backbone
@@ -374,18 +375,26 @@ def test_kill_during_save_leaves_previous_files_loadable(
         Path(path).write_bytes(b"\x00" * 64)  # part of the file is written, then the process "dies"
         raise OSError(28, "No space left on device")
 
+    real_write_bytes = Path.write_bytes
+
+    def half_state(self: Path, data: bytes) -> int:  # the resume state is written through a temporary file
+        if RESUME not in self.name:
+            return real_write_bytes(self, data)
+        real_write_bytes(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
     if victim == "checkpoint":
         import safetensors.torch
 
         monkeypatch.setattr(safetensors.torch, "save_file", half_write)
     else:
-        monkeypatch.setattr(torch, "save", half_write)
+        monkeypatch.setattr(Path, "write_bytes", half_state)
     with pytest.raises(OutputError, match="No space left"):
         train(tiny(universes, run, epochs=2, resume=True))
     monkeypatch.undo()
     assert not list(run.glob(".*")), "temporary files left behind"
     assert load_classifier(run / "last.safetensors").config["epoch"] in (1, 2)
-    assert (run / "resume.pt").read_bytes() == before["resume.pt"]
+    assert (run / RESUME).read_bytes() == before[RESUME]
     if victim == "checkpoint":
         assert (run / "last.safetensors").read_bytes() == before["last.safetensors"]
     done = train(tiny(universes, run, epochs=2, resume=True))  # and the run continues from there

@@ -1,8 +1,8 @@
 """What a classifier run keeps on disk and how it starts: run-folder checks, initial weights, exact resume.
 
-``resume.pt`` holds plain tensors, dicts, lists and numbers only (it is read with
-``torch.load(weights_only=True)``): model and optimizer state, position (epoch, step), the partial
-epoch statistics and the torch/numpy/python RNG states of every process. Every file is written
+``resume.safetensors`` (a :mod:`styleverse.io.state` file: no pickle) holds the model and optimizer state,
+position (epoch, step), the partial epoch statistics and the torch/numpy/python RNG states of every process.
+Every file is written
 atomically, so a crash while saving leaves the previous version loadable.
 """
 
@@ -31,8 +31,9 @@ from styleverse.classifier.model import (
     save_checkpoint,
     set_trainable,
 )
-from styleverse.errors import ConfigError, OutputError, WeightsError
-from styleverse.io.images import atomic_path, write_bytes_atomic
+from styleverse.errors import ConfigError, OutputError
+from styleverse.io import state as io_state
+from styleverse.io.images import write_bytes_atomic
 from styleverse.nn.vgg import load_backbone, read_state_dict
 from styleverse.training.distributed import DistContext, barrier, gather_objects
 from styleverse.training.rng import rng_state, set_rng_state
@@ -41,8 +42,9 @@ if TYPE_CHECKING:
     from styleverse.classifier.train import TrainConfig
 
 log = logging.getLogger("styleverse")
-RESUME_FORMAT = 1
-RUN_FILES = ("best.safetensors", "last.safetensors", "resume.pt", "metrics.json", "curves.png", "confusion.png")
+RESUME = "resume.safetensors"  # the exact resume state, an io.state file
+STATE_KIND = "classifier_run"
+RUN_FILES = ("best.safetensors", "last.safetensors", RESUME, "metrics.json", "curves.png", "confusion.png")
 SELECTION = "val_balanced_accuracy"
 
 
@@ -72,14 +74,16 @@ class RunState:
         return cls(cfg.fingerprint(ctx.world_size), list(class_names))
 
     @classmethod
-    def restore(cls, prior: dict[str, Any], opt: torch.optim.Optimizer, ctx: DistContext) -> RunState:
-        """Continue exactly where ``resume.pt`` left off (optimizer, RNGs, position, partial sums)."""
+    def restore(
+        cls, prior: dict[str, Any], opt: torch.optim.Optimizer, ctx: DistContext, fingerprint: dict[str, Any]
+    ) -> RunState:
+        """Continue exactly where the resume state left off (optimizer, RNGs, position, partial sums)."""
         opt.load_state_dict(prior["optimizer"])
         mine = prior["ranks"][ctx.rank]
         set_rng_state(mine["rng"])
         loss_sum, correct, seen = mine["partial"]
         return cls(
-            prior["fingerprint"], list(prior["class_names"]), prior["epoch"], prior["step"], prior["global_step"],
+            fingerprint, list(prior["class_names"]), prior["epoch"], prior["step"], prior["global_step"],
             float(loss_sum), int(correct), int(seen), list(prior["history"]), prior["best_epoch"], prior["best_score"],
         )  # fmt: skip
 
@@ -102,16 +106,6 @@ class RunState:
         return is_best
 
 
-def load_resume(path: Path) -> dict[str, Any]:
-    try:
-        prior = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WeightsError(f"{path}: resume state is unreadable ({type(e).__name__}: {str(e)[:200]})") from None
-    if not isinstance(prior, dict) or prior.get("format") != RESUME_FORMAT:
-        raise WeightsError(f"{path}: not a styleverse resume file (format {RESUME_FORMAT})")
-    return prior
-
-
 def prepare_run_dir(
     run: Path, cfg: TrainConfig, fingerprint: dict[str, Any], class_names: tuple[str, ...], is_main: bool
 ) -> dict[str, Any] | None:
@@ -122,17 +116,11 @@ def prepare_run_dir(
     if run.exists() and not run.is_dir():
         raise OutputError(f"{run}: exists and is not a folder; --out needs a run folder")
     present = [f for f in RUN_FILES if (run / f).exists()]
-    if cfg.resume and (run / "resume.pt").exists():
-        prior = load_resume(run / "resume.pt")
-        old = prior["fingerprint"]
-        diffs = [f"{k}: run has {old.get(k)!r}, now {v!r}" for k, v in fingerprint.items() if old.get(k) != v]
-        if list(prior["class_names"]) != list(class_names):
-            diffs.append(f"classes: run has {', '.join(prior['class_names'])}, dataset has {', '.join(class_names)}")
-        if diffs:
-            raise ConfigError(f"{run}: cannot resume with different settings ({'; '.join(diffs)})")
-        return prior
+    if cfg.resume and (run / RESUME).exists():
+        expected = {**fingerprint, "classes": list(class_names)}
+        return io_state.load_state(run / RESUME, STATE_KIND, expected)
     if cfg.resume and present:
-        raise OutputError(f"{run}: holds run files but no resume.pt; pass --overwrite to start over")
+        raise OutputError(f"{run}: holds run files but no {RESUME}; pass --overwrite to start over")
     if present and not cfg.overwrite:
         raise OutputError(
             f"{run}: already holds a training run ({', '.join(present)}); "
@@ -184,7 +172,7 @@ def build_model(
     spec = ClassifierSpec(tuple(class_names), cfg.arch, cfg.width, tuple(cfg.hidden), cfg.dropout, cfg.size)
     model = UniverseClassifier(spec)
     if prior is not None:
-        load_state_into(model, prior["model"], ("features.", "head."), "resume.pt")
+        load_state_into(model, prior["model"], ("features.", "head."), RESUME)
     else:
         init_weights(model, cfg.seed)
         if cfg.init == "imagenet":
@@ -200,21 +188,21 @@ def build_model(
 def save_resume(
     run: Path, model: UniverseClassifier, opt: torch.optim.Optimizer, st: RunState, ctx: DistContext
 ) -> None:
-    """Collective: gather every process's RNG state and partial sums; rank 0 writes ``resume.pt``."""
+    """Collective: gather every process's RNG state and partial sums; rank 0 writes the resume state."""
     ranks = gather_objects({"rng": rng_state(), "partial": [st.loss_sum, st.correct, st.seen]}, ctx)
     if ctx.is_main:
         payload = {
-            "format": RESUME_FORMAT, "fingerprint": st.fingerprint, "class_names": st.class_names,
+            "class_names": st.class_names,
             "epoch": st.epoch, "step": st.step, "global_step": st.global_step, "history": st.history,
             "best_epoch": st.best_epoch, "best_score": st.best_score, "ranks": ranks,
-            "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            "model": dict(model.state_dict()),
             "optimizer": opt.state_dict(),
         }  # fmt: skip
+        fingerprint = {**st.fingerprint, "classes": list(st.class_names)}
         try:
-            with atomic_path(run / "resume.pt") as tmp:
-                torch.save(payload, tmp)
+            io_state.save_state(run / RESUME, STATE_KIND, fingerprint, payload)
         except OSError as e:
-            raise OutputError(f"{run / 'resume.pt'}: cannot write ({e.strerror or e})") from None
+            raise OutputError(f"{run / RESUME}: cannot write ({e.strerror or e})") from None
     barrier(ctx)
 
 
@@ -233,7 +221,7 @@ def save_epoch_outputs(
     run: Path, model: UniverseClassifier, opt: torch.optim.Optimizer, st: RunState, ctx: DistContext,
     cfg: TrainConfig, data: Dataset, row: dict[str, Any], is_best: bool, device: torch.device, precision: str,
 ) -> None:  # fmt: skip
-    """After an epoch: last/best checkpoints, metrics.json, curves and confusion PNGs, then resume.pt."""
+    """After an epoch: last/best checkpoints, metrics.json, curves and confusion PNGs, then the resume state."""
     if ctx.is_main:
         info = {"root": str(data.root), "source": data.source, "train_counts": data.counts("train"),
                 "val_counts": data.counts("val")}  # fmt: skip

@@ -3,7 +3,7 @@
 Paper defaults: 10 epochs, batch size 16, Adam with learning rate 1e-5, all layers trained. Each epoch
 draws the classes equally often (the paper's fix for its one-class collapse, section 5), validates,
 and writes ``last.safetensors``, ``best.safetensors`` (by validation balanced accuracy), ``metrics.json``,
-``curves.png``, ``confusion.png`` and the exact resume state ``resume.pt`` to the run folder.
+``curves.png``, ``confusion.png`` and the exact resume state ``resume.safetensors`` to the run folder.
 
 Under ``torchrun`` (RANK/WORLD_SIZE/LOCAL_RANK set) the model runs as DistributedDataParallel:
 ``batch_size`` is per process, each global batch of ``batch_size x world_size`` is sharded by position
@@ -14,6 +14,7 @@ weights and resume state in :mod:`styleverse.classifier.run`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -40,6 +41,8 @@ from styleverse.classifier.run import (
 )
 from styleverse.devices import PRECISIONS, memory_format, resolve_precision
 from styleverse.errors import ConfigError
+from styleverse.io.images import remove_temp_files
+from styleverse.io.lock import output_lock
 from styleverse.training.distributed import DistContext, all_sum, setup_distributed, teardown_distributed
 
 log = logging.getLogger("styleverse")
@@ -163,11 +166,17 @@ def train(config: TrainConfig, callback: Callback | None = None, stop: Callable[
     ``stop`` is polled after every step; when it returns True the resume state is saved and the result
     comes back with ``interrupted=True`` (the CLI wires Ctrl-C to it). A new run seeds the global
     torch/numpy/python RNGs (dropout uses torch's) from ``config.seed`` and the process rank.
+
+    The run folder is locked (:func:`styleverse.io.lock.output_lock`, by rank 0, which alone writes) for the
+    whole run: a second run into the same folder is refused naming the first, instead of replacing its files.
     """
     config.validate()
     ctx, device = setup_distributed(config.device)
     try:
-        return _train(config, ctx, device, callback if ctx.is_main else None, stop)
+        with output_lock(config.out) if ctx.is_main else contextlib.nullcontext():
+            if ctx.is_main:
+                remove_temp_files(config.out)  # what a killed run left
+            return _train(config, ctx, device, callback if ctx.is_main else None, stop)
     finally:
         teardown_distributed(ctx)
 
@@ -178,13 +187,16 @@ def _train(
     started = time.perf_counter()
     data = read_dataset(cfg.dataset, cfg.val_fraction, cfg.seed)
     run = Path(cfg.out)
-    prior = prepare_run_dir(run, cfg, cfg.fingerprint(ctx.world_size), data.class_names, ctx.is_main)
+    fingerprint = cfg.fingerprint(ctx.world_size)
+    prior = prepare_run_dir(run, cfg, fingerprint, data.class_names, ctx.is_main)
     precision = resolve_precision(cfg.precision, device)
     model, params = build_model(cfg, data.class_names, prior)
     open_run_dir(run, cfg.overwrite and prior is None, ctx.is_main)
     model.to(device).to(memory_format=memory_format(precision))
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    state = RunState.fresh(cfg, ctx, data.class_names) if prior is None else RunState.restore(prior, opt, ctx)
+    state = (
+        RunState.fresh(cfg, ctx, data.class_names) if prior is None else RunState.restore(prior, opt, ctx, fingerprint)
+    )
     net: torch.nn.Module = model
     if ctx.world_size > 1:
         net = torch.nn.parallel.DistributedDataParallel(
