@@ -27,3 +27,22 @@ class WeightsError(StyleverseError):
 
 class ConfigError(StyleverseError):
     """A setting is out of range or settings contradict each other."""
+
+
+class LockedError(OutputError):
+    """An output (dataset, run folder, bank, image) is held by another running styleverse process."""
+
+
+class WriteError(OutputError, OSError):
+    """Writing an output failed for a reason of the environment: disk full, read-only, no permission, a
+    symbolic-link loop. It is an :class:`OSError` too (``errno``, ``strerror`` = the plain cause,
+    ``filename`` = the path), so code that handles OS errors still does; ``str()`` is the one-line message.
+    A job with a finished result in memory catches it to keep its resume state."""
+
+    def __init__(self, message: str, path: str | None = None, cause: str | None = None, code: int | None = None):
+        super().__init__(message)
+        self.message, self.path = message, path
+        self.errno, self.strerror, self.filename = code, cause, path
+
+    def __str__(self) -> str:
+        return self.message

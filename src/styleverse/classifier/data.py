@@ -17,18 +17,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
 from styleverse.errors import ConfigError, InputError
-from styleverse.frames.manifest import MANIFEST_NAME, read_manifest
+from styleverse.frames.manifest import MANIFEST_NAME, TRAIN, VAL, read_manifest
 from styleverse.frames.segments import RESERVED_LABELS
-from styleverse.io.images import IMAGE_EXTENSIONS, load_image, pil_to_tensor
+from styleverse.io.images import is_image_name, load_image, pil_to_tensor
+from styleverse.io.paths import resolve_inside
 
-SPLITS = ("train", "val")
+SPLITS = (TRAIN, VAL)  # the manifest splits a classifier reads (unsplit rows are split here, excluded ones skipped)
 TRAIN_ZOOM = 8 / 7  # train crops come from an image resized to size * 8/7 (the 256 -> 224 practice)
 
 
@@ -57,10 +58,9 @@ class Dataset:
 
 
 def _manifest_path(root: Path, rel: str, line: int) -> Path:
-    pure = PurePosixPath(rel.strip())
-    if not rel.strip() or pure.is_absolute() or ".." in pure.parts:
-        raise InputError(f"{root / MANIFEST_NAME}: line {line}: path '{rel}' must be relative to the dataset folder")
-    path = root.joinpath(*pure.parts)
+    """A manifest row's image: confined to the dataset (the one rule, :func:`styleverse.io.paths.resolve_inside`;
+    ``read_manifest`` applied it already, this keeps the function safe on its own) and present."""
+    path = resolve_inside(root, rel, f"{root / MANIFEST_NAME}: line {line}")
     if not path.is_file():
         raise InputError(f"{root / MANIFEST_NAME}: line {line}: {path} does not exist")
     return path
@@ -71,7 +71,7 @@ def _folder_classes(root: Path) -> dict[str, list[Path]]:
     classes: dict[str, list[Path]] = {}
     dirs = (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in RESERVED_LABELS)
     for d in sorted(dirs):
-        files = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+        files = sorted(f for f in d.iterdir() if f.is_file() and is_image_name(f.name))
         if not files:
             raise InputError(f"{d}: class folder holds no images; remove it or add images")
         classes[d.name] = files

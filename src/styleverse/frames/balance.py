@@ -36,9 +36,10 @@ import torch
 
 from styleverse.errors import ConfigError, InputError
 from styleverse.frames.augment import AugmentConfig, augment
-from styleverse.frames.manifest import Row, read_manifest, write_manifest
+from styleverse.frames.manifest import Row, manifest_path, read_manifest, remove_leftovers, write_manifest
 from styleverse.frames.quality import phash_hex
 from styleverse.io.images import load_tensor, save_image, tensor_to_pil
+from styleverse.io.lock import output_lock
 
 TRAIN, VAL, EXCLUDED = "train", "val", "excluded"
 DEFAULT_BLOCK_SECONDS = 10.0
@@ -160,10 +161,22 @@ def balance(
     on_event: Callable[[Augmented], None] | None = None,
 ) -> BalanceReport:
     """Split every class by source-time blocks, bring it to exactly N rows, rewrite the manifest (see
-    module doc). Returns per-class counts; raises :class:`InputError` for a missing/empty manifest."""
+    module doc). Returns per-class counts; raises :class:`InputError` for a missing/empty manifest.
+
+    Holds the dataset's lock throughout (a concurrent harvest or balance is refused) and first removes
+    temporary files a killed run left. Manifest paths and labels are confined to the dataset by
+    ``read_manifest``, so augmented files and the clean-up of old ones never reach outside it."""
     cfg = config or BalanceConfig()
     cfg.validate()
     root = Path(dataset)
+    if not manifest_path(root).is_file():
+        read_manifest(root)  # its one-line "no manifest" error, before a lock file is made anywhere
+    with output_lock(root, folder=True):
+        remove_leftovers(root)
+        return _balance(root, cfg, on_event)
+
+
+def _balance(root: Path, cfg: BalanceConfig, on_event: Callable[[Augmented], None] | None) -> BalanceReport:
     rows = [replace(r, split="") for r in read_manifest(root) if r.origin == "harvested"]
     by_label: dict[str, list[Row]] = {}
     for r in rows:

@@ -20,6 +20,12 @@ Harvesting is idempotent and resumable: every JPEG is written atomically before 
 manifest, and the manifest is rewritten atomically every ``flush_every`` new rows and after every video,
 so a run killed at any moment leaves a valid dataset; a re-run skips finished videos and, within a
 video, frames already in the manifest. Rows whose files have gone are dropped and re-harvested.
+
+A run holds the dataset's lock (:func:`styleverse.io.lock.output_lock`) from start to end, so a second
+harvest or balance of the same dataset is refused instead of losing the first one's rows, and it first
+removes temporary files a killed run left. A video that ends before its range (a truncated file, a
+segment past the end) is not an error FFmpeg reports; the job's :class:`JobDone` and the report carry a
+warning saying how much was read.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from styleverse.errors import ConfigError, InputError, OutputError
-from styleverse.frames.manifest import MANIFEST_FIELDS, Row, read_manifest, write_manifest
+from styleverse.frames.manifest import MANIFEST_FIELDS, Row, read_manifest, remove_leftovers, write_manifest
 from styleverse.frames.quality import (
     DEFAULT_BLANK_THRESHOLD,
     DEFAULT_DEDUP_THRESHOLD,
@@ -41,6 +47,7 @@ from styleverse.frames.quality import (
 )
 from styleverse.frames.segments import Job, clip_jobs, parse_time, read_segments
 from styleverse.io.images import save_image, write_bytes_atomic
+from styleverse.io.lock import output_lock
 from styleverse.io.video import VideoReader, frame_thumbnail, frame_to_image
 
 __all__ = [
@@ -120,10 +127,12 @@ class JobSkipped:
 
 @dataclass(frozen=True)
 class JobDone:
-    """A video (range) was sampled to its end."""
+    """A video (range) was sampled to its end; ``warning`` (one line) when the video ran out before the
+    range did (see :meth:`styleverse.io.video.VideoReader.shortfall`)."""
 
     job: Job
     covered: int  # frames of this job now in the dataset (new and earlier)
+    warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,11 +156,13 @@ class LabelCounts:
 
 @dataclass
 class HarvestReport:
-    """Per-label counts, failed videos (job, one-line message), rows dropped for missing files."""
+    """Per-label counts, failed videos (job, one-line message), rows dropped for missing files, and
+    warnings about videos read only in part (one line each, naming the video)."""
 
     labels: dict[str, LabelCounts] = field(default_factory=dict)
     failures: list[tuple[Job, str]] = field(default_factory=list)
     pruned: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 Event = JobStarted | FrameDone | JobSkipped | JobDone | JobFailed
@@ -209,7 +220,7 @@ class _Harvest:
                     self.emit(JobSkipped(job))
                     continue
                 try:
-                    kept = self.job(job, i, len(jobs), counts)
+                    kept, warning = self.job(job, i, len(jobs), counts)
                 except InputError as e:
                     counts.errors += 1
                     self.report.failures.append((job, str(e)))
@@ -218,13 +229,16 @@ class _Harvest:
                 self.flush()
                 self.state[self.key(job)] = kept
                 write_bytes_atomic(self.dataset / STATE_NAME, json.dumps(self.state, indent=1).encode())
-                self.emit(JobDone(job, len(kept)))
+                if warning:
+                    self.report.warnings.append(f"{job.source} ({job.label}): {warning}")
+                self.emit(JobDone(job, len(kept), warning))
         finally:
             self.flush()
         return self.report
 
-    def job(self, job: Job, index: int, total: int, counts: LabelCounts) -> list[str]:
-        """Harvest one video range; returns the paths (new and existing) it covers."""
+    def job(self, job: Job, index: int, total: int, counts: LabelCounts) -> tuple[list[str], str]:
+        """Harvest one video range; returns the paths (new and existing) it covers, and a warning when the
+        video ran out before the range did (empty when it did not)."""
         cfg = self.config
         folder = self.dataset / job.label
         covered: list[str] = []
@@ -263,7 +277,8 @@ class _Harvest:
                 if self.unflushed >= cfg.flush_every:
                     self.flush()
                 self.emit(FrameDone(job, t, "kept"))
-        return covered
+            warning = reader.shortfall(job.start, job.end) or ""
+        return covered, warning
 
 
 def harvest(
@@ -289,7 +304,9 @@ def harvest(
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"{root}: cannot create dataset folder ({e.strerror or e})") from None
-    return _Harvest(root, cfg, on_event).run(jobs)
+    with output_lock(root, folder=True):
+        remove_leftovers(root, {job.label for job in jobs})
+        return _Harvest(root, cfg, on_event).run(jobs)
 
 
 def _check_manifest_stems(rows: Sequence[Row], jobs: Sequence[Job]) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from styleverse.errors import ConfigError, InputError
+from styleverse.io.paths import is_plain_name, resolve_inside
 
 SEGMENT_COLUMNS = ("video", "start", "end", "label")
 RESERVED_LABELS = frozenset({"stats"})  # DATASET/stats/ holds the stats command's output
@@ -66,15 +67,10 @@ def parse_time(text: str) -> float:
 
 
 def check_label(label: str) -> str:
-    """A label becomes a folder name: refuse empty, hidden, path-like and reserved names."""
-    bad = (
-        not label
-        or label != label.strip()
-        or label.startswith(".")
-        or any(c in label for c in '/\\:*?"<>|')
-        or not label.isprintable()
-    )
-    if bad:
+    """A label becomes a folder name: refuse what is not a plain name (:func:`styleverse.io.paths.is_plain_name`:
+    empty, hidden, path-like) and reserved names. The one rule for labels, from the command line, a segments
+    CSV or a manifest."""
+    if not is_plain_name(label):
         raise ConfigError(f"label '{label}' cannot be a folder name (use letters, digits, '-' or '_')")
     if label in RESERVED_LABELS:
         raise ConfigError(f"label '{label}' is reserved (DATASET/{label}/ holds other output); choose another")
@@ -93,8 +89,12 @@ def clip_jobs(labelled: Sequence[tuple[str, Sequence[str | os.PathLike[str]]]]) 
     return jobs
 
 
-def read_segments(path: str | os.PathLike[str]) -> list[Job]:
-    """Jobs from a segments CSV (header ``video,start,end,label``); :class:`InputError` names the bad line."""
+def read_segments(path: str | os.PathLike[str], confine: bool = False) -> list[Job]:
+    """Jobs from a segments CSV (header ``video,start,end,label``); :class:`InputError` names the bad line.
+
+    Video paths are relative to the CSV's folder. On the command line they may lead anywhere (the user's
+    own films); with ``confine`` (a CSV that came with an upload) each must stay inside the CSV's folder
+    (:func:`styleverse.io.paths.resolve_inside`)."""
     csv_path = Path(path)
     if not csv_path.is_file():
         raise InputError(f"{csv_path}: no such segments CSV file")
@@ -112,14 +112,14 @@ def read_segments(path: str | os.PathLike[str]) -> list[Job]:
     for lineno, cells in enumerate(reader, start=2):
         if not any(c.strip() for c in cells):
             continue
-        jobs.append(_segment(csv_path, lineno, cells, col))
+        jobs.append(_segment(csv_path, lineno, cells, col, confine))
     if not jobs:
         raise InputError(f"{csv_path}: no segments after the header")
     check_stems(jobs)
     return jobs
 
 
-def _segment(csv_path: Path, lineno: int, cells: list[str], col: dict[str, int]) -> Job:
+def _segment(csv_path: Path, lineno: int, cells: list[str], col: dict[str, int], confine: bool) -> Job:
     where = f"{csv_path} line {lineno}"
     if len(cells) < len(col) or len(cells) <= max(col.values()):
         raise InputError(f"{where}: expected {len(col)} fields ({','.join(SEGMENT_COLUMNS)}), got {len(cells)}")
@@ -136,7 +136,8 @@ def _segment(csv_path: Path, lineno: int, cells: list[str], col: dict[str, int])
         check_label(label)
     except ConfigError as e:
         raise InputError(f"{where}: {e}") from None
-    return Job(csv_path.parent / video, video, label, start, end)
+    where_video = resolve_inside(csv_path.parent, video, where) if confine else csv_path.parent / video
+    return Job(where_video, video, label, start, end)
 
 
 def check_stems(jobs: Sequence[Job]) -> None:

@@ -8,23 +8,42 @@ sRGB, so the rest of the code sees one kind of image. Saved images carry no meta
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
+import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from styleverse.errors import InputError, OutputError
+from styleverse.errors import InputError, OutputError, WriteError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb threshold
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+# Atomic writes go through ``.<final name>.tmp<8 random chars>[<suffix>]`` beside the final file: hidden,
+# so no folder listing counts one as an image, and recognisable, so a later run can remove what a kill left.
+_TEMP_INFIX = ".tmp"
+_TEMP_NAME = re.compile(r"^\.(?P<final>.+)\.tmp[a-z0-9_]{8}(?:\.[^.]*)?$")
+_CAUSES = {
+    errno.ENOSPC: "no space left on the device (disk full)",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ELOOP: "symbolic link loop in the path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.ENOENT: "no such folder",
+    errno.ENAMETOOLONG: "file name too long",
+}
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -120,13 +139,19 @@ def load_tensor(path: str | os.PathLike[str], size: int | None = None) -> torch.
     return pil_to_tensor(resize_longest(load_image(path), size))
 
 
+def is_image_name(name: str) -> bool:
+    """A file name a folder listing counts as an image: an image extension and not hidden (which leaves out
+    our own temporary files and the ``._name.jpg`` side files some systems write)."""
+    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
 def list_images(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Expand folders into their image files (sorted); plain files are kept as given."""
+    """Expand folders into their image files (sorted; hidden files skipped); plain files are kept as given."""
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS and q.is_file())
+            found = sorted(q for q in p.iterdir() if is_image_name(q.name) and q.is_file())
             if not found:
                 raise InputError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
             out.extend(found)
@@ -149,8 +174,33 @@ def image_format_for(path: str | os.PathLike[str]) -> str:
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Python < 3.13)
         return False
+
+
+def os_error_cause(e: OSError) -> str:
+    """A short, plain cause for an environment error: disk full, read-only, permission, link loop, ..."""
+    return _CAUSES.get(e.errno or -1) or str(e.strerror or e).lower()
+
+
+def probe_folder(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` if missing and prove a file can be written in it, before any work is done;
+    :class:`WriteError` naming the folder and the cause (read-only, no permission, link loop, ...)."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=f".probe{_TEMP_INFIX}"):
+            pass
+    except OSError as e:
+        cause = os_error_cause(e)
+        if isinstance(e, FileExistsError):  # something other than a folder stands there: say what
+            try:
+                os.stat(path)
+                cause = "a file stands there, not a folder"
+            except OSError as real:
+                cause = os_error_cause(real)
+        raise WriteError(f"{path}: cannot write there ({cause})", str(path), cause, e.errno) from None
+    return path
 
 
 def check_output(
@@ -166,36 +216,70 @@ def check_output(
         raise OutputError(f"{out}: is a folder; give a file name")
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it")
-    parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".styleverse-probe-"):
-            pass
-    except OSError as e:
-        raise OutputError(f"{parent}: cannot write there ({e.strerror or e})") from None
+    probe_folder(out.parent)
     return out
+
+
+def is_temp_file(name: str) -> bool:
+    """True for the name of a temporary file :func:`atomic_path` makes (left behind only by a kill)."""
+    return _TEMP_NAME.match(name) is not None
+
+
+def remove_temp_files(folder: str | os.PathLike[str], finals: Iterable[str] | None = None) -> int:
+    """Remove temporary files a killed atomic write left in ``folder`` (only those for the file names in
+    ``finals`` when given); returns how many. Call it while holding the folder's or the file's lock
+    (:mod:`styleverse.io.lock`), so no running writer loses its temporary file."""
+    only = None if finals is None else set(finals)
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        m = _TEMP_NAME.match(entry.name)
+        if m and (only is None or m.group("final") in only) and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed.
+
+    An :class:`OSError` while making, writing or renaming the temporary file (disk full, read-only file
+    system, no permission, a symbolic-link loop) becomes one :class:`WriteError` naming ``path`` and the
+    cause, so every writer reports environment problems as a user error (exit status 2), not a bug.
+    """
     final = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.stem}.", suffix=final.suffix or ".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
+    tmp_path: Path | None = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}{_TEMP_INFIX}", suffix=final.suffix)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
         yield tmp_path
         os.replace(tmp_path, final)
+    except OSError as e:
+        cause = os_error_cause(e)
+        raise WriteError(f"{final}: cannot write ({cause})", str(final), cause, e.errno) from None
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        if tmp_path is not None:
+            with contextlib.suppress(OSError):
+                tmp_path.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write bytes so readers see the old file or the whole new one, never a part."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as indented JSON atomically (temp file + rename); non-JSON values become strings."""
+    write_bytes_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+    return Path(path)
 
 
 def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str]) -> Path:

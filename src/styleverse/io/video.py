@@ -52,6 +52,7 @@ class VideoReader:
         self._open()
         self.info = self._probe()
         self.decoded = 0  # frames decoded so far (seeking keeps this low for late segments)
+        self.last_time: float | None = None  # time of the last frame decoded, for :meth:`shortfall`
         self.reformatter = VideoReformatter()  # one scaler context reused for every frame
 
     def _open(self) -> None:
@@ -123,6 +124,7 @@ class VideoReader:
                 t = frame.time - self._offset if frame.time is not None else index / rate
                 index += 1
                 self.decoded += 1
+                self.last_time = t
                 if seeked and index == 1 and t > start + TIME_EPS:
                     break  # the seek overshot: fall back to decoding from the beginning
                 yield t, frame
@@ -149,6 +151,26 @@ class VideoReader:
             elif t >= next_t - TIME_EPS:
                 yield t, frame
                 next_t = start + (math.floor((t - start + TIME_EPS) / every) + 1) * every
+
+
+    def shortfall(self, start: float = 0.0, end: float | None = None) -> str | None:
+        """After :meth:`sample` of ``[start, end)`` ran out: None when decoding reached ``end`` (or, for a
+        whole video, the duration it declares); otherwise one line saying how much was read and why that
+        looks wrong — a range past the video's end, or a file that stops early (truncated or damaged),
+        which FFmpeg ends silently instead of failing."""
+        fps = self.info.fps or 25.0
+        tol = max(2.0 / fps, 0.25)  # declared durations are off by a frame or two
+        declared = self.info.duration
+        target = end if end is not None else declared
+        read_to = None if self.last_time is None else self.last_time + 1.0 / fps
+        if target is None or (read_to is not None and read_to >= target - tol):
+            return None
+        got = "no frames" if read_to is None else f"frames up to {read_to:.2f} s"
+        if end is not None and declared is not None and end > declared + tol:
+            return f"the range {start:g}-{end:g} s runs past the video's end at {declared:.2f} s; decoded {got}"
+        if declared is not None:
+            return f"decoded {got} of the {declared:.2f} s the video declares (truncated or damaged file?)"
+        return f"decoded {got} of the range {start:g}-{end:g} s"
 
 
 def _fit(width: int, height: int, size: int | None) -> tuple[int, int]:
