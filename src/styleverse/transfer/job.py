@@ -30,7 +30,7 @@ from styleverse.io.images import (
 )
 from styleverse.io.state import load_state, save_state, state_path
 from styleverse.nn.color import luminance_transfer, match_histogram
-from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.transfer.optimize import (
     INITS,
@@ -164,6 +164,22 @@ def _backbone_args(job: StylizeJob) -> dict[str, Any]:
     return kw
 
 
+def feature_network(job: StylizeJob) -> tuple[StyleContentModel, BackboneInfo]:
+    """The job's feature network (as asked, or the one its first bank records), cut after its deepest layer."""
+    return build_model(style_layers=job.style_layers, content_layers=job.content_layers, **_backbone_args(job))
+
+
+def add_bank_targets(
+    job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: BackboneInfo, size: int, precision: str
+) -> None:
+    """Append each bank's mean Grams to ``styles.extra`` with its weight, after the bank is checked to fit the
+    network ``info`` describes (the video job shares this with :func:`run_stylize`)."""
+    from styleverse.styles.bank import bank_targets
+
+    for bank, w in zip(job.style_banks, bank_weights, strict=True):
+        styles.extra.append((bank_targets(bank, info, job.style_layers, size, precision=precision), w))
+
+
 def fingerprint(job: StylizeJob) -> dict[str, Any]:
     """The settings that must be equal for a saved state to continue."""
     return {k: v for k, v in job.settings().items() if k not in _NOT_IN_FINGERPRINT}
@@ -244,7 +260,7 @@ def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None) 
         raise ConfigError(f"--preserve-color must be one of {', '.join(COLOR_MODES)}")
     styles, bank_weights = style_sources(job)
     paths = check_outputs(job, styles)
-    content = pil_to_tensor(resize_longest(load_image(job.content), max(cfg.scales)))
+    content = pil_to_tensor(resize_longest(load_image(job.content), max(cfg.sizes)))
     init = None if job.init in INITS else pil_to_tensor(load_image(job.init))
     if job.preserve_color == "histogram":
         styles.transform = lambda t: match_histogram(t, content)
@@ -252,13 +268,9 @@ def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None) 
     if job.resume:
         prior = _load_resume(paths["resume"], job)
         start, init, history0 = int(prior["step"]), prior["image"], list(prior["history"])
-    model, info = build_model(style_layers=job.style_layers, content_layers=job.content_layers, **_backbone_args(job))
+    model, info = feature_network(job)
     transfer = StyleTransfer(model, cfg)
-    from styleverse.styles.bank import bank_targets
-
-    for bank, w in zip(job.style_banks, bank_weights, strict=True):
-        targets = bank_targets(bank, info, job.style_layers, max(cfg.scales), precision=transfer.precision)
-        styles.extra.append((targets, w))
+    add_bank_targets(job, styles, bank_weights, info, max(cfg.sizes), transfer.precision)
     snaps = _Snapshots(paths.get("snapshots"), callback)
     result = transfer.run(content, styles, init=init, callback=snaps, start_step=start)
     result.history = history0 + result.history
