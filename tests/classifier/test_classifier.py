@@ -186,23 +186,23 @@ def test_training_block5_leaves_earlier_blocks_untouched(universes: Path, tmp_pa
 
 
 def test_init_from_classifier_checkpoint_or_vgg_state_dict(universes: Path, tmp_path: Path) -> None:
-    from styleverse.classifier.run import build_model
+    from styleverse.classifier.run import build_classifier
 
     src = UniverseClassifier(ClassifierSpec(KINDS, "vgg16", width=1 / 16, image_size=32))
     init_weights(src, seed=7)
     ckpt = save_checkpoint(src, tmp_path / "prev.safetensors")
-    model, _ = build_model(tiny(universes, tmp_path / "r", init=str(ckpt)), KINDS, None)
+    model, _ = build_classifier(tiny(universes, tmp_path / "r", init=str(ckpt)), KINDS, None)
     assert all(torch.equal(v, src.state_dict()[k]) for k, v in model.state_dict().items())  # head too
     vgg = tmp_path / "vgg16.pth"
     torch.save({k: v for k, v in src.state_dict().items() if k.startswith("features.")}, vgg)
-    model, _ = build_model(tiny(universes, tmp_path / "r", init=str(vgg), seed=1), ("a", "b"), None)
+    model, _ = build_classifier(tiny(universes, tmp_path / "r", init=str(vgg), seed=1), ("a", "b"), None)
     for k, v in model.state_dict().items():
         if k.startswith("features.") or k.endswith(".weight"):  # biases start at zero either way
             assert torch.equal(v, src.state_dict()[k]) == k.startswith("features."), k  # fresh head, 2 classes
     with pytest.raises(ConfigError, match="--width"):
-        build_model(tiny(universes, tmp_path / "r", init=str(ckpt), width=1 / 8), KINDS, None)
+        build_classifier(tiny(universes, tmp_path / "r", init=str(ckpt), width=1 / 8), KINDS, None)
     with pytest.raises(WeightsError, match="shape"):
-        build_model(tiny(universes, tmp_path / "r", init=str(vgg), width=1 / 8), KINDS, None)
+        build_classifier(tiny(universes, tmp_path / "r", init=str(vgg), width=1 / 8), KINDS, None)
 
 
 # ---------------------------------------------------------------- data, sampling, metrics

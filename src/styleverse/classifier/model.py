@@ -28,7 +28,7 @@ from torch import nn
 
 from styleverse.errors import ConfigError, WeightsError
 from styleverse.io.images import atomic_path
-from styleverse.nn.vgg import IMAGENET_MEAN, IMAGENET_STD, VGGFeatures, layer_names, read_state_dict
+from styleverse.nn.vgg import VGGFeatures, layer_names, read_state_dict
 
 CHECKPOINT_FORMAT = 1
 DEFAULT_HIDDEN = (256, 128)
@@ -72,8 +72,7 @@ class UniverseClassifier(nn.Module):
         base = VGGFeatures(spec.arch, "max", spec.width)
         self.names = base.names
         self.features = base.features
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.normalize = base.normalize
         self.pool = nn.AdaptiveAvgPool2d(1)
         dims = [base.channels(self.names[-1]), *spec.hidden]
         layers: list[nn.Module] = [nn.Flatten()]
@@ -85,7 +84,7 @@ class UniverseClassifier(nn.Module):
         self.head = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features((x - self.mean) / self.std)
+        h = self.features(self.normalize(x))
         return self.head(self.pool(h).float())
 
 

@@ -165,7 +165,7 @@ def _init_from_file(model: UniverseClassifier, cfg: TrainConfig) -> None:
         log.info("initialised conv base from %s; the dense head starts fresh", path)
 
 
-def build_model(
+def build_classifier(
     cfg: TrainConfig, class_names: tuple[str, ...], prior: dict[str, Any] | None
 ) -> tuple[UniverseClassifier, list[nn.Parameter]]:
     """The model with its starting weights (resume state, or ``--init``) and its trainable parameters."""

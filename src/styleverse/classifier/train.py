@@ -33,7 +33,7 @@ from styleverse.classifier.model import DEFAULT_HIDDEN, TRAIN_LAYER_CHOICES, Uni
 from styleverse.classifier.predict import EvalProgress, forward_batch, infer, prefetched
 from styleverse.classifier.run import (
     RunState,
-    build_model,
+    build_classifier,
     open_run_dir,
     prepare_run_dir,
     save_epoch_outputs,
@@ -190,7 +190,7 @@ def _train(
     fingerprint = cfg.fingerprint(ctx.world_size)
     prior = prepare_run_dir(run, cfg, fingerprint, data.class_names, ctx.is_main)
     precision = resolve_precision(cfg.precision, device)
-    model, params = build_model(cfg, data.class_names, prior)
+    model, params = build_classifier(cfg, data.class_names, prior)
     open_run_dir(run, cfg.overwrite and prior is None, ctx.is_main)
     model.to(device).to(memory_format=memory_format(precision))
     opt = torch.optim.Adam(params, lr=cfg.lr)

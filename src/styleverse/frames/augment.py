@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+from styleverse.nn.color import RGB2YIQ
+
+_YIQ = RGB2YIQ
 _RGB = torch.linalg.inv(_YIQ)
 
 

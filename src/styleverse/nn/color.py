@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+# RGB -> YIQ (NTSC): Y is luminance, I and Q the chroma plane; shared by colour preservation and augmentation
+RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
 def _apply(m: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
@@ -22,9 +23,9 @@ def luminance_transfer(stylised: torch.Tensor, content: torch.Tensor) -> torch.T
         content = torch.nn.functional.interpolate(
             content, size=stylised.shape[-2:], mode="bicubic", align_corners=False
         )
-    ys, yc = _apply(_RGB2YIQ, stylised), _apply(_RGB2YIQ, content)
+    ys, yc = _apply(RGB2YIQ, stylised), _apply(RGB2YIQ, content)
     mixed = torch.cat([ys[:, :1], yc[:, 1:]], dim=1)
-    return _apply(torch.linalg.inv(_RGB2YIQ), mixed).clamp(0, 1)
+    return _apply(torch.linalg.inv(RGB2YIQ), mixed).clamp(0, 1)
 
 
 def _mean_cov(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

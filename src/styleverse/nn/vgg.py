@@ -83,6 +83,19 @@ class BackboneInfo:
         return {**asdict(self), "identity": self.identity}
 
 
+class ImageNetNormalize(nn.Module):
+    """RGB in [0, 1] -> ImageNet-normalised input, the one place it happens (DESIGN.md: inside the backbone).
+    Its buffers are not persistent, so state dicts keep torchvision's keys."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
 class VGGFeatures(nn.Module):
     """VGG conv base. ``forward(x, layers)`` returns ``{name: activation}`` and stops after the deepest
     requested layer. ``upto`` drops every module after that layer (smaller model, less memory)."""
@@ -106,8 +119,7 @@ class VGGFeatures(nn.Module):
         self.arch, self.pooling, self.width = arch, pooling, width
         self.names = names[:keep]
         self.features = nn.Sequential(*mods[:keep])
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.normalize = ImageNetNormalize()
 
     def channels(self, name: str) -> int:
         """Number of channels a named layer outputs."""
@@ -129,7 +141,7 @@ class VGGFeatures(nn.Module):
                 f"image is {x.shape[-2]}x{x.shape[-1]} px but layer {self.names[last]} needs at least {need} px "
                 "on the short side; use a larger size"
             )
-        h = (x - self.mean) / self.std
+        h = self.normalize(x)
         out: dict[str, torch.Tensor] = {}
         for i in range(last + 1):
             h = self.features[i](h)
