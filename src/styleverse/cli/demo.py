@@ -57,7 +57,7 @@ def _backbone(spec: str) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from styleverse.io.images import load_image, save_image
+    from styleverse.io.images import load_image, probe_folder, save_image
     from styleverse.plots import labelled_strip
     from styleverse.transfer.job import StylizeJob, run_stylize
     from styleverse.transfer.optimize import TransferConfig
@@ -65,10 +65,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .stylize import StepReporter
 
     setup_logging(args.quiet)
+    config = replace(TransferConfig(), size=args.size, steps=args.steps, save_every=max(1, args.steps // 5))
+    config.validate()  # before anything is written: a refused --size must not leave a folder behind
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.overwrite)):
         raise OutputError(f"{out}: exists and is not an empty folder; pass --overwrite or choose --out")
-    (out / "styles").mkdir(parents=True, exist_ok=True)
+    probe_folder(out / "styles")  # a read-only or unreachable folder: one line, exit 2
     content = out / "content.png"
     save_image(content_photo(), content)
     styles = [out / "styles" / f"{name}.png" for name in SAMPLE_STYLES]
@@ -79,7 +81,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         content=content,
         output=result,
         styles=tuple(styles),
-        config=replace(TransferConfig(), scales=(args.size,), steps=args.steps, save_every=max(1, args.steps // 5)),
+        config=config,
         backbone=_backbone(args.backbone),
         plot=out / "losses.png",
         snapshot_dir=out / "snapshots",

@@ -52,13 +52,14 @@ def register(sub: Any) -> None:
         "weight among its images)",
     )
     p.add_argument("-o", "--output", required=True, help="output image; format from the extension (.png, .jpg, ...)")
-    p.add_argument("--size", type=positive_int, default=max(D.scales), help="longest side of the output in pixels")
+    p.add_argument("--size", type=positive_int, default=D.size, help="longest side of the output in pixels")
     p.add_argument(
         "--scales",
         nargs="+",
         type=positive_int,
         metavar="PX",
-        help="coarse-to-fine sizes, e.g. 256 512 1024; each starts from the previous result (overrides --size)",
+        help="coarse-to-fine sizes, e.g. 256 512 1024; each starts from the previous result "
+        "(overrides --size; default: --size and its halves down to 256 px)",
     )
     p.add_argument(
         "--steps",
@@ -120,7 +121,8 @@ def _config(args: argparse.Namespace) -> TransferConfig:
         content_weight=args.content_weight,
         style_weight=args.style_weight,
         tv_weight=args.tv_weight,
-        scales=tuple(args.scales or [args.size]),
+        size=args.size,
+        scales=tuple(args.scales or ()),
         init=args.init if args.init in INITS else "content",
         seed=args.seed,
         save_every=args.save_every,
@@ -173,7 +175,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     job = job_from_args(args)
     cfg = job.config
     with progress(args.quiet) as bar:
-        task = bar.add_task("stylize", total=cfg.steps * len(cfg.scales), status="style targets")
+        task = bar.add_task("stylize", total=cfg.steps * len(cfg.sizes), status="style targets")
         outcome = run_stylize(job, callback=StepReporter(bar, task))
     if outcome.interrupted:
         console.print(
