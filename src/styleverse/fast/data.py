@@ -1,0 +1,122 @@
+"""Content photos for training a transform network: which photos, and the batch of every step.
+
+Photos come from image files, folders and frame manifests (:func:`styleverse.styles.inputs.expand_inputs`;
+a manifest's augmented rows are skipped). A batch is a pure function of ``(seed, step, process)``: global
+position ``p = step·B·world + rank·B + j`` takes photo ``perm_epoch[p mod N]`` of a seeded permutation per
+epoch, a seeded random square crop (after scaling the short side to ``size``, Johnson et al. 2016 trained on
+256x256 crops) and flip, and universe ``p mod S`` (every universe equally often). Because nothing depends on
+earlier steps, a resumed run sees exactly the photos the uninterrupted run would have seen, and N processes
+with B photos each see the same photos as one process with N·B.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from styleverse.errors import InputError
+from styleverse.io.images import load_image, pil_to_tensor
+
+_MIX = 0x9E3779B97F4A7C15  # splits (seed, index) into unrelated generator seeds
+
+
+def _seed(*parts: int) -> int:
+    h = 0
+    for p in parts:
+        h = (h * _MIX + p + 1) % 2**63
+    return h
+
+
+def content_photos(inputs: Sequence[str | os.PathLike[str]], size: int) -> list[Path]:
+    """The training photos named by ``inputs`` (files, folders, manifests), each checked to be an image
+    whose short side is at least ``size`` pixels (from its header: a scan, not a decode)."""
+    from styleverse.styles.inputs import expand_inputs
+
+    if not inputs:
+        raise InputError("--content: give a folder of photos, image files or a frames manifest")
+    photos = [s.path for s in expand_inputs(list(inputs))]
+    if not photos:
+        raise InputError(f"--content: no photos in {', '.join(map(str, inputs))}")
+    for p in photos:
+        try:
+            with Image.open(p) as im:
+                w, h = im.size
+        except Exception:
+            load_image(p)  # raises the one-line InputError that says what is wrong with the file
+            raise
+        if min(w, h) < size:
+            raise InputError(
+                f"{p}: photo is {w}x{h} px, too small to train at --size {size} (needs {size} px on the short "
+                "side); lower --size or leave the photo out"
+            )
+    return photos
+
+
+def crop_photo(path: Path, size: int, rng: np.random.Generator | None) -> torch.Tensor:
+    """(3, size, size) in [0,1]: the short side scaled to ``size``, then a square crop (random with ``rng``,
+    centred without) and, with ``rng``, a random horizontal flip."""
+    img = load_image(path)
+    w, h = img.size
+    s = size / min(w, h)
+    nw, nh = max(size, round(w * s)), max(size, round(h * s))
+    img = img.resize((nw, nh), Image.Resampling.LANCZOS)
+    x = int(rng.integers(0, nw - size + 1)) if rng is not None else (nw - size) // 2
+    y = int(rng.integers(0, nh - size + 1)) if rng is not None else (nh - size) // 2
+    t = pil_to_tensor(img.crop((x, y, x + size, y + size)))[0]
+    return t.flip(-1) if rng is not None and rng.random() < 0.5 else t
+
+
+@dataclass
+class Batches:
+    """The training batches of a run (see module doc), decoded one step ahead on a thread."""
+
+    photos: list[Path]
+    universes: int
+    size: int
+    batch_size: int
+    seed: int
+    rank: int = 0
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._ahead: dict[int, Future] = {}
+        self._perms: dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            self._perms = {epoch: np.random.default_rng(_seed(self.seed, epoch)).permutation(len(self.photos))}
+        return self._perms[epoch]
+
+    def positions(self, step: int) -> list[int]:
+        """Global sample positions of this process's share of ``step``."""
+        start = (step * self.world_size + self.rank) * self.batch_size
+        return list(range(start, start + self.batch_size))
+
+    def plan(self, step: int) -> list[tuple[Path, int, int]]:
+        """(photo, universe, position) of each sample of this process's share of ``step``."""
+        n = len(self.photos)
+        return [(self.photos[int(self._perm(p // n)[p % n])], p % self.universes, p) for p in self.positions(step)]
+
+    def make(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B,3,size,size) and universe indices (B,) of ``step``, decoded now."""
+        plan = self.plan(step)
+        imgs = [crop_photo(path, self.size, np.random.default_rng(_seed(self.seed, 7, p))) for path, _, p in plan]
+        return torch.stack(imgs), torch.tensor([u for _, u, _ in plan], dtype=torch.long)
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of ``step``; the next step's starts decoding in the background."""
+        fut = self._ahead.pop(step, None)
+        out = fut.result() if fut is not None else self.make(step)
+        self._ahead = {step + 1: self._pool.submit(self.make, step + 1)}
+        return out
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,123 @@
+"""ONNX export of a transform network, and opening an exported file with onnxruntime.
+
+The exported graph is :class:`styleverse.fast.model.Blend`: input ``image`` (N,3,H,W) float32 in [0,1] with H
+and W multiples of 4 (callers pad, see :func:`styleverse.fast.model.pad_to_multiple`), output ``stylised``.
+Either the universe weights and strength are graph inputs (``weights`` (S,), ``strength`` scalar) so one
+file serves every universe and mix, or they are baked in as constants (``mix`` given) for runtimes that
+should only feed an image. The file's metadata (``styleverse_kind = fast_onnx``, ``universes``, ``baked``,
+``spec``) lets :class:`styleverse.fast.apply.OnnxStylizer` feed it correctly. onnx and onnxruntime are the
+optional extra ``styleverse[onnx]``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from styleverse.errors import ConfigError, InputError
+from styleverse.fast.model import Blend, FastModel, mix_weights
+from styleverse.io.images import write_bytes_atomic
+
+ONNX_KIND = "fast_onnx"
+OPSET = 17
+INSTALL = "install the optional extra: pip install 'styleverse[onnx]' (onnx and onnxruntime)"
+
+
+class _Baked(nn.Module):
+    """The blend with its weights and strength as constants: ``forward(image)``."""
+
+    def __init__(self, net: nn.Module, weights: torch.Tensor, strength: float):
+        super().__init__()
+        self.blend = Blend(net)
+        self.register_buffer("weights", weights)
+        self.register_buffer("strength", torch.tensor(strength))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.blend(image, self.weights, self.strength)
+
+
+def export_onnx(
+    model: FastModel, path: str | os.PathLike[str], mix: Any = None, strength: float | None = None,
+    opset: int = OPSET,
+) -> Path:  # fmt: skip
+    """Write ``model`` as ONNX to ``path`` (atomically); with ``mix``/``strength`` they are baked in, else
+    they are inputs. Returns the path. Needs the ``onnx`` package for the metadata."""
+    try:
+        import onnx
+    except ImportError:
+        raise ConfigError(f"ONNX export needs the onnx package; {INSTALL}") from None
+    net = model.net.float().eval()
+    names = list(model.universes)
+    example = torch.rand(1, 3, 32, 32)
+    dyn: dict[str, dict[int, str]] = {
+        "image": {0: "batch", 2: "height", 3: "width"},
+        "stylised": {0: "batch", 2: "height", 3: "width"},
+    }
+    baked = None
+    if mix is not None or strength is not None:
+        w = mix_weights(names, mix)
+        s = 1.0 if strength is None else float(strength)
+        if not 0.0 <= s <= 1.0:
+            raise ConfigError(f"--strength must be between 0 and 1, not {s}")
+        module: nn.Module = _Baked(net, w, s)
+        args: tuple[torch.Tensor, ...] = (example,)
+        inputs = ["image"]
+        baked = {"weights": w.tolist(), "strength": s}
+    else:
+        module, inputs = Blend(net), ["image", "weights", "strength"]
+        args = (example, mix_weights(names, None), torch.tensor(1.0))
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, args, buf, dynamo=False, opset_version=opset, input_names=inputs, output_names=["stylised"],
+            dynamic_axes=dyn,
+        )  # fmt: skip
+    proto = onnx.load_from_string(buf.getvalue())
+    meta = {
+        "styleverse_kind": ONNX_KIND,
+        "universes": json.dumps(names),
+        "baked": json.dumps(baked),
+        "spec": json.dumps(model.net.spec.to_dict()),
+        "backbone": json.dumps(model.backbone.get("identity")),
+    }
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    out = Path(path)
+    write_bytes_atomic(out, proto.SerializeToString())
+    return out
+
+
+def open_session(path: str | os.PathLike[str], threads: int = 0) -> tuple[Any, dict[str, Any]]:
+    """An onnxruntime session for an exported file and its styleverse metadata (``universes``, ``baked``);
+    one-line :class:`InputError` for a missing, corrupt or foreign file."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ConfigError(f"applying an .onnx model needs onnxruntime; {INSTALL}") from None
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such ONNX file")
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+        raw = session.get_modelmeta().custom_metadata_map
+    except Exception as e:
+        raise InputError(f"{p}: not a readable ONNX model ({type(e).__name__}: {str(e)[:100]})") from None
+    if raw.get("styleverse_kind") != ONNX_KIND:
+        raise InputError(f"{p}: not an ONNX file exported by `styleverse fast export`")
+    try:
+        meta = {"universes": json.loads(raw["universes"]), "baked": json.loads(raw["baked"])}
+    except (KeyError, ValueError):
+        raise InputError(f"{p}: its styleverse metadata is damaged; export it again") from None
+    return session, meta

@@ -1,0 +1,307 @@
+"""Training the multi-universe transform network on the generic loop (:mod:`styleverse.training.loop`).
+
+Johnson et al. 2016 train a feed-forward network with the perceptual losses of Gatys' optimisation; Dumoulin
+et al. 2017 train one network for many styles through conditional instance normalisation. Here a style is a
+whole universe: the target Grams of a universe are a style bank's mean Gram over many frames
+(:mod:`styleverse.styles.bank`), or the weighted mean over the images of an extra ``--style`` file or
+folder. Losses are those of ``stylize`` (:mod:`styleverse.nn.losses`), through the feature network the banks
+record: ``style_weight · style + content_weight · content + tv_weight · tv``, with every sample of a batch
+trained towards its own universe (every universe equally often, see :mod:`styleverse.fast.data`).
+
+Outputs beside ``MODEL.safetensors``: the model itself at every checkpoint and at the end, the loss curves
+``MODEL.losses.png``, sample grids ``MODEL.samples/step_NNNNNN.png`` (fixed photos x universes) every
+``sample_every`` steps, and the resume state ``MODEL.safetensors.resume.safetensors``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from styleverse.devices import autocast, memory_format, resolve_precision
+from styleverse.errors import ConfigError, OutputError
+from styleverse.fast.data import Batches, content_photos
+from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
+from styleverse.io.images import check_output
+from styleverse.io.state import state_path
+from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
+from styleverse.nn.losses import content_loss, style_loss, tv_loss
+from styleverse.nn.vgg import BackboneInfo
+from styleverse.training.distributed import DistContext, setup_distributed, teardown_distributed
+from styleverse.training.loop import Callback, LoopConfig, LoopResult, TrainTask, run_loop
+
+log = logging.getLogger("styleverse")
+STATE_KIND = "fast_train"
+SAMPLE_PHOTOS = 4
+
+
+@dataclass(frozen=True)
+class FastTrainConfig:
+    """Settings of one ``fast train`` run. ``batch_size`` is per process under torchrun.
+
+    ``banks`` and ``styles`` are the universes, in that order: a bank is named after its file (up to the first
+    dot) and a ``--style`` file or folder after its name, unless written ``NAME=PATH``. ``backbone`` None uses
+    the network the first bank records (``imagenet`` when there is no bank); ``style_weight`` and
+    ``content_weight`` are those of ``stylize``.
+    """
+
+    content: tuple[str, ...]
+    output: str
+    banks: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+    size: int = 256
+    batch_size: int = 4
+    steps: int = 2000
+    lr: float = 1e-3
+    style_weight: float = 1e6
+    content_weight: float = 1.0
+    tv_weight: float = 0.0
+    width: int = 32
+    blocks: int = 5
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    backbone: str | None = None
+    arch: str = "vgg19"
+    pooling: str = "max"
+    seed: int = 0
+    checkpoint_every: int = 200
+    sample_every: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+    resume: bool = False
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        checks = [
+            (bool(self.banks or self.styles), "give at least one universe: --style-bank BANK or --style IMAGE"),
+            (16 <= self.size <= 4096, "--size must be between 16 and 4096 pixels"),
+            (self.size % 4 == 0, "--size must be a multiple of 4 (the network downsamples twice)"),
+            (self.batch_size >= 1 and self.steps >= 1, "--batch-size and --steps must be >= 1"),
+            (self.lr > 0 and math.isfinite(self.lr), "--lr must be a positive number"),
+            (self.checkpoint_every >= 0 and self.sample_every >= 0, "--checkpoint-every/--sample-every >= 0"),
+            (not (self.resume and self.overwrite), "--resume and --overwrite contradict each other; pick one"),
+        ]
+        for name in ("style_weight", "content_weight", "tv_weight"):
+            v = getattr(self, name)
+            checks.append((v >= 0 and math.isfinite(v), f"--{name.replace('_', '-')} must be a number >= 0"))
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Settings a saved state must share to continue exactly (``steps`` may grow, paths may move)."""
+        skip = ("output", "steps", "checkpoint_every", "sample_every", "device", "resume", "overwrite")
+        return {k: v for k, v in self.to_dict().items() if k not in skip}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Universe:
+    """One universe the network learns: its name, where its style comes from, and its target Grams."""
+
+    name: str
+    source: str
+    grams: dict[str, torch.Tensor]
+
+
+@dataclass
+class FastTrainResult:
+    model: FastModel
+    output: Path
+    history: list[dict[str, float]]
+    interrupted: bool
+    seconds: float
+
+
+def split_name(item: str, is_bank: bool) -> tuple[str, str]:
+    """``NAME=PATH`` or ``PATH`` -> (name, path); a path's name is its file name up to the first dot."""
+    name, eq, path = item.partition("=")
+    if eq and name and "/" not in name and "\\" not in name and not Path(item).exists():
+        return name, path
+    p = Path(item)
+    stem = p.name.split(".")[0] if is_bank or p.is_file() else p.name
+    return stem or p.name, item
+
+
+def resolve_backbone(cfg: FastTrainConfig) -> tuple[str, dict[str, Any]]:
+    """The backbone to load: ``cfg.backbone``, else the one the first bank records (see :func:`load_backbone`)."""
+    from styleverse.styles.bank import load_bank
+
+    kw: dict[str, Any] = {"arch": cfg.arch, "pooling": cfg.pooling}
+    if cfg.backbone is not None or not cfg.banks:
+        return cfg.backbone or "imagenet", {**kw, "seed": cfg.seed}
+    b = load_bank(split_name(cfg.banks[0], True)[1]).backbone
+    log.info("using the feature network the bank records: %s", b.get("identity"))
+    kw = {"arch": str(b.get("arch", cfg.arch)), "pooling": str(b.get("pooling", cfg.pooling))}
+    if b.get("source") == "random":
+        return "random", {**kw, "seed": int(b.get("seed") or 0), "width": float(b.get("width") or 1.0)}
+    if b.get("source") == "imagenet":
+        return "imagenet", kw
+    return str(b.get("path")), kw
+
+
+def build_features(cfg: FastTrainConfig) -> tuple[StyleContentModel, BackboneInfo]:
+    """The loss network (VGG truncated after the deepest layer used) and its identity."""
+    from styleverse.transfer.optimize import build_model
+
+    spec, kw = resolve_backbone(cfg)
+    return build_model(spec, list(cfg.style_layers), list(cfg.content_layers), **kw)
+
+
+def load_universes(
+    cfg: FastTrainConfig, features: StyleContentModel, info: BackboneInfo, device: torch.device, precision: str
+) -> list[Universe]:
+    """Target Grams of every universe: banks (checked against ``info`` and ``precision``: a bank made with
+    another network is refused with the bank's own message) and extra style files/folders (seen at
+    ``cfg.size``, in float32)."""
+    from styleverse.styles.bank import bank_targets
+    from styleverse.transfer.targets import StyleSet, expand_styles
+
+    layers = list(features.style_weights)
+    out = [
+        Universe(n, p, bank_targets(p, info, layers, cfg.size, precision=precision))
+        for n, p in (split_name(b, True) for b in cfg.banks)
+    ]
+    for item in cfg.styles:
+        name, path = split_name(item, False)
+        grams = StyleSet(expand_styles([path])).targets(features, cfg.size, device, "fp32")
+        out.append(Universe(name, path, {k: g.reshape(g.shape[-2:]).cpu() for k, g in grams.items()}))
+    names = [u.name for u in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"two universes are named {', '.join(dup)}; rename a file or write NAME=PATH")
+    return out
+
+
+class FastTask(TrainTask):
+    """The transform network as a :class:`TrainTask`: batches of photos, each towards its own universe."""
+
+    def __init__(
+        self, cfg: FastTrainConfig, net: TransformNet, features: StyleContentModel, universes: list[Universe],
+        batches: Batches, device: torch.device, precision: str, meta: dict[str, Any], samples: list[Path],
+    ) -> None:  # fmt: skip
+        self.cfg, self.model, self.features, self.batches = cfg, net, features, batches
+        self.device, self.precision, self.meta, self.sample_photos = device, precision, meta, samples
+        self.targets = {k: torch.stack([u.grams[k] for u in universes]).to(device) for k in features.style_weights}
+        self.fmt = memory_format(precision)
+
+    def batch(self, step: int, ctx: DistContext) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.batches(step)
+
+    def losses(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        cfg, feats = self.cfg, self.features
+        x = batch[0].to(self.device).contiguous(memory_format=self.fmt)
+        u = batch[1].to(self.device)
+        w = torch.nn.functional.one_hot(u, len(self.model.spec.universes)).float()
+        with torch.no_grad(), autocast(self.device, self.precision):
+            target = {k: v.float() for k, v in feats(x, want_style=False).content.items()}
+        with autocast(self.device, self.precision):
+            y = self.model(x, w).contiguous(memory_format=self.fmt)
+            rep = feats(y)
+        s = cfg.style_weight * style_loss(rep.grams, {k: t[u] for k, t in self.targets.items()}, feats.style_weights)
+        c = cfg.content_weight * content_loss(rep.content, target)
+        t = cfg.tv_weight * tv_loss(y.float()) if cfg.tv_weight else torch.zeros((), device=self.device)
+        return {"total": s + c + t, "style": s, "content": c, "tv": t}
+
+    def fast_model(self, step: int) -> FastModel:
+        m = self.meta
+        return FastModel(self.model, m["backbone"], m["style_layers"], m["content_layers"], m["settings"], step)
+
+    def save(self, step: int, history: list[dict[str, float]]) -> None:
+        from styleverse.plots import plot_losses
+
+        out = Path(self.cfg.output)
+        try:
+            save_model(self.fast_model(step), out)
+            if history:
+                plot_losses(history, loss_plot_path(out), f"fast train: {', '.join(self.model.spec.universes)}")
+        except OSError as e:
+            raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
+
+    def sample(self, step: int) -> None:
+        from styleverse.fast.samples import sample_grid
+
+        folder = samples_path(Path(self.cfg.output))
+        folder.mkdir(parents=True, exist_ok=True)
+        sample_grid(self.model, self.sample_photos, self.cfg.size, folder / f"step_{step:06d}.png", self.device)
+        self.model.train()
+
+
+def loss_plot_path(output: Path) -> Path:
+    return output.with_name(output.name.split(".")[0] + ".losses.png")
+
+
+def samples_path(output: Path) -> Path:
+    return output.with_name(output.name.split(".")[0] + ".samples")
+
+
+def check_outputs(cfg: FastTrainConfig, inputs: list[str]) -> Path:
+    """The model path, refused early when it is an input or holds another run (``--resume``/``--overwrite``)."""
+    out = Path(cfg.output)
+    if re.search(r"\.safetensors$", out.name) is None:
+        raise ConfigError(f"{out}: the model file name must end in .safetensors")
+    if cfg.resume:
+        if not state_path(out).is_file():
+            raise ConfigError(f"--resume: no saved state at {state_path(out)}; run without --resume to start afresh")
+        return out
+    if not cfg.overwrite and state_path(out).exists():
+        raise OutputError(f"{out}: an earlier run left its state here; pass --resume to continue it or --overwrite")
+    return check_output(out, inputs, cfg.overwrite)
+
+
+def train_fast(
+    cfg: FastTrainConfig, callback: Callback | None = None, stop: Callable[[], bool] | None = None
+) -> FastTrainResult:
+    """Train (or with ``cfg.resume`` continue) a multi-universe transform network; see the module doc.
+
+    Under torchrun every process trains on its own share of each batch and only rank 0 writes files or
+    reports events. ``stop`` is polled after each step (the CLI wires Ctrl-C to it).
+    """
+    cfg.validate()
+    ctx, device = setup_distributed(cfg.device)
+    try:
+        return _train(cfg, ctx, device, callback if ctx.is_main else None, stop)
+    finally:
+        teardown_distributed(ctx)
+
+
+def _train(
+    cfg: FastTrainConfig, ctx: DistContext, device: torch.device, callback: Callback | None,
+    stop: Callable[[], bool] | None,
+) -> FastTrainResult:  # fmt: skip
+    out = check_outputs(cfg, [*cfg.content, *cfg.banks, *cfg.styles]) if ctx.is_main else Path(cfg.output)
+    photos = content_photos(cfg.content, cfg.size)
+    precision = resolve_precision(cfg.precision, device)
+    features, info = build_features(cfg)
+    features = features.to(device).to(memory_format=memory_format(precision)).eval().requires_grad_(False)
+    universes = load_universes(cfg, features, info, device, precision)
+    spec = FastSpec(tuple(u.name for u in universes), cfg.width, cfg.blocks)
+    torch.manual_seed(cfg.seed)
+    net = TransformNet(spec).to(device).to(memory_format=memory_format(precision))
+    meta = {
+        "backbone": info.to_dict(),
+        "style_layers": dict(features.style_weights),
+        "content_layers": list(features.content_layers),
+        "settings": {**cfg.to_dict(), "universe_sources": {u.name: u.source for u in universes}},
+    }
+    picks = photos[:: max(1, len(photos) // SAMPLE_PHOTOS)][:SAMPLE_PHOTOS]
+    batches = Batches(photos, len(universes), cfg.size, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size)
+    task = FastTask(cfg, net, features, universes, batches, device, precision, meta, picks)
+    fp = {**cfg.fingerprint(), "universes": list(spec.universes), "backbone": info.identity}
+    loop = LoopConfig(cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    try:
+        result: LoopResult = run_loop(task, opt, loop, ctx, device, callback, stop)
+    finally:
+        batches.close()
+    net.eval()
+    return FastTrainResult(task.fast_model(result.step), out, result.history, result.interrupted, result.seconds)
