@@ -9,7 +9,7 @@ import torch
 
 from conftest import make_image
 from styleverse.errors import ConfigError
-from styleverse.nn.features import StyleContentModel, parse_layer_weights
+from styleverse.nn.features import DEFAULT_STYLE_LAYERS, StyleContentModel, parse_layer_weights
 from styleverse.nn.losses import content_loss, gram, style_loss, tv_loss
 from styleverse.nn.vgg import load_backbone
 from styleverse.transfer.targets import StyleSet, expand_styles, image_grams, weighted_mean
@@ -45,10 +45,11 @@ def test_losses_zero_at_target_and_positive_elsewhere() -> None:
     assert tv_loss(flat) == 0 and tv_loss(torch.rand(1, 3, 8, 8)) > 0
 
 
-def test_layer_weights_parse_and_normalise() -> None:
-    assert parse_layer_weights(["relu1_1", "relu2_1:3"]) == {"relu1_1": 0.25, "relu2_1": 0.75}
-    assert sum(parse_layer_weights(None).values()) == pytest.approx(1)
-    for bad in (["relu1_1:x"], ["relu1_1:-1"], []):
+def test_layer_weights_parse_as_given_so_adding_a_layer_keeps_the_others() -> None:
+    assert parse_layer_weights(["relu1_1", "relu2_1:3"]) == {"relu1_1": 1.0, "relu2_1": 3.0}
+    assert parse_layer_weights(["relu1_1", "relu2_1:3", "relu3_1"])["relu2_1"] == 3.0
+    assert parse_layer_weights(None) == dict.fromkeys(DEFAULT_STYLE_LAYERS, 1.0)
+    for bad in (["relu1_1:x"], ["relu1_1:-1"], [], ["relu1_1:0"], ["relu1_1:nan"]):
         with pytest.raises(ConfigError):
             parse_layer_weights(bad)
 
@@ -59,7 +60,7 @@ def test_style_content_model_returns_grams_and_features() -> None:
     rep = model(torch.rand(2, 3, 32, 32))
     assert set(rep.grams) == {"relu1_1", "relu3_1"} and rep.grams["relu3_1"].shape == (2, 16, 16)
     assert rep.content["relu2_2"].shape == (2, 8, 16, 16)
-    assert model.style_weights["relu3_1"] == pytest.approx(2 / 3)
+    assert model.style_weights == {"relu1_1": 1.0, "relu3_1": 2.0}
     with pytest.raises(ConfigError, match="unknown layer"):
         StyleContentModel(vgg, ["relu9_9"])
 

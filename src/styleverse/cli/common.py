@@ -166,7 +166,9 @@ def add_model_args(p: argparse.ArgumentParser, backbone_default: str | None = "i
         nargs="+",
         default=list(_default_style_layers()),
         metavar="LAYER[:W]",
-        help="layers whose Gram matrices define style, optional weight after a colon (normalised to sum 1)",
+        help="layers whose Gram matrices define style, optional weight after a colon (default 1); the style "
+        "loss is the weighted sum over layers, weights not normalised: adding a layer adds its term and leaves "
+        "the others as strong as they were",
     )
     add_device_args(p)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,12 @@ class Representation:
 
 
 def parse_layer_weights(spec: Sequence[str] | Mapping[str, float] | None) -> dict[str, float]:
-    """``['relu1_1', 'relu2_1:0.5']`` or ``{'relu1_1': 1.0}`` -> normalised weights summing to 1."""
+    """``['relu1_1', 'relu2_1:0.5']`` or ``{'relu1_1': 1.0}`` -> ``{'relu1_1': 1.0, 'relu2_1': 0.5}``.
+
+    Weights are used as given, not normalised: the style loss is the weighted *sum* of the layer losses
+    (as in Gatys et al. and the PyTorch tutorial whose calibration ``losses`` cites), so adding a layer adds
+    its term and leaves the others' strength alone. A layer without a weight counts 1.
+    """
     if spec is None:
         spec = DEFAULT_STYLE_LAYERS
     if isinstance(spec, Mapping):
@@ -40,17 +46,16 @@ def parse_layer_weights(spec: Sequence[str] | Mapping[str, float] | None) -> dic
                 raise ConfigError(f"bad layer weight '{item}'; use NAME or NAME:WEIGHT, e.g. relu3_1:0.5") from None
     if not raw:
         raise ConfigError("at least one style layer is needed")
-    if any(w < 0 for w in raw.values()) or sum(raw.values()) <= 0:
-        raise ConfigError("style layer weights must be >= 0 and not all zero")
-    total = sum(raw.values())
-    return {k: v / total for k, v in raw.items()}
+    if any(not (w >= 0 and math.isfinite(w)) for w in raw.values()) or sum(raw.values()) <= 0:
+        raise ConfigError("style layer weights must be finite, >= 0 and not all zero")
+    return raw
 
 
 class StyleContentModel(nn.Module):
     """Runs the backbone up to the deepest requested layer; returns Grams and content features.
 
-    ``style_layers`` maps layer -> weight (weights normalised to sum 1); ``content_layers`` lists the
-    content layers (the paper uses one, towards the end of the network).
+    ``style_layers`` maps layer -> weight (used as given; see :func:`parse_layer_weights`);
+    ``content_layers`` lists the content layers (the paper uses one, towards the end of the network).
     """
 
     def __init__(

@@ -1,115 +1,95 @@
 """StyleTransfer: Gatys et al. optimisation of an image against style and content targets (paper 3.2).
 
 The output starts as the content image (the paper), noise, or a given image, and is optimised with
-L-BFGS or Adam against ``content_weight·content + style_weight·style + tv_weight·tv``. Coarse-to-fine
-runs the same loop at growing sizes, each initialised from the upsampled previous result. Progress
-leaves as events to a callback; nothing here prints.
+L-BFGS or Adam against ``content_weight·content + style_weight·style + tv_weight·tv`` (+ extra terms).
+Coarse-to-fine runs the same loop at growing sizes, each initialised from the previous result.
+
+Departures from the paper's plain loop, each measured (``benchmarks/bench_transfer.py``):
+
+- **Bounded pixels.** What is saved is clamped to [0,1] and quantised to 8 bits, so that is what is
+  optimised: L-BFGS works on free variables ``z`` with ``x = sigmoid(z)``, which keeps every iterate in
+  (0,1) while leaving the objective smooth, so the curvature model stays valid (clamping between steps
+  would not). Adam steps on ``x`` and is clamped after each step (a projected gradient step).
+- **Convergence stop.** A scale ends when its best loss improved by less than ``tol`` over the last
+  ``tol_window`` steps; ``steps`` is only the cap.
+- **Exact resume.** The loop state (variables, L-BFGS pairs, best point, RNG, history) leaves in
+  :attr:`TransferResult.state` as plain tensors and numbers and continues bit for bit.
+
+Progress leaves as events to a callback; nothing here prints.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from styleverse.devices import autocast, memory_format, resolve_device, resolve_precision
+from styleverse.devices import autocast, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.nn.features import StyleContentModel
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.nn.vgg import BackboneInfo
+from styleverse.transfer.config import (
+    DEFAULT_LR,
+    INITS,
+    OPTIMIZERS,
+    STOP_REASONS,
+    Callback,
+    Event,
+    ScaleEvent,
+    SnapshotEvent,
+    StepEvent,
+    TransferConfig,
+    TransferResult,
+    auto_scales,
+)
+from styleverse.transfer.lbfgs import LBFGS
 from styleverse.transfer.targets import GramDict, StyleSet
 
-OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "noise")
-DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+__all__ = [
+    "DEFAULT_LR",
+    "INITS",
+    "OPTIMIZERS",
+    "STOP_REASONS",
+    "Callback",
+    "Event",
+    "ExtraLoss",
+    "ScaleEvent",
+    "SnapshotEvent",
+    "StepEvent",
+    "StyleTransfer",
+    "TransferConfig",
+    "TransferResult",
+    "auto_scales",
+    "build_model",
+    "quantize",
+    "scaled_size",
+    "stylize",
+]
 
-
-@dataclass(frozen=True)
-class TransferConfig:
-    """Settings of one optimisation run (weights apply to the losses as recorded in the history)."""
-
-    steps: int = 300
-    optimizer: str = "lbfgs"
-    lr: float | None = None
-    content_weight: float = 1.0
-    style_weight: float = 1e6
-    tv_weight: float = 0.0
-    scales: tuple[int, ...] = (512,)
-    init: str = "content"
-    seed: int = 0
-    save_every: int = 0
-    precision: str = "auto"
-    device: str = "auto"
-
-    def validate(self) -> None:
-        if self.steps < 1:
-            raise ConfigError("--steps must be at least 1")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
-        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError("--lr must be a positive number")
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            v = getattr(self, name)
-            if not (v >= 0 and math.isfinite(v)):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a number >= 0")
-        if not self.scales or any(s < 16 or s > 16384 for s in self.scales):
-            raise ConfigError("sizes (--size/--scales) must be between 16 and 16384 pixels")
-        if self.save_every < 0:
-            raise ConfigError("--save-every must be >= 0")
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    step: int  # 1-based, counted across scales
-    total_steps: int
-    scale_index: int
-    size: tuple[int, int]
-    losses: dict[str, float]
-
-
-@dataclass(frozen=True)
-class ScaleEvent:
-    scale_index: int
-    n_scales: int
-    size: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class SnapshotEvent:
-    step: int
-    image: torch.Tensor  # (1,3,H,W) float32 CPU
-
-
-Event = StepEvent | ScaleEvent | SnapshotEvent
-Callback = Callable[[Event], None]
-
-
-@dataclass
-class TransferResult:
-    image: torch.Tensor
-    history: list[dict[str, float]] = field(default_factory=list)
-    seconds: float = 0.0
-    precision: str = "fp32"
-    device: str = "cpu"
-    diverged_at: int | None = None  # step at which a loss became NaN/inf; image is the last good one
-    interrupted: bool = False
-
-    @property
-    def final_losses(self) -> dict[str, float]:
-        return dict(self.history[-1]) if self.history else {}
+ExtraLoss = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
+STATE_VERSION = 1
+HISTORY_BYTES = 2 << 30  # L-BFGS pairs may hold this much (4096 px: 5 pairs instead of 50)
+RESERVED = ("step", "scale", "style", "content", "tv", "total")
+_BOUNDS = "sigmoid"  # how L-BFGS keeps x in [0,1]: sigmoid | project | none (the last two for benchmarks)
+_EPS = 0.5 / 255  # inputs are clamped to [eps, 1-eps] before the logit: finite, and < half an 8-bit level
 
 
 def scaled_size(hw: tuple[int, int], longest: int) -> tuple[int, int]:
+    """(H, W) scaled so the longer side is ``longest`` pixels."""
     h, w = hw
     s = longest / max(h, w)
     return max(1, round(h * s)), max(1, round(w * s))
+
+
+def quantize(image: torch.Tensor) -> torch.Tensor:
+    """The image as it will be saved: clamped to [0,1] and rounded to 8 bits like ``io.images.save_image``."""
+    return torch.floor(image.detach().float().clamp(0, 1) * 255.0 + 0.5) / 255.0
 
 
 def _resize(img: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -118,6 +98,38 @@ def _resize(img: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     # antialias only when shrinking; upsampling the previous scale is plain bicubic
     shrink = hw[0] < img.shape[-2]
     return F.interpolate(img, size=hw, mode="bicubic", align_corners=False, antialias=shrink).clamp(0, 1)
+
+
+def _to_free(x: torch.Tensor) -> torch.Tensor:
+    """Free variables whose bounded image is ``x``."""
+    return torch.logit(x.clamp(_EPS, 1 - _EPS)) if _BOUNDS == "sigmoid" else x.clone()
+
+
+def _to_image(z: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(z) if _BOUNDS == "sigmoid" else z
+
+
+@dataclass
+class _Scale:
+    """Everything one scale of a run works with; ``param`` is the optimised tensor (z for L-BFGS, x for Adam)."""
+
+    index: int
+    hw: tuple[int, int]
+    precision: str
+    targets: GramDict
+    content_targets: dict[str, torch.Tensor]
+    param: torch.Tensor
+    optimizer: Any
+    cap: int
+    done: int = 0
+    loss_scale: float | None = None
+    best_loss: float = math.inf
+    best_param: torch.Tensor | None = None
+    curve: list[float] = field(default_factory=list)  # best-so-far total after each step
+
+    def image(self, best: bool = True) -> torch.Tensor:
+        p = self.best_param if best and self.best_param is not None else self.param
+        return _to_image(p.detach()) if isinstance(self.optimizer, LBFGS) else p.detach().clamp(0, 1)
 
 
 class StyleTransfer:
@@ -134,103 +146,202 @@ class StyleTransfer:
             # float32 after 10 steps), while Adam in bf16 matched float32 within 0.2%. So auto means float32
             # for L-BFGS; bf16 with L-BFGS stays available on request.
             self.precision = "fp32"
-        self.model = model.to(self.device).to(memory_format=memory_format(self.precision)).eval()
+        self.model = model.to(self.device).eval()
         self.model.requires_grad_(False)
+        self._format: torch.memory_format | None = None
 
-    def _features(self, x: torch.Tensor, **kw: bool):
-        with autocast(self.device, self.precision):
-            return self.model(x.contiguous(memory_format=memory_format(self.precision)), **kw)
+    # ---- features and objective -------------------------------------------------------------------------
 
-    def _optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
-        lr = self.config.lr or DEFAULT_LR[self.config.optimizer]
-        if self.config.optimizer == "lbfgs":
-            return torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0)
-        return torch.optim.Adam([x], lr=lr)
+    def _memory_format(self, precision: str) -> torch.memory_format:
+        return torch.channels_last if precision == "bf16" else torch.contiguous_format
 
-    def _closure(
+    def _features(self, x: torch.Tensor, precision: str, **kw: bool):  # type: ignore[no-untyped-def]
+        fmt = self._memory_format(precision)
+        if fmt != self._format:
+            with torch.inference_mode(False):  # converted weights must stay usable by autograd
+                self.model.to(memory_format=fmt)
+            self._format = fmt
+        with autocast(self.device, precision):
+            return self.model(x.contiguous(memory_format=fmt), **kw)
+
+    def _terms(
         self,
-        holder: list[torch.optim.Optimizer],
         x: torch.Tensor,
         targets: GramDict,
-        content_targets: dict[str, torch.Tensor],
-        current: dict[str, float],
-    ) -> Callable[[], torch.Tensor]:
-        """The objective the optimiser in ``holder[0]`` calls; it records unscaled losses in ``current``.
+        content_targets: Mapping[str, torch.Tensor],
+        extra_loss: ExtraLoss | None,
+        precision: str,
+    ) -> dict[str, torch.Tensor]:
+        """Weighted loss terms of image ``x`` (float32 scalars); ``total`` is their sum."""
+        cfg = self.config
+        rep = self._features(x, precision)
+        terms = {
+            "style": cfg.style_weight * style_loss(rep.grams, targets, self.model.style_weights),
+            "content": cfg.content_weight * content_loss(rep.content, content_targets),
+            "tv": cfg.tv_weight * tv_loss(x) if cfg.tv_weight else torch.zeros((), device=x.device),
+        }
+        for name, value in (extra_loss(x) if extra_loss else {}).items():
+            if name in RESERVED:
+                raise ConfigError(f"extra loss term '{name}' clashes with a built-in name ({', '.join(RESERVED)})")
+            terms[name] = value.float()
+        terms["total"] = torch.stack([v.reshape(()) for v in terms.values()]).sum()
+        return terms
 
-        L-BFGS only updates its curvature memory when yᵀs > 1e-10, an absolute test: with small losses
-        (untrained or narrow networks) it would never learn curvature and crawl along the gradient. The
-        objective it sees is therefore rescaled once so the first gradient has max-abs 1; this also makes
-        its first step size independent of the loss scale.
+    def _evaluate(self, sc: _Scale, extra_loss: ExtraLoss | None) -> tuple[dict[str, float], torch.Tensor]:
+        """Losses at ``sc.param`` and the gradient the optimiser sees.
+
+        L-BFGS only trusts curvature pairs with yᵀs clearly positive; with small losses (untrained or narrow
+        networks) it would crawl, so its objective is rescaled once per scale so the first gradient has
+        max-abs 1; this also makes the first step size independent of the loss scale.
         """
-        cfg, weights, scale = self.config, self.model.style_weights, []
+        p = sc.param.detach().view(1, 3, *sc.hw).requires_grad_(True)
+        x = _to_image(p) if isinstance(sc.optimizer, LBFGS) else p
+        terms = self._terms(x, sc.targets, sc.content_targets, extra_loss, sc.precision)
+        terms["total"].backward()
+        grad = p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(sc.param)
+        if isinstance(sc.optimizer, LBFGS):
+            if sc.loss_scale is None:
+                g = grad.abs().max().item()
+                sc.loss_scale = 1.0 / g if g > 0 and math.isfinite(g) else 1.0
+            grad = grad * sc.loss_scale
+            if _BOUNDS == "project":  # blocked directions: at a bound with the gradient pushing outwards
+                grad = grad.masked_fill(((sc.param <= 0) & (grad > 0)) | ((sc.param >= 1) & (grad < 0)), 0.0)
+        return {k: v.item() for k, v in terms.items()}, grad
 
-        def closure() -> torch.Tensor:
-            holder[0].zero_grad(set_to_none=True)
-            rep = self._features(x)
-            s = cfg.style_weight * style_loss(rep.grams, targets, weights)
-            c = cfg.content_weight * content_loss(rep.content, content_targets)
-            t = cfg.tv_weight * tv_loss(x) if cfg.tv_weight else torch.zeros((), device=x.device)
-            loss = s + c + t
-            loss.backward()
-            current.update(total=loss.item(), style=s.item(), content=c.item(), tv=t.item())
-            if cfg.optimizer != "lbfgs":
-                return loss
-            if not scale:
-                g = x.grad.abs().max().item() if x.grad is not None else 0.0
-                scale.append(1.0 / g if g > 0 and math.isfinite(g) else 1.0)
-            if x.grad is not None:
-                x.grad.mul_(scale[0])
-            return loss.detach() * scale[0]
+    def _move(self, sc: _Scale, grad: torch.Tensor) -> None:
+        if isinstance(sc.optimizer, LBFGS):
+            sc.param = sc.optimizer.step(sc.param, grad)
+            if _BOUNDS == "project":
+                sc.param = sc.param.clamp(0, 1)
+            return
+        sc.param.grad = grad
+        sc.optimizer.step()
+        with torch.no_grad():
+            sc.param.clamp_(0, 1)
 
-        return closure
+    # ---- scales ----------------------------------------------------------------------------------------
 
-    def optimize(
+    def _precisions(self, n: int) -> list[str]:
+        return [self.precision] * n
+
+    def _optimizer(self, param: torch.Tensor) -> Any:
+        lr = self.config.lr or DEFAULT_LR[self.config.optimizer]
+        if self.config.optimizer == "lbfgs":
+            pairs = max(5, min(50, HISTORY_BYTES // (8 * param.numel())))
+            return LBFGS(history=pairs, lr=lr)
+        return torch.optim.Adam([param], lr=lr)
+
+    def _scale(
         self,
+        index: int,
+        hw: tuple[int, int],
+        precision: str,
         content: torch.Tensor,
-        style_targets: GramDict,
-        init: torch.Tensor,
-        steps: int,
-        step_offset: int = 0,
-        total_steps: int | None = None,
-        scale_index: int = 0,
-        callback: Callback | None = None,
-    ) -> TransferResult:
-        """Run ``steps`` optimiser steps at the size of ``content``; return the best-so-far result."""
-        cfg, dev = self.config, self.device
+        styles: StyleSet,
+        image: torch.Tensor,
+        cap: int,
+    ) -> _Scale:
+        """Targets at this size and the variables initialised from ``image`` (any size, [0,1])."""
+        dev = self.device
         with torch.inference_mode():
-            frozen = self._features(content.to(dev), want_style=False).content
+            frozen = self._features(_resize(content, hw).to(dev), precision, want_style=False).content
         # clones made outside inference mode are ordinary tensors that autograd may save
         content_targets = {k: v.float().clone() for k, v in frozen.items()}
-        targets = {k: v.to(dev).clone() for k, v in style_targets.items()}
-        x = init.detach().to(dev).clone().requires_grad_(True)
-        current: dict[str, float] = {}
-        holder = [self._optimizer(x)]
-        closure = self._closure(holder, x, targets, content_targets, current)
-        result = TransferResult(init.detach().cpu().clone(), precision=self.precision, device=str(dev))
-        hw = (int(content.shape[-2]), int(content.shape[-1]))
-        best_loss, best_img = math.inf, x.detach().clone()
-        try:
-            for i in range(steps):
-                step = step_offset + i + 1
-                start = x.detach().clone()
-                holder[0].step(closure)  # evaluates the loss at `start`, then moves x
-                if not all(math.isfinite(v) for v in current.values()) or not torch.isfinite(x).all():
-                    result.diverged_at, result.image = step, best_img.clamp(0, 1).cpu()
-                    break
-                if current["total"] < best_loss:
-                    best_loss, best_img = current["total"], start
-                if cfg.optimizer != "lbfgs":  # clamping between L-BFGS steps corrupts its curvature pairs
-                    with torch.no_grad():
-                        x.clamp_(0, 1)
-                result.image = x.detach().clamp(0, 1).cpu()
-                result.history.append({"step": float(step), "scale": float(scale_index), **current})
-                if callback:
-                    callback(StepEvent(step, total_steps or steps, scale_index, hw, dict(current)))
-                    if cfg.save_every and step % cfg.save_every == 0:
-                        callback(SnapshotEvent(step, result.image))
-        except KeyboardInterrupt:
-            result.interrupted = True  # result holds the last completed step
-        return result
+        size = self.config.sizes[index]
+        targets = {k: v.to(dev).clone() for k, v in styles.targets(self.model, size, dev, precision).items()}
+        x = _resize(image.detach().float().cpu(), hw).to(dev)
+        lbfgs = self.config.optimizer == "lbfgs"
+        param = (_to_free(x) if lbfgs else x).reshape(-1).clone()
+        if not lbfgs:
+            param.requires_grad_(True)
+        return _Scale(index, hw, precision, targets, content_targets, param, self._optimizer(param), cap)
+
+    def _stop_reason(self, sc: _Scale, stop: Callable[[], bool] | None) -> str | None:
+        """Why this scale should not take another step, or None."""
+        cfg, w = self.config, self.config.tol_window
+        if sc.done >= sc.cap:
+            return "max_steps"
+        if cfg.tol > 0 and len(sc.curve) > w:
+            old, new = sc.curve[-w - 1], sc.curve[-1]
+            if old - new <= cfg.tol * abs(old):
+                return "converged"
+        if stop is not None and stop():
+            return "stopped"
+        return None
+
+    # ---- state -----------------------------------------------------------------------------------------
+
+    def _capture(self, sc: _Scale, run: dict[str, Any]) -> dict[str, Any]:
+        """The run's state after the last completed step, as plain tensors/numbers (CPU)."""
+        if isinstance(sc.optimizer, LBFGS):
+            opt: dict[str, Any] = sc.optimizer.state_dict()
+            param = sc.param
+        else:
+            opt = _clone_tree(sc.optimizer.state_dict())
+            param = sc.param.detach().clone()
+        return {
+            "version": STATE_VERSION,
+            "scale_index": sc.index,
+            "scale_step": sc.done,
+            "scale_cap": sc.cap,
+            "step": run["step"],
+            "param": param,
+            "optimizer": opt,
+            "loss_scale": sc.loss_scale,
+            "best_loss": sc.best_loss,
+            "best_param": sc.best_param,
+            "curve": list(sc.curve),
+            "history": list(run["history"]),
+            "scales": [dict(s) for s in run["scales"]],
+            "seconds": run["seconds"] + time.perf_counter() - run["t0"],
+            "rng": torch.get_rng_state(),
+        }
+
+    def _restore(self, sc: _Scale, state: Mapping[str, Any]) -> None:
+        dev = self.device
+        sc.done, sc.cap, sc.loss_scale = int(state["scale_step"]), int(state["scale_cap"]), state["loss_scale"]
+        sc.best_loss, sc.curve = float(state["best_loss"]), [float(v) for v in state["curve"]]
+        bp = state["best_param"]
+        sc.best_param = None if bp is None else bp.to(dev)
+        if isinstance(sc.optimizer, LBFGS):
+            sc.param = state["param"].to(dev)
+            sc.optimizer.load_state_dict(_tree_to(state["optimizer"], dev))
+        else:
+            with torch.no_grad():
+                sc.param.copy_(state["param"])
+            sc.optimizer.load_state_dict(state["optimizer"])
+
+    # ---- the loop --------------------------------------------------------------------------------------
+
+    def _steps(
+        self,
+        sc: _Scale,
+        run: dict[str, Any],
+        callback: Callback | None,
+        extra_loss: ExtraLoss | None,
+        stop: Callable[[], bool] | None,
+    ) -> str:
+        """Step scale ``sc`` until a stop reason and return it; ``run['state']`` follows every completed step."""
+        cfg, total_cap = self.config, self.config.steps * len(self.config.sizes)
+        run["state"] = self._capture(sc, run)
+        while (reason := self._stop_reason(sc, stop)) is None:
+            losses, grad = self._evaluate(sc, extra_loss)
+            step = run["step"] + 1
+            if not all(math.isfinite(v) for v in losses.values()) or not torch.isfinite(grad).all():
+                run["diverged_at"] = step
+                return "diverged"
+            run["step"], sc.done = step, sc.done + 1
+            run["history"].append({"step": float(step), "scale": float(sc.index), **losses})
+            if losses["total"] < sc.best_loss:
+                sc.best_loss, sc.best_param = losses["total"], sc.param.detach().clone()
+            sc.curve.append(sc.best_loss)
+            self._move(sc, grad)
+            run["state"] = self._capture(sc, run)
+            if callback:
+                callback(StepEvent(step, total_cap, sc.index, sc.hw, dict(losses)))
+                if cfg.save_every and step % cfg.save_every == 0:
+                    callback(SnapshotEvent(step, quantize(sc.image(best=False).view(1, 3, *sc.hw)).cpu()))
+        return reason
 
     def run(
         self,
@@ -239,46 +350,102 @@ class StyleTransfer:
         init: torch.Tensor | None = None,
         callback: Callback | None = None,
         start_step: int = 0,
+        state: Mapping[str, Any] | None = None,
+        extra_loss: ExtraLoss | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> TransferResult:
-        """Coarse-to-fine over ``config.scales`` (longest side of each); content is (1,3,H,W) in [0,1].
+        """Coarse-to-fine over ``config.sizes`` (longest side of each); content is (1,3,H,W) in [0,1].
 
-        ``start_step`` resumes an interrupted run: steps already done are skipped and ``init`` (the
-        saved image) continues the scale it was interrupted in. L-BFGS curvature history restarts.
+        ``state`` (a previous result's :attr:`~TransferResult.state`, possibly saved and loaded with
+        ``io.state``) continues that run exactly: the result equals an uninterrupted run's, history
+        included. ``extra_loss(x)`` returns further weighted terms for image ``x`` (the (1,3,h,w) image at
+        the current scale, in [0,1]); they join the objective and the history under their names. ``stop()``
+        is asked before every step; True ends the run cleanly (``stop_reason == 'stopped'``, with a state),
+        as Ctrl-C does (``interrupted``). ``start_step`` (legacy resume without ``state``) skips steps as if
+        every scale ran ``steps``, and continues from ``init`` with a fresh curvature model.
         """
-        cfg = self.config
+        cfg, sizes = self.config, self.config.sizes
         torch.manual_seed(cfg.seed)
-        start = time.perf_counter()
-        total = cfg.steps * len(cfg.scales)
+        hw_of = [scaled_size((int(content.shape[-2]), int(content.shape[-1])), s) for s in sizes]
+        precisions = self._precisions(len(sizes))
+        run: dict[str, Any] = {"step": 0, "history": [], "scales": [], "seconds": 0.0, "t0": time.perf_counter()}
+        first, done = self._start(run, state, start_step, len(sizes))
+        if state is None:
+            image = self._initial(content, init, hw_of[first])
+        else:
+            torch.set_rng_state(state["rng"])
+            image = torch.zeros(1, 3, *hw_of[first])  # replaced by the saved variables
+        reason, sc = "max_steps", None
+        try:
+            for si in range(first, len(sizes)):
+                if callback:
+                    callback(ScaleEvent(si, len(sizes), hw_of[si]))
+                sc = self._scale(si, hw_of[si], precisions[si], content, styles, image, cfg.steps)
+                if si == first and state is not None:
+                    self._restore(sc, state)
+                elif si == first:
+                    sc.done = done
+                reason = self._steps(sc, run, callback, extra_loss, stop)
+                image = sc.image().view(1, 3, *sc.hw).cpu()
+                if reason != "stopped":
+                    run["scales"].append(_scale_info(sc, reason))
+                if reason in ("diverged", "stopped"):
+                    break
+        except KeyboardInterrupt:
+            reason = "interrupted"
+            image = sc.image().view(1, 3, *sc.hw).cpu() if sc is not None else image
+        out = TransferResult(quantize(image), run["history"], precision=_joined(precisions), device=str(self.device))
+        out.scales, out.stop_reason, out.stopped_at = list(run["scales"]), reason, run["step"]
+        if reason in ("interrupted", "stopped"):
+            out.state = run.get("state")
+            if sc is not None:
+                out.scales.append(_scale_info(sc, reason))
+        out.interrupted, out.diverged_at = reason == "interrupted", run.get("diverged_at")
+        if reason != "interrupted":
+            same = sc is not None and sc.precision == "fp32" and sc.index == len(sizes) - 1
+            out.final_losses = self.measure(out.image, content, styles, extra_loss, sc.targets if same else None)
+        out.seconds = run["seconds"] + time.perf_counter() - run["t0"]
+        return out
+
+    def _start(
+        self, run: dict[str, Any], state: Mapping[str, Any] | None, start_step: int, n_scales: int
+    ) -> tuple[int, int]:
+        """First scale index and steps already done in it; fills ``run`` from a saved state."""
+        cfg = self.config
+        if state is not None:
+            if state.get("version") != STATE_VERSION:
+                raise ConfigError("cannot resume: the saved state comes from another version of styleverse")
+            first = int(state["scale_index"])
+            if not 0 <= first < n_scales:
+                raise ConfigError(f"cannot resume in scale {first}: this run has {n_scales} scales")
+            run.update(step=int(state["step"]), history=list(state["history"]), seconds=float(state["seconds"]))
+            run["scales"] = [dict(s) for s in state["scales"]]
+            return first, int(state["scale_step"])
+        total = cfg.steps * n_scales
         if not 0 <= start_step <= total:
             raise ConfigError(f"cannot resume at step {start_step}: this run has {total} steps")
-        first = min(start_step // cfg.steps, len(cfg.scales) - 1)
-        hw_of = [scaled_size((content.shape[-2], content.shape[-1]), s) for s in cfg.scales]
-        out = TransferResult(
-            self._initial(content, init, hw_of[first]), precision=self.precision, device=str(self.device)
-        )
-        for si in range(first, len(cfg.scales)):
-            done = max(0, start_step - si * cfg.steps)
-            if done >= cfg.steps:
-                continue
-            if callback:
-                callback(ScaleEvent(si, len(cfg.scales), hw_of[si]))
-            targets = styles.targets(self.model, cfg.scales[si], self.device, self.precision)
-            part = self.optimize(
-                _resize(content, hw_of[si]),
-                targets,
-                _resize(out.image, hw_of[si]),
-                cfg.steps - done,
-                si * cfg.steps + done,
-                total,
-                si,
-                callback,
-            )
-            out.image, out.diverged_at, out.interrupted = part.image, part.diverged_at, part.interrupted
-            out.history.extend(part.history)
-            if part.diverged_at is not None or part.interrupted:
-                break
-        out.seconds = time.perf_counter() - start
-        return out
+        first = min(start_step // cfg.steps, n_scales - 1)
+        run["step"] = start_step
+        return first, start_step - first * cfg.steps
+
+    @torch.inference_mode()
+    def measure(
+        self,
+        image: torch.Tensor,
+        content: torch.Tensor,
+        styles: StyleSet,
+        extra_loss: ExtraLoss | None = None,
+        targets: GramDict | None = None,
+    ) -> dict[str, float]:
+        """Weighted loss terms of ``image`` in float32 at its own size, against float32 targets (style
+        targets are computed at the image's size unless given)."""
+        hw = (int(image.shape[-2]), int(image.shape[-1]))
+        frozen = self._features(_resize(content, hw).to(self.device), "fp32", want_style=False).content
+        if targets is None:
+            targets = styles.targets(self.model, max(hw), self.device, "fp32")
+        targets = {k: v.to(self.device) for k, v in targets.items()}
+        terms = self._terms(image.to(self.device), targets, frozen, extra_loss, "fp32")
+        return {k: v.item() for k, v in terms.items()}
 
     def _initial(self, content: torch.Tensor, init: torch.Tensor | None, hw: tuple[int, int]) -> torch.Tensor:
         """Starting image: a given one, the content (the paper), or seeded uniform noise."""
@@ -289,6 +456,34 @@ class StyleTransfer:
         if self.config.init == "content":
             return _resize(content, hw)
         raise ConfigError(f"--init must be content, noise or an image path, not '{self.config.init}'")
+
+
+def _scale_info(sc: _Scale, reason: str) -> dict[str, Any]:
+    return {"size": list(sc.hw), "steps": sc.done, "stop_reason": reason, "precision": sc.precision}
+
+
+def _joined(precisions: Sequence[str]) -> str:
+    return "+".join(dict.fromkeys(precisions))
+
+
+def _clone_tree(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, Mapping):
+        return {k: _clone_tree(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_clone_tree(v) for v in obj)
+    return obj
+
+
+def _tree_to(obj: Any, device: torch.device) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, Mapping):
+        return {k: _tree_to(v, device) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_tree_to(v, device) for v in obj)
+    return obj
 
 
 def stylize(

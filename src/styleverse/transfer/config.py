@@ -1,0 +1,166 @@
+"""Settings, progress events and the result of a style-transfer run (the loop lives in ``optimize``).
+
+Defaults are chosen from measurements (``benchmarks/bench_transfer.py``, random VGG19 on a 2-core CPU;
+ImageNet weights could not be measured where they were chosen): coarse-to-fine from 256 px for larger
+sizes, L-BFGS stopped by a relative-improvement rule with ``steps`` as the cap, a small total-variation
+weight against per-pixel colour grain, and style layers whose weights are *not* normalised, so that
+adding a layer adds its term instead of rescaling the others.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from styleverse.errors import ConfigError
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise")
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+COARSEST = 256  # auto scales halve the size down to this (longest side, px)
+STOP_REASONS = ("converged", "max_steps", "diverged", "interrupted", "stopped")
+
+
+def auto_scales(size: int, coarsest: int = COARSEST) -> tuple[int, ...]:
+    """Coarse-to-fine sizes ending at ``size``: halves while they stay >= ``coarsest``.
+
+    512 -> (256, 512), 1024 -> (256, 512, 1024), 300 -> (300,). Each scale starts from the upsampled
+    result of the previous one, where L-BFGS steps cost a quarter as much.
+    """
+    sizes = [size]
+    while sizes[0] // 2 >= coarsest:
+        sizes.insert(0, sizes[0] // 2)
+    return tuple(sizes)
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Settings of one optimisation run.
+
+    The objective is ``content_weight·content + style_weight·style + tv_weight·tv`` (plus any extra terms
+    passed to :meth:`StyleTransfer.run`); the history records each weighted term. ``scales`` empty means
+    :func:`auto_scales` of ``size``; given, it overrides ``size``. ``steps`` caps the steps *per scale*;
+    a scale stops earlier when its best loss improved by less than ``tol`` (relative) over the last
+    ``tol_window`` steps (``tol=0`` runs every step).
+    """
+
+    steps: int = 300
+    optimizer: str = "lbfgs"
+    lr: float | None = None
+    content_weight: float = 1.0
+    style_weight: float = 1e6
+    tv_weight: float = 0.0
+    size: int = 512
+    scales: tuple[int, ...] = ()
+    init: str = "content"
+    seed: int = 0
+    save_every: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+    tol: float = 0.0
+    tol_window: int = 10
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The sizes actually run (longest side of each scale, coarse to fine)."""
+        return tuple(self.scales) if self.scales else auto_scales(self.size)
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the flag when a setting is out of range."""
+        if self.steps < 1:
+            raise ConfigError("--steps must be at least 1")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError("--lr must be a positive number")
+        for name in ("content_weight", "style_weight", "tv_weight", "tol"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a number >= 0")
+        if any(s < 16 or s > 16384 for s in (*self.sizes, self.size)):
+            raise ConfigError("sizes (--size/--scales) must be between 16 and 16384 pixels")
+        if self.save_every < 0:
+            raise ConfigError("--save-every must be >= 0")
+        if self.tol_window < 1:
+            raise ConfigError("--tol-window must be at least 1")
+
+    def to_dict(self) -> dict[str, object]:
+        """Every field plus the resolved ``sizes`` (for sidecars)."""
+        return {**asdict(self), "sizes": list(self.sizes)}
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One optimiser step done; ``losses`` are the weighted terms at the point the step started from."""
+
+    step: int  # 1-based, counted across scales
+    total_steps: int  # the cap: steps × number of scales (a run that converges ends earlier)
+    scale_index: int
+    size: tuple[int, int]
+    losses: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ScaleEvent:
+    """A scale (size) starts."""
+
+    scale_index: int
+    n_scales: int
+    size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class SnapshotEvent:
+    """The current image every ``save_every`` steps."""
+
+    step: int
+    image: torch.Tensor  # (1,3,H,W) float32 CPU
+
+
+Event = StepEvent | ScaleEvent | SnapshotEvent
+Callback = Callable[[Event], None]
+
+
+@dataclass
+class TransferResult:
+    """What a run produced.
+
+    ``image`` is what will be saved: clamped to [0,1] and quantised to 8 bits (values k/255).
+    ``final_losses`` are measured on that image in float32 — the losses of the saved file, not of the
+    optimiser's iterate; ``history`` holds the iterate's losses step by step (``iterate_losses`` is its
+    last row). ``state`` continues the run exactly when passed back to :meth:`StyleTransfer.run`.
+    """
+
+    image: torch.Tensor
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    precision: str = "fp32"
+    device: str = "cpu"
+    diverged_at: int | None = None  # step at which a loss became NaN/inf; image is the last good one
+    interrupted: bool = False
+    final_losses: dict[str, float] = field(default_factory=dict)
+    stop_reason: str | None = None  # one of STOP_REASONS: why the last scale run ended
+    stopped_at: int | None = None  # the global step count when the run ended
+    scales: list[dict[str, Any]] = field(default_factory=list)  # per scale: size, steps, stop reason, precision
+    state: dict[str, Any] | None = None
+
+    @property
+    def iterate_losses(self) -> dict[str, float]:
+        """Losses of the last optimiser iterate (unquantised), as logged in the history."""
+        return dict(self.history[-1]) if self.history else {}
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready facts for a sidecar: saved-image losses, iterate losses (labelled), where and why it stopped."""
+        return {
+            "final_losses": self.final_losses,
+            "final_losses_of": "saved image (clamped to [0,1], 8-bit), float32",
+            "iterate_losses": self.iterate_losses,
+            "stop_reason": self.stop_reason,
+            "stopped_at_step": self.stopped_at,
+            "scales_run": self.scales,
+            "precision_used": self.precision,
+        }

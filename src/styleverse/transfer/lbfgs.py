@@ -1,0 +1,97 @@
+"""L-BFGS with one objective evaluation per step, whose whole state is a plain dict of tensors.
+
+Gatys et al. optimise with L-BFGS; like ``torch.optim.LBFGS(max_iter=1)`` (what styleverse used before)
+each step evaluates the objective once and moves ``t·d`` along the quasi-Newton direction, without a
+line search: a line search costs evaluations, and the style objective is smooth enough that a full step
+is almost always accepted. Owning the loop gives two things torch's class does not: the state
+(:meth:`LBFGS.state_dict`) is plain tensors and numbers, so an interrupted run continues bit for bit, and
+the curvature pairs are built from the move actually made, which keeps them right when a caller bounds
+the variable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+CURVATURE_EPS = 1e-10  # pairs with yᵀs below this (relative to yᵀy) carry no usable curvature
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
+    """aᵀb accumulated in float64. Not ``torch.dot``: BLAS dot products depend on the memory alignment of
+    their operands, so a state read back from a file would continue with different rounding."""
+    return float((a * b).sum(dtype=torch.float64))
+
+
+class LBFGS:
+    """Minimise f(x) over a flat float32 tensor; call :meth:`step` with x, f(x), ∇f(x); it returns the next x.
+
+    ``history`` pairs (s, y) are kept; the first step is ``min(1, 1/‖g‖₁)·lr`` long (as torch's), later
+    ones ``lr`` along the two-loop direction scaled by yᵀs / yᵀy.
+    """
+
+    def __init__(self, history: int = 50, lr: float = 1.0):
+        self.history, self.lr = history, lr
+        self.s: list[torch.Tensor] = []
+        self.y: list[torch.Tensor] = []
+        self.rho: list[float] = []  # 1 / yᵀs per pair
+        self.gamma = 1.0  # yᵀs / yᵀy of the newest pair: the initial inverse-Hessian scale
+        self.x_prev: torch.Tensor | None = None
+        self.g_prev: torch.Tensor | None = None
+        self.n = 0
+
+    def _direction(self, g: torch.Tensor) -> torch.Tensor:
+        """-H·g by the two-loop recursion (Nocedal & Wright, algorithm 7.4)."""
+        q = g.neg()
+        alpha = []
+        for s, y, r in zip(reversed(self.s), reversed(self.y), reversed(self.rho), strict=True):
+            a = r * _dot(s, q)
+            q.add_(y, alpha=-a)
+            alpha.append(a)
+        if self.s:
+            q.mul_(self.gamma)
+        for s, y, r, a in zip(self.s, self.y, self.rho, reversed(alpha), strict=True):
+            b = r * _dot(y, q)
+            q.add_(s, alpha=a - b)
+        return q
+
+    def step(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """The next point from ``x`` with gradient ``g`` (both flat; neither is modified)."""
+        if self.x_prev is not None and self.g_prev is not None:
+            s, y = x - self.x_prev, g - self.g_prev
+            ys, yy = _dot(y, s), _dot(y, y)
+            if ys > CURVATURE_EPS * max(yy, 1e-30):
+                if len(self.s) == self.history:
+                    del self.s[0], self.y[0], self.rho[0]
+                self.s.append(s)
+                self.y.append(y)
+                self.rho.append(1.0 / ys)
+                self.gamma = ys / yy
+        d = self._direction(g)
+        t = min(1.0, 1.0 / max(float(g.abs().sum()), 1e-30)) * self.lr if self.n == 0 else self.lr
+        self.x_prev, self.g_prev, self.n = x.clone(), g.clone(), self.n + 1
+        return x + t * d
+
+    def forget(self) -> None:
+        """Drop the curvature pairs and the previous point (after an outside change of x)."""
+        self.s, self.y, self.rho, self.gamma = [], [], [], 1.0
+        self.x_prev, self.g_prev, self.n = None, None, 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain nested state (tensors are shared, not copied: they are never modified in place)."""
+        return {
+            "s": list(self.s),
+            "y": list(self.y),
+            "rho": list(self.rho),
+            "gamma": self.gamma,
+            "x_prev": self.x_prev,
+            "g_prev": self.g_prev,
+            "n": self.n,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (e.g. read back by ``io.state.load_state``)."""
+        self.s, self.y, self.rho = list(state["s"]), list(state["y"]), [float(r) for r in state["rho"]]
+        self.gamma = float(state["gamma"])
+        self.x_prev, self.g_prev, self.n = state["x_prev"], state["g_prev"], int(state["n"])
