@@ -16,6 +16,7 @@ COMMANDS = {
     "styles": "styles",
     "frames": "frames",
     "classifier": "classifier",
+    "fast": "fast",
 }
 
 
