@@ -11,8 +11,10 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 
+from styleverse.cli.progress import LogProgress
+from styleverse.cli.progress import progress as _progress
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.versions import versions
 
@@ -88,19 +90,9 @@ def setup_logging(quiet: bool = False) -> None:
     log.propagate = False
 
 
-def progress(disable: bool = False) -> Progress:
-    """A rich progress bar: description, bar, n/total, elapsed, ETA and a free-text status field."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=24),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-        disable=disable,
-        transient=False,
-    )
+def progress(disable: bool = False) -> Progress | LogProgress:
+    """Progress for a long command on the shared console (see :mod:`styleverse.cli.progress`)."""
+    return _progress(console, disable)
 
 
 def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
