@@ -227,6 +227,8 @@ def cmd_harvest(args: argparse.Namespace) -> int:
     _stdout().print(table)
     if report.pruned:
         console.print(f"{report.pruned} manifest rows pointed at missing files and were dropped", highlight=False)
+    for w in report.warnings:  # videos read only in part: a truncated file, a range past the end
+        sys.stderr.write(f"styleverse: warning: {w}\n")
     if report.failures:
         sys.stderr.write(
             f"styleverse: {len(report.failures)} of {len(jobs)} videos failed (listed above); the others were "

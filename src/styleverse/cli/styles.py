@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from styleverse.errors import ConfigError, OutputError
-from styleverse.io.images import check_output
+from styleverse.io.images import check_output, remove_temp_files
+from styleverse.io.lock import output_lock
+from styleverse.io.outputs import Output, check_outputs
 
 from .common import (
     Parser,
@@ -109,12 +112,25 @@ def register(sub: Any) -> None:
 
 
 def _inputs(args: argparse.Namespace) -> tuple[list, list[Path]]:
-    """Weighted images, and every input file (outputs must not replace any of them)."""
+    """Weighted images, and every input file and folder (outputs must not replace or join any of them)."""
     from styleverse.styles.bank import expand_inputs
 
     setup_logging(args.quiet)
     images = expand_inputs(args.inputs, args.weights, args.label)
-    return images, [s.path for s in images] + [Path(p) for p in args.inputs if Path(p).is_file()]
+    return images, [s.path for s in images] + [Path(p) for p in args.inputs]
+
+
+def _check_size(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a --size beyond the bound or whose feature maps cannot fit in memory."""
+    from styleverse.devices import MAX_IMAGE_SIDE, require_memory, resolve_device, vgg_pass_bytes
+
+    if args.size > MAX_IMAGE_SIDE:
+        raise ConfigError(f"--size must be at most {MAX_IMAGE_SIDE} pixels, got {args.size}")
+    need = vgg_pass_bytes(args.size, args.size, arch=args.arch, backward=False)
+    require_memory(need, resolve_device(args.device), f"--size {args.size}")
+
+
+_BANK_SUFFIXES = (".safetensors",)
 
 
 def _model(args: argparse.Namespace) -> tuple[Any, Any, Any, str]:
@@ -156,12 +172,21 @@ def _checkpoint(args: argparse.Namespace, protected: list[Path]) -> Any:
 
 
 def cmd_bank(args: argparse.Namespace) -> int:
+    """Build a bank: every check first (size and memory, inputs, outputs, resume state), then the work
+    under the output's lock, so a second build of the same file is refused rather than racing it."""
+    _check_size(args)
+    images, protected = _inputs(args)
+    check_outputs({"-o": Output(args.output, suffixes=_BANK_SUFFIXES)}, protected, args.overwrite)
+    ckpt = _checkpoint(args, protected)
+    with output_lock(args.output):
+        remove_temp_files(Path(args.output).parent, [Path(args.output).name, ckpt.path.name])
+        return _bank(args, images, protected, ckpt)
+
+
+def _bank(args: argparse.Namespace, images: list, protected: list[Path], ckpt: Any) -> int:
     from styleverse.styles.bank import build_bank, save_bank
     from styleverse.styles.resume import BankInterrupted
 
-    images, protected = _inputs(args)
-    check_output(args.output, protected, args.overwrite)
-    ckpt = _checkpoint(args, protected)
     model, info, device, precision = _model(args)
     settings = {"inputs": list(args.inputs), "label": args.label, "weights": args.weights, "device": str(device)}
     try:
@@ -188,6 +213,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: exists and is not a folder; -o takes the report folder")
     AnalysisSettings(size=args.size, mad_k=args.mad_k, keep=args.keep).validate()
+    _check_size(args)
     images, protected = _inputs(args)
     created = not out_dir.exists()
     try:
@@ -199,14 +225,28 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace, out_dir: Path, images: list, protected: list[Path]) -> int:
+    """Check every output (the report folder, its files, --write-bank) against the inputs and each other,
+    then analyse holding the report folder's and the bank's locks."""
+    from styleverse.styles.report import report_paths
+
+    outputs: dict[str, Output | Path | None] = {"-o": Output(out_dir, "folder")}
+    outputs |= {f"-o ({p.name})": p for p in report_paths(out_dir).values()}
+    outputs["--write-bank"] = Output(args.write_bank, suffixes=_BANK_SUFFIXES) if args.write_bank else None
+    check_outputs(outputs, protected, args.overwrite)
+    with contextlib.ExitStack() as held:
+        held.enter_context(output_lock(out_dir, folder=True))
+        remove_temp_files(out_dir)
+        if args.write_bank:
+            held.enter_context(output_lock(args.write_bank))
+            remove_temp_files(Path(args.write_bank).parent, [Path(args.write_bank).name])
+        return _analyze_locked(args, out_dir, images, protected)
+
+
+def _analyze_locked(args: argparse.Namespace, out_dir: Path, images: list, protected: list[Path]) -> int:
     from styleverse.styles.analysis import AnalysisSettings, analyze
     from styleverse.styles.bank import save_bank
-    from styleverse.styles.report import report_paths, write_report
+    from styleverse.styles.report import write_report
 
-    for p in report_paths(out_dir).values():
-        check_output(p, protected, args.overwrite)
-    if args.write_bank:
-        check_output(args.write_bank, protected, args.overwrite)
     model, info, device, precision = _model(args)
     cfg = AnalysisSettings(size=args.size, mad_k=args.mad_k, keep=args.keep, seed=args.seed, precision=precision)
     with progress(args.quiet) as bar:
