@@ -73,18 +73,65 @@ def snapshot_strip(
     return save_image(labelled_strip(ims, [f"step {s}" for s, _ in snapshots], height), path)
 
 
+LINE_H = 12  # pixels per text line of the default font (10 px Aileron)
+
+
+def ellipsize(text: str, width: float, draw: ImageDraw.ImageDraw | None = None) -> str:
+    """``text`` shortened in the middle with "…" until it fits ``width`` pixels in the default font, so both
+    ends of a name stay readable (``big_buck…3000.jpg``) and a cut name never passes for another one."""
+    draw = draw or ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    if draw.textlength(text) <= width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # the longest kept length that fits
+        mid = (lo + hi + 1) // 2
+        head = (mid + 1) // 2
+        if draw.textlength(text[:head] + "…" + text[len(text) - (mid - head) :]) <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    head = (lo + 1) // 2
+    return text[:head] + "…" + text[len(text) - (lo - head) :] if lo else "…"
+
+
+def wrap(text: str, width: float, draw: ImageDraw.ImageDraw | None = None) -> list[str]:
+    """Words of ``text`` in lines no wider than ``width`` pixels (a word too long alone is ellipsized)."""
+    draw = draw or ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(lines[-1] + " " + word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(ellipsize(word, width, draw))
+    return lines
+
+
 def contact_sheet(
-    images: Sequence[Image.Image], labels: Sequence[str], path: str | os.PathLike[str], cols: int = 8, thumb: int = 128
+    images: Sequence[Image.Image],
+    labels: Sequence[str],
+    path: str | os.PathLike[str],
+    cols: int = 8,
+    thumb: int = 128,
+    title: str = "",
 ) -> Path:
-    """Grid of square-fitted thumbnails with labels, for eyeballing a set of images."""
+    """Grid of square-fitted thumbnails for eyeballing a set of images, under an optional ``title`` (wrapped
+    to the sheet's width; say there how many images are shown out of how many). Each label may hold several
+    lines (separated by newlines); every line is shortened in the middle to fit its cell, never cut silently."""
     rows = max(1, -(-len(images) // cols))
-    cell_h = thumb + 16
-    sheet = Image.new("RGB", (cols * thumb, rows * cell_h), "white")
+    n_lines = max((len(t.split("\n")) for t in labels), default=1)
+    cell_h = thumb + n_lines * LINE_H + 4
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    head = wrap(title, cols * thumb - 4, measure) if title else []
+    top = len(head) * LINE_H + 6 if head else 0
+    sheet = Image.new("RGB", (cols * thumb, top + rows * cell_h), "white")
     draw = ImageDraw.Draw(sheet)
+    for k, line in enumerate(head):
+        draw.text((2, 3 + k * LINE_H), line, fill="black")
     for i, (im, text) in enumerate(zip(images, labels, strict=True)):
         t = im.copy()
         t.thumbnail((thumb, thumb))
-        x, y = (i % cols) * thumb, (i // cols) * cell_h
+        x, y = (i % cols) * thumb, top + (i // cols) * cell_h
         sheet.paste(t, (x + (thumb - t.width) // 2, y + (thumb - t.height) // 2))
-        draw.text((x + 2, y + thumb + 2), text[:20], fill="black")
+        for k, line in enumerate(text.split("\n")):
+            draw.text((x + 2, y + thumb + 2 + k * LINE_H), ellipsize(line, thumb - 4, draw), fill="black")
     return save_image(sheet, path)

@@ -112,14 +112,20 @@ def _register_harvest(cmds: Any) -> None:
 
 
 def _register_balance(cmds: Any) -> None:
-    from styleverse.frames.balance import DEFAULT_BLOCK_SECONDS
+    from styleverse.frames.balance import BalanceConfig
+
+    defaults = BalanceConfig()
 
     p: Parser = cmds.add_parser(
         "balance",
         help="equal class sizes (down-sample / augment) and a leak-free train/val split",
-        description="Split every class into train/val by blocks of source time, then bring every class to "
-        "N images by seeded down-sampling (extra frames are marked split=excluded, files kept) or by "
-        "augmenting its frames (new files, origin=augmented). Rewrites DATASET/manifest.csv.",
+        description="Split every class into train/val without leakage, then bring every class to N images by "
+        "seeded down-sampling (extra frames are marked split=excluded, files kept) or by augmenting its frames "
+        "(new files, origin=augmented). The split: per video, a run of whole shots (cuts found from frame "
+        "differences; a long shot is cut into --block-seconds blocks) goes to val, so every video long enough is "
+        "represented there; train frames within --guard-seconds of it are excluded; videos too short to split "
+        "go whole to one side; and a train/val pair of near-duplicate frames (phash closer than "
+        "--duplicate-bits) loses one frame. Rewrites DATASET/manifest.csv.",
     )
     p.add_argument("dataset", metavar="DATASET", help="dataset folder made by 'frames harvest'")
     p.add_argument(
@@ -132,13 +138,35 @@ def _register_balance(cmds: Any) -> None:
     p.add_argument(
         "--seed", type=int, default=0, metavar="N", help="seed for the split, down-sampling and augmentation"
     )
-    p.add_argument("--val-fraction", type=fraction, default=0.2, metavar="F", help="share of each class for validation")
+    p.add_argument(
+        "--val-fraction",
+        type=fraction,
+        default=defaults.val_fraction,
+        metavar="F",
+        help="share of each class for validation",
+    )
     p.add_argument(
         "--block-seconds",
         type=positive_float,
-        default=DEFAULT_BLOCK_SECONDS,
+        default=defaults.block_seconds,
         metavar="SECONDS",
-        help="frames of one video within a block of this many seconds always share a split (no leakage)",
+        help="a shot longer than this is split into blocks of this many seconds; frames of one video within a "
+        "block share a split unless a cut separates them",
+    )
+    p.add_argument(
+        "--guard-seconds",
+        type=non_negative_float,
+        default=defaults.guard_seconds,
+        metavar="SECONDS",
+        help="train frames closer than this to a val frame of the same video are excluded (the guard gap)",
+    )
+    p.add_argument(
+        "--duplicate-bits",
+        type=non_negative_int,
+        default=defaults.duplicate_bits,
+        metavar="BITS",
+        help="a train frame and a val frame of a class fewer than BITS phash bits apart (of 64) are near-duplicates: "
+        "one of them is excluded; 0 turns the check off",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar, only errors and the summary")
     p.set_defaults(func=cmd_balance)
@@ -241,7 +269,14 @@ def cmd_harvest(args: argparse.Namespace) -> int:
 def cmd_balance(args: argparse.Namespace) -> int:
     from styleverse.frames.balance import Augmented, BalanceConfig, balance
 
-    config = BalanceConfig(args.per_class, args.seed, args.val_fraction, args.block_seconds)
+    config = BalanceConfig(
+        args.per_class,
+        args.seed,
+        args.val_fraction,
+        args.block_seconds,
+        guard_seconds=args.guard_seconds,
+        duplicate_bits=args.duplicate_bits,
+    )
     with progress(disable=args.quiet) as bars:
         task = bars.add_task("augmenting", total=None, status="", visible=False)
 
@@ -253,13 +288,22 @@ def cmd_balance(args: argparse.Namespace) -> int:
         title=f"balance: {report.per_class} per class ({report.per_class - report.val_quota} train, "
         f"{report.val_quota} val)"
     )
-    cols = ("label", "harvested", "blocks", "val blocks", "train", "val", "excluded", "augmented")
-    for col in cols:
+    cols = ("label", "harvested", "videos", "in val", "shots", "guard", "near-dup", "train", "val", "excluded")
+    for col in (*cols, "augmented", "nearest"):
         table.add_column(col, justify="left" if col == "label" else "right")
     for label, c in report.classes.items():
-        values = (c.harvested, c.blocks, c.val_blocks, c.train, c.val, c.excluded, c.augmented)
-        table.add_row(label, *map(str, values))
-    _stdout().print(table)
+        values = (c.harvested, c.videos, c.val_videos, c.shots, c.guard, c.duplicates, c.train, c.val, c.excluded)
+        nearest = "-" if c.nearest_bits is None else str(c.nearest_bits)
+        table.add_row(label, *map(str, values), str(c.augmented), nearest)
+    out = _stdout()
+    out.print(table)
+    out.print(
+        "videos: source videos, in val: those with val frames; guard: train frames excluded for sitting within "
+        f"{config.guard_seconds:g} s of a val frame; near-dup: frames excluded as near-duplicates (< "
+        f"{config.duplicate_bits} bits) of a frame on the other side ({report.duplicates} in all); nearest: phash bits "
+        "between the closest train-val pair of the class",
+        highlight=False,
+    )
     for w in report.warnings:
         sys.stderr.write(f"styleverse: warning: {w}\n")
     return 0
@@ -276,12 +320,23 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
         report = write_stats(args.dataset, per_sheet=args.per_sheet, thumb=args.thumb, on_event=on_event)
     table = Table(title=f"{args.dataset}: images per class")
-    for col in ("label", *COUNT_COLUMNS):
+    for col in ("label", *COUNT_COLUMNS, "nearest train-val"):
         table.add_column(col, justify="left" if col == "label" else "right")
     for label, c in report.counts.items():
-        table.add_row(label, *(str(c[k]) for k in COUNT_COLUMNS))
+        pair = report.nearest.get(label)
+        table.add_row(label, *(str(c[k]) for k in COUNT_COLUMNS), "-" if pair is None else f"{pair.bits} bits")
     out = _stdout()
     out.print(table)
+    pairs = {label: p for label, p in report.nearest.items() if p is not None}
+    if pairs:
+        label, p = min(pairs.items(), key=lambda kv: kv[1].bits)
+        out.print(
+            f"nearest train-val pair: {p.bits} of 64 phash bits apart ({label}: val {p.val}, train {p.train}); "
+            "under about 10 bits the two look alike, and val scores then partly measure memory",
+            highlight=False,
+        )
+    else:
+        out.print("nearest train-val pair: none (no class has both train and val images yet)", highlight=False)
     out.print(f"counts: {report.counts_csv}", highlight=False)
     for label, path in report.sheets.items():
         out.print(f"contact sheet {label}: {path}", highlight=False)

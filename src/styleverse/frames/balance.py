@@ -4,21 +4,27 @@ The paper (section 5) had 800 frames for three universes and about 500 for two; 
 the imbalance made its classifier "always predict one class", and only sampling the same number of images
 per universe (1335) fixed it. :func:`balance` does that for every class, with two refinements:
 
-* **Split by source time, before balancing.** Neighbouring frames of a video are near-identical, so a
-  random per-image split would leak training images into validation. Each class's harvested frames are
-  grouped into blocks of ``block_seconds`` of one source video (``floor(timestamp / block_seconds)``) and
-  whole blocks go to ``val`` (seeded, greedy, close to ``val_fraction`` of the class) or ``train``.
+* **A leak-free split, before balancing** (:mod:`styleverse.frames.split`). Neighbouring frames of a video
+  are near-identical, so a random per-image split would leak training images into validation. Per source
+  video a contiguous run of whole shots (cut detection: :mod:`styleverse.frames.shots`; a long shot is cut
+  into ``block_seconds`` blocks) goes to ``val``, so every video with two or more such units is seen in
+  val; train frames within ``guard_seconds`` of it or in a time block it touches are excluded (the guard
+  gap); videos too short to split go whole to one side; and train/val pairs of near-duplicate frames
+  (phash closer than ``duplicate_bits``, e.g. recurring title cards) lose one member. Frames of one video
+  within a block of ``block_seconds`` therefore never sit on both sides.
 * **Exact quotas.** With ``N = per_class`` (default: the smallest class), every class ends with exactly
   ``N_val = round(N * val_fraction)`` val rows and ``N - N_val`` train rows. A split with more frames than
   its quota is down-sampled (seeded); one with fewer is topped up with augmented copies of its own frames
   (:mod:`styleverse.frames.augment`), so an augmented image is always in the split of its original.
 
 Manifest ``split`` values after balancing: ``train`` and ``val`` (what the classifier uses) and
-``excluded`` for frames sampled away (their files are kept, so a later ``balance`` with a larger N can use
-them). Augmented images are new files ``<label>/<stem>_<ms>_aug<k>.jpg`` with ``origin=augmented`` and the
-source and timestamp of their original. Balancing starts from the harvested rows every time: augmented
+``excluded`` for frames sampled away, in a guard gap or dropped as cross-split near-duplicates (their
+files are kept, so a later ``balance`` with other settings can use them). Augmented images are new
+files ``<label>/<stem>_<ms>_aug<k>.jpg`` with ``origin=augmented`` and the source and timestamp of their
+original. Balancing starts from the harvested rows every time: augmented
 rows (and files) of an earlier run are replaced, so a re-run with the same settings gives the same result.
-A class whose frames all fall in one block cannot be split; it gets all N rows in ``train`` and a warning.
+A class that cannot be split (all its frames in one shot within one block, say) gets all N rows in
+``train`` and a warning; so does a video left without val frames in a class that has them.
 """
 
 from __future__ import annotations
@@ -27,34 +33,49 @@ import math
 import os
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from styleverse.errors import ConfigError, InputError
 from styleverse.frames.augment import AugmentConfig, augment
-from styleverse.frames.manifest import Row, manifest_path, read_manifest, remove_leftovers, write_manifest
-from styleverse.frames.quality import phash_hex
+from styleverse.frames.manifest import (
+    EXCLUDED,
+    TRAIN,
+    VAL,
+    Row,
+    manifest_path,
+    read_manifest,
+    remove_leftovers,
+    write_manifest,
+)
+from styleverse.frames.quality import colour_signature, hamming_matrix, hash_ints, phash_hex
+from styleverse.frames.split import DEFAULT_DUPLICATE_BITS, ClassSplit, block_key, split_blocks, split_class
 from styleverse.io.images import load_tensor, save_image, tensor_to_pil
 from styleverse.io.lock import output_lock
 
-TRAIN, VAL, EXCLUDED = "train", "val", "excluded"
 DEFAULT_BLOCK_SECONDS = 10.0
+DEFAULT_GUARD_SECONDS = 2.0
 _AUG_FILE = re.compile(r"_aug\d+\.jpg$")
 
 
 @dataclass(frozen=True)
 class BalanceConfig:
-    """``per_class`` N (None = smallest class), ``seed``, ``val_fraction`` in [0, 1), ``block_seconds`` > 0."""
+    """``per_class`` N (None = smallest class), ``seed``, ``val_fraction`` in [0, 1), ``block_seconds`` > 0,
+    ``guard_seconds`` >= 0 (train frames closer than this to a val frame of their video are excluded),
+    ``duplicate_bits`` 0..64 (a train/val pair closer than this in phash bits loses one frame; 0: off)."""
 
     per_class: int | None = None
     seed: int = 0
     val_fraction: float = 0.2
     block_seconds: float = DEFAULT_BLOCK_SECONDS
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    guard_seconds: float = DEFAULT_GUARD_SECONDS
+    duplicate_bits: int = DEFAULT_DUPLICATE_BITS
 
     def validate(self) -> None:
         if self.per_class is not None and self.per_class < 1:
@@ -63,27 +84,50 @@ class BalanceConfig:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if not (0 < self.block_seconds < math.inf):
             raise ConfigError(f"--block-seconds must be > 0, got {self.block_seconds}")
+        if not (0 <= self.guard_seconds < math.inf):
+            raise ConfigError(f"--guard-seconds must be >= 0, got {self.guard_seconds}")
+        if not 0 <= self.duplicate_bits <= 64:
+            raise ConfigError(f"--duplicate-bits must be 0..64, got {self.duplicate_bits}")
 
 
 @dataclass
 class ClassBalance:
-    """What balancing did to one class."""
+    """What balancing did to one class. ``units``: shots (long ones cut into blocks) the split chose from,
+    ``val_units`` of them in val; ``guard``: frames excluded by the guard gap; ``duplicates``: frames
+    excluded as near-duplicates of a frame on the other side (``duplicate_train`` + ``duplicate_val``);
+    ``excluded`` counts those and the frames sampled away; ``nearest_bits``: phash bits between the closest
+    harvested train-val pair in the result (None without both sides)."""
 
     harvested: int
-    blocks: int = 0
-    val_blocks: int = 0
+    videos: int = 0
+    val_videos: int = 0
+    shots: int = 0
+    units: int = 0
+    val_units: int = 0
+    guard: int = 0
+    duplicates: int = 0
+    duplicate_train: int = 0
+    duplicate_val: int = 0
     train: int = 0
     val: int = 0
     excluded: int = 0
     augmented: int = 0
+    nearest_bits: int | None = None
 
 
 @dataclass
 class BalanceReport:
+    """Quotas, what happened per class, and warnings (one line each, naming the class and video)."""
+
     per_class: int
     val_quota: int
     classes: dict[str, ClassBalance]
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> int:
+        """Frames excluded as cross-split near-duplicates, all classes."""
+        return sum(c.duplicates for c in self.classes.values())
 
 
 @dataclass(frozen=True)
@@ -95,33 +139,7 @@ class Augmented:
     total: int
 
 
-def block_key(row: Row, block_seconds: float) -> tuple[str, int]:
-    """The source-time block of a row: (source video, block number)."""
-    return row.source, math.floor(row.timestamp / block_seconds)
-
-
-def split_blocks(rows: Sequence[Row], val_fraction: float, block_seconds: float, rng: np.random.Generator) -> set:
-    """Block keys that go to validation: a seeded shuffle of one class's blocks, taken greedily while that
-    brings the val count closer to ``val_fraction`` of the class. At least one block stays in train, and
-    with two or more blocks and ``val_fraction > 0`` at least one goes to val."""
-    sizes: dict[tuple[str, int], int] = {}
-    for r in rows:
-        k = block_key(r, block_seconds)
-        sizes[k] = sizes.get(k, 0) + 1
-    keys = sorted(sizes)
-    if len(keys) < 2 or val_fraction <= 0:
-        return set()
-    order = [keys[i] for i in rng.permutation(len(keys))]
-    target, count, val = val_fraction * len(rows), 0, set()
-    for k in order:
-        if len(val) == len(keys) - 1:
-            break
-        if abs(count + sizes[k] - target) < abs(count - target):
-            val.add(k)
-            count += sizes[k]
-    if not val:
-        val.add(min(order, key=lambda k: sizes[k]))
-    return val
+__all__ = ["EXCLUDED", "TRAIN", "VAL", "BalanceConfig", "BalanceReport", "balance", "block_key", "split_blocks"]
 
 
 def _rng(seed: int, label: str) -> np.random.Generator:
@@ -192,26 +210,35 @@ def _balance(root: Path, cfg: BalanceConfig, on_event: Callable[[Augmented], Non
     n = cfg.per_class or min(len(v) for v in by_label.values())
     n_val = round(n * cfg.val_fraction)
     report = BalanceReport(n, n_val, {})
+    signatures = _signatures(root, rows)
     decided: dict[str, str] = {}
     plan: list[tuple[Row, str, int, int]] = []
     for label, members in sorted(by_label.items()):
         rng = _rng(cfg.seed, label)
-        val_keys = split_blocks(members, cfg.val_fraction, cfg.block_seconds, rng)
-        stats = report.classes[label] = ClassBalance(len(members))
-        stats.blocks = len({block_key(r, cfg.block_seconds) for r in members})
-        stats.val_blocks = len(val_keys)
-        quotas = {TRAIN: n - n_val, VAL: n_val}
-        if not val_keys and n_val:
-            quotas = {TRAIN: n, VAL: 0}
-            report.warnings.append(f"class '{label}': all frames in one time block; no val rows (all {n} train)")
+        cs = split_class(
+            label, members, signatures, val_fraction=cfg.val_fraction, block_seconds=cfg.block_seconds,
+            guard_seconds=cfg.guard_seconds, duplicate_bits=cfg.duplicate_bits, rng=rng,
+        )  # fmt: skip
+        stats = report.classes[label] = _class_stats(cs, len(members))
+        parts, quotas = {TRAIN: cs.train, VAL: cs.val}, {TRAIN: n - n_val, VAL: n_val}
+        if n_val and not (cs.train and cs.val):
+            parts, quotas = {TRAIN: cs.train + cs.val + cs.guard + cs.duplicates, VAL: []}, {TRAIN: n, VAL: 0}
+            stats = report.classes[label] = ClassBalance(len(members), stats.videos, 0, stats.shots, stats.units)
+            report.warnings.append(f"class '{label}': {_why_unsplit(cs)}; no val rows (all {n} train)")
+        else:
+            report.warnings += cs.warnings
+            decided.update({r.path: EXCLUDED for r in cs.guard + cs.duplicates})
+            stats.excluded = len(cs.guard) + len(cs.duplicates)
+        chosen_by_split = {}
         for split in (TRAIN, VAL):
-            part = [r for r in members if (block_key(r, cfg.block_seconds) in val_keys) == (split == VAL)]
-            chosen, dropped, todo = _fill(part, quotas[split], rng)
+            chosen, dropped, todo = _fill(parts[split], quotas[split], rng)
             decided.update({r.path: split for r in chosen} | {r.path: EXCLUDED for r in dropped})
             plan += _augment_plan(todo, split, cfg.seed)
             setattr(stats, split, quotas[split])
             stats.excluded += len(dropped)
             stats.augmented += len(todo)
+            chosen_by_split[split] = chosen
+        stats.nearest_bits = nearest_bits(chosen_by_split[TRAIN], chosen_by_split[VAL])
     new_rows = [replace(r, split=decided[r.path]) for r in rows]
     for i, (orig, split, k, gen_seed) in enumerate(plan, start=1):
         new_rows.append(_write_augmented(root, orig, split, k, gen_seed, cfg.augment))
@@ -220,6 +247,45 @@ def _balance(root: Path, cfg: BalanceConfig, on_event: Callable[[Augmented], Non
     write_manifest(root, new_rows)
     _remove_stale_augmented(root, by_label, {r.path for r in new_rows})
     return report
+
+
+def _signatures(root: Path, rows: list[Row]) -> dict[str, np.ndarray]:
+    """Colour signature of every harvested frame, for cut detection (JPEG draft mode: decoded at 1/8
+    scale or so, which is all a 32x24 signature needs)."""
+    out = {}
+    for r in rows:
+        try:
+            with Image.open(root / r.path) as im:
+                im.draft("RGB", (64, 48))
+                out[r.path] = colour_signature(im)
+        except OSError as e:
+            raise InputError(f"{root / r.path}: cannot read frame ({e}); run 'frames harvest' again") from None
+    return out
+
+
+def _class_stats(cs: ClassSplit, harvested: int) -> ClassBalance:
+    """The split part of a class's :class:`ClassBalance`."""
+    return ClassBalance(
+        harvested, len(cs.sources), sum(1 for s in cs.sources.values() if s.val), cs.shots, cs.units,
+        cs.val_units, len(cs.guard), len(cs.duplicates), cs.duplicate_train, cs.duplicate_val,
+    )  # fmt: skip
+
+
+def _why_unsplit(cs: ClassSplit) -> str:
+    """Why a class has no val rows, for its warning."""
+    if len(cs.sources) == 1:
+        ((source, info),) = cs.sources.items()
+        return f"cannot be split (its one video, {source}, is {info.reason or 'too short'})"
+    if not cs.val and not cs.duplicate_val:
+        return f"cannot be split (each of its {len(cs.sources)} videos is too short and there are too few)"
+    return "every val frame was a near-duplicate of a train frame (or the reverse)"
+
+
+def nearest_bits(train: list[Row], val: list[Row]) -> int | None:
+    """Phash bits between the closest train-val pair (None when a side is empty)."""
+    if not train or not val:
+        return None
+    return int(hamming_matrix(hash_ints(r.phash for r in val), hash_ints(r.phash for r in train)).min())
 
 
 def _remove_stale_augmented(root: Path, labels: dict[str, list[Row]], keep: set[str]) -> None:
