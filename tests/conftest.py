@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+# The same suite on every CPU: `--precision auto` behaves as on a CPU without native bf16 unless a test (or
+# the developer, with STYLEVERSE_NATIVE_BF16=1) asks for the bf16 path; tests that compare numbers pin fp32.
+os.environ.setdefault("STYLEVERSE_NATIVE_BF16", "0")
+# One torch thread: tiny tensors gain nothing from more, and parallel test processes must not oversubscribe.
+torch.set_num_threads(1)
 
 
 def make_image(path: Path, size: tuple[int, int] = (48, 40), seed: int = 0, mode: str = "RGB") -> Path:
@@ -57,6 +64,13 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
 def _quiet_library_logs() -> None:
     logging.getLogger("styleverse").setLevel(logging.ERROR)
     torch.manual_seed(0)
+
+
+@pytest.fixture(params=["0", "1"], ids=["cpu-without-bf16", "cpu-with-bf16"])
+def native_bf16(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Run a test as on a CPU without and as on one with native bf16 (`--precision auto` follows it)."""
+    monkeypatch.setenv("STYLEVERSE_NATIVE_BF16", request.param)
+    return request.param == "1"
 
 
 def one_error_line(err: str) -> str:
