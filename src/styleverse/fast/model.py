@@ -90,13 +90,17 @@ class CondInstanceNorm(nn.Module):
 
 
 class ConvNorm(nn.Module):
-    """Reflection pad + convolution (+ conditional instance norm) (+ ReLU); optional x2 upsampling first."""
+    """Optional x2 nearest upsampling, reflection pad, convolution, conditional instance norm, optional ReLU.
+
+    The convolution has no bias: instance normalisation subtracts it again, so its gradient is only rounding
+    noise (which Adam would turn into steps of full size).
+    """
 
     def __init__(self, c_in: int, c_out: int, k: int, styles: int, stride: int = 1, up: bool = False, relu=True):
         super().__init__()
         self.up, self.relu = up, relu
         self.pad = nn.ReflectionPad2d(k // 2)
-        self.conv = nn.Conv2d(c_in, c_out, k, stride)
+        self.conv = nn.Conv2d(c_in, c_out, k, stride, bias=False)  # the norm's β is the bias (a conv bias cancels)
         self.norm = CondInstanceNorm(c_out, styles)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
