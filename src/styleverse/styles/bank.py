@@ -14,10 +14,17 @@ File format (``.safetensors``):
 * ``sq_norm_sum.<layer>``: float64 scalar, Σ wᵢ ‖Gᵢ‖²_F;
 * ``weight_sum`` / ``weight_sq_sum``: float64 scalars Σ wᵢ and Σ wᵢ².
 
+* ``stat_mean.<layer>`` / ``stat_std.<layer>``: float32 (C,), AdaIN's style (Huang & Belongie 2017): the
+  weighted mean over the images of each channel's mean, and of each channel's std (population std per
+  image; the mean of per-image stds, not the pooled std: see ``transfer.targets.ChannelStats`` for why).
+  Banks written before AdaIN lack them; they still serve Gatys runs, and :func:`adain_stats` says how to
+  rebuild them.
+
 With these the set's spread (paper section 6: the variance of the styles around the average Gram) follows
 from the bank alone: Σ wᵢ ‖Gᵢ − Ḡ‖² = Σ wᵢ ‖Gᵢ‖² − W ‖Ḡ‖². Metadata key ``styleverse_kind`` is
 ``style_bank``; key ``bank`` holds JSON: format, backbone (``BackboneInfo.to_dict()``), layers, channels,
-size, count, precision, spread, sources ``[[path, weight], ...]``, settings and versions.
+size, count, precision, spread, sources ``[[path, weight], ...]``, settings, versions and, with the channel
+statistics, ``channel_stats`` (their definition).
 """
 
 from __future__ import annotations
@@ -45,8 +52,8 @@ from styleverse.styles.resume import (
     load_state,
     resume_path,
 )
-from styleverse.styles.stream import Callback, ProgressEvent, accumulate, stream_grams
-from styleverse.transfer.targets import GramDict, RunningSums, StyleImage, add_all, sq_norm
+from styleverse.styles.stream import Callback, ProgressEvent, accumulate, stream_grams, stream_style
+from styleverse.transfer.targets import ChannelStats, GramDict, RunningSums, StatDict, StyleImage, add_all, sq_norm
 
 __all__ = [
     "BANK_FORMAT",
@@ -56,9 +63,11 @@ __all__ = [
     "BankCheckpoint",
     "BankInterrupted",
     "Callback",
+    "ChannelStats",
     "ProgressEvent",
     "RunningSums",
     "accumulate",
+    "adain_stats",
     "backbone_flags",
     "bank_targets",
     "build_bank",
@@ -78,6 +87,7 @@ log = logging.getLogger("styleverse")
 
 BANK_KIND = "style_bank"
 BANK_FORMAT = 1
+STATS_DEFINITION = "weighted mean of per-image channel means; weighted mean of per-image population stds"
 
 
 @dataclass
@@ -93,6 +103,7 @@ class Bank:
     size: int | None = None
     sources: list[tuple[str, float]] = field(default_factory=list)
     settings: dict[str, object] = field(default_factory=dict)
+    stats: StatDict | None = None  # AdaIN channel mean/std per layer; None in banks made before AdaIN
 
     @property
     def layers(self) -> list[str]:
@@ -127,6 +138,7 @@ class Bank:
             "sources": [[str(p), w] for p, w in self.sources],
             "settings": self.settings,
             "versions": {"styleverse": __version__, "torch": torch.__version__},
+            **({"channel_stats": STATS_DEFINITION} if self.stats is not None else {}),
         }
 
 
@@ -164,16 +176,25 @@ def build_bank(
     dev = device or next(model.parameters()).device
     extra = {"precision": precision, **(settings or {})}
     if checkpoint is None:
-        sums = add_all(RunningSums(), stream_grams(model, images, size, dev, precision, callback))
+        sums = add_all(RunningSums(), stream_style(model, images, size, dev, precision, callback))
     else:
         layers = list(getattr(model, "style_weights", {}))
         fp = fingerprint(info, layers, images, size, precision, settings or {})
         sums = load_state(checkpoint.path, fp) if checkpoint.resume else RunningSums()
-        rest = stream_grams(model, images, size, dev, precision, callback, start=sums.count)
+        rest = stream_style(model, images, size, dev, precision, callback, start=sums.count)
         sums = add_with_checkpoints(sums, rest, checkpoint, fp, len(images))
     sources = [(str(s.path), s.weight) for s in images]
     return Bank(
-        sums.mean(), sums.weight, sums.weight_sq, dict(sums.sq_norm), sums.count, info.to_dict(), size, sources, extra
+        sums.mean(),
+        sums.weight,
+        sums.weight_sq,
+        dict(sums.sq_norm),
+        sums.count,
+        info.to_dict(),
+        size,
+        sources,
+        extra,
+        sums.stats(),
     )
 
 
@@ -189,6 +210,9 @@ def save_bank(bank: Bank, path: str | os.PathLike[str], overwrite: bool = False,
     for k, m in bank.mean.items():
         tensors[f"mean.{k}"] = m.float().contiguous()
         tensors[f"sq_norm_sum.{k}"] = torch.tensor(bank.sq_norm_sum[k], dtype=torch.float64)
+    for k, st in (bank.stats or {}).items():
+        tensors[f"stat_mean.{k}"] = st.mean.float().contiguous()
+        tensors[f"stat_std.{k}"] = st.std.float().contiguous()
     meta = {"styleverse_kind": BANK_KIND, "bank": json.dumps(bank.metadata())}
     write_bytes_atomic(out, save(tensors, metadata=meta))
     return out
@@ -237,7 +261,25 @@ def load_bank(path: str | os.PathLike[str]) -> Bank:
     if not (w > 0 and math.isfinite(w) and math.isfinite(w2)):
         raise InputError(f"{p}: style bank weight sum is {w}; rebuild the bank")
     settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
-    return Bank(mean, w, w2, sq, count, meta["backbone"], size, sources, settings)
+    stats = _read_stats(p, t, mean)
+    return Bank(mean, w, w2, sq, count, meta["backbone"], size, sources, settings, stats)
+
+
+def _read_stats(p: Path, t: Mapping[str, torch.Tensor], mean: GramDict) -> StatDict | None:
+    """The AdaIN channel statistics of every layer, checked (C finite values each, std >= 0), or None for a
+    bank made before they were stored."""
+    if not any(k.startswith("stat_mean.") for k in t):
+        return None
+    stats: StatDict = {}
+    for k, g in mean.items():
+        m, s = t.get(f"stat_mean.{k}"), t.get(f"stat_std.{k}")
+        c = g.shape[0]
+        if m is None or s is None or m.shape != (c,) or s.shape != (c,):
+            raise InputError(f"{p}: channel statistics of layer {k} are missing or misshapen; rebuild the bank")
+        if not (torch.isfinite(m).all() and torch.isfinite(s).all() and (s >= 0).all()):
+            raise InputError(f"{p}: channel statistics of layer {k} are not finite; rebuild the bank")
+        stats[k] = ChannelStats(m.float(), s.float())
+    return stats
 
 
 def backbone_flags(b: Mapping[str, object]) -> str:
@@ -278,6 +320,37 @@ def check_compatible(
         c = max(1, round(WIDTHS[int(k[4]) - 1] * info.width)) if k.startswith(("relu", "conv")) else None
         if c is not None and bank.mean[k].shape[0] != c:
             raise InputError(f"{where}: layer {k} has {bank.mean[k].shape[0]} channels, {info.arch} has {c}")
+
+
+def rebuild_command(bank: Bank, path: str | os.PathLike[str]) -> str:
+    """The ``styles bank`` command line that rebuilds ``bank`` at ``path`` from the inputs it records."""
+    st = bank.settings
+    inputs = st.get("inputs") if isinstance(st.get("inputs"), list) else None
+    args = " ".join(map(str, inputs)) if inputs else "IMAGES..."
+    extra = f" --label {st['label']}" if st.get("label") else ""
+    if isinstance(st.get("weights"), list):
+        extra += " --weights " + " ".join(map(str, st["weights"]))
+    style = " --style-layers " + " ".join(bank.layers)
+    size = f" --size {bank.size}" if bank.size else ""
+    return f"styleverse styles bank {args} -o {path}{extra} {backbone_flags(bank.backbone)}{style}{size} --overwrite"
+
+
+def adain_stats(
+    path: str | os.PathLike[str], info: BackboneInfo, layer: str = "relu4_1", precision: str | None = None
+) -> ChannelStats:
+    """The bank's AdaIN style at ``layer`` (channel mean and std, float32) after :func:`check_compatible`.
+
+    A bank made before channel statistics were stored still serves Gatys runs; for AdaIN it is a one-line
+    :class:`InputError` giving the ``styles bank`` command that rebuilds it from its recorded inputs."""
+    bank = load_bank(path)
+    check_compatible(bank, info, [layer], where=str(path), precision=precision)
+    if bank.stats is None:
+        raise InputError(
+            f"{path}: this bank was made before styleverse stored AdaIN channel statistics (it still works for "
+            f"stylize); rebuild it with: {rebuild_command(bank, path)}"
+        )
+    st = bank.stats[layer]
+    return ChannelStats(st.mean.clone(), st.std.clone())
 
 
 def bank_targets(

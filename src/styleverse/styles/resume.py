@@ -8,7 +8,9 @@ uninterrupted one bit for bit. The bank itself is only ever written whole, by ``
 
 The file is a :mod:`styleverse.io.state` file of kind ``bank_resume``: ``sum/<layer>`` float64 (C, C)
 Σ wᵢ Gᵢ; ``sq_norm_sum/<layer>`` float64 Σ wᵢ ‖Gᵢ‖²_F; ``weight_sum`` / ``weight_sq_sum`` float64; ``count``
-(images added, which is also the index of the next one); ``layers`` in order. Its fingerprint holds the
+(images added, which is also the index of the next one); ``layers`` in order; ``stat_mean/<layer>`` and
+``stat_std/<layer>`` float64 (C,) Σ wᵢ μᵢ and Σ wᵢ σᵢ, the AdaIN channel statistics (absent in states
+saved before they existed: such a build finishes without them). Its fingerprint holds the
 settings that change the bank and ``inputs.inputs_digest`` of the ordered inputs; a resume with any of them
 different is refused, naming what differs.
 """
@@ -97,6 +99,8 @@ def save_state(path: Path, sums: RunningSums, fp: Mapping[str, object]) -> None:
         "weight_sum": torch.tensor(sums.weight, dtype=f64),
         "weight_sq_sum": torch.tensor(sums.weight_sq, dtype=f64),
         "count": sums.count,
+        "stat_mean": dict(sums.stat_mean),
+        "stat_std": dict(sums.stat_std),
     }
     io_state.save_state(path, STATE_KIND, fp, state)
     log.debug("%s: saved bank state after %d images", path, sums.count)
@@ -115,9 +119,13 @@ def _sums(state: Mapping[str, Any], path: Path) -> RunningSums:
         w, w2, n = float(state["weight_sum"]), float(state["weight_sq_sum"]), int(state["count"])
         if n < 0:
             raise ValueError("negative image count")
+        means, stds = dict(state.get("stat_mean", {})), dict(state.get("stat_std", {}))
+        for k, m in means.items():
+            if m.dtype != torch.float64 or m.dim() != 1 or stds[k].shape != m.shape or stds[k].dtype != m.dtype:
+                raise ValueError(f"channel statistics of layer {k} are not float64 vectors")
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"--resume: cannot use {path} ({e}); delete it and start afresh") from None
-    return RunningSums(total, sq, w, w2, n)
+    return RunningSums(total, sq, w, w2, n, means, stds)
 
 
 def load_state(path: Path, fp: Mapping[str, object]) -> RunningSums:
@@ -140,8 +148,8 @@ def add_with_checkpoints(
     """``sums`` plus ``items`` (the rest of a ``total``-image stream), saving the state every ``ckpt.every``
     images and on Ctrl-C, which then becomes :class:`BankInterrupted`."""
     try:
-        for grams, w in items:
-            sums = sums.add(grams, w)
+        for item in items:
+            sums = sums.add(*item)
             if ckpt.every and sums.count % ckpt.every == 0 and sums.count < total:
                 save_state(ckpt.path, sums, fp)
     except KeyboardInterrupt:
