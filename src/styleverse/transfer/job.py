@@ -185,21 +185,34 @@ def fingerprint(job: StylizeJob) -> dict[str, Any]:
     return {k: v for k, v in job.settings().items() if k not in _NOT_IN_FINGERPRINT}
 
 
+_RESULT_FIELDS = ("history", "seconds", "precision", "device", "diverged_at", "final_losses", "stop_reason",
+                  "stopped_at", "scales")  # fmt: skip
+
+
 def _load_resume(path: Path, job: StylizeJob) -> dict[str, Any]:
+    """The saved state: ``transfer`` (the optimiser's exact state) for an interrupted run, or ``finished``
+    with the result itself when only writing it failed."""
     state = load_state(path, STATE_KIND, fingerprint(job))
     image = state.get("image")
     if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
         raise ConfigError(f"--resume: {path} holds no (1,3,H,W) image; delete it to start afresh")
+    if not state.get("finished") and not isinstance(state.get("transfer"), dict):
+        raise ConfigError(f"--resume: {path} holds no optimiser state; delete it to start afresh")
     return state
 
 
-def _save_resume(path: Path, job: StylizeJob, result: TransferResult, start: int) -> None:
-    step = int(result.history[-1]["step"]) if result.history else start
-    state: dict[str, Any] = {"image": result.image, "step": step, "history": result.history}
-    opt_state = getattr(result, "state", None)
-    if opt_state is not None:
-        state["optimizer"] = opt_state
+def _save_resume(path: Path, job: StylizeJob, result: TransferResult) -> None:
+    """Keep what was computed: the exact optimiser state of an interrupted run, or a finished result."""
+    state: dict[str, Any] = {"image": result.image, "finished": not result.interrupted}
+    state["result"] = {k: getattr(result, k) for k in _RESULT_FIELDS}
+    if result.state is not None:
+        state["transfer"] = result.state
     save_state(path, STATE_KIND, fingerprint(job), state)
+
+
+def _finished(prior: Mapping[str, Any]) -> TransferResult:
+    """The result a previous run finished but could not write."""
+    return TransferResult(prior["image"], **dict(prior["result"]))
 
 
 def sidecar(job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: BackboneInfo,
@@ -213,10 +226,9 @@ def sidecar(job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: 
         "settings": job.settings(),
         "config": job.config.to_dict(),
         "backbone": info.to_dict(),
-        "precision_used": result.precision,
         "device_used": result.device,
         "steps_run": len(result.history),
-        "final_losses": result.final_losses,
+        **result.summary(),
         "seconds": round(result.seconds, 3),
         "diverged_at_step": result.diverged_at,
         "resumed_from_step": start or None,
@@ -264,25 +276,26 @@ def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None) 
     init = None if job.init in INITS else pil_to_tensor(load_image(job.init))
     if job.preserve_color == "histogram":
         styles.transform = lambda t: match_histogram(t, content)
-    start, history0, prior = 0, [], None
-    if job.resume:
-        prior = _load_resume(paths["resume"], job)
-        start, init, history0 = int(prior["step"]), prior["image"], list(prior["history"])
+    prior = _load_resume(paths["resume"], job) if job.resume else None
+    start = int(prior["transfer"]["step"]) if prior and "transfer" in prior else 0
     model, info = feature_network(job)
     transfer = StyleTransfer(model, cfg)
     add_bank_targets(job, styles, bank_weights, info, max(cfg.sizes), transfer.precision)
     snaps = _Snapshots(paths.get("snapshots"), callback)
-    result = transfer.run(content, styles, init=init, callback=snaps, start_step=start)
-    result.history = history0 + result.history
+    if prior is not None and prior["finished"]:
+        result = _finished(prior)
+    else:
+        saved = prior["transfer"] if prior is not None else None
+        result = transfer.run(content, styles, init=init, callback=snaps, state=saved)
     if result.interrupted:
-        _save_resume(paths["resume"], job, result, start)
+        _save_resume(paths["resume"], job, result)
         return StylizeOutcome(result, {"resume": paths["resume"]}, {}, interrupted=True)
     image = luminance_transfer(result.image, content) if job.preserve_color == "luminance" else result.image
     side = sidecar(job, styles, bank_weights, info, result, start)
     try:
         _write(job, paths, image, side, result, snaps)
     except OutputError as e:
-        _save_resume(paths["resume"], job, result, start)
+        _save_resume(paths["resume"], job, result)
         msg = f"{e}; the finished result is kept in {paths['resume']}: fix that and rerun with --resume"
         raise OutputError(msg) from None
     paths["resume"].unlink(missing_ok=True)

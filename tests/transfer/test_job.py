@@ -1,0 +1,75 @@
+"""The stylise job: what it keeps when interrupted or when writing fails, and what it refuses to resume from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from styleverse.errors import ConfigError, OutputError
+from styleverse.io.state import load_state, save_state, state_path
+from styleverse.transfer.config import TransferConfig
+from styleverse.transfer.job import STATE_KIND, StylizeJob, fingerprint, run_stylize
+from styleverse.transfer.optimize import StepEvent
+
+
+def _job(images: dict[str, Path], out: Path, **kw: object) -> StylizeJob:
+    cfg = TransferConfig(size=32, steps=6, precision="fp32", seed=3)
+    return StylizeJob(images["content"], out, styles=(images["style_a"],), config=cfg, backbone="random", **kw)  # type: ignore[arg-type]
+
+
+def _pixels(p: Path) -> np.ndarray:
+    return np.asarray(Image.open(p))
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(images: dict[str, Path], tmp_path: Path) -> None:
+    straight = run_stylize(_job(images, tmp_path / "a.png"))
+
+    def interrupt_at_4(ev: object) -> None:
+        if isinstance(ev, StepEvent) and ev.step == 4:
+            raise KeyboardInterrupt
+
+    job = _job(images, tmp_path / "b.png")
+    first = run_stylize(job, callback=interrupt_at_4)
+    assert first.interrupted and not (tmp_path / "b.png").exists() and state_path(job.output).exists()
+    resumed = run_stylize(_job(images, tmp_path / "b.png", resume=True))
+    assert np.array_equal(_pixels(tmp_path / "a.png"), _pixels(tmp_path / "b.png"))
+    assert resumed.result.final_losses == straight.result.final_losses
+    assert resumed.sidecar["resumed_from_step"] == 4 and not state_path(job.output).exists()
+
+
+def test_a_result_that_cannot_be_written_is_kept(
+    images: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disk full while saving -o: the finished image goes to the resume state; --resume writes it without
+    optimising again."""
+    import styleverse.transfer.job as jobmod
+
+    def disk_full(*a: object, **k: object) -> None:
+        raise OutputError("o.png: cannot write (no space left on the device (disk full))")
+
+    job = _job(images, tmp_path / "o.png")
+    monkeypatch.setattr(jobmod, "save_image", disk_full)
+    with pytest.raises(OutputError, match="finished result is kept"):
+        run_stylize(job)
+    monkeypatch.undo()
+    kept = load_state(state_path(job.output), STATE_KIND, fingerprint(job))
+    assert kept["finished"] is True
+    steps: list[int] = []
+    out = run_stylize(_job(images, tmp_path / "o.png", resume=True), callback=lambda ev: steps.append(1))
+    assert steps == [] and (tmp_path / "o.png").exists()
+    assert torch.equal(out.result.image, kept["image"])
+    assert not state_path(job.output).exists()
+
+
+def test_damaged_resume_state_is_refused_and_left_alone(images: dict[str, Path], tmp_path: Path) -> None:
+    job = _job(images, tmp_path / "o.png", resume=True)
+    path = state_path(job.output)
+    save_state(path, STATE_KIND, fingerprint(job), {"image": torch.full((1, 3, 8, 8), float("nan")), "finished": True})
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="NaN"):
+        run_stylize(job)
+    assert path.read_bytes() == before and not job.output.exists()
