@@ -25,3 +25,15 @@ def test_second_run_into_a_locked_run_folder_is_refused(tmp_path: Path, cli: Cli
         assert code == 2 and "(first)" in one_error_line(err)
     assert not run.exists()  # refused before anything was written
     assert not (run.parent / ".tcnn.lock").exists()
+
+
+@pytest.mark.parametrize("where", ["ds", "ds/gwen", "."])
+def test_run_folder_equal_to_inside_or_holding_the_dataset_is_refused(tmp_path: Path, cli: Cli, where: str) -> None:
+    (tmp_path / "ds" / "gwen").mkdir(parents=True)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    run = tmp_path / where
+    code, _, err = cli("classifier", "train", tmp_path / "ds", "--out", run, "--init", "scratch", "--quiet")
+    line = one_error_line(err)
+    assert code == 2 and f"--out {run}" in line
+    assert any(s in line for s in ("is also an input", "lies inside the input folder", "holds the input"))
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

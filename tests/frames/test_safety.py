@@ -125,7 +125,7 @@ def test_disk_full_during_harvest_is_one_line(tmp_path: Path, cli: Cli, monkeypa
     monkeypatch.setattr(Image.Image, "save", full)
     code, _, err = cli("frames", "harvest", "--out", tmp_path / "ds", "--label", "miles", video, "--quiet")
     line = one_error_line(err)
-    assert code == 2 and "miles/v_0.jpg" in line and "no space left on the device" in line
+    assert code == 2 and "miles/v_0.jpg" in line and "No space left on device (disk full)" in line
     assert "internal error" not in err
     assert [p.name for p in (tmp_path / "ds" / "miles").iterdir()] == []  # no temporary file left
 
@@ -143,10 +143,10 @@ def test_read_only_dataset_is_one_line(tmp_path: Path, cli: Cli, monkeypatch: py
     monkeypatch.setattr(lockmod.os, "open", read_only)
     before = tree(ds)
     code, _, err = cli("frames", "balance", ds, "--per-class", "8", "--quiet")
-    assert code == 2 and f"{ds}: cannot create a lock file there (read-only file system)" in one_error_line(err)
+    assert code == 2 and f"{ds}: cannot create a lock file there (Read-only file system)" in one_error_line(err)
     video = make_video(tmp_path / "v.mp4", "miles", seconds=1)
     code, _, err = cli("frames", "harvest", "--out", ds, "--label", "miles", video, "--quiet")
-    assert code == 2 and "read-only file system" in one_error_line(err)
+    assert code == 2 and "Read-only file system" in one_error_line(err)
     assert tree(ds) == before
 
 
@@ -163,7 +163,7 @@ def test_read_only_dataset_for_real(tmp_path: Path, cli: Cli) -> None:
         except PermissionError:
             pass
         code, _, err = cli("frames", "balance", ds, "--per-class", "8", "--quiet")
-        assert code == 2 and "permission denied" in one_error_line(err)
+        assert code == 2 and "Permission denied" in one_error_line(err)
     finally:
         for f in folders:
             f.chmod(0o755)

@@ -102,7 +102,7 @@ def test_lock_where_nothing_can_be_written_is_one_output_error(tmp_path: Path, m
 
     monkeypatch.setattr(lockmod.os, "open", read_only)
     (tmp_path / "ds").mkdir()
-    refused = pytest.raises(OutputError, match=r"ds: cannot create a lock file there \(read-only file system\)")
+    refused = pytest.raises(OutputError, match=r"ds: cannot create a lock file there \(Read-only file system\)")
     with refused, output_lock(tmp_path / "ds", folder=True):
         pass
     monkeypatch.undo()

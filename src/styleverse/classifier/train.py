@@ -43,6 +43,7 @@ from styleverse.devices import PRECISIONS, memory_format, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.io.images import remove_temp_files
 from styleverse.io.lock import output_lock
+from styleverse.io.outputs import Output, check_outputs
 from styleverse.training.distributed import DistContext, all_sum, setup_distributed, teardown_distributed
 
 log = logging.getLogger("styleverse")
@@ -169,8 +170,11 @@ def train(config: TrainConfig, callback: Callback | None = None, stop: Callable[
 
     The run folder is locked (:func:`styleverse.io.lock.output_lock`, by rank 0, which alone writes) for the
     whole run: a second run into the same folder is refused naming the first, instead of replacing its files.
+    A run folder that is the dataset, lies inside it (its PNGs would become class images) or holds it is
+    refused before anything starts.
     """
     config.validate()
+    check_outputs({"--out": Output(config.out, "folder")}, [config.dataset])
     ctx, device = setup_distributed(config.device)
     try:
         with output_lock(config.out) if ctx.is_main else contextlib.nullcontext():

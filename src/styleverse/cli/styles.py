@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from styleverse.errors import ConfigError, OutputError
-from styleverse.io.images import check_output, remove_temp_files
+from styleverse.io.images import check_output, probe_folder, remove_temp_files
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs
 
@@ -233,6 +233,7 @@ def _analyze(args: argparse.Namespace, out_dir: Path, images: list, protected: l
     outputs |= {f"-o ({p.name})": p for p in report_paths(out_dir).values()}
     outputs["--write-bank"] = Output(args.write_bank, suffixes=_BANK_SUFFIXES) if args.write_bank else None
     check_outputs(outputs, protected, args.overwrite)
+    probe_folder(out_dir)  # created now (the caller removes it again if the run fails)
     with contextlib.ExitStack() as held:
         held.enter_context(output_lock(out_dir, folder=True))
         remove_temp_files(out_dir)

@@ -33,16 +33,11 @@ os.umask(_UMASK)
 # so no folder listing counts one as an image, and recognisable, so a later run can remove what a kill left.
 _TEMP_INFIX = ".tmp"
 _TEMP_NAME = re.compile(r"^\.(?P<final>.+)\.tmp[a-z0-9_]{8}(?:\.[^.]*)?$")
-_CAUSES = {
-    errno.ENOSPC: "no space left on the device (disk full)",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EROFS: "read-only file system",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-    errno.ELOOP: "symbolic link loop in the path",
+_HINTS = {  # said after the system's own words, where those leave the user guessing
+    errno.ENOSPC: "disk full",
+    errno.ELOOP: "a symbolic link loop in the path",
     errno.ENOTDIR: "a part of the path is a file, not a folder",
     errno.ENOENT: "no such folder",
-    errno.ENAMETOOLONG: "file name too long",
 }
 
 
@@ -179,8 +174,12 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def os_error_cause(e: OSError) -> str:
-    """A short, plain cause for an environment error: disk full, read-only, permission, link loop, ..."""
-    return _CAUSES.get(e.errno or -1) or str(e.strerror or e).lower()
+    """The cause of an environment error in the system's words, with a plain hint where those are obscure:
+    ``No space left on device (disk full)``, ``Read-only file system``, ``Permission denied``,
+    ``Too many levels of symbolic links (a symbolic link loop in the path)``."""
+    text = e.strerror or (os.strerror(e.errno) if e.errno else str(e))
+    hint = _HINTS.get(e.errno or -1)
+    return f"{text} ({hint})" if hint else str(text)
 
 
 def probe_folder(folder: str | os.PathLike[str]) -> Path:

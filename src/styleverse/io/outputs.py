@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from styleverse.errors import OutputError
+from styleverse.errors import OutputError, WriteError
 from styleverse.io.images import check_output, image_format_for, probe_folder
 
 PathLike = str | os.PathLike[str]
@@ -104,11 +104,24 @@ def _check_cross(outs: dict[str, tuple[Path, Output]], inputs: _Inputs) -> None:
             inputs.check_folder(flag, path)
 
 
+def _writable_ancestor(flag: str, path: Path) -> None:
+    """A folder output that does not exist yet is not created by the check (a refused run must leave
+    nothing behind); its nearest existing ancestor must be a folder this process may write in."""
+    probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not probe.is_dir():
+        raise WriteError(f"{flag} {path}: cannot create it ({probe} is a file, not a folder)", str(path))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise WriteError(f"{flag} {path}: cannot create it ({probe}: permission denied)", str(path))
+
+
 def _check_one(flag: str, path: Path, spec: Output, overwrite: bool) -> None:
     if spec.kind == "folder":
-        if path.exists() and not path.is_dir():
+        if path.is_dir():
+            probe_folder(path)
+        elif os.path.lexists(path):
             raise OutputError(f"{flag} {path}: exists and is not a folder")
-        probe_folder(path)
+        else:
+            _writable_ancestor(flag, path)
         return
     if spec.kind == "image":
         image_format_for(path)
@@ -126,8 +139,9 @@ def check_outputs(
     """Check every output of one command (keyed by the flag that names it, e.g. ``"-o"``, ``"--plot"``)
     against every input (files or folders) and each other, before any work; see the module doc.
 
-    A bare path is a file output of any extension; ``None`` (an output not asked for) is skipped. Folders
-    and parents of files are created if missing (to prove they can be written). Returns the paths by flag.
+    A bare path is a file output of any extension; ``None`` (an output not asked for) is skipped. Parents
+    of files are created if missing (to prove they can be written); a missing folder output is not (its
+    caller creates it when work starts). Returns the paths by flag.
     Raises :class:`OutputError` (:class:`WriteError` for an unwritable folder), one line naming the flag.
     """
     outs: dict[str, tuple[Path, Output]] = {}
