@@ -17,6 +17,7 @@ COMMANDS = {
     "frames": "frames",
     "classifier": "classifier",
     "fast": "fast",
+    "adain": "adain",
 }
 
 

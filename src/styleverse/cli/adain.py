@@ -1,0 +1,239 @@
+"""``styleverse adain train|apply|export``: any style image in real time (Huang & Belongie 2017).
+
+Training reports progress on stderr (rank 0 only under torchrun); Ctrl-C saves the exact resume state after
+the current step (a second Ctrl-C aborts at once). Defaults come from the library's dataclasses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import (
+    Parser,
+    add_device_args,
+    console,
+    need,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    progress,
+    setup_logging,
+)
+from .fast import _defaults
+
+
+def unit_float(text: str) -> float:
+    """A number from 0 to 1 (for --alpha)."""
+    v = non_negative_float(text)
+    if v > 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
+    return v
+
+
+def _help(p: argparse.ArgumentParser) -> int:
+    p.print_help(sys.stderr)
+    return 2
+
+
+def register(sub: Any) -> None:
+    p: Parser = sub.add_parser(
+        "adain",
+        help="any style image in real time: train, apply and export an AdaIN decoder",
+        description="Adaptive instance normalisation (Huang & Belongie 2017): a fixed VGG encoder up to relu4_1, "
+        "the content's channel mean and std replaced by the style's, and a trained decoder. One decoder serves "
+        "every style image, mix of styles and universe (a style bank).",
+    )
+    p.set_defaults(func=lambda _a: _help(p))
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    _register_train(actions)
+    _register_apply(actions)
+    _register_export(actions)
+
+
+def _register_train(actions: Any) -> None:
+    from styleverse.fast.adain_train import AdaINTrainConfig
+
+    d = _defaults(AdaINTrainConfig)
+    t: Parser = actions.add_parser(
+        "train",
+        help="train a decoder on content photos and style images",
+        description="Pair random photos with random style images; train the decoder so that its image has the "
+        "AdaIN features (content loss) and the style's channel means and stds at relu1_1..relu4_1 (style loss). "
+        "Writes DECODER, DECODER-stem.losses.png, sample grids in DECODER-stem.samples/ and the resume state "
+        "DECODER.resume.safetensors. Several processes: run under torchrun.",
+    )
+    t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
+    t.add_argument("--style", nargs="+", required=True, metavar="IMAGES", help="style folders, images or manifests")
+    t.add_argument("-o", "--output", required=True, metavar="DECODER", help="decoder file to write (.safetensors)")
+    t.add_argument("--size", type=positive_int, default=d["size"], help="training crop side in pixels (multiple of 8)")
+    t.add_argument("--load-size", type=positive_int, default=d["load_size"], help="short side before cropping")
+    t.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="pairs per step (per process)")
+    t.add_argument("--steps", type=positive_int, default=d["steps"], help="optimizer steps")
+    t.add_argument("--lr", type=positive_float, default=d["lr"], help="Adam learning rate")
+    t.add_argument("--lr-decay", type=non_negative_float, default=d["lr_decay"], help="lr / (1 + decay * step)")
+    t.add_argument("--style-weight", type=non_negative_float, default=d["style_weight"], help="λ of the style loss")
+    t.add_argument("--content-weight", type=non_negative_float, default=d["content_weight"], help="content loss weight")
+    t.add_argument("--width", type=positive_float, default=d["width"], help="decoder channels relative to the paper's")
+    t.add_argument(
+        "--backbone",
+        default=d["backbone"],
+        help="the fixed encoder: imagenet (official VGG file), random (tests only) or PATH to VGG weights",
+    )
+    t.add_argument("--arch", choices=["vgg19", "vgg16"], default=d["arch"], help="VGG depth")
+    t.add_argument("--pooling", choices=["max", "avg"], default=d["pooling"], help="encoder pooling")
+    t.add_argument("--seed", type=int, default=d["seed"], help="seed for the initial weights and the data order")
+    t.add_argument("--checkpoint-every", type=non_negative_int, default=d["checkpoint_every"], help="0: at the end")
+    t.add_argument("--sample-every", type=non_negative_int, default=d["sample_every"], help="sample grid every K steps")
+    t.add_argument("--resume", action="store_true", help="continue the interrupted (or finished) run exactly")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing decoder and start afresh")
+    t.add_argument("--quiet", action="store_true", help="no progress bar or info messages, only errors")
+    add_device_args(t)
+    t.set_defaults(func=cmd_train)
+
+
+def _add_style_args(p: argparse.ArgumentParser, weights: bool = True) -> None:
+    from styleverse.fast.adain_apply import AdaINApplyJob
+
+    d = _defaults(AdaINApplyJob)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--style", nargs="+", default=[], metavar="IMG", help="style images or folders (one style each)")
+    g.add_argument("--style-bank", nargs="+", default=[], metavar="BANK", help="style banks: a universe as one style")
+    if weights:
+        p.add_argument("--style-weights", nargs="+", type=non_negative_float, metavar="W", help="mix the styles")
+    p.add_argument("--style-size", type=positive_int, default=d["style_size"], help="longest side of style images")
+
+
+def _register_apply(actions: Any) -> None:
+    from styleverse.fast.adain_apply import COLOR_MODES, AdaINApplyJob
+
+    d = _defaults(AdaINApplyJob)
+    a: Parser = actions.add_parser(
+        "apply",
+        help="stylise images and folders with any style",
+        description="Stylise each IN (folders are expanded) with style images or style banks. -o is a file for "
+        "one image, a folder otherwise (results keep their input names).",
+    )
+    a.add_argument("model", metavar="DECODER", help="an AdaIN decoder (.safetensors from `adain train`)")
+    a.add_argument("inputs", nargs="+", metavar="IN", help="images or folders of images")
+    a.add_argument("-o", "--output", required=True, metavar="OUT", help="output image (one input) or folder")
+    _add_style_args(a)
+    a.add_argument("--alpha", type=unit_float, default=d["alpha"], help="0 = the content decoded, 1 = full style")
+    a.add_argument(
+        "--preserve-color",
+        choices=COLOR_MODES,
+        default=d["preserve_color"],
+        help="keep the photo's colours: luminance (any style, steady on video) or histogram (recolours style images)",
+    )
+    a.add_argument("--mask", metavar="MASK", help="black-and-white image: white takes the first style, black the 2nd")
+    a.add_argument("--size", type=positive_int, default=d["size"], help="longest side of the output in pixels")
+    a.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    a.add_argument("--quiet", action="store_true", help="no progress bar, only errors")
+    add_device_args(a)
+    a.set_defaults(func=cmd_apply)
+
+
+def _register_export(actions: Any) -> None:
+    e: Parser = actions.add_parser(
+        "export",
+        help="export a decoder (with its encoder) to ONNX",
+        description="Write encoder + AdaIN + decoder as ONNX. Without a style the graph takes a content and a style "
+        "image; with --style/--style-bank the style's statistics are baked in and it takes only the content. "
+        "Both take alpha; height and width must be multiples of 8.",
+    )
+    e.add_argument("model", metavar="DECODER", help="an AdaIN decoder (.safetensors)")
+    e.add_argument("-o", "--output", required=True, metavar="ONNX", help="file to write (.onnx)")
+    _add_style_args(e)
+    e.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    e.set_defaults(func=cmd_export)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from styleverse.fast.adain_train import AdaINTrainConfig, loss_plot_path, samples_path, train_adain
+    from styleverse.training.loop import CheckpointSaved, LoopStart, SampleSaved, StepEnd
+
+    from .classifier import _graceful_interrupt
+
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    quiet = args.quiet or not rank0
+    setup_logging(quiet)
+    cfg = AdaINTrainConfig(
+        content=tuple(args.content), style=tuple(args.style), output=args.output, size=args.size,
+        load_size=args.load_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr, lr_decay=args.lr_decay,
+        style_weight=args.style_weight, content_weight=args.content_weight, width=args.width,
+        backbone=args.backbone, arch=args.arch, pooling=args.pooling, seed=args.seed,
+        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, precision=args.precision,
+        device=args.device, resume=args.resume, overwrite=args.overwrite,
+    )  # fmt: skip
+    with progress(quiet) as bar, _graceful_interrupt() as flag:
+        task = bar.add_task("adain train", total=cfg.steps, status="loading")
+
+        def on_event(ev: Any) -> None:
+            if isinstance(ev, LoopStart):
+                bar.update(task, completed=ev.step, status=f"x{ev.world_size}" + (" resumed" if ev.resumed else ""))
+            elif isinstance(ev, StepEnd):
+                lo = ev.losses
+                bar.update(task, completed=ev.step, status=f"style {lo['style']:.3g} content {lo['content']:.3g}")
+            elif isinstance(ev, CheckpointSaved | SampleSaved) and not quiet:
+                bar.update(task, status=f"{type(ev).__name__} at {ev.step}")
+
+        result = train_adain(cfg, on_event, stop=lambda: flag[0])
+    if not rank0:
+        return 130 if result.interrupted else 0
+    out = result.output
+    if result.interrupted:
+        console.print(f"[yellow]interrupted; state saved beside {out}; rerun the same command with --resume")
+        return 130
+    print(f"decoder: {out} ({len(result.history)} steps, encoder {result.model.encoder.get('identity')})")
+    print(f"loss curves: {loss_plot_path(out)}")
+    if cfg.sample_every and samples_path(out).is_dir():
+        print(f"samples: {samples_path(out)}/")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from styleverse.fast.adain_apply import AdaINApplyJob, run_apply
+
+    setup_logging(args.quiet)
+    job = AdaINApplyJob(
+        model=args.model, inputs=tuple(args.inputs), output=args.output, styles=tuple(args.style),
+        banks=tuple(args.style_bank), style_weights=tuple(args.style_weights) if args.style_weights else None,
+        alpha=args.alpha, preserve_color=args.preserve_color, mask=args.mask, size=args.size,
+        style_size=args.style_size, precision=args.precision, device=args.device, overwrite=args.overwrite,
+    )  # fmt: skip
+    with progress(args.quiet) as bar:
+        task = bar.add_task("adain apply", total=None, status="loading")
+        written = run_apply(job, lambda p: bar.update(task, advance=1, status=p.name))
+    target = written[0] if len(written) == 1 else Path(args.output)
+    print(f"wrote {len(written)} image{'s' if len(written) != 1 else ''}: {target}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from styleverse.fast.adain import load_adain, mix_stats
+    from styleverse.fast.adain_apply import AdaINApplyJob, load_styles
+    from styleverse.fast.adain_export import export_onnx
+    from styleverse.io.images import check_output
+
+    setup_logging(False)
+    need(Path(args.output).suffix.lower() == ".onnx", f"{args.output}: the output name must end in .onnx")
+    inputs = [args.model, *args.style, *args.style_bank]
+    out = check_output(args.output, [p for p in inputs if Path(p).is_file()], args.overwrite)
+    model = load_adain(args.model)
+    stats = None
+    if args.style or args.style_bank:
+        job = AdaINApplyJob(args.model, (), "", tuple(args.style), tuple(args.style_bank), style_size=args.style_size)
+        styles = load_styles(job, model, torch.device("cpu"), "fp32")
+        stats = mix_stats([s.stats for s in styles], args.style_weights)
+    else:
+        need(not args.style_weights, "--style-weights needs --style or --style-bank")
+    written = export_onnx(model, out, stats)
+    how = "content and style images are inputs" if stats is None else "style baked in; content is the input"
+    print(f"wrote {written} ({how}; alpha is an input; height and width must be multiples of 8)")
+    return 0

@@ -1,0 +1,286 @@
+"""Stylising with an AdaIN decoder: styles from images or banks, a frame stylizer, and the image/folder job.
+
+:class:`AdaINStylizer` is the piece other commands reuse: ``stylizer(frame)`` maps one (1, 3, H, W) frame in
+[0, 1] to its stylisation of the same size, so the video loop can take it as its frame stylizer. The style's
+relu4_1 statistics are computed once, when the stylizer is built; per frame it costs one encoder and one
+decoder pass (plus, for ``histogram`` colour preservation, one encoder pass per style image).
+
+The controls of Huang & Belongie 2017, section 7.1:
+
+* content–style trade-off ``alpha`` (eq. 14): 0 decodes the content's own features, 1 is full AdaIN;
+* style interpolation: several styles with weights mix their (μ, σ) (:func:`styleverse.fast.adain.mix_stats`);
+  a folder is one style, the mean over its images; a style bank is a whole universe as one style;
+* colour preservation: ``histogram`` gives the style images the content's colour mean and covariance before
+  their statistics are taken (the paper's way, Gatys et al. 2017); ``luminance`` keeps the content's chroma
+  and takes the stylisation's luminance, which also works for banks and is stable across video frames;
+* spatial control: a black-and-white mask with two styles, white regions taking the first and black ones
+  the second (:func:`styleverse.fast.adain.masked_adain`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from styleverse.devices import autocast, memory_format, resolve_device, resolve_precision
+from styleverse.errors import ConfigError, InputError
+from styleverse.fast.adain import (
+    ENCODER_LAYER,
+    MULTIPLE,
+    AdaINModel,
+    adain,
+    check_stats,
+    load_adain,
+    masked_adain,
+    mix_stats,
+    resize_mask,
+    stats_of,
+)
+from styleverse.fast.model import pad_to_multiple
+from styleverse.io.images import list_images, load_image, load_tensor, resize_longest
+from styleverse.nn.color import luminance_transfer, match_histogram
+from styleverse.transfer.targets import ChannelStats
+
+COLOR_MODES = ("none", "luminance", "histogram")
+MASK_GREY_LIMIT = 0.05  # share of mid-grey mask pixels (anti-aliased edges, JPEG noise) tolerated
+MASK_ASPECT_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Style:
+    """One style: its relu4_1 channel statistics and, for a style from images, those images (kept for
+    ``histogram`` colour preservation, which recolours them for every content)."""
+
+    name: str
+    stats: ChannelStats
+    images: tuple[tuple[torch.Tensor, float], ...] = ()
+
+
+@torch.inference_mode()
+def image_style(
+    model: AdaINModel,
+    source: str | os.PathLike[str],
+    size: int | None,
+    device: torch.device,
+    precision: str = "fp32",
+) -> Style:
+    """The style of an image, or of a folder (the mean of its images' μ and σ, equal weights), seen at
+    longest side ``size``."""
+    paths = list_images([source])
+    images = tuple((load_tensor(p, size), 1.0 / len(paths)) for p in paths)
+    stats = [_stats(model, t, device, precision) for t, _ in images]
+    return Style(Path(source).name, mix_stats(stats), images)
+
+
+def bank_style(model: AdaINModel, path: str | os.PathLike[str], precision: str | None = None) -> Style:
+    """A style bank as one style (a universe's mean μ and σ); the bank must come from the decoder's encoder."""
+    from styleverse.styles.bank import adain_stats
+
+    stats = adain_stats(path, model.encoder_info, ENCODER_LAYER, precision)
+    check_stats(stats, model, str(path))
+    return Style(Path(path).name.split(".")[0], stats)
+
+
+def _stats(model: AdaINModel, image: torch.Tensor, device: torch.device, precision: str) -> ChannelStats:
+    x = _padded(image.to(device), precision)
+    with autocast(device, precision):
+        mean, std = model.net.style_stats(x)
+    return stats_of(mean, std)
+
+
+def _padded(x: torch.Tensor, precision: str) -> torch.Tensor:
+    return pad_to_multiple(x.float(), MULTIPLE)[0].contiguous(memory_format=memory_format(precision))
+
+
+def load_mask(path: str | os.PathLike[str]) -> torch.Tensor:
+    """A black-and-white mask image as (1, 2, H, W) regions: channel 0 white (first style), 1 black (second).
+
+    :class:`InputError` for a file that is not an image or not black and white (more than
+    :data:`MASK_GREY_LIMIT` of its pixels mid-grey)."""
+    grey = np.asarray(load_image(path).convert("L"), dtype=np.uint8)
+    mid = float(((grey > 32) & (grey < 224)).mean())
+    if mid > MASK_GREY_LIMIT:
+        raise InputError(
+            f"{path}: not a black-and-white mask ({mid:.0%} of its pixels are grey); paint the first style's "
+            "region white and the second's black"
+        )
+    white = torch.from_numpy(grey >= 128).float()[None, None]
+    return torch.cat([white, 1 - white], dim=1)
+
+
+def fit_mask(mask: torch.Tensor, size: tuple[int, int], where: str) -> torch.Tensor:
+    """``mask`` resized to a content of ``size`` (H, W); :class:`InputError` when their shapes differ."""
+    (mh, mw), (h, w) = mask.shape[-2:], size
+    if abs(mw / mh - w / h) > MASK_ASPECT_TOLERANCE * (w / h):
+        raise InputError(f"{where}: mask is {mw}x{mh} px, content is {w}x{h}: give a mask of the content's shape")
+    return resize_mask(mask, size)
+
+
+class AdaINStylizer:
+    """``stylizer(frame)``: (1, 3, H, W) in [0, 1] -> stylised (1, 3, H, W) in [0, 1], on the frame's device.
+
+    ``styles`` mix with ``weights`` (normalised; default equal) unless a ``mask`` ((1, 2, h, w) from
+    :func:`load_mask`) gives each of exactly two styles its region. ``alpha`` is eq. 14's trade-off;
+    ``preserve_color`` one of :data:`COLOR_MODES` (see the module doc). Any frame size works: frames are
+    reflection-padded to multiples of 8 for the network and cropped back.
+    """
+
+    def __init__(
+        self,
+        model: AdaINModel,
+        styles: Sequence[Style],
+        weights: Sequence[float] | None = None,
+        alpha: float = 1.0,
+        preserve_color: str = "none",
+        mask: torch.Tensor | None = None,
+        device: torch.device | None = None,
+        precision: str = "fp32",
+    ):
+        _check_controls([not s.images for s in styles], weights, alpha, preserve_color, mask is not None)
+        for s in styles:
+            check_stats(s.stats, model, s.name)
+        self.model, self.styles, self.alpha, self.mask = model, list(styles), float(alpha), mask
+        self.weights = list(weights) if weights is not None else [1.0] * len(styles)
+        self.preserve_color, self.precision = preserve_color, precision
+        self.device = device or next(model.net.decoder.parameters()).device
+        model.net.to(self.device).to(memory_format=memory_format(precision)).eval()  # type: ignore[call-overload]
+        self.mixed = mix_stats([s.stats for s in styles], self.weights) if mask is None else None
+
+    def _targets(self, content: torch.Tensor) -> list[ChannelStats]:
+        """The styles' statistics for this content (recoloured style images in ``histogram`` mode)."""
+        if self.preserve_color != "histogram":
+            return [s.stats for s in self.styles]
+        out = []
+        for s in self.styles:
+            recoloured = [match_histogram(t.to(content.device), content) for t, _ in s.images]
+            per = [_stats(self.model, t, self.device, self.precision) for t in recoloured]
+            out.append(mix_stats(per, [w for _, w in s.images]))
+        return out
+
+    @torch.inference_mode()
+    def __call__(self, frame: torch.Tensor) -> torch.Tensor:
+        if frame.dim() != 4 or frame.shape[:2] != (1, 3):
+            raise ValueError(f"expected a (1, 3, H, W) frame, got {tuple(frame.shape)}")
+        content = frame.to(self.device).float()
+        h, w = content.shape[-2:]
+        net, dev, prec = self.model.net, self.device, self.precision
+        targets = self._targets(content)
+        with autocast(dev, prec):
+            f = net.encode(_padded(content, prec))
+        if self.mask is not None:
+            regions = pad_to_multiple(fit_mask(self.mask, (h, w), "frame"), MULTIPLE)[0]
+            t = masked_adain(f, targets, resize_mask(regions, (int(f.shape[-2]), int(f.shape[-1]))).to(dev))
+        else:
+            mix = self.mixed if self.preserve_color != "histogram" else mix_stats(targets, self.weights)
+            assert mix is not None
+            t = adain(f, mix.mean.to(dev), mix.std.to(dev))
+        t = self.alpha * t + (1 - self.alpha) * f.float()
+        with autocast(dev, prec):
+            y = net.decoder(t.to(f.dtype).contiguous(memory_format=memory_format(prec)))
+        y = y.float()[..., :h, :w].clamp(0, 1).contiguous()
+        if self.preserve_color == "luminance":
+            y = luminance_transfer(y, content)
+        return y.to(frame.device)
+
+
+def _check_controls(
+    banks: Sequence[bool], weights: Sequence[float] | None, alpha: float, preserve_color: str, mask: bool
+) -> None:
+    """The controls fit the styles (``banks``: one flag per style, True for a style without images)."""
+    if not banks:
+        raise ConfigError("give a style: --style IMAGE/FOLDER or --style-bank BANK")
+    if not (0 <= alpha <= 1):
+        raise ConfigError(f"--alpha must be between 0 and 1, not {alpha}")
+    if preserve_color not in COLOR_MODES:
+        raise ConfigError(f"--preserve-color must be one of {', '.join(COLOR_MODES)}, not '{preserve_color}'")
+    if preserve_color == "histogram" and any(banks):
+        raise ConfigError(
+            "--preserve-color histogram recolours style images, but a style bank holds none; use "
+            "--preserve-color luminance with --style-bank"
+        )
+    if weights is not None and len(weights) != len(banks):
+        raise ConfigError(f"--style-weights has {len(weights)} values for {len(banks)} styles; give one per style")
+    if weights is not None and (any(not (v >= 0 and math.isfinite(v)) for v in weights) or sum(weights) <= 0):
+        raise ConfigError("--style-weights must be finite, >= 0 and not all zero")
+    if mask:
+        if len(banks) != 2:
+            n = len(banks)
+            raise ConfigError(f"--mask needs exactly two styles (white region: first, black: second), not {n}")
+        if weights is not None:
+            raise ConfigError("--style-weights mixes styles everywhere; with --mask each style has its own region")
+
+
+@dataclass(frozen=True)
+class AdaINApplyJob:
+    """One ``adain apply`` run: every image of ``inputs`` (files and folders) stylised into ``output`` (an
+    image file for a single input image, else a folder of ``<name>.<ext>`` files). Styles are ``styles``
+    (images or folders, one style each) then ``banks``; ``style_weights`` one per style in that order.
+    ``size`` is the longest side contents are processed at (None: as they are); style images are seen at
+    ``style_size``. Outputs follow ``styleverse.fast.apply.plan_outputs`` (results keep their input names)."""
+
+    model: str
+    inputs: tuple[str, ...]
+    output: str
+    styles: tuple[str, ...] = ()
+    banks: tuple[str, ...] = ()
+    style_weights: tuple[float, ...] | None = None
+    alpha: float = 1.0
+    preserve_color: str = "none"
+    mask: str | None = None
+    size: int | None = 512
+    style_size: int = 512
+    precision: str = "auto"
+    device: str = "auto"
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        """Settings alone (before any file is read): sizes, α, colour mode, and styles that fit the controls."""
+        if not self.inputs:
+            raise ConfigError("give at least one content image or folder")
+        banks = [False] * len(self.styles) + [True] * len(self.banks)
+        _check_controls(banks, self.style_weights, self.alpha, self.preserve_color, self.mask is not None)
+        if self.size is not None and self.size < MULTIPLE:
+            raise ConfigError(f"--size must be at least {MULTIPLE} pixels")
+        if self.style_size < MULTIPLE:
+            raise ConfigError(f"--style-size must be at least {MULTIPLE} pixels")
+
+
+def load_styles(job: AdaINApplyJob, model: AdaINModel, device: torch.device, precision: str) -> list[Style]:
+    """The job's styles, images first, then banks (banks checked against the decoder's encoder)."""
+    styles = [image_style(model, s, job.style_size, device, precision) for s in job.styles]
+    return styles + [bank_style(model, b, precision) for b in job.banks]
+
+
+def check_mask_fits(mask: torch.Tensor, contents: Sequence[Path], size: int | None) -> None:
+    """Before any work: every content, as it will be processed, has the mask's shape (one-line error)."""
+    for c in contents:
+        img = resize_longest(load_image(c), size)
+        fit_mask(mask, (img.height, img.width), str(c))
+
+
+def run_apply(job: AdaINApplyJob, callback: Callable[[Path], object] | None = None) -> list[Path]:
+    """Stylise every input (see :class:`AdaINApplyJob`); returns the files written. Outputs, styles and the
+    mask are checked before the decoder runs; each image is written atomically as soon as it is done."""
+    from styleverse.fast.apply import apply_images, plan_outputs
+
+    job.validate()
+    protect = [*job.styles, *job.banks, job.model, *([job.mask] if job.mask else [])]
+    pairs = plan_outputs(job.inputs, job.output, job.overwrite, protect)
+    mask = load_mask(job.mask) if job.mask else None
+    if mask is not None:
+        check_mask_fits(mask, [src for src, _ in pairs], job.size)
+    device = resolve_device(job.device)
+    precision = resolve_precision(job.precision, device)
+    model = load_adain(job.model)
+    model.net.to(device)
+    styles = load_styles(job, model, device, precision)
+    stylizer = AdaINStylizer(
+        model, styles, job.style_weights, job.alpha, job.preserve_color, mask, device, precision
+    )  # fmt: skip
+    return apply_images(stylizer, pairs, job.size, callback)

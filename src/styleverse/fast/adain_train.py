@@ -1,0 +1,323 @@
+"""Training an AdaIN decoder on the generic step loop (:mod:`styleverse.training.loop`).
+
+Huang & Belongie 2017, section 6: content photos and style images are paired at random; the fixed encoder
+``f`` (VGG up to relu4_1) encodes both, AdaIN gives the target ``t = AdaIN(f(c), f(s))`` and the decoder
+``g`` is trained so that ``g(t)`` has
+
+* content loss ``L_c = ‖f(g(t)) − t‖²`` (eq. 12; the AdaIN output as the content target, not f(c), which
+  the paper found to converge a little faster), and
+* style loss ``L_s = Σ_i ‖μ(φ_i(g(t))) − μ(φ_i(s))‖² + ‖σ(φ_i(g(t))) − σ(φ_i(s))‖²`` over relu1_1, relu2_1,
+  relu3_1 and relu4_1 (eq. 13),
+
+``L = content_weight · L_c + style_weight · L_s``. Norms are means of squares (MSE), as in the authors'
+code; its defaults are ours: λ = 10, Adam at 1e-4 decayed as lr / (1 + 5e-5 · step), batches of 8 pairs,
+images scaled to 512 px on the short side and cropped to 256 x 256 (section 6.1).
+
+Data (:mod:`styleverse.fast.data`): photos and style images from files, folders and frame manifests; the
+batch of a step is a pure function of ``(seed, step, process)``, so a resumed run sees exactly the pairs the
+uninterrupted one would have, and N torchrun processes with B pairs each train like one with N·B.
+
+Outputs beside ``DECODER.safetensors``: the decoder itself at every checkpoint and at the end
+(:func:`styleverse.fast.adain.save_adain`), the loss curves ``DECODER.losses.png``, sample grids
+``DECODER.samples/step_NNNNNN.png`` (fixed photos x fixed styles) every ``sample_every`` steps, and the
+resume state ``DECODER.safetensors.resume.safetensors``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from styleverse.devices import autocast, memory_format, resolve_precision
+from styleverse.errors import ConfigError, OutputError
+from styleverse.fast.adain import (
+    ENCODER_LAYER,
+    STYLE_LAYERS,
+    AdaINModel,
+    AdaINNet,
+    Decoder,
+    DecoderSpec,
+    adain,
+    save_adain,
+)
+from styleverse.fast.data import Batches, content_photos, crop_photo
+from styleverse.io.state import state_path
+from styleverse.nn.vgg import load_backbone
+from styleverse.training.distributed import DistContext, setup_distributed, teardown_distributed
+from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
+from styleverse.transfer.targets import channel_stats
+
+STATE_KIND = "adain_train"
+SAMPLES = 4  # photos and styles in a sample grid
+EPS = 1e-5  # in σ of the style loss, as in the authors' code
+
+
+@dataclass(frozen=True)
+class AdaINTrainConfig:
+    """Settings of one ``adain train`` run (defaults: the paper and the authors' code, see the module doc).
+
+    ``content`` and ``style`` are images, folders or frame manifests. Images are scaled to ``load_size`` on
+    the short side, then a random ``size`` x ``size`` crop is taken. ``batch_size`` is per process under
+    torchrun. ``width`` scales the decoder's channels; ``encoder_width`` only a ``random`` encoder's (tests).
+    """
+
+    content: tuple[str, ...]
+    style: tuple[str, ...]
+    output: str
+    size: int = 256
+    load_size: int = 512
+    batch_size: int = 8
+    steps: int = 160_000
+    lr: float = 1e-4
+    lr_decay: float = 5e-5
+    style_weight: float = 10.0
+    content_weight: float = 1.0
+    width: float = 1.0
+    backbone: str = "imagenet"
+    arch: str = "vgg19"
+    pooling: str = "max"
+    encoder_width: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 1000
+    sample_every: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+    resume: bool = False
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        checks = [
+            (bool(self.content), "--content: give photos (files, folders or a frames manifest)"),
+            (bool(self.style), "--style: give style images (files, folders or a frames manifest)"),
+            (
+                Path(self.output).suffix == ".safetensors",
+                f"{self.output}: the decoder file name must end in .safetensors",
+            ),
+            (16 <= self.size <= 4096 and self.size % 8 == 0, "--size must be a multiple of 8 from 16 to 4096"),
+            (self.load_size >= self.size, "--load-size must be at least --size"),
+            (self.batch_size >= 1 and self.steps >= 1, "--batch-size and --steps must be >= 1"),
+            (self.lr > 0 and math.isfinite(self.lr), "--lr must be a positive number"),
+            (self.lr_decay >= 0 and math.isfinite(self.lr_decay), "--lr-decay must be a number >= 0"),
+            (self.checkpoint_every >= 0 and self.sample_every >= 0, "--checkpoint-every/--sample-every >= 0"),
+            (not (self.resume and self.overwrite), "--resume and --overwrite contradict each other; pick one"),
+        ]
+        for name in ("style_weight", "content_weight"):
+            v = getattr(self, name)
+            checks.append((v >= 0 and math.isfinite(v), f"--{name.replace('_', '-')} must be a number >= 0"))
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        DecoderSpec(self.arch, 512, self.width).validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Settings a saved state must share to continue exactly (``steps`` may grow, paths may move)."""
+        skip = ("output", "steps", "checkpoint_every", "sample_every", "device", "resume", "overwrite")
+        return {k: v for k, v in self.to_dict().items() if k not in skip}
+
+
+@dataclass
+class AdaINTrainResult:
+    model: AdaINModel
+    output: Path
+    history: list[dict[str, float]]
+    interrupted: bool
+    seconds: float
+
+
+def _seed(seed: int, *parts: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, *parts]))
+
+
+def random_crop(images: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """A random ``size`` x ``size`` crop of each image of (B, 3, H, W)."""
+    h, w = images.shape[-2:]
+    out = []
+    for img in images:
+        y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+        out.append(img[:, y : y + size, x : x + size])
+    return torch.stack(out)
+
+
+class PairBatches:
+    """The (photos, styles) batch of every step: two independent :class:`styleverse.fast.data.Batches`
+    (their own seeded orders, scaled to ``load_size`` and cropped square), then a seeded ``size`` crop."""
+
+    def __init__(self, cfg: AdaINTrainConfig, photos: list[Path], styles: list[Path], ctx: DistContext) -> None:
+        b = (cfg.load_size, cfg.batch_size)
+        self.photos = Batches(photos, 1, *b, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size)
+        self.styles = Batches(styles, 1, *b, seed=cfg.seed + 1, rank=ctx.rank, world_size=ctx.world_size)
+        self.size, self.seed, self.rank = cfg.size, cfg.seed, ctx.rank
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = _seed(self.seed, 11, step, self.rank)
+        c, s = self.photos(step)[0], self.styles(step)[0]
+        return random_crop(c, self.size, rng), random_crop(s, self.size, rng)
+
+    def close(self) -> None:
+        self.photos.close()
+        self.styles.close()
+
+
+def style_loss(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Eq. 13: Σ over layers of the MSE between channel means plus the MSE between channel stds."""
+    total = torch.zeros((), device=next(iter(out.values())).device)
+    for k in STYLE_LAYERS:
+        (mo, so), (mt, st) = channel_stats(out[k], EPS), channel_stats(target[k], EPS)
+        total = total + F.mse_loss(mo, mt) + F.mse_loss(so, st)
+    return total
+
+
+class AdaINTask(TrainTask):
+    """The decoder as a :class:`TrainTask`: a batch of (photo, style) pairs, eq. 11–13's losses."""
+
+    def __init__(
+        self, cfg: AdaINTrainConfig, net: AdaINNet, batches: PairBatches, device: torch.device, precision: str,
+        meta: dict[str, Any], samples: tuple[torch.Tensor, torch.Tensor],
+    ) -> None:  # fmt: skip
+        self.cfg, self.net, self.model, self.batches = cfg, net, net.decoder, batches
+        self.device, self.precision, self.meta, self.samples = device, precision, meta, samples
+        self.fmt = memory_format(precision)
+
+    def batch(self, step: int, ctx: DistContext) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.batches(step)
+
+    def losses(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        enc, dev = self.net.encoder, self.device
+        c, s = (x.to(dev).contiguous(memory_format=self.fmt) for x in batch)
+        with torch.no_grad(), autocast(dev, self.precision):
+            fc = enc(c, [ENCODER_LAYER])[ENCODER_LAYER]
+            fs = {k: v.float() for k, v in enc(s, STYLE_LAYERS).items()}
+        t = adain(fc, *channel_stats(fs[ENCODER_LAYER]))
+        with autocast(dev, self.precision):
+            y = self.model(t.to(fc.dtype).contiguous(memory_format=self.fmt))
+            fy = enc(y, STYLE_LAYERS)
+        content = F.mse_loss(fy[ENCODER_LAYER].float(), t)
+        style = style_loss(fy, fs)
+        cw, sw = self.cfg.content_weight, self.cfg.style_weight
+        return {"total": cw * content + sw * style, "content": cw * content, "style": sw * style}
+
+    def adain_model(self, step: int) -> AdaINModel:
+        return AdaINModel(self.net, self.meta["encoder"], self.meta["settings"], step)
+
+    def save(self, step: int, history: list[dict[str, float]]) -> None:
+        from styleverse.plots import plot_losses
+
+        out = Path(self.cfg.output)
+        try:
+            save_adain(self.adain_model(step), out)
+            if history:
+                plot_losses(history, loss_plot_path(out), f"adain train: step {step}")
+        except OSError as e:
+            raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
+
+    def sample(self, step: int) -> None:
+        folder = samples_path(Path(self.cfg.output))
+        folder.mkdir(parents=True, exist_ok=True)
+        sample_grid(self.net, *self.samples, folder / f"step_{step:06d}.png", self.device)
+        self.model.train()
+
+
+@torch.no_grad()
+def sample_grid(net: AdaINNet, photos: torch.Tensor, styles: torch.Tensor, path: Path, device: torch.device) -> Path:
+    """A grid in float32: the styles across the top, the photos down the left, each stylisation in between.
+
+    (The multi-universe network's :func:`styleverse.fast.samples.sample_grid` has one column per universe
+    and no style images, so it does not fit here.)"""
+    from PIL import Image
+
+    from styleverse.io.images import tensor_to_pil
+    from styleverse.plots import contact_sheet
+
+    net.eval()
+    size = photos.shape[-1]
+    mean, std = net.style_stats(styles.to(device))
+    blank = Image.new("RGB", (size, size), "white")
+    images, labels = [blank, *map(tensor_to_pil, styles)], ["", *(f"style {i + 1}" for i in range(len(styles)))]
+    for r, p in enumerate(photos):
+        x = p[None].to(device)
+        outs = [net(x, mean[j], std[j]).float().clamp(0, 1).cpu() for j in range(len(styles))]
+        images += [tensor_to_pil(p), *map(tensor_to_pil, outs)]
+        labels += [f"photo {r + 1}", *(f"{r + 1} x {j + 1}" for j in range(len(styles)))]
+    return contact_sheet(images, labels, path, cols=len(styles) + 1, thumb=min(size, 256))
+
+
+def loss_plot_path(output: Path) -> Path:
+    return output.with_name(output.name.split(".")[0] + ".losses.png")
+
+
+def samples_path(output: Path) -> Path:
+    return output.with_name(output.name.split(".")[0] + ".samples")
+
+
+def check_outputs(cfg: AdaINTrainConfig, inputs: list[Path]) -> Path:
+    """The decoder path, its plot and samples, refused early when one is an input or an earlier run's state
+    lies there without ``--resume``/``--overwrite``."""
+    from styleverse.io.outputs import Output
+    from styleverse.io.outputs import check_outputs as check
+
+    out = Path(cfg.output)
+    state = state_path(out)
+    if cfg.resume:
+        if not state.is_file():
+            raise ConfigError(f"--resume: no saved state at {state}; run without --resume to start afresh")
+        return out
+    if not cfg.overwrite and state.exists():
+        raise OutputError(f"{out}: an earlier run left its state here; pass --resume to continue it or --overwrite")
+    outputs: dict[str, Any] = {"-o": Output(out, "file", (".safetensors",)), "loss plot": loss_plot_path(out)}
+    if cfg.sample_every:
+        outputs["samples"] = Output(samples_path(out), "folder")
+    check(outputs, inputs, cfg.overwrite)
+    return out
+
+
+def train_adain(
+    cfg: AdaINTrainConfig, callback: Callback | None = None, stop: Callable[[], bool] | None = None
+) -> AdaINTrainResult:
+    """Train (or with ``cfg.resume`` continue) an AdaIN decoder; see the module doc. Under torchrun every
+    process trains on its share of each batch and only rank 0 writes files or reports events."""
+    cfg.validate()
+    ctx, device = setup_distributed(cfg.device)
+    try:
+        return _train(cfg, ctx, device, callback if ctx.is_main else None, stop)
+    finally:
+        teardown_distributed(ctx)
+
+
+def _train(
+    cfg: AdaINTrainConfig, ctx: DistContext, device: torch.device, callback: Callback | None,
+    stop: Callable[[], bool] | None,
+) -> AdaINTrainResult:  # fmt: skip
+    photos, styles = content_photos(cfg.content, cfg.size), content_photos(cfg.style, cfg.size)
+    out = check_outputs(cfg, [*photos, *styles]) if ctx.is_main else Path(cfg.output)
+    precision = resolve_precision(cfg.precision, device)
+    fmt = memory_format(precision)
+    kw = {"seed": cfg.seed, "width": cfg.encoder_width} if cfg.backbone == "random" else {}
+    enc, info = load_backbone(cfg.backbone, cfg.arch, cfg.pooling, upto=ENCODER_LAYER, **kw)  # type: ignore[arg-type]
+    torch.manual_seed(cfg.seed)
+    decoder = Decoder(DecoderSpec(cfg.arch, enc.channels(ENCODER_LAYER), cfg.width))
+    net = AdaINNet(enc, decoder).to(device).to(memory_format=fmt)  # type: ignore[call-overload]
+    net.encoder.eval().requires_grad_(False)
+    meta = {"encoder": info.to_dict(), "settings": cfg.to_dict()}
+    batches = PairBatches(cfg, photos, styles, ctx)
+    grid = tuple(torch.stack([crop_photo(p, cfg.size, None) for p in ps[:SAMPLES]]) for ps in (photos, styles))
+    task = AdaINTask(cfg, net, batches, device, precision, meta, grid)  # type: ignore[arg-type]
+    fp = {**cfg.fingerprint(), "encoder": info.identity}
+    loop = LoopConfig(cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume)
+    opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + cfg.lr_decay * step))
+    try:
+        result = run_loop(task, opt, loop, ctx, device, callback, stop, scheduler=sched)
+    finally:
+        batches.close()
+    net.eval()
+    return AdaINTrainResult(task.adain_model(result.step), out, result.history, result.interrupted, result.seconds)
