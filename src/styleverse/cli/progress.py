@@ -69,6 +69,10 @@ class LogProgress:
         if t.visible and (finished or now - t.last_line >= self.interval):
             self._line(task, now)
 
+    def remove_task(self, task: int) -> None:
+        """Stop reporting ``task`` (a finished sub-task, e.g. one video of many)."""
+        self._tasks[task].visible = False
+
     def _line(self, task: int, now: float) -> None:
         t = self._tasks[task]
         t.last_line = now
