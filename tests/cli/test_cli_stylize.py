@@ -246,7 +246,7 @@ def test_style_bank_brings_its_own_backbone(cli, images, tmp_path: Path) -> None
 
 def test_plot_equal_to_output_and_bad_plot_extension_are_refused_up_front(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "o.png"
-    for plot, message in ((out, "same file"), (tmp_path / "curves.xyz", "--plot")):
+    for plot, message in ((out, "same path as"), (tmp_path / "curves.xyz", "extension must be")):
         code, _, err = cli("stylize", images["content"], "--style", images["style_a"], "-o", out, "--plot", plot,
                            *FAST)  # fmt: skip
         assert code == 2 and message in one_error_line(err)
@@ -260,5 +260,5 @@ def test_snapshot_dir_over_a_style_folder_is_refused(cli, images, tmp_path: Path
     before = (folder / "step_00001.png").read_bytes()
     code, _, err = cli("stylize", images["content"], "--style", folder, "-o", tmp_path / "o.png", "--save-every", "1",
                        "--snapshot-dir", folder, "--overwrite", *FAST)  # fmt: skip
-    assert code == 2 and "snapshots need a folder of their own" in one_error_line(err)
+    assert code == 2 and "holds the input" in one_error_line(err)
     assert (folder / "step_00001.png").read_bytes() == before

@@ -10,7 +10,6 @@ atomically; an interrupt (Ctrl-C) or a result that cannot be written keeps the s
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,16 +17,19 @@ from typing import Any
 
 import torch
 
+from styleverse.devices import require_memory, resolve_device, vgg_pass_bytes
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.images import (
-    check_output,
-    image_format_for,
     load_image,
     pil_to_tensor,
+    remove_temp_files,
     resize_longest,
     save_image,
     write_json,
 )
+from styleverse.io.lock import output_lock
+from styleverse.io.outputs import Output
+from styleverse.io.outputs import check_outputs as check_all
 from styleverse.io.state import load_state, save_state, state_path
 from styleverse.nn.color import luminance_transfer, match_histogram
 from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
@@ -109,28 +111,19 @@ def _inputs(job: StylizeJob, styles: StyleSet) -> list[Path]:
 
 
 def check_outputs(job: StylizeJob, styles: StyleSet) -> dict[str, Path]:
-    """Refuse, before any work, outputs that would replace an input, each other, or an existing file."""
+    """Refuse, before any work, outputs that would replace an input, each other, or an existing file
+    (:func:`styleverse.io.outputs.check_outputs`), and a snapshot folder that already holds snapshots."""
     paths = output_paths(job)
-    image_format_for(paths["image"])
-    inputs = _inputs(job, styles)
-    if "plot" in paths and paths["plot"].suffix.lower() not in PLOT_EXTENSIONS:
-        raise ConfigError(f"--plot {paths['plot']}: use one of {', '.join(PLOT_EXTENSIONS)}")
-    files = [paths[k] for k in ("image", "sidecar", "plot") if k in paths]
-    resolved = [os.path.realpath(p) for p in files]
-    if len(set(resolved)) != len(resolved):
-        raise ConfigError(f"two outputs are the same file ({', '.join(map(str, files))}); give each its own path")
-    for p in files:
-        check_output(p, inputs, job.overwrite)
-    snap = paths.get("snapshots")
-    if snap is not None:
-        if snap.exists() and not snap.is_dir():
-            raise ConfigError(f"--snapshot-dir {snap}: is a file, not a folder")
-        real = Path(os.path.realpath(snap))
-        for p in [*inputs, *files]:
-            if Path(os.path.realpath(p)).parent == real or Path(os.path.realpath(p)) == real:
-                raise ConfigError(f"--snapshot-dir {snap}: holds {p}; snapshots need a folder of their own")
-        if snap.is_dir() and any(snap.iterdir()) and not (job.overwrite or job.resume):
-            raise ConfigError(f"{snap}: snapshot folder is not empty; pass --overwrite or choose --snapshot-dir")
+    plot, snap = paths.get("plot"), paths.get("snapshots")
+    outputs: dict[str, Output | None] = {
+        "-o": Output(paths["image"], "image"),
+        "-o (sidecar)": Output(paths["sidecar"]),
+        "--plot": Output(plot, suffixes=PLOT_EXTENSIONS) if plot else None,
+        "--snapshot-dir": Output(snap, "folder") if snap else None,
+    }
+    check_all(outputs, _inputs(job, styles), job.overwrite)
+    if snap is not None and snap.is_dir() and any(snap.iterdir()) and not (job.overwrite or job.resume):
+        raise ConfigError(f"{snap}: snapshot folder is not empty; pass --overwrite or choose --snapshot-dir")
     return paths
 
 
@@ -273,6 +266,18 @@ def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None) 
     styles, bank_weights = style_sources(job)
     paths = check_outputs(job, styles)
     content = pil_to_tensor(resize_longest(load_image(job.content), max(cfg.sizes)))
+    h, w = content.shape[-2:]
+    need = vgg_pass_bytes(h, w, arch=job.arch, precision="bf16" if cfg.precision == "bf16" else "fp32")
+    require_memory(need, resolve_device(cfg.device), f"--size {max(h, w)}")
+    out = Path(job.output)
+    with output_lock(out):  # a second run writing the same image is refused, naming this one
+        remove_temp_files(out.parent, [out.name, paths["sidecar"].name, paths["resume"].name])
+        return _run_locked(job, paths, content, styles, bank_weights, callback)
+
+
+def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, styles: StyleSet,
+                bank_weights: list[float], callback: Callable[[Any], None] | None) -> StylizeOutcome:  # fmt: skip
+    cfg = job.config
     init = None if job.init in INITS else pil_to_tensor(load_image(job.init))
     if job.preserve_color == "histogram":
         styles.transform = lambda t: match_histogram(t, content)
