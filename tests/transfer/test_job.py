@@ -73,3 +73,26 @@ def test_damaged_resume_state_is_refused_and_left_alone(images: dict[str, Path],
     with pytest.raises(ConfigError, match="NaN"):
         run_stylize(job)
     assert path.read_bytes() == before and not job.output.exists()
+
+
+def test_a_second_run_on_the_same_output_is_refused(images: dict[str, Path], tmp_path: Path) -> None:
+    from styleverse.errors import LockedError
+    from styleverse.io.lock import output_lock
+
+    job = _job(images, tmp_path / "o.png")
+    with output_lock(job.output), pytest.raises(LockedError, match="pid"):
+        run_stylize(job)
+    assert not job.output.exists()
+
+
+def test_a_size_that_cannot_fit_is_refused_before_any_work(
+    images: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import styleverse.devices as dv
+
+    monkeypatch.setattr(dv, "available_memory", lambda device: 2**30)  # 1 GiB free
+    job = StylizeJob(images["content"], tmp_path / "o.png", styles=(images["style_a"],), backbone="random",
+                     config=TransferConfig(size=4096, steps=1, precision="fp32"))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"--size 4096 needs about .* GiB"):
+        run_stylize(job)
+    assert [p.name for p in tmp_path.iterdir()] == ["in"]  # the inputs only: nothing was written
