@@ -86,6 +86,7 @@ class CondInstanceNorm(nn.Module):
         if g.dim() == 1:
             g, b = g.unsqueeze(0), b.unsqueeze(0)
         y = F.instance_norm(x, eps=self.eps)
+        g, b = g.to(y.dtype), b.to(y.dtype)  # under bf16 autocast: stay bf16 instead of promoting to float32
         return y * g[:, :, None, None] + b[:, :, None, None]
 
 

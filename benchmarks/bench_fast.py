@@ -1,0 +1,222 @@
+"""Feed-forward stylisation speed: inference frames/s, training images/s, peak memory.
+
+* inference: the default transform network (Johnson width 32, 5 residual blocks, 4 universes) on square
+  frames of 256, 512 and 1024 px through :class:`FastStylizer` in float32 and in bf16 (autocast +
+  channels_last; only where the CPU runs bf16 natively, unless ``--force-bf16``), and the exported ONNX file
+  through onnxruntime; the median of ``--repeats`` timed calls after one warm-up;
+* training: ``fast train`` steps (transform network forward + VGG19 loss network up to relu5_1 + backward +
+  Adam) at 256 px, batch 4, in float32 and bf16, images/s; the VGG is a random full-width one, which costs
+  exactly what the ImageNet one costs;
+* memory: peak resident memory of a fresh process that loads the network and stylises one 1024-px frame,
+  and how much of it the frame added (peak RSS after minus RSS before).
+
+    python benchmarks/bench_fast.py [--sizes 256 512 1024] [--repeats 5] [--train-steps 3] [--device cuda]
+
+With ``--device cuda`` a 1920x1080 row is added (the issue's 1080p target) and the card is named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from styleverse.devices import cpu_has_native_bf16
+from styleverse.fast.apply import FastStylizer, OnnxStylizer, StylizerConfig
+from styleverse.fast.model import FastModel, FastSpec, TransformNet
+
+UNIVERSES = ("gwen", "miles", "punk", "earth-42")
+
+
+def make_model(width: int = 32, blocks: int = 5) -> FastModel:
+    torch.manual_seed(0)
+    return FastModel(TransformNet(FastSpec(UNIVERSES, width, blocks)).eval())
+
+
+def timed(fn, frame: torch.Tensor, repeats: int, device: torch.device) -> float:  # type: ignore[no-untyped-def]
+    """Median seconds per call after one warm-up call."""
+    fn(frame)
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn(frame)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def inference_rows(sizes: list[tuple[int, int]], repeats: int, device: str, bf16: bool, onnx: bool) -> list[list[str]]:
+    model = make_model()
+    stylizers: dict[str, object] = {
+        "fp32": FastStylizer(model, StylizerConfig(mix="miles", device=device, precision="fp32"))
+    }
+    if bf16:
+        stylizers["bf16"] = FastStylizer(model, StylizerConfig(mix="miles", device=device, precision="bf16"))
+    tmp = tempfile.TemporaryDirectory()
+    if onnx:
+        from styleverse.fast.export import export_onnx
+
+        path = export_onnx(model, Path(tmp.name) / "m.onnx")
+        stylizers["onnxruntime"] = OnnxStylizer(path, StylizerConfig(mix="miles"))
+    dev = torch.device(device if device != "auto" else "cpu")
+    rows = []
+    for h, w in sizes:
+        frame = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+        if dev.type == "cuda":
+            frame = frame.to(dev)
+        for name, s in stylizers.items():
+            if name == "onnxruntime" and dev.type == "cuda":
+                continue
+            sec = timed(s, frame if name != "onnxruntime" else frame.cpu(), repeats, dev)  # type: ignore[arg-type]
+            rows.append([f"{w}x{h}", name, f"{1 / sec:.2f}", f"{1000 * sec:.0f}"])
+    tmp.cleanup()
+    return rows
+
+
+def train_seconds(precision: str, steps: int, dev: torch.device, size: int, batch: int) -> float:
+    """Seconds per ``fast train`` step (after one warm-up step) on random photos and random target Grams."""
+    from styleverse.fast.train import FastTask, FastTrainConfig, Universe
+    from styleverse.transfer.optimize import build_model
+
+    cfg = FastTrainConfig(content=("-",), output="-", banks=("-",), size=size, batch_size=batch, precision=precision)
+    features, _ = build_model("random", list(cfg.style_layers), list(cfg.content_layers))
+    fmt = torch.channels_last if precision == "bf16" else torch.contiguous_format
+    features = features.to(dev).to(memory_format=fmt).eval().requires_grad_(False)
+    grams = {
+        k: torch.rand(features.backbone.channels(k), features.backbone.channels(k)) for k in features.style_weights
+    }
+    universes = [Universe(n, "-", grams) for n in UNIVERSES]
+    torch.manual_seed(0)
+    net = TransformNet(FastSpec(UNIVERSES)).to(dev).to(memory_format=fmt)
+    batch_of = (torch.rand(batch, 3, size, size), torch.arange(batch) % len(UNIVERSES))
+    task = FastTask(cfg, net, features, universes, lambda _s: batch_of, dev, precision, {}, [])  # type: ignore[arg-type]
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    times = []
+    for i in range(steps + 1):
+        t = time.perf_counter()
+        loss = task.losses(task.batches(i), i)["total"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[1:])
+
+
+def training_rows(steps: int, device: str, precisions: list[str], size: int = 256, batch: int = 4) -> list[list[str]]:
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    rows = []
+    for precision in precisions:
+        sec = train_seconds(precision, steps, dev, size, batch)
+        rows.append([f"{size}x{size} batch {batch}", precision, f"{batch / sec:.2f}", f"{sec:.2f}"])
+    return rows
+
+
+def _status_mb(key: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process in MB. Not ``ru_maxrss``: Linux carries that
+    over from the parent across fork + exec, so a child would report the benchmark's own peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_worker(kind: str, size: int) -> None:
+    """Child process: load, stylise one ``size`` frame, print peak RSS and the RSS before the frame (MB)."""
+    model = make_model()
+    if kind == "onnxruntime":
+        from styleverse.fast.export import export_onnx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            s: object = OnnxStylizer(export_onnx(model, Path(tmp) / "m.onnx"), StylizerConfig(mix="miles"))
+    else:
+        s = FastStylizer(model, StylizerConfig(mix="miles", device="cpu", precision=kind))
+    frame = torch.rand(1, 3, size, size)
+    before = _status_mb("VmRSS")
+    s(frame)  # type: ignore[operator]
+    peak = _status_mb("VmHWM")
+    print(json.dumps({"peak": peak, "before": before}))
+
+
+def memory_rows(kinds: list[str], size: int) -> list[list[str]]:
+    rows = []
+    for kind in kinds:
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-worker", kind, str(size)], capture_output=True, text=True, check=True
+        )
+        m = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append([f"{size}x{size}", kind, f"{m['peak']:.0f}", f"{m['peak'] - m['before']:.0f}"])
+    return rows
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+    t = Table(title=title)
+    for i, h in enumerate(header):
+        t.add_column(h, justify="left" if i < 2 else "right")
+    for r in rows:
+        t.add_row(*r)
+    return t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--train-steps", type=int, default=3)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--force-bf16", action="store_true", help="also time bf16 where the CPU only emulates it")
+    ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--memory-worker", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    logging.getLogger("styleverse").setLevel(logging.ERROR)
+    if args.memory_worker:
+        memory_worker(args.memory_worker[0], int(args.memory_worker[1]))
+        return
+    cuda = args.device == "cuda"
+    bf16 = args.force_bf16 or (torch.cuda.is_bf16_supported() if cuda else cpu_has_native_bf16())
+    try:
+        import onnxruntime  # noqa: F401
+
+        onnx = True
+    except ImportError:
+        onnx = False
+    where = (
+        torch.cuda.get_device_name() if cuda else f"CPU, {os.cpu_count()} cores, native bf16: {cpu_has_native_bf16()}"
+    )
+    console = Console()
+    console.print(
+        f"{where}; torch {torch.__version__}, {torch.get_num_threads()} threads; load {os.getloadavg()[0]:.1f}"
+    )
+    sizes = [(s, s) for s in args.sizes] + ([(1080, 1920)] if cuda else [])
+    rows = inference_rows(sizes, args.repeats, args.device, bf16, onnx and not cuda)
+    console.print(table("inference (Johnson width 32, 5 blocks)", ["frame", "runtime", "frames/s", "ms/frame"], rows))
+    if not args.skip_train:
+        precisions = ["fp32", "bf16"] if bf16 else ["fp32"]
+        rows = training_rows(args.train_steps, args.device, precisions)
+        console.print(table("training (+ VGG19 loss network)", ["images", "precision", "images/s", "s/step"], rows))
+    if not cuda:
+        kinds = ["fp32", *(["bf16"] if bf16 else []), *(["onnxruntime"] if onnx else [])]
+        rows = memory_rows(kinds, max(args.sizes))
+        console.print(
+            table("peak memory of one process", ["frame", "runtime", "peak RSS MB", "added by the frame MB"], rows)
+        )
+
+
+if __name__ == "__main__":
+    main()
