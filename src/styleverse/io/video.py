@@ -11,19 +11,25 @@ Times are seconds from the start of the stream, as a player shows them.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
 import av
+import numpy as np
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
-from styleverse.errors import InputError
+from styleverse.errors import InputError, OutputError
 
+log = logging.getLogger("styleverse")
 TIME_EPS = 1e-3  # frame times are rounded; a frame 1 ms early still counts as "at" the sampling time
 THUMB_SIZE = 128  # longest side of the greyscale thumbnail used for quality checks
 
@@ -37,6 +43,24 @@ class VideoInfo:
     width: int
     height: int
     codec: str
+    pixel_aspect: Fraction = Fraction(1)  # sample aspect ratio: a pixel's width over its height
+    frames: int | None = None  # as the container declares it (None: not said)
+    time_base: Fraction | None = None  # unit of the video stream's timestamps
+    audio: str | None = None  # codec of the first audio stream; None for a silent video
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One decoded frame: seconds from the start of the stream, its timestamp in the stream's time base
+    (None when the file gives none) and the PyAV frame itself."""
+
+    time: float
+    pts: int | None
+    frame: av.VideoFrame
+
+
+def _end(end: float | None) -> float:
+    return math.inf if end is None else end - TIME_EPS
 
 
 class VideoReader:
@@ -52,6 +76,7 @@ class VideoReader:
         self._open()
         self.info = self._probe()
         self.decoded = 0  # frames decoded so far (seeking keeps this low for late segments)
+        self.skipped = 0  # damaged frames :meth:`frames` skipped
         self.last_time: float | None = None  # time of the last frame decoded, for :meth:`shortfall`
         self.reformatter = VideoReformatter()  # one scaler context reused for every frame
 
@@ -79,7 +104,15 @@ class VideoReader:
             duration = self._container.duration / 1_000_000
         rate = s.average_rate or s.guessed_rate
         ctx = s.codec_context
-        return VideoInfo(duration, float(rate) if rate else None, ctx.width, ctx.height, ctx.name)
+        sar = s.sample_aspect_ratio or ctx.sample_aspect_ratio
+        audio = self._container.streams.audio
+        return VideoInfo(
+            duration, float(rate) if rate else None, ctx.width, ctx.height, ctx.name,
+            pixel_aspect=Fraction(sar) if sar and sar > 0 else Fraction(1),
+            frames=s.frames or None,
+            time_base=s.time_base,
+            audio=audio[0].codec_context.name if audio else None,
+        )  # fmt: skip
 
     def close(self) -> None:
         self._container.close()
@@ -99,6 +132,67 @@ class VideoReader:
         if every <= 0:
             return round(span * self.info.fps) if self.info.fps else None
         return max(1, math.ceil(span / every - TIME_EPS)) if span > 0 else 0
+
+    @property
+    def offset(self) -> float:
+        """The video stream's start time in seconds: ``time`` here is the file's own clock minus this."""
+        return self._offset
+
+    def frames(self, start: float = 0.0, end: float | None = None) -> Iterator[DecodedFrame]:
+        """Every frame shown in ``[start, end)`` (None: to the end), in order, with its own timestamp.
+
+        Decoded packet by packet so a damaged frame costs only itself: a packet the decoder rejects or a
+        frame it marks corrupt is skipped with a warning (counted in :attr:`skipped`), and the frames after
+        it keep their timestamps, so the timing of the rest does not shift. A file that stops in the middle
+        (truncated) ends the iteration with a warning; :class:`InputError` only if nothing could be decoded.
+        """
+        self.skipped = 0
+        self._seek(start)
+        first = True
+        for item in self._decoded():
+            if first and start > 0 and item.time > start + TIME_EPS:
+                self._reopen()  # the seek overshot: decode from the beginning instead
+                yield from (f for f in self._decoded() if start - TIME_EPS <= f.time < _end(end))
+                return
+            first = False
+            if item.time < start - TIME_EPS:
+                continue
+            if item.time >= _end(end):
+                return
+            yield item
+
+    def _decoded(self) -> Iterator[DecodedFrame]:
+        rate, index = self.info.fps or 25.0, 0
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError as e:  # the container itself is damaged from here on
+                log.warning("%s: stopped reading after %d frames (%s)", self.path.name, index, _why(e))
+                return
+            try:
+                decoded = [] if packet.is_corrupt else packet.decode()
+                bad = packet.is_corrupt
+            except av.FFmpegError as e:
+                decoded, bad = [], _why(e)
+            if bad:
+                self._skip(packet.pts, packet.time_base, bad)
+            for frame in decoded:
+                if frame.is_corrupt:
+                    self._skip(frame.pts, frame.time_base, True)
+                    continue
+                t = frame.time - self._offset if frame.time is not None else index / rate
+                index += 1
+                self.decoded += 1
+                yield DecodedFrame(t, frame.pts, frame)
+
+    def _skip(self, pts: int | None, tb: Fraction | None, why: object) -> None:
+        self.skipped += 1
+        at = f"at {float(pts * tb) - self._offset:.3f} s" if pts is not None and tb is not None else "(no time)"
+        reason = why if isinstance(why, str) else "marked corrupt by the decoder"
+        log.warning("%s: skipped a damaged frame %s (%s)", self.path.name, at, reason)
 
     def _seek(self, start: float) -> None:
         tb = self._stream.time_base
@@ -151,7 +245,6 @@ class VideoReader:
             elif t >= next_t - TIME_EPS:
                 yield t, frame
                 next_t = start + (math.floor((t - start + TIME_EPS) / every) + 1) * every
-
 
     def shortfall(self, start: float = 0.0, end: float | None = None) -> str | None:
         """After :meth:`sample` of ``[start, end)`` ran out: None when decoding reached ``end`` (or, for a
@@ -207,3 +300,268 @@ def frame_thumbnail(
 def _why(e: BaseException) -> str:
     text = getattr(e, "strerror", None) or str(e)
     return " ".join(str(text).split())[:160]
+
+
+# --- frames for processing: upright, square pixels, even size -----------------------------------------
+
+
+def _even(x: float) -> int:
+    return max(2, 2 * round(x / 2))
+
+
+def display_size(
+    width: int, height: int, pixel_aspect: Fraction = Fraction(1), rotation: int = 0, size: int | None = None
+) -> tuple[int, int]:
+    """(width, height) of a frame as a player shows it: non-square pixels stretched to square ones (the
+    side that grows is the one the aspect enlarges, so no detail is thrown away), turned by the display
+    rotation, then scaled so the longest side is at most ``size``; both sides even, as H.264 4:2:0 needs."""
+    w, h = float(width), float(height)
+    if pixel_aspect > 1:
+        w *= float(pixel_aspect)
+    elif pixel_aspect < 1:
+        h /= float(pixel_aspect)
+    if _quarter_turns(rotation) % 2:
+        w, h = h, w
+    if size is not None and max(w, h) > size:
+        s = size / max(w, h)
+        w, h = w * s, h * s
+    return _even(w), _even(h)
+
+
+def _quarter_turns(rotation: int | float) -> int:
+    return round(rotation / 90) % 4
+
+
+def frame_to_array(
+    frame: av.VideoFrame, size: tuple[int, int], rotation: int = 0, reformatter: VideoReformatter | None = None
+) -> np.ndarray:
+    """Upright RGB uint8 (H, W, 3) of a decoded frame at display size ``size`` = (width, height).
+
+    ``rotation`` is the display matrix's counter-clockwise angle (``VideoFrame.rotation``): the frame is
+    scaled in its stored orientation and then turned, as players (and FFmpeg's autorotate) show it.
+    """
+    rf = reformatter or VideoReformatter()
+    k = _quarter_turns(rotation)
+    w, h = size
+    cw, ch = (h, w) if k % 2 else (w, h)
+    arr = rf.reformat(frame, width=cw, height=ch, format="rgb24", interpolation="AREA").to_ndarray()
+    return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
+
+
+# --- writing ------------------------------------------------------------------------------------------
+
+# output extension -> FFmpeg muxer; all of them take H.264
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+DEFAULT_CRF = 18  # x264's "visually lossless" end: stylised textures are fine detail that low CRFs keep
+
+
+def container_for(path: str | os.PathLike[str]) -> str:
+    """The FFmpeg muxer for an output video's extension; :class:`OutputError` for one we do not write."""
+    fmt = CONTAINERS.get(Path(path).suffix.lower())
+    if fmt is None:
+        names = ", ".join(CONTAINERS)
+        raise OutputError(f"{path}: cannot write a video with extension '{Path(path).suffix}' (use {names}, "
+                          "or a folder name ending in / for PNG frames)")  # fmt: skip
+    return fmt
+
+
+@dataclass(frozen=True)
+class AudioSource:
+    """The audio to carry over: the first audio stream of ``path`` between ``start`` and ``end``, in
+    seconds on the file's own clock (None: to the end). It is placed so that ``start`` becomes time 0."""
+
+    path: Path
+    start: float = 0.0
+    end: float | None = None
+
+
+class _AudioTrack:
+    """Copies (or, where the container cannot hold the codec, re-encodes) one audio stream into an output,
+    interleaved by time with the video the caller writes."""
+
+    def __init__(self, out: av.container.OutputContainer, fmt: str, src: AudioSource) -> None:
+        self.src, self._out = src, out
+        self._in = av.open(str(src.path))
+        self._stream = self._in.streams.audio[0]
+        self.copied = _can_copy(fmt, self._stream)
+        if self.copied:
+            self._ostream = out.add_stream_from_template(self._stream)
+        else:
+            rate = self._stream.codec_context.sample_rate or 48000
+            self._ostream = out.add_stream(out.default_audio_codec, rate=rate)
+            self._ostream.layout = self._stream.codec_context.layout
+            self._resampler: av.AudioResampler | None = None
+        self.codec = self._ostream.codec_context.name if not self.copied else self._stream.codec_context.name
+        tb = self._stream.time_base
+        if src.start > 0 and tb is not None:
+            with contextlib.suppress(av.FFmpegError):  # unseekable: read from the beginning
+                self._in.seek(int(src.start / tb), stream=self._stream, backward=True)
+        self._packets = self._in.demux(self._stream)
+        self._pending: av.Packet | None = None
+        self._done = False
+
+    def _next(self) -> av.Packet | None:
+        while not self._done:
+            try:
+                p = next(self._packets)
+            except (StopIteration, av.FFmpegError):
+                self._done = True
+                return None
+            if p.pts is None or p.time_base is None or p.size == 0:
+                continue
+            t = float(p.pts * p.time_base)
+            if t < self.src.start - TIME_EPS:
+                continue
+            if self.src.end is not None and t >= self.src.end - TIME_EPS:
+                self._done = True
+                return None
+            return p
+        return None
+
+    def mux_until(self, t: float) -> None:
+        """Write the audio that plays before output time ``t`` (seconds)."""
+        while True:
+            p = self._pending or self._next()
+            self._pending = None
+            if p is None:
+                return
+            if float(p.pts * p.time_base) - self.src.start >= t:
+                self._pending = p
+                return
+            self._write(p)
+
+    def _write(self, p: av.Packet) -> None:
+        shift = round(self.src.start / p.time_base)
+        if self.copied:
+            p.pts -= shift
+            if p.dts is not None:
+                p.dts -= shift
+            p.stream = self._ostream
+            self._out.mux(p)
+            return
+        try:
+            frames = p.decode()
+        except av.FFmpegError:
+            return  # a damaged audio packet: a moment of silence rather than a failed video
+        for frame in frames:
+            frame.pts = None
+            self._encode(frame)
+
+    def _encode(self, frame: av.AudioFrame | None) -> None:
+        ctx = self._ostream.codec_context
+        if self._resampler is None:
+            self._resampler = av.AudioResampler(
+                format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate, frame_size=ctx.frame_size or None
+            )
+        for f in self._resampler.resample(frame):
+            self._out.mux(self._ostream.encode(f))
+        if frame is None:
+            self._out.mux(self._ostream.encode(None))
+
+    def close(self) -> None:
+        self.mux_until(math.inf)
+        if not self.copied:
+            self._encode(None)
+        self._in.close()
+
+
+def _can_copy(fmt: str, stream: av.audio.stream.AudioStream) -> bool:
+    """Whether muxer ``fmt`` takes ``stream``'s packets as they are (tried on a throw-away header)."""
+    import io
+
+    try:
+        with av.open(io.BytesIO(), mode="w", format=fmt) as probe:
+            if stream.codec_context.name not in (probe.supported_codecs or {stream.codec_context.name}):
+                return False
+            probe.add_stream_from_template(stream)
+            probe.start_encoding()
+        return True
+    except (av.FFmpegError, ValueError):
+        return False
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class VideoWriter:
+    """Encodes upright RGB frames into a video file, atomically: frames go to a hidden temporary file
+    beside ``path`` that replaces ``path`` only when :meth:`close` succeeds (:meth:`abort` removes it).
+
+    H.264 (libx264) in yuv420p at ``crf``, BT.709, with the timestamps the caller gives (``pts`` in
+    ``time_base``), so a variable frame rate survives as it was; ``rate`` is only the nominal rate the
+    container records. ``audio`` is copied alongside, re-encoded only when the container cannot hold
+    its codec (:attr:`audio_codec`, :attr:`audio_copied` say what happened).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        width: int,
+        height: int,
+        time_base: Fraction,
+        rate: Fraction | None = None,
+        crf: int = DEFAULT_CRF,
+        audio: AudioSource | None = None,
+        preset: str = "medium",
+    ) -> None:
+        self.path = Path(path)
+        fmt = container_for(self.path)
+        if width % 2 or height % 2:
+            raise ValueError(f"H.264 4:2:0 needs even sizes, got {width}x{height}")
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp", suffix=self.path.suffix)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+        opts = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        self._out = av.open(str(self._tmp), mode="w", format=fmt, options=opts)
+        s = self._out.add_stream("libx264", rate=rate or Fraction(25))
+        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+        s.time_base = s.codec_context.time_base = self.time_base = time_base  # the muxer may change the stream's
+        s.options = {"crf": str(crf), "preset": preset}
+        s.codec_context.colorspace = s.codec_context.color_primaries = s.codec_context.color_trc = 1  # BT.709
+        self._video, self._last = s, None
+        self._audio = _AudioTrack(self._out, fmt, audio) if audio is not None else None
+        self.audio_codec = self._audio.codec if self._audio else None
+        self.audio_copied = bool(self._audio and self._audio.copied)
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        """Encode one RGB uint8 (H, W, 3) frame shown at ``pts`` (in ``time_base``; made strictly rising)."""
+        pts = pts if self._last is None else max(pts, self._last + 1)
+        self._last = pts
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        frame.pts, frame.time_base = pts, self.time_base
+        if self._audio is not None:
+            self._audio.mux_until(float(pts * self.time_base))
+        self._out.mux(self._video.encode(frame))
+
+    def close(self) -> Path:
+        """Flush the encoder and the rest of the audio, then put the file in place."""
+        try:
+            self._out.mux(self._video.encode(None))
+            if self._audio is not None:
+                self._audio.close()
+            self._out.close()
+        except BaseException:
+            self.abort()
+            raise
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        with contextlib.suppress(Exception):
+            self._out.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if et is None:
+            self.close()
+        else:
+            self.abort()
