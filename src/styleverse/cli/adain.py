@@ -97,9 +97,9 @@ def _register_train(actions: Any) -> None:
 
 
 def _add_style_args(p: argparse.ArgumentParser, weights: bool = True) -> None:
-    from styleverse.fast.adain_apply import AdaINApplyJob
+    from styleverse.fast.adain_apply import AdaINSettings
 
-    d = _defaults(AdaINApplyJob)
+    d = _defaults(AdaINSettings)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--style", nargs="+", default=[], metavar="IMG", help="style images or folders (one style each)")
     g.add_argument("--style-bank", nargs="+", default=[], metavar="BANK", help="style banks: a universe as one style")
@@ -109,9 +109,9 @@ def _add_style_args(p: argparse.ArgumentParser, weights: bool = True) -> None:
 
 
 def _register_apply(actions: Any) -> None:
-    from styleverse.fast.adain_apply import COLOR_MODES, AdaINApplyJob
+    from styleverse.fast.adain_apply import COLOR_MODES, AdaINApplyJob, AdaINSettings
 
-    d = _defaults(AdaINApplyJob)
+    d = {**_defaults(AdaINSettings), **_defaults(AdaINApplyJob)}
     a: Parser = actions.add_parser(
         "apply",
         help="stylise images and folders with any style",
@@ -195,16 +195,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace, **extra: Any) -> Any:
+    from styleverse.fast.adain_apply import AdaINSettings
+
+    return AdaINSettings(
+        model=args.model, styles=tuple(args.style), banks=tuple(args.style_bank),
+        style_weights=tuple(args.style_weights) if args.style_weights else None, style_size=args.style_size, **extra,
+    )  # fmt: skip
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     from styleverse.fast.adain_apply import AdaINApplyJob, run_apply
 
     setup_logging(args.quiet)
-    job = AdaINApplyJob(
-        model=args.model, inputs=tuple(args.inputs), output=args.output, styles=tuple(args.style),
-        banks=tuple(args.style_bank), style_weights=tuple(args.style_weights) if args.style_weights else None,
-        alpha=args.alpha, preserve_color=args.preserve_color, mask=args.mask, size=args.size,
-        style_size=args.style_size, precision=args.precision, device=args.device, overwrite=args.overwrite,
+    settings = _settings(
+        args, alpha=args.alpha, preserve_color=args.preserve_color, mask=args.mask, precision=args.precision,
+        device=args.device,
     )  # fmt: skip
+    job = AdaINApplyJob(settings, tuple(args.inputs), args.output, args.size, args.overwrite)
     with progress(args.quiet) as bar:
         task = bar.add_task("adain apply", total=None, status="loading")
         written = run_apply(job, lambda p: bar.update(task, advance=1, status=p.name))
@@ -217,7 +225,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
     from styleverse.fast.adain import load_adain, mix_stats
-    from styleverse.fast.adain_apply import AdaINApplyJob, load_styles
+    from styleverse.fast.adain_apply import load_styles
     from styleverse.fast.adain_export import export_onnx
     from styleverse.io.images import check_output
 
@@ -228,8 +236,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     model = load_adain(args.model)
     stats = None
     if args.style or args.style_bank:
-        job = AdaINApplyJob(args.model, (), "", tuple(args.style), tuple(args.style_bank), style_size=args.style_size)
-        styles = load_styles(job, model, torch.device("cpu"), "fp32")
+        styles = load_styles(_settings(args), model, torch.device("cpu"), "fp32")
         stats = mix_stats([s.stats for s in styles], args.style_weights)
     else:
         need(not args.style_weights, "--style-weights needs --style or --style-bank")

@@ -217,44 +217,74 @@ def _check_controls(
 
 
 @dataclass(frozen=True)
-class AdaINApplyJob:
-    """One ``adain apply`` run: every image of ``inputs`` (files and folders) stylised into ``output`` (an
-    image file for a single input image, else a folder of ``<name>.<ext>`` files). Styles are ``styles``
-    (images or folders, one style each) then ``banks``; ``style_weights`` one per style in that order.
-    ``size`` is the longest side contents are processed at (None: as they are); style images are seen at
-    ``style_size``. Outputs follow ``styleverse.fast.apply.plan_outputs`` (results keep their input names)."""
+class AdaINSettings:
+    """How to stylise, whatever the frames come from (images here, a video's frames in the video loop):
+    the decoder file, the styles (``styles``: images or folders, one style each, then ``banks``),
+    ``style_weights`` one per style in that order, α, colour preservation, a two-style ``mask``, the size
+    style images are seen at (longest side) and where and how to run. :func:`open_stylizer` builds the
+    :class:`AdaINStylizer`."""
 
     model: str
-    inputs: tuple[str, ...]
-    output: str
     styles: tuple[str, ...] = ()
     banks: tuple[str, ...] = ()
     style_weights: tuple[float, ...] | None = None
     alpha: float = 1.0
     preserve_color: str = "none"
     mask: str | None = None
-    size: int | None = 512
     style_size: int = 512
     precision: str = "auto"
     device: str = "auto"
-    overwrite: bool = False
 
     def validate(self) -> None:
-        """Settings alone (before any file is read): sizes, α, colour mode, and styles that fit the controls."""
-        if not self.inputs:
-            raise ConfigError("give at least one content image or folder")
+        """Settings alone (before any file is read): α, colour mode, sizes, and styles that fit the controls."""
         banks = [False] * len(self.styles) + [True] * len(self.banks)
         _check_controls(banks, self.style_weights, self.alpha, self.preserve_color, self.mask is not None)
-        if self.size is not None and self.size < MULTIPLE:
-            raise ConfigError(f"--size must be at least {MULTIPLE} pixels")
         if self.style_size < MULTIPLE:
             raise ConfigError(f"--style-size must be at least {MULTIPLE} pixels")
 
+    def inputs(self) -> list[str]:
+        """Every file these settings read (outputs must not replace any of them)."""
+        return [self.model, *self.styles, *self.banks, *([self.mask] if self.mask else [])]
 
-def load_styles(job: AdaINApplyJob, model: AdaINModel, device: torch.device, precision: str) -> list[Style]:
-    """The job's styles, images first, then banks (banks checked against the decoder's encoder)."""
-    styles = [image_style(model, s, job.style_size, device, precision) for s in job.styles]
-    return styles + [bank_style(model, b, precision) for b in job.banks]
+
+def load_styles(settings: AdaINSettings, model: AdaINModel, device: torch.device, precision: str) -> list[Style]:
+    """The styles of ``settings``, images first, then banks (banks checked against the decoder's encoder)."""
+    styles = [image_style(model, s, settings.style_size, device, precision) for s in settings.styles]
+    return styles + [bank_style(model, b, precision) for b in settings.banks]
+
+
+def open_stylizer(settings: AdaINSettings) -> AdaINStylizer:
+    """The decoder, its encoder and the styles of ``settings``, loaded and checked, as a frame stylizer."""
+    settings.validate()
+    mask = load_mask(settings.mask) if settings.mask else None
+    device = resolve_device(settings.device)
+    precision = resolve_precision(settings.precision, device)
+    model = load_adain(settings.model)
+    model.net.to(device)
+    styles = load_styles(settings, model, device, precision)
+    s = settings
+    return AdaINStylizer(model, styles, s.style_weights, s.alpha, s.preserve_color, mask, device, precision)
+
+
+@dataclass(frozen=True)
+class AdaINApplyJob:
+    """One ``adain apply`` run: every image of ``inputs`` (files and folders) stylised with ``settings`` into
+    ``output``: an image file for a single input image, else a folder where results keep their input names
+    (``styleverse.fast.apply.plan_outputs``). ``size`` is the longest side contents are processed at (None:
+    as they are)."""
+
+    settings: AdaINSettings
+    inputs: tuple[str, ...]
+    output: str
+    size: int | None = 512
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        if not self.inputs:
+            raise ConfigError("give at least one content image or folder")
+        if self.size is not None and self.size < MULTIPLE:
+            raise ConfigError(f"--size must be at least {MULTIPLE} pixels")
+        self.settings.validate()
 
 
 def check_mask_fits(mask: torch.Tensor, contents: Sequence[Path], size: int | None) -> None:
@@ -270,17 +300,7 @@ def run_apply(job: AdaINApplyJob, callback: Callable[[Path], object] | None = No
     from styleverse.fast.apply import apply_images, plan_outputs
 
     job.validate()
-    protect = [*job.styles, *job.banks, job.model, *([job.mask] if job.mask else [])]
-    pairs = plan_outputs(job.inputs, job.output, job.overwrite, protect)
-    mask = load_mask(job.mask) if job.mask else None
-    if mask is not None:
-        check_mask_fits(mask, [src for src, _ in pairs], job.size)
-    device = resolve_device(job.device)
-    precision = resolve_precision(job.precision, device)
-    model = load_adain(job.model)
-    model.net.to(device)
-    styles = load_styles(job, model, device, precision)
-    stylizer = AdaINStylizer(
-        model, styles, job.style_weights, job.alpha, job.preserve_color, mask, device, precision
-    )  # fmt: skip
-    return apply_images(stylizer, pairs, job.size, callback)
+    pairs = plan_outputs(job.inputs, job.output, job.overwrite, job.settings.inputs())
+    if job.settings.mask:
+        check_mask_fits(load_mask(job.settings.mask), [src for src, _ in pairs], job.size)
+    return apply_images(open_stylizer(job.settings), pairs, job.size, callback)
