@@ -3,6 +3,7 @@ command writes its outputs and refuses to clobber a run (tiny random encoder and
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,6 +56,12 @@ def test_training_lowers_the_loss(data, tmp_path: Path) -> None:
     assert after < 0.7 * before, (before, after)
     assert (tmp_path / "d.safetensors").is_file() and (tmp_path / "d.losses.png").is_file()
     assert load_adain(tmp_path / "d.safetensors").step == 50
+
+
+def test_bf16_training_path_runs_with_float32_losses(data, tmp_path: Path) -> None:
+    result = train_adain(config(data, tmp_path / "b.safetensors", steps=2, precision="bf16", checkpoint_every=0))
+    assert len(result.history) == 2 and all(math.isfinite(h["total"]) and h["total"] > 0 for h in result.history)
+    assert next(result.model.net.decoder.parameters()).dtype == torch.float32
 
 
 def test_resumed_run_equals_an_uninterrupted_one(data, tmp_path: Path) -> None:
