@@ -26,12 +26,12 @@ def styles(tmp_path: Path) -> Path:
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every refusal here must come before the feature network is built."""
-    import styleverse.transfer.optimize
+    import styleverse.nn.vgg
 
     def boom(*_a: object, **_k: object) -> None:
         raise AssertionError("network built before the checks")
 
-    monkeypatch.setattr(styleverse.transfer.optimize, "build_model", boom)
+    monkeypatch.setattr(styleverse.nn.vgg, "load_backbone", boom)  # looked up when a network is built
 
 
 def test_analyze_report_folder_equal_to_or_inside_an_input_folder(styles: Path, cli, no_network) -> None:  # type: ignore[no-untyped-def]

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from styleverse.errors import ConfigError, OutputError
-from styleverse.io.images import check_output, probe_folder, remove_temp_files
-from styleverse.io.lock import output_lock
-from styleverse.io.outputs import Output, check_outputs
+from styleverse.styles.job import StyleInputs
 
 from .common import (
     Parser,
@@ -25,7 +21,6 @@ from .common import (
     positive_int,
     progress,
     setup_logging,
-    versions,
 )
 
 
@@ -111,155 +106,64 @@ def register(sub: Any) -> None:
     i.set_defaults(func=cmd_info)
 
 
-def _inputs(args: argparse.Namespace) -> tuple[list, list[Path]]:
-    """Weighted images, and every input file and folder (outputs must not replace or join any of them)."""
-    from styleverse.styles.bank import expand_inputs
-
+def _source(args: argparse.Namespace) -> StyleInputs:
     setup_logging(args.quiet)
-    images = expand_inputs(args.inputs, args.weights, args.label)
-    return images, [s.path for s in images] + [Path(p) for p in args.inputs]
+    return StyleInputs(
+        inputs=tuple(args.inputs),
+        weights=tuple(args.weights) if args.weights else None,
+        label=args.label,
+        size=args.size,
+        backbone=args.backbone,
+        arch=args.arch,
+        pooling=args.pooling,
+        style_layers=tuple(args.style_layers),
+        precision=args.precision,
+        device=args.device,
+        seed=args.seed,
+    )
 
 
-def _check_size(args: argparse.Namespace) -> None:
-    """Refuse, before any work, a --size beyond the bound or whose feature maps cannot fit in memory."""
-    from styleverse.devices import MAX_IMAGE_SIDE, require_memory, resolve_device, vgg_pass_bytes
-
-    if args.size > MAX_IMAGE_SIDE:
-        raise ConfigError(f"--size must be at most {MAX_IMAGE_SIDE} pixels, got {args.size}")
-    need = vgg_pass_bytes(args.size, args.size, arch=args.arch, backward=False)
-    require_memory(need, resolve_device(args.device), f"--size {args.size}")
-
-
-_BANK_SUFFIXES = (".safetensors",)
-
-
-def _model(args: argparse.Namespace) -> tuple[Any, Any, Any, str]:
-    """Feature network on its device, its BackboneInfo, the device and the precision actually used."""
-    from styleverse.devices import memory_format, resolve_device, resolve_precision
-    from styleverse.transfer.optimize import build_model
-
-    device = resolve_device(args.device)
-    # A bank is reference data that every later run compares against, so ``auto`` means float32 here: a
-    # float32 bank serves every run, a bf16 one only bf16 runs (see styles.bank.check_compatible).
-    precision = "fp32" if args.precision == "auto" else resolve_precision(args.precision, device)
-    model, info = build_model(args.backbone, args.style_layers, arch=args.arch, pooling=args.pooling, seed=args.seed)
-    return model.to(device, memory_format=memory_format(precision)).eval(), info, device, precision
-
-
-def _progressing(bar: Any, label: str, total: int) -> Any:
-    task = bar.add_task(label, total=total, status="")
+def _progressing(bar: Any, label: str) -> Any:
+    task = bar.add_task(label, total=None, status="")
 
     def update(ev: Any) -> None:
-        bar.update(task, completed=ev.done, status=Path(ev.path).name if ev.path else ev.stage)
+        bar.update(task, total=ev.total, completed=ev.done, status=Path(ev.path).name if ev.path else ev.stage)
 
     return update
 
 
-def _checkpoint(args: argparse.Namespace, protected: list[Path]) -> Any:
-    """The build's resume state file, checked before any work: present for --resume, else not holding an
-    interrupted build unless --overwrite, never an input."""
-    from styleverse.styles.resume import BankCheckpoint, resume_path
-
-    ckpt = BankCheckpoint(resume_path(args.output), args.checkpoint_every, args.resume)
-    if args.resume and not ckpt.path.is_file():
-        raise ConfigError(f"--resume: no saved state at {ckpt.path}; run without --resume to start afresh")
-    if not args.resume and ckpt.path.exists() and not args.overwrite:
-        raise OutputError(
-            f"{ckpt.path}: holds an interrupted build; pass --resume to continue it or --overwrite to start over"
-        )
-    check_output(ckpt.path, protected, overwrite=True)
-    return ckpt
-
-
 def cmd_bank(args: argparse.Namespace) -> int:
-    """Build a bank: every check first (size and memory, inputs, outputs, resume state), then the work
-    under the output's lock, so a second build of the same file is refused rather than racing it."""
-    _check_size(args)
-    images, protected = _inputs(args)
-    check_outputs({"-o": Output(args.output, suffixes=_BANK_SUFFIXES)}, protected, args.overwrite)
-    ckpt = _checkpoint(args, protected)
-    with output_lock(args.output):
-        remove_temp_files(Path(args.output).parent, [Path(args.output).name, ckpt.path.name])
-        return _bank(args, images, protected, ckpt)
-
-
-def _bank(args: argparse.Namespace, images: list, protected: list[Path], ckpt: Any) -> int:
-    from styleverse.styles.bank import build_bank, save_bank
+    from styleverse.styles.job import BankJob, run_bank
     from styleverse.styles.resume import BankInterrupted
 
-    model, info, device, precision = _model(args)
-    settings = {"inputs": list(args.inputs), "label": args.label, "weights": args.weights, "device": str(device)}
+    job = BankJob(_source(args), Path(args.output), args.checkpoint_every, args.resume, args.overwrite)
     try:
         with progress(args.quiet) as bar:
-            cb = _progressing(bar, "bank", len(images))
-            bank = build_bank(model, info, images, args.size, device, precision, cb, settings, ckpt)
+            bank, out = run_bank(job, _progressing(bar, "bank"))
     except BankInterrupted as e:
         line = f"interrupted after {e.done} of {e.total} images; state saved to {e.path}; "
         console.print(line + "rerun the same command with --resume", style="yellow", markup=False, soft_wrap=True)
         return 130
-    bank.settings["versions"] = versions()
-    out = save_bank(bank, args.output, args.overwrite, protected)
-    ckpt.clear()
     if not args.quiet:
-        sp = sum(w * bank.spread()[k] for k, w in model.style_weights.items())
-        console.print(f"wrote {out}: {bank.count} images, {len(bank.layers)} layers, spread {sp:.4g}, {info.identity}")
+        from styleverse.nn.features import parse_layer_weights
+
+        sp = sum(w * bank.spread()[k] for k, w in parse_layer_weights(args.style_layers).items())
+        who = bank.backbone.get("identity")
+        console.print(f"wrote {out}: {bank.count} images, {len(bank.layers)} layers, spread {sp:.4g}, {who}")
     return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from styleverse.styles.analysis import AnalysisSettings
+    from styleverse.styles.job import AnalyzeJob, run_analyze
 
-    out_dir = Path(args.output)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a folder; -o takes the report folder")
-    AnalysisSettings(size=args.size, mad_k=args.mad_k, keep=args.keep).validate()
-    _check_size(args)
-    images, protected = _inputs(args)
-    created = not out_dir.exists()
-    try:
-        return _analyze(args, out_dir, images, protected)
-    except BaseException:
-        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()  # leave nothing behind on failure
-        raise
-
-
-def _analyze(args: argparse.Namespace, out_dir: Path, images: list, protected: list[Path]) -> int:
-    """Check every output (the report folder, its files, --write-bank) against the inputs and each other,
-    then analyse holding the report folder's and the bank's locks."""
-    from styleverse.styles.report import report_paths
-
-    outputs: dict[str, Output | Path | None] = {"-o": Output(out_dir, "folder")}
-    outputs |= {f"-o ({p.name})": p for p in report_paths(out_dir).values()}
-    outputs["--write-bank"] = Output(args.write_bank, suffixes=_BANK_SUFFIXES) if args.write_bank else None
-    check_outputs(outputs, protected, args.overwrite)
-    probe_folder(out_dir)  # created now (the caller removes it again if the run fails)
-    with contextlib.ExitStack() as held:
-        held.enter_context(output_lock(out_dir, folder=True))
-        remove_temp_files(out_dir)
-        if args.write_bank:
-            held.enter_context(output_lock(args.write_bank))
-            remove_temp_files(Path(args.write_bank).parent, [Path(args.write_bank).name])
-        return _analyze_locked(args, out_dir, images, protected)
-
-
-def _analyze_locked(args: argparse.Namespace, out_dir: Path, images: list, protected: list[Path]) -> int:
-    from styleverse.styles.analysis import AnalysisSettings, analyze
-    from styleverse.styles.bank import save_bank
-    from styleverse.styles.report import write_report
-
-    model, info, device, precision = _model(args)
-    cfg = AnalysisSettings(size=args.size, mad_k=args.mad_k, keep=args.keep, seed=args.seed, precision=precision)
+    settings = AnalysisSettings(size=args.size, mad_k=args.mad_k, keep=args.keep, seed=args.seed)
+    write_bank = Path(args.write_bank) if args.write_bank else None
+    job = AnalyzeJob(_source(args), Path(args.output), settings, write_bank, args.overwrite)
     with progress(args.quiet) as bar:
-        cb = _progressing(bar, "analyze", len(images))
-        result = analyze(model, info, images, cfg, device, cb)
-    extra = {"inputs": list(args.inputs), "label": args.label, "device": str(device), "versions": versions()}
-    write_report(result, out_dir, extra)
-    if args.write_bank and result.subset_bank is not None:
-        result.subset_bank.settings["versions"] = versions()
-        save_bank(result.subset_bank, args.write_bank, args.overwrite, protected)
+        result = run_analyze(job, _progressing(bar, "analyze"))
     if not args.quiet:
-        _summary(result, out_dir)
+        _summary(result, job.output)
     return 0
 
 
@@ -284,14 +188,20 @@ def cmd_info(args: argparse.Namespace) -> int:
     from styleverse.styles.bank import load_bank
 
     setup_logging(False)
-    table = Table(title="style banks")
-    for col in ("bank", "images", "size", "backbone", "layers", "spread (layer mean)"):
-        table.add_column(col)
+    out = Console()
     for path in args.banks:
         b = load_bank(path)
         spread = sum(b.spread().values()) / max(1, len(b.layers))
-        table.add_row(
-            path, str(b.count), str(b.size), str(b.backbone.get("identity")), " ".join(b.layers), f"{spread:.4g}"
-        )
-    Console().print(table)
+        # one block per bank, long values folded rather than cut, so names and identities read whole at 80 columns
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(overflow="fold")
+        grid.add_row("bank", str(path))
+        grid.add_row("images", f"{b.count} (seen at {b.size or 'original'} px)")
+        grid.add_row("backbone", str(b.backbone.get("identity")))
+        grid.add_row("precision", str(b.settings.get("precision", "fp32")))
+        grid.add_row("layers", " ".join(b.layers))
+        grid.add_row("spread", f"{spread:.4g} (mean over layers; 0 = identical images)")
+        out.print(grid)
+        out.print()
     return 0

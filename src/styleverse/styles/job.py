@@ -1,0 +1,168 @@
+"""Style-set jobs: build a bank, analyse a set. What the CLI and the web app call.
+
+Each job is a frozen dataclass; ``run_*`` does every check first (size and memory, inputs, all outputs
+against the inputs and each other, resume state), then the work holding the outputs' locks, so a second
+job on the same files is refused instead of racing it, and a refused job leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from styleverse.devices import MAX_IMAGE_SIDE, memory_format, require_memory, resolve_device, vgg_pass_bytes
+from styleverse.errors import ConfigError, OutputError
+from styleverse.io.images import check_output, probe_folder, remove_temp_files
+from styleverse.io.lock import output_lock
+from styleverse.io.outputs import Output, check_outputs
+from styleverse.nn.features import DEFAULT_STYLE_LAYERS
+from styleverse.styles.analysis import Analysis, AnalysisSettings, analyze
+from styleverse.styles.bank import Bank, build_bank, expand_inputs, save_bank
+from styleverse.styles.resume import BankCheckpoint, resume_path
+from styleverse.transfer.targets import StyleImage
+from styleverse.versions import versions
+
+BANK_SUFFIXES = (".safetensors",)
+Callback = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class StyleInputs:
+    """Style images, folders or frame manifests (``label`` picks manifest rows), weighted per entry, and the
+    feature network that sees them at ``size`` px. ``precision='auto'`` means float32 here: a bank is
+    reference data every later run compares against; a float32 bank serves every run, a bf16 one only bf16
+    runs (see :func:`styleverse.styles.bank.check_compatible`)."""
+
+    inputs: tuple[str, ...]
+    weights: tuple[float, ...] | None = None
+    label: str | None = None
+    size: int = 512
+    backbone: str = "imagenet"
+    arch: str = "vgg19"
+    pooling: str = "max"
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    precision: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+
+    def images(self) -> tuple[list[StyleImage], list[Path]]:
+        """The weighted images, and every input file and folder (outputs must not replace or join them)."""
+        images = expand_inputs(list(self.inputs), list(self.weights) if self.weights else None, self.label)
+        return images, [s.path for s in images] + [Path(p) for p in self.inputs]
+
+    def check_size(self) -> None:
+        """Refuse, before any work, a size beyond the bound or whose feature maps cannot fit in memory."""
+        if self.size > MAX_IMAGE_SIDE:
+            raise ConfigError(f"--size must be at most {MAX_IMAGE_SIDE} pixels, got {self.size}")
+        need = vgg_pass_bytes(self.size, self.size, arch=self.arch, backward=False)
+        require_memory(need, resolve_device(self.device), f"--size {self.size}")
+
+    def model(self) -> tuple[Any, Any, Any, str]:
+        """Feature network on its device, its BackboneInfo, the device and the precision actually used."""
+        from styleverse.devices import resolve_precision
+        from styleverse.transfer.optimize import build_model
+
+        device = resolve_device(self.device)
+        precision = "fp32" if self.precision == "auto" else resolve_precision(self.precision, device)
+        model, info = build_model(
+            self.backbone, list(self.style_layers), arch=self.arch, pooling=self.pooling, seed=self.seed
+        )
+        return model.to(device, memory_format=memory_format(precision)).eval(), info, device, precision
+
+    def settings(self, device: Any) -> dict[str, Any]:
+        return {"inputs": list(self.inputs), "label": self.label, "weights": self.weights, "device": str(device)}
+
+
+@dataclass(frozen=True)
+class BankJob:
+    """Average a style set into a bank file; resumable every ``checkpoint_every`` images and on Ctrl-C."""
+
+    source: StyleInputs
+    output: Path
+    checkpoint_every: int = 200
+    resume: bool = False
+    overwrite: bool = False
+
+
+def _checkpoint(job: BankJob, protected: list[Path]) -> BankCheckpoint:
+    """The build's resume state file, checked before any work: present for ``resume``, else not holding an
+    interrupted build unless ``overwrite``, never an input."""
+    ckpt = BankCheckpoint(resume_path(job.output), job.checkpoint_every, job.resume)
+    if job.resume and not ckpt.path.is_file():
+        raise ConfigError(f"--resume: no saved state at {ckpt.path}; run without --resume to start afresh")
+    if not job.resume and ckpt.path.exists() and not job.overwrite:
+        raise OutputError(
+            f"{ckpt.path}: holds an interrupted build; pass --resume to continue it or --overwrite to start over"
+        )
+    check_output(ckpt.path, protected, overwrite=True)
+    return ckpt
+
+
+def run_bank(job: BankJob, callback: Callback | None = None) -> tuple[Bank, Path]:
+    """Build and save the bank; returns it and its path. Ctrl-C raises
+    :class:`~styleverse.styles.resume.BankInterrupted` after saving the running sums."""
+    job.source.check_size()
+    images, protected = job.source.images()
+    check_outputs({"-o": Output(job.output, suffixes=BANK_SUFFIXES)}, protected, job.overwrite)
+    ckpt = _checkpoint(job, protected)
+    with output_lock(job.output):
+        remove_temp_files(Path(job.output).parent, [Path(job.output).name, ckpt.path.name])
+        model, info, device, precision = job.source.model()
+        settings = job.source.settings(device)
+        bank = build_bank(model, info, images, job.source.size, device, precision, callback, settings, ckpt)
+        bank.settings["versions"] = versions()
+        out = save_bank(bank, job.output, job.overwrite, protected)
+        ckpt.clear()
+    return bank, out
+
+
+@dataclass(frozen=True)
+class AnalyzeJob:
+    """Analyse a style set into a report folder (and optionally a bank of the suggested subset)."""
+
+    source: StyleInputs
+    output: Path
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    write_bank: Path | None = None
+    overwrite: bool = False
+
+
+def run_analyze(job: AnalyzeJob, callback: Callback | None = None) -> Analysis:
+    """Check everything, then analyse holding the report folder's (and the bank's) lock. A report folder
+    this job created is removed again if the job fails before writing into it."""
+    from styleverse.styles.report import report_paths, write_report
+
+    out_dir = Path(job.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder; -o takes the report folder")
+    job.analysis.validate()
+    job.source.check_size()
+    images, protected = job.source.images()
+    outputs: dict[str, Output | Path | None] = {"-o": Output(out_dir, "folder")}
+    outputs |= {f"-o ({p.name})": p for p in report_paths(out_dir).values()}
+    outputs["--write-bank"] = Output(job.write_bank, suffixes=BANK_SUFFIXES) if job.write_bank else None
+    created = not out_dir.exists()
+    try:
+        check_outputs(outputs, protected, job.overwrite)  # may create the folder to prove it can be written
+        probe_folder(out_dir)
+        with contextlib.ExitStack() as held:
+            held.enter_context(output_lock(out_dir, folder=True))
+            remove_temp_files(out_dir)
+            if job.write_bank:
+                held.enter_context(output_lock(job.write_bank))
+                remove_temp_files(Path(job.write_bank).parent, [Path(job.write_bank).name])
+            model, info, device, precision = job.source.model()
+            cfg = replace(job.analysis, size=job.source.size, seed=job.source.seed, precision=precision)
+            result = analyze(model, info, images, cfg, device, callback)
+            write_report(result, out_dir, {**job.source.settings(device), "versions": versions()})
+            if job.write_bank and result.subset_bank is not None:
+                result.subset_bank.settings["versions"] = versions()
+                save_bank(result.subset_bank, job.write_bank, job.overwrite, protected)
+        return result
+    except BaseException:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # leave nothing behind on failure
+        raise
