@@ -1,18 +1,19 @@
-"""Feed-forward stylisation speed: inference frames/s, training images/s, peak memory.
+"""Feed-forward stylisation: inference frames/s, training images/s, peak memory, and quality against Gatys.
 
-* inference: the default transform network (Johnson width 32, 5 residual blocks, 4 universes) on square
-  frames of 256, 512 and 1024 px through :class:`FastStylizer` in float32 and in bf16 (autocast +
-  channels_last; only where the CPU runs bf16 natively, unless ``--force-bf16``), and the exported ONNX file
-  through onnxruntime; the median of ``--repeats`` timed calls after one warm-up;
-* training: ``fast train`` steps (transform network forward + VGG19 loss network up to relu5_1 + backward +
-  Adam) at 256 px, batch 4, in float32 and bf16, images/s; the VGG is a random full-width one, which costs
+* inference: the transform network (default Johnson's width 32 and 5 residual blocks; ``--width``/``--blocks``
+  for lighter ones; 4 universes) on square frames of 256, 512 and 1024 px through :class:`FastStylizer` in
+  float32 and bf16 (a bfloat16 copy in channels_last; only where the CPU runs bf16 natively, unless
+  ``--force-bf16``), and the exported ONNX file through onnxruntime; median of ``--repeats`` calls after a
+  warm-up;
+* training: ``fast train`` steps (transform network + VGG19 loss network up to relu5_1 + backward + Adam) at
+  256 px, batch 4, float32 and bf16 autocast, images/s; the VGG is a random full-width one, which costs
   exactly what the ImageNet one costs;
-* memory: peak resident memory of a fresh process that loads the network and stylises one 1024-px frame,
-  and how much of it the frame added (peak RSS after minus RSS before).
+* memory: peak resident memory of a fresh process that loads the network and stylises one frame of the
+  largest size, and how much of it the frame added (peak RSS after minus RSS before);
+* ``--quality``: the fast network against Gatys optimisation on a held-out photo (see :func:`quality_rows`).
 
-    python benchmarks/bench_fast.py [--sizes 256 512 1024] [--repeats 5] [--train-steps 3] [--device cuda]
-
-With ``--device cuda`` a 1920x1080 row is added (the issue's 1080p target) and the card is named.
+    python benchmarks/bench_fast.py [--sizes 256 512 1024] [--repeats 5] [--train-steps 3] [--quality]
+    python benchmarks/bench_fast.py --device cuda      # adds a 1920x1080 row and names the card
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from rich.table import Table
 
 from styleverse.devices import cpu_has_native_bf16
 from styleverse.fast.apply import FastStylizer, OnnxStylizer, StylizerConfig
-from styleverse.fast.model import FastModel, FastSpec, TransformNet
+from styleverse.fast.model import FastModel, FastSpec, TransformNet, pad_to_multiple
 
 UNIVERSES = ("gwen", "miles", "punk", "earth-42")
 
@@ -59,8 +60,10 @@ def timed(fn, frame: torch.Tensor, repeats: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
-def inference_rows(sizes: list[tuple[int, int]], repeats: int, device: str, bf16: bool, onnx: bool) -> list[list[str]]:
-    model = make_model()
+def inference_rows(
+    sizes: list[tuple[int, int]], repeats: int, device: str, bf16: bool, onnx: bool, width: int, blocks: int
+) -> list[list[str]]:
+    model = make_model(width, blocks)
     stylizers: dict[str, object] = {
         "fp32": FastStylizer(model, StylizerConfig(mix="miles", device=device, precision="fp32"))
     }
@@ -137,9 +140,9 @@ def _status_mb(key: str) -> float:
     return float("nan")
 
 
-def memory_worker(kind: str, size: int) -> None:
+def memory_worker(kind: str, size: int, width: int, blocks: int) -> None:
     """Child process: load, stylise one ``size`` frame, print peak RSS and the RSS before the frame (MB)."""
-    model = make_model()
+    model = make_model(width, blocks)
     if kind == "onnxruntime":
         from styleverse.fast.export import export_onnx
 
@@ -154,14 +157,91 @@ def memory_worker(kind: str, size: int) -> None:
     print(json.dumps({"peak": peak, "before": before}))
 
 
-def memory_rows(kinds: list[str], size: int) -> list[list[str]]:
+def memory_rows(kinds: list[str], size: int, width: int, blocks: int) -> list[list[str]]:
     rows = []
     for kind in kinds:
-        out = subprocess.run(
-            [sys.executable, __file__, "--memory-worker", kind, str(size)], capture_output=True, text=True, check=True
-        )
+        cmd = [
+            sys.executable,
+            __file__,
+            "--memory-worker",
+            kind,
+            str(size),
+            "--width",
+            str(width),
+            "--blocks",
+            str(blocks),
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         m = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append([f"{size}x{size}", kind, f"{m['peak']:.0f}", f"{m['peak'] - m['before']:.0f}"])
+    return rows
+
+
+TRAIN_PHOTOS = (
+    "astronaut",
+    "coffee",
+    "rocket",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
+    "brick",
+    "grass",
+)
+
+
+def quality_rows(steps: int, size: int, gatys_steps: int) -> list[list[str]]:
+    """Fast network vs Gatys optimisation on a held-out photo (scikit-image's ``chelsea``), per universe.
+
+    Two universes (the drawn ``halftone`` and ``poster`` comic styles, each a one-image bank) through a
+    random VGG19 of 1/4 width (no pretrained weights here); the network trains ``steps`` steps on crops of
+    eight other scikit-image photos at ``size`` px. Both outputs are measured with the stylize objective in
+    float32 (``StyleTransfer.measure``: weighted style and content terms at the photo's size).
+    """
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    from styleverse.fast.train import FastTrainConfig, train_fast
+    from styleverse.io.images import pil_to_tensor, resize_longest
+    from styleverse.samples import halftone, poster
+    from styleverse.styles.bank import build_bank, load_bank, save_bank
+    from styleverse.transfer.optimize import StyleTransfer, TransferConfig, build_model
+    from styleverse.transfer.targets import StyleImage, StyleSet
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-fast-"))
+    (tmp / "photos").mkdir()
+    for name in TRAIN_PHOTOS:
+        Image.fromarray(np.asarray(getattr(skimage.data, name)())).convert("RGB").save(tmp / "photos" / f"{name}.png")
+    feats, info = build_model("random", width=0.25)
+    banks = []
+    for name, draw in (("halftone", halftone), ("poster", poster)):
+        draw(256).save(tmp / f"{name}.png")
+        bank = build_bank(feats, info, [StyleImage(tmp / f"{name}.png", 1.0)], size=size, precision="fp32")
+        banks.append(save_bank(bank, tmp / f"{name}.style.safetensors"))
+    cfg = FastTrainConfig(
+        content=(str(tmp / "photos"),), output=str(tmp / "m.safetensors"), banks=tuple(map(str, banks)), size=size,
+        steps=steps, width=16, blocks=3, precision="fp32", device="cpu", checkpoint_every=0,
+    )  # fmt: skip
+    started = time.perf_counter()
+    net = train_fast(cfg).model.net
+    train_s = time.perf_counter() - started
+    photo = pil_to_tensor(resize_longest(Image.fromarray(skimage.data.chelsea()), size))
+    rows = []
+    for i, bank in enumerate(banks):
+        styles = StyleSet([], extra=[(load_bank(bank).mean, 1.0)])
+        gatys = StyleTransfer(feats, TransferConfig(steps=gatys_steps, scales=(size,), precision="fp32", device="cpu"))
+        started = time.perf_counter()
+        g = gatys.run(photo, styles)
+        gatys_s = time.perf_counter() - started
+        with torch.no_grad():
+            x, (h, w) = pad_to_multiple(photo)
+            y = net(x, torch.eye(len(banks))[i])[..., :h, :w]
+        fast, opt, before = gatys.measure(y, photo, styles), g.final_losses, gatys.measure(photo, photo, styles)
+        rows.append([
+            bank.name.split(".")[0], f"{before['style']:.3g}", f"{fast['style']:.3g}", f"{opt['style']:.3g}",
+            f"{fast['style'] / opt['style']:.2f}", f"{fast['content']:.3g}", f"{opt['content']:.3g}",
+            f"{fast['content'] / max(opt['content'], 1e-12):.2f}", f"{train_s:.0f} / {gatys_s:.1f}",
+        ])  # fmt: skip
     return rows
 
 
@@ -182,11 +262,17 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--force-bf16", action="store_true", help="also time bf16 where the CPU only emulates it")
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true", help="only the --quality comparison")
+    ap.add_argument("--quality", action="store_true", help="also compare with Gatys optimisation (random VGG)")
+    ap.add_argument("--quality-steps", type=int, default=300, help="fast train steps for --quality")
+    ap.add_argument("--quality-size", type=int, default=64, help="image size for --quality")
+    ap.add_argument("--width", type=int, default=32, help="transform network width (Johnson: 32)")
+    ap.add_argument("--blocks", type=int, default=5, help="residual blocks (Johnson: 5)")
     ap.add_argument("--memory-worker", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.getLogger("styleverse").setLevel(logging.ERROR)
     if args.memory_worker:
-        memory_worker(args.memory_worker[0], int(args.memory_worker[1]))
+        memory_worker(args.memory_worker[0], int(args.memory_worker[1]), args.width, args.blocks)
         return
     cuda = args.device == "cuda"
     bf16 = args.force_bf16 or (torch.cuda.is_bf16_supported() if cuda else cpu_has_native_bf16())
@@ -203,19 +289,31 @@ def main() -> None:
     console.print(
         f"{where}; torch {torch.__version__}, {torch.get_num_threads()} threads; load {os.getloadavg()[0]:.1f}"
     )
+    if not args.skip_speed:
+        speed(args, console, cuda, bf16, onnx)
+    if args.quality:
+        head = ["universe", "style: photo", "style: fast", "style: Gatys", "fast/Gatys", "content: fast",
+                "content: Gatys", "fast/Gatys", "train s / Gatys s"]  # fmt: skip
+        rows = quality_rows(args.quality_steps, args.quality_size, 100)
+        title = f"fast ({args.quality_steps} steps) vs Gatys (L-BFGS 100 steps), held-out photo, {args.quality_size} px"
+        console.print(table(title, head, rows))
+
+
+def speed(args: argparse.Namespace, console: Console, cuda: bool, bf16: bool, onnx: bool) -> None:
+    """The inference, training and memory tables."""
     sizes = [(s, s) for s in args.sizes] + ([(1080, 1920)] if cuda else [])
-    rows = inference_rows(sizes, args.repeats, args.device, bf16, onnx and not cuda)
-    console.print(table("inference (Johnson width 32, 5 blocks)", ["frame", "runtime", "frames/s", "ms/frame"], rows))
+    rows = inference_rows(sizes, args.repeats, args.device, bf16, onnx and not cuda, args.width, args.blocks)
+    title = f"inference (width {args.width}, {args.blocks} blocks)"
+    console.print(table(title, ["frame", "runtime", "frames/s", "ms/frame"], rows))
     if not args.skip_train:
         precisions = ["fp32", "bf16"] if bf16 else ["fp32"]
         rows = training_rows(args.train_steps, args.device, precisions)
         console.print(table("training (+ VGG19 loss network)", ["images", "precision", "images/s", "s/step"], rows))
     if not cuda:
         kinds = ["fp32", *(["bf16"] if bf16 else []), *(["onnxruntime"] if onnx else [])]
-        rows = memory_rows(kinds, max(args.sizes))
-        console.print(
-            table("peak memory of one process", ["frame", "runtime", "peak RSS MB", "added by the frame MB"], rows)
-        )
+        rows = memory_rows(kinds, max(args.sizes), args.width, args.blocks)
+        head = ["frame", "runtime", "peak RSS MB", "added by the frame MB"]
+        console.print(table("peak memory of one process", head, rows))
 
 
 if __name__ == "__main__":

@@ -181,8 +181,12 @@ def test_bad_input_is_refused_with_one_clear_error(tmp_path: Path) -> None:
         train_fast(tiny(tmp_path, banks, content=(str(tmp_path / "small"),)))
     with pytest.raises(ConfigError, match="two universes are named stripes"):
         train_fast(tiny(tmp_path, (banks[0], banks[0])))
+    with pytest.raises(OutputError, match="loss plot would join the photos"):
+        train_fast(tiny(tmp_path, banks, output=str(tmp_path / "photos" / "m.safetensors")))
+    with pytest.raises(OutputError, match="is also an input"):
+        train_fast(tiny(tmp_path, banks, output=str(banks[0])))
     (tmp_path / "model.safetensors").write_bytes(b"x")
-    with pytest.raises(OutputError, match="already exists"):
+    with pytest.raises(OutputError, match=r"already exists .*--resume"):
         train_fast(tiny(tmp_path, banks))
     with pytest.raises(ConfigError, match="no saved state"):
         train_fast(tiny(tmp_path, banks, resume=True))

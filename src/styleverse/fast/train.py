@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +28,6 @@ from styleverse.devices import autocast, memory_format, resolve_precision
 from styleverse.errors import ConfigError, OutputError
 from styleverse.fast.data import Batches, content_photos
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
-from styleverse.io.images import check_output
 from styleverse.io.state import state_path
 from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
@@ -245,17 +243,32 @@ def samples_path(output: Path) -> Path:
 
 
 def check_outputs(cfg: FastTrainConfig, inputs: list[str]) -> Path:
-    """The model path, refused early when it is an input or holds another run (``--resume``/``--overwrite``)."""
+    """The model path, after checking every output (model, resume state, loss plot, samples folder) against
+    the inputs and each other before any work: a loss plot written into the photo folder would join the
+    photos of the next run. A model or state already there needs ``--resume`` or ``--overwrite``."""
+    from styleverse.io.outputs import Output
+    from styleverse.io.outputs import check_outputs as check_all
+
     out = Path(cfg.output)
-    if re.search(r"\.safetensors$", out.name) is None:
+    if not out.name.endswith(".safetensors"):
         raise ConfigError(f"{out}: the model file name must end in .safetensors")
-    if cfg.resume:
-        if not state_path(out).is_file():
-            raise ConfigError(f"--resume: no saved state at {state_path(out)}; run without --resume to start afresh")
-        return out
-    if not cfg.overwrite and state_path(out).exists():
-        raise OutputError(f"{out}: an earlier run left its state here; pass --resume to continue it or --overwrite")
-    return check_output(out, inputs, cfg.overwrite)
+    if cfg.resume and not state_path(out).is_file():
+        raise ConfigError(f"--resume: no saved state at {state_path(out)}; run without --resume to start afresh")
+    outputs = {
+        "-o": Output(out, "file", (".safetensors",)),
+        "-o (run state)": Output(state_path(out), "file", (".safetensors",)),
+        "-o (loss curves)": Output(loss_plot_path(out), "image"),
+        "-o (samples)": Output(samples_path(out), "folder") if cfg.sample_every else None,
+    }
+    check_all(outputs, inputs, overwrite=True)  # what exists is judged below, with the --resume hint
+    held = [p for p in (out, state_path(out), loss_plot_path(out)) if p.exists()]
+    if held and not (cfg.resume or cfg.overwrite):
+        raise OutputError(f"{held[0]}: already exists (an earlier run?); pass --resume to continue it or --overwrite")
+    plot_dir = loss_plot_path(out).parent.resolve()
+    for src in cfg.content:
+        if Path(src).is_dir() and Path(src).resolve() == plot_dir:
+            raise OutputError(f"-o {out}: its loss plot would join the photos in {src}; write the model elsewhere")
+    return out
 
 
 def train_fast(
