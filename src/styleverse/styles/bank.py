@@ -231,11 +231,13 @@ def _read(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
         raise InputError(f"{p}: not a readable style bank ({type(e).__name__}: {str(e)[:120]})") from None
     if raw.get("styleverse_kind") != BANK_KIND:
         raise InputError(f"{p}: not a style bank; make one with `styleverse styles bank IMAGES -o FILE`")
+    damaged = InputError(f"{p}: style bank metadata is damaged; rebuild the bank")
     try:
         meta = json.loads(raw["bank"])
-        assert isinstance(meta, dict) and isinstance(meta["layers"], list) and isinstance(meta["backbone"], dict)
-    except (KeyError, ValueError, AssertionError):
-        raise InputError(f"{p}: style bank metadata is damaged; rebuild the bank") from None
+    except (KeyError, ValueError):
+        raise damaged from None
+    if not (isinstance(meta, dict) and isinstance(meta.get("layers"), list) and isinstance(meta.get("backbone"), dict)):
+        raise damaged
     if int(meta.get("format", 0)) > BANK_FORMAT:
         raise InputError(f"{p}: bank format {meta['format']} is newer than this styleverse reads; upgrade")
     return tensors, meta
