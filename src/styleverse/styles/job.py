@@ -73,7 +73,8 @@ class StyleInputs:
         return model.to(device, memory_format=memory_format(precision)).eval(), info, device, precision
 
     def settings(self, device: Any) -> dict[str, Any]:
-        return {"inputs": list(self.inputs), "label": self.label, "weights": self.weights, "device": str(device)}
+        weights = list(self.weights) if self.weights else None
+        return {"inputs": list(self.inputs), "label": self.label, "weights": weights, "device": str(device)}
 
 
 @dataclass(frozen=True)
