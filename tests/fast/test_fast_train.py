@@ -165,6 +165,9 @@ def test_resume_after_a_stop_is_bit_identical(tmp_path: Path, one_thread: None) 
         assert torch.equal(b.net.state_dict()[k], v), k
     with pytest.raises(ConfigError, match=r"lr: 0\.02 then, 0\.01 now"):
         train_fast(replace(part, resume=True, lr=0.01))
+    make_image(tmp_path / "photos" / "new.png", (48, 40), 50)
+    with pytest.raises(ConfigError, match="content photos changed"):
+        train_fast(replace(part, resume=True, steps=7))
 
 
 def test_bad_input_is_refused_with_one_clear_error(tmp_path: Path) -> None:

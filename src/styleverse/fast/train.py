@@ -234,6 +234,14 @@ class FastTask(TrainTask):
         self.model.train()
 
 
+def digest(photos: list[Path]) -> str:
+    """Identity of the ordered photo list (paths, sizes, mtimes): a resumed run must see the same photos."""
+    from styleverse.styles.inputs import inputs_digest
+    from styleverse.transfer.targets import StyleImage
+
+    return inputs_digest([StyleImage(p, 1.0) for p in photos])
+
+
 def loss_plot_path(output: Path) -> Path:
     return output.with_name(output.name.split(".")[0] + ".losses.png")
 
@@ -309,8 +317,11 @@ def _train(
     picks = photos[:: max(1, len(photos) // SAMPLE_PHOTOS)][:SAMPLE_PHOTOS]
     batches = Batches(photos, len(universes), cfg.size, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size)
     task = FastTask(cfg, net, features, universes, batches, device, precision, meta, picks)
-    fp = {**cfg.fingerprint(), "universes": list(spec.universes), "backbone": info.identity}
-    loop = LoopConfig(cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume)
+    fp = {**cfg.fingerprint(), "universes": list(spec.universes), "backbone": info.identity, "photos": digest(photos)}
+    loop = LoopConfig(
+        cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume,
+        describe={"photos": lambda _a, _b: "the content photos changed (added, removed or edited) since the run began"},
+    )  # fmt: skip
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     try:
         result: LoopResult = run_loop(task, opt, loop, ctx, device, callback, stop)

@@ -65,7 +65,7 @@ import torch.distributed as dist
 from torch import nn
 
 from styleverse.errors import ConfigError
-from styleverse.io.state import load_state, save_state
+from styleverse.io.state import Describe, load_state, save_state
 from styleverse.training.distributed import DistContext, all_sum, gather_objects
 from styleverse.training.rng import rng_state, set_rng_state
 
@@ -116,6 +116,7 @@ class LoopConfig:
     sample_every: int = 0  # 0: never
     resume: bool = False
     max_grad_norm: float = 0.0  # 0: no clipping
+    describe: Mapping[str, Describe] | None = None  # sentences for fingerprint entries such as digests
 
     def validate(self) -> None:
         if self.steps < 1:
@@ -249,7 +250,7 @@ class _Loop:
 
     def restore(self) -> None:
         """Load the saved state: model, optimizer, scheduler, position, history, task state, RNGs."""
-        st = load_state(self.cfg.state_path, self.cfg.kind, self.fingerprint())
+        st = load_state(self.cfg.state_path, self.cfg.kind, self.fingerprint(), describe=self.cfg.describe)
         try:
             self.task.model.load_state_dict(st["model"])
             self.opt.load_state_dict(st["optimizer"])
