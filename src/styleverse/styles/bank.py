@@ -327,11 +327,11 @@ def check_compatible(
 def rebuild_command(bank: Bank, path: str | os.PathLike[str]) -> str:
     """The ``styles bank`` command line that rebuilds ``bank`` at ``path`` from the inputs it records."""
     st = bank.settings
-    inputs = st.get("inputs") if isinstance(st.get("inputs"), list) else None
-    args = " ".join(map(str, inputs)) if inputs else "IMAGES..."
+    inputs, weights = st.get("inputs"), st.get("weights")
+    args = " ".join(map(str, inputs)) if isinstance(inputs, list) and inputs else "IMAGES..."
     extra = f" --label {st['label']}" if st.get("label") else ""
-    if isinstance(st.get("weights"), list):
-        extra += " --weights " + " ".join(map(str, st["weights"]))
+    if isinstance(weights, list):
+        extra += " --weights " + " ".join(map(str, weights))
     style = " --style-layers " + " ".join(bank.layers)
     size = f" --size {bank.size}" if bank.size else ""
     return f"styleverse styles bank {args} -o {path}{extra} {backbone_flags(bank.backbone)}{style}{size} --overwrite"

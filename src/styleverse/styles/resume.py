@@ -31,7 +31,7 @@ from styleverse.errors import ConfigError
 from styleverse.io import state as io_state
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.inputs import inputs_digest
-from styleverse.transfer.targets import GramDict, RunningSums, StyleImage
+from styleverse.transfer.targets import GramDict, RunningSums, StatDict, StyleImage
 
 log = logging.getLogger("styleverse")
 
@@ -140,7 +140,7 @@ def load_state(path: Path, fp: Mapping[str, object]) -> RunningSums:
 
 def add_with_checkpoints(
     sums: RunningSums,
-    items: Iterable[tuple[GramDict, float]],
+    items: Iterable[tuple[GramDict, float] | tuple[GramDict, float, StatDict]],
     ckpt: BankCheckpoint,
     fp: Mapping[str, object],
     total: int,

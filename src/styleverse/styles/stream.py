@@ -85,9 +85,9 @@ def _stream(
     for i, (s, t) in enumerate(zip(rest, prefetch_tensors(rest, size), strict=True), start + 1):
         stats: StatDict | None = None
         if with_stats:
-            grams, stats = image_grams(model, t, device, precision, with_stats=True)  # type: ignore[arg-type]
+            grams, stats = image_grams(model, t, device, precision, with_stats=True)  # type: ignore[call-overload]
         else:
-            grams = image_grams(model, t, device, precision)  # type: ignore[arg-type]
+            grams = image_grams(model, t, device, precision)  # type: ignore[call-overload]
         finite = [g.sum() for g in grams.values()] + [x.mean.sum() + x.std.sum() for x in (stats or {}).values()]
         if not all(torch.isfinite(v) for v in finite):  # NaN/inf reach the sums
             raise InputError(f"{s.path}: style features hold NaN/inf (bad weights or image)")
