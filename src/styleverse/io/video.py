@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -172,14 +173,15 @@ class VideoReader:
             except av.FFmpegError as e:  # the container itself is damaged from here on
                 log.warning("%s: stopped reading after %d frames (%s)", self.path.name, index, _why(e))
                 return
+            bad: str | bool = packet.is_corrupt
             try:
-                decoded = [] if packet.is_corrupt else packet.decode()
-                bad = packet.is_corrupt
+                decoded = [] if bad else packet.decode()
             except av.FFmpegError as e:
                 decoded, bad = [], _why(e)
             if bad:
                 self._skip(packet.pts, packet.time_base, bad)
             for frame in decoded:
+                assert isinstance(frame, av.VideoFrame)
                 if frame.is_corrupt:
                     self._skip(frame.pts, frame.time_base, True)
                     continue
@@ -382,10 +384,10 @@ class _AudioTrack:
     def __init__(self, out: av.container.OutputContainer, fmt: str, src: AudioSource) -> None:
         self.src, self._out = src, out
         self._in = av.open(str(src.path))
-        self._stream = self._in.streams.audio[0]
+        self._stream: av.audio.stream.AudioStream = self._in.streams.audio[0]
         self.copied = _can_copy(fmt, self._stream)
         if self.copied:
-            self._ostream = out.add_stream_from_template(self._stream)
+            self._ostream: Any = out.add_stream_from_template(self._stream)
         else:
             rate = self._stream.codec_context.sample_rate or 48000
             self._ostream = out.add_stream(out.default_audio_codec, rate=rate)
@@ -408,8 +410,8 @@ class _AudioTrack:
                 self._done = True
                 return None
             if p.pts is None or p.time_base is None or p.size == 0:
-                continue
-            t = float(p.pts * p.time_base)
+                continue  # a flush packet, or one with no time to place it by
+            t = _seconds(p)
             if t < self.src.start - TIME_EPS:
                 continue
             if self.src.end is not None and t >= self.src.end - TIME_EPS:
@@ -425,7 +427,7 @@ class _AudioTrack:
             self._pending = None
             if p is None:
                 return
-            if float(p.pts * p.time_base) - self.src.start >= t:
+            if _seconds(p) - self.src.start >= t:
                 self._pending = p
                 return
             self._write(p)
@@ -433,7 +435,7 @@ class _AudioTrack:
     def _write(self, p: av.Packet) -> None:
         shift = round(self.src.start / p.time_base)
         if self.copied:
-            p.pts -= shift
+            p.pts = (p.pts or 0) - shift
             if p.dts is not None:
                 p.dts -= shift
             p.stream = self._ostream
@@ -444,6 +446,7 @@ class _AudioTrack:
         except av.FFmpegError:
             return  # a damaged audio packet: a moment of silence rather than a failed video
         for frame in frames:
+            assert isinstance(frame, av.AudioFrame)
             frame.pts = None
             self._encode(frame)
 
@@ -463,6 +466,10 @@ class _AudioTrack:
         if not self.copied:
             self._encode(None)
         self._in.close()
+
+
+def _seconds(p: av.Packet) -> float:
+    return float((p.pts or 0) * p.time_base) if p.time_base is not None else 0.0
 
 
 def _can_copy(fmt: str, stream: av.audio.stream.AudioStream) -> bool:
@@ -522,7 +529,7 @@ class VideoWriter:
         s.time_base = s.codec_context.time_base = self.time_base = time_base  # the muxer may change the stream's
         s.options = {"crf": str(crf), "preset": preset}
         s.codec_context.colorspace = s.codec_context.color_primaries = s.codec_context.color_trc = 1  # BT.709
-        self._video, self._last = s, None
+        self._video, self._last = s, cast(int | None, None)
         self._audio = _AudioTrack(self._out, fmt, audio) if audio is not None else None
         self.audio_codec = self._audio.codec if self._audio else None
         self.audio_copied = bool(self._audio and self._audio.copied)

@@ -1,0 +1,235 @@
+"""``styleverse video``: stylise a clip frame by frame, coherent in time (Ruder et al. 2016), with its sound."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from styleverse.frames.segments import parse_time
+from styleverse.transfer.job import COLOR_MODES, StylizeJob
+from styleverse.transfer.optimize import DEFAULT_LR, OPTIMIZERS, StepEvent, TransferConfig
+from styleverse.video.job import FrameDone, StageStarted, VideoConfig, VideoJob, VideoStarted, run_video
+
+from .common import (
+    Parser,
+    add_model_args,
+    console,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    progress,
+    setup_logging,
+)
+
+D = TransferConfig()
+J = StylizeJob(Path("in"), Path("out"))
+V = VideoConfig()
+
+
+def time_arg(text: str) -> float:
+    """Seconds (``90.5``) or ``[HH:]MM:SS[.mmm]``."""
+    try:
+        return parse_time(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def crf_arg(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if not 0 <= v <= 51:
+        raise argparse.ArgumentTypeError(f"expected 0 (lossless) .. 51, got {v}")
+    return v
+
+
+def register(sub: Any) -> None:
+    p: Parser = sub.add_parser(
+        "video",
+        help="stylise a video, coherent from frame to frame, keeping its timing and sound",
+        description="Stylise every frame of IN (Gatys optimisation with Ruder et al.'s temporal loss: each "
+        "frame starts from the previous output warped by DIS optical flow and is kept close to it where the "
+        "flow is reliable). Writes OUT (H.264 with the input's timestamps and audio, or PNG frames for "
+        "-o DIR/) and OUT.json (settings, per-frame losses and times, the temporal warping error). "
+        "Interrupted, the same command continues where it stopped.",
+    )
+    p.add_argument("input", help="input video (any format FFmpeg reads)")
+    p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, .mov, .m4v) or DIR/ for PNGs")
+    _style_args(p)
+    _video_args(p)
+    p.add_argument("--plot", metavar="FILE", help="write per-frame losses and warping error to FILE (.png/.svg)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run, and fail if there is none (without it an unfinished run "
+        "with the same settings is continued anyway)",
+    )
+    again.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs and discard an unfinished run"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar or info messages, only errors")
+    p.set_defaults(func=cmd_video)
+
+
+def _style_args(p: Parser) -> None:
+    p.add_argument("--style", nargs="+", default=[], metavar="STYLE", help="style images or folders of them")
+    p.add_argument(
+        "--style-bank", nargs="+", default=[], metavar="BANK", help="style banks (.style.safetensors) to mix in"
+    )
+    p.add_argument(
+        "--style-weights",
+        nargs="+",
+        type=non_negative_float,
+        metavar="W",
+        help="one weight per --style entry, then per --style-bank (normalised to sum 1)",
+    )
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=D.optimizer, help="L-BFGS or Adam")
+    p.add_argument(
+        "--lr",
+        type=positive_float,
+        default=None,
+        help="learning rate (default: " + ", ".join(f"{v} for {k}" for k, v in DEFAULT_LR.items()) + ")",
+    )
+    p.add_argument("--content-weight", type=non_negative_float, default=D.content_weight, help="content loss weight")
+    p.add_argument("--style-weight", type=non_negative_float, default=D.style_weight, help="style loss weight")
+    p.add_argument("--tv-weight", type=non_negative_float, default=D.tv_weight, help="total-variation weight")
+    p.add_argument("--content-layers", nargs="+", default=list(J.content_layers), metavar="LAYER")
+    p.add_argument("--style-scale", type=positive_float, default=J.style_scale, help="style images' size multiple")
+    p.add_argument(
+        "--preserve-color",
+        choices=COLOR_MODES,
+        default=J.preserve_color,
+        help="keep each frame's colours (luminance) or match the style colours to the first frame (histogram)",
+    )
+    add_model_args(p, backbone_default=None)
+    p.add_argument("--seed", type=int, default=D.seed, help="random seed; same seed and settings give the same frames")
+
+
+def _video_args(p: Parser) -> None:
+    p.add_argument(
+        "--temporal-weight",
+        type=non_negative_float,
+        default=V.temporal_weight,
+        help="weight of the temporal loss, in units of frame 1's style+content loss per 8-bit level² of change "
+        "where the flow is reliable; 0 = independent frames (flickers)",
+    )
+    p.add_argument("--steps-first", type=positive_int, default=V.steps_first, help="optimiser steps for frame 1")
+    p.add_argument("--steps", type=positive_int, default=V.steps, help="steps for each later frame (it starts warm)")
+    p.add_argument("--start", type=time_arg, default=V.start, help="start time (seconds or HH:MM:SS.mmm)")
+    p.add_argument("--end", type=time_arg, default=V.end, help="end time (exclusive; default: the end)")
+    p.add_argument("--max-frames", type=positive_int, default=V.max_frames, help="stop after N frames")
+    p.add_argument(
+        "--size", type=positive_int, default=V.size, help="longest side of the output frames (default: the input's)"
+    )
+    p.add_argument("--crf", type=crf_arg, default=V.crf, help="H.264 quality: 0 lossless .. 51 worst")
+    p.add_argument(
+        "--compare", action="store_true", help="also write input | output side by side (OUT_compare.mp4 / DIR_compare/)"
+    )
+
+
+def job_from_args(args: argparse.Namespace) -> VideoJob:
+    """The library job the flags describe."""
+    config = TransferConfig(
+        optimizer=args.optimizer,
+        lr=args.lr,
+        content_weight=args.content_weight,
+        style_weight=args.style_weight,
+        tv_weight=args.tv_weight,
+        seed=args.seed,
+        precision=args.precision,
+        device=args.device,
+    )
+    style = StylizeJob(
+        content=Path(args.input),
+        output=Path(args.output),
+        styles=tuple(map(Path, args.style)),
+        style_banks=tuple(map(Path, args.style_bank)),
+        style_weights=tuple(args.style_weights) if args.style_weights else None,
+        config=config,
+        backbone=args.backbone,
+        arch=args.arch,
+        pooling=args.pooling,
+        style_layers=tuple(args.style_layers),
+        content_layers=tuple(args.content_layers),
+        style_scale=args.style_scale,
+        preserve_color=args.preserve_color,
+    )
+    video = VideoConfig(
+        temporal_weight=args.temporal_weight,
+        steps_first=args.steps_first,
+        steps=args.steps,
+        start=args.start,
+        end=args.end,
+        max_frames=args.max_frames,
+        size=args.size,
+        crf=args.crf,
+        compare=args.compare,
+    )
+    return VideoJob(
+        Path(args.input),
+        Path(args.output),
+        style,
+        video,
+        plot=Path(args.plot) if args.plot else None,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        png_sequence=args.output.endswith(("/", os.sep)),
+    )
+
+
+class FrameReporter:
+    """Turns video events into a progress bar: frames done/total, seconds per frame, ETA, step in the frame."""
+
+    def __init__(self, bar: Any, task: Any) -> None:
+        self.bar, self.task = bar, task
+        self.frame_start = time.perf_counter()
+        self.last = ""
+
+    def __call__(self, ev: Any) -> None:
+        if isinstance(ev, VideoStarted):
+            self.bar.update(self.task, total=ev.total, completed=ev.done, status="stylising")
+        elif isinstance(ev, FrameDone):
+            eta = f" ETA {_hms(ev.eta)}" if ev.eta is not None else ""
+            err = f" E_warp {ev.warp_error:.2e}" if ev.warp_error is not None else ""
+            self.last = f"{ev.seconds_per_frame:.1f} s/frame{eta}{err}"
+            total = ev.total if ev.total is not None and ev.total >= ev.done else None
+            self.bar.update(self.task, completed=ev.done, total=total, status=self.last)
+        elif isinstance(ev, StepEvent):
+            self.bar.update(self.task, status=f"{self.last} (step {ev.step}/{ev.total_steps})".strip())
+        elif isinstance(ev, StageStarted):
+            self.bar.update(self.task, status=ev.name)
+
+
+def _hms(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    setup_logging(args.quiet)
+    job = job_from_args(args)
+    with progress(args.quiet) as bar:
+        task = bar.add_task("video", total=None, status="opening")
+        outcome = run_video(job, callback=FrameReporter(bar, task))
+    if outcome.already_finished:
+        console.print(f"{job.output} is already finished with these settings; nothing to do (--overwrite redoes it)")
+        return 0
+    if outcome.interrupted:
+        of = f" of {outcome.total}" if outcome.total else ""
+        console.print(
+            f"[yellow]interrupted after {outcome.done}{of} frames; finished frames are kept in "
+            f"{outcome.paths['work']}; run the same command again to continue"
+        )
+        return 130
+    if not args.quiet:
+        m = outcome.sidecar["metric"]
+        err, floor = m["warping_error"], m["input_warping_error"]
+        if err is not None and floor is not None:
+            console.print(f"temporal warping error {err:.3e} (input {floor:.3e}, ratio {err / floor:.2f})")
+        console.print(f"wrote {outcome.paths['output']} ({outcome.done} frames) and {outcome.paths['sidecar']}")
+    return 0

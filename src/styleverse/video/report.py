@@ -1,0 +1,99 @@
+"""What a video job reports: the sidecar JSON and the per-frame plot (losses and warping error)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from styleverse.io.video import VideoReader
+from styleverse.nn.vgg import BackboneInfo
+from styleverse.versions import versions
+from styleverse.video.metrics import mean_error
+
+if TYPE_CHECKING:
+    from styleverse.video.job import VideoJob
+
+METRIC = (
+    "temporal warping error (Lai et al. 2018): mean over frames t>1 of the squared RGB distance between output t "
+    "and output t-1 warped by the input's DIS flow, averaged over pixels where the flow is reliable; pixels in "
+    "[0,1]. input_warping_error is the same for the input frames: the floor"
+)
+
+
+def metric(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The clip's warping error, the input's (the floor), and their ratio."""
+    out = mean_error(r.get("warp_error") for r in records)
+    floor = mean_error(r.get("input_warp_error") for r in records)
+    return {
+        "warping_error": out,
+        "input_warping_error": floor,
+        "ratio_to_input": out / floor if out is not None and floor else None,
+        "definition": METRIC,
+    }
+
+
+def sidecar(
+    job: VideoJob,
+    reader: VideoReader,
+    records: Sequence[dict[str, Any]],
+    timing: dict[str, Any],
+    outputs: dict[str, Any],
+    info: BackboneInfo | None,
+    stylizer_info: dict[str, Any] | None,
+    fingerprint: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything needed to understand and repeat the run; ``complete`` + ``fingerprint`` mark it finished."""
+    vi = reader.info
+    return {
+        "complete": True,
+        "input": str(job.input),
+        "output": str(job.output),
+        "settings": job.settings(),
+        "fingerprint": fingerprint,
+        "input_video": {
+            "size": [vi.width, vi.height],
+            "pixel_aspect": str(vi.pixel_aspect),
+            "rotation": timing["rotation"],
+            "fps": vi.fps,
+            "time_base": str(vi.time_base),
+            "codec": vi.codec,
+            "audio": vi.audio,
+            "skipped_damaged_frames": timing.get("skipped", 0),
+        },
+        "outputs": outputs,
+        "frames_done": len(records),
+        "metric": metric(records),
+        "backbone": info.to_dict() if info is not None else None,
+        "stylizer": stylizer_info or {"kind": "gatys", "temporal_weight": job.video.temporal_weight},
+        "seconds": round(sum(float(r["seconds"]) + float(r["flow_ms"]) / 1000 for r in records), 3),
+        "frames": [dict(r) for r in records],
+        "versions": versions(),
+    }
+
+
+def plot_frames(records: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> Path:
+    """Two panels over frame number: each loss term (log scale), and the warping error of the output
+    against the input's (the floor)."""
+    from styleverse.plots import plt, save_figure
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    xs = [int(r["index"]) + 1 for r in records]
+    keys = [k for k in ("style", "content", "temporal", "tv") if any(r["losses"].get(k, 0) > 0 for r in records)]
+    for k in keys:
+        top.plot(xs, [r["losses"].get(k) or float("nan") for r in records], label=k, lw=1.5, marker=".")
+    if keys:
+        top.set_yscale("log")
+        top.legend()
+    top.set_ylabel("weighted loss (final)")
+    top.grid(True, which="both", alpha=0.3)
+    top.set_title(title or "per-frame losses and warping error")
+    for key, label, colour in (("warp_error", "output", "tab:red"), ("input_warp_error", "input (floor)", "0.5")):
+        vals = [r.get(key) for r in records]
+        bottom.plot(xs, [float("nan") if v is None else v for v in vals], label=label, color=colour, marker=".")
+    bottom.set_ylabel("warping error")
+    bottom.set_xlabel("frame")
+    bottom.grid(True, alpha=0.3)
+    bottom.legend()
+    return save_figure(fig, path)

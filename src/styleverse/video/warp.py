@@ -1,0 +1,80 @@
+"""Warping the previous stylised frame into the current one, and where that warp can be trusted.
+
+Ruder et al. 2016 (section 3.2) start frame t from frame t−1's stylisation warped by the optical flow, and
+keep it close to that warped image only where the flow is reliable. The weight mask ``c`` is 0 at
+
+* **disocclusions**: pixels of frame t whose backward flow ``ŵ`` and the forward flow at the point it
+  leads to, ``w̃(p) = w(p + ŵ(p))``, do not cancel —
+  ``|w̃ + ŵ|² > 0.01 (|w̃|² + |ŵ|²) + 0.5`` (the consistency check of Sundaram et al. 2010, which Ruder use);
+* **motion boundaries**: ``|∇ŵ_x|² + |∇ŵ_y|² > 0.01 |ŵ|² + 0.002``, where the flow is unreliable;
+* pixels whose backward flow leads **outside** frame t−1 (the strip a camera pan uncovers), which the
+  consistency check alone would miss where the flow extrapolates smoothly past the border;
+
+and 1 elsewhere. Flow follows :mod:`styleverse.video.flow`'s convention (``a(p) ≈ b(p + f(p))``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from styleverse.video.flow import FlowPair
+
+DISOCCLUSION = (0.01, 0.5)  # Ruder et al. 2016: relative and absolute tolerance of the consistency check
+MOTION_BOUNDARY = (0.01, 0.002)  # Ruder et al. 2016: relative and absolute threshold on the flow gradient
+
+
+def _grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = flow.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return xs + flow[..., 0], ys + flow[..., 1]
+
+
+def warp_array(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``out(p) = image(p + flow(p))`` (bilinear; outside the frame the nearest border pixel) for an
+    (H, W) or (H, W, C) float32 array."""
+    mx, my = _grid(flow)
+    return cv2.remap(image, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def warp(image: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
+    """A (1, C, H, W) tensor warped by ``flow`` (see :func:`warp_array`); float32 on the image's device."""
+    arr = image.detach()[0].float().permute(1, 2, 0).cpu().numpy()
+    out = warp_array(np.ascontiguousarray(arr), flow)
+    out = out[..., None] if out.ndim == 2 else out
+    return torch.from_numpy(out).permute(2, 0, 1).unsqueeze(0).to(image.device)
+
+
+def reliable_mask(flows: FlowPair) -> np.ndarray:
+    """Ruder et al.'s weight ``c`` for frame t (float32 (H, W), 1 = reliable): 0 at disocclusions, motion
+    boundaries and pixels whose backward flow leaves the previous frame (see the module doc)."""
+    bwd, fwd = flows.backward, flows.forward
+    h, w = bwd.shape[:2]
+    mx, my = _grid(bwd)
+    inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+    fwd_there = cv2.remap(fwd, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    s = fwd_there + bwd
+    rel, absolute = DISOCCLUSION
+    occluded = (s**2).sum(-1) > rel * ((fwd_there**2).sum(-1) + (bwd**2).sum(-1)) + absolute
+    grad = sum(g**2 for c in range(2) for g in np.gradient(bwd[..., c]))
+    rel, absolute = MOTION_BOUNDARY
+    boundary = grad > rel * (bwd**2).sum(-1) + absolute
+    return (inside & ~occluded & ~boundary).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Warped:
+    """The previous output carried into frame t and where to trust it: ``image`` (1,3,H,W) and ``mask``
+    (1,1,H,W), both float32 in [0, 1]."""
+
+    image: torch.Tensor
+    mask: torch.Tensor
+
+
+def warp_previous(previous: torch.Tensor, flows: FlowPair) -> Warped:
+    """Frame t−1's output warped into frame t by the backward flow, with :func:`reliable_mask`."""
+    mask = torch.from_numpy(reliable_mask(flows))[None, None].to(previous.device)
+    return Warped(warp(previous, flows.backward).clamp(0, 1), mask)

@@ -1,0 +1,238 @@
+"""`styleverse video` end to end on tiny synthetic clips: outputs, timing, audio, coherence, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from clips import pan_frames, write_clip
+
+from conftest import one_error_line
+from styleverse.cli.main import build_parser
+from styleverse.cli.video import job_from_args
+from styleverse.io.video import VideoReader
+from styleverse.video.job import FrameDone, VideoConfig, VideoJob, run_video
+
+Cli = Callable[..., tuple[int, str, str]]
+TINY = ["--backbone", "random", "--precision", "fp32", "--device", "cpu", "--style-layers", "relu1_1", "relu2_1",
+        "--content-layers", "relu2_1", "--steps-first", "6", "--steps", "3"]  # fmt: skip
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """10 frames of a 64x48 pan with an occluder, 10 fps, one second of sound."""
+    return write_clip(tmp_path / "in" / "clip.mp4", pan_frames(10), audio_seconds=1.0)
+
+
+@pytest.fixture
+def style(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "in" / "style.png"
+    path.parent.mkdir(exist_ok=True)
+    Image.fromarray(pan_frames(1, (40, 40), (0, 0), occluder=0, seed=7)[0][:, :, ::-1]).save(path)
+    return path
+
+
+def job(*args: str | Path) -> VideoJob:
+    """The library job for these command-line arguments."""
+    return job_from_args(build_parser().parse_args(["video", *map(str, args)]))
+
+
+def frame_times(path: Path) -> list[float]:
+    with VideoReader(path) as r:
+        return [round(f.time, 3) for f in r.frames()]
+
+
+def audio_seconds(path: Path) -> float:
+    with av.open(str(path)) as c:
+        return sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].codec_context.sample_rate
+
+
+def pngs(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+
+
+def test_video_with_sound_sidecar_plot_and_comparison(cli: Cli, clip: Path, style: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "styled.mp4"
+    args = ["video", clip, "--style", style, "-o", out, "--plot", tmp_path / "out" / "p.png", "--compare", *TINY]
+    code, _, err = cli(*args)
+    assert code == 0, err
+    assert frame_times(out) == frame_times(clip) == [round(0.1 * i, 3) for i in range(10)]
+    assert audio_seconds(out) == pytest.approx(audio_seconds(clip), abs=0.1)
+    with VideoReader(out) as r:
+        assert (r.info.width, r.info.height, r.info.codec) == (64, 48, "h264")
+    with VideoReader(tmp_path / "out" / "styled_compare.mp4") as r:
+        assert (r.info.width, r.info.height) == (128, 48)
+    side = json.loads((tmp_path / "out" / "styled.mp4.json").read_text())
+    assert side["complete"] and side["frames_done"] == 10 and len(side["frames"]) == 10
+    assert side["outputs"]["output"]["audio_copied"] and side["outputs"]["output"]["audio"] == "aac"
+    first, later = side["frames"][0], side["frames"][5]
+    assert first["steps"] == 6 and later["steps"] == 3 and first["warp_error"] is None
+    assert later["losses"]["temporal"] > 0 and later["warp_error"] < later["input_warp_error"]
+    assert 0 < side["metric"]["warping_error"] < side["metric"]["input_warping_error"]
+    assert (tmp_path / "out" / "p.png").stat().st_size > 1000
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "p.png", "styled.mp4", "styled.mp4.json", "styled_compare.mp4"
+    ]  # fmt: skip
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
+    code, _, err = cli(*args)
+    assert code == 0 and "already finished" in err.replace("\n", " "), err
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()} == before
+    code, _, err = cli(*args, "--steps", "4")  # other settings: the output is somebody else's
+    assert code == 2 and "already exists" in one_error_line(err)
+
+
+def test_temporal_loss_lowers_the_warping_error(clip: Path, style: Path, tmp_path: Path) -> None:
+    base = job(clip, "--style", style, "-o", f"{tmp_path}/t/", *TINY)
+    coherent = run_video(base)
+    independent = run_video(replace(base, output=tmp_path / "i", video=replace(base.video, temporal_weight=0)))
+    e_t, e_i = coherent.sidecar["metric"]["warping_error"], independent.sidecar["metric"]["warping_error"]
+    assert e_t * 2 < e_i, (e_t, e_i)
+    assert [f["steps"] for f in independent.sidecar["frames"]] == [6] * 10
+    assert "temporal" not in independent.sidecar["frames"][3]["losses"]
+
+
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(clip: Path, style: Path, tmp_path: Path) -> None:
+    whole = run_video(job(clip, "--style", style, "-o", f"{tmp_path}/whole/", "--max-frames", "7", *TINY))
+    assert whole.done == 7
+    split = job(clip, "--style", style, "-o", f"{tmp_path}/split/", "--max-frames", "7", *TINY)
+
+    def stop_after_4(ev: Any) -> None:
+        if isinstance(ev, FrameDone) and ev.done == 4:
+            raise KeyboardInterrupt
+
+    first = run_video(split, callback=stop_after_4)
+    assert first.interrupted and first.done == 4 and not (tmp_path / "split").exists()
+    work = tmp_path / "split.work"
+    assert len(pngs(work / "frames")) == 4
+    (work / "frames" / "000003.png").unlink()  # as if killed after the state but before this frame's file
+    events: list[Any] = []
+    rest = run_video(split, callback=events.append)
+    assert not rest.interrupted and rest.done == 7
+    assert [e.index for e in events if isinstance(e, FrameDone)] == [3, 4, 5, 6]
+    assert pngs(tmp_path / "split") == pngs(tmp_path / "whole") and len(pngs(tmp_path / "whole")) == 7
+    assert [f["losses"] for f in rest.sidecar["frames"]] == [f["losses"] for f in whole.sidecar["frames"]]
+    assert not work.exists()
+
+
+def test_an_unfinished_run_with_other_settings_is_not_mixed_in(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "o.mp4"
+    args = [clip, "--style", style, "-o", out, *TINY]
+
+    def stop(ev: Any) -> None:
+        if isinstance(ev, FrameDone):
+            raise KeyboardInterrupt
+
+    assert run_video(job(*args), callback=stop).interrupted
+    code, _, err = cli("video", *args, "--temporal-weight", "0.5")
+    assert code == 2 and "different settings" in one_error_line(err) and "--overwrite" in err
+    assert (tmp_path / "o.mp4.work" / "state.safetensors").exists()
+    code, _, err = cli("video", clip, "--style", style, "-o", tmp_path / "other.mp4", "--resume", *TINY)
+    assert code == 2 and "nothing to continue" in one_error_line(err)
+    code, _, err = cli("video", *args, "--temporal-weight", "0.5", "--overwrite", "--max-frames", "2", "--quiet")
+    assert code == 0, err
+    assert len(frame_times(out)) == 2 and not (tmp_path / "o.mp4.work").exists()
+
+
+def test_variable_frame_rate_and_a_damaged_frame_keep_their_timing(cli: Cli, style: Path, tmp_path: Path) -> None:
+    times = [0.0, 0.1, 0.15, 0.4, 0.45, 0.5, 0.7, 1.3]
+    vfr = write_clip(tmp_path / "vfr.mkv", pan_frames(len(times)), times=times)
+    code, _, err = cli("video", vfr, "--style", style, "-o", tmp_path / "vfr.mp4", *TINY, "--quiet")
+    assert code == 0, err
+    assert frame_times(tmp_path / "vfr.mp4") == times
+    rng = np.random.default_rng(0)
+    src = write_clip(tmp_path / "ok.mkv", [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(10)])
+    with av.open(str(src)) as c:
+        pos, size = [(p.pos, p.size) for p in c.demux(video=0) if p.size][5]
+    data = bytearray(src.read_bytes())
+    data[pos + size // 3 : pos + size // 3 + 64] = b"\x55" * 64
+    (tmp_path / "bad.mkv").write_bytes(bytes(data))
+    code, _, err = cli("video", tmp_path / "bad.mkv", "--style", style, "-o", tmp_path / "bad.mp4", *TINY)
+    assert code == 0, err
+    assert "skipped a damaged frame at 0.500 s" in err
+    assert frame_times(tmp_path / "bad.mp4") == [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9]
+    side = json.loads((tmp_path / "bad.mp4.json").read_text())
+    assert side["input_video"]["skipped_damaged_frames"] == 1
+
+
+def _audio_only(path: Path) -> Path:
+    with av.open(str(path), "w") as c:
+        a = c.add_stream("aac", rate=44100)
+        a.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44100, 0
+        c.mux(a.encode(frame))
+        c.mux(a.encode(None))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("garbage", "not a video"),
+        ("truncated", "not a video"),
+        ("audio_only", "no video stream"),
+        ("zero_frames", "no frames could be decoded"),
+        ("huge", "pass --size"),
+        ("output_is_input", "is also an input"),
+        ("output_exists", "already exists"),
+        ("unwritable", "cannot write there"),
+        ("bad_extension", "extension"),
+        ("missing", "no such video file"),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path, case: str, message: str
+) -> None:
+    src, out, extra = clip, tmp_path / "out.mp4", []
+    if case == "garbage":
+        src = tmp_path / "g.mp4"
+        src.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    elif case == "truncated":
+        src = tmp_path / "t.mp4"
+        src.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    elif case == "audio_only":
+        src = _audio_only(tmp_path / "a.m4a")
+    elif case == "zero_frames":
+        extra = ["--start", "5"]
+    elif case == "huge":
+        src = write_clip(tmp_path / "huge.mkv", [np.zeros((2400, 4000, 3), np.uint8)])
+    elif case == "output_is_input":
+        out = clip
+    elif case == "output_exists":
+        out.write_bytes(b"precious")
+    elif case == "unwritable":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out.mp4"
+    elif case == "bad_extension":
+        out = tmp_path / "out.gif"
+    elif case == "missing":
+        src = tmp_path / "nope.mp4"
+    before = src.read_bytes() if src.exists() else None
+    code, _, err = cli("video", src, "--style", style, "-o", out, *TINY, *extra)
+    assert code == 2 and message in one_error_line(err), err
+    assert (src.read_bytes() if src.exists() else None) == before
+    if case == "output_exists":
+        assert out.read_bytes() == b"precious"
+    assert not (tmp_path / "out.mp4.json").exists() and not (tmp_path / "out.mp4.work").exists()
+    if case == "huge":  # the same file is fine once --size shrinks it
+        code, _, err = cli("video", src, "--style", style, "-o", out, *TINY, "--size", "40", "--quiet")
+        assert code == 0, err
+        with VideoReader(out) as r:
+            assert (r.info.width, r.info.height) == (40, 24)
+
+
+def test_video_config_defaults_are_valid_and_checked() -> None:
+    VideoConfig().validate()
+    for bad in (VideoConfig(temporal_weight=-1), VideoConfig(steps=0), VideoConfig(end=0.0), VideoConfig(crf=60)):
+        with pytest.raises(Exception, match="--"):
+            bad.validate()
