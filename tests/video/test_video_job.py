@@ -236,3 +236,27 @@ def test_video_config_defaults_are_valid_and_checked() -> None:
     for bad in (VideoConfig(temporal_weight=-1), VideoConfig(steps=0), VideoConfig(end=0.0), VideoConfig(crf=60)):
         with pytest.raises(Exception, match="--"):
             bad.validate()
+
+
+def test_a_feed_forward_model_plugs_in_with_flow_guided_blending(cli: Cli, clip: Path, tmp_path: Path) -> None:
+    import torch
+
+    from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
+
+    torch.manual_seed(0)
+    net = TransformNet(FastSpec(("gwen", "miles"), width=4, blocks=1)).eval()
+    model = save_model(FastModel(net, {"identity": "vgg19/max/random:seed=0"}, {"relu1_1": 1.0}, ("relu2_1",)),
+                       tmp_path / "m.safetensors")  # fmt: skip
+    errors = {}
+    for blend in ("0", "0.6"):
+        out = tmp_path / f"ff{blend}.mp4"
+        code, _, err = cli("video", clip, "--model", model, "--universe", "miles", "--blend", blend, "-o", out,
+                           "--device", "cpu", "--precision", "fp32", "--quiet")  # fmt: skip
+        assert code == 0, err
+        side = json.loads((tmp_path / f"ff{blend}.mp4.json").read_text())
+        assert side["stylizer"]["kind"] == "feed-forward" and side["stylizer"]["mix"] == "miles"
+        assert side["backbone"] is None and len(frame_times(out)) == 10
+        errors[blend] = side["metric"]["warping_error"]
+    assert errors["0.6"] < errors["0"]
+    code, _, err = cli("video", clip, "--model", model, "-o", model, "--quiet")
+    assert code == 2 and "also an input" in one_error_line(err)

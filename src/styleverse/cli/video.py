@@ -12,11 +12,13 @@ from styleverse.frames.segments import parse_time
 from styleverse.transfer.job import COLOR_MODES, StylizeJob
 from styleverse.transfer.optimize import DEFAULT_LR, OPTIMIZERS, StepEvent, TransferConfig
 from styleverse.video.job import FrameDone, StageStarted, VideoConfig, VideoJob, VideoStarted, run_video
+from styleverse.video.loop import FlowBlended
 
 from .common import (
     Parser,
     add_model_args,
     console,
+    need,
     non_negative_float,
     positive_float,
     positive_int,
@@ -60,6 +62,7 @@ def register(sub: Any) -> None:
     p.add_argument("input", help="input video (any format FFmpeg reads)")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, .mov, .m4v) or DIR/ for PNGs")
     _style_args(p)
+    _model_args(p)
     _video_args(p)
     p.add_argument("--plot", metavar="FILE", help="write per-frame losses and warping error to FILE (.png/.svg)")
     again = p.add_mutually_exclusive_group()
@@ -108,6 +111,45 @@ def _style_args(p: Parser) -> None:
     )
     add_model_args(p, backbone_default=None)
     p.add_argument("--seed", type=int, default=D.seed, help="random seed; same seed and settings give the same frames")
+
+
+def _model_args(p: Parser) -> None:
+    g = p.add_argument_group(
+        "feed-forward network",
+        "stylise with a network from 'styleverse fast train' instead of optimising every frame: real time, "
+        "steadied by flow-guided blending (the style flags above are then not used)",
+    )
+    g.add_argument("--model", metavar="FILE", help="the network (.safetensors or exported .onnx)")
+    u = g.add_mutually_exclusive_group()
+    u.add_argument("--universe", metavar="NAME", help="the universe to apply (default: the model's first)")
+    u.add_argument("--mix", nargs="+", metavar="NAME:W", help="a weighted mix of universes, e.g. gwen:2 miles:1")
+    g.add_argument(
+        "--blend",
+        type=non_negative_float,
+        default=V.blend,
+        help="where the flow is reliable, this share of each frame comes from the previous output warped "
+        "into it (0: none; less than 1)",
+    )
+
+
+def model_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, Any]]:
+    """The --model network as a flow-blended frame stylizer, and what identifies it (sidecar, resume)."""
+    from styleverse.fast.apply import StylizerConfig, open_stylizer
+
+    from .fast import parse_mix
+
+    need(args.preserve_color != "histogram", "--preserve-color histogram needs --style images; use luminance")
+    need(0 <= args.blend < 1, "--blend must be at least 0 and less than 1")
+    mix = parse_mix(args.universe, args.mix)
+    config = StylizerConfig(
+        mix=mix, preserve_color=args.preserve_color == "luminance", device=args.device, precision=args.precision
+    )
+    path = Path(args.model)
+    apply = open_stylizer(path, config)
+    st = path.stat()
+    info = {"kind": "feed-forward", "model": str(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+    info.update(mix=mix, blend=args.blend, preserve_color=args.preserve_color)
+    return FlowBlended(apply, args.blend), info
 
 
 def _video_args(p: Parser) -> None:
@@ -169,6 +211,7 @@ def job_from_args(args: argparse.Namespace) -> VideoJob:
         size=args.size,
         crf=args.crf,
         compare=args.compare,
+        blend=args.blend,
     )
     return VideoJob(
         Path(args.input),
@@ -215,7 +258,11 @@ def cmd_video(args: argparse.Namespace) -> int:
     job = job_from_args(args)
     with progress(args.quiet) as bar:
         task = bar.add_task("video", total=None, status="opening")
-        outcome = run_video(job, callback=FrameReporter(bar, task))
+        if args.model:
+            stylizer, info = model_stylizer(args)
+            outcome = run_video(job, FrameReporter(bar, task), stylizer, info, [Path(args.model)])
+        else:
+            outcome = run_video(job, callback=FrameReporter(bar, task))
     if outcome.already_finished:
         console.print(f"{job.output} is already finished with these settings; nothing to do (--overwrite redoes it)")
         return 0

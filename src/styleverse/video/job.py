@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from styleverse.errors import ConfigError, InputError
+from styleverse.io.lock import output_lock
 from styleverse.io.video import DEFAULT_CRF, DecodedFrame, VideoReader, display_size, frame_to_array
 from styleverse.nn.color import match_histogram
 from styleverse.nn.vgg import BackboneInfo
@@ -53,6 +54,7 @@ class VideoConfig:
     crf: int = DEFAULT_CRF  # H.264 quality (0 lossless .. 51 worst)
     compare: bool = False  # also write input | output side by side
     flow: str = DEFAULT_PRESET  # DIS preset
+    blend: float = 0.5  # flow-guided blending of a feed-forward stylizer's frames (see loop.FlowBlended)
     max_pixels: int = MAX_PIXELS
 
     def validate(self) -> None:
@@ -73,6 +75,8 @@ class VideoConfig:
             raise ConfigError("--crf must be between 0 (lossless) and 51")
         if self.flow not in PRESETS:
             raise ConfigError(f"flow preset must be one of {', '.join(PRESETS)}")
+        if not 0 <= self.blend < 1:
+            raise ConfigError("--blend must be at least 0 and less than 1")
 
 
 @dataclass(frozen=True)
@@ -152,10 +156,12 @@ class VideoOutcome:
 # --- the job ------------------------------------------------------------------------------------------
 
 
-def fingerprint(job: VideoJob, frames_only: bool = False) -> dict[str, Any]:
+def fingerprint(job: VideoJob, frames_only: bool = False, stylizer: dict[str, Any] | None = None) -> dict[str, Any]:
     """Settings that must be equal to continue (``frames_only``: those the stylised frames depend on) or
-    for a finished output to count as this job's; the input file's size and modification time included."""
+    for a finished output to count as this job's; the input file's size and modification time included,
+    and ``stylizer``, the description of a stylizer passed to :func:`run_video` instead of the Gatys one."""
     s = job.settings()
+    s["stylizer"] = stylizer
     s.pop("plot")
     st = job.input.stat()
     s["input_file"] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -221,25 +227,42 @@ def run_video(
     callback: Callable[[Any], None] | None = None,
     stylizer: FrameStylizer | None = None,
     stylizer_info: dict[str, Any] | None = None,
+    stylizer_inputs: Sequence[Path] = (),
 ) -> VideoOutcome:
     """Run ``job`` (see the module doc). ``stylizer`` replaces the Gatys one (a feed-forward network in
-    :class:`~styleverse.video.loop.FlowBlended`, say); ``stylizer_info`` then describes it in the sidecar."""
+    :class:`~styleverse.video.loop.FlowBlended`, say): ``stylizer_info`` then identifies it (sidecar and
+    resume fingerprint: include what its output depends on) and ``stylizer_inputs`` are its files (which
+    no output may replace); the job's style settings are not used."""
     job.video.validate()
     job.style.config.validate()
     styles, _ = style_sources(job.style) if stylizer is None else (None, None)
-    inputs = [job.input, *(styles.paths() if styles else []), *job.style.style_banks]
+    inputs = [job.input, *(styles.paths() if styles else []), *job.style.style_banks, *stylizer_inputs]
+    info = stylizer_info if stylizer is not None else None
     with open_input(job) as reader:
         plan = plan_outputs(job, inputs)
-        if plan.finished(fingerprint(job)):
+        if plan.finished(fingerprint(job, stylizer=info)):
             return VideoOutcome({}, plan.read_sidecar(), 0, None, already_finished=True)
         plan.check(job.overwrite)
-        work = WorkFolder(plan.work, fingerprint(job, frames_only=True))
-        if job.overwrite:
-            work.remove()
-        if job.resume and not work.exists():
-            raise ConfigError(f"--resume: nothing to continue in {plan.work}; run without --resume")
-        records, stylizer_state = work.load() if work.exists() else ([], {})
-        return _frames(job, reader, plan, work, records, stylizer_state, stylizer, stylizer_info, callback)
+        with output_lock(plan.output):  # a second run on the same output is refused, naming this one
+            return _locked(job, reader, plan, stylizer, info, callback)
+
+
+def _locked(
+    job: VideoJob,
+    reader: VideoReader,
+    plan: OutputPlan,
+    stylizer: FrameStylizer | None,
+    info: dict[str, Any] | None,
+    callback: Callable[[Any], None] | None,
+) -> VideoOutcome:
+    """The job with its outputs locked: work folder, frames, outputs."""
+    work = WorkFolder(plan.work, fingerprint(job, frames_only=True, stylizer=info))
+    if job.overwrite:
+        work.remove()
+    if job.resume and not work.exists():
+        raise ConfigError(f"--resume: nothing to continue in {plan.work}; run without --resume")
+    records, stylizer_state = work.load() if work.exists() else ([], {})
+    return _frames(job, reader, plan, work, records, stylizer_state, stylizer, info, callback)
 
 
 def _decoded(reader: VideoReader, cfg: VideoConfig) -> Iterator[DecodedFrame]:
@@ -303,7 +326,8 @@ def _frames(
         return VideoOutcome({"work": plan.work}, {}, len(records), total, interrupted=True)
     timing["end"] = _audio_end(reader, cfg, records)
     timing["skipped"] = reader.skipped
-    paths, side = write_outputs(job, plan, work, reader, records, timing, info, stylizer_info, fingerprint(job), emit)
+    fp = fingerprint(job, stylizer=stylizer_info)
+    paths, side = write_outputs(job, plan, work, reader, records, timing, info, stylizer_info, fp, emit)
     work.remove()
     return VideoOutcome(paths, side, len(records), len(records))
 

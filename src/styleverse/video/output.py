@@ -68,12 +68,12 @@ class OutputPlan:
             "--plot": Output(self.plot, suffixes=PLOT_EXTENSIONS) if self.plot else None,
             "--compare": Output(self.compare, kind) if self.compare else None,
         }
-        if not self.folder:
-            container_for(self.output)
         for flag, path in (("-o", self.output), ("--compare", self.compare)):
             if self.folder and path is not None and path.is_dir() and any(path.iterdir()) and not overwrite:
                 raise OutputError(f"{flag} {path}: folder is not empty; pass --overwrite or choose another")
         check_outputs(outs, self.inputs, overwrite)
+        if not self.folder:
+            container_for(self.output)
 
 
 def plan_outputs(job: VideoJob, inputs: list[Path]) -> OutputPlan:
