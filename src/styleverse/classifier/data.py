@@ -184,11 +184,17 @@ def _resize_shorter(img: Image.Image, side: int) -> Image.Image:
     return img if img.size == size else img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
-def load_eval(path: Path, size: int) -> torch.Tensor:
-    """Validation/prediction view: shorter side -> ``size``, centre crop ``size`` x ``size``; (3, S, S)."""
-    img = _resize_shorter(load_image(path), size)
+def eval_view(image: Image.Image, size: int) -> torch.Tensor:
+    """Validation/prediction view of an RGB image: shorter side -> ``size``, centre crop ``size`` x ``size``;
+    (3, S, S). ``evaluate`` judges in-memory video frames with it, exactly as files are judged."""
+    img = _resize_shorter(image, size)
     left, top = (img.width - size) // 2, (img.height - size) // 2
     return pil_to_tensor(img.crop((left, top, left + size, top + size)))[0]
+
+
+def load_eval(path: Path, size: int) -> torch.Tensor:
+    """Validation/prediction view of an image file (see :func:`eval_view`); (3, S, S)."""
+    return eval_view(load_image(path), size)
 
 
 def load_train(path: Path, size: int, seed: int, epoch: int, position: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ COMMANDS = {
     "classifier": "classifier",
     "fast": "fast",
     "adain": "adain",
+    "evaluate": "evaluate",
     "video": "video",
 }
 

@@ -1,0 +1,249 @@
+"""``styleverse evaluate``: how good results are, in numbers and pictures; ``--sweep`` runs a grid first."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from styleverse.errors import OutputError
+from styleverse.evaluation.evaluate import EvaluateSettings, Evaluation, ResultScored
+from styleverse.evaluation.sweep import SweepRunStarted, SweepSettings
+from styleverse.io.images import probe_folder, remove_temp_files
+from styleverse.io.lock import output_lock
+from styleverse.io.outputs import Output, check_outputs
+from styleverse.transfer.config import StepEvent
+
+from .common import Parser, add_model_args, non_negative_float, positive_float, positive_int, progress, setup_logging
+
+E = EvaluateSettings()
+S = SweepSettings((), Path("."))
+DEFAULT_OUT = "styleverse-eval"
+
+
+def register(sub: Any) -> None:
+    p: Parser = sub.add_parser(
+        "evaluate",
+        help="measure results: style distance, content fidelity, universe judge, video steadiness, cost",
+        description="Measure each RESULT (an image, a video, or a folder of frames) against its content photo "
+        "and target style, which default to what the result's sidecar RESULT.json records: style distance "
+        "(Gram MSE per layer and overall, also relative to the content photo's own distance: 1 unmoved, 0 "
+        "reached), content loss and SSIM, the probability a universe classifier gives the intended universe, "
+        "for videos the temporal warping error and flicker, and the seconds and memory the sidecar records. "
+        "Prints a table and writes report.json, report.md, results.png, layers.png and tradeoff.png. "
+        "With --sweep, RESULT... are photos: a grid of methods and settings is run on them first.",
+    )
+    p.add_argument("results", nargs="+", metavar="RESULT", help="results to measure (with --sweep: photos)")
+    p.add_argument(
+        "-o", "--output", default=DEFAULT_OUT, help="report folder (created; replaced files need --overwrite)"
+    )
+    p.add_argument("--content", help="content photo (or input video) of every RESULT, instead of the sidecar's")
+    p.add_argument("--style", nargs="+", default=[], metavar="STYLE", help="target style images or folders")
+    p.add_argument("--style-bank", nargs="+", default=[], metavar="BANK", help="target style banks")
+    p.add_argument(
+        "--style-weights",
+        nargs="+",
+        type=non_negative_float,
+        metavar="W",
+        help="one weight per --style entry, then per --style-bank (normalised; a folder shares its weight)",
+    )
+    p.add_argument("--classifier", metavar="CKPT", help="universe classifier checkpoint: judge each result")
+    p.add_argument("--universe", help="the universe every result should look like (default: what the result records)")
+    p.add_argument(
+        "--content-layers", nargs="+", default=list(E.content_layers), metavar="LAYER", help="content layers"
+    )
+    p.add_argument(
+        "--size",
+        type=positive_int,
+        help=f"measure at this longest side (default: each result's own); with --sweep: the size photos are "
+        f"stylised at (default {S.size})",
+    )
+    p.add_argument("--frames", type=positive_int, default=E.frames, help="video frames sampled for style and judge")
+    p.add_argument(
+        "--max-frames", type=positive_int, default=E.max_frames, help="video frames read for warping error/flicker"
+    )
+    p.add_argument("--seed", type=int, default=E.seed, help="seed of --backbone random (and of sweep runs)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing report (and sweep) files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table, only errors")
+    add_model_args(p, backbone_default=None)
+    p.set_defaults(precision=E.precision)
+    for action in p._actions:  # the shared help speaks of stylize; say what evaluate does without --backbone
+        if action.dest == "backbone":
+            action.help = (
+                "feature network every result is measured under (one for all, so numbers compare): imagenet, "
+                "random, or a PATH to VGG weights or a classifier checkpoint (default: the network the first "
+                "result's sidecar records, else imagenet)"
+            )
+    g = p.add_argument_group("sweep")
+    g.add_argument("--sweep", action="store_true", help="RESULT... are photos: run a grid on them, then measure")
+    g.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(S.methods),
+        metavar="METHOD",
+        help="lbfgs, adam (Gatys optimisation), fast:MODEL (feed-forward network), adain:DECODER",
+    )
+    g.add_argument(
+        "--style-weights-grid",
+        nargs="+",
+        type=positive_float,
+        default=list(S.style_weight_grid),
+        metavar="W",
+        help="style loss weights for lbfgs/adam",
+    )
+    g.add_argument(
+        "--steps-grid",
+        nargs="+",
+        type=positive_int,
+        default=list(S.steps_grid),
+        metavar="N",
+        help="steps for lbfgs/adam",
+    )
+    p.set_defaults(func=cmd_evaluate)
+
+
+def settings_from_args(args: argparse.Namespace) -> EvaluateSettings:
+    """The measurement settings the flags describe."""
+    return EvaluateSettings(
+        backbone=args.backbone,
+        arch=args.arch,
+        pooling=args.pooling,
+        seed=args.seed,
+        style_layers=tuple(args.style_layers),
+        content_layers=tuple(args.content_layers),
+        size=args.size,
+        frames=args.frames,
+        max_frames=args.max_frames,
+        classifier=Path(args.classifier) if args.classifier else None,
+        universe=args.universe,
+        device=args.device,
+        precision=args.precision,
+    )
+
+
+class _Progress:
+    """Evaluation and sweep events as one progress bar (steps of the current run in the status)."""
+
+    def __init__(self, bar: Any, task: Any):
+        self.bar, self.task, self.run = bar, task, ""
+
+    def __call__(self, ev: Any) -> None:
+        if isinstance(ev, SweepRunStarted):
+            self.run = f"{ev.photo.name}: {ev.label}"
+            self.bar.update(self.task, completed=ev.index - 1, total=ev.total, status=self.run)
+        elif isinstance(ev, StepEvent):
+            self.bar.update(self.task, status=f"{self.run} step {ev.step}/{ev.total_steps}")
+        elif isinstance(ev, ResultScored):
+            self.bar.update(self.task, completed=ev.index, total=ev.total, status=f"measured {ev.path.name}")
+
+
+def _print_table(ev: Evaluation, out_dir: Path) -> None:
+    from styleverse.evaluation.report import table
+
+    cols, rows = table(ev)
+    t = Table(title=f"evaluation under {ev.backbone.identity}")
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("result", "method", "P(intended)", "looks like") else "right")
+    for r in rows:
+        t.add_row(*r)
+    out = Console() if sys.stdout.isatty() else Console(width=200)  # piped: whole numbers, no "…"
+    out.print(t)
+    out.print(f"Report: {out_dir / 'report.md'} (rel. style: 1 = unmoved, 0 = reached; SSIM: 1 = same structure)")
+
+
+@contextlib.contextmanager
+def _report_folder(out_dir: Path, outputs: dict[str, Any], protect: list[Path], overwrite: bool) -> Any:
+    """Check every output up front, create the folder, hold its lock; a failed run leaves no empty folder."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"-o {out_dir}: exists and is not a folder; -o takes the report folder")
+    check_outputs(outputs, protect, overwrite)
+    created = not out_dir.exists()
+    probe_folder(out_dir)
+    try:
+        with output_lock(out_dir, folder=True):
+            remove_temp_files(out_dir)
+            yield
+    except BaseException:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    setup_logging(args.quiet)
+    settings = settings_from_args(args)
+    return _sweep(args, settings) if args.sweep else _evaluate(args, settings)
+
+
+def _evaluate(args: argparse.Namespace, settings: EvaluateSettings) -> int:
+    from styleverse.evaluation.evaluate import evaluate_sources
+    from styleverse.evaluation.report import report_paths, write_report
+    from styleverse.evaluation.sources import Overrides, describe_result
+
+    settings.validate()
+    over = Overrides(
+        content=Path(args.content) if args.content else None,
+        styles=tuple(map(Path, args.style)),
+        style_banks=tuple(map(Path, args.style_bank)),
+        style_weights=tuple(args.style_weights) if args.style_weights else None,
+    )
+    sources = [describe_result(r, over) for r in args.results]
+    out_dir = Path(args.output)
+    protect = [p for s in sources for p in (s.path, s.content, *(x for x, _ in s.styles.images))]
+    outputs: dict[str, Any] = {"-o": Output(out_dir, "folder")}
+    outputs |= {f"-o ({p.name})": p for p in report_paths(out_dir).values()}
+    with _report_folder(out_dir, outputs, protect, args.overwrite), progress(args.quiet) as bar:
+        task = bar.add_task("evaluate", total=len(sources), status="feature network")
+        ev = evaluate_sources(sources, settings, _Progress(bar, task))
+        write_report(ev, out_dir, {"command": "evaluate", "inputs": list(args.results)})
+    if not args.quiet:
+        _print_table(ev, out_dir)
+    return 0
+
+
+def _sweep(args: argparse.Namespace, settings: EvaluateSettings) -> int:
+    from styleverse.evaluation.sweep import run_sweep
+
+    if args.content:
+        raise OutputError("--content does not apply to --sweep: the photos are the content")
+    out_dir = Path(args.output)
+    sweep = SweepSettings(
+        photos=tuple(map(Path, args.results)),
+        out_dir=out_dir,
+        styles=tuple(map(Path, args.style)),
+        style_banks=tuple(map(Path, args.style_bank)),
+        style_weights=tuple(args.style_weights) if args.style_weights else None,
+        style_weight_grid=tuple(args.style_weights_grid),
+        steps_grid=tuple(args.steps_grid),
+        methods=tuple(args.methods),
+        size=args.size or S.size,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        evaluation=replace(settings, size=None),
+    )
+    sweep.validate()
+    with contextlib.ExitStack() as held:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputError(f"-o {out_dir}: exists and is not a folder; -o takes the report folder")
+        created = not out_dir.exists()
+        probe_folder(out_dir)
+        try:
+            held.enter_context(output_lock(out_dir, folder=True))
+            remove_temp_files(out_dir)
+            with progress(args.quiet) as bar:
+                task = bar.add_task("sweep", total=None, status="planning")
+                outcome = run_sweep(sweep, _Progress(bar, task))
+        except BaseException:
+            if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+                out_dir.rmdir()
+            raise
+    if not args.quiet:
+        _print_table(outcome.evaluation, out_dir)
+        Console().print(f"Contact sheet: {outcome.paths['sweep']}; trade-off plot: {outcome.paths['tradeoff']}")
+    return 0

@@ -1,0 +1,4 @@
+"""How good a result is, in numbers: style distance to the target (Gram, per layer and overall, also relative
+to the content photo's), content fidelity (content loss, SSIM), the universe classifier as a judge, the
+temporal warping error and flicker of videos, and cost; reports and pictures (``styleverse evaluate``), and
+sweeps that run a small grid of methods and settings first (``evaluate --sweep``)."""

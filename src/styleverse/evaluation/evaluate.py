@@ -1,0 +1,290 @@
+"""Evaluate results: style distance, content fidelity, the universe judge, temporal steadiness and cost.
+
+:func:`evaluate` takes result paths (or :func:`evaluate_sources` already described results), measures all
+of them under **one** feature network (so their numbers compare) and returns an :class:`Evaluation`; the
+report module turns that into a table, ``report.json``, ``report.md`` and pictures.
+
+How each result is measured (numbers defined in :mod:`styleverse.evaluation.metrics`):
+
+* an image is measured at its own size (or longest side ``size``); the content photo is resized to exactly
+  that size, and the style targets are computed with the style images seen at that longest side times the
+  style scale the run used, as ``stylize`` does, so the content photo itself scores content loss 0 and
+  relative style distance 1, and a style image measured against itself scores style distance 0;
+* a video is measured on ``frames`` frames spread over it (style, content, judge: means over them) and on
+  up to ``max_frames`` consecutive frames for the warping error and flicker
+  (:mod:`styleverse.evaluation.temporal`);
+* cost (seconds, peak memory) is what the result's sidecar records, or what a sweep measured.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from PIL import Image
+
+from styleverse.devices import require_memory, resolve_device, resolve_precision, vgg_pass_bytes
+from styleverse.errors import ConfigError
+from styleverse.evaluation.frames import frame_pairs, sample_indices
+from styleverse.evaluation.judge import UniverseJudge, Verdict, intended_universe
+from styleverse.evaluation.metrics import StyleDistance, content_distance, relative, ssim, style_distance
+from styleverse.evaluation.sources import Overrides, ResultSource, Styles, backbone_choice, describe_result
+from styleverse.io.images import load_image, pil_to_tensor, resize_longest
+from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
+from styleverse.nn.vgg import BackboneInfo
+from styleverse.transfer.optimize import build_model
+from styleverse.transfer.targets import GramDict, StyleImage, StyleSet
+
+if TYPE_CHECKING:
+    from styleverse.evaluation.temporal import TemporalScore
+
+log = logging.getLogger("styleverse")
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    """How results are measured. ``backbone=None``: the network the first result's sidecar records, else
+    ImageNet VGG (``arch``/``pooling``/``seed`` apply to a backbone given here). ``size``: longest side
+    results are measured at (None: their own). ``universe``: the intended universe for every result (None:
+    what each result records). ``precision`` fp32 by default: these are measurements."""
+
+    backbone: str | None = None
+    arch: str = "vgg19"
+    pooling: str = "max"
+    seed: int = 0
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    size: int | None = None
+    frames: int = 8
+    max_frames: int = 300
+    classifier: Path | None = None
+    universe: str | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the flag when a setting is out of range."""
+        if self.size is not None and not 16 <= self.size <= 16384:
+            raise ConfigError("--size must be between 16 and 16384 pixels")
+        if self.frames < 1:
+            raise ConfigError("--frames must be at least 1")
+        if self.max_frames < 2:
+            raise ConfigError("--max-frames must be at least 2")
+
+
+@dataclass
+class ResultScore:
+    """Everything measured about one result (see the module doc); ``preview``/``content_preview`` are the
+    pictures the report shows (a video's middle sampled frame), not serialised."""
+
+    source: ResultSource
+    size: tuple[int, int]  # (width, height) measured at
+    frames_scored: int
+    style: StyleDistance
+    content_style: StyleDistance  # the content photo's own distance to the same target
+    relative_style: float | None
+    relative_per_layer: dict[str, float | None]
+    content_loss: float
+    ssim: float
+    verdict: Verdict | None = None
+    temporal: TemporalScore | None = None
+    seconds: float | None = None
+    peak_memory_bytes: int | None = None
+    label: str = ""
+    preview: Image.Image | None = field(default=None, repr=False)
+    content_preview: Image.Image | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ResultScored:
+    """Progress: result ``index`` (1-based) of ``total`` is measured."""
+
+    index: int
+    total: int
+    path: Path
+
+
+@dataclass
+class Evaluation:
+    """All scores, the network they were measured under and the settings."""
+
+    scores: list[ResultScore]
+    backbone: BackboneInfo
+    settings: EvaluateSettings
+    device: str
+    precision: str
+    classifier_universes: list[str] | None = None
+
+
+class Scorer:
+    """The feature network and style targets (cached per style set and size) that score image pairs."""
+
+    def __init__(self, model: StyleContentModel, info: BackboneInfo, device: torch.device, precision: str):
+        self.model, self.info = model.to(device).eval(), info
+        self.device, self.precision = device, precision
+        self._targets: dict[tuple[Styles, float, int], GramDict] = {}
+
+    def targets(self, styles: Styles, style_scale: float, side: int) -> GramDict:
+        """Weighted-mean Gram targets of ``styles`` for a result whose longest side is ``side``."""
+        from styleverse.styles.bank import bank_targets
+
+        key = (styles, style_scale, side)
+        if key not in self._targets:
+            layers = list(self.model.style_weights)
+            extra = [(bank_targets(b, self.info, layers, side, self.precision), w) for b, w in styles.banks]
+            images = [StyleImage(p, w) for p, w in styles.images]
+            sset = StyleSet(images, style_scale=style_scale, extra=extra)
+            self._targets[key] = sset.targets(self.model, side, self.device, self.precision)
+        return self._targets[key]
+
+    @torch.inference_mode()
+    def score(
+        self, result: torch.Tensor, content: torch.Tensor, targets: GramDict
+    ) -> tuple[StyleDistance, StyleDistance, float, float]:
+        """Style distance of ``result`` and of ``content`` (same size) to ``targets``, content loss, SSIM."""
+        h, w = result.shape[-2:]
+        need = vgg_pass_bytes(h, w, 2, self.info.arch, precision=self.precision, backward=False)
+        require_memory(need, self.device, f"measuring a {w}x{h} result", "pass --size to measure at a smaller size")
+        from styleverse.devices import autocast, memory_format
+
+        x = torch.cat([result, content]).to(self.device).contiguous(memory_format=memory_format(self.precision))
+        with autocast(self.device, self.precision):
+            rep = self.model(x)
+        weights = self.model.style_weights
+        d_res = style_distance({k: g[:1] for k, g in rep.grams.items()}, targets, weights)
+        d_con = style_distance({k: g[1:] for k, g in rep.grams.items()}, targets, weights)
+        c_loss = content_distance(
+            {k: f[:1] for k, f in rep.content.items()}, {k: f[1:] for k, f in rep.content.items()}
+        )
+        return d_res, d_con, c_loss, ssim(result, content)
+
+
+def _fit(content: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The content photo at exactly ``size`` (Lanczos, as every resize here), untouched when it fits."""
+    return content if content.size == size else content.resize(size, Image.Resampling.LANCZOS)
+
+
+def _mean_distance(ds: Sequence[StyleDistance]) -> StyleDistance:
+    keys = ds[0].per_layer
+    return StyleDistance(
+        {k: sum(d.per_layer[k] for d in ds) / len(ds) for k in keys}, sum(d.total for d in ds) / len(ds)
+    )
+
+
+def _score_image(scorer: Scorer, src: ResultSource, settings: EvaluateSettings) -> tuple[ResultScore, Image.Image]:
+    original = load_image(src.path)
+    img = resize_longest(original, settings.size) if settings.size and max(original.size) > settings.size else original
+    content = _fit(load_image(src.content), img.size)
+    targets = scorer.targets(src.styles, src.style_scale, max(img.size))
+    d, dc, closs, s = scorer.score(pil_to_tensor(img), pil_to_tensor(content), targets)
+    rel, rel_layers = relative(d, dc)
+    score = ResultScore(src, img.size, 1, d, dc, rel, rel_layers, closs, s, preview=img, content_preview=content)
+    return score, original
+
+
+def _score_video(
+    scorer: Scorer, src: ResultSource, settings: EvaluateSettings
+) -> tuple[ResultScore, list[Image.Image]]:
+    from styleverse.evaluation.temporal import temporal_score  # optical flow (OpenCV): only for videos
+    from styleverse.video.flow import DEFAULT_PRESET
+
+    pairs = frame_pairs(src.path, src.kind, src.content, src.video, settings.max_frames)
+    if pairs.truncated:
+        log.info("%s: measuring the first %d frames (--max-frames)", src.path, settings.max_frames)
+    temporal = temporal_score(pairs.inputs, pairs.outputs, src.video.flow or DEFAULT_PRESET)
+    picks = sample_indices(len(pairs.outputs), settings.frames)
+    res_d, con_d, closs, ssims, judged = [], [], [], [], []
+    for i in picks:
+        out = Image.fromarray(pairs.outputs[i])
+        img = resize_longest(out, settings.size) if settings.size and max(out.size) > settings.size else out
+        content = _fit(Image.fromarray(pairs.inputs[i]), img.size)
+        targets = scorer.targets(src.styles, src.style_scale, max(img.size))
+        d, dc, c, s = scorer.score(pil_to_tensor(img), pil_to_tensor(content), targets)
+        res_d.append(d)
+        con_d.append(dc)
+        closs.append(c)
+        ssims.append(s)
+        judged.append(out)
+    d, dc = _mean_distance(res_d), _mean_distance(con_d)
+    rel, rel_layers = relative(d, dc)
+    mid = picks[len(picks) // 2]
+    score = ResultScore(
+        src, judged[0].size, len(picks), d, dc, rel, rel_layers, sum(closs) / len(closs), sum(ssims) / len(ssims),
+        temporal=temporal, preview=Image.fromarray(pairs.outputs[mid]),
+        content_preview=Image.fromarray(pairs.inputs[mid]),
+    )  # fmt: skip
+    return score, judged
+
+
+def _intended(judge: UniverseJudge, src: ResultSource, settings: EvaluateSettings) -> str | None:
+    if settings.universe is not None:
+        return settings.universe
+    from styleverse.styles.bank import load_bank
+
+    labels = [load_bank(b).settings.get("label") for b, _ in src.styles.banks]
+    return intended_universe(
+        judge.universes,
+        [x if isinstance(x, str) else None for x in labels],
+        [b for b, _ in src.styles.banks],
+        [p for p, _ in src.styles.images],
+        src.fast_universe,
+    )
+
+
+def evaluate_sources(
+    sources: Sequence[ResultSource],
+    settings: EvaluateSettings | None = None,
+    callback: Callable[[Any], None] | None = None,
+    labels: Sequence[str] | None = None,
+) -> Evaluation:
+    """Measure described results (see the module doc); ``labels`` name them in pictures (default: file name)."""
+    settings = settings or EvaluateSettings()
+    settings.validate()
+    device = resolve_device(settings.device)
+    precision = resolve_precision(settings.precision, device)
+    judge = UniverseJudge(settings.classifier, settings.device, precision) if settings.classifier else None
+    if judge is not None:
+        judge.check_universe(settings.universe)
+    spec, recorded = backbone_choice(settings.backbone, sources)
+    kw: dict[str, Any] = {"arch": settings.arch, "pooling": settings.pooling, "seed": settings.seed, **recorded}
+    model, info = build_model(spec, settings.style_layers, settings.content_layers, **kw)
+    scorer = Scorer(model, info, device, precision)
+    scores = []
+    for i, src in enumerate(sources):
+        if src.kind == "image":
+            score, judged = _score_image(scorer, src, settings)
+            seen = [judged]
+        else:
+            score, seen = _score_video(scorer, src, settings)
+        if judge is not None:
+            score.verdict = judge.verdict(seen, _intended(judge, src, settings))
+        score.seconds, score.peak_memory_bytes = src.seconds, src.peak_memory_bytes
+        score.label = labels[i] if labels is not None else src.path.name
+        scores.append(score)
+        if callback is not None:
+            callback(ResultScored(i + 1, len(sources), src.path))
+    universes = judge.universes if judge is not None else None
+    return Evaluation(scores, info, settings, str(device), precision, universes)
+
+
+def evaluate(
+    results: Sequence[str | Path],
+    settings: EvaluateSettings | None = None,
+    overrides: Overrides | None = None,
+    callback: Callable[[Any], None] | None = None,
+) -> Evaluation:
+    """Describe every result first (so a bad one fails before any network runs), then measure them all."""
+    if not results:
+        raise ConfigError("give at least one result to evaluate")
+    sources = [describe_result(r, overrides or Overrides()) for r in results]
+    return evaluate_sources(sources, settings, callback)
+
+
+def finite_or_none(x: float | None) -> float | None:
+    """JSON-safe number: None for None, NaN or inf."""
+    return x if x is not None and math.isfinite(x) else None

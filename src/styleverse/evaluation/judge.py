@@ -1,0 +1,112 @@
+"""The universe judge: the paper's classifier (section 3.1) asked whether a result looks like its universe.
+
+The paper trains a "which universe is this frame from?" network only to fine-tune the features style
+transfer uses. Turned around, the same network is a judge: a result meant to look like Gwen's universe
+should be classified as Gwen's. :class:`UniverseJudge` gives, for each image, the softmax probability of
+every universe, the probability of the intended one and the universe it looks most like. Images are seen as
+the classifier saw its validation frames (:func:`styleverse.classifier.data.eval_view`).
+
+Which universe was intended comes from ``--universe``, else from what the result records: the label of the
+style bank it was made with (``styles bank --label``), a bank file named after a universe
+(``gwen.style.safetensors``), a fast network's universe, or style images that all lie in a folder named
+after one (``frames/gwen/``) — always one of the classifier's class names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from styleverse.classifier.data import eval_view
+from styleverse.classifier.model import Checkpoint, load_classifier
+from styleverse.classifier.predict import forward_batch
+from styleverse.devices import memory_format, resolve_device, resolve_precision
+from styleverse.errors import ConfigError, InputError
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judge's view of one result: every universe's probability, the intended universe (None when
+    unknown) with its probability, and the most likely universe. For a video, the mean over its frames."""
+
+    probabilities: dict[str, float]
+    intended: str | None
+    intended_probability: float | None
+    top: str
+    top_probability: float
+
+
+class UniverseJudge:
+    """A loaded classifier checkpoint that scores images (PIL RGB) by universe."""
+
+    def __init__(self, checkpoint: str | os.PathLike[str] | Checkpoint, device: str = "auto", precision: str = "fp32"):
+        self.checkpoint = checkpoint if isinstance(checkpoint, Checkpoint) else load_classifier(checkpoint)
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.model = self.checkpoint.model.to(self.device)
+        self.model.to(memory_format=memory_format(self.precision)).eval()  # type: ignore[call-overload]
+        cfg = self.checkpoint.config
+        self.size = int(cfg.get("image_size", self.model.spec.image_size))
+
+    @property
+    def universes(self) -> list[str]:
+        return self.checkpoint.class_names
+
+    def check_universe(self, name: str | None, where: str = "--universe") -> str | None:
+        """``name`` if the classifier knows it (None passes); else a one-line :class:`ConfigError`."""
+        if name is not None and name not in self.universes:
+            raise ConfigError(
+                f"{where} {name}: the classifier knows the universes {', '.join(self.universes)}; choose one of them"
+            )
+        return name
+
+    @torch.inference_mode()
+    def probabilities(self, images: Sequence[Image.Image], batch_size: int = 16) -> torch.Tensor:
+        """Softmax probabilities (N, universes), float32 on CPU."""
+        out = []
+        for i in range(0, len(images), batch_size):
+            x = torch.stack([eval_view(im, self.size) for im in images[i : i + batch_size]])
+            out.append(forward_batch(self.model, x, self.device, self.precision).softmax(dim=1).cpu())
+        return torch.cat(out) if out else torch.zeros(0, len(self.universes))
+
+    def verdict(self, images: Sequence[Image.Image], intended: str | None) -> Verdict:
+        """The mean probabilities over ``images`` (one picture, or a video's sampled frames) as a verdict."""
+        if not images:
+            raise InputError("nothing to judge: no images")
+        p = self.probabilities(images).double().mean(0)
+        names = self.universes
+        probs = {n: float(v) for n, v in zip(names, p, strict=True)}
+        k = int(p.argmax())
+        return Verdict(probs, intended, probs[intended] if intended else None, names[k], float(p[k]))
+
+
+def _stem(path: str | os.PathLike[str]) -> str:
+    """``gwen.style.safetensors`` -> ``gwen``."""
+    return Path(path).name.split(".")[0]
+
+
+def intended_universe(
+    known: Sequence[str],
+    bank_labels: Iterable[str | None] = (),
+    bank_paths: Iterable[str | os.PathLike[str]] = (),
+    style_paths: Iterable[str | os.PathLike[str]] = (),
+    fast_universe: str | None = None,
+) -> str | None:
+    """The universe a result was meant to have, from what it records (see the module doc), among the
+    classifier's ``known`` universes; None when the records name none or disagree."""
+    candidates: list[set[str]] = [
+        {x for x in bank_labels if x},
+        {_stem(p) for p in bank_paths},
+        {fast_universe} if fast_universe else set(),
+        {Path(p).parent.name for p in style_paths},
+    ]
+    for found in candidates:
+        hits = found & set(known)
+        if len(hits) == 1 and len(found) == 1:
+            return hits.pop()
+    return None
