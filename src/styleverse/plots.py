@@ -76,6 +76,16 @@ def snapshot_strip(
 LINE_H = 12  # pixels per text line of the default font (10 px Aileron)
 
 
+def shorten(text: str, chars: int) -> str:
+    """``text`` in at most ``chars`` characters, shortened in the middle with "…" (both ends stay readable,
+    so a shortened name cannot pass for another one, as a name cut at the end can)."""
+    if len(text) <= chars:
+        return text
+    keep = max(0, chars - 1)
+    head = (keep + 1) // 2
+    return text[:head] + "…" + text[len(text) - (keep - head) :]
+
+
 def ellipsize(text: str, width: float, draw: ImageDraw.ImageDraw | None = None) -> str:
     """``text`` shortened in the middle with "…" until it fits ``width`` pixels in the default font, so both
     ends of a name stay readable (``big_buck…3000.jpg``) and a cut name never passes for another one."""

@@ -65,6 +65,79 @@ def test_outlier_is_flagged_and_left_out(net, style_set):
     assert max(xs) - min(xs) < 0.1 * abs(a.images[-1].xy[0] - np.mean(xs))  # PC1 separates it
 
 
+def _grass(rng: np.random.Generator) -> np.ndarray:
+    """Green blades: one family of the bimodal set."""
+    yy, xx = np.mgrid[0:40, 0:48]
+    blades = np.sin(xx * rng.uniform(0.8, 1.2) + rng.uniform(0, 6) + 0.3 * np.sin(yy * 0.3))
+    arr = np.array([60, 150, 50]) + rng.normal(0, 10, 3) + blades[..., None] * np.array([20, 45, 15])
+    return np.clip(arr + rng.normal(0, 8, (40, 48, 3)), 0, 255).astype(np.uint8)
+
+
+def _sky(rng: np.random.Generator) -> np.ndarray:
+    """A pink-to-peach sky with soft clouds: the other family."""
+    yy, xx = np.mgrid[0:40, 0:48]
+    t = (yy / 40)[..., None]
+    top, bottom = np.array([250, 170, 200]) + rng.normal(0, 8, 3), np.array([255, 210, 160]) + rng.normal(0, 8, 3)
+    clouds = np.sin(xx * 0.15 + rng.uniform(0, 6)) * np.sin(yy * 0.2 + rng.uniform(0, 6))
+    arr = top * (1 - t) + bottom * t + clouds[..., None] * 12
+    return np.clip(arr + rng.normal(0, 3, (40, 48, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def bimodal_set(tmp_path_factory) -> list[Path]:
+    """Nine grass and nine sky frames, then two intruders: half grass / half sky (it sits near the mean,
+    between the two groups, as the real photos of issue 14 did) and a photo."""
+    import skimage.data
+
+    d = tmp_path_factory.mktemp("bimodal")
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, make in (("grass", _grass), ("sky", _sky)):
+        for i in range(9):
+            paths.append(d / f"{name}{i}.png")
+            Image.fromarray(make(rng)).save(paths[-1])
+    between = _grass(rng)
+    between[:, 24:] = _sky(rng)[:, 24:]
+    Image.fromarray(between).save(d / "between.png")
+    Image.fromarray(skimage.data.astronaut()).resize((48, 40)).save(d / "photo.png")
+    return [*paths, d / "between.png", d / "photo.png"]
+
+
+def test_density_outliers_catch_intruders_in_a_bimodal_set(net, bimodal_set):
+    model, info = net
+    for cfg in (AnalysisSettings(size=48), AnalysisSettings(size=48, exact_budget_mb=0, sketch_dim=16)):
+        a = analyze(model, info, expand_styles(bimodal_set), cfg)
+        assert [r.outlier for r in a.images] == [False] * 18 + [True, True], [r.knn_distance for r in a.images]
+        between = a.images[18]
+        assert not between.far_from_mean and between.rank <= 3  # the distance to the mean calls it typical
+        groups = [r.group for r in a.images]
+        assert groups[18:] == [-1, -1] and len(set(groups[:9])) == len(set(groups[9:18])) == 1
+        assert groups[0] != groups[9]
+        assert len(a.groups) == 2 and a.silhouette > 0.5 and sorted(len(g.images) for g in a.groups) == [9, 9]
+        assert all(g.spread < 0.1 * a.spread for g in a.groups)  # each group is tight, the whole set is not
+        assert a.knn_threshold is not None and between.knn_distance > a.knn_threshold
+    one = analyze(model, info, expand_styles(bimodal_set[:9]), AnalysisSettings(size=48))
+    assert len(one.groups) == 1 and not any(r.outlier for r in one.images)  # one look: one group
+
+
+def test_knn_scores_and_groups_on_points():
+    from styleverse.styles.spread import find_groups, knn_scores
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 0.1, (10, 3)), rng.normal(0, 0.5, (10, 3)) + np.array([6, 0, 0])  # tight, loose
+    z = np.vstack([a, b, [[3, 4, 0]]]).astype(np.float32)
+    knn = knn_scores(z, 3)
+    brute = np.sort(np.linalg.norm(z[:, None].astype(np.float64) - z[None], axis=-1), axis=1)[:, 1:4].mean(1)
+    np.testing.assert_allclose(knn, brute, rtol=1e-4, atol=1e-6)
+    _, _, thr = robust_threshold(knn, 3.0)
+    assert thr is not None and np.flatnonzero(knn > thr).tolist() == [20]
+    labels, sil = find_groups(z, np.arange(21) < 20)
+    assert labels[20] == -1 and len(set(labels[:10])) == 1 and len(set(labels[10:20])) == 1
+    assert labels[0] != labels[10] and sil > 0.5
+    capped, _ = find_groups(z, np.arange(21) < 20, cap=8)  # sampled, the rest joins the nearest sample
+    assert [len(set(capped[:10])), len(set(capped[10:20]))] == [1, 1] and capped[0] != capped[10]
+
+
 def test_distances_spread_and_identity_match_brute_force(net, style_set):
     model, info = net
     paths, _ = style_set
@@ -189,6 +262,8 @@ def test_cli_bank_and_analyze_end_to_end(style_set, tmp_path):
     data = json.loads((rep / "report.json").read_text())
     assert {"images", "spread", "subset", "subset_spread", "backbone", "settings", "notes"} <= data.keys()
     assert {"path", "distance", "outlier", "layer_distances", "trace", "rank"} <= data["images"][0].keys()
+    assert {"knn_distance", "far_from_mean", "group"} <= data["images"][0].keys()
+    assert {"groups", "density_rule", "outlier_rule"} <= data.keys()
     assert data["outliers"] == [str(folder / "odd.png")] and str(folder / "odd.png") not in data["subset"]
     assert load_bank(sub).count == len(data["subset"]) == 5
     assert "spread" in (rep / "report.md").read_text()
@@ -216,12 +291,12 @@ def test_cli_bad_inputs_exit_2_with_one_line(style_set, tmp_path, capsys):
 
 
 def test_cli_checks_outputs_before_building_the_network(style_set, tmp_path, monkeypatch):
-    import styleverse.transfer.optimize
+    import styleverse.nn.vgg
 
     def boom(*a, **k):
         raise AssertionError("network built before the output check")
 
-    monkeypatch.setattr(styleverse.transfer.optimize, "build_model", boom)
+    monkeypatch.setattr(styleverse.nn.vgg, "load_backbone", boom)  # looked up when a network is built
     _, folder = style_set
     (tmp_path / "b.safetensors").write_bytes(b"old")
     (tmp_path / "rep").mkdir()

@@ -168,19 +168,25 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _summary(result: Any, out_dir: Path) -> None:
-    table = Table(title="least typical style images")
-    for col in ("rank", "image", "distance", "outlier", "in subset"):
-        table.add_column(col, justify="right" if col in ("rank", "distance") else "left")
-    for r in sorted(result.images, key=lambda r: -r.distance)[:10]:
+    from styleverse.styles.report import change
+
+    table = Table(title="least typical style images (outliers first)")
+    cols = ("rank", "image", "to mean", "far from mean", "to nearest", "outlier", "group", "in subset")
+    for col in cols:
+        table.add_column(col, justify="right" if col in ("rank", "to mean", "to nearest", "group") else "left")
+    for r in sorted(result.images, key=lambda r: (-r.outlier, -r.distance))[:10]:
         table.add_row(
-            str(r.rank), r.path, f"{r.distance:.4g}", "yes" if r.outlier else "", "yes" if r.in_subset else "no"
-        )
+            str(r.rank), r.path, f"{r.distance:.4g}", "yes" if r.far_from_mean else "", f"{r.knn_distance:.4g}",
+            "yes" if r.outlier else "", str(r.group + 1) if r.group >= 0 else "-", "yes" if r.in_subset else "no",
+        )  # fmt: skip
     out = Console()
     out.print(table)
     cut = 1 - result.subset_spread / result.spread if result.spread > 0 else 0.0
+    groups = len(result.groups)
     out.print(
-        f"{len(result.images)} images, {len(result.outliers)} outliers; spread {result.spread:.4g} -> subset of "
-        f"{len(result.subset)}: {result.subset_spread:.4g} ({cut:.0%} lower). Report: {out_dir / 'report.md'}"
+        f"{len(result.images)} images, {len(result.outliers)} outliers (far from every other image), {groups} "
+        f"group{'s' * (groups != 1)}; spread {result.spread:.4g} -> subset of {len(result.subset)}: "
+        f"{result.subset_spread:.4g} ({change(cut)}). Report: {out_dir / 'report.md'}"
     )
 
 

@@ -158,20 +158,23 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def imagenet_weights_path(arch: str = "vgg19", url: str | None = None, download: bool = True) -> Path:
+BACKBONE_ALTERNATIVES = "pass --backbone PATH to a VGG state dict, or --backbone random for an untrained network"
+
+
+def imagenet_weights_path(
+    arch: str = "vgg19", url: str | None = None, download: bool = True, alternatives: str = BACKBONE_ALTERNATIVES
+) -> Path:
     """Path of the official ImageNet file in the torch hub cache, downloading it (hash-checked) if needed.
 
     The hash prefix is taken from the file name (torchvision's convention ``name-<sha256[:8]>.pth``).
+    ``alternatives`` ends the error message: what else the calling command accepts (its own flag names).
     """
     url = url or IMAGENET_URLS[arch]
     fname = os.path.basename(url)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / fname
     if cached.exists():
         return cached
-    how = (
-        f"download {IMAGENET_URLS[arch]} and put it at {cached}, or pass --backbone PATH to a VGG "
-        "state dict, or --backbone random for an untrained network"
-    )
+    how = f"download {IMAGENET_URLS[arch]} and put it at {cached}, or {alternatives}"
     if not download:
         raise WeightsError(f"ImageNet {arch} weights are not cached at {cached}; {how}")
     stem = Path(fname).stem
@@ -244,11 +247,13 @@ def load_backbone(
     upto: str | None = None,
     width: float = 1.0,
     download: bool = True,
+    random_note: str = "stylisation will look poor",
 ) -> tuple[VGGFeatures, BackboneInfo]:
     """Build the feature network from a weight source (see module doc). Returns it in eval mode with
-    gradients off for its parameters, and its :class:`BackboneInfo`."""
+    gradients off for its parameters, and its :class:`BackboneInfo`. ``random_note`` says in the warning a
+    random network gives what that means for the calling job."""
     if spec == "random":
-        log.warning("using a randomly initialised %s: stylisation will look poor (for tests/offline only)", arch)
+        log.warning("using a randomly initialised %s: %s (for tests/offline only)", arch, random_note)
         g = torch.Generator().manual_seed(seed)
         model = VGGFeatures(arch, pooling, width, upto)
         for m in model.features:

@@ -63,13 +63,15 @@ class StyleInputs:
     def model(self) -> tuple[Any, Any, Any, str]:
         """Feature network on its device, its BackboneInfo, the device and the precision actually used."""
         from styleverse.devices import resolve_precision
+        from styleverse.styles.analysis import RANDOM_NOTE
         from styleverse.transfer.optimize import build_model
 
         device = resolve_device(self.device)
         precision = "fp32" if self.precision == "auto" else resolve_precision(self.precision, device)
         model, info = build_model(
-            self.backbone, list(self.style_layers), arch=self.arch, pooling=self.pooling, seed=self.seed
-        )
+            self.backbone, list(self.style_layers), arch=self.arch, pooling=self.pooling, seed=self.seed,
+            random_note=RANDOM_NOTE,
+        )  # fmt: skip
         return model.to(device, memory_format=memory_format(precision)).eval(), info, device, precision
 
     def settings(self, device: Any) -> dict[str, Any]:

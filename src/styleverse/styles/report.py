@@ -1,5 +1,7 @@
-"""Pictures and text for a style-set analysis: ranked distances, a 2-D map with thumbnails, a contact sheet
-from most typical to least, ``report.json`` and a README-style ``report.md`` (paper section 6)."""
+"""Pictures and text for a style-set analysis: ranked distances and density scores, a 2-D map with thumbnails
+coloured by group, a contact sheet from most typical to least, ``report.json`` and a README-style
+``report.md`` (paper section 6). File names on the charts are shortened in the middle, never cut at the
+end: ``big_buck_bunny_3000.jpg`` cut to 18 characters read ``big_buck_bunny_300``, another file's name."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from PIL import Image, ImageOps
 
 from styleverse.errors import InputError
 from styleverse.io.images import load_image, write_bytes_atomic
-from styleverse.plots import contact_sheet, plt, save_figure
-from styleverse.styles.analysis import Analysis, ImageResult
+from styleverse.plots import contact_sheet, plt, save_figure, shorten
+from styleverse.styles.analysis import DENSITY_RATIO, Analysis, ImageResult
 
 REPORT_FILES = {
     "json": "report.json",
@@ -28,11 +30,18 @@ NOTES = (
     "Grams around their mean. For any output Gram G: weighted mean over images of |G - G_i|^2 = |G - mean|^2 + "
     "spread, so the spread is the part of the summed per-image style losses that no output can remove: a tight "
     "set (small spread) is one a single image can match. spread_loss is that floor in style-loss units (MSE, "
-    "layer-weighted; multiply by --style-weight). Outliers: distance > median + k * 1.4826 * MAD (MAD floored "
-    "at 1% of the median). The subset drops, one at a time, the image whose removal leaves the smallest spread "
-    "(mean recomputed each time); subset_spread uses the full set's normalisers so it compares with spread, "
-    "subset_spread_self its own mean's (as a bank of the subset reports it)."
+    "layer-weighted; multiply by --style-weight). knn_distance = mean distance (square root of the same "
+    "metric) from an image to its k nearest other images: a density score. Outliers: knn_distance > median + "
+    "k_mad * 1.4826 * MAD of the knn distances and > 3 x their median, so an image far from every group is "
+    "flagged even when the set has several looks (its distance to the mean can be small when it sits between "
+    "groups). far_from_mean: distance > median + k_mad * 1.4826 * MAD (MAD floored at 1% of the median), the "
+    "older rule, reported beside it. Groups: average-linkage clusters of the non-outliers, their number (1 to 6) "
+    "chosen by the mean silhouette (kept when >= 0.5); a group's spread is around its own mean. The subset "
+    "drops, one at a time, the image whose removal leaves the smallest spread (mean recomputed each time); "
+    "subset_spread uses the full set's normalisers so it compares with spread, subset_spread_self its own "
+    "mean's (as a bank of the subset reports it)."
 )
+GROUP_COLOURS = ("tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 MAX_SHEET = 96
 MAX_MAP_THUMBS = 120
 
@@ -54,21 +63,34 @@ def _colour(r: ImageResult) -> str:
     return "tab:red" if r.outlier else ("tab:blue" if r.in_subset else "tab:orange")
 
 
+def _group_colour(r: ImageResult) -> str:
+    return "tab:red" if r.outlier or r.group < 0 else GROUP_COLOURS[r.group % len(GROUP_COLOURS)]
+
+
 def plot_distances(a: Analysis, path: str | os.PathLike[str]) -> Path:
-    """Bar per image in rank order (most typical first); outliers red, left out of the subset orange."""
+    """Two bar charts in the same order (most typical first): the distance to the mean Gram, and the density
+    score (mean distance to the nearest images). Outliers (by density) red, left out of the subset orange."""
     ranked = sorted(a.images, key=lambda r: r.rank)
-    fig, ax = plt.subplots(figsize=(min(16, 4 + 0.25 * len(ranked)), 4))
-    ax.bar(range(1, len(ranked) + 1), [r.distance for r in ranked], color=[_colour(r) for r in ranked], width=0.8)
+    x = range(1, len(ranked) + 1)
+    fig, (ax, ax_k) = plt.subplots(2, 1, figsize=(min(16, 4 + 0.25 * len(ranked)), 6.5), sharex=True)
+    colours = [_colour(r) for r in ranked]
+    ax.bar(x, [r.distance for r in ranked], color=colours, width=0.8)
+    k = a.settings.get("mad_k")
     if a.threshold is not None:
-        k = a.settings.get("mad_k")
-        ax.axhline(a.threshold, color="tab:red", ls="--", lw=1, label=f"outlier threshold (median + {k}·MAD)")
+        ax.axhline(a.threshold, color="0.3", ls="--", lw=1, label=f"far from the mean (median + {k}·MAD)")
     ax.axhline(a.spread, color="0.4", ls=":", lw=1, label=f"spread (weighted mean) {a.spread:.3g}")
-    if len(ranked) <= 40:
-        ax.set_xticks(range(1, len(ranked) + 1), [Path(r.path).name[:18] for r in ranked], rotation=70, fontsize=7)
-    ax.set_xlabel("images, most typical first")
-    ax.set_ylabel("distance to the mean Gram (relative, squared)")
-    ax.set_title("How far each style image is from the set's average style")
+    ax.set_ylabel("distance to the mean Gram\n(relative, squared)")
+    ax.set_title("How far each style image is from the set's average style, and from its nearest neighbours")
     ax.legend(fontsize=8)
+    ax_k.bar(x, [r.knn_distance for r in ranked], color=colours, width=0.8)
+    if a.knn_threshold is not None:
+        ax_k.axhline(a.knn_threshold, color="tab:red", ls="--", lw=1,
+                     label=f"outlier (median + {k}·MAD, at least {DENSITY_RATIO:g}× the median)")  # fmt: skip
+        ax_k.legend(fontsize=8)
+    ax_k.set_ylabel(f"mean distance to the\n{a.knn_k} nearest images")
+    if len(ranked) <= 40:
+        ax_k.set_xticks(list(x), [shorten(Path(r.path).name, 24) for r in ranked], rotation=70, fontsize=7)
+    ax_k.set_xlabel("images, most typical first (red: outlier, orange: left out of the subset)")
     return save_figure(fig, path)
 
 
@@ -78,19 +100,21 @@ def plot_map(a: Analysis, path: str | os.PathLike[str], thumb: int = 40) -> Path
 
     fig, ax = plt.subplots(figsize=(8, 7))
     xs, ys = [r.xy[0] for r in a.images], [r.xy[1] for r in a.images]
-    ax.scatter(xs, ys, c=[_colour(r) for r in a.images], s=12, zorder=1)
+    ax.scatter(xs, ys, c=[_group_colour(r) for r in a.images], s=12, zorder=1)
     ranked = sorted(a.images, key=lambda r: r.rank)
     step = max(1, len(ranked) // MAX_MAP_THUMBS)
     shown = {id(r) for r in ranked[::step]} | {id(r) for r in a.outliers[:MAX_MAP_THUMBS]}
     for r in a.images:
         if id(r) in shown:
             box = OffsetImage(_thumb(r.path, thumb), zoom=1.0)
-            ab = AnnotationBbox(box, r.xy, frameon=True, pad=0.1, bboxprops={"edgecolor": _colour(r), "lw": 1.5})
+            frame = {"edgecolor": _group_colour(r), "lw": 2.5 if r.outlier else 1.5}
+            ab = AnnotationBbox(box, r.xy, frameon=True, pad=0.1, bboxprops=frame)
             ax.add_artist(ab)
     ex = a.explained
     ax.set_xlabel(f"PC1 ({ex[0]:.0%} of spread)")
     ax.set_ylabel(f"PC2 ({ex[1]:.0%} of spread)")
-    ax.set_title("Style images by their Gram matrices (red: outlier, orange: left out of subset)")
+    groups = ", ".join(f"{GROUP_COLOURS[g.label % len(GROUP_COLOURS)][4:]} group {g.label + 1}" for g in a.groups)
+    ax.set_title(f"Style images by their Gram matrices ({groups}; red: outlier)", fontsize=10)
     ax.margins(0.15)
     return save_figure(fig, path)
 
@@ -98,10 +122,19 @@ def plot_map(a: Analysis, path: str | os.PathLike[str], thumb: int = 40) -> Path
 def typical_sheet(a: Analysis, path: str | os.PathLike[str]) -> Path:
     """Contact sheet from most typical to least (capped: the most and the least typical halves)."""
     ranked = sorted(a.images, key=lambda r: r.rank)
+    total = len(ranked)
     if len(ranked) > MAX_SHEET:
         ranked = ranked[: MAX_SHEET // 2] + ranked[-MAX_SHEET // 2 :]
-    labels = [f"#{r.rank}  d={r.distance:.3g}{'  OUT' if r.outlier else ''}" for r in ranked]
-    return contact_sheet([_thumb(r.path, 128) for r in ranked], labels, path, cols=min(8, len(ranked)), thumb=128)
+    labels = [
+        f"#{r.rank} {Path(r.path).name}\nd={r.distance:.3g} nn={r.knn_distance:.3g} "
+        + ("OUTLIER" if r.outlier else f"g{r.group + 1}")
+        for r in ranked
+    ]
+    how = "all" if len(ranked) == total else f"the {MAX_SHEET // 2} most and {MAX_SHEET // 2} least typical"
+    title = f"{len(ranked)} of {total} style images shown ({how}), most typical first; d: distance to the mean"
+    title += ", nn: distance to the nearest images, g: group"
+    images = [_thumb(r.path, 128) for r in ranked]
+    return contact_sheet(images, labels, path, cols=min(8, len(ranked)), thumb=128, title=title)
 
 
 def markdown(a: Analysis) -> str:
@@ -111,10 +144,12 @@ def markdown(a: Analysis) -> str:
     lines = [
         "# Style set analysis",
         "",
-        f"- images: {n}, outliers: {len(a.outliers)}, backbone: `{a.backbone.get('identity')}`",
+        f"- images: {n}, outliers (far from every other image): {len(a.outliers)}, far from the mean: "
+        f"{sum(r.far_from_mean for r in a.images)}, backbone: `{a.backbone.get('identity')}`",
+        f"- groups: {_groups_line(a)}",
         f"- spread (weighted mean distance to the average Gram): **{a.spread:.4g}**"
         f" (in style-loss units: {a.spread_loss:.4g})",
-        f"- suggested subset: {len(sub)} images, spread **{a.subset_spread:.4g}** ({cut:.0%} lower; "
+        f"- suggested subset: {len(sub)} images, spread **{a.subset_spread:.4g}** ({change(cut)}; "
         f"{a.subset_spread_self:.4g} relative to the subset's own mean, as its bank reports it)",
         "",
         "## What the numbers mean",
@@ -126,19 +161,68 @@ def markdown(a: Analysis) -> str:
         "(small spread) is one a single image can match; averaging a loose set blurs its looks together "
         "(paper sections 4 and 6).",
         "",
+        "## Outliers",
+        "",
+        _outlier_text(a),
+        "",
+        "## Groups",
+        "",
+        *_group_lines(a),
+        "",
         "## Least typical images",
         "",
-        "| rank | image | distance | outlier | in subset |",
-        "|---:|---|---:|:---:|:---:|",
+        "| rank | image | distance to mean | far from mean | to nearest images | outlier | group | in subset |",
+        "|---:|---|---:|:---:|---:|:---:|---:|:---:|",
     ]
-    for r in sorted(a.images, key=lambda r: -r.distance)[:15]:
+    for r in sorted(a.images, key=lambda r: (-r.outlier, -r.distance))[:15]:
         lines.append(
-            f"| {r.rank} | `{r.path}` | {r.distance:.4g} | {'yes' if r.outlier else ''} | "
+            f"| {r.rank} | `{r.path}` | {r.distance:.4g} | {'yes' if r.far_from_mean else ''} | "
+            f"{r.knn_distance:.4g} | {'yes' if r.outlier else ''} | {r.group + 1 if r.group >= 0 else '-'} | "
             f"{'yes' if r.in_subset else 'no'} |"
         )
     lines += ["", "## Pictures", ""]
     lines += [f"![{k}]({v})" for k, v in REPORT_FILES.items() if v.endswith(".png")]
     return "\n".join(lines) + "\n"
+
+
+def change(cut: float) -> str:
+    """``30% lower`` / ``6% higher`` for a relative spread reduction (left-out intruders near the mean raise it)."""
+    return f"{cut:.0%} lower" if cut >= 0 else f"{-cut:.0%} higher: the images left out sat near the average"
+
+
+def _groups_line(a: Analysis) -> str:
+    if len(a.groups) <= 1:
+        return f"one (no split into groups reached a silhouette of 0.5; best {a.silhouette:.2f})"
+    sizes = " and ".join(f"{len(g.images)}" for g in a.groups)
+    return f"**{len(a.groups)}**, of {sizes} images (silhouette {a.silhouette:.2f}): averaging them mixes their looks"
+
+
+def _outlier_text(a: Analysis) -> str:
+    if a.knn_threshold is None:
+        return "Too few images for the density rule."
+    missed = [r for r in a.outliers if not r.far_from_mean]
+    text = (
+        f"An image is an outlier when its mean distance to its {a.knn_k} nearest images exceeds "
+        f"{a.knn_threshold:.4g} (median {a.knn_median:.4g} + {a.settings.get('mad_k')} x 1.4826 x MAD, at least "
+        f"{DENSITY_RATIO:g} x the median): {len(a.outliers)} image(s)."
+    )
+    if missed:
+        text += (
+            f" {len(missed)} of them sit close to the set's average style (not far from the mean): between "
+            "groups, where the distance to the mean cannot see them."
+        )
+    return text
+
+
+def _group_lines(a: Analysis) -> list[str]:
+    lines = [_groups_line(a).replace("**", ""), ""]
+    if len(a.groups) > 1:
+        lines += ["| group | images | weight | spread (around its own mean) | examples |", "|---:|---:|---:|---:|---|"]
+        for g in a.groups:
+            names = ", ".join(f"`{Path(p).name}`" for p in g.images[:4]) + (" ..." if len(g.images) > 4 else "")
+            lines.append(f"| {g.label + 1} | {len(g.images)} | {g.weight:.4g} | {g.spread:.4g} | {names} |")
+        lines += ["", f"The whole set's spread is {a.spread:.4g}: consider a bank per group."]
+    return lines
 
 
 def report_dict(a: Analysis) -> dict[str, object]:
@@ -149,7 +233,17 @@ def report_dict(a: Analysis) -> dict[str, object]:
         "count": len(a.images),
         **d,
         "outlier_rule": {"median": a.median, "mad": a.mad, "k": a.settings.get("mad_k"), "threshold": a.threshold},
+        "density_rule": {
+            "neighbours": a.knn_k,
+            "median": a.knn_median,
+            "mad": a.knn_mad,
+            "k": a.settings.get("mad_k"),
+            "ratio": DENSITY_RATIO,
+            "threshold": a.knn_threshold,
+        },
         "outliers": [r.path for r in a.outliers],
+        "far_from_mean": [r.path for r in a.images if r.far_from_mean],
+        "silhouette": a.silhouette,
         "subset": a.subset,
         "subset_size": len(a.subset),
         "spread_reduction": 1.0 - a.subset_spread / a.spread if a.spread > 0 else 0.0,

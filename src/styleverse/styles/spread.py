@@ -2,9 +2,12 @@
 
 Each image's Grams are stored as one row: the upper triangle of every layer, side by side (:class:`Layout`),
 in a float32 ``np.memmap``; everything here reads such arrays in row chunks of about 32 MiB, in float64.
-Outliers: ``dᵢ > median + k·1.4826·MAD`` (:func:`robust_threshold`). Subset: greedy backward elimination
-that minimises the weighted spread (:func:`greedy_subset`). Map: the first two principal components of the
-rows zᵢ (:func:`pca_2d`), exact or count-sketched (:func:`coordinates`, a Johnson–Lindenstrauss projection).
+Robust rule: ``x > median + k·1.4826·MAD`` (:func:`robust_threshold`), applied to the distance to the mean
+and to the density score :func:`knn_scores` (mean distance to the k nearest other images). Groups:
+average-linkage clusters with the number chosen by silhouette (:func:`find_groups`). Subset: greedy
+backward elimination that minimises the weighted spread (:func:`greedy_subset`). Map: the first two
+principal components of the rows zᵢ (:func:`pca_2d`), exact or count-sketched (:func:`coordinates`, a
+Johnson–Lindenstrauss projection).
 """
 
 from __future__ import annotations
@@ -72,10 +75,12 @@ def weighted_spread(z: np.ndarray, w: np.ndarray) -> float:
     return float(w @ _sqdist(z, _wmean(z, w))) / float(w.sum())
 
 
-def greedy_subset(z: np.ndarray, w: np.ndarray, keep: int) -> np.ndarray:
+def greedy_subset(z: np.ndarray, w: np.ndarray, keep: int, start: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask of ``keep`` rows by backward elimination: drop the row whose removal leaves the smallest
-    spread, recompute the mean, repeat. Removing row i from (W, SS) leaves SS − wᵢ·W·dᵢ/(W − wᵢ)."""
-    alive = np.ones(len(z), dtype=bool)
+    spread, recompute the mean, repeat. Removing row i from (W, SS) leaves SS − wᵢ·W·dᵢ/(W − wᵢ).
+    ``start``: rows already left out (True = still in), e.g. outliers, which an intruder sitting near the
+    mean would otherwise survive."""
+    alive = np.ones(len(z), dtype=bool) if start is None else start.astype(bool).copy()
     while alive.sum() > max(1, keep):
         wa = np.where(alive, w, 0.0)
         big_w = wa.sum()
@@ -139,6 +144,90 @@ def coordinates(mm: np.ndarray, lay: Layout, scale: dict[str, float], exact: boo
             z[c, col : col + part.shape[1]] = part
             col += part.shape[1]
     return z
+
+
+def _pair_sq(z64: np.ndarray, rows: slice, sq: np.ndarray) -> np.ndarray:
+    """Squared distances from ``z64[rows]`` to every row (float64 rows, squared norms ``sq``), clipped at 0."""
+    d = sq[rows, None] + sq[None, :] - 2.0 * (z64[rows] @ z64.T)
+    return np.maximum(d, 0.0)
+
+
+def knn_scores(z: np.ndarray, k: int) -> np.ndarray:
+    """Mean Euclidean distance from each row of ``z`` to its ``k`` nearest other rows (``k`` is capped at
+    n - 1; NaN for a single row). A density score: an image far from *every* other image scores high even
+    when the set has several groups, while the distance to the mean can be small for an image that sits
+    between two groups (issue 14: two real photos among 21 animated frames, missed by the mean rule)."""
+    n = len(z)
+    if n < 2:
+        return np.full(n, np.nan)
+    k = max(1, min(k, n - 1))
+    z64 = np.asarray(z, dtype=np.float64)
+    sq = (z64**2).sum(axis=1)
+    out = np.empty(n)
+    for c in row_chunks(n, n):
+        d = _pair_sq(z64, c, sq)
+        d[np.arange(d.shape[0]), np.arange(c.start, c.stop)] = np.inf  # not its own neighbour
+        out[c] = np.sqrt(np.partition(d, k - 1, axis=1)[:, :k]).mean(axis=1)
+    return out
+
+
+def silhouette(d: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of a clustering from a full distance matrix (points alone in a cluster score 0)."""
+    groups = np.unique(labels)
+    if len(groups) < 2:
+        return -1.0
+    mean_to = np.stack([d[:, labels == g].mean(axis=1) for g in groups], axis=1)  # (n, groups)
+    sizes = np.array([(labels == g).sum() for g in groups])
+    own = np.searchsorted(groups, labels)
+    a = mean_to[np.arange(len(d)), own] * sizes[own] / np.maximum(sizes[own] - 1, 1)  # exclude itself
+    mean_to[np.arange(len(d)), own] = np.inf
+    b = mean_to.min(axis=1)
+    s = np.where(sizes[own] > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-300), 0.0)
+    return float(s.mean())
+
+
+def find_groups(
+    z: np.ndarray, use: np.ndarray, max_groups: int = 6, min_silhouette: float = 0.5, seed: int = 0, cap: int = 2000
+) -> tuple[np.ndarray, float]:
+    """Group labels (0, 1, ...; -1 where ``use`` is False) and the silhouette of the choice.
+
+    Average-linkage clustering of the used rows, cut into 2..``max_groups`` clusters; the cut with the best
+    mean silhouette wins if it reaches ``min_silhouette`` (0.5: "reasonable structure" in Kaufman and
+    Rousseeuw's reading of the silhouette), else the set is one group. Above ``cap`` rows a seeded sample is
+    clustered and every other row joins the group of its nearest sampled row."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    labels = np.full(len(z), -1)
+    idx = np.flatnonzero(use)
+    if len(idx) == 0:
+        return labels, 0.0
+    labels[idx] = 0
+    if len(idx) < 4:
+        return labels, 0.0
+    sample = np.sort(np.random.default_rng(seed).choice(idx, cap, replace=False)) if len(idx) > cap else idx
+    zs = np.asarray(z[sample], dtype=np.float64)
+    sq = (zs**2).sum(axis=1)
+    d = np.sqrt(_pair_sq(zs, slice(0, len(zs)), sq))
+    np.fill_diagonal(d, 0.0)
+    tree = linkage(squareform(d, checks=False), method="average")
+    best, best_s = np.zeros(len(sample), dtype=int), -1.0
+    for g in range(2, min(max_groups, len(sample) - 1) + 1):
+        cut = fcluster(tree, g, criterion="maxclust") - 1
+        score = silhouette(d, cut)
+        if score > best_s:
+            best, best_s = cut, score
+    if best_s < min_silhouette:
+        return labels, best_s
+    order = np.argsort([-(best == g).sum() for g in range(best.max() + 1)], kind="stable")  # 0 = largest
+    best = np.argsort(order)[best]
+    labels[sample] = best
+    rest = np.setdiff1d(idx, sample)
+    for c in row_chunks(len(rest), zs.shape[1]):
+        r = np.asarray(z[rest[c]], dtype=np.float64)
+        dist = (r**2).sum(1)[:, None] + sq[None, :] - 2 * r @ zs.T
+        labels[rest[c]] = best[dist.argmin(axis=1)]
+    return labels, best_s
 
 
 def layer_sq(mm: np.ndarray, lay: Layout, mean_row: np.ndarray, rows: np.ndarray) -> np.ndarray:
