@@ -8,7 +8,8 @@ job may have left a sidecar ``RESULT.json``:
   ``backbone`` (the network it was optimised under), ``seconds``;
 * ``video`` (:func:`styleverse.video.report.sidecar`): ``input`` (the video), ``settings.style`` (the
   stylise settings: styles as given, banks, weights), ``settings.video`` (start, end, frame limit, size,
-  flow preset), ``input_video.rotation``, ``stylizer`` (Gatys, or a network's description), ``seconds``;
+  flow preset), ``input_video.rotation``, ``stylizer`` (Gatys, or a feed-forward network with its universe
+  ``mix``), ``seconds``;
 * ``evaluate --sweep`` writes, for a feed-forward or AdaIN result, the ``stylize`` keys it needs plus
   ``method``, ``model`` and ``peak_memory_bytes``;
 * ``fast apply`` and ``adain apply`` write none: give ``--content`` and ``--style``/``--style-bank``.
@@ -190,6 +191,16 @@ def _stylize_record(side: Path, d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _mix_universe(mix: object) -> str | None:
+    """The one universe a feed-forward video renders: ``--universe NAME``, or a ``--mix`` with one weight > 0."""
+    if isinstance(mix, str):
+        return mix
+    if isinstance(mix, dict):
+        used = [k for k, w in mix.items() if isinstance(w, int | float) and w > 0]
+        return str(used[0]) if len(used) == 1 else None
+    return None
+
+
 def _video_record(side: Path, d: dict[str, Any]) -> dict[str, Any]:
     settings = _obj(d, "settings")
     st = _obj(settings, "style")
@@ -207,7 +218,7 @@ def _video_record(side: Path, d: dict[str, Any]) -> dict[str, Any]:
         "styles": styles,
         "method": f"video {stylizer.get('kind', '?')}",
         "style_scale": _number(st.get("style_scale")) or 1.0,
-        "fast_universe": stylizer.get("universe") if isinstance(stylizer.get("universe"), str) else None,
+        "fast_universe": _mix_universe(stylizer.get("mix")),
         "video": VideoRange(
             start=_number(vid.get("start")) or 0.0,
             end=end,
