@@ -124,6 +124,34 @@ def test_real_run_lies_between_and_matches_the_optimisers_own_losses(pics: dict[
     assert s.seconds == side["seconds"] and s.size == (32, 26)
 
 
+def test_style_bank_is_a_target_and_its_label_the_intended_universe(pics: dict[str, Path], tmp_path: Path) -> None:
+    """A bank of one image is that image's style: the image scores distance 0 against it; the bank's label
+    names the universe the judge is asked about."""
+    from styleverse.evaluation.judge import intended_universe
+    from styleverse.styles.bank import build_bank, load_bank, save_bank
+    from styleverse.transfer.optimize import build_model
+    from styleverse.transfer.targets import StyleImage
+
+    model, info = build_model("random")
+    bank = build_bank(model, info, [StyleImage(pics["style"])], size=None, settings={"label": "gwen"})
+    path = save_bank(bank, tmp_path / "universe.style.safetensors")
+    s = evaluate([pics["style"]], SETTINGS, Overrides(content=pics["photo"], style_banks=(path,))).scores[0]
+    assert s.style.total <= 1e-6 * s.content_style.total and s.source.styles.banks == ((path, 1.0),)
+    label = load_bank(path).settings.get("label")
+    assert intended_universe(["gwen", "miles"], [label], [path]) == "gwen"
+
+
+def test_intended_universe_rules() -> None:
+    from styleverse.evaluation.judge import intended_universe
+
+    known = ["gwen", "miles"]
+    assert intended_universe(known, bank_paths=["b/miles.style.safetensors"]) == "miles"
+    assert intended_universe(known, style_paths=["frames/gwen/a.png", "frames/gwen/b.png"]) == "gwen"
+    assert intended_universe(known, fast_universe="miles", style_paths=["frames/gwen/a.png"]) == "miles"
+    assert intended_universe(known, style_paths=["frames/gwen/a.png", "frames/miles/b.png"]) is None  # disagree
+    assert intended_universe(known, bank_labels=["hq"], style_paths=["x/photo.png"]) is None  # unknown names
+
+
 # ---------------------------------------------------------------- the universe judge
 
 
