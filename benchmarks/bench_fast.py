@@ -266,11 +266,14 @@ def main() -> None:
     ap.add_argument("--quality", action="store_true", help="also compare with Gatys optimisation (random VGG)")
     ap.add_argument("--quality-steps", type=int, default=300, help="fast train steps for --quality")
     ap.add_argument("--quality-size", type=int, default=64, help="image size for --quality")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     ap.add_argument("--width", type=int, default=32, help="transform network width (Johnson: 32)")
     ap.add_argument("--blocks", type=int, default=5, help="residual blocks (Johnson: 5)")
     ap.add_argument("--memory-worker", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.getLogger("styleverse").setLevel(logging.ERROR)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.memory_worker:
         memory_worker(args.memory_worker[0], int(args.memory_worker[1]), args.width, args.blocks)
         return
@@ -285,7 +288,7 @@ def main() -> None:
     where = (
         torch.cuda.get_device_name() if cuda else f"CPU, {os.cpu_count()} cores, native bf16: {cpu_has_native_bf16()}"
     )
-    console = Console()
+    console = Console(width=160)
     console.print(
         f"{where}; torch {torch.__version__}, {torch.get_num_threads()} threads; load {os.getloadavg()[0]:.1f}"
     )
