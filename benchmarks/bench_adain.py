@@ -17,7 +17,8 @@ which cost exactly what trained ones cost (the ImageNet file is not needed). Row
                                      [--device cuda]
 
 Median of ``--repeats`` timed calls after two warm-up calls. The table title shows the 1-minute load average:
-timings on a machine shared with other work are slower than the hardware allows.
+timings on a machine shared with other work are slower than the hardware allows; the "CPU s" column (process
+CPU time per frame, all threads) is less sensitive to that, most with ``--threads 1``.
 """
 
 from __future__ import annotations
@@ -51,19 +52,24 @@ def make_model(width: float) -> AdaINModel:
 
 
 def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    """Median seconds per call after two warm-up calls."""
+    """Median wall seconds per call after two warm-up calls (CPU seconds of the process go to ``CPU_TIMES``)."""
     for _ in range(2):
         fn()
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    CPU_TIMES.append(statistics.median(cpu))
     return statistics.median(times)
+
+
+CPU_TIMES: list[float] = []
 
 
 def parts(
@@ -113,7 +119,8 @@ def main() -> None:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     load = f"load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     table = Table(title=f"AdaIN frames/s ({where}; native bf16: {native}; {load})")
-    for col in ("px", "runtime", "decoder width", "s / frame", "frames/s", "encoder + decoder s", "bf16 rel. err"):
+    cols = ("px", "runtime", "decoder width", "s / frame", "frames/s", "CPU s", "encoder + decoder s", "bf16 rel. err")
+    for col in cols:
         table.add_column(col, justify="left" if col == "runtime" else "right")
     for size in args.sizes:
         frame = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -125,13 +132,17 @@ def main() -> None:
             for prec in precisions:
                 stylizer = AdaINStylizer(model, [Style("s", style)], device=device, precision=prec)
                 s = timed(lambda st=stylizer, x=frame: st(x), args.repeats, device)
+                cpu = CPU_TIMES[-1]
                 split, raw[prec] = parts(model, frame, prec, args.repeats, device)
                 err = float((raw[prec] - raw["fp32"]).norm() / raw["fp32"].norm()) if prec == "bf16" else None
-                row = [str(size), f"torch {prec}", f"{width:g}", f"{s:.3f}", f"{1 / s:.2f}", split]
+                row = [str(size), f"torch {prec}", f"{width:g}", f"{s:.3f}", f"{1 / s:.2f}", f"{cpu:.3f}", split]
                 table.add_row(*row, "" if err is None else f"{err:.4f}")
             if not args.no_onnx and device.type == "cpu":
                 s = onnx_seconds(model, style, frame, args.repeats, args.threads)
-                table.add_row(str(size), "onnxruntime fp32", f"{width:g}", f"{s:.3f}", f"{1 / s:.2f}", "", "")
+                cpu = CPU_TIMES[-1]
+                table.add_row(
+                    str(size), "onnxruntime fp32", f"{width:g}", f"{s:.3f}", f"{1 / s:.2f}", f"{cpu:.3f}", "", ""
+                )
     Console(width=140).print(table)
 
 
