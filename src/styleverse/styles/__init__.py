@@ -1,0 +1,15 @@
+"""Style sets: banks (a universe's averaged style as one file), streamed and resumable builds, and the analysis
+of which style images belong together."""
+
+from styleverse._exports import by_module, lazy_exports
+
+_WHERE = by_module(
+    {
+        "bank": "Bank build_bank save_bank load_bank bank_targets",
+        "analysis": "AnalysisSettings Analysis analyze",
+        "job": "StyleInputs BankJob run_bank AnalyzeJob run_analyze",
+        "resume": "BankCheckpoint BankInterrupted",
+    }
+)
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -1,0 +1,13 @@
+"""What every trainer shares: the step loop (checkpoints, exact resume, Ctrl-C, events), torchrun/DDP, RNG state."""
+
+from styleverse._exports import by_module, lazy_exports
+
+_WHERE = by_module(
+    {
+        "loop": "TrainTask LoopConfig LoopResult run_loop",
+        "distributed": "DistContext setup_distributed teardown_distributed",
+        "rng": "rng_state set_rng_state",
+    }
+)
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
