@@ -20,6 +20,7 @@ COMMANDS = {
     "adain": "adain",
     "evaluate": "evaluate",
     "video": "video",
+    "app": "app",
 }
 
 

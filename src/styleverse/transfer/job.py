@@ -257,8 +257,14 @@ def _write(job: StylizeJob, paths: Mapping[str, Path], image: torch.Tensor, side
         snapshot_strip(snaps.taken, paths["snapshots"] / "strip.png")
 
 
-def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None) -> StylizeOutcome:
-    """Run ``job``: check outputs, build targets, optimise, write image, sidecar, plot and snapshots."""
+def run_stylize(
+    job: StylizeJob, callback: Callable[[Any], None] | None = None, stop: Callable[[], bool] | None = None
+) -> StylizeOutcome:
+    """Run ``job``: check outputs, build targets, optimise, write image, sidecar, plot and snapshots.
+
+    ``stop()`` is asked before every optimiser step (the web app's cancel button): True ends the run cleanly
+    and the image reached so far is written like a finished one, its sidecar saying ``stop_reason: stopped``.
+    """
     cfg = job.config
     cfg.validate()
     if job.preserve_color not in COLOR_MODES:
@@ -272,11 +278,12 @@ def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None) 
     out = Path(job.output)
     with output_lock(out):  # a second run writing the same image is refused, naming this one
         remove_temp_files(out.parent, [out.name, paths["sidecar"].name, paths["resume"].name])
-        return _run_locked(job, paths, content, styles, bank_weights, callback)
+        return _run_locked(job, paths, content, styles, bank_weights, callback, stop)
 
 
 def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, styles: StyleSet,
-                bank_weights: list[float], callback: Callable[[Any], None] | None) -> StylizeOutcome:  # fmt: skip
+                bank_weights: list[float], callback: Callable[[Any], None] | None,
+                stop: Callable[[], bool] | None = None) -> StylizeOutcome:  # fmt: skip
     cfg = job.config
     init = None if job.init in INITS else pil_to_tensor(load_image(job.init))
     if job.preserve_color == "histogram":
@@ -291,7 +298,7 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
         result = _finished(prior)
     else:
         saved = prior["transfer"] if prior is not None else None
-        result = transfer.run(content, styles, init=init, callback=snaps, state=saved)
+        result = transfer.run(content, styles, init=init, callback=snaps, state=saved, stop=stop)
     if result.interrupted:
         _save_resume(paths["resume"], job, result)
         return StylizeOutcome(result, {"resume": paths["resume"]}, {}, interrupted=True)

@@ -1,0 +1,94 @@
+"""Settings of the web app: where it listens, which folders it reads and writes, and the limits it enforces.
+
+A default lives here only; ``styleverse app`` reads its flag defaults from these dataclasses.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from styleverse.errors import ConfigError
+
+MB = 1024 * 1024
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (the affinity mask where the system has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for. Uploads over a size are refused before they are read; images over
+    ``max_pixels`` before they are decoded (a small file can hold a huge picture)."""
+
+    max_upload_mb: float = 25.0  # one image, bank or model file
+    max_video_mb: float = 200.0
+    max_pixels: int = 40_000_000  # decoded pixels of one uploaded image
+    max_size: int = 1024  # longest side a stylise or real-time result may have
+    max_steps: int = 1000
+    max_style_images: int = 64  # per stylise or analysis request
+    max_video_frames: int = 300
+    max_video_side: int = 1024
+
+    def validate(self) -> None:
+        """Refuse limits that cannot work (naming the setting)."""
+        if not (self.max_upload_mb > 0 and self.max_video_mb > 0):
+            raise ConfigError("upload limits must be positive")
+        if self.max_pixels < 16 * 16 or self.max_size < 16 or self.max_video_side < 16:
+            raise ConfigError("pixel and size limits must allow at least 16x16 pixels")
+        if min(self.max_steps, self.max_style_images, self.max_video_frames) < 1:
+            raise ConfigError("step, style-image and frame limits must be at least 1")
+
+    @property
+    def largest_upload_bytes(self) -> int:
+        """The largest file the server accepts at all (Gradio refuses bigger uploads before our code runs)."""
+        return int(max(self.max_upload_mb, self.max_video_mb) * MB)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """One app server. ``host`` 127.0.0.1 keeps it on this machine; ``share`` asks Gradio for a public link
+    (off unless asked). ``banks``/``models`` are folders whose style banks and real-time models the page
+    offers. ``jobs`` run at once (default one per CPU), each with ``cpus // jobs`` torch threads; the rest wait
+    in the queue, which shows them their place. ``backbone`` is the feature network of stylise, video and
+    universe jobs (``random`` for trials and tests)."""
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    outputs: Path = Path("styleverse-app")
+    banks: Path | None = None
+    models: Path | None = None
+    share: bool = False
+    backbone: str = "imagenet"
+    jobs: int | None = None  # None: one per CPU
+    queue_size: int = 32
+    device: str = "auto"
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def concurrency(self) -> int:
+        """Jobs that run at once."""
+        return self.jobs if self.jobs is not None else cpu_count()
+
+    def threads_per_job(self) -> int:
+        """torch threads each job gets, so that running jobs together use the CPUs without oversubscribing."""
+        return max(1, cpu_count() // self.concurrency)
+
+    def validate(self) -> None:
+        """Refuse settings that cannot work, before anything is started."""
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port must be between 0 and 65535, not {self.port}")
+        if self.jobs is not None and self.jobs < 1:
+            raise ConfigError("--jobs must be at least 1")
+        if self.queue_size < 1:
+            raise ConfigError("--queue-size must be at least 1")
+        for flag, folder in (("--banks", self.banks), ("--models", self.models)):
+            if folder is not None and not Path(folder).is_dir():
+                raise ConfigError(f"{flag} {folder}: no such folder")
+        self.limits.validate()

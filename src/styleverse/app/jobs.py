@@ -1,0 +1,168 @@
+"""The glue between a blocking library job that reports through a callback and a page that streams progress.
+
+A job runs in a worker thread of its own; :func:`follow` hands its events to the page's generator in
+batches (whatever arrived since the page last drew, so a slow browser never falls behind a fast job) and
+ends with a :class:`Finished` holding the result or one line of error. Gradio's queue decides how many jobs
+run at once (``AppConfig.concurrency``, one per CPU by default); the rest wait and the page shows their place.
+
+Cancelling: each Run click *arms* a :class:`Ticket` for its session and tab before the job enters the queue,
+and Cancel sets the stop flag of every ticket of that session and tab, so it reaches a job that is running
+(the stylise loop asks ``stop()`` before every step; other jobs get a ``KeyboardInterrupt`` from their
+callback, which the library treats as Ctrl-C) and one still waiting (it starts, sees the flag, and ends
+before any work). A page that goes away closes the generator, which cancels its job the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from styleverse.errors import StyleverseError
+
+log = logging.getLogger("styleverse")
+Emit = Callable[[Any], None]
+
+
+@dataclass
+class Ticket:
+    """One job's stop flag (set by Cancel or by the page going away)."""
+
+    flag: threading.Event = field(default_factory=threading.Event)
+    claimed: bool = False
+
+    def cancel(self) -> None:
+        self.flag.set()
+
+    def stopped(self) -> bool:
+        """True once the job should stop (the stylise loop's ``stop`` callable)."""
+        return self.flag.is_set()
+
+
+class Tickets:
+    """The tickets of every (session, tab): armed by Run, claimed by the job when it starts, released when
+    it ends. Thread-safe: Gradio calls these from its worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[tuple[str, str], list[Ticket]] = {}
+
+    def arm(self, session: str, tab: str) -> Ticket:
+        """A new ticket for a job about to be queued (called without queueing, at the click)."""
+        t = Ticket()
+        with self._lock:
+            self._open.setdefault((session, tab), []).append(t)
+        return t
+
+    def claim(self, session: str, tab: str) -> Ticket:
+        """The oldest armed ticket no job has taken yet, or a new one (a call that skipped :meth:`arm`)."""
+        with self._lock:
+            tickets = self._open.setdefault((session, tab), [])
+            for t in tickets:
+                if not t.claimed:
+                    t.claimed = True
+                    return t
+            t = Ticket(claimed=True)
+            tickets.append(t)
+            return t
+
+    def cancel(self, session: str, tab: str) -> int:
+        """Stop every job of this session and tab, running or queued; returns how many there were."""
+        with self._lock:
+            tickets = list(self._open.get((session, tab), []))
+        for t in tickets:
+            t.cancel()
+        return len(tickets)
+
+    def release(self, session: str, tab: str, ticket: Ticket) -> None:
+        """Forget a finished job's ticket."""
+        with self._lock:
+            tickets = self._open.get((session, tab), [])
+            if ticket in tickets:
+                tickets.remove(ticket)
+            if not tickets:
+                self._open.pop((session, tab), None)
+
+    def open_count(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._open.values())
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a job ended: its ``result``, or ``error`` (one line for the page), or ``cancelled``."""
+
+    result: Any = None
+    error: str | None = None
+    cancelled: bool = False
+
+
+def error_line(e: BaseException) -> str:
+    """One line for the page: a user error's own message; anything else named as unexpected (and logged
+    with its traceback on the server, where a bug report can find it)."""
+    if isinstance(e, StyleverseError):
+        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    log.error("unexpected error in an app job", exc_info=e)
+    first = (str(e).strip().splitlines() or [""])[0][:200]
+    return f"unexpected error ({type(e).__name__}: {first}); the server log has the details"
+
+
+def follow(
+    work: Callable[[Emit], Any], ticket: Ticket, interrupt: bool = True, poll: float = 0.25
+) -> Iterator[list[Any] | Finished]:
+    """Run ``work(emit)`` in a worker thread; yield each batch of events it emits, then one :class:`Finished`.
+
+    ``interrupt``: once the ticket is cancelled, the next ``emit`` raises ``KeyboardInterrupt`` in the worker
+    (for jobs whose only way to stop is Ctrl-C); without it the job is expected to watch ``ticket.stopped``.
+    Closing this generator early (the page went away, Gradio cancelled the event) cancels the ticket.
+    """
+    q: queue.Queue[Any] = queue.Queue()
+
+    def emit(ev: Any) -> None:
+        q.put(ev)
+        if interrupt and ticket.stopped():
+            raise KeyboardInterrupt
+
+    def target() -> None:
+        try:
+            if ticket.stopped():
+                q.put(Finished(cancelled=True))
+                return
+            q.put(Finished(result=work(emit)))
+        except KeyboardInterrupt:
+            q.put(Finished(cancelled=True))
+        except BaseException as e:
+            q.put(Finished(error=error_line(e)))
+
+    worker = threading.Thread(target=target, name="styleverse-app-job", daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                items = [q.get(timeout=poll)]
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    items.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            done = next((i for i in items if isinstance(i, Finished)), None)
+            events = [i for i in items if not isinstance(i, Finished)]
+            if events:
+                yield events
+            if done is not None:
+                yield done
+                return
+    finally:
+        ticket.cancel()  # a no-op for a finished job; stops one whose page went away
+
+
+def configure_threads(threads: int) -> None:
+    """torch threads per job: jobs that run at once share the CPUs instead of each taking all of them."""
+    torch.set_num_threads(max(1, threads))

@@ -1,0 +1,331 @@
+"""The Real time tab: a trained feed-forward network (``fast train``) or AdaIN decoder (``adain train``) applied
+to a photo at once, with one mix slider per universe.
+
+A feed-forward model's universes are the ones it was trained on (conditional instance norm mixes them,
+Dumoulin et al. 2017); an AdaIN decoder takes any style, so its universes are the style banks of
+``--banks`` plus banks and style images uploaded here (their relu4_1 mean and std are mixed, Huang &
+Belongie 2017). Loaded networks and style statistics stay in a small cache, so moving a slider costs one
+pass through the network, not a file load.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from styleverse.app.context import AppContext
+from styleverse.app.files import check_bank, check_file_size, check_image, pick
+from styleverse.app.jobs import error_line
+from styleverse.app.views import payload_path, payload_paths, status_html
+from styleverse.errors import ConfigError, InputError, StyleverseError
+from styleverse.io.images import load_image, pil_to_tensor, resize_longest, tensor_to_pil
+
+TAB = "realtime"
+MAX_MIX = 8  # mix sliders on the page
+FAST, ADAIN = "fast_model", "adain_decoder"
+
+
+def model_kind(path: Path) -> str:
+    """``fast_model`` or ``adain_decoder`` from the file's own metadata; InputError for anything else."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            kind = (f.metadata() or {}).get("styleverse_kind")
+    except Exception:
+        raise InputError(f"{path.name}: not a model file (a .safetensors from fast train or adain train)") from None
+    if kind not in (FAST, ADAIN):
+        raise InputError(f"{path.name}: not a real-time model (it holds a {kind or 'file of another kind'})")
+    return str(kind)
+
+
+class Cache:
+    """A few loaded objects (networks, style statistics) keyed by file and modification time, least recently
+    used dropped first. Thread-safe."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = load()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+def _key(path: Path, *extra: Any) -> tuple[Any, ...]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_mtime_ns, st.st_size, *extra)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One render: the model (a name in ``--models`` or an upload), the photo, the AdaIN styles (universe
+    names in ``--banks``, uploaded banks or images), one weight per mix name, size, strength (AdaIN: alpha)
+    and colour preservation."""
+
+    model: str | None
+    model_upload: str | None
+    photo: str | None
+    universes: tuple[str, ...] = ()
+    style_uploads: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()
+    size: int = 512
+    strength: float = 1.0
+    preserve_color: bool = False
+
+
+class Realtime:
+    """The tab's logic for one app: which model a request means, its mix names, and the render."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.cache = Cache()
+
+    def model_path(self, req: Request) -> Path:
+        if req.model_upload:
+            p = self.ctx.workspace.upload(req.model_upload, "model")
+            check_file_size(p, self.ctx.config.limits.max_upload_mb)
+            return p
+        if req.model:
+            return pick(self.ctx.config.models, req.model, "model")
+        raise ConfigError("choose a model from the list or upload one (fast train / adain train)")
+
+    def _fast(self, path: Path) -> Any:
+        from styleverse.fast.model import load_model
+
+        return self.cache.get(_key(path, FAST), lambda: load_model(path))
+
+    def _adain(self, path: Path) -> Any:
+        from styleverse.fast.adain import load_adain
+
+        return self.cache.get(_key(path, ADAIN), lambda: load_adain(path))
+
+    def style_files(self, req: Request) -> list[Path]:
+        """AdaIN's styles in slider order: universes (``--banks``), then uploads (banks or images)."""
+        files = [pick(self.ctx.config.banks, u, "universe") for u in req.universes]
+        return files + [self.ctx.workspace.upload(p, "style") for p in req.style_uploads]
+
+    def names(self, req: Request) -> list[str]:
+        """The mix slider labels for this request's model (empty when no model is chosen)."""
+        if not (req.model or req.model_upload):
+            return []
+        path = self.model_path(req)
+        if model_kind(path) == FAST:
+            return list(self._fast(path).universes)
+        return [p.name for p in self.style_files(req)]
+
+    def _adain_stylizer(self, path: Path, req: Request, weights: Sequence[float]) -> Any:
+        from styleverse.fast.adain_apply import AdaINStylizer, bank_style, image_style
+
+        model = self._adain(path)
+        lim, device = self.ctx.config.limits, torch.device("cpu")
+
+        def bank(f: Path) -> Any:
+            check_bank(f, lim)
+            return self.cache.get(_key(f, "bank", _key(path)), lambda: bank_style(model, f))
+
+        def image(f: Path) -> Any:
+            check_image(f, lim)
+            return self.cache.get(_key(f, "image", _key(path)), lambda: image_style(model, f, 512, device))
+
+        styles = [bank(f) if f.suffix.lower() == ".safetensors" else image(f) for f in self.style_files(req)]
+        if not styles:
+            raise ConfigError("an AdaIN model needs a style: pick a universe or upload a bank or style image")
+        colour = "luminance" if req.preserve_color else "none"
+        return AdaINStylizer(model, styles, list(weights), req.strength, colour, device=device)
+
+    def stylizer(self, req: Request) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any], Path]:
+        """The request's model as a frame stylizer ``frame -> frame``, what identifies it (for a video's
+        sidecar), and its file."""
+        from styleverse.fast.apply import FastStylizer, StylizerConfig
+
+        if not 0 <= req.strength <= 1:
+            raise ConfigError("strength must be between 0 and 1")
+        path = self.model_path(req)
+        names = self.names(req)
+        given = list(req.weights[: len(names)])  # no weights at all: an equal mix (the Video tab's)
+        weights = given + [0.0 if given else 1.0] * (len(names) - len(given))
+        kind = model_kind(path)
+        info: dict[str, Any] = {"kind": kind, "model": path.name, "mix": dict(zip(names, weights, strict=True))}
+        info.update(strength=req.strength, preserve_color=req.preserve_color)
+        if kind == FAST:
+            cfg = StylizerConfig(
+                mix=info["mix"], strength=req.strength, preserve_color=req.preserve_color, device="cpu"
+            )
+            return FastStylizer(self._fast(path), cfg), info, path
+        return self._adain_stylizer(path, req, weights), info, path
+
+    def render(self, req: Request) -> tuple[Image.Image, str]:
+        """The stylised photo and a line saying what ran and how long it took."""
+        lim = self.ctx.config.limits
+        if not 16 <= req.size <= lim.max_size:
+            raise ConfigError(f"size must be between 16 and {lim.max_size} pixels on this server")
+        if not req.photo:
+            raise ConfigError("upload a photo first")
+        photo = check_image(self.ctx.workspace.upload(req.photo, "photo"), lim)
+        stylizer, _, path = self.stylizer(req)
+        frame = pil_to_tensor(resize_longest(load_image(photo), req.size))
+        t0 = time.perf_counter()
+        out = stylizer(frame)
+        ms = (time.perf_counter() - t0) * 1000
+        h, w = frame.shape[-2:]
+        return tensor_to_pil(out), f"{path.name}: {w}x{h} px in {ms:.0f} ms"
+
+
+# --- the page ---------------------------------------------------------------------------------------------
+
+
+def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
+    """The tab's elements and events (inside a ``gr.Tab`` of ``demo``)."""
+    rt = Realtime(ctx)
+    lim = ctx.config.limits
+    models = ctx.model_names()
+    hint = "" if models else " (none in --models: upload one)"
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            model = gr.Dropdown(
+                models,
+                value=models[0] if models else None,
+                label=f"Model{hint}",
+                info="a fast train or adain train .safetensors",
+                elem_id="rt-model",
+            )
+            upload = gr.File(label="…or upload a model", file_types=[".safetensors"], height=130, elem_id="rt-upload")
+            photo = gr.Image(
+                label="Photo", type="filepath", image_mode=None, sources=["upload"], height=240, elem_id="rt-photo"
+            )
+            universes = gr.Dropdown(
+                ctx.bank_names(), multiselect=True, label="AdaIN universes (style banks)", elem_id="rt-universes"
+            )
+            styles = gr.File(
+                label="AdaIN styles: banks or images",
+                file_count="multiple",
+                height=130,
+                file_types=["image", ".safetensors"],
+                elem_id="rt-styles",
+            )
+        with gr.Column(scale=1):
+            sliders = [
+                gr.Slider(
+                    0,
+                    1,
+                    value=1.0 if i == 0 else 0.0,
+                    step=0.05,
+                    visible=False,
+                    label=f"mix {i + 1}",
+                    elem_id=f"rt-mix-{i}",
+                )
+                for i in range(MAX_MIX)
+            ]
+            with gr.Row():
+                size = gr.Slider(
+                    64, lim.max_size, value=min(512, lim.max_size), step=16, label="Size (px)", elem_id="rt-size"
+                )
+                strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength (AdaIN: alpha)", elem_id="rt-strength")
+            keep = gr.Checkbox(False, label="Keep the photo's colours", elem_id="rt-color")
+            status = gr.HTML(
+                status_html("Pick a model and upload a photo: the result appears at once."), elem_id="rt-status"
+            )
+            result = gr.Image(label="Result", format="png", interactive=False, height=400, elem_id="rt-result")
+
+    def request(
+        model_v: Any,
+        upload_v: Any,
+        photo_v: Any,
+        universes_v: Any,
+        styles_v: Any,
+        weights: Sequence[Any] = (),
+        size_v: Any = 512,
+        strength_v: Any = 1.0,
+        keep_v: Any = False,
+    ) -> Request:
+        return Request(
+            model_v or None,
+            payload_path(upload_v),
+            payload_path(photo_v),
+            tuple(universes_v or ()),
+            tuple(payload_paths(styles_v)),
+            tuple(float(w) for w in weights),
+            int(size_v),
+            float(strength_v),
+            bool(keep_v),
+        )
+
+    def relabel(model_v: Any, upload_v: Any, universes_v: Any, styles_v: Any) -> list[Any]:
+        try:
+            found = rt.names(request(model_v, upload_v, None, universes_v, styles_v))
+            msg = status_html(f"{len(found)} universe(s) to mix." if found else "Pick a model.")
+        except StyleverseError as e:
+            found, msg = [], status_html(str(e), "error")
+        shown = [
+            gr.update(
+                visible=i < len(found),
+                label=found[i] if i < len(found) else f"mix {i + 1}",
+                value=1.0 if i == 0 else 0.0,
+            )
+            for i in range(MAX_MIX)
+        ]
+        if len(found) > MAX_MIX:
+            msg = status_html(f"{len(found)} universes; the page mixes the first {MAX_MIX}", "info")
+        return [msg, *shown]
+
+    def draw(
+        model_v: Any,
+        upload_v: Any,
+        photo_v: Any,
+        universes_v: Any,
+        styles_v: Any,
+        size_v: Any,
+        strength_v: Any,
+        keep_v: Any,
+        *weights: Any,
+    ) -> tuple[Any, str]:
+        req = request(model_v, upload_v, photo_v, universes_v, styles_v, weights, size_v, strength_v, keep_v)
+        if not req.photo or not (req.model or req.model_upload):
+            return gr.skip(), status_html("Pick a model and upload a photo.")
+        try:
+            image, line = rt.render(req)
+        except Exception as e:
+            return gr.skip(), status_html(error_line(e), "error")
+        return image, status_html(line, "done")
+
+    pickers = [model, upload, universes, styles]
+    inputs = [model, upload, photo, universes, styles, size, strength, keep, *sliders]
+    live = {"concurrency_id": "jobs", "concurrency_limit": ctx.config.concurrency, "trigger_mode": "always_last"}
+    gr.on(
+        [model.change, upload.change, universes.change, styles.change],
+        relabel,
+        pickers,
+        [status, *sliders],
+        preprocess=False,
+        queue=False,
+    ).then(draw, inputs, [result, status], preprocess=False, show_progress="minimal", **live)
+    gr.on(
+        [photo.upload, keep.change, *(c.release for c in (size, strength, *sliders))],
+        draw,
+        inputs,
+        [result, status],
+        preprocess=False,
+        show_progress="minimal",
+        **live,
+    )
+    if demo is not None:  # a model picked by default: show its universes when the page opens
+        demo.load(relabel, pickers, [status, *sliders], preprocess=False, queue=False)

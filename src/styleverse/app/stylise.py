@@ -1,0 +1,337 @@
+"""The Stylise tab: a photo, universes and style images with weights -> a Gatys stylisation, streamed.
+
+:func:`run` is the job glue (no Gradio in it, so tests call it directly): it checks every upload, makes the
+job's folder, copies the inputs there, and runs :func:`styleverse.transfer.job.run_stylize` in a worker,
+turning its events into :class:`View` updates: the progress bar, the latest snapshot, the loss curve, and at
+the end the PNG and its JSON sidecar to download. Cancel stops the optimiser before its next step; what it
+reached is saved like a finished result (``stop_reason: stopped`` in the sidecar).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from styleverse.app import sources
+from styleverse.app.context import AppContext
+from styleverse.app.files import check_image
+from styleverse.app.jobs import Finished, Ticket, follow
+from styleverse.app.sources import StyleChoice
+from styleverse.app.views import loss_curve, payload_path, payload_paths, payload_rows, progress_html, status_html
+from styleverse.errors import ConfigError, StyleverseError
+from styleverse.io.images import tensor_to_pil
+from styleverse.transfer.config import ScaleEvent, SnapshotEvent, StepEvent, TransferConfig
+from styleverse.transfer.job import COLOR_MODES, StylizeJob, StylizeOutcome, run_stylize
+
+TAB = "stylise"
+DEFAULTS = TransferConfig()
+SNAPSHOTS = 10  # intermediate images shown during a run
+PLOT_EVERY = 1.0  # seconds between redraws of the loss curve
+
+
+@dataclass(frozen=True)
+class Request:
+    """One Run click: the photo's upload path, the styles, and the knobs (``strength`` multiplies the default
+    style weight)."""
+
+    photo: str | None
+    styles: StyleChoice
+    size: int = DEFAULTS.size
+    steps: int = DEFAULTS.steps
+    strength: float = 1.0
+    preserve_color: str = "none"
+
+
+@dataclass
+class View:
+    """What to change on the page; None leaves an element as it is. ``downloads`` (png, json) shows the
+    download buttons; ``hide_downloads`` hides them (a new run)."""
+
+    progress: str | None = None
+    status: str | None = None
+    image: Any = None
+    losses: Any = None
+    downloads: tuple[str, str] | None = None
+    hide_downloads: bool = False
+
+
+def check(ctx: AppContext, req: Request) -> None:
+    """The knobs within the server's limits (the sliders enforce them in the page; API calls may not)."""
+    lim = ctx.config.limits
+    if not 16 <= req.size <= lim.max_size:
+        raise ConfigError(f"size must be between 16 and {lim.max_size} pixels on this server")
+    if not 1 <= req.steps <= lim.max_steps:
+        raise ConfigError(f"steps must be between 1 and {lim.max_steps} on this server")
+    if not (req.strength > 0 and req.strength < 1e6):
+        raise ConfigError("style strength must be a positive number")
+    if req.preserve_color not in COLOR_MODES:
+        raise ConfigError(f"colour preservation must be one of {', '.join(COLOR_MODES)}")
+
+
+def prepare(ctx: AppContext, req: Request) -> StylizeJob:
+    """Check everything, then make the job's folder, copy the inputs into it and describe the job."""
+    check(ctx, req)
+    if not req.photo:
+        raise ConfigError("upload a photo first")
+    photo = check_image(ctx.workspace.upload(req.photo, "photo"), ctx.config.limits)
+    checked = sources.check_styles(ctx, req.styles)
+    folder = ctx.workspace.new_job(TAB)
+    content = ctx.workspace.stage(photo, folder, "photo")
+    styles, banks = sources.stage_styles(ctx, checked, folder)
+    config = TransferConfig(
+        steps=req.steps,
+        size=req.size,
+        style_weight=DEFAULTS.style_weight * req.strength,
+        save_every=max(1, req.steps // SNAPSHOTS),
+        device=ctx.config.device,
+    )
+    return StylizeJob(
+        content=content,
+        output=folder / "stylized.png",
+        styles=styles,
+        style_banks=banks,
+        style_weights=checked.weights,
+        config=config,
+        backbone=None if banks else ctx.config.backbone,  # a bank decides its own network
+        preserve_color=req.preserve_color,
+        plot=folder / "losses.png",
+        snapshot_dir=folder / "snapshots",
+    )
+
+
+@dataclass
+class _Progress:
+    """Running totals of one job's events."""
+
+    total: int
+    step: int = 0
+    scale: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+    snapshot: Any = None
+    plotted: float = 0.0
+
+    def add(self, ev: Any) -> None:
+        if isinstance(ev, StepEvent):
+            self.step, self.total = ev.step, ev.total_steps
+            self.history.append({"step": float(ev.step), **ev.losses})
+        elif isinstance(ev, ScaleEvent):
+            self.scale = f"scale {ev.scale_index + 1}/{ev.n_scales} ({ev.size[1]}x{ev.size[0]})"
+        elif isinstance(ev, SnapshotEvent):
+            self.snapshot = ev.image
+
+    def view(self) -> View:
+        v = View(progress=progress_html(self.step, self.total, f"step {self.step} / {self.total} {self.scale}"))
+        if self.snapshot is not None:
+            v.image, self.snapshot = tensor_to_pil(self.snapshot), None
+        if self.history and time.monotonic() - self.plotted >= PLOT_EVERY:
+            v.losses, self.plotted = loss_curve(self.history), time.monotonic()
+        return v
+
+
+def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
+    """The whole job as a stream of page updates (see the module doc)."""
+    yield View(
+        progress=progress_html(0, 1, "checking the inputs…"),
+        status=status_html("Checking the inputs…"),
+        hide_downloads=True,
+    )
+    try:
+        job = prepare(ctx, req)
+    except StyleverseError as e:
+        yield View(progress=progress_html(0, 1, "not started"), status=status_html(str(e), "error"))
+        return
+    total = job.config.steps * len(job.config.sizes)
+    yield View(
+        progress=progress_html(0, total, "building the feature network…"),
+        status=status_html(f"Running in {job.output.parent.name}/ …"),
+    )
+    state = _Progress(total)
+    for item in follow(lambda emit: run_stylize(job, emit, stop=ticket.stopped), ticket, interrupt=False):
+        if isinstance(item, Finished):
+            yield _finished(item, state, job)
+            return
+        for ev in item:
+            state.add(ev)
+        yield state.view()
+
+
+def _finished(done: Finished, state: _Progress, job: StylizeJob) -> View:
+    """The last update: the result and its downloads, or why there is none."""
+    if done.cancelled:
+        return View(progress=progress_html(state.step, state.total, "cancelled"), status=status_html("Cancelled."))
+    if done.error is not None:
+        return View(progress=progress_html(state.step, state.total, "failed"), status=status_html(done.error, "error"))
+    outcome: StylizeOutcome = done.result
+    res = outcome.result
+    steps = len(res.history)
+    image, side = str(outcome.paths["image"]), str(outcome.paths["sidecar"])
+    if res.stop_reason == "stopped":
+        text, kind = f"Stopped at step {steps}: the image reached so far is saved.", "info"
+    else:
+        text, kind = f"Done: {steps} steps in {res.seconds:.1f} s ({res.stop_reason}).", "done"
+    plot = outcome.paths.get("plot")
+    v = View(
+        status=status_html(f"{text} Files in {job.output.parent.name}/", kind),
+        image=image,
+        downloads=(image, side),
+        losses=str(plot) if plot else (loss_curve(state.history) if steps else None),
+    )
+    v.progress = progress_html(steps, steps if res.stop_reason != "stopped" else state.total, f"step {steps} · done")
+    return v
+
+
+# --- the page ---------------------------------------------------------------------------------------------
+
+
+def build(ctx: AppContext) -> None:
+    """The tab's elements and events (inside a ``gr.Tab``)."""
+    lim = ctx.config.limits
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            photo = gr.Image(
+                label="Photo", type="filepath", image_mode=None, sources=["upload"], height=260, elem_id="stylise-photo"
+            )
+            universes = gr.Dropdown(
+                ctx.bank_names(),
+                multiselect=True,
+                label="Universes (style banks)",
+                info="from the server's --banks folder",
+                elem_id="stylise-universes",
+            )
+            with gr.Row():
+                images = gr.File(
+                    label="Style images",
+                    file_count="multiple",
+                    file_types=["image"],
+                    height=130,
+                    elem_id="stylise-styles",
+                )
+                banks = gr.File(
+                    label="Style banks",
+                    file_count="multiple",
+                    file_types=[".safetensors"],
+                    height=130,
+                    elem_id="stylise-banks",
+                )
+            weights = gr.Dataframe(
+                headers=["style", "weight"],
+                datatype=["str", "number"],
+                value=[],
+                column_count=2,
+                static_columns=[0],
+                interactive=True,
+                label="Weights",
+                elem_id="stylise-weights",
+            )
+            with gr.Row():
+                size = gr.Slider(
+                    64,
+                    lim.max_size,
+                    value=min(DEFAULTS.size, lim.max_size),
+                    step=16,
+                    label="Size (longest side, px)",
+                    elem_id="stylise-size",
+                )
+                steps = gr.Slider(
+                    1,
+                    lim.max_steps,
+                    value=min(DEFAULTS.steps, lim.max_steps),
+                    step=1,
+                    label="Steps",
+                    elem_id="stylise-steps",
+                )
+            with gr.Row():
+                strength = gr.Slider(
+                    0.1, 10, value=1.0, step=0.1, label="Style strength (x default)", elem_id="stylise-strength"
+                )
+                color = gr.Radio(
+                    list(COLOR_MODES), value="none", label="Keep the photo's colours", elem_id="stylise-color"
+                )
+            with gr.Row():
+                go = gr.Button("Stylise", variant="primary", elem_id="stylise-run")
+                stop = gr.Button("Cancel", variant="stop", elem_id="stylise-cancel")
+        with gr.Column(scale=1):
+            progress = gr.HTML(progress_html(0, 1, "idle"), elem_id="stylise-progress")
+            status = gr.HTML(
+                status_html("Upload a photo, pick a universe or style images, then Stylise."), elem_id="stylise-status"
+            )
+            result = gr.Image(label="Result", format="png", interactive=False, height=380, elem_id="stylise-result")
+            losses = gr.Image(label="Loss curve", format="png", interactive=False, height=220, elem_id="stylise-losses")
+            with gr.Row():
+                png = gr.DownloadButton("Download PNG", visible=False, elem_id="stylise-download")
+                side = gr.DownloadButton("Download settings (JSON)", visible=False, elem_id="stylise-sidecar")
+
+    def check_photo(value: Any) -> tuple[Any, str]:
+        path = payload_path(value)
+        if path is None:
+            return gr.skip(), gr.skip()
+        try:
+            check_image(ctx.workspace.upload(path, "photo"), lim)
+        except StyleverseError as e:
+            return None, status_html(str(e), "error")
+        return gr.skip(), status_html("Photo ready.")
+
+    def table(universes_v: Any, images_v: Any, banks_v: Any, rows_v: Any) -> list[list[Any]]:
+        choice = sources.choice_from(universes_v, payload_paths(banks_v), payload_paths(images_v), payload_rows(rows_v))
+        return sources.weight_rows(choice)
+
+    def arm(request: gr.Request) -> None:
+        ctx.tickets.arm(request.session_hash or "", TAB)
+
+    def cancel(request: gr.Request) -> str:
+        n = ctx.tickets.cancel(request.session_hash or "", TAB)
+        return status_html("Cancelling…" if n else "Nothing is running.")
+
+    def go_fn(
+        photo_v: Any,
+        universes_v: Any,
+        images_v: Any,
+        banks_v: Any,
+        rows_v: Any,
+        size_v: Any,
+        steps_v: Any,
+        strength_v: Any,
+        color_v: Any,
+        request: gr.Request,
+    ) -> Iterator[tuple[Any, ...]]:
+        choice = sources.choice_from(universes_v, payload_paths(banks_v), payload_paths(images_v), payload_rows(rows_v))
+        req = Request(payload_path(photo_v), choice, int(size_v), int(steps_v), float(strength_v), str(color_v))
+        session = request.session_hash or ""
+        ticket = ctx.tickets.claim(session, TAB)
+        try:
+            for v in run(ctx, req, ticket):
+                yield _outputs(v)
+        finally:
+            ctx.tickets.release(session, TAB, ticket)
+
+    photo.upload(check_photo, photo, [photo, status], preprocess=False, queue=False)
+    for src in (universes, images, banks):
+        src.change(table, [universes, images, banks, weights], weights, preprocess=False, queue=False)
+    go.click(arm, None, None, queue=False).then(
+        go_fn,
+        [photo, universes, images, banks, weights, size, steps, strength, color],
+        [progress, status, result, losses, png, side],
+        preprocess=False,
+        concurrency_id="jobs",
+        concurrency_limit=ctx.config.concurrency,
+    )
+    stop.click(cancel, None, status, queue=False)
+
+
+def _outputs(v: View) -> tuple[Any, ...]:
+    """A :class:`View` as the tab's outputs: progress, status, result, losses, PNG and JSON downloads."""
+
+    def keep(x: Any) -> Any:
+        return gr.skip() if x is None else x
+
+    if v.downloads is not None:
+        dl: tuple[Any, Any] = tuple(gr.update(value=p, visible=True) for p in v.downloads)  # type: ignore[assignment]
+    elif v.hide_downloads:
+        dl = (gr.update(value=None, visible=False), gr.update(value=None, visible=False))
+    else:
+        dl = (gr.skip(), gr.skip())
+    return (keep(v.progress), keep(v.status), keep(v.image), keep(v.losses), *dl)

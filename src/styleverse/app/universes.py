@@ -1,0 +1,278 @@
+"""The Universes tab: upload a set of style images, see how well they hang together, and build a bank.
+
+*Analyse* runs :func:`styleverse.styles.job.run_analyze`: each image's distance from the set's average style
+ranked, outliers, groups, and the 2-D map (the pictures of :mod:`styleverse.styles.report`), plus a bank of
+the suggested coherent subset. *Build bank* runs :func:`styleverse.styles.job.run_bank` on the whole set:
+the universe's averaged style as one file, for the Stylise and Real time tabs or ``stylize --style-bank``.
+Both run in the job queue with progress and can be cancelled (the library's Ctrl-C path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from styleverse.app.context import AppContext
+from styleverse.app.files import check_image, safe_name
+from styleverse.app.jobs import Finished, Ticket, follow
+from styleverse.app.views import payload_paths, progress_html, status_html
+from styleverse.errors import ConfigError, StyleverseError
+from styleverse.styles.analysis import Analysis, AnalysisSettings
+from styleverse.styles.job import AnalyzeJob, BankJob, StyleInputs, run_analyze, run_bank
+from styleverse.styles.stream import ProgressEvent
+
+TAB = "universes"
+DEFAULTS = AnalysisSettings()
+BANK_SUFFIX = ".style.safetensors"
+TABLE_HEADERS = ["rank", "image", "distance", "outlier", "group", "in subset"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """The uploaded set (paths in the uploads folder), the size images are seen at, the outlier rule's k and
+    the name the bank file gets."""
+
+    images: tuple[str, ...]
+    size: int = DEFAULTS.size or 256
+    mad_k: float = DEFAULTS.mad_k
+    name: str = "universe"
+
+
+@dataclass
+class View:
+    """What to change on the page; None leaves an element as it is."""
+
+    progress: str | None = None
+    status: str | None = None
+    pictures: tuple[str, str, str] | None = None  # distances, map, contact sheet
+    table: list[list[Any]] | None = None
+    report: str | None = None
+    bank: str | None = None
+
+
+def prepare(ctx: AppContext, req: Request, kind: str) -> tuple[Path, StyleInputs]:
+    """Check the set and the settings, make the job's folder and copy the images into it."""
+    lim = ctx.config.limits
+    if not req.images:
+        raise ConfigError("upload a set of style images first")
+    if len(req.images) > lim.max_style_images:
+        raise ConfigError(f"{len(req.images)} images; this server takes {lim.max_style_images} at a time")
+    if not 16 <= req.size <= lim.max_size:
+        raise ConfigError(f"size must be between 16 and {lim.max_size} pixels on this server")
+    checked = [check_image(ctx.workspace.upload(p, "style image"), lim) for p in req.images]
+    folder = ctx.workspace.new_job(kind)
+    (folder / "styles").mkdir()
+    staged = [ctx.workspace.stage(p, folder / "styles", "style") for p in checked]
+    source = StyleInputs(
+        tuple(str(p) for p in staged), size=req.size, backbone=ctx.config.backbone, device=ctx.config.device
+    )
+    return folder, source
+
+
+def bank_name(req: Request) -> str:
+    """The bank's file name from the name typed in (made safe)."""
+    return safe_name(req.name or "universe", "universe") + BANK_SUFFIX
+
+
+def table(a: Analysis) -> list[list[Any]]:
+    """One row per image, most typical first."""
+    rows = sorted(a.images, key=lambda r: r.rank)
+    return [
+        [
+            r.rank,
+            Path(r.path).name,
+            round(r.distance, 4),
+            "outlier" if r.outlier else "",
+            r.group,
+            "yes" if r.in_subset else "no",
+        ]
+        for r in rows
+    ]
+
+
+def _progress(ev: ProgressEvent) -> str:
+    label = {"grams": "seeing the images", "distances": "distances", "subset": "subset and map"}.get(ev.stage, ev.stage)
+    return progress_html(ev.done, ev.total, f"{label}: {ev.done} / {ev.total}")
+
+
+def analyse(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
+    """The analysis as page updates: progress per image, then the pictures, the ranked table and downloads."""
+    yield View(progress_html(0, 1, "checking the images…"), status_html("Checking the images…"))
+    try:
+        folder, source = prepare(ctx, req, "analysis")
+    except StyleverseError as e:
+        yield View(progress_html(0, 1, "not started"), status_html(str(e), "error"))
+        return
+    subset = folder / ("subset-" + bank_name(req))
+    job = AnalyzeJob(source, folder / "report", AnalysisSettings(mad_k=req.mad_k), write_bank=subset)
+    yield View(status=status_html(f"Analysing {len(source.inputs)} images in {folder.name}/ …"))
+    for item in follow(lambda emit: run_analyze(job, emit), ticket):
+        if isinstance(item, Finished):
+            yield _analysed(item, folder, subset)
+            return
+        last = [e for e in item if isinstance(e, ProgressEvent)]
+        if last:
+            yield View(progress=_progress(last[-1]))
+
+
+def _analysed(done: Finished, folder: Path, subset: Path) -> View:
+    if done.cancelled:
+        return View(progress_html(0, 1, "cancelled"), status_html("Cancelled."))
+    if done.error is not None:
+        return View(progress_html(0, 1, "failed"), status_html(done.error, "error"))
+    a: Analysis = done.result
+    report = folder / "report"
+    n_out = len(a.outliers)
+    text = (
+        f"{len(a.images)} images, spread {a.spread:.4g}; {n_out} outlier(s); suggested subset of {len(a.subset)} "
+        f"(bank of it below). Files in {folder.name}/"
+    )
+    pics = (str(report / "distances.png"), str(report / "map.png"), str(report / "typical.png"))
+    bank = str(subset) if subset.is_file() else None
+    return View(
+        progress_html(1, 1, "done"), status_html(text, "done"), pics, table(a), str(report / "report.json"), bank
+    )
+
+
+def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
+    """The bank build as page updates: progress per image, then the bank file to download."""
+    yield View(progress_html(0, 1, "checking the images…"), status_html("Checking the images…"))
+    try:
+        folder, source = prepare(ctx, req, "bank")
+    except StyleverseError as e:
+        yield View(progress_html(0, 1, "not started"), status_html(str(e), "error"))
+        return
+    job = BankJob(source, folder / bank_name(req))
+    for item in follow(lambda emit: run_bank(job, emit), ticket):
+        if isinstance(item, Finished):
+            if item.cancelled or item.error is not None:
+                text, kind = ("Cancelled.", "info") if item.cancelled else (str(item.error), "error")
+                yield View(progress_html(0, 1, "stopped"), status_html(text, kind))
+                return
+            _, path = item.result
+            yield View(
+                progress_html(1, 1, "done"),
+                status_html(
+                    f"Bank of {len(source.inputs)} images: {path.name}. "
+                    "Upload it in Stylise or Real time, or put it in the --banks folder.",
+                    "done",
+                ),
+                bank=str(path),
+            )
+            return
+        last = [e for e in item if isinstance(e, ProgressEvent)]
+        if last:
+            yield View(progress=_progress(last[-1]))
+
+
+# --- the page ---------------------------------------------------------------------------------------------
+
+
+def build(ctx: AppContext) -> None:
+    """The tab's elements and events (inside a ``gr.Tab``)."""
+    lim = ctx.config.limits
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            images = gr.File(
+                label=f"Style images of one universe (up to {lim.max_style_images})",
+                file_count="multiple",
+                file_types=["image"],
+                height=200,
+                elem_id="uv-images",
+            )
+            with gr.Row():
+                size = gr.Slider(
+                    64,
+                    min(1024, lim.max_size),
+                    value=min(DEFAULTS.size or 256, lim.max_size),
+                    step=16,
+                    label="Seen at (px)",
+                    elem_id="uv-size",
+                )
+                mad_k = gr.Slider(
+                    1, 6, value=DEFAULTS.mad_k, step=0.5, label="Outlier rule k (higher: fewer)", elem_id="uv-k"
+                )
+            name = gr.Textbox("universe", label="Universe name (bank file name)", max_lines=1, elem_id="uv-name")
+            with gr.Row():
+                go = gr.Button("Analyse", variant="primary", elem_id="uv-analyse")
+                bank_btn = gr.Button("Build bank", elem_id="uv-bank")
+                stop = gr.Button("Cancel", variant="stop", elem_id="uv-cancel")
+            progress = gr.HTML(progress_html(0, 1, "idle"), elem_id="uv-progress")
+            status = gr.HTML(
+                status_html("Upload the style images of one universe, then Analyse or Build bank."), elem_id="uv-status"
+            )
+            with gr.Row():
+                report = gr.DownloadButton("Download report (JSON)", visible=False, elem_id="uv-report")
+                bank = gr.DownloadButton("Download bank", visible=False, elem_id="uv-bank-file")
+        with gr.Column(scale=2):
+            distances = gr.Image(label="Ranked distances (red: outlier)", interactive=False, format="png", height=240)
+            with gr.Row():
+                the_map = gr.Image(label="Map", interactive=False, format="png", height=320)
+                sheet = gr.Image(label="Most to least typical", interactive=False, format="png", height=320)
+            ranked = gr.Dataframe(
+                headers=TABLE_HEADERS, value=[], interactive=False, label="Ranked", elem_id="uv-table"
+            )
+    outputs = [progress, status, distances, the_map, sheet, ranked, report, bank]
+
+    def arm(request: gr.Request) -> None:
+        ctx.tickets.arm(request.session_hash or "", TAB)
+
+    def cancel(request: gr.Request) -> str:
+        n = ctx.tickets.cancel(request.session_hash or "", TAB)
+        return status_html("Cancelling…" if n else "Nothing is running.")
+
+    def runner(fn: Any) -> Any:
+        def go_fn(images_v: Any, size_v: Any, k_v: Any, name_v: Any, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+            req = Request(tuple(payload_paths(images_v)), int(size_v), float(k_v), str(name_v or "universe"))
+            session = request.session_hash or ""
+            ticket = ctx.tickets.claim(session, TAB)
+            try:
+                first = True
+                for v in fn(ctx, req, ticket):
+                    yield _outputs(v, reset=first)
+                    first = False
+            finally:
+                ctx.tickets.release(session, TAB, ticket)
+
+        return go_fn
+
+    inputs = [images, size, mad_k, name]
+    for btn, fn in ((go, analyse), (bank_btn, make_bank)):
+        btn.click(arm, None, None, queue=False).then(
+            runner(fn),
+            inputs,
+            outputs,
+            preprocess=False,
+            concurrency_id="jobs",
+            concurrency_limit=ctx.config.concurrency,
+        )
+    stop.click(cancel, None, status, queue=False)
+
+
+def _outputs(v: View, reset: bool) -> tuple[Any, ...]:
+    """A :class:`View` as the tab's outputs (the first view of a run clears the last run's results)."""
+
+    def keep(x: Any, cleared: Any = None) -> Any:
+        if x is not None:
+            return x
+        return cleared if reset else gr.skip()
+
+    pics = v.pictures or (None, None, None)
+
+    def download(path: str | None) -> Any:
+        if path is not None:
+            return gr.update(value=path, visible=True)
+        return gr.update(value=None, visible=False) if reset else gr.skip()
+
+    return (
+        keep(v.progress),
+        keep(v.status),
+        *(keep(p) for p in pics),
+        keep(v.table, []),
+        download(v.report),
+        download(v.bank),
+    )

@@ -1,0 +1,277 @@
+"""The Video tab: a short clip -> a stylised MP4, with progress per frame (and per step within a frame).
+
+:func:`run` calls :func:`styleverse.video.job.run_video`: the Gatys stylizer with a temporal loss (Ruder et
+al. 2016) on the chosen universes and style images, or a real-time model from the Real time tab's list made
+steadier by flow-guided blending. Limits: the clip's file size, frames (``max_video_frames``) and frame
+size (``max_video_side``). Cancel interrupts it as Ctrl-C does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from styleverse.app import sources
+from styleverse.app.context import AppContext
+from styleverse.app.files import check_file_size
+from styleverse.app.jobs import Finished, Ticket, follow
+from styleverse.app.sources import StyleChoice
+from styleverse.app.views import payload_path, payload_paths, progress_html, status_html
+from styleverse.errors import ConfigError, StyleverseError
+from styleverse.transfer.config import StepEvent, TransferConfig
+from styleverse.transfer.job import StylizeJob
+
+TAB = "video"
+GATYS = "optimisation (Gatys, slow, best)"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One clip job: the upload, the styles (Gatys) or a real-time model name (``--models``), the frame
+    size, how many frames, the optimiser steps and the temporal weight."""
+
+    clip: str | None
+    styles: StyleChoice
+    model: str | None = None
+    size: int = 256
+    max_frames: int = 24
+    steps_first: int = 100
+    steps: int = 50
+    temporal_weight: float = 1.0
+
+
+def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | None]:
+    """Check everything, make the job's folder, copy the inputs; returns the video job, the stylizer (None:
+    Gatys) and what identifies it."""
+    from styleverse.app.realtime import Realtime
+    from styleverse.app.realtime import Request as ModelRequest
+    from styleverse.video.job import VideoConfig, VideoJob
+    from styleverse.video.loop import FlowBlended
+
+    lim = ctx.config.limits
+    if not req.clip:
+        raise ConfigError("upload a video clip first")
+    if not 16 <= req.size <= lim.max_video_side:
+        raise ConfigError(f"frame size must be between 16 and {lim.max_video_side} pixels on this server")
+    if not 1 <= req.max_frames <= lim.max_video_frames:
+        raise ConfigError(f"frames must be between 1 and {lim.max_video_frames} on this server")
+    if max(req.steps_first, req.steps) > lim.max_steps:
+        raise ConfigError(f"steps must be at most {lim.max_steps} on this server")
+    clip = ctx.workspace.upload(req.clip, "video")
+    check_file_size(clip, lim.max_video_mb)
+    model = req.model if req.model and req.model != GATYS else None
+    checked = sources.check_styles(ctx, req.styles, required=model is None)
+    stylizer, info = None, None
+    if model is not None:
+        rt = Realtime(ctx)
+        mreq = ModelRequest(model, None, None, req.styles.universes, req.styles.image_uploads + req.styles.bank_uploads)
+        apply, info, _ = rt.stylizer(mreq)
+        stylizer = FlowBlended(apply)
+    folder = ctx.workspace.new_job(TAB)
+    staged = ctx.workspace.stage(clip, folder, "clip")
+    styles, banks = sources.stage_styles(ctx, checked, folder) if model is None else ((), ())
+    out = folder / "stylized.mp4"
+    style = StylizeJob(
+        staged,
+        out,
+        styles=styles,
+        style_banks=banks,
+        style_weights=checked.weights or None,
+        config=TransferConfig(device=ctx.config.device),
+        backbone=None if banks else ctx.config.backbone,
+    )
+    video = VideoConfig(
+        temporal_weight=req.temporal_weight,
+        steps_first=req.steps_first,
+        steps=req.steps,
+        max_frames=req.max_frames,
+        size=req.size,
+        max_pixels=lim.max_video_side**2,
+    )
+    return VideoJob(staged, out, style, video, plot=folder / "frames.png"), stylizer, info
+
+
+def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[tuple[str | None, str | None, str | None]]:
+    """The job as page updates ``(progress, status, finished MP4)``; None leaves an element as it is."""
+    from styleverse.video.job import FrameDone, StageStarted, VideoStarted, run_video
+
+    yield progress_html(0, 1, "checking the inputs…"), status_html("Checking the clip and the styles…"), None
+    try:
+        job, stylizer, info = prepare(ctx, req)
+    except StyleverseError as e:
+        yield progress_html(0, 1, "not started"), status_html(str(e), "error"), None
+        return
+    yield None, status_html(f"Running in {job.output.parent.name}/ …"), None
+    total, done, step = req.max_frames, 0, ""
+    work = (
+        (lambda emit: run_video(job, emit)) if stylizer is None else (lambda emit: run_video(job, emit, stylizer, info))
+    )
+    for item in follow(work, ticket, interrupt=True):
+        if isinstance(item, Finished):
+            yield _finished(item, done, total)
+            return
+        stage = None
+        for ev in item:
+            if isinstance(ev, VideoStarted):
+                total = ev.total or total
+            elif isinstance(ev, FrameDone):
+                done, total, step = ev.done, ev.total or total, ""
+            elif isinstance(ev, StepEvent):
+                step = f", step {ev.step}/{ev.total_steps}"
+            elif isinstance(ev, StageStarted):
+                stage = ev.name
+        label = f"writing the {stage}…" if stage else f"frame {min(done + 1, total)} / {total}{step}"
+        yield progress_html(done, total, label), None, None
+
+
+def _finished(item: Finished, done: int, total: int) -> tuple[str, str, str | None]:
+    if item.cancelled:
+        return progress_html(done, total, "cancelled"), status_html(f"Cancelled after {_frames(done)}."), None
+    if item.error is not None:
+        return progress_html(done, total, "failed"), status_html(item.error, "error"), None
+    outcome = item.result
+    out = outcome.paths.get("output")
+    text = f"Done: {_frames(outcome.done)}. Files in {Path(out).parent.name}/" if out else "Done."
+    return progress_html(1, 1, "done"), status_html(text, "done"), str(out) if out else None
+
+
+def _frames(n: int) -> str:
+    return f"{n} frame" if n == 1 else f"{n} frames"
+
+
+# --- the page ---------------------------------------------------------------------------------------------
+
+
+def build(ctx: AppContext) -> None:
+    """The tab's elements and events (inside a ``gr.Tab``)."""
+    from styleverse.video.job import VideoConfig
+
+    lim, d = ctx.config.limits, VideoConfig()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            clip = gr.File(  # a file box, not a player: browsers play few of the formats PyAV reads
+                label=f"Clip (up to {lim.max_video_mb:g} MB)", file_types=["video"], height=130, elem_id="video-clip"
+            )
+            method = gr.Dropdown(
+                [GATYS, *ctx.model_names()],
+                value=GATYS,
+                label="Method",
+                info="or a real-time model from --models (much faster)",
+                elem_id="video-method",
+            )
+            universes = gr.Dropdown(
+                ctx.bank_names(), multiselect=True, label="Universes (style banks)", elem_id="video-universes"
+            )
+            images = gr.File(
+                label="Style images", file_count="multiple", file_types=["image"], height=130, elem_id="video-styles"
+            )
+            with gr.Row():
+                size = gr.Slider(
+                    64,
+                    lim.max_video_side,
+                    value=min(256, lim.max_video_side),
+                    step=16,
+                    label="Frame size (px)",
+                    elem_id="video-size",
+                )
+                frames = gr.Slider(
+                    1,
+                    lim.max_video_frames,
+                    value=min(24, lim.max_video_frames),
+                    step=1,
+                    label="Frames",
+                    elem_id="video-frames",
+                )
+            with gr.Row():
+                steps_first = gr.Slider(
+                    1,
+                    lim.max_steps,
+                    value=min(d.steps_first, lim.max_steps),
+                    step=1,
+                    label="Steps, first frame",
+                    elem_id="video-steps-first",
+                )
+                steps = gr.Slider(
+                    1,
+                    lim.max_steps,
+                    value=min(d.steps, lim.max_steps),
+                    step=1,
+                    label="Steps, later frames",
+                    elem_id="video-steps",
+                )
+            temporal = gr.Slider(
+                0,
+                10,
+                value=d.temporal_weight,
+                step=0.1,
+                label="Temporal weight (0: flickers)",
+                elem_id="video-temporal",
+            )
+            with gr.Row():
+                go = gr.Button("Stylise the clip", variant="primary", elem_id="video-run")
+                stop = gr.Button("Cancel", variant="stop", elem_id="video-cancel")
+        with gr.Column(scale=1):
+            progress = gr.HTML(progress_html(0, 1, "idle"), elem_id="video-progress")
+            status = gr.HTML(status_html("Upload a short clip and pick a style."), elem_id="video-status")
+            result = gr.Video(label="Result", interactive=False, height=360, elem_id="video-result")
+            download = gr.DownloadButton("Download MP4", visible=False, elem_id="video-download")
+
+    def arm(request: gr.Request) -> None:
+        ctx.tickets.arm(request.session_hash or "", TAB)
+
+    def cancel(request: gr.Request) -> str:
+        n = ctx.tickets.cancel(request.session_hash or "", TAB)
+        return status_html("Cancelling…" if n else "Nothing is running.")
+
+    def go_fn(
+        clip_v: Any,
+        method_v: Any,
+        universes_v: Any,
+        images_v: Any,
+        size_v: Any,
+        frames_v: Any,
+        first_v: Any,
+        steps_v: Any,
+        temporal_v: Any,
+        request: gr.Request,
+    ) -> Iterator[tuple[Any, ...]]:
+        choice = sources.choice_from(universes_v, [], payload_paths(images_v), [])
+        req = Request(
+            payload_path(clip_v),
+            choice,
+            str(method_v or GATYS),
+            int(size_v),
+            int(frames_v),
+            int(first_v),
+            int(steps_v),
+            float(temporal_v),
+        )
+        session = request.session_hash or ""
+        ticket = ctx.tickets.claim(session, TAB)
+        try:
+            first = True
+            for prog, stat, mp4 in run(ctx, req, ticket):
+                shown = (
+                    gr.update(value=mp4, visible=True)
+                    if mp4
+                    else (gr.update(value=None, visible=False) if first else gr.skip())
+                )
+                video = mp4 if mp4 else (None if first else gr.skip())
+                yield (prog if prog is not None else gr.skip(), stat if stat is not None else gr.skip(), video, shown)
+                first = False
+        finally:
+            ctx.tickets.release(session, TAB, ticket)
+
+    go.click(arm, None, None, queue=False).then(
+        go_fn,
+        [clip, method, universes, images, size, frames, steps_first, steps, temporal],
+        [progress, status, result, download],
+        preprocess=False,
+        concurrency_id="jobs",
+        concurrency_limit=ctx.config.concurrency,
+    )
+    stop.click(cancel, None, status, queue=False)

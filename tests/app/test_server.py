@@ -1,0 +1,104 @@
+"""The server without a browser: it listens on 127.0.0.1, serves files from its outputs folder and nowhere
+else, refuses uploads over the size limit, and ``styleverse app`` checks its flags in one line."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import torch
+from appkit import make_ctx
+
+from conftest import one_error_line
+from styleverse.app.config import MB, AppConfig, Limits
+from styleverse.app.server import serve
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, AppConfig]]:
+    """A running app (in this process) with a 1 MB upload limit; yields its URL and config. The process-wide
+    settings the app makes (Gradio's folder, torch threads) are put back afterwards."""
+    for var in ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED"):
+        monkeypatch.setenv(var, "")
+    threads = torch.get_num_threads()
+    cfg = make_ctx(tmp_path, Limits(max_upload_mb=1, max_video_mb=1)).config
+    cfg = AppConfig(**{**cfg.__dict__, "port": free_port()})
+    demo = serve(cfg, block=False)
+    try:
+        yield f"http://127.0.0.1:{cfg.port}/", cfg
+    finally:
+        demo.close()
+        torch.set_num_threads(threads)
+
+
+def test_listens_on_localhost_only_by_default() -> None:
+    assert AppConfig().host == "127.0.0.1" and AppConfig().share is False
+
+
+def test_serves_its_outputs_folder_and_nothing_else(server: tuple[str, AppConfig], tmp_path: Path) -> None:
+    url, cfg = server
+    assert httpx.get(url, timeout=30).status_code == 200
+    job = Path(cfg.outputs).absolute() / "stylise-x"
+    job.mkdir()
+    (job / "result.txt").write_text("mine")
+    (tmp_path / "secret.txt").write_text("not yours")
+
+    def fetch(path: str) -> httpx.Response:
+        return httpx.get(f"{url}gradio_api/file={path}", timeout=30)
+
+    assert fetch(str(job / "result.txt")).text == "mine"
+    others = ("/etc/passwd", str(tmp_path / "secret.txt"), f"{job}/../../secret.txt", str(Path.cwd() / "README.md"))
+    for other in others:
+        r = fetch(other)
+        assert r.status_code in (403, 404), (other, r.status_code)
+        assert "not yours" not in r.text and "root:" not in r.text
+
+
+def test_refuses_an_upload_over_the_size_limit(server: tuple[str, AppConfig], tmp_path: Path) -> None:
+    url, _ = server
+    small, big = tmp_path / "small.png", tmp_path / "big.png"
+    small.write_bytes(b"x" * 1000)
+    big.write_bytes(b"x" * int(1.5 * MB))
+
+    def post(p: Path) -> httpx.Response:
+        with p.open("rb") as f:
+            return httpx.post(f"{url}gradio_api/upload", files={"files": (p.name, f)}, timeout=30)
+
+    assert post(small).status_code == 200
+    assert post(big).status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "70000"], "--port must be between 0 and 65535"),
+        (["--banks", "no-such-folder"], "--banks no-such-folder: no such folder"),
+        (["--jobs", "0"], "expected a number >= 1"),
+    ],
+)
+def test_cli_refuses_bad_flags_in_one_line(
+    cli: Callable[..., tuple[int, str, str]], args: list[str], message: str, monkeypatch: Any, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli("app", *args)
+    assert code == 2 and message in one_error_line(err)
+
+
+def test_cli_flags_become_the_app_config(monkeypatch: Any, tmp_path: Path) -> None:
+    from styleverse.cli.app import config_from_args
+    from styleverse.cli.main import build_parser
+
+    args = build_parser().parse_args(["app", "--port", "9000", "--outputs", str(tmp_path), "--max-size", "256"])
+    cfg = config_from_args(args)
+    got = (cfg.host, cfg.port, cfg.outputs, cfg.share, cfg.limits.max_size)
+    assert got == ("127.0.0.1", 9000, tmp_path, False, 256)

@@ -1,0 +1,182 @@
+"""Each tab's job glue without a browser: what the page would show for a tiny job, a refused upload, limits,
+and Cancel. The browser test drives the same code through Gradio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from appkit import adain_model, fast_model, make_ctx, upload, write_clip
+from PIL import Image
+
+from conftest import make_image
+from styleverse.app import realtime, stylise, universes, video
+from styleverse.app.config import Limits
+from styleverse.app.jobs import Ticket
+from styleverse.app.sources import StyleChoice, row_label, weight_rows
+from styleverse.errors import ConfigError, InputError
+
+
+def _tiny_stylise(ctx: Any, tmp_path: Path, **kw: Any) -> stylise.Request:
+    photo = upload(ctx, make_image(tmp_path / "photo.png", (48, 36), 1))
+    style = upload(ctx, make_image(tmp_path / "style.png", (40, 40), 2))
+    return stylise.Request(photo, StyleChoice(image_uploads=(style,)), **{"size": 32, "steps": 4, **kw})
+
+
+def test_stylise_streams_progress_snapshots_and_ends_with_the_png_and_sidecar(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    views = list(stylise.run(ctx, _tiny_stylise(ctx, tmp_path), Ticket()))
+    assert views[0].hide_downloads
+    bars = [v.progress for v in views if v.progress and "step " in v.progress and "done" not in v.progress]
+    assert len({b for b in bars}) >= 2, "the progress bar never moved"
+    assert any(v.image is not None for v in views[:-1]), "no intermediate image"
+    last = views[-1]
+    assert last.downloads is not None and "Done: 4 steps" in (last.status or "")
+    png, side = map(Path, last.downloads)
+    assert Image.open(png).size == (32, 24) and png.parent.parent == ctx.workspace.root
+    sidecar = json.loads(side.read_text())
+    assert Path(sidecar["content"]).parent == png.parent  # the job reads its own copy of the photo
+    assert sidecar["styles"][0]["path"].startswith(str(png.parent / "styles"))
+
+
+def test_stylise_refuses_a_non_image_photo_in_one_line_and_makes_no_folder(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("<html>not a photo</html>")
+    req = stylise.Request(upload(ctx, fake), StyleChoice(image_uploads=(upload(ctx, make_image(tmp_path / "s.png")),)))
+    views = list(stylise.run(ctx, req, Ticket()))
+    assert "holiday.jpg: not an image; upload a PNG" in (views[-1].status or "") and "sv-error" in views[-1].status
+    assert [p.name for p in ctx.workspace.root.iterdir()] == [".uploads"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"size": 5000}, "size must be between 16 and 1024"),
+        ({"steps": 0}, "steps must be between 1 and"),
+        ({"preserve_color": "sepia"}, "colour preservation must be one of"),
+        ({"styles": StyleChoice()}, "choose a universe or upload a style image"),
+        ({"photo": None}, "upload a photo first"),
+    ],
+)
+def test_stylise_limits_are_checked_before_any_work(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    ctx = make_ctx(tmp_path)
+    req = _tiny_stylise(ctx, tmp_path)
+    req = stylise.Request(**{**req.__dict__, **change})
+    with pytest.raises(ConfigError, match=message):
+        stylise.prepare(ctx, req)
+
+
+def test_too_many_style_images_and_a_universe_outside_the_banks_folder_are_refused(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, Limits(max_style_images=1))
+    req = _tiny_stylise(ctx, tmp_path)
+    two = StyleChoice(image_uploads=req.styles.image_uploads * 2)
+    with pytest.raises(ConfigError, match="2 style images; this server takes 1"):
+        stylise.prepare(ctx, stylise.Request(req.photo, two))
+    with pytest.raises(InputError, match="climbs out"):
+        stylise.prepare(ctx, stylise.Request(req.photo, StyleChoice(universes=("../out/x.safetensors",))))
+
+
+def test_weights_follow_the_table_and_bad_weights_are_refused(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    req = _tiny_stylise(ctx, tmp_path)
+    style = req.styles.image_uploads[0]
+    label = row_label("image", Path(style).name)
+    assert weight_rows(StyleChoice(image_uploads=(style,), rows=((label, 3.0), ("gone", 2)))) == [[label, 3.0]]
+    for bad, message in (("abc", "not a number"), (-1, ">= 0"), (0, "all zero")):
+        choice = StyleChoice(image_uploads=(style,), rows=((label, bad),))
+        with pytest.raises(ConfigError, match=message):
+            stylise.prepare(ctx, stylise.Request(req.photo, choice))
+
+
+def test_cancel_stops_stylise_and_keeps_what_it_reached(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    ticket = Ticket()
+    views = []
+    for v in stylise.run(ctx, _tiny_stylise(ctx, tmp_path, steps=200), ticket):
+        views.append(v)
+        if v.progress and "step 2 /" in v.progress:
+            ticket.cancel()
+    last = views[-1]
+    assert "Stopped at step" in (last.status or "") and last.downloads is not None
+    assert json.loads(Path(last.downloads[1]).read_text())["stop_reason"] == "stopped"
+
+
+def test_universes_analysis_and_bank(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    paths = tuple(upload(ctx, make_image(tmp_path / f"s{i}.png", (32, 32), i)) for i in range(4))
+    req = universes.Request(paths, size=32, name="Gwen's world")
+    views = list(universes.analyse(ctx, req, Ticket()))
+    last = views[-1]
+    assert last.pictures is not None and all(Path(p).is_file() for p in last.pictures), last.status
+    assert last.table is not None and [r[0] for r in last.table] == [1, 2, 3, 4]
+    assert last.report is not None and json.loads(Path(last.report).read_text())["count"] == 4
+    assert last.bank is not None and Path(last.bank).name == "subset-Gwen_s_world.style.safetensors"
+    built = list(universes.make_bank(ctx, req, Ticket()))[-1]
+    assert built.bank is not None and Path(built.bank).name == "Gwen_s_world.style.safetensors", built.status
+    from styleverse.styles.bank import load_bank
+
+    assert load_bank(built.bank).count == 4
+
+
+def test_universes_refuse_an_empty_set(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    views = list(universes.analyse(ctx, universes.Request(()), Ticket()))
+    assert "upload a set of style images first" in (views[-1].status or "")
+
+
+def test_realtime_fast_model_mixes_its_universes(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    fast_model(tmp_path / "models" / "comic.safetensors")
+    rt = realtime.Realtime(ctx)
+    photo = upload(ctx, make_image(tmp_path / "p.png", (40, 32)))
+    req = realtime.Request("comic.safetensors", None, photo, weights=(1.0, 0.0), size=32)
+    assert rt.names(req) == ["gwen", "miles"]
+    a, line = rt.render(req)
+    b, _ = rt.render(realtime.Request("comic.safetensors", None, photo, weights=(0.0, 1.0), size=32))
+    assert a.size == (32, 26) and "comic.safetensors: 32x26 px" in line
+    assert a.tobytes() != b.tobytes(), "the mix sliders change nothing"
+    with pytest.raises(InputError, match="climbs out"):
+        rt.render(realtime.Request("../models/comic.safetensors", None, photo))
+
+
+def test_realtime_adain_takes_uploaded_styles_and_refuses_other_files(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    model = upload(ctx, adain_model(tmp_path / "dec.safetensors"))
+    photo = upload(ctx, make_image(tmp_path / "p.png", (40, 32)))
+    styles = (upload(ctx, make_image(tmp_path / "a.png", (32, 32), 5)), upload(ctx, make_image(tmp_path / "b.png")))
+    rt = realtime.Realtime(ctx)
+    req = realtime.Request(None, model, photo, style_uploads=styles, weights=(1.0, 0.0), size=32)
+    assert rt.names(req) == ["a.png", "b.png"]
+    image, _ = rt.render(req)
+    assert image.size == (32, 26)
+    with pytest.raises(ConfigError, match="needs a style"):
+        rt.render(realtime.Request(None, model, photo, size=32))
+    not_model = upload(ctx, make_image(tmp_path / "m.png"), "m.safetensors")
+    with pytest.raises(InputError, match=r"m\.safetensors: not a model file"):
+        rt.render(realtime.Request(None, not_model, photo, size=32))
+
+
+def test_video_gatys_on_a_tiny_clip(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    clip = upload(ctx, write_clip(tmp_path / "c.mp4", frames=3))
+    style = upload(ctx, make_image(tmp_path / "s.png"))
+    req = video.Request(clip, StyleChoice(image_uploads=(style,)), size=32, max_frames=2, steps_first=2, steps=1)
+    views = list(video.run(ctx, req, Ticket()))
+    _, status, mp4 = views[-1]
+    assert mp4 is not None and Path(mp4).is_file() and "Done: 2 frames" in (status or ""), status
+    assert any(p and "frame 2 / 2" in p for p, _, _ in views)
+
+
+def test_video_refuses_limits_and_a_non_video(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, Limits(max_video_frames=5))
+    style = upload(ctx, make_image(tmp_path / "s.png"))
+    (tmp_path / "notes.txt").write_text("a shopping list, not a film\n" * 50)
+    fake = upload(ctx, tmp_path / "notes.txt", "clip.mp4")
+    req = video.Request(fake, StyleChoice(image_uploads=(style,)), size=32, max_frames=9)
+    assert "frames must be between 1 and 5" in (list(video.run(ctx, req, Ticket()))[-1][1] or "")
+    req = video.Request(fake, StyleChoice(image_uploads=(style,)), size=32, max_frames=2, steps_first=1, steps=1)
+    last = list(video.run(ctx, req, Ticket()))[-1]
+    assert "not a video" in (last[1] or "") and last[2] is None
