@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # requirement would otherwise fetch a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup chromium demo test lint bench clean
 
 $(BIN)/styleverse: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +15,15 @@ $(BIN)/styleverse: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $(BIN)/styleverse
 
-setup: $(BIN)/styleverse
+setup: $(BIN)/styleverse chromium
+
+# The browser test (tests/app/test_app_browser.py) drives the system's Chromium; Playwright never downloads one.
+# Installed here only as root with apt-get; otherwise a note says how (the test is skipped without it).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "note: no /usr/bin/chromium, so the browser test is skipped; install it: sudo apt-get install -y chromium"; fi
 
 demo: setup
 	$(BIN)/styleverse demo --out styleverse-demo --overwrite
