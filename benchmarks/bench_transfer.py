@@ -1,111 +1,258 @@
-"""Seconds per optimisation step, float32 vs bf16 autocast + channels_last, at 256 and 512 px.
+"""Style-transfer speed, time to quality and peak memory, on this machine's CPU (and CUDA when present).
 
-Final style and content losses of each run are re-measured in float32 on the same model, with the same
-seed, content, styles and steps, so the precisions are compared on equal terms. Uses the ImageNet VGG19
-when it is cached (else a seeded random one; the table says which) and the built-in samples.
+Three tables (``--tables``):
 
-    python benchmarks/bench_transfer.py [--sizes 256 512] [--steps 10] [--backbone imagenet|random|PATH]
+- **step**: seconds per L-BFGS step (forward + backward + update) in float32 and in bf16 autocast +
+  channels_last, at each ``--sizes``.
+- **quality**: time to quality. The reference is ``--baseline-steps`` single-scale float32 L-BFGS steps at
+  the full size (300 by default: what styleverse ran before); its *saved-image* loss (clamped, 8-bit,
+  measured in float32) is the bar. Then the current defaults (``TransferConfig(size=N)``: coarse-to-fine,
+  convergence stop, auto precision) run on the same objective; the table gives their wall-clock, steps,
+  precision and final saved-image loss against the bar, and the wall-clock at which a checkpoint of the
+  finest scale first reached the bar (checkpoints every ``--every`` steps, their measurement not counted).
+  ``--legacy`` also runs the old unbounded optimiser for the same steps, to show what it saved.
+- **memory**: peak resident memory of one default L-BFGS step at ``--memory-sizes`` (a fresh process each,
+  so peaks do not mix); a size whose estimate exceeds the free memory is skipped.
+
+The objective is the defaults' (style weight, layer weights, TV weight). Uses the ImageNet VGG19 when it is
+cached, else a seeded random one (the tables say which); the content is a bundled photo, the styles two
+drawn samples. Wall-clock depends on what else runs: the load average is printed with each table.
+
+    python benchmarks/bench_transfer.py [--tables step quality memory] [--sizes 256 512]
+        [--baseline-steps 300 300] [--memory-sizes 1024 2048 4096]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import resource
+import subprocess
+import sys
 import time
+from dataclasses import replace
+from typing import Any
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
-from styleverse.devices import cpu_has_native_bf16
+import styleverse.transfer.optimize as optimize
+from styleverse.devices import available_memory, cpu_has_native_bf16
 from styleverse.errors import WeightsError
 from styleverse.io.images import pil_to_tensor, resize_longest
-from styleverse.nn.losses import content_loss, style_loss
 from styleverse.nn.vgg import imagenet_weights_path
 from styleverse.samples import content_photo, sample_style
-from styleverse.transfer.optimize import StyleTransfer, TransferConfig, build_model
+from styleverse.transfer.optimize import SnapshotEvent, StepEvent, StyleTransfer, TransferConfig, build_model
 from styleverse.transfer.targets import GramDict, image_grams, weighted_mean
 
-
-class _Fixed:
-    """A StyleSet stand-in returning precomputed float32 targets (so both precisions chase the same ones)."""
-
-    def __init__(self, targets: GramDict):
-        self.t = targets
-
-    def targets(self, *_: object, **__: object) -> GramDict:
-        return self.t
+console = Console(width=160)
 
 
-def fp32_losses(model, image: torch.Tensor, content: torch.Tensor, targets: GramDict, cfg: TransferConfig):  # type: ignore[no-untyped-def]
-    with torch.inference_mode():
-        m = model.float().to(memory_format=torch.contiguous_format)
-        rep, ref = m(image), m(content, want_style=False)
-        s = cfg.style_weight * style_loss(rep.grams, targets, m.style_weights)
-        c = cfg.content_weight * content_loss(rep.content, ref.content)
-    return s.item(), c.item()
+class Samples:
+    """A StyleSet stand-in: the mean Gram of drawn sample styles, drawn at the size asked (cached)."""
+
+    def __init__(self, names: tuple[str, ...] = ("halftone", "poster")):
+        self.names, self.cache = names, {}  # type: ignore[var-annotated]
+
+    def targets(self, model: Any, size: int, device: torch.device, precision: str = "fp32") -> GramDict:
+        key = (size, precision, str(device))
+        if key not in self.cache:
+            self.cache[key] = weighted_mean(
+                (image_grams(model, pil_to_tensor(sample_style(n, size)), device, precision), 1.0) for n in self.names
+            )
+        return self.cache[key]
+
+
+def pick_backbone(spec: str) -> str:
+    if spec != "auto":
+        return spec
+    try:
+        imagenet_weights_path("vgg19", download=False)
+        return "imagenet"
+    except WeightsError:
+        return "random"
+
+
+def load() -> str:
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+# ---- per-step speed ------------------------------------------------------------------------------------------
+
+
+def step_table(args: argparse.Namespace, backbone: str) -> None:
+    table = Table(title=f"seconds per L-BFGS step (forward+backward+update), VGG19 ({backbone}), {load()}")
+    for col in ("device", "size", "precision", "s/step", "speed-up"):
+        table.add_column(col, justify="right")
+    model, _ = build_model(backbone)
+    styles = Samples()
+    for dev in ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]:
+        for size in args.sizes:
+            content = pil_to_tensor(resize_longest(content_photo(args.photo), size))
+            base = None
+            for prec in ("fp32", "bf16"):
+                cfg = TransferConfig(scales=(size,), steps=args.step_steps + 1, tol=0, precision=prec, device=dev)
+                stamps: list[float] = []
+                StyleTransfer(model, cfg).run(content, styles, callback=Stamps(stamps, dev))  # type: ignore[arg-type]
+                per = (stamps[-1] - stamps[0]) / (len(stamps) - 1)  # the first step (kernel choice) left out
+                base = base or per
+                table.add_row(dev, str(size), prec, f"{per:.3f}", f"{base / per:.2f}x")
+    console.print(table)
+
+
+class Stamps:
+    """Callback appending the time of every step to a list (after a CUDA sync)."""
+
+    def __init__(self, stamps: list[float], device: str):
+        self.stamps, self.device = stamps, device
+
+    def __call__(self, ev: object) -> None:
+        if isinstance(ev, StepEvent):
+            if self.device == "cuda":
+                torch.cuda.synchronize()
+            self.stamps.append(time.perf_counter())
+
+
+# ---- time to quality -----------------------------------------------------------------------------------------
+
+
+class Checkpoints:
+    """Callback measuring the saved-image loss of finest-scale snapshots, keeping its own time out of the clock."""
+
+    def __init__(self, engine: StyleTransfer, content: torch.Tensor, styles: Samples, size: int):
+        self.engine, self.content, self.styles, self.size = engine, content, styles, size
+        self.t0, self.spent, self.points = time.perf_counter(), 0.0, []  # type: ignore[var-annotated]
+
+    def __call__(self, ev: object) -> None:
+        if isinstance(ev, SnapshotEvent) and max(ev.image.shape[-2:]) == self.size:
+            t = time.perf_counter()
+            total = self.engine.measure(ev.image, self.content, self.styles)["total"]  # type: ignore[arg-type]
+            self.points.append((ev.step, t - self.t0 - self.spent, total))
+            self.spent += time.perf_counter() - t
+
+    def reached(self, bar: float) -> tuple[int, float] | None:
+        return next(((s, t) for s, t, v in self.points if v <= bar), None)
+
+
+def timed_run(cfg: TransferConfig, model: Any, content: torch.Tensor, styles: Samples, size: int) -> tuple[Any, Any]:
+    engine = StyleTransfer(model, cfg)
+    cp = Checkpoints(engine, content, styles, size)
+    res = engine.run(content, styles, callback=cp)  # type: ignore[arg-type]
+    res.seconds -= cp.spent
+    return res, cp
+
+
+def quality_table(args: argparse.Namespace, backbone: str) -> None:
+    table = Table(title=f"time to quality: defaults vs {args.baseline_steps} single-scale fp32 L-BFGS steps, "
+                  f"saved-image loss (8-bit), VGG19 ({backbone}), {torch.get_num_threads()} threads")  # fmt: skip
+    for col in ("size", "run", "precision", "steps", "stop", "seconds", "saved loss", "vs bar", "bar reached at"):
+        table.add_column(col, justify="right")
+    model, _ = build_model(backbone)
+    styles, rows = Samples(), []
+    for size, n_base in zip(args.sizes, args.baseline_steps, strict=True):
+        content = pil_to_tensor(resize_longest(content_photo(args.photo), size))
+        defaults = TransferConfig(size=size, device=args.device)
+        every = replace(defaults, save_every=args.every)
+        base_cfg = replace(every, scales=(size,), steps=n_base, tol=0.0, precision="fp32")
+        console.print(f"[dim]{size} px: baseline ({n_base} fp32 steps), {load()}")
+        base, _ = timed_run(replace(base_cfg, save_every=0), model, content, styles, size)
+        bar = base.final_losses["total"]
+        runs = [("baseline", base, None)]
+        if args.legacy:
+            optimize._BOUNDS = "none"
+            try:
+                legacy, _ = timed_run(replace(base_cfg, save_every=0), model, content, styles, size)
+            finally:
+                optimize._BOUNDS = "sigmoid"
+            runs.append(("unbounded (before)", legacy, None))
+        console.print(f"[dim]{size} px: defaults, {load()}")
+        new, cp = timed_run(every, model, content, styles, size)
+        runs.append(("defaults", new, cp))
+        for name, res, c in runs:
+            hit = c.reached(bar) if c is not None else None
+            row = {
+                "size": size, "run": name, "precision": res.precision, "steps": res.stopped_at,
+                "per_scale": [s["steps"] for s in res.scales], "stop": res.stop_reason,
+                "seconds": round(res.seconds, 1), "saved_loss": res.final_losses["total"],
+                "vs_bar": res.final_losses["total"] / bar - 1, "bar_reached": hit,
+            }  # fmt: skip
+            rows.append(row)
+            table.add_row(
+                str(size), name, res.precision, "+".join(map(str, row["per_scale"])), str(res.stop_reason),
+                f"{res.seconds:.1f}", f"{row['saved_loss']:.4g}", f"{row['vs_bar']:+.1%}",
+                f"step {hit[0]}, {hit[1]:.1f} s" if hit else "-",
+            )  # fmt: skip
+        console.print(f"[dim]{json.dumps(rows[-len(runs) :])}")
+    console.print(table)
+
+
+# ---- memory --------------------------------------------------------------------------------------------------
+
+
+def memory_worker(size: int, backbone: str) -> None:
+    """One default L-BFGS step at ``size`` px in this process; prints its peak RSS and time as JSON."""
+    model, _ = build_model(backbone)
+    content = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    styles = Samples()
+    targets = styles.targets(model, 256, torch.device("cpu"))
+    styles.targets = lambda *_, **__: targets  # type: ignore[method-assign]  # style images at 256 px: small
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    res = StyleTransfer(model, TransferConfig(scales=(size,), steps=1, device="cpu")).run(content, styles)  # type: ignore[arg-type]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"size": size, "precision": res.precision, "seconds": time.perf_counter() - t,
+                      "peak_gib": peak / 2**20, "before_gib": before / 2**20}))  # fmt: skip
+
+
+def memory_table(args: argparse.Namespace, backbone: str) -> None:
+    table = Table(title=f"peak memory of one default L-BFGS step on CPU (whole process), VGG19 ({backbone})")
+    for col in ("size", "precision", "peak RSS GiB", "seconds"):
+        table.add_column(col, justify="right")
+    for size in args.memory_sizes:
+        free = available_memory(torch.device("cpu")) or 0
+        guess = 1.3 * 2**30 * (size / 1024) ** 2 + 0.5 * 2**30  # measured: about 1.3 GiB per megapixel-squared
+        if guess > 0.8 * free:
+            table.add_row(str(size), "-", f"skipped: ~{guess / 2**30:.0f} GiB needed, {free / 2**30:.0f} free", "-")
+            continue
+        cmd = [sys.executable, __file__, "--memory-worker", str(size), "--backbone", backbone]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            table.add_row(str(size), "-", f"failed ({out.stderr.strip().splitlines()[-1][:60]})", "-")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        table.add_row(str(size), r["precision"], f"{r['peak_gib']:.2f}", f"{r['seconds']:.1f}")
+    console.print(table)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tables", nargs="+", default=["step", "quality", "memory"], choices=["step", "quality", "memory"])
     ap.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--baseline-steps", nargs="+", type=int, default=None, help="per size (default 300 each)")
+    ap.add_argument("--step-steps", type=int, default=3, help="steps timed per cell of the step table")
+    ap.add_argument("--every", type=int, default=5, help="checkpoint spacing at the finest scale")
+    ap.add_argument("--legacy", action="store_true", help="also run the old unbounded optimiser as a reference")
+    ap.add_argument("--memory-sizes", nargs="+", type=int, default=[1024, 2048, 4096])
     ap.add_argument("--backbone", default="auto", help="auto: imagenet if cached, else random")
-    ap.add_argument("--optimizer", default="lbfgs")
+    ap.add_argument("--photo", default="astronaut", help="scikit-image photo: astronaut, chelsea, coffee")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--memory-worker", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.getLogger("styleverse").setLevel(logging.ERROR)
-    backbone = args.backbone
-    if backbone == "auto":
-        try:
-            imagenet_weights_path("vgg19", download=False)
-            backbone = "imagenet"
-        except WeightsError:
-            backbone = "random"
-    devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
-    table = Table(title=f"styleverse transfer: {args.steps} {args.optimizer} steps, VGG19 ({backbone})")
-    for col in (
-        "device",
-        "size",
-        "precision",
-        "s/step",
-        "speed-up",
-        "final style",
-        "final content",
-        "Δstyle",
-        "Δcontent",
-    ):
-        table.add_column(col, justify="right")
-    for dev in devices:
-        for size in args.sizes:
-            model, _ = build_model(backbone)
-            device = torch.device(dev)
-            content = pil_to_tensor(resize_longest(content_photo(), size))
-            styles = [pil_to_tensor(resize_longest(sample_style(n), size)) for n in ("halftone", "poster")]
-            targets = weighted_mean((image_grams(model, s, torch.device("cpu")), 1.0) for s in styles)
-            base: tuple[float, float, float] | None = None
-            for prec in ("fp32", "bf16"):
-                cfg = TransferConfig(
-                    steps=args.steps, scales=(size,), precision=prec, device=dev, optimizer=args.optimizer
-                )
-                engine = StyleTransfer(model, cfg)
-                engine.optimize(content.to(device), targets, content, 2)  # warm-up (oneDNN/cuDNN kernel choice)
-                if dev == "cuda":
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                res = engine.run(content, _Fixed(targets))  # type: ignore[arg-type]
-                if dev == "cuda":
-                    torch.cuda.synchronize()
-                per = (time.perf_counter() - t0) / args.steps
-                s, c = fp32_losses(model.to("cpu"), res.image, content, targets, cfg)
-                if base is None:
-                    base = (per, s, c)
-                table.add_row(
-                    dev, str(size), prec, f"{per:.3f}", f"{base[0] / per:.2f}x", f"{s:.4g}", f"{c:.4g}",
-                    f"{(s - base[1]) / base[1]:+.1%}", f"{(c - base[2]) / max(base[2], 1e-12):+.1%}",
-                )  # fmt: skip
-    Console(width=150).print(table)
-    print(f"CPU native bf16 (AMX/AVX512-BF16): {cpu_has_native_bf16()}; torch {torch.__version__}; "
-          f"threads {torch.get_num_threads()}")  # fmt: skip
+    backbone = pick_backbone(args.backbone)
+    if args.memory_worker:
+        memory_worker(args.memory_worker, backbone)
+        return
+    args.baseline_steps = args.baseline_steps or [300] * len(args.sizes)
+    if len(args.baseline_steps) != len(args.sizes):
+        ap.error("--baseline-steps needs one value per --sizes entry")
+    console.print(f"CPU native bf16 (AMX/AVX512-BF16): {cpu_has_native_bf16()}; torch {torch.__version__}; "
+                  f"threads {torch.get_num_threads()}; {load()}")  # fmt: skip
+    for name in args.tables:
+        {"step": step_table, "quality": quality_table, "memory": memory_table}[name](args, backbone)
 
 
 if __name__ == "__main__":

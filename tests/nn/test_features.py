@@ -35,6 +35,30 @@ def test_gram_gradient_matches_finite_differences() -> None:
     assert torch.autograd.gradcheck(lambda x: gram(x).double(), (f,))
 
 
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
+def test_gram_stays_float32_under_bf16_autocast_in_chunks(
+    fmt: torch.memory_format, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import styleverse.nn.losses as losses
+
+    monkeypatch.setattr(losses, "_CHUNK", 8 * 7)  # several chunks of positions
+    torch.manual_seed(0)
+    half = torch.randn(2, 8, 6, 5).bfloat16().contiguous(memory_format=fmt).requires_grad_(True)
+    full = half.detach().float().requires_grad_(True)  # the same values, float32 all the way
+    weights = torch.randn(2, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        g_half = gram(half)
+        g_auto = gram(full)  # float32 features under autocast: bmm must not drop to bf16 either
+    g_full = gram(full)
+    assert g_half.dtype == g_auto.dtype == torch.float32
+    assert torch.allclose(g_half, g_full, rtol=1e-5, atol=1e-7) and torch.allclose(g_auto, g_full, rtol=1e-5, atol=1e-7)
+    (g_half * weights).sum().backward()
+    (g_full * weights).sum().backward()
+    assert half.grad is not None and full.grad is not None
+    assert half.grad.dtype == torch.bfloat16 and half.grad.is_contiguous(memory_format=fmt)
+    assert torch.allclose(half.grad.float(), full.grad, rtol=1e-2, atol=1e-3)  # bf16 rounding of the result only
+
+
 def test_losses_zero_at_target_and_positive_elsewhere() -> None:
     g = {"a": torch.rand(1, 4, 4)}
     assert style_loss(g, g, {"a": 1.0}) == 0
@@ -90,3 +114,26 @@ def test_style_set_averages_images_and_shares_folder_weight(tmp_path: Path) -> N
     expected = sum(g["relu2_1"] for g in per) / 3
     assert torch.allclose(targets["relu2_1"], expected, atol=1e-6)
     assert not torch.allclose(targets["relu2_1"], per[0]["relu2_1"])
+
+
+def test_checkpointed_blocks_recompute_in_backward_and_give_the_same_gradient() -> None:
+    vgg, _ = load_backbone("random", width=1 / 16)
+    model = StyleContentModel(vgg, ["relu1_1", "relu2_1", "relu3_1"], ["relu2_2"])
+    calls: list[int] = []
+    vgg.features[0].register_forward_hook(lambda *_: calls.append(1))
+    x = torch.rand(1, 3, 32, 32)
+
+    def gradient(pixels: int) -> torch.Tensor:
+        model.checkpoint_pixels = pixels
+        xi = x.clone().requires_grad_(True)
+        rep = model(xi)
+        loss = sum(g.square().sum() for g in rep.grams.values()) + rep.content["relu2_2"].square().mean()
+        loss.backward()
+        assert xi.grad is not None
+        return xi.grad
+
+    plain = gradient(10**9)
+    assert len(calls) == 1
+    checkpointed = gradient(0)
+    assert len(calls) == 3  # conv1_1 ran again during backward
+    assert torch.allclose(checkpointed, plain, rtol=1e-5, atol=1e-8)

@@ -127,13 +127,77 @@ def test_stylize_api_from_files(tmp_path: Path) -> None:
     assert res.image.shape == (1, 3, 24, 24) and len(res.history) == 2
 
 
-def test_auto_precision_uses_bf16_only_where_native_and_never_for_lbfgs(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_auto_precision_uses_bf16_only_where_native(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     import styleverse.devices as dv
 
     model = tiny[0]
     monkeypatch.setattr(dv, "cpu_has_native_bf16", lambda: True)
     assert StyleTransfer(model, TransferConfig(optimizer="adam", device="cpu")).precision == "bf16"
-    assert StyleTransfer(model, TransferConfig(optimizer="lbfgs", device="cpu")).precision == "fp32"
-    assert StyleTransfer(model, TransferConfig(optimizer="lbfgs", device="cpu", precision="bf16")).precision == "bf16"
+    assert StyleTransfer(model, TransferConfig(optimizer="lbfgs", device="cpu")).precision == "bf16"
+    assert StyleTransfer(model, TransferConfig(optimizer="lbfgs", device="cpu", precision="fp32")).precision == "fp32"
     monkeypatch.setattr(dv, "cpu_has_native_bf16", lambda: False)
     assert StyleTransfer(model, TransferConfig(optimizer="adam", device="cpu")).precision == "fp32"
+    assert StyleTransfer(model, TransferConfig(optimizer="lbfgs", device="cpu")).precision == "fp32"
+
+
+def test_bf16_lbfgs_follows_float32(tiny) -> None:  # type: ignore[no-untyped-def]
+    """With Grams in float32, bf16 features do not derail L-BFGS (they did when autocast ran the Gram in bf16)."""
+    fp32, _ = _run(tiny, steps=12, precision="fp32")
+    bf16, _ = _run(tiny, steps=12, precision="bf16")
+    assert bf16.precision == "bf16" and bf16.final_losses["total"] < 0.5 * bf16.history[0]["total"]
+    assert bf16.final_losses["total"] <= 1.25 * fp32.final_losses["total"]  # trajectories differ; none derails
+
+
+def test_final_losses_are_those_of_the_saved_8bit_image(tiny) -> None:  # type: ignore[no-untyped-def]
+    import torch.nn.functional as F
+
+    from styleverse.nn.losses import content_loss, style_loss
+
+    model, content, styles = tiny
+    res, _ = _run(tiny, steps=6)
+    assert torch.equal(res.image, torch.round(res.image * 255) / 255)  # exactly 8-bit values
+    cfg = TransferConfig()
+    with torch.no_grad():
+        rep = model(res.image)
+        ref = model(F.interpolate(content, size=(27, 32), mode="bicubic", antialias=True).clamp(0, 1))
+        style = cfg.style_weight * style_loss(
+            rep.grams, styles.targets(model, 32, torch.device("cpu")), model.style_weights
+        )
+        cont = cfg.content_weight * content_loss(rep.content, ref.content)
+    assert res.final_losses["style"] == pytest.approx(style.item(), rel=1e-4)
+    assert res.final_losses["content"] == pytest.approx(cont.item(), rel=1e-4)
+    assert res.iterate_losses == res.history[-1] and res.stop_reason == "max_steps" and res.stopped_at == 6
+    summary = res.summary()
+    assert summary["final_losses"] == res.final_losses and "saved image" in summary["final_losses_of"]
+
+
+def test_bounded_pixels_make_the_saved_loss_the_optimised_one(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import styleverse.transfer.optimize as tr
+
+    kw = {"steps": 30, "style_weight": 1e8, "init": "noise"}
+    bounded, _ = _run(tiny, **kw)
+    assert bounded.final_losses["total"] <= 1.02 * min(h["total"] for h in bounded.history)
+    monkeypatch.setattr(tr, "_BOUNDS", "none")  # the old unbounded optimiser: what it logged was not what it saved
+    loose, _ = _run(tiny, **kw)
+    assert loose.final_losses["total"] > 1.5 * min(h["total"] for h in loose.history)
+    assert bounded.final_losses["total"] < loose.final_losses["total"]
+
+
+def test_convergence_rule_stops_early_and_says_why(tiny) -> None:  # type: ignore[no-untyped-def]
+    res, events = _run(tiny, steps=40, tol=0.2, tol_window=3)
+    assert res.stop_reason == "converged" and res.stopped_at is not None and 3 < res.stopped_at < 40
+    assert len(res.history) == res.stopped_at == len([e for e in events if isinstance(e, StepEvent)])
+    assert res.scales == [{"size": [27, 32], "steps": res.stopped_at, "stop_reason": "converged", "precision": "fp32"}]
+    best = [min(h["total"] for h in res.history[: i + 1]) for i in range(len(res.history))]
+    assert best[-4] - best[-1] <= 0.2 * best[-4]  # the rule held where it stopped ...
+    assert all(best[i - 3] - best[i] > 0.2 * best[i - 3] for i in range(3, len(best) - 1))  # ... and not before
+    full, _ = _run(tiny, steps=12, tol=0.0)
+    assert full.stop_reason == "max_steps" and full.stopped_at == 12
+
+
+def test_auto_scales_halve_down_to_256() -> None:
+    from styleverse.transfer.config import auto_scales
+
+    assert auto_scales(512) == (256, 512) and auto_scales(1024) == (256, 512, 1024) and auto_scales(300) == (300,)
+    assert TransferConfig(size=2048).sizes == (256, 512, 1024, 2048)
+    assert TransferConfig(size=2048, scales=(700,)).sizes == (700,)

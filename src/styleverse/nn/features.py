@@ -15,6 +15,7 @@ from styleverse.nn.vgg import VGGFeatures
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+CHECKPOINT_PIXELS = 1536 * 1536  # larger images recompute blocks 1-2 in backward instead of holding them
 
 
 @dataclass
@@ -75,10 +76,19 @@ class StyleContentModel(nn.Module):
                 f"use names like relu1_1, relu4_2 (known: {backbone.names[0]} .. {backbone.names[-1]})"
             )
         self.layers = tuple(dict.fromkeys([*self.style_weights, *self.content_layers]))
+        self.checkpoint_pixels = CHECKPOINT_PIXELS
 
     def forward(self, image: torch.Tensor, want_content: bool = True, want_style: bool = True) -> Representation:
-        layers = [*(self.style_weights if want_style else ()), *(self.content_layers if want_content else ())]
-        feats = self.backbone(image, layers)
-        grams = {k: gram(feats[k]) for k in self.style_weights} if want_style else {}
-        content = {k: feats[k] for k in self.content_layers} if want_content else {}
-        return Representation(grams, content)
+        """Grams of the style layers and features of the content layers of ``image`` (N, 3, H, W) in [0, 1].
+
+        Each Gram is taken as soon as its layer is computed, so the activation is not held past it; above
+        :attr:`checkpoint_pixels` pixels the first two conv blocks are checkpointed (recomputed in backward),
+        which keeps a 4096 px optimisation step within about 10 GiB.
+        """
+        style = list(self.style_weights) if want_style else []
+        content = list(self.content_layers) if want_content else []
+        reduce = {k: gram for k in style if k not in content}
+        big = image.shape[-2] * image.shape[-1] > self.checkpoint_pixels
+        feats = self.backbone(image, [*style, *content], reduce=reduce, checkpoint_blocks=2 if big else 0)
+        grams = {k: feats[k] if k in reduce else gram(feats[k]) for k in style}
+        return Representation(grams, {k: feats[k] for k in content})

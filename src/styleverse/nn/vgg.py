@@ -19,11 +19,13 @@ import os
 import pickle
 import socket
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from styleverse.errors import ConfigError, WeightsError
 
@@ -129,7 +131,21 @@ class VGGFeatures(nn.Module):
                 return m.out_channels
         return 3
 
-    def forward(self, x: torch.Tensor, layers: list[str] | tuple[str, ...] | set[str]) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        layers: list[str] | tuple[str, ...] | set[str],
+        reduce: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        checkpoint_blocks: int = 0,
+    ) -> dict[str, torch.Tensor]:
+        """``{name: activation}`` for ``layers``, running the network only up to the deepest of them.
+
+        ``reduce`` maps a layer to a function applied the moment the layer is computed; its result is returned
+        instead, so the activation itself need not outlive the pass (Gram matrices: at 4096 px ``relu1_1`` alone
+        is 4 GiB in float32). ``checkpoint_blocks`` runs the first N conv blocks under activation checkpointing
+        when gradients flow: their activations (the largest) are recomputed during backward instead of kept,
+        for about 5% more compute per step.
+        """
         wanted = set(layers)
         unknown = wanted - set(self.names)
         if unknown:
@@ -143,11 +159,34 @@ class VGGFeatures(nn.Module):
             )
         h = self.normalize(x)
         out: dict[str, torch.Tensor] = {}
-        for i in range(last + 1):
-            h = self.features[i](h)
-            if self.names[i] in wanted:
-                out[self.names[i]] = h
-        return out
+        start = 0
+        pools = [i for i, n in enumerate(self.names) if n.startswith("pool")]
+        if checkpoint_blocks > 0 and torch.is_grad_enabled() and x.requires_grad and pools:
+            start = min(last + 1, pools[min(checkpoint_blocks, len(pools)) - 1] + 1)
+            h, out = checkpoint(self._run, h, 0, start, wanted, reduce, use_reentrant=False)
+        h, rest = self._run(h, start, last + 1, wanted, reduce)
+        return {**out, **rest}
+
+    def _run(
+        self,
+        h: torch.Tensor,
+        start: int,
+        stop: int,
+        wanted: set[str],
+        reduce: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Modules ``start`` to ``stop - 1`` on ``h``: the last output and the wanted (reduced) layers."""
+        out: dict[str, torch.Tensor] = {}
+        for i in range(start, stop):
+            module, name = self.features[i], self.names[i]
+            if isinstance(module, nn.ReLU):
+                # in place unless the conv output it would overwrite was asked for: nothing else needs it (conv
+                # backward keeps its input, not its output), so this saves a transient activation per layer
+                module.inplace = self.names[i - 1] not in wanted
+            h = module(h)
+            if name in wanted:
+                out[name] = reduce[name](h) if reduce is not None and name in reduce else h
+        return h, out
 
 
 def _sha256(path: Path) -> str:

@@ -57,7 +57,8 @@ class LBFGS:
         return q
 
     def step(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """The next point from ``x`` with gradient ``g`` (both flat; neither is modified)."""
+        """The next point from ``x`` with gradient ``g`` (both flat). Both are kept, not copied (a copy per step
+        costs as much as an image): the caller must not modify them in place afterwards."""
         if self.x_prev is not None and self.g_prev is not None:
             s, y = x - self.x_prev, g - self.g_prev
             ys, yy = _dot(y, s), _dot(y, y)
@@ -70,7 +71,7 @@ class LBFGS:
                 self.gamma = ys / yy
         d = self._direction(g)
         t = min(1.0, 1.0 / max(float(g.abs().sum()), 1e-30)) * self.lr if self.n == 0 else self.lr
-        self.x_prev, self.g_prev, self.n = x.clone(), g.clone(), self.n + 1
+        self.x_prev, self.g_prev, self.n = x, g, self.n + 1
         return x + t * d
 
     def forget(self) -> None:
