@@ -252,9 +252,13 @@ def old_bank(bank_net, tmp_path: Path) -> Path:
     return save_bank(replace(bank, stats=None), tmp_path / "old.style.safetensors")
 
 
-def test_old_bank_still_serves_gatys_and_says_how_to_rebuild_for_adain(bank_net, tmp_path: Path) -> None:
+def test_old_bank_still_serves_gatys_and_says_how_to_rebuild_for_adain(cli, bank_net, tmp_path: Path) -> None:
     path = old_bank(bank_net, tmp_path)
-    _, info = bank_net
+    model, info = bank_net
+    new = save_bank(build_bank(model, info, [StyleImage(tmp_path / "o.png")], size=32), tmp_path / "new.safetensors")
+    code, out, err = cli("styles", "info", path, new)
+    assert code == 0, err
+    assert "none (made before" in out and "channel mean and std" in out
     assert load_bank(path).stats is None
     assert set(bank_targets(path, info, ["relu1_1", "relu4_1"])) == {"relu1_1", "relu4_1"}
     with pytest.raises(InputError, match=r"styleverse styles bank .*o\.png -o .*old\.style\.safetensors") as e:

@@ -208,6 +208,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         grid.add_row("precision", str(b.settings.get("precision", "fp32")))
         grid.add_row("layers", " ".join(b.layers))
         grid.add_row("spread", f"{spread:.4g} (mean over layers; 0 = identical images)")
+        grid.add_row(
+            "AdaIN stats",
+            "channel mean and std per layer (serves `adain apply --style-bank`)"
+            if b.stats is not None
+            else "none (made before styleverse stored them; rebuild the bank for `adain apply`)",
+        )
         out.print(grid)
         out.print()
     return 0
