@@ -526,3 +526,16 @@ def test_cli_eval_predict_bad_inputs(cli, universes: Path, tmp_path: Path) -> No
     assert code == 2 and "no such file" in _error_line(err)
     code, _, err = cli("classifier")
     assert code == 2 and "train" in err
+
+
+def test_offline_imagenet_init_advice_names_the_init_flag(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = make_universes(tmp_path / "data", 3)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+
+    def offline(*a: object, **k: object) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    code, _, err = cli("classifier", "train", data, "--out", tmp_path / "run", "--init", "imagenet", "--size", "32")
+    line = _error_line(err)
+    assert code == 2 and "--init PATH" in line and "--init scratch" in line and "--backbone" not in line

@@ -1,8 +1,18 @@
-"""Classification metrics for the universe classifier: confusion matrix, recall, collapse check, plots.
+"""Classification metrics for the universe classifier: confusion matrix, recall, confidence, calibration,
+checks that say when the model learned nothing, and plots.
 
 The collapse check exists because of the paper's failure (section 5): on imbalanced data its TransferCNN
 "would always predict one class" while still scoring a decent accuracy. Balanced accuracy (mean recall
 over classes) and a warning when one class takes nearly all predictions make that visible.
+
+Hard predictions hide a subtler failure (issue 14): a model trained from scratch answered "live" with
+probability 0.506 for every non-cartoon frame. Its argmax looked fine, but its output barely depended on
+the input. So validation also keeps the predicted probabilities, as sums that add up across processes
+(:func:`probability_sums`), and :func:`probability_summary` reports per class the mean and spread of the
+probability given to the true class, the spread of each class's probability across all images, the
+expected calibration error (ECE: the gap between confidence and accuracy, averaged over 10 confidence
+bins weighted by their share of images) with its reliability table, and :func:`learning_warnings` says
+in words when predictions barely depend on the input or a class is almost never recognised.
 """
 
 from __future__ import annotations
@@ -16,6 +26,10 @@ from typing import Any
 import torch
 
 COLLAPSE_SHARE = 0.9  # one class receiving more than this share of predictions counts as collapse
+ECE_BINS = 10  # equal-width confidence bins for the calibration error and the reliability diagram
+FLAT_STD = 0.02  # a class probability varying less than this (std) across images barely depends on the input
+NEAR_CHANCE = 0.15  # ... and for one class's images, only when the true class gets at most chance + this
+LOW_RECALL = 0.1  # a class with at most this recall is "almost never recognised"
 
 
 def confusion_matrix(targets: torch.Tensor, preds: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -58,6 +72,127 @@ def summarize(conf: torch.Tensor, class_names: Sequence[str]) -> dict[str, Any]:
         "confusion": conf.long().tolist(),
         "collapse": collapse,
     }
+
+
+def probability_sums(probs: torch.Tensor, targets: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Additive statistics of predicted probabilities (N, K) for true labels (N,), float64, length
+    ``5K + 3 * ECE_BINS``: per true class [count, sum of p(true), sum of p(true)^2], per class column
+    [sum of p, sum of p^2] over all images, per confidence bin [count, sum of confidence, sum of correct].
+    Sums of several processes' shards add up to the sums of the whole set."""
+    p = probs.double()
+    k = n_classes
+    out = torch.zeros(5 * k + 3 * ECE_BINS, dtype=torch.float64)
+    if len(p) == 0:
+        return out
+    t = targets.long()
+    p_true = p.gather(1, t[:, None])[:, 0]
+    out[0:k] = torch.bincount(t, minlength=k).double()
+    out[k : 2 * k] = torch.zeros(k, dtype=torch.float64).index_add_(0, t, p_true)
+    out[2 * k : 3 * k] = torch.zeros(k, dtype=torch.float64).index_add_(0, t, p_true**2)
+    out[3 * k : 4 * k] = p.sum(0)
+    out[4 * k : 5 * k] = (p**2).sum(0)
+    conf, pred = p.max(dim=1)
+    b = (conf * ECE_BINS).long().clamp(max=ECE_BINS - 1)
+    base = 5 * k
+    out[base : base + ECE_BINS] = torch.bincount(b, minlength=ECE_BINS).double()
+    out[base + ECE_BINS : base + 2 * ECE_BINS] = torch.zeros(ECE_BINS, dtype=torch.float64).index_add_(0, b, conf)
+    correct = (pred == t).double()
+    out[base + 2 * ECE_BINS :] = torch.zeros(ECE_BINS, dtype=torch.float64).index_add_(0, b, correct)
+    return out
+
+
+def _std(n: float, s: float, s2: float) -> float:
+    return math.sqrt(max(0.0, s2 / n - (s / n) ** 2)) if n else math.nan
+
+
+def probability_summary(sums: torch.Tensor, class_names: Sequence[str]) -> dict[str, Any]:
+    """What :func:`probability_sums` says, in words a report can print (module doc).
+
+    ``confidence``: per class, over its images, the mean and std of the probability given to it;
+    ``probability_std``: per class, the std of its probability over all images (how much it depends on the
+    input); ``mean_confidence``: mean top probability; ``ece``; ``reliability``: per bin
+    ``[low, high, count, mean confidence, accuracy]`` (None where empty)."""
+    k = len(class_names)
+    s = sums.double().tolist()
+    total = sum(s[0:k])
+    confidence = {
+        name: {"n": int(s[i]), "mean": s[k + i] / s[i] if s[i] else math.nan, "std": _std(s[i], s[k + i], s[2 * k + i])}
+        for i, name in enumerate(class_names)
+    }
+    spread = {name: _std(total, s[3 * k + i], s[4 * k + i]) for i, name in enumerate(class_names)}
+    base = 5 * k
+    bins, ece, conf_sum = [], 0.0, 0.0
+    for b in range(ECE_BINS):
+        n, c, a = s[base + b], s[base + ECE_BINS + b], s[base + 2 * ECE_BINS + b]
+        conf_sum += c
+        if n:
+            ece += abs(a - c) / total
+        bins.append([b / ECE_BINS, (b + 1) / ECE_BINS, int(n), c / n if n else None, a / n if n else None])
+    return {
+        "n": int(total),
+        "confidence": confidence,
+        "probability_std": spread,
+        "mean_confidence": conf_sum / total if total else math.nan,
+        "ece": ece if total else math.nan,
+        "reliability": bins,
+    }
+
+
+def learning_warnings(summary: dict[str, Any], probs: dict[str, Any]) -> list[str]:
+    """Plain sentences for what the model failed to learn (module doc): one-class collapse, predictions that
+    barely depend on the input (overall, or for one class's images at a level near chance), a class with
+    recall near zero. ``summary`` from :func:`summarize`, ``probs`` from :func:`probability_summary`."""
+    out: list[str] = []
+    if summary.get("collapse"):
+        c = summary["collapse"]
+        out.append(f"one-class collapse: '{c['class']}' gets {c['share']:.0%} of all predictions")
+    spread = [v for v in probs["probability_std"].values() if not math.isnan(v)]
+    if probs["n"] >= 2 and spread and max(spread) < FLAT_STD:
+        out.append(
+            f"predictions barely depend on the input: no class probability varies by more than {max(spread):.3f} "
+            f"(std) across the {probs['n']} images"
+        )
+    else:
+        chance = 1 / max(1, len(probs["confidence"]))
+        for name, c in probs["confidence"].items():
+            if c["n"] >= 2 and c["std"] < FLAT_STD and c["mean"] < chance + NEAR_CHANCE:
+                out.append(
+                    f"class '{name}': about the same answer for every one of its {c['n']} images, near chance (p = "
+                    f"{c['mean']:.3f} ± {c['std']:.3f}, chance {chance:.3f}); the model has not learned what "
+                    f"'{name}' looks like"
+                )
+    for name, r in summary["recall"].items():
+        if r is not None and r <= LOW_RECALL:
+            out.append(f"class '{name}' is almost never recognised (recall {r:.2f})")
+    return out
+
+
+def plot_reliability(probs: dict[str, Any], path: str | os.PathLike[str], title: str = "") -> Path:
+    """Reliability diagram: per confidence bin the accuracy (bar) and the mean confidence (red tick); on a
+    calibrated model the bars reach their ticks and the diagonal. Below, the share of images per bin."""
+    from styleverse.plots import plt, save_figure
+
+    filled = [b for b in probs["reliability"] if b[2] > 0]
+    width = 1 / len(probs["reliability"])
+    fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(5.5, 6), height_ratios=(3, 1), sharex=True)
+    mids = [(lo + hi) / 2 for lo, hi, *_ in filled]
+    ax.plot([0, 1], [0, 1], "--", color="0.5", lw=1, label="perfect calibration")
+    ax.bar(mids, [acc for *_, acc in filled], width=width * 0.9, color="tab:blue", label="accuracy in bin")
+    ax.hlines([conf for _, _, _, conf, _ in filled], [m - width * 0.45 for m in mids],
+              [m + width * 0.45 for m in mids], color="tab:red", lw=2.5, label="mean confidence in bin")  # fmt: skip
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("accuracy")
+    heading = title or "Reliability"
+    ax.set_title(
+        f"{heading}\nECE {probs['ece']:.3f} (mean |accuracy - confidence|, weighted by bin share)", fontsize=10
+    )
+    ax.legend(fontsize=8, loc="upper left")
+    total = max(1, probs["n"])
+    ax_n.bar(mids, [n / total for _, _, n, _, _ in filled], width=width * 0.9, color="0.5")
+    ax_n.set_xlim(0, 1)
+    ax_n.set_xlabel("confidence (top predicted probability)")
+    ax_n.set_ylabel("share of images")
+    return save_figure(fig, path)
 
 
 def plot_confusion(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +17,13 @@ import torch
 import torch.nn.functional as F
 
 from styleverse.classifier.data import load_eval, read_dataset
-from styleverse.classifier.metrics import confusion_matrix, summarize
+from styleverse.classifier.metrics import (
+    confusion_matrix,
+    learning_warnings,
+    probability_summary,
+    probability_sums,
+    summarize,
+)
 from styleverse.classifier.model import Checkpoint, UniverseClassifier, load_classifier
 from styleverse.devices import autocast, memory_format, resolve_device, resolve_precision
 from styleverse.errors import ConfigError, InputError
@@ -44,7 +50,10 @@ class Prediction:
 
 @dataclass
 class EvalReport:
-    """Result of :func:`evaluate`: confusion matrix (rows true, columns predicted) and its summary."""
+    """Result of :func:`evaluate`: confusion matrix (rows true, columns predicted) and its summary; the
+    predicted probabilities summarised (per-class confidence and spread, ECE, reliability table, see
+    :func:`~styleverse.classifier.metrics.probability_summary`); what the model failed to learn, in words,
+    and advice that follows the learning-rate measurement (empty when there is nothing to warn about)."""
 
     class_names: list[str]
     split: str
@@ -52,6 +61,9 @@ class EvalReport:
     loss: float
     confusion: torch.Tensor
     summary: dict[str, Any]
+    probabilities: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    advice: str = ""
 
 
 def prefetched(jobs: Iterable[list[Callable[[], T]]], workers: int) -> Iterator[list[T]]:
@@ -177,4 +189,12 @@ def evaluate(
     targets = torch.tensor([names.index(data.class_names[s.label]) for s in samples])
     conf = confusion_matrix(targets, logits.argmax(dim=1), len(names))
     loss = float(F.cross_entropy(logits, targets))
-    return EvalReport(list(names), split, len(samples), loss, conf, summarize(conf, names))
+    summary = summarize(conf, names)
+    probs = probability_summary(probability_sums(logits.softmax(dim=1), targets, len(names)), names)
+    warnings = learning_warnings(summary, probs)
+    advice = ""
+    if warnings and settings.get("init") and settings.get("lr"):
+        from styleverse.classifier.train import lr_advice  # train imports this module
+
+        advice = lr_advice(str(settings["init"]), float(settings["lr"]), float(settings.get("width", 1.0)))
+    return EvalReport(list(names), split, len(samples), loss, conf, summary, probs, warnings, advice)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from styleverse.classifier.data import Dataset
-from styleverse.classifier.metrics import plot_confusion, plot_curves
+from styleverse.classifier.metrics import plot_confusion, plot_curves, plot_reliability
 from styleverse.classifier.model import (
     ClassifierSpec,
     UniverseClassifier,
@@ -34,7 +34,7 @@ from styleverse.classifier.model import (
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io import state as io_state
 from styleverse.io.images import write_bytes_atomic
-from styleverse.nn.vgg import load_backbone, read_state_dict
+from styleverse.nn.vgg import imagenet_weights_path, load_backbone, read_state_dict
 from styleverse.training.distributed import DistContext, barrier, gather_objects
 from styleverse.training.rng import rng_state, set_rng_state
 
@@ -42,9 +42,12 @@ if TYPE_CHECKING:
     from styleverse.classifier.train import TrainConfig
 
 log = logging.getLogger("styleverse")
+INIT_ALTERNATIVES = "pass --init PATH to a VGG state dict or a classifier checkpoint, or --init scratch"
 RESUME = "resume.safetensors"  # the exact resume state, an io.state file
 STATE_KIND = "classifier_run"
-RUN_FILES = ("best.safetensors", "last.safetensors", RESUME, "metrics.json", "curves.png", "confusion.png")
+RUN_FILES = (
+    "best.safetensors", "last.safetensors", RESUME, "metrics.json", "curves.png", "confusion.png", "reliability.png"
+)  # fmt: skip
 SELECTION = "val_balanced_accuracy"
 
 
@@ -178,6 +181,7 @@ def build_classifier(
         if cfg.init == "imagenet":
             if cfg.width != 1.0:
                 raise ConfigError("--init imagenet needs --width 1 (the ImageNet weights are full width)")
+            imagenet_weights_path(cfg.arch, alternatives=INIT_ALTERNATIVES)  # offline: advice in --init's terms
             vgg, _ = load_backbone("imagenet", arch=cfg.arch)
             load_state_into(model, vgg.state_dict(), ("features.",), f"ImageNet {cfg.arch}")
         elif cfg.init != "scratch":
@@ -242,6 +246,8 @@ def save_epoch_outputs(
             plot_curves(st.history, target)
             target = run / "confusion.png"
             plot_confusion(row["val_confusion"], data.class_names, target, f"Validation, epoch {row['epoch']}")
+            target = run / "reliability.png"
+            plot_reliability(row["val_probabilities"], target, f"Validation, epoch {row['epoch']}")
         except OSError as e:
             raise OutputError(f"{target}: cannot write ({e.strerror or e})") from None
     save_resume(run, model, opt, st, ctx)

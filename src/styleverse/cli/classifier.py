@@ -69,12 +69,23 @@ def _register_train(actions: Any) -> None:
         help="train a classifier on a dataset of universe frames",
         description="Train on DATASET/<universe>/*.jpg (manifest.csv train/val splits if present, else a seeded "
         "stratified split). Classes are sampled equally often. Writes best.safetensors, last.safetensors, "
-        "metrics.json, curves.png, confusion.png and resume.pt to --out. Multi-GPU: run under torchrun.",
+        "metrics.json, curves.png, confusion.png, reliability.png and the resume state to --out. After every epoch "
+        "it warns when the model learned little: one class for everything, predictions that barely depend on the "
+        "input, a class almost never recognised. Multi-GPU: run under torchrun.",
     )
     t.add_argument("dataset", metavar="DATASET", help="dataset folder: one subfolder of images per universe")
     t.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints, metrics and plots")
     t.add_argument("--epochs", type=positive_int, default=10, help="training epochs (paper: 10)")
-    t.add_argument("--lr", type=positive_float, default=1e-5, help="Adam learning rate (paper: 1e-5)")
+    from styleverse.classifier.train import TrainConfig, config_default
+
+    t.add_argument(
+        "--lr",
+        type=positive_float,
+        default=config_default("lr"),
+        help=f"Adam learning rate (default: the paper's {TrainConfig.default_lr('imagenet'):g} from --init imagenet "
+        f"or a checkpoint; from scratch {TrainConfig.default_lr('scratch'):g} / --width, where the paper's value "
+        "learns far too slowly: see benchmarks/bench_classifier_lr.py)",
+    )
     t.add_argument(
         "--init",
         default="imagenet",
@@ -116,7 +127,12 @@ def _register_eval(actions: Any) -> None:
     e.add_argument("dataset", metavar="DATASET", help="dataset folder: one subfolder of images per universe")
     e.add_argument("--split", choices=["val", "train", "all"], default="val", help="which images to evaluate")
     e.add_argument("--out", metavar="PNG", help="also write the confusion matrix to this image file")
-    e.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    e.add_argument(
+        "--reliability",
+        metavar="PNG",
+        help="also write a reliability diagram (accuracy against confidence; the gap is the calibration error)",
+    )
+    e.add_argument("--overwrite", action="store_true", help="replace --out and --reliability if they exist")
     _device_args(e)
     e.set_defaults(func=cmd_eval)
 
@@ -185,11 +201,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             elif isinstance(ev, EpochEnd):
                 m = ev.metrics
                 star = "  [green]best" if ev.is_best else ""
-                warn = f"  [red]collapse: {m['collapse']['class']}" if m["collapse"] else ""
+                warn = "  [red]learned little (see warning)" if m.get("warnings") else ""
                 say(
                     f"epoch {ev.epoch}/{ev.epochs}: train loss {m['train_loss']:.4f} acc {m['train_accuracy']:.3f} | "
                     f"val loss {m['val_loss']:.4f} acc {m['val_accuracy']:.3f} "
-                    f"balanced {m['val_balanced_accuracy']:.3f}{star}{warn}"
+                    f"balanced {m['val_balanced_accuracy']:.3f} ECE {m.get('val_ece', float('nan')):.3f}{star}{warn}"
                 )
 
         result = train(cfg, on_event, stop=lambda: flag[0])
@@ -198,34 +214,59 @@ def cmd_train(args: argparse.Namespace) -> int:
             console.print(f"[yellow]interrupted; state saved in {result.run_dir / 'resume.pt'}; rerun with --resume")
         return 130
     if rank0 and result.history:
+        from styleverse.classifier.train import lr_advice
+
         best = result.history[(result.best_epoch or 1) - 1]
-        stdout.print(_recall_table(best, f"best epoch {result.best_epoch} of {len(result.history)}"))
+        probs = best.get("val_probabilities") or {}
+        title = f"best epoch {result.best_epoch} of {len(result.history)}"
+        stdout.print(_class_table(best["val_recall"], probs.get("confidence", {}), title))
+        stdout.print(
+            f"accuracy {best['val_accuracy']:.3f}, balanced accuracy {best['val_balanced_accuracy']:.3f}, "
+            f"ECE {best.get('val_ece', float('nan')):.3f} (mean confidence {best.get('val_mean_confidence', 0):.3f})"
+        )
         stdout.print(f"best checkpoint: {result.best_path}\nlast checkpoint: {result.last_path}")
+        advice = lr_advice(cfg.init, cfg.adam_lr, cfg.width)
+        _warn(best.get("warnings") or [], advice, f"best epoch {result.best_epoch}")
     return 0
 
 
-def _recall_table(metrics: dict[str, Any], title: str) -> Table:
+def _class_table(recall: dict[str, float | None], confidence: dict[str, Any], title: str) -> Table:
+    """Per universe: recall, and the probability the model gives its images' true universe (mean ± std)."""
     table = Table(title=title)
     table.add_column("universe")
     table.add_column("recall", justify="right")
-    for name, r in metrics["val_recall"].items():
-        table.add_row(name, "-" if r is None else f"{r:.3f}")
-    table.add_row("[bold]accuracy", f"{metrics['val_accuracy']:.3f}")
-    table.add_row("[bold]balanced accuracy", f"{metrics['val_balanced_accuracy']:.3f}")
+    table.add_column("confidence in the true universe (mean ± std)", justify="right")
+    for name, r in recall.items():
+        c = confidence.get(name) or {}
+        shown = f"{c['mean']:.3f} ± {c['std']:.3f}" if c.get("n") else "-"
+        table.add_row(name, "-" if r is None else f"{r:.3f}", shown)
     return table
 
 
+def _warn(warnings: list[str], advice: str, where: str) -> None:
+    """What the model failed to learn (one line each) and, after them, what to try."""
+    for w in warnings:
+        console.print(f"warning ({where}): {w}", style="red", markup=False, highlight=False, soft_wrap=True)
+    if warnings and advice:
+        console.print(f"advice: {advice}", markup=False, highlight=False, soft_wrap=True)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from styleverse.classifier.metrics import plot_confusion
+    from styleverse.classifier.metrics import plot_confusion, plot_reliability
     from styleverse.classifier.predict import EvalProgress, evaluate
+    from styleverse.errors import ConfigError
     from styleverse.io.images import check_output
 
     setup_logging(args.quiet)
+    if args.out and args.reliability and Path(args.out).resolve() == Path(args.reliability).resolve():
+        raise ConfigError("--out and --reliability name the same file; give each its own")
     out = check_output(args.out, [args.checkpoint], args.overwrite) if args.out else None
-    if out is not None:
-        from styleverse.io.images import image_format_for
+    diagram = check_output(args.reliability, [args.checkpoint], args.overwrite) if args.reliability else None
+    from styleverse.io.images import image_format_for
 
-        image_format_for(out)
+    for path in (out, diagram):
+        if path is not None:
+            image_format_for(path)
     with progress(args.quiet) as bar:
         task = bar.add_task("eval", total=None, status="")
 
@@ -236,10 +277,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
             args.checkpoint, args.dataset, args.split, args.device, args.precision, args.batch_size, args.workers,
             on_event,
         )  # fmt: skip
-    s = report.summary
+    s, probs = report.summary, report.probabilities
     stdout.print(
         f"{report.n_images} images (split {report.split}): accuracy {s['accuracy']:.3f}, "
-        f"balanced accuracy {s['balanced_accuracy']:.3f}, loss {report.loss:.4f}"
+        f"balanced accuracy {s['balanced_accuracy']:.3f}, loss {report.loss:.4f}, "
+        f"ECE {probs['ece']:.3f} (mean confidence {probs['mean_confidence']:.3f})"
     )
     table = Table(title="confusion matrix (rows: true universe, columns: predicted)")
     table.add_column("true \\ predicted")
@@ -250,12 +292,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         r = s["recall"][n]
         table.add_row(n, *(str(int(v)) for v in report.confusion[i]), "-" if r is None else f"{r:.3f}")
     stdout.print(table)
-    if s["collapse"]:
-        c = s["collapse"]
-        console.print(f"[red]warning: '{c['class']}' gets {c['share']:.0%} of all predictions (one-class collapse)")
+    stdout.print(_class_table(s["recall"], probs["confidence"], "confidence per universe"))
+    _warn(report.warnings, report.advice, f"split {report.split}")
+    name = f"{Path(args.checkpoint).name} on {report.split}"
     if out is not None:
-        plot_confusion(report.confusion, report.class_names, out, f"{Path(args.checkpoint).name} on {report.split}")
+        plot_confusion(report.confusion, report.class_names, out, name)
         stdout.print(f"confusion matrix: {out}")
+    if diagram is not None:
+        plot_reliability(probs, diagram, name)
+        stdout.print(f"reliability diagram: {diagram}")
     return 0
 
 
