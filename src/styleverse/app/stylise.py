@@ -202,19 +202,15 @@ def build(ctx: AppContext) -> None:
                 info="from the server's --banks folder",
                 elem_id="stylise-universes",
             )
-            with gr.Row():
-                images = gr.File(
-                    label="Style images",
-                    file_count="multiple",
-                    file_types=["image"],
-                    height=130,
-                    elem_id="stylise-styles",
-                )
+            images = gr.File(
+                label="Style images", file_count="multiple", file_types=["image"], height=130, elem_id="stylise-styles"
+            )
+            with gr.Accordion("Upload style banks (.safetensors from styles bank)", open=False):
                 banks = gr.File(
                     label="Style banks",
                     file_count="multiple",
                     file_types=[".safetensors"],
-                    height=130,
+                    height=110,
                     elem_id="stylise-banks",
                 )
             weights = gr.Dataframe(
