@@ -224,12 +224,14 @@ def test_cli_pipeline(tmp_path: Path, cli: Cli) -> None:
     code, stdout, err = cli("frames", "balance", out, "--per-class", "5", "--block-seconds", "2", "--quiet")
     assert code == 0, err
     assert "5 per class" in stdout and "augmented" in stdout
+    assert "guard" in stdout and "near-dup" in stdout and "nearest" in stdout
     counts = by_split(read_manifest(out))
     assert counts["miles"][TRAIN] == counts["gwen"][TRAIN] == 4 and counts["miles"][VAL] == counts["gwen"][VAL] == 1
     code, stdout, err = cli("frames", "stats", out)
     assert code == 0, err
     assert (out / "stats" / "miles.jpg").is_file() and (out / "stats" / "gwen.jpg").is_file()
     assert "miles" in stdout and "excluded" in stdout
+    assert "nearest train-val pair:" in stdout and "bits apart" in stdout
 
 
 @pytest.mark.parametrize(
