@@ -52,11 +52,11 @@ def test_val_window_prefers_cuts_then_size() -> None:
     # shots: [u0 u1] [u2] [u3 u4] (u0/u1 and u3/u4 are blocks of long shots), 4 frames each
     units = [_unit(0, 4, True, False), _unit(1, 4, False, True), _unit(2, 4, True, True)]
     units += [_unit(3, 4, True, False), _unit(4, 4, False, True)]
-    best = window_order(units, target=4.0, rng=np.random.default_rng(0))[0]
+    best = next(window_order(units, target=4.0, rng=np.random.default_rng(0)))
     assert best == (2, 3)  # the whole middle shot: both ends are cuts, exactly the size
-    first = {window_order(units, 8.0, np.random.default_rng(s))[0] for s in range(10)}
+    first = {next(window_order(units, 8.0, np.random.default_rng(s))) for s in range(10)}
     assert first == {(0, 2), (3, 5)}  # whole two-block shots beat (1, 3) and (2, 4), which cut a shot
-    assert window_order(units[:1], 2.0, np.random.default_rng(0)) == []  # one unit: no window leaves train
+    assert list(window_order(units[:1], 2.0, np.random.default_rng(0))) == []  # one unit: none leaves train
 
 
 def test_cross_split_duplicates_drop_train_twins_but_a_recurring_val_frame() -> None:

@@ -33,7 +33,7 @@ title cards that recur, and a one-shot clip on both sides. :func:`split_class` m
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -123,15 +123,21 @@ def split_blocks(rows: Sequence[Row], val_fraction: float, block_seconds: float,
     return split_units(sizes, val_fraction, rng)
 
 
-def window_order(units: Sequence[Unit], target: float, rng: np.random.Generator) -> list[tuple[int, int]]:
+def window_order(units: Sequence[Unit], target: float, rng: np.random.Generator) -> Iterator[tuple[int, int]]:
     """Candidate val windows ``units[i:j]`` (never all units), best first: those within tolerance of
     ``target`` frames by fewest ends inside a shot, then closest size, then a seeded draw; the rest after
-    them, closest size first."""
+    them, closest size first. Windows longer than twice the target plus the largest unit are not
+    candidates, so a film of thousands of shots costs thousands of windows per start, not millions."""
     m = len(units)
     if m < 2:
-        return []
-    cum = np.concatenate([[0], np.cumsum([len(u.rows) for u in units])])
-    i, j = np.triu_indices(m + 1, 1)
+        return iter(())
+    sizes = np.array([len(u.rows) for u in units])
+    cum = np.concatenate([[0], np.cumsum(sizes)])
+    first = np.arange(m)
+    last = np.searchsorted(cum, cum[:-1] + 2 * target + sizes.max(), side="right") - 1
+    counts = np.clip(last, first + 1, m) - first
+    i = np.repeat(first, counts)
+    j = i + 1 + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     keep = (j - i) < m
     i, j = i[keep], j[keep]
     err = np.abs(cum[j] - cum[i] - target)
@@ -141,7 +147,7 @@ def window_order(units: Sequence[Unit], target: float, rng: np.random.Generator)
     near = err <= err.min() + max(1.0, WINDOW_TOLERANCE * target)
     draw = rng.permutation(len(i))
     order = np.lexsort((draw, err, np.where(near, inside, 0), ~near))
-    return [(int(i[k]), int(j[k])) for k in order]
+    return ((int(i[k]), int(j[k])) for k in order)  # lazily: the first one usually serves
 
 
 def _guarded_train(rows: Sequence[Row], val: Sequence[Row], guard: float) -> tuple[list[Row], list[Row]]:
