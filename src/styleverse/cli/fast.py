@@ -53,8 +53,9 @@ def _register_train(actions: Any) -> None:
         "train",
         help="train one network for several universes (style banks and style images)",
         description="Train on content photos towards each universe's mean Gram matrices (the stylize losses, "
-        "through the feature network the banks record). Writes MODEL, MODEL-stem.losses.png, sample grids in "
-        "MODEL-stem.samples/ and the resume state MODEL.resume.safetensors. Several processes: run under torchrun.",
+        "through the feature network the banks record). Writes MODEL (e.g. m.safetensors), the loss curves "
+        "m.losses.png, sample grids in m.samples/ and the resume state m.safetensors.resume.safetensors, at every "
+        "checkpoint, on Ctrl-C and at the end. Several processes: run under torchrun.",
     )
     t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
     t.add_argument("--style-bank", nargs="+", default=[], metavar="[NAME=]BANK", help="one universe per bank file")
@@ -74,14 +75,21 @@ def _register_train(actions: Any) -> None:
     t.add_argument(
         "--style-layers", nargs="+", default=list(d["style_layers"]), metavar="LAYER[:W]", help="style layers"
     )
-    t.add_argument("--content-layers", nargs="+", default=list(d["content_layers"]), metavar="LAYER", help="content")
+    t.add_argument(
+        "--content-layers", nargs="+", default=list(d["content_layers"]), metavar="LAYER", help="content layers"
+    )
     t.add_argument(
         "--backbone", default=None, help="feature network: imagenet, random or PATH (default: the one the banks record)"
     )
     t.add_argument("--arch", choices=["vgg19", "vgg16"], default=d["arch"], help="VGG depth (without banks)")
     t.add_argument("--pooling", choices=["max", "avg"], default=d["pooling"], help="pooling (without banks)")
     t.add_argument("--seed", type=int, default=d["seed"], help="seed for the initial weights and the data order")
-    t.add_argument("--checkpoint-every", type=non_negative_int, default=d["checkpoint_every"], help="0: at the end")
+    t.add_argument(
+        "--checkpoint-every",
+        type=non_negative_int,
+        default=d["checkpoint_every"],
+        help="save model + state every N steps",
+    )
     t.add_argument("--sample-every", type=non_negative_int, default=d["sample_every"], help="sample grid every K steps")
     t.add_argument("--resume", action="store_true", help="continue the interrupted (or finished) run exactly")
     t.add_argument("--overwrite", action="store_true", help="replace an existing model and start afresh")
