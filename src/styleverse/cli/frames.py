@@ -301,7 +301,7 @@ def cmd_balance(args: argparse.Namespace) -> int:
         "videos: source videos, in val: those with val frames; guard: train frames excluded for sitting within "
         f"{config.guard_seconds:g} s of a val frame; near-dup: frames excluded as near-duplicates (< "
         f"{config.duplicate_bits} bits) of a frame on the other side ({report.duplicates} in all); nearest: phash bits "
-        "between the closest train-val pair of the class",
+        "between the closest train-val pair of harvested frames of the class ('frames stats' counts augmented too)",
         highlight=False,
     )
     for w in report.warnings:
