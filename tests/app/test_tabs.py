@@ -51,6 +51,15 @@ def test_stylise_refuses_a_non_image_photo_in_one_line_and_makes_no_folder(tmp_p
     assert [p.name for p in ctx.workspace.root.iterdir()] == [".uploads"]
 
 
+def test_a_style_image_that_is_not_an_image_is_refused(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    req = _tiny_stylise(ctx, tmp_path)
+    (tmp_path / "gwen.webp").write_bytes(b"RIFF\x00\x00\x00\x00WEBPnot really")
+    bad = upload(ctx, tmp_path / "gwen.webp")
+    views = list(stylise.run(ctx, stylise.Request(req.photo, StyleChoice(image_uploads=(bad,))), Ticket()))
+    assert "gwen.webp: not an image" in (views[-1].status or "") and views[-1].downloads is None
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

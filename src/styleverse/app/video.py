@@ -39,9 +39,9 @@ class Request:
     model: str | None = None
     size: int = 256
     max_frames: int = 24
-    steps_first: int = 100
-    steps: int = 50
-    temporal_weight: float = 1.0
+    steps_first: int | None = None  # None: the library's defaults (VideoConfig)
+    steps: int | None = None
+    temporal_weight: float | None = None
 
 
 def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | None]:
@@ -59,7 +59,10 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
         raise ConfigError(f"frame size must be between 16 and {lim.max_video_side} pixels on this server")
     if not 1 <= req.max_frames <= lim.max_video_frames:
         raise ConfigError(f"frames must be between 1 and {lim.max_video_frames} on this server")
-    if max(req.steps_first, req.steps) > lim.max_steps:
+    d = VideoConfig()
+    steps_first, steps = req.steps_first or d.steps_first, req.steps or d.steps
+    temporal = d.temporal_weight if req.temporal_weight is None else req.temporal_weight
+    if max(steps_first, steps) > lim.max_steps:
         raise ConfigError(f"steps must be at most {lim.max_steps} on this server")
     clip = ctx.workspace.upload(req.clip, "video")
     check_file_size(clip, lim.max_video_mb)
@@ -85,9 +88,9 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
         backbone=None if banks else ctx.config.backbone,
     )
     video = VideoConfig(
-        temporal_weight=req.temporal_weight,
-        steps_first=req.steps_first,
-        steps=req.steps,
+        temporal_weight=temporal,
+        steps_first=steps_first,
+        steps=steps,
         max_frames=req.max_frames,
         size=req.size,
         max_pixels=lim.max_video_side**2,
@@ -203,11 +206,11 @@ def build(ctx: AppContext) -> None:
                     label="Steps, later frames",
                     elem_id="video-steps",
                 )
-            temporal = gr.Slider(
+            temporal = gr.Slider(  # from 0 (independent frames) to ten times the library's default
                 0,
-                10,
+                10 * d.temporal_weight if d.temporal_weight > 0 else 1.0,
                 value=d.temporal_weight,
-                step=0.1,
+                step=d.temporal_weight / 20 if d.temporal_weight > 0 else 0.01,
                 label="Temporal weight (0: flickers)",
                 elem_id="video-temporal",
             )
