@@ -240,6 +240,8 @@ def test_cli_pipeline(tmp_path: Path, cli: Cli) -> None:
         ["balance", "{tmp}/nowhere"],
         ["balance", "{tmp}/ds", "--val-fraction", "1.5"],
         ["balance", "{tmp}/ds", "--per-class", "0"],
+        ["balance", "{tmp}/ds", "--duplicate-bits", "70"],
+        ["balance", "{tmp}/ds", "--guard-seconds", "-1"],
         ["stats", "{tmp}/nowhere"],
         ["stats"],
     ],
