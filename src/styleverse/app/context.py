@@ -22,6 +22,7 @@ class AppContext:
 
     @classmethod
     def create(cls, config: AppConfig) -> AppContext:
+        """Check the settings and open (or make) the outputs folder."""
         config.validate()
         return cls(config, Workspace(config.outputs))
 

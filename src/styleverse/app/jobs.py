@@ -37,6 +37,7 @@ class Ticket:
     claimed: bool = False
 
     def cancel(self) -> None:
+        """Ask the job to stop (it does at its next step or callback)."""
         self.flag.set()
 
     def stopped(self) -> bool:
@@ -89,6 +90,7 @@ class Tickets:
                 self._open.pop((session, tab), None)
 
     def open_count(self) -> int:
+        """Tickets armed or running, over every session and tab."""
         with self._lock:
             return sum(len(v) for v in self._open.values())
 

@@ -58,6 +58,7 @@ class Cache:
         self._lock = threading.Lock()
 
     def get(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+        """The object cached under ``key``, loaded with ``load()`` the first time."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -100,6 +101,7 @@ class Realtime:
         self.cache = Cache()
 
     def model_path(self, req: Request) -> Path:
+        """The request's model file: an upload (size-checked) or a name inside ``--models``."""
         if req.model_upload:
             p = self.ctx.workspace.upload(req.model_upload, "model")
             check_file_size(p, self.ctx.config.limits.max_upload_mb)

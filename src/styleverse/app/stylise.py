@@ -18,6 +18,7 @@ import gradio as gr
 
 from styleverse.app import sources
 from styleverse.app.context import AppContext
+from styleverse.app.controls import job_buttons, ticketed
 from styleverse.app.files import check_image
 from styleverse.app.jobs import Finished, Ticket, follow
 from styleverse.app.sources import StyleChoice
@@ -115,6 +116,7 @@ class _Progress:
     plotted: float = 0.0
 
     def add(self, ev: Any) -> None:
+        """Take in one event of the job."""
         if isinstance(ev, StepEvent):
             self.step, self.total = ev.step, ev.total_steps
             self.history.append({"step": float(ev.step), **ev.losses})
@@ -124,6 +126,7 @@ class _Progress:
             self.snapshot = ev.image
 
     def view(self) -> View:
+        """The page update for the events so far (the loss curve at most every PLOT_EVERY seconds)."""
         v = View(progress=progress_html(self.step, self.total, f"step {self.step} / {self.total} {self.scale}"))
         if self.snapshot is not None:
             v.image, self.snapshot = tensor_to_pil(self.snapshot), None
@@ -275,13 +278,6 @@ def build(ctx: AppContext) -> None:
         choice = sources.choice_from(universes_v, payload_paths(banks_v), payload_paths(images_v), payload_rows(rows_v))
         return sources.weight_rows(choice)
 
-    def arm(request: gr.Request) -> None:
-        ctx.tickets.arm(request.session_hash or "", TAB)
-
-    def cancel(request: gr.Request) -> str:
-        n = ctx.tickets.cancel(request.session_hash or "", TAB)
-        return status_html("Cancelling…" if n else "Nothing is running.")
-
     def go_fn(
         photo_v: Any,
         universes_v: Any,
@@ -296,26 +292,15 @@ def build(ctx: AppContext) -> None:
     ) -> Iterator[tuple[Any, ...]]:
         choice = sources.choice_from(universes_v, payload_paths(banks_v), payload_paths(images_v), payload_rows(rows_v))
         req = Request(payload_path(photo_v), choice, int(size_v), int(steps_v), float(strength_v), str(color_v))
-        session = request.session_hash or ""
-        ticket = ctx.tickets.claim(session, TAB)
-        try:
+        with ticketed(ctx, TAB, request) as ticket:
             for v in run(ctx, req, ticket):
                 yield _outputs(v)
-        finally:
-            ctx.tickets.release(session, TAB, ticket)
 
     photo.upload(check_photo, photo, [photo, status], preprocess=False, queue=False)
     for src in (universes, images, banks):
         src.change(table, [universes, images, banks, weights], weights, preprocess=False, queue=False)
-    go.click(arm, None, None, queue=False).then(
-        go_fn,
-        [photo, universes, images, banks, weights, size, steps, strength, color],
-        [progress, status, result, losses, png, side],
-        preprocess=False,
-        concurrency_id="jobs",
-        concurrency_limit=ctx.config.concurrency,
-    )
-    stop.click(cancel, None, status, queue=False)
+    inputs = [photo, universes, images, banks, weights, size, steps, strength, color]
+    job_buttons(ctx, TAB, [(go, go_fn)], stop, status, inputs, [progress, status, result, losses, png, side])
 
 
 def _outputs(v: View) -> tuple[Any, ...]:

@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from styleverse.app.context import AppContext
+from styleverse.app.controls import job_buttons, ticketed
 from styleverse.app.files import check_image, safe_name
 from styleverse.app.jobs import Finished, Ticket, follow
 from styleverse.app.views import payload_paths, progress_html, status_html
@@ -218,39 +219,19 @@ def build(ctx: AppContext) -> None:
             )
     outputs = [progress, status, distances, the_map, sheet, ranked, report, bank]
 
-    def arm(request: gr.Request) -> None:
-        ctx.tickets.arm(request.session_hash or "", TAB)
-
-    def cancel(request: gr.Request) -> str:
-        n = ctx.tickets.cancel(request.session_hash or "", TAB)
-        return status_html("Cancelling…" if n else "Nothing is running.")
-
     def runner(fn: Any) -> Any:
         def go_fn(images_v: Any, size_v: Any, k_v: Any, name_v: Any, request: gr.Request) -> Iterator[tuple[Any, ...]]:
             req = Request(tuple(payload_paths(images_v)), int(size_v), float(k_v), str(name_v or "universe"))
-            session = request.session_hash or ""
-            ticket = ctx.tickets.claim(session, TAB)
-            try:
+            with ticketed(ctx, TAB, request) as ticket:
                 first = True
                 for v in fn(ctx, req, ticket):
                     yield _outputs(v, reset=first)
                     first = False
-            finally:
-                ctx.tickets.release(session, TAB, ticket)
 
         return go_fn
 
-    inputs = [images, size, mad_k, name]
-    for btn, fn in ((go, analyse), (bank_btn, make_bank)):
-        btn.click(arm, None, None, queue=False).then(
-            runner(fn),
-            inputs,
-            outputs,
-            preprocess=False,
-            concurrency_id="jobs",
-            concurrency_limit=ctx.config.concurrency,
-        )
-    stop.click(cancel, None, status, queue=False)
+    runs = [(go, runner(analyse)), (bank_btn, runner(make_bank))]
+    job_buttons(ctx, TAB, runs, stop, status, [images, size, mad_k, name], outputs)
 
 
 def _outputs(v: View, reset: bool) -> tuple[Any, ...]:

@@ -17,6 +17,7 @@ import gradio as gr
 
 from styleverse.app import sources
 from styleverse.app.context import AppContext
+from styleverse.app.controls import job_buttons, ticketed
 from styleverse.app.files import check_file_size
 from styleverse.app.jobs import Finished, Ticket, follow
 from styleverse.app.sources import StyleChoice
@@ -223,13 +224,6 @@ def build(ctx: AppContext) -> None:
             result = gr.Video(label="Result", interactive=False, height=360, elem_id="video-result")
             download = gr.DownloadButton("Download MP4", visible=False, elem_id="video-download")
 
-    def arm(request: gr.Request) -> None:
-        ctx.tickets.arm(request.session_hash or "", TAB)
-
-    def cancel(request: gr.Request) -> str:
-        n = ctx.tickets.cancel(request.session_hash or "", TAB)
-        return status_html("Cancelling…" if n else "Nothing is running.")
-
     def go_fn(
         clip_v: Any,
         method_v: Any,
@@ -253,9 +247,7 @@ def build(ctx: AppContext) -> None:
             int(steps_v),
             float(temporal_v),
         )
-        session = request.session_hash or ""
-        ticket = ctx.tickets.claim(session, TAB)
-        try:
+        with ticketed(ctx, TAB, request) as ticket:
             first = True
             for prog, stat, mp4 in run(ctx, req, ticket):
                 shown = (
@@ -266,15 +258,6 @@ def build(ctx: AppContext) -> None:
                 video = mp4 if mp4 else (None if first else gr.skip())
                 yield (prog if prog is not None else gr.skip(), stat if stat is not None else gr.skip(), video, shown)
                 first = False
-        finally:
-            ctx.tickets.release(session, TAB, ticket)
 
-    go.click(arm, None, None, queue=False).then(
-        go_fn,
-        [clip, method, universes, images, size, frames, steps_first, steps, temporal],
-        [progress, status, result, download],
-        preprocess=False,
-        concurrency_id="jobs",
-        concurrency_limit=ctx.config.concurrency,
-    )
-    stop.click(cancel, None, status, queue=False)
+    inputs = [clip, method, universes, images, size, frames, steps_first, steps, temporal]
+    job_buttons(ctx, TAB, [(go, go_fn)], stop, status, inputs, [progress, status, result, download])
