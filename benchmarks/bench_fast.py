@@ -45,19 +45,24 @@ def make_model(width: int = 32, blocks: int = 5) -> FastModel:
     return FastModel(TransformNet(FastSpec(UNIVERSES, width, blocks)).eval())
 
 
-def timed(fn, frame: torch.Tensor, repeats: int, device: torch.device) -> float:  # type: ignore[no-untyped-def]
-    """Median seconds per call after one warm-up call."""
+def timed(fn, frame: torch.Tensor, repeats: int, device: torch.device) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Median wall seconds and median process CPU seconds (all threads) per call, after one warm-up call.
+
+    CPU seconds say what a frame costs even on a shared, loaded machine, where wall time mostly measures
+    the other processes; with ``n`` free cores the wall time would approach CPU seconds / ``n``.
+    """
     fn(frame)
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn(frame)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def inference_rows(
@@ -84,14 +89,15 @@ def inference_rows(
         for name, s in stylizers.items():
             if name == "onnxruntime" and dev.type == "cuda":
                 continue
-            sec = timed(s, frame if name != "onnxruntime" else frame.cpu(), repeats, dev)  # type: ignore[arg-type]
-            rows.append([f"{w}x{h}", name, f"{1 / sec:.2f}", f"{1000 * sec:.0f}"])
+            sec, cpu = timed(s, frame if name != "onnxruntime" else frame.cpu(), repeats, dev)  # type: ignore[arg-type]
+            rows.append([f"{w}x{h}", name, f"{1 / sec:.2f}", f"{1000 * sec:.0f}", f"{cpu:.2f}"])
     tmp.cleanup()
     return rows
 
 
-def train_seconds(precision: str, steps: int, dev: torch.device, size: int, batch: int) -> float:
-    """Seconds per ``fast train`` step (after one warm-up step) on random photos and random target Grams."""
+def train_seconds(precision: str, steps: int, dev: torch.device, size: int, batch: int) -> tuple[float, float]:
+    """Median wall and process CPU seconds per ``fast train`` step (after a warm-up step) on random photos
+    and random target Grams."""
     from styleverse.fast.train import FastTask, FastTrainConfig, Universe
     from styleverse.transfer.optimize import build_model
 
@@ -108,9 +114,9 @@ def train_seconds(precision: str, steps: int, dev: torch.device, size: int, batc
     batch_of = (torch.rand(batch, 3, size, size), torch.arange(batch) % len(UNIVERSES))
     task = FastTask(cfg, net, features, universes, lambda _s: batch_of, dev, precision, {}, [])  # type: ignore[arg-type]
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    times = []
+    times, cpu = [], []
     for i in range(steps + 1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         loss = task.losses(task.batches(i), i)["total"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -118,15 +124,16 @@ def train_seconds(precision: str, steps: int, dev: torch.device, size: int, batc
         if dev.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
-    return statistics.median(times[1:])
+        cpu.append(time.process_time() - c)
+    return statistics.median(times[1:]), statistics.median(cpu[1:])
 
 
 def training_rows(steps: int, device: str, precisions: list[str], size: int = 256, batch: int = 4) -> list[list[str]]:
     dev = torch.device("cuda" if device == "cuda" else "cpu")
     rows = []
     for precision in precisions:
-        sec = train_seconds(precision, steps, dev, size, batch)
-        rows.append([f"{size}x{size} batch {batch}", precision, f"{batch / sec:.2f}", f"{sec:.2f}"])
+        sec, cpu = train_seconds(precision, steps, dev, size, batch)
+        rows.append([f"{size}x{size} batch {batch}", precision, f"{batch / sec:.2f}", f"{sec:.2f}", f"{cpu:.2f}"])
     return rows
 
 
@@ -307,11 +314,13 @@ def speed(args: argparse.Namespace, console: Console, cuda: bool, bf16: bool, on
     sizes = [(s, s) for s in args.sizes] + ([(1080, 1920)] if cuda else [])
     rows = inference_rows(sizes, args.repeats, args.device, bf16, onnx and not cuda, args.width, args.blocks)
     title = f"inference (width {args.width}, {args.blocks} blocks)"
-    console.print(table(title, ["frame", "runtime", "frames/s", "ms/frame"], rows))
+    console.print(table(title, ["frame", "runtime", "frames/s", "ms/frame", "CPU s/frame"], rows))
     if not args.skip_train:
         precisions = ["fp32", "bf16"] if bf16 else ["fp32"]
         rows = training_rows(args.train_steps, args.device, precisions)
-        console.print(table("training (+ VGG19 loss network)", ["images", "precision", "images/s", "s/step"], rows))
+        console.print(
+            table("training (+ VGG19 loss network)", ["images", "precision", "images/s", "s/step", "CPU s/step"], rows)
+        )
     if not cuda:
         kinds = ["fp32", *(["bf16"] if bf16 else []), *(["onnxruntime"] if onnx else [])]
         rows = memory_rows(kinds, max(args.sizes), args.width, args.blocks)
