@@ -106,14 +106,14 @@ class TrainConfig:
         narrower networks. Measured with ``benchmarks/bench_classifier_lr.py`` (three synthetic universes as
         the tests draw them, VGG16 from scratch, 32 px, batch 8, 6 epochs, val balanced accuracy):
 
-        * full width, seeds 0-1: 1e-5 and 1e-4 reached 1.0, 1e-3 only 0.67 at best and 0.50 at the end;
+        * full width, seeds 0-1: 1e-5 and 1e-4 reached 1.0; 3e-4 0.67; 1e-3 0.67 at best, 0.50 at the end;
         * width 1/8, seeds 0-2: 1e-5, 3e-5 and 1e-4 stayed at chance (0.33), 3e-4 reached 0.67, 1e-3 0.89
           (0.81 at the end), 3e-3 0.78.
 
         So the best rate grows as the network narrows (as expected for Adam, whose step per weight does not
-        shrink with width), and 1e-4 / width fits both. The synthetic set is too easy to tell 1e-5 from 1e-4
-        at full width; on real clips issue 14 measured it: 1e-5 gave 0.69 val accuracy after 6 epochs from
-        scratch, 1e-4 gave 0.85 after 4.
+        shrink with width), and 1e-4 / width fits both. This synthetic set is too easy to tell 1e-5 from 1e-4
+        at full width, and the texture-only set too hard for 6 epochs (both at chance); on real clips issue
+        14 measured it: from scratch 1e-5 gave 0.69 val accuracy after 6 epochs, 1e-4 gave 0.85 after 4.
         """
         return LR_SCRATCH / width if init == "scratch" else LR_PAPER
 
