@@ -11,7 +11,7 @@ from styleverse.video.flow import DISFlow, FlowPair, to_gray
 from styleverse.video.gatys import temporal_loss
 from styleverse.video.loop import FlowBlended, FrameLoop, FrameState, StylizedFrame, to_array, to_tensor
 from styleverse.video.metrics import mean_error, warping_error
-from styleverse.video.warp import reliable_mask, warp, warp_array
+from styleverse.video.warp import photometric_mask, reliable_mask, warp, warp_array
 
 H, W = 48, 64
 
@@ -123,3 +123,26 @@ def test_frame_loop_hands_the_warped_previous_output_and_resumes_exactly() -> No
     last = [again.step(f) for f in frames[3:]]
     for a, b in zip(last, results[3:], strict=True):
         assert a.index == b.index and torch.equal(a.image, b.image) and a.warp_error == b.warp_error
+
+
+def test_photometric_mask_drops_pixels_the_warp_cannot_carry() -> None:
+    frame = torch.full((1, 3, 8, 8), 0.3)
+    warped = frame.clone()
+    warped[:, 1, 2:6, 2:6] += 0.5  # one channel off over a patch: the ghost of an object's edge
+    warped[:, :, 6:, :] += 0.05  # within tolerance: compression
+    warped[:, 0, 7, 0] += 0.6  # one misplaced texture pixel: no ghost
+    m = photometric_mask(frame, warped)
+    assert m.shape == (1, 1, 8, 8) and m[..., 3:5, 3:5].max() == 0 and m[..., 6:, :].min() == 1
+    assert m[..., :, 0].min() == 1 and m[..., 0, :].min() == 1
+    frames = pan_frames(3, (W, H), (2, 1), occluder=12)
+    rec = Recorder()
+    loop = FrameLoop(rec)
+    for f in frames:
+        loop.step(f)
+    trust = rec.states[2].mask
+    assert trust is not None
+    flow_only = torch.from_numpy(reliable_mask(DISFlow().pair(to_gray(frames[1]), to_gray(frames[2]))))
+    dropped = (flow_only > 0) & (trust[0, 0] == 0)  # the square moved 4 px left, 2 up: where its ghost would go
+    assert dropped[18:36, 28:48].sum() >= 4
+    dropped[18:36, 28:48] = False
+    assert dropped.float().mean() < 0.01  # the textured background is carried as before

@@ -17,6 +17,7 @@ from conftest import one_error_line
 from styleverse.cli.main import build_parser
 from styleverse.cli.video import job_from_args
 from styleverse.io.video import VideoReader
+from styleverse.transfer.optimize import StepEvent
 from styleverse.video.job import FrameDone, VideoConfig, VideoJob, run_video
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -128,11 +129,15 @@ def test_an_unfinished_run_with_other_settings_is_not_mixed_in(
     out = tmp_path / "o.mp4"
     args = [clip, "--style", style, "-o", out, *TINY]
 
-    def stop(ev: Any) -> None:
-        if isinstance(ev, FrameDone):
+    seen: list[Any] = []
+
+    def stop_in_frame_2(ev: Any) -> None:  # Ctrl-C in the middle of an optimisation
+        seen.append(ev)
+        if isinstance(ev, StepEvent) and any(isinstance(e, FrameDone) for e in seen) and ev.step == 2:
             raise KeyboardInterrupt
 
-    assert run_video(job(*args), callback=stop).interrupted
+    outcome = run_video(job(*args), callback=stop_in_frame_2)
+    assert outcome.interrupted and outcome.done == 1
     code, _, err = cli("video", *args, "--temporal-weight", "0.5")
     assert code == 2 and "different settings" in one_error_line(err) and "--overwrite" in err
     assert (tmp_path / "o.mp4.work" / "state.safetensors").exists()
@@ -260,3 +265,20 @@ def test_a_feed_forward_model_plugs_in_with_flow_guided_blending(cli: Cli, clip:
     assert errors["0.6"] < errors["0"]
     code, _, err = cli("video", clip, "--model", model, "-o", model, "--quiet")
     assert code == 2 and "also an input" in one_error_line(err)
+
+
+def test_killed_while_writing_the_outputs_the_same_command_finishes(clip: Path, style: Path, tmp_path: Path) -> None:
+    from styleverse.video.job import StageStarted
+
+    j = job(clip, "--style", style, "-o", f"{tmp_path}/frames/", "--max-frames", "2", "--compare", *TINY)
+
+    def stop_at_compare(ev: Any) -> None:
+        if isinstance(ev, StageStarted) and ev.name == "compare":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_video(j, callback=stop_at_compare)
+    assert len(pngs(tmp_path / "frames")) == 2 and not (tmp_path / "frames.json").exists()
+    done = run_video(j)
+    assert done.done == 2 and not done.interrupted and len(pngs(tmp_path / "frames_compare")) == 2
+    assert json.loads((tmp_path / "frames.json").read_text())["complete"]

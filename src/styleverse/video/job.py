@@ -42,9 +42,15 @@ MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused unless --size 
 
 @dataclass(frozen=True)
 class VideoConfig:
-    """How a clip is stylised and encoded (the style itself is the job's :class:`StylizeJob`)."""
+    """How a clip is stylised and encoded (the style itself is the job's :class:`StylizeJob`).
 
-    temporal_weight: float = 1.0  # in units of frame 1's loss per 8-bit level² (see video.gatys); 0: independent
+    ``temporal_weight`` 0.02 was chosen on a random VGG19 (no ImageNet weights here), 96x54 pan clip with
+    an occluder, 30 steps per frame either way: 0.002 / 0.01 / 0.03 cut the warping error 3.2x / 5.7x / 11x
+    against independent frames with the style loss 14% lower / 9% lower / 1% higher. The unit (frame 1's
+    loss, see :mod:`styleverse.video.gatys`) is meant to carry that over to other networks.
+    """
+
+    temporal_weight: float = 0.02  # in units of frame 1's loss per 8-bit level² (see video.gatys); 0: independent
     steps_first: int = 300  # optimiser steps for frame 1 (and every frame when temporal_weight is 0)
     steps: int = 100  # steps for each later frame, which starts from the warped previous output
     start: float = 0.0  # seconds into the input
@@ -242,7 +248,8 @@ def run_video(
         plan = plan_outputs(job, inputs)
         if plan.finished(fingerprint(job, stylizer=info)):
             return VideoOutcome({}, plan.read_sidecar(), 0, None, already_finished=True)
-        plan.check(job.overwrite)
+        # an unfinished run of this output may have written part of it (killed while writing): that is ours
+        plan.check(job.overwrite or WorkFolder(plan.work, {}).exists())
         with output_lock(plan.output):  # a second run on the same output is refused, naming this one
             return _locked(job, reader, plan, stylizer, info, callback)
 

@@ -23,14 +23,15 @@ import torch
 
 from styleverse.video.flow import DISFlow, to_gray
 from styleverse.video.metrics import warping_error
-from styleverse.video.warp import warp, warp_previous
+from styleverse.video.warp import photometric_mask, warp, warp_previous
 
 
 @dataclass(frozen=True)
 class FrameState:
     """What a stylizer knows about frame ``index`` besides its pixels: the previous output, that output
-    warped into this frame by the input's flow, and the reliable-flow mask (1 = trust the warp). All three
-    are None for the first frame. Images are (1,3,H,W), the mask (1,1,H,W), float32 in [0,1]."""
+    warped into this frame by the input's flow, and where to trust that warp (1; Ruder et al.'s reliable-flow
+    mask times :func:`~styleverse.video.warp.photometric_mask`). All three are None for the first frame.
+    Images are (1,3,H,W), the mask (1,1,H,W), float32 in [0,1]."""
 
     index: int
     previous_output: torch.Tensor | None = None
@@ -126,21 +127,22 @@ class FrameLoop:
         """Stylise the next frame (RGB uint8 (H,W,3))."""
         x, gray = to_tensor(frame), to_gray(frame)
         t0 = time.perf_counter()
-        state, prev_in = FrameState(self.index), None
+        state, prev_in, carried = FrameState(self.index), None, None
         if self._prev is not None:
             prev_gray, prev_in, prev_out = self._prev
             flows = self.flow.pair(prev_gray, gray)
             carried = warp_previous(prev_out, flows)
-            state = FrameState(self.index, prev_out, carried.image, carried.mask)
             prev_in = warp(prev_in, flows.backward)
+            trust = carried.mask * photometric_mask(x, prev_in)
+            state = FrameState(self.index, prev_out, carried.image, trust)
         t1 = time.perf_counter()
         out = self.stylizer(x, state)
         t2 = time.perf_counter()
         image = quantize(out.image)
         err = floor = None
-        if state.warped_previous is not None and state.mask is not None and prev_in is not None:
-            err = warping_error(image, state.warped_previous, state.mask)
-            floor = warping_error(x, prev_in, state.mask)
+        if carried is not None and prev_in is not None:  # Lai et al.: the flow's own occlusion mask
+            err = warping_error(image, carried.image, carried.mask)
+            floor = warping_error(x, prev_in, carried.mask)
         result = FrameResult(self.index, image, dict(out.losses), out.steps, t2 - t1, t1 - t0, err, floor)
         self._prev = (gray, x, image)
         self.index += 1

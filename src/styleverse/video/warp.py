@@ -11,6 +11,14 @@ keep it close to that warped image only where the flow is reliable. The weight m
   consistency check alone would miss where the flow extrapolates smoothly past the border;
 
 and 1 elsewhere. Flow follows :mod:`styleverse.video.flow`'s convention (``a(p) ≈ b(p + f(p))``).
+
+Departure, for the stylizer's mask only: DIS, like any flow, cannot see motion inside a flat region, so a
+plain object moving over texture drags the background's flow into itself, the check above passes (the flow
+is smooth and consistent) and the warp copies a ghost of the object's old edge into the new frame, which
+the temporal loss would then hold in place. :func:`photometric_mask` also drops pixels where the *input*
+frame t−1, warped the same way, does not match input frame t (any channel's 3x3 mean off by more than
+``PHOTOMETRIC``): if the warp cannot carry the input, it cannot carry the output. The warping error
+(Lai et al.) keeps the flow-only mask, so it means what it means elsewhere.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from styleverse.video.flow import FlowPair
 
 DISOCCLUSION = (0.01, 0.5)  # Ruder et al. 2016: relative and absolute tolerance of the consistency check
 MOTION_BOUNDARY = (0.01, 0.002)  # Ruder et al. 2016: relative and absolute threshold on the flow gradient
+PHOTOMETRIC = 0.25  # largest per-channel difference (3x3 means, pixels in [0,1]) of a warped input that matches
 
 
 def _grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,3 +87,15 @@ def warp_previous(previous: torch.Tensor, flows: FlowPair) -> Warped:
     """Frame t−1's output warped into frame t by the backward flow, with :func:`reliable_mask`."""
     mask = torch.from_numpy(reliable_mask(flows))[None, None].to(previous.device)
     return Warped(warp(previous, flows.backward).clamp(0, 1), mask)
+
+
+def photometric_mask(
+    frame: torch.Tensor, warped_previous_frame: torch.Tensor, tolerance: float = PHOTOMETRIC
+) -> torch.Tensor:
+    """(1,1,H,W) float32: 1 where input frame t−1 warped into frame t matches frame t in every channel
+    within ``tolerance``, 0 where it does not (see the module doc). Both are compared as 3x3 means, so fine
+    texture that the flow misplaces by a fraction of a pixel still matches and only whole misplaced shapes
+    (the ghost of an object's edge) do not."""
+    diff = (frame.float() - warped_previous_frame.float().to(frame.device)).abs()
+    local = torch.nn.functional.avg_pool2d(diff, 3, stride=1, padding=1, count_include_pad=False)
+    return (local.amax(dim=1, keepdim=True) <= tolerance).float()

@@ -1,0 +1,195 @@
+"""Video stylisation on a synthetic clip with camera motion and an occluder: seconds per frame for decode,
+flow, stylise and encode, and the temporal warping error (Lai et al. 2018) of independent frames versus
+Ruder et al.'s temporal loss.
+
+    .venv/bin/python benchmarks/bench_video.py [--seconds 5] [--fps 24] [--size 256] [--frames 12]
+        [--steps-first 20] [--steps 6] [--weights 0.02] [--style-layers relu1_1 relu2_1 relu3_1]
+
+The clip (written to a temporary folder, H.264) is a textured scene seen by a camera that pans along a
+smooth path (sub-pixel motion, changing speed) with a disc crossing in front. Decode, flow (DIS forward +
+backward, the reliable-flow mask and the warp, on ONE thread as the target says) and encode are timed on
+every frame of the clip; stylisation (random VGG19, float32, all threads) on the first ``--frames``
+frames, once with ``temporal_weight 0`` (independent frames, each from the content with ``--steps-first``
+steps) and once per ``--weights`` value (frame 1 ``--steps-first`` steps, later frames warm with
+``--steps``). Targets: warping error at most half of independent frames', style loss within 10%, flow
+at most 20 ms per frame at 256 px on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from styleverse.io.video import VideoReader, VideoWriter, frame_to_array
+from styleverse.transfer.optimize import TransferConfig, build_model
+from styleverse.transfer.targets import image_grams
+from styleverse.video.flow import DISFlow, to_gray
+from styleverse.video.gatys import GatysFrameStylizer
+from styleverse.video.job import VideoConfig
+from styleverse.video.loop import FrameLoop, FrameResult, to_array, to_tensor
+from styleverse.video.metrics import mean_error
+from styleverse.video.warp import warp_previous
+
+
+def texture(w: int, h: int, seed: int) -> np.ndarray:
+    """Colour regions with greyscale detail at two finer scales, RGB uint8."""
+    rng = np.random.default_rng(seed)
+
+    def noise(cell: int, ch: int) -> np.ndarray:
+        small = rng.uniform(0, 1, (h // cell + 2, w // cell + 2, ch)).astype(np.float32)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)[:h, :w].reshape(h, w, ch)
+
+    img = 0.6 * noise(48, 3) + 0.25 * noise(12, 1) + 0.15 * noise(4, 1)
+    return ((img - img.min()) / (img.max() - img.min()) * 255).astype(np.uint8)
+
+
+def make_clip(path: Path, seconds: float, fps: int, size: tuple[int, int]) -> int:
+    """A camera panning over a large texture along a smooth path, a disc crossing in front; frame count."""
+    w, h = size
+    scene = texture(3 * w, 2 * h, 0)
+    n = round(seconds * fps)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=Fraction(fps))
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"crf": "16", "preset": "fast"}
+        for i in range(n):
+            t = i / max(1, n - 1)
+            x, y = 1.6 * w * t + 0.1 * w * np.sin(6 * t), 0.5 * h * (1 - np.cos(3 * t)) / 2 + 0.2 * h
+            m = np.float32([[1, 0, -x], [0, 1, -y]])  # sub-pixel camera position
+            frame = cv2.warpAffine(scene, m, (w, h), flags=cv2.INTER_CUBIC)
+            cx, cy = int(w * (0.9 - 0.8 * t)), int(h * (0.3 + 0.4 * t))
+            cv2.circle(frame, (cx, cy), h // 6, (230, 60, 40), -1, lineType=cv2.LINE_AA)
+            out.mux(s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(s.encode(None))
+    return n
+
+
+def time_io_and_flow(clip: Path, size: tuple[int, int], tmp: Path) -> tuple[list[np.ndarray], dict[str, float]]:
+    """Decode every frame, flow + mask + warp between neighbours on one thread, encode them again."""
+    t0 = time.perf_counter()
+    with VideoReader(clip) as r:
+        frames = [frame_to_array(d.frame, size, 0, r.reformatter) for d in r.frames()]
+    decode = (time.perf_counter() - t0) / len(frames)
+    cv2.setNumThreads(1)
+    flow, threads = DISFlow(), torch.get_num_threads()
+    torch.set_num_threads(1)
+    grays = [to_gray(f) for f in frames]
+    flow_t, warp_t, flow_cpu, warp_cpu = [], [], [], []
+    for a, b, out in zip(grays, grays[1:], frames, strict=False):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        pair = flow.pair(a, b)
+        t1, c1 = time.perf_counter(), time.thread_time()
+        warp_previous(to_tensor(out), pair)
+        t2, c2 = time.perf_counter(), time.thread_time()
+        flow_t.append(t1 - t0)
+        warp_t.append(t2 - t1)
+        flow_cpu.append(c1 - c0)
+        warp_cpu.append(c2 - c1)
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(-1)
+    t0 = time.perf_counter()
+    with VideoWriter(tmp / "re.mp4", size[0], size[1], Fraction(1, 24), Fraction(24)) as w:
+        for i, f in enumerate(frames):
+            w.write(f, i)
+    encode = (time.perf_counter() - t0) / len(frames)
+    return frames, {
+        "decode": decode,
+        "flow": statistics.median(flow_t),
+        "mask+warp": statistics.median(warp_t),
+        "flow cpu": statistics.median(flow_cpu),
+        "mask+warp cpu": statistics.median(warp_cpu),
+        "encode": encode,
+    }
+
+
+def stylise(frames: list[np.ndarray], weight: float, args: argparse.Namespace) -> list[FrameResult]:
+    """The Gatys frame loop over ``frames`` with one temporal weight (0: independent frames)."""
+    model, _ = build_model("random", style_layers=args.style_layers, content_layers=args.content_layers, seed=0)
+    style = to_tensor(texture(frames[0].shape[1], frames[0].shape[0], 7))[:, [2, 0, 1]]  # another texture
+    targets = image_grams(model, style, torch.device("cpu"))
+    cfg = TransferConfig(precision="fp32", device="cpu", seed=0)
+    loop = FrameLoop(GatysFrameStylizer(model, cfg, targets, weight, args.steps_first, args.steps))
+    return [loop.step(f) for f in frames]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--fps", type=int, default=24)
+    p.add_argument("--size", type=int, default=256, help="width; height is 9/16 of it")
+    p.add_argument("--frames", type=int, default=12, help="frames stylised (from the start of the clip)")
+    p.add_argument("--steps-first", type=int, default=20)
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--weights", type=float, nargs="+", default=[VideoConfig().temporal_weight])
+    p.add_argument("--style-layers", nargs="+", default=None, help="default: relu1_1..relu5_1")
+    p.add_argument("--content-layers", nargs="+", default=None, help="default: relu4_2")
+    p.add_argument("--sheet", help="write the stylised frames of every run as one PNG contact sheet")
+    args = p.parse_args()
+    console = Console(width=160)
+    size = (args.size, 2 * round(args.size * 9 / 32))
+    cpu = platform.processor() or platform.machine()
+    console.print(f"{os.cpu_count()} CPUs ({cpu}), torch {torch.__version__} threads {torch.get_num_threads()}, "
+                  f"OpenCV {cv2.__version__}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as d:
+        clip = Path(d) / "clip.mp4"
+        n = make_clip(clip, args.seconds, args.fps, size)
+        frames, io = time_io_and_flow(clip, size, Path(d))
+    console.print(f"clip: {n} frames {size[0]}x{size[1]} at {args.fps} fps; stylising the first {args.frames}")
+    table = Table(title=f"bench_video: seconds per frame at {size[0]}x{size[1]}")
+    for col in ("stage", "s/frame", "note"):
+        table.add_column(col)
+    table.add_row("decode (+RGB)", f"{io['decode']:.4f}", "PyAV, all frames")
+    table.add_row(
+        "flow (DIS fwd+bwd)",
+        f"{io['flow']:.4f}",
+        f"median wall, 1 thread; CPU time {io['flow cpu']:.4f} (target 0.020)",
+    )
+    table.add_row("mask + warp", f"{io['mask+warp']:.4f}", f"median wall, 1 thread; CPU time {io['mask+warp cpu']:.4f}")
+    table.add_row("encode (H.264)", f"{io['encode']:.4f}", "libx264 crf 18")
+    console.print(table)
+    if args.frames < 1:
+        return
+    runs: dict[float, list[FrameResult]] = {}
+    for w in [0.0, *args.weights]:
+        runs[w] = stylise(frames[: args.frames], w, args)
+        secs = [r.seconds for r in runs[w]]
+        label = "independent" if w == 0 else f"temporal w={w:g}"
+        console.print(f"stylise, {label}: {statistics.mean(secs[1:]):.2f} s/frame (frame 1: {secs[0]:.2f} s)")
+    quality = Table(title="temporal warping error (Lai et al. 2018) and style loss, frames 2..N")
+    for col in ("run", "s/frame", "E_warp", "vs indep.", "input floor", "style loss", "vs indep."):
+        quality.add_column(col)
+    base = runs[0.0]
+    e0 = mean_error(r.warp_error for r in base) or float("nan")
+    s0 = statistics.mean(r.losses["style"] for r in base[1:])
+    floor = mean_error(r.input_warp_error for r in base) or float("nan")
+    for w, res in runs.items():
+        e = mean_error(r.warp_error for r in res) or float("nan")
+        s = statistics.mean(r.losses["style"] for r in res[1:])
+        spf = statistics.mean(r.seconds for r in res[1:])
+        label = "independent" if w == 0 else f"temporal w={w:g}"
+        quality.add_row(label, f"{spf:.2f}", f"{e:.3e}", f"{e0 / e:.2f}x lower", f"{floor:.3e}", f"{s:.3e}",
+                        f"{100 * (s / s0 - 1):+.1f}%")  # fmt: skip
+    console.print(quality)
+    if args.sheet:
+        rows = [frames[: args.frames], *([to_array(r.image) for r in res] for res in runs.values())]
+        sheet = np.concatenate([np.concatenate(row, axis=1) for row in rows], axis=0)
+        Image.fromarray(sheet).save(args.sheet)
+        console.print(f"frames: input, then one row per run in the order above: {args.sheet}")
+
+
+if __name__ == "__main__":
+    main()
