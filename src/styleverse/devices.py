@@ -12,6 +12,7 @@ import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -74,6 +75,17 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 def memory_format(precision: str) -> torch.memory_format:
     """channels_last pays off together with bf16 on oneDNN/cuDNN; float32 keeps the default layout."""
     return torch.channels_last if precision == "bf16" else torch.contiguous_format
+
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
+
+def place(module: ModuleT, device: torch.device | str | None, precision: str) -> ModuleT:
+    """Move ``module`` to ``device`` (None: where it is) in the memory layout ``precision`` runs best with."""
+    if device is not None:
+        module.to(device)
+    module.to(memory_format=memory_format(precision))  # type: ignore[call-overload]  # torch's stubs omit it
+    return module
 
 
 @contextlib.contextmanager

@@ -3,6 +3,8 @@ images drawn in code in the comic looks of the paper's universes (halftone dots,
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -30,7 +32,7 @@ def halftone(size: int = 384, seed: int = 0) -> Image.Image:
     step = max(6, size // 40)
     for y in range(0, size, step):
         for x in range((y // step % 2) * step // 2, size, step):
-            c = img.getpixel((min(x, size - 1), min(y, size - 1)))
+            c = cast(tuple[int, int, int], img.getpixel((min(x, size - 1), min(y, size - 1))))
             rad = step * (0.15 + 0.3 * (1 - sum(c) / 765))
             dark = tuple(max(0, v - 110) for v in c)
             d.ellipse([x - rad, y - rad, x + rad, y + rad], fill=dark)

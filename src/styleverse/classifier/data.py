@@ -15,6 +15,7 @@ epoch, drawing every class equally often (smaller classes cycle through reshuffl
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,7 @@ def stratified_split(
     return train, val
 
 
-def read_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, split: bool = True) -> Dataset:
+def read_dataset(root: str | os.PathLike[str], val_fraction: float = 0.2, seed: int = 0, split: bool = True) -> Dataset:
     """Read a dataset folder (see module doc). User errors raise :class:`InputError`/:class:`ConfigError`.
 
     ``split=False`` puts every usable image in ``train`` and leaves ``val`` empty (for evaluating on a

@@ -119,7 +119,8 @@ def init_weights(model: UniverseClassifier, seed: int, features: bool = True) ->
         for m in mods:
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu", generator=g)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear) and m is not last:
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=g)
                 nn.init.zeros_(m.bias)

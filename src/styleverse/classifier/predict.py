@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +26,7 @@ from styleverse.classifier.metrics import (
     summarize,
 )
 from styleverse.classifier.model import Checkpoint, UniverseClassifier, load_classifier
-from styleverse.devices import autocast, memory_format, resolve_device, resolve_precision
+from styleverse.devices import autocast, memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError, InputError
 
 T = TypeVar("T")
@@ -104,7 +105,9 @@ def infer(
     """Logits (N, classes) on CPU for ``paths``; the model is put in eval mode."""
     model.eval()
     chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
-    jobs = ([lambda p=p: load_eval(p, size) for p in chunk] for chunk in chunks)
+    jobs: Iterator[list[Callable[[], torch.Tensor]]] = (
+        [partial(load_eval, p, size) for p in chunk] for chunk in chunks
+    )
     out: list[torch.Tensor] = []
     done = 0
     for images in prefetched(jobs, workers):
@@ -122,7 +125,7 @@ def _prepare(
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_classifier(checkpoint)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    ckpt.model.to(dev).to(memory_format=memory_format(prec)).eval()
+    place(ckpt.model, dev, prec).eval()
     return ckpt, dev, prec
 
 
@@ -172,7 +175,7 @@ def evaluate(
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_classifier(checkpoint)
     settings = ckpt.config.get("settings") or {}
     data = read_dataset(
-        dataset, float(settings.get("val_fraction", 0.2)), int(settings.get("seed", 0)), split=split != "all"
+        Path(dataset), float(settings.get("val_fraction", 0.2)), int(settings.get("seed", 0)), split=split != "all"
     )
     names = ckpt.class_names
     unknown = [n for n in data.class_names if n not in names]

@@ -50,7 +50,7 @@ from styleverse.classifier.run import (
     save_epoch_outputs,
     save_resume,
 )
-from styleverse.devices import PRECISIONS, memory_format, resolve_precision
+from styleverse.devices import PRECISIONS, place, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.io.images import remove_temp_files
 from styleverse.io.lock import output_lock
@@ -259,7 +259,7 @@ def _train(
     precision = resolve_precision(cfg.precision, device)
     model, params = build_classifier(cfg, data.class_names, prior)
     open_run_dir(run, cfg.overwrite and prior is None, ctx.is_main)
-    model.to(device).to(memory_format=memory_format(precision))
+    place(model, device, precision)
     opt = torch.optim.Adam(params, lr=cfg.adam_lr)
     state = (
         RunState.fresh(cfg, ctx, data.class_names) if prior is None else RunState.restore(prior, opt, ctx, fingerprint)

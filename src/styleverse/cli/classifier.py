@@ -56,7 +56,11 @@ def register(sub: Any) -> None:
         description="The paper's TransferCNN (section 3.1): a VGG conv base with a dense head that learns which "
         "universe a frame comes from; its conv base then serves style transfer (--backbone CHECKPOINT).",
     )
-    p.set_defaults(func=lambda _a: p.print_help(sys.stderr) or 2)
+    def usage(_args: argparse.Namespace) -> int:
+        p.print_help(sys.stderr)
+        return 2
+
+    p.set_defaults(func=usage)
     actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
     _register_train(actions)
     _register_eval(actions)

@@ -11,9 +11,8 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import Progress
 
-from styleverse.cli.progress import LogProgress
+from styleverse.cli.progress import ProgressLike
 from styleverse.cli.progress import progress as _progress
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.versions import versions
@@ -90,7 +89,7 @@ def setup_logging(quiet: bool = False) -> None:
     log.propagate = False
 
 
-def progress(disable: bool = False) -> Progress | LogProgress:
+def progress(disable: bool = False) -> ProgressLike:
     """Progress for a long command on the shared console (see :mod:`styleverse.cli.progress`)."""
     return _progress(console, disable)
 

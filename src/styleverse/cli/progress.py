@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column
 
 LOG_INTERVAL_S = 10.0  # seconds between plain progress lines
+
+
+class ProgressLike(Protocol):
+    """What the commands use of a progress display (a rich bar or plain lines); task ids are opaque."""
+
+    @property
+    def console(self) -> Console: ...
+    def __enter__(self) -> Any: ...
+    def __exit__(self, *exc: Any) -> Any: ...
+    def add_task(self, description: str, *args: Any, **kwargs: Any) -> Any: ...
+    def update(self, task: Any, *args: Any, **kwargs: Any) -> None: ...
+    def remove_task(self, task: Any) -> None: ...
 
 
 def _clock(seconds: float | None) -> str:
@@ -89,14 +101,14 @@ class LogProgress:
         self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
-def progress(console: Console, disable: bool = False) -> Progress | LogProgress:
+def progress(console: Console, disable: bool = False) -> ProgressLike:
     """A rich bar (description, bar, n/total, elapsed, ETA, status) on a terminal; timed lines elsewhere.
 
     The status column takes what room is left and is cut with an ellipsis, so the counts and times stay
     whole on an 80-column terminal."""
     if not console.is_terminal:
         return LogProgress(console, disable=disable)
-    return Progress(
+    bar = Progress(
         TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
         BarColumn(bar_width=20),
         MofNCompleteColumn(table_column=Column(no_wrap=True)),
@@ -107,3 +119,4 @@ def progress(console: Console, disable: bool = False) -> Progress | LogProgress:
         disable=disable,
         transient=False,
     )
+    return cast(ProgressLike, bar)  # rich's update takes a TaskID; ours takes what add_task returned

@@ -160,11 +160,13 @@ class StepReporter:
 
     def __init__(self, bar: Any, task: int):
         self.bar, self.task = bar, task
-        self.t0, self.first = time.perf_counter(), None
+        self.t0 = time.perf_counter()
+        self.first: int | None = None
 
     def __call__(self, ev: Any) -> None:
         if isinstance(ev, StepEvent):
-            self.first = self.first if self.first is not None else ev.step - 1
+            if self.first is None:
+                self.first = ev.step - 1
             rate = (ev.step - self.first) / max(1e-9, time.perf_counter() - self.t0)
             status = f"style {ev.losses['style']:.2e} content {ev.losses['content']:.2e} {rate:.2f} it/s"
             self.bar.update(self.task, completed=ev.step, total=ev.total_steps, status=status)

@@ -25,7 +25,7 @@ from PIL import Image
 from styleverse.classifier.data import eval_view
 from styleverse.classifier.model import Checkpoint, load_classifier
 from styleverse.classifier.predict import forward_batch
-from styleverse.devices import memory_format, resolve_device, resolve_precision
+from styleverse.devices import place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError, InputError
 
 
@@ -49,7 +49,7 @@ class UniverseJudge:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.model = self.checkpoint.model.to(self.device)
-        self.model.to(memory_format=memory_format(self.precision)).eval()  # type: ignore[call-overload]
+        place(self.model, None, self.precision).eval()
         cfg = self.checkpoint.config
         self.size = int(cfg.get("image_size", self.model.spec.image_size))
 

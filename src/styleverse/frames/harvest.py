@@ -206,7 +206,7 @@ class _Harvest:
             version: list[int] = [st.st_size, st.st_mtime_ns]
         except OSError:
             version = []
-        where = {"video": str(job.video.resolve()), "version": version, "label": job.label}
+        where: dict[str, object] = {"video": str(job.video.resolve()), "version": version, "label": job.label}
         where |= {"start": job.start, "end": job.end}
         return json.dumps({**where, **asdict(self.config), "flush_every": None}, sort_keys=True)
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -102,7 +102,8 @@ def split_units(sizes: Mapping[K, int], val_fraction: float, rng: np.random.Gene
     if len(keys) < 2 or val_fraction <= 0:
         return set()
     order = [keys[i] for i in rng.permutation(len(keys))]
-    target, count, val = val_fraction * sum(sizes.values()), 0, set()
+    target, count = val_fraction * sum(sizes.values()), 0
+    val: set[Any] = set()
     for k in order:
         if len(val) == len(keys) - 1:
             break

@@ -46,7 +46,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     icc = img.info.get("icc_profile")
     if icc and img.mode in ("RGB", "RGBA", "CMYK", "L", "LA"):
         with contextlib.suppress(Exception):  # a broken profile falls back to a plain conversion
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            src: ImageCms.ImageCmsProfile | ImageCms.core.CmsProfile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             dst = ImageCms.createProfile("sRGB")
             base = img.convert("RGB") if img.mode in ("RGBA", "LA") else img
             alpha = img.getchannel("A") if img.mode in ("RGBA", "LA") else None

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from styleverse.errors import ConfigError
+from styleverse.nn.features import StyleContentModel
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.bank import Bank
 from styleverse.styles.spread import (
@@ -286,7 +287,7 @@ def _per_image(images, w, dist, dl, trace, outlier, alive, xy, names) -> list[Im
 
 
 def analyze(
-    model: torch.nn.Module,
+    model: StyleContentModel,
     info: BackboneInfo,
     images: Sequence[StyleImage],
     settings: AnalysisSettings | None = None,
@@ -299,9 +300,9 @@ def analyze(
     cfg.validate()
     if not images:
         raise ConfigError("analysis needs at least one image")
-    lam = dict(model.style_weights)  # type: ignore[attr-defined]
+    lam = dict(model.style_weights)
     names, lw = list(lam), np.array(list(lam.values()))
-    lay = Layout({k: model.backbone.channels(k) for k in names})  # type: ignore[attr-defined]
+    lay = Layout({k: model.backbone.channels(k) for k in names})
     n, w = len(images), np.array([s.weight for s in images], dtype=np.float64)
     with tempfile.TemporaryDirectory(prefix="styleverse-analysis-", dir=cfg.tmp_dir) as tmp:
         dev = device or next(model.parameters()).device

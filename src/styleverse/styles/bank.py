@@ -36,6 +36,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -246,7 +247,8 @@ def _read(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
 def load_bank(path: str | os.PathLike[str]) -> Bank:
     """Read and validate a bank: one-line :class:`InputError` for missing, damaged or NaN-holding files."""
     p = Path(path)
-    t, meta = _read(p)
+    t, raw = _read(p)
+    meta: dict[str, Any] = dict(raw)  # JSON checked field by field below
     mean: GramDict = {}
     sq: dict[str, float] = {}
     try:
@@ -262,7 +264,7 @@ def load_bank(path: str | os.PathLike[str]) -> Bank:
         raise InputError(f"{p}: style bank is damaged ({type(e).__name__}: {e}); rebuild the bank") from None
     if not (w > 0 and math.isfinite(w) and math.isfinite(w2)):
         raise InputError(f"{p}: style bank weight sum is {w}; rebuild the bank")
-    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    settings: dict[str, object] = meta["settings"] if isinstance(meta.get("settings"), dict) else {}
     stats = _read_stats(p, t, mean)
     return Bank(mean, w, w2, sq, count, meta["backbone"], size, sources, settings, stats)
 

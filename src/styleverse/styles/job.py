@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from styleverse.devices import MAX_IMAGE_SIDE, memory_format, require_memory, resolve_device, vgg_pass_bytes
+from styleverse.devices import MAX_IMAGE_SIDE, place, require_memory, resolve_device, vgg_pass_bytes
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.images import check_output, probe_folder, remove_temp_files
 from styleverse.io.lock import output_lock
@@ -72,7 +72,7 @@ class StyleInputs:
             self.backbone, list(self.style_layers), arch=self.arch, pooling=self.pooling, seed=self.seed,
             random_note=RANDOM_NOTE,
         )  # fmt: skip
-        return model.to(device, memory_format=memory_format(precision)).eval(), info, device, precision
+        return place(model, device, precision).eval(), info, device, precision
 
     def settings(self, device: Any) -> dict[str, Any]:
         weights = list(self.weights) if self.weights else None

@@ -10,6 +10,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from styleverse.errors import InputError
@@ -106,7 +107,7 @@ def plot_map(a: Analysis, path: str | os.PathLike[str], thumb: int = 40) -> Path
     shown = {id(r) for r in ranked[::step]} | {id(r) for r in a.outliers[:MAX_MAP_THUMBS]}
     for r in a.images:
         if id(r) in shown:
-            box = OffsetImage(_thumb(r.path, thumb), zoom=1.0)
+            box = OffsetImage(np.asarray(_thumb(r.path, thumb)), zoom=1.0)
             frame = {"edgecolor": _group_colour(r), "lw": 2.5 if r.outlier else 1.5}
             ab = AnnotationBbox(box, r.xy, frameon=True, pad=0.1, bboxprops=frame)
             ax.add_artist(ab)

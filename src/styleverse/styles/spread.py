@@ -140,7 +140,8 @@ def coordinates(mm: np.ndarray, lay: Layout, scale: dict[str, float], exact: boo
         x, col = np.asarray(mm[c], dtype=np.float64), 0
         for k, sl in lay.slices.items():
             part = x[:, sl] * (np.sqrt(lay.s2[k]) * scale[k])
-            part = part if plan[k] is None else (plan[k] @ part.T).T
+            proj = plan[k]
+            part = part if proj is None else (proj @ part.T).T
             z[c, col : col + part.shape[1]] = part
             col += part.shape[1]
     return z

@@ -12,7 +12,7 @@ import torch
 
 def rng_state() -> dict[str, Any]:
     """This process's torch (CPU and CUDA), numpy and python RNG states as plain tensors/lists."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     py = random.getstate()
     return {
         "torch": torch.get_rng_state(),
