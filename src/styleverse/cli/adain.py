@@ -156,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from styleverse.fast.adain_train import AdaINTrainConfig, loss_plot_path, samples_path, train_adain
     from styleverse.training.loop import CheckpointSaved, LoopStart, SampleSaved, StepEnd
 
-    from .classifier import _graceful_interrupt
+    from .common import graceful_interrupt
 
     rank0 = int(os.environ.get("RANK", "0")) == 0
     quiet = args.quiet or not rank0
@@ -169,7 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, precision=args.precision,
         device=args.device, resume=args.resume, overwrite=args.overwrite,
     )  # fmt: skip
-    with progress(quiet) as bar, _graceful_interrupt() as flag:
+    with progress(quiet) as bar, graceful_interrupt() as flag:
         task = bar.add_task("adain train", total=cfg.steps, status="loading")
 
         def on_event(ev: Any) -> None:

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +22,7 @@ from .common import (
     Parser,
     add_device_args,
     console,
+    graceful_interrupt,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -56,6 +53,7 @@ def register(sub: Any) -> None:
         description="The paper's TransferCNN (section 3.1): a VGG conv base with a dense head that learns which "
         "universe a frame comes from; its conv base then serves style transfer (--backbone CHECKPOINT).",
     )
+
     def usage(_args: argparse.Namespace) -> int:
         p.print_help(sys.stderr)
         return 2
@@ -154,27 +152,6 @@ def _register_predict(actions: Any) -> None:
     r.set_defaults(func=cmd_predict)
 
 
-@contextmanager
-def _graceful_interrupt() -> Iterator[list[bool]]:
-    """First Ctrl-C sets a flag the training loop polls; a second one interrupts at once."""
-    flag = [False]
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if flag[0]:
-            raise KeyboardInterrupt
-        flag[0] = True
-        console.print("[yellow]stopping after this step (Ctrl-C again to abort without saving)")
-
-    old = signal.signal(signal.SIGINT, handler)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, old)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from styleverse.classifier.train import EpochEnd, TrainConfig, TrainStart, TrainStep, train
 
@@ -188,7 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device, workers=args.workers, checkpoint_every=args.checkpoint_every, resume=args.resume,
         overwrite=args.overwrite,
     )  # fmt: skip
-    with progress(quiet) as bar, _graceful_interrupt() as flag:
+    with progress(quiet) as bar, graceful_interrupt() as flag:
         task = bar.add_task("train", total=1, status="reading dataset")
         say = (lambda _text: None) if quiet else bar.console.print
 

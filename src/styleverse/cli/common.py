@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from rich.console import Console
@@ -178,11 +181,34 @@ def add_device_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+@contextmanager
+def graceful_interrupt() -> Iterator[list[bool]]:
+    """First Ctrl-C sets a flag a training loop polls (it stops after the step, saving its state); a second
+    one interrupts at once. Outside the main thread (the web app) it only yields the flag."""
+    flag = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag[0]:
+            raise KeyboardInterrupt
+        flag[0] = True
+        console.print("[yellow]stopping after this step (Ctrl-C again to abort without saving)")
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 Register = Callable[[Any], None]
 __all__: Sequence[str] = [
     "Parser",
     "add_common",
     "console",
+    "graceful_interrupt",
     "need",
     "non_negative_float",
     "non_negative_int",

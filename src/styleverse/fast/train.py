@@ -132,19 +132,14 @@ def split_name(item: str, is_bank: bool) -> tuple[str, str]:
 
 def resolve_backbone(cfg: FastTrainConfig) -> tuple[str, dict[str, Any]]:
     """The backbone to load: ``cfg.backbone``, else the one the first bank records (see :func:`load_backbone`)."""
-    from styleverse.styles.bank import load_bank
+    from styleverse.styles.bank import load_bank, recorded_backbone
 
     kw: dict[str, Any] = {"arch": cfg.arch, "pooling": cfg.pooling}
     if cfg.backbone is not None or not cfg.banks:
         return cfg.backbone or "imagenet", {**kw, "seed": cfg.seed}
     b = load_bank(split_name(cfg.banks[0], True)[1]).backbone
     log.info("using the feature network the bank records: %s", b.get("identity"))
-    kw = {"arch": str(b.get("arch", cfg.arch)), "pooling": str(b.get("pooling", cfg.pooling))}
-    if b.get("source") == "random":
-        return "random", {**kw, "seed": int(b.get("seed") or 0), "width": float(b.get("width") or 1.0)}
-    if b.get("source") == "imagenet":
-        return "imagenet", kw
-    return str(b.get("path")), kw
+    return recorded_backbone(b)
 
 
 def build_features(cfg: FastTrainConfig) -> tuple[StyleContentModel, BackboneInfo]:

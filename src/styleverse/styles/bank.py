@@ -286,6 +286,19 @@ def _read_stats(p: Path, t: Mapping[str, torch.Tensor], mean: GramDict) -> StatD
     return stats
 
 
+def recorded_backbone(b: Mapping[str, object]) -> tuple[str, dict[str, Any]]:
+    """The :func:`~styleverse.nn.vgg.load_backbone` source and keywords that rebuild the network a bank
+    records (its ``BackboneInfo.to_dict()``), so a bank brings its own network to any job that uses it."""
+    kw: dict[str, Any] = {"arch": str(b.get("arch", "vgg19")), "pooling": str(b.get("pooling", "max"))}
+    src = b.get("source")
+    if src == "random":
+        seed, width = b.get("seed"), b.get("width")
+        return "random", {**kw, "seed": int(seed or 0), "width": float(width or 1.0)}  # type: ignore[call-overload,arg-type]
+    if src == "imagenet":
+        return "imagenet", kw
+    return str(b.get("path")), kw
+
+
 def backbone_flags(b: Mapping[str, object]) -> str:
     """Command-line flags that select the backbone described by a ``BackboneInfo.to_dict()``."""
     src = b.get("source")

@@ -145,14 +145,11 @@ def _backbone_args(job: StylizeJob) -> dict[str, Any]:
     kw: dict[str, Any] = {"backbone": job.backbone or "imagenet", "arch": job.arch, "pooling": job.pooling}
     kw["seed"] = job.config.seed
     if job.backbone is None and job.style_banks:
-        from styleverse.styles.bank import load_bank
+        from styleverse.styles.bank import load_bank, recorded_backbone
 
         b = load_bank(job.style_banks[0]).backbone
-        src = str(b.get("source"))
-        kw["backbone"] = src if src in ("imagenet", "random") else str(b.get("path"))
-        kw["arch"], kw["pooling"] = str(b.get("arch", job.arch)), str(b.get("pooling", job.pooling))
-        if src == "random":
-            kw["seed"] = int(b.get("seed") or 0)  # type: ignore[call-overload]
+        kw["backbone"], recorded = recorded_backbone(b)
+        kw |= recorded
         log.info("using the feature network the bank records: %s", b.get("identity"))
     return kw
 
