@@ -65,7 +65,14 @@ def register(sub: Any) -> None:
         "--steps",
         type=positive_int,
         default=D.steps,
-        help="optimiser steps (per scale, so --scales 256 512 with --steps 200 runs 400)",
+        help="most optimiser steps per scale (a scale stops earlier when converged, see --tol)",
+    )
+    p.add_argument(
+        "--tol",
+        type=non_negative_float,
+        default=D.tol,
+        help=f"a scale stops when its best loss improved by less than this fraction over the last {D.tol_window} "
+        "steps (0: always run --steps); the sidecar records where and why each scale stopped",
     )
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=D.optimizer, help="L-BFGS (fast convergence) or Adam")
     p.add_argument(
@@ -116,6 +123,7 @@ def register(sub: Any) -> None:
 def _config(args: argparse.Namespace) -> TransferConfig:
     return TransferConfig(
         steps=args.steps,
+        tol=args.tol,
         optimizer=args.optimizer,
         lr=args.lr,
         content_weight=args.content_weight,
