@@ -38,7 +38,12 @@ def register(sub: Any) -> None:
         description="A Johnson-style transform network with one conditional instance normalisation per universe "
         "(Dumoulin et al. 2017), trained against style banks: stylises a photo in one pass.",
     )
-    p.set_defaults(func=lambda _a: p.print_help(sys.stderr) or 2)
+
+    def usage(_args: argparse.Namespace) -> int:
+        p.print_help(sys.stderr)
+        return 2
+
+    p.set_defaults(func=usage)
     actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
     _register_train(actions)
     _register_apply(actions)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from styleverse.devices import memory_format, resolve_device, resolve_precision
+from styleverse.devices import memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError, InputError, OutputError
 from styleverse.fast.model import FastModel, check_size, load_model, mix_weights, pad_to_multiple
 from styleverse.io.images import check_output, list_images, load_tensor, save_image
@@ -67,7 +67,7 @@ class FastStylizer:
         self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         self.fmt = memory_format(self.precision)
         net = self.model.net if self.dtype == torch.float32 else copy.deepcopy(self.model.net).to(self.dtype)
-        self.net = net.to(self.device).to(memory_format=self.fmt).eval()
+        self.net = place(net, self.device, self.precision).eval()
         self.weights = mix_weights(self.model.universes, cfg.mix).to(self.device, self.dtype)
         self.strength = cfg.checked_strength()
         self.preserve_color = cfg.preserve_color

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from styleverse.errors import ConfigError, InputError
-from styleverse.fast.model import Blend, FastModel, mix_weights
+from styleverse.fast.model import Blend, FastModel, TransformNet, mix_weights
 from styleverse.io.images import write_bytes_atomic
 
 ONNX_KIND = "fast_onnx"
@@ -33,7 +33,7 @@ INSTALL = "install the optional extra: pip install 'styleverse[onnx]' (onnx and 
 class _Baked(nn.Module):
     """The blend with its weights and strength as constants: ``forward(image)``."""
 
-    def __init__(self, net: nn.Module, weights: torch.Tensor, strength: float):
+    def __init__(self, net: TransformNet, weights: torch.Tensor, strength: float):
         super().__init__()
         self.blend = Blend(net)
         self.register_buffer("weights", weights)
@@ -77,7 +77,8 @@ def export_onnx(
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, args, buf, dynamo=False, opset_version=opset, input_names=inputs, output_names=["stylised"],
+            module, args, buf, dynamo=False,  # type: ignore[arg-type]  # a file object works; the stubs say path
+            opset_version=opset, input_names=inputs, output_names=["stylised"],
             dynamic_axes=dyn,
         )  # fmt: skip
     proto = onnx.load_from_string(buf.getvalue())

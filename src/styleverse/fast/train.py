@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from styleverse.devices import autocast, memory_format, resolve_precision
+from styleverse.devices import autocast, memory_format, place, resolve_precision
 from styleverse.errors import ConfigError, OutputError
 from styleverse.fast.data import Batches, content_photos
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
@@ -183,6 +183,7 @@ class FastTask(TrainTask):
         batches: Batches, device: torch.device, precision: str, meta: dict[str, Any], samples: list[Path],
     ) -> None:  # fmt: skip
         self.cfg, self.model, self.features, self.batches = cfg, net, features, batches
+        self.net = net  # self.model as the loop sees it (any nn.Module); self.net with its type
         self.device, self.precision, self.meta, self.sample_photos = device, precision, meta, samples
         self.targets = {k: torch.stack([u.grams[k] for u in universes]).to(device) for k in features.style_weights}
         self.fmt = memory_format(precision)
@@ -194,7 +195,7 @@ class FastTask(TrainTask):
         cfg, feats = self.cfg, self.features
         x = batch[0].to(self.device).contiguous(memory_format=self.fmt)
         u = batch[1].to(self.device)
-        w = torch.nn.functional.one_hot(u, len(self.model.spec.universes)).float()
+        w = torch.nn.functional.one_hot(u, len(self.net.spec.universes)).float()
         with torch.no_grad(), autocast(self.device, self.precision):
             target = {k: v.float() for k, v in feats(x, want_style=False).content.items()}
         with autocast(self.device, self.precision):
@@ -207,7 +208,7 @@ class FastTask(TrainTask):
 
     def fast_model(self, step: int) -> FastModel:
         m = self.meta
-        return FastModel(self.model, m["backbone"], m["style_layers"], m["content_layers"], m["settings"], step)
+        return FastModel(self.net, m["backbone"], m["style_layers"], m["content_layers"], m["settings"], step)
 
     def save(self, step: int, history: list[dict[str, float]]) -> None:
         from styleverse.plots import plot_losses
@@ -216,7 +217,7 @@ class FastTask(TrainTask):
         try:
             save_model(self.fast_model(step), out)
             if history:
-                plot_losses(history, loss_plot_path(out), f"fast train: {', '.join(self.model.spec.universes)}")
+                plot_losses(history, loss_plot_path(out), f"fast train: {', '.join(self.net.spec.universes)}")
         except OSError as e:
             raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
 
@@ -225,7 +226,7 @@ class FastTask(TrainTask):
 
         folder = samples_path(Path(self.cfg.output))
         folder.mkdir(parents=True, exist_ok=True)
-        sample_grid(self.model, self.sample_photos, self.cfg.size, folder / f"step_{step:06d}.png", self.device)
+        sample_grid(self.net, self.sample_photos, self.cfg.size, folder / f"step_{step:06d}.png", self.device)
         self.model.train()
 
 
@@ -298,11 +299,11 @@ def _train(
     photos = content_photos(cfg.content, cfg.size)
     precision = resolve_precision(cfg.precision, device)
     features, info = build_features(cfg)
-    features = features.to(device).to(memory_format=memory_format(precision)).eval().requires_grad_(False)
+    features = place(features, device, precision).eval().requires_grad_(False)
     universes = load_universes(cfg, features, info, device, precision)
     spec = FastSpec(tuple(u.name for u in universes), cfg.width, cfg.blocks)
     torch.manual_seed(cfg.seed)
-    net = TransformNet(spec).to(device).to(memory_format=memory_format(precision))
+    net = place(TransformNet(spec), device, precision)
     meta = {
         "backbone": info.to_dict(),
         "style_layers": dict(features.style_weights),
