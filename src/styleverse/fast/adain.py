@@ -205,20 +205,17 @@ class AdaINModel:
 def load_encoder(info: Mapping[str, Any]) -> tuple[VGGFeatures, BackboneInfo]:
     """The fixed VGG (up to relu4_1) that a ``BackboneInfo.to_dict()`` names, checked to be that very network
     (a weights file must still have the recorded SHA-256); :class:`WeightsError` otherwise."""
-    arch, pooling = str(info.get("arch", "vgg19")), str(info.get("pooling", "max"))
-    src = info.get("source")
-    if src == "random":
-        seed, width = int(info.get("seed") or 0), float(info.get("width") or 1.0)
-        enc, got = load_backbone("random", arch, pooling, seed=seed, upto=ENCODER_LAYER, width=width)
-    elif src == "imagenet":
-        enc, got = load_backbone("imagenet", arch, pooling, upto=ENCODER_LAYER)
-    elif src in ("file", "classifier") and info.get("path"):
-        enc, got = load_backbone(str(info["path"]), arch, pooling, upto=ENCODER_LAYER)
-    else:
-        raise WeightsError(f"unknown encoder source {src!r}; the model file is damaged")
+    from styleverse.styles.bank import recorded_backbone
+
+    if info.get("source") not in ("random", "imagenet", "file", "classifier") or (
+        info.get("source") in ("file", "classifier") and not info.get("path")
+    ):
+        raise WeightsError(f"unknown encoder source {info.get('source')!r}; the model file is damaged")
+    spec, kw = recorded_backbone(info)
+    enc, got = load_backbone(spec, upto=ENCODER_LAYER, **kw)
     if got.identity != info.get("identity"):
         raise WeightsError(
-            f"encoder {info.get('path') or src} is not the network the decoder was trained with "
+            f"encoder {info.get('path') or spec} is not the network the decoder was trained with "
             f"({got.identity} now, {info.get('identity')} then); restore that file or retrain"
         )
     return enc, got

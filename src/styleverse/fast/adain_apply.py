@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from styleverse.devices import autocast, memory_format, resolve_device, resolve_precision
+from styleverse.devices import autocast, memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError, InputError
 from styleverse.fast.adain import (
     ENCODER_LAYER,
@@ -154,7 +154,7 @@ class AdaINStylizer:
         self.weights = list(weights) if weights is not None else [1.0] * len(styles)
         self.preserve_color, self.precision = preserve_color, precision
         self.device = device or next(model.net.decoder.parameters()).device
-        model.net.to(self.device).to(memory_format=memory_format(precision)).eval()  # type: ignore[call-overload]
+        place(model.net, self.device, precision).eval()
         self.mixed = mix_stats([s.stats for s in styles], self.weights) if mask is None else None
         self.decoder = model.net.decoder
         if precision == "bf16":

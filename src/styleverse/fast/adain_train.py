@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from styleverse.devices import autocast, memory_format, resolve_precision
+from styleverse.devices import autocast, memory_format, place, resolve_precision
 from styleverse.errors import ConfigError, OutputError
 from styleverse.fast.adain import (
     ENCODER_LAYER,
@@ -300,12 +300,11 @@ def _train(
     photos, styles = content_photos(cfg.content, cfg.size), content_photos(cfg.style, cfg.size)
     out = check_outputs(cfg, [*photos, *styles]) if ctx.is_main else Path(cfg.output)
     precision = resolve_precision(cfg.precision, device)
-    fmt = memory_format(precision)
     kw = {"seed": cfg.seed, "width": cfg.encoder_width} if cfg.backbone == "random" else {}
     enc, info = load_backbone(cfg.backbone, cfg.arch, cfg.pooling, upto=ENCODER_LAYER, **kw)  # type: ignore[arg-type]
     torch.manual_seed(cfg.seed)
     decoder = Decoder(DecoderSpec(cfg.arch, enc.channels(ENCODER_LAYER), cfg.width))
-    net = AdaINNet(enc, decoder).to(device).to(memory_format=fmt)  # type: ignore[call-overload]
+    net = place(AdaINNet(enc, decoder), device, precision)
     net.encoder.eval().requires_grad_(False)
     meta = {"encoder": info.to_dict(), "settings": cfg.to_dict()}
     batches = PairBatches(cfg, photos, styles, ctx)
