@@ -1,4 +1,4 @@
-"""AdaIN stylisation speed: frames/s of :class:`styleverse.fast.adain_apply.AdaINStylizer` and of the exported
+"""AdaIN stylisation speed: frames/s of :class:`styleverse.fast.adain.apply.AdaINStylizer` and of the exported
 ONNX graph through onnxruntime.
 
 A frame is one encoder pass (VGG up to relu4_1) + AdaIN + one decoder pass; the style's statistics are
@@ -39,8 +39,8 @@ from rich.console import Console
 from rich.table import Table
 
 from styleverse.devices import autocast, cpu_has_native_bf16
-from styleverse.fast.adain import ENCODER_LAYER, AdaINModel, AdaINNet, Decoder, DecoderSpec
-from styleverse.fast.adain_apply import AdaINStylizer, Style
+from styleverse.fast.adain.apply import AdaINStylizer, Style
+from styleverse.fast.adain.model import ENCODER_LAYER, AdaINModel, AdaINNet, Decoder, DecoderSpec
 from styleverse.nn.vgg import load_backbone
 from styleverse.transfer.targets import ChannelStats
 
@@ -92,7 +92,7 @@ def parts(stylizer: AdaINStylizer, frame: torch.Tensor, repeats: int, device: to
 def onnx_seconds(model: AdaINModel, style: ChannelStats, frame: torch.Tensor, repeats: int, threads: int) -> float:
     import onnxruntime as ort
 
-    from styleverse.fast.adain_export import export_onnx
+    from styleverse.fast.adain.export import export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(model, Path(tmp) / "adain.onnx", style)

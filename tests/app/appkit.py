@@ -74,7 +74,7 @@ def fast_model(path: Path, universes: tuple[str, ...] = ("gwen", "miles")) -> Pa
 
 def adain_model(path: Path) -> Path:
     """A tiny AdaIN decoder on a narrow random encoder."""
-    from styleverse.fast.adain import ENCODER_LAYER, AdaINModel, AdaINNet, Decoder, DecoderSpec, save_adain
+    from styleverse.fast.adain.model import ENCODER_LAYER, AdaINModel, AdaINNet, Decoder, DecoderSpec, save_adain
     from styleverse.nn.vgg import load_backbone
 
     enc, info = load_backbone("random", upto=ENCODER_LAYER, width=1 / 16)

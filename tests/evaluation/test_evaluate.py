@@ -200,7 +200,7 @@ def test_judge_finds_the_intended_universe_from_the_style_folder(cli, toy_classi
 
 def _network_files(tmp_path: Path) -> tuple[Path, Path]:
     """An untrained fast network and AdaIN decoder: the sweep's plumbing, not their looks, is under test."""
-    from styleverse.fast.adain import ENCODER_LAYER, AdaINModel, AdaINNet, Decoder, DecoderSpec, save_adain
+    from styleverse.fast.adain.model import ENCODER_LAYER, AdaINModel, AdaINNet, Decoder, DecoderSpec, save_adain
     from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
     from styleverse.nn.vgg import load_backbone
 

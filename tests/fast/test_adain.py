@@ -13,7 +13,8 @@ from PIL import Image
 
 from conftest import make_image, one_error_line
 from styleverse.errors import ConfigError, InputError, WeightsError
-from styleverse.fast.adain import (
+from styleverse.fast.adain.apply import AdaINStylizer, Style, bank_style, image_style, load_mask
+from styleverse.fast.adain.model import (
     ENCODER_LAYER,
     AdaINModel,
     AdaINNet,
@@ -25,7 +26,6 @@ from styleverse.fast.adain import (
     mix_stats,
     save_adain,
 )
-from styleverse.fast.adain_apply import AdaINStylizer, Style, bank_style, image_style, load_mask
 from styleverse.io.images import load_tensor
 from styleverse.nn.vgg import load_backbone
 from styleverse.styles.bank import adain_stats, bank_targets, build_bank, load_bank, save_bank
@@ -344,7 +344,7 @@ def test_cli_bad_inputs_are_one_line_exit_2(cli, decoder_file: Path, bank_net, t
 
 def test_onnx_matches_torch(cli, decoder_file: Path, tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
-    from styleverse.fast.adain_export import export_onnx
+    from styleverse.fast.adain.export import export_onnx
 
     model = load_adain(decoder_file)
     content, style = torch.rand(1, 3, 32, 40), torch.rand(1, 3, 24, 32)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from conftest import make_image, one_error_line
-from styleverse.fast.adain import STYLE_LAYERS, load_adain
-from styleverse.fast.adain_train import AdaINTrainConfig, style_loss, train_adain
+from styleverse.fast.adain.model import STYLE_LAYERS, load_adain
+from styleverse.fast.adain.train import AdaINTrainConfig, style_loss, train_adain
 from styleverse.transfer.targets import channel_stats
 
 

@@ -116,7 +116,7 @@ class Realtime:
         return self.cache.get(_key(path, FAST), lambda: load_model(path))
 
     def _adain(self, path: Path) -> Any:
-        from styleverse.fast.adain import load_adain
+        from styleverse.fast.adain.model import load_adain
 
         return self.cache.get(_key(path, ADAIN), lambda: load_adain(path))
 
@@ -135,7 +135,7 @@ class Realtime:
         return [p.name for p in self.style_files(req)]
 
     def _adain_stylizer(self, path: Path, req: Request, weights: Sequence[float]) -> Any:
-        from styleverse.fast.adain_apply import AdaINStylizer, bank_style, image_style
+        from styleverse.fast.adain.apply import AdaINStylizer, bank_style, image_style
 
         model = self._adain(path)
         lim, device = self.ctx.config.limits, torch.device("cpu")

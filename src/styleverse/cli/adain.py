@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
 
 
 def _register_train(actions: Any) -> None:
-    from styleverse.fast.adain_train import AdaINTrainConfig
+    from styleverse.fast.adain.train import AdaINTrainConfig
 
     d = _defaults(AdaINTrainConfig)
     t: Parser = actions.add_parser(
@@ -97,7 +97,7 @@ def _register_train(actions: Any) -> None:
 
 
 def _add_style_args(p: argparse.ArgumentParser, weights: bool = True) -> None:
-    from styleverse.fast.adain_apply import AdaINSettings
+    from styleverse.fast.adain.apply import AdaINSettings
 
     d = _defaults(AdaINSettings)
     g = p.add_mutually_exclusive_group()
@@ -109,7 +109,7 @@ def _add_style_args(p: argparse.ArgumentParser, weights: bool = True) -> None:
 
 
 def _register_apply(actions: Any) -> None:
-    from styleverse.fast.adain_apply import COLOR_MODES, AdaINApplyJob, AdaINSettings
+    from styleverse.fast.adain.apply import COLOR_MODES, AdaINApplyJob, AdaINSettings
 
     d = {**_defaults(AdaINSettings), **_defaults(AdaINApplyJob)}
     a: Parser = actions.add_parser(
@@ -153,7 +153,7 @@ def _register_export(actions: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from styleverse.fast.adain_train import AdaINTrainConfig, loss_plot_path, samples_path, train_adain
+    from styleverse.fast.adain.train import AdaINTrainConfig, loss_plot_path, samples_path, train_adain
     from styleverse.training.loop import CheckpointSaved, LoopStart, SampleSaved, StepEnd
 
     from .common import graceful_interrupt
@@ -196,7 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
-    from styleverse.fast.adain_apply import AdaINSettings
+    from styleverse.fast.adain.apply import AdaINSettings
 
     return AdaINSettings(
         model=args.model, styles=tuple(args.style), banks=tuple(args.style_bank),
@@ -205,7 +205,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from styleverse.fast.adain_apply import AdaINApplyJob, run_apply
+    from styleverse.fast.adain.apply import AdaINApplyJob, run_apply
 
     setup_logging(args.quiet)
     settings = _settings(
@@ -224,9 +224,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
-    from styleverse.fast.adain import load_adain, mix_stats
-    from styleverse.fast.adain_apply import load_styles
-    from styleverse.fast.adain_export import export_onnx
+    from styleverse.fast.adain.apply import load_styles
+    from styleverse.fast.adain.export import export_onnx
+    from styleverse.fast.adain.model import load_adain, mix_stats
     from styleverse.io.images import check_output
 
     setup_logging(False)

@@ -7,7 +7,7 @@ Methods compare on numbers only when they are run on the same photos and styles 
   style weight x step count of the grid;
 * ``fast:MODEL``: a trained feed-forward network (:class:`styleverse.fast.apply.FastStylizer`), the universe
   ``--universe`` names if it has it, else its first;
-* ``adain:DECODER``: an AdaIN decoder (:class:`styleverse.fast.adain_apply.AdaINStylizer`) with the same
+* ``adain:DECODER``: an AdaIN decoder (:class:`styleverse.fast.adain.apply.AdaINStylizer`) with the same
   style images and banks;
 
 then measures every result with :func:`styleverse.evaluation.evaluate.evaluate_sources` and writes the
@@ -245,8 +245,8 @@ class _Runner:
         return FastStylizer(model, StylizerConfig(mix=mix, device=str(self.device), precision=self.precision))
 
     def _adain(self, m: Method) -> Any:
-        from styleverse.fast.adain import load_adain
-        from styleverse.fast.adain_apply import AdaINStylizer, bank_style, image_style
+        from styleverse.fast.adain.apply import AdaINStylizer, bank_style, image_style
+        from styleverse.fast.adain.model import load_adain
 
         assert m.model is not None
         model = load_adain(m.model)

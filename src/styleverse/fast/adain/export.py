@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from styleverse.errors import ConfigError
-from styleverse.fast.adain import MULTIPLE, AdaINModel, AdaINNet, check_stats
+from styleverse.fast.adain.model import MULTIPLE, AdaINModel, AdaINNet, check_stats
 from styleverse.fast.export import INSTALL
 from styleverse.io.images import write_bytes_atomic
 from styleverse.transfer.targets import ChannelStats

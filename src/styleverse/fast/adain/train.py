@@ -18,7 +18,7 @@ batch of a step is a pure function of ``(seed, step, process)``, so a resumed ru
 uninterrupted one would have, and N torchrun processes with B pairs each train like one with N·B.
 
 Outputs beside ``DECODER.safetensors``: the decoder itself at every checkpoint and at the end
-(:func:`styleverse.fast.adain.save_adain`), the loss curves ``DECODER.losses.png``, sample grids
+(:func:`styleverse.fast.adain.model.save_adain`), the loss curves ``DECODER.losses.png``, sample grids
 ``DECODER.samples/step_NNNNNN.png`` (fixed photos x fixed styles) every ``sample_every`` steps, and the
 resume state ``DECODER.safetensors.resume.safetensors``.
 """
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from styleverse.devices import autocast, memory_format, place, resolve_precision
 from styleverse.errors import ConfigError, OutputError
-from styleverse.fast.adain import (
+from styleverse.fast.adain.model import (
     ENCODER_LAYER,
     STYLE_LAYERS,
     AdaINModel,

@@ -8,13 +8,13 @@ decoder pass (plus, for ``histogram`` colour preservation, one encoder pass per 
 The controls of Huang & Belongie 2017, section 7.1:
 
 * content–style trade-off ``alpha`` (eq. 14): 0 decodes the content's own features, 1 is full AdaIN;
-* style interpolation: several styles with weights mix their (μ, σ) (:func:`styleverse.fast.adain.mix_stats`);
+* style interpolation: several styles with weights mix their (μ, σ) (:func:`styleverse.fast.adain.model.mix_stats`);
   a folder is one style, the mean over its images; a style bank is a whole universe as one style;
 * colour preservation: ``histogram`` gives the style images the content's colour mean and covariance before
   their statistics are taken (the paper's way, Gatys et al. 2017); ``luminance`` keeps the content's chroma
   and takes the stylisation's luminance, which also works for banks and is stable across video frames;
 * spatial control: a black-and-white mask with two styles, white regions taking the first and black ones
-  the second (:func:`styleverse.fast.adain.masked_adain`).
+  the second (:func:`styleverse.fast.adain.model.masked_adain`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch
 
 from styleverse.devices import autocast, memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError, InputError
-from styleverse.fast.adain import (
+from styleverse.fast.adain.model import (
     ENCODER_LAYER,
     MULTIPLE,
     AdaINModel,
