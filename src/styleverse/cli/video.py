@@ -101,7 +101,9 @@ def _style_args(p: Parser) -> None:
     p.add_argument("--content-weight", type=non_negative_float, default=D.content_weight, help="content loss weight")
     p.add_argument("--style-weight", type=non_negative_float, default=D.style_weight, help="style loss weight")
     p.add_argument("--tv-weight", type=non_negative_float, default=D.tv_weight, help="total-variation weight")
-    p.add_argument("--content-layers", nargs="+", default=list(J.content_layers), metavar="LAYER")
+    p.add_argument(
+        "--content-layers", nargs="+", default=list(J.content_layers), metavar="LAYER", help="content layers"
+    )
     p.add_argument("--style-scale", type=positive_float, default=J.style_scale, help="style images' size multiple")
     p.add_argument(
         "--preserve-color",
