@@ -34,7 +34,8 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from styleverse.io.video import VideoReader, VideoWriter, frame_to_array
+from styleverse.io.video import VideoReader, frame_to_array
+from styleverse.io.video_writer import VideoWriter
 from styleverse.transfer.optimize import TransferConfig, build_model
 from styleverse.transfer.targets import image_grams
 from styleverse.video.flow import DISFlow, to_gray

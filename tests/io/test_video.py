@@ -13,14 +13,8 @@ import numpy as np
 import pytest
 
 from styleverse.errors import InputError, OutputError
-from styleverse.io.video import (
-    AudioSource,
-    VideoReader,
-    VideoWriter,
-    container_for,
-    display_size,
-    frame_to_array,
-)
+from styleverse.io.video import VideoReader, display_size, frame_to_array
+from styleverse.io.video_writer import AudioSource, VideoWriter, container_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "video"))
 from clips import pan_frames, write_clip

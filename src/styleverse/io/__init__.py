@@ -7,7 +7,8 @@ _WHERE = by_module(
     {
         "images": "load_image save_image load_tensor pil_to_tensor tensor_to_pil resize_longest list_images "
         "write_json write_bytes_atomic atomic_path check_output remove_temp_files",
-        "video": "VideoReader VideoWriter VideoInfo",
+        "video": "VideoReader VideoInfo",
+        "video_writer": "VideoWriter",
         "state": "save_state load_state state_path",
         "lock": "output_lock",
         "paths": "resolve_inside is_plain_name",

@@ -6,29 +6,27 @@ up to ``end``; for a time range it seeks to the key frame before ``start`` first
 into a film costs a seek, not an hour of decoding. Frames come out still as PyAV frames so a caller can
 skip those it already has without paying for the RGB conversion (:func:`frame_to_image` does that), and
 judge a frame on a small greyscale thumbnail (:func:`frame_thumbnail`) before converting it.
-Times are seconds from the start of the stream, as a player shows them.
+Times are seconds from the start of the stream, as a player shows them. Writing is
+:mod:`styleverse.io.video_writer`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
-from styleverse.errors import InputError, OutputError
+from styleverse.errors import InputError
 
 log = logging.getLogger("styleverse")
 TIME_EPS = 1e-3  # frame times are rounded; a frame 1 ms early still counts as "at" the sampling time
@@ -348,227 +346,3 @@ def frame_to_array(
     cw, ch = (h, w) if k % 2 else (w, h)
     arr = rf.reformat(frame, width=cw, height=ch, format="rgb24", interpolation="AREA").to_ndarray()
     return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
-
-
-# --- writing ------------------------------------------------------------------------------------------
-
-# output extension -> FFmpeg muxer; all of them take H.264
-CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-DEFAULT_CRF = 18  # x264's "visually lossless" end: stylised textures are fine detail that low CRFs keep
-
-
-def container_for(path: str | os.PathLike[str]) -> str:
-    """The FFmpeg muxer for an output video's extension; :class:`OutputError` for one we do not write."""
-    fmt = CONTAINERS.get(Path(path).suffix.lower())
-    if fmt is None:
-        names = ", ".join(CONTAINERS)
-        raise OutputError(f"{path}: cannot write a video with extension '{Path(path).suffix}' (use {names}, "
-                          "or a folder name ending in / for PNG frames)")  # fmt: skip
-    return fmt
-
-
-@dataclass(frozen=True)
-class AudioSource:
-    """The audio to carry over: the first audio stream of ``path`` between ``start`` and ``end``, in
-    seconds on the file's own clock (None: to the end). It is placed so that ``start`` becomes time 0."""
-
-    path: Path
-    start: float = 0.0
-    end: float | None = None
-
-
-class _AudioTrack:
-    """Copies (or, where the container cannot hold the codec, re-encodes) one audio stream into an output,
-    interleaved by time with the video the caller writes."""
-
-    def __init__(self, out: av.container.OutputContainer, fmt: str, src: AudioSource) -> None:
-        self.src, self._out = src, out
-        self._in = av.open(str(src.path))
-        self._stream: av.audio.stream.AudioStream = self._in.streams.audio[0]
-        self.copied = _can_copy(fmt, self._stream)
-        if self.copied:
-            self._ostream: Any = out.add_stream_from_template(self._stream)
-        else:
-            rate = self._stream.codec_context.sample_rate or 48000
-            self._ostream = out.add_stream(out.default_audio_codec, rate=rate)
-            self._ostream.layout = self._stream.codec_context.layout
-            self._resampler: av.AudioResampler | None = None
-        self.codec = self._ostream.codec_context.name if not self.copied else self._stream.codec_context.name
-        tb = self._stream.time_base
-        if src.start > 0 and tb is not None:
-            with contextlib.suppress(av.FFmpegError):  # unseekable: read from the beginning
-                self._in.seek(int(src.start / tb), stream=self._stream, backward=True)
-        self._packets = self._in.demux(self._stream)
-        self._pending: av.Packet | None = None
-        self._done = False
-
-    def _next(self) -> av.Packet | None:
-        while not self._done:
-            try:
-                p = next(self._packets)
-            except (StopIteration, av.FFmpegError):
-                self._done = True
-                return None
-            if p.pts is None or p.time_base is None or p.size == 0:
-                continue  # a flush packet, or one with no time to place it by
-            t = _seconds(p)
-            if t < self.src.start - TIME_EPS:
-                continue
-            if self.src.end is not None and t >= self.src.end - TIME_EPS:
-                self._done = True
-                return None
-            return p
-        return None
-
-    def mux_until(self, t: float) -> None:
-        """Write the audio that plays before output time ``t`` (seconds)."""
-        while True:
-            p = self._pending or self._next()
-            self._pending = None
-            if p is None:
-                return
-            if _seconds(p) - self.src.start >= t:
-                self._pending = p
-                return
-            self._write(p)
-
-    def _write(self, p: av.Packet) -> None:
-        shift = round(self.src.start / p.time_base)
-        if self.copied:
-            p.pts = (p.pts or 0) - shift
-            if p.dts is not None:
-                p.dts -= shift
-            p.stream = self._ostream
-            self._out.mux(p)
-            return
-        try:
-            frames = p.decode()
-        except av.FFmpegError:
-            return  # a damaged audio packet: a moment of silence rather than a failed video
-        for frame in frames:
-            assert isinstance(frame, av.AudioFrame)
-            frame.pts = None
-            self._encode(frame)
-
-    def _encode(self, frame: av.AudioFrame | None) -> None:
-        ctx = self._ostream.codec_context
-        if self._resampler is None:
-            self._resampler = av.AudioResampler(
-                format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate, frame_size=ctx.frame_size or None
-            )
-        for f in self._resampler.resample(frame):
-            self._out.mux(self._ostream.encode(f))
-        if frame is None:
-            self._out.mux(self._ostream.encode(None))
-
-    def close(self) -> None:
-        self.mux_until(math.inf)
-        if not self.copied:
-            self._encode(None)
-        self._in.close()
-
-
-def _seconds(p: av.Packet) -> float:
-    return float((p.pts or 0) * p.time_base) if p.time_base is not None else 0.0
-
-
-def _can_copy(fmt: str, stream: av.audio.stream.AudioStream) -> bool:
-    """Whether muxer ``fmt`` takes ``stream``'s packets as they are (tried on a throw-away header)."""
-    import io
-
-    try:
-        with av.open(io.BytesIO(), mode="w", format=fmt) as probe:
-            if stream.codec_context.name not in (probe.supported_codecs or {stream.codec_context.name}):
-                return False
-            probe.add_stream_from_template(stream)
-            probe.start_encoding()
-        return True
-    except (av.FFmpegError, ValueError):
-        return False
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-class VideoWriter:
-    """Encodes upright RGB frames into a video file, atomically: frames go to a hidden temporary file
-    beside ``path`` that replaces ``path`` only when :meth:`close` succeeds (:meth:`abort` removes it).
-
-    H.264 (libx264) in yuv420p at ``crf``, BT.709, with the timestamps the caller gives (``pts`` in
-    ``time_base``), so a variable frame rate survives as it was; ``rate`` is only the nominal rate the
-    container records. ``audio`` is copied alongside, re-encoded only when the container cannot hold
-    its codec (:attr:`audio_codec`, :attr:`audio_copied` say what happened).
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        width: int,
-        height: int,
-        time_base: Fraction,
-        rate: Fraction | None = None,
-        crf: int = DEFAULT_CRF,
-        audio: AudioSource | None = None,
-        preset: str = "medium",
-    ) -> None:
-        self.path = Path(path)
-        fmt = container_for(self.path)
-        if width % 2 or height % 2:
-            raise ValueError(f"H.264 4:2:0 needs even sizes, got {width}x{height}")
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp", suffix=self.path.suffix)
-        os.close(fd)
-        self._tmp = Path(tmp)
-        os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
-        opts = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
-        self._out = av.open(str(self._tmp), mode="w", format=fmt, options=opts)
-        s = self._out.add_stream("libx264", rate=rate or Fraction(25))
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-        s.time_base = s.codec_context.time_base = self.time_base = time_base  # the muxer may change the stream's
-        s.options = {"crf": str(crf), "preset": preset}
-        s.codec_context.colorspace = s.codec_context.color_primaries = s.codec_context.color_trc = 1  # BT.709
-        self._video, self._last = s, cast(int | None, None)
-        self._audio = _AudioTrack(self._out, fmt, audio) if audio is not None else None
-        self.audio_codec = self._audio.codec if self._audio else None
-        self.audio_copied = bool(self._audio and self._audio.copied)
-
-    def write(self, image: np.ndarray, pts: int) -> None:
-        """Encode one RGB uint8 (H, W, 3) frame shown at ``pts`` (in ``time_base``; made strictly rising)."""
-        pts = pts if self._last is None else max(pts, self._last + 1)
-        self._last = pts
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
-        frame.pts, frame.time_base = pts, self.time_base
-        if self._audio is not None:
-            self._audio.mux_until(float(pts * self.time_base))
-        self._out.mux(self._video.encode(frame))
-
-    def close(self) -> Path:
-        """Flush the encoder and the rest of the audio, then put the file in place."""
-        try:
-            self._out.mux(self._video.encode(None))
-            if self._audio is not None:
-                self._audio.close()
-            self._out.close()
-        except BaseException:
-            self.abort()
-            raise
-        os.replace(self._tmp, self.path)
-        return self.path
-
-    def abort(self) -> None:
-        """Drop the partial file."""
-        with contextlib.suppress(Exception):
-            self._out.close()
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        if et is None:
-            self.close()
-        else:
-            self.abort()

@@ -25,7 +25,8 @@ import torch
 
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.lock import output_lock
-from styleverse.io.video import DEFAULT_CRF, DecodedFrame, VideoReader, display_size, frame_to_array
+from styleverse.io.video import DecodedFrame, VideoReader, display_size, frame_to_array
+from styleverse.io.video_writer import DEFAULT_CRF
 from styleverse.nn.color import match_histogram
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.transfer.job import COLOR_MODES, StylizeJob, add_bank_targets, feature_network, style_sources

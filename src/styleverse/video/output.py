@@ -20,7 +20,8 @@ import numpy as np
 from styleverse.errors import OutputError
 from styleverse.io.images import save_image, write_json
 from styleverse.io.outputs import Output, check_outputs
-from styleverse.io.video import AudioSource, VideoReader, VideoWriter, container_for, frame_to_array
+from styleverse.io.video import VideoReader, frame_to_array
+from styleverse.io.video_writer import AudioSource, VideoWriter, container_for
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.video.report import plot_frames, sidecar
 from styleverse.video.work import WorkFolder, work_folder
