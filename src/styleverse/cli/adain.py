@@ -22,6 +22,7 @@ from .common import (
     positive_float,
     positive_int,
     progress,
+    run_training,
     setup_logging,
 )
 from .fast import _defaults
@@ -154,9 +155,6 @@ def _register_export(actions: Any) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from styleverse.fast.adain.train import AdaINTrainConfig, loss_plot_path, samples_path, train_adain
-    from styleverse.training.loop import CheckpointSaved, LoopStart, SampleSaved, StepEnd
-
-    from .common import graceful_interrupt
 
     rank0 = int(os.environ.get("RANK", "0")) == 0
     quiet = args.quiet or not rank0
@@ -169,19 +167,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, precision=args.precision,
         device=args.device, resume=args.resume, overwrite=args.overwrite,
     )  # fmt: skip
-    with progress(quiet) as bar, graceful_interrupt() as flag:
-        task = bar.add_task("adain train", total=cfg.steps, status="loading")
-
-        def on_event(ev: Any) -> None:
-            if isinstance(ev, LoopStart):
-                bar.update(task, completed=ev.step, status=f"x{ev.world_size}" + (" resumed" if ev.resumed else ""))
-            elif isinstance(ev, StepEnd):
-                lo = ev.losses
-                bar.update(task, completed=ev.step, status=f"style {lo['style']:.3g} content {lo['content']:.3g}")
-            elif isinstance(ev, CheckpointSaved | SampleSaved) and not quiet:
-                bar.update(task, status=f"{type(ev).__name__} at {ev.step}")
-
-        result = train_adain(cfg, on_event, stop=lambda: flag[0])
+    result = run_training("adain train", cfg.steps, quiet, lambda cb, stop: train_adain(cfg, cb, stop=stop))
     if not rank0:
         return 130 if result.interrupted else 0
     out = result.output

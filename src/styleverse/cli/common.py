@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -20,6 +20,7 @@ from styleverse.cli.progress import progress as _progress
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.versions import versions
 
+T = TypeVar("T")
 console = Console(stderr=True)
 
 
@@ -203,6 +204,28 @@ def graceful_interrupt() -> Iterator[list[bool]]:
         signal.signal(signal.SIGINT, old)
 
 
+def run_training(
+    label: str, steps: int, quiet: bool, run: Callable[[Callable[[Any], None], Callable[[], bool]], T]
+) -> T:
+    """Run a trainer built on :mod:`styleverse.training.loop` under a progress display and Ctrl-C handling:
+    ``run(callback, stop)`` gets the loop's event callback and the stop flag the first Ctrl-C raises."""
+    from styleverse.training.loop import CheckpointSaved, LoopStart, SampleSaved, StepEnd
+
+    with progress(quiet) as bar, graceful_interrupt() as flag:
+        task = bar.add_task(label, total=steps, status="loading")
+
+        def on_event(ev: Any) -> None:
+            if isinstance(ev, LoopStart):
+                bar.update(task, completed=ev.step, status=f"x{ev.world_size}" + (" resumed" if ev.resumed else ""))
+            elif isinstance(ev, StepEnd):
+                lo = ev.losses
+                bar.update(task, completed=ev.step, status=f"style {lo['style']:.3g} content {lo['content']:.3g}")
+            elif isinstance(ev, CheckpointSaved | SampleSaved) and not quiet:
+                bar.update(task, status=f"{type(ev).__name__} at {ev.step}")
+
+        return run(on_event, lambda: flag[0])
+
+
 Register = Callable[[Any], None]
 __all__: Sequence[str] = [
     "Parser",
@@ -216,6 +239,7 @@ __all__: Sequence[str] = [
     "positive_int",
     "progress",
     "run_command",
+    "run_training",
     "setup_logging",
     "versions",
 ]

@@ -23,6 +23,7 @@ from .common import (
     positive_float,
     positive_int,
     progress,
+    run_training,
     setup_logging,
 )
 
@@ -166,9 +167,6 @@ def parse_mix(universe: str | None, mix: list[str] | None) -> dict[str, float] |
 
 def cmd_train(args: argparse.Namespace) -> int:
     from styleverse.fast.train import FastTrainConfig, train_fast
-    from styleverse.training.loop import CheckpointSaved, LoopStart, SampleSaved, StepEnd
-
-    from .common import graceful_interrupt
 
     rank0 = int(os.environ.get("RANK", "0")) == 0
     quiet = args.quiet or not rank0
@@ -182,19 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         sample_every=args.sample_every, precision=args.precision, device=args.device, resume=args.resume,
         overwrite=args.overwrite,
     )  # fmt: skip
-    with progress(quiet) as bar, graceful_interrupt() as flag:
-        task = bar.add_task("fast train", total=cfg.steps, status="loading")
-
-        def on_event(ev: Any) -> None:
-            if isinstance(ev, LoopStart):
-                bar.update(task, completed=ev.step, status=f"x{ev.world_size}" + (" resumed" if ev.resumed else ""))
-            elif isinstance(ev, StepEnd):
-                lo = ev.losses
-                bar.update(task, completed=ev.step, status=f"style {lo['style']:.3g} content {lo['content']:.3g}")
-            elif isinstance(ev, CheckpointSaved | SampleSaved) and not quiet:
-                bar.update(task, status=f"{type(ev).__name__} at {ev.step}")
-
-        result = train_fast(cfg, on_event, stop=lambda: flag[0])
+    result = run_training("fast train", cfg.steps, quiet, lambda cb, stop: train_fast(cfg, cb, stop=stop))
     if not rank0:
         return 130 if result.interrupted else 0
     from styleverse.fast.train import loss_plot_path, samples_path
