@@ -29,9 +29,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from styleverse.devices import autocast, resolve_device, resolve_precision
+from styleverse.devices import autocast, memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
-from styleverse.nn.features import StyleContentModel
+from styleverse.nn.features import Representation, StyleContentModel
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.transfer.config import (
@@ -153,14 +153,11 @@ class StyleTransfer:
 
     # ---- features and objective -------------------------------------------------------------------------
 
-    def _memory_format(self, precision: str) -> torch.memory_format:
-        return torch.channels_last if precision == "bf16" else torch.contiguous_format
-
-    def _features(self, x: torch.Tensor, precision: str, **kw: bool):  # type: ignore[no-untyped-def]
-        fmt = self._memory_format(precision)
+    def _features(self, x: torch.Tensor, precision: str, **kw: bool) -> Representation:
+        fmt = memory_format(precision)
         if fmt != self._format:
             with torch.inference_mode(False):  # converted weights must stay usable by autograd
-                self.model.to(memory_format=fmt)
+                place(self.model, None, precision)
             self._format = fmt
         with autocast(self.device, precision):
             return self.model(x.contiguous(memory_format=fmt), **kw)
@@ -399,8 +396,8 @@ class StyleTransfer:
                 out.scales.append(_scale_info(sc, reason))
         out.interrupted, out.diverged_at = reason == "interrupted", run.get("diverged_at")
         if reason != "interrupted":
-            same = sc is not None and sc.precision == "fp32" and sc.index == len(sizes) - 1
-            out.final_losses = self.measure(out.image, content, styles, extra_loss, sc.targets if same else None)
+            reuse = sc.targets if sc is not None and sc.precision == "fp32" and sc.index == len(sizes) - 1 else None
+            out.final_losses = self.measure(out.image, content, styles, extra_loss, reuse)
         out.seconds = run["seconds"] + time.perf_counter() - run["t0"]
         return out
 
