@@ -18,7 +18,6 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from torch import nn
 
 from styleverse.errors import ConfigError, WeightsError
 from styleverse.io.images import atomic_path
-from styleverse.nn.vgg import VGGFeatures, layer_names, read_state_dict
+from styleverse.nn.vgg import VGGFeatures, layer_names, load_state_into, read_state_dict
 
 CHECKPOINT_FORMAT = 1
 DEFAULT_HIDDEN = (256, 128)
@@ -214,22 +213,6 @@ def read_checkpoint_config(path: str | os.PathLike[str]) -> tuple[dict[str, torc
     if not isinstance(config, dict):
         raise WeightsError(f"{p}: classifier config is not a JSON object")
     return state, config
-
-
-def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], prefixes: Sequence[str], where: str) -> None:
-    """Copy the tensors under ``prefixes`` into ``model`` with checks of presence, shape and finiteness."""
-    own = {k: v for k, v in model.state_dict().items() if k.startswith(tuple(prefixes))}
-    for key, ref in own.items():
-        t = state.get(key)
-        if t is None:
-            raise WeightsError(f"{where}: missing '{key}'")
-        if tuple(t.shape) != tuple(ref.shape):
-            raise WeightsError(f"{where}: '{key}' has shape {tuple(t.shape)}, expected {tuple(ref.shape)}")
-        if not torch.isfinite(t).all():
-            raise WeightsError(f"{where}: '{key}' holds NaN or inf values")
-    with torch.no_grad():
-        for key, ref in own.items():
-            ref.copy_(state[key])
 
 
 def load_classifier(path: str | os.PathLike[str]) -> Checkpoint:

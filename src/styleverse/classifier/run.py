@@ -27,14 +27,13 @@ from styleverse.classifier.model import (
     ClassifierSpec,
     UniverseClassifier,
     init_weights,
-    load_state_into,
     save_checkpoint,
     set_trainable,
 )
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io import state as io_state
 from styleverse.io.images import write_bytes_atomic
-from styleverse.nn.vgg import imagenet_weights_path, load_backbone, read_state_dict
+from styleverse.nn.vgg import imagenet_weights_path, load_backbone, load_state_into, read_state_dict
 from styleverse.training.distributed import DistContext, barrier, gather_objects
 from styleverse.training.rng import rng_state, set_rng_state
 

@@ -19,7 +19,7 @@ import os
 import pickle
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -263,22 +263,29 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
     return obj, {}
 
 
-def _load_features(model: VGGFeatures, state: dict[str, torch.Tensor], where: str) -> None:
-    """Copy ``features.*`` tensors into the model, checking presence, shapes and finiteness."""
-    own = model.state_dict()
-    picked: dict[str, torch.Tensor] = {}
+def load_state_into(
+    model: nn.Module, state: Mapping[str, torch.Tensor], prefixes: Sequence[str], where: str, arch: str = ""
+) -> None:
+    """Copy the tensors under ``prefixes`` into ``model``, each checked first (present, right shape, finite):
+    the one checked loader behind backbones, classifier checkpoints and their resume states."""
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(tuple(prefixes))}
+    which = f"; is it a {arch} state dict?" if arch else ""
     for key, ref in own.items():
         t = state.get(key)
         if t is None:
-            raise WeightsError(f"{where}: missing '{key}'; is it a {model.arch} state dict?")
+            raise WeightsError(f"{where}: missing '{key}'{which}")
         if tuple(t.shape) != tuple(ref.shape):
-            raise WeightsError(
-                f"{where}: '{key}' has shape {tuple(t.shape)}, expected {tuple(ref.shape)} ({model.arch})"
-            )
+            shape = f"{where}: '{key}' has shape {tuple(t.shape)}, expected {tuple(ref.shape)}"
+            raise WeightsError(shape + (f" ({arch})" if arch else ""))
         if not torch.isfinite(t).all():
             raise WeightsError(f"{where}: '{key}' holds NaN or inf values")
-        picked[key] = t.float()
-    model.load_state_dict(picked)
+    with torch.no_grad():
+        for key, ref in own.items():
+            ref.copy_(state[key])
+
+
+def _load_features(model: VGGFeatures, state: Mapping[str, torch.Tensor], where: str) -> None:
+    load_state_into(model, state, ("features.",), where, model.arch)
 
 
 def load_backbone(
