@@ -245,11 +245,13 @@ def _read(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if raw.get("styleverse_kind") != ADAIN_KIND:
         kind = raw.get("styleverse_kind", "no styleverse file")
         raise InputError(f"{p}: not a styleverse AdaIN decoder (it is {kind}); {HINT}")
+    damaged = InputError(f"{p}: AdaIN model metadata is damaged; {HINT}")
     try:
         meta = json.loads(raw["adain"])
-        assert isinstance(meta, dict)
-    except (KeyError, ValueError, AssertionError):
-        raise InputError(f"{p}: AdaIN model metadata is damaged; {HINT}") from None
+    except (KeyError, ValueError):
+        raise damaged from None
+    if not isinstance(meta, dict):
+        raise damaged
     if int(meta.get("format", 0)) > ADAIN_FORMAT:
         raise InputError(f"{p}: AdaIN model format {meta['format']} is newer than this styleverse reads; upgrade")
     return tensors, meta
