@@ -137,3 +137,15 @@ def test_checkpointed_blocks_recompute_in_backward_and_give_the_same_gradient() 
     checkpointed = gradient(0)
     assert len(calls) == 3  # conv1_1 ran again during backward
     assert torch.allclose(checkpointed, plain, rtol=1e-5, atol=1e-8)
+
+
+def test_first_conv_stays_float32_under_bf16_autocast() -> None:
+    """conv1_1 sees the pixels; in bf16 a move smaller than about one 8-bit level would not reach the loss."""
+    vgg, _ = load_backbone("random", width=1 / 16)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = vgg(x, ["relu1_1", "relu1_2"])
+        nudged = vgg(x + 1e-4, ["relu1_1"])
+    assert out["relu1_1"].dtype == torch.float32 and out["relu1_2"].dtype == torch.bfloat16
+    assert not torch.equal(nudged["relu1_1"], out["relu1_1"])  # a sub-level change still shows
+    assert torch.allclose(out["relu1_1"], vgg(x, ["relu1_1"])["relu1_1"], atol=1e-6)

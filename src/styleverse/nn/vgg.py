@@ -186,7 +186,14 @@ class VGGFeatures(nn.Module):
                 # in place unless the conv output it would overwrite was asked for: nothing else needs it (conv
                 # backward keeps its input, not its output), so this saves a transient activation per layer
                 module.inplace = self.names[i - 1] not in wanted
-            h = module(h)
+            if i < 2 and torch.is_autocast_enabled(h.device.type):
+                # conv1_1 sees the pixels: in bf16 they would be rounded to about one 8-bit level, so the small
+                # moves an optimiser makes near convergence would vanish (and relu1_1's Gram would be noisy).
+                # Float32 here costs under 1% of the network's operations.
+                with torch.autocast(h.device.type, enabled=False):
+                    h = module(h.float())
+            else:
+                h = module(h)
             if name in wanted:
                 out[name] = reduce[name](h) if reduce is not None and name in reduce else h
         return h, out
