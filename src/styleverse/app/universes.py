@@ -22,9 +22,9 @@ from styleverse.app.files import check_image, safe_name
 from styleverse.app.jobs import Finished, Ticket, follow
 from styleverse.app.views import payload_paths, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
+from styleverse.progress import Progress
 from styleverse.styles.analysis import Analysis, AnalysisSettings
 from styleverse.styles.job import AnalyzeJob, BankJob, StyleInputs, run_analyze, run_bank
-from styleverse.styles.stream import ProgressEvent
 
 TAB = "universes"
 DEFAULTS = AnalysisSettings()
@@ -95,9 +95,10 @@ def table(a: Analysis) -> list[list[Any]]:
     ]
 
 
-def _progress(ev: ProgressEvent) -> str:
+def _progress(ev: Progress) -> str:
     label = {"grams": "seeing the images", "distances": "distances", "subset": "subset and map"}.get(ev.stage, ev.stage)
-    return progress_html(ev.done, ev.total, f"{label}: {ev.done} / {ev.total}")
+    total = ev.total or max(ev.done, 1)
+    return progress_html(ev.done, total, f"{label}: {ev.done} / {total}")
 
 
 def analyse(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
@@ -115,7 +116,7 @@ def analyse(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
         if isinstance(item, Finished):
             yield _analysed(item, folder, subset)
             return
-        last = [e for e in item if isinstance(e, ProgressEvent)]
+        last = [e for e in item if isinstance(e, Progress)]
         if last:
             yield View(progress=_progress(last[-1]))
 
@@ -165,7 +166,7 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
                 bank=str(path),
             )
             return
-        last = [e for e in item if isinstance(e, ProgressEvent)]
+        last = [e for e in item if isinstance(e, Progress)]
         if last:
             yield View(progress=_progress(last[-1]))
 

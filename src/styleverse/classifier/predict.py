@@ -28,17 +28,10 @@ from styleverse.classifier.metrics import (
 from styleverse.classifier.model import Checkpoint, UniverseClassifier, load_classifier
 from styleverse.devices import autocast, memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError, InputError
+from styleverse.progress import Progress
 
 T = TypeVar("T")
 EVAL_SPLITS = ("val", "train", "all")
-
-
-@dataclass(frozen=True)
-class EvalProgress:
-    """``done`` of ``total`` images went through the network."""
-
-    done: int
-    total: int
 
 
 @dataclass(frozen=True)
@@ -100,7 +93,7 @@ def infer(
     precision: str,
     batch_size: int = 16,
     workers: int = 2,
-    callback: Callable[[EvalProgress], None] | None = None,
+    callback: Callable[[Progress], None] | None = None,
 ) -> torch.Tensor:
     """Logits (N, classes) on CPU for ``paths``; the model is put in eval mode."""
     model.eval()
@@ -114,7 +107,7 @@ def infer(
         out.append(forward_batch(model, torch.stack(images), device, precision).cpu())
         done += len(images)
         if callback:
-            callback(EvalProgress(done, len(paths)))
+            callback(Progress("eval", done, len(paths)))
     n_classes = len(model.spec.class_names)
     return torch.cat(out) if out else torch.zeros(0, n_classes)
 
@@ -136,7 +129,7 @@ def predict_images(
     precision: str = "auto",
     batch_size: int = 16,
     workers: int = 2,
-    callback: Callable[[EvalProgress], None] | None = None,
+    callback: Callable[[Progress], None] | None = None,
 ) -> list[Prediction]:
     """Universe and confidence (softmax probability) for each image file."""
     paths = [Path(p) for p in images]
@@ -162,7 +155,7 @@ def evaluate(
     precision: str = "auto",
     batch_size: int = 16,
     workers: int = 2,
-    callback: Callable[[EvalProgress], None] | None = None,
+    callback: Callable[[Progress], None] | None = None,
 ) -> EvalReport:
     """Accuracy, per-class recall and confusion matrix of a checkpoint on a dataset.
 

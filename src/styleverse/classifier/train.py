@@ -41,7 +41,7 @@ from styleverse.classifier.metrics import (
     summarize,
 )
 from styleverse.classifier.model import DEFAULT_HIDDEN, TRAIN_LAYER_CHOICES, UniverseClassifier
-from styleverse.classifier.predict import EvalProgress, forward_batch, infer, prefetched
+from styleverse.classifier.predict import forward_batch, infer, prefetched
 from styleverse.classifier.run import (
     RunState,
     build_classifier,
@@ -55,6 +55,7 @@ from styleverse.errors import ConfigError
 from styleverse.io.images import remove_temp_files
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs
+from styleverse.progress import Progress
 from styleverse.training.distributed import DistContext, all_sum, setup_distributed, teardown_distributed
 
 log = logging.getLogger("styleverse")
@@ -201,7 +202,7 @@ class EpochEnd:
     is_best: bool
 
 
-Event = TrainStart | TrainStep | EpochEnd | EvalProgress
+Event = TrainStart | TrainStep | EpochEnd | Progress
 Callback = Callable[[Event], None]
 
 

@@ -234,9 +234,10 @@ def _warn(warnings: list[str], advice: str, where: str) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from styleverse.classifier.metrics import plot_confusion, plot_reliability
-    from styleverse.classifier.predict import EvalProgress, evaluate
+    from styleverse.classifier.predict import evaluate
     from styleverse.errors import ConfigError
     from styleverse.io.images import check_output
+    from styleverse.progress import Progress
 
     setup_logging(args.quiet)
     if args.out and args.reliability and Path(args.out).resolve() == Path(args.reliability).resolve():
@@ -251,7 +252,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     with progress(args.quiet) as bar:
         task = bar.add_task("eval", total=None, status="")
 
-        def on_event(ev: EvalProgress) -> None:
+        def on_event(ev: Progress) -> None:
             bar.update(task, total=ev.total, completed=ev.done)
 
         report = evaluate(

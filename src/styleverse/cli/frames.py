@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from styleverse import progress as library
 from styleverse.errors import ConfigError
 
 from .common import Parser, console, non_negative_float, non_negative_int, positive_float, positive_int, progress
@@ -267,7 +268,7 @@ def cmd_harvest(args: argparse.Namespace) -> int:
 
 
 def cmd_balance(args: argparse.Namespace) -> int:
-    from styleverse.frames.balance import Augmented, BalanceConfig, balance
+    from styleverse.frames.balance import BalanceConfig, balance
 
     config = BalanceConfig(
         args.per_class,
@@ -280,8 +281,8 @@ def cmd_balance(args: argparse.Namespace) -> int:
     with progress(disable=args.quiet) as bars:
         task = bars.add_task("augmenting", total=None, status="", visible=False)
 
-        def on_event(e: Augmented) -> None:
-            bars.update(task, total=e.total, completed=e.done, status=e.label, visible=True)
+        def on_event(e: library.Progress) -> None:
+            bars.update(task, total=e.total, completed=e.done, status=e.item, visible=True)
 
         report = balance(args.dataset, config, on_event)
     table = Table(
@@ -310,13 +311,13 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from styleverse.frames.stats import COUNT_COLUMNS, SheetWritten, write_stats
+    from styleverse.frames.stats import COUNT_COLUMNS, write_stats
 
     with progress(disable=args.quiet) as bars:
         task = bars.add_task("contact sheets", total=None, status="", visible=False)
 
-        def on_event(e: SheetWritten) -> None:
-            bars.update(task, total=e.total, completed=e.done, status=e.label, visible=True)
+        def on_event(e: library.Progress) -> None:
+            bars.update(task, total=e.total, completed=e.done, status=e.item, visible=True)
 
         report = write_stats(args.dataset, per_sheet=args.per_sheet, thumb=args.thumb, on_event=on_event)
     table = Table(title=f"{args.dataset}: images per class")

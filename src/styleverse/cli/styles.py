@@ -127,7 +127,7 @@ def _progressing(bar: Any, label: str) -> Any:
     task = bar.add_task(label, total=None, status="")
 
     def update(ev: Any) -> None:
-        bar.update(task, total=ev.total, completed=ev.done, status=Path(ev.path).name if ev.path else ev.stage)
+        bar.update(task, total=ev.total, completed=ev.done, status=Path(ev.item).name if ev.item else ev.stage)
 
     return update
 

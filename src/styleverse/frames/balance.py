@@ -57,6 +57,7 @@ from styleverse.frames.quality import colour_signature, hamming_matrix, hash_int
 from styleverse.frames.split import DEFAULT_DUPLICATE_BITS, ClassSplit, block_key, split_blocks, split_class
 from styleverse.io.images import load_tensor, save_image, tensor_to_pil
 from styleverse.io.lock import output_lock
+from styleverse.progress import Progress
 
 DEFAULT_BLOCK_SECONDS = 10.0
 DEFAULT_GUARD_SECONDS = 2.0
@@ -130,15 +131,6 @@ class BalanceReport:
         return sum(c.duplicates for c in self.classes.values())
 
 
-@dataclass(frozen=True)
-class Augmented:
-    """Progress event: ``done`` of ``total`` augmented images written."""
-
-    label: str
-    done: int
-    total: int
-
-
 __all__ = ["EXCLUDED", "TRAIN", "VAL", "BalanceConfig", "BalanceReport", "balance", "block_key", "split_blocks"]
 
 
@@ -176,7 +168,7 @@ def _write_augmented(dataset: Path, orig: Row, split: str, k: int, gen_seed: int
 def balance(
     dataset: str | os.PathLike[str],
     config: BalanceConfig | None = None,
-    on_event: Callable[[Augmented], None] | None = None,
+    on_event: Callable[[Progress], None] | None = None,
 ) -> BalanceReport:
     """Split every class by source-time blocks, bring it to exactly N rows, rewrite the manifest (see
     module doc). Returns per-class counts; raises :class:`InputError` for a missing/empty manifest.
@@ -194,7 +186,7 @@ def balance(
         return _balance(root, cfg, on_event)
 
 
-def _balance(root: Path, cfg: BalanceConfig, on_event: Callable[[Augmented], None] | None) -> BalanceReport:
+def _balance(root: Path, cfg: BalanceConfig, on_event: Callable[[Progress], None] | None) -> BalanceReport:
     rows = [replace(r, split="") for r in read_manifest(root) if r.origin == "harvested"]
     by_label: dict[str, list[Row]] = {}
     for r in rows:
@@ -243,7 +235,7 @@ def _balance(root: Path, cfg: BalanceConfig, on_event: Callable[[Augmented], Non
     for i, (orig, split, k, gen_seed) in enumerate(plan, start=1):
         new_rows.append(_write_augmented(root, orig, split, k, gen_seed, cfg.augment))
         if on_event:
-            on_event(Augmented(orig.label, i, len(plan)))
+            on_event(Progress("augment", i, len(plan), orig.label))
     write_manifest(root, new_rows)
     _remove_stale_augmented(root, by_label, {r.path for r in new_rows})
     return report

@@ -32,6 +32,7 @@ from styleverse.io.images import load_image, remove_temp_files, write_bytes_atom
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs
 from styleverse.plots import contact_sheet
+from styleverse.progress import Progress
 
 COUNT_COLUMNS = ("total", "train", "val", "excluded", "unsplit", "harvested", "augmented")
 SHEET_COLS = 8
@@ -75,16 +76,6 @@ def sheet_rows(rows: Sequence[Row], limit: int) -> list[Row]:
         return usable
     step = len(usable) / limit
     return [usable[int(i * step)] for i in range(limit)]
-
-
-@dataclass(frozen=True)
-class SheetWritten:
-    """Progress event: contact sheet for ``label`` written (``done`` of ``total``)."""
-
-    label: str
-    path: Path
-    done: int
-    total: int
 
 
 @dataclass(frozen=True)
@@ -137,7 +128,7 @@ def write_stats(
     dataset: str | os.PathLike[str],
     per_sheet: int = 48,
     thumb: int = 128,
-    on_event: Callable[[SheetWritten], None] | None = None,
+    on_event: Callable[[Progress], None] | None = None,
 ) -> StatsReport:
     """Write ``DATASET/stats/counts.csv`` and ``DATASET/stats/<label>.jpg`` (a contact sheet of up to
     ``per_sheet`` images captioned with video, time, split and origin) and find each class's closest
@@ -165,7 +156,7 @@ def _write_stats(
     out: Path,
     per_sheet: int,
     thumb: int,
-    on_event: Callable[[SheetWritten], None] | None,
+    on_event: Callable[[Progress], None] | None,
 ) -> StatsReport:
     nearest = {label: nearest_pair([r for r in rows if r.label == label]) for label in counts}
     buf = io.StringIO()
@@ -194,5 +185,5 @@ def _write_stats(
         path = out / f"{label}.jpg"
         sheets[label] = contact_sheet(images, texts, path, cols=SHEET_COLS, thumb=thumb, title=title)
         if on_event:
-            on_event(SheetWritten(label, sheets[label], i, len(counts)))
+            on_event(Progress("contact sheets", i, len(counts), label))
     return StatsReport(counts, counts_csv, sheets, nearest)

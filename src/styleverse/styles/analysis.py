@@ -47,6 +47,7 @@ import torch
 from styleverse.errors import ConfigError
 from styleverse.nn.features import StyleContentModel
 from styleverse.nn.vgg import BackboneInfo
+from styleverse.progress import Progress
 from styleverse.styles.bank import Bank
 from styleverse.styles.spread import (
     Layout,
@@ -60,7 +61,7 @@ from styleverse.styles.spread import (
     row_chunks,
     weighted_spread,
 )
-from styleverse.styles.stream import Callback, ProgressEvent, accumulate, stream_grams
+from styleverse.styles.stream import Callback, accumulate, stream_grams
 from styleverse.transfer.targets import GramDict, StyleImage, sq_norm
 
 __all__ = [
@@ -309,7 +310,7 @@ def analyze(
         p = _first_pass(tmp, model, images, lay, cfg, dev, callback)
         raw = layer_sq(p.mm, lay, lay.pack(p.mean), np.arange(n))
         if callback:
-            callback(ProgressEvent("distances", n, n))
+            callback(Progress("distances", n, n))
         dl = raw / p.norm
         dist = dl @ lw
         med, mad, thr = robust_threshold(dist, cfg.mad_k)
@@ -318,7 +319,7 @@ def analyze(
         scale = {k: math.sqrt(lam[k] / p.norm[j]) for j, k in enumerate(names)}
         z = coordinates(p.mm, lay, scale, exact, cfg.sketch_dim, cfg.seed)
         if callback:
-            callback(ProgressEvent("subset", n, n))
+            callback(Progress("subset", n, n))
         dens, groups = density(z, w, cfg)
         outlier = dens.outlier
         keep = min(n, cfg.keep if cfg.keep is not None else max(1, int((~outlier).sum())))

@@ -53,7 +53,7 @@ from styleverse.styles.resume import (
     load_state,
     resume_path,
 )
-from styleverse.styles.stream import Callback, ProgressEvent, accumulate, stream_grams, stream_style
+from styleverse.styles.stream import Callback, accumulate, stream_grams, stream_style
 from styleverse.transfer.targets import ChannelStats, GramDict, RunningSums, StatDict, StyleImage, add_all, sq_norm
 
 __all__ = [
@@ -65,7 +65,6 @@ __all__ = [
     "BankInterrupted",
     "Callback",
     "ChannelStats",
-    "ProgressEvent",
     "RunningSums",
     "accumulate",
     "adain_stats",

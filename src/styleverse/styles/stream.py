@@ -11,26 +11,15 @@ std from the same pass (:func:`stream_style`), AdaIN's style representation (Hua
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 import torch
 
 from styleverse.errors import InputError
+from styleverse.progress import Progress
 from styleverse.styles.inputs import prefetch_tensors
 from styleverse.transfer.targets import GramDict, RunningSums, StatDict, StyleImage, add_all, image_grams
 
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """Progress of a long pass: ``stage`` is e.g. ``grams`` (network pass) or ``distances``."""
-
-    stage: str
-    done: int
-    total: int
-    path: str | None = None
-
-
-Callback = Callable[[ProgressEvent], None]
+Callback = Callable[[Progress], None]
 
 
 def accumulate(items: Iterable[tuple[GramDict, float]]) -> tuple[GramDict, float, float, dict[str, float], int]:
@@ -81,7 +70,7 @@ def _stream(
 ) -> Iterator[tuple[GramDict, float, StatDict | None]]:
     rest, total = list(images[start:]), len(images)
     if start and callback:
-        callback(ProgressEvent("grams", start, total))
+        callback(Progress("grams", start, total))
     for i, (s, t) in enumerate(zip(rest, prefetch_tensors(rest, size), strict=True), start + 1):
         stats: StatDict | None = None
         if with_stats:
@@ -93,4 +82,4 @@ def _stream(
             raise InputError(f"{s.path}: style features hold NaN/inf (bad weights or image)")
         yield grams, s.weight, stats
         if callback:
-            callback(ProgressEvent("grams", i, total, str(s.path)))
+            callback(Progress("grams", i, total, str(s.path)))
