@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from styleverse.classifier.config import LR_PAPER, LR_SCRATCH, TrainConfig, config_default, lr_advice
 from styleverse.classifier.metrics import (
     ECE_BINS,
     confusion_matrix,
@@ -19,7 +20,6 @@ from styleverse.classifier.metrics import (
     probability_sums,
     summarize,
 )
-from styleverse.classifier.train import LR_PAPER, LR_SCRATCH, TrainConfig, config_default, lr_advice
 
 NAMES = ("animated", "live")
 

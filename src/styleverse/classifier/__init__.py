@@ -5,7 +5,8 @@ from styleverse._exports import by_module, lazy_exports
 _WHERE = by_module(
     {
         "model": "UniverseClassifier ClassifierSpec load_classifier",
-        "train": "TrainConfig train",
+        "config": "TrainConfig",
+        "train": "train",
         "predict": "predict_images evaluate",
         "data": "read_dataset",
     }

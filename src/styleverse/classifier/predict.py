@@ -190,7 +190,7 @@ def evaluate(
     warnings = learning_warnings(summary, probs)
     advice = ""
     if warnings and settings.get("init") and settings.get("lr"):
-        from styleverse.classifier.train import lr_advice  # train imports this module
+        from styleverse.classifier.config import lr_advice
 
         advice = lr_advice(str(settings["init"]), float(settings["lr"]), float(settings.get("width", 1.0)))
     return EvalReport(list(names), split, len(samples), loss, conf, summary, probs, warnings, advice)

@@ -15,12 +15,13 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from styleverse.classifier.config import TrainConfig
 from styleverse.classifier.data import Dataset
 from styleverse.classifier.metrics import plot_confusion, plot_curves, plot_reliability
 from styleverse.classifier.model import (
@@ -36,9 +37,6 @@ from styleverse.io.images import write_bytes_atomic
 from styleverse.nn.vgg import imagenet_weights_path, load_backbone, load_state_into, read_state_dict
 from styleverse.training.distributed import DistContext, barrier, gather_objects
 from styleverse.training.rng import rng_state, set_rng_state
-
-if TYPE_CHECKING:
-    from styleverse.classifier.train import TrainConfig
 
 log = logging.getLogger("styleverse")
 INIT_ALTERNATIVES = "pass --init PATH to a VGG state dict or a classifier checkpoint, or --init scratch"

@@ -78,7 +78,7 @@ def _register_train(actions: Any) -> None:
     t.add_argument("dataset", metavar="DATASET", help="dataset folder: one subfolder of images per universe")
     t.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints, metrics and plots")
     t.add_argument("--epochs", type=positive_int, default=10, help="training epochs (paper: 10)")
-    from styleverse.classifier.train import TrainConfig, config_default
+    from styleverse.classifier.config import TrainConfig, config_default
 
     t.add_argument(
         "--lr",
@@ -195,7 +195,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             console.print(f"[yellow]interrupted; state saved in {result.run_dir / 'resume.pt'}; rerun with --resume")
         return 130
     if rank0 and result.history:
-        from styleverse.classifier.train import lr_advice
+        from styleverse.classifier.config import lr_advice
 
         best = result.history[(result.best_epoch or 1) - 1]
         probs = best.get("val_probabilities") or {}
