@@ -154,8 +154,10 @@ def test_final_losses_are_those_of_the_saved_8bit_image(tiny) -> None:  # type: 
     from styleverse.nn.losses import content_loss, style_loss
 
     model, content, styles = tiny
-    res, _ = _run(tiny, steps=6)
+    res, events = _run(tiny, steps=6, save_every=6)
     assert torch.equal(res.image, torch.round(res.image * 255) / 255)  # exactly 8-bit values
+    snaps = [e for e in events if isinstance(e, SnapshotEvent)]
+    assert len(snaps) == 1 and torch.equal(snaps[0].image, res.image)  # a snapshot is what a stop would save
     cfg = TransferConfig()
     with torch.no_grad():
         rep = model(res.image)

@@ -48,12 +48,12 @@ class TransferConfig:
     ``tol_window`` steps (``tol=0`` runs every step).
     """
 
-    steps: int = 300
+    steps: int = 200
     optimizer: str = "lbfgs"
     lr: float | None = None
     content_weight: float = 1.0
     style_weight: float = 1e6
-    tv_weight: float = 0.0
+    tv_weight: float = 1e-2
     size: int = 512
     scales: tuple[int, ...] = ()
     init: str = "content"
@@ -61,7 +61,7 @@ class TransferConfig:
     save_every: int = 0
     precision: str = "auto"
     device: str = "auto"
-    tol: float = 0.0
+    tol: float = 5e-3
     tol_window: int = 10
 
     @property
@@ -115,10 +115,10 @@ class ScaleEvent:
 
 @dataclass(frozen=True)
 class SnapshotEvent:
-    """The current image every ``save_every`` steps."""
+    """Every ``save_every`` steps, the image a stop now would save: the best so far, 8-bit."""
 
     step: int
-    image: torch.Tensor  # (1,3,H,W) float32 CPU
+    image: torch.Tensor  # (1,3,H,W) float32 CPU, values k/255
 
 
 Event = StepEvent | ScaleEvent | SnapshotEvent
