@@ -182,10 +182,6 @@ class VGGFeatures(nn.Module):
         out: dict[str, torch.Tensor] = {}
         for i in range(start, stop):
             module, name = self.features[i], self.names[i]
-            if isinstance(module, nn.ReLU):
-                # in place unless the conv output it would overwrite was asked for: nothing else needs it (conv
-                # backward keeps its input, not its output), so this saves a transient activation per layer
-                module.inplace = self.names[i - 1] not in wanted
             if i < 2 and torch.is_autocast_enabled(h.device.type):
                 # conv1_1 sees the pixels: in bf16 they would be rounded to about one 8-bit level, so the small
                 # moves an optimiser makes near convergence would vanish (and relu1_1's Gram would be noisy).
