@@ -163,11 +163,11 @@ def quality_table(args: argparse.Namespace, backbone: str) -> None:
         bar = base.final_losses["total"]
         runs = [("baseline", base, None)]
         if args.legacy:
-            optimize._BOUNDS = "none"
+            bounds, optimize._BOUNDS = optimize._BOUNDS, "none"
             try:
                 legacy, _ = timed_run(replace(base_cfg, save_every=0), model, content, styles, size)
             finally:
-                optimize._BOUNDS = "sigmoid"
+                optimize._BOUNDS = bounds
             runs.append(("unbounded (before)", legacy, None))
         console.print(f"[dim]{size} px: defaults, {load()}")
         new, cp = timed_run(every, model, content, styles, size)
