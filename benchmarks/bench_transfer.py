@@ -10,7 +10,8 @@ Three tables (``--tables``):
   convergence stop, auto precision) run on the same objective; the table gives their wall-clock, steps,
   precision and final saved-image loss against the bar, and the wall-clock at which a checkpoint of the
   finest scale first reached the bar (checkpoints every ``--every`` steps, their measurement not counted).
-  ``--legacy`` also runs the old unbounded optimiser for the same steps, to show what it saved.
+  ``--legacy`` also runs the old unbounded optimiser for the same steps, to show what it saved;
+  ``--variants`` runs changed defaults (no convergence stop, float32 for the finest scale, a float32 polish).
 - **memory**: peak resident memory of one default L-BFGS step at ``--memory-sizes`` (a fresh process each,
   so peaks do not mix); a size whose estimate exceeds the free memory is skipped.
 
@@ -137,10 +138,50 @@ class Checkpoints:
         return next(((s, t) for s, t, v in self.points if v <= bar), None)
 
 
-def timed_run(cfg: TransferConfig, model: Any, content: torch.Tensor, styles: Samples, size: int) -> tuple[Any, Any]:
-    engine = StyleTransfer(model, cfg)
+class Variant(StyleTransfer):
+    """The defaults with the finest scale changed: another precision, and/or no convergence stop (run to the cap)."""
+
+    def __init__(self, model: Any, config: TransferConfig, finest: str | None = None, stop: bool = True):
+        super().__init__(model, config)
+        self.finest, self.stop = finest, stop
+
+    def _precisions(self, n: int) -> list[str]:
+        p = super()._precisions(n)
+        return [*p[:-1], self.finest] if self.finest else p
+
+    def _stop_reason(self, sc: Any, stop: Any) -> str | None:
+        reason = super()._stop_reason(sc, stop)
+        last = sc.index == len(self.config.sizes) - 1
+        return None if reason == "converged" and last and not self.stop else reason
+
+
+# name: (scales relative to the size, finest-scale precision, convergence stop on the finest scale)
+VARIANTS = {
+    "nostop": ((0.5, 1), None, False),
+    "fp32-finest": ((0.5, 1), "fp32", False),
+    "fp32-polish": ((0.5, 1, 1), "fp32", False),
+}
+
+
+def timed_run(
+    cfg: TransferConfig,
+    model: Any,
+    content: torch.Tensor,
+    styles: Samples,
+    size: int,
+    variant: str = "",
+    bar: float | None = None,
+) -> tuple[Any, Any]:
+    """One run with checkpoints; a variant stops as soon as a checkpoint reaches ``bar``."""
+    if variant:
+        rel, finest, stop = VARIANTS[variant]
+        cfg = replace(cfg, scales=tuple(int(r * size) for r in rel), steps=max(cfg.steps, 300))
+        engine: StyleTransfer = Variant(model, cfg, finest, stop)
+    else:
+        engine = StyleTransfer(model, cfg)
     cp = Checkpoints(engine, content, styles, size)
-    res = engine.run(content, styles, callback=cp)  # type: ignore[arg-type]
+    done = (lambda: cp.reached(bar) is not None) if variant and bar is not None else None
+    res = engine.run(content, styles, callback=cp, stop=done)  # type: ignore[arg-type]
     res.seconds -= cp.spent
     return res, cp
 
@@ -172,6 +213,10 @@ def quality_table(args: argparse.Namespace, backbone: str) -> None:
         console.print(f"[dim]{size} px: defaults, {load()}")
         new, cp = timed_run(every, model, content, styles, size)
         runs.append(("defaults", new, cp))
+        for v in args.variants:
+            console.print(f"[dim]{size} px: {v}, {load()}")
+            res, vcp = timed_run(every, model, content, styles, size, v, bar)
+            runs.append((v, res, vcp))
         for name, res, c in runs:
             hit = c.reached(bar) if c is not None else None
             near = c.reached(1.05 * bar) if c is not None else None
@@ -251,6 +296,12 @@ def main() -> None:
     ap.add_argument("--step-steps", type=int, default=3, help="steps timed per cell of the step table")
     ap.add_argument("--every", type=int, default=5, help="checkpoint spacing at the finest scale")
     ap.add_argument("--legacy", action="store_true", help="also run the old unbounded optimiser as a reference")
+    ap.add_argument(
+        "--variants", nargs="*", default=[], choices=sorted(VARIANTS),
+        help="also run changed defaults, the finest scale until it reaches the bar (at most 300 steps): "
+        "nostop (no convergence stop), "
+        "fp32-finest (bf16 coarse, fp32 finest), fp32-polish (bf16 coarse-to-fine, then an fp32 pass at full size)",
+    )  # fmt: skip
     ap.add_argument("--memory-sizes", nargs="+", type=int, default=[1024, 2048, 4096])
     ap.add_argument("--backbone", default="auto", help="auto: imagenet if cached, else random")
     ap.add_argument("--photo", default="astronaut", help="scikit-image photo: astronaut, chelsea, coffee")
