@@ -20,7 +20,6 @@ File format (``.safetensors``): the network's state dict; metadata ``styleverse_
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -33,10 +32,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from styleverse.errors import ConfigError, InputError
-from styleverse.io.images import write_bytes_atomic
+from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 
 FAST_KIND = "fast_model"
 FAST_FORMAT = 1
+FAST = ArtifactKind(FAST_KIND, "fast", "model file", "a styleverse fast model",
+                    "train one with `styleverse fast train`", FAST_FORMAT)  # fmt: skip
 MULTIPLE = 4  # two stride-2 stages
 MIN_SIDE = 16  # reflection padding in the 4x-downsampled middle needs at least 4 px there
 
@@ -226,34 +227,16 @@ class FastModel:
 
 def save_model(model: FastModel, path: str | os.PathLike[str]) -> Path:
     """Write the network and its metadata atomically (replaces ``path``; callers check outputs first)."""
-    from safetensors.torch import save
-
-    tensors = {k: v.detach().float().cpu().contiguous() for k, v in model.net.state_dict().items()}
-    meta = {"styleverse_kind": FAST_KIND, "fast": json.dumps(model.metadata(), default=str)}
-    write_bytes_atomic(Path(path), save(tensors, metadata=meta))
-    return Path(path)
+    tensors = {k: v.detach().float() for k, v in model.net.state_dict().items()}
+    return write_artifact(path, FAST, tensors, model.metadata())
 
 
 def load_model(path: str | os.PathLike[str]) -> FastModel:
     """Read a fast model file; a one-line :class:`InputError` for a missing, corrupt or foreign file."""
-    from safetensors import safe_open
-
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such model file")
-    hint = "train one with `styleverse fast train`"
+    hint = FAST.hint
+    tensors, meta = read_artifact(p, FAST)
     try:
-        with safe_open(str(p), framework="pt") as f:
-            raw = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-    except Exception as e:
-        raise InputError(f"{p}: not a readable model file ({type(e).__name__}: {str(e)[:100]}); {hint}") from None
-    if raw.get("styleverse_kind") != FAST_KIND:
-        raise InputError(f"{p}: not a styleverse fast model (it is {raw.get('styleverse_kind', 'unknown')}); {hint}")
-    try:
-        meta = json.loads(raw["fast"])
-        if int(meta.get("format", 0)) > FAST_FORMAT:
-            raise InputError(f"{p}: model format {meta['format']} is newer than this styleverse reads; upgrade")
         net = TransformNet(FastSpec.from_dict(meta["spec"]))
         if any(not torch.isfinite(t).all() for t in tensors.values()):
             raise ValueError("weights hold NaN or inf")

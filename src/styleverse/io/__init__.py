@@ -1,5 +1,6 @@
 """Leaf I/O: images (load any format upright in sRGB, atomic writes), video (PyAV reader and writer), the one
-resumable-state file format, exclusive output locks, path confinement and the up-front check of all outputs."""
+resumable-state file format, the artefact file format (banks, models), exclusive output locks, path
+confinement and the up-front check of all outputs."""
 
 from styleverse._exports import by_module, lazy_exports
 
@@ -13,6 +14,7 @@ _WHERE = by_module(
         "lock": "output_lock",
         "paths": "resolve_inside is_plain_name",
         "outputs": "Output check_outputs",
+        "artifacts": "ArtifactKind read_artifact write_artifact",
     }
 )
 __all__ = sorted(_WHERE)

@@ -29,7 +29,6 @@ statistics, ``channel_stats`` (their definition).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -41,7 +40,8 @@ from typing import Any
 import torch
 
 from styleverse.errors import ConfigError, InputError
-from styleverse.io.images import check_output, write_bytes_atomic
+from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
+from styleverse.io.images import check_output
 from styleverse.nn.losses import style_loss
 from styleverse.nn.vgg import WIDTHS, BackboneInfo
 from styleverse.styles.inputs import MANIFEST, expand_inputs, manifest_images, prefetch_tensors
@@ -87,6 +87,8 @@ log = logging.getLogger("styleverse")
 
 BANK_KIND = "style_bank"
 BANK_FORMAT = 1
+BANK = ArtifactKind(BANK_KIND, "bank", "style bank", "a style bank",
+                    "make one with `styleverse styles bank IMAGES -o FILE`", BANK_FORMAT)  # fmt: skip
 STATS_DEFINITION = "weighted mean of per-image channel means; weighted mean of per-image population stds"
 
 
@@ -200,7 +202,6 @@ def build_bank(
 
 def save_bank(bank: Bank, path: str | os.PathLike[str], overwrite: bool = False, inputs: Iterable = ()) -> Path:
     """Write a bank atomically; refuses to replace an input or (without ``overwrite``) an existing file."""
-    from safetensors.torch import save
 
     out = check_output(path, inputs, overwrite)
     tensors: dict[str, torch.Tensor] = {
@@ -213,33 +214,13 @@ def save_bank(bank: Bank, path: str | os.PathLike[str], overwrite: bool = False,
     for k, st in (bank.stats or {}).items():
         tensors[f"stat_mean.{k}"] = st.mean.float().contiguous()
         tensors[f"stat_std.{k}"] = st.std.float().contiguous()
-    meta = {"styleverse_kind": BANK_KIND, "bank": json.dumps(bank.metadata())}
-    write_bytes_atomic(out, save(tensors, metadata=meta))
-    return out
+    return write_artifact(out, BANK, tensors, bank.metadata())
 
 
 def _read(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
-    from safetensors import safe_open
-
-    if not p.is_file():
-        raise InputError(f"{p}: no such style bank file")
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            raw = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-    except Exception as e:
-        raise InputError(f"{p}: not a readable style bank ({type(e).__name__}: {str(e)[:120]})") from None
-    if raw.get("styleverse_kind") != BANK_KIND:
-        raise InputError(f"{p}: not a style bank; make one with `styleverse styles bank IMAGES -o FILE`")
-    damaged = InputError(f"{p}: style bank metadata is damaged; rebuild the bank")
-    try:
-        meta = json.loads(raw["bank"])
-    except (KeyError, ValueError):
-        raise damaged from None
-    if not (isinstance(meta, dict) and isinstance(meta.get("layers"), list) and isinstance(meta.get("backbone"), dict)):
-        raise damaged
-    if int(meta.get("format", 0)) > BANK_FORMAT:
-        raise InputError(f"{p}: bank format {meta['format']} is newer than this styleverse reads; upgrade")
+    tensors, meta = read_artifact(p, BANK)
+    if not (isinstance(meta.get("layers"), list) and isinstance(meta.get("backbone"), dict)):
+        raise InputError(f"{p}: style bank metadata is damaged; {BANK.hint}")
     return tensors, meta
 
 

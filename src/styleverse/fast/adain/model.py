@@ -25,7 +25,6 @@ its identity names, loaded and checked by :func:`load_encoder`); metadata ``styl
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from styleverse.errors import ConfigError, InputError, WeightsError
-from styleverse.io.images import write_bytes_atomic
+from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 from styleverse.nn.vgg import CONFIGS, WIDTHS, BackboneInfo, VGGFeatures, load_backbone
 from styleverse.transfer.targets import ChannelStats, channel_stats
 
@@ -48,6 +47,7 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the paper's style
 EPS = 1e-5  # inside the square root of the content variance, as in the authors' code
 MULTIPLE = 8  # three pooling stages before relu4_1: H and W must be multiples of 8 to come back unchanged
 HINT = "train one with `styleverse adain train`"
+ADAIN = ArtifactKind(ADAIN_KIND, "adain", "AdaIN model file", "a styleverse AdaIN decoder", HINT, ADAIN_FORMAT)
 
 
 def _as_map(t: torch.Tensor) -> torch.Tensor:
@@ -223,38 +223,12 @@ def load_encoder(info: Mapping[str, Any]) -> tuple[VGGFeatures, BackboneInfo]:
 
 def save_adain(model: AdaINModel, path: str | os.PathLike[str]) -> Path:
     """Write the decoder and its metadata atomically (replaces ``path``; callers check outputs first)."""
-    from safetensors.torch import save
-
-    tensors = {k: v.detach().float().cpu().contiguous() for k, v in model.net.decoder.state_dict().items()}
-    meta = {"styleverse_kind": ADAIN_KIND, "adain": json.dumps(model.metadata(), default=str)}
-    write_bytes_atomic(Path(path), save(tensors, metadata=meta))
-    return Path(path)
+    tensors = {k: v.detach().float() for k, v in model.net.decoder.state_dict().items()}
+    return write_artifact(path, ADAIN, tensors, model.metadata())
 
 
 def _read(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import safe_open
-
-    if not p.is_file():
-        raise InputError(f"{p}: no such AdaIN model file")
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            raw = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-    except Exception as e:
-        raise InputError(f"{p}: not a readable model file ({type(e).__name__}: {str(e)[:100]}); {HINT}") from None
-    if raw.get("styleverse_kind") != ADAIN_KIND:
-        kind = raw.get("styleverse_kind", "no styleverse file")
-        raise InputError(f"{p}: not a styleverse AdaIN decoder (it is {kind}); {HINT}")
-    damaged = InputError(f"{p}: AdaIN model metadata is damaged; {HINT}")
-    try:
-        meta = json.loads(raw["adain"])
-    except (KeyError, ValueError):
-        raise damaged from None
-    if not isinstance(meta, dict):
-        raise damaged
-    if int(meta.get("format", 0)) > ADAIN_FORMAT:
-        raise InputError(f"{p}: AdaIN model format {meta['format']} is newer than this styleverse reads; upgrade")
-    return tensors, meta
+    return read_artifact(p, ADAIN)
 
 
 def load_adain(path: str | os.PathLike[str], encoder: tuple[VGGFeatures, BackboneInfo] | None = None) -> AdaINModel:

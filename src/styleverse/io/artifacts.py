@@ -1,0 +1,84 @@
+"""The one file format of styleverse's artefacts (style banks, fast models, AdaIN decoders): a ``.safetensors``
+file whose metadata says what it is (``styleverse_kind``) and holds a JSON document under one key.
+
+:func:`write_artifact` writes atomically; :func:`read_artifact` gives the tensors and the JSON document, or a
+one-line :class:`~styleverse.errors.InputError` naming the file for every way a user's file can be wrong:
+missing, not safetensors, cut short, another kind of file, damaged metadata, a format newer than this
+version reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from styleverse.errors import InputError
+from styleverse.io.images import write_bytes_atomic
+
+KIND_KEY = "styleverse_kind"
+
+
+@dataclass(frozen=True)
+class ArtifactKind:
+    """What one kind of artefact is called and where its JSON document lives.
+
+    ``kind``: the ``styleverse_kind`` value; ``key``: the metadata key of the JSON document; ``noun``: what
+    error messages call the file ("style bank"); ``title``: what a file of another kind is not ("a style
+    bank"); ``hint``: how to get a good one; ``format``: the newest ``format`` number this version reads.
+    """
+
+    kind: str
+    key: str
+    noun: str
+    title: str
+    hint: str
+    format: int = 1
+
+
+def write_artifact(
+    path: str | os.PathLike[str], what: ArtifactKind, tensors: dict[str, torch.Tensor], doc: dict[str, Any]
+) -> Path:
+    """Write ``tensors`` (made contiguous) with ``doc`` as JSON, atomically; replaces ``path``."""
+    from safetensors.torch import save
+
+    flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    meta = {KIND_KEY: what.kind, what.key: json.dumps(doc, default=str)}
+    write_bytes_atomic(Path(path), save(flat, metadata=meta))
+    return Path(path)
+
+
+def read_artifact(path: str | os.PathLike[str], what: ArtifactKind) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and JSON document of an artefact of kind ``what``, or a one-line :class:`InputError`."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such {what.noun}")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            raw = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+    except Exception as e:
+        raise InputError(f"{p}: not a readable {what.noun} ({type(e).__name__}: {str(e)[:100]}); {what.hint}") from None
+    if raw.get(KIND_KEY) != what.kind:
+        other = raw.get(KIND_KEY, "not a styleverse file")
+        raise InputError(f"{p}: not {what.title} (it is {other}); {what.hint}")
+    damaged = InputError(f"{p}: {what.noun} metadata is damaged; {what.hint}")
+    try:
+        doc = json.loads(raw[what.key])
+    except (KeyError, ValueError):
+        raise damaged from None
+    if not isinstance(doc, dict):
+        raise damaged
+    try:
+        fmt = int(doc.get("format", 0))
+    except (TypeError, ValueError):
+        raise damaged from None
+    if fmt > what.format:
+        raise InputError(f"{p}: {what.noun} format {fmt} is newer than this styleverse reads; upgrade styleverse")
+    return tensors, doc
