@@ -17,7 +17,7 @@ LEAVES = {"errors", "devices", "versions", "progress", "_exports", "io", "nn"}
 ALLOWED = {
     "io": {"errors", "devices", "_exports"},
     "nn": {"errors", "devices", "io", "_exports"},
-    "training": LEAVES,
+    "training": LEAVES | {"plots"},
     "frames": LEAVES | {"plots"},
     "transfer": LEAVES | {"plots", "styles"},
     "styles": LEAVES | {"plots", "transfer", "frames"},

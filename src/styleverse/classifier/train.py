@@ -59,6 +59,8 @@ from styleverse.progress import Progress
 from styleverse.training.distributed import DistContext, all_sum, setup_distributed, teardown_distributed
 
 log = logging.getLogger("styleverse")
+
+
 @dataclass(frozen=True)
 class TrainStart:
     epochs: int

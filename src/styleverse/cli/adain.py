@@ -154,7 +154,8 @@ def _register_export(actions: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from styleverse.fast.adain.train import AdaINTrainConfig, loss_plot_path, samples_path, train_adain
+    from styleverse.fast.adain.train import AdaINTrainConfig, train_adain
+    from styleverse.training.outputs import loss_plot_path, samples_path
 
     rank0 = int(os.environ.get("RANK", "0")) == 0
     quiet = args.quiet or not rank0

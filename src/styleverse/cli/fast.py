@@ -183,7 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = run_training("fast train", cfg.steps, quiet, lambda cb, stop: train_fast(cfg, cb, stop=stop))
     if not rank0:
         return 130 if result.interrupted else 0
-    from styleverse.fast.train import loss_plot_path, samples_path
+    from styleverse.training.outputs import loss_plot_path, samples_path
 
     out = result.output
     if result.interrupted:

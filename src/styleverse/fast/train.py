@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from styleverse.devices import autocast, memory_format, place, resolve_precision
-from styleverse.errors import ConfigError, OutputError
+from styleverse.errors import ConfigError
 from styleverse.fast.data import Batches, content_photos
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
 from styleverse.io.state import state_path
@@ -34,6 +34,7 @@ from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.training.distributed import DistContext, setup_distributed, teardown_distributed
 from styleverse.training.loop import Callback, LoopConfig, LoopResult, TrainTask, run_loop
+from styleverse.training.outputs import check_training_outputs, sample_file, write_model
 
 log = logging.getLogger("styleverse")
 STATE_KIND = "fast_train"
@@ -211,22 +212,14 @@ class FastTask(TrainTask):
         return FastModel(self.net, m["backbone"], m["style_layers"], m["content_layers"], m["settings"], step)
 
     def save(self, step: int, history: list[dict[str, float]]) -> None:
-        from styleverse.plots import plot_losses
-
-        out = Path(self.cfg.output)
-        try:
-            save_model(self.fast_model(step), out)
-            if history:
-                plot_losses(history, loss_plot_path(out), f"fast train: {', '.join(self.net.spec.universes)}")
-        except OSError as e:
-            raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
+        title = f"fast train: {', '.join(self.net.spec.universes)}"
+        write_model(Path(self.cfg.output), lambda out: save_model(self.fast_model(step), out), history, title)
 
     def sample(self, step: int) -> None:
         from styleverse.fast.samples import sample_grid
 
-        folder = samples_path(Path(self.cfg.output))
-        folder.mkdir(parents=True, exist_ok=True)
-        sample_grid(self.net, self.sample_photos, self.cfg.size, folder / f"step_{step:06d}.png", self.device)
+        path = sample_file(Path(self.cfg.output), step)
+        sample_grid(self.net, self.sample_photos, self.cfg.size, path, self.device)
         self.model.train()
 
 
@@ -238,41 +231,12 @@ def digest(photos: list[Path]) -> str:
     return inputs_digest([StyleImage(p, 1.0) for p in photos])
 
 
-def loss_plot_path(output: Path) -> Path:
-    return output.with_name(output.name.split(".")[0] + ".losses.png")
-
-
-def samples_path(output: Path) -> Path:
-    return output.with_name(output.name.split(".")[0] + ".samples")
-
-
 def check_outputs(cfg: FastTrainConfig, inputs: list[str]) -> Path:
-    """The model path, after checking every output (model, resume state, loss plot, samples folder) against
-    the inputs and each other before any work: a loss plot written into the photo folder would join the
-    photos of the next run. A model or state already there needs ``--resume`` or ``--overwrite``."""
-    from styleverse.io.outputs import Output
-    from styleverse.io.outputs import check_outputs as check_all
-
-    out = Path(cfg.output)
-    if not out.name.endswith(".safetensors"):
-        raise ConfigError(f"{out}: the model file name must end in .safetensors")
-    if cfg.resume and not state_path(out).is_file():
-        raise ConfigError(f"--resume: no saved state at {state_path(out)}; run without --resume to start afresh")
-    outputs = {
-        "-o": Output(out, "file", (".safetensors",)),
-        "-o (run state)": Output(state_path(out), "file", (".safetensors",)),
-        "-o (loss curves)": Output(loss_plot_path(out), "image"),
-        "-o (samples)": Output(samples_path(out), "folder") if cfg.sample_every else None,
-    }
-    check_all(outputs, inputs, overwrite=True)  # what exists is judged below, with the --resume hint
-    held = [p for p in (out, state_path(out), loss_plot_path(out)) if p.exists()]
-    if held and not (cfg.resume or cfg.overwrite):
-        raise OutputError(f"{held[0]}: already exists (an earlier run?); pass --resume to continue it or --overwrite")
-    plot_dir = loss_plot_path(out).parent.resolve()
-    for src in cfg.content:
-        if Path(src).is_dir() and Path(src).resolve() == plot_dir:
-            raise OutputError(f"-o {out}: its loss plot would join the photos in {src}; write the model elsewhere")
-    return out
+    """The model path, after checking every output against the inputs and each other before any work."""
+    return check_training_outputs(
+        cfg.output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every, inputs=inputs,
+        photo_sources=cfg.content,
+    )  # fmt: skip
 
 
 def train_fast(

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from styleverse.devices import autocast, memory_format, place, resolve_precision
-from styleverse.errors import ConfigError, OutputError
+from styleverse.errors import ConfigError
 from styleverse.fast.adain.model import (
     ENCODER_LAYER,
     STYLE_LAYERS,
@@ -52,6 +52,7 @@ from styleverse.io.state import state_path
 from styleverse.nn.vgg import load_backbone
 from styleverse.training.distributed import DistContext, setup_distributed, teardown_distributed
 from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
+from styleverse.training.outputs import check_training_outputs, sample_file, write_model
 from styleverse.transfer.targets import channel_stats
 
 STATE_KIND = "adain_train"
@@ -210,20 +211,11 @@ class AdaINTask(TrainTask):
         return AdaINModel(self.net, self.meta["encoder"], self.meta["settings"], step)
 
     def save(self, step: int, history: list[dict[str, float]]) -> None:
-        from styleverse.plots import plot_losses
-
         out = Path(self.cfg.output)
-        try:
-            save_adain(self.adain_model(step), out)
-            if history:
-                plot_losses(history, loss_plot_path(out), f"adain train: step {step}")
-        except OSError as e:
-            raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
+        write_model(out, lambda o: save_adain(self.adain_model(step), o), history, f"adain train: step {step}")
 
     def sample(self, step: int) -> None:
-        folder = samples_path(Path(self.cfg.output))
-        folder.mkdir(parents=True, exist_ok=True)
-        sample_grid(self.net, *self.samples, folder / f"step_{step:06d}.png", self.device)
+        sample_grid(self.net, *self.samples, sample_file(Path(self.cfg.output), step), self.device)
         self.model.train()
 
 
@@ -251,33 +243,12 @@ def sample_grid(net: AdaINNet, photos: torch.Tensor, styles: torch.Tensor, path:
     return contact_sheet(images, labels, path, cols=len(styles) + 1, thumb=min(size, 256))
 
 
-def loss_plot_path(output: Path) -> Path:
-    return output.with_name(output.name.split(".")[0] + ".losses.png")
-
-
-def samples_path(output: Path) -> Path:
-    return output.with_name(output.name.split(".")[0] + ".samples")
-
-
 def check_outputs(cfg: AdaINTrainConfig, inputs: list[Path]) -> Path:
-    """The decoder path, its plot and samples, refused early when one is an input or an earlier run's state
-    lies there without ``--resume``/``--overwrite``."""
-    from styleverse.io.outputs import Output
-    from styleverse.io.outputs import check_outputs as check
-
-    out = Path(cfg.output)
-    state = state_path(out)
-    if cfg.resume:
-        if not state.is_file():
-            raise ConfigError(f"--resume: no saved state at {state}; run without --resume to start afresh")
-        return out
-    if not cfg.overwrite and state.exists():
-        raise OutputError(f"{out}: an earlier run left its state here; pass --resume to continue it or --overwrite")
-    outputs: dict[str, Any] = {"-o": Output(out, "file", (".safetensors",)), "loss plot": loss_plot_path(out)}
-    if cfg.sample_every:
-        outputs["samples"] = Output(samples_path(out), "folder")
-    check(outputs, inputs, cfg.overwrite)
-    return out
+    """The decoder path, after checking every output against the inputs and each other before any work."""
+    return check_training_outputs(
+        cfg.output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every, inputs=inputs,
+        photo_sources=[*cfg.content, *cfg.style],
+    )  # fmt: skip
 
 
 def train_adain(
