@@ -11,6 +11,7 @@ import contextlib
 import functools
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -163,3 +164,54 @@ def require_memory(need: int, device: torch.device, what: str, hint: str = "lowe
         raise ConfigError(
             f"{what} needs about {need / GIB:.1f} GiB, but {device} has {have / GIB:.1f} GiB free; {hint}"
         )
+
+
+def _vm_hwm() -> int | None:
+    """This process's peak resident memory in bytes (Linux ``VmHWM``), None where it cannot be read."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+@dataclass
+class PeakMemory:
+    """Filled in when its :func:`peak_memory` block ends: peak ``bytes`` and ``kind``, what was measured."""
+
+    bytes: int | None = None
+    kind: str | None = None
+
+
+@contextlib.contextmanager
+def peak_memory(device: torch.device) -> Iterator[PeakMemory]:
+    """Yields a :class:`PeakMemory` whose ``bytes`` is, after the block, its peak memory.
+
+    CUDA: the allocator's peak during the block (kind ``cuda allocated``). CPU: the process's peak resident
+    memory (``process resident``), reset at the start of the block where Linux allows it
+    (``/proc/self/clear_refs``); where it does not, the process's lifetime peak (``process resident,
+    lifetime``). Another job running in the same process (the web app) counts in a CPU peak. ``bytes`` stays
+    None where nothing can be read.
+    """
+    peak = PeakMemory()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        kind = "cuda allocated"
+    else:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size
+            kind = "process resident"
+        except OSError:
+            kind = "process resident, lifetime"
+    try:
+        yield peak
+    finally:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            peak.bytes = int(torch.cuda.max_memory_allocated(device))
+        else:
+            peak.bytes = _vm_hwm()
+        peak.kind = kind if peak.bytes is not None else None

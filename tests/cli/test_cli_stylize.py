@@ -27,6 +27,7 @@ def test_full_run_writes_image_sidecar_plot_and_snapshots(cli, images, tmp_path:
     assert side["backbone"]["source"] == "random" and side["steps_run"] == 3
     assert [s["weight"] for s in side["styles"]] == [3.0, 1.0]
     assert set(side["final_losses"]) >= {"style", "content", "total", "tv"} and side["seconds"] > 0
+    assert side["peak_memory_bytes"] > 10 * 2**20 and side["peak_memory_kind"].startswith("process resident")
     assert side["versions"]["torch"] and side["config"]["steps"] == 3
     assert Image.open(tmp_path / "loss.png").size[0] > 200
     snaps = sorted(p.name for p in (tmp_path / "out" / "result_snapshots").iterdir())

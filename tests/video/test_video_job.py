@@ -78,6 +78,7 @@ def test_video_with_sound_sidecar_plot_and_comparison(cli: Cli, clip: Path, styl
     assert first["steps"] == 6 and later["steps"] == 3 and first["warp_error"] is None
     assert later["losses"]["temporal"] > 0 and later["warp_error"] < later["input_warp_error"]
     assert 0 < side["metric"]["warping_error"] < side["metric"]["input_warping_error"]
+    assert side["peak_memory_bytes"] > 10 * 2**20 and side["peak_memory_kind"].startswith("process resident")
     assert (tmp_path / "out" / "p.png").stat().st_size > 1000
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "p.png", "styled.mp4", "styled.mp4.json", "styled_compare.mp4"

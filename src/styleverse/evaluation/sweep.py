@@ -13,22 +13,22 @@ Methods compare on numbers only when they are run on the same photos and styles 
 then measures every result with :func:`styleverse.evaluation.evaluate.evaluate_sources` and writes the
 evaluation report plus ``sweep.png`` (one row per photo: the photo, then every run with its scores under it)
 and ``tradeoff.png`` (style distance against content fidelity, time as marker size). Time is the seconds the
-stylisation took with its networks already loaded; peak memory is measured on CUDA (the allocator's peak)
-and left blank on a CPU, where no per-run figure is reliable inside one process.
+stylisation took with its networks already loaded; peak memory is the CUDA allocator's peak on a GPU, and on
+a CPU the process's peak resident memory during the run (reset before each run; it includes what the process
+already held, such as the networks).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from styleverse.devices import resolve_device, resolve_precision
+from styleverse.devices import peak_memory, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.evaluation.evaluate import EvaluateSettings, Evaluation, evaluate_sources
 from styleverse.evaluation.report import score_lines, sheet, write_report
@@ -170,19 +170,6 @@ def output_files(settings: SweepSettings, runs: list[Run]) -> dict[str, Output |
     return outs
 
 
-@contextlib.contextmanager
-def peak_memory(device: torch.device) -> Iterator[dict[str, int | None]]:
-    """Yields a dict whose ``bytes`` is, afterwards, the CUDA allocator's peak during the block (None on CPU)."""
-    box: dict[str, int | None] = {"bytes": None}
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    yield box
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        box["bytes"] = int(torch.cuda.max_memory_allocated(device))
-
-
 class _Runner:
     """Runs grid cells; networks of ``fast``/``adain`` methods are loaded once and kept."""
 
@@ -209,7 +196,7 @@ class _Runner:
             outcome = run_stylize(job, self.callback)
         if outcome.interrupted:
             raise KeyboardInterrupt
-        return outcome.result.seconds, peak["bytes"]
+        return outcome.result.seconds, peak.bytes
 
     def network(self, run: Run) -> tuple[float, int | None]:
         m = run.method
@@ -224,7 +211,7 @@ class _Runner:
                 torch.cuda.synchronize(self.device)
             seconds = time.perf_counter() - t0
         save_image(image, run.output)
-        return seconds, peak["bytes"]
+        return seconds, peak.bytes
 
     def universe(self, m: Method) -> str | None:
         """The universe a fast network renders in this sweep."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from styleverse.devices import require_memory, resolve_device, vgg_pass_bytes
+from styleverse.devices import PeakMemory, peak_memory, require_memory, resolve_device, vgg_pass_bytes
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.images import (
     load_image,
@@ -206,7 +206,7 @@ def _finished(prior: Mapping[str, Any]) -> TransferResult:
 
 
 def sidecar(job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: BackboneInfo,
-            result: TransferResult, start: int) -> dict[str, Any]:  # fmt: skip
+            result: TransferResult, start: int, peak: PeakMemory | None = None) -> dict[str, Any]:  # fmt: skip
     """Everything needed to understand and repeat the run."""
     return {
         "output": str(job.output),
@@ -220,6 +220,8 @@ def sidecar(job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: 
         "steps_run": len(result.history),
         **result.summary(),
         "seconds": round(result.seconds, 3),
+        "peak_memory_bytes": peak.bytes if peak else None,
+        "peak_memory_kind": peak.kind if peak else None,
         "diverged_at_step": result.diverged_at,
         "resumed_from_step": start or None,
         "versions": versions(),
@@ -291,16 +293,18 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
     transfer = StyleTransfer(model, cfg)
     add_bank_targets(job, styles, bank_weights, info, max(cfg.sizes), transfer.precision)
     snaps = _Snapshots(paths.get("snapshots"), callback)
+    peak = PeakMemory()  # of this session's optimisation (none when a finished result is only written)
     if prior is not None and prior["finished"]:
         result = _finished(prior)
     else:
         saved = prior["transfer"] if prior is not None else None
-        result = transfer.run(content, styles, init=init, callback=snaps, state=saved, stop=stop)
+        with peak_memory(transfer.device) as peak:
+            result = transfer.run(content, styles, init=init, callback=snaps, state=saved, stop=stop)
     if result.interrupted:
         _save_resume(paths["resume"], job, result)
         return StylizeOutcome(result, {"resume": paths["resume"]}, {}, interrupted=True)
     image = luminance_transfer(result.image, content) if job.preserve_color == "luminance" else result.image
-    side = sidecar(job, styles, bank_weights, info, result, start)
+    side = sidecar(job, styles, bank_weights, info, result, start, peak)
     try:
         _write(job, paths, image, side, result, snaps)
     except OutputError as e:

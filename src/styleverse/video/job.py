@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from styleverse.devices import peak_memory, resolve_device
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.lock import output_lock
 from styleverse.io.video import DecodedFrame, VideoReader, display_size, frame_to_array
@@ -312,26 +313,29 @@ def _frames(
     emit(VideoStarted(total, done, size))
     times: list[float] = []
     timing: dict[str, Any] = {"first_pts": first.pts, "next_time": None, "rotation": rotation, "size": size}
-    try:
-        for i, dec in enumerate(_chain(first, frames)):
-            if i < done:
-                _check_same(job, records[i], dec)
-                if i == done - 1:
-                    arr = arr0 if i == 0 else frame_to_array(dec.frame, size, rotation, reader.reformatter)
-                    loop.skip(arr, work.read_frame(i), index=i)
-                continue
-            t0 = time.perf_counter()
-            arr = arr0 if i == 0 else frame_to_array(dec.frame, size, rotation, reader.reformatter)
-            res = loop.step(arr)
-            work.save_frame(i, res.image)
-            records.append(_record(res, dec))
-            work.save(records, stylizer.state_dict() if hasattr(stylizer, "state_dict") else {})
-            times.append(time.perf_counter() - t0)
-            spf = sum(times) / len(times)
-            eta = spf * max(0, total - len(records)) if total is not None else None
-            emit(FrameDone(i, len(records), total, times[-1], spf, eta, res.losses, res.warp_error))
-    except KeyboardInterrupt:
-        return VideoOutcome({"work": plan.work}, {}, len(records), total, interrupted=True)
+    device = getattr(stylizer, "device", None) or resolve_device(job.style.config.device)
+    with peak_memory(torch.device(device)) as peak:  # of this session's frames
+        try:
+            for i, dec in enumerate(_chain(first, frames)):
+                if i < done:
+                    _check_same(job, records[i], dec)
+                    if i == done - 1:
+                        arr = arr0 if i == 0 else frame_to_array(dec.frame, size, rotation, reader.reformatter)
+                        loop.skip(arr, work.read_frame(i), index=i)
+                    continue
+                t0 = time.perf_counter()
+                arr = arr0 if i == 0 else frame_to_array(dec.frame, size, rotation, reader.reformatter)
+                res = loop.step(arr)
+                work.save_frame(i, res.image)
+                records.append(_record(res, dec))
+                work.save(records, stylizer.state_dict() if hasattr(stylizer, "state_dict") else {})
+                times.append(time.perf_counter() - t0)
+                spf = sum(times) / len(times)
+                eta = spf * max(0, total - len(records)) if total is not None else None
+                emit(FrameDone(i, len(records), total, times[-1], spf, eta, res.losses, res.warp_error))
+        except KeyboardInterrupt:
+            return VideoOutcome({"work": plan.work}, {}, len(records), total, interrupted=True)
+    timing["peak_memory_bytes"], timing["peak_memory_kind"] = peak.bytes, peak.kind
     timing["end"] = _audio_end(reader, cfg, records)
     timing["skipped"] = reader.skipped
     fp = fingerprint(job, stylizer=stylizer_info)

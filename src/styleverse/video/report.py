@@ -68,6 +68,8 @@ def sidecar(
         "backbone": info.to_dict() if info is not None else None,
         "stylizer": stylizer_info or {"kind": "gatys", "temporal_weight": job.video.temporal_weight},
         "seconds": round(sum(float(r["seconds"]) + float(r["flow_ms"]) / 1000 for r in records), 3),
+        "peak_memory_bytes": timing.get("peak_memory_bytes"),  # of the last session (a resumed run: after resuming)
+        "peak_memory_kind": timing.get("peak_memory_kind"),
         "frames": [dict(r) for r in records],
         "versions": versions(),
     }
@@ -76,9 +78,9 @@ def sidecar(
 def plot_frames(records: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> Path:
     """Two panels over frame number: each loss term (log scale), and the warping error of the output
     against the input's (the floor)."""
-    from styleverse.plots import plt, save_figure
+    from styleverse.plots import save_figure, subplots
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    fig, (top, bottom) = subplots(2, 1, figsize=(8, 6), sharex=True)
     xs = [int(r["index"]) + 1 for r in records]
     keys = [k for k in ("style", "content", "temporal", "tv") if any(r["losses"].get(k, 0) > 0 for r in records)]
     for k in keys:
