@@ -1,6 +1,7 @@
 """Pictures people would rather look at than read: loss curves, snapshot strips, contact sheets.
 
-matplotlib runs on the Agg backend (no display needed); every file is written atomically.
+Figures are made without pyplot (no display, and no global figure registry, so the web app's jobs can plot
+from several threads at once); every file is written atomically.
 """
 
 from __future__ import annotations
@@ -8,28 +9,37 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
 from styleverse.io.images import atomic_path, save_image, tensor_to_pil
 
 
-def save_figure(fig: plt.Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
-    """Save and close a figure atomically (format from the extension)."""
+def subplots(*grid: int, figsize: tuple[float, float] | None = None, **kw: Any) -> tuple[Figure, Any]:
+    """A figure and its axes, as ``pyplot.subplots`` gives them, but owned by the caller alone."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **kw)
+
+
+def colormap(name: str) -> Any:
+    """A named matplotlib colour map."""
+    return matplotlib.colormaps[name]
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
+    """Save a figure atomically (format from the extension)."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
     return Path(path)
 
 
 def plot_losses(history: Sequence[dict[str, float]], path: str | os.PathLike[str], title: str = "") -> Path:
     """Style and content loss over steps on a log scale (the paper's Figure 4); scale changes marked."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     steps = [h["step"] for h in history]
     for key, colour in (("style", "tab:red"), ("content", "tab:blue"), ("tv", "tab:green"), ("total", "0.4")):
         vals = [h.get(key, 0.0) for h in history]

@@ -170,11 +170,11 @@ def learning_warnings(summary: dict[str, Any], probs: dict[str, Any]) -> list[st
 def plot_reliability(probs: dict[str, Any], path: str | os.PathLike[str], title: str = "") -> Path:
     """Reliability diagram: per confidence bin the accuracy (bar) and the mean confidence (red tick); on a
     calibrated model the bars reach their ticks and the diagonal. Below, the share of images per bin."""
-    from styleverse.plots import plt, save_figure
+    from styleverse.plots import save_figure, subplots
 
     filled = [b for b in probs["reliability"] if b[2] > 0]
     width = 1 / len(probs["reliability"])
-    fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(5.5, 6), height_ratios=(3, 1), sharex=True)
+    fig, (ax, ax_n) = subplots(2, 1, figsize=(5.5, 6), height_ratios=(3, 1), sharex=True)
     mids = [(lo + hi) / 2 for lo, hi, *_ in filled]
     ax.plot([0, 1], [0, 1], "--", color="0.5", lw=1, label="perfect calibration")
     ax.bar(mids, [acc for *_, acc in filled], width=width * 0.9, color="tab:blue", label="accuracy in bin")
@@ -202,12 +202,12 @@ def plot_confusion(
     title: str = "",
 ) -> Path:
     """Confusion matrix as a heat map with counts, rows = true universe, columns = predicted."""
-    from styleverse.plots import plt, save_figure
+    from styleverse.plots import save_figure, subplots
 
     m = torch.as_tensor(conf).double()
     rows = m / m.sum(dim=1, keepdim=True).clamp(min=1)
     n = len(class_names)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * n, 1.0 + 0.8 * n))
+    fig, ax = subplots(figsize=(1.2 + 0.9 * n, 1.0 + 0.8 * n))
     ax.imshow(rows.numpy(), cmap="Blues", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
@@ -222,10 +222,10 @@ def plot_confusion(
 
 def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
     """Loss and accuracy per epoch for train and validation (two panels)."""
-    from styleverse.plots import plt, save_figure
+    from styleverse.plots import save_figure, subplots
 
     epochs = [h["epoch"] for h in history]
-    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_l, ax_a) = subplots(1, 2, figsize=(10, 4))
     ax_l.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
     ax_l.plot(epochs, [h["val_loss"] for h in history], "o-", label="val")
     ax_l.set_xlabel("epoch")

@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 from styleverse.errors import InputError
 from styleverse.evaluation.evaluate import Evaluation, ResultScore
 from styleverse.io.images import load_image, write_bytes_atomic
-from styleverse.plots import contact_sheet, plt, save_figure
+from styleverse.plots import colormap, contact_sheet, save_figure, subplots
 
 REPORT_FILES = {
     "json": "report.json",
@@ -222,7 +222,7 @@ def plot_layers(ev: Evaluation, path: str | os.PathLike[str]) -> Path:
     layers = list(ev.settings.style_layers)
     layers = [k.partition(":")[0] for k in layers]
     n = len(ev.scores)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(layers) * max(1, n) ** 0.5 + 2), 4))
+    fig, ax = subplots(figsize=(max(6, 1.2 * len(layers) * max(1, n) ** 0.5 + 2), 4))
     width = 0.8 / max(1, n)
     for i, s in enumerate(ev.scores):
         vals = [s.relative_per_layer.get(k) for k in layers]
@@ -242,11 +242,11 @@ def plot_layers(ev: Evaluation, path: str | os.PathLike[str]) -> Path:
 def plot_tradeoff(scores: Sequence[ResultScore], path: str | os.PathLike[str], title: str = "") -> Path:
     """Relative style distance (x, lower = more stylised) against SSIM (y, higher = more faithful); marker
     area grows with the seconds a result took (equal markers when no time is known), colour by method."""
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = subplots(figsize=(7, 5))
     secs = [s.seconds for s in scores if s.seconds is not None]
     top = max(secs) if secs else None
     methods = list(dict.fromkeys(s.source.method for s in scores))
-    colours = plt.get_cmap("tab10")
+    colours = colormap("tab10")
     for s in scores:
         if s.relative_style is None:
             continue

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 from styleverse.errors import InputError
 from styleverse.io.images import load_image, write_bytes_atomic
-from styleverse.plots import contact_sheet, plt, save_figure, shorten
+from styleverse.plots import contact_sheet, save_figure, shorten, subplots
 from styleverse.styles.analysis import DENSITY_RATIO, Analysis, ImageResult
 
 REPORT_FILES = {
@@ -73,7 +73,7 @@ def plot_distances(a: Analysis, path: str | os.PathLike[str]) -> Path:
     score (mean distance to the nearest images). Outliers (by density) red, left out of the subset orange."""
     ranked = sorted(a.images, key=lambda r: r.rank)
     x = range(1, len(ranked) + 1)
-    fig, (ax, ax_k) = plt.subplots(2, 1, figsize=(min(16, 4 + 0.25 * len(ranked)), 6.5), sharex=True)
+    fig, (ax, ax_k) = subplots(2, 1, figsize=(min(16, 4 + 0.25 * len(ranked)), 6.5), sharex=True)
     colours = [_colour(r) for r in ranked]
     ax.bar(x, [r.distance for r in ranked], color=colours, width=0.8)
     k = a.settings.get("mad_k")
@@ -99,7 +99,7 @@ def plot_map(a: Analysis, path: str | os.PathLike[str], thumb: int = 40) -> Path
     """Images placed by the first two principal components of their Gram vectors, with thumbnails."""
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
-    fig, ax = plt.subplots(figsize=(8, 7))
+    fig, ax = subplots(figsize=(8, 7))
     xs, ys = [r.xy[0] for r in a.images], [r.xy[1] for r in a.images]
     ax.scatter(xs, ys, c=[_group_colour(r) for r in a.images], s=12, zorder=1)
     ranked = sorted(a.images, key=lambda r: r.rank)
