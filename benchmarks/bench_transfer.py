@@ -151,8 +151,9 @@ class Variant(StyleTransfer):
 
     def _stop_reason(self, sc: Any, stop: Any) -> str | None:
         reason = super()._stop_reason(sc, stop)
-        last = sc.index == len(self.config.sizes) - 1
-        return None if reason == "converged" and last and not self.stop else reason
+        if reason == "converged" and sc.index == len(self.config.sizes) - 1 and not self.stop:
+            return "stopped" if stop is not None and stop() else None
+        return reason
 
 
 # name: (scales relative to the size, finest-scale precision, convergence stop on the finest scale)
