@@ -96,3 +96,19 @@ def test_a_size_that_cannot_fit_is_refused_before_any_work(
     with pytest.raises(ConfigError, match=r"--size 4096 needs about .* GiB"):
         run_stylize(job)
     assert [p.name for p in tmp_path.iterdir()] == ["in"]  # the inputs only: nothing was written
+
+
+@pytest.mark.parametrize("native", ["0", "1"])
+def test_the_memory_check_counts_the_precision_and_checkpointing_the_run_will_use(
+    images: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: str
+) -> None:
+    import styleverse.devices as dv
+
+    monkeypatch.setenv("STYLEVERSE_NATIVE_BF16", native)
+    monkeypatch.setattr(dv, "available_memory", lambda device: 2**30)
+    job = StylizeJob(images["content"], tmp_path / "o.png", styles=(images["style_a"],), backbone="random",
+                     config=TransferConfig(size=4096, steps=1))  # fmt: skip
+    with pytest.raises(ConfigError) as e:
+        run_stylize(job)
+    want = dv.vgg_pass_bytes(4096, 3413, precision="bf16" if native == "1" else "fp32", checkpoint_blocks=2)
+    assert f"needs about {want / dv.GIB:.1f} GiB" in str(e.value)

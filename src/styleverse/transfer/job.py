@@ -17,7 +17,14 @@ from typing import Any
 
 import torch
 
-from styleverse.devices import PeakMemory, peak_memory, require_memory, resolve_device, vgg_pass_bytes
+from styleverse.devices import (
+    PeakMemory,
+    peak_memory,
+    require_memory,
+    resolve_device,
+    resolve_precision,
+    vgg_pass_bytes,
+)
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.images import (
     load_image,
@@ -32,7 +39,7 @@ from styleverse.io.outputs import Output
 from styleverse.io.outputs import check_outputs as check_all
 from styleverse.io.state import load_state, save_state, state_path
 from styleverse.nn.color import luminance_transfer, match_histogram
-from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
+from styleverse.nn.features import CHECKPOINT_PIXELS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.transfer.optimize import (
     INITS,
@@ -272,8 +279,12 @@ def run_stylize(
     paths = check_outputs(job, styles)
     content = pil_to_tensor(resize_longest(load_image(job.content), max(cfg.sizes)))
     h, w = content.shape[-2:]
-    need = vgg_pass_bytes(h, w, arch=job.arch, precision="bf16" if cfg.precision == "bf16" else "fp32")
-    require_memory(need, resolve_device(cfg.device), f"--size {max(h, w)}")
+    device = resolve_device(cfg.device)
+    blocks = 2 if h * w > CHECKPOINT_PIXELS else 0  # as StyleContentModel runs it
+    need = vgg_pass_bytes(
+        h, w, arch=job.arch, precision=resolve_precision(cfg.precision, device), checkpoint_blocks=blocks
+    )
+    require_memory(need, device, f"--size {max(h, w)}")
     out = Path(job.output)
     with output_lock(out):  # a second run writing the same image is refused, naming this one
         remove_temp_files(out.parent, [out.name, paths["sidecar"].name, paths["resume"].name])
