@@ -101,7 +101,7 @@ def test_help_documents_every_flag_with_its_default(cli) -> None:  # type: ignor
     assert {"--style", "--style-weights", "--size", "--steps", "--backbone", "--plot", "--save-every"} <= flags
     assert {"--precision", "--seed", "--scales", "--preserve-color", "--init", "--optimizer", "--lr"} <= flags
     text = " ".join(out.split())
-    defaults = ("(default: 512)", "(default: 200)", "(default: 0.005)", "(default: 0.01)", "(default: imagenet)")
+    defaults = ("(default: 512)", "(default: 200)", "(default: 0.008)", "(default: 0.01)", "(default: imagenet)")
     for default in (*defaults, "(default: lbfgs)", "(default: auto)"):
         assert default in text
 
