@@ -38,15 +38,25 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Pa
 
 
 def plot_losses(history: Sequence[dict[str, float]], path: str | os.PathLike[str], title: str = "") -> Path:
-    """Style and content loss over steps on a log scale (the paper's Figure 4); scale changes marked."""
+    """Style and content loss over steps on a log scale (the paper's Figure 4); scale changes marked. Where the
+    history has ``best`` (style transfer: the lowest total so far, the point a stop saves) it is drawn too."""
     fig, ax = subplots(figsize=(7, 4))
     steps = [h["step"] for h in history]
-    for key, colour in (("style", "tab:red"), ("content", "tab:blue"), ("tv", "tab:green"), ("total", "0.4")):
+    best = any("best" in h for h in history)
+    lines = (
+        ("style", "tab:red", "style"),
+        ("content", "tab:blue", "content"),
+        ("tv", "tab:green", "tv"),
+        ("total", "0.4", "total (this step)" if best else "total"),
+        ("best", "k", "best so far (what is saved)"),
+    )
+    for key, colour, label in lines:
         vals = [h.get(key, 0.0) for h in history]
         if any(v > 0 for v in vals):
             # zeros (the content loss at step 1 starts from the content image) cannot sit on a log axis
             shown = [v if v > 0 else float("nan") for v in vals]
-            ax.plot(steps, shown, label=key, color=colour, lw=1.5 if key != "total" else 1)
+            style = {"lw": 1.8, "ls": "--"} if key == "best" else {"lw": 1.5 if key != "total" else 1}
+            ax.plot(steps, shown, label=label, color=colour, **style)
     for i in range(1, len(history)):
         if history[i].get("scale") != history[i - 1].get("scale"):
             ax.axvline(history[i]["step"], color="0.7", ls="--", lw=0.8)

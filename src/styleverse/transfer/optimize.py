@@ -77,7 +77,7 @@ __all__ = [
 ExtraLoss = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
 STATE_VERSION = 1
 HISTORY_BYTES = 2 << 30  # L-BFGS pairs may hold this much (4096 px: 5 pairs instead of 50)
-RESERVED = ("step", "scale", "style", "content", "tv", "total")
+RESERVED = ("step", "scale", "style", "content", "tv", "total", "best")
 # How L-BFGS keeps x in [0,1]: x = softclip(z), smooth and strictly inside (0,1), with slope ~1 over most of the
 # range. Measured (128 px, random VGG19, 150 fp32 steps, loss of the saved 8-bit image; lower is better):
 # softclip β=12 0.00137, β=8 0.00139, β=20 0.00141, β=4 0.00140, sigmoid 0.00143, projected L-BFGS (clamp +
@@ -351,6 +351,7 @@ class StyleTransfer:
             if losses["total"] < sc.best_loss:
                 sc.best_loss, sc.best_param = losses["total"], sc.param.detach().clone()
             sc.curve.append(sc.best_loss)
+            run["history"][-1]["best"] = sc.best_loss  # the point a stop now would save (this scale's best)
             self._move(sc, grad)
             run["state"] = self._capture(sc, run)
             if callback:
