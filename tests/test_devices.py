@@ -19,3 +19,10 @@ def test_cpu_peak_is_of_the_block_not_of_the_process() -> None:
     assert big.bytes is not None and small.bytes is not None
     assert big.kind == small.kind == "process resident"  # Linux resets the peak for each block
     assert big.bytes - small.bytes > 250 * mib
+
+
+def test_free_memory_is_read_from_the_kernel() -> None:
+    from styleverse.devices import available_memory
+
+    free = available_memory(torch.device("cpu"))
+    assert free is not None and 2**20 < free < 2**50

@@ -153,12 +153,9 @@ def available_memory(device: torch.device) -> int | None:
             return int(torch.cuda.mem_get_info(device)[0])
         except (RuntimeError, AssertionError):
             return None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    avail = _proc_bytes("/proc/meminfo", "MemAvailable")
+    if avail is not None:
+        return avail
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
@@ -175,11 +172,11 @@ def require_memory(need: int, device: torch.device, what: str, hint: str = "lowe
         )
 
 
-def _vm_hwm() -> int | None:
-    """This process's peak resident memory in bytes (Linux ``VmHWM``), None where it cannot be read."""
+def _proc_bytes(path: str, key: str) -> int | None:
+    """A ``key: N kB`` line of a Linux /proc file, in bytes; None where it cannot be read."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
@@ -222,5 +219,5 @@ def peak_memory(device: torch.device) -> Iterator[PeakMemory]:
             torch.cuda.synchronize(device)
             peak.bytes = int(torch.cuda.max_memory_allocated(device))
         else:
-            peak.bytes = _vm_hwm()
+            peak.bytes = _proc_bytes("/proc/self/status", "VmHWM")  # the peak resident size
         peak.kind = kind if peak.bytes is not None else None
