@@ -7,9 +7,10 @@ ImageNet weights could not be had where they were chosen — on a 2-core CPU wit
   pixels) but upsampling undoes much of them, so coarse scales stop early (see ``optimize``).
 - ``tol=8e-3`` over ``tol_window=10`` steps, ``steps=200`` as the cap per scale: the bar is the saved-image
   loss of 300 single-scale float32 L-BFGS steps at 512 px (878 s). On an idle machine the defaults stopped
-  after 51 + 75 steps in 121 s at +4.3% over the bar; ``tol=5e-3`` took 64 + 98 steps, 153 s, +2.7%;
+  after 51 + 75 steps in 119-121 s (two runs) at +4.3% over the bar; ``tol=5e-3`` took 64 + 98 steps, 153 s, +2.7%;
   ``1e-2`` took 104 s, +5.1%. Run on, bf16 flattens out just above the bar (+1.3% after 292 steps); a
-  float32 pass at the end reaches it, at 502 s (``bench_transfer.py --variants``).
+  float32 pass at the end reaches it, at 502 s (``bench_transfer.py --variants``). Coarse scales stopping at
+  8x tol instead of 4x ran 39 instead of 51 coarse steps but ended at +4.7% in the same time.
 - ``tv_weight=1e-2``: removes most per-pixel colour grain (total variation of the result 2.86x the photo's
   without TV, 2.29x with it, 256 px) for +7% style and +10% content loss; 3e-3 left the grain visible, 3e-2
   flattened the texture. TV is weighed against the style and content terms, whose scale depends on the
