@@ -16,8 +16,6 @@ from styleverse.errors import ConfigError, InputError, WeightsError
 from styleverse.fast.adain.apply import AdaINStylizer, Style, bank_style, image_style, load_mask
 from styleverse.fast.adain.model import (
     ENCODER_LAYER,
-    AdaINModel,
-    AdaINNet,
     Decoder,
     DecoderSpec,
     adain,
@@ -27,22 +25,13 @@ from styleverse.fast.adain.model import (
     save_adain,
 )
 from styleverse.io.images import load_tensor
-from styleverse.nn.vgg import load_backbone
 from styleverse.styles.bank import adain_stats, bank_targets, build_bank, load_bank, save_bank
 from styleverse.styles.resume import BankCheckpoint, BankInterrupted
 from styleverse.transfer.optimize import build_model
 from styleverse.transfer.targets import ChannelStats, RunningSums, StyleImage, channel_stats
+from tiny_adain import WIDTH, tiny_model
 
 CPU = torch.device("cpu")
-WIDTH = 1 / 16  # relu4_1 has 32 channels
-
-
-def tiny_model(seed: int = 0) -> AdaINModel:
-    """A random encoder (the one ``build_model('random', width=1/16)`` makes) and a random tiny decoder."""
-    enc, info = load_backbone("random", upto=ENCODER_LAYER, width=WIDTH)
-    torch.manual_seed(seed)
-    dec = Decoder(DecoderSpec("vgg19", enc.channels(ENCODER_LAYER), WIDTH))
-    return AdaINModel(AdaINNet(enc, dec).eval(), info.to_dict(), {"note": "test"}, 7)
 
 
 def stats(c: int, seed: int) -> ChannelStats:

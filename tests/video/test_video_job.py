@@ -268,6 +268,42 @@ def test_a_feed_forward_model_plugs_in_with_flow_guided_blending(cli: Cli, clip:
     assert code == 2 and "also an input" in one_error_line(err)
 
 
+def test_an_adain_decoder_plugs_in_with_any_style(cli: Cli, clip: Path, style: Path, tmp_path: Path) -> None:
+    import torch
+    from PIL import Image
+
+    from styleverse.fast.adain.model import save_adain
+    from tiny_adain import tiny_model
+
+    model = tiny_model()
+    with torch.no_grad():  # a random decoder's layers shrink their input: its output would be all but flat
+        for conv in (m for m in model.net.decoder.modules() if isinstance(m, torch.nn.Conv2d)):
+            conv.weight.mul_(2)
+    decoder = save_adain(model, tmp_path / "dec.safetensors")
+    loud = tmp_path / "in" / "noise.png"  # statistics far from the clip's
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(loud)
+    run = ("video", clip, "--adain", decoder, "--device", "cpu", "--precision", "fp32", "--quiet")
+    outs = {}
+    for alpha in ("0", "1"):
+        out = tmp_path / f"a{alpha}" / "frames"
+        code, _, err = cli(*run, "--style", loud, "--alpha", alpha, "--blend", "0", "-o", f"{out}/")
+        assert code == 0, err
+        side = json.loads(out.with_name("frames.json").read_text())
+        assert side["stylizer"]["kind"] == "adain" and side["stylizer"]["alpha"] == float(alpha)
+        assert side["frames_done"] == 10 and side["backbone"] is None
+        outs[alpha] = np.stack([np.asarray(Image.open(out / name), dtype=np.float64) for name in pngs(out)])
+    # alpha moves the frames: 0 is the decoder's reconstruction, 1 the style's statistics
+    assert np.abs(outs["1"] - outs["0"]).mean() > 1.0
+    code, _, err = cli(*run, "--style", loud, "-o", f"{tmp_path / 'a1' / 'frames'}/")  # other settings: blend
+    assert code == 2 and "folder is not empty" in one_error_line(err)
+    code, _, err = cli(*run, "-o", tmp_path / "none.mp4")
+    assert code == 2 and "--adain needs --style images or --style-bank banks" in one_error_line(err)
+    code, _, err = cli(*run, "--style", style, "--alpha", "2", "-o", tmp_path / "x.mp4")
+    assert code == 2 and "--alpha must be between 0 and 1" in one_error_line(err)
+    code, _, err = cli(*run, "--style", style, "-o", decoder)
+    assert code == 2 and "also an input" in one_error_line(err)
+
+
 def test_killed_while_writing_the_outputs_the_same_command_finishes(clip: Path, style: Path, tmp_path: Path) -> None:
     from styleverse.video.job import StageStarted
 

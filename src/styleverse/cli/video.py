@@ -118,10 +118,21 @@ def _style_args(p: Parser) -> None:
 def _model_args(p: Parser) -> None:
     g = p.add_argument_group(
         "feed-forward network",
-        "stylise with a network from 'styleverse fast train' instead of optimising every frame: real time, "
-        "steadied by flow-guided blending (the style flags above are then not used)",
+        "stylise with a network from 'styleverse fast train' (--model) or an AdaIN decoder (--adain) instead of "
+        "optimising every frame: real time, steadied by flow-guided blending (the optimisation flags above are "
+        "then not used)",
     )
-    g.add_argument("--model", metavar="FILE", help="the network (.safetensors or exported .onnx)")
+    which = g.add_mutually_exclusive_group()
+    which.add_argument("--model", metavar="FILE", help="the network (.safetensors or exported .onnx)")
+    which.add_argument(
+        "--adain",
+        metavar="FILE",
+        help="an AdaIN decoder from 'styleverse adain train': any --style images or --style-bank banks, mixed by "
+        "--style-weights, in real time",
+    )
+    g.add_argument(
+        "--alpha", type=non_negative_float, default=1.0, help="with --adain: 0 keeps the content, 1 the full style"
+    )
     u = g.add_mutually_exclusive_group()
     u.add_argument("--universe", metavar="NAME", help="the universe to apply (default: the model's first)")
     u.add_argument("--mix", nargs="+", metavar="NAME:W", help="a weighted mix of universes, e.g. gwen:2 miles:1")
@@ -152,6 +163,37 @@ def model_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, Any
     info = {"kind": "feed-forward", "model": str(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
     info.update(mix=mix, blend=args.blend, preserve_color=args.preserve_color)
     return FlowBlended(apply, args.blend), info
+
+
+def adain_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, Any], list[Path]]:
+    """The --adain decoder with the --style images and --style-bank banks as a flow-blended frame stylizer,
+    what identifies it (sidecar, resume), and the files it reads (never to be overwritten)."""
+    from styleverse.fast.adain.apply import AdaINSettings, open_stylizer
+
+    need(bool(args.style or args.style_bank), "--adain needs --style images or --style-bank banks")
+    need(0 <= args.blend < 1, "--blend must be at least 0 and less than 1")
+    need(args.alpha <= 1, "--alpha must be between 0 and 1")
+    settings = AdaINSettings(
+        model=args.adain, styles=tuple(args.style), banks=tuple(args.style_bank),
+        style_weights=tuple(args.style_weights) if args.style_weights else None, alpha=args.alpha,
+        preserve_color=args.preserve_color, precision=args.precision, device=args.device,
+    )  # fmt: skip
+    apply = open_stylizer(settings)
+    files = [Path(p) for p in (args.adain, *args.style, *args.style_bank)]
+    info: dict[str, Any] = {"kind": "adain", "model": str(args.adain), "alpha": args.alpha, "blend": args.blend}
+    info["inputs"] = [{"path": str(p), **_stamp(p)} for p in files]
+    info.update(style_weights=list(settings.style_weights or []), preserve_color=args.preserve_color)
+    return FlowBlended(apply, args.blend), info, files
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    """Size and modification time of a file, or of a folder's newest entry (a changed style folder is
+    another run)."""
+    st = path.stat()
+    if path.is_dir():
+        entries = [p.stat() for p in path.iterdir()]
+        return {"entries": len(entries), "mtime_ns": max((e.st_mtime_ns for e in entries), default=st.st_mtime_ns)}
+    return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _video_args(p: Parser) -> None:
@@ -263,6 +305,9 @@ def cmd_video(args: argparse.Namespace) -> int:
         if args.model:
             stylizer, info = model_stylizer(args)
             outcome = run_video(job, FrameReporter(bar, task), stylizer, info, [Path(args.model)])
+        elif args.adain:
+            stylizer, info, files = adain_stylizer(args)
+            outcome = run_video(job, FrameReporter(bar, task), stylizer, info, files)
         else:
             outcome = run_video(job, callback=FrameReporter(bar, task))
     if outcome.already_finished:
