@@ -74,10 +74,7 @@ def fast_model(path: Path, universes: tuple[str, ...] = ("gwen", "miles")) -> Pa
 
 def adain_model(path: Path) -> Path:
     """A tiny AdaIN decoder on a narrow random encoder."""
-    from styleverse.fast.adain.model import ENCODER_LAYER, AdaINModel, AdaINNet, Decoder, DecoderSpec, save_adain
-    from styleverse.nn.vgg import load_backbone
+    from styleverse.fast.adain.model import save_adain
+    from tiny_adain import tiny_model
 
-    enc, info = load_backbone("random", upto=ENCODER_LAYER, width=1 / 16)
-    torch.manual_seed(0)
-    dec = Decoder(DecoderSpec("vgg19", enc.channels(ENCODER_LAYER), 1 / 16))
-    return save_adain(AdaINModel(AdaINNet(enc, dec).eval(), info.to_dict(), {}, 1), path)
+    return save_adain(tiny_model(), path)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from appkit import adain_model, fast_model, make_ctx, upload, write_clip
 from PIL import Image
@@ -149,6 +150,34 @@ def test_realtime_fast_model_mixes_its_universes(tmp_path: Path) -> None:
     assert a.tobytes() != b.tobytes(), "the mix sliders change nothing"
     with pytest.raises(InputError, match="climbs out"):
         rt.render(realtime.Request("../models/comic.safetensors", None, photo))
+
+
+def test_realtime_runs_an_exported_onnx_network_like_its_source(tmp_path: Path) -> None:
+    from styleverse.fast.export import export_onnx
+    from styleverse.fast.model import load_model
+
+    ctx = make_ctx(tmp_path)
+    source = load_model(fast_model(tmp_path / "models" / "comic.safetensors"))
+    export_onnx(source, tmp_path / "models" / "comic.onnx")
+    export_onnx(source, tmp_path / "models" / "miles.onnx", mix="miles")
+    assert {"comic.safetensors", "comic.onnx", "miles.onnx"} <= set(ctx.model_names())
+    rt = realtime.Realtime(ctx)
+    photo = upload(ctx, make_image(tmp_path / "p.png", (40, 32)))
+    for weights in ((1.0, 0.0), (0.3, 0.7)):
+        torch_out, _ = rt.render(realtime.Request("comic.safetensors", None, photo, weights=weights, size=32))
+        req = realtime.Request("comic.onnx", None, photo, weights=weights, size=32)
+        assert rt.names(req) == ["gwen", "miles"]
+        onnx_out, line = rt.render(req)
+        assert "comic.onnx: 32x26 px" in line
+        diff = np.abs(np.asarray(onnx_out, dtype=int) - np.asarray(torch_out, dtype=int))
+        assert diff.max() <= 2, "onnxruntime and torch disagree"
+    baked = realtime.Request("miles.onnx", None, photo, size=32)
+    assert rt.names(baked) == []  # its mix is baked in: no sliders
+    miles, _ = rt.render(realtime.Request("comic.safetensors", None, photo, weights=(0.0, 1.0), size=32))
+    assert np.abs(np.asarray(rt.render(baked)[0], dtype=int) - np.asarray(miles, dtype=int)).max() <= 2
+    junk = upload(ctx, make_image(tmp_path / "j.png"), "junk.onnx")
+    with pytest.raises(InputError, match=r"junk\.onnx: not a readable ONNX model"):
+        rt.render(realtime.Request(None, junk, photo, size=32))
 
 
 def test_realtime_adain_takes_uploaded_styles_and_refuses_other_files(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from styleverse.app.files import Workspace, list_files
 from styleverse.app.jobs import Tickets
 
 BANK_SUFFIXES = (".safetensors",)
-MODEL_SUFFIXES = (".safetensors",)
+MODEL_SUFFIXES = (".safetensors", ".onnx")
 
 
 @dataclass

@@ -31,18 +31,30 @@ from styleverse.io.images import load_image, pil_to_tensor, resize_longest, tens
 
 TAB = "realtime"
 MAX_MIX = 8  # mix sliders on the page
-FAST, ADAIN = "fast_model", "adain_decoder"
+FAST, ADAIN, FAST_ONNX = "fast_model", "adain_decoder", "fast_onnx"
 
 
 def model_kind(path: Path) -> str:
-    """``fast_model`` or ``adain_decoder`` from the file's own metadata; InputError for anything else."""
+    """``fast_model``, ``adain_decoder`` or (an ``.onnx`` from ``fast export``) ``fast_onnx``, from the file's
+    own metadata; InputError for anything else."""
     from safetensors import safe_open
 
+    if path.suffix.lower() == ".onnx":
+        from styleverse.fast.export import open_session
+
+        try:
+            open_session(path)
+        except InputError as e:
+            raise InputError(f"{path.name}: {str(e).split(': ', 1)[-1]}") from None
+        return FAST_ONNX
     try:
         with safe_open(str(path), framework="pt") as f:
             kind = (f.metadata() or {}).get("styleverse_kind")
     except Exception:
-        raise InputError(f"{path.name}: not a model file (a .safetensors from fast train or adain train)") from None
+        raise InputError(
+            f"{path.name}: not a model file (a .safetensors from fast train or adain train, "
+            "or an .onnx from fast export)"
+        ) from None
     if kind not in (FAST, ADAIN):
         raise InputError(f"{path.name}: not a real-time model (it holds a {kind or 'file of another kind'})")
     return str(kind)
@@ -115,6 +127,13 @@ class Realtime:
 
         return self.cache.get(_key(path, FAST), lambda: load_model(path))
 
+    def _onnx(self, path: Path, mix: dict[str, float] | None, strength: float | None, colour: bool) -> Any:
+        from styleverse.fast.apply import OnnxStylizer, StylizerConfig
+
+        cfg = StylizerConfig(mix=mix, strength=strength, preserve_color=colour, device="cpu")
+        key = _key(path, FAST_ONNX, tuple(sorted((mix or {}).items())), strength, colour)
+        return self.cache.get(key, lambda: OnnxStylizer(path, cfg))
+
     def _adain(self, path: Path) -> Any:
         from styleverse.fast.adain.model import load_adain
 
@@ -130,8 +149,12 @@ class Realtime:
         if not (req.model or req.model_upload):
             return []
         path = self.model_path(req)
-        if model_kind(path) == FAST:
+        kind = model_kind(path)
+        if kind == FAST:
             return list(self._fast(path).universes)
+        if kind == FAST_ONNX:  # a mix baked in at export has no sliders
+            onnx = self._onnx(path, None, None, False)
+            return [] if onnx.baked is not None else list(onnx.universes)
         return [p.name for p in self.style_files(req)]
 
     def _adain_stylizer(self, path: Path, req: Request, weights: Sequence[float]) -> Any:
@@ -173,6 +196,10 @@ class Realtime:
                 mix=info["mix"], strength=req.strength, preserve_color=req.preserve_color, device="cpu"
             )
             return FastStylizer(self._fast(path), cfg), info, path
+        if kind == FAST_ONNX:
+            mix = info["mix"] or None  # baked: the file's own mix and strength
+            strength = req.strength if mix else None
+            return self._onnx(path, mix, strength, req.preserve_color), info, path
         return self._adain_stylizer(path, req, weights), info, path
 
     def render(self, req: Request) -> tuple[Image.Image, str]:
@@ -207,10 +234,12 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
                 models,
                 value=models[0] if models else None,
                 label=f"Model{hint}",
-                info="a fast train or adain train .safetensors",
+                info="a fast train or adain train .safetensors, or a fast export .onnx",
                 elem_id="rt-model",
             )
-            upload = gr.File(label="…or upload a model", file_types=[".safetensors"], height=130, elem_id="rt-upload")
+            upload = gr.File(
+                label="…or upload a model", file_types=[".safetensors", ".onnx"], height=130, elem_id="rt-upload"
+            )
             photo = gr.Image(
                 label="Photo", type="filepath", image_mode=None, sources=["upload"], height=240, elem_id="rt-photo"
             )
