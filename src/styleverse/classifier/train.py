@@ -56,7 +56,7 @@ from styleverse.io.images import remove_temp_files
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs
 from styleverse.progress import Progress
-from styleverse.training.distributed import DistContext, all_sum, setup_distributed, teardown_distributed
+from styleverse.training.distributed import DistContext, all_sum, process_group
 
 log = logging.getLogger("styleverse")
 
@@ -128,14 +128,13 @@ def train(config: TrainConfig, callback: Callback | None = None, stop: Callable[
     """
     config.validate()
     check_outputs({"--out": Output(config.out, "folder")}, [config.dataset])
-    ctx, device = setup_distributed(config.device)
-    try:
-        with output_lock(config.out) if ctx.is_main else contextlib.nullcontext():
-            if ctx.is_main:
-                remove_temp_files(config.out)  # what a killed run left
-            return _train(config, ctx, device, callback if ctx.is_main else None, stop)
-    finally:
-        teardown_distributed(ctx)
+    with (
+        process_group(config.device) as (ctx, device),
+        output_lock(config.out) if ctx.is_main else contextlib.nullcontext(),  # entered once ctx is known
+    ):
+        if ctx.is_main:
+            remove_temp_files(config.out)  # what a killed run left
+        return _train(config, ctx, device, callback if ctx.is_main else None, stop)
 
 
 def _train(

@@ -32,7 +32,7 @@ from styleverse.io.state import state_path
 from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.nn.vgg import BackboneInfo
-from styleverse.training.distributed import DistContext, setup_distributed, teardown_distributed
+from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, LoopResult, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, sample_file, write_model
 
@@ -248,11 +248,8 @@ def train_fast(
     reports events. ``stop`` is polled after each step (the CLI wires Ctrl-C to it).
     """
     cfg.validate()
-    ctx, device = setup_distributed(cfg.device)
-    try:
+    with process_group(cfg.device) as (ctx, device):
         return _train(cfg, ctx, device, callback if ctx.is_main else None, stop)
-    finally:
-        teardown_distributed(ctx)
 
 
 def _train(

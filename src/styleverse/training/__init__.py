@@ -6,7 +6,7 @@ from styleverse._exports import by_module, lazy_exports
 _WHERE = by_module(
     {
         "loop": "TrainTask LoopConfig LoopResult run_loop",
-        "distributed": "DistContext setup_distributed teardown_distributed",
+        "distributed": "DistContext setup_distributed teardown_distributed process_group",
         "rng": "rng_state set_rng_state",
         "outputs": "check_training_outputs loss_plot_path samples_path",
     }

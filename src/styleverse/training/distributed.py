@@ -7,7 +7,9 @@ is a no-op, so single-process code paths stay the same.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +54,16 @@ def teardown_distributed(ctx: DistContext) -> None:
     """Leave the process group if :func:`setup_distributed` created it."""
     if ctx.owns_group and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def process_group(device: str = "auto") -> Iterator[tuple[DistContext, torch.device]]:
+    """:func:`setup_distributed` for the block, and :func:`teardown_distributed` however it ends."""
+    ctx, dev = setup_distributed(device)
+    try:
+        yield ctx, dev
+    finally:
+        teardown_distributed(ctx)
 
 
 def all_sum(values: list[float], ctx: DistContext, device: torch.device) -> list[float]:

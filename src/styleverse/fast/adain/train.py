@@ -50,7 +50,7 @@ from styleverse.fast.adain.model import (
 from styleverse.fast.data import Batches, content_photos, crop_photo
 from styleverse.io.state import state_path
 from styleverse.nn.vgg import load_backbone
-from styleverse.training.distributed import DistContext, setup_distributed, teardown_distributed
+from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, sample_file, write_model
 from styleverse.transfer.targets import channel_stats
@@ -257,11 +257,8 @@ def train_adain(
     """Train (or with ``cfg.resume`` continue) an AdaIN decoder; see the module doc. Under torchrun every
     process trains on its share of each batch and only rank 0 writes files or reports events."""
     cfg.validate()
-    ctx, device = setup_distributed(cfg.device)
-    try:
+    with process_group(cfg.device) as (ctx, device):
         return _train(cfg, ctx, device, callback if ctx.is_main else None, stop)
-    finally:
-        teardown_distributed(ctx)
 
 
 def _train(
