@@ -179,21 +179,16 @@ def adain_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, Any
         preserve_color=args.preserve_color, precision=args.precision, device=args.device,
     )  # fmt: skip
     apply = open_stylizer(settings)
+    from styleverse.io.images import list_images
+    from styleverse.styles.inputs import inputs_digest
+    from styleverse.transfer.targets import StyleImage
+
     files = [Path(p) for p in (args.adain, *args.style, *args.style_bank)]
+    read = [Path(args.adain), *list_images(args.style), *map(Path, args.style_bank)]  # folders' images, one by one
     info: dict[str, Any] = {"kind": "adain", "model": str(args.adain), "alpha": args.alpha, "blend": args.blend}
-    info["inputs"] = [{"path": str(p), **_stamp(p)} for p in files]
+    info["inputs"] = inputs_digest([StyleImage(p, 1.0) for p in read])  # paths, sizes, mtimes: a change is new
     info.update(style_weights=list(settings.style_weights or []), preserve_color=args.preserve_color)
     return FlowBlended(apply, args.blend), info, files
-
-
-def _stamp(path: Path) -> dict[str, int]:
-    """Size and modification time of a file, or of a folder's newest entry (a changed style folder is
-    another run)."""
-    st = path.stat()
-    if path.is_dir():
-        entries = [p.stat() for p in path.iterdir()]
-        return {"entries": len(entries), "mtime_ns": max((e.st_mtime_ns for e in entries), default=st.st_mtime_ns)}
-    return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _video_args(p: Parser) -> None:
