@@ -127,6 +127,10 @@ class Realtime:
 
         return self.cache.get(_key(path, FAST), lambda: load_model(path))
 
+    def kind(self, path: Path) -> str:
+        """:func:`model_kind`, read once per file version (for an .onnx it opens an onnxruntime session)."""
+        return str(self.cache.get(_key(path, "kind"), lambda: model_kind(path)))
+
     def _onnx(self, path: Path, mix: dict[str, float] | None, strength: float | None, colour: bool) -> Any:
         from styleverse.fast.apply import OnnxStylizer, StylizerConfig
 
@@ -149,7 +153,7 @@ class Realtime:
         if not (req.model or req.model_upload):
             return []
         path = self.model_path(req)
-        kind = model_kind(path)
+        kind = self.kind(path)
         if kind == FAST:
             return list(self._fast(path).universes)
         if kind == FAST_ONNX:  # a mix baked in at export has no sliders
@@ -188,7 +192,7 @@ class Realtime:
         names = self.names(req)
         given = list(req.weights[: len(names)])  # no weights at all: an equal mix (the Video tab's)
         weights = given + [0.0 if given else 1.0] * (len(names) - len(given))
-        kind = model_kind(path)
+        kind = self.kind(path)
         info: dict[str, Any] = {"kind": kind, "model": path.name, "mix": dict(zip(names, weights, strict=True))}
         info.update(strength=req.strength, preserve_color=req.preserve_color)
         if kind == FAST:
