@@ -17,7 +17,7 @@ $(BIN)/styleverse: pyproject.toml constraints.txt
 
 setup: $(BIN)/styleverse chromium
 
-# The browser test (tests/app/test_app_browser.py) drives the system's Chromium; Playwright never downloads one.
+# The browser test (tests/app/test_browser.py) drives the system's Chromium; Playwright never downloads one.
 # Installed here only as root with apt-get; otherwise a note says how (the test is skipped without it).
 chromium:
 	@if [ -x /usr/bin/chromium ]; then :; \

@@ -64,8 +64,8 @@ def texture(kind: str, rng: np.random.Generator, size: tuple[int, int] = (40, 32
 def make_dataset(root: Path, per_class: int, kind_of_data: str, seed: int = 123) -> Path:
     """``per_class`` images per universe of the chosen synthetic data set (module doc)."""
     if kind_of_data == "tests":
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "classifier"))
-        from test_classifier import make_universes
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from fixtures.classifier import make_universes
 
         return make_universes(root, per_class)
     rng = np.random.default_rng(seed)

@@ -1,34 +1,24 @@
-"""Shared fixtures: tiny images on disk, tiny random networks, and an in-process CLI runner."""
+"""Pytest fixtures shared by every test: tiny images on disk, a tiny random VGG, an in-process CLI runner,
+one torch thread, and the two native-bf16 worlds. The helpers they use live in ``tests/fixtures/``."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+
+from fixtures.images import make_image
 
 # The same suite on every CPU: `--precision auto` behaves as on a CPU without native bf16 unless a test (or
 # the developer, with STYLEVERSE_NATIVE_BF16=1) asks for the bf16 path; tests that compare numbers pin fp32.
 os.environ.setdefault("STYLEVERSE_NATIVE_BF16", "0")
 # One torch thread: tiny tensors gain nothing from more, and parallel test processes must not oversubscribe.
 torch.set_num_threads(1)
-
-
-def make_image(path: Path, size: tuple[int, int] = (48, 40), seed: int = 0, mode: str = "RGB") -> Path:
-    """A smooth random colour image (so resizing and features are well defined)."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    base = rng.uniform(0, 255, (4, 4, 3)).astype(np.uint8)
-    img = Image.fromarray(base, "RGB").resize((w, h), Image.Resampling.BICUBIC)
-    noise = rng.integers(-20, 20, (h, w, 3))
-    arr = np.clip(np.asarray(img, dtype=np.int32) + noise, 0, 255).astype(np.uint8)
-    Image.fromarray(arr, "RGB").convert(mode).save(path)
-    return path
 
 
 @pytest.fixture
@@ -42,6 +32,24 @@ def images(tmp_path: Path) -> dict[str, Path]:
         "style_b": make_image(d / "style_b.png", (44, 44), 3),
         "style_c": make_image(d / "style_c.jpg", (36, 52), 4),
     }
+
+
+@pytest.fixture(scope="module")
+def tiny_vgg() -> Any:
+    """A random VGG at 1/16 width as (feature model, backbone info), one per test module."""
+    from fixtures.networks import random_vgg
+
+    return random_vgg()
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One intra-op torch thread for a module's tests, the count before put back afterwards (the app's job
+    runner sets its own): on 2 shared cores, two spinning OpenMP threads ran tiny training up to 40x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -71,11 +79,3 @@ def native_bf16(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     """Run a test as on a CPU without and as on one with native bf16 (`--precision auto` follows it)."""
     monkeypatch.setenv("STYLEVERSE_NATIVE_BF16", request.param)
     return request.param == "1"
-
-
-def one_error_line(err: str) -> str:
-    """The single error line a failing command must print (usage lines and warnings aside)."""
-    lines = [ln for ln in err.strip().splitlines() if "error:" in ln]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err, err
-    return lines[0]

@@ -10,7 +10,6 @@ browser here: it launches ``/usr/bin/chromium`` (Debian's ``chromium`` package; 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from conftest import make_image
+from fixtures.app import free_port
+from fixtures.images import make_image
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
@@ -38,16 +38,10 @@ WATCH_PROGRESS = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def app_url(tmp_path: Path) -> Iterator[str]:
     """``styleverse app`` in a process of its own; its URL once it answers."""
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "server.log").open("w")
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "STYLEVERSE_NATIVE_BF16": "0"}
     cmd = [sys.executable, "-m", "styleverse.cli.main", "app", "--port", str(port), "--outputs", str(tmp_path / "out"),

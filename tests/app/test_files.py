@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from appkit import make_ctx, upload
 from PIL import Image
 
-from conftest import make_image
+from fixtures.app import make_ctx, upload
+from fixtures.images import make_image
 from styleverse.app.config import Limits
 from styleverse.app.files import check_bank, check_image, list_files, pick, safe_name
 from styleverse.errors import InputError

@@ -3,7 +3,6 @@ else, refuses uploads over the size limit, and ``styleverse app`` checks its fla
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,17 +10,11 @@ from typing import Any
 import httpx
 import pytest
 import torch
-from appkit import make_ctx
 
-from conftest import one_error_line
+from fixtures.app import free_port, make_ctx
+from fixtures.cli import one_error_line
 from styleverse.app.config import MB, AppConfig, Limits
 from styleverse.app.server import serve
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

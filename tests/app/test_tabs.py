@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from appkit import adain_model, fast_model, make_ctx, upload, write_clip
 from PIL import Image
 
-from conftest import make_image
+from fixtures.app import make_ctx, upload
+from fixtures.clips import gradient_clip
+from fixtures.images import make_image
+from fixtures.networks import adain_model, fast_model
 from styleverse.app import realtime, stylise, universes, video
 from styleverse.app.config import Limits
 from styleverse.app.jobs import Ticket
@@ -199,7 +201,7 @@ def test_realtime_adain_takes_uploaded_styles_and_refuses_other_files(tmp_path: 
 
 def test_video_gatys_on_a_tiny_clip(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path)
-    clip = upload(ctx, write_clip(tmp_path / "c.mp4", frames=3))
+    clip = upload(ctx, gradient_clip(tmp_path / "c.mp4", frames=3))
     style = upload(ctx, make_image(tmp_path / "s.png"))
     req = video.Request(clip, StyleChoice(image_uploads=(style,)), size=32, max_frames=2, steps_first=2, steps=1)
     views = list(video.run(ctx, req, Ticket()))

@@ -9,17 +9,15 @@ with dropout the two-process run is a different, equally valid, random run.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_classifier import make_universes, tiny
 
+from fixtures.classifier import make_universes, tiny
+from fixtures.distributed import torchrun
 from styleverse.classifier.model import UniverseClassifier, init_weights
 from styleverse.classifier.train import train
 
@@ -50,15 +48,7 @@ def test_two_processes_agree_and_match_one_process_with_the_global_batch(tmp_pat
     per_rank = dict(epochs=1, batch_size=3, dropout=0.0, lr=1e-3, workers=0)
     cfg = tiny(data, tmp_path / "ddp", **per_rank)
     settings = {**cfg.to_dict(), "hidden": list(cfg.hidden)}
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
-    proc = subprocess.run(
-        [*cmd, json.dumps(settings), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
-    )
+    proc = torchrun(WORKER, tmp_path, json.dumps(settings), str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     ranks = [load_file(str(tmp_path / f"rank{r}.safetensors")) for r in range(2)]

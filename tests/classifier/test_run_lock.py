@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import one_error_line
+from fixtures.cli import one_error_line
 from styleverse.classifier.train import TrainConfig, train
 from styleverse.errors import LockedError
 from styleverse.io.lock import output_lock

@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from fixtures.classifier import KINDS, make_universes, tiny
 from styleverse.classifier.data import balanced_order, epoch_plan, read_dataset, shard
 from styleverse.classifier.metrics import confusion_matrix, summarize
 from styleverse.classifier.model import (
@@ -32,51 +32,9 @@ from styleverse.classifier.model import (
 )
 from styleverse.classifier.predict import evaluate, predict_images
 from styleverse.classifier.run import RESUME
-from styleverse.classifier.train import TrainConfig, TrainStep, train
+from styleverse.classifier.train import TrainStep, train
 from styleverse.errors import ConfigError, InputError, OutputError, WeightsError
 from styleverse.nn.vgg import load_backbone
-
-KINDS = ("gwen", "miles", "pavitr")
-
-
-def universe_image(kind: str, seed: int, size: tuple[int, int] = (40, 32)) -> Image.Image:
-    """A frame of a synthetic universe: each has its own palette and texture."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    arr = np.empty((h, w, 3))
-    if kind == "gwen":  # pastel pink with cyan vertical stripes
-        arr[:] = (240, 170, 210)
-        period = int(rng.integers(5, 9))
-        arr[((xx + int(rng.integers(0, period))) % period) < 2] = (90, 220, 230)
-    elif kind == "miles":  # dark night with red halftone dots
-        arr[:] = (30, 20, 45)
-        step = int(rng.integers(4, 7))
-        arr[((xx % step) < 2) & ((yy % step) < 2)] = (220, 30, 50)
-    else:  # warm yellow-to-orange gradient
-        t = (xx / w * rng.uniform(0.5, 1.0))[..., None]
-        arr = (1 - t) * np.array([250, 210, 40]) + t * np.array([240, 120, 20])
-    arr = arr + rng.normal(0, 12, arr.shape)
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
-
-
-def make_universes(root: Path, n: int = 8, kinds: tuple[str, ...] = KINDS) -> Path:
-    """DATASET/<universe>/*.jpg with ``n`` frames per universe."""
-    for k, kind in enumerate(kinds):
-        (root / kind).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            universe_image(kind, 1000 * k + i).save(root / kind / f"{kind}_{i:03d}.jpg", quality=92)
-    return root
-
-
-def tiny(dataset: Path, out: Path, **kw: object) -> TrainConfig:
-    """A seconds-long training run: VGG16 at 1/16 width, 32 px, one epoch."""
-    base: dict[str, object] = dict(
-        epochs=1, batch_size=4, lr=1e-3, init="scratch", arch="vgg16", width=1 / 16, size=32,
-        workers=0, precision="fp32", device="cpu", val_fraction=0.25,
-    )  # fmt: skip
-    base.update(kw)
-    return TrainConfig(str(dataset), str(out), **base)  # type: ignore[arg-type]
 
 
 def tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -85,12 +43,7 @@ def tensors(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -99,15 +52,12 @@ def universes(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def trained(one_thread: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One real (tiny) training run shared by the tests that need a trained classifier."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("trained")
     data = make_universes(root / "data", 20)
     cfg = tiny(data, root / "run", epochs=6, batch_size=8, lr=5e-4, width=1 / 8, dropout=0.0, val_fraction=0.3)
     train(cfg)
-    torch.set_num_threads(threads)
     return {"data": data, "run": root / "run"}
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import one_error_line
+from fixtures.cli import one_error_line
 
 
 def test_demo_writes_everything_and_falls_back_to_random(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

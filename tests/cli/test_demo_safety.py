@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import one_error_line
+from fixtures.cli import one_error_line
 
 Cli = Callable[..., tuple[int, str, str]]
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_image, one_error_line
+from fixtures.cli import one_error_line
+from fixtures.images import image_folder, make_image
 
 FAST = ["--size", "32", "--steps", "3", "--backbone", "random", "--precision", "fp32", "--quiet"]
 
@@ -168,10 +169,7 @@ def test_nan_keeps_last_good_image_and_says_so(cli, images, tmp_path: Path, monk
 
 
 def test_init_image_and_folder_styles(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    folder = tmp_path / "universe"
-    folder.mkdir()
-    for i in range(2):
-        make_image(folder / f"{i}.png", seed=10 + i)
+    folder = image_folder(tmp_path / "universe", 2, seed=10)
     out = tmp_path / "f.png"
     code, _, err = cli("stylize", images["content"], "--style", folder, "--init", images["style_b"], "-o", out, *FAST)
     assert code == 0, err

@@ -18,12 +18,14 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_image, one_error_line
+from fixtures.cli import one_error_line
+from fixtures.images import make_image
+from fixtures.networks import adain_model, fast_model
+from fixtures.videos import universe_frame
 from styleverse.evaluation.evaluate import EvaluateSettings, evaluate
 from styleverse.evaluation.metrics import flicker, relative, ssim, style_distance
 from styleverse.evaluation.sources import Overrides
 from styleverse.nn.losses import style_loss
-from videos import universe_frame
 
 FP32 = ("--backbone", "random", "--precision", "fp32", "--quiet")
 SETTINGS = EvaluateSettings(backbone="random", precision="fp32", device="cpu")
@@ -199,17 +201,8 @@ def test_judge_finds_the_intended_universe_from_the_style_folder(cli, toy_classi
 
 
 def _network_files(tmp_path: Path) -> tuple[Path, Path]:
-    """An untrained fast network and AdaIN decoder: the sweep's plumbing, not their looks, is under test."""
-    from styleverse.fast.adain.model import ENCODER_LAYER, AdaINModel, AdaINNet, Decoder, DecoderSpec, save_adain
-    from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
-    from styleverse.nn.vgg import load_backbone
-
-    torch.manual_seed(0)
-    fast = FastModel(TransformNet(FastSpec(("gwen", "miles"), width=4, blocks=1)).eval(), {"identity": "x"})
-    enc, info = load_backbone("random", upto=ENCODER_LAYER, width=1 / 16)
-    dec = Decoder(DecoderSpec("vgg19", enc.channels(ENCODER_LAYER), 1 / 16))
-    adain = AdaINModel(AdaINNet(enc, dec).eval(), info.to_dict())
-    return save_model(fast, tmp_path / "f.safetensors"), save_adain(adain, tmp_path / "a.safetensors")
+    """A tiny random fast network and AdaIN decoder: the sweep's plumbing, not their looks, is under test."""
+    return fast_model(tmp_path / "f.safetensors"), adain_model(tmp_path / "a.safetensors")
 
 
 def test_sweep_runs_the_grid_and_every_method(cli, pics: dict[str, Path], tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_image
-from videos import make_video
+from fixtures.images import make_image
+from fixtures.videos import make_video
 
 FP32 = ("--backbone", "random", "--precision", "fp32", "--quiet")
 

@@ -11,7 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_image, one_error_line
+from fixtures.cli import one_error_line
+from fixtures.images import make_image
+from fixtures.images import noise_image as noise
+from fixtures.networks import WIDTH, random_vgg
+from fixtures.networks import tiny_adain as tiny_model
 from styleverse.errors import ConfigError, InputError, WeightsError
 from styleverse.fast.adain.apply import AdaINStylizer, Style, bank_style, image_style, load_mask
 from styleverse.fast.adain.model import (
@@ -29,7 +33,6 @@ from styleverse.styles.bank import adain_stats, bank_targets, build_bank, load_b
 from styleverse.styles.resume import BankCheckpoint, BankInterrupted
 from styleverse.transfer.optimize import build_model
 from styleverse.transfer.targets import ChannelStats, RunningSums, StyleImage, channel_stats
-from tiny_adain import WIDTH, tiny_model
 
 CPU = torch.device("cpu")
 
@@ -37,13 +40,6 @@ CPU = torch.device("cpu")
 def stats(c: int, seed: int) -> ChannelStats:
     g = torch.Generator().manual_seed(seed)
     return ChannelStats(torch.randn(c, generator=g), torch.rand(c, generator=g) + 0.5)
-
-
-def noise(path: Path, seed: int, size: tuple[int, int] = (40, 32)) -> Path:
-    arr = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
-    return path
 
 
 # -- the layer ------------------------------------------------------------------------------------------
@@ -182,7 +178,7 @@ def test_decoder_file_round_trip_and_bad_files(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def bank_net():
-    return build_model("random", width=WIDTH)
+    return random_vgg()
 
 
 def test_bank_stores_the_weighted_mean_of_per_image_channel_stats(bank_net, tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import make_image, one_error_line
+from fixtures.cli import one_error_line
+from fixtures.images import image_folder
 from styleverse.fast.adain.model import STYLE_LAYERS, load_adain
 from styleverse.fast.adain.train import AdaINTrainConfig, style_loss, train_adain
 from styleverse.transfer.targets import channel_stats
@@ -18,13 +19,8 @@ from styleverse.transfer.targets import channel_stats
 
 @pytest.fixture
 def data(tmp_path: Path) -> tuple[Path, Path]:
-    photos, styles = tmp_path / "photos", tmp_path / "styles"
-    photos.mkdir()
-    styles.mkdir()
-    for i in range(4):
-        make_image(photos / f"p{i}.png", (48, 40), i)
-        make_image(styles / f"s{i}.jpg", (44, 44), 10 + i)
-    return photos, styles
+    photos = image_folder(tmp_path / "photos", 4, (48, 40), "p{i}.png")
+    return photos, image_folder(tmp_path / "styles", 4, (44, 44), "s{i}.jpg", seed=10)
 
 
 def config(data: tuple[Path, Path], out: Path, **kw: object) -> AdaINTrainConfig:

@@ -8,20 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from test_fast_train import make_banks, make_photos
 
-from conftest import make_image, one_error_line
+from fixtures.cli import one_error_line
+from fixtures.fast import make_banks, make_photos
+from fixtures.images import make_image
 from styleverse.fast.model import load_model
 
 Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def train_args(root: Path, *extra: str | Path, other_bank: Path | None = None) -> list[str | Path]:

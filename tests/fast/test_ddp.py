@@ -5,17 +5,15 @@ and the loop averages gradients."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 import torch
-from test_fast_train import make_banks, make_photos, tiny
 
+from fixtures.distributed import torchrun
+from fixtures.fast import make_banks, make_photos, tiny
 from styleverse.fast.model import TransformNet, load_model
 from styleverse.fast.train import train_fast
 
@@ -47,15 +45,7 @@ def test_two_processes_match_one_process_with_the_global_batch(tmp_path: Path) -
     banks = make_banks(tmp_path / "banks")
     make_photos(tmp_path / "photos", 5)
     cfg = tiny(tmp_path, banks, steps=3, batch_size=2, width=4, output=str(tmp_path / "ddp.safetensors"))
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
-    proc = subprocess.run(
-        [*cmd, json.dumps(asdict(cfg)), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
-    )
+    proc = torchrun(WORKER, tmp_path, json.dumps(asdict(cfg)), str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     ranks = [load_file(str(tmp_path / f"rank{r}.safetensors")) for r in range(2)]

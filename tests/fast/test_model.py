@@ -8,14 +8,13 @@ import pytest
 import torch
 from torch import nn
 
+from fixtures.networks import tiny_fast
 from styleverse.errors import ConfigError, InputError
 from styleverse.fast.apply import FastStylizer, OnnxStylizer, StylizerConfig
 from styleverse.fast.export import export_onnx
 from styleverse.fast.model import (
     CondInstanceNorm,
     FastModel,
-    FastSpec,
-    TransformNet,
     load_model,
     mix_weights,
     save_model,
@@ -26,14 +25,7 @@ UNIVERSES = ("gwen", "miles", "punk")
 
 def model(seed: int = 0) -> FastModel:
     """A small network whose per-universe (γ, β) differ (fresh ones are all equal)."""
-    torch.manual_seed(seed)
-    net = TransformNet(FastSpec(UNIVERSES, width=4, blocks=1))
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, CondInstanceNorm):
-                m.gamma.add_(torch.randn_like(m.gamma) * 0.5)
-                m.beta.add_(torch.randn_like(m.beta) * 0.5)
-    return FastModel(net.eval(), {"identity": "vgg19/max/random:seed=0:width=0.0625"}, {"relu1_1": 1.0}, ("relu4_2",))
+    return tiny_fast(UNIVERSES, seed)
 
 
 def test_conditional_norm_picks_and_mixes_gamma_beta() -> None:

@@ -18,67 +18,17 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_image
+from fixtures.fast import make_banks, make_photos, tiny
+from fixtures.images import make_image
+from fixtures.networks import random_vgg
 from styleverse.errors import ConfigError, InputError, OutputError
 from styleverse.fast.data import crop_photo
 from styleverse.fast.model import load_model
-from styleverse.fast.train import FastTrainConfig, train_fast
+from styleverse.fast.train import train_fast
 from styleverse.nn.losses import style_loss
-from styleverse.styles.bank import build_bank, load_bank, save_bank
-from styleverse.transfer.optimize import build_model
-from styleverse.transfer.targets import StyleImage
+from styleverse.styles.bank import load_bank
 
-VGG_WIDTH = 1 / 16
-
-
-def stripes(path: Path) -> Path:
-    xx = np.mgrid[0:64, 0:64][1]
-    a = ((xx // 3) % 2).astype(np.float32)
-    Image.fromarray((np.stack([0 * a + 1, a, 0 * a], -1) * 255).astype(np.uint8)).save(path)
-    return path
-
-
-def checker(path: Path) -> Path:
-    yy, xx = np.mgrid[0:64, 0:64]
-    a = ((xx // 2 + yy // 2) % 2).astype(np.float32)
-    Image.fromarray((np.stack([0 * a, a, 0 * a + 1], -1) * 255).astype(np.uint8)).save(path)
-    return path
-
-
-def make_banks(root: Path, seed: int = 0) -> tuple[Path, Path]:
-    """Banks ``stripes`` and ``checker`` made with a random VGG (seed ``seed``, width 1/16)."""
-    model, info = build_model("random", width=VGG_WIDTH, seed=seed)
-    root.mkdir(parents=True, exist_ok=True)
-    out = []
-    for name, draw in (("stripes", stripes), ("checker", checker)):
-        bank = build_bank(model, info, [StyleImage(draw(root / f"{name}.png"), 1.0)], size=32)
-        out.append(save_bank(bank, root / f"{name}.style.safetensors", overwrite=True))
-    return out[0], out[1]
-
-
-def make_photos(folder: Path, n: int = 6, size: tuple[int, int] = (48, 40)) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        make_image(folder / f"photo{i}.png", size, 10 + i)
-    return folder
-
-
-def tiny(root: Path, banks: tuple[Path, ...], **kw: Any) -> FastTrainConfig:
-    base: dict[str, Any] = dict(
-        content=(str(root / "photos"),), output=str(root / "model.safetensors"), banks=tuple(map(str, banks)),
-        size=32, batch_size=4, steps=60, lr=0.02, width=8, blocks=1, precision="fp32", device="cpu",
-        checkpoint_every=0,
-    )  # fmt: skip
-    return FastTrainConfig(**{**base, **kw})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    """One intra-op thread: on 2 shared cores, two spinning OpenMP threads ran this module 20x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +44,7 @@ def trained(one_thread: None, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 @functools.cache
 def loss_network() -> Any:
-    return build_model("random", width=VGG_WIDTH)[0]
+    return random_vgg()[0]
 
 
 def style_distance(img: torch.Tensor, bank: Path) -> float:

@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import one_error_line
+from fixtures.cli import one_error_line
+from fixtures.videos import make_video, universe_frame
 from styleverse.errors import ConfigError, InputError
 from styleverse.frames.augment import AugmentConfig, augment
 from styleverse.frames.balance import EXCLUDED, TRAIN, VAL, BalanceConfig, balance, block_key, split_blocks
@@ -20,7 +21,6 @@ from styleverse.frames.harvest import Row, read_manifest, write_manifest
 from styleverse.frames.quality import phash_hex
 from styleverse.frames.stats import class_counts, sheet_rows, write_stats
 from styleverse.plots import LINE_H
-from videos import make_video, universe_frame
 
 Cli = Callable[..., tuple[int, str, str]]
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import one_error_line
+from fixtures.cli import one_error_line
+from fixtures.videos import make_film, make_video, write_garbage
 from styleverse.errors import ConfigError, InputError
 from styleverse.frames.harvest import (
     MANIFEST_FIELDS,
@@ -27,7 +28,6 @@ from styleverse.frames.harvest import (
 )
 from styleverse.frames.quality import DedupIndex, blank_reason, luminance_stats
 from styleverse.io.video import VideoReader
-from videos import make_film, make_video, write_garbage
 
 NO_DEDUP = HarvestConfig(every=0.5, dedup_threshold=0)
 

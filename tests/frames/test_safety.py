@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import one_error_line
+from fixtures.cli import one_error_line
+from fixtures.videos import make_video, universe_frame
 from styleverse import devices
 from styleverse.classifier.data import read_dataset
 from styleverse.errors import InputError, LockedError
@@ -23,7 +24,6 @@ from styleverse.frames.segments import clip_jobs
 from styleverse.frames.stats import MAX_PER_SHEET, MAX_THUMB, write_stats
 from styleverse.io import lock as lockmod
 from styleverse.io.lock import output_lock
-from videos import make_video, universe_frame
 
 Cli = Callable[..., tuple[int, str, str]]
 TEMP = ".{}.tmpabcd1234.jpg"  # what a kill in the middle of an atomic write of {} leaves

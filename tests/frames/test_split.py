@@ -10,6 +10,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from fixtures.videos import make_film, make_video
 from styleverse.frames.balance import TRAIN, VAL, BalanceConfig, balance
 from styleverse.frames.harvest import HarvestConfig, clip_jobs, harvest
 from styleverse.frames.manifest import Row, read_manifest
@@ -18,7 +19,6 @@ from styleverse.frames.shots import Unit, shot_numbers
 from styleverse.frames.split import drop_cross_duplicates, window_order
 from styleverse.frames.stats import sheet_caption, sheet_title, write_stats
 from styleverse.plots import ellipsize
-from videos import make_film, make_video
 
 
 def pan_frames(photo: np.ndarray, n: int, speed: float) -> list[Image.Image]:

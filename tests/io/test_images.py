@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_image
-from iccprofile import swapped_red_green
+from fixtures.icc import swapped_red_green
+from fixtures.images import make_image
 from styleverse.errors import InputError, OutputError
 from styleverse.io.images import (
     check_output,

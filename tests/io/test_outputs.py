@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_image
+from fixtures.images import make_image
 from styleverse import devices
 from styleverse.errors import ConfigError, OutputError, WriteError
 from styleverse.io import images as imgmod

@@ -4,7 +4,6 @@ damaged frames skipped with their neighbours' timing kept, and unreadable inputs
 from __future__ import annotations
 
 import logging
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,17 +11,11 @@ import av
 import numpy as np
 import pytest
 
+from fixtures.clips import audio_seconds, frame_times, pan_frames, write_audio_only, write_clip
+from fixtures.videos import write_garbage
 from styleverse.errors import InputError, OutputError
 from styleverse.io.video import VideoReader, display_size, frame_to_array
 from styleverse.io.video_writer import AudioSource, VideoWriter, container_for
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "video"))
-from clips import pan_frames, write_clip
-
-
-def audio_seconds(path: Path) -> float:
-    with av.open(str(path)) as c:
-        return sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].codec_context.sample_rate
 
 
 def copy_video(src: Path, dst: Path, audio: bool = True) -> VideoWriter:
@@ -39,18 +32,13 @@ def copy_video(src: Path, dst: Path, audio: bool = True) -> VideoWriter:
     return w
 
 
-def times_of(path: Path) -> list[float]:
-    with VideoReader(path) as r:
-        return [round(f.time, 4) for f in r.frames()]
-
-
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
 def test_variable_frame_rate_timestamps_survive_the_writer(tmp_path: Path, suffix: str) -> None:
     times = [0.0, 0.1, 0.15, 0.4, 0.45, 0.5, 0.7, 1.3]
     src = write_clip(tmp_path / "vfr.mkv", pan_frames(len(times)), times=times)
-    assert times_of(src) == times
+    assert frame_times(src, 4) == times
     copy_video(src, tmp_path / f"out{suffix}")
-    assert times_of(tmp_path / f"out{suffix}") == times
+    assert frame_times(tmp_path / f"out{suffix}", 4) == times
 
 
 def test_audio_is_copied_when_the_container_takes_it(tmp_path: Path) -> None:
@@ -80,7 +68,7 @@ def test_audio_range_is_cut_and_moved_to_time_zero(tmp_path: Path) -> None:
             for f in frames:
                 assert f.pts is not None and frames[0].pts is not None
                 w.write(frame_to_array(f.frame, (64, 48)), f.pts - frames[0].pts)
-    assert times_of(tmp_path / "cut.mp4")[0] == 0.0 and len(times_of(tmp_path / "cut.mp4")) == 10
+    assert frame_times(tmp_path / "cut.mp4", 4)[0] == 0.0 and len(frame_times(tmp_path / "cut.mp4", 4)) == 10
     assert audio_seconds(tmp_path / "cut.mp4") == pytest.approx(1.0, abs=0.1)
 
 
@@ -143,8 +131,7 @@ def test_writer_is_atomic_and_checks_its_arguments(tmp_path: Path) -> None:
 
 
 def test_unreadable_inputs_are_refused(tmp_path: Path) -> None:
-    garbage = tmp_path / "g.mp4"
-    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    garbage = write_garbage(tmp_path / "g.mp4")
     with pytest.raises(InputError, match="not a video"):
         VideoReader(garbage)
     clip = write_clip(tmp_path / "c.mp4", pan_frames(10))
@@ -152,13 +139,6 @@ def test_unreadable_inputs_are_refused(tmp_path: Path) -> None:
     cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
     with pytest.raises(InputError):
         VideoReader(cut)
-    sound = tmp_path / "s.m4a"
-    with av.open(str(sound), "w") as c:
-        a = c.add_stream("aac", rate=44100)
-        a.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 44100, 0
-        c.mux(a.encode(frame))
-        c.mux(a.encode(None))
+    sound = write_audio_only(tmp_path / "s.m4a")
     with pytest.raises(InputError, match="no video stream"):
         VideoReader(sound)

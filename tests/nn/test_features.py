@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import make_image
+from fixtures.images import make_image
 from styleverse.errors import ConfigError
 from styleverse.nn.features import DEFAULT_STYLE_LAYERS, StyleContentModel, parse_layer_weights
 from styleverse.nn.losses import content_loss, gram, style_loss, tv_loss

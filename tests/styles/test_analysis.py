@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from fixtures.cli import styles_cli
 from styleverse.cli.main import main
 from styleverse.io.images import load_tensor
 from styleverse.styles.analysis import (
@@ -23,15 +24,9 @@ from styleverse.styles.analysis import (
     weighted_spread,
 )
 from styleverse.styles.bank import build_bank, load_bank
-from styleverse.transfer.optimize import build_model
 from styleverse.transfer.targets import StyleImage, expand_styles, image_grams
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def net():
-    return build_model("random", width=1 / 16)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +46,8 @@ def style_set(tmp_path_factory) -> tuple[list[Path], Path]:
     return [*paths, d / "odd.png"], d
 
 
-def test_outlier_is_flagged_and_left_out(net, style_set):
-    model, info = net
+def test_outlier_is_flagged_and_left_out(tiny_vgg, style_set):
+    model, info = tiny_vgg
     paths, _ = style_set
     for cfg in (AnalysisSettings(size=48), AnalysisSettings(size=48, exact_budget_mb=0, sketch_dim=16)):
         a = analyze(model, info, expand_styles(paths), cfg)
@@ -103,8 +98,8 @@ def bimodal_set(tmp_path_factory) -> list[Path]:
     return [*paths, d / "between.png", d / "photo.png"]
 
 
-def test_density_outliers_catch_intruders_in_a_bimodal_set(net, bimodal_set):
-    model, info = net
+def test_density_outliers_catch_intruders_in_a_bimodal_set(tiny_vgg, bimodal_set):
+    model, info = tiny_vgg
     for cfg in (AnalysisSettings(size=48), AnalysisSettings(size=48, exact_budget_mb=0, sketch_dim=16)):
         a = analyze(model, info, expand_styles(bimodal_set), cfg)
         assert [r.outlier for r in a.images] == [False] * 18 + [True, True], [r.knn_distance for r in a.images]
@@ -138,8 +133,8 @@ def test_knn_scores_and_groups_on_points():
     assert [len(set(capped[:10])), len(set(capped[10:20]))] == [1, 1] and capped[0] != capped[10]
 
 
-def test_distances_spread_and_identity_match_brute_force(net, style_set):
-    model, info = net
+def test_distances_spread_and_identity_match_brute_force(tiny_vgg, style_set):
+    model, info = tiny_vgg
     paths, _ = style_set
     weights = [1.0, 2.0, 0.5, 1.0, 3.0, 1.5]
     images = [StyleImage(p, w) for p, w in zip(paths, weights, strict=True)]
@@ -182,8 +177,8 @@ def test_distances_spread_and_identity_match_brute_force(net, style_set):
     )
 
 
-def test_subset_bank_equals_bank_of_subset(net, style_set):
-    model, info = net
+def test_subset_bank_equals_bank_of_subset(tiny_vgg, style_set):
+    model, info = tiny_vgg
     paths, _ = style_set
     images = [StyleImage(p, 1.0 + i) for i, p in enumerate(paths)]
     a = analyze(model, info, images, AnalysisSettings(size=40, keep=3))
@@ -245,18 +240,14 @@ def test_coordinates_exact_and_sketched():
     assert np.median(np.abs(d_sketch[off] / d_exact[off] - 1)) < 0.2
 
 
-def _cli(*args: str) -> int:
-    return main(["styles", *args, "--backbone", "random", "--precision", "fp32", "--quiet"])
-
-
 def test_cli_bank_and_analyze_end_to_end(style_set, tmp_path):
     _, folder = style_set
     bank = tmp_path / "gwen.style.safetensors"
-    assert _cli("bank", str(folder), "-o", str(bank), "--size", "32") == 0
+    assert styles_cli("bank", str(folder), "-o", str(bank), "--size", "32") == 0
     b = load_bank(bank)
     assert b.count == 6 and b.size == 32 and b.backbone["identity"].startswith("vgg19/max/random")
     rep, sub = tmp_path / "report", tmp_path / "subset.safetensors"
-    assert _cli("analyze", str(folder), "-o", str(rep), "--size", "32", "--write-bank", str(sub)) == 0
+    assert styles_cli("analyze", str(folder), "-o", str(rep), "--size", "32", "--write-bank", str(sub)) == 0
     for name in ("report.json", "report.md", "distances.png", "map.png", "typical.png"):
         assert (rep / name).stat().st_size > 0
     data = json.loads((rep / "report.json").read_text())
@@ -272,16 +263,16 @@ def test_cli_bank_and_analyze_end_to_end(style_set, tmp_path):
 def test_cli_bad_inputs_exit_2_with_one_line(style_set, tmp_path, capsys):
     _, folder = style_set
     out = tmp_path / "b.safetensors"
-    assert _cli("bank", str(tmp_path / "nope"), "-o", str(out)) == 2
+    assert styles_cli("bank", str(tmp_path / "nope"), "-o", str(out)) == 2
     assert not out.exists()
     out.write_bytes(b"keep me")
-    assert _cli("bank", str(folder), "-o", str(out), "--size", "32") == 2
+    assert styles_cli("bank", str(folder), "-o", str(out), "--size", "32") == 2
     assert out.read_bytes() == b"keep me"
-    assert _cli("analyze", str(folder / "missing.png"), "-o", str(tmp_path / "rep")) == 2
+    assert styles_cli("analyze", str(folder / "missing.png"), "-o", str(tmp_path / "rep")) == 2
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "bad.png").write_bytes(b"not a png at all")
-    assert _cli("analyze", str(broken), "-o", str(tmp_path / "rep"), "--size", "32") == 2
+    assert styles_cli("analyze", str(broken), "-o", str(tmp_path / "rep"), "--size", "32") == 2
     assert not (tmp_path / "rep").exists()  # nothing partial, not even the folder
     assert main(["styles", "info", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -301,8 +292,7 @@ def test_cli_checks_outputs_before_building_the_network(style_set, tmp_path, mon
     (tmp_path / "b.safetensors").write_bytes(b"old")
     (tmp_path / "rep").mkdir()
     (tmp_path / "rep" / "report.json").write_text("{}")
-    assert _cli("bank", str(folder), "-o", str(tmp_path / "b.safetensors")) == 2
-    assert _cli("analyze", str(folder), "-o", str(tmp_path / "rep")) == 2
-    assert (
-        _cli("analyze", str(folder), "-o", str(tmp_path / "r2"), "--write-bank", str(tmp_path / "b.safetensors")) == 2
-    )
+    assert styles_cli("bank", str(folder), "-o", str(tmp_path / "b.safetensors")) == 2
+    assert styles_cli("analyze", str(folder), "-o", str(tmp_path / "rep")) == 2
+    bank = str(tmp_path / "b.safetensors")
+    assert styles_cli("analyze", str(folder), "-o", str(tmp_path / "r2"), "--write-bank", bank) == 2

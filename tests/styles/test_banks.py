@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from styleverse.cli.main import main
+from fixtures.cli import styles_cli
+from fixtures.images import noise_image
 from styleverse.errors import ConfigError, InputError, OutputError
 from styleverse.io.images import load_tensor
 from styleverse.nn.losses import style_loss
@@ -30,30 +30,17 @@ from styleverse.styles.bank import (
     save_bank,
 )
 from styleverse.styles.resume import BankCheckpoint, BankInterrupted, resume_path
-from styleverse.transfer.optimize import build_model
 from styleverse.transfer.targets import StyleImage, StyleSet, expand_styles, image_grams
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def net():
-    return build_model("random", width=1 / 16)
-
-
-def noise_image(path: Path, seed: int, size: tuple[int, int] = (40, 32)) -> Path:
-    arr = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
-    return path
 
 
 def grams_of(model, path: Path, size: int) -> dict[str, torch.Tensor]:
     return image_grams(model, load_tensor(path, size), CPU)
 
 
-def test_weighted_mean_equals_hand_computed(net, tmp_path):
-    model, info = net
+def test_weighted_mean_equals_hand_computed(tiny_vgg, tmp_path):
+    model, info = tiny_vgg
     folder = tmp_path / "folder"
     a, b = noise_image(folder / "a.png", 1), noise_image(folder / "b.png", 2)
     c = noise_image(tmp_path / "c.png", 3)
@@ -70,8 +57,8 @@ def test_weighted_mean_equals_hand_computed(net, tmp_path):
     assert (bank.weight_sum, bank.weight_sq_sum, bank.count) == (5.0, 11.0, 3)
 
 
-def test_streaming_equals_in_memory_and_holds_nothing(net, tmp_path):
-    model, info = net
+def test_streaming_equals_in_memory_and_holds_nothing(tiny_vgg, tmp_path):
+    model, info = tiny_vgg
     paths = [noise_image(tmp_path / f"f{i:03d}.png", i, (24, 20)) for i in range(16)]
     weights = [1.0 + (i % 4) for i in range(16)]
     bank = build_bank(model, info, [StyleImage(p, w) for p, w in zip(paths, weights, strict=True)], size=24)
@@ -109,8 +96,8 @@ def test_prefetch_is_bounded(tmp_path, monkeypatch):
     assert len(consumed) == 12
 
 
-def test_bank_file_gives_styleset_targets(net, tmp_path):
-    model, info = net
+def test_bank_file_gives_styleset_targets(tiny_vgg, tmp_path):
+    model, info = tiny_vgg
     paths = [noise_image(tmp_path / f"s{i}.png", 10 + i, (48, 36)) for i in range(4)]
     bank = build_bank(model, info, expand_styles(paths), size=40)
     out = save_bank(bank, tmp_path / "gwen.style.safetensors", inputs=paths)
@@ -128,8 +115,8 @@ def test_bank_file_gives_styleset_targets(net, tmp_path):
     assert bank_targets(out, info, ["relu2_1:0.5"]).keys() == {"relu2_1"}
 
 
-def test_mismatched_bank_is_a_config_error(net, tmp_path):
-    model, info = net
+def test_mismatched_bank_is_a_config_error(tiny_vgg, tmp_path):
+    model, info = tiny_vgg
     bank = build_bank(model, info, [StyleImage(noise_image(tmp_path / "a.png", 0))], size=32)
     path = save_bank(bank, tmp_path / "b.safetensors")
     cases = {
@@ -150,10 +137,10 @@ def test_mismatched_bank_is_a_config_error(net, tmp_path):
         check_compatible(wrong, info, ["relu3_1"])
 
 
-def test_bad_bank_files_are_input_errors(net, tmp_path):
+def test_bad_bank_files_are_input_errors(tiny_vgg, tmp_path):
     from safetensors.torch import save_file
 
-    model, info = net
+    model, info = tiny_vgg
     bank = build_bank(model, info, [StyleImage(noise_image(tmp_path / "a.png", 0))], size=32)
     good = save_bank(bank, tmp_path / "good.safetensors")
     (tmp_path / "garbage.safetensors").write_bytes(b"\x00\x01not a safetensors file" * 10)
@@ -175,9 +162,9 @@ def test_bad_bank_files_are_input_errors(net, tmp_path):
         assert "\n" not in str(e.value) and name in str(e.value)
 
 
-def test_spread_identity_from_bank_alone(net):
+def test_spread_identity_from_bank_alone(tiny_vgg):
     """Σwᵢ style_loss(G, Gᵢ)/Σw = style_loss(G, Ḡ) + spread_loss, for a random target G."""
-    model, info = net
+    model, info = tiny_vgg
     gen = torch.Generator().manual_seed(0)
     items = [(image_grams(model, torch.rand(1, 3, 32, 32, generator=gen), CPU), float(w)) for w in (0.5, 1, 2, 3)]
     mean, w, w2, sq, n = accumulate(iter(items))
@@ -213,8 +200,8 @@ def test_manifest_inputs(tmp_path):
         expand_inputs([ds])
 
 
-def test_save_refuses_existing_and_inputs(net, tmp_path):
-    model, info = net
+def test_save_refuses_existing_and_inputs(tiny_vgg, tmp_path):
+    model, info = tiny_vgg
     src = noise_image(tmp_path / "a.png", 0)
     bank = build_bank(model, info, [StyleImage(src)], size=32)
     out = save_bank(bank, tmp_path / "b.safetensors")
@@ -252,8 +239,8 @@ def seven(tmp_path) -> list[StyleImage]:
     return [StyleImage(noise_image(tmp_path / f"r{i}.png", 40 + i, (24, 20 + 2 * i)), 0.5 + i) for i in range(7)]
 
 
-def test_interrupted_build_resumes_to_the_identical_bank(net, tmp_path, seven):
-    model, info = net
+def test_interrupted_build_resumes_to_the_identical_bank(tiny_vgg, tmp_path, seven):
+    model, info = tiny_vgg
     full = build_bank(model, info, seven, size=24)
     ckpt = BankCheckpoint(tmp_path / "b.resume.safetensors", every=0)
     with pytest.raises(BankInterrupted) as e:
@@ -271,8 +258,8 @@ def test_interrupted_build_resumes_to_the_identical_bank(net, tmp_path, seven):
     assert not ckpt.path.exists()
 
 
-def test_periodic_checkpoint_survives_a_crash(net, tmp_path, seven):
-    model, info = net
+def test_periodic_checkpoint_survives_a_crash(tiny_vgg, tmp_path, seven):
+    model, info = tiny_vgg
     ckpt = BankCheckpoint(resume_path(tmp_path / "b.safetensors"), every=2)
     assert ckpt.path.name == "b.safetensors.resume.safetensors"
     with pytest.raises(RuntimeError):  # not Ctrl-C: no save at the crash, the last checkpoint remains
@@ -283,8 +270,8 @@ def test_periodic_checkpoint_survives_a_crash(net, tmp_path, seven):
     assert_same_bank(resumed, build_bank(model, info, seven, size=24))
 
 
-def test_resume_refuses_other_inputs_settings_and_bad_state(net, tmp_path, seven):
-    model, info = net
+def test_resume_refuses_other_inputs_settings_and_bad_state(tiny_vgg, tmp_path, seven):
+    model, info = tiny_vgg
     ckpt = BankCheckpoint(tmp_path / "b.resume.safetensors", every=0, resume=True)
     with pytest.raises(ConfigError, match="no saved state"):
         build_bank(model, info, seven, 24, checkpoint=ckpt)
@@ -315,10 +302,6 @@ def test_resume_refuses_other_inputs_settings_and_bad_state(net, tmp_path, seven
         build_bank(model, info, seven, 24, checkpoint=ckpt)
 
 
-def _cli(*args: str) -> int:
-    return main(["styles", *args, "--backbone", "random", "--precision", "fp32", "--quiet"])
-
-
 def test_cli_bank_interrupt_then_resume(tmp_path, monkeypatch, capsys):
     folder = tmp_path / "set"
     for i in range(6):
@@ -335,16 +318,16 @@ def test_cli_bank_interrupt_then_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bank_stream, "image_grams", grams)
     interrupt = True
     bank = ["bank", str(folder), "-o", str(out), "--size", "32", "--checkpoint-every", "2"]
-    assert _cli(*bank) == 130
+    assert styles_cli(*bank) == 130
     assert not out.exists() and state.is_file()  # no partial output, only the state
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"interrupted after 3 of 6 images; state saved to {state}; rerun the same command with --resume"]
-    assert _cli(*bank) == 2  # a fresh run would throw the saved work away
+    assert styles_cli(*bank) == 2  # a fresh run would throw the saved work away
     assert "--resume" in capsys.readouterr().err and state.is_file()
     interrupt, calls[:] = False, []
-    assert _cli(*bank, "--resume") == 0
+    assert styles_cli(*bank, "--resume") == 0
     assert len(calls) == 3 and out.is_file() and not state.exists()
-    assert _cli(*bank[:3], str(tmp_path / "straight.safetensors"), *bank[4:]) == 0
+    assert styles_cli(*bank[:3], str(tmp_path / "straight.safetensors"), *bank[4:]) == 0
     assert_same_bank(load_bank(out), load_bank(tmp_path / "straight.safetensors"))
-    assert _cli(*bank, "--resume", "--overwrite") == 2
+    assert styles_cli(*bank, "--resume", "--overwrite") == 2
     assert "no saved state" in capsys.readouterr().err

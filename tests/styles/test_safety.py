@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_image, one_error_line
+from fixtures.cli import one_error_line
+from fixtures.images import image_folder
 from styleverse import devices
 from styleverse.io.lock import output_lock
 
@@ -16,11 +17,7 @@ RANDOM = ["--backbone", "random", "--precision", "fp32", "--quiet", "--size", "3
 
 @pytest.fixture
 def styles(tmp_path: Path) -> Path:
-    folder = tmp_path / "styles"
-    folder.mkdir()
-    for i in range(3):
-        make_image(folder / f"s{i}.png", (40, 32), seed=i)
-    return folder
+    return image_folder(tmp_path / "styles", 3, (40, 32), "s{i}.png")
 
 
 @pytest.fixture

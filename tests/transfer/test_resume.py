@@ -7,20 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import make_image
 from styleverse.errors import ConfigError
-from styleverse.io.images import load_tensor
 from styleverse.io.state import load_state, save_state
-from styleverse.transfer.optimize import StepEvent, StyleTransfer, TransferConfig, build_model
-from styleverse.transfer.targets import StyleImage, StyleSet
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, torch.Tensor, StyleSet]:
-    d = tmp_path_factory.mktemp("r")
-    model, _ = build_model("random", width=1 / 8)
-    content = load_tensor(make_image(d / "c.png", (48, 40), 1))
-    return model, content, StyleSet([StyleImage(make_image(d / "s.png", (40, 40), 2))])
+from styleverse.transfer.optimize import StepEvent, StyleTransfer, TransferConfig
 
 
 def _cfg(**kw: object) -> TransferConfig:

@@ -7,27 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import make_image
+from fixtures.images import make_image
 from styleverse.errors import ConfigError
-from styleverse.io.images import load_tensor
 from styleverse.transfer.optimize import (
     ScaleEvent,
     SnapshotEvent,
     StepEvent,
     StyleTransfer,
     TransferConfig,
-    build_model,
 )
-from styleverse.transfer.targets import StyleImage, StyleSet
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, torch.Tensor, StyleSet]:
-    d = tmp_path_factory.mktemp("t")
-    model, _ = build_model("random", width=1 / 8)
-    content = load_tensor(make_image(d / "c.png", (48, 40), 1))
-    styles = StyleSet([StyleImage(make_image(d / "s.png", (40, 40), 2))])
-    return model, content, styles
 
 
 def _run(tiny, **kw):  # type: ignore[no-untyped-def]

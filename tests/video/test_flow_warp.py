@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from clips import pan_frames
 
+from fixtures.clips import pan_frames
 from styleverse.video.flow import DISFlow, FlowPair, to_gray
 from styleverse.video.gatys import temporal_loss
 from styleverse.video.loop import FlowBlended, FrameLoop, FrameState, StylizedFrame, to_array, to_tensor

@@ -11,9 +11,10 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from clips import pan_frames, write_clip
 
-from conftest import one_error_line
+from fixtures.cli import one_error_line
+from fixtures.clips import audio_seconds, frame_times, pan_frames, write_audio_only, write_clip
+from fixtures.videos import write_garbage
 from styleverse.cli.main import build_parser
 from styleverse.cli.video import job_from_args
 from styleverse.io.video import VideoReader
@@ -44,16 +45,6 @@ def style(tmp_path: Path) -> Path:
 def job(*args: str | Path) -> VideoJob:
     """The library job for these command-line arguments."""
     return job_from_args(build_parser().parse_args(["video", *map(str, args)]))
-
-
-def frame_times(path: Path) -> list[float]:
-    with VideoReader(path) as r:
-        return [round(f.time, 3) for f in r.frames()]
-
-
-def audio_seconds(path: Path) -> float:
-    with av.open(str(path)) as c:
-        return sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].codec_context.sample_rate
 
 
 def pngs(folder: Path) -> dict[str, bytes]:
@@ -170,17 +161,6 @@ def test_variable_frame_rate_and_a_damaged_frame_keep_their_timing(cli: Cli, sty
     assert side["input_video"]["skipped_damaged_frames"] == 1
 
 
-def _audio_only(path: Path) -> Path:
-    with av.open(str(path), "w") as c:
-        a = c.add_stream("aac", rate=44100)
-        a.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 44100, 0
-        c.mux(a.encode(frame))
-        c.mux(a.encode(None))
-    return path
-
-
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -201,13 +181,12 @@ def test_bad_input_is_one_line_and_status_2(
 ) -> None:
     src, out, extra = clip, tmp_path / "out.mp4", []
     if case == "garbage":
-        src = tmp_path / "g.mp4"
-        src.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+        src = write_garbage(tmp_path / "g.mp4")
     elif case == "truncated":
         src = tmp_path / "t.mp4"
         src.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
     elif case == "audio_only":
-        src = _audio_only(tmp_path / "a.m4a")
+        src = write_audio_only(tmp_path / "a.m4a")
     elif case == "zero_frames":
         extra = ["--start", "5"]
     elif case == "huge":
@@ -272,8 +251,8 @@ def test_an_adain_decoder_plugs_in_with_any_style(cli: Cli, clip: Path, style: P
     import torch
     from PIL import Image
 
+    from fixtures.networks import tiny_adain as tiny_model
     from styleverse.fast.adain.model import save_adain
-    from tiny_adain import tiny_model
 
     model = tiny_model()
     with torch.no_grad():  # a random decoder's layers shrink their input: its output would be all but flat
