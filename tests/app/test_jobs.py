@@ -3,12 +3,12 @@ and queued jobs, and the stylise job's ``stop`` hook."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from styleverse.app.jobs import Finished, Ticket, Tickets, error_line, follow
+from styleverse.cancel import Stopped
 from styleverse.errors import InputError
 from styleverse.transfer.config import StepEvent, TransferConfig
 from styleverse.transfer.job import StylizeJob, run_stylize
@@ -47,23 +47,25 @@ def test_follow_turns_errors_into_one_line() -> None:
     assert error_line(InputError("a\nb")) == "a"
 
 
-def test_cancel_interrupts_a_running_job_through_its_callback() -> None:
-    ticket, started = Ticket(), threading.Event()
+def test_cancel_sets_the_stop_flag_a_running_job_asks() -> None:
+    ticket = Ticket()
     reached: list[int] = []
 
     def work(emit: Any) -> str:
-        started.set()
         for i in range(1000):
-            emit(i)  # raises KeyboardInterrupt once the ticket is cancelled, as Ctrl-C would
+            if ticket.stop():  # as every library job asks its stop() between steps
+                raise Stopped(f"stopped after {i}")
+            emit(i)
             reached.append(i)
             time.sleep(0.005)
         return "finished"
 
-    gen = follow(work, ticket, interrupt=True)
+    gen = follow(work, ticket)
     next(gen)
     ticket.cancel()
     done = _drain(gen)[1]
     assert done.cancelled and len(reached) < 1000
+    assert ticket.stop.reason == "stopped"  # a front end's stop: a stylise writes what it reached
 
 
 def test_a_job_cancelled_while_queued_never_starts() -> None:

@@ -133,6 +133,18 @@ def test_universes_analysis_and_bank(tmp_path: Path) -> None:
     assert load_bank(built.bank).count == 4
 
 
+def test_cancel_stops_a_bank_build_between_images(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    paths = tuple(upload(ctx, make_image(tmp_path / f"s{i}.png", (32, 32), i)) for i in range(4))
+    ticket, views = Ticket(), []
+    for v in universes.make_bank(ctx, universes.Request(paths, size=32, name="cut"), ticket):
+        views.append(v)
+        if v.progress and "1 / 4" in v.progress:
+            ticket.cancel()
+    assert "Cancelled." in (views[-1].status or "") and views[-1].bank is None
+    assert ticket.stop.reason == "stopped"
+
+
 def test_universes_refuse_an_empty_set(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path)
     views = list(universes.analyse(ctx, universes.Request(()), Ticket()))
@@ -208,6 +220,20 @@ def test_video_gatys_on_a_tiny_clip(tmp_path: Path) -> None:
     _, status, mp4 = views[-1]
     assert mp4 is not None and Path(mp4).is_file() and "Done: 2 frames" in (status or ""), status
     assert any(p and "frame 2 / 2" in p for p, _, _ in views)
+
+
+def test_cancel_stops_a_video_within_a_frame(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    clip = upload(ctx, gradient_clip(tmp_path / "c.mp4", frames=3))
+    style = upload(ctx, make_image(tmp_path / "s.png"))
+    req = video.Request(clip, StyleChoice(image_uploads=(style,)), size=32, max_frames=3, steps_first=50, steps=1)
+    ticket, views = Ticket(), []
+    for v in video.run(ctx, req, ticket):
+        views.append(v)
+        if v[0] and "step" in v[0]:
+            ticket.cancel()
+    _, status, mp4 = views[-1]
+    assert mp4 is None and "Cancelled after 0 frames" in (status or ""), status
 
 
 def test_video_refuses_limits_and_a_non_video(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -132,13 +133,14 @@ def test_interrupt_then_resume_finishes_the_run(cli, images, tmp_path: Path, mon
     def interrupt_at_3(self, ev):  # type: ignore[no-untyped-def]
         real(self, ev)
         if isinstance(ev, StepEvent) and ev.step == 3:
-            raise KeyboardInterrupt
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C: the run stops before step 4 and saves its state
 
     out = tmp_path / "r.png"
     args = ["stylize", images["content"], "--style", images["style_a"], "-o", out, *FAST, "--steps", "5"]
     monkeypatch.setattr(mod.StepReporter, "__call__", interrupt_at_3)
-    code, _, _ = cli(*args)
+    code, _, err = cli(*args)
     assert code == 130 and not out.exists() and (tmp_path / "r.png.resume.safetensors").exists()
+    assert "Ctrl-C: stopping after this step" in err and "interrupted; state saved to" in err
     monkeypatch.setattr(mod.StepReporter, "__call__", real)
     code, _, err = cli(*args, "--steps", "6", "--resume")
     assert code == 2 and "different settings" in one_error_line(err)

@@ -22,6 +22,7 @@ from fixtures.cli import one_error_line
 from fixtures.images import make_image
 from fixtures.networks import adain_model, fast_model
 from fixtures.videos import universe_frame
+from styleverse.cancel import StopFlag, Stopped
 from styleverse.evaluation.evaluate import EvaluateSettings, evaluate
 from styleverse.evaluation.metrics import flicker, relative, ssim, style_distance
 from styleverse.evaluation.sources import Overrides
@@ -229,6 +230,26 @@ def test_sweep_runs_the_grid_and_every_method(cli, pics: dict[str, Path], tmp_pa
         assert im.width == 5 * 160  # the photo and its four runs in one row
     code, _, err = cli("evaluate", "--sweep", pics["photo"], "--style", pics["style"], "-o", out, *FP32)
     assert code == 2 and "already exists" in one_error_line(err)  # nothing replaced without --overwrite
+
+
+def test_a_stopped_sweep_keeps_the_resume_state_of_the_run_it_cut(pics: dict[str, Path], tmp_path: Path) -> None:
+    from styleverse.evaluation.sweep import SweepSettings, run_sweep
+    from styleverse.transfer.config import StepEvent
+
+    flag = StopFlag()
+
+    def ctrl_c_at_step_2(ev: object) -> None:
+        if isinstance(ev, StepEvent) and ev.step == 2:
+            flag.set("interrupted")
+
+    out = tmp_path / "sweep"
+    settings = SweepSettings((pics["photo"],), out, styles=(pics["style"],), style_weight_grid=(1e2,),
+                             steps_grid=(6,), size=32, evaluation=SETTINGS)  # fmt: skip
+    with pytest.raises(Stopped, match="stopped in lbfgs"):
+        run_sweep(settings, ctrl_c_at_step_2, flag)
+    assert (out / "runs" / "photo" / "lbfgs_sw100_6steps.png.resume.safetensors").is_file()
+    with pytest.raises(Stopped, match="stopped after 0 of 1 results"):  # evaluate asks before each result
+        evaluate([pics["photo"]], SETTINGS, Overrides(content=pics["photo"], styles=(pics["style"],)), stop=flag)
 
 
 # ---------------------------------------------------------------- refusals

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from fixtures.cli import styles_cli
+from styleverse.cancel import StopFlag, Stopped
 from styleverse.cli.main import main
 from styleverse.io.images import load_tensor
 from styleverse.styles.analysis import (
@@ -296,3 +297,14 @@ def test_cli_checks_outputs_before_building_the_network(style_set, tmp_path, mon
     assert styles_cli("analyze", str(folder), "-o", str(tmp_path / "rep")) == 2
     bank = str(tmp_path / "b.safetensors")
     assert styles_cli("analyze", str(folder), "-o", str(tmp_path / "r2"), "--write-bank", bank) == 2
+
+
+def test_a_stopped_analysis_raises_stopped_and_leaves_no_report_folder(style_set, tmp_path):
+    from styleverse.styles.job import AnalyzeJob, StyleInputs, run_analyze
+
+    _, folder = style_set
+    source = StyleInputs((str(folder),), size=32, backbone="random", precision="fp32", device="cpu")
+    flag = StopFlag()
+    with pytest.raises(Stopped, match="stopped after 2 of 6 images"):
+        run_analyze(AnalyzeJob(source, tmp_path / "report"), lambda ev: ev.done == 2 and flag.set(), flag)
+    assert not (tmp_path / "report").exists()

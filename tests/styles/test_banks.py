@@ -13,6 +13,7 @@ import torch
 
 from fixtures.cli import styles_cli
 from fixtures.images import noise_image
+from styleverse.cancel import StopFlag, Stopped
 from styleverse.errors import ConfigError, InputError, OutputError
 from styleverse.io.images import load_tensor
 from styleverse.nn.losses import style_loss
@@ -243,11 +244,12 @@ def test_interrupted_build_resumes_to_the_identical_bank(tiny_vgg, tmp_path, sev
     model, info = tiny_vgg
     full = build_bank(model, info, seven, size=24)
     ckpt = BankCheckpoint(tmp_path / "b.resume.safetensors", every=0)
-    with pytest.raises(BankInterrupted) as e:
-        build_bank(model, info, seven, 24, callback=stop_at(3), checkpoint=ckpt)
+    flag = StopFlag()
+    with pytest.raises(BankInterrupted) as e:  # stop() turns true after image 3: asked before image 4
+        build_bank(model, info, seven, 24, callback=lambda ev: ev.done == 3 and flag.set(), checkpoint=ckpt, stop=flag)
     assert (e.value.done, e.value.total, e.value.path) == (3, 7, ckpt.path) and ckpt.path.is_file()
-    assert isinstance(e.value, KeyboardInterrupt)  # callers that only know Ctrl-C still see one
-    with pytest.raises(BankInterrupted):  # interrupted again after resuming
+    assert isinstance(e.value, Stopped)  # what every stopped job that returns no outcome raises
+    with pytest.raises(BankInterrupted):  # a Ctrl-C (KeyboardInterrupt) after resuming saves the same way
         build_bank(model, info, seven, 24, callback=stop_at(5), checkpoint=replace(ckpt, resume=True))
     seen: list[int] = []
     resumed = build_bank(model, info, seven, 24, callback=stop_at(99, seen=seen), checkpoint=replace(ckpt, resume=True))

@@ -3,6 +3,7 @@ and keeps sampling from disturbing the training RNGs."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from styleverse.cancel import StopFlag, stop_on_signals
 from styleverse.errors import ConfigError
 from styleverse.io.state import load_state
 from styleverse.training.distributed import DistContext
@@ -20,6 +22,7 @@ from styleverse.training.loop import (
     SampleSaved,
     StepEnd,
     TrainTask,
+    deferred_interrupt,
     run_loop,
 )
 
@@ -155,3 +158,15 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
         train(Regression(), cfg(tmp_path, steps=0))
     with pytest.raises(ConfigError):
         train(Regression(), cfg(tmp_path, checkpoint_every=-1))
+
+
+def test_ctrl_c_during_an_optimizer_step_reaches_the_stop_flag_after_it() -> None:
+    """The step is never cut in half; the held-back Ctrl-C then goes to the handler it was meant for: the
+    stop flag of :func:`~styleverse.cancel.stop_on_signals` (not a KeyboardInterrupt), or Python's default."""
+    with stop_on_signals(StopFlag()) as flag:
+        with deferred_interrupt():
+            signal.raise_signal(signal.SIGINT)
+            assert not flag()
+        assert flag() and flag.reason == "interrupted"
+    with pytest.raises(KeyboardInterrupt), deferred_interrupt():
+        signal.raise_signal(signal.SIGINT)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from styleverse.cancel import StopFlag
 from styleverse.errors import ConfigError
 from styleverse.io.state import load_state, save_state
 from styleverse.transfer.optimize import StepEvent, StyleTransfer, TransferConfig
@@ -17,10 +18,14 @@ def _cfg(**kw: object) -> TransferConfig:
     return TransferConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 
-def _interrupt_after(k: int):  # type: ignore[no-untyped-def]
+def _interrupt_after(k: int, flag: StopFlag | None = None):  # type: ignore[no-untyped-def]
+    """Ctrl-C after step ``k``: a KeyboardInterrupt, or (with ``flag``) the flag a signal sets."""
+
     def callback(ev: object) -> None:
         if isinstance(ev, StepEvent) and ev.step == k:
-            raise KeyboardInterrupt
+            if flag is None:
+                raise KeyboardInterrupt
+            flag.set("interrupted")
 
     return callback
 
@@ -31,12 +36,16 @@ def _same(a, b) -> None:  # type: ignore[no-untyped-def]
     assert a.final_losses == b.final_losses and a.stop_reason == b.stop_reason and a.scales == b.scales
 
 
+@pytest.mark.parametrize("by_signal", [False, True], ids=["KeyboardInterrupt", "StopFlag"])
 @pytest.mark.parametrize(("optimizer", "k"), [("lbfgs", 3), ("lbfgs", 5), ("lbfgs", 7), ("adam", 4)])
-def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tiny, optimizer: str, k: int, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(  # type: ignore[no-untyped-def]
+    tiny, optimizer: str, k: int, by_signal: bool, tmp_path: Path
+) -> None:
     model, content, styles = tiny
     cfg = _cfg(optimizer=optimizer)
     straight = StyleTransfer(model, cfg).run(content, styles)
-    cut = StyleTransfer(model, cfg).run(content, styles, callback=_interrupt_after(k))
+    flag = StopFlag() if by_signal else None
+    cut = StyleTransfer(model, cfg).run(content, styles, callback=_interrupt_after(k, flag), stop=flag)
     assert cut.interrupted and cut.stop_reason == "interrupted" and cut.stopped_at == k and cut.state is not None
     assert len(cut.history) == k and cut.final_losses == {}
     # the state is plain tensors and JSON values: it survives the project's state file

@@ -15,6 +15,7 @@ import pytest
 from fixtures.cli import one_error_line
 from fixtures.clips import audio_seconds, frame_times, pan_frames, write_audio_only, write_clip
 from fixtures.videos import write_garbage
+from styleverse.cancel import StopFlag
 from styleverse.cli.main import build_parser
 from styleverse.cli.video import job_from_args
 from styleverse.io.video import VideoReader
@@ -97,11 +98,13 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(clip: Path, st
     assert whole.done == 7
     split = job(clip, "--style", style, "-o", f"{tmp_path}/split/", "--max-frames", "7", *TINY)
 
-    def stop_after_4(ev: Any) -> None:
-        if isinstance(ev, FrameDone) and ev.done == 4:
-            raise KeyboardInterrupt
+    flag = StopFlag()
 
-    first = run_video(split, callback=stop_after_4)
+    def stop_after_4(ev: Any) -> None:  # Ctrl-C (or SIGTERM) after frame 4: asked before frame 5
+        if isinstance(ev, FrameDone) and ev.done == 4:
+            flag.set("interrupted")
+
+    first = run_video(split, callback=stop_after_4, stop=flag)
     assert first.interrupted and first.done == 4 and not (tmp_path / "split").exists()
     work = tmp_path / "split.work"
     assert len(pngs(work / "frames")) == 4
@@ -122,13 +125,14 @@ def test_an_unfinished_run_with_other_settings_is_not_mixed_in(
     args = [clip, "--style", style, "-o", out, *TINY]
 
     seen: list[Any] = []
+    flag = StopFlag()
 
     def stop_in_frame_2(ev: Any) -> None:  # Ctrl-C in the middle of an optimisation
         seen.append(ev)
         if isinstance(ev, StepEvent) and any(isinstance(e, FrameDone) for e in seen) and ev.step == 2:
-            raise KeyboardInterrupt
+            flag.set("interrupted")
 
-    outcome = run_video(job(*args), callback=stop_in_frame_2)
+    outcome = run_video(job(*args), callback=stop_in_frame_2, stop=flag)
     assert outcome.interrupted and outcome.done == 1
     code, _, err = cli("video", *args, "--temporal-weight", "0.5")
     assert code == 2 and "different settings" in one_error_line(err) and "--overwrite" in err

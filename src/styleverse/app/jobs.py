@@ -7,9 +7,9 @@ run at once (``AppConfig.concurrency``, one per CPU by default); the rest wait a
 
 Cancelling: each Run click *arms* a :class:`Ticket` for its session and tab before the job enters the queue,
 and Cancel sets the stop flag of every ticket of that session and tab, so it reaches a job that is running
-(the stylise loop asks ``stop()`` before every step; other jobs get a ``KeyboardInterrupt`` from their
-callback, which the library treats as Ctrl-C) and one still waiting (it starts, sees the flag, and ends
-before any work). A page that goes away closes the generator, which cancels its job the same way.
+(every library job takes ``stop=ticket.stop`` and asks it between its steps, as it does for Ctrl-C) and one
+still waiting (it starts, sees the flag, and ends before any work). A page that goes away closes the
+generator, which cancels its job the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from styleverse.cancel import StopFlag, Stopped
 from styleverse.errors import StyleverseError
 
 log = logging.getLogger("styleverse")
@@ -31,18 +32,18 @@ Emit = Callable[[Any], None]
 
 @dataclass
 class Ticket:
-    """One job's stop flag (set by Cancel or by the page going away)."""
+    """One job's stop flag (set by Cancel or by the page going away): the job's ``stop``."""
 
-    flag: threading.Event = field(default_factory=threading.Event)
+    stop: StopFlag = field(default_factory=StopFlag)
     claimed: bool = False
 
     def cancel(self) -> None:
-        """Ask the job to stop (it does at its next step or callback)."""
-        self.flag.set()
+        """Ask the job to stop (it does at its next step); reason ``stopped``, a front end's."""
+        self.stop.set("stopped")
 
     def stopped(self) -> bool:
-        """True once the job should stop (the stylise loop's ``stop`` callable)."""
-        return self.flag.is_set()
+        """True once the job should stop."""
+        return self.stop()
 
 
 class Tickets:
@@ -97,7 +98,9 @@ class Tickets:
 
 @dataclass(frozen=True)
 class Finished:
-    """How a job ended: its ``result``, or ``error`` (one line for the page), or ``cancelled``."""
+    """How a job ended: its ``result``, or ``error`` (one line for the page), or ``cancelled`` (it raised
+    :class:`~styleverse.cancel.Stopped`, or never started). A job that ends stopped with a result of its
+    own (a stylise keeps the image it reached, a video its finished frames) returns it as ``result``."""
 
     result: Any = None
     error: str | None = None
@@ -114,29 +117,21 @@ def error_line(e: BaseException) -> str:
     return f"unexpected error ({type(e).__name__}: {first}); the server log has the details"
 
 
-def follow(
-    work: Callable[[Emit], Any], ticket: Ticket, interrupt: bool = True, poll: float = 0.25
-) -> Iterator[list[Any] | Finished]:
+def follow(work: Callable[[Emit], Any], ticket: Ticket, poll: float = 0.25) -> Iterator[list[Any] | Finished]:
     """Run ``work(emit)`` in a worker thread; yield each batch of events it emits, then one :class:`Finished`.
 
-    ``interrupt``: once the ticket is cancelled, the next ``emit`` raises ``KeyboardInterrupt`` in the worker
-    (for jobs whose only way to stop is Ctrl-C); without it the job is expected to watch ``ticket.stopped``.
-    Closing this generator early (the page went away, Gradio cancelled the event) cancels the ticket.
+    ``work`` stops through ``ticket.stop`` (pass it to the library job). Closing this generator early (the
+    page went away, Gradio cancelled the event) cancels the ticket.
     """
     q: queue.Queue[Any] = queue.Queue()
-
-    def emit(ev: Any) -> None:
-        q.put(ev)
-        if interrupt and ticket.stopped():
-            raise KeyboardInterrupt
 
     def target() -> None:
         try:
             if ticket.stopped():
                 q.put(Finished(cancelled=True))
                 return
-            q.put(Finished(result=work(emit)))
-        except KeyboardInterrupt:
+            q.put(Finished(result=work(q.put)))
+        except Stopped:
             q.put(Finished(cancelled=True))
         except BaseException as e:
             q.put(Finished(error=error_line(e)))

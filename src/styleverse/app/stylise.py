@@ -153,7 +153,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
         status=status_html(f"Running in {job.output.parent.name}/ …"),
     )
     state = _Progress(total)
-    for item in follow(lambda emit: run_stylize(job, emit, stop=ticket.stopped), ticket, interrupt=False):
+    for item in follow(lambda emit: run_stylize(job, emit, stop=ticket.stop), ticket):
         if isinstance(item, Finished):
             yield _finished(item, state, job)
             return

@@ -4,7 +4,7 @@
 ranked, outliers, groups, and the 2-D map (the pictures of :mod:`styleverse.styles.report`), plus a bank of
 the suggested coherent subset. *Build bank* runs :func:`styleverse.styles.job.run_bank` on the whole set:
 the universe's averaged style as one file, for the Stylise and Real time tabs or ``stylize --style-bank``.
-Both run in the job queue with progress and can be cancelled (the library's Ctrl-C path).
+Both run in the job queue with progress and can be cancelled (the job's ``stop``, as Ctrl-C sets it).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def analyse(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     subset = folder / ("subset-" + bank_name(req))
     job = AnalyzeJob(source, folder / "report", AnalysisSettings(mad_k=req.mad_k), write_bank=subset)
     yield View(status=status_html(f"Analysing {len(source.inputs)} images in {folder.name}/ …"))
-    for item in follow(lambda emit: run_analyze(job, emit), ticket):
+    for item in follow(lambda emit: run_analyze(job, emit, ticket.stop), ticket):
         if isinstance(item, Finished):
             yield _analysed(item, folder, subset)
             return
@@ -149,7 +149,7 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
         yield View(progress_html(0, 1, "not started"), status_html(str(e), "error"))
         return
     job = BankJob(source, folder / bank_name(req))
-    for item in follow(lambda emit: run_bank(job, emit), ticket):
+    for item in follow(lambda emit: run_bank(job, emit, ticket.stop), ticket):
         if isinstance(item, Finished):
             if item.cancelled or item.error is not None:
                 text, kind = ("Cancelled.", "info") if item.cancelled else (str(item.error), "error")

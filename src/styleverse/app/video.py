@@ -3,7 +3,7 @@
 :func:`run` calls :func:`styleverse.video.job.run_video`: the Gatys stylizer with a temporal loss (Ruder et
 al. 2016) on the chosen universes and style images, or a real-time model from the Real time tab's list made
 steadier by flow-guided blending. Limits: the clip's file size, frames (``max_video_frames``) and frame
-size (``max_video_side``). Cancel interrupts it as Ctrl-C does.
+size (``max_video_side``). Cancel stops it as Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -112,9 +112,11 @@ def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[tuple[str | N
     yield None, status_html(f"Running in {job.output.parent.name}/ …"), None
     total, done, step = req.max_frames, 0, ""
     work = (
-        (lambda emit: run_video(job, emit)) if stylizer is None else (lambda emit: run_video(job, emit, stylizer, info))
+        (lambda emit: run_video(job, emit, stop=ticket.stop))
+        if stylizer is None
+        else (lambda emit: run_video(job, emit, stylizer, info, stop=ticket.stop))
     )
-    for item in follow(work, ticket, interrupt=True):
+    for item in follow(work, ticket):
         if isinstance(item, Finished):
             yield _finished(item, done, total)
             return
@@ -133,7 +135,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[tuple[str | N
 
 
 def _finished(item: Finished, done: int, total: int) -> tuple[str, str, str | None]:
-    if item.cancelled:
+    if item.cancelled or (item.result is not None and item.result.interrupted):
         return progress_html(done, total, "cancelled"), status_html(f"Cancelled after {_frames(done)}."), None
     if item.error is not None:
         return progress_html(done, total, "failed"), status_html(item.error, "error"), None

@@ -22,13 +22,13 @@ from .common import (
     Parser,
     add_device_args,
     console,
-    graceful_interrupt,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
     progress,
     setup_logging,
+    stopping,
 )
 
 stdout = Console(soft_wrap=True)
@@ -165,7 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device, workers=args.workers, checkpoint_every=args.checkpoint_every, resume=args.resume,
         overwrite=args.overwrite,
     )  # fmt: skip
-    with progress(quiet) as bar, graceful_interrupt() as flag:
+    with progress(quiet) as bar, stopping() as flag:
         task = bar.add_task("train", total=1, status="reading dataset")
         say = (lambda _text: None) if quiet else bar.console.print
 
@@ -189,7 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     f"balanced {m['val_balanced_accuracy']:.3f} ECE {m.get('val_ece', float('nan')):.3f}{star}{warn}"
                 )
 
-        result = train(cfg, on_event, stop=lambda: flag[0])
+        result = train(cfg, on_event, stop=flag)
     if result.interrupted:
         if rank0:
             console.print(f"[yellow]interrupted; state saved in {result.run_dir / 'resume.pt'}; rerun with --resume")

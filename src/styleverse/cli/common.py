@@ -1,13 +1,12 @@
-"""Shared CLI plumbing: one-line errors with exit status 2, logging to stderr, progress bars, JSON sidecars."""
+"""Shared CLI plumbing: one-line errors with exit status 2, logging to stderr, progress bars, JSON sidecars,
+Ctrl-C/SIGTERM/SIGHUP as a long job's stop flag."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
@@ -15,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 from rich.console import Console
 from rich.logging import RichHandler
 
+from styleverse.cancel import StopFlag, Stopped, stop_on_signals
 from styleverse.cli.progress import ProgressLike
 from styleverse.cli.progress import progress as _progress
 from styleverse.errors import ConfigError, StyleverseError
@@ -99,14 +99,15 @@ def progress(disable: bool = False) -> ProgressLike:
 
 
 def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
-    """Run a command; a :class:`StyleverseError` becomes one line on stderr and exit status 2."""
+    """Run a command; a :class:`StyleverseError` becomes one line on stderr and exit status 2, a job
+    stopped (:class:`~styleverse.cancel.Stopped`) or a Ctrl-C that reached here exit status 130."""
     try:
         return int(func(args) or 0)
     except StyleverseError as e:
         console.file.flush()
         sys.stderr.write(f"styleverse: error: {e}\n")
         return e.exit_code
-    except KeyboardInterrupt:
+    except (Stopped, KeyboardInterrupt):
         sys.stderr.write("styleverse: interrupted\n")
         return 130
     except Exception as e:
@@ -182,36 +183,28 @@ def add_device_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _stopping_notice(signal_name: str) -> None:
+    who = "Ctrl-C" if signal_name == "SIGINT" else signal_name
+    console.print(f"[yellow]{who}: stopping after this step, saving what it needs to continue (Ctrl-C again to abort)")
+
+
 @contextmanager
-def graceful_interrupt() -> Iterator[list[bool]]:
-    """First Ctrl-C sets a flag a training loop polls (it stops after the step, saving its state); a second
-    one interrupts at once. Outside the main thread (the web app) it only yields the flag."""
-    flag = [False]
-    if threading.current_thread() is not threading.main_thread():
+def stopping() -> Iterator[StopFlag]:
+    """The stop flag of a long command: Ctrl-C, SIGTERM and SIGHUP set it within the block
+    (:func:`styleverse.cancel.stop_on_signals`); the job it is passed to saves its state and ends as it does
+    for Ctrl-C. A second Ctrl-C aborts at once."""
+    with stop_on_signals(StopFlag(), _stopping_notice) as flag:
         yield flag
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if flag[0]:
-            raise KeyboardInterrupt
-        flag[0] = True
-        console.print("[yellow]stopping after this step (Ctrl-C again to abort without saving)")
-
-    old = signal.signal(signal.SIGINT, handler)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 def run_training(
     label: str, steps: int, quiet: bool, run: Callable[[Callable[[Any], None], Callable[[], bool]], T]
 ) -> T:
-    """Run a trainer built on :mod:`styleverse.training.loop` under a progress display and Ctrl-C handling:
-    ``run(callback, stop)`` gets the loop's event callback and the stop flag the first Ctrl-C raises."""
+    """Run a trainer built on :mod:`styleverse.training.loop` under a progress display and :func:`stopping`:
+    ``run(callback, stop)`` gets the loop's event callback and the stop flag Ctrl-C, SIGTERM and SIGHUP set."""
     from styleverse.training.loop import CheckpointSaved, LoopStart, SampleSaved, StepEnd
 
-    with progress(quiet) as bar, graceful_interrupt() as flag:
+    with progress(quiet) as bar, stopping() as flag:
         task = bar.add_task(label, total=steps, status="loading")
 
         def on_event(ev: Any) -> None:
@@ -223,7 +216,7 @@ def run_training(
             elif isinstance(ev, CheckpointSaved | SampleSaved) and not quiet:
                 bar.update(task, status=f"{type(ev).__name__} at {ev.step}")
 
-        return run(on_event, lambda: flag[0])
+        return run(on_event, flag)
 
 
 Register = Callable[[Any], None]
@@ -231,7 +224,6 @@ __all__: Sequence[str] = [
     "Parser",
     "add_common",
     "console",
-    "graceful_interrupt",
     "need",
     "non_negative_float",
     "non_negative_int",
@@ -241,5 +233,6 @@ __all__: Sequence[str] = [
     "run_command",
     "run_training",
     "setup_logging",
+    "stopping",
     "versions",
 ]

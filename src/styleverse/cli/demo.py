@@ -11,7 +11,7 @@ from typing import Any
 from styleverse.errors import OutputError, WeightsError
 from styleverse.samples import SAMPLE_STYLES, content_photo, sample_style
 
-from .common import Parser, console, positive_int, progress, setup_logging
+from .common import Parser, console, positive_int, progress, setup_logging, stopping
 
 log = logging.getLogger("styleverse")
 
@@ -87,9 +87,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         snapshot_dir=out / "snapshots",
         overwrite=True,
     )
-    with progress(args.quiet) as bar:
+    with progress(args.quiet) as bar, stopping() as stop:
         task = bar.add_task("demo", total=args.steps, status="style targets")
-        outcome = run_stylize(job, callback=StepReporter(bar, task))
+        outcome = run_stylize(job, callback=StepReporter(bar, task), stop=stop)
     if outcome.interrupted:
         return 130
     ims: list[Image.Image] = [load_image(p) for p in [content, *styles, result]]

@@ -20,7 +20,16 @@ from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs
 from styleverse.transfer.config import StepEvent
 
-from .common import Parser, add_model_args, non_negative_float, positive_float, positive_int, progress, setup_logging
+from .common import (
+    Parser,
+    add_model_args,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    progress,
+    setup_logging,
+    stopping,
+)
 
 E = EvaluateSettings()
 S = SweepSettings((), Path("."))
@@ -198,9 +207,9 @@ def _evaluate(args: argparse.Namespace, settings: EvaluateSettings) -> int:
     protect = [p for s in sources for p in (s.path, s.content, *(x for x, _ in s.styles.images))]
     outputs: dict[str, Any] = {"-o": Output(out_dir, "folder")}
     outputs |= {f"-o ({p.name})": p for p in report_paths(out_dir).values()}
-    with _report_folder(out_dir, outputs, protect, args.overwrite), progress(args.quiet) as bar:
+    with _report_folder(out_dir, outputs, protect, args.overwrite), progress(args.quiet) as bar, stopping() as stop:
         task = bar.add_task("evaluate", total=len(sources), status="feature network")
-        ev = evaluate_sources(sources, settings, _Progress(bar, task))
+        ev = evaluate_sources(sources, settings, _Progress(bar, task), stop=stop)
         write_report(ev, out_dir, {"command": "evaluate", "inputs": list(args.results)})
     if not args.quiet:
         _print_table(ev, out_dir)
@@ -236,9 +245,9 @@ def _sweep(args: argparse.Namespace, settings: EvaluateSettings) -> int:
         try:
             held.enter_context(output_lock(out_dir, folder=True))
             remove_temp_files(out_dir)
-            with progress(args.quiet) as bar:
+            with progress(args.quiet) as bar, stopping() as stop:
                 task = bar.add_task("sweep", total=None, status="planning")
-                outcome = run_sweep(sweep, _Progress(bar, task))
+                outcome = run_sweep(sweep, _Progress(bar, task), stop)
         except BaseException:
             if created and out_dir.is_dir() and not any(out_dir.iterdir()):
                 out_dir.rmdir()

@@ -21,6 +21,7 @@ from .common import (
     positive_int,
     progress,
     setup_logging,
+    stopping,
 )
 
 
@@ -138,8 +139,8 @@ def cmd_bank(args: argparse.Namespace) -> int:
 
     job = BankJob(_source(args), Path(args.output), args.checkpoint_every, args.resume, args.overwrite)
     try:
-        with progress(args.quiet) as bar:
-            bank, out = run_bank(job, _progressing(bar, "bank"))
+        with progress(args.quiet) as bar, stopping() as stop:
+            bank, out = run_bank(job, _progressing(bar, "bank"), stop)
     except BankInterrupted as e:
         line = f"interrupted after {e.done} of {e.total} images; state saved to {e.path}; "
         console.print(line + "rerun the same command with --resume", style="yellow", markup=False, soft_wrap=True)
@@ -160,8 +161,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     settings = AnalysisSettings(size=args.size, mad_k=args.mad_k, keep=args.keep, seed=args.seed)
     write_bank = Path(args.write_bank) if args.write_bank else None
     job = AnalyzeJob(_source(args), Path(args.output), settings, write_bank, args.overwrite)
-    with progress(args.quiet) as bar:
-        result = run_analyze(job, _progressing(bar, "analyze"))
+    with progress(args.quiet) as bar, stopping() as stop:
+        result = run_analyze(job, _progressing(bar, "analyze"), stop)
     if not args.quiet:
         _summary(result, job.output)
     return 0

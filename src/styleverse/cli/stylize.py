@@ -20,6 +20,7 @@ from .common import (
     positive_int,
     progress,
     setup_logging,
+    stopping,
 )
 
 D = TransferConfig()
@@ -184,9 +185,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     setup_logging(args.quiet)
     job = job_from_args(args)
     cfg = job.config
-    with progress(args.quiet) as bar:
+    with progress(args.quiet) as bar, stopping() as stop:
         task = bar.add_task("stylize", total=cfg.steps * len(cfg.sizes), status="style targets")
-        outcome = run_stylize(job, callback=StepReporter(bar, task))
+        outcome = run_stylize(job, callback=StepReporter(bar, task), stop=stop)
     if outcome.interrupted:
         console.print(
             f"[yellow]interrupted; state saved to {outcome.paths['resume']}; rerun the same command with --resume"

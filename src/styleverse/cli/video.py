@@ -24,6 +24,7 @@ from .common import (
     positive_int,
     progress,
     setup_logging,
+    stopping,
 )
 
 D = TransferConfig()
@@ -295,16 +296,16 @@ def _hms(seconds: float) -> str:
 def cmd_video(args: argparse.Namespace) -> int:
     setup_logging(args.quiet)
     job = job_from_args(args)
-    with progress(args.quiet) as bar:
+    with progress(args.quiet) as bar, stopping() as stop:
         task = bar.add_task("video", total=None, status="opening")
         if args.model:
             stylizer, info = model_stylizer(args)
-            outcome = run_video(job, FrameReporter(bar, task), stylizer, info, [Path(args.model)])
+            outcome = run_video(job, FrameReporter(bar, task), stylizer, info, [Path(args.model)], stop)
         elif args.adain:
             stylizer, info, files = adain_stylizer(args)
-            outcome = run_video(job, FrameReporter(bar, task), stylizer, info, files)
+            outcome = run_video(job, FrameReporter(bar, task), stylizer, info, files, stop)
         else:
-            outcome = run_video(job, callback=FrameReporter(bar, task))
+            outcome = run_video(job, callback=FrameReporter(bar, task), stop=stop)
     if outcome.already_finished:
         console.print(f"{job.output} is already finished with these settings; nothing to do (--overwrite redoes it)")
         return 0

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image
 
+from styleverse.cancel import Stop, Stopped, never
 from styleverse.devices import require_memory, resolve_device, resolve_precision, vgg_pass_bytes
 from styleverse.errors import ConfigError
 from styleverse.evaluation.frames import frame_pairs, sample_indices
@@ -241,8 +242,10 @@ def evaluate_sources(
     settings: EvaluateSettings | None = None,
     callback: Callable[[Any], None] | None = None,
     labels: Sequence[str] | None = None,
+    stop: Stop = never,
 ) -> Evaluation:
-    """Measure described results (see the module doc); ``labels`` name them in pictures (default: file name)."""
+    """Measure described results (see the module doc); ``labels`` name them in pictures (default: file name).
+    ``stop()`` is asked before each result: True raises :class:`~styleverse.cancel.Stopped`."""
     settings = settings or EvaluateSettings()
     settings.validate()
     device = resolve_device(settings.device)
@@ -256,6 +259,8 @@ def evaluate_sources(
     scorer = Scorer(model, info, device, precision)
     scores = []
     for i, src in enumerate(sources):
+        if stop():
+            raise Stopped(f"stopped after {i} of {len(sources)} results")
         if src.kind == "image":
             score, judged = _score_image(scorer, src, settings)
             seen = [judged]
@@ -277,12 +282,13 @@ def evaluate(
     settings: EvaluateSettings | None = None,
     overrides: Overrides | None = None,
     callback: Callable[[Any], None] | None = None,
+    stop: Stop = never,
 ) -> Evaluation:
     """Describe every result first (so a bad one fails before any network runs), then measure them all."""
     if not results:
         raise ConfigError("give at least one result to evaluate")
     sources = [describe_result(r, overrides or Overrides()) for r in results]
-    return evaluate_sources(sources, settings, callback)
+    return evaluate_sources(sources, settings, callback, stop=stop)
 
 
 def finite_or_none(x: float | None) -> float | None:

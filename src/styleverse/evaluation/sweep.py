@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from styleverse.cancel import Stop, Stopped, never
 from styleverse.devices import peak_memory, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.evaluation.evaluate import EvaluateSettings, Evaluation, evaluate_sources
@@ -173,8 +174,8 @@ def output_files(settings: SweepSettings, runs: list[Run]) -> dict[str, Output |
 class _Runner:
     """Runs grid cells; networks of ``fast``/``adain`` methods are loaded once and kept."""
 
-    def __init__(self, settings: SweepSettings, callback: Callable[[Any], None] | None):
-        self.s, self.callback = settings, callback
+    def __init__(self, settings: SweepSettings, callback: Callable[[Any], None] | None, stop: Stop = never):
+        self.s, self.callback, self.stop = settings, callback, stop
         ev = settings.evaluation
         self.device = resolve_device(ev.device)
         self.precision = resolve_precision(ev.precision, self.device)
@@ -193,9 +194,9 @@ class _Runner:
             style_layers=ev.style_layers, content_layers=ev.content_layers, overwrite=s.overwrite,
         )  # fmt: skip
         with peak_memory(self.device) as peak:
-            outcome = run_stylize(job, self.callback)
-        if outcome.interrupted:
-            raise KeyboardInterrupt
+            outcome = run_stylize(job, self.callback, self.stop)
+        if outcome.interrupted or outcome.result.stop_reason == "stopped":
+            raise Stopped(f"stopped in {run.label}")
         return outcome.result.seconds, peak.bytes
 
     def network(self, run: Run) -> tuple[float, int | None]:
@@ -280,8 +281,12 @@ def sweep_sheet(settings: SweepSettings, ev: Evaluation, runs: list[Run], path: 
     return sheet(images, labels, path, per_photo + 1, title)
 
 
-def run_sweep(settings: SweepSettings, callback: Callable[[Any], None] | None = None) -> SweepOutcome:
-    """Check every output, run the grid, measure every result, write the report and the sweep pictures."""
+def run_sweep(
+    settings: SweepSettings, callback: Callable[[Any], None] | None = None, stop: Stop = never
+) -> SweepOutcome:
+    """Check every output, run the grid, measure every result, write the report and the sweep pictures.
+    ``stop()`` is asked before each run and by the Gatys runs before every step: True raises
+    :class:`~styleverse.cancel.Stopped` (a Gatys run stopped by a signal keeps its resume state)."""
     methods = settings.validate()
     styles = styles_from_args(settings.styles, settings.style_banks, settings.style_weights)
     runs = plan_runs(settings, methods)
@@ -290,9 +295,11 @@ def run_sweep(settings: SweepSettings, callback: Callable[[Any], None] | None = 
     for p in settings.photos:
         load_image(p)  # a photo that cannot be read fails now, not after an hour of runs
     check_outputs(output_files(settings, runs), protect, settings.overwrite)
-    runner = _Runner(settings, callback)
+    runner = _Runner(settings, callback, stop)
     sources = []
     for i, run in enumerate(runs):
+        if stop():
+            raise Stopped(f"stopped after {i} of {len(runs)} runs")
         if callback is not None:
             callback(SweepRunStarted(i + 1, len(runs), run.label, run.photo))
         run.output.parent.mkdir(parents=True, exist_ok=True)
@@ -303,7 +310,7 @@ def run_sweep(settings: SweepSettings, callback: Callable[[Any], None] | None = 
             _sidecar(run, styles, seconds, peak)
         sources.append(_source(run, styles, seconds, peak, runner.universe(run.method)))
     labels = [f"{r.photo.stem}: {r.label}" if len(settings.photos) > 1 else r.label for r in runs]
-    ev = evaluate_sources(sources, settings.evaluation, callback, labels)
+    ev = evaluate_sources(sources, settings.evaluation, callback, labels, stop)
     extra = {"sweep": {"photos": [str(p) for p in settings.photos], "runs": [r.label for r in runs],
                        "size": settings.size, "methods": [m.name for m in methods]}}  # fmt: skip
     paths = write_report(ev, settings.out_dir, extra, title="Sweep")

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from styleverse.cancel import Stop, never
 from styleverse.errors import ConfigError
 from styleverse.nn.features import StyleContentModel
 from styleverse.nn.vgg import BackboneInfo
@@ -208,7 +209,7 @@ class _Pass:
     norm: np.ndarray  # ‖Ḡₗ‖²_F, (layers,)
 
 
-def _first_pass(tmp: str, model, images, lay: Layout, cfg: AnalysisSettings, device, callback) -> _Pass:
+def _first_pass(tmp: str, model, images, lay: Layout, cfg: AnalysisSettings, device, callback, stop) -> _Pass:
     """The one network pass: packed Grams to a memmap, traces and norms per image, the weighted mean."""
     n, names = len(images), list(lay.slices)
     need = n * lay.dim * 4
@@ -218,7 +219,7 @@ def _first_pass(tmp: str, model, images, lay: Layout, cfg: AnalysisSettings, dev
     trace, sqn = np.zeros((n, len(names))), np.zeros((n, len(names)))
 
     def tap():
-        for i, (g, wi) in enumerate(stream_grams(model, images, cfg.size, device, cfg.precision, callback)):
+        for i, (g, wi) in enumerate(stream_grams(model, images, cfg.size, device, cfg.precision, callback, stop=stop)):
             mm[i] = lay.pack(g)
             trace[i] = [float(torch.diagonal(g[k]).sum()) for k in names]
             sqn[i] = [sq_norm(g[k]) for k in names]
@@ -294,9 +295,11 @@ def analyze(
     settings: AnalysisSettings | None = None,
     device: torch.device | None = None,
     callback: Callback | None = None,
+    stop: Stop = never,
 ) -> Analysis:
     """Analyse a style set with ``model`` (a ``StyleContentModel`` from ``transfer.build_model``): per-image
-    distances and traces, spread, outliers, a low-spread subset and a 2-D map (see the module doc)."""
+    distances and traces, spread, outliers, a low-spread subset and a 2-D map (see the module doc).
+    ``stop()`` is asked before each image; True raises :class:`~styleverse.cancel.Stopped`."""
     cfg = settings or AnalysisSettings()
     cfg.validate()
     if not images:
@@ -307,7 +310,7 @@ def analyze(
     n, w = len(images), np.array([s.weight for s in images], dtype=np.float64)
     with tempfile.TemporaryDirectory(prefix="styleverse-analysis-", dir=cfg.tmp_dir) as tmp:
         dev = device or next(model.parameters()).device
-        p = _first_pass(tmp, model, images, lay, cfg, dev, callback)
+        p = _first_pass(tmp, model, images, lay, cfg, dev, callback, stop)
         raw = layer_sq(p.mm, lay, lay.pack(p.mean), np.arange(n))
         if callback:
             callback(Progress("distances", n, n))

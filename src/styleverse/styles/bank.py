@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from styleverse.cancel import Stop, never
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 from styleverse.io.images import check_output
@@ -163,14 +164,15 @@ def build_bank(
     callback: Callback | None = None,
     settings: Mapping[str, object] | None = None,
     checkpoint: BankCheckpoint | None = None,
+    stop: Stop = never,
 ) -> Bank:
     """Stream ``images`` through ``model`` (a ``StyleContentModel``, e.g. from ``transfer.build_model``)
     at longest side ``size`` and return their bank. Memory stays bounded whatever the number of images.
 
-    With ``checkpoint`` the running sums are saved beside the output as the build goes and on Ctrl-C
-    (:class:`BankInterrupted`), and ``checkpoint.resume`` continues a saved build with the same settings
-    and inputs (``bank_resume``); the result equals an uninterrupted build. The state file stays until the
-    caller has saved the bank and calls ``checkpoint.clear()``."""
+    ``stop()`` is asked before each image. With ``checkpoint`` the running sums are saved beside the output as the build
+    goes and when ``stop()`` turns true or on Ctrl-C (then :class:`BankInterrupted`), and ``checkpoint.resume``
+    continues a saved build with the same settings and inputs (``bank_resume``); the result equals an uninterrupted
+    build. The state file stays until the caller has saved the bank and calls ``checkpoint.clear()``."""
     if not images:
         raise ConfigError("a bank needs at least one image")
     if size is not None and size < 16:
@@ -178,12 +180,12 @@ def build_bank(
     dev = device or next(model.parameters()).device
     extra = {"precision": precision, **(settings or {})}
     if checkpoint is None:
-        sums = add_all(RunningSums(), stream_style(model, images, size, dev, precision, callback))
+        sums = add_all(RunningSums(), stream_style(model, images, size, dev, precision, callback, stop=stop))
     else:
         layers = list(getattr(model, "style_weights", {}))
         fp = fingerprint(info, layers, images, size, precision, settings or {})
         sums = load_state(checkpoint.path, fp) if checkpoint.resume else RunningSums()
-        rest = stream_style(model, images, size, dev, precision, callback, start=sums.count)
+        rest = stream_style(model, images, size, dev, precision, callback, sums.count, stop)
         sums = add_with_checkpoints(sums, rest, checkpoint, fp, len(images))
     sources = [(str(s.path), s.weight) for s in images]
     return Bank(

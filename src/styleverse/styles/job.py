@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from styleverse.cancel import Stop, never
 from styleverse.devices import MAX_IMAGE_SIDE, place, require_memory, resolve_device, vgg_pass_bytes
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.images import check_output, probe_folder, remove_temp_files
@@ -81,7 +82,7 @@ class StyleInputs:
 
 @dataclass(frozen=True)
 class BankJob:
-    """Average a style set into a bank file; resumable every ``checkpoint_every`` images and on Ctrl-C."""
+    """Average a style set into a bank file; resumable every ``checkpoint_every`` images and when stopped."""
 
     source: StyleInputs
     output: Path
@@ -104,9 +105,9 @@ def _checkpoint(job: BankJob, protected: list[Path]) -> BankCheckpoint:
     return ckpt
 
 
-def run_bank(job: BankJob, callback: Callback | None = None) -> tuple[Bank, Path]:
-    """Build and save the bank; returns it and its path. Ctrl-C raises
-    :class:`~styleverse.styles.resume.BankInterrupted` after saving the running sums."""
+def run_bank(job: BankJob, callback: Callback | None = None, stop: Stop = never) -> tuple[Bank, Path]:
+    """Build and save the bank; returns it and its path. ``stop()`` is asked before each image: True (or
+    Ctrl-C) raises :class:`~styleverse.styles.resume.BankInterrupted` after saving the running sums."""
     job.source.check_size()
     images, protected = job.source.images()
     check_outputs({"-o": Output(job.output, suffixes=BANK_SUFFIXES)}, protected, job.overwrite)
@@ -115,7 +116,7 @@ def run_bank(job: BankJob, callback: Callback | None = None) -> tuple[Bank, Path
         remove_temp_files(Path(job.output).parent, [Path(job.output).name, ckpt.path.name])
         model, info, device, precision = job.source.model()
         settings = job.source.settings(device)
-        bank = build_bank(model, info, images, job.source.size, device, precision, callback, settings, ckpt)
+        bank = build_bank(model, info, images, job.source.size, device, precision, callback, settings, ckpt, stop)
         bank.settings["versions"] = versions()
         out = save_bank(bank, job.output, job.overwrite, protected)
         ckpt.clear()
@@ -133,9 +134,10 @@ class AnalyzeJob:
     overwrite: bool = False
 
 
-def run_analyze(job: AnalyzeJob, callback: Callback | None = None) -> Analysis:
+def run_analyze(job: AnalyzeJob, callback: Callback | None = None, stop: Stop = never) -> Analysis:
     """Check everything, then analyse holding the report folder's (and the bank's) lock. A report folder
-    this job created is removed again if the job fails before writing into it."""
+    this job created is removed again if the job fails or is stopped (``stop()``, asked before each image,
+    raises :class:`~styleverse.cancel.Stopped`) before writing into it."""
     from styleverse.styles.report import report_paths, write_report
 
     out_dir = Path(job.output)
@@ -159,7 +161,7 @@ def run_analyze(job: AnalyzeJob, callback: Callback | None = None) -> Analysis:
                 remove_temp_files(Path(job.write_bank).parent, [Path(job.write_bank).name])
             model, info, device, precision = job.source.model()
             cfg = replace(job.analysis, size=job.source.size, seed=job.source.seed, precision=precision)
-            result = analyze(model, info, images, cfg, device, callback)
+            result = analyze(model, info, images, cfg, device, callback, stop)
             write_report(result, out_dir, {**job.source.settings(device), "versions": versions()})
             if job.write_bank and result.subset_bank is not None:
                 result.subset_bank.settings["versions"] = versions()

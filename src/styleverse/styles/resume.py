@@ -1,10 +1,10 @@
 """Resumable bank builds: the running sums of an unfinished ``build_bank`` saved beside its output.
 
 Long jobs must survive an interrupt and leave no partial output (DESIGN.md). With a :class:`BankCheckpoint`,
-``build_bank`` writes ``OUT.resume.safetensors`` atomically every ``every`` images and on Ctrl-C (then raises
-:class:`BankInterrupted`); ``resume=True`` continues from it. The file holds the exact float64 running sums
-and the images after them are added in the same order by the same code, so a resumed bank equals an
-uninterrupted one bit for bit. The bank itself is only ever written whole, by ``save_bank``.
+``build_bank`` writes ``OUT.resume.safetensors`` atomically every ``every`` images and when it is stopped
+(``stop()`` or Ctrl-C; then it raises :class:`BankInterrupted`); ``resume=True`` continues from it. The file holds
+the exact float64 running sums and the images after them are added in the same order by the same code, so a resumed
+bank equals an uninterrupted one bit for bit. The bank itself is only ever written whole, by ``save_bank``.
 
 The file is a :mod:`styleverse.io.state` file of kind ``bank_resume``: ``sum/<layer>`` float64 (C, C)
 Σ wᵢ Gᵢ; ``sq_norm_sum/<layer>`` float64 Σ wᵢ ‖Gᵢ‖²_F; ``weight_sum`` / ``weight_sq_sum`` float64; ``count``
@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from styleverse.cancel import Stopped
 from styleverse.errors import ConfigError
 from styleverse.io import state as io_state
 from styleverse.nn.vgg import BackboneInfo
@@ -41,7 +42,7 @@ STATE_KIND = "bank_resume"
 @dataclass(frozen=True)
 class BankCheckpoint:
     """Where ``build_bank`` keeps its resume state, how often it saves it (every ``every`` images; 0: only
-    on Ctrl-C) and whether to continue from it. The caller calls :meth:`clear` once the bank is saved."""
+    when stopped) and whether to continue from it. The caller calls :meth:`clear` once the bank is saved."""
 
     path: Path
     every: int = 200
@@ -52,8 +53,8 @@ class BankCheckpoint:
         Path(self.path).unlink(missing_ok=True)
 
 
-class BankInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``build_bank``; the state of the first ``done`` of ``total`` images is in ``path``."""
+class BankInterrupted(Stopped):
+    """``build_bank`` was stopped; the state of the first ``done`` of ``total`` images is in ``path``."""
 
     def __init__(self, path: Path, done: int, total: int):
         super().__init__(f"interrupted after {done} of {total} images; state saved to {path}")
@@ -146,13 +147,14 @@ def add_with_checkpoints(
     total: int,
 ) -> RunningSums:
     """``sums`` plus ``items`` (the rest of a ``total``-image stream), saving the state every ``ckpt.every``
-    images and on Ctrl-C, which then becomes :class:`BankInterrupted`."""
+    images and when the stream is stopped (:class:`~styleverse.cancel.Stopped`) or on Ctrl-C, which then
+    become :class:`BankInterrupted`."""
     try:
         for item in items:
             sums = sums.add(*item)
             if ckpt.every and sums.count % ckpt.every == 0 and sums.count < total:
                 save_state(ckpt.path, sums, fp)
-    except KeyboardInterrupt:
+    except (Stopped, KeyboardInterrupt):
         save_state(ckpt.path, sums, fp)
         raise BankInterrupted(ckpt.path, sums.count, total) from None
     return sums

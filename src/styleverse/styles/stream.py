@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
+from styleverse.cancel import Stop, Stopped, never
 from styleverse.errors import InputError
 from styleverse.progress import Progress
 from styleverse.styles.inputs import prefetch_tensors
@@ -36,10 +37,12 @@ def stream_grams(
     precision: str = "fp32",
     callback: Callback | None = None,
     start: int = 0,
+    stop: Stop = never,
 ) -> Iterator[tuple[GramDict, float]]:
     """``(grams, weight)`` per image of ``images[start:]``, computed one at a time (``styles.image_grams``).
-    Progress events count all of ``images``, so a resumed stream (``start`` > 0) reports where it is."""
-    for grams, w, _ in _stream(model, images, size, device, precision, callback, start, with_stats=False):
+    Progress events count all of ``images``, so a resumed stream (``start`` > 0) reports where it is.
+    ``stop()`` is asked before each image; True raises :class:`~styleverse.cancel.Stopped` between two."""
+    for grams, w, _ in _stream(model, images, size, device, precision, callback, start, False, stop):
         yield grams, w
 
 
@@ -51,10 +54,11 @@ def stream_style(
     precision: str = "fp32",
     callback: Callback | None = None,
     start: int = 0,
+    stop: Stop = never,
 ) -> Iterator[tuple[GramDict, float, StatDict]]:
     """As :func:`stream_grams`, plus each style layer's channel mean and std (``targets.ChannelStats``) from
     the same network pass: ``(grams, weight, stats)`` per image, ready for ``RunningSums.add``."""
-    for grams, w, stats in _stream(model, images, size, device, precision, callback, start, with_stats=True):
+    for grams, w, stats in _stream(model, images, size, device, precision, callback, start, True, stop):
         yield grams, w, stats or {}
 
 
@@ -67,11 +71,14 @@ def _stream(
     callback: Callback | None,
     start: int,
     with_stats: bool,
+    stop: Stop = never,
 ) -> Iterator[tuple[GramDict, float, StatDict | None]]:
     rest, total = list(images[start:]), len(images)
     if start and callback:
         callback(Progress("grams", start, total))
     for i, (s, t) in enumerate(zip(rest, prefetch_tensors(rest, size), strict=True), start + 1):
+        if stop():
+            raise Stopped(f"stopped after {i - 1} of {total} images")
         stats: StatDict | None = None
         if with_stats:
             grams, stats = image_grams(model, t, device, precision, with_stats=True)  # type: ignore[call-overload]

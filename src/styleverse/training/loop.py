@@ -205,7 +205,8 @@ def average_gradients(params: list[nn.Parameter], ctx: DistContext) -> None:
 
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[None]:
-    """Hold a Ctrl-C back until the block ends, so an optimizer step is never cut in half."""
+    """Hold a Ctrl-C back until the block ends, so an optimizer step is never cut in half; then hand it to
+    the handler it was meant for (a :func:`~styleverse.cancel.stop_on_signals` flag, or KeyboardInterrupt)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -215,7 +216,9 @@ def deferred_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, old)
-    if pending:
+    if pending and callable(old):
+        old(signal.SIGINT, None)
+    elif pending and old != signal.SIG_IGN:
         raise KeyboardInterrupt
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from styleverse.cancel import Stop, never
 from styleverse.devices import (
     PeakMemory,
     peak_memory,
@@ -263,13 +264,13 @@ def _write(job: StylizeJob, paths: Mapping[str, Path], image: torch.Tensor, side
         snapshot_strip(snaps.taken, paths["snapshots"] / "strip.png")
 
 
-def run_stylize(
-    job: StylizeJob, callback: Callable[[Any], None] | None = None, stop: Callable[[], bool] | None = None
-) -> StylizeOutcome:
+def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None, stop: Stop = never) -> StylizeOutcome:
     """Run ``job``: check outputs, build targets, optimise, write image, sidecar, plot and snapshots.
 
-    ``stop()`` is asked before every optimiser step (the web app's cancel button): True ends the run cleanly
-    and the image reached so far is written like a finished one, its sidecar saying ``stop_reason: stopped``.
+    ``stop()`` is asked before every optimiser step. A :class:`~styleverse.cancel.StopFlag` set by a signal
+    (Ctrl-C, SIGTERM, SIGHUP) ends the run ``interrupted``: the exact state is kept in the resume file and
+    nothing else is written. Any other stop (the web app's Cancel) writes the image reached so far like a
+    finished one, its sidecar saying ``stop_reason: stopped``.
     """
     cfg = job.config
     cfg.validate()
@@ -293,7 +294,7 @@ def run_stylize(
 
 def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, styles: StyleSet,
                 bank_weights: list[float], callback: Callable[[Any], None] | None,
-                stop: Callable[[], bool] | None = None) -> StylizeOutcome:  # fmt: skip
+                stop: Stop = never) -> StylizeOutcome:  # fmt: skip
     cfg = job.config
     init = None if job.init in INITS else pil_to_tensor(load_image(job.init))
     if job.preserve_color == "histogram":

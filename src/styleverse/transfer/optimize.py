@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from styleverse import cancel
 from styleverse.devices import autocast, memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.nn.features import Representation, StyleContentModel
@@ -282,7 +283,7 @@ class StyleTransfer:
             if old - new <= tol * abs(old):
                 return "converged"
         if stop is not None and stop():
-            return "stopped"
+            return cancel.reason(stop)
         return None
 
     # ---- state -----------------------------------------------------------------------------------------
@@ -378,7 +379,8 @@ class StyleTransfer:
         included. ``extra_loss(x)`` returns further weighted terms for image ``x`` (the (1,3,h,w) image at
         the current scale, in [0,1]); they join the objective and the history under their names. ``stop()``
         is asked before every step; True ends the run cleanly (``stop_reason == 'stopped'``, with a state),
-        as Ctrl-C does (``interrupted``). ``start_step`` (legacy resume without ``state``) skips steps as if
+        or ``interrupted`` as Ctrl-C does when ``stop`` is a :class:`~styleverse.cancel.StopFlag` a signal
+        set. ``start_step`` (legacy resume without ``state``) skips steps as if
         every scale ran ``steps``, and continues from ``init`` with a fresh curvature model.
         """
         cfg, sizes = self.config, self.config.sizes
@@ -404,9 +406,9 @@ class StyleTransfer:
                     sc.done = done
                 reason = self._steps(sc, run, callback, extra_loss, stop)
                 image = sc.image().view(1, 3, *sc.hw).cpu()
-                if reason != "stopped":
+                if reason not in ("stopped", "interrupted"):
                     run["scales"].append(_scale_info(sc, reason))
-                if reason in ("diverged", "stopped"):
+                if reason in ("diverged", "stopped", "interrupted"):
                     break
         except KeyboardInterrupt:
             reason = "interrupted"

@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from styleverse.cancel import Stop, Stopped, never
 from styleverse.errors import ConfigError
 from styleverse.nn.color import luminance_transfer
 from styleverse.nn.features import StyleContentModel
@@ -57,7 +58,8 @@ class GatysFrameStylizer:
     loss weights, optimiser, seed and device (its ``steps`` and sizes are replaced per frame);
     ``preserve_color="luminance"`` keeps each input frame's colours (Gatys et al. 2016) and applies the
     temporal loss to the colour-preserved image, which is what is shown. ``callback`` receives the
-    optimiser's step events.
+    optimiser's step events; ``stop()`` is asked before every step: True abandons the frame
+    (:class:`~styleverse.cancel.Stopped`).
     """
 
     def __init__(
@@ -70,10 +72,11 @@ class GatysFrameStylizer:
         steps: int,
         preserve_color: str = "none",
         callback: Callable[[Any], None] | None = None,
+        stop: Stop = never,
     ) -> None:
         if not temporal_weight >= 0:
             raise ConfigError("--temporal-weight must be >= 0")
-        self.model, self.config, self.callback = model, config, callback
+        self.model, self.config, self.callback, self.stop = model, config, callback, stop
         self.styles = StyleSet([], extra=[({k: v.detach().clone() for k, v in targets.items()}, 1.0)])
         self.temporal_weight, self.steps_first, self.steps = temporal_weight, steps_first, steps
         self.luminance = preserve_color == "luminance"
@@ -114,9 +117,9 @@ class GatysFrameStylizer:
             def extra(x: torch.Tensor) -> Mapping[str, torch.Tensor]:
                 return {"temporal": w * temporal_loss(self._shown(x, content), warped, mask)}
 
-        result = engine.run(frame, self.styles, init=init, callback=self.callback, extra_loss=extra)
-        if result.interrupted:
-            raise KeyboardInterrupt
+        result = engine.run(frame, self.styles, init=init, callback=self.callback, extra_loss=extra, stop=self.stop)
+        if result.stop_reason in ("interrupted", "stopped"):
+            raise Stopped(f"stopped in frame {state.index + 1}")
         if result.diverged_at is not None:
             raise ConfigError(
                 f"frame {state.index + 1}: loss became NaN/inf at step {result.diverged_at}; "

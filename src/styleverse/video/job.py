@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from styleverse.cancel import Stop, Stopped, never
 from styleverse.devices import peak_memory, resolve_device
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.lock import output_lock
@@ -210,7 +211,7 @@ def expected_frames(reader: VideoReader, cfg: VideoConfig) -> int | None:
 
 
 def gatys_stylizer(
-    job: VideoJob, first: torch.Tensor, callback: Callable[[Any], None] | None
+    job: VideoJob, first: torch.Tensor, callback: Callable[[Any], None] | None, stop: Stop = never
 ) -> tuple[GatysFrameStylizer, BackboneInfo]:
     """The Gatys stylizer with style targets built once for the video at its frame size."""
     sj, cfg = job.style, job.video
@@ -225,7 +226,7 @@ def gatys_stylizer(
         styles.transform = lambda t: match_histogram(t, first)
     targets = styles.targets(model, side, probe.device, probe.precision)
     stylizer = GatysFrameStylizer(
-        model, sj.config, targets, cfg.temporal_weight, cfg.steps_first, cfg.steps, sj.preserve_color, callback
+        model, sj.config, targets, cfg.temporal_weight, cfg.steps_first, cfg.steps, sj.preserve_color, callback, stop
     )
     return stylizer, info
 
@@ -236,8 +237,11 @@ def run_video(
     stylizer: FrameStylizer | None = None,
     stylizer_info: dict[str, Any] | None = None,
     stylizer_inputs: Sequence[Path] = (),
+    stop: Stop = never,
 ) -> VideoOutcome:
-    """Run ``job`` (see the module doc). ``stylizer`` replaces the Gatys one (a feed-forward network in
+    """Run ``job`` (see the module doc). ``stop()`` is asked before every frame (and by the Gatys stylizer
+    before every step): True ends the run ``interrupted``, the finished frames kept in the work folder.
+    ``stylizer`` replaces the Gatys one (a feed-forward network in
     :class:`~styleverse.video.loop.FlowBlended`, say): ``stylizer_info`` then identifies it (sidecar and
     resume fingerprint: include what its output depends on) and ``stylizer_inputs`` are its files (which
     no output may replace); the job's style settings are not used."""
@@ -253,7 +257,7 @@ def run_video(
         # an unfinished run of this output may have written part of it (killed while writing): that is ours
         plan.check(job.overwrite or WorkFolder(plan.work, {}).exists())
         with output_lock(plan.output):  # a second run on the same output is refused, naming this one
-            return _locked(job, reader, plan, stylizer, info, callback)
+            return _locked(job, reader, plan, stylizer, info, callback, stop)
 
 
 def _locked(
@@ -263,6 +267,7 @@ def _locked(
     stylizer: FrameStylizer | None,
     info: dict[str, Any] | None,
     callback: Callable[[Any], None] | None,
+    stop: Stop = never,
 ) -> VideoOutcome:
     """The job with its outputs locked: work folder, frames, outputs."""
     work = WorkFolder(plan.work, fingerprint(job, frames_only=True, stylizer=info))
@@ -271,7 +276,7 @@ def _locked(
     if job.resume and not work.exists():
         raise ConfigError(f"--resume: nothing to continue in {plan.work}; run without --resume")
     records, stylizer_state = work.load() if work.exists() else ([], {})
-    return _frames(job, reader, plan, work, records, stylizer_state, stylizer, info, callback)
+    return _frames(job, reader, plan, work, records, stylizer_state, stylizer, info, callback, stop)
 
 
 def _decoded(reader: VideoReader, cfg: VideoConfig) -> Iterator[DecodedFrame]:
@@ -291,6 +296,7 @@ def _frames(
     stylizer: FrameStylizer | None,
     stylizer_info: dict[str, Any] | None,
     callback: Callable[[Any], None] | None,
+    stop: Stop = never,
 ) -> VideoOutcome:
     """The frame loop with resume; then the outputs."""
     cfg, emit = job.video, callback or (lambda ev: None)
@@ -305,10 +311,10 @@ def _frames(
     total = expected_frames(reader, cfg)
     info: BackboneInfo | None = None
     if stylizer is None:
-        stylizer, info = gatys_stylizer(job, to_tensor(arr0), callback)
+        stylizer, info = gatys_stylizer(job, to_tensor(arr0), callback, stop)
     if stylizer_state and hasattr(stylizer, "load_state_dict"):
         stylizer.load_state_dict(stylizer_state)
-    loop = FrameLoop(stylizer, DISFlow(cfg.flow))
+    loop = FrameLoop(stylizer, DISFlow(cfg.flow), stop)
     done = len(records)
     emit(VideoStarted(total, done, size))
     times: list[float] = []
@@ -333,7 +339,7 @@ def _frames(
                 spf = sum(times) / len(times)
                 eta = spf * max(0, total - len(records)) if total is not None else None
                 emit(FrameDone(i, len(records), total, times[-1], spf, eta, res.losses, res.warp_error))
-        except KeyboardInterrupt:
+        except Stopped:
             return VideoOutcome({"work": plan.work}, {}, len(records), total, interrupted=True)
     timing["peak_memory_bytes"], timing["peak_memory_kind"] = peak.bytes, peak.kind
     timing["end"] = _audio_end(reader, cfg, records)

@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from styleverse.cancel import Stop, Stopped, never
 from styleverse.video.flow import DISFlow, to_gray
 from styleverse.video.metrics import warping_error
 from styleverse.video.warp import photometric_mask, warp, warp_previous
@@ -49,8 +50,8 @@ class StylizedFrame:
 
 
 class FrameStylizer(Protocol):
-    """Stylises one frame (1,3,H,W) in [0,1] given its :class:`FrameState`; raises KeyboardInterrupt
-    unchanged when interrupted (a half-stylised frame is never kept)."""
+    """Stylises one frame (1,3,H,W) in [0,1] given its :class:`FrameState`; raises
+    :class:`~styleverse.cancel.Stopped` when stopped within the frame (a half-stylised frame is never kept)."""
 
     def __call__(self, frame: torch.Tensor, state: FrameState) -> StylizedFrame: ...
 
@@ -107,13 +108,14 @@ class FrameResult:
 class FrameLoop:
     """Feeds frames one by one to a stylizer with the previous output warped into each (Ruder et al. 2016).
 
-    :meth:`step` stylises the next frame; :meth:`skip` accepts a frame finished earlier (a resumed run), so
+    :meth:`step` stylises the next frame, unless ``stop()`` is true (then it raises
+    :class:`~styleverse.cancel.Stopped`); :meth:`skip` accepts a frame finished earlier (a resumed run), so
     the next frame is warped from exactly what was saved. Outputs are quantised to 8 bits before they become
     the "previous output", so a run continued from saved frames equals an uninterrupted one.
     """
 
-    def __init__(self, stylizer: FrameStylizer, flow: DISFlow | None = None) -> None:
-        self.stylizer, self.flow = stylizer, flow or DISFlow()
+    def __init__(self, stylizer: FrameStylizer, flow: DISFlow | None = None, stop: Stop = never) -> None:
+        self.stylizer, self.flow, self.stop = stylizer, flow or DISFlow(), stop
         self.index = 0
         self._prev: tuple[np.ndarray, torch.Tensor, torch.Tensor] | None = None  # grey input, input, output
 
@@ -125,6 +127,8 @@ class FrameLoop:
 
     def step(self, frame: np.ndarray) -> FrameResult:
         """Stylise the next frame (RGB uint8 (H,W,3))."""
+        if self.stop():
+            raise Stopped(f"stopped before frame {self.index + 1}")
         x, gray = to_tensor(frame), to_gray(frame)
         t0 = time.perf_counter()
         state, prev_in, carried = FrameState(self.index), None, None
