@@ -44,10 +44,11 @@ import styleverse.transfer.optimize as optimize
 from styleverse.devices import available_memory, cpu_has_native_bf16
 from styleverse.errors import WeightsError
 from styleverse.io.images import pil_to_tensor, resize_longest
+from styleverse.nn.features import build_model
 from styleverse.nn.vgg import imagenet_weights_path
 from styleverse.samples import content_photo, sample_style
-from styleverse.transfer.optimize import SnapshotEvent, StepEvent, StyleTransfer, TransferConfig, build_model
-from styleverse.transfer.targets import GramDict, image_grams, weighted_mean
+from styleverse.styles.targets import GramDict, image_grams, weighted_mean
+from styleverse.transfer.optimize import SnapshotEvent, StepEvent, StyleTransfer, TransferConfig
 
 console = Console(width=160)
 

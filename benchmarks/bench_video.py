@@ -36,8 +36,9 @@ from rich.table import Table
 
 from styleverse.io.video import VideoReader, frame_to_array
 from styleverse.io.video_writer import VideoWriter
-from styleverse.transfer.optimize import TransferConfig, build_model
-from styleverse.transfer.targets import image_grams
+from styleverse.nn.features import build_model
+from styleverse.styles.targets import image_grams
+from styleverse.transfer.optimize import TransferConfig
 from styleverse.video.flow import DISFlow, to_gray
 from styleverse.video.gatys import GatysFrameStylizer
 from styleverse.video.job import VideoConfig

@@ -13,7 +13,7 @@ import torch
 from conftest import make_image, one_error_line
 from styleverse.fast.adain.model import STYLE_LAYERS, load_adain
 from styleverse.fast.adain.train import AdaINTrainConfig, style_loss, train_adain
-from styleverse.transfer.targets import channel_stats
+from styleverse.styles.targets import channel_stats
 
 
 @pytest.fixture

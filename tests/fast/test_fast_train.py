@@ -23,10 +23,10 @@ from styleverse.errors import ConfigError, InputError, OutputError
 from styleverse.fast.data import crop_photo
 from styleverse.fast.model import load_model
 from styleverse.fast.train import FastTrainConfig, train_fast
+from styleverse.nn.features import build_model
 from styleverse.nn.losses import style_loss
 from styleverse.styles.bank import build_bank, load_bank, save_bank
-from styleverse.transfer.optimize import build_model
-from styleverse.transfer.targets import StyleImage
+from styleverse.styles.targets import StyleImage
 
 VGG_WIDTH = 1 / 16
 

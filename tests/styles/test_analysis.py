@@ -12,6 +12,7 @@ from PIL import Image
 
 from styleverse.cli.main import main
 from styleverse.io.images import load_tensor
+from styleverse.nn.features import build_model
 from styleverse.styles.analysis import (
     AnalysisSettings,
     Layout,
@@ -23,8 +24,7 @@ from styleverse.styles.analysis import (
     weighted_spread,
 )
 from styleverse.styles.bank import build_bank, load_bank
-from styleverse.transfer.optimize import build_model
-from styleverse.transfer.targets import StyleImage, expand_styles, image_grams
+from styleverse.styles.targets import StyleImage, expand_styles, image_grams
 
 CPU = torch.device("cpu")
 

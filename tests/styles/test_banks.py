@@ -15,6 +15,7 @@ from PIL import Image
 from styleverse.cli.main import main
 from styleverse.errors import ConfigError, InputError, OutputError
 from styleverse.io.images import load_tensor
+from styleverse.nn.features import build_model
 from styleverse.nn.losses import style_loss
 from styleverse.styles import bank as banks
 from styleverse.styles import inputs as bank_inputs
@@ -30,8 +31,7 @@ from styleverse.styles.bank import (
     save_bank,
 )
 from styleverse.styles.resume import BankCheckpoint, BankInterrupted, resume_path
-from styleverse.transfer.optimize import build_model
-from styleverse.transfer.targets import StyleImage, StyleSet, expand_styles, image_grams
+from styleverse.styles.targets import StyleImage, StyleSet, expand_styles, image_grams
 
 CPU = torch.device("cpu")
 

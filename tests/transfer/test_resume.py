@@ -11,8 +11,9 @@ from conftest import make_image
 from styleverse.errors import ConfigError
 from styleverse.io.images import load_tensor
 from styleverse.io.state import load_state, save_state
-from styleverse.transfer.optimize import StepEvent, StyleTransfer, TransferConfig, build_model
-from styleverse.transfer.targets import StyleImage, StyleSet
+from styleverse.nn.features import build_model
+from styleverse.styles.targets import StyleImage, StyleSet
+from styleverse.transfer.optimize import StepEvent, StyleTransfer, TransferConfig
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,15 @@ import torch
 from conftest import make_image
 from styleverse.errors import ConfigError
 from styleverse.io.images import load_tensor
+from styleverse.nn.features import build_model
+from styleverse.styles.targets import StyleImage, StyleSet
 from styleverse.transfer.optimize import (
     ScaleEvent,
     SnapshotEvent,
     StepEvent,
     StyleTransfer,
     TransferConfig,
-    build_model,
 )
-from styleverse.transfer.targets import StyleImage, StyleSet
 
 
 @pytest.fixture(scope="module")

@@ -181,7 +181,7 @@ def adain_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, Any
     apply = open_stylizer(settings)
     from styleverse.io.images import list_images
     from styleverse.styles.inputs import inputs_digest
-    from styleverse.transfer.targets import StyleImage
+    from styleverse.styles.targets import StyleImage
 
     files = [Path(p) for p in (args.adain, *args.style, *args.style_bank)]
     read = [Path(args.adain), *list_images(args.style), *map(Path, args.style_bank)]  # folders' images, one by one

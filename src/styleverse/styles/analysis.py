@@ -62,7 +62,7 @@ from styleverse.styles.spread import (
     weighted_spread,
 )
 from styleverse.styles.stream import Callback, accumulate, stream_grams
-from styleverse.transfer.targets import GramDict, StyleImage, sq_norm
+from styleverse.styles.targets import GramDict, StyleImage, sq_norm
 
 __all__ = [
     "Analysis",
@@ -295,7 +295,7 @@ def analyze(
     device: torch.device | None = None,
     callback: Callback | None = None,
 ) -> Analysis:
-    """Analyse a style set with ``model`` (a ``StyleContentModel`` from ``transfer.build_model``): per-image
+    """Analyse a style set with ``model`` (a ``StyleContentModel`` from ``nn.features.build_model``): per-image
     distances and traces, spread, outliers, a low-spread subset and a 2-D map (see the module doc)."""
     cfg = settings or AnalysisSettings()
     cfg.validate()

@@ -33,9 +33,9 @@ import torch.nn.functional as F
 
 from styleverse.devices import autocast, memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
-from styleverse.nn.features import Representation, StyleContentModel
+from styleverse.nn.features import Representation, StyleContentModel, build_model
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
-from styleverse.nn.vgg import BackboneInfo
+from styleverse.styles.targets import GramDict, StyleSet
 from styleverse.transfer.config import (
     DEFAULT_LR,
     INITS,
@@ -51,7 +51,6 @@ from styleverse.transfer.config import (
     auto_scales,
 )
 from styleverse.transfer.lbfgs import LBFGS
-from styleverse.transfer.targets import GramDict, StyleSet
 
 __all__ = [
     "DEFAULT_LR",
@@ -68,7 +67,6 @@ __all__ = [
     "TransferConfig",
     "TransferResult",
     "auto_scales",
-    "build_model",
     "quantize",
     "scaled_size",
     "stylize",
@@ -520,7 +518,7 @@ def stylize(
     ``style_weights``) or a ready :class:`StyleSet`. ``backbone`` is ``imagenet``, ``random`` or a path.
     """
     from styleverse.io.images import load_tensor
-    from styleverse.transfer.targets import expand_styles
+    from styleverse.styles.targets import expand_styles
 
     cfg = config or TransferConfig()
     cfg.validate()
@@ -528,22 +526,3 @@ def stylize(
     img = load_tensor(content) if isinstance(content, str) else content
     style_set = styles if isinstance(styles, StyleSet) else StyleSet(expand_styles(styles, style_weights))
     return StyleTransfer(model, cfg).run(img, style_set, callback=callback)
-
-
-def build_model(
-    backbone: str = "imagenet",
-    style_layers: Sequence[str] | None = None,
-    content_layers: Sequence[str] | None = None,
-    **backbone_kw: object,
-) -> tuple[StyleContentModel, BackboneInfo]:
-    """Backbone truncated after the deepest style/content layer, wrapped in a StyleContentModel."""
-    from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, parse_layer_weights
-    from styleverse.nn.vgg import layer_names, load_backbone
-
-    sw = parse_layer_weights(style_layers)
-    cl = tuple(content_layers or DEFAULT_CONTENT_LAYERS)
-    names = layer_names(str(backbone_kw.get("arch", "vgg19")))
-    known = [n for n in (*sw, *cl) if n in names]
-    upto = max(known, key=names.index) if len(known) == len(sw) + len(cl) else None
-    vgg, info = load_backbone(backbone, upto=upto, **backbone_kw)  # type: ignore[arg-type]
-    return StyleContentModel(vgg, sw, cl), info

@@ -38,7 +38,7 @@ from torch import nn
 from styleverse.errors import ConfigError, InputError, WeightsError
 from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 from styleverse.nn.vgg import CONFIGS, WIDTHS, BackboneInfo, VGGFeatures, load_backbone
-from styleverse.transfer.targets import ChannelStats, channel_stats
+from styleverse.styles.targets import ChannelStats, channel_stats
 
 ADAIN_KIND = "adain_decoder"
 ADAIN_FORMAT = 1
