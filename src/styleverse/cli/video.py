@@ -11,7 +11,8 @@ from typing import Any
 from styleverse.frames.segments import parse_time
 from styleverse.transfer.job import COLOR_MODES, StylizeJob
 from styleverse.transfer.optimize import DEFAULT_LR, OPTIMIZERS, StepEvent, TransferConfig
-from styleverse.video.job import FrameDone, StageStarted, VideoConfig, VideoJob, VideoStarted, run_video
+from styleverse.video.config import FrameDone, StageStarted, VideoConfig, VideoJob, VideoStarted
+from styleverse.video.job import run_video
 from styleverse.video.loop import FlowBlended
 
 from .common import (

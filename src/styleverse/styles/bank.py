@@ -126,7 +126,7 @@ class Bank:
         return sum(w * a[k] / self.mean[k].numel() for k, w in layer_weights.items())
 
     def metadata(self) -> dict[str, object]:
-        from styleverse import __version__
+        from styleverse.versions import __version__
 
         return {
             "format": BANK_FORMAT,

@@ -188,7 +188,7 @@ class AdaINModel:
         return BackboneInfo(**{k: v for k, v in self.encoder.items() if k in keys})
 
     def metadata(self) -> dict[str, Any]:
-        from styleverse import __version__
+        from styleverse.versions import __version__
 
         return {
             "format": ADAIN_FORMAT,
