@@ -23,11 +23,11 @@ SRC = Path(styleverse.__file__).parent
 PACKAGES = sorted(p.parent.name for p in SRC.glob("*/__init__.py"))
 # what each domain may import (besides itself): leaves import no domain; the root package `styleverse` (the
 # public facade) imports domains, so none may import it; cli and app sit on top and nothing imports them
-SHARED = {"errors", "devices", "versions", "progress", "_exports", "samples"}
-LEAVES = SHARED | {"io", "nn"}
+PURE = {"errors", "versions", "progress", "_exports", "samples"}  # shared modules that import no other
+LEAVES = PURE | {"devices", "io", "nn"}
 ENGINE = {"plots", "frames", "styles", "transfer", "classifier", "training", "fast", "video", "evaluation"}
 ALLOWED: dict[str, set[str]] = {
-    **{name: set() for name in ("errors", "versions", "progress", "_exports", "samples")},
+    **{name: set() for name in PURE},
     "devices": {"errors"},
     "io": {"errors", "devices", "_exports"},
     "nn": {"errors", "devices", "io", "_exports"},
