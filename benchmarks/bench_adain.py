@@ -42,7 +42,7 @@ from styleverse.devices import autocast, cpu_has_native_bf16
 from styleverse.fast.adain.apply import AdaINStylizer, Style
 from styleverse.fast.adain.model import ENCODER_LAYER, AdaINModel, AdaINNet, Decoder, DecoderSpec
 from styleverse.nn.vgg import load_backbone
-from styleverse.transfer.targets import ChannelStats
+from styleverse.styles.targets import ChannelStats
 
 
 def make_model(width: float) -> AdaINModel:

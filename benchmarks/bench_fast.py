@@ -99,7 +99,7 @@ def train_seconds(precision: str, steps: int, dev: torch.device, size: int, batc
     """Median wall and process CPU seconds per ``fast train`` step (after a warm-up step) on random photos
     and random target Grams."""
     from styleverse.fast.train import FastTask, FastTrainConfig, Universe
-    from styleverse.transfer.optimize import build_model
+    from styleverse.nn.features import build_model
 
     cfg = FastTrainConfig(content=("-",), output="-", banks=("-",), size=size, batch_size=batch, precision=precision)
     features, _ = build_model("random", list(cfg.style_layers), list(cfg.content_layers))
@@ -210,10 +210,11 @@ def quality_rows(steps: int, size: int, gatys_steps: int) -> list[list[str]]:
 
     from styleverse.fast.train import FastTrainConfig, train_fast
     from styleverse.io.images import pil_to_tensor, resize_longest
+    from styleverse.nn.features import build_model
     from styleverse.samples import halftone, poster
     from styleverse.styles.bank import build_bank, load_bank, save_bank
-    from styleverse.transfer.optimize import StyleTransfer, TransferConfig, build_model
-    from styleverse.transfer.targets import StyleImage, StyleSet
+    from styleverse.styles.targets import StyleImage, StyleSet
+    from styleverse.transfer.optimize import StyleTransfer, TransferConfig
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-fast-"))
     (tmp / "photos").mkdir()

@@ -40,14 +40,15 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-import styleverse.transfer.optimize as optimize
 from styleverse.devices import available_memory, cpu_has_native_bf16
 from styleverse.errors import WeightsError
 from styleverse.io.images import pil_to_tensor, resize_longest
+from styleverse.nn.features import build_model
 from styleverse.nn.vgg import imagenet_weights_path
 from styleverse.samples import content_photo, sample_style
-from styleverse.transfer.optimize import SnapshotEvent, StepEvent, StyleTransfer, TransferConfig, build_model
-from styleverse.transfer.targets import GramDict, image_grams, weighted_mean
+from styleverse.styles.targets import GramDict, image_grams, weighted_mean
+from styleverse.transfer.optimize import SnapshotEvent, StepEvent, StyleTransfer, TransferConfig
+from styleverse.transfer.optimizers import BoundedLBFGS
 
 console = Console(width=160)
 
@@ -138,6 +139,16 @@ class Checkpoints:
         return next(((s, t) for s, t, v in self.points if v <= bar), None)
 
 
+class Unbounded(BoundedLBFGS):
+    """L-BFGS on the pixels themselves, unbounded: what styleverse ran before (``--legacy``)."""
+
+    def free(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    def image(self, p: torch.Tensor) -> torch.Tensor:
+        return p
+
+
 class Variant(StyleTransfer):
     """The defaults with the finest scale changed: another precision, and/or no convergence stop (run to the cap)."""
 
@@ -145,9 +156,10 @@ class Variant(StyleTransfer):
         super().__init__(model, config)
         self.finest, self.stop = finest, stop
 
-    def _precisions(self, n: int) -> list[str]:
-        p = super()._precisions(n)
-        return [*p[:-1], self.finest] if self.finest else p
+    def _scale(self, index: int, hw: tuple[int, int], precision: str, *rest: Any) -> Any:
+        if self.finest and index == len(self.config.sizes) - 1:
+            precision = self.finest
+        return super()._scale(index, hw, precision, *rest)
 
     def _stop_reason(self, sc: Any, stop: Any) -> str | None:
         reason = super()._stop_reason(sc, stop)
@@ -172,18 +184,23 @@ def timed_run(
     size: int,
     variant: str = "",
     bar: float | None = None,
+    unbounded: bool = False,
 ) -> tuple[Any, Any]:
-    """One run with checkpoints; a variant stops as soon as a checkpoint reaches ``bar``."""
+    """One run with checkpoints; a variant stops as soon as a checkpoint reaches ``bar``; ``unbounded`` runs the
+    old L-BFGS on unbounded pixels."""
     if variant:
         rel, finest, stop = VARIANTS[variant]
         cfg = replace(cfg, scales=tuple(int(r * size) for r in rel), steps=max(cfg.steps, 300))
         engine: StyleTransfer = Variant(model, cfg, finest, stop)
     else:
         engine = StyleTransfer(model, cfg)
+    if unbounded:
+        engine.optimizer_type = Unbounded
     cp = Checkpoints(engine, content, styles, size)
     done = (lambda: cp.reached(bar) is not None) if variant and bar is not None else None
     res = engine.run(content, styles, callback=cp, stop=done)  # type: ignore[arg-type]
     res.seconds -= cp.spent
+    res.precision = "+".join(dict.fromkeys(s["precision"] for s in res.scales))  # a variant's finest may differ
     return res, cp
 
 
@@ -205,11 +222,7 @@ def quality_table(args: argparse.Namespace, backbone: str) -> None:
         bar = base.final_losses["total"]
         runs = [("baseline", base, None)]
         if args.legacy:
-            bounds, optimize._BOUNDS = optimize._BOUNDS, "none"
-            try:
-                legacy, _ = timed_run(replace(base_cfg, save_every=0), model, content, styles, size)
-            finally:
-                optimize._BOUNDS = bounds
+            legacy, _ = timed_run(replace(base_cfg, save_every=0), model, content, styles, size, unbounded=True)
             runs.append(("unbounded (before)", legacy, None))
         console.print(f"[dim]{size} px: defaults, {load()}")
         new, cp = timed_run(every, model, content, styles, size)

@@ -36,11 +36,12 @@ from rich.table import Table
 
 from styleverse.io.video import VideoReader, frame_to_array
 from styleverse.io.video_writer import VideoWriter
-from styleverse.transfer.optimize import TransferConfig, build_model
-from styleverse.transfer.targets import image_grams
+from styleverse.nn.features import build_model
+from styleverse.styles.targets import image_grams
+from styleverse.transfer.optimize import TransferConfig
+from styleverse.video.config import VideoConfig
 from styleverse.video.flow import DISFlow, to_gray
 from styleverse.video.gatys import GatysFrameStylizer
-from styleverse.video.job import VideoConfig
 from styleverse.video.loop import FrameLoop, FrameResult, to_array, to_tensor
 from styleverse.video.metrics import mean_error
 from styleverse.video.warp import warp_previous

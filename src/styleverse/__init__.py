@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from styleverse.versions import __version__
+
 __all__ = ["StyleContentModel", "StyleTransfer", "TransferConfig", "__version__", "load_backbone", "stylize"]
 
 if TYPE_CHECKING:  # pragma: no cover

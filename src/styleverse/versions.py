@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import platform
 
+__version__ = "0.1.0"  # the package's version (pyproject.toml states it too); re-exported by ``styleverse``
+
 
 def versions() -> dict[str, str]:
     """styleverse, python, torch, numpy and pillow versions as strings."""
     import numpy
     import PIL
     import torch
-
-    from styleverse import __version__
 
     return {
         "styleverse": __version__,

@@ -270,8 +270,9 @@ def test_predict_images(trained: dict[str, Path]) -> None:
 
 
 def test_stylize_with_the_trained_classifier(trained: dict[str, Path]) -> None:
-    from styleverse.transfer.optimize import StyleTransfer, TransferConfig, build_model
-    from styleverse.transfer.targets import StyleImage, StyleSet
+    from styleverse.nn.features import build_model
+    from styleverse.styles.targets import StyleImage, StyleSet
+    from styleverse.transfer.optimize import StyleTransfer, TransferConfig
 
     model, info = build_model(str(trained["run"] / "best.safetensors"))
     assert info.source == "classifier" and info.width == 1 / 8

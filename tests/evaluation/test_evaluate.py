@@ -131,9 +131,9 @@ def test_style_bank_is_a_target_and_its_label_the_intended_universe(pics: dict[s
     """A bank of one image is that image's style: the image scores distance 0 against it; the bank's label
     names the universe the judge is asked about."""
     from styleverse.evaluation.judge import intended_universe
+    from styleverse.nn.features import build_model
     from styleverse.styles.bank import build_bank, load_bank, save_bank
-    from styleverse.transfer.optimize import build_model
-    from styleverse.transfer.targets import StyleImage
+    from styleverse.styles.targets import StyleImage
 
     model, info = build_model("random")
     bank = build_bank(model, info, [StyleImage(pics["style"])], size=None, settings={"label": "gwen"})

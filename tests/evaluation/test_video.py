@@ -79,7 +79,8 @@ def test_after_the_fact_warping_error_is_the_video_commands_own(tmp_path: Path) 
     from styleverse.evaluation.evaluate import EvaluateSettings, evaluate
     from styleverse.transfer.config import TransferConfig
     from styleverse.transfer.job import StylizeJob
-    from styleverse.video.job import VideoConfig, VideoJob, run_video
+    from styleverse.video.config import VideoConfig, VideoJob
+    from styleverse.video.job import run_video
 
     clip = make_video(tmp_path / "clip.mp4", "miles", seconds=0.5, fps=10, size=(32, 24))
     style = make_image(tmp_path / "style.png", (32, 32), 2)

@@ -29,10 +29,10 @@ from styleverse.fast.adain.model import (
     save_adain,
 )
 from styleverse.io.images import load_tensor
+from styleverse.nn.features import build_model
 from styleverse.styles.bank import adain_stats, bank_targets, build_bank, load_bank, save_bank
 from styleverse.styles.resume import BankCheckpoint, BankInterrupted
-from styleverse.transfer.optimize import build_model
-from styleverse.transfer.targets import ChannelStats, RunningSums, StyleImage, channel_stats
+from styleverse.styles.targets import ChannelStats, RunningSums, StyleImage, channel_stats
 
 CPU = torch.device("cpu")
 

@@ -14,7 +14,7 @@ from fixtures.cli import one_error_line
 from fixtures.images import image_folder
 from styleverse.fast.adain.model import STYLE_LAYERS, load_adain
 from styleverse.fast.adain.train import AdaINTrainConfig, style_loss, train_adain
-from styleverse.transfer.targets import channel_stats
+from styleverse.styles.targets import channel_stats
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from styleverse.errors import ConfigError
 from styleverse.nn.features import DEFAULT_STYLE_LAYERS, StyleContentModel, parse_layer_weights
 from styleverse.nn.losses import content_loss, gram, style_loss, tv_loss
 from styleverse.nn.vgg import load_backbone
-from styleverse.transfer.targets import StyleSet, expand_styles, image_grams, weighted_mean
+from styleverse.styles.targets import StyleSet, expand_styles, image_grams, weighted_mean
 
 
 def test_gram_of_known_tensor() -> None:

@@ -25,7 +25,7 @@ from styleverse.styles.analysis import (
     weighted_spread,
 )
 from styleverse.styles.bank import build_bank, load_bank
-from styleverse.transfer.targets import StyleImage, expand_styles, image_grams
+from styleverse.styles.targets import StyleImage, expand_styles, image_grams
 
 CPU = torch.device("cpu")
 

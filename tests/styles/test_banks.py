@@ -31,7 +31,7 @@ from styleverse.styles.bank import (
     save_bank,
 )
 from styleverse.styles.resume import BankCheckpoint, BankInterrupted, resume_path
-from styleverse.transfer.targets import StyleImage, StyleSet, expand_styles, image_grams
+from styleverse.styles.targets import StyleImage, StyleSet, expand_styles, image_grams
 
 CPU = torch.device("cpu")
 

@@ -8,7 +8,7 @@ import torch
 from fixtures.images import make_image
 from fixtures.networks import random_vgg
 from styleverse.io.images import load_tensor
-from styleverse.transfer.targets import StyleImage, StyleSet
+from styleverse.styles.targets import StyleImage, StyleSet
 
 
 @pytest.fixture(scope="module")

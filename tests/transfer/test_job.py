@@ -75,6 +75,21 @@ def test_damaged_resume_state_is_refused_and_left_alone(images: dict[str, Path],
     assert path.read_bytes() == before and not job.output.exists()
 
 
+def test_a_state_of_an_older_optimiser_asks_to_start_afresh(images: dict[str, Path], tmp_path: Path) -> None:
+    def interrupt_at_2(ev: object) -> None:
+        if isinstance(ev, StepEvent) and ev.step == 2:
+            raise KeyboardInterrupt
+
+    job = _job(images, tmp_path / "o.png")
+    assert run_stylize(job, callback=interrupt_at_2).interrupted
+    path = state_path(job.output)
+    state = load_state(path, STATE_KIND, fingerprint(job))
+    save_state(path, STATE_KIND, fingerprint(job), {**state, "transfer": {**state["transfer"], "version": 0}})
+    with pytest.raises(ConfigError, match=r"another version of styleverse; run without --resume$"):
+        run_stylize(_job(images, tmp_path / "o.png", resume=True))
+    assert path.exists() and not job.output.exists()
+
+
 def test_a_second_run_on_the_same_output_is_refused(images: dict[str, Path], tmp_path: Path) -> None:
     from styleverse.errors import LockedError
     from styleverse.io.lock import output_lock

@@ -77,7 +77,7 @@ def test_state_from_another_run_shape_is_refused(tiny) -> None:  # type: ignore[
     cut = StyleTransfer(model, _cfg()).run(content, styles, callback=_interrupt_after(6))
     with pytest.raises(ConfigError, match="scale 1"):
         StyleTransfer(model, _cfg(scales=(32,))).run(content, styles, state=cut.state)
-    with pytest.raises(ConfigError, match="version"):
+    with pytest.raises(ConfigError, match="another version of styleverse; run without --resume"):
         StyleTransfer(model, _cfg()).run(content, styles, state={**cut.state, "version": 0})  # type: ignore[dict-item]
 
 

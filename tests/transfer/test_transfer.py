@@ -9,6 +9,7 @@ import torch
 
 from fixtures.images import make_image
 from styleverse.errors import ConfigError
+from styleverse.transfer.config import OPTIMIZERS
 from styleverse.transfer.optimize import (
     ScaleEvent,
     SnapshotEvent,
@@ -16,6 +17,7 @@ from styleverse.transfer.optimize import (
     StyleTransfer,
     TransferConfig,
 )
+from styleverse.transfer.optimizers import OPTIMIZER_TYPES, BoundedLBFGS, PixelOptimizer
 
 
 def _run(tiny, **kw):  # type: ignore[no-untyped-def]
@@ -81,10 +83,8 @@ def test_interrupt_keeps_state_and_resume_finishes(tiny) -> None:  # type: ignor
     part = StyleTransfer(model, cfg).run(content, styles, callback=stop_at_5)
     assert part.interrupted and [h["step"] for h in part.history][-1] == 5
     assert part.image.shape[-2:] == (27, 32)
-    rest = StyleTransfer(model, cfg).run(content, styles, init=part.image, start_step=5)
-    assert [h["step"] for h in rest.history] == [6, 7, 8] and not rest.interrupted
-    with pytest.raises(ConfigError):
-        StyleTransfer(model, cfg).run(content, styles, start_step=99)
+    rest = StyleTransfer(model, cfg).run(content, styles, state=part.state)
+    assert [h["step"] for h in rest.history] == list(range(1, 9)) and not rest.interrupted
 
 
 def test_too_small_image_is_a_clear_error(tiny) -> None:  # type: ignore[no-untyped-def]
@@ -96,6 +96,11 @@ def test_bf16_path_runs_and_keeps_float32_losses(tiny) -> None:  # type: ignore[
     res, _ = _run(tiny, precision="bf16", steps=3, optimizer="adam")
     assert res.precision == "bf16" and all(isinstance(v, float) for v in res.history[-1].values())
     assert res.image.dtype == torch.float32
+
+
+def test_every_optimizer_setting_has_its_optimizer() -> None:
+    assert set(OPTIMIZER_TYPES) == set(OPTIMIZERS)
+    assert all(issubclass(t, PixelOptimizer) for t in OPTIMIZER_TYPES.values())
 
 
 @pytest.mark.parametrize(
@@ -161,14 +166,24 @@ def test_final_losses_are_those_of_the_saved_8bit_image(tiny) -> None:  # type: 
     assert summary["final_losses"] == res.final_losses and "saved image" in summary["final_losses_of"]
 
 
-def test_bounded_pixels_make_the_saved_loss_the_optimised_one(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    import styleverse.transfer.optimize as tr
+class _Unbounded(BoundedLBFGS):
+    """L-BFGS on the pixels themselves, as styleverse ran before its pixels were bounded."""
 
+    def free(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    def image(self, p: torch.Tensor) -> torch.Tensor:
+        return p
+
+
+def test_bounded_pixels_make_the_saved_loss_the_optimised_one(tiny) -> None:  # type: ignore[no-untyped-def]
+    model, content, styles = tiny
     kw = {"steps": 30, "style_weight": 1e8, "init": "noise"}
     bounded, _ = _run(tiny, **kw)
     assert bounded.final_losses["total"] <= 1.02 * min(h["total"] for h in bounded.history)
-    monkeypatch.setattr(tr, "_BOUNDS", "none")  # the old unbounded optimiser: what it logged was not what it saved
-    loose, _ = _run(tiny, **kw)
+    engine = StyleTransfer(model, TransferConfig(scales=(32,), precision="fp32", **kw))  # type: ignore[arg-type]
+    engine.optimizer_type = _Unbounded  # what the old optimiser logged was not what it saved
+    loose = engine.run(content, styles)
     assert loose.final_losses["total"] > 1.5 * min(h["total"] for h in loose.history)
     assert bounded.final_losses["total"] < loose.final_losses["total"]
 

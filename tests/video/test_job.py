@@ -20,7 +20,8 @@ from styleverse.cli.main import build_parser
 from styleverse.cli.video import job_from_args
 from styleverse.io.video import VideoReader
 from styleverse.transfer.optimize import StepEvent
-from styleverse.video.job import FrameDone, VideoConfig, VideoJob, run_video
+from styleverse.video.config import FrameDone, VideoConfig, VideoJob
+from styleverse.video.job import run_video
 
 Cli = Callable[..., tuple[int, str, str]]
 TINY = ["--backbone", "random", "--precision", "fp32", "--device", "cpu", "--style-layers", "relu1_1", "relu2_1",
@@ -288,7 +289,7 @@ def test_an_adain_decoder_plugs_in_with_any_style(cli: Cli, clip: Path, style: P
 
 
 def test_killed_while_writing_the_outputs_the_same_command_finishes(clip: Path, style: Path, tmp_path: Path) -> None:
-    from styleverse.video.job import StageStarted
+    from styleverse.video.config import StageStarted
 
     j = job(clip, "--style", style, "-o", f"{tmp_path}/frames/", "--max-frames", "2", "--compare", *TINY)
 

@@ -50,7 +50,7 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
     Gatys) and what identifies it."""
     from styleverse.app.realtime import Realtime
     from styleverse.app.realtime import Request as ModelRequest
-    from styleverse.video.job import VideoConfig, VideoJob
+    from styleverse.video.config import VideoConfig, VideoJob
     from styleverse.video.loop import FlowBlended
 
     lim = ctx.config.limits
@@ -101,7 +101,8 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
 
 def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[tuple[str | None, str | None, str | None]]:
     """The job as page updates ``(progress, status, finished MP4)``; None leaves an element as it is."""
-    from styleverse.video.job import FrameDone, StageStarted, VideoStarted, run_video
+    from styleverse.video.config import FrameDone, StageStarted, VideoStarted
+    from styleverse.video.job import run_video
 
     yield progress_html(0, 1, "checking the inputs…"), status_html("Checking the clip and the styles…"), None
     try:
@@ -154,7 +155,7 @@ def _frames(n: int) -> str:
 
 def build(ctx: AppContext) -> None:
     """The tab's elements and events (inside a ``gr.Tab``)."""
-    from styleverse.video.job import VideoConfig
+    from styleverse.video.config import VideoConfig
 
     lim, d = ctx.config.limits, VideoConfig()
     with gr.Row(equal_height=False):

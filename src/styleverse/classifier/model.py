@@ -144,7 +144,7 @@ class Checkpoint:
 def checkpoint_config(spec: ClassifierSpec, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``config`` JSON of a checkpoint: the spec, layer names and whatever ``extra`` adds
     (metrics, settings, epoch)."""
-    from styleverse import __version__
+    from styleverse.versions import __version__
 
     return {
         "format": CHECKPOINT_FORMAT,

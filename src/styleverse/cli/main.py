@@ -28,7 +28,7 @@ COMMANDS = {
 def build_parser(only: str | None = "") -> Parser:
     """The whole parser (``only=""``), or one whose commands other than ``only`` are names and help lines
     only (``only=None``: all of them), so that parsing imports just the command that runs."""
-    from styleverse import __version__
+    from styleverse.versions import __version__
 
     parser = Parser(
         prog="styleverse",

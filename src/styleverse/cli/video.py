@@ -11,7 +11,8 @@ from typing import Any
 from styleverse.frames.segments import parse_time
 from styleverse.transfer.job import COLOR_MODES, StylizeJob
 from styleverse.transfer.optimize import DEFAULT_LR, OPTIMIZERS, StepEvent, TransferConfig
-from styleverse.video.job import FrameDone, StageStarted, VideoConfig, VideoJob, VideoStarted, run_video
+from styleverse.video.config import FrameDone, StageStarted, VideoConfig, VideoJob, VideoStarted
+from styleverse.video.job import run_video
 from styleverse.video.loop import FlowBlended
 
 from .common import (
@@ -182,7 +183,7 @@ def adain_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, Any
     apply = open_stylizer(settings)
     from styleverse.io.images import list_images
     from styleverse.styles.inputs import inputs_digest
-    from styleverse.transfer.targets import StyleImage
+    from styleverse.styles.targets import StyleImage
 
     files = [Path(p) for p in (args.adain, *args.style, *args.style_bank)]
     read = [Path(args.adain), *list_images(args.style), *map(Path, args.style_bank)]  # folders' images, one by one

@@ -36,10 +36,9 @@ from styleverse.evaluation.judge import UniverseJudge, Verdict, intended_univers
 from styleverse.evaluation.metrics import StyleDistance, content_distance, relative, ssim, style_distance
 from styleverse.evaluation.sources import Overrides, ResultSource, Styles, backbone_choice, describe_result
 from styleverse.io.images import load_image, pil_to_tensor, resize_longest
-from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
+from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel, build_model
 from styleverse.nn.vgg import BackboneInfo
-from styleverse.transfer.optimize import build_model
-from styleverse.transfer.targets import GramDict, StyleImage, StyleSet
+from styleverse.styles.targets import GramDict, StyleImage, StyleSet
 
 if TYPE_CHECKING:
     from styleverse.evaluation.temporal import TemporalScore

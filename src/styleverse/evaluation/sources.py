@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.images import IMAGE_EXTENSIONS, is_image_name
-from styleverse.transfer.targets import expand_styles
+from styleverse.styles.targets import expand_styles
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
 Kind = Literal["image", "video", "frames"]

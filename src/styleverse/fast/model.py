@@ -211,7 +211,7 @@ class FastModel:
         return self.net.spec.universes
 
     def metadata(self) -> dict[str, Any]:
-        from styleverse import __version__
+        from styleverse.versions import __version__
 
         return {
             "format": FAST_FORMAT,

@@ -145,7 +145,7 @@ def resolve_backbone(cfg: FastTrainConfig) -> tuple[str, dict[str, Any]]:
 
 def build_features(cfg: FastTrainConfig) -> tuple[StyleContentModel, BackboneInfo]:
     """The loss network (VGG truncated after the deepest layer used) and its identity."""
-    from styleverse.transfer.optimize import build_model
+    from styleverse.nn.features import build_model
 
     spec, kw = resolve_backbone(cfg)
     return build_model(spec, list(cfg.style_layers), list(cfg.content_layers), **kw)
@@ -158,7 +158,7 @@ def load_universes(
     another network is refused with the bank's own message) and extra style files/folders (seen at
     ``cfg.size``, in float32)."""
     from styleverse.styles.bank import bank_targets
-    from styleverse.transfer.targets import StyleSet, expand_styles
+    from styleverse.styles.targets import StyleSet, expand_styles
 
     layers = list(features.style_weights)
     out = [
@@ -226,7 +226,7 @@ class FastTask(TrainTask):
 def digest(photos: list[Path]) -> str:
     """Identity of the ordered photo list (paths, sizes, mtimes): a resumed run must see the same photos."""
     from styleverse.styles.inputs import inputs_digest
-    from styleverse.transfer.targets import StyleImage
+    from styleverse.styles.targets import StyleImage
 
     return inputs_digest([StyleImage(p, 1.0) for p in photos])
 

@@ -1,4 +1,5 @@
-"""StyleContentModel: the paper's extractor of style (Gram) and content representations (section 3.2)."""
+"""StyleContentModel: the paper's extractor of style (Gram) and content representations (section 3.2), and
+:func:`build_model`, which makes one from a weight source and layer names."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from torch import nn
 
 from styleverse.errors import ConfigError
 from styleverse.nn.losses import gram
-from styleverse.nn.vgg import VGGFeatures
+from styleverse.nn.vgg import BackboneInfo, VGGFeatures, layer_names, load_backbone
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
@@ -92,3 +93,19 @@ class StyleContentModel(nn.Module):
         feats = self.backbone(image, [*style, *content], reduce=reduce, checkpoint_blocks=2 if big else 0)
         grams = {k: feats[k] if k in reduce else gram(feats[k]) for k in style}
         return Representation(grams, {k: feats[k] for k in content})
+
+
+def build_model(
+    backbone: str = "imagenet",
+    style_layers: Sequence[str] | None = None,
+    content_layers: Sequence[str] | None = None,
+    **backbone_kw: object,
+) -> tuple[StyleContentModel, BackboneInfo]:
+    """Backbone truncated after the deepest style/content layer, wrapped in a StyleContentModel."""
+    sw = parse_layer_weights(style_layers)
+    cl = tuple(content_layers or DEFAULT_CONTENT_LAYERS)
+    names = layer_names(str(backbone_kw.get("arch", "vgg19")))
+    known = [n for n in (*sw, *cl) if n in names]
+    upto = max(known, key=names.index) if len(known) == len(sw) + len(cl) else None
+    vgg, info = load_backbone(backbone, upto=upto, **backbone_kw)  # type: ignore[arg-type]
+    return StyleContentModel(vgg, sw, cl), info

@@ -63,7 +63,7 @@ from styleverse.styles.spread import (
     weighted_spread,
 )
 from styleverse.styles.stream import Callback, accumulate, stream_grams
-from styleverse.transfer.targets import GramDict, StyleImage, sq_norm
+from styleverse.styles.targets import GramDict, StyleImage, sq_norm
 
 __all__ = [
     "Analysis",
@@ -297,7 +297,7 @@ def analyze(
     callback: Callback | None = None,
     stop: Stop = never,
 ) -> Analysis:
-    """Analyse a style set with ``model`` (a ``StyleContentModel`` from ``transfer.build_model``): per-image
+    """Analyse a style set with ``model`` (a ``StyleContentModel`` from ``nn.features.build_model``): per-image
     distances and traces, spread, outliers, a low-spread subset and a 2-D map (see the module doc).
     ``stop()`` is asked before each image; True raises :class:`~styleverse.cancel.Stopped`."""
     cfg = settings or AnalysisSettings()

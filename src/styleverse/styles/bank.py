@@ -16,7 +16,7 @@ File format (``.safetensors``):
 
 * ``stat_mean.<layer>`` / ``stat_std.<layer>``: float32 (C,), AdaIN's style (Huang & Belongie 2017): the
   weighted mean over the images of each channel's mean, and of each channel's std (population std per
-  image; the mean of per-image stds, not the pooled std: see ``transfer.targets.ChannelStats`` for why).
+  image; the mean of per-image stds, not the pooled std: see ``styles.targets.ChannelStats`` for why).
   Banks written before AdaIN lack them; they still serve Gatys runs, and :func:`adain_stats` says how to
   rebuild them.
 
@@ -55,7 +55,7 @@ from styleverse.styles.resume import (
     resume_path,
 )
 from styleverse.styles.stream import Callback, accumulate, stream_grams, stream_style
-from styleverse.transfer.targets import ChannelStats, GramDict, RunningSums, StatDict, StyleImage, add_all, sq_norm
+from styleverse.styles.targets import ChannelStats, GramDict, RunningSums, StatDict, StyleImage, add_all, sq_norm
 
 __all__ = [
     "BANK_FORMAT",
@@ -127,7 +127,7 @@ class Bank:
         return sum(w * a[k] / self.mean[k].numel() for k, w in layer_weights.items())
 
     def metadata(self) -> dict[str, object]:
-        from styleverse import __version__
+        from styleverse.versions import __version__
 
         return {
             "format": BANK_FORMAT,
@@ -166,7 +166,7 @@ def build_bank(
     checkpoint: BankCheckpoint | None = None,
     stop: Stop = never,
 ) -> Bank:
-    """Stream ``images`` through ``model`` (a ``StyleContentModel``, e.g. from ``transfer.build_model``)
+    """Stream ``images`` through ``model`` (a ``StyleContentModel``, e.g. from ``nn.features.build_model``)
     at longest side ``size`` and return their bank. Memory stays bounded whatever the number of images.
 
     ``stop()`` is asked before each image. With ``checkpoint`` the running sums are saved beside the output as the build

@@ -20,7 +20,7 @@ import torch
 
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.images import load_tensor
-from styleverse.transfer.targets import StyleImage, expand_styles
+from styleverse.styles.targets import StyleImage, expand_styles
 
 MANIFEST = "manifest.csv"  # styleverse.frames.manifest.MANIFEST_NAME
 

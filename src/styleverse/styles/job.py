@@ -23,7 +23,7 @@ from styleverse.nn.features import DEFAULT_STYLE_LAYERS
 from styleverse.styles.analysis import Analysis, AnalysisSettings, analyze
 from styleverse.styles.bank import Bank, build_bank, expand_inputs, save_bank
 from styleverse.styles.resume import BankCheckpoint, resume_path
-from styleverse.transfer.targets import StyleImage
+from styleverse.styles.targets import StyleImage
 from styleverse.versions import versions
 
 BANK_SUFFIXES = (".safetensors",)
@@ -64,8 +64,8 @@ class StyleInputs:
     def model(self) -> tuple[Any, Any, Any, str]:
         """Feature network on its device, its BackboneInfo, the device and the precision actually used."""
         from styleverse.devices import resolve_precision
+        from styleverse.nn.features import build_model
         from styleverse.styles.analysis import RANDOM_NOTE
-        from styleverse.transfer.optimize import build_model
 
         device = resolve_device(self.device)
         precision = "fp32" if self.precision == "auto" else resolve_precision(self.precision, device)

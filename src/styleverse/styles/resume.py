@@ -32,7 +32,7 @@ from styleverse.errors import ConfigError
 from styleverse.io import state as io_state
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.inputs import inputs_digest
-from styleverse.transfer.targets import GramDict, RunningSums, StatDict, StyleImage
+from styleverse.styles.targets import GramDict, RunningSums, StatDict, StyleImage
 
 log = logging.getLogger("styleverse")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from styleverse.transfer.targets import GramDict
+from styleverse.styles.targets import GramDict
 
 
 class Layout:

@@ -18,7 +18,7 @@ from styleverse.cancel import Stop, Stopped, never
 from styleverse.errors import InputError
 from styleverse.progress import Progress
 from styleverse.styles.inputs import prefetch_tensors
-from styleverse.transfer.targets import GramDict, RunningSums, StatDict, StyleImage, add_all, image_grams
+from styleverse.styles.targets import GramDict, RunningSums, StatDict, StyleImage, add_all, image_grams
 
 Callback = Callable[[Progress], None]
 

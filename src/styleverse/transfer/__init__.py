@@ -1,13 +1,12 @@
-"""Gatys style transfer: the configuration and events, the optimisation loop, style targets (Gram averaging),
-and the whole stylise job that the CLI, the app, the video loop and evaluate call."""
+"""Gatys style transfer: the configuration and events, the optimisation loop (L-BFGS or Adam), and the whole
+stylise job that the CLI, the app, the video loop and evaluate call."""
 
 from styleverse._exports import by_module, lazy_exports
 
 _WHERE = by_module(
     {
         "config": "TransferConfig TransferResult StepEvent ScaleEvent SnapshotEvent",
-        "optimize": "StyleTransfer stylize build_model",
-        "targets": "StyleSet StyleImage expand_styles weighted_mean",
+        "optimize": "StyleTransfer stylize",
         "job": "StylizeJob StylizeOutcome run_stylize",
     }
 )

@@ -40,17 +40,22 @@ from styleverse.io.outputs import Output
 from styleverse.io.outputs import check_outputs as check_all
 from styleverse.io.state import load_state, save_state, state_path
 from styleverse.nn.color import luminance_transfer, match_histogram
-from styleverse.nn.features import CHECKPOINT_PIXELS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
+from styleverse.nn.features import (
+    CHECKPOINT_PIXELS,
+    DEFAULT_CONTENT_LAYERS,
+    DEFAULT_STYLE_LAYERS,
+    StyleContentModel,
+    build_model,
+)
 from styleverse.nn.vgg import BackboneInfo
+from styleverse.styles.targets import StyleSet, expand_styles
 from styleverse.transfer.optimize import (
     INITS,
     SnapshotEvent,
     StyleTransfer,
     TransferConfig,
     TransferResult,
-    build_model,
 )
-from styleverse.transfer.targets import StyleSet, expand_styles
 from styleverse.versions import versions
 
 log = logging.getLogger("styleverse")

@@ -7,10 +7,7 @@ Coarse-to-fine runs the same loop at growing sizes, each initialised from the pr
 Departures from the paper's plain loop, each measured (``benchmarks/bench_transfer.py``):
 
 - **Bounded pixels.** What is saved is clamped to [0,1] and quantised to 8 bits, so that is what is
-  optimised: L-BFGS works on free variables ``z`` with ``x = softclip(z)`` (identity-like inside, bending
-  smoothly to 0 and 1), which keeps every iterate in (0,1) while leaving the objective smooth, so the
-  curvature model stays valid (clamping between steps would not). Adam steps on ``x`` and is clamped
-  after each step (a projected gradient step).
+  optimised (:mod:`styleverse.transfer.optimizers`: L-BFGS on softclipped variables, Adam projected).
 - **Convergence stop.** A scale ends when its best loss improved by less than ``tol`` over the last
   ``tol_window`` steps; ``steps`` is only the cap. Coarse scales only seed the next one and stop at
   ``COARSE_TOL_FACTOR`` times the tolerance.
@@ -34,9 +31,9 @@ import torch.nn.functional as F
 from styleverse import cancel
 from styleverse.devices import autocast, memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
-from styleverse.nn.features import Representation, StyleContentModel
+from styleverse.nn.features import Representation, StyleContentModel, build_model
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
-from styleverse.nn.vgg import BackboneInfo
+from styleverse.styles.targets import GramDict, StyleSet
 from styleverse.transfer.config import (
     DEFAULT_LR,
     INITS,
@@ -51,8 +48,7 @@ from styleverse.transfer.config import (
     TransferResult,
     auto_scales,
 )
-from styleverse.transfer.lbfgs import LBFGS
-from styleverse.transfer.targets import GramDict, StyleSet
+from styleverse.transfer.optimizers import OPTIMIZER_TYPES, PixelOptimizer
 
 __all__ = [
     "DEFAULT_LR",
@@ -69,7 +65,6 @@ __all__ = [
     "TransferConfig",
     "TransferResult",
     "auto_scales",
-    "build_model",
     "quantize",
     "scaled_size",
     "stylize",
@@ -77,20 +72,11 @@ __all__ = [
 
 ExtraLoss = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
 STATE_VERSION = 1
-HISTORY_BYTES = 2 << 30  # L-BFGS pairs may hold this much (4096 px: 5 pairs instead of 50)
 RESERVED = ("step", "scale", "style", "content", "tv", "total", "best")
-# How L-BFGS keeps x in [0,1]: x = softclip(z), smooth and strictly inside (0,1), with slope ~1 over most of the
-# range. Measured (128 px, random VGG19, 150 fp32 steps, loss of the saved 8-bit image; lower is better):
-# softclip β=12 0.00137, β=8 0.00139, β=20 0.00141, β=4 0.00140, sigmoid 0.00143, projected L-BFGS (clamp +
-# blocked gradient) 0.00145 (and 0.203 vs 0.006 at step 10), unbounded (before) 0.0303 although its iterate
-# logged 0.00115. "sigmoid" and "none" stay selectable for benchmarks.
-_BOUNDS = "softclip"
 # A coarse scale's result only seeds the next one, and upsampling undoes most of its late gains (at 512 px the
 # loss jumps from 0.0019 to 0.076 at the scale change): 40 or 100 coarse steps gave the same 512 px loss for the
 # same time. So coarse scales stop at this multiple of ``tol``.
 COARSE_TOL_FACTOR = 4.0
-_BETA = 12.0  # softclip sharpness: the bends at 0 and 1 are about 1/β wide
-_EPS = 0.5 / 255  # inputs are clamped to [eps, 1-eps] before inverting: finite, and < half an 8-bit level
 
 
 def scaled_size(hw: tuple[int, int], longest: int) -> tuple[int, int]:
@@ -113,48 +99,26 @@ def _resize(img: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(img, size=hw, mode="bicubic", align_corners=False, antialias=shrink).clamp(0, 1)
 
 
-def _to_free(x: torch.Tensor) -> torch.Tensor:
-    """Free variables whose bounded image is ``x`` (the inverse of :func:`_to_image`, in closed form)."""
-    if _BOUNDS == "none":
-        return x.clone()
-    x = x.clamp(_EPS, 1 - _EPS)
-    if _BOUNDS == "sigmoid":
-        return torch.logit(x)
-    # x = (log(1 + e^{βz}) - log(1 + e^{β(z-1)})) / β  <=>  e^{βz} = (e^{βx} - 1) / (1 - e^{β(x-1)})
-    return (torch.log(torch.expm1(_BETA * x)) - torch.log(-torch.expm1(_BETA * (x - 1)))) / _BETA
-
-
-def _to_image(z: torch.Tensor) -> torch.Tensor:
-    """The image of free variables ``z``: (softplus(βz) - softplus(β(z-1))) / β, in (0, 1)."""
-    if _BOUNDS == "none":
-        return z
-    if _BOUNDS == "sigmoid":
-        return torch.sigmoid(z)
-    return (F.softplus(_BETA * z) - F.softplus(_BETA * (z - 1))) / _BETA
-
-
 @dataclass
 class _Scale:
-    """Everything one scale of a run works with; ``param`` is the optimised tensor (z for L-BFGS, x for Adam)."""
+    """Everything one scale of a run works with; ``opt`` holds the optimised variables."""
 
     index: int
     hw: tuple[int, int]
     precision: str
     targets: GramDict
     content_targets: dict[str, torch.Tensor]
-    param: torch.Tensor
-    optimizer: Any
+    opt: PixelOptimizer
     cap: int
     done: int = 0
-    loss_scale: float | None = None
     best_loss: float = math.inf
     best_param: torch.Tensor | None = None
     curve: list[float] = field(default_factory=list)  # best-so-far total after each step
 
     def image(self) -> torch.Tensor:
         """The best evaluated point as an image in [0,1] (the start while nothing has been evaluated)."""
-        p = self.best_param if self.best_param is not None else self.param
-        return _to_image(p.detach()) if isinstance(self.optimizer, LBFGS) else p.detach().clamp(0, 1)
+        p = self.best_param if self.best_param is not None else self.opt.param
+        return self.opt.image(p.detach())
 
 
 class StyleTransfer:
@@ -172,6 +136,7 @@ class StyleTransfer:
         self.model = model.to(self.device).eval()
         self.model.requires_grad_(False)
         self._format: torch.memory_format | None = None
+        self.optimizer_type = OPTIMIZER_TYPES[self.config.optimizer]
 
     # ---- features and objective -------------------------------------------------------------------------
 
@@ -208,44 +173,14 @@ class StyleTransfer:
         return terms
 
     def _evaluate(self, sc: _Scale, extra_loss: ExtraLoss | None) -> tuple[dict[str, float], torch.Tensor]:
-        """Losses at ``sc.param`` and the gradient the optimiser sees.
-
-        L-BFGS only trusts curvature pairs with yᵀs clearly positive; with small losses (untrained or narrow
-        networks) it would crawl, so its objective is rescaled once per scale so the first gradient has
-        max-abs 1; this also makes the first step size independent of the loss scale.
-        """
-        p = sc.param.detach().view(1, 3, *sc.hw).requires_grad_(True)
-        x = _to_image(p) if isinstance(sc.optimizer, LBFGS) else p
-        terms = self._terms(x, sc.targets, sc.content_targets, extra_loss, sc.precision)
+        """Losses at the optimiser's variables and the gradient it steps on."""
+        p = sc.opt.param.detach().view(1, 3, *sc.hw).requires_grad_(True)
+        terms = self._terms(sc.opt.image(p), sc.targets, sc.content_targets, extra_loss, sc.precision)
         terms["total"].backward()
-        grad = p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(sc.param)
-        if isinstance(sc.optimizer, LBFGS):
-            if sc.loss_scale is None:
-                g = grad.abs().max().item()
-                sc.loss_scale = 1.0 / g if g > 0 and math.isfinite(g) else 1.0
-            grad = grad * sc.loss_scale
-        return {k: v.item() for k, v in terms.items()}, grad
-
-    def _move(self, sc: _Scale, grad: torch.Tensor) -> None:
-        if isinstance(sc.optimizer, LBFGS):
-            sc.param = sc.optimizer.step(sc.param, grad)
-            return
-        sc.param.grad = grad
-        sc.optimizer.step()
-        with torch.no_grad():
-            sc.param.clamp_(0, 1)
+        grad = p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(sc.opt.param)
+        return {k: v.item() for k, v in terms.items()}, sc.opt.gradient(grad)
 
     # ---- scales ----------------------------------------------------------------------------------------
-
-    def _precisions(self, n: int) -> list[str]:
-        return [self.precision] * n
-
-    def _optimizer(self, param: torch.Tensor) -> Any:
-        lr = self.config.lr or DEFAULT_LR[self.config.optimizer]
-        if self.config.optimizer == "lbfgs":
-            pairs = max(5, min(50, HISTORY_BYTES // (8 * param.numel())))
-            return LBFGS(history=pairs, lr=lr)
-        return torch.optim.Adam([param], lr=lr)
 
     def _scale(
         self,
@@ -266,11 +201,8 @@ class StyleTransfer:
         size = self.config.sizes[index]
         targets = {k: v.to(dev).clone() for k, v in styles.targets(self.model, size, dev, precision).items()}
         x = _resize(image.detach().float().cpu(), hw).to(dev)
-        lbfgs = self.config.optimizer == "lbfgs"
-        param = (_to_free(x) if lbfgs else x).reshape(-1).clone()
-        if not lbfgs:
-            param.requires_grad_(True)
-        return _Scale(index, hw, precision, targets, content_targets, param, self._optimizer(param), cap)
+        opt = self.optimizer_type(x, self.config.lr or DEFAULT_LR[self.config.optimizer])
+        return _Scale(index, hw, precision, targets, content_targets, opt, cap)
 
     def _stop_reason(self, sc: _Scale, stop: Callable[[], bool] | None) -> str | None:
         """Why this scale should not take another step, or None."""
@@ -289,22 +221,14 @@ class StyleTransfer:
     # ---- state -----------------------------------------------------------------------------------------
 
     def _capture(self, sc: _Scale, run: dict[str, Any]) -> dict[str, Any]:
-        """The run's state after the last completed step, as plain tensors/numbers (CPU)."""
-        if isinstance(sc.optimizer, LBFGS):
-            opt: dict[str, Any] = sc.optimizer.state_dict()
-            param = sc.param
-        else:
-            opt = _clone_tree(sc.optimizer.state_dict())
-            param = sc.param.detach().clone()
+        """The run's state after the last completed step, as plain tensors/numbers."""
         return {
             "version": STATE_VERSION,
             "scale_index": sc.index,
             "scale_step": sc.done,
             "scale_cap": sc.cap,
             "step": run["step"],
-            "param": param,
-            "optimizer": opt,
-            "loss_scale": sc.loss_scale,
+            **sc.opt.state_dict(),  # param, optimizer, loss_scale
             "best_loss": sc.best_loss,
             "best_param": sc.best_param,
             "curve": list(sc.curve),
@@ -315,18 +239,11 @@ class StyleTransfer:
         }
 
     def _restore(self, sc: _Scale, state: Mapping[str, Any]) -> None:
-        dev = self.device
-        sc.done, sc.cap, sc.loss_scale = int(state["scale_step"]), int(state["scale_cap"]), state["loss_scale"]
+        sc.done, sc.cap = int(state["scale_step"]), int(state["scale_cap"])
         sc.best_loss, sc.curve = float(state["best_loss"]), [float(v) for v in state["curve"]]
         bp = state["best_param"]
-        sc.best_param = None if bp is None else bp.to(dev)
-        if isinstance(sc.optimizer, LBFGS):
-            sc.param = state["param"].to(dev)
-            sc.optimizer.load_state_dict(_tree_to(state["optimizer"], dev))
-        else:
-            with torch.no_grad():
-                sc.param.copy_(state["param"])
-            sc.optimizer.load_state_dict(state["optimizer"])
+        sc.best_param = None if bp is None else bp.to(self.device)
+        sc.opt.load_state_dict(state)
 
     # ---- the loop --------------------------------------------------------------------------------------
 
@@ -350,10 +267,10 @@ class StyleTransfer:
             run["step"], sc.done = step, sc.done + 1
             run["history"].append({"step": float(step), "scale": float(sc.index), **losses})
             if losses["total"] < sc.best_loss:
-                sc.best_loss, sc.best_param = losses["total"], sc.param.detach().clone()
+                sc.best_loss, sc.best_param = losses["total"], sc.opt.param.detach().clone()
             sc.curve.append(sc.best_loss)
             run["history"][-1]["best"] = sc.best_loss  # the point a stop now would save (this scale's best)
-            self._move(sc, grad)
+            sc.opt.step(grad)
             run["state"] = self._capture(sc, run)
             if callback:
                 callback(StepEvent(step, total_cap, sc.index, sc.hw, dict(losses)))
@@ -367,7 +284,6 @@ class StyleTransfer:
         styles: StyleSet,
         init: torch.Tensor | None = None,
         callback: Callback | None = None,
-        start_step: int = 0,
         state: Mapping[str, Any] | None = None,
         extra_loss: ExtraLoss | None = None,
         stop: Callable[[], bool] | None = None,
@@ -380,15 +296,13 @@ class StyleTransfer:
         the current scale, in [0,1]); they join the objective and the history under their names. ``stop()``
         is asked before every step; True ends the run cleanly (``stop_reason == 'stopped'``, with a state),
         or ``interrupted`` as Ctrl-C does when ``stop`` is a :class:`~styleverse.cancel.StopFlag` a signal
-        set. ``start_step`` (legacy resume without ``state``) skips steps as if
-        every scale ran ``steps``, and continues from ``init`` with a fresh curvature model.
+        set.
         """
         cfg, sizes = self.config, self.config.sizes
         torch.manual_seed(cfg.seed)
         hw_of = [scaled_size((int(content.shape[-2]), int(content.shape[-1])), s) for s in sizes]
-        precisions = self._precisions(len(sizes))
         run: dict[str, Any] = {"step": 0, "history": [], "scales": [], "seconds": 0.0, "t0": time.perf_counter()}
-        first, done = self._start(run, state, start_step, len(sizes))
+        first = self._start(run, state, len(sizes))
         if state is None:
             image = self._initial(content, init, hw_of[first])
         else:
@@ -399,11 +313,9 @@ class StyleTransfer:
             for si in range(first, len(sizes)):
                 if callback:
                     callback(ScaleEvent(si, len(sizes), hw_of[si]))
-                sc = self._scale(si, hw_of[si], precisions[si], content, styles, image, cfg.steps)
+                sc = self._scale(si, hw_of[si], self.precision, content, styles, image, cfg.steps)
                 if si == first and state is not None:
                     self._restore(sc, state)
-                elif si == first:
-                    sc.done = done
                 reason = self._steps(sc, run, callback, extra_loss, stop)
                 image = sc.image().view(1, 3, *sc.hw).cpu()
                 if reason not in ("stopped", "interrupted"):
@@ -413,7 +325,7 @@ class StyleTransfer:
         except KeyboardInterrupt:
             reason = "interrupted"
             image = sc.image().view(1, 3, *sc.hw).cpu() if sc is not None else image
-        out = TransferResult(quantize(image), run["history"], precision=_joined(precisions), device=str(self.device))
+        out = TransferResult(quantize(image), run["history"], precision=self.precision, device=str(self.device))
         out.scales, out.stop_reason, out.stopped_at = list(run["scales"]), reason, run["step"]
         if reason in ("interrupted", "stopped"):
             out.state = run.get("state")
@@ -426,26 +338,20 @@ class StyleTransfer:
         out.seconds = run["seconds"] + time.perf_counter() - run["t0"]
         return out
 
-    def _start(
-        self, run: dict[str, Any], state: Mapping[str, Any] | None, start_step: int, n_scales: int
-    ) -> tuple[int, int]:
-        """First scale index and steps already done in it; fills ``run`` from a saved state."""
-        cfg = self.config
-        if state is not None:
-            if state.get("version") != STATE_VERSION:
-                raise ConfigError("cannot resume: the saved state comes from another version of styleverse")
-            first = int(state["scale_index"])
-            if not 0 <= first < n_scales:
-                raise ConfigError(f"cannot resume in scale {first}: this run has {n_scales} scales")
-            run.update(step=int(state["step"]), history=list(state["history"]), seconds=float(state["seconds"]))
-            run["scales"] = [dict(s) for s in state["scales"]]
-            return first, int(state["scale_step"])
-        total = cfg.steps * n_scales
-        if not 0 <= start_step <= total:
-            raise ConfigError(f"cannot resume at step {start_step}: this run has {total} steps")
-        first = min(start_step // cfg.steps, n_scales - 1)
-        run["step"] = start_step
-        return first, start_step - first * cfg.steps
+    def _start(self, run: dict[str, Any], state: Mapping[str, Any] | None, n_scales: int) -> int:
+        """The scale to start in; fills ``run`` from a saved state."""
+        if state is None:
+            return 0
+        if state.get("version") != STATE_VERSION:
+            raise ConfigError(
+                "cannot resume: the saved state comes from another version of styleverse; run without --resume"
+            )
+        first = int(state["scale_index"])
+        if not 0 <= first < n_scales:
+            raise ConfigError(f"cannot resume in scale {first}: this run has {n_scales} scales")
+        run.update(step=int(state["step"]), history=list(state["history"]), seconds=float(state["seconds"]))
+        run["scales"] = [dict(s) for s in state["scales"]]
+        return first
 
     @torch.inference_mode()
     def measure(
@@ -481,30 +387,6 @@ def _scale_info(sc: _Scale, reason: str) -> dict[str, Any]:
     return {"size": list(sc.hw), "steps": sc.done, "stop_reason": reason, "precision": sc.precision}
 
 
-def _joined(precisions: Sequence[str]) -> str:
-    return "+".join(dict.fromkeys(precisions))
-
-
-def _clone_tree(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, Mapping):
-        return {k: _clone_tree(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_clone_tree(v) for v in obj)
-    return obj
-
-
-def _tree_to(obj: Any, device: torch.device) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device)
-    if isinstance(obj, Mapping):
-        return {k: _tree_to(v, device) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_tree_to(v, device) for v in obj)
-    return obj
-
-
 def stylize(
     content: str | torch.Tensor,
     styles: Sequence[str] | StyleSet,
@@ -522,7 +404,7 @@ def stylize(
     ``style_weights``) or a ready :class:`StyleSet`. ``backbone`` is ``imagenet``, ``random`` or a path.
     """
     from styleverse.io.images import load_tensor
-    from styleverse.transfer.targets import expand_styles
+    from styleverse.styles.targets import expand_styles
 
     cfg = config or TransferConfig()
     cfg.validate()
@@ -530,22 +412,3 @@ def stylize(
     img = load_tensor(content) if isinstance(content, str) else content
     style_set = styles if isinstance(styles, StyleSet) else StyleSet(expand_styles(styles, style_weights))
     return StyleTransfer(model, cfg).run(img, style_set, callback=callback)
-
-
-def build_model(
-    backbone: str = "imagenet",
-    style_layers: Sequence[str] | None = None,
-    content_layers: Sequence[str] | None = None,
-    **backbone_kw: object,
-) -> tuple[StyleContentModel, BackboneInfo]:
-    """Backbone truncated after the deepest style/content layer, wrapped in a StyleContentModel."""
-    from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, parse_layer_weights
-    from styleverse.nn.vgg import layer_names, load_backbone
-
-    sw = parse_layer_weights(style_layers)
-    cl = tuple(content_layers or DEFAULT_CONTENT_LAYERS)
-    names = layer_names(str(backbone_kw.get("arch", "vgg19")))
-    known = [n for n in (*sw, *cl) if n in names]
-    upto = max(known, key=names.index) if len(known) == len(sw) + len(cl) else None
-    vgg, info = load_backbone(backbone, upto=upto, **backbone_kw)  # type: ignore[arg-type]
-    return StyleContentModel(vgg, sw, cl), info

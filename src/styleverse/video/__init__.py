@@ -7,7 +7,8 @@ from styleverse._exports import by_module, lazy_exports
 
 _WHERE = by_module(
     {
-        "job": "VideoJob VideoConfig run_video",
+        "config": "VideoJob VideoConfig",
+        "job": "run_video",
         "loop": "FrameLoop FrameStylizer",
         "metrics": "warping_error",
         "flow": "DISFlow",

@@ -39,8 +39,8 @@ from styleverse.cancel import Stop, Stopped, never
 from styleverse.errors import ConfigError
 from styleverse.nn.color import luminance_transfer
 from styleverse.nn.features import StyleContentModel
+from styleverse.styles.targets import GramDict, StyleSet
 from styleverse.transfer.optimize import StyleTransfer, TransferConfig
-from styleverse.transfer.targets import GramDict, StyleSet
 from styleverse.video.loop import FrameState, StylizedFrame
 
 LEVEL = 1.0 / 255.0  # δ: one 8-bit level, the unit of change of the temporal term

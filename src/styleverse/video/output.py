@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -23,11 +23,9 @@ from styleverse.io.outputs import Output, check_outputs
 from styleverse.io.video import VideoReader, frame_to_array
 from styleverse.io.video_writer import AudioSource, VideoWriter, container_for
 from styleverse.nn.vgg import BackboneInfo
+from styleverse.video.config import StageStarted, VideoJob
 from styleverse.video.report import plot_frames, sidecar
 from styleverse.video.work import WorkFolder, work_folder
-
-if TYPE_CHECKING:
-    from styleverse.video.job import VideoJob
 
 PLOT_EXTENSIONS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 FRAME_NAME = "frame_{:06d}.png"  # 1-based in a PNG-sequence output
@@ -164,8 +162,6 @@ def write_outputs(
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write the video (or PNG sequence), the comparison, the plot and last the sidecar (whose presence
     with ``complete: true`` is what marks the job finished)."""
-    from styleverse.video.job import StageStarted
-
     outputs: dict[str, Any] = {}
     frames = (work.read_frame(int(r["index"])) for r in records)
     emit(StageStarted("encode"))

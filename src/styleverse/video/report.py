@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from styleverse.io.video import VideoReader
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.versions import versions
+from styleverse.video.config import VideoJob
 from styleverse.video.metrics import mean_error
-
-if TYPE_CHECKING:
-    from styleverse.video.job import VideoJob
 
 METRIC = (
     "temporal warping error (Lai et al. 2018): mean over frames t>1 of the squared RGB distance between output t "

@@ -46,7 +46,7 @@ from styleverse.fast.adain.model import (
 from styleverse.fast.model import pad_to_multiple
 from styleverse.io.images import list_images, load_image, load_tensor, resize_longest
 from styleverse.nn.color import luminance_transfer, match_histogram
-from styleverse.transfer.targets import ChannelStats
+from styleverse.styles.targets import ChannelStats
 
 COLOR_MODES = ("none", "luminance", "histogram")
 MASK_GREY_LIMIT = 0.05  # share of mid-grey mask pixels (anti-aliased edges, JPEG noise) tolerated

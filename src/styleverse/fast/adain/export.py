@@ -29,7 +29,7 @@ from styleverse.errors import ConfigError
 from styleverse.fast.adain.model import MULTIPLE, AdaINModel, AdaINNet, check_stats
 from styleverse.fast.export import INSTALL
 from styleverse.io.images import write_bytes_atomic
-from styleverse.transfer.targets import ChannelStats
+from styleverse.styles.targets import ChannelStats
 
 OPSET = 17
 ONNX_KIND = "adain_onnx"

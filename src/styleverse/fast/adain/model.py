@@ -38,7 +38,7 @@ from torch import nn
 from styleverse.errors import ConfigError, InputError, WeightsError
 from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 from styleverse.nn.vgg import CONFIGS, WIDTHS, BackboneInfo, VGGFeatures, load_backbone
-from styleverse.transfer.targets import ChannelStats, channel_stats
+from styleverse.styles.targets import ChannelStats, channel_stats
 
 ADAIN_KIND = "adain_decoder"
 ADAIN_FORMAT = 1
@@ -188,7 +188,7 @@ class AdaINModel:
         return BackboneInfo(**{k: v for k, v in self.encoder.items() if k in keys})
 
     def metadata(self) -> dict[str, Any]:
-        from styleverse import __version__
+        from styleverse.versions import __version__
 
         return {
             "format": ADAIN_FORMAT,

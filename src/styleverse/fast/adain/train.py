@@ -50,10 +50,10 @@ from styleverse.fast.adain.model import (
 from styleverse.fast.data import Batches, content_photos, crop_photo
 from styleverse.io.state import state_path
 from styleverse.nn.vgg import load_backbone
+from styleverse.styles.targets import channel_stats
 from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, sample_file, write_model
-from styleverse.transfer.targets import channel_stats
 
 STATE_KIND = "adain_train"
 SAMPLES = 4  # photos and styles in a sample grid
