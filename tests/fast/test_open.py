@@ -114,11 +114,11 @@ def test_settings_are_checked_before_the_file_is_read(tmp_path: Path) -> None:
 def test_the_cache_opens_a_file_version_once_and_keeps_its_styles(
     files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import styleverse.fast.adain.apply as adain_apply
+    import styleverse.fast.open as opener
 
     calls = []
-    real = adain_apply.image_style
-    monkeypatch.setattr(adain_apply, "image_style", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    real = opener.image_style
+    monkeypatch.setattr(opener, "image_style", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
     cache = ModelCache()
     opened = cache.open(files["adain"], "cpu")
     assert cache.open(files["adain"], "cpu") is opened

@@ -37,9 +37,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 
 from styleverse.devices import resolve_device, resolve_precision
 from styleverse.errors import ConfigError, InputError
+from styleverse.fast.adain.apply import AdaINStylizer, bank_style, check_controls, image_style, load_mask
+from styleverse.fast.adain.model import MULTIPLE as ADAIN_MULTIPLE
+from styleverse.fast.adain.model import load_adain
+from styleverse.fast.apply import FastStylizer, OnnxStylizer, check_strength
+from styleverse.fast.export import open_session
+from styleverse.fast.model import load_model
+from styleverse.io.images import list_images
+from styleverse.styles.inputs import inputs_digest
+from styleverse.transfer.targets import StyleImage
 
 FrameFn = Callable[[torch.Tensor], torch.Tensor]
 Mix = Mapping[str, float] | str | None
@@ -121,16 +131,6 @@ class ModelKind:
         raise NotImplementedError
 
 
-def _check_fast(spec: StylizerSpec) -> None:
-    from styleverse.fast.apply import check_strength
-
-    if spec.preserve_color == "histogram":
-        raise ConfigError("--preserve-color histogram needs --style images; use luminance")
-    if spec.preserve_color not in ("none", "luminance"):
-        raise ConfigError(f"--preserve-color must be none or luminance, not '{spec.preserve_color}'")
-    check_strength(spec.strength)
-
-
 class FastKind(ModelKind):
     """A multi-universe transform network from ``fast train`` (:mod:`styleverse.fast.model`)."""
 
@@ -138,49 +138,39 @@ class FastKind(ModelKind):
     settings = ("mix", "strength", "preserve_color")
 
     def load(self, path: Path, device: torch.device, precision: str) -> Any:
-        from styleverse.fast.model import load_model
-
         return load_model(path)
 
     def universes(self, network: Any) -> tuple[str, ...]:
         return tuple(network.universes)
 
     def check(self, spec: StylizerSpec) -> None:
-        _check_fast(spec)
+        if spec.preserve_color == "histogram":
+            raise ConfigError("--preserve-color histogram needs --style images; use luminance")
+        if spec.preserve_color not in ("none", "luminance"):
+            raise ConfigError(f"--preserve-color must be none or luminance, not '{spec.preserve_color}'")
+        check_strength(spec.strength)
 
     def build(self, opened: OpenedModel, spec: StylizerSpec) -> FrameFn:
-        from styleverse.fast.apply import FastStylizer
-
         colour = spec.preserve_color == "luminance"
         return FastStylizer(opened.network, spec.mix, spec.strength, colour, opened.device, opened.precision)
 
 
-class OnnxKind(ModelKind):
+class OnnxKind(FastKind):
     """A transform network exported by ``fast export``, run by onnxruntime on the CPU in float32."""
 
     name, suffix, made_by = "fast_onnx", ".onnx", "fast export"
-    settings = FastKind.settings
 
     def device(self, device: str, precision: str) -> tuple[torch.device, str]:
         return torch.device("cpu"), "fp32"
 
     def load(self, path: Path, device: torch.device, precision: str) -> Any:
-        from styleverse.fast.export import open_session
-
         return open_session(path)
 
     def universes(self, network: Any) -> tuple[str, ...]:
-        _, meta = network
-        return () if meta.get("baked") is not None else tuple(meta["universes"])
-
-    def check(self, spec: StylizerSpec) -> None:
-        _check_fast(spec)
+        return () if network[1].get("baked") is not None else tuple(network[1]["universes"])
 
     def build(self, opened: OpenedModel, spec: StylizerSpec) -> FrameFn:
-        from styleverse.fast.apply import OnnxStylizer
-
-        session, meta = opened.network
-        colour = spec.preserve_color == "luminance"
+        (session, meta), colour = opened.network, spec.preserve_color == "luminance"
         return OnnxStylizer(session, meta, spec.model, spec.mix, spec.strength, colour)
 
 
@@ -193,38 +183,28 @@ class AdaINKind(ModelKind):
     takes_styles = True
 
     def load(self, path: Path, device: torch.device, precision: str) -> Any:
-        from styleverse.fast.adain.model import load_adain
-
         model = load_adain(path)
         model.net.to(device)
         return model
 
     def check(self, spec: StylizerSpec) -> None:
-        from styleverse.fast.adain.apply import check_controls
-        from styleverse.fast.adain.model import MULTIPLE
-
         banks = [False] * len(spec.styles) + [True] * len(spec.banks)
         check_controls(banks, spec.style_weights, spec.alpha, spec.preserve_color, spec.mask is not None)
-        if spec.style_size < MULTIPLE:
-            raise ConfigError(f"--style-size must be at least {MULTIPLE} pixels")
+        if spec.style_size < ADAIN_MULTIPLE:
+            raise ConfigError(f"--style-size must be at least {ADAIN_MULTIPLE} pixels")
 
     def files(self, spec: StylizerSpec) -> list[Path]:
-        from styleverse.io.images import list_images
-
         return [*list_images(spec.styles), *map(Path, spec.banks), *([Path(spec.mask)] if spec.mask else [])]
 
     def build(self, opened: OpenedModel, spec: StylizerSpec) -> FrameFn:
-        from styleverse.fast.adain.apply import AdaINStylizer, bank_style, image_style, load_mask
-        from styleverse.io.images import list_images
-
         model, dev, prec, size = opened.network, opened.device, opened.precision, spec.style_size
 
         def image(s: str) -> Any:  # a folder: the versions of its images
             key = ("image", size, *map(file_version, list_images([s])))
-            return opened.remember(key, lambda: image_style(model, s, size, dev, prec))
+            return opened.memo.get(key, lambda: image_style(model, s, size, dev, prec))
 
         def bank(b: str) -> Any:
-            return opened.remember(("bank", file_version(b)), lambda: bank_style(model, b, prec))
+            return opened.memo.get(("bank", file_version(b)), lambda: bank_style(model, b, prec))
 
         styles = [*map(image, spec.styles), *map(bank, spec.banks)]
         mask = load_mask(spec.mask) if spec.mask else None
@@ -247,8 +227,6 @@ def _not_a_model(path: Path, kinds: list[ModelKind]) -> InputError:
 def model_kind(path: str | os.PathLike[str], kinds: tuple[str, ...] | None = None) -> ModelKind:
     """The kind of a model file among ``kinds`` (default: all): by its suffix, else by its metadata. Where
     one kind alone fits the suffix, its loader reports a file that is not one. One-line InputError."""
-    from safetensors import safe_open
-
     p, allowed = Path(path), [KINDS[k] for k in (kinds or KINDS)]
     fits = [k for k in allowed if k.suffix == p.suffix.lower()] or [k for k in allowed if k.suffix != ".onnx"]
     if len(fits) <= 1:
@@ -304,17 +282,10 @@ class OpenedModel:
     def __init__(self, kind: ModelKind, path: Path, network: Any, device: torch.device, precision: str) -> None:
         self.kind, self.path, self.network, self.device, self.precision = kind, path, network, device, precision
         self.universes = kind.universes(network)
-        self._memo = Memo(32)
-
-    def remember(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
-        """``load()`` once per ``key`` for this model (keys name the file versions a value comes from)."""
-        return self._memo.get(key, load)
+        self.memo = Memo(32)  # what stylizers of this model read from other files, keyed by their versions
 
     def stylizer(self, spec: StylizerSpec) -> Stylizer:
         """The frame stylizer of ``spec`` (its ``model`` is this file) and its identity."""
-        from styleverse.styles.inputs import inputs_digest
-        from styleverse.transfer.targets import StyleImage
-
         self.kind.check(spec)
         apply = self.kind.build(self, spec)
         read = [self.path, *self.kind.files(spec)]
@@ -344,12 +315,9 @@ def open_stylizer(spec: StylizerSpec | str | os.PathLike[str], kinds: tuple[str,
     return open_model(spec.model, spec.device, spec.precision, kinds).stylizer(spec)
 
 
-class ModelCache:
+class ModelCache(Memo):
     """Opened models, one per file version, device and precision (a front end that renders one model many
     ways loads it once; a replaced file is loaded again)."""
-
-    def __init__(self, size: int = 8) -> None:
-        self._memo = Memo(size)
 
     def open(
         self, path: str | os.PathLike[str], device: str = "auto", precision: str = "auto",
@@ -357,4 +325,4 @@ class ModelCache:
     ) -> OpenedModel:  # fmt: skip
         """:func:`open_model`, from the cache when this version of the file was opened before."""
         key = (*file_version(path), device, precision, kinds)
-        return self._memo.get(key, lambda: open_model(path, device, precision, kinds))
+        return self.get(key, lambda: open_model(path, device, precision, kinds))
