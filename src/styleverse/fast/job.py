@@ -13,14 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from styleverse.errors import ConfigError, InputError, OutputError
 from styleverse.fast.model import MIN_SIDE, check_size
-from styleverse.fast.open import StylizerSpec, model_kind, open_stylizer
+from styleverse.fast.open import FrameFn, StylizerSpec, model_kind, open_stylizer
 from styleverse.io.images import check_output, list_images, load_tensor, save_image
-
-FrameFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
