@@ -1,19 +1,14 @@
 """The one way to open a real-time model file as a frame stylizer: fast networks, AdaIN decoders, ONNX exports.
 
-:func:`open_stylizer` takes a file (or a :class:`StylizerSpec`: the file and how to stylise with it) and
-gives a :class:`Stylizer`: ``stylizer(frame)`` maps a (1,3,H,W) float32 frame in [0,1] to its stylisation of
-the same shape; ``stylizer.identity`` says what the output depends on (the kind, the model's name, a digest of
-the files read with their sizes and modification times, the settings the kind uses, the precision), which
-sidecars record and resume compares; ``stylizer.universes`` names the universes a mix may weigh, where the
-model knows them. Every command
-(``fast apply``, ``adain apply``, ``video --model/--adain``, ``evaluate --sweep``) and the app open models
-here, so one model has one identity whichever way it is opened. :func:`open_model` is the first half (the
-file, loaded once; :class:`ModelCache` keeps one per file version) and :meth:`OpenedModel.stylizer` the second
-(settings, cheap), for a front end that stylises one model many ways.
-
-The file says what it is: ``.onnx`` files are ONNX exports, a ``.safetensors`` file's ``styleverse_kind``
-metadata names its kind. A caller that accepts only some kinds (``fast apply`` takes no AdaIN decoder) passes
-``kinds``; a file of another kind is then reported by the loader of the kind the caller expects.
+:func:`open_stylizer` takes a file, or a :class:`StylizerSpec` (the file and how to stylise with it), and gives
+a :class:`Stylizer`: ``stylizer(frame)`` maps a (1,3,H,W) float32 frame in [0,1] to one of the same shape;
+``.identity`` is what the output depends on (kind, model name, a digest of the files read, the settings the
+kind uses, precision), which sidecars record and resume compares; ``.universes`` what a mix may weigh. Every
+command and the app open models here, so one model has one identity whichever way it is opened. A front end
+that renders one model many ways keeps :func:`open_model`'s result (:class:`ModelCache`: one per file
+version) and calls :meth:`OpenedModel.stylizer` per request. The file says what it is (``.onnx``, or a
+``.safetensors`` file's ``styleverse_kind``); a caller taking only some ``kinds`` (``fast apply`` takes no
+AdaIN decoder) has a file of another kind reported by the loader of the kind it expects.
 
 How to add a model kind: write a subclass of :class:`ModelKind` in this module — its ``name`` (the
 ``styleverse_kind`` its files carry), ``suffix``, ``made_by`` (the command that writes it, for messages),
@@ -22,8 +17,9 @@ methods ``load`` (the file -> a network, once per file version), ``check`` (the 
 file is read), ``build`` (an opened network and a spec -> a frame function) and, where it has them,
 ``universes`` and ``files`` (the other files a spec makes it read) — then add an instance to :data:`KINDS`
 and its name to the family tuple (:data:`FAST_KINDS`, :data:`ADAIN_KINDS`) of the commands that should take
-it. The engine itself (the network's forward pass on a frame) lives beside its model, as
-:mod:`styleverse.fast.apply` and :mod:`styleverse.fast.adain.apply` do; nothing else needs to change.
+it. A setting no kind has yet becomes a :class:`StylizerSpec` field. The engine itself (the network's pass
+over a frame) lives beside its model, as :mod:`styleverse.fast.apply` and :mod:`styleverse.fast.adain.apply`
+do; no command, job or app tab needs to change.
 """
 
 from __future__ import annotations
