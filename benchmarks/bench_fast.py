@@ -34,8 +34,9 @@ from rich.console import Console
 from rich.table import Table
 
 from styleverse.devices import cpu_has_native_bf16
-from styleverse.fast.apply import FastStylizer, OnnxStylizer, StylizerConfig
+from styleverse.fast.apply import FastStylizer
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, pad_to_multiple
+from styleverse.fast.open import StylizerSpec, open_stylizer
 
 UNIVERSES = ("gwen", "miles", "punk", "earth-42")
 
@@ -69,17 +70,15 @@ def inference_rows(
     sizes: list[tuple[int, int]], repeats: int, device: str, bf16: bool, onnx: bool, width: int, blocks: int
 ) -> list[list[str]]:
     model = make_model(width, blocks)
-    stylizers: dict[str, object] = {
-        "fp32": FastStylizer(model, StylizerConfig(mix="miles", device=device, precision="fp32"))
-    }
+    stylizers: dict[str, object] = {"fp32": FastStylizer(model, mix="miles", device=device, precision="fp32")}
     if bf16:
-        stylizers["bf16"] = FastStylizer(model, StylizerConfig(mix="miles", device=device, precision="bf16"))
+        stylizers["bf16"] = FastStylizer(model, mix="miles", device=device, precision="bf16")
     tmp = tempfile.TemporaryDirectory()
     if onnx:
         from styleverse.fast.export import export_onnx
 
         path = export_onnx(model, Path(tmp.name) / "m.onnx")
-        stylizers["onnxruntime"] = OnnxStylizer(path, StylizerConfig(mix="miles"))
+        stylizers["onnxruntime"] = open_stylizer(StylizerSpec(str(path), mix="miles"))
     dev = torch.device(device if device != "auto" else "cpu")
     rows = []
     for h, w in sizes:
@@ -154,9 +153,9 @@ def memory_worker(kind: str, size: int, width: int, blocks: int) -> None:
         from styleverse.fast.export import export_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
-            s: object = OnnxStylizer(export_onnx(model, Path(tmp) / "m.onnx"), StylizerConfig(mix="miles"))
+            s: object = open_stylizer(StylizerSpec(str(export_onnx(model, Path(tmp) / "m.onnx")), mix="miles"))
     else:
-        s = FastStylizer(model, StylizerConfig(mix="miles", device="cpu", precision=kind))
+        s = FastStylizer(model, mix="miles", device="cpu", precision=kind)
     frame = torch.rand(1, 3, size, size)
     before = _status_mb("VmRSS")
     s(frame)  # type: ignore[operator]

@@ -10,7 +10,7 @@ from torch import nn
 
 from fixtures.networks import tiny_fast
 from styleverse.errors import ConfigError, InputError
-from styleverse.fast.apply import FastStylizer, OnnxStylizer, StylizerConfig
+from styleverse.fast.apply import FastStylizer
 from styleverse.fast.export import export_onnx
 from styleverse.fast.model import (
     CondInstanceNorm,
@@ -19,6 +19,7 @@ from styleverse.fast.model import (
     mix_weights,
     save_model,
 )
+from styleverse.fast.open import StylizerSpec, open_stylizer
 
 UNIVERSES = ("gwen", "miles", "punk")
 
@@ -54,13 +55,13 @@ def test_network_has_no_transposed_convolutions_and_keeps_pixels_in_range() -> N
 def test_stylizer_takes_any_frame_size_and_strength_blends_toward_the_frame() -> None:
     m = model()
     frame = torch.rand(1, 3, 37, 50)
-    full = FastStylizer(m, StylizerConfig(mix="miles", precision="fp32"))(frame)
+    full = FastStylizer(m, mix="miles", precision="fp32")(frame)
     assert full.shape == frame.shape and full.dtype == torch.float32
-    zero = FastStylizer(m, StylizerConfig(mix="miles", strength=0.0, precision="fp32"))(frame)
+    zero = FastStylizer(m, mix="miles", strength=0.0, precision="fp32")(frame)
     torch.testing.assert_close(zero, frame)
-    half = FastStylizer(m, StylizerConfig(mix="miles", strength=0.5, precision="fp32"))(frame)
+    half = FastStylizer(m, mix="miles", strength=0.5, precision="fp32")(frame)
     torch.testing.assert_close(half, 0.5 * full + 0.5 * frame)
-    other = FastStylizer(m, StylizerConfig(mix="punk", precision="fp32"))(frame)
+    other = FastStylizer(m, mix="punk", precision="fp32")(frame)
     assert (other - full).abs().max() > 1e-3, "universes must differ"
     with pytest.raises(InputError, match="too small"):
         FastStylizer(m)(torch.rand(1, 3, 12, 40))
@@ -68,8 +69,8 @@ def test_stylizer_takes_any_frame_size_and_strength_blends_toward_the_frame() ->
 
 def test_bf16_stylizer_stays_close_to_fp32() -> None:
     m, frame = model(), torch.rand(1, 3, 32, 32)
-    a = FastStylizer(m, StylizerConfig(precision="fp32"))(frame)
-    b = FastStylizer(m, StylizerConfig(precision="bf16"))(frame)
+    a = FastStylizer(m, precision="fp32")(frame)
+    b = FastStylizer(m, precision="bf16")(frame)
     assert b.dtype == torch.float32 and (a - b).abs().mean() < 0.05
 
 
@@ -107,14 +108,14 @@ def test_onnx_matches_torch_with_inputs_and_baked_in(tmp_path: Path) -> None:
     free = export_onnx(m, tmp_path / "free.onnx")
     baked = export_onnx(m, tmp_path / "baked.onnx", mix={"gwen": 1, "punk": 3}, strength=0.8)
     for mix, strength in (("miles", 1.0), ({"gwen": 1.0, "punk": 3.0}, 0.8)):
-        ref = FastStylizer(m, StylizerConfig(mix=mix, strength=strength, precision="fp32"))(frame)
-        out = OnnxStylizer(free, StylizerConfig(mix=mix, strength=strength))(frame)
+        ref = FastStylizer(m, mix=mix, strength=strength, precision="fp32")(frame)
+        out = open_stylizer(StylizerSpec(str(free), mix=mix, strength=strength))(frame)
         assert (out - ref).abs().max() < 1e-3
-    ref = FastStylizer(m, StylizerConfig(mix={"gwen": 1, "punk": 3}, strength=0.8, precision="fp32"))(frame)
-    assert (OnnxStylizer(baked)(frame) - ref).abs().max() < 1e-3
-    assert (OnnxStylizer(baked)(frame) - FastStylizer(m, StylizerConfig(precision="fp32"))(frame)).abs().max() > 1e-2
+    ref = FastStylizer(m, mix={"gwen": 1, "punk": 3}, strength=0.8, precision="fp32")(frame)
+    assert (open_stylizer(baked)(frame) - ref).abs().max() < 1e-3
+    assert (open_stylizer(baked)(frame) - FastStylizer(m, precision="fp32")(frame)).abs().max() > 1e-2
     with pytest.raises(ConfigError, match=r"mix is baked in \(gwen:0.25 punk:0.75, strength 0.8\)"):
-        OnnxStylizer(baked, StylizerConfig(mix="miles"))
+        open_stylizer(StylizerSpec(str(baked), mix="miles"))
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     with pytest.raises(InputError, match="not a readable ONNX model"):
-        OnnxStylizer(tmp_path / "junk.onnx")
+        open_stylizer(tmp_path / "junk.onnx")

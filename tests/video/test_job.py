@@ -244,7 +244,7 @@ def test_a_feed_forward_model_plugs_in_with_flow_guided_blending(cli: Cli, clip:
                            "--device", "cpu", "--precision", "fp32", "--quiet")  # fmt: skip
         assert code == 0, err
         side = json.loads((tmp_path / f"ff{blend}.mp4.json").read_text())
-        assert side["stylizer"]["kind"] == "feed-forward" and side["stylizer"]["mix"] == "miles"
+        assert side["stylizer"]["kind"] == "fast_model" and side["stylizer"]["mix"] == "miles"
         assert side["backbone"] is None and len(frame_times(out)) == 10
         errors[blend] = side["metric"]["warping_error"]
     assert errors["0.6"] < errors["0"]
@@ -273,7 +273,7 @@ def test_an_adain_decoder_plugs_in_with_any_style(cli: Cli, clip: Path, style: P
         code, _, err = cli(*run, "--style", loud, "--alpha", alpha, "--blend", "0", "-o", f"{out}/")
         assert code == 0, err
         side = json.loads(out.with_name("frames.json").read_text())
-        assert side["stylizer"]["kind"] == "adain" and side["stylizer"]["alpha"] == float(alpha)
+        assert side["stylizer"]["kind"] == "adain_decoder" and side["stylizer"]["alpha"] == float(alpha)
         assert side["frames_done"] == 10 and side["backbone"] is None
         outs[alpha] = np.stack([np.asarray(Image.open(out / name), dtype=np.float64) for name in pngs(out)])
     # alpha moves the frames: 0 is the decoder's reconstruction, 1 the style's statistics

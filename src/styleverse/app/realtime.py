@@ -4,88 +4,42 @@ to a photo at once, with one mix slider per universe.
 A feed-forward model's universes are the ones it was trained on (conditional instance norm mixes them,
 Dumoulin et al. 2017); an AdaIN decoder takes any style, so its universes are the style banks of
 ``--banks`` plus banks and style images uploaded here (their relu4_1 mean and std are mixed, Huang &
-Belongie 2017). Loaded networks and style statistics stay in a small cache, so moving a slider costs one
-pass through the network, not a file load.
+Belongie 2017). Models are opened with :class:`styleverse.fast.open.ModelCache`, once per file version, with
+the style statistics they have read, so moving a slider costs one pass through the network, not a file load.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import torch
 from PIL import Image
 
 from styleverse.app.context import AppContext
 from styleverse.app.files import check_bank, check_file_size, check_image, pick
 from styleverse.app.jobs import error_line
 from styleverse.app.views import payload_path, payload_paths, status_html
-from styleverse.errors import ConfigError, InputError, StyleverseError
+from styleverse.errors import ConfigError, StyleverseError
+from styleverse.fast.open import ModelCache, OpenedModel, Stylizer, StylizerSpec
 from styleverse.io.images import load_image, pil_to_tensor, resize_longest, tensor_to_pil
 
 TAB = "realtime"
 MAX_MIX = 8  # mix sliders on the page
-FAST, ADAIN, FAST_ONNX = "fast_model", "adain_decoder", "fast_onnx"
 
 
-def model_kind(path: Path) -> str:
-    """``fast_model``, ``adain_decoder`` or (an ``.onnx`` from ``fast export``) ``fast_onnx``, from the file's
-    own metadata; InputError for anything else."""
-    from safetensors import safe_open
-
-    if path.suffix.lower() == ".onnx":
-        from styleverse.fast.export import open_session
-
-        try:
-            open_session(path)
-        except InputError as e:
-            raise InputError(f"{path.name}: {str(e).split(': ', 1)[-1]}") from None
-        return FAST_ONNX
+def _named(paths: Sequence[Path], fn: Callable[[], Any]) -> Any:
+    """``fn()``, its one-line errors naming ``paths`` by their names (the page never shows a server path)."""
     try:
-        with safe_open(str(path), framework="pt") as f:
-            kind = (f.metadata() or {}).get("styleverse_kind")
-    except Exception:
-        raise InputError(
-            f"{path.name}: not a model file (a .safetensors from fast train or adain train, "
-            "or an .onnx from fast export)"
-        ) from None
-    if kind not in (FAST, ADAIN):
-        raise InputError(f"{path.name}: not a real-time model (it holds a {kind or 'file of another kind'})")
-    return str(kind)
-
-
-class Cache:
-    """A few loaded objects (networks, style statistics) keyed by file and modification time, least recently
-    used dropped first. Thread-safe."""
-
-    def __init__(self, size: int = 8) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
-        """The object cached under ``key``, loaded with ``load()`` the first time."""
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = load()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
-
-
-def _key(path: Path, *extra: Any) -> tuple[Any, ...]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_mtime_ns, st.st_size, *extra)
+        return fn()
+    except StyleverseError as e:
+        msg = str(e)
+        for p in paths:
+            msg = msg.replace(str(p), p.name)
+        raise type(e)(msg) from None
 
 
 @dataclass(frozen=True)
@@ -110,7 +64,7 @@ class Realtime:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.cache = Cache()
+        self.models = ModelCache()
 
     def model_path(self, req: Request) -> Path:
         """The request's model file: an upload (size-checked) or a name inside ``--models``."""
@@ -122,26 +76,9 @@ class Realtime:
             return pick(self.ctx.config.models, req.model, "model")
         raise ConfigError("choose a model from the list or upload one (fast train / adain train)")
 
-    def _fast(self, path: Path) -> Any:
-        from styleverse.fast.model import load_model
-
-        return self.cache.get(_key(path, FAST), lambda: load_model(path))
-
-    def kind(self, path: Path) -> str:
-        """:func:`model_kind`, read once per file version (for an .onnx it opens an onnxruntime session)."""
-        return str(self.cache.get(_key(path, "kind"), lambda: model_kind(path)))
-
-    def _onnx(self, path: Path, mix: dict[str, float] | None, strength: float | None, colour: bool) -> Any:
-        from styleverse.fast.apply import OnnxStylizer, StylizerConfig
-
-        cfg = StylizerConfig(mix=mix, strength=strength, preserve_color=colour, device="cpu")
-        key = _key(path, FAST_ONNX, tuple(sorted((mix or {}).items())), strength, colour)
-        return self.cache.get(key, lambda: OnnxStylizer(path, cfg))
-
-    def _adain(self, path: Path) -> Any:
-        from styleverse.fast.adain.model import load_adain
-
-        return self.cache.get(_key(path, ADAIN), lambda: load_adain(path))
+    def model(self, path: Path) -> OpenedModel:
+        """The model file opened (on the CPU), once per file version."""
+        return _named([path], lambda: self.models.open(path, "cpu"))
 
     def style_files(self, req: Request) -> list[Path]:
         """AdaIN's styles in slider order: universes (``--banks``), then uploads (banks or images)."""
@@ -149,62 +86,47 @@ class Realtime:
         return files + [self.ctx.workspace.upload(p, "style") for p in req.style_uploads]
 
     def names(self, req: Request) -> list[str]:
-        """The mix slider labels for this request's model (empty when no model is chosen)."""
+        """The mix slider labels for this request's model (empty when no model is chosen, or for an ONNX
+        export with its mix baked in)."""
         if not (req.model or req.model_upload):
             return []
-        path = self.model_path(req)
-        kind = self.kind(path)
-        if kind == FAST:
-            return list(self._fast(path).universes)
-        if kind == FAST_ONNX:  # a mix baked in at export has no sliders
-            onnx = self._onnx(path, None, None, False)
-            return [] if onnx.baked is not None else list(onnx.universes)
-        return [p.name for p in self.style_files(req)]
+        opened = self.model(self.model_path(req))
+        if opened.kind.takes_styles:
+            return [p.name for p in self.style_files(req)]
+        return list(opened.universes)
 
-    def _adain_stylizer(self, path: Path, req: Request, weights: Sequence[float]) -> Any:
-        from styleverse.fast.adain.apply import AdaINStylizer, bank_style, image_style
-
-        model = self._adain(path)
-        lim, device = self.ctx.config.limits, torch.device("cpu")
-
-        def bank(f: Path) -> Any:
-            check_bank(f, lim)
-            return self.cache.get(_key(f, "bank", _key(path)), lambda: bank_style(model, f))
-
-        def image(f: Path) -> Any:
-            check_image(f, lim)
-            return self.cache.get(_key(f, "image", _key(path)), lambda: image_style(model, f, 512, device))
-
-        styles = [bank(f) if f.suffix.lower() == ".safetensors" else image(f) for f in self.style_files(req)]
-        if not styles:
-            raise ConfigError("an AdaIN model needs a style: pick a universe or upload a bank or style image")
+    def spec(self, req: Request, path: Path, weights: Sequence[float]) -> StylizerSpec:
+        """What the request asks of the model at ``path``: its mix (one weight per name) or its styles."""
         colour = "luminance" if req.preserve_color else "none"
-        return AdaINStylizer(model, styles, list(weights), req.strength, colour, device=device)
+        if not self.model(path).kind.takes_styles:
+            mix = dict(zip(self.names(req), weights, strict=True)) or None  # none: an ONNX export's own mix
+            return StylizerSpec(str(path), mix=mix, strength=req.strength if mix else None, preserve_color=colour,
+                                device="cpu")  # fmt: skip
+        files, lim = self.style_files(req), self.ctx.config.limits
+        if not files:
+            raise ConfigError("an AdaIN model needs a style: pick a universe or upload a bank or style image")
+        pairs = [(f, w, f.suffix.lower() == ".safetensors") for f, w in zip(files, weights, strict=True)]
+        for f, _, bank in pairs:
+            (check_bank if bank else check_image)(f, lim)
+        images = [(str(f), w) for f, w, bank in pairs if not bank]
+        banks = [(str(f), w) for f, w, bank in pairs if bank]
+        return StylizerSpec(
+            str(path), styles=tuple(f for f, _ in images), banks=tuple(f for f, _ in banks), alpha=req.strength,
+            style_weights=tuple(w for _, w in images + banks), preserve_color=colour, device="cpu",
+        )  # fmt: skip
 
-    def stylizer(self, req: Request) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any], Path]:
+    def stylizer(self, req: Request) -> tuple[Stylizer, dict[str, Any], Path]:
         """The request's model as a frame stylizer ``frame -> frame``, what identifies it (for a video's
         sidecar), and its file."""
-        from styleverse.fast.apply import FastStylizer, StylizerConfig
-
         if not 0 <= req.strength <= 1:
             raise ConfigError("strength must be between 0 and 1")
         path = self.model_path(req)
         names = self.names(req)
         given = list(req.weights[: len(names)])  # no weights at all: an equal mix (the Video tab's)
         weights = given + [0.0 if given else 1.0] * (len(names) - len(given))
-        kind = self.kind(path)
-        info: dict[str, Any] = {"kind": kind, "model": path.name, "mix": dict(zip(names, weights, strict=True))}
-        info.update(strength=req.strength, preserve_color=req.preserve_color)
-        if kind == FAST:
-            cfg = StylizerConfig(
-                mix=info["mix"], strength=req.strength, preserve_color=req.preserve_color, device="cpu"
-            )
-            return FastStylizer(self._fast(path), cfg), info, path
-        if kind == FAST_ONNX:
-            mix = info["mix"] or None  # baked: the file's own mix and strength
-            strength = req.strength if mix else None
-            return self._onnx(path, mix, strength, req.preserve_color), info, path
-        return self._adain_stylizer(path, req, weights), info, path
+        spec = self.spec(req, path, weights)
+        stylizer: Stylizer = _named([path, *self.style_files(req)], lambda: self.model(path).stylizer(spec))
+        return stylizer, stylizer.identity, path
 
     def render(self, req: Request) -> tuple[Image.Image, str]:
         """The stylised photo and a line saying what ran and how long it took."""

@@ -98,9 +98,9 @@ def _register_train(actions: Any) -> None:
 
 
 def _add_style_args(p: argparse.ArgumentParser, weights: bool = True) -> None:
-    from styleverse.fast.adain.apply import AdaINSettings
+    from styleverse.fast.open import StylizerSpec
 
-    d = _defaults(AdaINSettings)
+    d = _defaults(StylizerSpec)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--style", nargs="+", default=[], metavar="IMG", help="style images or folders (one style each)")
     g.add_argument("--style-bank", nargs="+", default=[], metavar="BANK", help="style banks: a universe as one style")
@@ -110,9 +110,11 @@ def _add_style_args(p: argparse.ArgumentParser, weights: bool = True) -> None:
 
 
 def _register_apply(actions: Any) -> None:
-    from styleverse.fast.adain.apply import COLOR_MODES, AdaINApplyJob, AdaINSettings
+    from styleverse.fast.adain.apply import COLOR_MODES
+    from styleverse.fast.job import ApplyJob
+    from styleverse.fast.open import StylizerSpec
 
-    d = {**_defaults(AdaINSettings), **_defaults(AdaINApplyJob)}
+    d = {**_defaults(StylizerSpec), **_defaults(ApplyJob)}
     a: Parser = actions.add_parser(
         "apply",
         help="stylise images and folders with any style",
@@ -182,24 +184,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace, **extra: Any) -> Any:
-    from styleverse.fast.adain.apply import AdaINSettings
-
-    return AdaINSettings(
-        model=args.model, styles=tuple(args.style), banks=tuple(args.style_bank),
-        style_weights=tuple(args.style_weights) if args.style_weights else None, style_size=args.style_size, **extra,
-    )  # fmt: skip
-
-
 def cmd_apply(args: argparse.Namespace) -> int:
-    from styleverse.fast.adain.apply import AdaINApplyJob, run_apply
+    from styleverse.fast.job import ApplyJob, run_apply
+    from styleverse.fast.open import ADAIN_KINDS, StylizerSpec
 
     setup_logging(args.quiet)
-    settings = _settings(
-        args, alpha=args.alpha, preserve_color=args.preserve_color, mask=args.mask, precision=args.precision,
-        device=args.device,
+    spec = StylizerSpec(
+        args.model, styles=tuple(args.style), banks=tuple(args.style_bank),
+        style_weights=tuple(args.style_weights) if args.style_weights else None, alpha=args.alpha,
+        mask=args.mask, style_size=args.style_size, preserve_color=args.preserve_color, device=args.device,
+        precision=args.precision,
     )  # fmt: skip
-    job = AdaINApplyJob(settings, tuple(args.inputs), args.output, args.size, args.overwrite)
+    job = ApplyJob(spec, tuple(args.inputs), args.output, args.size, args.overwrite, ADAIN_KINDS)
     with progress(args.quiet) as bar:
         task = bar.add_task("adain apply", total=None, status="loading")
         written = run_apply(job, lambda p: bar.update(task, advance=1, status=p.name))
@@ -223,7 +219,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     model = load_adain(args.model)
     stats = None
     if args.style or args.style_bank:
-        styles = load_styles(_settings(args), model, torch.device("cpu"), "fp32")
+        styles = load_styles(model, args.style, args.style_bank, args.style_size, torch.device("cpu"), "fp32")
         stats = mix_stats([s.stats for s in styles], args.style_weights)
     else:
         need(not args.style_weights, "--style-weights needs --style or --style-bank")

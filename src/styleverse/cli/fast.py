@@ -111,9 +111,9 @@ def _add_mix_args(p: argparse.ArgumentParser) -> None:
 
 
 def _register_apply(actions: Any) -> None:
-    from styleverse.fast.apply import StylizerConfig
+    from styleverse.fast.open import StylizerSpec
 
-    d = _defaults(StylizerConfig)
+    d = _defaults(StylizerSpec)
     a: Parser = actions.add_parser(
         "apply",
         help="stylise images and folders with a trained network (.safetensors or exported .onnx)",
@@ -196,24 +196,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stylizer_config(args: argparse.Namespace) -> Any:
-    from styleverse.fast.apply import StylizerConfig
-
-    return StylizerConfig(
-        mix=parse_mix(args.universe, args.mix), strength=args.strength, preserve_color=args.preserve_color,
-        device=args.device, precision=args.precision,
-    )  # fmt: skip
-
-
 def cmd_apply(args: argparse.Namespace) -> int:
-    from styleverse.fast.apply import apply_images, open_stylizer, plan_outputs
+    from styleverse.fast.job import ApplyJob, run_apply
+    from styleverse.fast.open import FAST_KINDS, StylizerSpec
 
     setup_logging(args.quiet)
-    pairs = plan_outputs(args.inputs, args.output, args.overwrite, [args.model])
-    stylizer = open_stylizer(args.model, _stylizer_config(args))
+    spec = StylizerSpec(
+        args.model, mix=parse_mix(args.universe, args.mix), strength=args.strength,
+        preserve_color="luminance" if args.preserve_color else "none", device=args.device, precision=args.precision,
+    )  # fmt: skip
+    job = ApplyJob(spec, tuple(args.inputs), args.output, args.size, args.overwrite, FAST_KINDS)
+    pairs = job.plan()
     with progress(args.quiet or len(pairs) < 2) as bar:
         task = bar.add_task("fast apply", total=len(pairs), status="")
-        written = apply_images(stylizer, pairs, args.size, lambda p: bar.update(task, advance=1, status=p.name))
+        written = run_apply(job, lambda p: bar.update(task, advance=1, status=p.name), pairs)
     target = written[0] if len(written) == 1 else Path(args.output)
     print(f"wrote {len(written)} image{'s' if len(written) != 1 else ''}: {target}")
     return 0

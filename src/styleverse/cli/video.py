@@ -147,50 +147,28 @@ def _model_args(p: Parser) -> None:
     )
 
 
-def model_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, Any]]:
-    """The --model network as a flow-blended frame stylizer, and what identifies it (sidecar, resume)."""
-    from styleverse.fast.apply import StylizerConfig, open_stylizer
+def realtime_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, Any], list[Path]]:
+    """The --model network or the --adain decoder (with the --style images and --style-bank banks) as a
+    flow-blended frame stylizer, what identifies it (sidecar, resume), and the files it reads (never to be
+    overwritten)."""
+    from styleverse.fast.open import ADAIN_KINDS, FAST_KINDS, StylizerSpec, open_stylizer
 
     from .fast import parse_mix
 
-    need(args.preserve_color != "histogram", "--preserve-color histogram needs --style images; use luminance")
+    if args.adain:
+        need(bool(args.style or args.style_bank), "--adain needs --style images or --style-bank banks")
     need(0 <= args.blend < 1, "--blend must be at least 0 and less than 1")
-    mix = parse_mix(args.universe, args.mix)
-    config = StylizerConfig(
-        mix=mix, preserve_color=args.preserve_color == "luminance", device=args.device, precision=args.precision
-    )
-    path = Path(args.model)
-    apply = open_stylizer(path, config)
-    st = path.stat()
-    info = {"kind": "feed-forward", "model": str(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-    info.update(mix=mix, blend=args.blend, preserve_color=args.preserve_color)
-    return FlowBlended(apply, args.blend), info
-
-
-def adain_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, Any], list[Path]]:
-    """The --adain decoder with the --style images and --style-bank banks as a flow-blended frame stylizer,
-    what identifies it (sidecar, resume), and the files it reads (never to be overwritten)."""
-    from styleverse.fast.adain.apply import AdaINSettings, open_stylizer
-
-    need(bool(args.style or args.style_bank), "--adain needs --style images or --style-bank banks")
-    need(0 <= args.blend < 1, "--blend must be at least 0 and less than 1")
-    need(args.alpha <= 1, "--alpha must be between 0 and 1")
-    settings = AdaINSettings(
-        model=args.adain, styles=tuple(args.style), banks=tuple(args.style_bank),
-        style_weights=tuple(args.style_weights) if args.style_weights else None, alpha=args.alpha,
-        preserve_color=args.preserve_color, precision=args.precision, device=args.device,
-    )  # fmt: skip
-    apply = open_stylizer(settings)
-    from styleverse.io.images import list_images
-    from styleverse.styles.inputs import inputs_digest
-    from styleverse.styles.targets import StyleImage
-
-    files = [Path(p) for p in (args.adain, *args.style, *args.style_bank)]
-    read = [Path(args.adain), *list_images(args.style), *map(Path, args.style_bank)]  # folders' images, one by one
-    info: dict[str, Any] = {"kind": "adain", "model": str(args.adain), "alpha": args.alpha, "blend": args.blend}
-    info["inputs"] = inputs_digest([StyleImage(p, 1.0) for p in read])  # paths, sizes, mtimes: a change is new
-    info.update(style_weights=list(settings.style_weights or []), preserve_color=args.preserve_color)
-    return FlowBlended(apply, args.blend), info, files
+    common = {"preserve_color": args.preserve_color, "device": args.device, "precision": args.precision}
+    if args.adain:
+        spec = StylizerSpec(
+            args.adain, styles=tuple(args.style), banks=tuple(args.style_bank), alpha=args.alpha,
+            style_weights=tuple(args.style_weights) if args.style_weights else None, **common,
+        )  # fmt: skip
+    else:
+        spec = StylizerSpec(args.model, mix=parse_mix(args.universe, args.mix), **common)
+    stylizer = open_stylizer(spec, ADAIN_KINDS if args.adain else FAST_KINDS)
+    info = {**stylizer.identity, "blend": args.blend}
+    return FlowBlended(stylizer, args.blend), info, [Path(p) for p in spec.inputs()]
 
 
 def _video_args(p: Parser) -> None:
@@ -299,11 +277,8 @@ def cmd_video(args: argparse.Namespace) -> int:
     job = job_from_args(args)
     with progress(args.quiet) as bar, stopping() as stop:
         task = bar.add_task("video", total=None, status="opening")
-        if args.model:
-            stylizer, info = model_stylizer(args)
-            outcome = run_video(job, FrameReporter(bar, task), stylizer, info, [Path(args.model)], stop)
-        elif args.adain:
-            stylizer, info, files = adain_stylizer(args)
+        if args.model or args.adain:
+            stylizer, info, files = realtime_stylizer(args)
             outcome = run_video(job, FrameReporter(bar, task), stylizer, info, files, stop)
         else:
             outcome = run_video(job, callback=FrameReporter(bar, task), stop=stop)

@@ -5,10 +5,10 @@ Methods compare on numbers only when they are run on the same photos and styles 
 
 * ``lbfgs`` / ``adam``: the Gatys optimisation (:func:`styleverse.transfer.job.run_stylize`) for every
   style weight x step count of the grid;
-* ``fast:MODEL``: a trained feed-forward network (:class:`styleverse.fast.apply.FastStylizer`), the universe
-  ``--universe`` names if it has it, else its first;
-* ``adain:DECODER``: an AdaIN decoder (:class:`styleverse.fast.adain.apply.AdaINStylizer`) with the same
-  style images and banks;
+* ``fast:MODEL``: a trained feed-forward network (or its ONNX export), the universe ``--universe`` names if
+  it has it, else its first;
+* ``adain:DECODER``: an AdaIN decoder with the same style images and banks (both opened by
+  :func:`styleverse.fast.open.open_model`);
 
 then measures every result with :func:`styleverse.evaluation.evaluate.evaluate_sources` and writes the
 evaluation report plus ``sweep.png`` (one row per photo: the photo, then every run with its scores under it)
@@ -202,7 +202,7 @@ class _Runner:
     def network(self, run: Run) -> tuple[float, int | None]:
         m = run.method
         if m not in self._nets:
-            self._nets[m] = self._fast(m) if m.kind == "fast" else self._adain(m)
+            self._nets[m] = self._open(m)
         stylizer = self._nets[m]
         photo = load_tensor(run.photo, self.s.size)
         with peak_memory(self.device) as peak:
@@ -217,32 +217,25 @@ class _Runner:
     def universe(self, m: Method) -> str | None:
         """The universe a fast network renders in this sweep."""
         net = self._nets.get(m)
-        if net is None or m.kind != "fast":
+        if net is None or not net.universes:
             return None
         want = self.s.evaluation.universe
         return want if want in net.universes else net.universes[0]
 
-    def _fast(self, m: Method) -> Any:
-        from styleverse.fast.apply import FastStylizer, StylizerConfig
-        from styleverse.fast.model import load_model
+    def _open(self, m: Method) -> Any:
+        """A network method's stylizer: a fast network in ``--universe`` if it has it (else its first), an
+        AdaIN decoder with the sweep's styles, seen at the sweep's size."""
+        from styleverse.fast.open import ADAIN_KINDS, FAST_KINDS, StylizerSpec, open_model
 
         assert m.model is not None
-        model = load_model(m.model)
-        want = self.s.evaluation.universe
-        mix = want if want in model.universes else None
-        return FastStylizer(model, StylizerConfig(mix=mix, device=str(self.device), precision=self.precision))
-
-    def _adain(self, m: Method) -> Any:
-        from styleverse.fast.adain.apply import AdaINStylizer, bank_style, image_style
-        from styleverse.fast.adain.model import load_adain
-
-        assert m.model is not None
-        model = load_adain(m.model)
-        model.net.to(self.device)
-        dev, prec, size = self.device, self.precision, self.s.size
-        styles = [image_style(model, p, size, dev, prec) for p in self.s.styles]
-        styles += [bank_style(model, b, prec) for b in self.s.style_banks]
-        return AdaINStylizer(model, styles, self.s.style_weights, device=dev, precision=prec)
+        s, kinds = self.s, FAST_KINDS if m.kind == "fast" else ADAIN_KINDS
+        opened = open_model(m.model, str(self.device), self.precision, kinds)
+        want = s.evaluation.universe
+        return opened.stylizer(StylizerSpec(
+            str(m.model), mix=want if want in opened.universes else None, styles=tuple(map(str, s.styles)),
+            banks=tuple(map(str, s.style_banks)), style_weights=s.style_weights, style_size=s.size,
+            device=str(self.device), precision=self.precision,
+        ))  # fmt: skip
 
 
 def _source(run: Run, styles: Styles, seconds: float, peak: int | None, universe: str | None) -> ResultSource:

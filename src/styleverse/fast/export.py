@@ -49,17 +49,10 @@ def export_onnx(
 ) -> Path:  # fmt: skip
     """Write ``model`` as ONNX to ``path`` (atomically); with ``mix``/``strength`` they are baked in, else
     they are inputs. Returns the path. Needs the ``onnx`` package for the metadata."""
-    try:
-        import onnx
-    except ImportError:
-        raise ConfigError(f"ONNX export needs the onnx package; {INSTALL}") from None
     net = model.net.float().eval()
     names = list(model.universes)
     example = torch.rand(1, 3, 32, 32)
-    dyn: dict[str, dict[int, str]] = {
-        "image": {0: "batch", 2: "height", 3: "width"},
-        "stylised": {0: "batch", 2: "height", 3: "width"},
-    }
+    axes = {0: "batch", 2: "height", 3: "width"}
     baked = None
     if mix is not None or strength is not None:
         w = mix_weights(names, mix)
@@ -73,15 +66,6 @@ def export_onnx(
     else:
         module, inputs = Blend(net), ["image", "weights", "strength"]
         args = (example, mix_weights(names, None), torch.tensor(1.0))
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, args, buf, dynamo=False,  # type: ignore[arg-type]  # a file object works; the stubs say path
-            opset_version=opset, input_names=inputs, output_names=["stylised"],
-            dynamic_axes=dyn,
-        )  # fmt: skip
-    proto = onnx.load_from_string(buf.getvalue())
     meta = {
         "styleverse_kind": ONNX_KIND,
         "universes": json.dumps(names),
@@ -89,12 +73,33 @@ def export_onnx(
         "spec": json.dumps(model.net.spec.to_dict()),
         "backbone": json.dumps(model.backbone.get("identity")),
     }
+    return write_onnx(module, args, path, inputs, {"image": axes, "stylised": axes}, meta, opset)
+
+
+def write_onnx(
+    module: nn.Module, args: tuple[torch.Tensor, ...], path: str | os.PathLike[str], inputs: list[str],
+    axes: dict[str, dict[int, str]], meta: dict[str, str], opset: int = OPSET,
+) -> Path:  # fmt: skip
+    """``module`` traced with ``args`` by the TorchScript-based exporter (``dynamo=False``, which needs only
+    the ``onnx`` package), its one output named after the last key of ``axes``, written atomically to
+    ``path`` with ``meta`` as its metadata (the ``styleverse_kind`` and what a runtime needs to feed it)."""
+    try:
+        import onnx
+    except ImportError:
+        raise ConfigError(f"ONNX export needs the onnx package; {INSTALL}") from None
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's constant-folding notes are not the user's concern
+        torch.onnx.export(
+            module.eval(), args, buf, dynamo=False,  # type: ignore[arg-type]  # a file object works; the stubs say path
+            opset_version=opset, input_names=inputs, output_names=[list(axes)[-1]], dynamic_axes=axes,
+        )  # fmt: skip
+    proto = onnx.load_from_string(buf.getvalue())
     for k, v in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
-    out = Path(path)
-    write_bytes_atomic(out, proto.SerializeToString())
-    return out
+    write_bytes_atomic(Path(path), proto.SerializeToString())
+    return Path(path)
 
 
 def open_session(path: str | os.PathLike[str], threads: int = 0) -> tuple[Any, dict[str, Any]]:

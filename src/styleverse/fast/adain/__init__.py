@@ -7,7 +7,7 @@ from styleverse._exports import by_module, lazy_exports
 _WHERE = by_module(
     {
         "model": "adain AdaINModel load_adain save_adain",
-        "apply": "AdaINStylizer AdaINSettings AdaINApplyJob open_stylizer run_apply",
+        "apply": "AdaINStylizer load_styles load_mask",
         "train": "AdaINTrainConfig AdaINTrainResult train_adain",
         "export": "export_onnx",
     }

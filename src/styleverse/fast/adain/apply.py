@@ -1,7 +1,7 @@
-"""Stylising with an AdaIN decoder: styles from images or banks, a frame stylizer, and the image/folder job.
+"""Stylising with an AdaIN decoder: styles from images or banks, masks, and the frame stylizer.
 
-:class:`AdaINStylizer` is the piece other commands reuse: ``stylizer(frame)`` maps one (1, 3, H, W) frame in
-[0, 1] to its stylisation of the same size, so the video loop can take it as its frame stylizer. The style's
+:class:`AdaINStylizer` maps one (1, 3, H, W) frame in [0, 1] to its stylisation of the same size; commands
+open it from a decoder file with :func:`styleverse.fast.open.open_stylizer`. The style's
 relu4_1 statistics are computed once, when the stylizer is built; per frame it costs one encoder and one
 decoder pass (plus, for ``histogram`` colour preservation, one encoder pass per style image).
 
@@ -22,14 +22,14 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from styleverse.devices import autocast, memory_format, place, resolve_device, resolve_precision
+from styleverse.devices import autocast, memory_format, place
 from styleverse.errors import ConfigError, InputError
 from styleverse.fast.adain.model import (
     ENCODER_LAYER,
@@ -37,7 +37,6 @@ from styleverse.fast.adain.model import (
     AdaINModel,
     adain,
     check_stats,
-    load_adain,
     masked_adain,
     mix_stats,
     resize_mask,
@@ -147,7 +146,7 @@ class AdaINStylizer:
         device: torch.device | None = None,
         precision: str = "fp32",
     ):
-        _check_controls([not s.images for s in styles], weights, alpha, preserve_color, mask is not None)
+        check_controls([not s.images for s in styles], weights, alpha, preserve_color, mask is not None)
         for s in styles:
             check_stats(s.stats, model, s.name)
         self.model, self.styles, self.alpha, self.mask = model, list(styles), float(alpha), mask
@@ -197,7 +196,7 @@ class AdaINStylizer:
         return y.to(frame.device)
 
 
-def _check_controls(
+def check_controls(
     banks: Sequence[bool], weights: Sequence[float] | None, alpha: float, preserve_color: str, mask: bool
 ) -> None:
     """The controls fit the styles (``banks``: one flag per style, True for a style without images)."""
@@ -224,75 +223,14 @@ def _check_controls(
             raise ConfigError("--style-weights mixes styles everywhere; with --mask each style has its own region")
 
 
-@dataclass(frozen=True)
-class AdaINSettings:
-    """How to stylise, whatever the frames come from (images here, a video's frames in the video loop):
-    the decoder file, the styles (``styles``: images or folders, one style each, then ``banks``),
-    ``style_weights`` one per style in that order, α, colour preservation, a two-style ``mask``, the size
-    style images are seen at (longest side) and where and how to run. :func:`open_stylizer` builds the
-    :class:`AdaINStylizer`."""
-
-    model: str
-    styles: tuple[str, ...] = ()
-    banks: tuple[str, ...] = ()
-    style_weights: tuple[float, ...] | None = None
-    alpha: float = 1.0
-    preserve_color: str = "none"
-    mask: str | None = None
-    style_size: int = 512
-    precision: str = "auto"
-    device: str = "auto"
-
-    def validate(self) -> None:
-        """Settings alone (before any file is read): α, colour mode, sizes, and styles that fit the controls."""
-        banks = [False] * len(self.styles) + [True] * len(self.banks)
-        _check_controls(banks, self.style_weights, self.alpha, self.preserve_color, self.mask is not None)
-        if self.style_size < MULTIPLE:
-            raise ConfigError(f"--style-size must be at least {MULTIPLE} pixels")
-
-    def inputs(self) -> list[str]:
-        """Every file these settings read (outputs must not replace any of them)."""
-        return [self.model, *self.styles, *self.banks, *([self.mask] if self.mask else [])]
-
-
-def load_styles(settings: AdaINSettings, model: AdaINModel, device: torch.device, precision: str) -> list[Style]:
-    """The styles of ``settings``, images first, then banks (banks checked against the decoder's encoder)."""
-    styles = [image_style(model, s, settings.style_size, device, precision) for s in settings.styles]
-    return styles + [bank_style(model, b, precision) for b in settings.banks]
-
-
-def open_stylizer(settings: AdaINSettings) -> AdaINStylizer:
-    """The decoder, its encoder and the styles of ``settings``, loaded and checked, as a frame stylizer."""
-    settings.validate()
-    mask = load_mask(settings.mask) if settings.mask else None
-    device = resolve_device(settings.device)
-    precision = resolve_precision(settings.precision, device)
-    model = load_adain(settings.model)
-    model.net.to(device)
-    styles = load_styles(settings, model, device, precision)
-    s = settings
-    return AdaINStylizer(model, styles, s.style_weights, s.alpha, s.preserve_color, mask, device, precision)
-
-
-@dataclass(frozen=True)
-class AdaINApplyJob:
-    """One ``adain apply`` run: every image of ``inputs`` (files and folders) stylised with ``settings`` into
-    ``output``: an image file for a single input image, else a folder where results keep their input names
-    (``styleverse.fast.apply.plan_outputs``). ``size`` is the longest side contents are processed at (None:
-    as they are)."""
-
-    settings: AdaINSettings
-    inputs: tuple[str, ...]
-    output: str
-    size: int | None = 512
-    overwrite: bool = False
-
-    def validate(self) -> None:
-        if not self.inputs:
-            raise ConfigError("give at least one content image or folder")
-        if self.size is not None and self.size < MULTIPLE:
-            raise ConfigError(f"--size must be at least {MULTIPLE} pixels")
-        self.settings.validate()
+def load_styles(
+    model: AdaINModel, styles: Sequence[str | os.PathLike[str]], banks: Sequence[str | os.PathLike[str]],
+    style_size: int | None, device: torch.device, precision: str,
+) -> list[Style]:  # fmt: skip
+    """The styles of images or folders (seen at longest side ``style_size``), then of banks (checked against
+    the decoder's encoder)."""
+    out = [image_style(model, s, style_size, device, precision) for s in styles]
+    return out + [bank_style(model, b, precision) for b in banks]
 
 
 def check_mask_fits(mask: torch.Tensor, contents: Sequence[Path], size: int | None) -> None:
@@ -300,15 +238,3 @@ def check_mask_fits(mask: torch.Tensor, contents: Sequence[Path], size: int | No
     for c in contents:
         img = resize_longest(load_image(c), size)
         fit_mask(mask, (img.height, img.width), str(c))
-
-
-def run_apply(job: AdaINApplyJob, callback: Callable[[Path], object] | None = None) -> list[Path]:
-    """Stylise every input (see :class:`AdaINApplyJob`); returns the files written. Outputs, styles and the
-    mask are checked before the decoder runs; each image is written atomically as soon as it is done."""
-    from styleverse.fast.apply import apply_images, plan_outputs
-
-    job.validate()
-    pairs = plan_outputs(job.inputs, job.output, job.overwrite, job.settings.inputs())
-    if job.settings.mask:
-        check_mask_fits(load_mask(job.settings.mask), [src for src, _ in pairs], job.size)
-    return apply_images(open_stylizer(job.settings), pairs, job.size, callback)

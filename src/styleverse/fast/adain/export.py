@@ -16,10 +16,8 @@ file's metadata (as for ``fast export``) holds ``styleverse_kind = adain_onnx``,
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import warnings
 from pathlib import Path
 
 import torch
@@ -27,8 +25,7 @@ from torch import nn
 
 from styleverse.errors import ConfigError
 from styleverse.fast.adain.model import MULTIPLE, AdaINModel, AdaINNet, check_stats
-from styleverse.fast.export import INSTALL
-from styleverse.io.images import write_bytes_atomic
+from styleverse.fast.export import write_onnx
 from styleverse.styles.targets import ChannelStats
 
 OPSET = 17
@@ -65,10 +62,6 @@ def export_onnx(
 ) -> Path:
     """Write ``model`` as ONNX to ``path`` (atomically); see the module doc. ``size`` is the side of the
     example images traced (any multiple of 8; the axes stay dynamic)."""
-    try:
-        import onnx
-    except ImportError:
-        raise ConfigError(f"ONNX export needs the onnx package; {INSTALL}") from None
     if size % MULTIPLE:
         raise ConfigError(f"the example size must be a multiple of {MULTIPLE}")
     net = model.net.float().cpu().eval()
@@ -84,20 +77,6 @@ def export_onnx(
         check_stats(stats, model, "style")
         module, args, names = FixedStyle(net, stats), (x, alpha), ["content", "alpha"]
         dynamic = {"content": axes, "stylized": axes}
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the exporter's constant-folding notes are not the user's concern
-        torch.onnx.export(
-            module.eval(),
-            args,
-            buf,  # type: ignore[arg-type]
-            input_names=names,
-            output_names=["stylized"],
-            dynamic_axes=dynamic,
-            opset_version=OPSET,
-            dynamo=False,
-        )
-    proto = onnx.load_from_string(buf.getvalue())
     meta = {
         "styleverse_kind": ONNX_KIND,
         "style": "any" if stats is None else "fixed",
@@ -105,8 +84,4 @@ def export_onnx(
         "multiple": str(MULTIPLE),
         "decoder": json.dumps(model.spec.to_dict()),
     }
-    for k, v in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, v
-    write_bytes_atomic(Path(path), proto.SerializeToString())
-    return Path(path)
+    return write_onnx(module, args, path, names, dynamic, meta, OPSET)
