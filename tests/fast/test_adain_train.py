@@ -13,6 +13,7 @@ import torch
 from conftest import make_image, one_error_line
 from styleverse.fast.adain.model import STYLE_LAYERS, load_adain
 from styleverse.fast.adain.train import AdaINTrainConfig, style_loss, train_adain
+from styleverse.nn.features import FeatureSpec
 from styleverse.transfer.targets import channel_stats
 
 
@@ -30,7 +31,7 @@ def data(tmp_path: Path) -> tuple[Path, Path]:
 def config(data: tuple[Path, Path], out: Path, **kw: object) -> AdaINTrainConfig:
     base = AdaINTrainConfig(
         content=(str(data[0]),), style=(str(data[1]),), output=str(out), size=32, load_size=40, batch_size=2,
-        steps=6, lr=1e-3, width=1 / 16, backbone="random", encoder_width=1 / 16, precision="fp32",
+        steps=6, lr=1e-3, width=1 / 16, features=FeatureSpec("random", width=1 / 16), precision="fp32",
     )  # fmt: skip
     return replace(base, **kw)  # type: ignore[arg-type]
 

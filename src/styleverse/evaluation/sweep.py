@@ -32,9 +32,10 @@ from styleverse.devices import peak_memory, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.evaluation.evaluate import EvaluateSettings, Evaluation, evaluate_sources
 from styleverse.evaluation.report import score_lines, sheet, write_report
-from styleverse.evaluation.sources import ResultSource, Styles, styles_from_args
+from styleverse.evaluation.sources import ResultSource, Styles, resolve_styles
 from styleverse.io.images import load_image, load_tensor, save_image, write_json
 from styleverse.io.outputs import Output, check_outputs
+from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.config import OPTIMIZERS, TransferConfig
 
 _D = TransferConfig()
@@ -68,16 +69,14 @@ def parse_method(text: str) -> Method:
 
 @dataclass(frozen=True)
 class SweepSettings:
-    """The grid: ``photos`` x (``methods``; optimisers also x ``style_weight_grid`` x ``steps_grid``), styles
-    as ``stylize`` takes them, photos stylised at longest side ``size``; results, their sidecars and the
-    report go to ``out_dir``. ``evaluation`` says how they are measured (its backbone, layers and precision
-    are also the Gatys runs')."""
+    """The grid: ``photos`` x (``methods``; optimisers also x ``style_weight_grid`` x ``steps_grid``), the
+    ``style`` as ``stylize`` takes it, photos stylised at longest side ``size``; results, their sidecars and
+    the report go to ``out_dir``. ``evaluation`` says how they are measured (its feature network, layers and
+    precision are also the Gatys runs')."""
 
     photos: tuple[Path, ...]
     out_dir: Path
-    styles: tuple[Path, ...] = ()
-    style_banks: tuple[Path, ...] = ()
-    style_weights: tuple[float, ...] | None = None
+    style: StyleSpec = field(default_factory=StyleSpec)
     style_weight_grid: tuple[float, ...] = (_D.style_weight,)
     steps_grid: tuple[int, ...] = (_D.steps,)
     methods: tuple[str, ...] = ("lbfgs",)
@@ -90,7 +89,7 @@ class SweepSettings:
         """The parsed methods, after the settings are checked (one-line :class:`ConfigError`)."""
         if not self.photos:
             raise ConfigError("give at least one photo to sweep")
-        if not self.styles and not self.style_banks:
+        if not self.style:
             raise ConfigError("a sweep needs a style: --style IMAGE... or --style-bank BANK")
         if not self.methods:
             raise ConfigError("--methods needs at least one method")
@@ -187,11 +186,7 @@ class _Runner:
         assert run.style_weight is not None and run.steps is not None
         cfg = replace(_D, steps=run.steps, optimizer=run.method.kind, style_weight=run.style_weight, size=s.size,
                       scales=(s.size,), seed=s.seed, precision=self.precision, device=str(self.device))  # fmt: skip
-        job = StylizeJob(
-            content=run.photo, output=run.output, styles=s.styles, style_banks=s.style_banks,
-            style_weights=s.style_weights, config=cfg, backbone=ev.backbone, arch=ev.arch, pooling=ev.pooling,
-            style_layers=ev.style_layers, content_layers=ev.content_layers, overwrite=s.overwrite,
-        )  # fmt: skip
+        job = StylizeJob(run.photo, run.output, s.style, cfg, ev.features, overwrite=s.overwrite)
         with peak_memory(self.device) as peak:
             outcome = run_stylize(job, self.callback)
         if outcome.interrupted:
@@ -239,9 +234,10 @@ class _Runner:
         model = load_adain(m.model)
         model.net.to(self.device)
         dev, prec, size = self.device, self.precision, self.s.size
-        styles = [image_style(model, p, size, dev, prec) for p in self.s.styles]
-        styles += [bank_style(model, b, prec) for b in self.s.style_banks]
-        return AdaINStylizer(model, styles, self.s.style_weights, device=dev, precision=prec)
+        st = self.s.style
+        styles = [image_style(model, p, size, dev, prec) for p in st.images]
+        styles += [bank_style(model, b, prec) for b in st.banks]
+        return AdaINStylizer(model, styles, st.weights, device=dev, precision=prec)
 
 
 def _source(run: Run, styles: Styles, seconds: float, peak: int | None, universe: str | None) -> ResultSource:
@@ -283,7 +279,7 @@ def sweep_sheet(settings: SweepSettings, ev: Evaluation, runs: list[Run], path: 
 def run_sweep(settings: SweepSettings, callback: Callable[[Any], None] | None = None) -> SweepOutcome:
     """Check every output, run the grid, measure every result, write the report and the sweep pictures."""
     methods = settings.validate()
-    styles = styles_from_args(settings.styles, settings.style_banks, settings.style_weights)
+    styles = resolve_styles(settings.style)
     runs = plan_runs(settings, methods)
     protect = [*settings.photos, *(p for p, _ in styles.images), *(p for p, _ in styles.banks)]
     protect += [m.model for m in methods if m.model is not None]

@@ -1,21 +1,77 @@
-"""StyleContentModel: the paper's extractor of style (Gram) and content representations (section 3.2)."""
+"""FeatureSpec (which network and layers a job sees style and content with) and StyleContentModel, the
+paper's extractor of style (Gram) and content representations (section 3.2)."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
 
 from styleverse.errors import ConfigError
 from styleverse.nn.losses import gram
-from styleverse.nn.vgg import VGGFeatures
+from styleverse.nn.vgg import BackboneInfo, VGGFeatures
 
+log = logging.getLogger("styleverse")
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 CHECKPOINT_PIXELS = 1536 * 1536  # larger images recompute blocks 1-2 in backward instead of holding them
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The feature network a job measures style and content with, and its layers.
+
+    ``backbone`` is a weight source (``imagenet``, ``random`` or a file, see
+    :func:`~styleverse.nn.vgg.load_backbone`) or None: the network the job's inputs record (a style bank, a
+    result's sidecar), else ImageNet VGG. ``seed`` and ``width`` only shape a ``random`` network.
+    ``style_layers`` are ``NAME`` or ``NAME:WEIGHT`` (see :func:`parse_layer_weights`).
+    """
+
+    backbone: str | None = None
+    arch: str = "vgg19"
+    pooling: str = "max"
+    seed: int = 0
+    width: float = 1.0
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+
+    def resolve(self, recorded: BackboneInfo | None = None, what: str = "the first style bank") -> FeatureSpec:
+        """The spec with its network settled, by the one rule every job follows: a backbone given is used as
+        given (a bank made with another network then refuses it, naming the flags that select its own:
+        :func:`styleverse.styles.bank.check_compatible`); None takes the network ``recorded`` (``what``
+        records it, a bank only works with the network it was made with) with its arch, pooling, seed and
+        width; with nothing recorded, ImageNet VGG."""
+        if self.backbone is not None:
+            return self
+        if recorded is None:
+            return replace(self, backbone="imagenet")
+        log.info("using the feature network %s records: %s", what, recorded.identity)
+        return replace(
+            self, backbone=recorded.weights, arch=recorded.arch, pooling=recorded.pooling,
+            seed=recorded.seed or 0, width=recorded.width,
+        )  # fmt: skip
+
+    def backbone_args(self) -> dict[str, Any]:
+        """Keywords of :func:`~styleverse.nn.vgg.load_backbone` besides the source (call after :meth:`resolve`)."""
+        return {"arch": self.arch, "pooling": self.pooling, "seed": self.seed, "width": self.width}
+
+    def model_args(self) -> dict[str, Any]:
+        """Keywords of ``build_model`` for this resolved spec: the source, the layers and :meth:`backbone_args`."""
+        if self.backbone is None:
+            raise ValueError("FeatureSpec.resolve() first: the backbone is not settled")
+        layers = {"style_layers": list(self.style_layers), "content_layers": list(self.content_layers)}
+        return {"backbone": self.backbone, **layers, **self.backbone_args()}
+
+    def settings(self) -> dict[str, Any]:
+        """The spec as plain JSON values (sidecars and resume fingerprints)."""
+        return {"backbone": self.backbone, "arch": self.arch, "pooling": self.pooling, "seed": self.seed,
+                "width": self.width, "style_layers": list(self.style_layers),
+                "content_layers": list(self.content_layers)}  # fmt: skip
 
 
 @dataclass

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,8 +82,24 @@ class BackboneInfo:
             tag = f"{self.source}:sha256={(self.sha256 or '')[:16]}"
         return f"{self.arch}/{self.pooling}/{tag}"
 
+    @property
+    def weights(self) -> str:
+        """The :func:`load_backbone` source that rebuilds this network: ``imagenet``, ``random`` or its file."""
+        return self.source if self.source in ("imagenet", "random") else str(self.path)
+
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "identity": self.identity}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BackboneInfo:
+        """The inverse of :meth:`to_dict` (what banks, sidecars and model files record); the derived
+        ``identity`` and keys it does not know are left out, missing ones take their defaults."""
+        keys = cls.__dataclass_fields__
+        kw = {k: v for k, v in d.items() if k in keys and v is not None}
+        for k, kind in (("seed", int), ("width", float), ("arch", str), ("pooling", str), ("source", str)):
+            if k in kw:
+                kw[k] = kind(kw[k])
+        return cls(**kw)
 
 
 class ImageNetNormalize(nn.Module):

@@ -266,26 +266,11 @@ def _read_stats(p: Path, t: Mapping[str, torch.Tensor], mean: GramDict) -> StatD
     return stats
 
 
-def recorded_backbone(b: Mapping[str, object]) -> tuple[str, dict[str, Any]]:
-    """The :func:`~styleverse.nn.vgg.load_backbone` source and keywords that rebuild the network a bank
-    records (its ``BackboneInfo.to_dict()``), so a bank brings its own network to any job that uses it."""
-    kw: dict[str, Any] = {"arch": str(b.get("arch", "vgg19")), "pooling": str(b.get("pooling", "max"))}
-    src = b.get("source")
-    if src == "random":
-        seed, width = b.get("seed"), b.get("width")
-        return "random", {**kw, "seed": int(seed or 0), "width": float(width or 1.0)}  # type: ignore[call-overload,arg-type]
-    if src == "imagenet":
-        return "imagenet", kw
-    return str(b.get("path")), kw
-
-
 def backbone_flags(b: Mapping[str, object]) -> str:
     """Command-line flags that select the backbone described by a ``BackboneInfo.to_dict()``."""
-    src = b.get("source")
-    flag = {"imagenet": "--backbone imagenet", "random": f"--backbone random --seed {b.get('seed')}"}.get(
-        str(src), f"--backbone {b.get('path')}"
-    )
-    return f"{flag} --arch {b.get('arch')} --pooling {b.get('pooling')}"
+    info = BackboneInfo.from_dict(b)
+    seed = f" --seed {info.seed}" if info.source == "random" else ""
+    return f"--backbone {info.weights}{seed} --arch {info.arch} --pooling {info.pooling}"
 
 
 def check_compatible(
@@ -351,17 +336,20 @@ def adain_stats(
 
 
 def bank_targets(
-    path: str | Path,
+    bank: Bank | str | Path,
     info: BackboneInfo,
     style_layers: Iterable[str],
     size: int | None = None,
     precision: str | None = None,
+    where: str | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Float32 mean Gram per requested layer from a bank file, after :func:`check_compatible`. Grams are
-    size-normalised; ``size`` (the run's) is only compared with the bank's in a debug log line."""
-    bank = load_bank(path)
+    """Float32 mean Gram per requested layer from a bank (a file, or one already loaded: ``where`` names it in
+    messages), after :func:`check_compatible`. Grams are size-normalised; ``size`` (the run's) is only
+    compared with the bank's in a debug log line."""
+    where = where or str(bank if not isinstance(bank, Bank) else "bank")
+    bank = bank if isinstance(bank, Bank) else load_bank(bank)
     layers = [str(x).partition(":")[0] for x in style_layers]
-    check_compatible(bank, info, layers, where=str(path), precision=precision)
+    check_compatible(bank, info, layers, where=where, precision=precision)
     if size is not None and bank.size is not None and size != bank.size:
-        log.debug("%s: bank made at %d px, used at %d px", path, bank.size, size)
+        log.debug("%s: bank made at %d px, used at %d px", where, bank.size, size)
     return {k: bank.mean[k].float().clone() for k in layers}

@@ -30,7 +30,7 @@ optimisation.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -43,6 +43,26 @@ from styleverse.transfer.targets import GramDict, StyleSet
 from styleverse.video.loop import FrameState, StylizedFrame
 
 LEVEL = 1.0 / 255.0  # δ: one 8-bit level, the unit of change of the temporal term
+_D = TransferConfig()
+
+
+@dataclass(frozen=True)
+class GatysSettings:
+    """How each frame is optimised (Gatys et al.): optimiser, learning rate (None: the optimiser's default),
+    loss weights, seed, precision and device. Steps per frame and the frame size are the video's own."""
+
+    optimizer: str = _D.optimizer
+    lr: float | None = _D.lr
+    content_weight: float = _D.content_weight
+    style_weight: float = _D.style_weight
+    tv_weight: float = _D.tv_weight
+    seed: int = _D.seed
+    precision: str = _D.precision
+    device: str = _D.device
+
+    def config(self) -> TransferConfig:
+        """These settings as the optimiser takes them (its steps and sizes are set per frame)."""
+        return TransferConfig(**asdict(self))
 
 
 def temporal_loss(image: torch.Tensor, warped: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -29,11 +29,13 @@ from styleverse.io.lock import output_lock
 from styleverse.io.video import DecodedFrame, VideoReader, display_size, frame_to_array
 from styleverse.io.video_writer import DEFAULT_CRF
 from styleverse.nn.color import match_histogram
+from styleverse.nn.features import FeatureSpec
 from styleverse.nn.vgg import BackboneInfo
-from styleverse.transfer.job import COLOR_MODES, StylizeJob, add_bank_targets, feature_network, style_sources
+from styleverse.styles.spec import StyleSpec
+from styleverse.transfer.job import feature_network
 from styleverse.transfer.optimize import StyleTransfer
 from styleverse.video.flow import DEFAULT_PRESET, PRESETS, DISFlow
-from styleverse.video.gatys import GatysFrameStylizer
+from styleverse.video.gatys import GatysFrameStylizer, GatysSettings
 from styleverse.video.loop import FrameLoop, FrameResult, FrameStylizer, to_tensor
 from styleverse.video.output import OutputPlan, plan_outputs, write_outputs
 from styleverse.video.work import WorkFolder
@@ -44,7 +46,7 @@ MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused unless --size 
 
 @dataclass(frozen=True)
 class VideoConfig:
-    """How a clip is stylised and encoded (the style itself is the job's :class:`StylizeJob`).
+    """How a clip is stylised and encoded (the style itself is the job's :class:`StyleSpec`).
 
     ``temporal_weight`` 0.02 was chosen on a random VGG19 (no ImageNet weights here), 96x54 pan clip with
     an occluder, 30 steps per frame either way: 0.002 / 0.01 / 0.03 cut the warping error 3.2x / 5.7x / 11x
@@ -89,15 +91,19 @@ class VideoConfig:
 
 @dataclass(frozen=True)
 class VideoJob:
-    """One video job. ``style`` says what look to give (style images or banks, network, loss weights,
-    optimiser, seed, device, colour preservation); its ``content``/``output`` name the video's, and its
-    step count and sizes are not used (``video`` has them). ``png_sequence`` (or an ``output`` that is an
-    existing folder) writes PNG frames into the folder ``output`` instead of a video file."""
+    """One video job. ``style`` says what look to give (style images or banks, weights, scale, colour
+    preservation), ``features`` under which network (None: the first bank's, else ImageNet VGG), ``gatys``
+    how each frame is optimised, ``video`` which frames, how many steps each, and how they are encoded.
+    ``png_sequence`` (or an ``output`` that is an existing folder) writes PNG frames into the folder
+    ``output`` instead of a video file. A feed-forward stylizer passed to :func:`run_video` uses none of
+    ``style``, ``features`` and ``gatys``."""
 
     input: Path
     output: Path
-    style: StylizeJob
+    style: StyleSpec = field(default_factory=StyleSpec)
     video: VideoConfig = field(default_factory=VideoConfig)
+    features: FeatureSpec = field(default_factory=FeatureSpec)
+    gatys: GatysSettings = field(default_factory=GatysSettings)
     plot: Path | None = None
     overwrite: bool = False
     resume: bool = False
@@ -108,7 +114,8 @@ class VideoJob:
         return {
             "input": str(self.input),
             "output": str(self.output),
-            "style": self.style.settings(),
+            "style": {**self.style.settings(), **self.features.settings()},
+            "gatys": asdict(self.gatys),
             "video": asdict(self.video),
             "plot": str(self.plot) if self.plot else None,
             "png_sequence": self.png_sequence or self.output.is_dir(),
@@ -173,8 +180,6 @@ def fingerprint(job: VideoJob, frames_only: bool = False, stylizer: dict[str, An
     s.pop("plot")
     st = job.input.stat()
     s["input_file"] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-    for k in ("overwrite", "resume", "plot", "snapshot_dir", "output"):
-        s["style"].pop(k, None)
     if frames_only:
         s.pop("output")
         s["video"] = {k: v for k, v in s["video"].items() if k not in ("crf", "compare")}
@@ -213,19 +218,18 @@ def gatys_stylizer(
     job: VideoJob, first: torch.Tensor, callback: Callable[[Any], None] | None
 ) -> tuple[GatysFrameStylizer, BackboneInfo]:
     """The Gatys stylizer with style targets built once for the video at its frame size."""
-    sj, cfg = job.style, job.video
-    if sj.preserve_color not in COLOR_MODES:
-        raise ConfigError(f"--preserve-color must be one of {', '.join(COLOR_MODES)}")
-    styles, bank_weights = style_sources(sj)
-    model, info = feature_network(sj)
+    style, cfg, optim = job.style, job.video, job.gatys.config()
+    styles, bank_weights = style.sources()
+    banks = style.load_banks()  # each bank file read once: its network, then its targets
+    model, info = feature_network(job.features, banks)
     side = max(int(first.shape[-2]), int(first.shape[-1]))
-    probe = StyleTransfer(model, replace(sj.config, scales=(side,)))
-    add_bank_targets(sj, styles, bank_weights, info, side, probe.precision)
-    if sj.preserve_color == "histogram":  # style colours matched to the first frame's
+    probe = StyleTransfer(model, replace(optim, scales=(side,)))
+    style.add_bank_targets(styles, banks, bank_weights, info, model.style_weights, side, probe.precision)
+    if style.preserve_color == "histogram":  # style colours matched to the first frame's
         styles.transform = lambda t: match_histogram(t, first)
     targets = styles.targets(model, side, probe.device, probe.precision)
     stylizer = GatysFrameStylizer(
-        model, sj.config, targets, cfg.temporal_weight, cfg.steps_first, cfg.steps, sj.preserve_color, callback
+        model, optim, targets, cfg.temporal_weight, cfg.steps_first, cfg.steps, style.preserve_color, callback
     )
     return stylizer, info
 
@@ -242,9 +246,9 @@ def run_video(
     resume fingerprint: include what its output depends on) and ``stylizer_inputs`` are its files (which
     no output may replace); the job's style settings are not used."""
     job.video.validate()
-    job.style.config.validate()
-    styles, _ = style_sources(job.style) if stylizer is None else (None, None)
-    inputs = [job.input, *(styles.paths() if styles else []), *job.style.style_banks, *stylizer_inputs]
+    job.gatys.config().validate()
+    styles, _ = job.style.sources() if stylizer is None else (None, None)
+    inputs = [job.input, *job.style.inputs(styles), *stylizer_inputs]
     info = stylizer_info if stylizer is not None else None
     with open_input(job) as reader:
         plan = plan_outputs(job, inputs)
@@ -313,7 +317,7 @@ def _frames(
     emit(VideoStarted(total, done, size))
     times: list[float] = []
     timing: dict[str, Any] = {"first_pts": first.pts, "next_time": None, "rotation": rotation, "size": size}
-    device = getattr(stylizer, "device", None) or resolve_device(job.style.config.device)
+    device = getattr(stylizer, "device", None) or resolve_device(job.gatys.device)
     with peak_memory(torch.device(device)) as peak:  # of this session's frames
         try:
             for i, dec in enumerate(_chain(first, frames)):
