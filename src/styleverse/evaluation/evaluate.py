@@ -247,7 +247,8 @@ def evaluate_sources(
         judge.check_universe(settings.universe)
     # one network for every result, so their numbers compare
     recorded = next((s.backbone for s in sources if s.backbone is not None), None)
-    model, info = build_model(**settings.features.resolve(recorded, "the first result's sidecar").model_args())
+    features = settings.features.resolve(recorded, "the first result's sidecar", binding=False)
+    model, info = build_model(**features.model_args())
     scorer = Scorer(model, info, device, precision)
     scores = []
     for i, src in enumerate(sources):

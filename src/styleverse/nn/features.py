@@ -40,13 +40,19 @@ class FeatureSpec:
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
 
-    def resolve(self, recorded: BackboneInfo | None = None, what: str = "the first style bank") -> FeatureSpec:
-        """The spec with its network settled, by the one rule every job follows: a backbone given is used as
-        given (a bank made with another network then refuses it, naming the flags that select its own:
-        :func:`styleverse.styles.bank.check_compatible`); None takes the network ``recorded`` (``what``
-        records it, a bank only works with the network it was made with) with its arch, pooling, seed and
-        width; with nothing recorded, ImageNet VGG."""
+    def resolve(
+        self, recorded: BackboneInfo | None = None, what: str = "the first style bank", binding: bool = True
+    ) -> FeatureSpec:
+        """The spec with its network settled, by the one rule every job follows: no backbone takes the network
+        ``recorded`` (``what`` records it) with its arch, pooling, seed and width, else ImageNet VGG; a backbone
+        given is used as given. A ``binding`` record (a bank: it only works with the network it was made with)
+        refuses a given ``imagenet`` or ``random`` network that is not that one, before any weights load, with
+        :meth:`BackboneInfo.mismatch`'s message (a weights file is checked the same way once it is read)."""
         if self.backbone is not None:
+            planned = self._planned()
+            wrong = planned.mismatch(recorded, what) if binding and recorded and planned else None
+            if wrong:
+                raise ConfigError(wrong)
             return self
         if recorded is None:
             return replace(self, backbone="imagenet")
@@ -55,6 +61,12 @@ class FeatureSpec:
             self, backbone=recorded.weights, arch=recorded.arch, pooling=recorded.pooling,
             seed=recorded.seed or 0, width=recorded.width,
         )  # fmt: skip
+
+    def _planned(self) -> BackboneInfo | None:
+        """The identity this spec's network will have, where it is known before loading (not for a file)."""
+        if self.backbone == "random":
+            return BackboneInfo(self.arch, "random", self.pooling, seed=self.seed, width=self.width)
+        return BackboneInfo(self.arch, "imagenet", self.pooling) if self.backbone == "imagenet" else None
 
     def backbone_args(self) -> dict[str, Any]:
         """Keywords of :func:`~styleverse.nn.vgg.load_backbone` besides the source (call after :meth:`resolve`)."""

@@ -87,6 +87,21 @@ class BackboneInfo:
         """The :func:`load_backbone` source that rebuilds this network: ``imagenet``, ``random`` or its file."""
         return self.source if self.source in ("imagenet", "random") else str(self.path)
 
+    def flags(self) -> str:
+        """The command-line flags that select this network."""
+        seed = f" --seed {self.seed}" if self.source == "random" else ""
+        return f"--backbone {self.weights}{seed} --arch {self.arch} --pooling {self.pooling}"
+
+    def mismatch(self, recorded: BackboneInfo, where: str) -> str | None:
+        """The one message for running this network on something ``where`` (a bank) made with ``recorded``
+        and only valid under it, naming the flags of either way out; None when the two are the same."""
+        fix = f"pass {recorded.flags()}, or rebuild the bank with {self.flags()}"
+        if recorded.pooling != self.pooling:
+            return f"{where}: made with {recorded.pooling} pooling, this run uses {self.pooling}; {fix}"
+        if recorded.identity != self.identity:
+            return f"{where}: made with backbone {recorded.identity}, this run uses {self.identity}; {fix}"
+        return None
+
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "identity": self.identity}
 

@@ -68,7 +68,6 @@ __all__ = [
     "RunningSums",
     "accumulate",
     "adain_stats",
-    "backbone_flags",
     "bank_targets",
     "build_bank",
     "check_compatible",
@@ -266,13 +265,6 @@ def _read_stats(p: Path, t: Mapping[str, torch.Tensor], mean: GramDict) -> StatD
     return stats
 
 
-def backbone_flags(b: Mapping[str, object]) -> str:
-    """Command-line flags that select the backbone described by a ``BackboneInfo.to_dict()``."""
-    info = BackboneInfo.from_dict(b)
-    seed = f" --seed {info.seed}" if info.source == "random" else ""
-    return f"--backbone {info.weights}{seed} --arch {info.arch} --pooling {info.pooling}"
-
-
 def check_compatible(
     bank: Bank, info: BackboneInfo, style_layers: Iterable[str], where: str = "bank", precision: str | None = None
 ) -> None:
@@ -285,12 +277,9 @@ def check_compatible(
             f"{where}: its Grams were computed in bf16, this run computes style in {precision}; rebuild the bank "
             "with --precision fp32 (exact, serves every run) or run with --precision bf16"
         )
-    b = bank.backbone
-    fix = f"pass {backbone_flags(b)}, or rebuild the bank with {backbone_flags(info.to_dict())}"
-    if b.get("pooling") != info.pooling:
-        raise ConfigError(f"{where}: made with {b.get('pooling')} pooling, this run uses {info.pooling}; {fix}")
-    if b.get("identity") != info.identity:
-        raise ConfigError(f"{where}: made with backbone {b.get('identity')}, this run uses {info.identity}; {fix}")
+    wrong_network = info.mismatch(BackboneInfo.from_dict(bank.backbone), where)
+    if wrong_network:
+        raise ConfigError(wrong_network)
     wanted = [str(x).partition(":")[0] for x in style_layers]
     missing = [k for k in wanted if k not in bank.mean]
     if missing:
@@ -314,7 +303,8 @@ def rebuild_command(bank: Bank, path: str | os.PathLike[str]) -> str:
         extra += " --weights " + " ".join(map(str, weights))
     style = " --style-layers " + " ".join(bank.layers)
     size = f" --size {bank.size}" if bank.size else ""
-    return f"styleverse styles bank {args} -o {path}{extra} {backbone_flags(bank.backbone)}{style}{size} --overwrite"
+    flags = BackboneInfo.from_dict(bank.backbone).flags()
+    return f"styleverse styles bank {args} -o {path}{extra} {flags}{style}{size} --overwrite"
 
 
 def adain_stats(
