@@ -44,7 +44,9 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
         "--label", help="use only manifest rows with this label (e.g. gwen); augmented rows are always skipped"
     )
     add_model_args(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of --backbone random (and of the analysis sketch)")
+    p.add_argument(
+        "--seed", type=int, default=StyleInputs(()).seed, help="seed of --backbone random (and of the analysis sketch)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary, only errors")
 

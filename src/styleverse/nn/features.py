@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -81,9 +81,7 @@ class FeatureSpec:
 
     def settings(self) -> dict[str, Any]:
         """The spec as plain JSON values (sidecars and resume fingerprints)."""
-        return {"backbone": self.backbone, "arch": self.arch, "pooling": self.pooling, "seed": self.seed,
-                "width": self.width, "style_layers": list(self.style_layers),
-                "content_layers": list(self.content_layers)}  # fmt: skip
+        return {**asdict(self), "style_layers": list(self.style_layers), "content_layers": list(self.content_layers)}
 
 
 @dataclass

@@ -208,12 +208,11 @@ def load_encoder(info: Mapping[str, Any]) -> tuple[VGGFeatures, BackboneInfo]:
         info.get("source") in ("file", "classifier") and not info.get("path")
     ):
         raise WeightsError(f"unknown encoder source {info.get('source')!r}; the model file is damaged")
-    recorded = BackboneInfo.from_dict(info)
-    spec = recorded.weights
-    enc, got = load_backbone(spec, recorded.arch, recorded.pooling, recorded.seed or 0, ENCODER_LAYER, recorded.width)
+    r = BackboneInfo.from_dict(info)
+    enc, got = load_backbone(r.weights, r.arch, r.pooling, seed=r.seed or 0, upto=ENCODER_LAYER, width=r.width)
     if got.identity != info.get("identity"):
         raise WeightsError(
-            f"encoder {info.get('path') or spec} is not the network the decoder was trained with "
+            f"encoder {info.get('path') or r.weights} is not the network the decoder was trained with "
             f"({got.identity} now, {info.get('identity')} then); restore that file or retrain"
         )
     return enc, got
