@@ -10,6 +10,8 @@ from typing import Any
 from styleverse.app.jobs import Finished, Ticket, Tickets, error_line, follow
 from styleverse.cancel import Stopped
 from styleverse.errors import InputError
+from styleverse.nn.features import FeatureSpec
+from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.config import StepEvent, TransferConfig
 from styleverse.transfer.job import StylizeJob, run_stylize
 
@@ -112,8 +114,8 @@ def test_run_stylize_stop_ends_cleanly_and_keeps_the_image(images: dict[str, Pat
         if isinstance(ev, StepEvent):
             steps.append(ev.step)
 
-    job = StylizeJob(images["content"], tmp_path / "o.png", styles=(images["style_a"],), backbone="random",
-                     config=TransferConfig(size=32, steps=20, precision="fp32"))  # fmt: skip
+    job = StylizeJob(images["content"], tmp_path / "o.png", StyleSpec((images["style_a"],)),
+                     TransferConfig(size=32, steps=20, precision="fp32"), FeatureSpec("random"))  # fmt: skip
     out = run_stylize(job, cb, stop=lambda: len(steps) >= 3)
     assert out.result.stop_reason == "stopped" and len(out.result.history) == 3
     assert out.sidecar["stop_reason"] == "stopped" and (tmp_path / "o.png").is_file()

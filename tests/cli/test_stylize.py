@@ -246,6 +246,23 @@ def test_style_bank_brings_its_own_backbone(cli, images, tmp_path: Path) -> None
     assert code == 2 and "made with backbone" in one_error_line(err)
 
 
+def test_each_bank_file_is_read_once(cli, images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A stylise run reads a bank once for the network it records and the targets it holds (and a video run
+    the same, through the same job functions)."""
+    import styleverse.styles.bank as bank_module
+
+    bank = tmp_path / "u.style.safetensors"
+    common = ["--backbone", "random", "--size", "32", "--quiet"]
+    assert cli("styles", "bank", images["style_a"], "-o", bank, *common)[0] == 0
+    read: list[Path] = []
+    real = bank_module._read
+    monkeypatch.setattr(bank_module, "_read", lambda p: read.append(p) or real(p))
+    no_backbone = ["--size", "32", "--steps", "2", "--precision", "fp32", "--quiet"]
+    code, _, err = cli("stylize", images["content"], "--style-bank", bank, "-o", tmp_path / "o.png", *no_backbone)
+    assert code == 0, err
+    assert read == [bank]
+
+
 def test_plot_equal_to_output_and_bad_plot_extension_are_refused_up_front(cli, images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "o.png"
     for plot, message in ((out, "same path as"), (tmp_path / "curves.xyz", "extension must be")):

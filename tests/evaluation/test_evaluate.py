@@ -26,10 +26,12 @@ from styleverse.cancel import StopFlag, Stopped
 from styleverse.evaluation.evaluate import EvaluateSettings, evaluate
 from styleverse.evaluation.metrics import flicker, relative, ssim, style_distance
 from styleverse.evaluation.sources import Overrides
+from styleverse.nn.features import FeatureSpec
 from styleverse.nn.losses import style_loss
+from styleverse.styles.spec import StyleSpec
 
 FP32 = ("--backbone", "random", "--precision", "fp32", "--quiet")
-SETTINGS = EvaluateSettings(backbone="random", precision="fp32", device="cpu")
+SETTINGS = EvaluateSettings(FeatureSpec("random"), precision="fp32", device="cpu")
 
 
 @pytest.fixture
@@ -115,7 +117,7 @@ def test_real_run_lies_between_and_matches_the_optimisers_own_losses(pics: dict[
 
     cfg = TransferConfig(steps=8, size=32, scales=(32,), precision="fp32", device="cpu", style_weight=1e5)
     out = tmp_path / "out.png"
-    run_stylize(StylizeJob(pics["photo"], out, styles=(pics["style"], pics["style2"]), config=cfg, backbone="random"))
+    run_stylize(StylizeJob(pics["photo"], out, StyleSpec((pics["style"], pics["style2"])), cfg, FeatureSpec("random")))
     side = json.loads(out.with_name("out.png.json").read_text())
     ev = evaluate([out], EvaluateSettings(precision="fp32", device="cpu"))  # network, content, styles: the sidecar's
     s = ev.scores[0]
@@ -138,7 +140,7 @@ def test_style_bank_is_a_target_and_its_label_the_intended_universe(pics: dict[s
     model, info = build_model("random")
     bank = build_bank(model, info, [StyleImage(pics["style"])], size=None, settings={"label": "gwen"})
     path = save_bank(bank, tmp_path / "universe.style.safetensors")
-    s = evaluate([pics["style"]], SETTINGS, Overrides(content=pics["photo"], style_banks=(path,))).scores[0]
+    s = evaluate([pics["style"]], SETTINGS, Overrides(pics["photo"], StyleSpec(banks=(path,)))).scores[0]
     assert s.style.total <= 1e-6 * s.content_style.total and s.source.styles.banks == ((path, 1.0),)
     label = load_bank(path).settings.get("label")
     assert intended_universe(["gwen", "miles"], [label], [path]) == "gwen"
@@ -283,6 +285,6 @@ def test_library_overrides_beat_the_sidecar(pics: dict[str, Path], tmp_path: Pat
     img = tmp_path / "r.png"
     Image.fromarray(np.asarray(Image.open(pics["photo"]))).save(img)
     (tmp_path / "r.png.json").write_text(json.dumps({"content": str(pics["style"]), "styles": [], "style_banks": []}))
-    over = Overrides(content=pics["photo"], styles=(pics["style"],))
+    over = Overrides(pics["photo"], StyleSpec((pics["style"],)))
     s = evaluate([img], SETTINGS, over).scores[0]
     assert s.source.content == pics["photo"] and s.content_loss == 0.0 and s.source.sidecar is not None

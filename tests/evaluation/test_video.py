@@ -77,18 +77,17 @@ def test_after_the_fact_warping_error_is_the_video_commands_own(tmp_path: Path) 
     """A real ``styleverse video`` job written as PNG frames (lossless): evaluate reads its sidecar and measures
     exactly the warping error the frame loop measured while stylising, and the same floor."""
     from styleverse.evaluation.evaluate import EvaluateSettings, evaluate
-    from styleverse.transfer.config import TransferConfig
-    from styleverse.transfer.job import StylizeJob
-    from styleverse.video.config import VideoConfig, VideoJob
+    from styleverse.nn.features import FeatureSpec
+    from styleverse.styles.spec import StyleSpec
+    from styleverse.video.config import GatysSettings, VideoConfig, VideoJob
     from styleverse.video.job import run_video
 
     clip = make_video(tmp_path / "clip.mp4", "miles", seconds=0.5, fps=10, size=(32, 24))
     style = make_image(tmp_path / "style.png", (32, 32), 2)
     out = tmp_path / "styled"
     out.mkdir()  # an existing folder: a PNG sequence
-    cfg = TransferConfig(precision="fp32", device="cpu")
-    sj = StylizeJob(clip, out, styles=(style,), config=cfg, backbone="random")
-    outcome = run_video(VideoJob(clip, out, sj, VideoConfig(steps_first=3, steps=2, max_frames=4)))
+    video, gatys = VideoConfig(steps_first=3, steps=2, max_frames=4), GatysSettings(precision="fp32", device="cpu")
+    outcome = run_video(VideoJob(clip, out, StyleSpec((style,)), video, FeatureSpec("random"), gatys))
     metric = outcome.sidecar["metric"]
     assert metric["warping_error"] > 0 and metric["input_warping_error"] > 0
     (s,) = evaluate([out], EvaluateSettings(precision="fp32", device="cpu")).scores

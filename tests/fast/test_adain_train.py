@@ -14,6 +14,7 @@ from fixtures.cli import one_error_line
 from fixtures.images import image_folder
 from styleverse.fast.adain.model import STYLE_LAYERS, load_adain
 from styleverse.fast.adain.train import AdaINTrainConfig, style_loss, train_adain
+from styleverse.nn.features import FeatureSpec
 from styleverse.styles.targets import channel_stats
 
 
@@ -26,7 +27,7 @@ def data(tmp_path: Path) -> tuple[Path, Path]:
 def config(data: tuple[Path, Path], out: Path, **kw: object) -> AdaINTrainConfig:
     base = AdaINTrainConfig(
         content=(str(data[0]),), style=(str(data[1]),), output=str(out), size=32, load_size=40, batch_size=2,
-        steps=6, lr=1e-3, width=1 / 16, backbone="random", encoder_width=1 / 16, precision="fp32",
+        steps=6, lr=1e-3, width=1 / 16, features=FeatureSpec("random", width=1 / 16), precision="fp32",
     )  # fmt: skip
     return replace(base, **kw)  # type: ignore[arg-type]
 

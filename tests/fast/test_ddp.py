@@ -23,9 +23,11 @@ WORKER = textwrap.dedent(
     import torch
     from safetensors.torch import save_file
     from styleverse.fast.train import FastTrainConfig, train_fast
+    from styleverse.nn.features import FeatureSpec
 
     torch.set_num_threads(1)
     raw = json.loads(sys.argv[1])
+    raw["features"] = FeatureSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw["features"].items()})
     cfg = FastTrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
     events = []
     result = train_fast(cfg, callback=lambda ev: events.append(type(ev).__name__))

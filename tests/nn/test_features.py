@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,42 @@ def test_first_conv_stays_float32_under_bf16_autocast() -> None:
     assert out["relu1_1"].dtype == torch.float32 and out["relu1_2"].dtype == torch.bfloat16
     assert not torch.equal(nudged["relu1_1"], out["relu1_1"])  # a sub-level change still shows
     assert torch.allclose(out["relu1_1"], vgg(x, ["relu1_1"])["relu1_1"], atol=1e-6)
+
+
+def test_backbone_info_from_dict_inverts_to_dict() -> None:
+    from styleverse.nn.vgg import BackboneInfo
+
+    for info in (
+        BackboneInfo(),
+        BackboneInfo("vgg16", "random", "avg", seed=7, width=0.0625),
+        BackboneInfo("vgg19", "file", "max", path="w.safetensors", sha256="ab" * 32),
+    ):
+        assert BackboneInfo.from_dict(info.to_dict()) == info
+        assert BackboneInfo.from_dict(json.loads(json.dumps(info.to_dict()))).identity == info.identity
+    assert BackboneInfo.from_dict({"source": "random", "seed": None, "extra": 1}) == BackboneInfo(source="random")
+
+
+def test_feature_spec_resolves_by_one_rule() -> None:
+    """No backbone: what the inputs record (all of arch, pooling, seed and width), else ImageNet; a given one as
+    given, refused early when a bank that binds the run records another network."""
+    from styleverse.nn.features import FeatureSpec
+    from styleverse.nn.vgg import BackboneInfo
+
+    bank = BackboneInfo("vgg16", "random", "avg", seed=7, width=0.0625)
+    got = FeatureSpec(style_layers=("relu1_1",)).resolve(bank)
+    assert (got.backbone, got.arch, got.pooling, got.seed, got.width) == ("random", "vgg16", "avg", 7, 0.0625)
+    assert got.style_layers == ("relu1_1",)
+    assert FeatureSpec().resolve(None).backbone == "imagenet"
+    assert FeatureSpec(backbone="w.pth").resolve(bank) == FeatureSpec(backbone="w.pth")  # a file: checked once read
+    filed = BackboneInfo(source="file", path="w.pth", sha256="cd" * 32)
+    assert FeatureSpec().resolve(filed).backbone == "w.pth"
+    with pytest.raises(ConfigError, match=r"made with backbone vgg16/avg/random.*pass --backbone random --seed 7"):
+        FeatureSpec("random", arch="vgg16", pooling="avg").resolve(bank)
+    with pytest.raises(ConfigError, match="made with avg pooling, this run uses max"):
+        FeatureSpec("imagenet").resolve(bank)
+    same = FeatureSpec("random", arch="vgg16", pooling="avg", seed=7, width=0.0625)
+    assert same.resolve(bank) == same
+    assert FeatureSpec("imagenet").resolve(bank, binding=False).backbone == "imagenet"  # a sidecar binds nothing
+    assert same.model_args()["width"] == 0.0625
+    with pytest.raises(ValueError):
+        FeatureSpec().model_args()

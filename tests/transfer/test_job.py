@@ -11,6 +11,8 @@ from PIL import Image
 
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.state import load_state, save_state, state_path
+from styleverse.nn.features import FeatureSpec
+from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.config import TransferConfig
 from styleverse.transfer.job import STATE_KIND, StylizeJob, fingerprint, run_stylize
 from styleverse.transfer.optimize import StepEvent
@@ -18,7 +20,8 @@ from styleverse.transfer.optimize import StepEvent
 
 def _job(images: dict[str, Path], out: Path, **kw: object) -> StylizeJob:
     cfg = TransferConfig(size=32, steps=6, precision="fp32", seed=3)
-    return StylizeJob(images["content"], out, styles=(images["style_a"],), config=cfg, backbone="random", **kw)  # type: ignore[arg-type]
+    style, features = StyleSpec((images["style_a"],)), FeatureSpec(backbone="random", seed=3)
+    return StylizeJob(images["content"], out, style, cfg, features, **kw)  # type: ignore[arg-type]
 
 
 def _pixels(p: Path) -> np.ndarray:
@@ -106,8 +109,8 @@ def test_a_size_that_cannot_fit_is_refused_before_any_work(
     import styleverse.devices as dv
 
     monkeypatch.setattr(dv, "available_memory", lambda device: 2**30)  # 1 GiB free
-    job = StylizeJob(images["content"], tmp_path / "o.png", styles=(images["style_a"],), backbone="random",
-                     config=TransferConfig(size=4096, steps=1, precision="fp32"))  # fmt: skip
+    job = StylizeJob(images["content"], tmp_path / "o.png", StyleSpec((images["style_a"],)),
+                     TransferConfig(size=4096, steps=1, precision="fp32"), FeatureSpec("random"))  # fmt: skip
     with pytest.raises(ConfigError, match=r"--size 4096 needs about .* GiB"):
         run_stylize(job)
     assert [p.name for p in tmp_path.iterdir()] == ["in"]  # the inputs only: nothing was written
@@ -121,8 +124,8 @@ def test_the_memory_check_counts_the_precision_and_checkpointing_the_run_will_us
 
     monkeypatch.setenv("STYLEVERSE_NATIVE_BF16", native)
     monkeypatch.setattr(dv, "available_memory", lambda device: 2**30)
-    job = StylizeJob(images["content"], tmp_path / "o.png", styles=(images["style_a"],), backbone="random",
-                     config=TransferConfig(size=4096, steps=1))  # fmt: skip
+    job = StylizeJob(images["content"], tmp_path / "o.png", StyleSpec((images["style_a"],)),
+                     TransferConfig(size=4096, steps=1), FeatureSpec("random"))  # fmt: skip
     with pytest.raises(ConfigError) as e:
         run_stylize(job)
     want = dv.vgg_pass_bytes(4096, 3413, precision="bf16" if native == "1" else "fp32", checkpoint_blocks=2)

@@ -8,8 +8,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from styleverse.errors import ConfigError
+
+if TYPE_CHECKING:
+    from styleverse.nn.features import FeatureSpec
 
 MB = 1024 * 1024
 
@@ -57,7 +61,7 @@ class AppConfig:
     (off unless asked). ``banks``/``models`` are folders whose style banks and real-time models the page
     offers. ``jobs`` run at once (default one per CPU), each with ``cpus // jobs`` torch threads; the rest wait
     in the queue, which shows them their place. ``backbone`` is the feature network of stylise, video and
-    universe jobs (``random`` for trials and tests)."""
+    universe jobs (``random`` for trials and tests): :meth:`features` says which one a job uses."""
 
     host: str = "127.0.0.1"
     port: int = 7860
@@ -70,6 +74,13 @@ class AppConfig:
     queue_size: int = 32
     device: str = "auto"
     limits: Limits = field(default_factory=Limits)
+
+    def features(self, banks: bool = False) -> FeatureSpec:
+        """The feature network of a job: the server's ``backbone``, or with ``banks`` the one the first bank
+        records (a bank decides its own network, see :meth:`FeatureSpec.resolve`)."""
+        from styleverse.nn.features import FeatureSpec
+
+        return FeatureSpec(backbone=None if banks else self.backbone)
 
     @property
     def concurrency(self) -> int:

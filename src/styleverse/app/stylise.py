@@ -25,8 +25,9 @@ from styleverse.app.sources import StyleChoice
 from styleverse.app.views import loss_curve, payload_path, payload_paths, payload_rows, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.io.images import tensor_to_pil
+from styleverse.styles.spec import COLOR_MODES, StyleSpec
 from styleverse.transfer.config import ScaleEvent, SnapshotEvent, StepEvent, TransferConfig
-from styleverse.transfer.job import COLOR_MODES, StylizeJob, StylizeOutcome, run_stylize
+from styleverse.transfer.job import StylizeJob, StylizeOutcome, run_stylize
 
 TAB = "stylise"
 DEFAULTS = TransferConfig()
@@ -93,12 +94,9 @@ def prepare(ctx: AppContext, req: Request) -> StylizeJob:
     return StylizeJob(
         content=content,
         output=folder / "stylized.png",
-        styles=styles,
-        style_banks=banks,
-        style_weights=checked.weights,
+        style=StyleSpec(tuple(styles), tuple(banks), checked.weights, preserve_color=req.preserve_color),
         config=config,
-        backbone=None if banks else ctx.config.backbone,  # a bank decides its own network
-        preserve_color=req.preserve_color,
+        features=ctx.config.features(banks=bool(banks)),  # a bank decides its own network
         plot=folder / "losses.png",
         snapshot_dir=folder / "snapshots",
     )

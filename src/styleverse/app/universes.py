@@ -69,7 +69,7 @@ def prepare(ctx: AppContext, req: Request, kind: str) -> tuple[Path, StyleInputs
     (folder / "styles").mkdir()
     staged = [ctx.workspace.stage(p, folder / "styles", "style") for p in checked]
     source = StyleInputs(
-        tuple(str(p) for p in staged), size=req.size, backbone=ctx.config.backbone, device=ctx.config.device
+        tuple(str(p) for p in staged), size=req.size, features=ctx.config.features(), device=ctx.config.device
     )
     return folder, source
 

@@ -23,8 +23,9 @@ from styleverse.app.jobs import Finished, Ticket, follow
 from styleverse.app.sources import StyleChoice
 from styleverse.app.views import payload_path, payload_paths, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
-from styleverse.transfer.config import StepEvent, TransferConfig
-from styleverse.transfer.job import StylizeJob
+from styleverse.styles.spec import StyleSpec
+from styleverse.transfer.config import StepEvent
+from styleverse.video.config import GatysSettings
 
 TAB = "video"
 GATYS = "optimisation (Gatys, slow, best)"
@@ -79,15 +80,7 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
     staged = ctx.workspace.stage(clip, folder, "clip")
     styles, banks = sources.stage_styles(ctx, checked, folder) if model is None else ((), ())
     out = folder / "stylized.mp4"
-    style = StylizeJob(
-        staged,
-        out,
-        styles=styles,
-        style_banks=banks,
-        style_weights=checked.weights or None,
-        config=TransferConfig(device=ctx.config.device),
-        backbone=None if banks else ctx.config.backbone,
-    )
+    style = StyleSpec(tuple(styles), tuple(banks), checked.weights or None)
     video = VideoConfig(
         temporal_weight=temporal,
         steps_first=steps_first,
@@ -96,7 +89,8 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
         size=req.size,
         max_pixels=lim.max_video_side**2,
     )
-    return VideoJob(staged, out, style, video, plot=folder / "frames.png"), stylizer, info
+    features, gatys = ctx.config.features(banks=bool(banks)), GatysSettings(device=ctx.config.device)
+    return VideoJob(staged, out, style, video, features, gatys, plot=folder / "frames.png"), stylizer, info
 
 
 def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[tuple[str | None, str | None, str | None]]:

@@ -16,6 +16,7 @@ from .common import (
     Parser,
     add_device_args,
     console,
+    features_from_args,
     need,
     non_negative_float,
     non_negative_int,
@@ -58,8 +59,9 @@ def register(sub: Any) -> None:
 
 def _register_train(actions: Any) -> None:
     from styleverse.fast.adain.train import AdaINTrainConfig
+    from styleverse.nn.features import FeatureSpec
 
-    d = _defaults(AdaINTrainConfig)
+    d, f = _defaults(AdaINTrainConfig), FeatureSpec()
     t: Parser = actions.add_parser(
         "train",
         help="train a decoder on content photos and style images",
@@ -82,11 +84,12 @@ def _register_train(actions: Any) -> None:
     t.add_argument("--width", type=positive_float, default=d["width"], help="decoder channels relative to the paper's")
     t.add_argument(
         "--backbone",
-        default=d["backbone"],
-        help="the fixed encoder: imagenet (official VGG file), random (tests only) or PATH to VGG weights",
+        default=f.backbone,
+        help="the fixed encoder: imagenet (official VGG file), random (tests only) or PATH to VGG weights "
+        "(default: imagenet)",
     )
-    t.add_argument("--arch", choices=["vgg19", "vgg16"], default=d["arch"], help="VGG depth")
-    t.add_argument("--pooling", choices=["max", "avg"], default=d["pooling"], help="encoder pooling")
+    t.add_argument("--arch", choices=["vgg19", "vgg16"], default=f.arch, help="VGG depth")
+    t.add_argument("--pooling", choices=["max", "avg"], default=f.pooling, help="encoder pooling")
     t.add_argument("--seed", type=int, default=d["seed"], help="seed for the initial weights and the data order")
     t.add_argument("--checkpoint-every", type=non_negative_int, default=d["checkpoint_every"], help="0: at the end")
     t.add_argument("--sample-every", type=non_negative_int, default=d["sample_every"], help="sample grid every K steps")
@@ -166,7 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         content=tuple(args.content), style=tuple(args.style), output=args.output, size=args.size,
         load_size=args.load_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr, lr_decay=args.lr_decay,
         style_weight=args.style_weight, content_weight=args.content_weight, width=args.width,
-        backbone=args.backbone, arch=args.arch, pooling=args.pooling, seed=args.seed,
+        features=features_from_args(args), seed=args.seed,
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, precision=args.precision,
         device=args.device, resume=args.resume, overwrite=args.overwrite,
     )  # fmt: skip

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -19,6 +19,10 @@ from styleverse.cli.progress import ProgressLike
 from styleverse.cli.progress import progress as _progress
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.versions import versions
+
+if TYPE_CHECKING:
+    from styleverse.nn.features import FeatureSpec
+    from styleverse.styles.spec import StyleSpec
 
 T = TypeVar("T")
 console = Console(stderr=True)
@@ -137,36 +141,68 @@ def _vgg_configs() -> list[str]:
     return list(CONFIGS)
 
 
-def _default_style_layers() -> tuple[str, ...]:
-    from styleverse.nn.features import DEFAULT_STYLE_LAYERS
+def add_model_args(p: argparse.ArgumentParser, from_bank: bool = False) -> None:
+    """Feature-network flags shared by every command that computes style features, defaults from
+    :class:`~styleverse.nn.features.FeatureSpec`. ``from_bank`` (stylize, video, evaluate): without
+    --backbone the command uses the network its inputs record."""
+    from styleverse.nn.features import FeatureSpec
 
-    return DEFAULT_STYLE_LAYERS
-
-
-def add_model_args(p: argparse.ArgumentParser, backbone_default: str | None = "imagenet") -> None:
-    """Feature-network flags shared by every command that computes style features. ``backbone_default=None``
-    (stylize) means: the network the first --style-bank records, else imagenet."""
-    from_bank = "; stylize uses the network the first --style-bank was made with (default: imagenet)"
-    from_bank = from_bank if backbone_default is None else ""
+    f = FeatureSpec()
+    tail = "; stylize uses the network the first --style-bank was made with (default: imagenet)"
     p.add_argument(
         "--backbone",
-        default=backbone_default,
+        default=f.backbone,
         help="feature network weights: 'imagenet' (official torchvision VGG file, downloaded once into the "
         "torch hub cache), 'random' (untrained, seeded; poor look, for tests/offline), or a PATH to a "
-        ".safetensors/.pth VGG state dict or a universe-classifier checkpoint" + from_bank,
+        ".safetensors/.pth VGG state dict or a universe-classifier checkpoint"
+        + (tail if from_bank else "")
+        + ("" if from_bank else " (default: imagenet)"),
     )
-    p.add_argument("--arch", choices=_vgg_configs(), default="vgg19", help="VGG depth")
-    p.add_argument("--pooling", choices=["max", "avg"], default="max", help="pooling layers (avg: smoother look)")
+    p.add_argument("--arch", choices=_vgg_configs(), default=f.arch, help="VGG depth")
+    p.add_argument("--pooling", choices=["max", "avg"], default=f.pooling, help="pooling layers (avg: smoother look)")
     p.add_argument(
         "--style-layers",
         nargs="+",
-        default=list(_default_style_layers()),
+        default=list(f.style_layers),
         metavar="LAYER[:W]",
         help="layers whose Gram matrices define style, optional weight after a colon (default 1); the style "
         "loss is the weighted sum over layers, weights not normalised: adding a layer adds its term and leaves "
         "the others as strong as they were",
     )
     add_device_args(p)
+
+
+def features_from_args(args: argparse.Namespace) -> FeatureSpec:
+    """The :class:`~styleverse.nn.features.FeatureSpec` the flags describe; a flag the command lacks keeps
+    the spec's default (``--seed`` is also the seed of a ``random`` backbone)."""
+    from styleverse.nn.features import FeatureSpec
+
+    f = FeatureSpec()
+    return FeatureSpec(
+        backbone=args.backbone,
+        arch=args.arch,
+        pooling=args.pooling,
+        seed=getattr(args, "seed", f.seed),
+        style_layers=tuple(getattr(args, "style_layers", f.style_layers)),
+        content_layers=tuple(getattr(args, "content_layers", f.content_layers)),
+    )
+
+
+def style_from_args(args: argparse.Namespace) -> StyleSpec:
+    """The :class:`~styleverse.styles.spec.StyleSpec` of --style, --style-bank, --style-weights and, where the
+    command has them, --style-scale and --preserve-color."""
+    from pathlib import Path
+
+    from styleverse.styles.spec import StyleSpec
+
+    d = StyleSpec()
+    return StyleSpec(
+        images=tuple(map(Path, args.style)),
+        banks=tuple(map(Path, args.style_bank)),
+        weights=tuple(args.style_weights) if args.style_weights else None,
+        scale=getattr(args, "style_scale", d.scale),
+        preserve_color=getattr(args, "preserve_color", d.preserve_color),
+    )
 
 
 def add_device_args(p: argparse.ArgumentParser) -> None:

@@ -58,7 +58,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from styleverse.io.images import load_image, probe_folder, save_image
+    from styleverse.nn.features import FeatureSpec
     from styleverse.plots import labelled_strip
+    from styleverse.styles.spec import StyleSpec
     from styleverse.transfer.job import StylizeJob, run_stylize
     from styleverse.transfer.optimize import TransferConfig
 
@@ -80,9 +82,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     job = StylizeJob(
         content=content,
         output=result,
-        styles=tuple(styles),
+        style=StyleSpec(tuple(styles)),
         config=config,
-        backbone=_backbone(args.backbone),
+        features=FeatureSpec(backbone=_backbone(args.backbone)),
         plot=out / "losses.png",
         snapshot_dir=out / "snapshots",
         overwrite=True,

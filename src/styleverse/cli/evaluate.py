@@ -18,20 +18,23 @@ from styleverse.evaluation.sweep import SweepRunStarted, SweepSettings
 from styleverse.io.images import probe_folder, remove_temp_files
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs
+from styleverse.nn.features import FeatureSpec
 from styleverse.transfer.config import StepEvent
 
 from .common import (
     Parser,
     add_model_args,
+    features_from_args,
     non_negative_float,
     positive_float,
     positive_int,
     progress,
     setup_logging,
     stopping,
+    style_from_args,
 )
 
-E = EvaluateSettings()
+E, F = EvaluateSettings(), FeatureSpec()
 S = SweepSettings((), Path("."))
 DEFAULT_OUT = "styleverse-eval"
 
@@ -65,7 +68,7 @@ def register(sub: Any) -> None:
     p.add_argument("--classifier", metavar="CKPT", help="universe classifier checkpoint: judge each result")
     p.add_argument("--universe", help="the universe every result should look like (default: what the result records)")
     p.add_argument(
-        "--content-layers", nargs="+", default=list(E.content_layers), metavar="LAYER", help="content layers"
+        "--content-layers", nargs="+", default=list(F.content_layers), metavar="LAYER", help="content layers"
     )
     p.add_argument(
         "--size",
@@ -77,10 +80,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--max-frames", type=positive_int, default=E.max_frames, help="video frames read for warping error/flicker"
     )
-    p.add_argument("--seed", type=int, default=E.seed, help="seed of --backbone random (and of sweep runs)")
+    p.add_argument("--seed", type=int, default=F.seed, help="seed of --backbone random (and of sweep runs)")
     p.add_argument("--overwrite", action="store_true", help="replace existing report (and sweep) files")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table, only errors")
-    add_model_args(p, backbone_default=None)
+    add_model_args(p, from_bank=True)
     p.set_defaults(precision=E.precision)
     for action in p._actions:  # the shared help speaks of stylize; say what evaluate does without --backbone
         if action.dest == "backbone":
@@ -120,12 +123,7 @@ def register(sub: Any) -> None:
 def settings_from_args(args: argparse.Namespace) -> EvaluateSettings:
     """The measurement settings the flags describe."""
     return EvaluateSettings(
-        backbone=args.backbone,
-        arch=args.arch,
-        pooling=args.pooling,
-        seed=args.seed,
-        style_layers=tuple(args.style_layers),
-        content_layers=tuple(args.content_layers),
+        features=features_from_args(args),
         size=args.size,
         frames=args.frames,
         max_frames=args.max_frames,
@@ -196,12 +194,7 @@ def _evaluate(args: argparse.Namespace, settings: EvaluateSettings) -> int:
     from styleverse.evaluation.sources import Overrides, describe_result
 
     settings.validate()
-    over = Overrides(
-        content=Path(args.content) if args.content else None,
-        styles=tuple(map(Path, args.style)),
-        style_banks=tuple(map(Path, args.style_bank)),
-        style_weights=tuple(args.style_weights) if args.style_weights else None,
-    )
+    over = Overrides(content=Path(args.content) if args.content else None, style=style_from_args(args))
     sources = [describe_result(r, over) for r in args.results]
     out_dir = Path(args.output)
     protect = [p for s in sources for p in (s.path, s.content, *(x for x, _ in s.styles.images))]
@@ -225,9 +218,7 @@ def _sweep(args: argparse.Namespace, settings: EvaluateSettings) -> int:
     sweep = SweepSettings(
         photos=tuple(map(Path, args.results)),
         out_dir=out_dir,
-        styles=tuple(map(Path, args.style)),
-        style_banks=tuple(map(Path, args.style_bank)),
-        style_weights=tuple(args.style_weights) if args.style_weights else None,
+        style=style_from_args(args),
         style_weight_grid=tuple(args.style_weights_grid),
         steps_grid=tuple(args.steps_grid),
         methods=tuple(args.methods),

@@ -17,6 +17,7 @@ from .common import (
     Parser,
     add_device_args,
     console,
+    features_from_args,
     need,
     non_negative_float,
     non_negative_int,
@@ -53,8 +54,9 @@ def register(sub: Any) -> None:
 
 def _register_train(actions: Any) -> None:
     from styleverse.fast.train import FastTrainConfig
+    from styleverse.nn.features import FeatureSpec
 
-    d = _defaults(FastTrainConfig)
+    d, f = _defaults(FastTrainConfig), FeatureSpec()
     t: Parser = actions.add_parser(
         "train",
         help="train one network for several universes (style banks and style images)",
@@ -78,17 +80,17 @@ def _register_train(actions: Any) -> None:
     t.add_argument("--tv-weight", type=non_negative_float, default=d["tv_weight"], help="total-variation smoothing")
     t.add_argument("--width", type=positive_int, default=d["width"], help="channels of the first layer (Johnson: 32)")
     t.add_argument("--blocks", type=non_negative_int, default=d["blocks"], help="residual blocks (Johnson: 5)")
+    t.add_argument("--style-layers", nargs="+", default=list(f.style_layers), metavar="LAYER[:W]", help="style layers")
     t.add_argument(
-        "--style-layers", nargs="+", default=list(d["style_layers"]), metavar="LAYER[:W]", help="style layers"
+        "--content-layers", nargs="+", default=list(f.content_layers), metavar="LAYER", help="content layers"
     )
     t.add_argument(
-        "--content-layers", nargs="+", default=list(d["content_layers"]), metavar="LAYER", help="content layers"
+        "--backbone",
+        default=f.backbone,
+        help="feature network: imagenet, random or PATH (default: the one the banks record)",
     )
-    t.add_argument(
-        "--backbone", default=None, help="feature network: imagenet, random or PATH (default: the one the banks record)"
-    )
-    t.add_argument("--arch", choices=["vgg19", "vgg16"], default=d["arch"], help="VGG depth (without banks)")
-    t.add_argument("--pooling", choices=["max", "avg"], default=d["pooling"], help="pooling (without banks)")
+    t.add_argument("--arch", choices=["vgg19", "vgg16"], default=f.arch, help="VGG depth (without banks)")
+    t.add_argument("--pooling", choices=["max", "avg"], default=f.pooling, help="pooling (without banks)")
     t.add_argument("--seed", type=int, default=d["seed"], help="seed for the initial weights and the data order")
     t.add_argument(
         "--checkpoint-every",
@@ -175,8 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         content=tuple(args.content), output=args.output, banks=tuple(args.style_bank), styles=tuple(args.style),
         size=args.size, batch_size=args.batch_size, steps=args.steps, lr=args.lr, style_weight=args.style_weight,
         content_weight=args.content_weight, tv_weight=args.tv_weight, width=args.width, blocks=args.blocks,
-        style_layers=tuple(args.style_layers), content_layers=tuple(args.content_layers), backbone=args.backbone,
-        arch=args.arch, pooling=args.pooling, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        features=features_from_args(args), seed=args.seed, checkpoint_every=args.checkpoint_every,
         sample_every=args.sample_every, precision=args.precision, device=args.device, resume=args.resume,
         overwrite=args.overwrite,
     )  # fmt: skip

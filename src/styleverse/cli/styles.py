@@ -15,6 +15,7 @@ from .common import (
     Parser,
     add_model_args,
     console,
+    features_from_args,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -44,7 +45,9 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
         "--label", help="use only manifest rows with this label (e.g. gwen); augmented rows are always skipped"
     )
     add_model_args(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of --backbone random (and of the analysis sketch)")
+    p.add_argument(
+        "--seed", type=int, default=StyleInputs(()).seed, help="seed of --backbone random (and of the analysis sketch)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary, only errors")
 
@@ -114,10 +117,7 @@ def _source(args: argparse.Namespace) -> StyleInputs:
         weights=tuple(args.weights) if args.weights else None,
         label=args.label,
         size=args.size,
-        backbone=args.backbone,
-        arch=args.arch,
-        pooling=args.pooling,
-        style_layers=tuple(args.style_layers),
+        features=features_from_args(args),
         precision=args.precision,
         device=args.device,
         seed=args.seed,

@@ -7,13 +7,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from styleverse.transfer.job import COLOR_MODES, StylizeJob, run_stylize
+from styleverse.nn.features import FeatureSpec
+from styleverse.styles.spec import COLOR_MODES, StyleSpec
+from styleverse.transfer.job import StylizeJob, run_stylize
 from styleverse.transfer.optimize import DEFAULT_LR, INITS, OPTIMIZERS, StepEvent, TransferConfig
 
 from .common import (
     Parser,
     add_model_args,
     console,
+    features_from_args,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -21,10 +24,12 @@ from .common import (
     progress,
     setup_logging,
     stopping,
+    style_from_args,
 )
 
 D = TransferConfig()
 J = StylizeJob(Path("in"), Path("out"))
+F, S = FeatureSpec(), StyleSpec()
 
 
 def register(sub: Any) -> None:
@@ -90,22 +95,22 @@ def register(sub: Any) -> None:
         "--tv-weight", type=non_negative_float, default=D.tv_weight, help="total-variation weight (denoising)"
     )
     p.add_argument(
-        "--content-layers", nargs="+", default=list(J.content_layers), metavar="LAYER", help="content layers"
+        "--content-layers", nargs="+", default=list(F.content_layers), metavar="LAYER", help="content layers"
     )
     p.add_argument(
         "--style-scale",
         type=positive_float,
-        default=J.style_scale,
+        default=S.scale,
         help="style images are seen at this multiple of the size",
     )
     p.add_argument("--init", default=J.init, help=f"starting image: {' | '.join(INITS)} | PATH to an image")
     p.add_argument(
         "--preserve-color",
         choices=COLOR_MODES,
-        default=J.preserve_color,
+        default=S.preserve_color,
         help="keep the content's colours: transfer luminance only, or match style colours to the content first",
     )
-    add_model_args(p, backbone_default=None)
+    add_model_args(p, from_bank=True)
     p.add_argument("--seed", type=int, default=D.seed, help="random seed; the same seed and settings repeat a run")
     p.add_argument("--plot", metavar="FILE", help="write style/content loss curves (log scale) to FILE (.png/.svg)")
     p.add_argument(
@@ -145,18 +150,10 @@ def job_from_args(args: argparse.Namespace) -> StylizeJob:
     return StylizeJob(
         content=Path(args.content),
         output=Path(args.output),
-        styles=tuple(map(Path, args.style)),
-        style_banks=tuple(map(Path, args.style_bank)),
-        style_weights=tuple(args.style_weights) if args.style_weights else None,
+        style=style_from_args(args),
         config=_config(args),
-        backbone=args.backbone,
-        arch=args.arch,
-        pooling=args.pooling,
-        style_layers=tuple(args.style_layers),
-        content_layers=tuple(args.content_layers),
-        style_scale=args.style_scale,
+        features=features_from_args(args),
         init=args.init,
-        preserve_color=args.preserve_color,
         plot=Path(args.plot) if args.plot else None,
         snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None,
         overwrite=args.overwrite,

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from styleverse.frames.segments import parse_time
-from styleverse.transfer.job import COLOR_MODES, StylizeJob
-from styleverse.transfer.optimize import DEFAULT_LR, OPTIMIZERS, StepEvent, TransferConfig
-from styleverse.video.config import FrameDone, StageStarted, VideoConfig, VideoJob, VideoStarted
+from styleverse.nn.features import FeatureSpec
+from styleverse.styles.spec import COLOR_MODES, StyleSpec
+from styleverse.transfer.optimize import DEFAULT_LR, OPTIMIZERS, StepEvent
+from styleverse.video.config import FrameDone, GatysSettings, StageStarted, VideoConfig, VideoJob, VideoStarted
 from styleverse.video.job import run_video
 from styleverse.video.loop import FlowBlended
 
@@ -19,6 +20,7 @@ from .common import (
     Parser,
     add_model_args,
     console,
+    features_from_args,
     need,
     non_negative_float,
     positive_float,
@@ -26,11 +28,11 @@ from .common import (
     progress,
     setup_logging,
     stopping,
+    style_from_args,
 )
 
-D = TransferConfig()
-J = StylizeJob(Path("in"), Path("out"))
-V = VideoConfig()
+D = GatysSettings()
+F, S, V = FeatureSpec(), StyleSpec(), VideoConfig()
 
 
 def time_arg(text: str) -> float:
@@ -104,16 +106,16 @@ def _style_args(p: Parser) -> None:
     p.add_argument("--style-weight", type=non_negative_float, default=D.style_weight, help="style loss weight")
     p.add_argument("--tv-weight", type=non_negative_float, default=D.tv_weight, help="total-variation weight")
     p.add_argument(
-        "--content-layers", nargs="+", default=list(J.content_layers), metavar="LAYER", help="content layers"
+        "--content-layers", nargs="+", default=list(F.content_layers), metavar="LAYER", help="content layers"
     )
-    p.add_argument("--style-scale", type=positive_float, default=J.style_scale, help="style images' size multiple")
+    p.add_argument("--style-scale", type=positive_float, default=S.scale, help="style images' size multiple")
     p.add_argument(
         "--preserve-color",
         choices=COLOR_MODES,
-        default=J.preserve_color,
+        default=S.preserve_color,
         help="keep each frame's colours (luminance) or match the style colours to the first frame (histogram)",
     )
-    add_model_args(p, backbone_default=None)
+    add_model_args(p, from_bank=True)
     p.add_argument("--seed", type=int, default=D.seed, help="random seed; same seed and settings give the same frames")
 
 
@@ -195,7 +197,7 @@ def _video_args(p: Parser) -> None:
 
 def job_from_args(args: argparse.Namespace) -> VideoJob:
     """The library job the flags describe."""
-    config = TransferConfig(
+    gatys = GatysSettings(
         optimizer=args.optimizer,
         lr=args.lr,
         content_weight=args.content_weight,
@@ -204,21 +206,6 @@ def job_from_args(args: argparse.Namespace) -> VideoJob:
         seed=args.seed,
         precision=args.precision,
         device=args.device,
-    )
-    style = StylizeJob(
-        content=Path(args.input),
-        output=Path(args.output),
-        styles=tuple(map(Path, args.style)),
-        style_banks=tuple(map(Path, args.style_bank)),
-        style_weights=tuple(args.style_weights) if args.style_weights else None,
-        config=config,
-        backbone=args.backbone,
-        arch=args.arch,
-        pooling=args.pooling,
-        style_layers=tuple(args.style_layers),
-        content_layers=tuple(args.content_layers),
-        style_scale=args.style_scale,
-        preserve_color=args.preserve_color,
     )
     video = VideoConfig(
         temporal_weight=args.temporal_weight,
@@ -235,8 +222,10 @@ def job_from_args(args: argparse.Namespace) -> VideoJob:
     return VideoJob(
         Path(args.input),
         Path(args.output),
-        style,
+        style_from_args(args),
         video,
+        features_from_args(args),
+        gatys,
         plot=Path(args.plot) if args.plot else None,
         overwrite=args.overwrite,
         resume=args.resume,

@@ -34,9 +34,9 @@ from styleverse.errors import ConfigError
 from styleverse.evaluation.frames import frame_pairs, sample_indices
 from styleverse.evaluation.judge import UniverseJudge, Verdict, intended_universe
 from styleverse.evaluation.metrics import StyleDistance, content_distance, relative, ssim, style_distance
-from styleverse.evaluation.sources import Overrides, ResultSource, Styles, backbone_choice, describe_result
+from styleverse.evaluation.sources import Overrides, ResultSource, Styles, describe_result
 from styleverse.io.images import load_image, pil_to_tensor, resize_longest
-from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel, build_model
+from styleverse.nn.features import FeatureSpec, StyleContentModel, build_model
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.targets import GramDict, StyleImage, StyleSet
 
@@ -48,17 +48,12 @@ log = logging.getLogger("styleverse")
 
 @dataclass(frozen=True)
 class EvaluateSettings:
-    """How results are measured. ``backbone=None``: the network the first result's sidecar records, else
-    ImageNet VGG (``arch``/``pooling``/``seed`` apply to a backbone given here). ``size``: longest side
-    results are measured at (None: their own). ``universe``: the intended universe for every result (None:
-    what each result records). ``precision`` fp32 by default: these are measurements."""
+    """How results are measured. ``features``: the network and layers (no backbone: the network the first
+    result's sidecar records, else ImageNet VGG). ``size``: longest side results are measured at (None: their
+    own). ``universe``: the intended universe for every result (None: what each result records).
+    ``precision`` fp32 by default: these are measurements."""
 
-    backbone: str | None = None
-    arch: str = "vgg19"
-    pooling: str = "max"
-    seed: int = 0
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
-    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    features: FeatureSpec = field(default_factory=FeatureSpec)
     size: int | None = None
     frames: int = 8
     max_frames: int = 300
@@ -252,9 +247,10 @@ def evaluate_sources(
     judge = UniverseJudge(settings.classifier, settings.device, precision) if settings.classifier else None
     if judge is not None:
         judge.check_universe(settings.universe)
-    spec, recorded = backbone_choice(settings.backbone, sources)
-    kw: dict[str, Any] = {"arch": settings.arch, "pooling": settings.pooling, "seed": settings.seed, **recorded}
-    model, info = build_model(spec, settings.style_layers, settings.content_layers, **kw)
+    # one network for every result, so their numbers compare
+    recorded = next((s.backbone for s in sources if s.backbone is not None), None)
+    features = settings.features.resolve(recorded, "the first result's sidecar", binding=False)
+    model, info = build_model(**features.model_args())
     scorer = Scorer(model, info, device, precision)
     scores = []
     for i, src in enumerate(sources):

@@ -130,8 +130,8 @@ def report_dict(ev: Evaluation, extra: dict[str, Any] | None = None) -> dict[str
     st = ev.settings
     return {
         "backbone": ev.backbone.to_dict(),
-        "style_layers": list(st.style_layers),
-        "content_layers": list(st.content_layers),
+        "style_layers": list(st.features.style_layers),
+        "content_layers": list(st.features.content_layers),
         "measured_at": st.size or "each result's own size",
         "device": ev.device,
         "precision": ev.precision,
@@ -146,7 +146,7 @@ def report_dict(ev: Evaluation, extra: dict[str, Any] | None = None) -> dict[str
 def markdown(ev: Evaluation, title: str = "Evaluation") -> str:
     """``report.md``: the table, what each column means, and the pictures."""
     cols, rows = table(ev)
-    st = ev.settings
+    st = ev.settings.features
     where = f"Measured under `{ev.backbone.identity}`, {ev.precision}, style layers {', '.join(st.style_layers)}"
     lines = [f"# {title}", "", f"{where}; content layers {', '.join(st.content_layers)}.", ""]
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -219,7 +219,7 @@ def sheet(images: Sequence[Image.Image], labels: Sequence[str], path: str | os.P
 
 def plot_layers(ev: Evaluation, path: str | os.PathLike[str]) -> Path:
     """Grouped bars: per style layer, each result's distance relative to the content photo's."""
-    layers = list(ev.settings.style_layers)
+    layers = list(ev.settings.features.style_layers)
     layers = [k.partition(":")[0] for k in layers]
     n = len(ev.scores)
     fig, ax = subplots(figsize=(max(6, 1.2 * len(layers) * max(1, n) ** 0.5 + 2), 4))

@@ -24,13 +24,15 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.images import IMAGE_EXTENSIONS, is_image_name
+from styleverse.nn.vgg import BackboneInfo
+from styleverse.styles.spec import StyleSpec
 from styleverse.styles.targets import expand_styles
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
@@ -65,9 +67,7 @@ class Overrides:
     """What the command line says instead of the sidecars (empty: use the sidecar)."""
 
     content: Path | None = None
-    styles: tuple[Path, ...] = ()
-    style_banks: tuple[Path, ...] = ()
-    style_weights: tuple[float, ...] | None = None
+    style: StyleSpec = field(default_factory=StyleSpec)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class ResultSource:
     styles: Styles
     sidecar: Path | None = None
     method: str = "no sidecar"
-    backbone: dict[str, Any] | None = None  # BackboneInfo.to_dict() the result was made under
+    backbone: BackboneInfo | None = None  # the network the result was made under, as its sidecar records
     style_scale: float = 1.0
     seconds: float | None = None
     peak_memory_bytes: int | None = None
@@ -159,13 +159,12 @@ def _weighted(items: object, side: Path, what: str) -> tuple[tuple[Path, float],
     return tuple(out)
 
 
-def styles_from_args(styles: Sequence[Path], banks: Sequence[Path], weights: Sequence[float] | None) -> Styles:
-    """Styles as ``stylize`` reads its flags: one weight per ``--style`` entry, then per bank; a folder shares
-    its weight among its images."""
-    n = len(styles) + len(banks)
-    if weights is not None and len(weights) != n:
-        raise ConfigError(f"--style-weights has {len(weights)} values for {n} styles and banks; give one per style")
-    w = list(weights) if weights is not None else [1.0] * n
+def resolve_styles(spec: StyleSpec) -> Styles:
+    """Styles as ``stylize`` reads them: one weight per image entry, then per bank; a folder shares its
+    weight among its images."""
+    spec.validate()
+    styles, banks, n = spec.images, spec.banks, len(spec.images) + len(spec.banks)
+    w = list(spec.weights) if spec.weights is not None else [1.0] * n
     if any(not (v >= 0 and math.isfinite(v)) for v in w) or (n and sum(w) <= 0):
         raise ConfigError("--style-weights must be finite, >= 0 and not all zero")
     images = expand_styles(list(styles), w[: len(styles)]) if styles else []
@@ -206,11 +205,13 @@ def _video_record(side: Path, d: dict[str, Any]) -> dict[str, Any]:
     st = _obj(settings, "style")
     vid = _obj(settings, "video")
     raw_w = st.get("style_weights")
-    weights = [float(x) for x in raw_w] if isinstance(raw_w, list) else None
-    style_paths = [_locate(p, side, "style image") for p in st.get("styles") or []]
-    bank_paths = [_locate(p, side, "bank") for p in st.get("style_banks") or []]
+    recorded = StyleSpec(
+        tuple(_locate(p, side, "style image") for p in st.get("styles") or []),
+        tuple(_locate(p, side, "bank") for p in st.get("style_banks") or []),
+        tuple(float(x) for x in raw_w) if isinstance(raw_w, list) else None,
+    )
     stylizer = _obj(d, "stylizer")
-    styles = styles_from_args(style_paths, bank_paths, weights) if (style_paths or bank_paths) else Styles()
+    styles = resolve_styles(recorded) if recorded else Styles()
     iv = _obj(d, "input_video")
     size, frames, end = vid.get("size"), vid.get("max_frames"), _number(vid.get("end"))
     return {
@@ -251,12 +252,13 @@ def describe_result(path: str | os.PathLike[str], overrides: Overrides | None = 
     if not content.exists():
         raise InputError(f"{content}: content not found (for {p}); pass --content PATH")
     styles = rec.get("styles") or Styles()
-    if overrides.styles or overrides.style_banks:
-        styles = styles_from_args(overrides.styles, overrides.style_banks, overrides.style_weights)
+    if overrides.style:
+        styles = resolve_styles(overrides.style)
     if not styles:
         why = "its sidecar records none" if data is not None else f"it has no sidecar {side.name}"
         raise InputError(f"{p}: no style to compare with ({why}); pass --style IMAGE... or --style-bank BANK")
-    backbone = data.get("backbone") if data is not None and isinstance(data.get("backbone"), dict) else None
+    recorded = data.get("backbone") if data is not None and isinstance(data.get("backbone"), dict) else None
+    backbone = BackboneInfo.from_dict(recorded) if recorded else None
     return ResultSource(
         path=p,
         kind=kind,
@@ -271,22 +273,3 @@ def describe_result(path: str | os.PathLike[str], overrides: Overrides | None = 
         fast_universe=rec.get("fast_universe"),
         video=rec.get("video") or VideoRange(),
     )
-
-
-def backbone_choice(spec: str | None, sources: Sequence[ResultSource]) -> tuple[str, dict[str, Any]]:
-    """The feature network every result is measured under (one for all, so numbers compare): ``spec`` if
-    given, else the one the first result's sidecar records, else ImageNet VGG. Returns the ``--backbone``
-    value and the recorded arch/pooling/seed to build it with (empty when ``spec`` is given)."""
-    if spec is not None:
-        return spec, {}
-    for s in sources:
-        b = s.backbone
-        if b:
-            src = str(b.get("source"))
-            value = src if src in ("imagenet", "random") else str(b.get("path"))
-            extra: dict[str, Any] = {"arch": b.get("arch", "vgg19"), "pooling": b.get("pooling", "max")}
-            if src == "random":
-                extra["seed"] = int(b.get("seed") or 0)
-                extra["width"] = float(b.get("width") or 1.0)
-            return value, extra
-    return "imagenet", {}

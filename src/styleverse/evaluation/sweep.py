@@ -33,9 +33,10 @@ from styleverse.devices import peak_memory, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.evaluation.evaluate import EvaluateSettings, Evaluation, evaluate_sources
 from styleverse.evaluation.report import score_lines, sheet, write_report
-from styleverse.evaluation.sources import ResultSource, Styles, styles_from_args
+from styleverse.evaluation.sources import ResultSource, Styles, resolve_styles
 from styleverse.io.images import load_image, load_tensor, save_image, write_json
 from styleverse.io.outputs import Output, check_outputs
+from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.config import OPTIMIZERS, TransferConfig
 
 _D = TransferConfig()
@@ -69,16 +70,14 @@ def parse_method(text: str) -> Method:
 
 @dataclass(frozen=True)
 class SweepSettings:
-    """The grid: ``photos`` x (``methods``; optimisers also x ``style_weight_grid`` x ``steps_grid``), styles
-    as ``stylize`` takes them, photos stylised at longest side ``size``; results, their sidecars and the
-    report go to ``out_dir``. ``evaluation`` says how they are measured (its backbone, layers and precision
-    are also the Gatys runs')."""
+    """The grid: ``photos`` x (``methods``; optimisers also x ``style_weight_grid`` x ``steps_grid``), the
+    ``style`` as ``stylize`` takes it, photos stylised at longest side ``size``; results, their sidecars and
+    the report go to ``out_dir``. ``evaluation`` says how they are measured (its feature network, layers and
+    precision are also the Gatys runs')."""
 
     photos: tuple[Path, ...]
     out_dir: Path
-    styles: tuple[Path, ...] = ()
-    style_banks: tuple[Path, ...] = ()
-    style_weights: tuple[float, ...] | None = None
+    style: StyleSpec = field(default_factory=StyleSpec)
     style_weight_grid: tuple[float, ...] = (_D.style_weight,)
     steps_grid: tuple[int, ...] = (_D.steps,)
     methods: tuple[str, ...] = ("lbfgs",)
@@ -91,7 +90,7 @@ class SweepSettings:
         """The parsed methods, after the settings are checked (one-line :class:`ConfigError`)."""
         if not self.photos:
             raise ConfigError("give at least one photo to sweep")
-        if not self.styles and not self.style_banks:
+        if not self.style:
             raise ConfigError("a sweep needs a style: --style IMAGE... or --style-bank BANK")
         if not self.methods:
             raise ConfigError("--methods needs at least one method")
@@ -188,11 +187,7 @@ class _Runner:
         assert run.style_weight is not None and run.steps is not None
         cfg = replace(_D, steps=run.steps, optimizer=run.method.kind, style_weight=run.style_weight, size=s.size,
                       scales=(s.size,), seed=s.seed, precision=self.precision, device=str(self.device))  # fmt: skip
-        job = StylizeJob(
-            content=run.photo, output=run.output, styles=s.styles, style_banks=s.style_banks,
-            style_weights=s.style_weights, config=cfg, backbone=ev.backbone, arch=ev.arch, pooling=ev.pooling,
-            style_layers=ev.style_layers, content_layers=ev.content_layers, overwrite=s.overwrite,
-        )  # fmt: skip
+        job = StylizeJob(run.photo, run.output, s.style, cfg, ev.features, overwrite=s.overwrite)
         with peak_memory(self.device) as peak:
             outcome = run_stylize(job, self.callback, self.stop)
         if outcome.interrupted or outcome.result.stop_reason == "stopped":
@@ -232,8 +227,8 @@ class _Runner:
         opened = open_model(m.model, str(self.device), self.precision, kinds)
         want = s.evaluation.universe
         return opened.stylizer(StylizerSpec(
-            str(m.model), mix=want if want in opened.universes else None, styles=tuple(map(str, s.styles)),
-            banks=tuple(map(str, s.style_banks)), style_weights=s.style_weights, style_size=s.size,
+            str(m.model), mix=want if want in opened.universes else None, styles=tuple(map(str, s.style.images)),
+            banks=tuple(map(str, s.style.banks)), style_weights=s.style.weights, style_size=s.size,
             device=str(self.device), precision=self.precision,
         ))  # fmt: skip
 
@@ -281,7 +276,7 @@ def run_sweep(
     ``stop()`` is asked before each run and by the Gatys runs before every step: True raises
     :class:`~styleverse.cancel.Stopped` (a Gatys run stopped by a signal keeps its resume state)."""
     methods = settings.validate()
-    styles = styles_from_args(settings.styles, settings.style_banks, settings.style_weights)
+    styles = resolve_styles(settings.style)
     runs = plan_runs(settings, methods)
     protect = [*settings.photos, *(p for p, _ in styles.images), *(p for p, _ in styles.banks)]
     protect += [m.model for m in methods if m.model is not None]

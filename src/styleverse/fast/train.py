@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -29,12 +29,15 @@ from styleverse.errors import ConfigError
 from styleverse.fast.data import Batches, content_photos
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
 from styleverse.io.state import state_path
-from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
+from styleverse.nn.features import FeatureSpec, StyleContentModel
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, LoopResult, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, sample_file, write_model
+
+if TYPE_CHECKING:
+    from styleverse.styles.bank import Bank
 
 log = logging.getLogger("styleverse")
 STATE_KIND = "fast_train"
@@ -46,9 +49,9 @@ class FastTrainConfig:
     """Settings of one ``fast train`` run. ``batch_size`` is per process under torchrun.
 
     ``banks`` and ``styles`` are the universes, in that order: a bank is named after its file (up to the first
-    dot) and a ``--style`` file or folder after its name, unless written ``NAME=PATH``. ``backbone`` None uses
-    the network the first bank records (``imagenet`` when there is no bank); ``style_weight`` and
-    ``content_weight`` are those of ``stylize``.
+    dot) and a ``--style`` file or folder after its name, unless written ``NAME=PATH``. ``features`` is the
+    loss network and its layers (no backbone: the network the first bank records, else ``imagenet``);
+    ``style_weight`` and ``content_weight`` are those of ``stylize``.
     """
 
     content: tuple[str, ...]
@@ -64,11 +67,7 @@ class FastTrainConfig:
     tv_weight: float = 0.0
     width: int = 32
     blocks: int = 5
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
-    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
-    backbone: str | None = None
-    arch: str = "vgg19"
-    pooling: str = "max"
+    features: FeatureSpec = field(default_factory=FeatureSpec)
     seed: int = 0
     checkpoint_every: int = 200
     sample_every: int = 0
@@ -100,7 +99,8 @@ class FastTrainConfig:
         return {k: v for k, v in self.to_dict().items() if k not in skip}
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {**d, "features": self.features.settings()}
 
 
 @dataclass(frozen=True)
@@ -131,29 +131,26 @@ def split_name(item: str, is_bank: bool) -> tuple[str, str]:
     return stem or p.name, item
 
 
-def resolve_backbone(cfg: FastTrainConfig) -> tuple[str, dict[str, Any]]:
-    """The backbone to load: ``cfg.backbone``, else the one the first bank records (see :func:`load_backbone`)."""
-    from styleverse.styles.bank import load_bank, recorded_backbone
+def load_banks(cfg: FastTrainConfig) -> list[tuple[str, Bank]]:
+    """Every bank universe's name and bank, each file read once."""
+    from styleverse.styles.bank import load_bank
 
-    kw: dict[str, Any] = {"arch": cfg.arch, "pooling": cfg.pooling}
-    if cfg.backbone is not None or not cfg.banks:
-        return cfg.backbone or "imagenet", {**kw, "seed": cfg.seed}
-    b = load_bank(split_name(cfg.banks[0], True)[1]).backbone
-    log.info("using the feature network the bank records: %s", b.get("identity"))
-    return recorded_backbone(b)
+    return [(name, load_bank(path)) for name, path in (split_name(b, True) for b in cfg.banks)]
 
 
-def build_features(cfg: FastTrainConfig) -> tuple[StyleContentModel, BackboneInfo]:
-    """The loss network (VGG truncated after the deepest layer used) and its identity."""
+def build_features(cfg: FastTrainConfig, banks: list[tuple[str, Bank]]) -> tuple[StyleContentModel, BackboneInfo]:
+    """The loss network (VGG truncated after the deepest layer used) and its identity: ``cfg.features``, or
+    the network the first bank records (:meth:`FeatureSpec.resolve`)."""
     from styleverse.nn.features import build_model
 
-    spec, kw = resolve_backbone(cfg)
-    return build_model(spec, list(cfg.style_layers), list(cfg.content_layers), **kw)
+    recorded = BackboneInfo.from_dict(banks[0][1].backbone) if banks else None
+    return build_model(**cfg.features.resolve(recorded).model_args())
 
 
 def load_universes(
-    cfg: FastTrainConfig, features: StyleContentModel, info: BackboneInfo, device: torch.device, precision: str
-) -> list[Universe]:
+    cfg: FastTrainConfig, banks: list[tuple[str, Bank]], features: StyleContentModel, info: BackboneInfo,
+    device: torch.device, precision: str,
+) -> list[Universe]:  # fmt: skip
     """Target Grams of every universe: banks (checked against ``info`` and ``precision``: a bank made with
     another network is refused with the bank's own message) and extra style files/folders (seen at
     ``cfg.size``, in float32)."""
@@ -162,8 +159,8 @@ def load_universes(
 
     layers = list(features.style_weights)
     out = [
-        Universe(n, p, bank_targets(p, info, layers, cfg.size, precision=precision))
-        for n, p in (split_name(b, True) for b in cfg.banks)
+        Universe(name, path, bank_targets(bank, info, layers, cfg.size, precision=precision, where=path))
+        for (name, bank), (_, path) in zip(banks, (split_name(b, True) for b in cfg.banks), strict=True)
     ]
     for item in cfg.styles:
         name, path = split_name(item, False)
@@ -259,9 +256,10 @@ def _train(
     out = check_outputs(cfg, [*cfg.content, *cfg.banks, *cfg.styles]) if ctx.is_main else Path(cfg.output)
     photos = content_photos(cfg.content, cfg.size)
     precision = resolve_precision(cfg.precision, device)
-    features, info = build_features(cfg)
+    banks = load_banks(cfg)
+    features, info = build_features(cfg, banks)
     features = place(features, device, precision).eval().requires_grad_(False)
-    universes = load_universes(cfg, features, info, device, precision)
+    universes = load_universes(cfg, banks, features, info, device, precision)
     spec = FastSpec(tuple(u.name for u in universes), cfg.width, cfg.blocks)
     torch.manual_seed(cfg.seed)
     net = place(TransformNet(spec), device, precision)

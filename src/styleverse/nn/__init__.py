@@ -6,7 +6,7 @@ from styleverse._exports import by_module, lazy_exports
 _WHERE = by_module(
     {
         "vgg": "VGGFeatures BackboneInfo load_backbone layer_names imagenet_weights_path",
-        "features": "StyleContentModel parse_layer_weights build_model",
+        "features": "FeatureSpec StyleContentModel parse_layer_weights build_model",
         "losses": "gram content_loss style_loss tv_loss",
         "color": "luminance_transfer match_histogram",
     }

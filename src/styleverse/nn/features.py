@@ -1,11 +1,14 @@
-"""StyleContentModel: the paper's extractor of style (Gram) and content representations (section 3.2), and
-:func:`build_model`, which makes one from a weight source and layer names."""
+"""FeatureSpec (which network and layers a job sees style and content with), StyleContentModel, the
+paper's extractor of style (Gram) and content representations (section 3.2), and :func:`build_model`, which
+makes one from a weight source and layer names."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -14,9 +17,72 @@ from styleverse.errors import ConfigError
 from styleverse.nn.losses import gram
 from styleverse.nn.vgg import BackboneInfo, VGGFeatures, layer_names, load_backbone
 
+log = logging.getLogger("styleverse")
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 CHECKPOINT_PIXELS = 1536 * 1536  # larger images recompute blocks 1-2 in backward instead of holding them
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The feature network a job measures style and content with, and its layers.
+
+    ``backbone`` is a weight source (``imagenet``, ``random`` or a file, see
+    :func:`~styleverse.nn.vgg.load_backbone`) or None: the network the job's inputs record (a style bank, a
+    result's sidecar), else ImageNet VGG. ``seed`` and ``width`` only shape a ``random`` network.
+    ``style_layers`` are ``NAME`` or ``NAME:WEIGHT`` (see :func:`parse_layer_weights`).
+    """
+
+    backbone: str | None = None
+    arch: str = "vgg19"
+    pooling: str = "max"
+    seed: int = 0
+    width: float = 1.0
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+
+    def resolve(
+        self, recorded: BackboneInfo | None = None, what: str = "the first style bank", binding: bool = True
+    ) -> FeatureSpec:
+        """The spec with its network settled, by the one rule every job follows: no backbone takes the network
+        ``recorded`` (``what`` records it) with its arch, pooling, seed and width, else ImageNet VGG; a backbone
+        given is used as given. A ``binding`` record (a bank: it only works with the network it was made with)
+        refuses a given ``imagenet`` or ``random`` network that is not that one, before any weights load, with
+        :meth:`BackboneInfo.mismatch`'s message (a weights file is checked the same way once it is read)."""
+        if self.backbone is not None:
+            planned = self._planned()
+            wrong = planned.mismatch(recorded, what) if binding and recorded and planned else None
+            if wrong:
+                raise ConfigError(wrong)
+            return self
+        if recorded is None:
+            return replace(self, backbone="imagenet")
+        log.info("using the feature network %s records: %s", what, recorded.identity)
+        return replace(
+            self, backbone=recorded.weights, arch=recorded.arch, pooling=recorded.pooling,
+            seed=recorded.seed or 0, width=recorded.width,
+        )  # fmt: skip
+
+    def _planned(self) -> BackboneInfo | None:
+        """The identity this spec's network will have, where it is known before loading (not for a file)."""
+        if self.backbone == "random":
+            return BackboneInfo(self.arch, "random", self.pooling, seed=self.seed, width=self.width)
+        return BackboneInfo(self.arch, "imagenet", self.pooling) if self.backbone == "imagenet" else None
+
+    def backbone_args(self) -> dict[str, Any]:
+        """Keywords of :func:`~styleverse.nn.vgg.load_backbone` besides the source (call after :meth:`resolve`)."""
+        return {"arch": self.arch, "pooling": self.pooling, "seed": self.seed, "width": self.width}
+
+    def model_args(self) -> dict[str, Any]:
+        """Keywords of ``build_model`` for this resolved spec: the source, the layers and :meth:`backbone_args`."""
+        if self.backbone is None:
+            raise ValueError("FeatureSpec.resolve() first: the backbone is not settled")
+        layers = {"style_layers": list(self.style_layers), "content_layers": list(self.content_layers)}
+        return {"backbone": self.backbone, **layers, **self.backbone_args()}
+
+    def settings(self) -> dict[str, Any]:
+        """The spec as plain JSON values (sidecars and resume fingerprints)."""
+        return {**asdict(self), "style_layers": list(self.style_layers), "content_layers": list(self.content_layers)}
 
 
 @dataclass

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,8 +82,39 @@ class BackboneInfo:
             tag = f"{self.source}:sha256={(self.sha256 or '')[:16]}"
         return f"{self.arch}/{self.pooling}/{tag}"
 
+    @property
+    def weights(self) -> str:
+        """The :func:`load_backbone` source that rebuilds this network: ``imagenet``, ``random`` or its file."""
+        return self.source if self.source in ("imagenet", "random") else str(self.path)
+
+    def flags(self) -> str:
+        """The command-line flags that select this network."""
+        seed = f" --seed {self.seed}" if self.source == "random" else ""
+        return f"--backbone {self.weights}{seed} --arch {self.arch} --pooling {self.pooling}"
+
+    def mismatch(self, recorded: BackboneInfo, where: str) -> str | None:
+        """The one message for running this network on something ``where`` (a bank) made with ``recorded``
+        and only valid under it, naming the flags of either way out; None when the two are the same."""
+        fix = f"pass {recorded.flags()}, or rebuild the bank with {self.flags()}"
+        if recorded.pooling != self.pooling:
+            return f"{where}: made with {recorded.pooling} pooling, this run uses {self.pooling}; {fix}"
+        if recorded.identity != self.identity:
+            return f"{where}: made with backbone {recorded.identity}, this run uses {self.identity}; {fix}"
+        return None
+
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "identity": self.identity}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BackboneInfo:
+        """The inverse of :meth:`to_dict` (what banks, sidecars and model files record); the derived
+        ``identity`` and keys it does not know are left out, missing ones take their defaults."""
+        keys = cls.__dataclass_fields__
+        kw = {k: v for k, v in d.items() if k in keys and v is not None}
+        for k, kind in (("seed", int), ("width", float), ("arch", str), ("pooling", str), ("source", str)):
+            if k in kw:
+                kw[k] = kind(kw[k])
+        return cls(**kw)
 
 
 class ImageNetNormalize(nn.Module):

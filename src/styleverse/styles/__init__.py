@@ -9,6 +9,7 @@ _WHERE = by_module(
         "bank": "Bank build_bank save_bank load_bank bank_targets",
         "analysis": "AnalysisSettings Analysis analyze",
         "job": "StyleInputs BankJob run_bank AnalyzeJob run_analyze",
+        "spec": "StyleSpec",
         "resume": "BankCheckpoint BankInterrupted",
     }
 )

@@ -69,7 +69,6 @@ __all__ = [
     "RunningSums",
     "accumulate",
     "adain_stats",
-    "backbone_flags",
     "bank_targets",
     "build_bank",
     "check_compatible",
@@ -268,28 +267,6 @@ def _read_stats(p: Path, t: Mapping[str, torch.Tensor], mean: GramDict) -> StatD
     return stats
 
 
-def recorded_backbone(b: Mapping[str, object]) -> tuple[str, dict[str, Any]]:
-    """The :func:`~styleverse.nn.vgg.load_backbone` source and keywords that rebuild the network a bank
-    records (its ``BackboneInfo.to_dict()``), so a bank brings its own network to any job that uses it."""
-    kw: dict[str, Any] = {"arch": str(b.get("arch", "vgg19")), "pooling": str(b.get("pooling", "max"))}
-    src = b.get("source")
-    if src == "random":
-        seed, width = b.get("seed"), b.get("width")
-        return "random", {**kw, "seed": int(seed or 0), "width": float(width or 1.0)}  # type: ignore[call-overload,arg-type]
-    if src == "imagenet":
-        return "imagenet", kw
-    return str(b.get("path")), kw
-
-
-def backbone_flags(b: Mapping[str, object]) -> str:
-    """Command-line flags that select the backbone described by a ``BackboneInfo.to_dict()``."""
-    src = b.get("source")
-    flag = {"imagenet": "--backbone imagenet", "random": f"--backbone random --seed {b.get('seed')}"}.get(
-        str(src), f"--backbone {b.get('path')}"
-    )
-    return f"{flag} --arch {b.get('arch')} --pooling {b.get('pooling')}"
-
-
 def check_compatible(
     bank: Bank, info: BackboneInfo, style_layers: Iterable[str], where: str = "bank", precision: str | None = None
 ) -> None:
@@ -302,12 +279,9 @@ def check_compatible(
             f"{where}: its Grams were computed in bf16, this run computes style in {precision}; rebuild the bank "
             "with --precision fp32 (exact, serves every run) or run with --precision bf16"
         )
-    b = bank.backbone
-    fix = f"pass {backbone_flags(b)}, or rebuild the bank with {backbone_flags(info.to_dict())}"
-    if b.get("pooling") != info.pooling:
-        raise ConfigError(f"{where}: made with {b.get('pooling')} pooling, this run uses {info.pooling}; {fix}")
-    if b.get("identity") != info.identity:
-        raise ConfigError(f"{where}: made with backbone {b.get('identity')}, this run uses {info.identity}; {fix}")
+    wrong_network = info.mismatch(BackboneInfo.from_dict(bank.backbone), where)
+    if wrong_network:
+        raise ConfigError(wrong_network)
     wanted = [str(x).partition(":")[0] for x in style_layers]
     missing = [k for k in wanted if k not in bank.mean]
     if missing:
@@ -331,7 +305,8 @@ def rebuild_command(bank: Bank, path: str | os.PathLike[str]) -> str:
         extra += " --weights " + " ".join(map(str, weights))
     style = " --style-layers " + " ".join(bank.layers)
     size = f" --size {bank.size}" if bank.size else ""
-    return f"styleverse styles bank {args} -o {path}{extra} {backbone_flags(bank.backbone)}{style}{size} --overwrite"
+    flags = BackboneInfo.from_dict(bank.backbone).flags()
+    return f"styleverse styles bank {args} -o {path}{extra} {flags}{style}{size} --overwrite"
 
 
 def adain_stats(
@@ -353,17 +328,20 @@ def adain_stats(
 
 
 def bank_targets(
-    path: str | Path,
+    bank: Bank | str | Path,
     info: BackboneInfo,
     style_layers: Iterable[str],
     size: int | None = None,
     precision: str | None = None,
+    where: str | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Float32 mean Gram per requested layer from a bank file, after :func:`check_compatible`. Grams are
-    size-normalised; ``size`` (the run's) is only compared with the bank's in a debug log line."""
-    bank = load_bank(path)
+    """Float32 mean Gram per requested layer from a bank (a file, or one already loaded: ``where`` names it in
+    messages), after :func:`check_compatible`. Grams are size-normalised; ``size`` (the run's) is only
+    compared with the bank's in a debug log line."""
+    where = where or str(bank if not isinstance(bank, Bank) else "bank")
+    bank = bank if isinstance(bank, Bank) else load_bank(bank)
     layers = [str(x).partition(":")[0] for x in style_layers]
-    check_compatible(bank, info, layers, where=str(path), precision=precision)
+    check_compatible(bank, info, layers, where=where, precision=precision)
     if size is not None and bank.size is not None and size != bank.size:
-        log.debug("%s: bank made at %d px, used at %d px", path, bank.size, size)
+        log.debug("%s: bank made at %d px, used at %d px", where, bank.size, size)
     return {k: bank.mean[k].float().clone() for k in layers}

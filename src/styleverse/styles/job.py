@@ -19,7 +19,7 @@ from styleverse.errors import ConfigError, OutputError
 from styleverse.io.images import check_output, probe_folder, remove_temp_files
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs
-from styleverse.nn.features import DEFAULT_STYLE_LAYERS
+from styleverse.nn.features import FeatureSpec
 from styleverse.styles.analysis import Analysis, AnalysisSettings, analyze
 from styleverse.styles.bank import Bank, build_bank, expand_inputs, save_bank
 from styleverse.styles.resume import BankCheckpoint, resume_path
@@ -33,18 +33,16 @@ Callback = Callable[[Any], None]
 @dataclass(frozen=True)
 class StyleInputs:
     """Style images, folders or frame manifests (``label`` picks manifest rows), weighted per entry, and the
-    feature network that sees them at ``size`` px. ``precision='auto'`` means float32 here: a bank is
-    reference data every later run compares against; a float32 bank serves every run, a bf16 one only bf16
-    runs (see :func:`styleverse.styles.bank.check_compatible`)."""
+    feature network that sees them at ``size`` px (``features``: no backbone means ImageNet VGG; its content
+    layers are not used). ``seed`` drives the analysis' sampling. ``precision='auto'`` means float32 here: a
+    bank is reference data every later run compares against; a float32 bank serves every run, a bf16 one
+    only bf16 runs (see :func:`styleverse.styles.bank.check_compatible`)."""
 
     inputs: tuple[str, ...]
     weights: tuple[float, ...] | None = None
     label: str | None = None
     size: int = 512
-    backbone: str = "imagenet"
-    arch: str = "vgg19"
-    pooling: str = "max"
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    features: FeatureSpec = field(default_factory=FeatureSpec)
     precision: str = "auto"
     device: str = "auto"
     seed: int = 0
@@ -58,7 +56,7 @@ class StyleInputs:
         """Refuse, before any work, a size beyond the bound or whose feature maps cannot fit in memory."""
         if self.size > MAX_IMAGE_SIDE:
             raise ConfigError(f"--size must be at most {MAX_IMAGE_SIDE} pixels, got {self.size}")
-        need = vgg_pass_bytes(self.size, self.size, arch=self.arch, backward=False)
+        need = vgg_pass_bytes(self.size, self.size, arch=self.features.arch, backward=False)
         require_memory(need, resolve_device(self.device), f"--size {self.size}")
 
     def model(self) -> tuple[Any, Any, Any, str]:
@@ -69,10 +67,7 @@ class StyleInputs:
 
         device = resolve_device(self.device)
         precision = "fp32" if self.precision == "auto" else resolve_precision(self.precision, device)
-        model, info = build_model(
-            self.backbone, list(self.style_layers), arch=self.arch, pooling=self.pooling, seed=self.seed,
-            random_note=RANDOM_NOTE,
-        )  # fmt: skip
+        model, info = build_model(**self.features.resolve().model_args(), random_note=RANDOM_NOTE)
         return place(model, device, precision).eval(), info, device, precision
 
     def settings(self, device: Any) -> dict[str, Any]:

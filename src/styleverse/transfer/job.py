@@ -10,7 +10,7 @@ atomically; an interrupt (Ctrl-C) or a result that cannot be written keeps the s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,15 +40,11 @@ from styleverse.io.outputs import Output
 from styleverse.io.outputs import check_outputs as check_all
 from styleverse.io.state import load_state, save_state, state_path
 from styleverse.nn.color import luminance_transfer, match_histogram
-from styleverse.nn.features import (
-    CHECKPOINT_PIXELS,
-    DEFAULT_CONTENT_LAYERS,
-    DEFAULT_STYLE_LAYERS,
-    StyleContentModel,
-    build_model,
-)
+from styleverse.nn.features import CHECKPOINT_PIXELS, FeatureSpec, StyleContentModel, build_model
 from styleverse.nn.vgg import BackboneInfo
-from styleverse.styles.targets import StyleSet, expand_styles
+from styleverse.styles.bank import Bank
+from styleverse.styles.spec import StyleSpec
+from styleverse.styles.targets import StyleSet
 from styleverse.transfer.optimize import (
     INITS,
     SnapshotEvent,
@@ -60,7 +56,6 @@ from styleverse.versions import versions
 
 log = logging.getLogger("styleverse")
 STATE_KIND = "stylize"
-COLOR_MODES = ("none", "luminance", "histogram")
 PLOT_EXTENSIONS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 # settings that do not change the result, so a resume may differ in them
 _NOT_IN_FINGERPRINT = ("overwrite", "resume", "plot", "snapshot_dir")
@@ -68,32 +63,26 @@ _NOT_IN_FINGERPRINT = ("overwrite", "resume", "plot", "snapshot_dir")
 
 @dataclass(frozen=True)
 class StylizeJob:
-    """Everything one stylise run needs. ``backbone=None`` uses the feature network the first style bank
-    records (a bank only works with the network it was made with), else ImageNet VGG."""
+    """Everything one stylise run needs: which style, under which feature network (``features`` with no
+    backbone uses the one the first style bank records, else ImageNet VGG; see :meth:`FeatureSpec.resolve`),
+    and how to optimise."""
 
     content: Path
     output: Path
-    styles: tuple[Path, ...] = ()
-    style_banks: tuple[Path, ...] = ()
-    style_weights: tuple[float, ...] | None = None  # one per style entry, then per bank
+    style: StyleSpec = field(default_factory=StyleSpec)
     config: TransferConfig = field(default_factory=TransferConfig)
-    backbone: str | None = None
-    arch: str = "vgg19"
-    pooling: str = "max"
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
-    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
-    style_scale: float = 1.0
+    features: FeatureSpec = field(default_factory=FeatureSpec)
     init: str = "content"  # content | noise | path of an image
-    preserve_color: str = "none"
     plot: Path | None = None
     snapshot_dir: Path | None = None  # default: OUT's stem + "_snapshots" (used when config.save_every > 0)
     overwrite: bool = False
     resume: bool = False
 
     def settings(self) -> dict[str, Any]:
-        """The job as plain JSON values (for the sidecar and the resume fingerprint)."""
-        d = asdict(self)
-        d["config"] = self.config.to_dict()
+        """The job as plain JSON values (for the sidecar and the resume fingerprint): the style's and the
+        network's settings at the top level, as sidecars have always had them."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("style", "features")}
+        d |= {"config": self.config.to_dict(), **self.style.settings(), **self.features.settings()}
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
 
 
@@ -120,7 +109,7 @@ def output_paths(job: StylizeJob) -> dict[str, Path]:
 
 def _inputs(job: StylizeJob, styles: StyleSet) -> list[Path]:
     init = [] if job.init in INITS else [Path(job.init)]
-    return [Path(job.content), *styles.paths(), *map(Path, job.style_banks), *init]
+    return [Path(job.content), *job.style.inputs(styles), *init]
 
 
 def check_outputs(job: StylizeJob, styles: StyleSet) -> dict[str, Path]:
@@ -140,47 +129,11 @@ def check_outputs(job: StylizeJob, styles: StyleSet) -> dict[str, Path]:
     return paths
 
 
-def style_sources(job: StylizeJob) -> tuple[StyleSet, list[float]]:
-    """Weighted style images (folders expanded) and the banks' weights, in ``style_weights`` order."""
-    if not job.styles and not job.style_banks:
-        raise ConfigError("give at least one style image or folder with --style, or a bank with --style-bank")
-    n = len(job.styles) + len(job.style_banks)
-    w = job.style_weights
-    if w is not None and len(w) != n:
-        raise ConfigError(f"--style-weights has {len(w)} values for {n} styles and banks; give one per style")
-    images = expand_styles(list(job.styles), list(w[: len(job.styles)]) if w else None) if job.styles else []
-    bank_weights = list(w[len(job.styles) :]) if w else [1.0] * len(job.style_banks)
-    return StyleSet(images, style_scale=job.style_scale), bank_weights
-
-
-def _backbone_args(job: StylizeJob) -> dict[str, Any]:
-    """Backbone, arch, pooling and seed: as asked, or as the first bank records."""
-    kw: dict[str, Any] = {"backbone": job.backbone or "imagenet", "arch": job.arch, "pooling": job.pooling}
-    kw["seed"] = job.config.seed
-    if job.backbone is None and job.style_banks:
-        from styleverse.styles.bank import load_bank, recorded_backbone
-
-        b = load_bank(job.style_banks[0]).backbone
-        kw["backbone"], recorded = recorded_backbone(b)
-        kw |= recorded
-        log.info("using the feature network the bank records: %s", b.get("identity"))
-    return kw
-
-
-def feature_network(job: StylizeJob) -> tuple[StyleContentModel, BackboneInfo]:
-    """The job's feature network (as asked, or the one its first bank records), cut after its deepest layer."""
-    return build_model(style_layers=job.style_layers, content_layers=job.content_layers, **_backbone_args(job))
-
-
-def add_bank_targets(
-    job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: BackboneInfo, size: int, precision: str
-) -> None:
-    """Append each bank's mean Grams to ``styles.extra`` with its weight, after the bank is checked to fit the
-    network ``info`` describes (the video job shares this with :func:`run_stylize`)."""
-    from styleverse.styles.bank import bank_targets
-
-    for bank, w in zip(job.style_banks, bank_weights, strict=True):
-        styles.extra.append((bank_targets(bank, info, job.style_layers, size, precision=precision), w))
+def feature_network(features: FeatureSpec, banks: Sequence[Bank]) -> tuple[StyleContentModel, BackboneInfo]:
+    """The feature network (as ``features`` asks, or the one the first bank records: :meth:`FeatureSpec.resolve`),
+    cut after its deepest layer. The video job shares this with :func:`run_stylize`."""
+    recorded = BackboneInfo.from_dict(banks[0].backbone) if banks else None
+    return build_model(**features.resolve(recorded).model_args())
 
 
 def fingerprint(job: StylizeJob) -> dict[str, Any]:
@@ -225,7 +178,7 @@ def sidecar(job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: 
         "output": str(job.output),
         "content": str(job.content),
         "styles": [{"path": str(s.path), "weight": s.weight} for s in styles.images],
-        "style_banks": [{"path": str(b), "weight": w} for b, w in zip(job.style_banks, bank_weights, strict=True)],
+        "style_banks": [{"path": str(b), "weight": w} for b, w in zip(job.style.banks, bank_weights, strict=True)],
         "settings": job.settings(),
         "config": job.config.to_dict(),
         "backbone": info.to_dict(),
@@ -279,16 +232,14 @@ def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None, 
     """
     cfg = job.config
     cfg.validate()
-    if job.preserve_color not in COLOR_MODES:
-        raise ConfigError(f"--preserve-color must be one of {', '.join(COLOR_MODES)}")
-    styles, bank_weights = style_sources(job)
+    styles, bank_weights = job.style.sources()
     paths = check_outputs(job, styles)
     content = pil_to_tensor(resize_longest(load_image(job.content), max(cfg.sizes)))
     h, w = content.shape[-2:]
     device = resolve_device(cfg.device)
     blocks = 2 if h * w > CHECKPOINT_PIXELS else 0  # as StyleContentModel runs it
     need = vgg_pass_bytes(
-        h, w, arch=job.arch, precision=resolve_precision(cfg.precision, device), checkpoint_blocks=blocks
+        h, w, arch=job.features.arch, precision=resolve_precision(cfg.precision, device), checkpoint_blocks=blocks
     )
     require_memory(need, device, f"--size {max(h, w)}")
     out = Path(job.output)
@@ -302,13 +253,15 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
                 stop: Stop = never) -> StylizeOutcome:  # fmt: skip
     cfg = job.config
     init = None if job.init in INITS else pil_to_tensor(load_image(job.init))
-    if job.preserve_color == "histogram":
+    if job.style.preserve_color == "histogram":
         styles.transform = lambda t: match_histogram(t, content)
     prior = _load_resume(paths["resume"], job) if job.resume else None
     start = int(prior["transfer"]["step"]) if prior and "transfer" in prior else 0
-    model, info = feature_network(job)
+    banks = job.style.load_banks()  # each bank file read once: its network, then its targets
+    model, info = feature_network(job.features, banks)
     transfer = StyleTransfer(model, cfg)
-    add_bank_targets(job, styles, bank_weights, info, max(cfg.sizes), transfer.precision)
+    layers = model.style_weights
+    job.style.add_bank_targets(styles, banks, bank_weights, info, layers, max(cfg.sizes), transfer.precision)
     snaps = _Snapshots(paths.get("snapshots"), callback)
     peak = PeakMemory()  # of this session's optimisation (none when a finished result is only written)
     if prior is not None and prior["finished"]:
@@ -320,7 +273,7 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
     if result.interrupted:
         _save_resume(paths["resume"], job, result)
         return StylizeOutcome(result, {"resume": paths["resume"]}, {}, interrupted=True)
-    image = luminance_transfer(result.image, content) if job.preserve_color == "luminance" else result.image
+    image = luminance_transfer(result.image, content) if job.style.preserve_color == "luminance" else result.image
     side = sidecar(job, styles, bank_weights, info, result, start, peak)
     try:
         _write(job, paths, image, side, result, snaps)

@@ -14,7 +14,9 @@ from typing import Any
 
 from styleverse.errors import ConfigError
 from styleverse.io.video_writer import DEFAULT_CRF
-from styleverse.transfer.job import StylizeJob
+from styleverse.nn.features import FeatureSpec
+from styleverse.styles.spec import StyleSpec
+from styleverse.transfer.config import TransferConfig
 from styleverse.video.flow import DEFAULT_PRESET, PRESETS
 
 MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused unless --size shrinks them
@@ -22,7 +24,7 @@ MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused unless --size 
 
 @dataclass(frozen=True)
 class VideoConfig:
-    """How a clip is stylised and encoded (the style itself is the job's :class:`StylizeJob`).
+    """How a clip is stylised and encoded (the style itself is the job's :class:`StyleSpec`).
 
     ``temporal_weight`` 0.02 was chosen on a random VGG19 (no ImageNet weights here), 96x54 pan clip with
     an occluder, 30 steps per frame either way: 0.002 / 0.01 / 0.03 cut the warping error 3.2x / 5.7x / 11x
@@ -65,17 +67,43 @@ class VideoConfig:
             raise ConfigError("--blend must be at least 0 and less than 1")
 
 
+_D = TransferConfig()
+
+
+@dataclass(frozen=True)
+class GatysSettings:
+    """How each frame is optimised (Gatys et al.): optimiser, learning rate (None: the optimiser's default),
+    loss weights, seed, precision and device. Steps per frame and the frame size are the video's own."""
+
+    optimizer: str = _D.optimizer
+    lr: float | None = _D.lr
+    content_weight: float = _D.content_weight
+    style_weight: float = _D.style_weight
+    tv_weight: float = _D.tv_weight
+    seed: int = _D.seed
+    precision: str = _D.precision
+    device: str = _D.device
+
+    def config(self) -> TransferConfig:
+        """These settings as the optimiser takes them (its steps and sizes are set per frame)."""
+        return TransferConfig(**asdict(self))
+
+
 @dataclass(frozen=True)
 class VideoJob:
-    """One video job. ``style`` says what look to give (style images or banks, network, loss weights,
-    optimiser, seed, device, colour preservation); its ``content``/``output`` name the video's, and its
-    step count and sizes are not used (``video`` has them). ``png_sequence`` (or an ``output`` that is an
-    existing folder) writes PNG frames into the folder ``output`` instead of a video file."""
+    """One video job. ``style`` says what look to give (style images or banks, weights, scale, colour
+    preservation), ``features`` under which network (None: the first bank's, else ImageNet VGG), ``gatys``
+    how each frame is optimised, ``video`` which frames, how many steps each, and how they are encoded.
+    ``png_sequence`` (or an ``output`` that is an existing folder) writes PNG frames into the folder
+    ``output`` instead of a video file. A feed-forward stylizer passed to :func:`run_video` uses none of
+    ``style``, ``features`` and ``gatys``."""
 
     input: Path
     output: Path
-    style: StylizeJob
+    style: StyleSpec = field(default_factory=StyleSpec)
     video: VideoConfig = field(default_factory=VideoConfig)
+    features: FeatureSpec = field(default_factory=FeatureSpec)
+    gatys: GatysSettings = field(default_factory=GatysSettings)
     plot: Path | None = None
     overwrite: bool = False
     resume: bool = False
@@ -86,7 +114,8 @@ class VideoJob:
         return {
             "input": str(self.input),
             "output": str(self.output),
-            "style": self.style.settings(),
+            "style": {**self.style.settings(), **self.features.settings()},
+            "gatys": asdict(self.gatys),
             "video": asdict(self.video),
             "plot": str(self.plot) if self.plot else None,
             "png_sequence": self.png_sequence or self.output.is_dir(),

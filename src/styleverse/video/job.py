@@ -30,7 +30,7 @@ from styleverse.io.lock import output_lock
 from styleverse.io.video import DecodedFrame, VideoReader, display_size, frame_to_array
 from styleverse.nn.color import match_histogram
 from styleverse.nn.vgg import BackboneInfo
-from styleverse.transfer.job import COLOR_MODES, add_bank_targets, feature_network, style_sources
+from styleverse.transfer.job import feature_network
 from styleverse.transfer.optimize import StyleTransfer
 from styleverse.video.config import FrameDone, VideoConfig, VideoJob, VideoStarted
 from styleverse.video.flow import DISFlow
@@ -67,8 +67,6 @@ def fingerprint(job: VideoJob, frames_only: bool = False, stylizer: dict[str, An
     s.pop("plot")
     st = job.input.stat()
     s["input_file"] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-    for k in ("overwrite", "resume", "plot", "snapshot_dir", "output"):
-        s["style"].pop(k, None)
     if frames_only:
         s.pop("output")
         s["video"] = {k: v for k, v in s["video"].items() if k not in ("crf", "compare")}
@@ -107,19 +105,18 @@ def gatys_stylizer(
     job: VideoJob, first: torch.Tensor, callback: Callable[[Any], None] | None, stop: Stop = never
 ) -> tuple[GatysFrameStylizer, BackboneInfo]:
     """The Gatys stylizer with style targets built once for the video at its frame size."""
-    sj, cfg = job.style, job.video
-    if sj.preserve_color not in COLOR_MODES:
-        raise ConfigError(f"--preserve-color must be one of {', '.join(COLOR_MODES)}")
-    styles, bank_weights = style_sources(sj)
-    model, info = feature_network(sj)
+    style, cfg, optim = job.style, job.video, job.gatys.config()
+    styles, bank_weights = style.sources()
+    banks = style.load_banks()  # each bank file read once: its network, then its targets
+    model, info = feature_network(job.features, banks)
     side = max(int(first.shape[-2]), int(first.shape[-1]))
-    probe = StyleTransfer(model, replace(sj.config, scales=(side,)))
-    add_bank_targets(sj, styles, bank_weights, info, side, probe.precision)
-    if sj.preserve_color == "histogram":  # style colours matched to the first frame's
+    probe = StyleTransfer(model, replace(optim, scales=(side,)))
+    style.add_bank_targets(styles, banks, bank_weights, info, model.style_weights, side, probe.precision)
+    if style.preserve_color == "histogram":  # style colours matched to the first frame's
         styles.transform = lambda t: match_histogram(t, first)
     targets = styles.targets(model, side, probe.device, probe.precision)
     stylizer = GatysFrameStylizer(
-        model, sj.config, targets, cfg.temporal_weight, cfg.steps_first, cfg.steps, sj.preserve_color, callback, stop
+        model, optim, targets, cfg.temporal_weight, cfg.steps_first, cfg.steps, style.preserve_color, callback, stop
     )
     return stylizer, info
 
@@ -139,9 +136,9 @@ def run_video(
     resume fingerprint: include what its output depends on) and ``stylizer_inputs`` are its files (which
     no output may replace); the job's style settings are not used."""
     job.video.validate()
-    job.style.config.validate()
-    styles, _ = style_sources(job.style) if stylizer is None else (None, None)
-    inputs = [job.input, *(styles.paths() if styles else []), *job.style.style_banks, *stylizer_inputs]
+    job.gatys.config().validate()
+    styles, _ = job.style.sources() if stylizer is None else (None, None)
+    inputs = [job.input, *job.style.inputs(styles), *stylizer_inputs]
     info = stylizer_info if stylizer is not None else None
     with open_input(job) as reader:
         plan = plan_outputs(job, inputs)
@@ -212,7 +209,7 @@ def _frames(
     emit(VideoStarted(total, done, size))
     times: list[float] = []
     timing: dict[str, Any] = {"first_pts": first.pts, "next_time": None, "rotation": rotation, "size": size}
-    device = getattr(stylizer, "device", None) or resolve_device(job.style.config.device)
+    device = getattr(stylizer, "device", None) or resolve_device(job.gatys.device)
     with peak_memory(torch.device(device)) as peak:  # of this session's frames
         try:
             for i, dec in enumerate(_chain(first, frames)):

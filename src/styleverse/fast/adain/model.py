@@ -184,8 +184,7 @@ class AdaINModel:
 
     @property
     def encoder_info(self) -> BackboneInfo:
-        keys = BackboneInfo.__dataclass_fields__
-        return BackboneInfo(**{k: v for k, v in self.encoder.items() if k in keys})
+        return BackboneInfo.from_dict(self.encoder)
 
     def metadata(self) -> dict[str, Any]:
         from styleverse.versions import __version__
@@ -205,17 +204,15 @@ class AdaINModel:
 def load_encoder(info: Mapping[str, Any]) -> tuple[VGGFeatures, BackboneInfo]:
     """The fixed VGG (up to relu4_1) that a ``BackboneInfo.to_dict()`` names, checked to be that very network
     (a weights file must still have the recorded SHA-256); :class:`WeightsError` otherwise."""
-    from styleverse.styles.bank import recorded_backbone
-
     if info.get("source") not in ("random", "imagenet", "file", "classifier") or (
         info.get("source") in ("file", "classifier") and not info.get("path")
     ):
         raise WeightsError(f"unknown encoder source {info.get('source')!r}; the model file is damaged")
-    spec, kw = recorded_backbone(info)
-    enc, got = load_backbone(spec, upto=ENCODER_LAYER, **kw)
+    r = BackboneInfo.from_dict(info)
+    enc, got = load_backbone(r.weights, r.arch, r.pooling, seed=r.seed or 0, upto=ENCODER_LAYER, width=r.width)
     if got.identity != info.get("identity"):
         raise WeightsError(
-            f"encoder {info.get('path') or spec} is not the network the decoder was trained with "
+            f"encoder {info.get('path') or r.weights} is not the network the decoder was trained with "
             f"({got.identity} now, {info.get('identity')} then); restore that file or retrain"
         )
     return enc, got

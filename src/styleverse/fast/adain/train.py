@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from styleverse.fast.adain.model import (
 )
 from styleverse.fast.data import Batches, content_photos, crop_photo
 from styleverse.io.state import state_path
+from styleverse.nn.features import FeatureSpec
 from styleverse.nn.vgg import load_backbone
 from styleverse.styles.targets import channel_stats
 from styleverse.training.distributed import DistContext, process_group
@@ -66,7 +67,9 @@ class AdaINTrainConfig:
 
     ``content`` and ``style`` are images, folders or frame manifests. Images are scaled to ``load_size`` on
     the short side, then a random ``size`` x ``size`` crop is taken. ``batch_size`` is per process under
-    torchrun. ``width`` scales the decoder's channels; ``encoder_width`` only a ``random`` encoder's (tests).
+    torchrun. ``width`` scales the decoder's channels. ``features`` is the encoder's network (no backbone:
+    ImageNet VGG; its ``width`` shapes only a ``random`` encoder, for tests); its layers are not used, AdaIN's
+    are fixed (``STYLE_LAYERS``, the encoder ending at ``ENCODER_LAYER``).
     """
 
     content: tuple[str, ...]
@@ -81,10 +84,7 @@ class AdaINTrainConfig:
     style_weight: float = 10.0
     content_weight: float = 1.0
     width: float = 1.0
-    backbone: str = "imagenet"
-    arch: str = "vgg19"
-    pooling: str = "max"
-    encoder_width: float = 1.0
+    features: FeatureSpec = field(default_factory=FeatureSpec)
     seed: int = 0
     checkpoint_every: int = 1000
     sample_every: int = 0
@@ -115,10 +115,11 @@ class AdaINTrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        DecoderSpec(self.arch, 512, self.width).validate()
+        DecoderSpec(self.features.arch, 512, self.width).validate()
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {**d, "features": self.features.settings()}
 
     def fingerprint(self) -> dict[str, Any]:
         """Settings a saved state must share to continue exactly (``steps`` may grow, paths may move)."""
@@ -268,10 +269,10 @@ def _train(
     photos, styles = content_photos(cfg.content, cfg.size), content_photos(cfg.style, cfg.size)
     out = check_outputs(cfg, [*photos, *styles]) if ctx.is_main else Path(cfg.output)
     precision = resolve_precision(cfg.precision, device)
-    kw = {"seed": cfg.seed, "width": cfg.encoder_width} if cfg.backbone == "random" else {}
-    enc, info = load_backbone(cfg.backbone, cfg.arch, cfg.pooling, upto=ENCODER_LAYER, **kw)  # type: ignore[arg-type]
+    spec = cfg.features.resolve()
+    enc, info = load_backbone(spec.backbone or "imagenet", upto=ENCODER_LAYER, **spec.backbone_args())
     torch.manual_seed(cfg.seed)
-    decoder = Decoder(DecoderSpec(cfg.arch, enc.channels(ENCODER_LAYER), cfg.width))
+    decoder = Decoder(DecoderSpec(spec.arch, enc.channels(ENCODER_LAYER), cfg.width))
     net = place(AdaINNet(enc, decoder), device, precision)
     net.encoder.eval().requires_grad_(False)
     meta = {"encoder": info.to_dict(), "settings": cfg.to_dict()}
