@@ -35,8 +35,9 @@ from rich.table import Table
 
 from styleverse.devices import cpu_has_native_bf16
 from styleverse.fast.apply import FastStylizer
-from styleverse.fast.model import FastModel, FastSpec, TransformNet, pad_to_multiple
+from styleverse.fast.model import MULTIPLE, FastModel, FastSpec, TransformNet
 from styleverse.fast.open import StylizerSpec, open_stylizer
+from styleverse.io.images import pad_to_multiple
 
 UNIVERSES = ("gwen", "miles", "punk", "earth-42")
 
@@ -241,7 +242,7 @@ def quality_rows(steps: int, size: int, gatys_steps: int) -> list[list[str]]:
         g = gatys.run(photo, styles)
         gatys_s = time.perf_counter() - started
         with torch.no_grad():
-            x, (h, w) = pad_to_multiple(photo)
+            x, (h, w) = pad_to_multiple(photo, MULTIPLE)
             y = net(x, torch.eye(len(banks))[i])[..., :h, :w]
         fast, opt, before = gatys.measure(y, photo, styles), g.final_losses, gatys.measure(photo, photo, styles)
         rows.append([

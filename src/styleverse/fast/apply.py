@@ -22,7 +22,8 @@ import torch
 
 from styleverse.devices import memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
-from styleverse.fast.model import FastModel, check_size, mix_weights, pad_to_multiple
+from styleverse.fast.model import MULTIPLE, FastModel, check_size, mix_weights
+from styleverse.io.images import pad_to_multiple
 from styleverse.nn.color import luminance_transfer
 
 Mix = Mapping[str, float] | str | None
@@ -68,7 +69,7 @@ class FastStylizer:
     @torch.inference_mode()
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
         check_size(int(frame.shape[-2]), int(frame.shape[-1]), "frame")
-        x, (h, w) = pad_to_multiple(frame.to(self.device, torch.float32))
+        x, (h, w) = pad_to_multiple(frame.to(self.device, torch.float32), MULTIPLE)
         y = self.net(x.to(self.dtype).contiguous(memory_format=self.fmt), self.weights).float()
         s = self.strength
         out = (y if s == 1.0 else s * y + (1 - s) * x)[..., :h, :w].clamp(0, 1).contiguous()
@@ -109,7 +110,7 @@ class OnnxStylizer:
 
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
         check_size(int(frame.shape[-2]), int(frame.shape[-1]), "frame")
-        x, (h, w) = pad_to_multiple(frame.detach().cpu().float())
+        x, (h, w) = pad_to_multiple(frame.detach().cpu().float(), MULTIPLE)
         (y,) = self.session.run(None, {"image": x.numpy(), **self.feeds})
         out = torch.from_numpy(y)[..., :h, :w].clamp(0, 1).contiguous()
         if self.preserve_color:

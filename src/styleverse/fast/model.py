@@ -11,7 +11,7 @@ layer one (γ, β) pair per style: here one per universe. A mix of universes use
 stay in [0, 1] as everywhere in styleverse (Johnson used a scaled tanh on 0..255).
 
 Widths are Johnson's 32/64/128 for ``width=32``; the spatial size must be a multiple of 4 (two stride-2
-stages); :func:`pad_to_multiple` and :func:`styleverse.fast.apply.FastStylizer` take care of that.
+stages); :func:`styleverse.io.images.pad_to_multiple` and :func:`styleverse.fast.apply.FastStylizer` take care of that.
 
 File format (``.safetensors``): the network's state dict; metadata ``styleverse_kind = "fast_model"`` and
 ``fast`` = JSON ``{"format", "spec": FastSpec, "backbone", "style_layers", "content_layers", "settings",
@@ -161,13 +161,6 @@ class Blend(nn.Module):
         return strength * self.net(x, w) + (1 - strength) * x
 
 
-def pad_to_multiple(x: torch.Tensor, m: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Reflection-pad (N,3,H,W) on the bottom/right to multiples of ``m``; returns it and the original (H, W)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % m, (-w) % m
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
-    return x, (h, w)
 
 
 def check_size(h: int, w: int, where: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from styleverse.errors import InputError, OutputError, WriteError
@@ -290,3 +291,12 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str]) 
     with atomic_path(path) as tmp:
         pil.save(tmp, format=fmt, **kwargs)
     return Path(path)
+
+
+def pad_to_multiple(x: torch.Tensor, m: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflection-pad (N,3,H,W) on the bottom/right to multiples of ``m``; returns it and the original (H, W)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
+    return x, (h, w)

@@ -42,8 +42,7 @@ from styleverse.fast.adain.model import (
     resize_mask,
     stats_of,
 )
-from styleverse.fast.model import pad_to_multiple
-from styleverse.io.images import list_images, load_image, load_tensor, resize_longest
+from styleverse.io.images import list_images, load_image, load_tensor, pad_to_multiple, resize_longest
 from styleverse.nn.color import luminance_transfer, match_histogram
 from styleverse.styles.targets import ChannelStats
 

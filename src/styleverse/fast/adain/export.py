@@ -25,10 +25,9 @@ from torch import nn
 
 from styleverse.errors import ConfigError
 from styleverse.fast.adain.model import MULTIPLE, AdaINModel, AdaINNet, check_stats
-from styleverse.fast.export import write_onnx
+from styleverse.io.onnx import OPSET, write_onnx
 from styleverse.styles.targets import ChannelStats
 
-OPSET = 17
 ONNX_KIND = "adain_onnx"
 
 
