@@ -245,13 +245,13 @@ def test_a_stopped_sweep_keeps_the_resume_state_of_the_run_it_cut(pics: dict[str
             flag.set("interrupted")
 
     out = tmp_path / "sweep"
-    settings = SweepSettings((pics["photo"],), out, styles=(pics["style"],), style_weight_grid=(1e2,),
+    settings = SweepSettings((pics["photo"],), out, StyleSpec((pics["style"],)), style_weight_grid=(1e2,),
                              steps_grid=(6,), size=32, evaluation=SETTINGS)  # fmt: skip
     with pytest.raises(Stopped, match="stopped in lbfgs"):
         run_sweep(settings, ctrl_c_at_step_2, flag)
     assert (out / "runs" / "photo" / "lbfgs_sw100_6steps.png.resume.safetensors").is_file()
     with pytest.raises(Stopped, match="stopped after 0 of 1 results"):  # evaluate asks before each result
-        evaluate([pics["photo"]], SETTINGS, Overrides(content=pics["photo"], styles=(pics["style"],)), stop=flag)
+        evaluate([pics["photo"]], SETTINGS, Overrides(pics["photo"], StyleSpec((pics["style"],))), stop=flag)
 
 
 # ---------------------------------------------------------------- refusals

@@ -300,10 +300,11 @@ def test_cli_checks_outputs_before_building_the_network(style_set, tmp_path, mon
 
 
 def test_a_stopped_analysis_raises_stopped_and_leaves_no_report_folder(style_set, tmp_path):
+    from styleverse.nn.features import FeatureSpec
     from styleverse.styles.job import AnalyzeJob, StyleInputs, run_analyze
 
     _, folder = style_set
-    source = StyleInputs((str(folder),), size=32, backbone="random", precision="fp32", device="cpu")
+    source = StyleInputs((str(folder),), size=32, features=FeatureSpec("random"), precision="fp32", device="cpu")
     flag = StopFlag()
     with pytest.raises(Stopped, match="stopped after 2 of 6 images"):
         run_analyze(AnalyzeJob(source, tmp_path / "report"), lambda ev: ev.done == 2 and flag.set(), flag)
