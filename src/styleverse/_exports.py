@@ -1,15 +1,24 @@
 """Lazy re-exports for package ``__init__`` modules: ``from styleverse.io import load_image`` works without
-importing every module of the package (and torch) up front, and without import cycles between domains."""
+importing every module of the package (and torch) up front, and without import cycles between domains.
+
+Each ``__init__`` imports its public names for real under ``if TYPE_CHECKING:`` (so mypy and editors see
+their true types, and a name that no longer exists is a type error) and hands the same names, by module, to
+:func:`lazy_exports` at run time; ``tests/test_layout.py`` checks that the two lists agree."""
 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def lazy_exports(package: str, where: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``__getattr__`` and ``__dir__`` for ``package``: ``where`` maps each public name to its module."""
+def lazy_exports(
+    package: str, table: Mapping[str, str]
+) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
+    """``__all__``, ``__getattr__`` and ``__dir__`` for ``package``; ``table`` maps each module (relative to
+    the package) to its public names, space-separated: ``{"images": "load_image save_image", ...}``."""
+    where = {name: module for module, names in table.items() for name in names.split()}
 
     def __getattr__(name: str) -> Any:
         module = where.get(name)
@@ -18,11 +27,6 @@ def lazy_exports(package: str, where: Mapping[str, str]) -> tuple[Callable[[str]
         return getattr(importlib.import_module(f"{package}.{module}"), name)
 
     def __dir__() -> list[str]:
-        return sorted(where)
+        return sorted({*vars(sys.modules[package]), *where})
 
-    return __getattr__, __dir__
-
-
-def by_module(table: Mapping[str, str]) -> dict[str, str]:
-    """``{"images": "load_image save_image", ...}`` -> ``{"load_image": "images", "save_image": "images"}``."""
-    return {name: module for module, names in table.items() for name in names.split()}
+    return sorted(where), __getattr__, __dir__
