@@ -31,7 +31,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     except RuntimeError:
         raise ConfigError(f"unknown device '{name}'; use auto, cpu or cuda[:N]") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
+        raise ConfigError("device cuda asked for, but no CUDA GPU is available; use device cpu", setting="device")
     return dev
 
 

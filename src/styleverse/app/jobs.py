@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,24 +104,31 @@ class Finished:
     cancelled: bool = False
 
 
-def error_line(e: BaseException) -> str:
-    """One line for the page: a user error's own message; anything else named as unexpected (and logged
-    with its traceback on the server, where a bug report can find it)."""
+def error_line(e: BaseException, labels: Mapping[str, str] | None = None) -> str:
+    """One line for the page: a user error's own message, the settings it names called by their controls'
+    ``labels`` (setting -> label, a tab's own); anything else named as unexpected (and logged with its
+    traceback on the server, where a bug report can find it)."""
     if isinstance(e, StyleverseError):
-        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = e.worded(lambda s: f"“{labels[s]}”" if labels and s in labels else None).strip()
+        return text.splitlines()[0] if text else type(e).__name__
     log.error("unexpected error in an app job", exc_info=e)
     first = (str(e).strip().splitlines() or [""])[0][:200]
     return f"unexpected error ({type(e).__name__}: {first}); the server log has the details"
 
 
 def follow(
-    work: Callable[[Emit], Any], ticket: Ticket, interrupt: bool = True, poll: float = 0.25
+    work: Callable[[Emit], Any],
+    ticket: Ticket,
+    interrupt: bool = True,
+    poll: float = 0.25,
+    labels: Mapping[str, str] | None = None,
 ) -> Iterator[list[Any] | Finished]:
     """Run ``work(emit)`` in a worker thread; yield each batch of events it emits, then one :class:`Finished`.
 
     ``interrupt``: once the ticket is cancelled, the next ``emit`` raises ``KeyboardInterrupt`` in the worker
     (for jobs whose only way to stop is Ctrl-C); without it the job is expected to watch ``ticket.stopped``.
     Closing this generator early (the page went away, Gradio cancelled the event) cancels the ticket.
+    ``labels``: see :func:`error_line`.
     """
     q: queue.Queue[Any] = queue.Queue()
 
@@ -139,7 +146,7 @@ def follow(
         except KeyboardInterrupt:
             q.put(Finished(cancelled=True))
         except BaseException as e:
-            q.put(Finished(error=error_line(e)))
+            q.put(Finished(error=error_line(e, labels)))
 
     worker = threading.Thread(target=target, name="styleverse-app-job", daemon=True)
     worker.start()

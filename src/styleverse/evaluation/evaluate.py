@@ -70,11 +70,11 @@ class EvaluateSettings:
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the flag when a setting is out of range."""
         if self.size is not None and not 16 <= self.size <= 16384:
-            raise ConfigError("--size must be between 16 and 16384 pixels")
+            raise ConfigError("size must be between 16 and 16384 pixels", setting="size")
         if self.frames < 1:
-            raise ConfigError("--frames must be at least 1")
+            raise ConfigError("frames must be at least 1", setting="frames")
         if self.max_frames < 2:
-            raise ConfigError("--max-frames must be at least 2")
+            raise ConfigError("max_frames must be at least 2", setting="max_frames")
 
 
 @dataclass
@@ -107,6 +107,9 @@ class ResultScored:
     index: int
     total: int
     path: Path
+
+
+Callback = Callable[[ResultScored], None]
 
 
 @dataclass
@@ -239,7 +242,7 @@ def _intended(judge: UniverseJudge, src: ResultSource, settings: EvaluateSetting
 def evaluate_sources(
     sources: Sequence[ResultSource],
     settings: EvaluateSettings | None = None,
-    callback: Callable[[Any], None] | None = None,
+    callback: Callback | None = None,
     labels: Sequence[str] | None = None,
 ) -> Evaluation:
     """Measure described results (see the module doc); ``labels`` name them in pictures (default: file name)."""
@@ -276,7 +279,7 @@ def evaluate(
     results: Sequence[str | Path],
     settings: EvaluateSettings | None = None,
     overrides: Overrides | None = None,
-    callback: Callable[[Any], None] | None = None,
+    callback: Callback | None = None,
 ) -> Evaluation:
     """Describe every result first (so a bad one fails before any network runs), then measure them all."""
     if not results:

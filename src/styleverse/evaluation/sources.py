@@ -164,10 +164,13 @@ def styles_from_args(styles: Sequence[Path], banks: Sequence[Path], weights: Seq
     its weight among its images."""
     n = len(styles) + len(banks)
     if weights is not None and len(weights) != n:
-        raise ConfigError(f"--style-weights has {len(weights)} values for {n} styles and banks; give one per style")
+        raise ConfigError(
+            f"style_weights has {len(weights)} values for {n} styles and banks; give one per style",
+            setting="style_weights",
+        )
     w = list(weights) if weights is not None else [1.0] * n
     if any(not (v >= 0 and math.isfinite(v)) for v in w) or (n and sum(w) <= 0):
-        raise ConfigError("--style-weights must be finite, >= 0 and not all zero")
+        raise ConfigError("style_weights must be finite, >= 0 and not all zero", setting="style_weights")
     images = expand_styles(list(styles), w[: len(styles)]) if styles else []
     for b in banks:
         if not Path(b).is_file():

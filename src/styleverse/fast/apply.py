@@ -46,7 +46,7 @@ class StylizerConfig:
     def checked_strength(self) -> float:
         s = 1.0 if self.strength is None else self.strength
         if not (0.0 <= s <= 1.0 and math.isfinite(s)):
-            raise ConfigError(f"--strength must be between 0 and 1, not {s}")
+            raise ConfigError(f"strength must be between 0 and 1, not {s}", setting="strength")
         return float(s)
 
 
@@ -165,7 +165,7 @@ def apply_images(
 ) -> list[Path]:  # fmt: skip
     """Stylise each input (longest side ``size``, or as it is) and save it atomically; returns the outputs."""
     if size is not None and size < 16:
-        raise ConfigError("--size must be at least 16 pixels")
+        raise ConfigError("size must be at least 16 pixels", setting="size")
     written = []
     for src, dst in pairs:
         img = load_tensor(src, size)

@@ -65,7 +65,7 @@ def export_onnx(
         w = mix_weights(names, mix)
         s = 1.0 if strength is None else float(strength)
         if not 0.0 <= s <= 1.0:
-            raise ConfigError(f"--strength must be between 0 and 1, not {s}")
+            raise ConfigError(f"strength must be between 0 and 1, not {s}", setting="strength")
         module: nn.Module = _Baked(net, w, s)
         args: tuple[torch.Tensor, ...] = (example,)
         inputs = ["image"]

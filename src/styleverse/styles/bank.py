@@ -174,7 +174,7 @@ def build_bank(
     if not images:
         raise ConfigError("a bank needs at least one image")
     if size is not None and size < 16:
-        raise ConfigError("--size must be at least 16 pixels")
+        raise ConfigError("size must be at least 16 pixels", setting="size")
     dev = device or next(model.parameters()).device
     extra = {"precision": precision, **(settings or {})}
     if checkpoint is None:

@@ -37,10 +37,12 @@ from styleverse.io.images import (
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output
 from styleverse.io.outputs import check_outputs as check_all
-from styleverse.io.state import load_state, save_state, state_path
+from styleverse.io.state import fingerprint as plain_fingerprint
+from styleverse.io.state import load_state, not_fingerprinted, save_state, state_path
 from styleverse.nn.color import luminance_transfer, match_histogram
 from styleverse.nn.features import CHECKPOINT_PIXELS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleContentModel
 from styleverse.nn.vgg import BackboneInfo
+from styleverse.transfer.config import Callback
 from styleverse.transfer.optimize import (
     INITS,
     SnapshotEvent,
@@ -56,8 +58,6 @@ log = logging.getLogger("styleverse")
 STATE_KIND = "stylize"
 COLOR_MODES = ("none", "luminance", "histogram")
 PLOT_EXTENSIONS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
-# settings that do not change the result, so a resume may differ in them
-_NOT_IN_FINGERPRINT = ("overwrite", "resume", "plot", "snapshot_dir")
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,10 @@ class StylizeJob:
     style_scale: float = 1.0
     init: str = "content"  # content | noise | path of an image
     preserve_color: str = "none"
-    plot: Path | None = None
-    snapshot_dir: Path | None = None  # default: OUT's stem + "_snapshots" (used when config.save_every > 0)
-    overwrite: bool = False
-    resume: bool = False
+    plot: Path | None = not_fingerprinted(None)
+    snapshot_dir: Path | None = not_fingerprinted(None)  # default: OUT's stem + "_snapshots" (if config.save_every)
+    overwrite: bool = not_fingerprinted(False)
+    resume: bool = not_fingerprinted(False)
 
     def settings(self) -> dict[str, Any]:
         """The job as plain JSON values (for the sidecar and the resume fingerprint)."""
@@ -130,18 +130,23 @@ def check_outputs(job: StylizeJob, styles: StyleSet) -> dict[str, Path]:
     }
     check_all(outputs, _inputs(job, styles), job.overwrite)
     if snap is not None and snap.is_dir() and any(snap.iterdir()) and not (job.overwrite or job.resume):
-        raise ConfigError(f"{snap}: snapshot folder is not empty; pass --overwrite or choose --snapshot-dir")
+        raise ConfigError(
+            f"{snap}: snapshot folder is not empty; pass overwrite or choose another snapshot_dir",
+            setting=("overwrite", "snapshot_dir"),
+        )
     return paths
 
 
 def style_sources(job: StylizeJob) -> tuple[StyleSet, list[float]]:
     """Weighted style images (folders expanded) and the banks' weights, in ``style_weights`` order."""
     if not job.styles and not job.style_banks:
-        raise ConfigError("give at least one style image or folder with --style, or a bank with --style-bank")
+        raise ConfigError("give at least one style image or folder, or a style bank")
     n = len(job.styles) + len(job.style_banks)
     w = job.style_weights
     if w is not None and len(w) != n:
-        raise ConfigError(f"--style-weights has {len(w)} values for {n} styles and banks; give one per style")
+        raise ConfigError(
+            f"style_weights has {len(w)} values for {n} styles and banks; give one per style", setting="style_weights"
+        )
     images = expand_styles(list(job.styles), list(w[: len(job.styles)]) if w else None) if job.styles else []
     bank_weights = list(w[len(job.styles) :]) if w else [1.0] * len(job.style_banks)
     return StyleSet(images, style_scale=job.style_scale), bank_weights
@@ -178,8 +183,10 @@ def add_bank_targets(
 
 
 def fingerprint(job: StylizeJob) -> dict[str, Any]:
-    """The settings that must be equal for a saved state to continue."""
-    return {k: v for k, v in job.settings().items() if k not in _NOT_IN_FINGERPRINT}
+    """The settings that must be equal for a saved state to continue (the resolved ``sizes`` too)."""
+    fp = plain_fingerprint(job)
+    fp["config"]["sizes"] = list(job.config.sizes)
+    return dict(fp)
 
 
 _RESULT_FIELDS = ("history", "seconds", "precision", "device", "diverged_at", "final_losses", "stop_reason",
@@ -192,9 +199,9 @@ def _load_resume(path: Path, job: StylizeJob) -> dict[str, Any]:
     state = load_state(path, STATE_KIND, fingerprint(job))
     image = state.get("image")
     if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
-        raise ConfigError(f"--resume: {path} holds no (1,3,H,W) image; delete it to start afresh")
+        raise ConfigError(f"resume: {path} holds no (1,3,H,W) image; delete it to start afresh", setting="resume")
     if not state.get("finished") and not isinstance(state.get("transfer"), dict):
-        raise ConfigError(f"--resume: {path} holds no optimiser state; delete it to start afresh")
+        raise ConfigError(f"resume: {path} holds no optimiser state; delete it to start afresh", setting="resume")
     return state
 
 
@@ -238,7 +245,7 @@ def sidecar(job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: 
 class _Snapshots:
     """Forwards events to the caller and writes snapshot images as they come."""
 
-    def __init__(self, folder: Path | None, callback: Callable[[Any], None] | None):
+    def __init__(self, folder: Path | None, callback: Callback | None):
         self.folder, self.callback = folder, callback
         self.taken: list[tuple[int, torch.Tensor]] = []
 
@@ -264,7 +271,7 @@ def _write(job: StylizeJob, paths: Mapping[str, Path], image: torch.Tensor, side
 
 
 def run_stylize(
-    job: StylizeJob, callback: Callable[[Any], None] | None = None, stop: Callable[[], bool] | None = None
+    job: StylizeJob, callback: Callback | None = None, stop: Callable[[], bool] | None = None
 ) -> StylizeOutcome:
     """Run ``job``: check outputs, build targets, optimise, write image, sidecar, plot and snapshots.
 
@@ -274,7 +281,7 @@ def run_stylize(
     cfg = job.config
     cfg.validate()
     if job.preserve_color not in COLOR_MODES:
-        raise ConfigError(f"--preserve-color must be one of {', '.join(COLOR_MODES)}")
+        raise ConfigError(f"preserve_color must be one of {', '.join(COLOR_MODES)}", setting="preserve_color")
     styles, bank_weights = style_sources(job)
     paths = check_outputs(job, styles)
     content = pil_to_tensor(resize_longest(load_image(job.content), max(cfg.sizes)))
@@ -292,7 +299,7 @@ def run_stylize(
 
 
 def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, styles: StyleSet,
-                bank_weights: list[float], callback: Callable[[Any], None] | None,
+                bank_weights: list[float], callback: Callback | None,
                 stop: Callable[[], bool] | None = None) -> StylizeOutcome:  # fmt: skip
     cfg = job.config
     init = None if job.init in INITS else pil_to_tensor(load_image(job.init))

@@ -29,7 +29,7 @@ optimisation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -38,6 +38,7 @@ import torch
 from styleverse.errors import ConfigError
 from styleverse.nn.color import luminance_transfer
 from styleverse.nn.features import StyleContentModel
+from styleverse.transfer.config import Callback
 from styleverse.transfer.optimize import StyleTransfer, TransferConfig
 from styleverse.transfer.targets import GramDict, StyleSet
 from styleverse.video.loop import FrameState, StylizedFrame
@@ -69,10 +70,10 @@ class GatysFrameStylizer:
         steps_first: int,
         steps: int,
         preserve_color: str = "none",
-        callback: Callable[[Any], None] | None = None,
+        callback: Callback | None = None,
     ) -> None:
         if not temporal_weight >= 0:
-            raise ConfigError("--temporal-weight must be >= 0")
+            raise ConfigError("temporal_weight must be >= 0", setting="temporal_weight")
         self.model, self.config, self.callback = model, config, callback
         self.styles = StyleSet([], extra=[({k: v.detach().clone() for k, v in targets.items()}, 1.0)])
         self.temporal_weight, self.steps_first, self.steps = temporal_weight, steps_first, steps

@@ -26,11 +26,15 @@ import torch
 from styleverse.devices import peak_memory, resolve_device
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.lock import output_lock
+from styleverse.io.state import fingerprint as plain_fingerprint
+from styleverse.io.state import not_fingerprinted
 from styleverse.io.video import DecodedFrame, VideoReader, display_size, frame_to_array
 from styleverse.io.video_writer import DEFAULT_CRF
 from styleverse.nn.color import match_histogram
 from styleverse.nn.vgg import BackboneInfo
+from styleverse.transfer.config import Event as TransferEvent
 from styleverse.transfer.job import COLOR_MODES, StylizeJob, add_bank_targets, feature_network, style_sources
+from styleverse.transfer.job import fingerprint as stylize_fingerprint
 from styleverse.transfer.optimize import StyleTransfer
 from styleverse.video.flow import DEFAULT_PRESET, PRESETS, DISFlow
 from styleverse.video.gatys import GatysFrameStylizer
@@ -66,25 +70,27 @@ class VideoConfig:
     max_pixels: int = MAX_PIXELS
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the flag when a setting is out of range."""
+        """Raise :class:`ConfigError` naming the setting when a setting is out of range."""
         if not (self.temporal_weight >= 0 and math.isfinite(self.temporal_weight)):
-            raise ConfigError("--temporal-weight must be a finite number >= 0")
+            raise ConfigError("temporal_weight must be a finite number >= 0", setting="temporal_weight")
         if self.steps_first < 1 or self.steps < 1:
-            raise ConfigError("--steps-first and --steps must be at least 1")
+            raise ConfigError("steps_first and steps must be at least 1", setting=("steps_first", "steps"))
         if not (self.start >= 0 and math.isfinite(self.start)):
-            raise ConfigError("--start must be a time >= 0")
+            raise ConfigError("start must be a time >= 0", setting="start")
         if self.end is not None and not self.end > self.start:
-            raise ConfigError(f"--end ({self.end:g} s) must come after --start ({self.start:g} s)")
+            raise ConfigError(
+                f"end ({self.end:g} s) must come after start ({self.start:g} s)", setting=("end", "start")
+            )
         if self.max_frames is not None and self.max_frames < 1:
-            raise ConfigError("--max-frames must be at least 1")
+            raise ConfigError("max_frames must be at least 1", setting="max_frames")
         if self.size is not None and not 16 <= self.size <= 16384:
-            raise ConfigError("--size must be between 16 and 16384 pixels")
+            raise ConfigError("size must be between 16 and 16384 pixels", setting="size")
         if not 0 <= self.crf <= 51:
-            raise ConfigError("--crf must be between 0 (lossless) and 51")
+            raise ConfigError("crf must be between 0 (lossless) and 51", setting="crf")
         if self.flow not in PRESETS:
             raise ConfigError(f"flow preset must be one of {', '.join(PRESETS)}")
         if not 0 <= self.blend < 1:
-            raise ConfigError("--blend must be at least 0 and less than 1")
+            raise ConfigError("blend must be at least 0 and less than 1", setting="blend")
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,9 @@ class VideoJob:
     output: Path
     style: StylizeJob
     video: VideoConfig = field(default_factory=VideoConfig)
-    plot: Path | None = None
-    overwrite: bool = False
-    resume: bool = False
+    plot: Path | None = not_fingerprinted(None)
+    overwrite: bool = not_fingerprinted(False)
+    resume: bool = not_fingerprinted(False)
     png_sequence: bool = False
 
     def settings(self) -> dict[str, Any]:
@@ -148,6 +154,11 @@ class StageStarted:
     name: str
 
 
+# what a video job reports: its own progress and, for the Gatys stylizer, each frame's optimiser events
+Event = VideoStarted | FrameDone | StageStarted | TransferEvent
+Callback = Callable[[Event], None]
+
+
 @dataclass
 class VideoOutcome:
     """What a job did: files written, the sidecar's content, frames done of total, and whether it was
@@ -168,16 +179,14 @@ def fingerprint(job: VideoJob, frames_only: bool = False, stylizer: dict[str, An
     """Settings that must be equal to continue (``frames_only``: those the stylised frames depend on) or
     for a finished output to count as this job's; the input file's size and modification time included,
     and ``stylizer``, the description of a stylizer passed to :func:`run_video` instead of the Gatys one."""
-    s = job.settings()
-    s["stylizer"] = stylizer
-    s.pop("plot")
+    s = plain_fingerprint(job, leave_out=("output",) if frames_only else ())
+    style = stylize_fingerprint(job.style)
+    style.pop("output")  # the video's own, said again (see VideoJob)
     st = job.input.stat()
+    s |= {"style": style, "png_sequence": job.settings()["png_sequence"], "stylizer": stylizer}
     s["input_file"] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-    for k in ("overwrite", "resume", "plot", "snapshot_dir", "output"):
-        s["style"].pop(k, None)
     if frames_only:
-        s.pop("output")
-        s["video"] = {k: v for k, v in s["video"].items() if k not in ("crf", "compare")}
+        s["video"] = plain_fingerprint(job.video, leave_out=("crf", "compare"))
     return json.loads(json.dumps(s, sort_keys=True, default=str))
 
 
@@ -210,12 +219,12 @@ def expected_frames(reader: VideoReader, cfg: VideoConfig) -> int | None:
 
 
 def gatys_stylizer(
-    job: VideoJob, first: torch.Tensor, callback: Callable[[Any], None] | None
+    job: VideoJob, first: torch.Tensor, callback: Callback | None
 ) -> tuple[GatysFrameStylizer, BackboneInfo]:
     """The Gatys stylizer with style targets built once for the video at its frame size."""
     sj, cfg = job.style, job.video
     if sj.preserve_color not in COLOR_MODES:
-        raise ConfigError(f"--preserve-color must be one of {', '.join(COLOR_MODES)}")
+        raise ConfigError(f"preserve_color must be one of {', '.join(COLOR_MODES)}", setting="preserve_color")
     styles, bank_weights = style_sources(sj)
     model, info = feature_network(sj)
     side = max(int(first.shape[-2]), int(first.shape[-1]))
@@ -232,7 +241,7 @@ def gatys_stylizer(
 
 def run_video(
     job: VideoJob,
-    callback: Callable[[Any], None] | None = None,
+    callback: Callback | None = None,
     stylizer: FrameStylizer | None = None,
     stylizer_info: dict[str, Any] | None = None,
     stylizer_inputs: Sequence[Path] = (),
@@ -262,14 +271,14 @@ def _locked(
     plan: OutputPlan,
     stylizer: FrameStylizer | None,
     info: dict[str, Any] | None,
-    callback: Callable[[Any], None] | None,
+    callback: Callback | None,
 ) -> VideoOutcome:
     """The job with its outputs locked: work folder, frames, outputs."""
     work = WorkFolder(plan.work, fingerprint(job, frames_only=True, stylizer=info))
     if job.overwrite:
         work.remove()
     if job.resume and not work.exists():
-        raise ConfigError(f"--resume: nothing to continue in {plan.work}; run without --resume")
+        raise ConfigError(f"resume: nothing to continue in {plan.work}; run without resume", setting="resume")
     records, stylizer_state = work.load() if work.exists() else ([], {})
     return _frames(job, reader, plan, work, records, stylizer_state, stylizer, info, callback)
 
@@ -290,7 +299,7 @@ def _frames(
     stylizer_state: dict[str, Any],
     stylizer: FrameStylizer | None,
     stylizer_info: dict[str, Any] | None,
-    callback: Callable[[Any], None] | None,
+    callback: Callback | None,
 ) -> VideoOutcome:
     """The frame loop with resume; then the outputs."""
     cfg, emit = job.video, callback or (lambda ev: None)

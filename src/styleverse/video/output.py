@@ -27,7 +27,7 @@ from styleverse.video.report import plot_frames, sidecar
 from styleverse.video.work import WorkFolder, work_folder
 
 if TYPE_CHECKING:
-    from styleverse.video.job import VideoJob
+    from styleverse.video.job import StageStarted, VideoJob
 
 PLOT_EXTENSIONS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 FRAME_NAME = "frame_{:06d}.png"  # 1-based in a PNG-sequence output
@@ -160,7 +160,7 @@ def write_outputs(
     info: BackboneInfo | None,
     stylizer_info: dict[str, Any] | None,
     fingerprint: dict[str, Any],
-    emit: Callable[[Any], None],
+    emit: Callable[[StageStarted], None],
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write the video (or PNG sequence), the comparison, the plot and last the sidecar (whose presence
     with ``complete: true`` is what marks the job finished)."""
