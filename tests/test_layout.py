@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import styleverse
+from styleverse._exports import typed_imports
 
 SRC = Path(styleverse.__file__).parent
 PACKAGES = sorted(p.parent.name for p in SRC.glob("*/__init__.py"))
@@ -37,23 +38,13 @@ def test_every_exported_name_resolves(package: str) -> None:
         assert mod.__all__, f"styleverse.{package} re-exports nothing"
 
 
-def _type_checking_imports(init: Path) -> dict[str, str]:
-    """Name -> module of the imports under ``if TYPE_CHECKING:`` in a package ``__init__``."""
-    found = {}
-    for node in ast.parse(init.read_text()).body:
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            for imp in node.body:
-                assert isinstance(imp, ast.ImportFrom) and imp.module, f"{init}: only imports under TYPE_CHECKING"
-                found |= {a.asname or a.name: imp.module for a in imp.names}
-    return found
-
-
 @pytest.mark.parametrize("init", sorted(SRC.rglob("__init__.py")), ids=lambda p: str(p.parent.relative_to(SRC.parent)))
 def test_typed_names_are_the_lazy_ones(init: Path) -> None:
-    """What mypy sees (the imports under TYPE_CHECKING) is ``__all__``, and each name is the same object."""
+    """What mypy sees (the imports under TYPE_CHECKING) is ``__all__``, each name the same object at run time,
+    and none a submodule's name (importing that submodule would replace the name with the module)."""
     package = ".".join(init.parent.relative_to(SRC.parent).parts)
     mod = importlib.import_module(package)
-    typed = _type_checking_imports(init)
+    typed = typed_imports(init.read_text())
     assert sorted(typed) == sorted(set(getattr(mod, "__all__", [])) - {"__version__"})
     submodules = {p.stem for p in init.parent.glob("*.py")} | {p.parent.name for p in init.parent.glob("*/__init__.py")}
     assert not set(typed) & submodules, "a name a submodule shadows once imported"

@@ -15,12 +15,5 @@ if TYPE_CHECKING:
     from styleverse.nn.vgg import load_backbone
     from styleverse.transfer.optimize import StyleTransfer, TransferConfig, stylize
 else:
-    _names, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "nn.features": "StyleContentModel",
-            "nn.vgg": "load_backbone",
-            "transfer.optimize": "StyleTransfer TransferConfig stylize",
-        },
-    )
+    _names, __getattr__, __dir__ = lazy_exports(__name__, __file__)
     __all__ = [*_names, "__version__"]

@@ -16,11 +16,4 @@ if TYPE_CHECKING:
     from styleverse.app.context import AppContext
     from styleverse.app.server import build_app, serve
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "config": "AppConfig Limits",
-            "context": "AppContext",
-            "server": "build_app serve",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

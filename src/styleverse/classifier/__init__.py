@@ -10,12 +10,4 @@ if TYPE_CHECKING:
     from styleverse.classifier.model import ClassifierSpec, UniverseClassifier, load_classifier
     from styleverse.classifier.predict import evaluate, predict_images
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "model": "UniverseClassifier ClassifierSpec load_classifier",
-            "config": "TrainConfig",
-            "predict": "predict_images evaluate",
-            "data": "read_dataset",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -11,10 +11,4 @@ if TYPE_CHECKING:
     from styleverse.evaluation.evaluate import EvaluateSettings
     from styleverse.evaluation.sweep import SweepSettings, run_sweep
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "evaluate": "EvaluateSettings",
-            "sweep": "SweepSettings run_sweep",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

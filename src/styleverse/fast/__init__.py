@@ -11,12 +11,4 @@ if TYPE_CHECKING:
     from styleverse.fast.model import FastModel, FastSpec, TransformNet, load_model, mix_weights, save_model
     from styleverse.fast.train import FastTrainConfig, FastTrainResult, train_fast
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "model": "FastModel FastSpec TransformNet load_model save_model mix_weights",
-            "train": "FastTrainConfig FastTrainResult train_fast",
-            "apply": "FastStylizer OnnxStylizer StylizerConfig open_stylizer apply_images",
-            "export": "export_onnx",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

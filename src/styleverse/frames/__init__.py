@@ -13,14 +13,4 @@ if TYPE_CHECKING:
     from styleverse.frames.segments import clip_jobs, read_segments
     from styleverse.frames.stats import write_stats
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "harvest": "HarvestConfig",
-            "balance": "BalanceConfig",
-            "manifest": "Row read_manifest write_manifest",
-            "segments": "read_segments clip_jobs",
-            "stats": "write_stats",
-            "augment": "AugmentConfig",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

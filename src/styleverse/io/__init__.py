@@ -29,17 +29,4 @@ if TYPE_CHECKING:
     from styleverse.io.video import VideoInfo, VideoReader
     from styleverse.io.video_writer import VideoWriter
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "images": "load_image save_image load_tensor pil_to_tensor tensor_to_pil resize_longest list_images "
-            "write_json write_bytes_atomic atomic_path check_output remove_temp_files",
-            "video": "VideoReader VideoInfo",
-            "video_writer": "VideoWriter",
-            "state": "save_state load_state state_path",
-            "lock": "output_lock",
-            "paths": "resolve_inside is_plain_name",
-            "outputs": "Output check_outputs",
-            "artifacts": "ArtifactKind read_artifact write_artifact",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -11,12 +11,4 @@ if TYPE_CHECKING:
     from styleverse.nn.losses import content_loss, gram, style_loss, tv_loss
     from styleverse.nn.vgg import BackboneInfo, VGGFeatures, imagenet_weights_path, layer_names, load_backbone
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "vgg": "VGGFeatures BackboneInfo load_backbone layer_names imagenet_weights_path",
-            "features": "StyleContentModel parse_layer_weights",
-            "losses": "gram content_loss style_loss tv_loss",
-            "color": "luminance_transfer match_histogram",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

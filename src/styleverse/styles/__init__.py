@@ -11,12 +11,4 @@ if TYPE_CHECKING:
     from styleverse.styles.job import AnalyzeJob, BankJob, StyleInputs, run_analyze, run_bank
     from styleverse.styles.resume import BankCheckpoint, BankInterrupted
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "bank": "Bank build_bank save_bank load_bank bank_targets",
-            "analysis": "AnalysisSettings Analysis analyze",
-            "job": "StyleInputs BankJob run_bank AnalyzeJob run_analyze",
-            "resume": "BankCheckpoint BankInterrupted",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -11,12 +11,4 @@ if TYPE_CHECKING:
     from styleverse.training.outputs import check_training_outputs, loss_plot_path, samples_path
     from styleverse.training.rng import rng_state, set_rng_state
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "loop": "TrainTask LoopConfig LoopResult run_loop",
-            "distributed": "DistContext setup_distributed teardown_distributed process_group",
-            "rng": "rng_state set_rng_state",
-            "outputs": "check_training_outputs loss_plot_path samples_path",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -11,12 +11,4 @@ if TYPE_CHECKING:
     from styleverse.transfer.optimize import StyleTransfer, build_model, stylize
     from styleverse.transfer.targets import StyleImage, StyleSet, expand_styles, weighted_mean
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "config": "TransferConfig TransferResult StepEvent ScaleEvent SnapshotEvent",
-            "optimize": "StyleTransfer stylize build_model",
-            "targets": "StyleSet StyleImage expand_styles weighted_mean",
-            "job": "StylizeJob StylizeOutcome run_stylize",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -13,12 +13,4 @@ if TYPE_CHECKING:
     from styleverse.video.loop import FrameLoop, FrameStylizer
     from styleverse.video.metrics import warping_error
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "job": "VideoJob VideoConfig run_video",
-            "loop": "FrameLoop FrameStylizer",
-            "metrics": "warping_error",
-            "flow": "DISFlow",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

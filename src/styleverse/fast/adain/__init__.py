@@ -12,12 +12,4 @@ if TYPE_CHECKING:
     from styleverse.fast.adain.model import AdaINModel, adain, load_adain, save_adain
     from styleverse.fast.adain.train import AdaINTrainConfig, AdaINTrainResult, train_adain
 else:
-    __all__, __getattr__, __dir__ = lazy_exports(
-        __name__,
-        {
-            "model": "adain AdaINModel load_adain save_adain",
-            "apply": "AdaINStylizer AdaINSettings AdaINApplyJob open_stylizer run_apply",
-            "train": "AdaINTrainConfig AdaINTrainResult train_adain",
-            "export": "export_onnx",
-        },
-    )
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)
