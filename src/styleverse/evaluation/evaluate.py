@@ -152,7 +152,7 @@ class Scorer:
         """Style distance of ``result`` and of ``content`` (same size) to ``targets``, content loss, SSIM."""
         h, w = result.shape[-2:]
         need = vgg_pass_bytes(h, w, 2, self.info.arch, precision=self.precision, backward=False)
-        require_memory(need, self.device, f"measuring a {w}x{h} result", "pass --size to measure at a smaller size")
+        require_memory(need, self.device, f"measuring a {w}x{h} result", "lower size to measure at a smaller size")
         from styleverse.devices import autocast, memory_format
 
         x = torch.cat([result, content]).to(self.device).contiguous(memory_format=memory_format(self.precision))

@@ -114,7 +114,8 @@ class OnnxStylizer:
         if not np.allclose(want, self.baked["weights"]) or not math.isclose(strength, self.baked["strength"]):
             raise ConfigError(
                 f"{path}: its mix is baked in ({_describe(self.universes, self.baked)}); export again without "
-                "--universe/--mix to choose the universe and strength when applying"
+                "universe/mix to choose the universe and strength when applying",
+                setting=("universe", "mix"),
             )
 
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:

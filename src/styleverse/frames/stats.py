@@ -53,7 +53,7 @@ def check_sheet_settings(per_sheet: int, thumb: int) -> None:
     if not 1 <= per_sheet <= MAX_PER_SHEET:
         raise ConfigError(f"per_sheet must be 1..{MAX_PER_SHEET} images, got {per_sheet}", setting="per_sheet")
     need = sheet_bytes(per_sheet, thumb)
-    require_memory(need, torch.device("cpu"), "a contact sheet", "lower --thumb or --per-sheet")
+    require_memory(need, torch.device("cpu"), "a contact sheet", "lower thumb or per_sheet", ("thumb", "per_sheet"))
 
 
 def class_counts(rows: Sequence[Row]) -> dict[str, dict[str, int]]:

@@ -298,7 +298,8 @@ def check_compatible(
     if precision is not None and made == "bf16" and precision != "bf16":
         raise ConfigError(
             f"{where}: its Grams were computed in bf16, this run computes style in {precision}; rebuild the bank "
-            "with --precision fp32 (exact, serves every run) or run with --precision bf16"
+            "with precision fp32 (exact, serves every run) or run with precision bf16",
+            setting="precision",
         )
     b = bank.backbone
     fix = f"pass {backbone_flags(b)}, or rebuild the bank with {backbone_flags(info.to_dict())}"
@@ -311,7 +312,8 @@ def check_compatible(
     if missing:
         raise ConfigError(
             f"{where}: lacks style layer(s) {', '.join(missing)} (it has {', '.join(bank.layers)}); rebuild it "
-            f"with --style-layers {' '.join(wanted)} or choose layers it has"
+            f"with style_layers {' '.join(wanted)} or choose layers it has",
+            setting="style_layers",
         )
     for k in wanted:
         c = max(1, round(WIDTHS[int(k[4]) - 1] * info.width)) if k.startswith(("relu", "conv")) else None

@@ -57,7 +57,7 @@ class StyleInputs:
         if self.size > MAX_IMAGE_SIDE:
             raise ConfigError(f"size must be at most {MAX_IMAGE_SIDE} pixels, got {self.size}", setting="size")
         need = vgg_pass_bytes(self.size, self.size, arch=self.arch, backward=False)
-        require_memory(need, resolve_device(self.device), f"--size {self.size}")
+        require_memory(need, resolve_device(self.device), f"size {self.size}")
 
     def model(self) -> tuple[Any, Any, Any, str]:
         """Feature network on its device, its BackboneInfo, the device and the precision actually used."""

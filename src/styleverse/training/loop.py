@@ -302,8 +302,9 @@ class _Loop:
         row = {k: v / self.ctx.world_size for k, v in zip(names, values, strict=True)}
         if not all(math.isfinite(v) for v in row.values()):
             raise ConfigError(
-                f"training diverged at step {self.step + 1} (loss {row['total']}); lower --lr or the loss weights "
-                "and --resume from the last checkpoint"
+                f"training diverged at step {self.step + 1} (loss {row['total']}); lower lr or the loss weights "
+                "and resume from the last checkpoint",
+                setting=("lr", "resume"),
             )
         average_gradients(params, self.ctx)
         if self.cfg.max_grad_norm:

@@ -291,7 +291,7 @@ def run_stylize(
     need = vgg_pass_bytes(
         h, w, arch=job.arch, precision=resolve_precision(cfg.precision, device), checkpoint_blocks=blocks
     )
-    require_memory(need, device, f"--size {max(h, w)}")
+    require_memory(need, device, f"size {max(h, w)}")
     out = Path(job.output)
     with output_lock(out):  # a second run writing the same image is refused, naming this one
         remove_temp_files(out.parent, [out.name, paths["sidecar"].name, paths["resume"].name])
@@ -333,7 +333,8 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
     if result.diverged_at is not None:
         raise ConfigError(
             f"loss became NaN/inf at step {result.diverged_at}; kept the last good image in {paths['image']}; "
-            "lower --lr or the loss weights"
+            "lower lr or the loss weights",
+            setting="lr",
         )
     written = {k: v for k, v in paths.items() if k != "resume" and v.exists()}
     return StylizeOutcome(result, written, side)

@@ -121,7 +121,8 @@ class GatysFrameStylizer:
         if result.diverged_at is not None:
             raise ConfigError(
                 f"frame {state.index + 1}: loss became NaN/inf at step {result.diverged_at}; "
-                "lower --lr or the loss weights"
+                "lower lr or the loss weights",
+                setting="lr",
             )
         image = self._shown(result.image, frame.to(result.image.device)).cpu()
         losses = dict(result.final_losses)

@@ -211,8 +211,9 @@ def _check_controls(
         )
     if preserve_color == "histogram" and any(banks):
         raise ConfigError(
-            "--preserve-color histogram recolours style images, but a style bank holds none; use "
-            "--preserve-color luminance with --style-bank"
+            "preserve_color histogram recolours style images, but a style bank holds none; use "
+            "preserve_color luminance with a style bank",
+            setting="preserve_color",
         )
     if weights is not None and len(weights) != len(banks):
         raise ConfigError(
