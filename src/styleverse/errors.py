@@ -21,12 +21,14 @@ class StyleverseError(Exception):
 
     def worded(self, name: Callable[[str], str | None]) -> str:
         """The message with each setting it names said as ``name(setting)`` calls it (unchanged where that is
-        None): ``steps must be at least 1`` -> ``--steps must be at least 1`` for the CLI."""
+        None): ``steps must be at least 1`` -> ``--steps must be at least 1`` for the CLI. Only the name as a
+        word is replaced, never inside a path or file name (``b.resume.safetensors`` stays)."""
         text = str(self)
         for setting in self.settings:
             said = name(setting)
             if said:
-                text = re.sub(rf"(?<![\w-]){re.escape(setting)}(?![\w-])", said.replace("\\", r"\\"), text)
+                word = rf"(?<![\w./\\-]){re.escape(setting)}(?![\w/\\-]|\.\w)"
+                text = re.sub(word, said.replace("\\", r"\\"), text)
         return text
 
 
