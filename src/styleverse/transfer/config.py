@@ -86,7 +86,7 @@ class TransferConfig:
         return tuple(self.scales) if self.scales else auto_scales(self.size)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the setting when a setting is out of range."""
+        """Raise :class:`ConfigError` naming the setting that is out of range."""
         if self.steps < 1:
             raise ConfigError("steps must be at least 1", setting="steps")
         if self.optimizer not in OPTIMIZERS:

@@ -70,7 +70,7 @@ class VideoConfig:
     max_pixels: int = MAX_PIXELS
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the setting when a setting is out of range."""
+        """Raise :class:`ConfigError` naming the setting that is out of range."""
         if not (self.temporal_weight >= 0 and math.isfinite(self.temporal_weight)):
             raise ConfigError("temporal_weight must be a finite number >= 0", setting="temporal_weight")
         if self.steps_first < 1 or self.steps < 1:
