@@ -88,7 +88,7 @@ class AppConfig:
             raise ConfigError("jobs must be at least 1", setting="jobs")
         if self.queue_size < 1:
             raise ConfigError("queue_size must be at least 1", setting="queue_size")
-        for flag, folder in (("--banks", self.banks), ("--models", self.models)):
+        for name, folder in (("banks", self.banks), ("models", self.models)):
             if folder is not None and not Path(folder).is_dir():
-                raise ConfigError(f"{flag} {folder}: no such folder")
+                raise ConfigError(f"{name} {folder}: no such folder", setting=name)
         self.limits.validate()
