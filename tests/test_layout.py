@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import styleverse
+from styleverse._exports import typed_imports
 
 SRC = Path(styleverse.__file__).parent
 PACKAGES = sorted(p.parent.name for p in SRC.glob("*/__init__.py"))
@@ -143,6 +144,21 @@ def test_every_exported_name_resolves(package_name: str) -> None:
 
 def test_every_domain_has_its_rule() -> None:
     assert {domain(m) for m in MODULES} - {"styleverse"} == set(ALLOWED)
+
+
+@pytest.mark.parametrize("init", sorted(SRC.rglob("__init__.py")), ids=lambda p: str(p.parent.relative_to(SRC.parent)))
+def test_typed_names_are_the_lazy_ones(init: Path) -> None:
+    """What mypy sees (the imports under TYPE_CHECKING) is ``__all__``, each name the same object at run time,
+    and none a submodule's name (importing that submodule would replace the name with the module)."""
+    package = ".".join(init.parent.relative_to(SRC.parent).parts)
+    mod = importlib.import_module(package)
+    typed = typed_imports(init.read_text())
+    assert sorted(typed) == sorted(set(getattr(mod, "__all__", [])) - {"__version__"})
+    submodules = {p.stem for p in init.parent.glob("*.py")} | {p.parent.name for p in init.parent.glob("*/__init__.py")}
+    assert not set(typed) & submodules, "a name a submodule shadows once imported"
+    for name, module in typed.items():
+        assert getattr(mod, name) is getattr(importlib.import_module(module), name), f"{package}.{name}"
+        assert name in dir(mod)
 
 
 @pytest.mark.parametrize("name", sorted(ALLOWED))

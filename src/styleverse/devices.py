@@ -31,7 +31,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     except RuntimeError:
         raise ConfigError(f"unknown device '{name}'; use auto, cpu or cuda[:N]") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
+        raise ConfigError("device cuda asked for, but no CUDA GPU is available; use device cpu", setting="device")
     return dev
 
 
@@ -162,13 +162,16 @@ def available_memory(device: torch.device) -> int | None:
         return None
 
 
-def require_memory(need: int, device: torch.device, what: str, hint: str = "lower --size") -> None:
+def require_memory(
+    need: int, device: torch.device, what: str, hint: str = "lower size", setting: str | tuple[str, ...] = "size"
+) -> None:
     """:class:`ConfigError` up front when ``need`` bytes (an estimate such as :func:`vgg_pass_bytes`) exceed
-    what ``device`` has free, instead of a multi-GiB allocation failing (or the kernel killing us) mid-run."""
+    what ``device`` has free, instead of a multi-GiB allocation failing (or the kernel killing us) mid-run;
+    ``what`` and ``hint`` may name the ``setting`` (or settings) to change."""
     have = available_memory(device)
     if have is not None and need > have:
         raise ConfigError(
-            f"{what} needs about {need / GIB:.1f} GiB, but {device} has {have / GIB:.1f} GiB free; {hint}"
+            f"{what} needs about {need / GIB:.1f} GiB, but {device} has {have / GIB:.1f} GiB free; {hint}", setting
         )
 
 

@@ -236,6 +236,19 @@ def test_cancel_stops_a_video_within_a_frame(tmp_path: Path) -> None:
     assert mp4 is None and "Cancelled after 0 frames" in (status or ""), status
 
 
+def test_errors_name_the_settings_by_their_controls_labels(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, Limits(max_steps=50))
+    req = _tiny_stylise(ctx, tmp_path, steps=60)
+    status = list(stylise.run(ctx, req, Ticket()))[-1].status or ""
+    assert f"“{stylise.LABELS['steps']}” must be between 1 and 50" in status and "sv-error" in status
+    clip = upload(ctx, gradient_clip(tmp_path / "c.mp4", frames=2))
+    style = upload(ctx, make_image(tmp_path / "s.png"))
+    knobs = {"size": 32, "max_frames": 1, "steps_first": 2, "steps": 1, "temporal_weight": -1}
+    req = video.Request(clip, StyleChoice(image_uploads=(style,)), **knobs)
+    _, status, mp4 = list(video.run(ctx, req, Ticket()))[-1]  # the library's own check, in the worker
+    assert "“Temporal weight (0: flickers)” must be a finite number" in (status or "") and mp4 is None
+
+
 def test_video_refuses_limits_and_a_non_video(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, Limits(max_video_frames=5))
     style = upload(ctx, make_image(tmp_path / "s.png"))

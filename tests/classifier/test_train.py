@@ -149,7 +149,7 @@ def test_init_from_classifier_checkpoint_or_vgg_state_dict(universes: Path, tmp_
     for k, v in model.state_dict().items():
         if k.startswith("features.") or k.endswith(".weight"):  # biases start at zero either way
             assert torch.equal(v, src.state_dict()[k]) == k.startswith("features."), k  # fresh head, 2 classes
-    with pytest.raises(ConfigError, match="--width"):
+    with pytest.raises(ConfigError, match="pass arch vgg16 width"):
         build_classifier(tiny(universes, tmp_path / "r", init=str(ckpt), width=1 / 8), KINDS, None)
     with pytest.raises(WeightsError, match="shape"):
         build_classifier(tiny(universes, tmp_path / "r", init=str(vgg), width=1 / 8), KINDS, None)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+from styleverse.cli.common import flag_names, run_command
 from styleverse.cli.main import COMMANDS, build_parser
+from styleverse.errors import ConfigError
 
 
 def _help_lines(parser) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -43,3 +47,21 @@ def test_no_command_or_an_unknown_one_exits_2(cli) -> None:  # type: ignore[no-u
     assert code == 2 and "COMMAND" in err
     code, _, err = cli("stylise-it")
     assert code == 2 and "invalid choice" in err
+
+
+def test_an_error_says_the_settings_it_names_as_the_flags_of_the_command_that_ran(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = build_parser(only="video")
+    args = parser.parse_args(["video", "in.mp4", "--style", "s.png", "-o", "out.mp4"])
+    flags = flag_names(parser, args)
+    assert flags["steps_first"] == "--steps-first" and flags["temporal_weight"] == "--temporal-weight"
+    assert "tol_window" not in flags and "dedup_threshold" not in flags  # no such flag / another command's
+
+    def fail(_: object) -> None:
+        names = ("steps_first", "steps", "tol_window")
+        raise ConfigError("steps_first and steps must be at least 1; tol_window too", names)
+
+    assert run_command(fail, args, flags) == 2
+    err = capsys.readouterr().err
+    assert err == "styleverse: error: --steps-first and --steps must be at least 1; tol_window too\n"

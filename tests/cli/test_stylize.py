@@ -87,6 +87,10 @@ def test_bad_inputs_are_one_line_and_status_2(cli, images, tmp_path: Path) -> No
     for args, message in cases:
         code, _, err = cli("stylize", *args, "-o", tmp_path / "o.png", *FAST)
         assert code == 2 and message in one_error_line(err)
+    # the library names settings (``scales``); the CLI says them as its flags
+    code, _, err = cli("stylize", images["content"], "--style", images["style_a"], "-o", tmp_path / "o.png",
+                       *FAST, "--scales", "8")  # fmt: skip
+    assert code == 2 and "sizes (--size, --scales) must be between 16" in one_error_line(err)
     code, _, err = cli("stylize", images["content"], "--style", images["style_a"], "-o", tmp_path / "o.xyz", *FAST)
     assert code == 2 and "extension" in one_error_line(err)
     blocker = tmp_path / "file"

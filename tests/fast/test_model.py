@@ -80,7 +80,7 @@ def test_mix_weights_validate_names_and_values() -> None:
     with pytest.raises(ConfigError, match="unknown universe 'spot'; this model has gwen, miles, punk"):
         mix_weights(UNIVERSES, "spot")
     for bad in ({"gwen": -1.0}, {"gwen": 0.0}, {"gwen": float("nan")}):
-        with pytest.raises(ConfigError, match="--mix weights"):
+        with pytest.raises(ConfigError, match="mix weights"):
             mix_weights(UNIVERSES, bad)
 
 

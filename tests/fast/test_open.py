@@ -105,7 +105,7 @@ def test_settings_are_checked_before_the_file_is_read(tmp_path: Path) -> None:
         open_stylizer(StylizerSpec(missing, styles=("s.png",), alpha=2.0), ADAIN_KINDS)
     with pytest.raises(ConfigError, match="--strength must be between 0 and 1"):
         open_stylizer(StylizerSpec(missing, strength=1.5), FAST_KINDS)
-    with pytest.raises(ConfigError, match="--preserve-color histogram needs --style images"):
+    with pytest.raises(ConfigError, match="preserve_color histogram needs style images"):
         open_stylizer(StylizerSpec(missing, preserve_color="histogram"), FAST_KINDS)
     with pytest.raises(InputError, match="no such model file"):
         open_stylizer(missing, FAST_KINDS)

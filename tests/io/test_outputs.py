@@ -221,9 +221,9 @@ def test_vgg_memory_estimate_scales_and_refuses(monkeypatch: pytest.MonkeyPatch)
     ckpt = devices.vgg_pass_bytes(4096, 4096, precision="bf16", checkpoint_blocks=2)
     assert 0.6 * full < ckpt < 0.8 * full and ckpt < 20 * devices.GIB  # measured: 18.5 GiB for the whole process
     monkeypatch.setattr(devices, "available_memory", lambda d: 1 * devices.GIB)
-    devices.require_memory(devices.GIB // 2, torch.device("cpu"), "--size 512")
-    with pytest.raises(ConfigError, match=r"--size 8192 needs about 188\.4 GiB, but cpu has 1\.0 GiB free; lower"):
-        devices.require_memory(devices.vgg_pass_bytes(8192, 8192), torch.device("cpu"), "--size 8192")
+    devices.require_memory(devices.GIB // 2, torch.device("cpu"), "size 512")
+    with pytest.raises(ConfigError, match=r"size 8192 needs about 188\.4 GiB, but cpu has 1\.0 GiB free; lower"):
+        devices.require_memory(devices.vgg_pass_bytes(8192, 8192), torch.device("cpu"), "size 8192")
 
 
 def test_available_memory_reads_something_on_cpu() -> None:

@@ -192,7 +192,7 @@ def test_manifest_inputs(tmp_path):
     assert len(expand_inputs([ds])) == 3  # a folder holding manifest.csv is a manifest
     with pytest.raises(InputError, match="labels: gwen, miles"):
         expand_inputs([ds], label="pavitr")
-    with pytest.raises(ConfigError, match="--label"):
+    with pytest.raises(ConfigError, match="label filters"):
         expand_inputs([ds / "gwen"], label="gwen")
     with pytest.raises(ConfigError, match="one per input"):
         expand_inputs([ds, ds], weights=[1.0])
@@ -294,7 +294,7 @@ def test_resume_refuses_other_inputs_settings_and_bad_state(tiny_vgg, tmp_path, 
     for needle, call in cases.items():
         with pytest.raises(ConfigError, match=needle) as e:
             call()
-        assert "\n" not in str(e.value) and "--resume" in str(e.value)
+        assert "\n" not in str(e.value) and e.value.settings == ("resume",)
     os.utime(first, ns=(first.stat().st_atime_ns, first.stat().st_mtime_ns + 10**9))  # the file was replaced
     with pytest.raises(ConfigError, match="input images changed"):
         build_bank(model, info, seven, 24, checkpoint=ckpt)

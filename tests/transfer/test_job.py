@@ -111,7 +111,7 @@ def test_a_size_that_cannot_fit_is_refused_before_any_work(
     monkeypatch.setattr(dv, "available_memory", lambda device: 2**30)  # 1 GiB free
     job = StylizeJob(images["content"], tmp_path / "o.png", StyleSpec((images["style_a"],)),
                      TransferConfig(size=4096, steps=1, precision="fp32"), FeatureSpec("random"))  # fmt: skip
-    with pytest.raises(ConfigError, match=r"--size 4096 needs about .* GiB"):
+    with pytest.raises(ConfigError, match=r"size 4096 needs about .* GiB"):
         run_stylize(job)
     assert [p.name for p in tmp_path.iterdir()] == ["in"]  # the inputs only: nothing was written
 

@@ -18,6 +18,7 @@ from fixtures.videos import write_garbage
 from styleverse.cancel import StopFlag
 from styleverse.cli.main import build_parser
 from styleverse.cli.video import job_from_args
+from styleverse.errors import ConfigError
 from styleverse.io.video import VideoReader
 from styleverse.transfer.optimize import StepEvent
 from styleverse.video.config import FrameDone, VideoConfig, VideoJob
@@ -223,9 +224,15 @@ def test_bad_input_is_one_line_and_status_2(
 
 def test_video_config_defaults_are_valid_and_checked() -> None:
     VideoConfig().validate()
-    for bad in (VideoConfig(temporal_weight=-1), VideoConfig(steps=0), VideoConfig(end=0.0), VideoConfig(crf=60)):
-        with pytest.raises(Exception, match="--"):
+    for bad, setting in (
+        (VideoConfig(temporal_weight=-1), "temporal_weight"),
+        (VideoConfig(steps=0), "steps"),
+        (VideoConfig(end=0.0), "end"),
+        (VideoConfig(crf=60), "crf"),
+    ):
+        with pytest.raises(ConfigError, match=setting) as e:
             bad.validate()
+        assert setting in e.value.settings
 
 
 def test_a_feed_forward_model_plugs_in_with_flow_guided_blending(cli: Cli, clip: Path, tmp_path: Path) -> None:

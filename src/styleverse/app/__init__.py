@@ -7,8 +7,13 @@ between a blocking job with a callback and a page that streams progress, and one
 Nothing in the library imports this package.
 """
 
-from styleverse._exports import by_module, lazy_exports
+from typing import TYPE_CHECKING
 
-_WHERE = by_module({"config": "AppConfig Limits", "context": "AppContext", "server": "build_app serve"})
-__all__ = sorted(_WHERE)
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+from styleverse._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from styleverse.app.config import AppConfig, Limits
+    from styleverse.app.context import AppContext
+    from styleverse.app.server import build_app, serve
+else:
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -94,12 +94,12 @@ class AppConfig:
     def validate(self) -> None:
         """Refuse settings that cannot work, before anything is started."""
         if not 0 <= self.port <= 65535:
-            raise ConfigError(f"--port must be between 0 and 65535, not {self.port}")
+            raise ConfigError(f"port must be between 0 and 65535, not {self.port}", setting="port")
         if self.jobs is not None and self.jobs < 1:
-            raise ConfigError("--jobs must be at least 1")
+            raise ConfigError("jobs must be at least 1", setting="jobs")
         if self.queue_size < 1:
-            raise ConfigError("--queue-size must be at least 1")
-        for flag, folder in (("--banks", self.banks), ("--models", self.models)):
+            raise ConfigError("queue_size must be at least 1", setting="queue_size")
+        for name, folder in (("banks", self.banks), ("models", self.models)):
             if folder is not None and not Path(folder).is_dir():
-                raise ConfigError(f"{flag} {folder}: no such folder")
+                raise ConfigError(f"{name} {folder}: no such folder", setting=name)
         self.limits.validate()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,21 +107,25 @@ class Finished:
     cancelled: bool = False
 
 
-def error_line(e: BaseException) -> str:
-    """One line for the page: a user error's own message; anything else named as unexpected (and logged
-    with its traceback on the server, where a bug report can find it)."""
+def error_line(e: BaseException, labels: Mapping[str, str] | None = None) -> str:
+    """One line for the page: a user error's own message, the settings it names called by their controls'
+    ``labels`` (setting -> label, a tab's own); anything else named as unexpected (and logged with its
+    traceback on the server, where a bug report can find it)."""
     if isinstance(e, StyleverseError):
-        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = e.worded(lambda s: f"“{labels[s]}”" if labels and s in labels else None).strip()
+        return text.splitlines()[0] if text else type(e).__name__
     log.error("unexpected error in an app job", exc_info=e)
     first = (str(e).strip().splitlines() or [""])[0][:200]
     return f"unexpected error ({type(e).__name__}: {first}); the server log has the details"
 
 
-def follow(work: Callable[[Emit], Any], ticket: Ticket, poll: float = 0.25) -> Iterator[list[Any] | Finished]:
+def follow(
+    work: Callable[[Emit], Any], ticket: Ticket, poll: float = 0.25, labels: Mapping[str, str] | None = None
+) -> Iterator[list[Any] | Finished]:
     """Run ``work(emit)`` in a worker thread; yield each batch of events it emits, then one :class:`Finished`.
 
     ``work`` stops through ``ticket.stop`` (pass it to the library job). Closing this generator early (the
-    page went away, Gradio cancelled the event) cancels the ticket.
+    page went away, Gradio cancelled the event) cancels the ticket. ``labels``: see :func:`error_line`.
     """
     q: queue.Queue[Any] = queue.Queue()
 
@@ -134,7 +138,7 @@ def follow(work: Callable[[Emit], Any], ticket: Ticket, poll: float = 0.25) -> I
         except Stopped:
             q.put(Finished(cancelled=True))
         except BaseException as e:
-            q.put(Finished(error=error_line(e)))
+            q.put(Finished(error=error_line(e, labels)))
 
     worker = threading.Thread(target=target, name="styleverse-app-job", daemon=True)
     worker.start()

@@ -29,6 +29,8 @@ from styleverse.io.images import load_image, pil_to_tensor, resize_longest, tens
 
 TAB = "realtime"
 MAX_MIX = 8  # mix sliders on the page
+# a setting -> its control's label: the page shows it, and an error naming the setting says it so
+LABELS = {"size": "Size (px)", "alpha": "Strength (AdaIN: alpha)", "strength": "Strength (AdaIN: alpha)"}
 
 
 def _named(paths: Sequence[Path], fn: Callable[[], Any]) -> Any:
@@ -194,9 +196,9 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
             ]
             with gr.Row():
                 size = gr.Slider(
-                    64, lim.max_size, value=min(512, lim.max_size), step=16, label="Size (px)", elem_id="rt-size"
+                    64, lim.max_size, value=min(512, lim.max_size), step=16, label=LABELS["size"], elem_id="rt-size"
                 )
-                strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength (AdaIN: alpha)", elem_id="rt-strength")
+                strength = gr.Slider(0, 1, value=1.0, step=0.05, label=LABELS["alpha"], elem_id="rt-strength")
             keep = gr.Checkbox(False, label="Keep the photo's colours", elem_id="rt-color")
             status = gr.HTML(
                 status_html("Pick a model and upload a photo: the result appears at once."), elem_id="rt-status"
@@ -231,7 +233,7 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
             found = rt.names(request(model_v, upload_v, None, universes_v, styles_v))
             msg = status_html(f"{len(found)} universe(s) to mix." if found else "Pick a model.")
         except StyleverseError as e:
-            found, msg = [], status_html(str(e), "error")
+            found, msg = [], status_html(error_line(e, LABELS), "error")
         shown = [
             gr.update(
                 visible=i < len(found),
@@ -261,7 +263,7 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
         try:
             image, line = rt.render(req)
         except Exception as e:
-            return gr.skip(), status_html(error_line(e), "error")
+            return gr.skip(), status_html(error_line(e, LABELS), "error")
         return image, status_html(line, "done")
 
     pickers = [model, upload, universes, styles]

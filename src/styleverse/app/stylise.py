@@ -20,7 +20,7 @@ from styleverse.app import sources
 from styleverse.app.context import AppContext
 from styleverse.app.controls import job_buttons, ticketed
 from styleverse.app.files import check_image
-from styleverse.app.jobs import Finished, Ticket, follow
+from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
 from styleverse.app.views import loss_curve, payload_path, payload_paths, payload_rows, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
@@ -30,6 +30,13 @@ from styleverse.transfer.config import ScaleEvent, SnapshotEvent, StepEvent, Tra
 from styleverse.transfer.job import StylizeJob, StylizeOutcome, run_stylize
 
 TAB = "stylise"
+# a setting -> its control's label: the page shows it, and an error naming the setting says it so
+LABELS = {
+    "size": "Size (longest side, px)",
+    "steps": "Steps",
+    "preserve_color": "Keep the photo's colours",
+    "style_weights": "Weights",
+}
 DEFAULTS = TransferConfig()
 SNAPSHOTS = 10  # intermediate images shown during a run
 PLOT_EVERY = 1.0  # seconds between redraws of the loss curve
@@ -65,9 +72,9 @@ def check(ctx: AppContext, req: Request) -> None:
     """The knobs within the server's limits (the sliders enforce them in the page; API calls may not)."""
     lim = ctx.config.limits
     if not 16 <= req.size <= lim.max_size:
-        raise ConfigError(f"size must be between 16 and {lim.max_size} pixels on this server")
+        raise ConfigError(f"size must be between 16 and {lim.max_size} pixels on this server", setting="size")
     if not 1 <= req.steps <= lim.max_steps:
-        raise ConfigError(f"steps must be between 1 and {lim.max_steps} on this server")
+        raise ConfigError(f"steps must be between 1 and {lim.max_steps} on this server", setting="steps")
     if not (req.strength > 0 and req.strength < 1e6):
         raise ConfigError("style strength must be a positive number")
     if req.preserve_color not in COLOR_MODES:
@@ -143,7 +150,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     try:
         job = prepare(ctx, req)
     except StyleverseError as e:
-        yield View(progress=progress_html(0, 1, "not started"), status=status_html(str(e), "error"))
+        yield View(progress=progress_html(0, 1, "not started"), status=status_html(error_line(e, LABELS), "error"))
         return
     total = job.config.steps * len(job.config.sizes)
     yield View(
@@ -151,7 +158,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
         status=status_html(f"Running in {job.output.parent.name}/ …"),
     )
     state = _Progress(total)
-    for item in follow(lambda emit: run_stylize(job, emit, stop=ticket.stop), ticket):
+    for item in follow(lambda emit: run_stylize(job, emit, stop=ticket.stop), ticket, labels=LABELS):
         if isinstance(item, Finished):
             yield _finished(item, state, job)
             return
@@ -221,7 +228,7 @@ def build(ctx: AppContext) -> None:
                 column_count=2,
                 static_columns=[0],
                 interactive=True,
-                label="Weights",
+                label=LABELS["style_weights"],
                 elem_id="stylise-weights",
             )
             with gr.Row():
@@ -230,7 +237,7 @@ def build(ctx: AppContext) -> None:
                     lim.max_size,
                     value=min(DEFAULTS.size, lim.max_size),
                     step=16,
-                    label="Size (longest side, px)",
+                    label=LABELS["size"],
                     elem_id="stylise-size",
                 )
                 steps = gr.Slider(
@@ -238,7 +245,7 @@ def build(ctx: AppContext) -> None:
                     lim.max_steps,
                     value=min(DEFAULTS.steps, lim.max_steps),
                     step=1,
-                    label="Steps",
+                    label=LABELS["steps"],
                     elem_id="stylise-steps",
                 )
             with gr.Row():
@@ -246,7 +253,7 @@ def build(ctx: AppContext) -> None:
                     0.1, 10, value=1.0, step=0.1, label="Style strength (x default)", elem_id="stylise-strength"
                 )
                 color = gr.Radio(
-                    list(COLOR_MODES), value="none", label="Keep the photo's colours", elem_id="stylise-color"
+                    list(COLOR_MODES), value="none", label=LABELS["preserve_color"], elem_id="stylise-color"
                 )
             with gr.Row():
                 go = gr.Button("Stylise", variant="primary", elem_id="stylise-run")
@@ -269,7 +276,7 @@ def build(ctx: AppContext) -> None:
         try:
             check_image(ctx.workspace.upload(path, "photo"), lim)
         except StyleverseError as e:
-            return None, status_html(str(e), "error")
+            return None, status_html(error_line(e, LABELS), "error")
         return gr.skip(), status_html("Photo ready.")
 
     def table(universes_v: Any, images_v: Any, banks_v: Any, rows_v: Any) -> list[list[Any]]:

@@ -19,7 +19,7 @@ import gradio as gr
 from styleverse.app.context import AppContext
 from styleverse.app.controls import job_buttons, ticketed
 from styleverse.app.files import check_image, safe_name
-from styleverse.app.jobs import Finished, Ticket, follow
+from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.views import payload_paths, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.progress import Progress
@@ -30,6 +30,8 @@ TAB = "universes"
 DEFAULTS = AnalysisSettings()
 BANK_SUFFIX = ".style.safetensors"
 TABLE_HEADERS = ["rank", "image", "distance", "outlier", "group", "in subset"]
+# a setting -> its control's label: the page shows it, and an error naming the setting says it so
+LABELS = {"size": "Seen at (px)", "mad_k": "Outlier rule k (higher: fewer)"}
 
 
 @dataclass(frozen=True)
@@ -107,12 +109,12 @@ def analyse(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     try:
         folder, source = prepare(ctx, req, "analysis")
     except StyleverseError as e:
-        yield View(progress_html(0, 1, "not started"), status_html(str(e), "error"))
+        yield View(progress_html(0, 1, "not started"), status_html(error_line(e, LABELS), "error"))
         return
     subset = folder / ("subset-" + bank_name(req))
     job = AnalyzeJob(source, folder / "report", AnalysisSettings(mad_k=req.mad_k), write_bank=subset)
     yield View(status=status_html(f"Analysing {len(source.inputs)} images in {folder.name}/ …"))
-    for item in follow(lambda emit: run_analyze(job, emit, ticket.stop), ticket):
+    for item in follow(lambda emit: run_analyze(job, emit, ticket.stop), ticket, labels=LABELS):
         if isinstance(item, Finished):
             yield _analysed(item, folder, subset)
             return
@@ -146,10 +148,10 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     try:
         folder, source = prepare(ctx, req, "bank")
     except StyleverseError as e:
-        yield View(progress_html(0, 1, "not started"), status_html(str(e), "error"))
+        yield View(progress_html(0, 1, "not started"), status_html(error_line(e, LABELS), "error"))
         return
     job = BankJob(source, folder / bank_name(req))
-    for item in follow(lambda emit: run_bank(job, emit, ticket.stop), ticket):
+    for item in follow(lambda emit: run_bank(job, emit, ticket.stop), ticket, labels=LABELS):
         if isinstance(item, Finished):
             if item.cancelled or item.error is not None:
                 text, kind = ("Cancelled.", "info") if item.cancelled else (str(item.error), "error")
@@ -192,12 +194,10 @@ def build(ctx: AppContext) -> None:
                     min(1024, lim.max_size),
                     value=min(DEFAULTS.size or 256, lim.max_size),
                     step=16,
-                    label="Seen at (px)",
+                    label=LABELS["size"],
                     elem_id="uv-size",
                 )
-                mad_k = gr.Slider(
-                    1, 6, value=DEFAULTS.mad_k, step=0.5, label="Outlier rule k (higher: fewer)", elem_id="uv-k"
-                )
+                mad_k = gr.Slider(1, 6, value=DEFAULTS.mad_k, step=0.5, label=LABELS["mad_k"], elem_id="uv-k")
             name = gr.Textbox("universe", label="Universe name (bank file name)", max_lines=1, elem_id="uv-name")
             with gr.Row():
                 go = gr.Button("Analyse", variant="primary", elem_id="uv-analyse")

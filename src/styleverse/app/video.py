@@ -19,7 +19,7 @@ from styleverse.app import sources
 from styleverse.app.context import AppContext
 from styleverse.app.controls import job_buttons, ticketed
 from styleverse.app.files import check_file_size
-from styleverse.app.jobs import Finished, Ticket, follow
+from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
 from styleverse.app.views import payload_path, payload_paths, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
@@ -28,6 +28,14 @@ from styleverse.transfer.config import StepEvent
 from styleverse.video.config import GatysSettings
 
 TAB = "video"
+# a setting -> its control's label: the page shows it, and an error naming the setting says it so
+LABELS = {
+    "size": "Frame size (px)",
+    "max_frames": "Frames",
+    "steps_first": "Steps, first frame",
+    "steps": "Steps, later frames",
+    "temporal_weight": "Temporal weight (0: flickers)",
+}
 GATYS = "optimisation (Gatys, slow, best)"
 
 
@@ -102,7 +110,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[tuple[str | N
     try:
         job, stylizer, info = prepare(ctx, req)
     except StyleverseError as e:
-        yield progress_html(0, 1, "not started"), status_html(str(e), "error"), None
+        yield progress_html(0, 1, "not started"), status_html(error_line(e, LABELS), "error"), None
         return
     yield None, status_html(f"Running in {job.output.parent.name}/ …"), None
     total, done, step = req.max_frames, 0, ""
@@ -111,7 +119,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[tuple[str | N
         if stylizer is None
         else (lambda emit: run_video(job, emit, stylizer, info, stop=ticket.stop))
     )
-    for item in follow(work, ticket):
+    for item in follow(work, ticket, labels=LABELS):
         if isinstance(item, Finished):
             yield _finished(item, done, total)
             return
@@ -176,7 +184,7 @@ def build(ctx: AppContext) -> None:
                     lim.max_video_side,
                     value=min(256, lim.max_video_side),
                     step=16,
-                    label="Frame size (px)",
+                    label=LABELS["size"],
                     elem_id="video-size",
                 )
                 frames = gr.Slider(
@@ -184,7 +192,7 @@ def build(ctx: AppContext) -> None:
                     lim.max_video_frames,
                     value=min(24, lim.max_video_frames),
                     step=1,
-                    label="Frames",
+                    label=LABELS["max_frames"],
                     elem_id="video-frames",
                 )
             with gr.Row():
@@ -193,7 +201,7 @@ def build(ctx: AppContext) -> None:
                     lim.max_steps,
                     value=min(d.steps_first, lim.max_steps),
                     step=1,
-                    label="Steps, first frame",
+                    label=LABELS["steps_first"],
                     elem_id="video-steps-first",
                 )
                 steps = gr.Slider(
@@ -201,7 +209,7 @@ def build(ctx: AppContext) -> None:
                     lim.max_steps,
                     value=min(d.steps, lim.max_steps),
                     step=1,
-                    label="Steps, later frames",
+                    label=LABELS["steps"],
                     elem_id="video-steps",
                 )
             temporal = gr.Slider(  # from 0 (independent frames) to ten times the library's default
@@ -209,7 +217,7 @@ def build(ctx: AppContext) -> None:
                 10 * d.temporal_weight if d.temporal_weight > 0 else 1.0,
                 value=d.temporal_weight,
                 step=d.temporal_weight / 20 if d.temporal_weight > 0 else 0.01,
-                label="Temporal weight (0: flickers)",
+                label=LABELS["temporal_weight"],
                 elem_id="video-temporal",
             )
             with gr.Row():

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from styleverse.classifier.model import DEFAULT_HIDDEN, TRAIN_LAYER_CHOICES
 from styleverse.devices import PRECISIONS
 from styleverse.errors import ConfigError
+from styleverse.io.state import fingerprint as plain_fingerprint
+from styleverse.io.state import not_fingerprinted
 
 log = logging.getLogger("styleverse")
 LR_PAPER = 1e-5  # the paper's Adam learning rate, for a trained start (ImageNet or a checkpoint)
@@ -22,9 +24,9 @@ class TrainConfig:
     """Settings of one training run. ``batch_size`` is per process (global batch = x world size).
     ``lr=None`` takes :meth:`default_lr` for ``init`` (the resolved value is what the run records)."""
 
-    dataset: str
-    out: str
-    epochs: int = 10
+    dataset: str = field(metadata={"fingerprint": False})
+    out: str = field(metadata={"fingerprint": False})
+    epochs: int = not_fingerprinted(10)
     batch_size: int = 16
     lr: float | None = None
     init: str = "imagenet"  # imagenet | scratch | PATH (VGG state dict or classifier checkpoint)
@@ -36,12 +38,12 @@ class TrainConfig:
     val_fraction: float = 0.2
     dropout: float = 0.5
     hidden: tuple[int, ...] = DEFAULT_HIDDEN
-    precision: str = "auto"
-    device: str = "auto"
-    workers: int = 2
-    checkpoint_every: int = 0  # also save resume state every N steps (0: at epoch ends only)
-    resume: bool = False
-    overwrite: bool = False
+    precision: str = not_fingerprinted("auto")
+    device: str = not_fingerprinted("auto")
+    workers: int = not_fingerprinted(2)
+    checkpoint_every: int = not_fingerprinted(0)  # also save resume state every N steps (0: at epoch ends only)
+    resume: bool = not_fingerprinted(False)
+    overwrite: bool = not_fingerprinted(False)
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -75,33 +77,40 @@ class TrainConfig:
     def validate(self) -> None:
         lr = self.lr if self.lr is not None else math.nan
         checks = [
-            (self.epochs >= 1, "--epochs must be >= 1"),
-            (self.batch_size >= 1, "--batch-size must be >= 1"),
-            (lr > 0 and math.isfinite(lr), "--lr must be a positive number"),
+            (self.epochs >= 1, "epochs must be >= 1", "epochs"),
+            (self.batch_size >= 1, "batch_size must be >= 1", "batch_size"),
+            (lr > 0 and math.isfinite(lr), "lr must be a positive number", "lr"),
             (
                 self.train_layers in TRAIN_LAYER_CHOICES,
-                f"--train-layers must be one of {', '.join(TRAIN_LAYER_CHOICES)}",
+                f"train_layers must be one of {', '.join(TRAIN_LAYER_CHOICES)}",
+                "train_layers",
             ),
-            (self.arch in ("vgg19", "vgg16"), "--arch must be vgg19 or vgg16"),
-            (0 < self.width <= 4 and math.isfinite(self.width), "--width must be in (0, 4]"),
-            (32 <= self.size <= 2048, "--size must be between 32 and 2048 pixels"),
-            (0 < self.val_fraction < 1, "--val-fraction must be between 0 and 1 (exclusive)"),
-            (0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
-            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
-            (self.workers >= 0 and self.checkpoint_every >= 0, "--workers and --checkpoint-every must be >= 0"),
-            (not (self.resume and self.overwrite), "--resume and --overwrite contradict each other; pick one"),
-            (bool(self.init), "--init must be imagenet, scratch or a path"),
-            (bool(self.hidden) and min(self.hidden) >= 1, "hidden layer sizes must be >= 1"),
+            (self.arch in ("vgg19", "vgg16"), "arch must be vgg19 or vgg16", "arch"),
+            (0 < self.width <= 4 and math.isfinite(self.width), "width must be in (0, 4]", "width"),
+            (32 <= self.size <= 2048, "size must be between 32 and 2048 pixels", "size"),
+            (0 < self.val_fraction < 1, "val_fraction must be between 0 and 1 (exclusive)", "val_fraction"),
+            (0 <= self.dropout < 1, "dropout must be in [0, 1)", "dropout"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}", "precision"),
+            (
+                self.workers >= 0 and self.checkpoint_every >= 0,
+                "workers and checkpoint_every must be >= 0",
+                ("workers", "checkpoint_every"),
+            ),
+            (
+                not (self.resume and self.overwrite),
+                "resume and overwrite contradict each other; pick one",
+                ("resume", "overwrite"),
+            ),
+            (bool(self.init), "init must be imagenet, scratch or a path", "init"),
+            (bool(self.hidden) and min(self.hidden) >= 1, "hidden layer sizes must be >= 1", "hidden"),
         ]
-        for ok, message in checks:
+        for ok, message, setting in checks:
             if not ok:
-                raise ConfigError(message)
+                raise ConfigError(message, setting)
 
     def fingerprint(self, world_size: int) -> dict[str, Any]:
         """Settings that must be equal for ``--resume`` to continue the same run exactly."""
-        keep = ("batch_size", "lr", "init", "train_layers", "arch", "width", "size", "seed", "val_fraction")
-        d = {k: getattr(self, k) for k in keep}
-        return {**d, "dropout": self.dropout, "hidden": list(self.hidden), "world_size": world_size}
+        return {**plain_fingerprint(self), "world_size": world_size}
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "hidden": list(self.hidden)}

@@ -104,7 +104,9 @@ def read_dataset(root: str | os.PathLike[str], val_fraction: float = 0.2, seed: 
     """
     root = Path(root)
     if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"--val-fraction must be between 0 and 1 (exclusive), not {val_fraction}")
+        raise ConfigError(
+            f"val_fraction must be between 0 and 1 (exclusive), not {val_fraction}", setting="val_fraction"
+        )
     if not root.is_dir():
         raise InputError(f"{root}: dataset folder not found (expected DATASET/<label>/*.jpg)")
     rows = read_manifest(root, missing_ok=True)

@@ -99,7 +99,10 @@ def set_trainable(model: UniverseClassifier, train_layers: str) -> list[nn.Param
     conv blocks N..5 plus the head (the paper first tried training "only the last ones").
     """
     if train_layers not in TRAIN_LAYER_CHOICES:
-        raise ConfigError(f"--train-layers must be one of {', '.join(TRAIN_LAYER_CHOICES)}, not '{train_layers}'")
+        raise ConfigError(
+            f"train_layers must be one of {', '.join(TRAIN_LAYER_CHOICES)}, not '{train_layers}'",
+            setting="train_layers",
+        )
     first = {"all": 1, "head": 6}.get(train_layers) or int(train_layers[-1])
     for name, mod in zip(model.names, model.features, strict=True):
         mod.requires_grad_(_block_number(name) >= first)

@@ -164,7 +164,7 @@ def evaluate(
     every image (a separate test set); ``train`` the training split.
     """
     if split not in EVAL_SPLITS:
-        raise ConfigError(f"--split must be one of {', '.join(EVAL_SPLITS)}, not '{split}'")
+        raise ConfigError(f"split must be one of {', '.join(EVAL_SPLITS)}, not '{split}'", setting="split")
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_classifier(checkpoint)
     settings = ckpt.config.get("settings") or {}
     data = read_dataset(

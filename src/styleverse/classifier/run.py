@@ -149,12 +149,17 @@ def open_run_dir(run: Path, clear: bool, is_main: bool) -> None:
 def _init_from_file(model: UniverseClassifier, cfg: TrainConfig) -> None:
     path = Path(cfg.init)
     if not path.is_file():
-        raise ConfigError(f"--init: '{cfg.init}' is neither imagenet, scratch nor an existing weights file")
+        raise ConfigError(
+            f"init: '{cfg.init}' is neither imagenet, scratch nor an existing weights file", setting="init"
+        )
     state, meta = read_state_dict(path)
     if meta.get("styleverse_kind") == "classifier":
         arch, width = meta.get("arch", cfg.arch), float(meta.get("width", 1.0))
         if (arch, width) != (cfg.arch, cfg.width):
-            raise ConfigError(f"{path}: checkpoint is {arch} width {width}; pass --arch {arch} --width {width}")
+            raise ConfigError(
+                f"{path}: checkpoint is {arch} scaled {width}; pass arch {arch} width {width}",
+                setting=("arch", "width"),
+            )
     load_state_into(model, state, ("features.",), str(path))
     head = {k: v for k, v in state.items() if k.startswith("head.")}
     own = {k: v for k, v in model.state_dict().items() if k.startswith("head.")}
@@ -177,7 +182,9 @@ def build_classifier(
         init_weights(model, cfg.seed)
         if cfg.init == "imagenet":
             if cfg.width != 1.0:
-                raise ConfigError("--init imagenet needs --width 1 (the ImageNet weights are full width)")
+                raise ConfigError(
+                    "init imagenet needs width 1 (the ImageNet weights are full width)", setting=("init", "width")
+                )
             imagenet_weights_path(cfg.arch, alternatives=INIT_ALTERNATIVES)  # offline: advice in --init's terms
             vgg, _ = load_backbone("imagenet", arch=cfg.arch)
             load_state_into(model, vgg.state_dict(), ("features.",), f"ImageNet {cfg.arch}")

@@ -7,7 +7,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -102,14 +102,31 @@ def progress(disable: bool = False) -> ProgressLike:
     return _progress(console, disable)
 
 
-def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
-    """Run a command; a :class:`StyleverseError` becomes one line on stderr and exit status 2, a job
-    stopped (:class:`~styleverse.cancel.Stopped`) or a Ctrl-C that reached here exit status 130."""
+def flag_names(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """Each option's ``dest`` -> its flag (the first long one), over ``parser`` and the subcommand parsers
+    ``args`` chose: how the CLI says a setting that a :class:`ConfigError` names (``steps`` -> ``--steps``)."""
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            names |= flag_names(chosen, args) if chosen is not None else {}
+        elif action.option_strings:
+            flag = next((o for o in action.option_strings if o.startswith("--")), action.option_strings[0])
+            names.setdefault(action.dest, flag)
+    return names
+
+
+def run_command(
+    func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace, flags: Mapping[str, str] | None = None
+) -> int:
+    """Run a command; a :class:`StyleverseError` becomes one line on stderr and exit status 2, the settings
+    it names said as their ``flags`` (see :func:`flag_names`); a job stopped
+    (:class:`~styleverse.cancel.Stopped`) or a Ctrl-C that reached here exit status 130."""
     try:
         return int(func(args) or 0)
     except StyleverseError as e:
         console.file.flush()
-        sys.stderr.write(f"styleverse: error: {e}\n")
+        sys.stderr.write(f"styleverse: error: {e.worded((flags or {}).get)}\n")
         return e.exit_code
     except (Stopped, KeyboardInterrupt):
         sys.stderr.write("styleverse: interrupted\n")
@@ -260,6 +277,7 @@ __all__: Sequence[str] = [
     "Parser",
     "add_common",
     "console",
+    "flag_names",
     "need",
     "non_negative_float",
     "non_negative_int",

@@ -6,7 +6,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from .common import Parser, run_command
+from .common import Parser, flag_names, run_command
 
 # command name -> its one-line help; each is a module in styleverse.cli exposing ``register(subparsers)``, which
 # adds the command (with this help) and sets ``func`` (taking the parsed namespace) with ``set_defaults``.
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    return run_command(args.func, args)
+    return run_command(args.func, args, flag_names(parser, args))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,13 +3,12 @@ to the content photo's), content fidelity (content loss, SSIM), the universe cla
 temporal warping error and flicker of videos, and cost; reports and pictures (``styleverse evaluate``), and
 sweeps that run a small grid of methods and settings first (``evaluate --sweep``)."""
 
-from styleverse._exports import by_module, lazy_exports
+from typing import TYPE_CHECKING
 
-_WHERE = by_module(
-    {
-        "evaluate": "EvaluateSettings evaluate",
-        "sweep": "SweepSettings run_sweep",
-    }
-)
-__all__ = sorted(_WHERE)
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+from styleverse._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from styleverse.evaluation.evaluate import EvaluateSettings
+    from styleverse.evaluation.sweep import SweepSettings, run_sweep
+else:
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
@@ -65,11 +65,11 @@ class EvaluateSettings:
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the flag when a setting is out of range."""
         if self.size is not None and not 16 <= self.size <= 16384:
-            raise ConfigError("--size must be between 16 and 16384 pixels")
+            raise ConfigError("size must be between 16 and 16384 pixels", setting="size")
         if self.frames < 1:
-            raise ConfigError("--frames must be at least 1")
+            raise ConfigError("frames must be at least 1", setting="frames")
         if self.max_frames < 2:
-            raise ConfigError("--max-frames must be at least 2")
+            raise ConfigError("max_frames must be at least 2", setting="max_frames")
 
 
 @dataclass
@@ -102,6 +102,9 @@ class ResultScored:
     index: int
     total: int
     path: Path
+
+
+Callback = Callable[[ResultScored], None]
 
 
 @dataclass
@@ -144,7 +147,7 @@ class Scorer:
         """Style distance of ``result`` and of ``content`` (same size) to ``targets``, content loss, SSIM."""
         h, w = result.shape[-2:]
         need = vgg_pass_bytes(h, w, 2, self.info.arch, precision=self.precision, backward=False)
-        require_memory(need, self.device, f"measuring a {w}x{h} result", "pass --size to measure at a smaller size")
+        require_memory(need, self.device, f"measuring a {w}x{h} result", "lower size to measure at a smaller size")
         from styleverse.devices import autocast, memory_format
 
         x = torch.cat([result, content]).to(self.device).contiguous(memory_format=memory_format(self.precision))
@@ -234,7 +237,7 @@ def _intended(judge: UniverseJudge, src: ResultSource, settings: EvaluateSetting
 def evaluate_sources(
     sources: Sequence[ResultSource],
     settings: EvaluateSettings | None = None,
-    callback: Callable[[Any], None] | None = None,
+    callback: Callback | None = None,
     labels: Sequence[str] | None = None,
     stop: Stop = never,
 ) -> Evaluation:
@@ -276,7 +279,7 @@ def evaluate(
     results: Sequence[str | Path],
     settings: EvaluateSettings | None = None,
     overrides: Overrides | None = None,
-    callback: Callable[[Any], None] | None = None,
+    callback: Callback | None = None,
     stop: Stop = never,
 ) -> Evaluation:
     """Describe every result first (so a bad one fails before any network runs), then measure them all."""

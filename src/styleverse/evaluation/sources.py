@@ -166,7 +166,7 @@ def resolve_styles(spec: StyleSpec) -> Styles:
     styles, banks, n = spec.images, spec.banks, len(spec.images) + len(spec.banks)
     w = list(spec.weights) if spec.weights is not None else [1.0] * n
     if any(not (v >= 0 and math.isfinite(v)) for v in w) or (n and sum(w) <= 0):
-        raise ConfigError("--style-weights must be finite, >= 0 and not all zero")
+        raise ConfigError("style_weights must be finite, >= 0 and not all zero", setting="style_weights")
     images = expand_styles(list(styles), w[: len(styles)]) if styles else []
     for b in banks:
         if not Path(b).is_file():

@@ -31,13 +31,14 @@ import torch
 from styleverse.cancel import Stop, Stopped, never
 from styleverse.devices import peak_memory, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
-from styleverse.evaluation.evaluate import EvaluateSettings, Evaluation, evaluate_sources
+from styleverse.evaluation.evaluate import EvaluateSettings, Evaluation, ResultScored, evaluate_sources
 from styleverse.evaluation.report import score_lines, sheet, write_report
 from styleverse.evaluation.sources import ResultSource, Styles, resolve_styles
 from styleverse.io.images import load_image, load_tensor, save_image, write_json
 from styleverse.io.outputs import Output, check_outputs
 from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.config import OPTIMIZERS, TransferConfig
+from styleverse.transfer.config import Event as TransferEvent
 
 _D = TransferConfig()
 METHOD_KINDS = (*OPTIMIZERS, "fast", "adain")
@@ -63,9 +64,9 @@ def parse_method(text: str) -> Method:
         return Method(kind)
     if kind in ("fast", "adain") and path:
         if not Path(path).is_file():
-            raise ConfigError(f"--methods {text}: no such file {path}")
+            raise ConfigError(f"methods {text}: no such file {path}", setting="methods")
         return Method(kind, Path(path))
-    raise ConfigError(f"--methods {text}: use lbfgs, adam, fast:MODEL or adain:DECODER")
+    raise ConfigError(f"methods {text}: use lbfgs, adam, fast:MODEL or adain:DECODER", setting="methods")
 
 
 @dataclass(frozen=True)
@@ -91,15 +92,15 @@ class SweepSettings:
         if not self.photos:
             raise ConfigError("give at least one photo to sweep")
         if not self.style:
-            raise ConfigError("a sweep needs a style: --style IMAGE... or --style-bank BANK")
+            raise ConfigError("a sweep needs a style: style images or a style bank")
         if not self.methods:
-            raise ConfigError("--methods needs at least one method")
+            raise ConfigError("methods needs at least one method", setting="methods")
         if not self.style_weight_grid or any(not w > 0 for w in self.style_weight_grid):
-            raise ConfigError("--style-weights-grid needs numbers > 0")
+            raise ConfigError("style_weights_grid needs numbers > 0", setting="style_weights_grid")
         if not self.steps_grid or any(s < 1 for s in self.steps_grid):
-            raise ConfigError("--steps-grid needs whole numbers >= 1")
+            raise ConfigError("steps_grid needs whole numbers >= 1", setting="steps_grid")
         if not 16 <= self.size <= 16384:
-            raise ConfigError("--size must be between 16 and 16384 pixels")
+            raise ConfigError("size must be between 16 and 16384 pixels", setting="size")
         if len({p.stem for p in self.photos}) != len(self.photos):
             raise ConfigError("two photos share a file name; their results would share a folder; rename one")
         self.evaluation.validate()
@@ -131,6 +132,11 @@ class SweepRunStarted:
     total: int
     label: str
     photo: Path
+
+
+# what a sweep reports: each run starting, the stylise job's own events, then each result measured
+Event = SweepRunStarted | TransferEvent | ResultScored
+Callback = Callable[[Event], None]
 
 
 @dataclass
@@ -173,7 +179,7 @@ def output_files(settings: SweepSettings, runs: list[Run]) -> dict[str, Output |
 class _Runner:
     """Runs grid cells; networks of ``fast``/``adain`` methods are loaded once and kept."""
 
-    def __init__(self, settings: SweepSettings, callback: Callable[[Any], None] | None, stop: Stop = never):
+    def __init__(self, settings: SweepSettings, callback: Callback | None, stop: Stop = never):
         self.s, self.callback, self.stop = settings, callback, stop
         ev = settings.evaluation
         self.device = resolve_device(ev.device)
@@ -269,9 +275,7 @@ def sweep_sheet(settings: SweepSettings, ev: Evaluation, runs: list[Run], path: 
     return sheet(images, labels, path, per_photo + 1, title)
 
 
-def run_sweep(
-    settings: SweepSettings, callback: Callable[[Any], None] | None = None, stop: Stop = never
-) -> SweepOutcome:
+def run_sweep(settings: SweepSettings, callback: Callback | None = None, stop: Stop = never) -> SweepOutcome:
     """Check every output, run the grid, measure every result, write the report and the sweep pictures.
     ``stop()`` is asked before each run and by the Gatys runs before every step: True raises
     :class:`~styleverse.cancel.Stopped` (a Gatys run stopped by a signal keeps its resume state)."""

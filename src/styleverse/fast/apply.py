@@ -33,7 +33,7 @@ def check_strength(strength: float | None) -> float:
     """``strength`` (None: 1) checked to lie in [0, 1]."""
     s = 1.0 if strength is None else strength
     if not (0.0 <= s <= 1.0 and math.isfinite(s)):
-        raise ConfigError(f"--strength must be between 0 and 1, not {s}")
+        raise ConfigError(f"strength must be between 0 and 1, not {s}", setting="strength")
     return float(s)
 
 
@@ -105,7 +105,8 @@ class OnnxStylizer:
         if not np.allclose(want, self.baked["weights"]) or not math.isclose(s, self.baked["strength"]):
             raise ConfigError(
                 f"{where}: its mix is baked in ({_describe(self.universes, self.baked)}); export again without "
-                "--universe/--mix to choose the universe and strength when applying"
+                "universe/mix to choose the universe and strength when applying",
+                setting=("universe", "mix"),
             )
 
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:

@@ -54,7 +54,7 @@ def export_onnx(
         w = mix_weights(names, mix)
         s = 1.0 if strength is None else float(strength)
         if not 0.0 <= s <= 1.0:
-            raise ConfigError(f"--strength must be between 0 and 1, not {s}")
+            raise ConfigError(f"strength must be between 0 and 1, not {s}", setting="strength")
         module: nn.Module = _Baked(net, w, s)
         args: tuple[torch.Tensor, ...] = (example,)
         inputs = ["image"]
@@ -70,8 +70,6 @@ def export_onnx(
         "backbone": json.dumps(model.backbone.get("identity")),
     }
     return write_onnx(module, args, path, inputs, {"image": axes, "stylised": axes}, meta, opset)
-
-
 
 
 def open_session(path: str | os.PathLike[str], threads: int = 0) -> tuple[Any, dict[str, Any]]:

@@ -37,7 +37,7 @@ class ApplyJob:
         if not self.inputs:
             raise ConfigError("give at least one content image or folder")
         if self.size is not None and self.size < MIN_SIDE:
-            raise ConfigError(f"--size must be at least {MIN_SIDE} pixels")
+            raise ConfigError(f"size must be at least {MIN_SIDE} pixels", setting="size")
         model_kind(self.spec.model, self.kinds).check(self.spec)
 
     def plan(self) -> list[tuple[Path, Path]]:

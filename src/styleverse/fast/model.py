@@ -52,13 +52,13 @@ class FastSpec:
 
     def validate(self) -> None:
         if not self.universes:
-            raise ConfigError("a fast model needs at least one universe (--style-bank or --style)")
+            raise ConfigError("a fast model needs at least one universe (a style bank or style images)")
         if len(set(self.universes)) != len(self.universes):
             raise ConfigError(f"universe names must differ: {', '.join(self.universes)}")
         if not 1 <= self.width <= 512:
-            raise ConfigError("--width must be between 1 and 512 channels")
+            raise ConfigError("width must be between 1 and 512 channels", setting="width")
         if not 0 <= self.blocks <= 32:
-            raise ConfigError("--blocks must be between 0 and 32")
+            raise ConfigError("blocks must be between 0 and 32", setting="blocks")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "universes": list(self.universes)}
@@ -161,8 +161,6 @@ class Blend(nn.Module):
         return strength * self.net(x, w) + (1 - strength) * x
 
 
-
-
 def check_size(h: int, w: int, where: str) -> None:
     """:class:`InputError` for images the network cannot take (short side under :data:`MIN_SIDE`)."""
     if min(h, w) < MIN_SIDE:
@@ -183,7 +181,7 @@ def mix_weights(universes: Sequence[str], mix: Mapping[str, float] | str | None)
     if unknown:
         raise ConfigError(f"unknown universe {', '.join(map(repr, unknown))}; this model has {', '.join(names)}")
     if any(not (v >= 0 and math.isfinite(v)) for v in mix.values()) or sum(mix.values()) <= 0:
-        raise ConfigError("--mix weights must be finite, >= 0 and not all zero")
+        raise ConfigError("mix weights must be finite, >= 0 and not all zero", setting="mix")
     total = sum(mix.values())
     return torch.tensor([mix.get(n, 0.0) / total for n in names], dtype=torch.float32)
 

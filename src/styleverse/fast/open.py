@@ -141,9 +141,11 @@ class FastKind(ModelKind):
 
     def check(self, spec: StylizerSpec) -> None:
         if spec.preserve_color == "histogram":
-            raise ConfigError("--preserve-color histogram needs --style images; use luminance")
+            raise ConfigError("preserve_color histogram needs style images; use luminance", setting="preserve_color")
         if spec.preserve_color not in ("none", "luminance"):
-            raise ConfigError(f"--preserve-color must be none or luminance, not '{spec.preserve_color}'")
+            raise ConfigError(
+                f"preserve_color must be none or luminance, not '{spec.preserve_color}'", setting="preserve_color"
+            )
         check_strength(spec.strength)
 
     def build(self, opened: OpenedModel, spec: StylizerSpec) -> FrameFn:
@@ -187,7 +189,7 @@ class AdaINKind(ModelKind):
         banks = [False] * len(spec.styles) + [True] * len(spec.banks)
         check_controls(banks, spec.style_weights, spec.alpha, spec.preserve_color, spec.mask is not None)
         if spec.style_size < ADAIN_MULTIPLE:
-            raise ConfigError(f"--style-size must be at least {ADAIN_MULTIPLE} pixels")
+            raise ConfigError(f"style_size must be at least {ADAIN_MULTIPLE} pixels", setting="style_size")
 
     def files(self, spec: StylizerSpec) -> list[Path]:
         return [*list_images(spec.styles), *map(Path, spec.banks), *([Path(spec.mask)] if spec.mask else [])]

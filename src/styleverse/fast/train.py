@@ -28,7 +28,7 @@ from styleverse.devices import autocast, memory_format, place, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.fast.data import Batches, content_photos
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
-from styleverse.io.state import state_path
+from styleverse.io.state import fingerprint, not_fingerprinted, state_path
 from styleverse.nn.features import FeatureSpec, StyleContentModel
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.nn.vgg import BackboneInfo
@@ -55,12 +55,12 @@ class FastTrainConfig:
     """
 
     content: tuple[str, ...]
-    output: str
+    output: str = field(metadata={"fingerprint": False})
     banks: tuple[str, ...] = ()
     styles: tuple[str, ...] = ()
     size: int = 256
     batch_size: int = 4
-    steps: int = 2000
+    steps: int = not_fingerprinted(2000)
     lr: float = 1e-3
     style_weight: float = 1e6
     content_weight: float = 1.0
@@ -69,34 +69,37 @@ class FastTrainConfig:
     blocks: int = 5
     features: FeatureSpec = field(default_factory=FeatureSpec)
     seed: int = 0
-    checkpoint_every: int = 200
-    sample_every: int = 0
+    checkpoint_every: int = not_fingerprinted(200)
+    sample_every: int = not_fingerprinted(0)
     precision: str = "auto"
-    device: str = "auto"
-    resume: bool = False
-    overwrite: bool = False
+    device: str = not_fingerprinted("auto")
+    resume: bool = not_fingerprinted(False)
+    overwrite: bool = not_fingerprinted(False)
 
     def validate(self) -> None:
         checks = [
-            (bool(self.banks or self.styles), "give at least one universe: --style-bank BANK or --style IMAGE"),
-            (16 <= self.size <= 4096, "--size must be between 16 and 4096 pixels"),
-            (self.size % 4 == 0, "--size must be a multiple of 4 (the network downsamples twice)"),
-            (self.batch_size >= 1 and self.steps >= 1, "--batch-size and --steps must be >= 1"),
-            (self.lr > 0 and math.isfinite(self.lr), "--lr must be a positive number"),
-            (self.checkpoint_every >= 0 and self.sample_every >= 0, "--checkpoint-every/--sample-every >= 0"),
-            (not (self.resume and self.overwrite), "--resume and --overwrite contradict each other; pick one"),
+            (bool(self.banks or self.styles), "give at least one universe: a style bank or style images", ()),
+            (16 <= self.size <= 4096, "size must be between 16 and 4096 pixels", "size"),
+            (self.size % 4 == 0, "size must be a multiple of 4 (the network downsamples twice)", "size"),
+            (self.batch_size >= 1 and self.steps >= 1, "batch_size and steps must be >= 1", ("batch_size", "steps")),
+            (self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number", "lr"),
+            (
+                self.checkpoint_every >= 0 and self.sample_every >= 0,
+                "checkpoint_every/sample_every >= 0",
+                ("checkpoint_every", "sample_every"),
+            ),
+            (
+                not (self.resume and self.overwrite),
+                "resume and overwrite contradict each other; pick one",
+                ("resume", "overwrite"),
+            ),
         ]
         for name in ("style_weight", "content_weight", "tv_weight"):
             v = getattr(self, name)
-            checks.append((v >= 0 and math.isfinite(v), f"--{name.replace('_', '-')} must be a number >= 0"))
-        for ok, message in checks:
+            checks.append((v >= 0 and math.isfinite(v), f"{name} must be a number >= 0", name))
+        for ok, message, setting in checks:
             if not ok:
-                raise ConfigError(message)
-
-    def fingerprint(self) -> dict[str, Any]:
-        """Settings a saved state must share to continue exactly (``steps`` may grow, paths may move)."""
-        skip = ("output", "steps", "checkpoint_every", "sample_every", "device", "resume", "overwrite")
-        return {k: v for k, v in self.to_dict().items() if k not in skip}
+                raise ConfigError(message, setting)
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -272,7 +275,7 @@ def _train(
     picks = photos[:: max(1, len(photos) // SAMPLE_PHOTOS)][:SAMPLE_PHOTOS]
     batches = Batches(photos, len(universes), cfg.size, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size)
     task = FastTask(cfg, net, features, universes, batches, device, precision, meta, picks)
-    fp = {**cfg.fingerprint(), "universes": list(spec.universes), "backbone": info.identity, "photos": digest(photos)}
+    fp = {**fingerprint(cfg), "universes": list(spec.universes), "backbone": info.identity, "photos": digest(photos)}
     loop = LoopConfig(
         cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume,
         describe={"photos": lambda _a, _b: "the content photos changed (added, removed or edited) since the run began"},

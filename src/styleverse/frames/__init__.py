@@ -1,17 +1,16 @@
 """The paper's data half: frames harvested from video per universe, de-duplicated, balanced and split without
 leaks, with statistics and contact sheets."""
 
-from styleverse._exports import by_module, lazy_exports
+from typing import TYPE_CHECKING
 
-_WHERE = by_module(
-    {
-        "harvest": "HarvestConfig harvest",
-        "balance": "BalanceConfig balance",
-        "manifest": "Row read_manifest write_manifest",
-        "segments": "read_segments clip_jobs",
-        "stats": "write_stats",
-        "augment": "AugmentConfig augment",
-    }
-)
-__all__ = sorted(_WHERE)
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+from styleverse._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from styleverse.frames.augment import AugmentConfig
+    from styleverse.frames.balance import BalanceConfig
+    from styleverse.frames.harvest import HarvestConfig
+    from styleverse.frames.manifest import Row, read_manifest, write_manifest
+    from styleverse.frames.segments import clip_jobs, read_segments
+    from styleverse.frames.stats import write_stats
+else:
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -80,15 +80,15 @@ class BalanceConfig:
 
     def validate(self) -> None:
         if self.per_class is not None and self.per_class < 1:
-            raise ConfigError(f"--per-class must be >= 1, got {self.per_class}")
+            raise ConfigError(f"per_class must be >= 1, got {self.per_class}", setting="per_class")
         if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}", setting="val_fraction")
         if not (0 < self.block_seconds < math.inf):
-            raise ConfigError(f"--block-seconds must be > 0, got {self.block_seconds}")
+            raise ConfigError(f"block_seconds must be > 0, got {self.block_seconds}", setting="block_seconds")
         if not (0 <= self.guard_seconds < math.inf):
-            raise ConfigError(f"--guard-seconds must be >= 0, got {self.guard_seconds}")
+            raise ConfigError(f"guard_seconds must be >= 0, got {self.guard_seconds}", setting="guard_seconds")
         if not 0 <= self.duplicate_bits <= 64:
-            raise ConfigError(f"--duplicate-bits must be 0..64, got {self.duplicate_bits}")
+            raise ConfigError(f"duplicate_bits must be 0..64, got {self.duplicate_bits}", setting="duplicate_bits")
 
 
 @dataclass

@@ -89,13 +89,15 @@ class HarvestConfig:
 
     def validate(self) -> None:
         if not (0 <= self.every < float("inf")):
-            raise ConfigError(f"--every must be a number of seconds >= 0, got {self.every}")
+            raise ConfigError(f"every must be a number of seconds >= 0, got {self.every}", setting="every")
         if self.size is not None and self.size < 16:
-            raise ConfigError(f"--size must be at least 16 pixels, got {self.size}")
+            raise ConfigError(f"size must be at least 16 pixels, got {self.size}", setting="size")
         if not 0 <= self.dedup_threshold <= 64:
-            raise ConfigError(f"--dedup-threshold must be 0..64 bits, got {self.dedup_threshold}")
+            raise ConfigError(
+                f"dedup_threshold must be 0..64 bits, got {self.dedup_threshold}", setting="dedup_threshold"
+            )
         if not 0 <= self.blank_threshold <= 255:
-            raise ConfigError(f"--blank-threshold must be 0..255, got {self.blank_threshold}")
+            raise ConfigError(f"blank_threshold must be 0..255, got {self.blank_threshold}", setting="blank_threshold")
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,9 @@ def harvest(
     cfg = config or HarvestConfig()
     cfg.validate()
     if not jobs:
-        raise ConfigError("nothing to harvest: give --label NAME VIDEO ... or --segments CSV")
+        raise ConfigError(
+            "nothing to harvest: give label NAME VIDEO ... or segments CSV", setting=("label", "segments")
+        )
     root = Path(dataset)
     if root.exists() and not root.is_dir():
         raise OutputError(f"{root}: exists and is not a folder")

@@ -83,7 +83,7 @@ def clip_jobs(labelled: Sequence[tuple[str, Sequence[str | os.PathLike[str]]]]) 
     for label, videos in labelled:
         check_label(label)
         if not videos:
-            raise ConfigError(f"label '{label}' has no videos; give --label NAME VIDEO [VIDEO ...]")
+            raise ConfigError(f"label '{label}' has no videos; give label NAME VIDEO [VIDEO ...]", setting="label")
         jobs.extend(Job(Path(v), os.fspath(v), label) for v in videos)
     check_stems(jobs)
     return jobs

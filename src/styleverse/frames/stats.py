@@ -49,11 +49,11 @@ def sheet_bytes(per_sheet: int, thumb: int) -> int:
 def check_sheet_settings(per_sheet: int, thumb: int) -> None:
     """:class:`ConfigError` for sheet settings out of bounds or too big for this machine's free memory."""
     if not 16 <= thumb <= MAX_THUMB:
-        raise ConfigError(f"--thumb must be 16..{MAX_THUMB} pixels, got {thumb}")
+        raise ConfigError(f"thumb must be 16..{MAX_THUMB} pixels, got {thumb}", setting="thumb")
     if not 1 <= per_sheet <= MAX_PER_SHEET:
-        raise ConfigError(f"--per-sheet must be 1..{MAX_PER_SHEET} images, got {per_sheet}")
+        raise ConfigError(f"per_sheet must be 1..{MAX_PER_SHEET} images, got {per_sheet}", setting="per_sheet")
     need = sheet_bytes(per_sheet, thumb)
-    require_memory(need, torch.device("cpu"), "a contact sheet", "lower --thumb or --per-sheet")
+    require_memory(need, torch.device("cpu"), "a contact sheet", "lower thumb or per_sheet", ("thumb", "per_sheet"))
 
 
 def class_counts(rows: Sequence[Row]) -> dict[str, dict[str, int]]:

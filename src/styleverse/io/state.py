@@ -8,6 +8,10 @@ it the metadata keeps the job's ``kind``, a format number and a **fingerprint**:
 be equal for a saved state to continue. :func:`load_state` refuses another kind, an unreadable or
 damaged file (non-finite floating tensors) and a different fingerprint, naming the settings that differ
 (``size: 512 then, 256 now``) so the user knows what to change. No pickle is involved anywhere.
+
+A job's fingerprint is its settings dataclass as plain values (:func:`fingerprint`) without the fields
+marked :func:`not_fingerprinted`: those a resume may differ in because they do not change the result
+(where outputs go, whether to overwrite, how often to save, the step count a training run may grow to).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import MISSING, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,27 @@ from styleverse.io.images import write_bytes_atomic
 STATE_FORMAT = 1
 _TENSOR = "__tensor__"
 _TUPLE = "__tuple__"
+
+
+def not_fingerprinted(default: Any = MISSING, *, default_factory: Any = MISSING) -> Any:
+    """A dataclass field with a default that :func:`fingerprint` leaves out: a setting a resume may differ
+    in. (A field without a default says it as ``field(metadata={"fingerprint": False})``, which type
+    checkers read as required.)"""
+    return field(default=default, default_factory=default_factory, metadata={"fingerprint": False})
+
+
+def fingerprint(obj: Any, leave_out: Collection[str] = ()) -> Any:
+    """``obj`` as plain JSON values (nested dataclasses, mappings and sequences walked, paths as text)
+    without the dataclass fields marked :func:`not_fingerprinted` nor, at the top, those in ``leave_out``:
+    what a saved state must share with the job that continues it."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        keep = (f.name for f in fields(obj) if f.metadata.get("fingerprint", True) and f.name not in leave_out)
+        return {name: fingerprint(getattr(obj, name)) for name in keep}
+    if isinstance(obj, Mapping):
+        return {k: fingerprint(v) for k, v in obj.items() if k not in leave_out}
+    if isinstance(obj, list | tuple):
+        return [fingerprint(v) for v in obj]
+    return str(obj) if isinstance(obj, os.PathLike) else obj
 
 
 def state_path(output: str | os.PathLike[str]) -> Path:
@@ -124,16 +150,17 @@ def load_state(
     path: str | os.PathLike[str],
     kind: str,
     fingerprint: Mapping[str, Any],
-    flag: str = "--resume",
+    flag: str = "resume",
     describe: Mapping[str, Describe] | None = None,
 ) -> dict[str, Any]:
     """The state saved at ``path`` by a job of ``kind`` with the same ``fingerprint``; a one-line
-    :class:`ConfigError` when it is missing, unreadable, damaged or was saved with other settings."""
+    :class:`ConfigError` when it is missing, unreadable, damaged or was saved with other settings, naming
+    ``flag`` (the setting that asked to resume, or the work folder that holds the state)."""
     from safetensors import safe_open
 
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"{flag}: no saved state at {p}; run without {flag} to start afresh")
+        raise ConfigError(f"{flag}: no saved state at {p}; run without {flag} to start afresh", setting=flag)
     try:
         with safe_open(str(p), framework="pt") as f:
             meta = dict(f.metadata() or {})
@@ -145,10 +172,11 @@ def load_state(
         state = unflatten(json.loads(meta["state"]), tensors)
     except Exception as e:
         why = f"{type(e).__name__}: {str(e)[:120]}"
-        raise ConfigError(f"{flag}: cannot read {p} ({why}); delete it to start afresh") from None
+        raise ConfigError(f"{flag}: cannot read {p} ({why}); delete it to start afresh", setting=flag) from None
     diff = differences(old, _plain(fingerprint), describe)
     if diff:
         raise ConfigError(
-            f"{flag}: {p} was saved with different settings ({diff}); rerun the same command or start over"
+            f"{flag}: {p} was saved with different settings ({diff}); rerun the same command or start over",
+            setting=flag,
         )
     return state

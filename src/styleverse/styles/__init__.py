@@ -1,17 +1,16 @@
 """Style sets: their Gram and channel-statistics targets (weighted averaging), banks (a universe's averaged
 style as one file), streamed and resumable builds, and the analysis of which style images belong together."""
 
-from styleverse._exports import by_module, lazy_exports
+from typing import TYPE_CHECKING
 
-_WHERE = by_module(
-    {
-        "targets": "StyleSet StyleImage expand_styles weighted_mean",
-        "bank": "Bank build_bank save_bank load_bank bank_targets",
-        "analysis": "AnalysisSettings Analysis analyze",
-        "job": "StyleInputs BankJob run_bank AnalyzeJob run_analyze",
-        "spec": "StyleSpec",
-        "resume": "BankCheckpoint BankInterrupted",
-    }
-)
-__all__ = sorted(_WHERE)
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+from styleverse._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from styleverse.styles.analysis import Analysis, AnalysisSettings, analyze
+    from styleverse.styles.bank import Bank, bank_targets, build_bank, load_bank, save_bank
+    from styleverse.styles.job import AnalyzeJob, BankJob, StyleInputs, run_analyze, run_bank
+    from styleverse.styles.resume import BankCheckpoint, BankInterrupted
+    from styleverse.styles.spec import StyleSpec
+    from styleverse.styles.targets import StyleImage, StyleSet, expand_styles, weighted_mean
+else:
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

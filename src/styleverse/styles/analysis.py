@@ -109,11 +109,11 @@ class AnalysisSettings:
 
     def validate(self) -> None:
         if self.size is not None and self.size < 16:
-            raise ConfigError("--size must be at least 16 pixels")
+            raise ConfigError("size must be at least 16 pixels", setting="size")
         if not (self.mad_k >= 0 and math.isfinite(self.mad_k)):
-            raise ConfigError("--mad-k must be a finite number >= 0")
+            raise ConfigError("mad_k must be a finite number >= 0", setting="mad_k")
         if self.keep is not None and self.keep < 1:
-            raise ConfigError("--keep must be at least 1")
+            raise ConfigError("keep must be at least 1", setting="keep")
         if self.sketch_dim < 2 or self.exact_budget_mb < 0:
             raise ConfigError("sketch_dim must be >= 2 and exact_budget_mb >= 0")
         if self.knn < 1 or self.max_groups < 1:

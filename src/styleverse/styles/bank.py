@@ -175,7 +175,7 @@ def build_bank(
     if not images:
         raise ConfigError("a bank needs at least one image")
     if size is not None and size < 16:
-        raise ConfigError("--size must be at least 16 pixels")
+        raise ConfigError("size must be at least 16 pixels", setting="size")
     dev = device or next(model.parameters()).device
     extra = {"precision": precision, **(settings or {})}
     if checkpoint is None:
@@ -277,7 +277,8 @@ def check_compatible(
     if precision is not None and made == "bf16" and precision != "bf16":
         raise ConfigError(
             f"{where}: its Grams were computed in bf16, this run computes style in {precision}; rebuild the bank "
-            "with --precision fp32 (exact, serves every run) or run with --precision bf16"
+            "with precision fp32 (exact, serves every run) or run with precision bf16",
+            setting="precision",
         )
     wrong_network = info.mismatch(BackboneInfo.from_dict(bank.backbone), where)
     if wrong_network:
@@ -287,7 +288,8 @@ def check_compatible(
     if missing:
         raise ConfigError(
             f"{where}: lacks style layer(s) {', '.join(missing)} (it has {', '.join(bank.layers)}); rebuild it "
-            f"with --style-layers {' '.join(wanted)} or choose layers it has"
+            f"with style_layers {' '.join(wanted)} or choose layers it has",
+            setting="style_layers",
         )
     for k in wanted:
         c = max(1, round(WIDTHS[int(k[4]) - 1] * info.width)) if k.startswith(("relu", "conv")) else None

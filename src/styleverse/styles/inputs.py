@@ -57,13 +57,17 @@ def expand_inputs(
     if not inputs:
         raise ConfigError("give at least one image, folder or manifest")
     if weights is not None and len(weights) != len(inputs):
-        raise ConfigError(f"--weights has {len(weights)} values for {len(inputs)} inputs; give one per input")
+        raise ConfigError(
+            f"weights has {len(weights)} values for {len(inputs)} inputs; give one per input", setting="weights"
+        )
     ws = list(weights) if weights is not None else [1.0] * len(inputs)
     if any(not (w >= 0 and math.isfinite(w)) for w in ws) or sum(ws) <= 0:
-        raise ConfigError("--weights must be finite, >= 0 and not all zero")
+        raise ConfigError("weights must be finite, >= 0 and not all zero", setting="weights")
     manifests = [_dataset_of(Path(p)) for p in inputs]
     if label is not None and not any(manifests):
-        raise ConfigError("--label filters frame manifests, but no input is a manifest (DATASET/manifest.csv)")
+        raise ConfigError(
+            "label filters frame manifests, but no input is a manifest (DATASET/manifest.csv)", setting="label"
+        )
     out: list[StyleImage] = []
     for p, w, man in zip(inputs, ws, manifests, strict=True):
         if man is None:  # a zero weight keeps the images (analysis still measures them)

@@ -8,7 +8,6 @@ job on the same files is refused instead of racing it, and a refused job leaves 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,11 @@ from styleverse.nn.features import FeatureSpec
 from styleverse.styles.analysis import Analysis, AnalysisSettings, analyze
 from styleverse.styles.bank import Bank, build_bank, expand_inputs, save_bank
 from styleverse.styles.resume import BankCheckpoint, resume_path
+from styleverse.styles.stream import Callback
 from styleverse.styles.targets import StyleImage
 from styleverse.versions import versions
 
 BANK_SUFFIXES = (".safetensors",)
-Callback = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,9 @@ class StyleInputs:
     def check_size(self) -> None:
         """Refuse, before any work, a size beyond the bound or whose feature maps cannot fit in memory."""
         if self.size > MAX_IMAGE_SIDE:
-            raise ConfigError(f"--size must be at most {MAX_IMAGE_SIDE} pixels, got {self.size}")
+            raise ConfigError(f"size must be at most {MAX_IMAGE_SIDE} pixels, got {self.size}", setting="size")
         need = vgg_pass_bytes(self.size, self.size, arch=self.features.arch, backward=False)
-        require_memory(need, resolve_device(self.device), f"--size {self.size}")
+        require_memory(need, resolve_device(self.device), f"size {self.size}")
 
     def model(self) -> tuple[Any, Any, Any, str]:
         """Feature network on its device, its BackboneInfo, the device and the precision actually used."""
@@ -91,7 +90,9 @@ def _checkpoint(job: BankJob, protected: list[Path]) -> BankCheckpoint:
     interrupted build unless ``overwrite``, never an input."""
     ckpt = BankCheckpoint(resume_path(job.output), job.checkpoint_every, job.resume)
     if job.resume and not ckpt.path.is_file():
-        raise ConfigError(f"--resume: no saved state at {ckpt.path}; run without --resume to start afresh")
+        raise ConfigError(
+            f"resume: no saved state at {ckpt.path}; run without resume to start afresh", setting="resume"
+        )
     if not job.resume and ckpt.path.exists() and not job.overwrite:
         raise OutputError(
             f"{ckpt.path}: holds an interrupted build; pass --resume to continue it or --overwrite to start over"

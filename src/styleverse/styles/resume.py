@@ -17,7 +17,6 @@ different is refused, naming what differs.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -86,7 +85,7 @@ def fingerprint(
         "images": len(images),
         "inputs": inputs_digest(images),
     }
-    return json.loads(json.dumps(raw, sort_keys=True, default=str))
+    return dict(io_state.fingerprint(raw))
 
 
 def save_state(path: Path, sums: RunningSums, fp: Mapping[str, object]) -> None:
@@ -125,7 +124,7 @@ def _sums(state: Mapping[str, Any], path: Path) -> RunningSums:
             if m.dtype != torch.float64 or m.dim() != 1 or stds[k].shape != m.shape or stds[k].dtype != m.dtype:
                 raise ValueError(f"channel statistics of layer {k} are not float64 vectors")
     except (KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"--resume: cannot use {path} ({e}); delete it and start afresh") from None
+        raise ConfigError(f"resume: cannot use {path} ({e}); delete it and start afresh", setting="resume") from None
     return RunningSums(total, sq, w, w2, n, means, stds)
 
 

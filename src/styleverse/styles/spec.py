@@ -39,17 +39,20 @@ class StyleSpec:
     def validate(self) -> None:
         """One-line :class:`ConfigError` naming the flag for a colour mode or weight count that cannot be."""
         if self.preserve_color not in COLOR_MODES:
-            raise ConfigError(f"--preserve-color must be one of {', '.join(COLOR_MODES)}")
+            raise ConfigError(f"preserve_color must be one of {', '.join(COLOR_MODES)}", setting="preserve_color")
         if not (self.scale > 0 and math.isfinite(self.scale)):
-            raise ConfigError("--style-scale must be a positive number")
+            raise ConfigError("style_scale must be a positive number", setting="style_scale")
         n, w = len(self.images) + len(self.banks), self.weights
         if w is not None and len(w) != n:
-            raise ConfigError(f"--style-weights has {len(w)} values for {n} styles and banks; give one per style")
+            raise ConfigError(
+                f"style_weights has {len(w)} values for {n} styles and banks; give one per style",
+                setting="style_weights",
+            )
 
     def sources(self) -> tuple[StyleSet, list[float]]:
         """Weighted style images (folders expanded) and the banks' weights, in ``weights`` order."""
         if not self:
-            raise ConfigError("give at least one style image or folder with --style, or a bank with --style-bank")
+            raise ConfigError("give at least one style image or folder, or a style bank")
         self.validate()
         w = self.weights
         images = expand_styles(list(self.images), list(w[: len(self.images)]) if w else None) if self.images else []

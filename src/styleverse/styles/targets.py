@@ -69,9 +69,12 @@ class StyleImage:
 def expand_styles(paths: Sequence[str | os.PathLike[str]], weights: Sequence[float] | None = None) -> list[StyleImage]:
     """Turn style arguments into weighted images; a folder shares its weight equally among its images."""
     if not paths:
-        raise ConfigError("at least one style image is needed (--style)")
+        raise ConfigError("at least one style image is needed")
     if weights is not None and len(weights) != len(paths):
-        raise ConfigError(f"--style-weights has {len(weights)} values for {len(paths)} styles; give one per style")
+        raise ConfigError(
+            f"style_weights has {len(weights)} values for {len(paths)} styles; give one per style",
+            setting="style_weights",
+        )
     ws = list(weights) if weights is not None else [1.0] * len(paths)
     if any(w < 0 for w in ws) or sum(ws) <= 0:
         raise ConfigError("style weights must be >= 0 and not all zero")
@@ -216,7 +219,7 @@ class StyleSet:
     def targets(self, model: StyleContentModel, size: int, device: torch.device, precision: str = "fp32") -> GramDict:
         """Weighted-mean Gram targets with style images seen at ``size * style_scale`` (longest side)."""
         if self.style_scale <= 0:
-            raise ConfigError("--style-scale must be > 0")
+            raise ConfigError("style_scale must be > 0", setting="style_scale")
         px = max(16, round(size * self.style_scale))
 
         def per_image() -> Iterable[tuple[GramDict, float]]:

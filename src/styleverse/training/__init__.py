@@ -1,15 +1,14 @@
 """What every trainer shares: the step loop (checkpoints, exact resume, Ctrl-C, events), torchrun/DDP, RNG
 state, the files written beside a model and their check."""
 
-from styleverse._exports import by_module, lazy_exports
+from typing import TYPE_CHECKING
 
-_WHERE = by_module(
-    {
-        "loop": "TrainTask LoopConfig LoopResult run_loop",
-        "distributed": "DistContext setup_distributed teardown_distributed process_group",
-        "rng": "rng_state set_rng_state",
-        "outputs": "check_training_outputs loss_plot_path samples_path",
-    }
-)
-__all__ = sorted(_WHERE)
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+from styleverse._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from styleverse.training.distributed import DistContext, process_group, setup_distributed, teardown_distributed
+    from styleverse.training.loop import LoopConfig, LoopResult, TrainTask, run_loop
+    from styleverse.training.outputs import check_training_outputs, loss_plot_path, samples_path
+    from styleverse.training.rng import rng_state, set_rng_state
+else:
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

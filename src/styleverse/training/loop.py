@@ -120,9 +120,11 @@ class LoopConfig:
 
     def validate(self) -> None:
         if self.steps < 1:
-            raise ConfigError("--steps must be at least 1")
+            raise ConfigError("steps must be at least 1", setting="steps")
         if self.checkpoint_every < 0 or self.sample_every < 0:
-            raise ConfigError("--checkpoint-every and --sample-every must be >= 0")
+            raise ConfigError(
+                "checkpoint_every and sample_every must be >= 0", setting=("checkpoint_every", "sample_every")
+            )
         if not (self.max_grad_norm >= 0 and math.isfinite(self.max_grad_norm)):
             raise ConfigError("max_grad_norm must be a finite number >= 0")
 
@@ -263,7 +265,9 @@ class _Loop:
             set_rng_state(st["ranks"][self.ctx.rank])
         except (KeyError, RuntimeError, ValueError, IndexError, TypeError) as e:
             why = f"{type(e).__name__}: {str(e)[:120]}"
-            raise ConfigError(f"--resume: {self.cfg.state_path} does not fit this run ({why}); start over") from None
+            raise ConfigError(
+                f"resume: {self.cfg.state_path} does not fit this run ({why}); start over", setting="resume"
+            ) from None
         self.step, self.history = int(st["step"]), [dict(h) for h in st["history"]]
 
     def checkpoint(self, rng: dict[str, Any] | None = None) -> None:
@@ -301,8 +305,9 @@ class _Loop:
         row = {k: v / self.ctx.world_size for k, v in zip(names, values, strict=True)}
         if not all(math.isfinite(v) for v in row.values()):
             raise ConfigError(
-                f"training diverged at step {self.step + 1} (loss {row['total']}); lower --lr or the loss weights "
-                "and --resume from the last checkpoint"
+                f"training diverged at step {self.step + 1} (loss {row['total']}); lower lr or the loss weights "
+                "and resume from the last checkpoint",
+                setting=("lr", "resume"),
             )
         average_gradients(params, self.ctx)
         if self.cfg.max_grad_norm:

@@ -45,7 +45,9 @@ def check_training_outputs(
     if not out.name.endswith(".safetensors"):
         raise ConfigError(f"{out}: the model file name must end in .safetensors")
     if resume and not state_path(out).is_file():
-        raise ConfigError(f"--resume: no saved state at {state_path(out)}; run without --resume to start afresh")
+        raise ConfigError(
+            f"resume: no saved state at {state_path(out)}; run without resume to start afresh", setting="resume"
+        )
     outputs = {
         "-o": Output(out, "file", (".safetensors",)),
         "-o (run state)": Output(state_path(out), "file", (".safetensors",)),

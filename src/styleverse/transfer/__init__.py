@@ -1,14 +1,13 @@
 """Gatys style transfer: the configuration and events, the optimisation loop (L-BFGS or Adam), and the whole
 stylise job that the CLI, the app, the video loop and evaluate call."""
 
-from styleverse._exports import by_module, lazy_exports
+from typing import TYPE_CHECKING
 
-_WHERE = by_module(
-    {
-        "config": "TransferConfig TransferResult StepEvent ScaleEvent SnapshotEvent",
-        "optimize": "StyleTransfer stylize",
-        "job": "StylizeJob StylizeOutcome run_stylize",
-    }
-)
-__all__ = sorted(_WHERE)
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+from styleverse._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from styleverse.transfer.config import ScaleEvent, SnapshotEvent, StepEvent, TransferConfig, TransferResult
+    from styleverse.transfer.job import StylizeJob, StylizeOutcome, run_stylize
+    from styleverse.transfer.optimize import StyleTransfer, stylize
+else:
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

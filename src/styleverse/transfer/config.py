@@ -86,23 +86,23 @@ class TransferConfig:
         return tuple(self.scales) if self.scales else auto_scales(self.size)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the flag when a setting is out of range."""
+        """Raise :class:`ConfigError` naming the setting that is out of range."""
         if self.steps < 1:
-            raise ConfigError("--steps must be at least 1")
+            raise ConfigError("steps must be at least 1", setting="steps")
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}", setting="optimizer")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError("--lr must be a positive number")
+            raise ConfigError("lr must be a positive number", setting="lr")
         for name in ("content_weight", "style_weight", "tv_weight", "tol"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a number >= 0")
+                raise ConfigError(f"{name} must be a number >= 0", setting=name)
         if any(s < 16 or s > 16384 for s in (*self.sizes, self.size)):
-            raise ConfigError("sizes (--size/--scales) must be between 16 and 16384 pixels")
+            raise ConfigError("sizes (size, scales) must be between 16 and 16384 pixels", setting=("size", "scales"))
         if self.save_every < 0:
-            raise ConfigError("--save-every must be >= 0")
+            raise ConfigError("save_every must be >= 0", setting="save_every")
         if self.tol_window < 1:
-            raise ConfigError("--tol-window must be at least 1")
+            raise ConfigError("tol_window must be at least 1", setting="tol_window")
 
     def to_dict(self) -> dict[str, object]:
         """Every field plus the resolved ``sizes`` (for sidecars)."""

@@ -10,7 +10,7 @@ atomically; an interrupt (Ctrl-C) or a result that cannot be written keeps the s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,13 +38,15 @@ from styleverse.io.images import (
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output
 from styleverse.io.outputs import check_outputs as check_all
-from styleverse.io.state import load_state, save_state, state_path
+from styleverse.io.state import fingerprint as plain_fingerprint
+from styleverse.io.state import load_state, not_fingerprinted, save_state, state_path
 from styleverse.nn.color import luminance_transfer, match_histogram
 from styleverse.nn.features import CHECKPOINT_PIXELS, FeatureSpec, StyleContentModel, build_model
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.bank import Bank
 from styleverse.styles.spec import StyleSpec
 from styleverse.styles.targets import StyleSet
+from styleverse.transfer.config import Callback
 from styleverse.transfer.optimize import (
     INITS,
     SnapshotEvent,
@@ -57,8 +59,6 @@ from styleverse.versions import versions
 log = logging.getLogger("styleverse")
 STATE_KIND = "stylize"
 PLOT_EXTENSIONS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
-# settings that do not change the result, so a resume may differ in them
-_NOT_IN_FINGERPRINT = ("overwrite", "resume", "plot", "snapshot_dir")
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,10 @@ class StylizeJob:
     config: TransferConfig = field(default_factory=TransferConfig)
     features: FeatureSpec = field(default_factory=FeatureSpec)
     init: str = "content"  # content | noise | path of an image
-    plot: Path | None = None
-    snapshot_dir: Path | None = None  # default: OUT's stem + "_snapshots" (used when config.save_every > 0)
-    overwrite: bool = False
-    resume: bool = False
+    plot: Path | None = not_fingerprinted(None)
+    snapshot_dir: Path | None = not_fingerprinted(None)  # default: OUT's stem + "_snapshots" (if config.save_every)
+    overwrite: bool = not_fingerprinted(False)
+    resume: bool = not_fingerprinted(False)
 
     def settings(self) -> dict[str, Any]:
         """The job as plain JSON values (for the sidecar and the resume fingerprint): the style's and the
@@ -125,7 +125,10 @@ def check_outputs(job: StylizeJob, styles: StyleSet) -> dict[str, Path]:
     }
     check_all(outputs, _inputs(job, styles), job.overwrite)
     if snap is not None and snap.is_dir() and any(snap.iterdir()) and not (job.overwrite or job.resume):
-        raise ConfigError(f"{snap}: snapshot folder is not empty; pass --overwrite or choose --snapshot-dir")
+        raise ConfigError(
+            f"{snap}: snapshot folder is not empty; pass overwrite or choose another snapshot_dir",
+            setting=("overwrite", "snapshot_dir"),
+        )
     return paths
 
 
@@ -137,8 +140,10 @@ def feature_network(features: FeatureSpec, banks: Sequence[Bank]) -> tuple[Style
 
 
 def fingerprint(job: StylizeJob) -> dict[str, Any]:
-    """The settings that must be equal for a saved state to continue."""
-    return {k: v for k, v in job.settings().items() if k not in _NOT_IN_FINGERPRINT}
+    """The settings that must be equal for a saved state to continue (the resolved ``sizes`` too)."""
+    fp = plain_fingerprint(job)
+    fp["config"]["sizes"] = list(job.config.sizes)
+    return dict(fp)
 
 
 _RESULT_FIELDS = ("history", "seconds", "precision", "device", "diverged_at", "final_losses", "stop_reason",
@@ -151,9 +156,9 @@ def _load_resume(path: Path, job: StylizeJob) -> dict[str, Any]:
     state = load_state(path, STATE_KIND, fingerprint(job))
     image = state.get("image")
     if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
-        raise ConfigError(f"--resume: {path} holds no (1,3,H,W) image; delete it to start afresh")
+        raise ConfigError(f"resume: {path} holds no (1,3,H,W) image; delete it to start afresh", setting="resume")
     if not state.get("finished") and not isinstance(state.get("transfer"), dict):
-        raise ConfigError(f"--resume: {path} holds no optimiser state; delete it to start afresh")
+        raise ConfigError(f"resume: {path} holds no optimiser state; delete it to start afresh", setting="resume")
     return state
 
 
@@ -197,7 +202,7 @@ def sidecar(job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: 
 class _Snapshots:
     """Forwards events to the caller and writes snapshot images as they come."""
 
-    def __init__(self, folder: Path | None, callback: Callable[[Any], None] | None):
+    def __init__(self, folder: Path | None, callback: Callback | None):
         self.folder, self.callback = folder, callback
         self.taken: list[tuple[int, torch.Tensor]] = []
 
@@ -222,7 +227,7 @@ def _write(job: StylizeJob, paths: Mapping[str, Path], image: torch.Tensor, side
         snapshot_strip(snaps.taken, paths["snapshots"] / "strip.png")
 
 
-def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None, stop: Stop = never) -> StylizeOutcome:
+def run_stylize(job: StylizeJob, callback: Callback | None = None, stop: Stop = never) -> StylizeOutcome:
     """Run ``job``: check outputs, build targets, optimise, write image, sidecar, plot and snapshots.
 
     ``stop()`` is asked before every optimiser step. A :class:`~styleverse.cancel.StopFlag` set by a signal
@@ -241,7 +246,7 @@ def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None, 
     need = vgg_pass_bytes(
         h, w, arch=job.features.arch, precision=resolve_precision(cfg.precision, device), checkpoint_blocks=blocks
     )
-    require_memory(need, device, f"--size {max(h, w)}")
+    require_memory(need, device, f"size {max(h, w)}")
     out = Path(job.output)
     with output_lock(out):  # a second run writing the same image is refused, naming this one
         remove_temp_files(out.parent, [out.name, paths["sidecar"].name, paths["resume"].name])
@@ -249,7 +254,7 @@ def run_stylize(job: StylizeJob, callback: Callable[[Any], None] | None = None, 
 
 
 def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, styles: StyleSet,
-                bank_weights: list[float], callback: Callable[[Any], None] | None,
+                bank_weights: list[float], callback: Callback | None,
                 stop: Stop = never) -> StylizeOutcome:  # fmt: skip
     cfg = job.config
     init = None if job.init in INITS else pil_to_tensor(load_image(job.init))
@@ -285,7 +290,8 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
     if result.diverged_at is not None:
         raise ConfigError(
             f"loss became NaN/inf at step {result.diverged_at}; kept the last good image in {paths['image']}; "
-            "lower --lr or the loss weights"
+            "lower lr or the loss weights",
+            setting="lr",
         )
     written = {k: v for k, v in paths.items() if k != "resume" and v.exists()}
     return StylizeOutcome(result, written, side)

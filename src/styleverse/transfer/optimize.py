@@ -380,7 +380,7 @@ class StyleTransfer:
             return torch.rand((1, 3, *hw), generator=torch.Generator().manual_seed(self.config.seed))
         if self.config.init == "content":
             return _resize(content, hw)
-        raise ConfigError(f"--init must be content, noise or an image path, not '{self.config.init}'")
+        raise ConfigError(f"init must be content, noise or an image path, not '{self.config.init}'", setting="init")
 
 
 def _scale_info(sc: _Scale, reason: str) -> dict[str, Any]:

@@ -3,16 +3,15 @@ output warped into each frame with a reliable-flow mask, a frame loop taking any
 optimisation with a temporal loss, or a feed-forward network with flow-guided blending), the temporal
 warping error of Lai et al. 2018, and the resumable ``styleverse video`` job."""
 
-from styleverse._exports import by_module, lazy_exports
+from typing import TYPE_CHECKING
 
-_WHERE = by_module(
-    {
-        "config": "VideoJob VideoConfig",
-        "job": "run_video",
-        "loop": "FrameLoop FrameStylizer",
-        "metrics": "warping_error",
-        "flow": "DISFlow",
-    }
-)
-__all__ = sorted(_WHERE)
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+from styleverse._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from styleverse.video.config import VideoConfig, VideoJob
+    from styleverse.video.flow import DISFlow
+    from styleverse.video.job import run_video
+    from styleverse.video.loop import FrameLoop, FrameStylizer
+    from styleverse.video.metrics import warping_error
+else:
+    __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -8,14 +8,17 @@ uses them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from styleverse.errors import ConfigError
+from styleverse.io.state import not_fingerprinted
 from styleverse.io.video_writer import DEFAULT_CRF
 from styleverse.nn.features import FeatureSpec
 from styleverse.styles.spec import StyleSpec
+from styleverse.transfer.config import Event as TransferEvent
 from styleverse.transfer.config import TransferConfig
 from styleverse.video.flow import DEFAULT_PRESET, PRESETS
 
@@ -46,25 +49,27 @@ class VideoConfig:
     max_pixels: int = MAX_PIXELS
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the flag when a setting is out of range."""
+        """Raise :class:`ConfigError` naming the setting that is out of range."""
         if not (self.temporal_weight >= 0 and math.isfinite(self.temporal_weight)):
-            raise ConfigError("--temporal-weight must be a finite number >= 0")
+            raise ConfigError("temporal_weight must be a finite number >= 0", setting="temporal_weight")
         if self.steps_first < 1 or self.steps < 1:
-            raise ConfigError("--steps-first and --steps must be at least 1")
+            raise ConfigError("steps_first and steps must be at least 1", setting=("steps_first", "steps"))
         if not (self.start >= 0 and math.isfinite(self.start)):
-            raise ConfigError("--start must be a time >= 0")
+            raise ConfigError("start must be a time >= 0", setting="start")
         if self.end is not None and not self.end > self.start:
-            raise ConfigError(f"--end ({self.end:g} s) must come after --start ({self.start:g} s)")
+            raise ConfigError(
+                f"end ({self.end:g} s) must come after start ({self.start:g} s)", setting=("end", "start")
+            )
         if self.max_frames is not None and self.max_frames < 1:
-            raise ConfigError("--max-frames must be at least 1")
+            raise ConfigError("max_frames must be at least 1", setting="max_frames")
         if self.size is not None and not 16 <= self.size <= 16384:
-            raise ConfigError("--size must be between 16 and 16384 pixels")
+            raise ConfigError("size must be between 16 and 16384 pixels", setting="size")
         if not 0 <= self.crf <= 51:
-            raise ConfigError("--crf must be between 0 (lossless) and 51")
+            raise ConfigError("crf must be between 0 (lossless) and 51", setting="crf")
         if self.flow not in PRESETS:
             raise ConfigError(f"flow preset must be one of {', '.join(PRESETS)}")
         if not 0 <= self.blend < 1:
-            raise ConfigError("--blend must be at least 0 and less than 1")
+            raise ConfigError("blend must be at least 0 and less than 1", setting="blend")
 
 
 _D = TransferConfig()
@@ -104,9 +109,9 @@ class VideoJob:
     video: VideoConfig = field(default_factory=VideoConfig)
     features: FeatureSpec = field(default_factory=FeatureSpec)
     gatys: GatysSettings = field(default_factory=GatysSettings)
-    plot: Path | None = None
-    overwrite: bool = False
-    resume: bool = False
+    plot: Path | None = not_fingerprinted(None)
+    overwrite: bool = not_fingerprinted(False)
+    resume: bool = not_fingerprinted(False)
     png_sequence: bool = False
 
     def settings(self) -> dict[str, Any]:
@@ -153,3 +158,7 @@ class StageStarted:
     """A stage after the frames: ``encode``, ``compare``, ``plot``."""
 
     name: str
+
+
+Event = VideoStarted | FrameDone | StageStarted | TransferEvent
+Callback = Callable[[Event], None]

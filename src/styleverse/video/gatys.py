@@ -29,7 +29,7 @@ optimisation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -40,6 +40,7 @@ from styleverse.errors import ConfigError
 from styleverse.nn.color import luminance_transfer
 from styleverse.nn.features import StyleContentModel
 from styleverse.styles.targets import GramDict, StyleSet
+from styleverse.transfer.config import Callback
 from styleverse.transfer.optimize import StyleTransfer, TransferConfig
 from styleverse.video.loop import FrameState, StylizedFrame
 
@@ -71,11 +72,11 @@ class GatysFrameStylizer:
         steps_first: int,
         steps: int,
         preserve_color: str = "none",
-        callback: Callable[[Any], None] | None = None,
+        callback: Callback | None = None,
         stop: Stop = never,
     ) -> None:
         if not temporal_weight >= 0:
-            raise ConfigError("--temporal-weight must be >= 0")
+            raise ConfigError("temporal_weight must be >= 0", setting="temporal_weight")
         self.model, self.config, self.callback, self.stop = model, config, callback, stop
         self.styles = StyleSet([], extra=[({k: v.detach().clone() for k, v in targets.items()}, 1.0)])
         self.temporal_weight, self.steps_first, self.steps = temporal_weight, steps_first, steps
@@ -123,7 +124,8 @@ class GatysFrameStylizer:
         if result.diverged_at is not None:
             raise ConfigError(
                 f"frame {state.index + 1}: loss became NaN/inf at step {result.diverged_at}; "
-                "lower --lr or the loss weights"
+                "lower lr or the loss weights",
+                setting="lr",
             )
         image = self._shown(result.image, frame.to(result.image.device)).cpu()
         losses = dict(result.final_losses)

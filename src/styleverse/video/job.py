@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,13 @@ from styleverse.cancel import Stop, Stopped, never
 from styleverse.devices import peak_memory, resolve_device
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.lock import output_lock
+from styleverse.io.state import fingerprint as plain_fingerprint
 from styleverse.io.video import DecodedFrame, VideoReader, display_size, frame_to_array
 from styleverse.nn.color import match_histogram
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.transfer.job import feature_network
 from styleverse.transfer.optimize import StyleTransfer
-from styleverse.video.config import FrameDone, VideoConfig, VideoJob, VideoStarted
+from styleverse.video.config import Callback, FrameDone, VideoConfig, VideoJob, VideoStarted
 from styleverse.video.flow import DISFlow
 from styleverse.video.gatys import GatysFrameStylizer
 from styleverse.video.loop import FrameLoop, FrameResult, FrameStylizer, to_tensor
@@ -40,6 +41,9 @@ from styleverse.video.output import OutputPlan, plan_outputs, write_outputs
 from styleverse.video.work import WorkFolder
 
 log = logging.getLogger("styleverse")
+
+
+# what a video job reports: its own progress and, for the Gatys stylizer, each frame's optimiser events
 
 
 @dataclass
@@ -62,14 +66,12 @@ def fingerprint(job: VideoJob, frames_only: bool = False, stylizer: dict[str, An
     """Settings that must be equal to continue (``frames_only``: those the stylised frames depend on) or
     for a finished output to count as this job's; the input file's size and modification time included,
     and ``stylizer``, the description of a stylizer passed to :func:`run_video` instead of the Gatys one."""
-    s = job.settings()
-    s["stylizer"] = stylizer
-    s.pop("plot")
+    s = plain_fingerprint(job, leave_out=("output",) if frames_only else ())
     st = job.input.stat()
+    s |= {"png_sequence": job.settings()["png_sequence"], "stylizer": stylizer}
     s["input_file"] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
     if frames_only:
-        s.pop("output")
-        s["video"] = {k: v for k, v in s["video"].items() if k not in ("crf", "compare")}
+        s["video"] = plain_fingerprint(job.video, leave_out=("crf", "compare"))
     return json.loads(json.dumps(s, sort_keys=True, default=str))
 
 
@@ -102,7 +104,7 @@ def expected_frames(reader: VideoReader, cfg: VideoConfig) -> int | None:
 
 
 def gatys_stylizer(
-    job: VideoJob, first: torch.Tensor, callback: Callable[[Any], None] | None, stop: Stop = never
+    job: VideoJob, first: torch.Tensor, callback: Callback | None, stop: Stop = never
 ) -> tuple[GatysFrameStylizer, BackboneInfo]:
     """The Gatys stylizer with style targets built once for the video at its frame size."""
     style, cfg, optim = job.style, job.video, job.gatys.config()
@@ -123,7 +125,7 @@ def gatys_stylizer(
 
 def run_video(
     job: VideoJob,
-    callback: Callable[[Any], None] | None = None,
+    callback: Callback | None = None,
     stylizer: FrameStylizer | None = None,
     stylizer_info: dict[str, Any] | None = None,
     stylizer_inputs: Sequence[Path] = (),
@@ -156,7 +158,7 @@ def _locked(
     plan: OutputPlan,
     stylizer: FrameStylizer | None,
     info: dict[str, Any] | None,
-    callback: Callable[[Any], None] | None,
+    callback: Callback | None,
     stop: Stop = never,
 ) -> VideoOutcome:
     """The job with its outputs locked: work folder, frames, outputs."""
@@ -164,7 +166,7 @@ def _locked(
     if job.overwrite:
         work.remove()
     if job.resume and not work.exists():
-        raise ConfigError(f"--resume: nothing to continue in {plan.work}; run without --resume")
+        raise ConfigError(f"resume: nothing to continue in {plan.work}; run without resume", setting="resume")
     records, stylizer_state = work.load() if work.exists() else ([], {})
     return _frames(job, reader, plan, work, records, stylizer_state, stylizer, info, callback, stop)
 
@@ -185,7 +187,7 @@ def _frames(
     stylizer_state: dict[str, Any],
     stylizer: FrameStylizer | None,
     stylizer_info: dict[str, Any] | None,
-    callback: Callable[[Any], None] | None,
+    callback: Callback | None,
     stop: Stop = never,
 ) -> VideoOutcome:
     """The frame loop with resume; then the outputs."""

@@ -158,7 +158,7 @@ def write_outputs(
     info: BackboneInfo | None,
     stylizer_info: dict[str, Any] | None,
     fingerprint: dict[str, Any],
-    emit: Callable[[Any], None],
+    emit: Callable[[StageStarted], None],
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write the video (or PNG sequence), the comparison, the plot and last the sidecar (whose presence
     with ``complete: true`` is what marks the job finished)."""

@@ -48,7 +48,9 @@ class WorkFolder:
         try:
             state = load_state(self.state_file, STATE_KIND, self.fingerprint, flag=str(self.path))
         except ConfigError as e:
-            raise ConfigError(f"{e}; or pass --overwrite to discard the {self.path.name} work folder") from None
+            raise ConfigError(
+                f"{e}; or pass overwrite to discard the {self.path.name} work folder", "overwrite"
+            ) from None
         records = [dict(r) for r in state.get("frames", [])]
         for i, rec in enumerate(records):
             if int(rec["index"]) != i or not self.frame_path(i).is_file():

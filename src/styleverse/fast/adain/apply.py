@@ -200,26 +200,37 @@ def check_controls(
 ) -> None:
     """The controls fit the styles (``banks``: one flag per style, True for a style without images)."""
     if not banks:
-        raise ConfigError("give a style: --style IMAGE/FOLDER or --style-bank BANK")
+        raise ConfigError("give a style: style images or a style bank")
     if not (0 <= alpha <= 1):
-        raise ConfigError(f"--alpha must be between 0 and 1, not {alpha}")
+        raise ConfigError(f"alpha must be between 0 and 1, not {alpha}", setting="alpha")
     if preserve_color not in COLOR_MODES:
-        raise ConfigError(f"--preserve-color must be one of {', '.join(COLOR_MODES)}, not '{preserve_color}'")
+        raise ConfigError(
+            f"preserve_color must be one of {', '.join(COLOR_MODES)}, not '{preserve_color}'", setting="preserve_color"
+        )
     if preserve_color == "histogram" and any(banks):
         raise ConfigError(
-            "--preserve-color histogram recolours style images, but a style bank holds none; use "
-            "--preserve-color luminance with --style-bank"
+            "preserve_color histogram recolours style images, but a style bank holds none; use "
+            "preserve_color luminance with a style bank",
+            setting="preserve_color",
         )
     if weights is not None and len(weights) != len(banks):
-        raise ConfigError(f"--style-weights has {len(weights)} values for {len(banks)} styles; give one per style")
+        raise ConfigError(
+            f"style_weights has {len(weights)} values for {len(banks)} styles; give one per style",
+            setting="style_weights",
+        )
     if weights is not None and (any(not (v >= 0 and math.isfinite(v)) for v in weights) or sum(weights) <= 0):
-        raise ConfigError("--style-weights must be finite, >= 0 and not all zero")
+        raise ConfigError("style_weights must be finite, >= 0 and not all zero", setting="style_weights")
     if mask:
         if len(banks) != 2:
             n = len(banks)
-            raise ConfigError(f"--mask needs exactly two styles (white region: first, black: second), not {n}")
+            raise ConfigError(
+                f"mask needs exactly two styles (white region: first, black: second), not {n}", setting="mask"
+            )
         if weights is not None:
-            raise ConfigError("--style-weights mixes styles everywhere; with --mask each style has its own region")
+            raise ConfigError(
+                "style_weights mixes styles everywhere; with mask each style has its own region",
+                setting=("style_weights", "mask"),
+            )
 
 
 def load_styles(

@@ -100,7 +100,7 @@ class DecoderSpec:
         if not 1 <= self.in_channels <= 4096:
             raise ConfigError("the encoder's relu4_1 width must be between 1 and 4096 channels")
         if not 1 / 64 <= self.width <= 4:
-            raise ConfigError("--width must be between 1/64 and 4")
+            raise ConfigError("width must be between 1/64 and 4", setting="width")
 
     def channels(self) -> tuple[int, int, int]:
         """Decoder widths of the mirrored blocks 3, 2 and 1."""

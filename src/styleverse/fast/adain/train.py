@@ -48,7 +48,7 @@ from styleverse.fast.adain.model import (
     save_adain,
 )
 from styleverse.fast.data import Batches, content_photos, crop_photo
-from styleverse.io.state import state_path
+from styleverse.io.state import fingerprint, not_fingerprinted, state_path
 from styleverse.nn.features import FeatureSpec
 from styleverse.nn.vgg import load_backbone
 from styleverse.styles.targets import channel_stats
@@ -74,11 +74,11 @@ class AdaINTrainConfig:
 
     content: tuple[str, ...]
     style: tuple[str, ...]
-    output: str
+    output: str = field(metadata={"fingerprint": False})
     size: int = 256
     load_size: int = 512
     batch_size: int = 8
-    steps: int = 160_000
+    steps: int = not_fingerprinted(160_000)
     lr: float = 1e-4
     lr_decay: float = 5e-5
     style_weight: float = 10.0
@@ -86,45 +86,49 @@ class AdaINTrainConfig:
     width: float = 1.0
     features: FeatureSpec = field(default_factory=FeatureSpec)
     seed: int = 0
-    checkpoint_every: int = 1000
-    sample_every: int = 0
+    checkpoint_every: int = not_fingerprinted(1000)
+    sample_every: int = not_fingerprinted(0)
     precision: str = "auto"
-    device: str = "auto"
-    resume: bool = False
-    overwrite: bool = False
+    device: str = not_fingerprinted("auto")
+    resume: bool = not_fingerprinted(False)
+    overwrite: bool = not_fingerprinted(False)
 
     def validate(self) -> None:
         checks = [
-            (bool(self.content), "--content: give photos (files, folders or a frames manifest)"),
-            (bool(self.style), "--style: give style images (files, folders or a frames manifest)"),
+            (bool(self.content), "content: give photos (files, folders or a frames manifest)", "content"),
+            (bool(self.style), "style: give the images of styles (files, folders or a frames manifest)", "style"),
             (
                 Path(self.output).suffix == ".safetensors",
                 f"{self.output}: the decoder file name must end in .safetensors",
+                (),
             ),
-            (16 <= self.size <= 4096 and self.size % 8 == 0, "--size must be a multiple of 8 from 16 to 4096"),
-            (self.load_size >= self.size, "--load-size must be at least --size"),
-            (self.batch_size >= 1 and self.steps >= 1, "--batch-size and --steps must be >= 1"),
-            (self.lr > 0 and math.isfinite(self.lr), "--lr must be a positive number"),
-            (self.lr_decay >= 0 and math.isfinite(self.lr_decay), "--lr-decay must be a number >= 0"),
-            (self.checkpoint_every >= 0 and self.sample_every >= 0, "--checkpoint-every/--sample-every >= 0"),
-            (not (self.resume and self.overwrite), "--resume and --overwrite contradict each other; pick one"),
+            (16 <= self.size <= 4096 and self.size % 8 == 0, "size must be a multiple of 8 from 16 to 4096", "size"),
+            (self.load_size >= self.size, "load_size must be at least size", ("load_size", "size")),
+            (self.batch_size >= 1 and self.steps >= 1, "batch_size and steps must be >= 1", ("batch_size", "steps")),
+            (self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number", "lr"),
+            (self.lr_decay >= 0 and math.isfinite(self.lr_decay), "lr_decay must be a number >= 0", "lr_decay"),
+            (
+                self.checkpoint_every >= 0 and self.sample_every >= 0,
+                "checkpoint_every/sample_every >= 0",
+                ("checkpoint_every", "sample_every"),
+            ),
+            (
+                not (self.resume and self.overwrite),
+                "resume and overwrite contradict each other; pick one",
+                ("resume", "overwrite"),
+            ),
         ]
         for name in ("style_weight", "content_weight"):
             v = getattr(self, name)
-            checks.append((v >= 0 and math.isfinite(v), f"--{name.replace('_', '-')} must be a number >= 0"))
-        for ok, message in checks:
+            checks.append((v >= 0 and math.isfinite(v), f"{name} must be a number >= 0", name))
+        for ok, message, setting in checks:
             if not ok:
-                raise ConfigError(message)
+                raise ConfigError(message, setting)
         DecoderSpec(self.features.arch, 512, self.width).validate()
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         return {**d, "features": self.features.settings()}
-
-    def fingerprint(self) -> dict[str, Any]:
-        """Settings a saved state must share to continue exactly (``steps`` may grow, paths may move)."""
-        skip = ("output", "steps", "checkpoint_every", "sample_every", "device", "resume", "overwrite")
-        return {k: v for k, v in self.to_dict().items() if k not in skip}
 
 
 @dataclass
@@ -279,7 +283,7 @@ def _train(
     batches = PairBatches(cfg, photos, styles, ctx)
     grid = tuple(torch.stack([crop_photo(p, cfg.size, None) for p in ps[:SAMPLES]]) for ps in (photos, styles))
     task = AdaINTask(cfg, net, batches, device, precision, meta, grid)  # type: ignore[arg-type]
-    fp = {**cfg.fingerprint(), "encoder": info.identity}
+    fp = {**fingerprint(cfg), "encoder": info.identity}
     loop = LoopConfig(cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume)
     opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + cfg.lr_decay * step))
