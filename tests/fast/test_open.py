@@ -101,9 +101,9 @@ def test_one_identity_whichever_way_a_model_is_opened(files: dict[str, Path], tm
 
 def test_settings_are_checked_before_the_file_is_read(tmp_path: Path) -> None:
     missing = str(tmp_path / "missing.safetensors")
-    with pytest.raises(ConfigError, match="--alpha must be between 0 and 1"):
+    with pytest.raises(ConfigError, match="alpha must be between 0 and 1"):
         open_stylizer(StylizerSpec(missing, styles=("s.png",), alpha=2.0), ADAIN_KINDS)
-    with pytest.raises(ConfigError, match="--strength must be between 0 and 1"):
+    with pytest.raises(ConfigError, match="strength must be between 0 and 1"):
         open_stylizer(StylizerSpec(missing, strength=1.5), FAST_KINDS)
     with pytest.raises(ConfigError, match="preserve_color histogram needs style images"):
         open_stylizer(StylizerSpec(missing, preserve_color="histogram"), FAST_KINDS)
