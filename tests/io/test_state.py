@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from styleverse.io.state import fingerprint, not_fingerprinted
+from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.job import StylizeJob
 from styleverse.transfer.job import fingerprint as stylize_fingerprint
 
@@ -34,8 +35,11 @@ def test_fields_marked_are_left_out_at_every_depth_and_values_are_plain() -> Non
 
 
 def test_a_stylise_resume_may_change_where_and_whether_to_write_but_not_the_look() -> None:
-    base = StylizeJob(Path("c.png"), Path("o.png"), styles=(Path("s.png"),))
-    same = StylizeJob(Path("c.png"), Path("o.png"), styles=(Path("s.png"),), plot=Path("p.png"), resume=True)
+    style = StyleSpec((Path("s.png"),))
+    base = StylizeJob(Path("c.png"), Path("o.png"), style)
+    same = StylizeJob(Path("c.png"), Path("o.png"), style, plot=Path("p.png"), resume=True)
     assert stylize_fingerprint(same) == stylize_fingerprint(base)
     assert stylize_fingerprint(base)["config"]["sizes"] == list(base.config.sizes)
-    assert stylize_fingerprint(StylizeJob(Path("c.png"), Path("o.png"), style_scale=2.0)) != stylize_fingerprint(base)
+    assert stylize_fingerprint(
+        StylizeJob(Path("c.png"), Path("o.png"), StyleSpec((Path("s.png"),), scale=2.0))
+    ) != stylize_fingerprint(base)
