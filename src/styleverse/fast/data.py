@@ -11,10 +11,11 @@ with B photos each see the same photos as one process with N·B.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from PIL import Image
 
 from styleverse.errors import InputError
 from styleverse.io.images import load_image, pil_to_tensor
+from styleverse.io.prefetch import StepPrefetcher, prefetch
 
 _MIX = 0x9E3779B97F4A7C15  # splits (seed, index) into unrelated generator seeds
 
@@ -86,9 +88,8 @@ class Batches:
     world_size: int = 1
 
     def __post_init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1)
-        self._ahead: dict[int, Future] = {}
         self._perms: dict[int, np.ndarray] = {}
+        self._steps = StepPrefetcher(self._from)
 
     def _perm(self, epoch: int) -> np.ndarray:
         if epoch not in self._perms:
@@ -111,12 +112,12 @@ class Batches:
         imgs = [crop_photo(path, self.size, np.random.default_rng(_seed(self.seed, 7, p))) for path, _, p in plan]
         return torch.stack(imgs), torch.tensor([u for _, u, _ in plan], dtype=torch.long)
 
+    def _from(self, start: int) -> Generator[tuple[torch.Tensor, torch.Tensor], None, None]:
+        return prefetch((partial(self.make, s) for s in itertools.count(start)), workers=1, ahead=1)
+
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of ``step``; the next step's starts decoding in the background."""
-        fut = self._ahead.pop(step, None)
-        out = fut.result() if fut is not None else self.make(step)
-        self._ahead = {step + 1: self._pool.submit(self.make, step + 1)}
-        return out
+        return self._steps(step)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._steps.close()
