@@ -97,11 +97,12 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
 
-    def fingerprint(self, world_size: int) -> dict[str, Any]:
-        """Settings that must be equal for ``--resume`` to continue the same run exactly."""
+    def fingerprint(self) -> dict[str, Any]:
+        """Settings that must be equal for ``--resume`` to continue the same run exactly (the training loop
+        adds the number of processes)."""
         keep = ("batch_size", "lr", "init", "train_layers", "arch", "width", "size", "seed", "val_fraction")
         d = {k: getattr(self, k) for k in keep}
-        return {**d, "dropout": self.dropout, "hidden": list(self.hidden), "world_size": world_size}
+        return {**d, "dropout": self.dropout, "hidden": list(self.hidden)}
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "hidden": list(self.hidden)}

@@ -10,14 +10,18 @@ value are ignored; otherwise the manifest's unsplit rows (or, with no manifest, 
 Class balance follows the paper (section 5): imbalance made its TransferCNN "always predict one class",
 fixed there by sampling the same number of images per universe. :func:`balanced_order` does that per
 epoch, drawing every class equally often (smaller classes cycle through reshuffled passes).
+:class:`TrainBatches` turns it into the batch of each global training step, loaded ahead on threads.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +33,7 @@ from styleverse.frames.manifest import MANIFEST_NAME, TRAIN, VAL, read_manifest
 from styleverse.frames.segments import RESERVED_LABELS
 from styleverse.io.images import is_image_name, load_image, pil_to_tensor
 from styleverse.io.paths import resolve_inside
+from styleverse.io.prefetch import StepPrefetcher, batched, prefetch
 
 SPLITS = (TRAIN, VAL)  # the manifest splits a classifier reads (unsplit rows are split here, excluded ones skipped)
 TRAIN_ZOOM = 8 / 7  # train crops come from an image resized to size * 8/7 (the 256 -> 224 practice)
@@ -209,3 +214,55 @@ def load_train(path: Path, size: int, seed: int, epoch: int, position: int) -> t
     if rng.random() < 0.5:
         img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return pil_to_tensor(img)[0]
+
+
+def _train_item(sample: Sample, size: int, seed: int, epoch: int, position: int) -> tuple[torch.Tensor, int]:
+    return load_train(sample.path, size, seed, epoch, position), sample.label
+
+
+class TrainBatches:
+    """This process's share of the batch of every global training step, loaded ahead on ``workers`` threads.
+
+    Step ``n`` is step ``n mod steps`` of epoch ``n // steps`` (see :func:`epoch_plan`): that epoch's
+    :func:`balanced_order`, sharded by position (:func:`shard`), each image augmented by its position. A pure
+    function of the step, so a resumed run or another process count needs nothing but the step number.
+    """
+
+    def __init__(
+        self, data: Dataset, size: int, batch_size: int, seed: int, workers: int, rank: int = 0, world_size: int = 1
+    ) -> None:
+        self.data, self.size, self.batch_size, self.seed, self.workers = data, size, batch_size, seed, workers
+        self.rank, self.world_size = rank, world_size
+        self.steps, self.samples = epoch_plan(len(data.train), batch_size, world_size)
+        self._orders: dict[int, list[int]] = {}
+        self._steps = StepPrefetcher(self._from)
+
+    def order(self, epoch: int) -> list[int]:
+        """The balanced sample order of ``epoch`` (the latest one kept)."""
+        if epoch not in self._orders:
+            labels = [s.label for s in self.data.train]
+            n = len(self.data.class_names)
+            self._orders = {epoch: balanced_order(labels, n, self.samples, self.seed, epoch)}
+        return self._orders[epoch]
+
+    def _jobs(self, start: int) -> Iterator[Callable[[], tuple[torch.Tensor, int]]]:
+        b, rank, world = self.batch_size, self.rank, self.world_size
+        for step in itertools.count(start):
+            epoch, pos = divmod(step, self.steps)
+            first = pos * b * world + rank * b
+            for k, i in enumerate(shard(self.order(epoch), pos, b, rank, world)):
+                yield partial(_train_item, self.data.train[i], self.size, self.seed, epoch, first + k)
+
+    def _from(self, start: int) -> Generator[tuple[torch.Tensor, torch.Tensor], None, None]:
+        items = prefetch(self._jobs(start), self.workers, ahead=2 * self.batch_size)
+        with contextlib.closing(batched(items, self.batch_size)) as batches:  # closing it stops the loading
+            for batch in batches:
+                yield torch.stack([x for x, _ in batch]), torch.tensor([y for _, y in batch], dtype=torch.long)
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B, 3, size, size) and labels (B,) of global step ``step``."""
+        return self._steps(step)
+
+    def close(self) -> None:
+        """Stop loading ahead."""
+        self._steps.close()
