@@ -78,16 +78,21 @@ def test_batched_groups_and_closes_its_source() -> None:
     assert closed == [True, True]
 
 
-def test_step_prefetcher_follows_steps_and_restarts_on_a_jump() -> None:
-    opened: list[int] = []
+class Tens(StepPrefetcher[int]):
+    """Step ``s`` is ``10 * s``; records where each stream began."""
 
-    def stream(start: int) -> Generator[int, None, None]:
-        opened.append(start)
+    def __init__(self) -> None:
+        self.opened: list[int] = []
+
+    def stream(self, start: int) -> Generator[int, None, None]:
+        self.opened.append(start)
         return prefetch([lambda s=s: 10 * s for s in range(start, 1000)], workers=1, ahead=1)
 
-    steps = StepPrefetcher(stream)
+
+def test_step_prefetcher_follows_steps_and_restarts_on_a_jump() -> None:
+    steps = Tens()
     assert [steps(s) for s in (0, 1, 2)] == [0, 10, 20]
     assert steps(7) == 70 and steps(8) == 80  # a resumed run asks for another step: a new stream from there
     assert steps(3) == 30
-    assert opened == [0, 7, 3]
+    assert steps.opened == [0, 7, 3]
     steps.close()

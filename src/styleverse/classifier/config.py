@@ -98,8 +98,7 @@ class TrainConfig:
                 raise ConfigError(message)
 
     def fingerprint(self) -> dict[str, Any]:
-        """Settings that must be equal for ``--resume`` to continue the same run exactly (the training loop
-        adds the number of processes)."""
+        """Settings that must be equal for ``--resume`` to continue the same run exactly (besides world size)."""
         keep = ("batch_size", "lr", "init", "train_layers", "arch", "width", "size", "seed", "val_fraction")
         d = {k: getattr(self, k) for k in keep}
         return {**d, "dropout": self.dropout, "hidden": list(self.hidden)}

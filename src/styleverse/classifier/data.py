@@ -9,13 +9,12 @@ value are ignored; otherwise the manifest's unsplit rows (or, with no manifest, 
 
 Class balance follows the paper (section 5): imbalance made its TransferCNN "always predict one class",
 fixed there by sampling the same number of images per universe. :func:`balanced_order` does that per
-epoch, drawing every class equally often (smaller classes cycle through reshuffled passes).
-:class:`TrainBatches` turns it into the batch of each global training step, loaded ahead on threads.
+epoch, drawing every class equally often (smaller classes cycle through reshuffled passes), and
+:class:`TrainBatches` turns it into the batch of each training step.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import os
@@ -220,49 +219,34 @@ def _train_item(sample: Sample, size: int, seed: int, epoch: int, position: int)
     return load_train(sample.path, size, seed, epoch, position), sample.label
 
 
-class TrainBatches:
-    """This process's share of the batch of every global training step, loaded ahead on ``workers`` threads.
-
-    Step ``n`` is step ``n mod steps`` of epoch ``n // steps`` (see :func:`epoch_plan`): that epoch's
-    :func:`balanced_order`, sharded by position (:func:`shard`), each image augmented by its position. A pure
-    function of the step, so a resumed run or another process count needs nothing but the step number.
+@dataclass
+class TrainBatches(StepPrefetcher[list[tuple[torch.Tensor, int]]]):
+    """``self(step)``: this process's (image, label) pairs of global step ``step``, loaded ahead on ``workers``
+    threads. Step ``n`` is step ``n mod steps`` of epoch ``n // steps`` (:func:`epoch_plan`): that epoch's
+    :func:`balanced_order` sharded by position (:func:`shard`), each image augmented by its position; a
+    function of the step alone, so a resumed run needs nothing but the step number. :meth:`close` when done.
     """
 
-    def __init__(
-        self, data: Dataset, size: int, batch_size: int, seed: int, workers: int, rank: int = 0, world_size: int = 1
-    ) -> None:
-        self.data, self.size, self.batch_size, self.seed, self.workers = data, size, batch_size, seed, workers
-        self.rank, self.world_size = rank, world_size
-        self.steps, self.samples = epoch_plan(len(data.train), batch_size, world_size)
-        self._orders: dict[int, list[int]] = {}
-        self._steps = StepPrefetcher(self._from)
+    data: Dataset
+    size: int
+    batch_size: int
+    seed: int
+    workers: int
+    rank: int = 0
+    world_size: int = 1
 
-    def order(self, epoch: int) -> list[int]:
-        """The balanced sample order of ``epoch`` (the latest one kept)."""
-        if epoch not in self._orders:
-            labels = [s.label for s in self.data.train]
-            n = len(self.data.class_names)
-            self._orders = {epoch: balanced_order(labels, n, self.samples, self.seed, epoch)}
-        return self._orders[epoch]
+    def __post_init__(self) -> None:
+        self.steps, self.samples = epoch_plan(len(self.data.train), self.batch_size, self.world_size)
 
     def _jobs(self, start: int) -> Iterator[Callable[[], tuple[torch.Tensor, int]]]:
-        b, rank, world = self.batch_size, self.rank, self.world_size
+        labels, b, rank, world = [s.label for s in self.data.train], self.batch_size, self.rank, self.world_size
         for step in itertools.count(start):
             epoch, pos = divmod(step, self.steps)
+            if pos == 0 or step == start:
+                order = balanced_order(labels, len(self.data.class_names), self.samples, self.seed, epoch)
             first = pos * b * world + rank * b
-            for k, i in enumerate(shard(self.order(epoch), pos, b, rank, world)):
+            for k, i in enumerate(shard(order, pos, b, rank, world)):
                 yield partial(_train_item, self.data.train[i], self.size, self.seed, epoch, first + k)
 
-    def _from(self, start: int) -> Generator[tuple[torch.Tensor, torch.Tensor], None, None]:
-        items = prefetch(self._jobs(start), self.workers, ahead=2 * self.batch_size)
-        with contextlib.closing(batched(items, self.batch_size)) as batches:  # closing it stops the loading
-            for batch in batches:
-                yield torch.stack([x for x, _ in batch]), torch.tensor([y for _, y in batch], dtype=torch.long)
-
-    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B, 3, size, size) and labels (B,) of global step ``step``."""
-        return self._steps(step)
-
-    def close(self) -> None:
-        """Stop loading ahead."""
-        self._steps.close()
+    def stream(self, start: int) -> Generator[list[tuple[torch.Tensor, int]], None, None]:
+        return batched(prefetch(self._jobs(start), self.workers, ahead=2 * self.batch_size), self.batch_size)

@@ -9,11 +9,9 @@ atomically, so a crash while saving leaves the previous version loadable.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ from styleverse.classifier.model import (
     set_trainable,
 )
 from styleverse.errors import ConfigError, OutputError
-from styleverse.io.images import write_bytes_atomic
+from styleverse.io.images import write_json
 from styleverse.nn.vgg import imagenet_weights_path, load_backbone, load_state_into, read_state_dict
 
 log = logging.getLogger("styleverse")
@@ -130,43 +128,37 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-@dataclass(frozen=True)
-class RunFolder:
-    """A run folder and what its files record beside the metrics: settings, dataset, device, processes."""
+def run_header(cfg: TrainConfig, data: Dataset, device: str, precision: str, world_size: int) -> dict[str, Any]:
+    """What metrics.json records beside the epochs (each checkpoint keeps settings, dataset and selection)."""
+    counts = {"train_counts": data.counts("train"), "val_counts": data.counts("val")}
+    return {
+        "class_names": list(data.class_names), "dataset": {"root": str(data.root), "source": data.source, **counts},
+        "settings": cfg.to_dict(), "device": device, "precision": precision, "world_size": world_size,
+        "selection": SELECTION,
+    }  # fmt: skip
 
-    path: Path
-    cfg: TrainConfig
-    data: Dataset
-    device: str
-    precision: str
-    world_size: int
 
-    def save_epoch(
-        self, model: UniverseClassifier, history: list[dict[str, Any]], best: tuple[int | None, float]
-    ) -> None:
-        """Rank 0, after an epoch (``history[-1]``): last (and when it is the best, best) checkpoint,
-        metrics.json, and the curves, confusion and reliability plots."""
-        row, run, data = history[-1], self.path, self.data
-        info = {"root": str(data.root), "source": data.source, "train_counts": data.counts("train"),
-                "val_counts": data.counts("val")}  # fmt: skip
-        extra = {"epoch": row["epoch"], "metrics": _finite(row), "settings": self.cfg.to_dict(), "dataset": info,
-                 "selection": SELECTION}  # fmt: skip
-        metrics = {
-            "class_names": list(data.class_names), "dataset": info, "settings": self.cfg.to_dict(),
-            "device": self.device, "precision": self.precision, "world_size": self.world_size,
-            "selection": SELECTION, "best_epoch": best[0], "best_score": best[1], "history": history,
-        }  # fmt: skip
-        target = run
-        try:
-            for target in (run / "last.safetensors", *([run / "best.safetensors"] if best[0] == row["epoch"] else [])):
-                save_checkpoint(model, target, extra)
-            target = run / "metrics.json"
-            write_bytes_atomic(target, (json.dumps(_finite(metrics), indent=2) + "\n").encode())
-            target = run / "curves.png"
-            plot_curves(history, target)
-            target = run / "confusion.png"
-            plot_confusion(row["val_confusion"], data.class_names, target, f"Validation, epoch {row['epoch']}")
-            target = run / "reliability.png"
-            plot_reliability(row["val_probabilities"], target, f"Validation, epoch {row['epoch']}")
-        except OSError as e:
-            raise OutputError(f"{target}: cannot write ({e.strerror or e})") from None
+def save_epoch(
+    run: Path, model: UniverseClassifier, history: list[dict[str, Any]], best: tuple[int | None, float],
+    header: dict[str, Any],
+) -> None:  # fmt: skip
+    """Rank 0, after an epoch (``history[-1]``): last (and when it is the best, best) checkpoint,
+    metrics.json, and the curves, confusion and reliability plots."""
+    row = history[-1]
+    keep = {k: header[k] for k in ("settings", "dataset", "selection")}
+    extra = {"epoch": row["epoch"], "metrics": _finite(row), **keep}
+    metrics = {**header, "best_epoch": best[0], "best_score": best[1], "history": history}
+    target = run
+    try:
+        for target in (run / "last.safetensors", *([run / "best.safetensors"] if best[0] == row["epoch"] else [])):
+            save_checkpoint(model, target, extra)
+        target = run / "metrics.json"
+        write_json(target, _finite(metrics))
+        target = run / "curves.png"
+        plot_curves(history, target)
+        target = run / "confusion.png"
+        plot_confusion(row["val_confusion"], header["class_names"], target, f"Validation, epoch {row['epoch']}")
+        target = run / "reliability.png"
+        plot_reliability(row["val_probabilities"], target, f"Validation, epoch {row['epoch']}")
+    except OSError as e:
+        raise OutputError(f"{target}: cannot write ({e.strerror or e})") from None

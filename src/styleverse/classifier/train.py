@@ -7,17 +7,13 @@ for fine-tuning a trained start (ImageNet, or a checkpoint); from scratch the de
 and the warnings after each epoch (:func:`styleverse.classifier.metrics.learning_warnings`) end with
 advice that follows the same measurement (:func:`lr_advice`).
 
-An epoch is :func:`~styleverse.classifier.data.epoch_plan` steps of the loop; every step's batch draws the
-classes equally often (the paper's fix for its one-class collapse, section 5; see
-:class:`~styleverse.classifier.data.TrainBatches`). The loop's evaluation every epoch validates, picks the
-best epoch (by validation balanced accuracy) and writes ``last.safetensors``, ``best.safetensors``,
-``metrics.json``, ``curves.png``, ``confusion.png`` and ``reliability.png``; the loop's checkpoint after it
-is the exact resume state ``resume.safetensors`` (see :mod:`styleverse.classifier.run`).
-
-Under ``torchrun`` (RANK/WORLD_SIZE/LOCAL_RANK set) the loop trains like DistributedDataParallel:
-``batch_size`` is per process, each global batch of ``batch_size x world_size`` is sharded by position
-(see :func:`styleverse.classifier.data.shard`), gradients are averaged, validation is sharded and summed,
-and only rank 0 writes files or reports events.
+An epoch is :func:`~styleverse.classifier.data.epoch_plan` loop steps, drawing the classes equally often
+(the paper's fix for its one-class collapse, section 5; :class:`~styleverse.classifier.data.TrainBatches`).
+The loop's evaluation at each epoch's end validates, picks the best epoch (validation balanced accuracy)
+and writes the run folder's files; the checkpoint after it is the exact resume state (see
+:mod:`styleverse.classifier.run`). Under ``torchrun`` the loop trains like DistributedDataParallel:
+``batch_size`` is per process, each global batch is sharded by position
+(:func:`~styleverse.classifier.data.shard`), validation is sharded and summed, only rank 0 writes or reports.
 """
 
 from __future__ import annotations
@@ -49,10 +45,11 @@ from styleverse.classifier.run import (
     RESUME,
     SELECTION,
     STATE_KIND,
-    RunFolder,
     build_classifier,
     open_run_dir,
     prepare_run_dir,
+    run_header,
+    save_epoch,
 )
 from styleverse.devices import place, resolve_precision
 from styleverse.io.images import remove_temp_files
@@ -62,7 +59,6 @@ from styleverse.progress import Progress
 from styleverse.training.distributed import DistContext, all_sum, process_group
 from styleverse.training.loop import Event as LoopEvent
 from styleverse.training.loop import LoopConfig, LoopStart, StepEnd, TrainTask, run_loop
-from styleverse.training.rng import seed_rngs
 
 log = logging.getLogger("styleverse")
 
@@ -129,8 +125,8 @@ def train(config: TrainConfig, callback: Callback | None = None, stop: Callable[
     """Train (or with ``config.resume`` continue) a classifier run; see the module doc.
 
     ``stop`` is polled after every step; when it returns True the resume state is saved and the result
-    comes back with ``interrupted=True`` (the CLI wires Ctrl-C to it). A new run seeds the global
-    torch/numpy/python RNGs (dropout uses torch's) from ``config.seed`` and the process rank.
+    comes back with ``interrupted=True`` (the CLI wires Ctrl-C to it). A new run seeds torch's global RNG
+    (dropout) from ``config.seed`` and the process rank; a resumed one restores every RNG.
 
     The run folder is locked (:func:`styleverse.io.lock.output_lock`, by rank 0, which alone writes) for the
     whole run: a second run into the same folder is refused naming the first, instead of replacing its files.
@@ -160,10 +156,10 @@ def _train(
     open_run_dir(run, cfg.overwrite and not resume, ctx.is_main)
     place(model, device, precision)
     if not resume:
-        seed_rngs(cfg.seed + 1000 * ctx.rank)  # dropout: other masks on each process
+        torch.manual_seed(cfg.seed + 1000 * ctx.rank)  # dropout: other masks on each process
     batches = TrainBatches(data, cfg.size, cfg.batch_size, cfg.seed, cfg.workers, ctx.rank, ctx.world_size)
-    folder = RunFolder(run, cfg, data, str(device), precision, ctx.world_size)
-    task = ClassifierTask(cfg, model, batches, folder, device, callback)
+    header = run_header(cfg, data, str(device), precision, ctx.world_size)
+    task = ClassifierTask(cfg, model, batches, header, device, callback)
     fingerprint = {**cfg.fingerprint(), "classes": list(data.class_names)}
     loop = LoopConfig(
         cfg.epochs * batches.steps, run / RESUME, STATE_KIND, fingerprint, cfg.checkpoint_every,
@@ -182,22 +178,22 @@ class ClassifierTask(TrainTask):
     validates and picks the best epoch (kept in the resume state), and rank 0 writes the epoch's files."""
 
     def __init__(
-        self, cfg: TrainConfig, model: UniverseClassifier, batches: TrainBatches, folder: RunFolder,
+        self, cfg: TrainConfig, model: UniverseClassifier, batches: TrainBatches, header: dict[str, Any],
         device: torch.device, callback: Callback | None,
     ) -> None:  # fmt: skip
-        self.cfg, self.model, self.net, self.batches, self.folder = cfg, model, model, batches, folder  # net: typed
-        self.device, self.precision, self.callback = device, folder.precision, callback
+        self.cfg, self.model, self.net, self.batches, self.header = cfg, model, model, batches, header  # net: typed
+        self.data, self.device, self.precision, self.callback = batches.data, device, header["precision"], callback
         self.epochs: list[dict[str, Any]] = []  # one row of metrics per epoch
         self.best_epoch: int | None = None
         self.best_score = -math.inf
         self._unsaved = False  # an epoch validated but not written yet
 
-    def batch(self, step: int, ctx: DistContext) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, step: int, ctx: DistContext) -> list[tuple[torch.Tensor, int]]:
         return self.batches(step)
 
-    def losses(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+    def losses(self, batch: list[tuple[torch.Tensor, int]], step: int) -> dict[str, torch.Tensor]:
         """Cross-entropy, and the batch's accuracy (logged: an epoch's train accuracy is their mean)."""
-        x, y = batch[0], batch[1].to(self.device)
+        x, y = torch.stack([b[0] for b in batch]), torch.tensor([b[1] for b in batch], device=self.device)
         logits = forward_batch(self.net, x, self.device, self.precision)
         hits = (logits.detach().argmax(1) == y).float().mean()
         return {"total": F.cross_entropy(logits, y), "accuracy": hits}
@@ -205,8 +201,8 @@ class ClassifierTask(TrainTask):
     def evaluate(self, step: int, history: list[dict[str, float]], ctx: DistContext) -> None:
         """The end of an epoch: its train loss and accuracy (from the loop's history), validation, best epoch."""
         epoch, rows = step // self.batches.steps, history[step - self.batches.steps : step]
-        train = {"train_loss": _mean(rows, "total"), "train_accuracy": _mean(rows, "accuracy")}
-        row = {"epoch": epoch, **train, **validate(self, ctx, epoch)}
+        loss, hits = sum(r["total"] for r in rows) / len(rows), sum(r["accuracy"] for r in rows) / len(rows)
+        row = {"epoch": epoch, "train_loss": loss, "train_accuracy": hits, **validate(self, ctx, epoch)}
         self.model.train()
         score = row[SELECTION]
         if not math.isnan(score) and score > self.best_score:
@@ -218,7 +214,7 @@ class ClassifierTask(TrainTask):
         """Rank 0: the files of an epoch just validated, then its report."""
         if not self._unsaved:
             return
-        self.folder.save_epoch(self.net, self.epochs, (self.best_epoch, self.best_score))
+        save_epoch(Path(self.cfg.out), self.net, self.epochs, (self.best_epoch, self.best_score), self.header)
         self._unsaved = False
         row = self.epochs[-1]
         if self.callback:
@@ -235,11 +231,11 @@ class ClassifierTask(TrainTask):
         """The loop's events in the classifier's terms (epochs and steps within them)."""
         if self.callback is None:
             return
-        steps, data = self.batches.steps, self.folder.data
+        steps, data = self.batches.steps, self.data
         if isinstance(ev, LoopStart):
             self.callback(
                 TrainStart(self.cfg.epochs, *divmod(ev.step, steps), steps, data.class_names,
-                           tuple(data.counts("train")), tuple(data.counts("val")), self.folder.device,
+                           tuple(data.counts("train")), tuple(data.counts("val")), str(self.device),
                            self.precision, ev.world_size)
             )  # fmt: skip
         elif isinstance(ev, StepEnd):
@@ -247,13 +243,9 @@ class ClassifierTask(TrainTask):
             self.callback(TrainStep(epoch + 1, done + 1, steps, ev.losses["total"]))
 
 
-def _mean(rows: list[dict[str, float]], key: str) -> float:
-    return sum(r[key] for r in rows) / max(len(rows), 1)
-
-
 def validate(task: ClassifierTask, ctx: DistContext, epoch: int) -> dict[str, Any]:
     """Validation metrics of the task's model, sharded over processes and summed (every process gets them)."""
-    cfg, dev, data, n = task.cfg, task.device, task.folder.data, len(task.folder.data.class_names)
+    cfg, dev, data, n = task.cfg, task.device, task.data, len(task.data.class_names)
     val = data.val[ctx.rank :: ctx.world_size]
     logits = infer(task.net, [s.path for s in val], cfg.size, dev, task.precision, cfg.batch_size, cfg.workers,
                    task.callback)  # fmt: skip

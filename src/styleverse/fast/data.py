@@ -11,11 +11,9 @@ with B photos each see the same photos as one process with N·B.
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +22,7 @@ from PIL import Image
 
 from styleverse.errors import InputError
 from styleverse.io.images import load_image, pil_to_tensor
-from styleverse.io.prefetch import StepPrefetcher, prefetch
+from styleverse.io.prefetch import StepPrefetcher
 
 _MIX = 0x9E3779B97F4A7C15  # splits (seed, index) into unrelated generator seeds
 
@@ -76,8 +74,9 @@ def crop_photo(path: Path, size: int, rng: np.random.Generator | None) -> torch.
 
 
 @dataclass
-class Batches:
-    """The training batches of a run (see module doc), decoded one step ahead on a thread."""
+class Batches(StepPrefetcher[tuple[torch.Tensor, torch.Tensor]]):
+    """The training batches of a run (see module doc): ``self(step)``, decoded one step ahead on a thread;
+    :meth:`close` when done."""
 
     photos: list[Path]
     universes: int
@@ -89,7 +88,6 @@ class Batches:
 
     def __post_init__(self) -> None:
         self._perms: dict[int, np.ndarray] = {}
-        self._steps = StepPrefetcher(self._from)
 
     def _perm(self, epoch: int) -> np.ndarray:
         if epoch not in self._perms:
@@ -111,13 +109,3 @@ class Batches:
         plan = self.plan(step)
         imgs = [crop_photo(path, self.size, np.random.default_rng(_seed(self.seed, 7, p))) for path, _, p in plan]
         return torch.stack(imgs), torch.tensor([u for _, u, _ in plan], dtype=torch.long)
-
-    def _from(self, start: int) -> Generator[tuple[torch.Tensor, torch.Tensor], None, None]:
-        return prefetch((partial(self.make, s) for s in itertools.count(start)), workers=1, ahead=1)
-
-    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch of ``step``; the next step's starts decoding in the background."""
-        return self._steps(step)
-
-    def close(self) -> None:
-        self._steps.close()

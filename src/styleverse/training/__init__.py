@@ -7,7 +7,7 @@ _WHERE = by_module(
     {
         "loop": "TrainTask LoopConfig LoopResult run_loop",
         "distributed": "DistContext setup_distributed teardown_distributed process_group",
-        "rng": "rng_state set_rng_state seed_rngs",
+        "rng": "rng_state set_rng_state",
         "outputs": "check_training_outputs loss_plot_path samples_path",
     }
 )

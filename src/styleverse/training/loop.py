@@ -14,9 +14,8 @@ loss tensors. :func:`run_loop` does the rest, the same way for all of them:
   optimizer, scheduler, step, loss history, the task's own extra state and every process's RNGs
   (:mod:`styleverse.training.rng`). With ``resume=True`` the run continues bit for bit as if it had never
   stopped, provided the task makes its batches from the step number (or from the RNGs, which are restored);
-* an evaluation every ``eval_every`` steps (:meth:`TrainTask.evaluate`, on every process: validation,
-  the choice of the best model), followed by a checkpoint, so the saved state holds what it decided; a
-  run stopped between a step and its evaluation evaluates first when resumed;
+* every ``eval_every`` steps :meth:`TrainTask.evaluate` on every process (validation, the best model so far)
+  and a checkpoint that keeps what it decided; a run stopped before an evaluation it owed does it on resume;
 * progress as small event dataclasses to a callback, on rank 0 only (the library never prints);
 * the history: one dict per step ``{"step": n, "total": ..., <loss name>: ...}`` averaged over processes.
 
@@ -40,9 +39,6 @@ How a task plugs in::
 
         def sample(self, step):                          # rank 0, every ``sample_every`` steps
             ...
-
-        def evaluate(self, step, history, ctx):          # every process, every ``eval_every`` steps
-            self.scores.append(validate(self.model, ctx))  # kept in extra_state()
 
     cfg = LoopConfig(steps=1000, state_path="model.safetensors.resume.safetensors", kind="my_task",
                      fingerprint={"lr": 1e-3, "size": 256}, checkpoint_every=100, sample_every=250)

@@ -36,10 +36,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
-
-
-def seed_rngs(seed: int) -> None:
-    """Seed every RNG :func:`rng_state` covers (torch CPU and CUDA, numpy, python) from ``seed``."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
