@@ -1,5 +1,5 @@
 """The generic step loop: it trains, resumes bit for bit (stop flag and raw Ctrl-C), refuses other settings,
-and keeps sampling from disturbing the training RNGs."""
+keeps sampling and evaluation from disturbing the training RNGs, and evaluates every N steps exactly once."""
 
 from __future__ import annotations
 
@@ -158,6 +158,8 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
         train(Regression(), cfg(tmp_path, steps=0))
     with pytest.raises(ConfigError):
         train(Regression(), cfg(tmp_path, checkpoint_every=-1))
+    with pytest.raises(ConfigError):
+        train(Regression(), cfg(tmp_path, eval_every=-1))
 
 
 def test_ctrl_c_during_an_optimizer_step_reaches_the_stop_flag_after_it() -> None:
@@ -170,3 +172,50 @@ def test_ctrl_c_during_an_optimizer_step_reaches_the_stop_flag_after_it() -> Non
         assert flag() and flag.reason == "interrupted"
     with pytest.raises(KeyboardInterrupt), deferred_interrupt():
         signal.raise_signal(signal.SIGINT)
+
+
+class Evaluated(Regression):
+    """Regression with an evaluation hook that records what it saw, draws random numbers, and can be interrupted."""
+
+    def __init__(self, interrupt_eval_at: int | None = None) -> None:
+        super().__init__()
+        self.evals: list[list[float]] = []
+        self.interrupt_eval_at = interrupt_eval_at
+
+    def evaluate(self, step: int, history: list[dict[str, float]], ctx: DistContext) -> None:
+        torch.rand(50)  # must not move the training RNGs
+        if step == self.interrupt_eval_at:
+            raise KeyboardInterrupt
+        self.evals.append([float(step), float(len(history)), history[-1]["mse"]])
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"evals": self.evals}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.evals = [list(e) for e in state["evals"]]
+
+
+def test_evaluation_every_n_steps_is_checkpointed_and_leaves_training_alone(tmp_path: Path) -> None:
+    events: list[Any] = []
+    ref = train(Regression(), cfg(tmp_path / "a"))
+    evaluated = Evaluated()
+    out = train(evaluated, cfg(tmp_path / "b", eval_every=4), callback=events.append)
+    assert out.history == ref.history
+    assert [e[:2] for e in evaluated.evals] == [[4, 4], [8, 8], [12, 12]]
+    assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [4, 8, 12]  # one checkpoint per step
+    assert evaluated.saved == [4, 8, 12]
+    state = load_state(tmp_path / "b" / "run.state.safetensors", "test_loop", {"lr": 0.01, "world_size": 1})
+    assert state["task"]["evals"] == evaluated.evals and state["evaluated"] == 12
+
+
+def test_interrupted_evaluation_runs_again_on_resume(tmp_path: Path) -> None:
+    whole = Evaluated()
+    train(whole, cfg(tmp_path / "a", eval_every=4))
+    first = train(Evaluated(interrupt_eval_at=8), cfg(tmp_path / "b", eval_every=4))
+    assert first.interrupted and first.step == 8  # stepped to 8, then stopped inside its evaluation
+    again = Evaluated()
+    rest = train(again, cfg(tmp_path / "b", eval_every=4, resume=True))
+    assert again.evals == whole.evals  # step 8 evaluated once, on resume, and the rest as before
+    assert rest.history == train(Evaluated(), cfg(tmp_path / "c", eval_every=4)).history
+    for k, v in params(whole).items():
+        assert torch.equal(params(again)[k], v), k

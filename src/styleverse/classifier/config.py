@@ -108,9 +108,9 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message, setting)
 
-    def fingerprint(self, world_size: int) -> dict[str, Any]:
-        """Settings that must be equal for ``--resume`` to continue the same run exactly."""
-        return {**plain_fingerprint(self), "world_size": world_size}
+    def fingerprint(self) -> dict[str, Any]:
+        """Settings that must be equal for ``--resume`` to continue the same run exactly (besides world size)."""
+        return plain_fingerprint(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "hidden": list(self.hidden)}

@@ -9,15 +9,18 @@ value are ignored; otherwise the manifest's unsplit rows (or, with no manifest, 
 
 Class balance follows the paper (section 5): imbalance made its TransferCNN "always predict one class",
 fixed there by sampling the same number of images per universe. :func:`balanced_order` does that per
-epoch, drawing every class equally often (smaller classes cycle through reshuffled passes).
+epoch, drawing every class equally often (smaller classes cycle through reshuffled passes), and
+:class:`TrainBatches` turns it into the batch of each training step.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ from styleverse.frames.manifest import MANIFEST_NAME, TRAIN, VAL, read_manifest
 from styleverse.frames.segments import RESERVED_LABELS
 from styleverse.io.images import is_image_name, load_image, pil_to_tensor
 from styleverse.io.paths import resolve_inside
+from styleverse.io.prefetch import StepPrefetcher, batched, prefetch
 
 SPLITS = (TRAIN, VAL)  # the manifest splits a classifier reads (unsplit rows are split here, excluded ones skipped)
 TRAIN_ZOOM = 8 / 7  # train crops come from an image resized to size * 8/7 (the 256 -> 224 practice)
@@ -211,3 +215,40 @@ def load_train(path: Path, size: int, seed: int, epoch: int, position: int) -> t
     if rng.random() < 0.5:
         img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return pil_to_tensor(img)[0]
+
+
+def _train_item(sample: Sample, size: int, seed: int, epoch: int, position: int) -> tuple[torch.Tensor, int]:
+    return load_train(sample.path, size, seed, epoch, position), sample.label
+
+
+@dataclass
+class TrainBatches(StepPrefetcher[list[tuple[torch.Tensor, int]]]):
+    """``self(step)``: this process's (image, label) pairs of global step ``step``, loaded ahead on ``workers``
+    threads. Step ``n`` is step ``n mod steps`` of epoch ``n // steps`` (:func:`epoch_plan`): that epoch's
+    :func:`balanced_order` sharded by position (:func:`shard`), each image augmented by its position; a
+    function of the step alone, so a resumed run needs nothing but the step number. :meth:`close` when done.
+    """
+
+    data: Dataset
+    size: int
+    batch_size: int
+    seed: int
+    workers: int
+    rank: int = 0
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        self.steps, self.samples = epoch_plan(len(self.data.train), self.batch_size, self.world_size)
+
+    def _jobs(self, start: int) -> Iterator[Callable[[], tuple[torch.Tensor, int]]]:
+        labels, b, rank, world = [s.label for s in self.data.train], self.batch_size, self.rank, self.world_size
+        for step in itertools.count(start):
+            epoch, pos = divmod(step, self.steps)
+            if pos == 0 or step == start:
+                order = balanced_order(labels, len(self.data.class_names), self.samples, self.seed, epoch)
+            first = pos * b * world + rank * b
+            for k, i in enumerate(shard(order, pos, b, rank, world)):
+                yield partial(_train_item, self.data.train[i], self.size, self.seed, epoch, first + k)
+
+    def stream(self, start: int) -> Generator[list[tuple[torch.Tensor, int]], None, None]:
+        return batched(prefetch(self._jobs(start), self.workers, ahead=2 * self.batch_size), self.batch_size)

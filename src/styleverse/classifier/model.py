@@ -110,12 +110,12 @@ def set_trainable(model: UniverseClassifier, train_layers: str) -> list[nn.Param
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def init_weights(model: UniverseClassifier, seed: int, features: bool = True) -> None:
+def init_weights(model: UniverseClassifier, seed: int) -> None:
     """Seeded initialisation with zero biases: He (fan-out) for convolutions as torchvision's VGG, He
     (fan-in) for the hidden dense layers and N(0, 0.01) for the output layer, so that a deep network
-    trained from scratch starts with activations of unit scale. ``features=False`` only does the head."""
+    trained from scratch starts with activations of unit scale."""
     g = torch.Generator().manual_seed(seed)
-    mods = [*(model.features if features else ()), *model.head]
+    mods = [*model.features, *model.head]
     last = model.head[-1]
     with torch.no_grad():
         for m in mods:

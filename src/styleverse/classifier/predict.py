@@ -1,18 +1,18 @@
 """Inference with the universe classifier: batched prediction for images and evaluation on a dataset.
 
 Images are seen as in validation (shorter side to the checkpoint's ``image_size``, centre crop). Loading
-runs in a small thread pool one batch ahead of the network (Pillow decodes without holding the GIL).
+runs on ``workers`` threads a batch ahead of the network (:func:`styleverse.io.prefetch.prefetch`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +28,9 @@ from styleverse.classifier.metrics import (
 from styleverse.classifier.model import Checkpoint, UniverseClassifier, load_classifier
 from styleverse.devices import autocast, memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError, InputError
+from styleverse.io.prefetch import batched, prefetch
 from styleverse.progress import Progress
 
-T = TypeVar("T")
 EVAL_SPLITS = ("val", "train", "all")
 
 
@@ -60,23 +60,6 @@ class EvalReport:
     advice: str = ""
 
 
-def prefetched(jobs: Iterable[list[Callable[[], T]]], workers: int) -> Iterator[list[T]]:
-    """Run each group of jobs (one batch) in a thread pool, keeping the next group in flight."""
-    if workers <= 0:
-        for group in jobs:
-            yield [job() for job in group]
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="styleverse-load") as pool:
-        pending: list[Future[T]] | None = None
-        for group in jobs:
-            futures = [pool.submit(job) for job in group]
-            if pending is not None:
-                yield [f.result() for f in pending]
-            pending = futures
-        if pending is not None:
-            yield [f.result() for f in pending]
-
-
 def forward_batch(model: UniverseClassifier, x: torch.Tensor, device: torch.device, precision: str) -> torch.Tensor:
     """Logits (float32) for a batch of [0, 1] images, under the chosen precision."""
     x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format(precision))
@@ -97,17 +80,13 @@ def infer(
 ) -> torch.Tensor:
     """Logits (N, classes) on CPU for ``paths``; the model is put in eval mode."""
     model.eval()
-    chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
-    jobs: Iterator[list[Callable[[], torch.Tensor]]] = (
-        [partial(load_eval, p, size) for p in chunk] for chunk in chunks
-    )
+    loaded = prefetch((partial(load_eval, p, size) for p in paths), workers, ahead=2 * batch_size)
     out: list[torch.Tensor] = []
-    done = 0
-    for images in prefetched(jobs, workers):
-        out.append(forward_batch(model, torch.stack(images), device, precision).cpu())
-        done += len(images)
-        if callback:
-            callback(Progress("eval", done, len(paths)))
+    with contextlib.closing(batched(loaded, batch_size)) as batches:
+        for images in batches:
+            out.append(forward_batch(model, torch.stack(images), device, precision).cpu())
+            if callback:
+                callback(Progress("eval", sum(len(o) for o in out), len(paths)))
     n_classes = len(model.spec.class_names)
     return torch.cat(out) if out else torch.zeros(0, n_classes)
 

@@ -1,20 +1,19 @@
-"""Training the universe classifier (paper section 3.1): settings, events and the epoch loop.
+"""Training the universe classifier (paper section 3.1): settings, events, and the classifier as a task of
+the shared step trainer :mod:`styleverse.training.loop`.
 
 Paper defaults: 10 epochs, batch size 16, Adam with learning rate 1e-5, all layers trained. The 1e-5 is
 for fine-tuning a trained start (ImageNet, or a checkpoint); from scratch the default learning rate is
 :data:`LR_SCRATCH`, measured with ``benchmarks/bench_classifier_lr.py`` (see :meth:`TrainConfig.default_lr`),
 and the warnings after each epoch (:func:`styleverse.classifier.metrics.learning_warnings`) end with
-advice that follows the same measurement (:func:`lr_advice`). Each epoch
-draws the classes equally often (the paper's fix for its one-class collapse, section 5), validates,
-and writes ``last.safetensors``, ``best.safetensors`` (by validation balanced accuracy), ``metrics.json``,
-``curves.png``, ``confusion.png``, ``reliability.png`` and the exact resume state ``resume.safetensors``
-to the run folder.
+advice that follows the same measurement (:func:`lr_advice`).
 
-Under ``torchrun`` (RANK/WORLD_SIZE/LOCAL_RANK set) the model runs as DistributedDataParallel:
-``batch_size`` is per process, each global batch of ``batch_size x world_size`` is sharded by position
-(see :func:`styleverse.classifier.data.shard`), validation is sharded and summed, and only rank 0
-writes files or reports events (helpers in :mod:`styleverse.training.distributed`; run-folder files, initial
-weights and resume state in :mod:`styleverse.classifier.run`).
+An epoch is :func:`~styleverse.classifier.data.epoch_plan` loop steps, drawing the classes equally often
+(the paper's fix for its one-class collapse, section 5; :class:`~styleverse.classifier.data.TrainBatches`).
+The loop's evaluation at each epoch's end validates, picks the best epoch (validation balanced accuracy)
+and writes the run folder's files; the checkpoint after it is the exact resume state (see
+:mod:`styleverse.classifier.run`). Under ``torchrun`` the loop trains like DistributedDataParallel:
+``batch_size`` is per process, each global batch is sharded by position
+(:func:`~styleverse.classifier.data.shard`), validation is sharded and summed, only rank 0 writes or reports.
 """
 
 from __future__ import annotations
@@ -23,9 +22,8 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from styleverse.classifier.config import TrainConfig, lr_advice
-from styleverse.classifier.data import Dataset, Sample, balanced_order, epoch_plan, load_train, read_dataset, shard
+from styleverse.classifier.data import TrainBatches, read_dataset
 from styleverse.classifier.metrics import (
     confusion_matrix,
     learning_warnings,
@@ -42,14 +40,16 @@ from styleverse.classifier.metrics import (
     summarize,
 )
 from styleverse.classifier.model import UniverseClassifier
-from styleverse.classifier.predict import forward_batch, infer, prefetched
+from styleverse.classifier.predict import forward_batch, infer
 from styleverse.classifier.run import (
-    RunState,
+    RESUME,
+    SELECTION,
+    STATE_KIND,
     build_classifier,
     open_run_dir,
     prepare_run_dir,
-    save_epoch_outputs,
-    save_resume,
+    run_header,
+    save_epoch,
 )
 from styleverse.devices import place, resolve_precision
 from styleverse.io.images import remove_temp_files
@@ -57,6 +57,8 @@ from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs
 from styleverse.progress import Progress
 from styleverse.training.distributed import DistContext, all_sum, process_group
+from styleverse.training.loop import Event as LoopEvent
+from styleverse.training.loop import LoopConfig, LoopStart, StepEnd, TrainTask, run_loop
 
 log = logging.getLogger("styleverse")
 
@@ -113,13 +115,18 @@ class TrainResult:
     def last_path(self) -> Path:
         return self.run_dir / "last.safetensors"
 
+    @property
+    def state_path(self) -> Path:
+        """The exact resume state (what ``--resume`` continues)."""
+        return self.run_dir / RESUME
+
 
 def train(config: TrainConfig, callback: Callback | None = None, stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train (or with ``config.resume`` continue) a classifier run; see the module doc.
 
     ``stop`` is polled after every step; when it returns True the resume state is saved and the result
-    comes back with ``interrupted=True`` (the CLI wires Ctrl-C to it). A new run seeds the global
-    torch/numpy/python RNGs (dropout uses torch's) from ``config.seed`` and the process rank.
+    comes back with ``interrupted=True`` (the CLI wires Ctrl-C to it). A new run seeds torch's global RNG
+    (dropout) from ``config.seed`` and the process rank; a resumed one restores every RNG.
 
     The run folder is locked (:func:`styleverse.io.lock.output_lock`, by rank 0, which alone writes) for the
     whole run: a second run into the same folder is refused naming the first, instead of replacing its files.
@@ -143,143 +150,125 @@ def _train(
     started = time.perf_counter()
     data = read_dataset(cfg.dataset, cfg.val_fraction, cfg.seed)
     run = Path(cfg.out)
-    fingerprint = cfg.fingerprint(ctx.world_size)
-    prior = prepare_run_dir(run, cfg, fingerprint, data.class_names, ctx.is_main)
+    resume = prepare_run_dir(run, cfg, ctx.is_main)
     precision = resolve_precision(cfg.precision, device)
-    model, params = build_classifier(cfg, data.class_names, prior)
-    open_run_dir(run, cfg.overwrite and prior is None, ctx.is_main)
+    model, params = build_classifier(cfg, data.class_names, resume)
+    open_run_dir(run, cfg.overwrite and not resume, ctx.is_main)
     place(model, device, precision)
-    opt = torch.optim.Adam(params, lr=cfg.adam_lr)
-    state = (
-        RunState.fresh(cfg, ctx, data.class_names) if prior is None else RunState.restore(prior, opt, ctx, fingerprint)
-    )
-    net: torch.nn.Module = model
-    if ctx.world_size > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    session = _Session(cfg, ctx, device, precision, data, run, model, net, opt, state, callback)
-    result = TrainResult(run, state.history, state.best_epoch, state.best_score, model=model)
-    session.announce()
-    while state.epoch < cfg.epochs and not result.interrupted:
-        result.interrupted = session.train_epoch(stop)
-        if not result.interrupted:
-            session.end_epoch()
-    result.best_epoch, result.best_score = state.best_epoch, state.best_score
-    result.seconds = time.perf_counter() - started
-    return result
+    if not resume:
+        torch.manual_seed(cfg.seed + 1000 * ctx.rank)  # dropout: other masks on each process
+    batches = TrainBatches(data, cfg.size, cfg.batch_size, cfg.seed, cfg.workers, ctx.rank, ctx.world_size)
+    header = run_header(cfg, data, str(device), precision, ctx.world_size)
+    task = ClassifierTask(cfg, model, batches, header, device, callback)
+    fingerprint = {**cfg.fingerprint(), "classes": list(data.class_names)}
+    loop = LoopConfig(
+        cfg.epochs * batches.steps, run / RESUME, STATE_KIND, fingerprint, cfg.checkpoint_every,
+        eval_every=batches.steps, resume=resume,
+    )  # fmt: skip
+    try:
+        out = run_loop(task, torch.optim.Adam(params, lr=cfg.adam_lr), loop, ctx, device, task.report, stop)
+    finally:
+        batches.close()
+    seconds = time.perf_counter() - started
+    return TrainResult(run, task.epochs, task.best_epoch, task.best_score, out.interrupted, seconds, model)
 
 
-def _train_item(sample: Sample, size: int, seed: int, epoch: int, position: int) -> tuple[torch.Tensor, int]:
-    return load_train(sample.path, size, seed, epoch, position), sample.label
+class ClassifierTask(TrainTask):
+    """The classifier as a :class:`TrainTask`: cross-entropy on each step's batch; every epoch's end
+    validates and picks the best epoch (kept in the resume state), and rank 0 writes the epoch's files."""
 
+    def __init__(
+        self, cfg: TrainConfig, model: UniverseClassifier, batches: TrainBatches, header: dict[str, Any],
+        device: torch.device, callback: Callback | None,
+    ) -> None:  # fmt: skip
+        self.cfg, self.model, self.net, self.batches, self.header = cfg, model, model, batches, header  # net: typed
+        self.data, self.device, self.precision, self.callback = batches.data, device, header["precision"], callback
+        self.epochs: list[dict[str, Any]] = []  # one row of metrics per epoch
+        self.best_epoch: int | None = None
+        self.best_score = -math.inf
+        self._unsaved = False  # an epoch validated but not written yet
 
-@dataclass
-class _Session:
-    """The pieces of one process's training run, and the epoch it runs."""
+    def batch(self, step: int, ctx: DistContext) -> list[tuple[torch.Tensor, int]]:
+        return self.batches(step)
 
-    cfg: TrainConfig
-    ctx: DistContext
-    device: torch.device
-    precision: str
-    data: Dataset
-    run: Path
-    model: UniverseClassifier
-    net: torch.nn.Module
-    opt: torch.optim.Optimizer
-    state: RunState
-    callback: Callback | None
+    def losses(self, batch: list[tuple[torch.Tensor, int]], step: int) -> dict[str, torch.Tensor]:
+        """Cross-entropy, and the batch's accuracy (logged: an epoch's train accuracy is their mean)."""
+        x, y = torch.stack([b[0] for b in batch]), torch.tensor([b[1] for b in batch], device=self.device)
+        logits = forward_batch(self.net, x, self.device, self.precision)
+        hits = (logits.detach().argmax(1) == y).float().mean()
+        return {"total": F.cross_entropy(logits, y), "accuracy": hits}
 
-    def __post_init__(self) -> None:
-        self.steps, self.samples = epoch_plan(len(self.data.train), self.cfg.batch_size, self.ctx.world_size)
-
-    def announce(self) -> None:
-        if self.callback:
-            d, st = self.data, self.state
-            self.callback(
-                TrainStart(self.cfg.epochs, st.epoch, st.step, self.steps, d.class_names, tuple(d.counts("train")),
-                           tuple(d.counts("val")), str(self.device), self.precision, self.ctx.world_size)
-            )  # fmt: skip
-
-    def _jobs(self) -> Iterator[list[Callable[[], tuple[torch.Tensor, int]]]]:
-        cfg, ctx, epoch = self.cfg, self.ctx, self.state.epoch
-        order = balanced_order(
-            [s.label for s in self.data.train], len(self.data.class_names), self.samples, cfg.seed, epoch
-        )
-        for st in range(self.state.step, self.steps):
-            start = st * cfg.batch_size * ctx.world_size + ctx.rank * cfg.batch_size
-            idx = shard(order, st, cfg.batch_size, ctx.rank, ctx.world_size)
-            yield [
-                partial(_train_item, self.data.train[i], cfg.size, cfg.seed, epoch, start + k)
-                for k, i in enumerate(idx)
-            ]
-
-    def train_epoch(self, stop: Callable[[], bool] | None) -> bool:
-        """Run the rest of the current epoch; True when ``stop`` asked to halt (resume state saved)."""
-        cfg, st = self.cfg, self.state
+    def evaluate(self, step: int, history: list[dict[str, float]], ctx: DistContext) -> None:
+        """The end of an epoch: its train loss and accuracy (from the loop's history), validation, best epoch."""
+        epoch, rows = step // self.batches.steps, history[step - self.batches.steps : step]
+        loss, hits = sum(r["total"] for r in rows) / len(rows), sum(r["accuracy"] for r in rows) / len(rows)
+        row = {"epoch": epoch, "train_loss": loss, "train_accuracy": hits, **validate(self, ctx, epoch)}
         self.model.train()
-        for batch in prefetched(self._jobs(), cfg.workers):
-            x = torch.stack([b[0] for b in batch])
-            y = torch.tensor([b[1] for b in batch], device=self.device)
-            logits = forward_batch(self.net, x, self.device, self.precision)  # type: ignore[arg-type]
-            loss = F.cross_entropy(logits, y)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            st.add_step(float(loss.detach()) * len(batch), int((logits.detach().argmax(1) == y).sum()), len(batch))
-            if self.callback:
-                self.callback(TrainStep(st.epoch + 1, st.step, self.steps, float(loss.detach())))
-            halt = all_sum([float(bool(stop and stop()))], self.ctx, self.device)[0] > 0
-            if halt or (cfg.checkpoint_every and st.global_step % cfg.checkpoint_every == 0):
-                save_resume(self.run, self.model, self.opt, st, self.ctx)
-            if halt:
-                return True
-        return False
+        score = row[SELECTION]
+        if not math.isnan(score) and score > self.best_score:
+            self.best_epoch, self.best_score = epoch, score
+        self.epochs.append(row)
+        self._unsaved = True
 
-    def end_epoch(self) -> None:
-        """Validate, record the epoch, write checkpoints/metrics/plots and report."""
-        row = self.validate()
-        is_best = self.state.finish_epoch(row)
-        save_epoch_outputs(
-            self.run, self.model, self.opt, self.state, self.ctx, self.cfg, self.data, row, is_best, self.device,
-            self.precision,
-        )  # fmt: skip
+    def save(self, step: int, history: list[dict[str, float]]) -> None:
+        """Rank 0: the files of an epoch just validated, then its report."""
+        if not self._unsaved:
+            return
+        save_epoch(Path(self.cfg.out), self.net, self.epochs, (self.best_epoch, self.best_score), self.header)
+        self._unsaved = False
+        row = self.epochs[-1]
         if self.callback:
-            self.callback(EpochEnd(self.state.epoch, self.cfg.epochs, row, is_best))
+            self.callback(EpochEnd(row["epoch"], self.cfg.epochs, row, row["epoch"] == self.best_epoch))
 
-    def validate(self) -> dict[str, Any]:
-        """Sum the epoch's train statistics over processes and validate (sharded by process)."""
-        cfg, ctx, st, dev = self.cfg, self.ctx, self.state, self.device
-        loss_sum, correct, seen = all_sum([st.loss_sum, st.correct, st.seen], ctx, dev)
-        val = self.data.val[ctx.rank :: ctx.world_size]
-        paths = [s.path for s in val]
-        logits = infer(self.model, paths, cfg.size, dev, self.precision, cfg.batch_size, cfg.workers, self.callback)
-        targets = torch.tensor([s.label for s in val], dtype=torch.long)
-        n = len(self.data.class_names)
-        conf = confusion_matrix(targets, logits.argmax(dim=1), n).double()
-        vloss = float(F.cross_entropy(logits, targets, reduction="sum")) if val else 0.0
-        prob_sums = probability_sums(logits.softmax(dim=1), targets, n)
-        summed = all_sum([*conf.view(-1).tolist(), vloss, float(len(val)), *prob_sums.tolist()], ctx, dev)
-        summary = summarize(torch.tensor(summed[: n * n]).view(n, n).round().long(), self.data.class_names)
-        probs = probability_summary(torch.tensor(summed[n * n + 2 :]), self.data.class_names)
-        warnings = learning_warnings(summary, probs)
-        if warnings:
-            log.warning(
-                "epoch %d: %s; %s", st.epoch + 1, "; ".join(warnings), lr_advice(cfg.init, cfg.adam_lr, cfg.width)
-            )
-        return {
-            "epoch": st.epoch + 1,
-            "train_loss": loss_sum / max(seen, 1),
-            "train_accuracy": correct / max(seen, 1),
-            "val_loss": summed[n * n] / max(summed[n * n + 1], 1),
-            "val_accuracy": summary["accuracy"],
-            "val_balanced_accuracy": summary["balanced_accuracy"],
-            "val_recall": summary["recall"],
-            "val_confusion": summary["confusion"],
-            "val_prediction_share": summary["prediction_share"],
-            "collapse": summary["collapse"],
-            "val_ece": probs["ece"],
-            "val_mean_confidence": probs["mean_confidence"],
-            "val_probabilities": probs,
-            "warnings": warnings,
-        }
+    def extra_state(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "best_epoch": self.best_epoch, "best_score": self.best_score}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.epochs = [dict(r) for r in state["epochs"]]
+        self.best_epoch, self.best_score = state["best_epoch"], float(state["best_score"])
+
+    def report(self, ev: LoopEvent) -> None:
+        """The loop's events in the classifier's terms (epochs and steps within them)."""
+        if self.callback is None:
+            return
+        steps, data = self.batches.steps, self.data
+        if isinstance(ev, LoopStart):
+            self.callback(
+                TrainStart(self.cfg.epochs, *divmod(ev.step, steps), steps, data.class_names,
+                           tuple(data.counts("train")), tuple(data.counts("val")), str(self.device),
+                           self.precision, ev.world_size)
+            )  # fmt: skip
+        elif isinstance(ev, StepEnd):
+            epoch, done = divmod(ev.step - 1, steps)
+            self.callback(TrainStep(epoch + 1, done + 1, steps, ev.losses["total"]))
+
+
+def validate(task: ClassifierTask, ctx: DistContext, epoch: int) -> dict[str, Any]:
+    """Validation metrics of the task's model, sharded over processes and summed (every process gets them)."""
+    cfg, dev, data, n = task.cfg, task.device, task.data, len(task.data.class_names)
+    val = data.val[ctx.rank :: ctx.world_size]
+    logits = infer(task.net, [s.path for s in val], cfg.size, dev, task.precision, cfg.batch_size, cfg.workers,
+                   task.callback)  # fmt: skip
+    targets = torch.tensor([s.label for s in val], dtype=torch.long)
+    conf = confusion_matrix(targets, logits.argmax(dim=1), n).double()
+    vloss = float(F.cross_entropy(logits, targets, reduction="sum")) if val else 0.0
+    prob_sums = probability_sums(logits.softmax(dim=1), targets, n)
+    summed = all_sum([*conf.view(-1).tolist(), vloss, float(len(val)), *prob_sums.tolist()], ctx, dev)
+    summary = summarize(torch.tensor(summed[: n * n]).view(n, n).round().long(), data.class_names)
+    probs = probability_summary(torch.tensor(summed[n * n + 2 :]), data.class_names)
+    warnings = learning_warnings(summary, probs)
+    if warnings and ctx.is_main:
+        log.warning("epoch %d: %s; %s", epoch, "; ".join(warnings), lr_advice(cfg.init, cfg.adam_lr, cfg.width))
+    return {
+        "val_loss": summed[n * n] / max(summed[n * n + 1], 1),
+        "val_accuracy": summary["accuracy"],
+        "val_balanced_accuracy": summary["balanced_accuracy"],
+        "val_recall": summary["recall"],
+        "val_confusion": summary["confusion"],
+        "val_prediction_share": summary["prediction_share"],
+        "collapse": summary["collapse"],
+        "val_ece": probs["ece"],
+        "val_mean_confidence": probs["mean_confidence"],
+        "val_probabilities": probs,
+        "warnings": warnings,
+    }

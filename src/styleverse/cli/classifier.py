@@ -192,7 +192,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train(cfg, on_event, stop=flag)
     if result.interrupted:
         if rank0:
-            console.print(f"[yellow]interrupted; state saved in {result.run_dir / 'resume.pt'}; rerun with --resume")
+            console.print(f"[yellow]interrupted; state saved in {result.state_path}; rerun with --resume")
         return 130
     if rank0 and result.history:
         from styleverse.classifier.config import lr_advice

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from PIL import Image
 
 from styleverse.errors import InputError
 from styleverse.io.images import load_image, pil_to_tensor
+from styleverse.io.prefetch import StepPrefetcher
 
 _MIX = 0x9E3779B97F4A7C15  # splits (seed, index) into unrelated generator seeds
 
@@ -74,8 +74,9 @@ def crop_photo(path: Path, size: int, rng: np.random.Generator | None) -> torch.
 
 
 @dataclass
-class Batches:
-    """The training batches of a run (see module doc), decoded one step ahead on a thread."""
+class Batches(StepPrefetcher[tuple[torch.Tensor, torch.Tensor]]):
+    """The training batches of a run (see module doc): ``self(step)``, decoded one step ahead on a thread;
+    :meth:`close` when done."""
 
     photos: list[Path]
     universes: int
@@ -86,8 +87,6 @@ class Batches:
     world_size: int = 1
 
     def __post_init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1)
-        self._ahead: dict[int, Future] = {}
         self._perms: dict[int, np.ndarray] = {}
 
     def _perm(self, epoch: int) -> np.ndarray:
@@ -110,13 +109,3 @@ class Batches:
         plan = self.plan(step)
         imgs = [crop_photo(path, self.size, np.random.default_rng(_seed(self.seed, 7, p))) for path, _, p in plan]
         return torch.stack(imgs), torch.tensor([u for _, u, _ in plan], dtype=torch.long)
-
-    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch of ``step``; the next step's starts decoding in the background."""
-        fut = self._ahead.pop(step, None)
-        out = fut.result() if fut is not None else self.make(step)
-        self._ahead = {step + 1: self._pool.submit(self.make, step + 1)}
-        return out
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -11,15 +11,15 @@ import hashlib
 import json
 import math
 import os
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.images import load_tensor
+from styleverse.io.prefetch import prefetch
 from styleverse.styles.targets import StyleImage, expand_styles
 
 MANIFEST = "manifest.csv"  # styleverse.frames.manifest.MANIFEST_NAME
@@ -80,19 +80,7 @@ def expand_inputs(
 
 def prefetch_tensors(images: Sequence[StyleImage], size: int | None, ahead: int = 4) -> Iterator[torch.Tensor]:
     """Decode images (longest side ``size``) on two threads, at most ``ahead`` in flight: bounded memory."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        pending: deque = deque()
-        it = iter(images)
-        for s in it:
-            pending.append(pool.submit(load_tensor, s.path, size))
-            if len(pending) >= ahead:
-                break
-        while pending:
-            fut = pending.popleft()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(pool.submit(load_tensor, nxt.path, size))
-            yield fut.result()
+    return prefetch((partial(load_tensor, s.path, size) for s in images), workers=2, ahead=ahead)
 
 
 def inputs_digest(images: Sequence[StyleImage]) -> str:

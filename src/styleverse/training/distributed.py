@@ -82,9 +82,3 @@ def gather_objects(obj: Any, ctx: DistContext) -> list[Any]:
     out: list[Any] = [None] * ctx.world_size
     dist.all_gather_object(out, obj)
     return out
-
-
-def barrier(ctx: DistContext) -> None:
-    """Wait for all processes (no-op for one)."""
-    if ctx.world_size > 1:
-        dist.barrier()

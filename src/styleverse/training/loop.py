@@ -14,6 +14,8 @@ loss tensors. :func:`run_loop` does the rest, the same way for all of them:
   optimizer, scheduler, step, loss history, the task's own extra state and every process's RNGs
   (:mod:`styleverse.training.rng`). With ``resume=True`` the run continues bit for bit as if it had never
   stopped, provided the task makes its batches from the step number (or from the RNGs, which are restored);
+* every ``eval_every`` steps :meth:`TrainTask.evaluate` on every process (validation, the best model so far)
+  and a checkpoint that keeps what it decided; a run stopped before an evaluation it owed does it on resume;
 * progress as small event dataclasses to a callback, on rank 0 only (the library never prints);
 * the history: one dict per step ``{"step": n, "total": ..., <loss name>: ...}`` averaged over processes.
 
@@ -44,8 +46,8 @@ How a task plugs in::
                       callback=print_events, stop=lambda: ctrl_c_pressed)
 
 ``save`` runs at every checkpoint (before the resume state is written, so both describe the same step) and
-at the end; ``save`` and ``sample`` run with the RNGs saved and restored around them, so writing more or
-fewer samples never changes the training itself.
+at the end; ``save``, ``sample`` and ``evaluate`` run with the RNGs saved and restored around them, so
+writing more or fewer samples, or evaluating more often, never changes the training itself.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from styleverse.errors import ConfigError
+from styleverse.errors import ConfigError, OutputError
 from styleverse.io.state import Describe, load_state, save_state
 from styleverse.training.distributed import DistContext, all_sum, gather_objects
 from styleverse.training.rng import rng_state, set_rng_state
@@ -92,6 +94,10 @@ class TrainTask:
     def sample(self, step: int) -> None:
         """Rank 0, every ``sample_every`` steps: write samples (e.g. a grid of validation outputs)."""
 
+    def evaluate(self, step: int, history: list[dict[str, float]], ctx: DistContext) -> None:
+        """Every process, every ``eval_every`` steps (collectives allowed): e.g. validate and keep the score in
+        :meth:`extra_state`; a checkpoint follows. ``history`` holds the steps so far."""
+
     def extra_state(self) -> dict[str, Any]:
         """Task state beyond the model, optimizer and RNGs that a resume needs (tensors and JSON values)."""
         return {}
@@ -117,6 +123,7 @@ class LoopConfig:
     resume: bool = False
     max_grad_norm: float = 0.0  # 0: no clipping
     describe: Mapping[str, Describe] | None = None  # sentences for fingerprint entries such as digests
+    eval_every: int = 0  # 0: never
 
     def validate(self) -> None:
         if self.steps < 1:
@@ -125,6 +132,8 @@ class LoopConfig:
             raise ConfigError(
                 "checkpoint_every and sample_every must be >= 0", setting=("checkpoint_every", "sample_every")
             )
+        if self.eval_every < 0:
+            raise ConfigError("eval_every must be >= 0", setting="eval_every")
         if not (self.max_grad_norm >= 0 and math.isfinite(self.max_grad_norm)):
             raise ConfigError("max_grad_norm must be a finite number >= 0")
 
@@ -245,6 +254,7 @@ class _Loop:
     scheduler: Any = None
     history: list[dict[str, float]] = field(default_factory=list)
     step: int = 0
+    evaluated: int = 0  # the step of the last evaluation
 
     def emit(self, event: Event) -> None:
         if self.callback is not None and self.ctx.is_main:
@@ -269,6 +279,7 @@ class _Loop:
                 f"resume: {self.cfg.state_path} does not fit this run ({why}); start over", setting="resume"
             ) from None
         self.step, self.history = int(st["step"]), [dict(h) for h in st["history"]]
+        self.evaluated = int(st.get("evaluated", 0))
 
     def checkpoint(self, rng: dict[str, Any] | None = None) -> None:
         """Collective: the task's outputs, then the resume state (rank 0 writes; every rank sends its RNGs)."""
@@ -284,11 +295,16 @@ class _Loop:
             "optimizer": self.opt.state_dict(),
             "task": self.task.extra_state(),
             "ranks": ranks,
+            "evaluated": self.evaluated,
         }
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()
-        Path(self.cfg.state_path).parent.mkdir(parents=True, exist_ok=True)
-        save_state(self.cfg.state_path, self.cfg.kind, self.fingerprint(), state)
+        path = Path(self.cfg.state_path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_state(path, self.cfg.kind, self.fingerprint(), state)
+        except OSError as e:
+            raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
         self.emit(CheckpointSaved(self.step, Path(self.cfg.state_path)))
 
     def one_step(self) -> dict[str, float]:
@@ -346,10 +362,22 @@ class _Loop:
             with rng_preserved():
                 self.task.sample(self.step)
             self.emit(SampleSaved(self.step))
+        evaluated = self.evaluate_due()
         halt = all_sum([float(bool(stop and stop()))], self.ctx, self.device)[0] > 0
-        if halt or self.step == cfg.steps or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+        every = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+        if halt or evaluated or every or self.step == cfg.steps:
             self.checkpoint()
         return halt
+
+    def evaluate_due(self) -> bool:
+        """Collective: the evaluation of this step if one is due and not done yet; True when it ran."""
+        every = self.cfg.eval_every
+        if not (every and self.step % every == 0 and self.step > self.evaluated):
+            return False
+        with rng_preserved():
+            self.task.evaluate(self.step, self.history, self.ctx)
+        self.evaluated = self.step
+        return True
 
 
 def run_loop(
@@ -379,6 +407,8 @@ def run_loop(
     broadcast_model(task.model, ctx)
     task.model.train()
     loop.emit(LoopStart(loop.step, config.steps, ctx.world_size, config.resume))
+    if loop.evaluate_due():  # stopped after a step but before its evaluation
+        loop.checkpoint()
     if loop.step >= config.steps:
         return LoopResult(loop.history, loop.step, False, time.perf_counter() - started)
     interrupted = loop.run(stop)
