@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from styleverse.io.tensorfile import human_size
 from styleverse.transfer.job import COLOR_MODES, StylizeJob, run_stylize
 from styleverse.transfer.optimize import DEFAULT_LR, INITS, OPTIMIZERS, StepEvent, TransferConfig
 
@@ -188,8 +189,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         task = bar.add_task("stylize", total=cfg.steps * len(cfg.sizes), status="style targets")
         outcome = run_stylize(job, callback=StepReporter(bar, task))
     if outcome.interrupted:
+        saved = outcome.paths["resume"]
         console.print(
-            f"[yellow]interrupted; state saved to {outcome.paths['resume']}; rerun the same command with --resume"
+            f"[yellow]interrupted; saved resume state {saved} ({human_size(saved.stat().st_size)}); "
+            "rerun the same command with --resume"
         )
         return 130
     r = outcome.result
