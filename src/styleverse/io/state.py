@@ -90,7 +90,7 @@ def save_state(
         "fingerprint": json.dumps(_plain(fingerprint), sort_keys=True),
         "state": json.dumps(skeleton),
     }
-    return write_tensors(path, tensors, meta)
+    return write_tensors(path, tensors, meta, dedupe=True)
 
 
 Describe = Callable[[Any, Any], str]

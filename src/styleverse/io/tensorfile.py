@@ -11,7 +11,8 @@ existed have none and are read as before, so nobody's work is lost.
 
 :func:`write_tensors` checks the free space of the target folder before writing (one
 :class:`~styleverse.errors.WriteError` naming the file, the size needed and the space free; nothing is
-written) and logs the size of what it wrote.
+written) and logs the size of what it wrote. In a resume state, a tensor equal to another one in every byte
+(the optimiser's best point is usually its previous point) is stored once and read back as a copy of its own.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from styleverse.errors import DamagedFileError, WriteError
 from styleverse.io.images import write_bytes_atomic
 
 CHECKSUM_KEY = "styleverse_checksum"
+ALIASES_KEY = "styleverse_aliases"
 _ALGORITHM = "sha256"
 SPACE_MARGIN = 16 << 20  # bytes left free beyond the file itself (the file system needs some room too)
 
@@ -50,25 +52,52 @@ def tensor_bytes(t: torch.Tensor) -> memoryview:
     return memoryview(t.reshape(-1).view(torch.uint8).numpy().data)
 
 
-def checksum(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> str:
-    """``sha256:<hex>`` over ``metadata`` (minus any checksum) and every tensor, in key order."""
+def _digest(t: torch.Tensor) -> str:
+    return hashlib.new(_ALGORITHM, tensor_bytes(t)).hexdigest()
+
+
+def checksum(
+    tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str], digests: Mapping[str, str] | None = None
+) -> str:
+    """``sha256:<hex>`` over ``metadata`` (minus any checksum) and every tensor's name, dtype, shape and bytes
+    (``digests``: the tensors' own digests where already known), in key order."""
     h = hashlib.new(_ALGORITHM)
-    meta = {k: v for k, v in metadata.items() if k != CHECKSUM_KEY}
-    h.update(json.dumps(meta, sort_keys=True).encode())
+    h.update(json.dumps({k: v for k, v in metadata.items() if k != CHECKSUM_KEY}, sort_keys=True).encode())
     for k in sorted(tensors):
         t = tensors[k]
-        h.update(json.dumps([k, str(t.dtype), list(t.shape)]).encode())
-        h.update(tensor_bytes(t))
+        h.update(json.dumps([k, str(t.dtype), list(t.shape), digests[k] if digests else _digest(t)]).encode())
     return f"{_ALGORITHM}:{h.hexdigest()}"
 
 
+def _aliases(tensors: Mapping[str, torch.Tensor], digests: Mapping[str, str]) -> dict[str, str]:
+    """``{key: earlier key}`` for tensors equal to an earlier one in dtype, shape and every byte (an
+    optimiser's best point is often its previous point): stored once, read back as separate copies."""
+    first: dict[tuple[str, tuple[int, ...], str], str] = {}
+    out = {}
+    for k in sorted(tensors):
+        t = tensors[k]
+        key = (str(t.dtype), tuple(t.shape), digests[k])
+        if key in first and torch.equal(tensors[first[key]], t):
+            out[k] = first[key]
+        else:
+            first.setdefault(key, k)
+    return out
+
+
 def seal(
-    tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
+    tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str], dedupe: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Contiguous CPU copies of ``tensors`` and ``metadata`` with their checksum added: what a writer saves."""
+    """What a writer saves: contiguous CPU copies of ``tensors`` and ``metadata`` with the checksum added.
+    ``dedupe`` stores each distinct tensor once and the others as aliases (for resume states only: a file
+    that others may read with an older styleverse keeps every tensor)."""
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    meta = {k: str(v) for k, v in metadata.items() if k != CHECKSUM_KEY}
-    meta[CHECKSUM_KEY] = checksum(flat, meta)
+    meta = {k: str(v) for k, v in metadata.items() if k not in (CHECKSUM_KEY, ALIASES_KEY)}
+    digests = {k: _digest(t) for k, t in flat.items()}
+    aliases = _aliases(flat, digests) if dedupe else {}
+    if aliases:
+        meta[ALIASES_KEY] = json.dumps(aliases, sort_keys=True)
+        flat = {k: v for k, v in flat.items() if k not in aliases}
+    meta[CHECKSUM_KEY] = checksum(flat, meta, digests)
     return flat, meta
 
 
@@ -87,13 +116,13 @@ def ensure_free_space(path: str | os.PathLike[str], size: int) -> None:
 
 
 def write_tensors(
-    path: str | os.PathLike[str], tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
+    path: str | os.PathLike[str], tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str], dedupe: bool = False
 ) -> int:
-    """Write ``tensors`` with ``metadata`` sealed by a checksum, atomically, after checking the free space;
-    returns the file's size in bytes (logged at debug level: video states are written once a frame)."""
+    """Write ``tensors`` with ``metadata`` sealed by a checksum (:func:`seal`), atomically, after checking the
+    free space; returns the file's size in bytes (logged at debug level: video states are written per frame)."""
     from safetensors.torch import save
 
-    flat, meta = seal(tensors, metadata)
+    flat, meta = seal(tensors, metadata, dedupe)
     ensure_free_space(path, sum(t.numel() * t.element_size() for t in flat.values()))
     data = save(flat, metadata=meta)
     write_bytes_atomic(Path(path), data)
@@ -123,4 +152,6 @@ def read_tensors(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
         meta = dict(f.metadata() or {})
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
     verify(tensors, meta, path)
+    for k, same in json.loads(meta.pop(ALIASES_KEY, "{}")).items():
+        tensors[k] = tensors[same].clone()
     return tensors, meta
