@@ -94,3 +94,17 @@ def test_a_write_that_fails_part_way_keeps_the_previous_file(
         assert "\n" not in str(e.value) and made.path.name in str(e.value) and "No space left" in str(e.value)
     assert made.path.read_bytes() == before and _files(tmp_path) == files, "a partial or temporary file is left"
     made.read()
+
+
+def test_a_video_frame_is_not_started_without_room_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from styleverse.video.work import WorkFolder
+
+    work = WorkFolder(tmp_path / "v.mp4.work", {})
+    work.save_frame(0, torch.rand(1, 3, 16, 16))
+    monkeypatch.setattr(tensorfile.shutil, "disk_usage", _usage(tensorfile.SPACE_MARGIN + 1000))
+    work.save_frame(1, torch.rand(1, 3, 16, 16))  # 768 bytes raw: fits
+    with pytest.raises(WriteError, match=r"000002.png: cannot write \(needs 3.1 kB, only 17 MB free there\)"):
+        work.save_frame(2, torch.rand(1, 3, 32, 32))
+    assert _files(work.path) == {"frames/000000.png", "frames/000001.png"}
