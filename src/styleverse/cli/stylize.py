@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from styleverse.io.tensorfile import human_size
 from styleverse.transfer.job import COLOR_MODES, StylizeJob, run_stylize
 from styleverse.transfer.optimize import DEFAULT_LR, INITS, OPTIMIZERS, StepEvent, TransferConfig
 
@@ -189,6 +188,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         task = bar.add_task("stylize", total=cfg.steps * len(cfg.sizes), status="style targets")
         outcome = run_stylize(job, callback=StepReporter(bar, task))
     if outcome.interrupted:
+        from styleverse.io.tensorfile import human_size
+
         saved = outcome.paths["resume"]
         console.print(
             f"[yellow]interrupted; saved resume state {saved} ({human_size(saved.stat().st_size)}); "
