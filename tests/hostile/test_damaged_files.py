@@ -110,7 +110,7 @@ def test_stylise_resume_from_a_state_with_a_flipped_rng_bit_exits_2_and_keeps_it
     monkeypatch.setattr(mod.StepReporter, "__call__", interrupt_at_2)
     code, _, err = cli(*args)
     state = tmp_path / "r.png.resume.safetensors"
-    assert code == 130 and f"saved resume state {state} (" in "".join(err.split("\n"))
+    assert code == 130 and f"interrupted; state saved to {state} (" in "".join(err.split("\n"))
     monkeypatch.undo()
     header = json.loads(state.read_bytes()[8 : data_region(state)[0]])
     begin, _ = header["transfer/rng"]["data_offsets"]

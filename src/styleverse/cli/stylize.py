@@ -192,7 +192,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
         saved = outcome.paths["resume"]
         console.print(
-            f"[yellow]interrupted; saved resume state {saved} ({human_size(saved.stat().st_size)}); "
+            f"[yellow]interrupted; state saved to {saved} ({human_size(saved.stat().st_size)}); "
             "rerun the same command with --resume"
         )
         return 130
