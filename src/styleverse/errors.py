@@ -36,6 +36,10 @@ class InputError(StyleverseError):
     """An input file (image, video, CSV, manifest) is missing, unreadable or not what it claims."""
 
 
+class DamagedFileError(InputError):
+    """A file styleverse wrote no longer matches the checksum written with it (a changed or lost byte)."""
+
+
 class OutputError(StyleverseError):
     """An output path is unusable: equal to an input, already present, or not writable."""
 

@@ -27,6 +27,7 @@ from torch import nn
 
 from styleverse.errors import ConfigError, WeightsError
 from styleverse.io.images import atomic_path
+from styleverse.io.tensorfile import ensure_free_space, seal
 from styleverse.nn.vgg import VGGFeatures, layer_names, load_state_into, read_state_dict
 
 CHECKPOINT_FORMAT = 1
@@ -170,7 +171,8 @@ def checkpoint_config(spec: ClassifierSpec, extra: dict[str, Any] | None = None)
 def save_checkpoint(
     model: UniverseClassifier, path: str | os.PathLike[str], extra: dict[str, Any] | None = None
 ) -> Path:
-    """Write ``model`` and its config atomically: a failure part-way leaves any previous file intact."""
+    """Write ``model`` and its config with a checksum, atomically, if the disk has room: a failure part-way
+    leaves any previous file intact."""
     from safetensors.torch import save_file
 
     spec = model.spec
@@ -181,6 +183,8 @@ def save_checkpoint(
         "width": repr(float(spec.width)),
         "config": json.dumps(checkpoint_config(spec, extra), default=str),
     }
+    tensors, meta = seal(tensors, meta)
+    ensure_free_space(path, sum(t.numel() * t.element_size() for t in tensors.values()))
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return Path(path)

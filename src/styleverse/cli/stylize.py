@@ -186,8 +186,12 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         task = bar.add_task("stylize", total=cfg.steps * len(cfg.sizes), status="style targets")
         outcome = run_stylize(job, callback=StepReporter(bar, task), stop=stop)
     if outcome.interrupted:
+        from styleverse.io.tensorfile import human_size
+
+        saved = outcome.paths["resume"]
         console.print(
-            f"[yellow]interrupted; state saved to {outcome.paths['resume']}; rerun the same command with --resume"
+            f"[yellow]interrupted; state saved to {saved} ({human_size(saved.stat().st_size)}); "
+            "rerun the same command with --resume"
         )
         return 130
     r = outcome.result

@@ -3,8 +3,8 @@ file whose metadata says what it is (``styleverse_kind``) and holds a JSON docum
 
 :func:`write_artifact` writes atomically; :func:`read_artifact` gives the tensors and the JSON document, or a
 one-line :class:`~styleverse.errors.InputError` naming the file for every way a user's file can be wrong:
-missing, not safetensors, cut short, another kind of file, damaged metadata, a format newer than this
-version reads.
+missing, not safetensors, cut short, a changed byte (:mod:`styleverse.io.tensorfile` checksum), another kind
+of file, damaged metadata, a format newer than this version reads.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from styleverse.errors import InputError
-from styleverse.io.images import write_bytes_atomic
+from styleverse.errors import DamagedFileError, InputError
+from styleverse.io.tensorfile import read_tensors, write_tensors
 
 KIND_KEY = "styleverse_kind"
 
@@ -43,26 +43,20 @@ class ArtifactKind:
 def write_artifact(
     path: str | os.PathLike[str], what: ArtifactKind, tensors: dict[str, torch.Tensor], doc: dict[str, Any]
 ) -> Path:
-    """Write ``tensors`` (made contiguous) with ``doc`` as JSON, atomically; replaces ``path``."""
-    from safetensors.torch import save
-
-    flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    meta = {KIND_KEY: what.kind, what.key: json.dumps(doc, default=str)}
-    write_bytes_atomic(Path(path), save(flat, metadata=meta))
+    """Write ``tensors`` with ``doc`` as JSON and a checksum, atomically, if the disk has room; replaces ``path``."""
+    write_tensors(path, tensors, {KIND_KEY: what.kind, what.key: json.dumps(doc, default=str)})
     return Path(path)
 
 
 def read_artifact(path: str | os.PathLike[str], what: ArtifactKind) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The tensors and JSON document of an artefact of kind ``what``, or a one-line :class:`InputError`."""
-    from safetensors import safe_open
-
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such {what.noun}")
     try:
-        with safe_open(str(p), framework="pt") as f:
-            raw = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        tensors, raw = read_tensors(p)
+    except DamagedFileError:
+        raise
     except Exception as e:
         raise InputError(f"{p}: not a readable {what.noun} ({type(e).__name__}: {str(e)[:100]}); {what.hint}") from None
     if raw.get(KIND_KEY) != what.kind:

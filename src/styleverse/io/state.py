@@ -5,8 +5,9 @@ or the new one, never a part). The file holds any nested structure of dicts, lis
 scalars (optimizer state dicts, RNG states, running sums): tensors go into the safetensors body under
 their path (``optimizer/state/0/exp_avg``), everything else into a JSON skeleton in the metadata. Beside
 it the metadata keeps the job's ``kind``, a format number and a **fingerprint**: the settings that must
-be equal for a saved state to continue. :func:`load_state` refuses another kind, an unreadable or
-damaged file (non-finite floating tensors) and a different fingerprint, naming the settings that differ
+be equal for a saved state to continue, and a checksum (:mod:`styleverse.io.tensorfile`). :func:`load_state`
+refuses another kind, an unreadable or damaged file (a byte that no longer matches the checksum, non-finite
+floating tensors) and a different fingerprint, naming the settings that differ
 (``size: 512 then, 256 now``) so the user knows what to change. No pickle is involved anywhere.
 
 A job's fingerprint is its settings dataclass as plain values (:func:`fingerprint`) without the fields
@@ -26,8 +27,8 @@ from typing import Any
 
 import torch
 
-from styleverse.errors import ConfigError
-from styleverse.io.images import write_bytes_atomic
+from styleverse.errors import ConfigError, DamagedFileError
+from styleverse.io.tensorfile import read_tensors, write_tensors
 
 STATE_FORMAT = 1
 _TENSOR = "__tensor__"
@@ -104,10 +105,9 @@ def _plain(fingerprint: Mapping[str, Any]) -> dict[str, Any]:
 
 def save_state(
     path: str | os.PathLike[str], kind: str, fingerprint: Mapping[str, Any], state: Mapping[str, Any]
-) -> None:
-    """Write ``state`` (nested dicts/lists/tuples of tensors and JSON scalars) atomically to ``path``."""
-    from safetensors.torch import save
-
+) -> int:
+    """Write ``state`` (nested dicts/lists/tuples of tensors and JSON scalars) atomically to ``path`` with a
+    checksum, after checking the disk has room (:mod:`styleverse.io.tensorfile`); returns its size in bytes."""
     tensors: dict[str, torch.Tensor] = {}
     skeleton = flatten(dict(state), tensors)
     meta = {
@@ -116,7 +116,7 @@ def save_state(
         "fingerprint": json.dumps(_plain(fingerprint), sort_keys=True),
         "state": json.dumps(skeleton),
     }
-    write_bytes_atomic(Path(path), save(tensors, metadata=meta))
+    return write_tensors(path, tensors, meta, dedupe=True)
 
 
 Describe = Callable[[Any, Any], str]
@@ -156,20 +156,18 @@ def load_state(
     """The state saved at ``path`` by a job of ``kind`` with the same ``fingerprint``; a one-line
     :class:`ConfigError` when it is missing, unreadable, damaged or was saved with other settings, naming
     ``flag`` (the setting that asked to resume, or the work folder that holds the state)."""
-    from safetensors import safe_open
-
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{flag}: no saved state at {p}; run without {flag} to start afresh", setting=flag)
     try:
-        with safe_open(str(p), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-            if meta.get("styleverse_kind") != kind or meta.get("format") != str(STATE_FORMAT):
-                raise ValueError(f"not a styleverse {kind} state file of this version")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+        tensors, meta = read_tensors(p)
+        if meta.get("styleverse_kind") != kind or meta.get("format") != str(STATE_FORMAT):
+            raise ValueError(f"not a styleverse {kind} state file of this version")
         _check_finite(tensors)
         old = json.loads(meta["fingerprint"])
         state = unflatten(json.loads(meta["state"]), tensors)
+    except DamagedFileError as e:
+        raise DamagedFileError(f"{flag}: {e}") from None
     except Exception as e:
         why = f"{type(e).__name__}: {str(e)[:120]}"
         raise ConfigError(f"{flag}: cannot read {p} ({why}); delete it to start afresh", setting=flag) from None

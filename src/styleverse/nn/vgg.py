@@ -28,7 +28,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from styleverse.errors import ConfigError, WeightsError
+from styleverse.errors import ConfigError, DamagedFileError, WeightsError
+from styleverse.io.tensorfile import read_tensors
 
 log = logging.getLogger("styleverse")
 
@@ -277,11 +278,10 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
         raise WeightsError(f"{path}: weights file not found")
     try:
         if path.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as f:
-                return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})  # noqa: SIM118 (safe_open is not iterable)
+            return read_tensors(path)  # checked against its checksum when styleverse wrote it
         obj = torch.load(path, map_location="cpu", weights_only=True)
+    except DamagedFileError:
+        raise
     except pickle.UnpicklingError:
         # torch's own message suggests weights_only=False, which would run whatever code the file holds
         raise WeightsError(

@@ -4,7 +4,8 @@
 atomically) and ``state.safetensors`` (:mod:`styleverse.io.state`: the per-frame records, the stylizer's
 own state, and the fingerprint of every setting the frames depend on). The state is saved after each
 frame's PNG, so a kill at any moment loses at most the frame in progress; a frame whose PNG is missing is
-simply redone. The folder is removed once the outputs are written.
+simply redone. Each frame and each state is written only when the disk has room for it (one line naming the
+file otherwise). The folder is removed once the outputs are written.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PIL import Image
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.images import save_image
 from styleverse.io.state import load_state, save_state
+from styleverse.io.tensorfile import ensure_free_space
 
 STATE_KIND = "video"
 STATE_FILE = "state.safetensors"
@@ -65,7 +67,10 @@ class WorkFolder:
         return self.frames_dir / f"{index:06d}.png"
 
     def save_frame(self, index: int, image: Any) -> None:
+        """Write frame ``index`` (a (1,3,H,W) tensor or a PIL image) as PNG, if the disk has room for it."""
         self.frames_dir.mkdir(parents=True, exist_ok=True)
+        h, w = image.shape[-2:] if hasattr(image, "shape") else image.size[::-1]
+        ensure_free_space(self.frame_path(index), 3 * int(h) * int(w))  # a PNG is at most about its raw size
         save_image(image, self.frame_path(index))
 
     def read_frame(self, index: int) -> np.ndarray:
