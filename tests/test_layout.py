@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "io": {"errors", "devices", "_exports"},
     "nn": {"errors", "devices", "io", "_exports"},
     "plots": {"errors", "io"},
-    "training": LEAVES | {"plots"},
+    "training": LEAVES | {"plots", "styles"},  # photos: files, folders and manifests as styles.inputs reads them
     "frames": LEAVES | {"plots"},
     "styles": LEAVES | {"plots", "frames"},
     "transfer": LEAVES | {"plots", "styles"},

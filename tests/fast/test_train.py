@@ -22,11 +22,11 @@ from fixtures.fast import make_banks, make_photos, tiny
 from fixtures.images import make_image
 from fixtures.networks import random_vgg
 from styleverse.errors import ConfigError, InputError, OutputError
-from styleverse.fast.data import crop_photo
 from styleverse.fast.model import load_model
 from styleverse.fast.train import train_fast
 from styleverse.nn.losses import style_loss
 from styleverse.styles.bank import load_bank
+from styleverse.training.photos import crop_photo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from styleverse.fast.data import crop_photo
 from styleverse.fast.model import TransformNet
 from styleverse.io.images import tensor_to_pil
+from styleverse.training.photos import crop_photo
 
 
 @torch.no_grad()

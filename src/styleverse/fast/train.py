@@ -6,7 +6,7 @@ whole universe: the target Grams of a universe are a style bank's mean Gram over
 (:mod:`styleverse.styles.bank`), or the weighted mean over the images of an extra ``--style`` file or
 folder. Losses are those of ``stylize`` (:mod:`styleverse.nn.losses`), through the feature network the banks
 record: ``style_weight · style + content_weight · content + tv_weight · tv``, with every sample of a batch
-trained towards its own universe (every universe equally often, see :mod:`styleverse.fast.data`).
+trained towards its own universe (every universe equally often, see :mod:`styleverse.training.photos`).
 
 Outputs beside ``MODEL.safetensors``: the model itself at every checkpoint and at the end, the loss curves
 ``MODEL.losses.png``, sample grids ``MODEL.samples/step_NNNNNN.png`` (fixed photos x universes) every
@@ -26,7 +26,6 @@ import torch
 
 from styleverse.devices import autocast, memory_format, place, resolve_precision
 from styleverse.errors import ConfigError
-from styleverse.fast.data import Batches, content_photos
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
 from styleverse.io.state import fingerprint, not_fingerprinted, state_path
 from styleverse.nn.features import FeatureSpec, StyleContentModel
@@ -35,6 +34,7 @@ from styleverse.nn.vgg import BackboneInfo
 from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, LoopResult, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, sample_file, write_model
+from styleverse.training.photos import Batches, content_photos
 
 if TYPE_CHECKING:
     from styleverse.styles.bank import Bank

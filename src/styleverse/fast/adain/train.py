@@ -13,7 +13,7 @@ Huang & Belongie 2017, section 6: content photos and style images are paired at 
 code; its defaults are ours: λ = 10, Adam at 1e-4 decayed as lr / (1 + 5e-5 · step), batches of 8 pairs,
 images scaled to 512 px on the short side and cropped to 256 x 256 (section 6.1).
 
-Data (:mod:`styleverse.fast.data`): photos and style images from files, folders and frame manifests; the
+Data (:mod:`styleverse.training.photos`): photos and style images from files, folders and frame manifests; the
 batch of a step is a pure function of ``(seed, step, process)``, so a resumed run sees exactly the pairs the
 uninterrupted one would have, and N torchrun processes with B pairs each train like one with N·B.
 
@@ -47,7 +47,6 @@ from styleverse.fast.adain.model import (
     adain,
     save_adain,
 )
-from styleverse.fast.data import Batches, content_photos, crop_photo
 from styleverse.io.state import fingerprint, not_fingerprinted, state_path
 from styleverse.nn.features import FeatureSpec
 from styleverse.nn.vgg import load_backbone
@@ -55,6 +54,7 @@ from styleverse.styles.targets import channel_stats
 from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, sample_file, write_model
+from styleverse.training.photos import Batches, content_photos, crop_photo
 
 STATE_KIND = "adain_train"
 SAMPLES = 4  # photos and styles in a sample grid
@@ -155,7 +155,7 @@ def random_crop(images: torch.Tensor, size: int, rng: np.random.Generator) -> to
 
 
 class PairBatches:
-    """The (photos, styles) batch of every step: two independent :class:`styleverse.fast.data.Batches`
+    """The (photos, styles) batch of every step: two independent :class:`styleverse.training.photos.Batches`
     (their own seeded orders, scaled to ``load_size`` and cropped square), then a seeded ``size`` crop."""
 
     def __init__(self, cfg: AdaINTrainConfig, photos: list[Path], styles: list[Path], ctx: DistContext) -> None:
