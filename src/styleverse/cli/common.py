@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from styleverse.nn.features import FeatureSpec
     from styleverse.styles.spec import StyleSpec
 
-T = TypeVar("T")
 console = Console(stderr=True)
 
 
@@ -52,24 +51,22 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def positive_int(text: str) -> int:
+def _whole_number(text: str, least: int) -> int:
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    if v < least:
+        raise argparse.ArgumentTypeError(f"expected a number >= {least}, got {v}")
     return v
+
+
+def positive_int(text: str) -> int:
+    return _whole_number(text, 1)
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
-    return v
+    return _whole_number(text, 0)
 
 
 def non_negative_float(text: str) -> float:
@@ -130,9 +127,14 @@ def need(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def add_common(p: argparse.ArgumentParser) -> None:
-    """Flags every long-running command shares."""
-    p.add_argument("--quiet", action="store_true", help="no progress bars or info messages, only errors")
+def usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The handler of a command group run without its action: its help on stderr, exit status 2."""
+
+    def show(_args: argparse.Namespace) -> int:
+        p.print_help(sys.stderr)
+        return 2
+
+    return show
 
 
 def _vgg_configs() -> list[str]:
@@ -233,32 +235,8 @@ def stopping() -> Iterator[StopFlag]:
         yield flag
 
 
-def run_training(
-    label: str, steps: int, quiet: bool, run: Callable[[Callable[[Any], None], Callable[[], bool]], T]
-) -> T:
-    """Run a trainer built on :mod:`styleverse.training.loop` under a progress display and :func:`stopping`:
-    ``run(callback, stop)`` gets the loop's event callback and the stop flag Ctrl-C, SIGTERM and SIGHUP set."""
-    from styleverse.training.loop import CheckpointSaved, LoopStart, SampleSaved, StepEnd
-
-    with progress(quiet) as bar, stopping() as flag:
-        task = bar.add_task(label, total=steps, status="loading")
-
-        def on_event(ev: Any) -> None:
-            if isinstance(ev, LoopStart):
-                bar.update(task, completed=ev.step, status=f"x{ev.world_size}" + (" resumed" if ev.resumed else ""))
-            elif isinstance(ev, StepEnd):
-                lo = ev.losses
-                bar.update(task, completed=ev.step, status=f"style {lo['style']:.3g} content {lo['content']:.3g}")
-            elif isinstance(ev, CheckpointSaved | SampleSaved) and not quiet:
-                bar.update(task, status=f"{type(ev).__name__} at {ev.step}")
-
-        return run(on_event, flag)
-
-
-Register = Callable[[Any], None]
 __all__: Sequence[str] = [
     "Parser",
-    "add_common",
     "console",
     "need",
     "non_negative_float",
@@ -267,8 +245,8 @@ __all__: Sequence[str] = [
     "positive_int",
     "progress",
     "run_command",
-    "run_training",
     "setup_logging",
     "stopping",
+    "usage",
     "versions",
 ]
