@@ -96,7 +96,7 @@ def add_onnx_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="ONNX", help="file to write (.onnx)")
 
 
-def add_mix_args(p: argparse.ArgumentParser) -> None:
+def add_mix_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """--universe or --mix: which universes of a multi-universe network (see :func:`parse_mix`)."""
     g = p.add_mutually_exclusive_group()
     g.add_argument("--universe", metavar="NAME", help="the universe to apply (default: the model's first)")
