@@ -1,7 +1,7 @@
 """``styleverse adain train|apply|export``: any style image in real time (Huang & Belongie 2017).
 
-Training reports progress on stderr (rank 0 only under torchrun); Ctrl-C saves the exact resume state after
-the current step (a second Ctrl-C aborts at once). Defaults come from the library's dataclasses.
+Flags and handlers shared with the other network commands: :mod:`styleverse.cli.flags`,
+:mod:`styleverse.cli.networks`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Any
 
 from .common import (
     Parser,
+    add_actions,
     features_from_args,
     need,
     non_negative_float,
     positive_float,
     positive_int,
-    usage,
 )
 from .flags import (
     add_apply_run_args,
@@ -46,11 +46,7 @@ def register(sub: Any) -> None:
         "the content's channel mean and std replaced by the style's, and a trained decoder. One decoder serves "
         "every style image, mix of styles and universe (a style bank).",
     )
-    p.set_defaults(func=usage(p))
-    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
-    _register_train(actions)
-    _register_apply(actions)
-    _register_export(actions)
+    add_actions(p, _register_train, _register_apply, _register_export)
 
 
 def _register_train(actions: Any) -> None:

@@ -137,6 +137,15 @@ def usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     return show
 
 
+def add_actions(p: argparse.ArgumentParser, *registers: Callable[[Any], None]) -> None:
+    """The ACTIONs of a command group (``fast train``, ...), each added by one of ``registers``; the group
+    alone shows its help (:func:`usage`)."""
+    p.set_defaults(func=usage(p))
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    for register in registers:
+        register(actions)
+
+
 def _vgg_configs() -> list[str]:
     from styleverse.nn.vgg import CONFIGS
 
@@ -237,6 +246,7 @@ def stopping() -> Iterator[StopFlag]:
 
 __all__: Sequence[str] = [
     "Parser",
+    "add_actions",
     "console",
     "need",
     "non_negative_float",

@@ -1,7 +1,7 @@
 """``styleverse fast train|apply|export``: one feed-forward network for every universe of a film.
 
-Training reports progress on stderr (rank 0 only under torchrun); Ctrl-C saves the exact resume state after
-the current step (a second Ctrl-C aborts at once). Defaults come from the library's dataclasses.
+Flags and handlers shared with the other network commands: :mod:`styleverse.cli.flags`,
+:mod:`styleverse.cli.networks`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 
 from .common import (
     Parser,
+    add_actions,
     features_from_args,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
-    usage,
 )
 from .flags import (
     add_apply_run_args,
@@ -39,11 +39,7 @@ def register(sub: Any) -> None:
         description="A Johnson-style transform network with one conditional instance normalisation per universe "
         "(Dumoulin et al. 2017), trained against style banks: stylises a photo in one pass.",
     )
-    p.set_defaults(func=usage(p))
-    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
-    _register_train(actions)
-    _register_apply(actions)
-    _register_export(actions)
+    add_actions(p, _register_train, _register_apply, _register_export)
 
 
 def _register_train(actions: Any) -> None:
