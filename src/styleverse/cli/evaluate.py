@@ -87,6 +87,12 @@ def register(sub: Any) -> None:
                 "random, or a PATH to VGG weights or a classifier checkpoint (default: the network the first "
                 "result's sidecar records, else imagenet)"
             )
+    _add_sweep_args(p)
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _add_sweep_args(p: Parser) -> None:
+    """--sweep and the grid it runs (defaults from :class:`~styleverse.evaluation.sweep.SweepSettings`)."""
     g = p.add_argument_group("sweep")
     g.add_argument("--sweep", action="store_true", help="RESULT... are photos: run a grid on them, then measure")
     g.add_argument(
@@ -112,7 +118,6 @@ def register(sub: Any) -> None:
         metavar="N",
         help="steps for lbfgs/adam",
     )
-    p.set_defaults(func=cmd_evaluate)
 
 
 def settings_from_args(args: argparse.Namespace) -> EvaluateSettings:

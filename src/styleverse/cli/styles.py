@@ -62,7 +62,16 @@ def register(sub: Any) -> None:
     )
     ss = p.add_subparsers(dest="styles_command", metavar="ACTION", parser_class=Parser)
     ss.required = True
-    b = ss.add_parser(
+    _register_bank(ss)
+    _register_analyze(ss)
+    i = ss.add_parser("info", help="show what style bank files hold", description="Summarise style bank files.")
+    i.add_argument("banks", nargs="+", metavar="BANK", help="style bank files (.safetensors)")
+    i.set_defaults(func=cmd_info)
+
+
+def _register_bank(ss: Any) -> None:
+    """``styles bank``: average many style images into one file."""
+    b: Parser = ss.add_parser(
         "bank",
         help="average many style images into a reusable .safetensors style bank",
         description="Stream any number of images through the feature network (bounded memory) and store the "
@@ -88,7 +97,11 @@ def register(sub: Any) -> None:
         help="continue an interrupted build from OUTPUT.resume.safetensors (same inputs and settings)",
     )
     b.set_defaults(func=cmd_bank)
-    a = ss.add_parser(
+
+
+def _register_analyze(ss: Any) -> None:
+    """``styles analyze``: which style images belong together."""
+    a: Parser = ss.add_parser(
         "analyze",
         help="rank style images by distance to the set's average style; flag outliers; suggest a subset",
         description="Per image: distance to the mean Gram (per layer and overall, relative to the mean's size) "
@@ -105,9 +118,6 @@ def register(sub: Any) -> None:
     a.add_argument("--mad-k", type=positive_float, default=3.0, help="outlier if distance > median + K x 1.4826 x MAD")
     a.add_argument("--write-bank", metavar="FILE", help="also write a style bank of the suggested subset")
     a.set_defaults(func=cmd_analyze)
-    i = ss.add_parser("info", help="show what style bank files hold", description="Summarise style bank files.")
-    i.add_argument("banks", nargs="+", metavar="BANK", help="style bank files (.safetensors)")
-    i.set_defaults(func=cmd_info)
 
 
 def _source(args: argparse.Namespace) -> StyleInputs:
