@@ -138,7 +138,11 @@ def _register_balance(cmds: Any) -> None:
         help="images per class (default: the size of the smallest class)",
     )
     p.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed for the split, down-sampling and augmentation"
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        metavar="N",
+        help="seed for the split, down-sampling and augmentation",
     )
     p.add_argument(
         "--val-fraction",

@@ -9,7 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from styleverse.styles.job import StyleInputs
+from styleverse.styles.analysis import AnalysisSettings
+from styleverse.styles.job import BankJob, StyleInputs
 
 from .common import (
     Parser,
@@ -24,6 +25,9 @@ from .common import (
     setup_logging,
     stopping,
 )
+from .flags import defaults
+
+A = AnalysisSettings()
 
 
 def _add_inputs(p: argparse.ArgumentParser) -> None:
@@ -46,7 +50,10 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
     )
     add_model_args(p)
     p.add_argument(
-        "--seed", type=int, default=StyleInputs(()).seed, help="seed of --backbone random (and of the analysis sketch)"
+        "--seed",
+        type=int,
+        default=defaults(StyleInputs)["seed"],
+        help="seed of --backbone random (and of the analysis sketch)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary, only errors")
@@ -81,12 +88,15 @@ def _register_bank(ss: Any) -> None:
     _add_inputs(b)
     b.add_argument("-o", "--output", required=True, help="bank file to write, e.g. gwen.style.safetensors")
     b.add_argument(
-        "--size", type=positive_int, default=512, help="longest side images are seen at (use your stylize --size)"
+        "--size",
+        type=positive_int,
+        default=defaults(StyleInputs)["size"],
+        help="longest side images are seen at (use your stylize --size)",
     )
     b.add_argument(
         "--checkpoint-every",
         type=non_negative_int,
-        default=200,
+        default=defaults(BankJob)["checkpoint_every"],
         metavar="N",
         help="save the running sums to OUTPUT.resume.safetensors every N images and on Ctrl-C (0: only on "
         "Ctrl-C), so an interrupted build continues with --resume",
@@ -111,11 +121,13 @@ def _register_analyze(ss: Any) -> None:
     )
     _add_inputs(a)
     a.add_argument("-o", "--output", required=True, help="report folder (created if missing)")
-    a.add_argument("--size", type=positive_int, default=256, help="longest side images are seen at")
+    a.add_argument("--size", type=positive_int, default=A.size, help="longest side images are seen at")
     a.add_argument(
         "--keep", type=positive_int, help="size of the suggested subset (default: the number of non-outliers)"
     )
-    a.add_argument("--mad-k", type=positive_float, default=3.0, help="outlier if distance > median + K x 1.4826 x MAD")
+    a.add_argument(
+        "--mad-k", type=positive_float, default=A.mad_k, help="outlier if distance > median + K x 1.4826 x MAD"
+    )
     a.add_argument("--write-bank", metavar="FILE", help="also write a style bank of the suggested subset")
     a.set_defaults(func=cmd_analyze)
 

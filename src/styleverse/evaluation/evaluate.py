@@ -283,4 +283,3 @@ def evaluate(
         raise ConfigError("give at least one result to evaluate")
     sources = [describe_result(r, overrides or Overrides()) for r in results]
     return evaluate_sources(sources, settings, callback, stop=stop)
-
