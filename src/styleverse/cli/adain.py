@@ -142,21 +142,19 @@ def _register_export(actions: Any) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from styleverse.fast.adain.train import AdaINTrainConfig, train_adain
 
-    def config() -> AdaINTrainConfig:
-        return AdaINTrainConfig(
-            content=tuple(args.content), style=tuple(args.style), output=args.output, size=args.size,
-            load_size=args.load_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
-            lr_decay=args.lr_decay, style_weight=args.style_weight, content_weight=args.content_weight,
-            width=args.width, features=features_from_args(args), seed=args.seed,
-            checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, precision=args.precision,
-            device=args.device, resume=args.resume, overwrite=args.overwrite,
-        )  # fmt: skip
+    cfg = AdaINTrainConfig(
+        content=tuple(args.content), style=tuple(args.style), output=args.output, size=args.size,
+        load_size=args.load_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
+        lr_decay=args.lr_decay, style_weight=args.style_weight, content_weight=args.content_weight,
+        width=args.width, features=features_from_args(args), seed=args.seed,
+        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, precision=args.precision,
+        device=args.device, resume=args.resume, overwrite=args.overwrite,
+    )  # fmt: skip
 
     def summary(result: Any) -> str:
-        encoder = result.model.encoder.get("identity")
-        return f"decoder: {result.output} ({len(result.history)} steps, encoder {encoder})"
+        return f"decoder: {result.output} ({len(result.history)} steps, encoder {result.model.encoder.get('identity')})"
 
-    return train_command(args, "adain train", config, train_adain, summary)
+    return train_command(args, "adain train", cfg, train_adain, summary)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ Ctrl-C/SIGTERM/SIGHUP as a long job's stop flag."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -119,6 +120,13 @@ def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse
             "(a bug: please report it; set STYLEVERSE_DEBUG=1 to see the traceback)\n"
         )
         return 1
+
+
+def fields_from(args: argparse.Namespace, cls: type, **given: Any) -> dict[str, Any]:
+    """The keyword arguments of dataclass ``cls`` that the flags give (a flag is named after the field it
+    sets; a field no flag names keeps its default), then ``given`` (values the flags give converted)."""
+    names = {f.name for f in dataclasses.fields(cls)} - given.keys()
+    return {n: getattr(args, n) for n in names if hasattr(args, n)} | given
 
 
 def need(cond: bool, message: str) -> None:
@@ -248,6 +256,7 @@ __all__: Sequence[str] = [
     "Parser",
     "add_actions",
     "console",
+    "fields_from",
     "need",
     "non_negative_float",
     "non_negative_int",

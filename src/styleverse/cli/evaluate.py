@@ -25,6 +25,7 @@ from .common import (
     Parser,
     add_model_args,
     features_from_args,
+    fields_from,
     positive_float,
     positive_int,
     progress,
@@ -122,15 +123,9 @@ def _add_sweep_args(p: Parser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> EvaluateSettings:
     """The measurement settings the flags describe."""
+    classifier = Path(args.classifier) if args.classifier else None
     return EvaluateSettings(
-        features=features_from_args(args),
-        size=args.size,
-        frames=args.frames,
-        max_frames=args.max_frames,
-        classifier=Path(args.classifier) if args.classifier else None,
-        universe=args.universe,
-        device=args.device,
-        precision=args.precision,
+        **fields_from(args, EvaluateSettings, features=features_from_args(args), classifier=classifier)
     )
 
 

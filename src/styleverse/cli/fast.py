@@ -120,21 +120,19 @@ def _register_export(actions: Any) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from styleverse.fast.train import FastTrainConfig, train_fast
 
-    def config() -> FastTrainConfig:
-        return FastTrainConfig(
-            content=tuple(args.content), output=args.output, banks=tuple(args.style_bank), styles=tuple(args.style),
-            size=args.size, batch_size=args.batch_size, steps=args.steps, lr=args.lr, style_weight=args.style_weight,
-            content_weight=args.content_weight, tv_weight=args.tv_weight, width=args.width, blocks=args.blocks,
-            features=features_from_args(args), seed=args.seed, checkpoint_every=args.checkpoint_every,
-            sample_every=args.sample_every, precision=args.precision, device=args.device, resume=args.resume,
-            overwrite=args.overwrite,
-        )  # fmt: skip
+    cfg = FastTrainConfig(
+        content=tuple(args.content), output=args.output, banks=tuple(args.style_bank), styles=tuple(args.style),
+        size=args.size, batch_size=args.batch_size, steps=args.steps, lr=args.lr, style_weight=args.style_weight,
+        content_weight=args.content_weight, tv_weight=args.tv_weight, width=args.width, blocks=args.blocks,
+        features=features_from_args(args), seed=args.seed, checkpoint_every=args.checkpoint_every,
+        sample_every=args.sample_every, precision=args.precision, device=args.device, resume=args.resume,
+        overwrite=args.overwrite,
+    )  # fmt: skip
 
     def summary(result: Any) -> str:
-        universes = ", ".join(result.model.universes)
-        return f"model: {result.output} (universes: {universes}; {len(result.history)} steps)"
+        return f"model: {result.output} (universes: {', '.join(result.model.universes)}; {len(result.history)} steps)"
 
-    return train_command(args, "fast train", config, train_fast, summary)
+    return train_command(args, "fast train", cfg, train_fast, summary)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:

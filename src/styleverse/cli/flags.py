@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from .common import add_device_args, need, non_negative_float, non_negative_int, positive_float, positive_int
+from .common import add_device_args, need, non_negative_float, non_negative_int, positive_float
 
 
 def defaults(*classes: type) -> dict[str, Any]:
@@ -118,19 +118,3 @@ def parse_mix(universe: str | None, mix: list[str] | None) -> dict[str, float] |
         except ValueError:
             need(False, f"--mix: weight '{w}' in '{item}' is not a number")
     return out
-
-
-__all__ = [
-    "add_apply_run_args",
-    "add_content_layers",
-    "add_encoder_args",
-    "add_gatys_args",
-    "add_images_io",
-    "add_mix_args",
-    "add_onnx_output",
-    "add_style_args",
-    "add_training_args",
-    "defaults",
-    "parse_mix",
-    "positive_int",
-]

@@ -20,7 +20,16 @@ from rich.table import Table
 from styleverse import progress as library
 from styleverse.errors import ConfigError
 
-from .common import Parser, console, non_negative_float, non_negative_int, positive_float, positive_int, progress
+from .common import (
+    Parser,
+    console,
+    fields_from,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    progress,
+)
 
 
 def fraction(text: str) -> float:
@@ -285,14 +294,7 @@ def _shown_on_first_event(bars: Progress, label: str) -> Callable[[library.Progr
 def cmd_balance(args: argparse.Namespace) -> int:
     from styleverse.frames.balance import BalanceConfig, balance
 
-    config = BalanceConfig(
-        args.per_class,
-        args.seed,
-        args.val_fraction,
-        args.block_seconds,
-        guard_seconds=args.guard_seconds,
-        duplicate_bits=args.duplicate_bits,
-    )
+    config = BalanceConfig(**fields_from(args, BalanceConfig))
     with progress(disable=args.quiet) as bars:
         report = balance(args.dataset, config, _shown_on_first_event(bars, "augmenting"))
     table = Table(

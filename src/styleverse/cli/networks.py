@@ -7,21 +7,11 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from .common import console, need, progress, setup_logging, stopping
 
 T = TypeVar("T")
-
-
-class TrainSettings(Protocol):
-    """What :func:`train_command` reads of a trainer's config."""
-
-    @property
-    def steps(self) -> int: ...
-
-    @property
-    def sample_every(self) -> int: ...
 
 
 def run_training(
@@ -49,17 +39,16 @@ def run_training(
 def train_command(
     args: argparse.Namespace,
     label: str,
-    make_config: Callable[[], TrainSettings],
+    cfg: Any,
     train: Callable[..., Any],
     summary: Callable[[Any], str],
 ) -> int:
     """The handler of a "train a network" command: under torchrun only rank 0 speaks; interrupted (Ctrl-C,
     SIGTERM), it says how to resume (exit 130); finished, it prints ``summary(result)``, the loss curves and
-    the sample grids. ``train(cfg, callback, stop=...)`` is the library's trainer."""
+    the sample grids. ``train(cfg, callback, stop=...)`` is the library's trainer, ``cfg`` its config."""
     rank0 = int(os.environ.get("RANK", "0")) == 0
     quiet = args.quiet or not rank0
     setup_logging(quiet)
-    cfg = make_config()
     result = run_training(label, cfg.steps, quiet, lambda cb, stop: train(cfg, cb, stop=stop))
     if not rank0:
         return 130 if result.interrupted else 0
@@ -85,10 +74,8 @@ def apply_command(args: argparse.Namespace, spec: Any, kinds: Any, label: str, p
     job = ApplyJob(spec, tuple(args.inputs), args.output, args.size, args.overwrite, kinds)
     pairs = job.plan() if planned else None
     with progress(args.quiet or (pairs is not None and len(pairs) < 2)) as bar:
-        if pairs is None:
-            task = bar.add_task(label, total=None, status="loading")
-        else:
-            task = bar.add_task(label, total=len(pairs), status="")
+        total, status = (None, "loading") if pairs is None else (len(pairs), "")
+        task = bar.add_task(label, total=total, status=status)
         written = run_apply(job, lambda p: bar.update(task, advance=1, status=p.name), pairs)
     target = written[0] if len(written) == 1 else Path(args.output)
     print(f"wrote {len(written)} image{'s' if len(written) != 1 else ''}: {target}")

@@ -16,6 +16,7 @@ from .common import (
     add_model_args,
     console,
     features_from_args,
+    fields_from,
     non_negative_float,
     non_negative_int,
     positive_int,
@@ -115,22 +116,8 @@ def _add_output_args(p: Parser) -> None:
 
 
 def _config(args: argparse.Namespace) -> TransferConfig:
-    return TransferConfig(
-        steps=args.steps,
-        tol=args.tol,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
-        size=args.size,
-        scales=tuple(args.scales or ()),
-        init=args.init if args.init in INITS else "content",
-        seed=args.seed,
-        save_every=args.save_every,
-        precision=args.precision,
-        device=args.device,
-    )
+    init = args.init if args.init in INITS else "content"
+    return TransferConfig(**fields_from(args, TransferConfig, scales=tuple(args.scales or ()), init=init))
 
 
 def job_from_args(args: argparse.Namespace) -> StylizeJob:

@@ -19,6 +19,7 @@ from .common import (
     add_model_args,
     console,
     features_from_args,
+    fields_from,
     need,
     non_negative_float,
     positive_int,
@@ -183,28 +184,8 @@ def _video_args(p: Parser) -> None:
 
 def job_from_args(args: argparse.Namespace) -> VideoJob:
     """The library job the flags describe."""
-    gatys = GatysSettings(
-        optimizer=args.optimizer,
-        lr=args.lr,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
-        seed=args.seed,
-        precision=args.precision,
-        device=args.device,
-    )
-    video = VideoConfig(
-        temporal_weight=args.temporal_weight,
-        steps_first=args.steps_first,
-        steps=args.steps,
-        start=args.start,
-        end=args.end,
-        max_frames=args.max_frames,
-        size=args.size,
-        crf=args.crf,
-        compare=args.compare,
-        blend=args.blend,
-    )
+    gatys = GatysSettings(**fields_from(args, GatysSettings))
+    video = VideoConfig(**fields_from(args, VideoConfig))
     return VideoJob(
         Path(args.input),
         Path(args.output),
