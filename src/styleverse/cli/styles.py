@@ -17,6 +17,7 @@ from .common import (
     add_model_args,
     console,
     features_from_args,
+    fields_from,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -134,16 +135,9 @@ def _register_analyze(ss: Any) -> None:
 
 def _source(args: argparse.Namespace) -> StyleInputs:
     setup_logging(args.quiet)
-    return StyleInputs(
-        inputs=tuple(args.inputs),
-        weights=tuple(args.weights) if args.weights else None,
-        label=args.label,
-        size=args.size,
-        features=features_from_args(args),
-        precision=args.precision,
-        device=args.device,
-        seed=args.seed,
-    )
+    weights = tuple(args.weights) if args.weights else None
+    given = {"inputs": tuple(args.inputs), "weights": weights, "features": features_from_args(args)}
+    return StyleInputs(**fields_from(args, StyleInputs, **given))
 
 
 def _progressing(bar: Any, label: str) -> Any:
