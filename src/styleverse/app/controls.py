@@ -1,4 +1,5 @@
-"""Run and Cancel for the job tabs (Stylise, Video, Universes), wired the same way in each.
+"""The controls the job tabs (Stylise, Video, Universes) share, made and wired the same way in each: style
+pickers, sliders capped by the server's limits, Run and Cancel, the progress and status lines.
 
 A Run click first *arms* a stop ticket for the session and tab, outside the queue (so it happens at once),
 then puts the job in the queue shared by every job (``concurrency_id="jobs"``, ``AppConfig.concurrency`` at
@@ -16,7 +17,7 @@ import gradio as gr
 
 from styleverse.app.context import AppContext
 from styleverse.app.jobs import Ticket
-from styleverse.app.views import status_html
+from styleverse.app.views import progress_html, status_html
 
 
 @contextlib.contextmanager
@@ -58,3 +59,34 @@ def job_buttons(
             concurrency_limit=ctx.config.concurrency,
         )
     cancel.click(stop, None, status, queue=False)
+
+
+def capped_slider(low: float, high: float, default: float, step: float, label: str, elem_id: str) -> gr.Slider:
+    """A slider up to a server limit ``high``, starting at ``default`` (or at the limit, if that is lower)."""
+    return gr.Slider(low, high, value=min(default, high), step=step, label=label, elem_id=elem_id)
+
+
+def style_pickers(ctx: AppContext, prefix: str, info: str | None = None) -> tuple[gr.Dropdown, gr.File]:
+    """The universes (style banks in the server's --banks folder) and the style images a job uses."""
+    universes = gr.Dropdown(
+        ctx.bank_names(), multiselect=True, label="Universes (style banks)", info=info, elem_id=f"{prefix}-universes"
+    )
+    images = gr.File(
+        label="Style images", file_count="multiple", file_types=["image"], height=130, elem_id=f"{prefix}-styles"
+    )
+    return universes, images
+
+
+def run_and_cancel(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
+    """A row with the tab's Run button (``label``) and its Cancel button (wire both with :func:`job_buttons`)."""
+    with gr.Row():
+        go = gr.Button(label, variant="primary", elem_id=f"{prefix}-run")
+        stop = gr.Button("Cancel", variant="stop", elem_id=f"{prefix}-cancel")
+    return go, stop
+
+
+def progress_and_status(prefix: str, hint: str) -> tuple[gr.HTML, gr.HTML]:
+    """The job's progress bar (idle) and its status line, which first says what to do (``hint``)."""
+    progress = gr.HTML(progress_html(0, 1, "idle"), elem_id=f"{prefix}-progress")
+    status = gr.HTML(status_html(hint), elem_id=f"{prefix}-status")
+    return progress, status

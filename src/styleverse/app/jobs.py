@@ -90,11 +90,6 @@ class Tickets:
             if not tickets:
                 self._open.pop((session, tab), None)
 
-    def open_count(self) -> int:
-        """Tickets armed or running, over every session and tab."""
-        with self._lock:
-            return sum(len(v) for v in self._open.values())
-
 
 @dataclass(frozen=True)
 class Finished:

@@ -20,6 +20,7 @@ import gradio as gr
 from PIL import Image
 
 from styleverse.app.context import AppContext
+from styleverse.app.controls import capped_slider
 from styleverse.app.files import check_bank, check_file_size, check_image, pick
 from styleverse.app.jobs import error_line
 from styleverse.app.views import payload_path, payload_paths, status_html
@@ -195,9 +196,7 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
                 for i in range(MAX_MIX)
             ]
             with gr.Row():
-                size = gr.Slider(
-                    64, lim.max_size, value=min(512, lim.max_size), step=16, label=LABELS["size"], elem_id="rt-size"
-                )
+                size = capped_slider(64, lim.max_size, 512, 16, LABELS["size"], "rt-size")
                 strength = gr.Slider(0, 1, value=1.0, step=0.05, label=LABELS["alpha"], elem_id="rt-strength")
             keep = gr.Checkbox(False, label="Keep the photo's colours", elem_id="rt-color")
             status = gr.HTML(

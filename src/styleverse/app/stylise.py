@@ -18,7 +18,14 @@ import gradio as gr
 
 from styleverse.app import sources
 from styleverse.app.context import AppContext
-from styleverse.app.controls import job_buttons, ticketed
+from styleverse.app.controls import (
+    capped_slider,
+    job_buttons,
+    progress_and_status,
+    run_and_cancel,
+    style_pickers,
+    ticketed,
+)
 from styleverse.app.files import check_image
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
@@ -203,16 +210,7 @@ def build(ctx: AppContext) -> None:
             photo = gr.Image(
                 label="Photo", type="filepath", image_mode=None, sources=["upload"], height=260, elem_id="stylise-photo"
             )
-            universes = gr.Dropdown(
-                ctx.bank_names(),
-                multiselect=True,
-                label="Universes (style banks)",
-                info="from the server's --banks folder",
-                elem_id="stylise-universes",
-            )
-            images = gr.File(
-                label="Style images", file_count="multiple", file_types=["image"], height=130, elem_id="stylise-styles"
-            )
+            universes, images = style_pickers(ctx, "stylise", info="from the server's --banks folder")
             with gr.Accordion("Upload style banks (.safetensors from styles bank)", open=False):
                 banks = gr.File(
                     label="Style banks",
@@ -232,22 +230,8 @@ def build(ctx: AppContext) -> None:
                 elem_id="stylise-weights",
             )
             with gr.Row():
-                size = gr.Slider(
-                    64,
-                    lim.max_size,
-                    value=min(DEFAULTS.size, lim.max_size),
-                    step=16,
-                    label=LABELS["size"],
-                    elem_id="stylise-size",
-                )
-                steps = gr.Slider(
-                    1,
-                    lim.max_steps,
-                    value=min(DEFAULTS.steps, lim.max_steps),
-                    step=1,
-                    label=LABELS["steps"],
-                    elem_id="stylise-steps",
-                )
+                size = capped_slider(64, lim.max_size, DEFAULTS.size, 16, LABELS["size"], "stylise-size")
+                steps = capped_slider(1, lim.max_steps, DEFAULTS.steps, 1, LABELS["steps"], "stylise-steps")
             with gr.Row():
                 strength = gr.Slider(
                     0.1, 10, value=1.0, step=0.1, label="Style strength (x default)", elem_id="stylise-strength"
@@ -255,13 +239,10 @@ def build(ctx: AppContext) -> None:
                 color = gr.Radio(
                     list(COLOR_MODES), value="none", label=LABELS["preserve_color"], elem_id="stylise-color"
                 )
-            with gr.Row():
-                go = gr.Button("Stylise", variant="primary", elem_id="stylise-run")
-                stop = gr.Button("Cancel", variant="stop", elem_id="stylise-cancel")
+            go, stop = run_and_cancel("Stylise", "stylise")
         with gr.Column(scale=1):
-            progress = gr.HTML(progress_html(0, 1, "idle"), elem_id="stylise-progress")
-            status = gr.HTML(
-                status_html("Upload a photo, pick a universe or style images, then Stylise."), elem_id="stylise-status"
+            progress, status = progress_and_status(
+                "stylise", "Upload a photo, pick a universe or style images, then Stylise."
             )
             result = gr.Image(label="Result", format="png", interactive=False, height=380, elem_id="stylise-result")
             losses = gr.Image(label="Loss curve", format="png", interactive=False, height=220, elem_id="stylise-losses")

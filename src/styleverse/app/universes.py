@@ -9,7 +9,7 @@ Both run in the job queue with progress and can be cancelled (the job's ``stop``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 
 from styleverse.app.context import AppContext
-from styleverse.app.controls import job_buttons, ticketed
+from styleverse.app.controls import capped_slider, job_buttons, progress_and_status, ticketed
 from styleverse.app.files import check_image, safe_name
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.views import payload_paths, progress_html, status_html
@@ -103,14 +103,22 @@ def _progress(ev: Progress) -> str:
     return progress_html(ev.done, total, f"{label}: {ev.done} / {total}")
 
 
-def analyse(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
-    """The analysis as page updates: progress per image, then the pictures, the ranked table and downloads."""
+def _checked(ctx: AppContext, req: Request, kind: str) -> Generator[View, None, tuple[Path, StyleInputs] | None]:
+    """:func:`prepare`, shown on the page; None (after a view that says why) when the images do not pass."""
     yield View(progress_html(0, 1, "checking the images…"), status_html("Checking the images…"))
     try:
-        folder, source = prepare(ctx, req, "analysis")
+        return prepare(ctx, req, kind)
     except StyleverseError as e:
         yield View(progress_html(0, 1, "not started"), status_html(error_line(e, LABELS), "error"))
+        return None
+
+
+def analyse(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
+    """The analysis as page updates: progress per image, then the pictures, the ranked table and downloads."""
+    prepared = yield from _checked(ctx, req, "analysis")
+    if prepared is None:
         return
+    folder, source = prepared
     subset = folder / ("subset-" + bank_name(req))
     job = AnalyzeJob(source, folder / "report", AnalysisSettings(mad_k=req.mad_k), write_bank=subset)
     yield View(status=status_html(f"Analysing {len(source.inputs)} images in {folder.name}/ …"))
@@ -144,12 +152,10 @@ def _analysed(done: Finished, folder: Path, subset: Path) -> View:
 
 def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     """The bank build as page updates: progress per image, then the bank file to download."""
-    yield View(progress_html(0, 1, "checking the images…"), status_html("Checking the images…"))
-    try:
-        folder, source = prepare(ctx, req, "bank")
-    except StyleverseError as e:
-        yield View(progress_html(0, 1, "not started"), status_html(error_line(e, LABELS), "error"))
+    prepared = yield from _checked(ctx, req, "bank")
+    if prepared is None:
         return
+    folder, source = prepared
     job = BankJob(source, folder / bank_name(req))
     for item in follow(lambda emit: run_bank(job, emit, ticket.stop), ticket, labels=LABELS):
         if isinstance(item, Finished):
@@ -189,23 +195,15 @@ def build(ctx: AppContext) -> None:
                 elem_id="uv-images",
             )
             with gr.Row():
-                size = gr.Slider(
-                    64,
-                    min(1024, lim.max_size),
-                    value=min(DEFAULTS.size or 256, lim.max_size),
-                    step=16,
-                    label=LABELS["size"],
-                    elem_id="uv-size",
-                )
+                size = capped_slider(64, min(1024, lim.max_size), DEFAULTS.size or 256, 16, LABELS["size"], "uv-size")
                 mad_k = gr.Slider(1, 6, value=DEFAULTS.mad_k, step=0.5, label=LABELS["mad_k"], elem_id="uv-k")
             name = gr.Textbox("universe", label="Universe name (bank file name)", max_lines=1, elem_id="uv-name")
             with gr.Row():
                 go = gr.Button("Analyse", variant="primary", elem_id="uv-analyse")
                 bank_btn = gr.Button("Build bank", elem_id="uv-bank")
                 stop = gr.Button("Cancel", variant="stop", elem_id="uv-cancel")
-            progress = gr.HTML(progress_html(0, 1, "idle"), elem_id="uv-progress")
-            status = gr.HTML(
-                status_html("Upload the style images of one universe, then Analyse or Build bank."), elem_id="uv-status"
+            progress, status = progress_and_status(
+                "uv", "Upload the style images of one universe, then Analyse or Build bank."
             )
             with gr.Row():
                 report = gr.DownloadButton("Download report (JSON)", visible=False, elem_id="uv-report")

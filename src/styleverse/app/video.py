@@ -17,7 +17,14 @@ import gradio as gr
 
 from styleverse.app import sources
 from styleverse.app.context import AppContext
-from styleverse.app.controls import job_buttons, ticketed
+from styleverse.app.controls import (
+    capped_slider,
+    job_buttons,
+    progress_and_status,
+    run_and_cancel,
+    style_pickers,
+    ticketed,
+)
 from styleverse.app.files import check_file_size
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
@@ -172,46 +179,15 @@ def build(ctx: AppContext) -> None:
                 info="or a real-time model from --models (much faster)",
                 elem_id="video-method",
             )
-            universes = gr.Dropdown(
-                ctx.bank_names(), multiselect=True, label="Universes (style banks)", elem_id="video-universes"
-            )
-            images = gr.File(
-                label="Style images", file_count="multiple", file_types=["image"], height=130, elem_id="video-styles"
-            )
+            universes, images = style_pickers(ctx, "video")
             with gr.Row():
-                size = gr.Slider(
-                    64,
-                    lim.max_video_side,
-                    value=min(256, lim.max_video_side),
-                    step=16,
-                    label=LABELS["size"],
-                    elem_id="video-size",
-                )
-                frames = gr.Slider(
-                    1,
-                    lim.max_video_frames,
-                    value=min(24, lim.max_video_frames),
-                    step=1,
-                    label=LABELS["max_frames"],
-                    elem_id="video-frames",
-                )
+                size = capped_slider(64, lim.max_video_side, 256, 16, LABELS["size"], "video-size")
+                frames = capped_slider(1, lim.max_video_frames, 24, 1, LABELS["max_frames"], "video-frames")
             with gr.Row():
-                steps_first = gr.Slider(
-                    1,
-                    lim.max_steps,
-                    value=min(d.steps_first, lim.max_steps),
-                    step=1,
-                    label=LABELS["steps_first"],
-                    elem_id="video-steps-first",
+                steps_first = capped_slider(
+                    1, lim.max_steps, d.steps_first, 1, LABELS["steps_first"], "video-steps-first"
                 )
-                steps = gr.Slider(
-                    1,
-                    lim.max_steps,
-                    value=min(d.steps, lim.max_steps),
-                    step=1,
-                    label=LABELS["steps"],
-                    elem_id="video-steps",
-                )
+                steps = capped_slider(1, lim.max_steps, d.steps, 1, LABELS["steps"], "video-steps")
             temporal = gr.Slider(  # from 0 (independent frames) to ten times the library's default
                 0,
                 10 * d.temporal_weight if d.temporal_weight > 0 else 1.0,
@@ -220,12 +196,9 @@ def build(ctx: AppContext) -> None:
                 label=LABELS["temporal_weight"],
                 elem_id="video-temporal",
             )
-            with gr.Row():
-                go = gr.Button("Stylise the clip", variant="primary", elem_id="video-run")
-                stop = gr.Button("Cancel", variant="stop", elem_id="video-cancel")
+            go, stop = run_and_cancel("Stylise the clip", "video")
         with gr.Column(scale=1):
-            progress = gr.HTML(progress_html(0, 1, "idle"), elem_id="video-progress")
-            status = gr.HTML(status_html("Upload a short clip and pick a style."), elem_id="video-status")
+            progress, status = progress_and_status("video", "Upload a short clip and pick a style.")
             result = gr.Video(label="Result", interactive=False, height=360, elem_id="video-result")
             download = gr.DownloadButton("Download MP4", visible=False, elem_id="video-download")
 

@@ -1,32 +1,33 @@
 """``styleverse adain train|apply|export``: any style image in real time (Huang & Belongie 2017).
 
-Training reports progress on stderr (rank 0 only under torchrun); Ctrl-C saves the exact resume state after
-the current step (a second Ctrl-C aborts at once). Defaults come from the library's dataclasses.
+Flags and handlers shared with the other network commands: :mod:`styleverse.cli.flags`,
+:mod:`styleverse.cli.networks`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from .common import (
     Parser,
-    add_device_args,
-    console,
+    add_actions,
     features_from_args,
     need,
     non_negative_float,
-    non_negative_int,
     positive_float,
     positive_int,
-    progress,
-    run_training,
-    setup_logging,
 )
-from .fast import _defaults
+from .flags import (
+    add_apply_run_args,
+    add_encoder_args,
+    add_images_io,
+    add_onnx_output,
+    add_training_args,
+    defaults,
+)
+from .networks import apply_command, onnx_output, train_command
 
 
 def unit_float(text: str) -> float:
@@ -37,11 +38,6 @@ def unit_float(text: str) -> float:
     return v
 
 
-def _help(p: argparse.ArgumentParser) -> int:
-    p.print_help(sys.stderr)
-    return 2
-
-
 def register(sub: Any) -> None:
     p: Parser = sub.add_parser(
         "adain",
@@ -50,18 +46,13 @@ def register(sub: Any) -> None:
         "the content's channel mean and std replaced by the style's, and a trained decoder. One decoder serves "
         "every style image, mix of styles and universe (a style bank).",
     )
-    p.set_defaults(func=lambda _a: _help(p))
-    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
-    _register_train(actions)
-    _register_apply(actions)
-    _register_export(actions)
+    add_actions(p, _register_train, _register_apply, _register_export)
 
 
 def _register_train(actions: Any) -> None:
     from styleverse.fast.adain.train import AdaINTrainConfig
-    from styleverse.nn.features import FeatureSpec
 
-    d, f = _defaults(AdaINTrainConfig), FeatureSpec()
+    d = defaults(AdaINTrainConfig)
     t: Parser = actions.add_parser(
         "train",
         help="train a decoder on content photos and style images",
@@ -82,28 +73,21 @@ def _register_train(actions: Any) -> None:
     t.add_argument("--style-weight", type=non_negative_float, default=d["style_weight"], help="λ of the style loss")
     t.add_argument("--content-weight", type=non_negative_float, default=d["content_weight"], help="content loss weight")
     t.add_argument("--width", type=positive_float, default=d["width"], help="decoder channels relative to the paper's")
-    t.add_argument(
-        "--backbone",
-        default=f.backbone,
-        help="the fixed encoder: imagenet (official VGG file), random (tests only) or PATH to VGG weights "
+    add_encoder_args(
+        t,
+        "the fixed encoder: imagenet (official VGG file), random (tests only) or PATH to VGG weights "
         "(default: imagenet)",
+        "VGG depth",
+        "encoder pooling",
     )
-    t.add_argument("--arch", choices=["vgg19", "vgg16"], default=f.arch, help="VGG depth")
-    t.add_argument("--pooling", choices=["max", "avg"], default=f.pooling, help="encoder pooling")
-    t.add_argument("--seed", type=int, default=d["seed"], help="seed for the initial weights and the data order")
-    t.add_argument("--checkpoint-every", type=non_negative_int, default=d["checkpoint_every"], help="0: at the end")
-    t.add_argument("--sample-every", type=non_negative_int, default=d["sample_every"], help="sample grid every K steps")
-    t.add_argument("--resume", action="store_true", help="continue the interrupted (or finished) run exactly")
-    t.add_argument("--overwrite", action="store_true", help="replace an existing decoder and start afresh")
-    t.add_argument("--quiet", action="store_true", help="no progress bar or info messages, only errors")
-    add_device_args(t)
+    add_training_args(t, d, "decoder", "0: at the end")
     t.set_defaults(func=cmd_train)
 
 
 def _add_style_args(p: argparse.ArgumentParser, weights: bool = True) -> None:
     from styleverse.fast.open import StylizerSpec
 
-    d = _defaults(StylizerSpec)
+    d = defaults(StylizerSpec)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--style", nargs="+", default=[], metavar="IMG", help="style images or folders (one style each)")
     g.add_argument("--style-bank", nargs="+", default=[], metavar="BANK", help="style banks: a universe as one style")
@@ -117,7 +101,7 @@ def _register_apply(actions: Any) -> None:
     from styleverse.fast.job import ApplyJob
     from styleverse.fast.open import StylizerSpec
 
-    d = {**_defaults(StylizerSpec), **_defaults(ApplyJob)}
+    d = defaults(StylizerSpec, ApplyJob)
     a: Parser = actions.add_parser(
         "apply",
         help="stylise images and folders with any style",
@@ -125,8 +109,7 @@ def _register_apply(actions: Any) -> None:
         "one image, a folder otherwise (results keep their input names).",
     )
     a.add_argument("model", metavar="DECODER", help="an AdaIN decoder (.safetensors from `adain train`)")
-    a.add_argument("inputs", nargs="+", metavar="IN", help="images or folders of images")
-    a.add_argument("-o", "--output", required=True, metavar="OUT", help="output image (one input) or folder")
+    add_images_io(a)
     _add_style_args(a)
     a.add_argument("--alpha", type=unit_float, default=d["alpha"], help="0 = the content decoded, 1 = full style")
     a.add_argument(
@@ -137,9 +120,7 @@ def _register_apply(actions: Any) -> None:
     )
     a.add_argument("--mask", metavar="MASK", help="black-and-white image: white takes the first style, black the 2nd")
     a.add_argument("--size", type=positive_int, default=d["size"], help="longest side of the output in pixels")
-    a.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    a.add_argument("--quiet", action="store_true", help="no progress bar, only errors")
-    add_device_args(a)
+    add_apply_run_args(a)
     a.set_defaults(func=cmd_apply)
 
 
@@ -152,7 +133,7 @@ def _register_export(actions: Any) -> None:
         "Both take alpha; height and width must be multiples of 8.",
     )
     e.add_argument("model", metavar="DECODER", help="an AdaIN decoder (.safetensors)")
-    e.add_argument("-o", "--output", required=True, metavar="ONNX", help="file to write (.onnx)")
+    add_onnx_output(e)
     _add_style_args(e)
     e.add_argument("--overwrite", action="store_true", help="replace an existing file")
     e.set_defaults(func=cmd_export)
@@ -160,51 +141,32 @@ def _register_export(actions: Any) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from styleverse.fast.adain.train import AdaINTrainConfig, train_adain
-    from styleverse.training.outputs import loss_plot_path, samples_path
 
-    rank0 = int(os.environ.get("RANK", "0")) == 0
-    quiet = args.quiet or not rank0
-    setup_logging(quiet)
     cfg = AdaINTrainConfig(
         content=tuple(args.content), style=tuple(args.style), output=args.output, size=args.size,
-        load_size=args.load_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr, lr_decay=args.lr_decay,
-        style_weight=args.style_weight, content_weight=args.content_weight, width=args.width,
-        features=features_from_args(args), seed=args.seed,
+        load_size=args.load_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
+        lr_decay=args.lr_decay, style_weight=args.style_weight, content_weight=args.content_weight,
+        width=args.width, features=features_from_args(args), seed=args.seed,
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, precision=args.precision,
         device=args.device, resume=args.resume, overwrite=args.overwrite,
     )  # fmt: skip
-    result = run_training("adain train", cfg.steps, quiet, lambda cb, stop: train_adain(cfg, cb, stop=stop))
-    if not rank0:
-        return 130 if result.interrupted else 0
-    out = result.output
-    if result.interrupted:
-        console.print(f"[yellow]interrupted; state saved beside {out}; rerun the same command with --resume")
-        return 130
-    print(f"decoder: {out} ({len(result.history)} steps, encoder {result.model.encoder.get('identity')})")
-    print(f"loss curves: {loss_plot_path(out)}")
-    if cfg.sample_every and samples_path(out).is_dir():
-        print(f"samples: {samples_path(out)}/")
-    return 0
+
+    def summary(result: Any) -> str:
+        return f"decoder: {result.output} ({len(result.history)} steps, encoder {result.model.encoder.get('identity')})"
+
+    return train_command(args, "adain train", cfg, train_adain, summary)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from styleverse.fast.job import ApplyJob, run_apply
     from styleverse.fast.open import ADAIN_KINDS, StylizerSpec
 
-    setup_logging(args.quiet)
     spec = StylizerSpec(
         args.model, styles=tuple(args.style), banks=tuple(args.style_bank),
         style_weights=tuple(args.style_weights) if args.style_weights else None, alpha=args.alpha,
         mask=args.mask, style_size=args.style_size, preserve_color=args.preserve_color, device=args.device,
         precision=args.precision,
     )  # fmt: skip
-    job = ApplyJob(spec, tuple(args.inputs), args.output, args.size, args.overwrite, ADAIN_KINDS)
-    with progress(args.quiet) as bar:
-        task = bar.add_task("adain apply", total=None, status="loading")
-        written = run_apply(job, lambda p: bar.update(task, advance=1, status=p.name))
-    target = written[0] if len(written) == 1 else Path(args.output)
-    print(f"wrote {len(written)} image{'s' if len(written) != 1 else ''}: {target}")
-    return 0
+    return apply_command(args, spec, ADAIN_KINDS, "adain apply", planned=False)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -213,12 +175,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from styleverse.fast.adain.apply import load_styles
     from styleverse.fast.adain.export import export_onnx
     from styleverse.fast.adain.model import load_adain, mix_stats
-    from styleverse.io.images import check_output
 
-    setup_logging(False)
-    need(Path(args.output).suffix.lower() == ".onnx", f"{args.output}: the output name must end in .onnx")
     inputs = [args.model, *args.style, *args.style_bank]
-    out = check_output(args.output, [p for p in inputs if Path(p).is_file()], args.overwrite)
+    out = onnx_output(args, [p for p in inputs if Path(p).is_file()])
     model = load_adain(args.model)
     stats = None
     if args.style or args.style_bank:

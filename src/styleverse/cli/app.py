@@ -9,7 +9,7 @@ from typing import Any
 
 from styleverse.app.config import AppConfig, Limits
 
-from .common import Parser, console, need, positive_float, positive_int, setup_logging
+from .common import Parser, console, fields_from, need, positive_float, positive_int, setup_logging
 
 D = AppConfig()
 L = Limits()
@@ -43,24 +43,7 @@ def register(sub: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:
     """The server the flags describe."""
-    limits = Limits(
-        max_upload_mb=args.max_upload_mb,
-        max_video_mb=args.max_video_mb,
-        max_pixels=args.max_pixels,
-        max_size=args.max_size,
-    )
-    return AppConfig(
-        host=args.host,
-        port=args.port,
-        outputs=args.outputs,
-        banks=args.banks,
-        models=args.models,
-        share=args.share,
-        backbone=args.backbone,
-        jobs=args.jobs,
-        device=args.device,
-        limits=limits,
-    )
+    return AppConfig(**fields_from(args, AppConfig, limits=Limits(**fields_from(args, Limits))))
 
 
 def cmd_app(args: argparse.Namespace) -> int:

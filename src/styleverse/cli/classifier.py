@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from styleverse.classifier.model import TRAIN_LAYER_CHOICES
 
 from .common import (
     Parser,
+    add_actions,
     add_device_args,
     console,
     non_negative_float,
@@ -53,16 +53,7 @@ def register(sub: Any) -> None:
         description="The paper's TransferCNN (section 3.1): a VGG conv base with a dense head that learns which "
         "universe a frame comes from; its conv base then serves style transfer (--backbone CHECKPOINT).",
     )
-
-    def usage(_args: argparse.Namespace) -> int:
-        p.print_help(sys.stderr)
-        return 2
-
-    p.set_defaults(func=usage)
-    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
-    _register_train(actions)
-    _register_eval(actions)
-    _register_predict(actions)
+    add_actions(p, _register_train, _register_eval, _register_predict)
 
 
 def _register_train(actions: Any) -> None:

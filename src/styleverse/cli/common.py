@@ -4,12 +4,13 @@ Ctrl-C/SIGTERM/SIGHUP as a long job's stop flag."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from styleverse.nn.features import FeatureSpec
     from styleverse.styles.spec import StyleSpec
 
-T = TypeVar("T")
 console = Console(stderr=True)
 
 
@@ -52,24 +52,22 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def positive_int(text: str) -> int:
+def _whole_number(text: str, least: int) -> int:
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    if v < least:
+        raise argparse.ArgumentTypeError(f"expected a number >= {least}, got {v}")
     return v
+
+
+def positive_int(text: str) -> int:
+    return _whole_number(text, 1)
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
-    return v
+    return _whole_number(text, 0)
 
 
 def non_negative_float(text: str) -> float:
@@ -141,15 +139,36 @@ def run_command(
         return 1
 
 
+def fields_from(args: argparse.Namespace, cls: type, **given: Any) -> dict[str, Any]:
+    """The keyword arguments of dataclass ``cls`` that the flags give (a flag is named after the field it
+    sets; a field no flag names keeps its default), then ``given`` (values the flags give converted)."""
+    names = {f.name for f in dataclasses.fields(cls)} - given.keys()
+    return {n: getattr(args, n) for n in names if hasattr(args, n)} | given
+
+
 def need(cond: bool, message: str) -> None:
     """Raise a :class:`ConfigError` with ``message`` unless ``cond`` holds."""
     if not cond:
         raise ConfigError(message)
 
 
-def add_common(p: argparse.ArgumentParser) -> None:
-    """Flags every long-running command shares."""
-    p.add_argument("--quiet", action="store_true", help="no progress bars or info messages, only errors")
+def usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The handler of a command group run without its action: its help on stderr, exit status 2."""
+
+    def show(_args: argparse.Namespace) -> int:
+        p.print_help(sys.stderr)
+        return 2
+
+    return show
+
+
+def add_actions(p: argparse.ArgumentParser, *registers: Callable[[Any], None]) -> None:
+    """The ACTIONs of a command group (``fast train``, ...), each added by one of ``registers``; the group
+    alone shows its help (:func:`usage`)."""
+    p.set_defaults(func=usage(p))
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    for register in registers:
+        register(actions)
 
 
 def _vgg_configs() -> list[str]:
@@ -250,33 +269,11 @@ def stopping() -> Iterator[StopFlag]:
         yield flag
 
 
-def run_training(
-    label: str, steps: int, quiet: bool, run: Callable[[Callable[[Any], None], Callable[[], bool]], T]
-) -> T:
-    """Run a trainer built on :mod:`styleverse.training.loop` under a progress display and :func:`stopping`:
-    ``run(callback, stop)`` gets the loop's event callback and the stop flag Ctrl-C, SIGTERM and SIGHUP set."""
-    from styleverse.training.loop import CheckpointSaved, LoopStart, SampleSaved, StepEnd
-
-    with progress(quiet) as bar, stopping() as flag:
-        task = bar.add_task(label, total=steps, status="loading")
-
-        def on_event(ev: Any) -> None:
-            if isinstance(ev, LoopStart):
-                bar.update(task, completed=ev.step, status=f"x{ev.world_size}" + (" resumed" if ev.resumed else ""))
-            elif isinstance(ev, StepEnd):
-                lo = ev.losses
-                bar.update(task, completed=ev.step, status=f"style {lo['style']:.3g} content {lo['content']:.3g}")
-            elif isinstance(ev, CheckpointSaved | SampleSaved) and not quiet:
-                bar.update(task, status=f"{type(ev).__name__} at {ev.step}")
-
-        return run(on_event, flag)
-
-
-Register = Callable[[Any], None]
 __all__: Sequence[str] = [
     "Parser",
-    "add_common",
+    "add_actions",
     "console",
+    "fields_from",
     "flag_names",
     "need",
     "non_negative_float",
@@ -285,8 +282,8 @@ __all__: Sequence[str] = [
     "positive_int",
     "progress",
     "run_command",
-    "run_training",
     "setup_logging",
     "stopping",
+    "usage",
     "versions",
 ]

@@ -25,7 +25,7 @@ from .common import (
     Parser,
     add_model_args,
     features_from_args,
-    non_negative_float,
+    fields_from,
     positive_float,
     positive_int,
     progress,
@@ -33,6 +33,7 @@ from .common import (
     stopping,
     style_from_args,
 )
+from .flags import add_content_layers, add_style_args
 
 E, F = EvaluateSettings(), FeatureSpec()
 S = SweepSettings((), Path("."))
@@ -56,20 +57,15 @@ def register(sub: Any) -> None:
         "-o", "--output", default=DEFAULT_OUT, help="report folder (created; replaced files need --overwrite)"
     )
     p.add_argument("--content", help="content photo (or input video) of every RESULT, instead of the sidecar's")
-    p.add_argument("--style", nargs="+", default=[], metavar="STYLE", help="target style images or folders")
-    p.add_argument("--style-bank", nargs="+", default=[], metavar="BANK", help="target style banks")
-    p.add_argument(
-        "--style-weights",
-        nargs="+",
-        type=non_negative_float,
-        metavar="W",
-        help="one weight per --style entry, then per --style-bank (normalised; a folder shares its weight)",
+    add_style_args(
+        p,
+        "target style images or folders",
+        "target style banks",
+        "one weight per --style entry, then per --style-bank (normalised; a folder shares its weight)",
     )
     p.add_argument("--classifier", metavar="CKPT", help="universe classifier checkpoint: judge each result")
     p.add_argument("--universe", help="the universe every result should look like (default: what the result records)")
-    p.add_argument(
-        "--content-layers", nargs="+", default=list(F.content_layers), metavar="LAYER", help="content layers"
-    )
+    add_content_layers(p)
     p.add_argument(
         "--size",
         type=positive_int,
@@ -92,6 +88,12 @@ def register(sub: Any) -> None:
                 "random, or a PATH to VGG weights or a classifier checkpoint (default: the network the first "
                 "result's sidecar records, else imagenet)"
             )
+    _add_sweep_args(p)
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _add_sweep_args(p: Parser) -> None:
+    """--sweep and the grid it runs (defaults from :class:`~styleverse.evaluation.sweep.SweepSettings`)."""
     g = p.add_argument_group("sweep")
     g.add_argument("--sweep", action="store_true", help="RESULT... are photos: run a grid on them, then measure")
     g.add_argument(
@@ -117,20 +119,13 @@ def register(sub: Any) -> None:
         metavar="N",
         help="steps for lbfgs/adam",
     )
-    p.set_defaults(func=cmd_evaluate)
 
 
 def settings_from_args(args: argparse.Namespace) -> EvaluateSettings:
     """The measurement settings the flags describe."""
+    classifier = Path(args.classifier) if args.classifier else None
     return EvaluateSettings(
-        features=features_from_args(args),
-        size=args.size,
-        frames=args.frames,
-        max_frames=args.max_frames,
-        classifier=Path(args.classifier) if args.classifier else None,
-        universe=args.universe,
-        device=args.device,
-        precision=args.precision,
+        **fields_from(args, EvaluateSettings, features=features_from_args(args), classifier=classifier)
     )
 
 
@@ -165,11 +160,15 @@ def _print_table(ev: Evaluation, out_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def _report_folder(out_dir: Path, outputs: dict[str, Any], protect: list[Path], overwrite: bool) -> Any:
-    """Check every output up front, create the folder, hold its lock; a failed run leaves no empty folder."""
+def _report_folder(
+    out_dir: Path, outputs: dict[str, Any] | None = None, protect: list[Path] | None = None, overwrite: bool = False
+) -> Any:
+    """Check every output up front (``outputs``: a sweep checks its own), create the folder, hold its lock;
+    a failed run leaves no empty folder."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"-o {out_dir}: exists and is not a folder; -o takes the report folder")
-    check_outputs(outputs, protect, overwrite)
+    if outputs is not None:
+        check_outputs(outputs, protect or [], overwrite)
     created = not out_dir.exists()
     probe_folder(out_dir)
     try:
@@ -228,21 +227,9 @@ def _sweep(args: argparse.Namespace, settings: EvaluateSettings) -> int:
         evaluation=replace(settings, size=None),
     )
     sweep.validate()
-    with contextlib.ExitStack() as held:
-        if out_dir.exists() and not out_dir.is_dir():
-            raise OutputError(f"-o {out_dir}: exists and is not a folder; -o takes the report folder")
-        created = not out_dir.exists()
-        probe_folder(out_dir)
-        try:
-            held.enter_context(output_lock(out_dir, folder=True))
-            remove_temp_files(out_dir)
-            with progress(args.quiet) as bar, stopping() as stop:
-                task = bar.add_task("sweep", total=None, status="planning")
-                outcome = run_sweep(sweep, _Progress(bar, task), stop)
-        except BaseException:
-            if created and out_dir.is_dir() and not any(out_dir.iterdir()):
-                out_dir.rmdir()
-            raise
+    with _report_folder(out_dir), progress(args.quiet) as bar, stopping() as stop:
+        task = bar.add_task("sweep", total=None, status="planning")
+        outcome = run_sweep(sweep, _Progress(bar, task), stop)
     if not args.quiet:
         _print_table(outcome.evaluation, out_dir)
         Console().print(f"Contact sheet: {outcome.paths['sweep']}; trade-off plot: {outcome.paths['tradeoff']}")

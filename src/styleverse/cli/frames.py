@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -19,7 +20,16 @@ from rich.table import Table
 from styleverse import progress as library
 from styleverse.errors import ConfigError
 
-from .common import Parser, console, non_negative_float, non_negative_int, positive_float, positive_int, progress
+from .common import (
+    Parser,
+    console,
+    fields_from,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    progress,
+)
 
 
 def fraction(text: str) -> float:
@@ -137,7 +147,11 @@ def _register_balance(cmds: Any) -> None:
         help="images per class (default: the size of the smallest class)",
     )
     p.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed for the split, down-sampling and augmentation"
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        metavar="N",
+        help="seed for the split, down-sampling and augmentation",
     )
     p.add_argument(
         "--val-fraction",
@@ -267,24 +281,22 @@ def cmd_harvest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown_on_first_event(bars: Progress, label: str) -> Callable[[library.Progress], None]:
+    """A bar for a stage that may not happen (augmenting, drawing sheets): hidden until its first event."""
+    task = bars.add_task(label, total=None, status="", visible=False)
+
+    def on_event(e: library.Progress) -> None:
+        bars.update(task, total=e.total, completed=e.done, status=e.item, visible=True)
+
+    return on_event
+
+
 def cmd_balance(args: argparse.Namespace) -> int:
     from styleverse.frames.balance import BalanceConfig, balance
 
-    config = BalanceConfig(
-        args.per_class,
-        args.seed,
-        args.val_fraction,
-        args.block_seconds,
-        guard_seconds=args.guard_seconds,
-        duplicate_bits=args.duplicate_bits,
-    )
+    config = BalanceConfig(**fields_from(args, BalanceConfig))
     with progress(disable=args.quiet) as bars:
-        task = bars.add_task("augmenting", total=None, status="", visible=False)
-
-        def on_event(e: library.Progress) -> None:
-            bars.update(task, total=e.total, completed=e.done, status=e.item, visible=True)
-
-        report = balance(args.dataset, config, on_event)
+        report = balance(args.dataset, config, _shown_on_first_event(bars, "augmenting"))
     table = Table(
         title=f"balance: {report.per_class} per class ({report.per_class - report.val_quota} train, "
         f"{report.val_quota} val)"
@@ -314,11 +326,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from styleverse.frames.stats import COUNT_COLUMNS, write_stats
 
     with progress(disable=args.quiet) as bars:
-        task = bars.add_task("contact sheets", total=None, status="", visible=False)
-
-        def on_event(e: library.Progress) -> None:
-            bars.update(task, total=e.total, completed=e.done, status=e.item, visible=True)
-
+        on_event = _shown_on_first_event(bars, "contact sheets")
         report = write_stats(args.dataset, per_sheet=args.per_sheet, thumb=args.thumb, on_event=on_event)
     table = Table(title=f"{args.dataset}: images per class")
     for col in ("label", *COUNT_COLUMNS, "nearest train-val"):

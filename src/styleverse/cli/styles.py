@@ -9,13 +9,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from styleverse.styles.job import StyleInputs
+from styleverse.styles.analysis import AnalysisSettings
+from styleverse.styles.job import BankJob, StyleInputs
 
 from .common import (
     Parser,
     add_model_args,
     console,
     features_from_args,
+    fields_from,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -24,6 +26,9 @@ from .common import (
     setup_logging,
     stopping,
 )
+from .flags import defaults
+
+A = AnalysisSettings()
 
 
 def _add_inputs(p: argparse.ArgumentParser) -> None:
@@ -46,7 +51,10 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
     )
     add_model_args(p)
     p.add_argument(
-        "--seed", type=int, default=StyleInputs(()).seed, help="seed of --backbone random (and of the analysis sketch)"
+        "--seed",
+        type=int,
+        default=defaults(StyleInputs)["seed"],
+        help="seed of --backbone random (and of the analysis sketch)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary, only errors")
@@ -62,7 +70,16 @@ def register(sub: Any) -> None:
     )
     ss = p.add_subparsers(dest="styles_command", metavar="ACTION", parser_class=Parser)
     ss.required = True
-    b = ss.add_parser(
+    _register_bank(ss)
+    _register_analyze(ss)
+    i = ss.add_parser("info", help="show what style bank files hold", description="Summarise style bank files.")
+    i.add_argument("banks", nargs="+", metavar="BANK", help="style bank files (.safetensors)")
+    i.set_defaults(func=cmd_info)
+
+
+def _register_bank(ss: Any) -> None:
+    """``styles bank``: average many style images into one file."""
+    b: Parser = ss.add_parser(
         "bank",
         help="average many style images into a reusable .safetensors style bank",
         description="Stream any number of images through the feature network (bounded memory) and store the "
@@ -72,12 +89,15 @@ def register(sub: Any) -> None:
     _add_inputs(b)
     b.add_argument("-o", "--output", required=True, help="bank file to write, e.g. gwen.style.safetensors")
     b.add_argument(
-        "--size", type=positive_int, default=512, help="longest side images are seen at (use your stylize --size)"
+        "--size",
+        type=positive_int,
+        default=defaults(StyleInputs)["size"],
+        help="longest side images are seen at (use your stylize --size)",
     )
     b.add_argument(
         "--checkpoint-every",
         type=non_negative_int,
-        default=200,
+        default=defaults(BankJob)["checkpoint_every"],
         metavar="N",
         help="save the running sums to OUTPUT.resume.safetensors every N images and on Ctrl-C (0: only on "
         "Ctrl-C), so an interrupted build continues with --resume",
@@ -88,7 +108,11 @@ def register(sub: Any) -> None:
         help="continue an interrupted build from OUTPUT.resume.safetensors (same inputs and settings)",
     )
     b.set_defaults(func=cmd_bank)
-    a = ss.add_parser(
+
+
+def _register_analyze(ss: Any) -> None:
+    """``styles analyze``: which style images belong together."""
+    a: Parser = ss.add_parser(
         "analyze",
         help="rank style images by distance to the set's average style; flag outliers; suggest a subset",
         description="Per image: distance to the mean Gram (per layer and overall, relative to the mean's size) "
@@ -98,30 +122,22 @@ def register(sub: Any) -> None:
     )
     _add_inputs(a)
     a.add_argument("-o", "--output", required=True, help="report folder (created if missing)")
-    a.add_argument("--size", type=positive_int, default=256, help="longest side images are seen at")
+    a.add_argument("--size", type=positive_int, default=A.size, help="longest side images are seen at")
     a.add_argument(
         "--keep", type=positive_int, help="size of the suggested subset (default: the number of non-outliers)"
     )
-    a.add_argument("--mad-k", type=positive_float, default=3.0, help="outlier if distance > median + K x 1.4826 x MAD")
+    a.add_argument(
+        "--mad-k", type=positive_float, default=A.mad_k, help="outlier if distance > median + K x 1.4826 x MAD"
+    )
     a.add_argument("--write-bank", metavar="FILE", help="also write a style bank of the suggested subset")
     a.set_defaults(func=cmd_analyze)
-    i = ss.add_parser("info", help="show what style bank files hold", description="Summarise style bank files.")
-    i.add_argument("banks", nargs="+", metavar="BANK", help="style bank files (.safetensors)")
-    i.set_defaults(func=cmd_info)
 
 
 def _source(args: argparse.Namespace) -> StyleInputs:
     setup_logging(args.quiet)
-    return StyleInputs(
-        inputs=tuple(args.inputs),
-        weights=tuple(args.weights) if args.weights else None,
-        label=args.label,
-        size=args.size,
-        features=features_from_args(args),
-        precision=args.precision,
-        device=args.device,
-        seed=args.seed,
-    )
+    weights = tuple(args.weights) if args.weights else None
+    given = {"inputs": tuple(args.inputs), "weights": weights, "features": features_from_args(args)}
+    return StyleInputs(**fields_from(args, StyleInputs, **given))
 
 
 def _progressing(bar: Any, label: str) -> Any:

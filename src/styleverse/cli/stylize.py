@@ -7,29 +7,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-from styleverse.nn.features import FeatureSpec
 from styleverse.styles.spec import COLOR_MODES, StyleSpec
 from styleverse.transfer.job import StylizeJob, run_stylize
-from styleverse.transfer.optimize import DEFAULT_LR, INITS, OPTIMIZERS, StepEvent, TransferConfig
+from styleverse.transfer.optimize import INITS, StepEvent, TransferConfig
 
 from .common import (
     Parser,
     add_model_args,
     console,
     features_from_args,
+    fields_from,
     non_negative_float,
     non_negative_int,
-    positive_float,
     positive_int,
     progress,
     setup_logging,
     stopping,
     style_from_args,
 )
+from .flags import add_gatys_args, add_style_args
 
 D = TransferConfig()
 J = StylizeJob(Path("in"), Path("out"))
-F, S = FeatureSpec(), StyleSpec()
+S = StyleSpec()
 
 
 def register(sub: Any) -> None:
@@ -40,24 +40,24 @@ def register(sub: Any) -> None:
         "images. Writes OUT, OUT.json (settings, losses, timing, versions) and optional plot/snapshots.",
     )
     p.add_argument("content", help="content image (any format Pillow reads)")
-    p.add_argument("--style", nargs="+", default=[], metavar="STYLE", help="style images or folders of them")
-    p.add_argument(
-        "--style-bank",
-        nargs="+",
-        default=[],
-        metavar="BANK",
-        help="style banks (.style.safetensors from 'styleverse styles bank'): a universe's averaged style; "
+    add_style_args(
+        p,
+        "style images or folders of them",
+        "style banks (.style.safetensors from 'styleverse styles bank'): a universe's averaged style; "
         "they mix with --style images, weighted after them by --style-weights",
-    )
-    p.add_argument(
-        "--style-weights",
-        nargs="+",
-        type=non_negative_float,
-        metavar="W",
-        help="one weight per --style entry, then per --style-bank (normalised to sum 1; a folder shares its "
+        "one weight per --style entry, then per --style-bank (normalised to sum 1; a folder shares its "
         "weight among its images)",
     )
     p.add_argument("-o", "--output", required=True, help="output image; format from the extension (.png, .jpg, ...)")
+    _add_optimisation_args(p)
+    add_model_args(p, from_bank=True)
+    p.add_argument("--seed", type=int, default=D.seed, help="random seed; the same seed and settings repeat a run")
+    _add_output_args(p)
+    p.set_defaults(func=cmd_stylize)
+
+
+def _add_optimisation_args(p: Parser) -> None:
+    """--size to --preserve-color: what the optimisation does, scale by scale."""
     p.add_argument("--size", type=positive_int, default=D.size, help="longest side of the output in pixels")
     p.add_argument(
         "--scales",
@@ -80,28 +80,16 @@ def register(sub: Any) -> None:
         help=f"a scale stops when its best loss improved by less than this fraction over the last {D.tol_window} "
         "steps (0: always run --steps); the sidecar records where and why each scale stopped",
     )
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=D.optimizer, help="L-BFGS (fast convergence) or Adam")
-    p.add_argument(
-        "--lr",
-        type=positive_float,
-        default=None,
-        help="learning rate (default: " + ", ".join(f"{v} for {k}" for k, v in DEFAULT_LR.items()) + ")",
-    )
-    p.add_argument(
-        "--content-weight", type=non_negative_float, default=D.content_weight, help="weight of the content loss"
-    )
-    p.add_argument("--style-weight", type=non_negative_float, default=D.style_weight, help="weight of the style loss")
-    p.add_argument(
-        "--tv-weight", type=non_negative_float, default=D.tv_weight, help="total-variation weight (denoising)"
-    )
-    p.add_argument(
-        "--content-layers", nargs="+", default=list(F.content_layers), metavar="LAYER", help="content layers"
-    )
-    p.add_argument(
-        "--style-scale",
-        type=positive_float,
-        default=S.scale,
-        help="style images are seen at this multiple of the size",
+    add_gatys_args(
+        p,
+        D,
+        {
+            "optimizer": "L-BFGS (fast convergence) or Adam",
+            "content_weight": "weight of the content loss",
+            "style_weight": "weight of the style loss",
+            "tv_weight": "total-variation weight (denoising)",
+            "style_scale": "style images are seen at this multiple of the size",
+        },
     )
     p.add_argument("--init", default=J.init, help=f"starting image: {' | '.join(INITS)} | PATH to an image")
     p.add_argument(
@@ -110,8 +98,10 @@ def register(sub: Any) -> None:
         default=S.preserve_color,
         help="keep the content's colours: transfer luminance only, or match style colours to the content first",
     )
-    add_model_args(p, from_bank=True)
-    p.add_argument("--seed", type=int, default=D.seed, help="random seed; the same seed and settings repeat a run")
+
+
+def _add_output_args(p: Parser) -> None:
+    """--plot to --quiet: what is written besides the image, and how a run restarts."""
     p.add_argument("--plot", metavar="FILE", help="write style/content loss curves (log scale) to FILE (.png/.svg)")
     p.add_argument(
         "--save-every",
@@ -123,26 +113,11 @@ def register(sub: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.resume.safetensors")
     p.add_argument("--quiet", action="store_true", help="no progress bar or info messages, only errors")
-    p.set_defaults(func=cmd_stylize)
 
 
 def _config(args: argparse.Namespace) -> TransferConfig:
-    return TransferConfig(
-        steps=args.steps,
-        tol=args.tol,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
-        size=args.size,
-        scales=tuple(args.scales or ()),
-        init=args.init if args.init in INITS else "content",
-        seed=args.seed,
-        save_every=args.save_every,
-        precision=args.precision,
-        device=args.device,
-    )
+    init = args.init if args.init in INITS else "content"
+    return TransferConfig(**fields_from(args, TransferConfig, scales=tuple(args.scales or ()), init=init))
 
 
 def job_from_args(args: argparse.Namespace) -> StylizeJob:

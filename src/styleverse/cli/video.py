@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from styleverse.frames.segments import parse_time
-from styleverse.nn.features import FeatureSpec
 from styleverse.styles.spec import COLOR_MODES, StyleSpec
-from styleverse.transfer.optimize import DEFAULT_LR, OPTIMIZERS, StepEvent
+from styleverse.transfer.optimize import StepEvent
 from styleverse.video.config import FrameDone, GatysSettings, StageStarted, VideoConfig, VideoJob, VideoStarted
 from styleverse.video.job import run_video
 from styleverse.video.loop import FlowBlended
@@ -21,18 +19,19 @@ from .common import (
     add_model_args,
     console,
     features_from_args,
+    fields_from,
     need,
     non_negative_float,
-    positive_float,
     positive_int,
     progress,
     setup_logging,
     stopping,
     style_from_args,
 )
+from .flags import add_gatys_args, add_mix_args, add_style_args, parse_mix
 
 D = GatysSettings()
-F, S, V = FeatureSpec(), StyleSpec(), VideoConfig()
+S, V = StyleSpec(), VideoConfig()
 
 
 def time_arg(text: str) -> float:
@@ -84,31 +83,23 @@ def register(sub: Any) -> None:
 
 
 def _style_args(p: Parser) -> None:
-    p.add_argument("--style", nargs="+", default=[], metavar="STYLE", help="style images or folders of them")
-    p.add_argument(
-        "--style-bank", nargs="+", default=[], metavar="BANK", help="style banks (.style.safetensors) to mix in"
+    add_style_args(
+        p,
+        "style images or folders of them",
+        "style banks (.style.safetensors) to mix in",
+        "one weight per --style entry, then per --style-bank (normalised to sum 1)",
     )
-    p.add_argument(
-        "--style-weights",
-        nargs="+",
-        type=non_negative_float,
-        metavar="W",
-        help="one weight per --style entry, then per --style-bank (normalised to sum 1)",
+    add_gatys_args(
+        p,
+        D,
+        {
+            "optimizer": "L-BFGS or Adam",
+            "content_weight": "content loss weight",
+            "style_weight": "style loss weight",
+            "tv_weight": "total-variation weight",
+            "style_scale": "style images' size multiple",
+        },
     )
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=D.optimizer, help="L-BFGS or Adam")
-    p.add_argument(
-        "--lr",
-        type=positive_float,
-        default=None,
-        help="learning rate (default: " + ", ".join(f"{v} for {k}" for k, v in DEFAULT_LR.items()) + ")",
-    )
-    p.add_argument("--content-weight", type=non_negative_float, default=D.content_weight, help="content loss weight")
-    p.add_argument("--style-weight", type=non_negative_float, default=D.style_weight, help="style loss weight")
-    p.add_argument("--tv-weight", type=non_negative_float, default=D.tv_weight, help="total-variation weight")
-    p.add_argument(
-        "--content-layers", nargs="+", default=list(F.content_layers), metavar="LAYER", help="content layers"
-    )
-    p.add_argument("--style-scale", type=positive_float, default=S.scale, help="style images' size multiple")
     p.add_argument(
         "--preserve-color",
         choices=COLOR_MODES,
@@ -137,9 +128,7 @@ def _model_args(p: Parser) -> None:
     g.add_argument(
         "--alpha", type=non_negative_float, default=1.0, help="with --adain: 0 keeps the content, 1 the full style"
     )
-    u = g.add_mutually_exclusive_group()
-    u.add_argument("--universe", metavar="NAME", help="the universe to apply (default: the model's first)")
-    u.add_argument("--mix", nargs="+", metavar="NAME:W", help="a weighted mix of universes, e.g. gwen:2 miles:1")
+    add_mix_args(g)
     g.add_argument(
         "--blend",
         type=non_negative_float,
@@ -154,8 +143,6 @@ def realtime_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, 
     flow-blended frame stylizer, what identifies it (sidecar, resume), and the files it reads (never to be
     overwritten)."""
     from styleverse.fast.open import ADAIN_KINDS, FAST_KINDS, StylizerSpec, open_stylizer
-
-    from .fast import parse_mix
 
     if args.adain:
         need(bool(args.style or args.style_bank), "--adain needs --style images or --style-bank banks")
@@ -197,28 +184,8 @@ def _video_args(p: Parser) -> None:
 
 def job_from_args(args: argparse.Namespace) -> VideoJob:
     """The library job the flags describe."""
-    gatys = GatysSettings(
-        optimizer=args.optimizer,
-        lr=args.lr,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
-        seed=args.seed,
-        precision=args.precision,
-        device=args.device,
-    )
-    video = VideoConfig(
-        temporal_weight=args.temporal_weight,
-        steps_first=args.steps_first,
-        steps=args.steps,
-        start=args.start,
-        end=args.end,
-        max_frames=args.max_frames,
-        size=args.size,
-        crf=args.crf,
-        compare=args.compare,
-        blend=args.blend,
-    )
+    gatys = GatysSettings(**fields_from(args, GatysSettings))
+    video = VideoConfig(**fields_from(args, VideoConfig))
     return VideoJob(
         Path(args.input),
         Path(args.output),
@@ -238,7 +205,6 @@ class FrameReporter:
 
     def __init__(self, bar: Any, task: Any) -> None:
         self.bar, self.task = bar, task
-        self.frame_start = time.perf_counter()
         self.last = ""
 
     def __call__(self, ev: Any) -> None:

@@ -19,7 +19,6 @@ How each result is measured (numbers defined in :mod:`styleverse.evaluation.metr
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -287,8 +286,3 @@ def evaluate(
         raise ConfigError("give at least one result to evaluate")
     sources = [describe_result(r, overrides or Overrides()) for r in results]
     return evaluate_sources(sources, settings, callback, stop=stop)
-
-
-def finite_or_none(x: float | None) -> float | None:
-    """JSON-safe number: None for None, NaN or inf."""
-    return x if x is not None and math.isfinite(x) else None

@@ -74,11 +74,6 @@ class LBFGS:
         self.x_prev, self.g_prev, self.n = x, g, self.n + 1
         return x + t * d
 
-    def forget(self) -> None:
-        """Drop the curvature pairs and the previous point (after an outside change of x)."""
-        self.s, self.y, self.rho, self.gamma = [], [], [], 1.0
-        self.x_prev, self.g_prev, self.n = None, None, 0
-
     def state_dict(self) -> dict[str, Any]:
         """Plain nested state (tensors are shared, not copied: they are never modified in place)."""
         return {

@@ -278,11 +278,6 @@ def check_stats(stats: ChannelStats, model: AdaINModel, where: str) -> None:
         raise InputError(f"{where}: has {stats.mean.numel()} channels at {ENCODER_LAYER}, this decoder takes {c}")
 
 
-def decode_clamped(x: torch.Tensor) -> torch.Tensor:
-    """The decoder's raw output as pixels: float32 clamped to [0, 1] (the paper's images are clipped too)."""
-    return x.float().clamp(0, 1)
-
-
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """A (1, K, h, w) 0/1 region mask at another size, nearest neighbour (regions stay exclusive)."""
     return F.interpolate(mask.float(), size=size, mode="nearest")
