@@ -45,3 +45,25 @@ def test_pairs_without_curvature_are_skipped() -> None:
     x2 = opt.step(x, torch.ones(3))
     opt.step(x2, torch.ones(3))  # same gradient: yᵀs = 0, nothing learnt
     assert opt.s == [] and opt.n == 2
+
+
+def _f(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> float:
+    return float(0.5 * x @ a @ x - b @ x)
+
+
+def test_a_move_that_raises_the_objective_is_rejected_and_halved() -> None:
+    """Steps far too long for the curvature (lr 8): without the objective the iterates blow up; with it every
+    move that raised f is taken back halfway, the accepted values never rise, and it still converges."""
+    a, b = _quadratic(seed=2)
+    blind, x = LBFGS(history=10, lr=8.0), torch.zeros(20, dtype=torch.float64)
+    for _ in range(30):
+        x = blind.step(x, _grad(a, b, x))
+    assert not _f(a, b, x) < 0  # diverged: worse than the start (f = 0 at x = 0)
+    opt, x, accepted = LBFGS(history=10, lr=8.0), torch.zeros(20, dtype=torch.float64), []
+    for _ in range(200):
+        fx = _f(a, b, x)
+        x = opt.step(x, _grad(a, b, x), fx)
+        if opt.f_prev == fx:
+            accepted.append(fx)
+    assert opt.rejected > 0 and accepted == sorted(accepted, reverse=True)
+    assert torch.allclose(opt.x_prev, torch.linalg.solve(a, b), atol=1e-4)

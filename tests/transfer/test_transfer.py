@@ -16,6 +16,7 @@ from styleverse.transfer.optimize import (
     StepEvent,
     StyleTransfer,
     TransferConfig,
+    quantize,
 )
 from styleverse.transfer.optimizers import OPTIMIZER_TYPES, BoundedLBFGS, PixelOptimizer
 
@@ -192,7 +193,8 @@ def test_convergence_rule_stops_early_and_says_why(tiny) -> None:  # type: ignor
     res, events = _run(tiny, steps=40, tol=0.2, tol_window=3)
     assert res.stop_reason == "converged" and res.stopped_at is not None and 3 < res.stopped_at < 40
     assert len(res.history) == res.stopped_at == len([e for e in events if isinstance(e, StepEvent)])
-    assert res.scales == [{"size": [27, 32], "steps": res.stopped_at, "stop_reason": "converged", "precision": "fp32"}]
+    assert res.scales == [{"size": [27, 32], "steps": res.stopped_at, "stop_reason": "converged", "precision": "fp32",
+                           "improved": True}]  # fmt: skip
     best = [min(h["total"] for h in res.history[: i + 1]) for i in range(len(res.history))]
     assert best[-4] - best[-1] <= 0.2 * best[-4]  # the rule held where it stopped ...
     assert all(best[i - 3] - best[i] > 0.2 * best[i - 3] for i in range(3, len(best) - 1))  # ... and not before
@@ -206,3 +208,15 @@ def test_auto_scales_halve_down_to_256() -> None:
     assert auto_scales(512) == (256, 512) and auto_scales(1024) == (256, 512, 1024) and auto_scales(300) == (300,)
     assert TransferConfig(size=2048).sizes == (256, 512, 1024, 2048)
     assert TransferConfig(size=2048, scales=(700,)).sizes == (700,)
+
+
+def test_a_huge_style_weight_still_moves_the_image_and_never_calls_an_unmoved_run_converged(tiny) -> None:
+    """A style weight of 1e9 makes the first L-BFGS steps overshoot; a stop for convergence used to end the
+    run after tol_window steps with the best image still the start (the photo saved unchanged)."""
+    model, content, styles = tiny
+    start = quantize(content)
+    transfer = StyleTransfer(model, TransferConfig(steps=40, size=48, style_weight=1e9, precision="fp32"))
+    out = transfer.run(content, styles)
+    assert not torch.equal(out.image, start)
+    assert all(s["improved"] for s in out.scales)
+    assert out.final_losses["style"] < 0.5 * transfer.measure(start, content, styles)["style"]

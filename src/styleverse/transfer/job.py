@@ -293,5 +293,10 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
             "lower lr or the loss weights",
             setting="lr",
         )
+    if result.scales and not any(s.get("improved", True) for s in result.scales):
+        log.warning(
+            "%s: the image did not move from where it started (no step lowered the loss); lower the style "
+            "weight or try the adam optimiser", paths["image"].name,
+        )  # fmt: skip
     written = {k: v for k, v in paths.items() if k != "resume" and v.exists()}
     return StylizeOutcome(result, written, side)

@@ -1,12 +1,13 @@
 """L-BFGS with one objective evaluation per step, whose whole state is a plain dict of tensors.
 
-Gatys et al. optimise with L-BFGS; like ``torch.optim.LBFGS(max_iter=1)`` (what styleverse used before)
-each step evaluates the objective once and moves ``t·d`` along the quasi-Newton direction, without a
-line search: a line search costs evaluations, and the style objective is smooth enough that a full step
-is almost always accepted. Owning the loop gives two things torch's class does not: the state
-(:meth:`LBFGS.state_dict`) is plain tensors and numbers, so an interrupted run continues bit for bit, and
-the curvature pairs are built from the move actually made, which keeps them right when a caller bounds
-the variable.
+Gatys et al. optimise with L-BFGS; like ``torch.optim.LBFGS(max_iter=1)`` (what styleverse used before) each step
+evaluates the objective once and moves ``t·d`` along the quasi-Newton direction, without a line search: a line
+search costs evaluations, and the style objective is smooth enough that a full step is almost always accepted. When
+it is not (a large style weight makes the first steps overshoot), the evaluation that found the loss higher than at
+the last accepted point rejects the move: the next point is halfway back along it, and no curvature pair is learnt
+from it (backtracking, one evaluation per try). Owning the loop gives two things torch's class does not: the state
+(:meth:`LBFGS.state_dict`) is plain tensors and numbers, so an interrupted run continues bit for bit, and the
+curvature pairs are built from the move actually made, which keeps them right when a caller bounds the variable.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ class LBFGS:
         self.gamma = 1.0  # yᵀs / yᵀy of the newest pair: the initial inverse-Hessian scale
         self.x_prev: torch.Tensor | None = None
         self.g_prev: torch.Tensor | None = None
+        self.f_prev: float | None = None  # the objective at x_prev (None: not given)
         self.n = 0
+        self.rejected = 0  # moves rejected so far (each costs one evaluation)
 
     def _direction(self, g: torch.Tensor) -> torch.Tensor:
         """-H·g by the two-loop recursion (Nocedal & Wright, algorithm 7.4)."""
@@ -56,9 +59,14 @@ class LBFGS:
             q.add_(s, alpha=a - b)
         return q
 
-    def step(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """The next point from ``x`` with gradient ``g`` (both flat). Both are kept, not copied (a copy per step
-        costs as much as an image): the caller must not modify them in place afterwards."""
+    def step(self, x: torch.Tensor, g: torch.Tensor, f: float | None = None) -> torch.Tensor:
+        """The next point from ``x`` with gradient ``g`` (both flat) and objective ``f``. Both tensors are kept,
+        not copied (a copy per step costs as much as an image): the caller must not modify them in place
+        afterwards. Given ``f``, a move that raised the objective above the last accepted point's is rejected
+        and halved instead (see the module doc)."""
+        if self.x_prev is not None and self.f_prev is not None and f is not None and not f <= self.f_prev:
+            self.rejected += 1
+            return self.x_prev + 0.5 * (x - self.x_prev)
         if self.x_prev is not None and self.g_prev is not None:
             s, y = x - self.x_prev, g - self.g_prev
             ys, yy = _dot(y, s), _dot(y, y)
@@ -71,7 +79,7 @@ class LBFGS:
                 self.gamma = ys / yy
         d = self._direction(g)
         t = min(1.0, 1.0 / max(float(g.abs().sum()), 1e-30)) * self.lr if self.n == 0 else self.lr
-        self.x_prev, self.g_prev, self.n = x, g, self.n + 1
+        self.x_prev, self.g_prev, self.f_prev, self.n = x, g, f, self.n + 1
         return x + t * d
 
     def state_dict(self) -> dict[str, Any]:
@@ -83,7 +91,9 @@ class LBFGS:
             "gamma": self.gamma,
             "x_prev": self.x_prev,
             "g_prev": self.g_prev,
+            "f_prev": self.f_prev,
             "n": self.n,
+            "rejected": self.rejected,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -91,3 +101,6 @@ class LBFGS:
         self.s, self.y, self.rho = list(state["s"]), list(state["y"]), [float(r) for r in state["rho"]]
         self.gamma = float(state["gamma"])
         self.x_prev, self.g_prev, self.n = state["x_prev"], state["g_prev"], int(state["n"])
+        f_prev = state.get("f_prev")  # absent in states saved before moves could be rejected
+        self.f_prev = None if f_prev is None else float(f_prev)
+        self.rejected = int(state.get("rejected", 0))

@@ -210,7 +210,7 @@ class StyleTransfer:
         if sc.done >= sc.cap:
             return "max_steps"
         tol = cfg.tol * (COARSE_TOL_FACTOR if sc.index < len(cfg.sizes) - 1 else 1.0)
-        if tol > 0 and len(sc.curve) > w:
+        if tol > 0 and len(sc.curve) > w and sc.curve[-1] < sc.curve[0]:  # a scale that never moved is not done
             old, new = sc.curve[-w - 1], sc.curve[-1]
             if old - new <= tol * abs(old):
                 return "converged"
@@ -270,7 +270,7 @@ class StyleTransfer:
                 sc.best_loss, sc.best_param = losses["total"], sc.opt.param.detach().clone()
             sc.curve.append(sc.best_loss)
             run["history"][-1]["best"] = sc.best_loss  # the point a stop now would save (this scale's best)
-            sc.opt.step(grad)
+            sc.opt.step(grad, losses["total"])
             run["state"] = self._capture(sc, run)
             if callback:
                 callback(StepEvent(step, total_cap, sc.index, sc.hw, dict(losses)))
@@ -384,7 +384,14 @@ class StyleTransfer:
 
 
 def _scale_info(sc: _Scale, reason: str) -> dict[str, Any]:
-    return {"size": list(sc.hw), "steps": sc.done, "stop_reason": reason, "precision": sc.precision}
+    improved = bool(sc.curve) and sc.curve[-1] < sc.curve[0]  # below the loss it started from
+    return {
+        "size": list(sc.hw),
+        "steps": sc.done,
+        "stop_reason": reason,
+        "precision": sc.precision,
+        "improved": improved,
+    }
 
 
 def stylize(

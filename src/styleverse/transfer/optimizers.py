@@ -51,8 +51,9 @@ class PixelOptimizer(ABC):
         return grad
 
     @abstractmethod
-    def step(self, grad: torch.Tensor) -> None:
-        """Move :attr:`param` one step given the gradient from :meth:`gradient`."""
+    def step(self, grad: torch.Tensor, loss: float) -> None:
+        """Move :attr:`param` one step given the gradient from :meth:`gradient` and the objective ``loss``
+        at the current :attr:`param`."""
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:
@@ -92,8 +93,8 @@ class BoundedLBFGS(PixelOptimizer):
             self.loss_scale = 1.0 / g if g > 0 and math.isfinite(g) else 1.0
         return grad * self.loss_scale
 
-    def step(self, grad: torch.Tensor) -> None:
-        self.param = self.lbfgs.step(self.param, grad)
+    def step(self, grad: torch.Tensor, loss: float) -> None:
+        self.param = self.lbfgs.step(self.param, grad, loss * (self.loss_scale or 1.0))
 
     def state_dict(self) -> dict[str, Any]:
         return {"param": self.param, "optimizer": self.lbfgs.state_dict(), "loss_scale": self.loss_scale}
@@ -112,7 +113,7 @@ class ProjectedAdam(PixelOptimizer):
         self.param = x.reshape(-1).clone().requires_grad_(True)
         self.adam = torch.optim.Adam([self.param], lr=lr)
 
-    def step(self, grad: torch.Tensor) -> None:
+    def step(self, grad: torch.Tensor, loss: float) -> None:
         self.param.grad = grad
         self.adam.step()
         with torch.no_grad():
