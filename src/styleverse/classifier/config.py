@@ -10,9 +10,9 @@ from typing import Any
 
 from styleverse.classifier.model import DEFAULT_HIDDEN, TRAIN_LAYER_CHOICES
 from styleverse.devices import PRECISIONS
-from styleverse.errors import ConfigError
 from styleverse.io.state import fingerprint as plain_fingerprint
 from styleverse.io.state import not_fingerprinted
+from styleverse.training.settings import Check, refuse_first
 
 log = logging.getLogger("styleverse")
 LR_PAPER = 1e-5  # the paper's Adam learning rate, for a trained start (ImageNet or a checkpoint)
@@ -76,7 +76,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         lr = self.lr if self.lr is not None else math.nan
-        checks = [
+        checks: list[Check] = [
             (self.epochs >= 1, "epochs must be >= 1", "epochs"),
             (self.batch_size >= 1, "batch_size must be >= 1", "batch_size"),
             (lr > 0 and math.isfinite(lr), "lr must be a positive number", "lr"),
@@ -104,9 +104,7 @@ class TrainConfig:
             (bool(self.init), "init must be imagenet, scratch or a path", "init"),
             (bool(self.hidden) and min(self.hidden) >= 1, "hidden layer sizes must be >= 1", "hidden"),
         ]
-        for ok, message, setting in checks:
-            if not ok:
-                raise ConfigError(message, setting)
+        refuse_first(checks)
 
     def fingerprint(self) -> dict[str, Any]:
         """Settings that must be equal for ``--resume`` to continue the same run exactly (besides world size)."""

@@ -16,7 +16,6 @@ Outputs beside ``MODEL.safetensors``: the model itself at every checkpoint and a
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, LoopResult, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, sample_file, write_model
 from styleverse.training.photos import Batches, content_photos
+from styleverse.training.settings import Check, refuse_first, trainer_checks
 
 if TYPE_CHECKING:
     from styleverse.styles.bank import Bank
@@ -77,29 +77,12 @@ class FastTrainConfig:
     overwrite: bool = not_fingerprinted(False)
 
     def validate(self) -> None:
-        checks = [
+        checks: list[Check] = [
             (bool(self.banks or self.styles), "give at least one universe: a style bank or style images", ()),
             (16 <= self.size <= 4096, "size must be between 16 and 4096 pixels", "size"),
             (self.size % 4 == 0, "size must be a multiple of 4 (the network downsamples twice)", "size"),
-            (self.batch_size >= 1 and self.steps >= 1, "batch_size and steps must be >= 1", ("batch_size", "steps")),
-            (self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number", "lr"),
-            (
-                self.checkpoint_every >= 0 and self.sample_every >= 0,
-                "checkpoint_every/sample_every >= 0",
-                ("checkpoint_every", "sample_every"),
-            ),
-            (
-                not (self.resume and self.overwrite),
-                "resume and overwrite contradict each other; pick one",
-                ("resume", "overwrite"),
-            ),
         ]
-        for name in ("style_weight", "content_weight", "tv_weight"):
-            v = getattr(self, name)
-            checks.append((v >= 0 and math.isfinite(v), f"{name} must be a number >= 0", name))
-        for ok, message, setting in checks:
-            if not ok:
-                raise ConfigError(message, setting)
+        refuse_first(checks + trainer_checks(self, ("style_weight", "content_weight", "tv_weight")))
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -36,7 +36,6 @@ import torch
 import torch.nn.functional as F
 
 from styleverse.devices import autocast, memory_format, place, resolve_precision
-from styleverse.errors import ConfigError
 from styleverse.fast.adain.model import (
     ENCODER_LAYER,
     STYLE_LAYERS,
@@ -55,6 +54,7 @@ from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, sample_file, write_model
 from styleverse.training.photos import Batches, content_photos, crop_photo
+from styleverse.training.settings import Check, refuse_first, trainer_checks
 
 STATE_KIND = "adain_train"
 SAMPLES = 4  # photos and styles in a sample grid
@@ -94,7 +94,7 @@ class AdaINTrainConfig:
     overwrite: bool = not_fingerprinted(False)
 
     def validate(self) -> None:
-        checks = [
+        checks: list[Check] = [
             (bool(self.content), "content: give photos (files, folders or a frames manifest)", "content"),
             (bool(self.style), "style: give the images of styles (files, folders or a frames manifest)", "style"),
             (
@@ -104,26 +104,9 @@ class AdaINTrainConfig:
             ),
             (16 <= self.size <= 4096 and self.size % 8 == 0, "size must be a multiple of 8 from 16 to 4096", "size"),
             (self.load_size >= self.size, "load_size must be at least size", ("load_size", "size")),
-            (self.batch_size >= 1 and self.steps >= 1, "batch_size and steps must be >= 1", ("batch_size", "steps")),
-            (self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number", "lr"),
             (self.lr_decay >= 0 and math.isfinite(self.lr_decay), "lr_decay must be a number >= 0", "lr_decay"),
-            (
-                self.checkpoint_every >= 0 and self.sample_every >= 0,
-                "checkpoint_every/sample_every >= 0",
-                ("checkpoint_every", "sample_every"),
-            ),
-            (
-                not (self.resume and self.overwrite),
-                "resume and overwrite contradict each other; pick one",
-                ("resume", "overwrite"),
-            ),
         ]
-        for name in ("style_weight", "content_weight"):
-            v = getattr(self, name)
-            checks.append((v >= 0 and math.isfinite(v), f"{name} must be a number >= 0", name))
-        for ok, message, setting in checks:
-            if not ok:
-                raise ConfigError(message, setting)
+        refuse_first(checks + trainer_checks(self, ("style_weight", "content_weight")))
         DecoderSpec(self.features.arch, 512, self.width).validate()
 
     def to_dict(self) -> dict[str, Any]:
