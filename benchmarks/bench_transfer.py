@@ -1,6 +1,6 @@
 """Style-transfer speed, time to quality and peak memory, on this machine's CPU (and CUDA when present).
 
-Three tables (``--tables``):
+Four tables (``--tables``):
 
 - **step**: seconds per L-BFGS step (forward + backward + update) in float32 and in bf16 autocast +
   channels_last, at each ``--sizes``.
@@ -12,6 +12,10 @@ Three tables (``--tables``):
   finest scale first reached the bar (checkpoints every ``--every`` steps, their measurement not counted).
   ``--legacy`` also runs the old unbounded optimiser for the same steps, to show what it saved;
   ``--variants`` runs changed defaults (no convergence stop, float32 for the finest scale, a float32 polish).
+- **weights**: one default run per style weight of ``--weights`` (1e5 to 1e8) at ``--weight-size``: the
+  style and content losses before weighting, SSIM of the luminance against the photo, steps and why each
+  stopped. The style loss should fall as the weight rises and every result should have moved; the results
+  side by side go to ``--sheet`` (default ``docs/style_weights.png``) to look at.
 - **memory**: peak resident memory of one default L-BFGS step at ``--memory-sizes`` (a fresh process each,
   so peaks do not mix); a size whose estimate exceeds the free memory is skipped.
 
@@ -26,6 +30,7 @@ drawn samples. Wall-clock depends on what else runs: the load average is printed
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -302,9 +307,58 @@ def memory_table(args: argparse.Namespace, backbone: str) -> None:
     console.print(table)
 
 
+# ---- style weight grid -----------------------------------------------------------------------------------------
+
+
+def weights_table(args: argparse.Namespace, backbone: str) -> None:
+    """One default run per ``--weights`` entry; the unweighted losses, structure, steps, and a contact sheet."""
+    from styleverse.evaluation.metrics import ssim
+
+    model, _ = build_model(backbone)
+    content = pil_to_tensor(resize_longest(content_photo(args.photo), args.weight_size))
+    styles = Samples()
+    table = Table(title=f"style weight grid, {args.weight_size} px, VGG19 ({backbone}), {load()}")
+    for col in ("style weight", "style loss", "content loss", "SSIM", "steps", "stopped", "moved", "seconds"):
+        table.add_column(col, justify="right")
+    images, style_losses = [], []
+    for w in args.weights:
+        t = time.perf_counter()
+        cfg = TransferConfig(size=args.weight_size, style_weight=w, precision=args.precision, device=args.device)
+        res = StyleTransfer(model, cfg).run(content, styles)  # type: ignore[arg-type]
+        style, content_loss = res.final_losses["style"] / w, res.final_losses["content"] / cfg.content_weight
+        moved = all(s.get("improved", True) for s in res.scales)
+        style_losses.append(style)
+        images.append((res.image, f"style weight {w:g}"))
+        table.add_row(f"{w:g}", f"{style:.3g}", f"{content_loss:.3g}", f"{ssim(res.image, content):.3f}",
+                      str(res.stopped_at), str(res.stop_reason), "yes" if moved else "NO",
+                      f"{time.perf_counter() - t:.1f}")  # fmt: skip
+    console.print(table)
+    falling = all(b < a for a, b in itertools.pairwise(style_losses))
+    console.print(f"style loss falls as the weight rises: {'yes' if falling else 'NO'}")
+    if args.sheet:
+        contact_sheet([(content, "photo"), *images], args.sheet)
+        console.print(f"results side by side: {args.sheet}")
+
+
+def contact_sheet(images: list[tuple[torch.Tensor, str]], path: str) -> None:
+    """The images in a row, each with its label underneath, as one PNG."""
+    from PIL import Image, ImageDraw
+
+    tiles = [Image.fromarray((x[0].permute(1, 2, 0).clamp(0, 1) * 255).byte().numpy()) for x, _ in images]
+    w, h = max(t.width for t in tiles), max(t.height for t in tiles)
+    sheet = Image.new("RGB", (w * len(tiles), h + 24), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (tile, (_, label)) in enumerate(zip(tiles, images, strict=True)):
+        sheet.paste(tile, (i * w, 0))
+        draw.text((i * w + 6, h + 6), label, fill="black")
+    sheet.save(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tables", nargs="+", default=["step", "quality", "memory"], choices=["step", "quality", "memory"])
+    ap.add_argument(
+        "--tables", nargs="+", default=["step", "quality", "memory"], choices=["step", "quality", "memory", "weights"]
+    )
     ap.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
     ap.add_argument("--baseline-steps", nargs="+", type=int, default=None, help="per size (default 300 each)")
     ap.add_argument("--step-steps", type=int, default=3, help="steps timed per cell of the step table")
@@ -317,6 +371,10 @@ def main() -> None:
         "fp32-finest (bf16 coarse, fp32 finest), fp32-polish (bf16 coarse-to-fine, then an fp32 pass at full size)",
     )  # fmt: skip
     ap.add_argument("--memory-sizes", nargs="+", type=int, default=[1024, 2048, 4096])
+    ap.add_argument("--weights", nargs="+", type=float, default=[1e5, 1e6, 1e7, 1e8], help="style weights (weights)")
+    ap.add_argument("--weight-size", type=int, default=256, help="longest side of the weights table's runs")
+    ap.add_argument("--precision", default="auto", help="precision of the weights table's runs")
+    ap.add_argument("--sheet", default="docs/style_weights.png", help="the weights table's contact sheet ('' for none)")
     ap.add_argument("--backbone", default="auto", help="auto: imagenet if cached, else random")
     ap.add_argument("--photo", default="astronaut", help="scikit-image photo: astronaut, chelsea, coffee")
     ap.add_argument("--device", default="cpu")
@@ -333,7 +391,8 @@ def main() -> None:
     console.print(f"CPU native bf16 (AMX/AVX512-BF16): {cpu_has_native_bf16()}; torch {torch.__version__}; "
                   f"threads {torch.get_num_threads()}; {load()}")  # fmt: skip
     for name in args.tables:
-        {"step": step_table, "quality": quality_table, "memory": memory_table}[name](args, backbone)
+        tables = {"step": step_table, "quality": quality_table, "memory": memory_table, "weights": weights_table}
+        tables[name](args, backbone)
 
 
 if __name__ == "__main__":
