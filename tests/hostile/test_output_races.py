@@ -115,3 +115,12 @@ def test_classifier(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     refused_theirs_kept(cli, run / "best.safetensors", "classifier", "train", make_universes(tmp_path / "ds", 2),
                         "--out", run, "--init", "scratch", "--width", str(WIDTH), "--size", "32",
                         "--precision", "fp32", "--device", "cpu", "--quiet")  # fmt: skip
+
+
+def test_evaluate(cli: Cli, images: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import styleverse.cli.evaluate
+
+    report = tmp_path / "rep" / "report.json"
+    race(monkeypatch, styleverse.cli.evaluate, report)
+    refused_theirs_kept(cli, report, "evaluate", images["style_a"], "--content", images["content"],
+                        "--style", images["style_b"], "-o", report.parent, *FP32)  # fmt: skip
