@@ -54,7 +54,7 @@ from styleverse.classifier.run import (
 from styleverse.devices import place, resolve_precision
 from styleverse.io.images import remove_temp_files
 from styleverse.io.lock import output_lock
-from styleverse.io.outputs import Output, check_outputs
+from styleverse.io.outputs import Output, check_outputs, network_files
 from styleverse.progress import Progress
 from styleverse.training.distributed import DistContext, all_sum, process_group
 from styleverse.training.loop import Event as LoopEvent
@@ -130,11 +130,11 @@ def train(config: TrainConfig, callback: Callback | None = None, stop: Callable[
 
     The run folder is locked (:func:`styleverse.io.lock.output_lock`, by rank 0, which alone writes) for the
     whole run: a second run into the same folder is refused naming the first, instead of replacing its files.
-    A run folder that is the dataset, lies inside it (its PNGs would become class images) or holds it is
-    refused before anything starts.
+    A run folder that is the dataset, lies inside it (its PNGs would become class images) or holds it or the
+    ``init`` weights file is refused before anything starts.
     """
     config.validate()
-    check_outputs({"--out": Output(config.out, "folder")}, [config.dataset])
+    check_outputs({"--out": Output(config.out, "folder")}, [config.dataset, *network_files(config.init)])
     with (
         process_group(config.device) as (ctx, device),
         output_lock(config.out) if ctx.is_main else contextlib.nullcontext(),  # entered once ctx is known

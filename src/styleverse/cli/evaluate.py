@@ -17,7 +17,7 @@ from styleverse.evaluation.evaluate import EvaluateSettings, Evaluation, ResultS
 from styleverse.evaluation.sweep import SweepRunStarted, SweepSettings
 from styleverse.io.images import probe_folder, remove_temp_files
 from styleverse.io.lock import output_lock
-from styleverse.io.outputs import Output, check_outputs
+from styleverse.io.outputs import Output, check_outputs, network_files
 from styleverse.nn.features import FeatureSpec
 from styleverse.transfer.config import StepEvent
 
@@ -173,6 +173,7 @@ def _report_folder(
     probe_folder(out_dir)
     try:
         with output_lock(out_dir, folder=True):
+            check_outputs(outputs, protect, overwrite)  # again: another run may have written them since
             remove_temp_files(out_dir)
             yield
     except BaseException:
@@ -197,6 +198,7 @@ def _evaluate(args: argparse.Namespace, settings: EvaluateSettings) -> int:
     sources = [describe_result(r, over) for r in args.results]
     out_dir = Path(args.output)
     protect = [p for s in sources for p in (s.path, s.content, *(x for x, _ in s.styles.images))]
+    protect += network_files(settings.classifier, settings.features.backbone)
     outputs: dict[str, Any] = {"-o": Output(out_dir, "folder")}
     outputs |= {f"-o ({p.name})": p for p in report_paths(out_dir).values()}
     with _report_folder(out_dir, outputs, protect, args.overwrite), progress(args.quiet) as bar, stopping() as stop:

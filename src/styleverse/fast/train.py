@@ -26,13 +26,14 @@ import torch
 from styleverse.devices import autocast, memory_format, place, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
+from styleverse.io.outputs import network_files
 from styleverse.io.state import fingerprint, not_fingerprinted, state_path
 from styleverse.nn.features import FeatureSpec, StyleContentModel
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, LoopResult, TrainTask, run_loop
-from styleverse.training.outputs import check_training_outputs, sample_file, write_model
+from styleverse.training.outputs import check_training_outputs, locked_training_outputs, sample_file, write_model
 from styleverse.training.photos import Batches, content_photos
 from styleverse.training.settings import Check, refuse_first, trainer_checks
 
@@ -214,8 +215,12 @@ def digest(photos: list[Path]) -> str:
     return inputs_digest([StyleImage(p, 1.0) for p in photos])
 
 
-def check_outputs(cfg: FastTrainConfig, inputs: list[str]) -> Path:
-    """The model path, after checking every output against the inputs and each other before any work."""
+def check_outputs(cfg: FastTrainConfig) -> Path:
+    """The model path, after checking every output against every input (content, banks and style files as
+    ``NAME=PATH`` names them, the feature network's file) and each other before any work."""
+    banks = [split_name(b, True)[1] for b in cfg.banks]
+    styles = [split_name(s, False)[1] for s in cfg.styles]
+    inputs: list[str | Path] = [*cfg.content, *banks, *styles, *network_files(cfg.features.backbone)]
     return check_training_outputs(
         cfg.output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every, inputs=inputs,
         photo_sources=cfg.content,
@@ -231,15 +236,17 @@ def train_fast(
     reports events. ``stop`` is polled after each step (the CLI wires Ctrl-C to it).
     """
     cfg.validate()
-    with process_group(cfg.device) as (ctx, device):
-        return _train(cfg, ctx, device, callback if ctx.is_main else None, stop)
+    with (
+        process_group(cfg.device) as (ctx, device),
+        locked_training_outputs(lambda: check_outputs(cfg), cfg.output, ctx.is_main) as out,
+    ):
+        return _train(cfg, out, ctx, device, callback if ctx.is_main else None, stop)
 
 
 def _train(
-    cfg: FastTrainConfig, ctx: DistContext, device: torch.device, callback: Callback | None,
+    cfg: FastTrainConfig, out: Path, ctx: DistContext, device: torch.device, callback: Callback | None,
     stop: Callable[[], bool] | None,
 ) -> FastTrainResult:  # fmt: skip
-    out = check_outputs(cfg, [*cfg.content, *cfg.banks, *cfg.styles]) if ctx.is_main else Path(cfg.output)
     photos = content_photos(cfg.content, cfg.size)
     precision = resolve_precision(cfg.precision, device)
     banks = load_banks(cfg)

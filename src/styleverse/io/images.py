@@ -211,7 +211,7 @@ def check_output(
     out = Path(path)
     for src in inputs:
         if _same_file(out, Path(src)):
-            raise OutputError(f"{out}: output path is also an input; choose another name")
+            raise OutputError(f"{out}: output path is also an input ({src}); choose another name")
     if out.is_dir():
         raise OutputError(f"{out}: is a folder; give a file name")
     if out.exists() and not overwrite:

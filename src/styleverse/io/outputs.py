@@ -30,6 +30,13 @@ from styleverse.errors import OutputError, WriteError
 from styleverse.io.images import check_output, image_format_for, probe_folder
 
 PathLike = str | os.PathLike[str]
+NAMED_NETWORKS = frozenset({"imagenet", "random", "scratch"})  # weight sources that are not files
+
+
+def network_files(*sources: PathLike | None) -> list[Path]:
+    """The files among network sources (``--backbone``, ``--init``, a classifier or model path): every source
+    given that is not a named network, so that no output can replace the weights a command reads."""
+    return [Path(s) for s in sources if s is not None and str(s) not in NAMED_NETWORKS]
 
 
 @dataclass(frozen=True)
@@ -98,8 +105,9 @@ def _check_cross(outs: dict[str, tuple[Path, Output]], inputs: _Inputs) -> None:
         if key in seen:
             raise OutputError(f"{flag} {path}: same path as {seen[key]}; give each output its own name")
         seen[key] = flag
-        if inputs.same(path) is not None:
-            raise OutputError(f"{flag} {path}: is also an input; choose another name")
+        src = inputs.same(path)
+        if src is not None:
+            raise OutputError(f"{flag} {path}: is also an input ({src}); choose another name")
         if spec.kind == "folder":
             inputs.check_folder(flag, path)
 

@@ -17,7 +17,7 @@ from styleverse.devices import MAX_IMAGE_SIDE, place, require_memory, resolve_de
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.images import check_output, probe_folder, remove_temp_files
 from styleverse.io.lock import output_lock
-from styleverse.io.outputs import Output, check_outputs
+from styleverse.io.outputs import Output, check_outputs, network_files
 from styleverse.nn.features import FeatureSpec
 from styleverse.styles.analysis import Analysis, AnalysisSettings, analyze
 from styleverse.styles.bank import Bank, build_bank, expand_inputs, save_bank
@@ -47,9 +47,11 @@ class StyleInputs:
     seed: int = 0
 
     def images(self) -> tuple[list[StyleImage], list[Path]]:
-        """The weighted images, and every input file and folder (outputs must not replace or join them)."""
+        """The weighted images, and every input file and folder, the feature network's file included (outputs
+        must not replace or join them)."""
         images = expand_inputs(list(self.inputs), list(self.weights) if self.weights else None, self.label)
-        return images, [s.path for s in images] + [Path(p) for p in self.inputs]
+        files = [s.path for s in images] + [Path(p) for p in self.inputs]
+        return images, files + network_files(self.features.backbone)
 
     def check_size(self) -> None:
         """Refuse, before any work, a size beyond the bound or whose feature maps cannot fit in memory."""
@@ -101,14 +103,20 @@ def _checkpoint(job: BankJob, protected: list[Path]) -> BankCheckpoint:
     return ckpt
 
 
+def _check_bank(job: BankJob, protected: list[Path]) -> BankCheckpoint:
+    """The bank file and its resume state, checked against every input and an earlier build."""
+    check_outputs({"-o": Output(job.output, suffixes=BANK_SUFFIXES)}, protected, job.overwrite)
+    return _checkpoint(job, protected)
+
+
 def run_bank(job: BankJob, callback: Callback | None = None, stop: Stop = never) -> tuple[Bank, Path]:
     """Build and save the bank; returns it and its path. ``stop()`` is asked before each image: True (or
     Ctrl-C) raises :class:`~styleverse.styles.resume.BankInterrupted` after saving the running sums."""
     job.source.check_size()
     images, protected = job.source.images()
-    check_outputs({"-o": Output(job.output, suffixes=BANK_SUFFIXES)}, protected, job.overwrite)
-    ckpt = _checkpoint(job, protected)
+    ckpt = _check_bank(job, protected)
     with output_lock(job.output):
+        _check_bank(job, protected)  # again: another run may have written the bank since the first check
         remove_temp_files(Path(job.output).parent, [Path(job.output).name, ckpt.path.name])
         model, info, device, precision = job.source.model()
         settings = job.source.settings(device)
@@ -155,6 +163,7 @@ def run_analyze(job: AnalyzeJob, callback: Callback | None = None, stop: Stop = 
             if job.write_bank:
                 held.enter_context(output_lock(job.write_bank))
                 remove_temp_files(Path(job.write_bank).parent, [Path(job.write_bank).name])
+            check_outputs(outputs, protected, job.overwrite)  # again: another run may have written them since
             model, info, device, precision = job.source.model()
             cfg = replace(job.analysis, size=job.source.size, seed=job.source.seed, precision=precision)
             result = analyze(model, info, images, cfg, device, callback, stop)

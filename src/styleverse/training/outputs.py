@@ -4,12 +4,14 @@ A model ``OUT.safetensors`` comes with its run state (``OUT.resume.safetensors``
 :mod:`styleverse.io.state`), its loss curves (``OUT.losses.png``) and, when sampling, a folder of sample grids
 (``OUT.samples/``). :func:`check_training_outputs` refuses, before the first step, an output that is an
 input, a loss plot that would land among the photos it trains on, and an earlier run's files unless the user
-said ``--resume`` or ``--overwrite``.
+said ``--resume`` or ``--overwrite``. :func:`locked_training_outputs` holds the model's exclusive lock for the
+whole run and checks again inside it, so two runs on one model never replace each other's files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,26 @@ def check_training_outputs(
         if Path(src).is_dir() and Path(src).resolve() == plot_dir:
             raise OutputError(f"-o {out}: its loss plot would join the photos in {src}; write the model elsewhere")
     return out
+
+
+@contextlib.contextmanager
+def locked_training_outputs(check: Callable[[], Path], output: str | Path, main: bool = True) -> Iterator[Path]:
+    """Check every output with ``check()`` (:func:`check_training_outputs` with the trainer's settings), hold the
+    model's exclusive lock (:func:`~styleverse.io.lock.output_lock`) for the body and check again once it is
+    held: a second run on the same model is refused naming the first, and a run that wrote its files between
+    this run's check and its lock is not replaced. Yields the model path. Only the ``main`` process, which
+    alone writes, checks and locks."""
+    from styleverse.io.images import remove_temp_files
+    from styleverse.io.lock import output_lock
+
+    if not main:
+        yield Path(output)
+        return
+    out = check()
+    with output_lock(out):
+        check()
+        remove_temp_files(out.parent, [out.name, state_path(out).name, loss_plot_path(out).name])
+        yield out
 
 
 def write_model(out: Path, write: Callable[[Path], Any], history: list[dict[str, float]], title: str) -> None:

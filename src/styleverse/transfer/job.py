@@ -36,7 +36,7 @@ from styleverse.io.images import (
     write_json,
 )
 from styleverse.io.lock import output_lock
-from styleverse.io.outputs import Output
+from styleverse.io.outputs import Output, network_files
 from styleverse.io.outputs import check_outputs as check_all
 from styleverse.io.state import fingerprint as plain_fingerprint
 from styleverse.io.state import load_state, not_fingerprinted, save_state, state_path
@@ -109,7 +109,7 @@ def output_paths(job: StylizeJob) -> dict[str, Path]:
 
 def _inputs(job: StylizeJob, styles: StyleSet) -> list[Path]:
     init = [] if job.init in INITS else [Path(job.init)]
-    return [Path(job.content), *job.style.inputs(styles), *init]
+    return [Path(job.content), *job.style.inputs(styles), *init, *network_files(job.features.backbone)]
 
 
 def check_outputs(job: StylizeJob, styles: StyleSet) -> dict[str, Path]:
@@ -249,6 +249,7 @@ def run_stylize(job: StylizeJob, callback: Callback | None = None, stop: Stop = 
     require_memory(need, device, f"size {max(h, w)}")
     out = Path(job.output)
     with output_lock(out):  # a second run writing the same image is refused, naming this one
+        check_outputs(job, styles)  # again: another run may have written them since the first check
         remove_temp_files(out.parent, [out.name, paths["sidecar"].name, paths["resume"].name])
         return _run_locked(job, paths, content, styles, bank_weights, callback, stop)
 

@@ -27,6 +27,7 @@ from styleverse.cancel import Stop, Stopped, never
 from styleverse.devices import peak_memory, resolve_device
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.lock import output_lock
+from styleverse.io.outputs import network_files
 from styleverse.io.state import fingerprint as plain_fingerprint
 from styleverse.io.video import DecodedFrame, VideoReader, display_size, frame_to_array
 from styleverse.nn.color import match_histogram
@@ -140,15 +141,18 @@ def run_video(
     job.video.validate()
     job.gatys.config().validate()
     styles, _ = job.style.sources() if stylizer is None else (None, None)
-    inputs = [job.input, *job.style.inputs(styles), *stylizer_inputs]
+    network = network_files(job.features.backbone) if stylizer is None else []
+    inputs = [job.input, *job.style.inputs(styles), *network, *stylizer_inputs]
     info = stylizer_info if stylizer is not None else None
     with open_input(job) as reader:
         plan = plan_outputs(job, inputs)
         if plan.finished(fingerprint(job, stylizer=info)):
             return VideoOutcome({}, plan.read_sidecar(), 0, None, already_finished=True)
         # an unfinished run of this output may have written part of it (killed while writing): that is ours
-        plan.check(job.overwrite or WorkFolder(plan.work, {}).exists())
+        ours = job.overwrite or WorkFolder(plan.work, {}).exists()
+        plan.check(ours)
         with output_lock(plan.output):  # a second run on the same output is refused, naming this one
+            plan.check(ours)  # again: another run may have written it since the first check
             return _locked(job, reader, plan, stylizer, info, callback, stop)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +47,14 @@ from styleverse.fast.adain.model import (
     adain,
     save_adain,
 )
+from styleverse.io.outputs import network_files
 from styleverse.io.state import fingerprint, not_fingerprinted, state_path
 from styleverse.nn.features import FeatureSpec
 from styleverse.nn.vgg import load_backbone
 from styleverse.styles.targets import channel_stats
 from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
-from styleverse.training.outputs import check_training_outputs, sample_file, write_model
+from styleverse.training.outputs import check_training_outputs, locked_training_outputs, sample_file, write_model
 from styleverse.training.photos import Batches, content_photos, crop_photo
 from styleverse.training.settings import Check, refuse_first, trainer_checks
 
@@ -232,10 +234,12 @@ def sample_grid(net: AdaINNet, photos: torch.Tensor, styles: torch.Tensor, path:
 
 
 def check_outputs(cfg: AdaINTrainConfig, inputs: list[Path]) -> Path:
-    """The decoder path, after checking every output against the inputs and each other before any work."""
+    """The decoder path, after checking every output against the inputs (``inputs``: the photos and style
+    images; the folders and manifests naming them, the encoder's file) and each other before any work."""
+    sources: list[str | Path] = [*cfg.content, *cfg.style, *network_files(cfg.features.backbone)]
     return check_training_outputs(
-        cfg.output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every, inputs=inputs,
-        photo_sources=[*cfg.content, *cfg.style],
+        cfg.output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every,
+        inputs=[*inputs, *sources], photo_sources=[*cfg.content, *cfg.style],
     )  # fmt: skip
 
 
@@ -246,15 +250,16 @@ def train_adain(
     process trains on its share of each batch and only rank 0 writes files or reports events."""
     cfg.validate()
     with process_group(cfg.device) as (ctx, device):
-        return _train(cfg, ctx, device, callback if ctx.is_main else None, stop)
+        photos, styles = content_photos(cfg.content, cfg.size), content_photos(cfg.style, cfg.size)
+        check = partial(check_outputs, cfg, [*photos, *styles])
+        with locked_training_outputs(check, cfg.output, ctx.is_main) as out:
+            return _train(cfg, out, photos, styles, ctx, device, callback if ctx.is_main else None, stop)
 
 
 def _train(
-    cfg: AdaINTrainConfig, ctx: DistContext, device: torch.device, callback: Callback | None,
-    stop: Callable[[], bool] | None,
+    cfg: AdaINTrainConfig, out: Path, photos: list[Path], styles: list[Path], ctx: DistContext,
+    device: torch.device, callback: Callback | None, stop: Callable[[], bool] | None,
 ) -> AdaINTrainResult:  # fmt: skip
-    photos, styles = content_photos(cfg.content, cfg.size), content_photos(cfg.style, cfg.size)
-    out = check_outputs(cfg, [*photos, *styles]) if ctx.is_main else Path(cfg.output)
     precision = resolve_precision(cfg.precision, device)
     spec = cfg.features.resolve()
     enc, info = load_backbone(spec.backbone or "imagenet", upto=ENCODER_LAYER, **spec.backbone_args())
