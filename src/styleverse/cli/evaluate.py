@@ -173,7 +173,8 @@ def _report_folder(
     probe_folder(out_dir)
     try:
         with output_lock(out_dir, folder=True):
-            check_outputs(outputs, protect, overwrite)  # again: another run may have written them since
+            if outputs is not None:  # again: another run may have written them since
+                check_outputs(outputs, protect or [], overwrite)
             remove_temp_files(out_dir)
             yield
     except BaseException:
