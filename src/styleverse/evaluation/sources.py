@@ -1,17 +1,16 @@
 """What each result to evaluate is, and what it was made from.
 
 A result is an image, a video file or a folder of PNG frames (``styleverse video -o DIR/``). Beside it, a
-job may have left a sidecar ``RESULT.json``:
+job may have left a sidecar ``RESULT.json``, read here through the job's own record type:
 
-* ``stylize`` (:func:`styleverse.transfer.job.sidecar`): ``content``, ``styles`` (each image with its
-  normalised-later weight, folders already expanded), ``style_banks``, ``settings`` (style scale, layers),
-  ``backbone`` (the network it was optimised under), ``seconds``;
-* ``video`` (:func:`styleverse.video.report.sidecar`): ``input`` (the video), ``settings.style`` (the
-  stylise settings: styles as given, banks, weights), ``settings.video`` (start, end, frame limit, size,
-  flow preset), ``input_video.rotation``, ``stylizer`` (Gatys, or a feed-forward network with its universe
-  ``mix``), ``seconds``;
-* ``evaluate --sweep`` writes, for a feed-forward or AdaIN result, the ``stylize`` keys it needs plus
-  ``method``, ``model`` and ``peak_memory_bytes``;
+* ``stylize`` (:class:`styleverse.transfer.sidecar.StylizeSidecar`): the content, the style images (each
+  with its normalised-later weight, folders already expanded) and banks, the style scale, the backbone (the
+  network it was optimised under), seconds and peak memory;
+* ``video`` (:class:`styleverse.video.sidecar.VideoSidecar`): the input video, the style as given (images,
+  banks, weights, scale), which frames (start, end, frame limit, size, flow preset), the input's rotation,
+  the stylizer (Gatys, or a feed-forward network with its universe ``mix``), seconds and peak memory;
+* ``evaluate --sweep`` writes, for a feed-forward or AdaIN result, a ``stylize`` record with its ``method``
+  and ``model``;
 * ``fast apply`` and ``adain apply`` write none: give ``--content`` and ``--style``/``--style-bank``.
 
 Paths a sidecar records are as they were given at run time, relative to the folder the run started in; one
@@ -24,16 +23,18 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.images import IMAGE_EXTENSIONS, is_image_name
 from styleverse.nn.vgg import BackboneInfo
+from styleverse.styles.record import ResultRecord, Weighted
 from styleverse.styles.spec import StyleSpec
 from styleverse.styles.targets import expand_styles
+from styleverse.transfer.sidecar import StylizeSidecar
+from styleverse.video.sidecar import VideoSidecar
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
 Kind = Literal["image", "video", "frames"]
@@ -137,28 +138,6 @@ def _locate(raw: object, side: Path, what: str) -> Path:
     return near if near.exists() else p
 
 
-def _number(x: object) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-        return None
-    return float(x)
-
-
-def _obj(d: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """``d[key]`` when it is a JSON object, else an empty one (a sidecar from another version may lack it)."""
-    v = d.get(key)
-    return v if isinstance(v, dict) else {}
-
-
-def _weighted(items: object, side: Path, what: str) -> tuple[tuple[Path, float], ...]:
-    out = []
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, Mapping) and _number(item.get("weight")) is not None:
-            out.append((_locate(item.get("path"), side, what), float(item["weight"])))
-        else:
-            raise InputError(f"{side}: a {what} entry is not {{path, weight}}; the sidecar is damaged")
-    return tuple(out)
-
-
 def resolve_styles(spec: StyleSpec) -> Styles:
     """Styles as ``stylize`` reads them: one weight per image entry, then per bank; a folder shares its
     weight among its images."""
@@ -177,58 +156,51 @@ def resolve_styles(spec: StyleSpec) -> Styles:
     )
 
 
-def _stylize_record(side: Path, d: dict[str, Any]) -> dict[str, Any]:
-    settings = _obj(d, "settings")
-    cfg = _obj(d, "config")
-    return {
-        "content": d.get("content"),
-        "styles": Styles(
-            _weighted(d.get("styles"), side, "style image"), _weighted(d.get("style_banks"), side, "bank")
-        ),
-        "method": d["method"] if isinstance(d.get("method"), str) else f"gatys {cfg.get('optimizer', '?')}",
-        "style_scale": _number(settings.get("style_scale")) or 1.0,
-    }
+@dataclass(frozen=True)
+class _Recorded:
+    """What a sidecar says a result was made from, its paths located from here."""
+
+    content: str | None = None
+    styles: Styles = field(default_factory=Styles)
+    method: str = "no sidecar"
+    style_scale: float = 1.0
+    fast_universe: str | None = None
+    video: VideoRange = field(default_factory=VideoRange)
 
 
-def _mix_universe(mix: object) -> str | None:
-    """The one universe a feed-forward video renders: ``--universe NAME``, or a ``--mix`` with one weight > 0."""
-    if isinstance(mix, str):
-        return mix
-    if isinstance(mix, dict):
-        used = [k for k, w in mix.items() if isinstance(w, int | float) and w > 0]
-        return str(used[0]) if len(used) == 1 else None
-    return None
+def _paths(items: tuple[Weighted, ...], side: Path, what: str) -> tuple[tuple[Path, float], ...]:
+    """Recorded (path, weight) pairs with each path located from here."""
+    return tuple((_locate(p, side, what), w) for p, w in items)
 
 
-def _video_record(side: Path, d: dict[str, Any]) -> dict[str, Any]:
-    settings = _obj(d, "settings")
-    st = _obj(settings, "style")
-    vid = _obj(settings, "video")
-    raw_w = st.get("style_weights")
-    recorded = StyleSpec(
-        tuple(_locate(p, side, "style image") for p in st.get("styles") or []),
-        tuple(_locate(p, side, "bank") for p in st.get("style_banks") or []),
-        tuple(float(x) for x in raw_w) if isinstance(raw_w, list) else None,
+def _stylize_record(side: Path, rec: StylizeSidecar) -> _Recorded:
+    styles = Styles(_paths(rec.styles, side, "style image"), _paths(rec.style_banks, side, "bank"))
+    return _Recorded(rec.content, styles, rec.method_name, rec.style.scale)
+
+
+def _video_record(side: Path, rec: VideoSidecar) -> _Recorded:
+    st = rec.style
+    recorded = replace(
+        st,
+        images=tuple(_locate(str(p), side, "style image") for p in st.images),
+        banks=tuple(_locate(str(p), side, "bank") for p in st.banks),
     )
-    stylizer = _obj(d, "stylizer")
+    vid = rec.video
+    span = VideoRange(vid.start, vid.end, vid.max_frames, vid.size, rec.input_video.rotation, vid.flow)
     styles = resolve_styles(recorded) if recorded else Styles()
-    iv = _obj(d, "input_video")
-    size, frames, end = vid.get("size"), vid.get("max_frames"), _number(vid.get("end"))
-    return {
-        "content": d.get("input"),
-        "styles": styles,
-        "method": f"video {stylizer.get('kind', '?')}",
-        "style_scale": _number(st.get("style_scale")) or 1.0,
-        "fast_universe": _mix_universe(stylizer.get("mix")),
-        "video": VideoRange(
-            start=_number(vid.get("start")) or 0.0,
-            end=end,
-            max_frames=int(frames) if isinstance(frames, int) else None,
-            size=int(size) if isinstance(size, int) else None,
-            rotation=int(iv["rotation"]) if isinstance(iv.get("rotation"), int) else None,
-            flow=vid.get("flow") if isinstance(vid.get("flow"), str) else None,
-        ),
-    }
+    return _Recorded(rec.content, styles, f"video {rec.stylizer_kind}", st.scale, rec.universe, span)
+
+
+def _record(side: Path, data: dict[str, Any]) -> tuple[_Recorded, ResultRecord]:
+    """The sidecar ``data`` (at ``side``) read as the job that wrote it; a damaged one in one line."""
+    if VideoSidecar.describes(data):
+        video = VideoSidecar.from_json(data)
+        return _video_record(side, video), video
+    try:
+        image = StylizeSidecar.from_json(data)
+    except InputError as e:  # a style entry that is not {path, weight}
+        raise InputError(f"{side}: {e}") from None
+    return _stylize_record(side, image), image
 
 
 def describe_result(path: str | os.PathLike[str], overrides: Overrides | None = None) -> ResultSource:
@@ -241,35 +213,29 @@ def describe_result(path: str | os.PathLike[str], overrides: Overrides | None = 
     kind = result_kind(p)
     side = sidecar_path(p)
     data = read_sidecar(side)
-    rec: dict[str, Any] = {}
-    if data is not None:
-        rec = _video_record(side, data) if "input" in data and "frames" in data else _stylize_record(side, data)
+    rec, record = _record(side, data) if data is not None else (_Recorded(), None)
     content = overrides.content
     if content is None:
         if data is None:
             raise InputError(f"{p}: has no sidecar {side.name}, so its content is unknown; pass --content PHOTO")
-        content = _locate(rec.get("content"), side, "content")
+        content = _locate(rec.content, side, "content")
     if not content.exists():
         raise InputError(f"{content}: content not found (for {p}); pass --content PATH")
-    styles = rec.get("styles") or Styles()
-    if overrides.style:
-        styles = resolve_styles(overrides.style)
+    styles = resolve_styles(overrides.style) if overrides.style else rec.styles
     if not styles:
         why = "its sidecar records none" if data is not None else f"it has no sidecar {side.name}"
         raise InputError(f"{p}: no style to compare with ({why}); pass --style IMAGE... or --style-bank BANK")
-    recorded = data.get("backbone") if data is not None and isinstance(data.get("backbone"), dict) else None
-    backbone = BackboneInfo.from_dict(recorded) if recorded else None
     return ResultSource(
         path=p,
         kind=kind,
         content=content,
         styles=styles,
         sidecar=side if data is not None else None,
-        method=str(rec.get("method", "no sidecar")),
-        backbone=backbone,
-        style_scale=float(rec.get("style_scale", 1.0)),
-        seconds=_number(data.get("seconds")) if data else None,
-        peak_memory_bytes=int(data["peak_memory_bytes"]) if data and _number(data.get("peak_memory_bytes")) else None,
-        fast_universe=rec.get("fast_universe"),
-        video=rec.get("video") or VideoRange(),
+        method=rec.method,
+        backbone=record.backbone if record else None,
+        style_scale=rec.style_scale,
+        seconds=record.seconds if record else None,
+        peak_memory_bytes=(record.peak_memory_bytes or None) if record else None,
+        fast_universe=rec.fast_universe,
+        video=rec.video,
     )

@@ -39,6 +39,7 @@ from styleverse.io.outputs import Output, check_outputs
 from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.config import OPTIMIZERS, TransferConfig
 from styleverse.transfer.config import Event as TransferEvent
+from styleverse.transfer.sidecar import StylizeSidecar
 
 _D = TransferConfig()
 METHOD_KINDS = (*OPTIMIZERS, "fast", "adain")
@@ -246,13 +247,12 @@ def _source(run: Run, styles: Styles, seconds: float, peak: int | None, universe
 
 def _sidecar(run: Run, styles: Styles, seconds: float, peak: int | None) -> None:
     """A network result's sidecar, so ``styleverse evaluate`` can measure it again later on its own."""
-    write_json(run.output.with_name(run.output.name + ".json"), {
-        "output": str(run.output), "content": str(run.photo), "method": run.method.name,
-        "model": str(run.method.model),
-        "styles": [{"path": str(p), "weight": w} for p, w in styles.images],
-        "style_banks": [{"path": str(p), "weight": w} for p, w in styles.banks],
-        "seconds": round(seconds, 3), "peak_memory_bytes": peak,
-    })  # fmt: skip
+    side = StylizeSidecar(
+        output=str(run.output), content=str(run.photo), method=run.method.name, model=str(run.method.model),
+        styles=tuple((str(p), w) for p, w in styles.images), style_banks=tuple((str(p), w) for p, w in styles.banks),
+        seconds=seconds, peak_memory_bytes=peak,
+    )  # fmt: skip
+    write_json(run.output.with_name(run.output.name + ".json"), side.to_json())
 
 
 def sweep_sheet(settings: SweepSettings, ev: Evaluation, runs: list[Run], path: Path) -> Path:

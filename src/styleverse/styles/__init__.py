@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from styleverse.styles.analysis import Analysis, AnalysisSettings, analyze
     from styleverse.styles.bank import Bank, bank_targets, build_bank, load_bank, save_bank
     from styleverse.styles.job import AnalyzeJob, BankJob, StyleInputs, run_analyze, run_bank
+    from styleverse.styles.record import ResultRecord
     from styleverse.styles.resume import BankCheckpoint, BankInterrupted
     from styleverse.styles.spec import StyleSpec
     from styleverse.styles.targets import StyleImage, StyleSet, expand_styles, weighted_mean

@@ -8,7 +8,7 @@ after the images), the multiple of the size the images are seen at, and how the 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,3 +88,17 @@ class StyleSpec:
             "style_scale": self.scale,
             "preserve_color": self.preserve_color,
         }
+
+    @classmethod
+    def from_settings(cls, d: Mapping[str, Any]) -> StyleSpec:
+        """The inverse of :meth:`settings` for what a sidecar recorded: paths as written, missing or malformed
+        keys their defaults, unknown keys ignored (sidecars of older versions read too)."""
+        w, scale, colour = d.get("style_weights"), d.get("style_scale"), d.get("preserve_color")
+        number = (int, float)
+        return cls(
+            tuple(Path(p) for p in d.get("styles") or () if isinstance(p, str)),
+            tuple(Path(p) for p in d.get("style_banks") or () if isinstance(p, str)),
+            tuple(float(x) for x in w) if isinstance(w, list) and all(isinstance(x, number) for x in w) else None,
+            float(scale) if isinstance(scale, number) and scale > 0 and math.isfinite(scale) else 1.0,
+            colour if isinstance(colour, str) else "none",
+        )

@@ -168,15 +168,3 @@ class TransferResult:
     def iterate_losses(self) -> dict[str, float]:
         """Losses of the last optimiser iterate (unquantised), as logged in the history."""
         return dict(self.history[-1]) if self.history else {}
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready facts for a sidecar: saved-image losses, iterate losses (labelled), where and why it stopped."""
-        return {
-            "final_losses": self.final_losses,
-            "final_losses_of": "saved image (clamped to [0,1], 8-bit), float32",
-            "iterate_losses": self.iterate_losses,
-            "stop_reason": self.stop_reason,
-            "stopped_at_step": self.stopped_at,
-            "scales_run": self.scales,
-            "precision_used": self.precision,
-        }

@@ -54,6 +54,7 @@ from styleverse.transfer.optimize import (
     TransferConfig,
     TransferResult,
 )
+from styleverse.transfer.sidecar import StylizeSidecar
 from styleverse.versions import versions
 
 log = logging.getLogger("styleverse")
@@ -177,26 +178,32 @@ def _finished(prior: Mapping[str, Any]) -> TransferResult:
 
 
 def sidecar(job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: BackboneInfo,
-            result: TransferResult, start: int, peak: PeakMemory | None = None) -> dict[str, Any]:  # fmt: skip
+            result: TransferResult, start: int, peak: PeakMemory | None = None) -> StylizeSidecar:  # fmt: skip
     """Everything needed to understand and repeat the run."""
-    return {
-        "output": str(job.output),
-        "content": str(job.content),
-        "styles": [{"path": str(s.path), "weight": s.weight} for s in styles.images],
-        "style_banks": [{"path": str(b), "weight": w} for b, w in zip(job.style.banks, bank_weights, strict=True)],
-        "settings": job.settings(),
-        "config": job.config.to_dict(),
-        "backbone": info.to_dict(),
-        "device_used": result.device,
-        "steps_run": len(result.history),
-        **result.summary(),
-        "seconds": round(result.seconds, 3),
-        "peak_memory_bytes": peak.bytes if peak else None,
-        "peak_memory_kind": peak.kind if peak else None,
-        "diverged_at_step": result.diverged_at,
-        "resumed_from_step": start or None,
-        "versions": versions(),
-    }
+    return StylizeSidecar(
+        output=str(job.output),
+        content=str(job.content),
+        style=job.style,
+        styles=tuple((str(s.path), s.weight) for s in styles.images),
+        style_banks=tuple((str(b), w) for b, w in zip(job.style.banks, bank_weights, strict=True)),
+        settings=job.settings(),
+        config=job.config.to_dict(),
+        backbone=info,
+        device_used=result.device,
+        steps_run=len(result.history),
+        final_losses=result.final_losses,
+        iterate_losses=result.iterate_losses,
+        stop_reason=result.stop_reason,
+        stopped_at_step=result.stopped_at,
+        scales_run=tuple(result.scales),
+        precision_used=result.precision,
+        seconds=result.seconds,
+        peak_memory_bytes=peak.bytes if peak else None,
+        peak_memory_kind=peak.kind if peak else None,
+        diverged_at_step=result.diverged_at,
+        resumed_from_step=start or None,
+        versions=versions(),
+    )
 
 
 class _Snapshots:
@@ -280,7 +287,7 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
         _save_resume(paths["resume"], job, result)
         return StylizeOutcome(result, {"resume": paths["resume"]}, {}, interrupted=True)
     image = luminance_transfer(result.image, content) if job.style.preserve_color == "luminance" else result.image
-    side = sidecar(job, styles, bank_weights, info, result, start, peak)
+    side = sidecar(job, styles, bank_weights, info, result, start, peak).to_json()
     try:
         _write(job, paths, image, side, result, snaps)
     except OutputError as e:

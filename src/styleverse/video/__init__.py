@@ -13,5 +13,6 @@ if TYPE_CHECKING:
     from styleverse.video.job import run_video
     from styleverse.video.loop import FrameLoop, FrameStylizer
     from styleverse.video.metrics import warping_error
+    from styleverse.video.sidecar import VideoSidecar
 else:
     __all__, __getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -25,6 +25,7 @@ from styleverse.io.video_writer import AudioSource, VideoWriter, container_for
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.video.config import StageStarted, VideoJob
 from styleverse.video.report import plot_frames, sidecar
+from styleverse.video.sidecar import VideoSidecar
 from styleverse.video.work import WorkFolder, work_folder
 
 PLOT_EXTENSIONS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
@@ -47,10 +48,11 @@ class OutputPlan:
         """True when the output is there and its sidecar says a complete run with these settings made it."""
         if not (self.output.is_dir() if self.folder else self.output.is_file()):
             return False
-        side = self.read_sidecar()
-        return bool(side.get("complete")) and side.get("fingerprint") == fingerprint
+        side = VideoSidecar.from_json(self.read_sidecar())
+        return side.complete and side.fingerprint == fingerprint
 
     def read_sidecar(self) -> dict[str, Any]:
+        """The sidecar as written (empty when there is none or it is not a JSON object)."""
         try:
             data = json.loads(self.sidecar.read_text())
         except (OSError, ValueError):
@@ -186,6 +188,6 @@ def write_outputs(
         emit(StageStarted("plot"))
         plot_frames(records, plan.plot, title=f"{job.input.name}: per-frame losses and warping error")
         paths["plot"] = plan.plot
-    side = sidecar(job, reader, records, timing, outputs, info, stylizer_info, fingerprint)
+    side = sidecar(job, reader, records, timing, outputs, info, stylizer_info, fingerprint).to_json()
     write_json(plan.sidecar, side)
     return paths, side

@@ -1,4 +1,5 @@
-"""What a video job reports: the sidecar JSON and the per-frame plot (losses and warping error)."""
+"""What a video job reports: the sidecar (:class:`~styleverse.video.sidecar.VideoSidecar`) and the per-frame plot
+(losses and warping error)."""
 
 from __future__ import annotations
 
@@ -12,24 +13,14 @@ from styleverse.nn.vgg import BackboneInfo
 from styleverse.versions import versions
 from styleverse.video.config import VideoJob
 from styleverse.video.metrics import mean_error
-
-METRIC = (
-    "temporal warping error (Lai et al. 2018): mean over frames t>1 of the squared RGB distance between output t "
-    "and output t-1 warped by the input's DIS flow, averaged over pixels where the flow is reliable; pixels in "
-    "[0,1]. input_warping_error is the same for the input frames: the floor"
-)
+from styleverse.video.sidecar import InputVideo, VideoSidecar, WarpingError
 
 
-def metric(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def metric(records: Sequence[dict[str, Any]]) -> WarpingError:
     """The clip's warping error, the input's (the floor), and their ratio."""
     out = mean_error(r.get("warp_error") for r in records)
     floor = mean_error(r.get("input_warp_error") for r in records)
-    return {
-        "warping_error": out,
-        "input_warping_error": floor,
-        "ratio_to_input": out / floor if out is not None and floor else None,
-        "definition": METRIC,
-    }
+    return WarpingError(out, floor, out / floor if out is not None and floor else None)
 
 
 def sidecar(
@@ -41,36 +32,38 @@ def sidecar(
     info: BackboneInfo | None,
     stylizer_info: dict[str, Any] | None,
     fingerprint: dict[str, Any],
-) -> dict[str, Any]:
+) -> VideoSidecar:
     """Everything needed to understand and repeat the run; ``complete`` + ``fingerprint`` mark it finished."""
     vi = reader.info
-    return {
-        "complete": True,
-        "input": str(job.input),
-        "output": str(job.output),
-        "settings": job.settings(),
-        "fingerprint": fingerprint,
-        "input_video": {
-            "size": [vi.width, vi.height],
-            "pixel_aspect": str(vi.pixel_aspect),
-            "rotation": timing["rotation"],
-            "fps": vi.fps,
-            "time_base": str(vi.time_base),
-            "codec": vi.codec,
-            "audio": vi.audio,
-            "skipped_damaged_frames": timing.get("skipped", 0),
-        },
-        "outputs": outputs,
-        "frames_done": len(records),
-        "metric": metric(records),
-        "backbone": info.to_dict() if info is not None else None,
-        "stylizer": stylizer_info or {"kind": "gatys", "temporal_weight": job.video.temporal_weight},
-        "seconds": round(sum(float(r["seconds"]) + float(r["flow_ms"]) / 1000 for r in records), 3),
-        "peak_memory_bytes": timing.get("peak_memory_bytes"),  # of the last session (a resumed run: after resuming)
-        "peak_memory_kind": timing.get("peak_memory_kind"),
-        "frames": [dict(r) for r in records],
-        "versions": versions(),
-    }
+    return VideoSidecar(
+        complete=True,
+        content=str(job.input),
+        output=str(job.output),
+        style=job.style,
+        settings=job.settings(),
+        fingerprint=fingerprint,
+        video=job.video,
+        input_video=InputVideo(
+            (vi.width, vi.height),
+            str(vi.pixel_aspect),
+            timing["rotation"],
+            vi.fps,
+            str(vi.time_base),
+            vi.codec,
+            vi.audio,
+            timing.get("skipped", 0),
+        ),
+        outputs=outputs,
+        frames_done=len(records),
+        metric=metric(records),
+        backbone=info,
+        stylizer=stylizer_info or {"kind": "gatys", "temporal_weight": job.video.temporal_weight},
+        seconds=sum(float(r["seconds"]) + float(r["flow_ms"]) / 1000 for r in records),
+        peak_memory_bytes=timing.get("peak_memory_bytes"),  # of the last session (a resumed run: after resuming)
+        peak_memory_kind=timing.get("peak_memory_kind"),
+        frames=tuple(dict(r) for r in records),
+        versions=versions(),
+    )
 
 
 def plot_frames(records: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> Path:
