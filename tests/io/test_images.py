@@ -159,3 +159,17 @@ def test_list_images_expands_folders(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no images"):
         list_images([tmp_path / "empty"])
+
+
+def test_json_written_is_strict_json_with_nan_and_infinities_as_null(tmp_path: Path) -> None:
+    """A report or sidecar holding NaN (an analysis of one image has no spread) stays readable everywhere."""
+    import json
+
+    from styleverse.io.images import write_json
+
+    path = write_json(tmp_path / "r.json", {"spread": float("nan"), "rows": [1.5, float("inf")], "t": (float("-inf"),)})
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    assert json.loads(path.read_text(), parse_constant=refuse) == {"spread": None, "rows": [1.5, None], "t": [None]}

@@ -309,3 +309,17 @@ def test_a_stopped_analysis_raises_stopped_and_leaves_no_report_folder(style_set
     with pytest.raises(Stopped, match="stopped after 2 of 6 images"):
         run_analyze(AnalyzeJob(source, tmp_path / "report"), lambda ev: ev.done == 2 and flag.set(), flag)
     assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_set_too_small_for_some_numbers_still_writes_strict_json(tmp_path: Path, n: int) -> None:
+    """One image has no spread, three no meaningful map: those numbers are null, never NaN (invalid JSON)."""
+    from fixtures.images import image_folder
+
+    folder = image_folder(tmp_path / "set", n, (32, 32))
+    assert styles_cli("analyze", str(folder), "-o", str(tmp_path / "rep"), "--size", "32") == 0
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"report.json holds {name}, which is not JSON")
+
+    json.loads((tmp_path / "rep" / "report.json").read_text(), parse_constant=refuse)

@@ -8,7 +8,6 @@ result took as marker size (the plot a sweep is for).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from PIL import Image, ImageOps
 
 from styleverse.errors import InputError
 from styleverse.evaluation.evaluate import Evaluation, ResultScore
-from styleverse.io.images import load_image, write_bytes_atomic
+from styleverse.io.images import load_image, write_bytes_atomic, write_json
 from styleverse.plots import colormap, contact_sheet, save_figure, subplots
 
 REPORT_FILES = {
@@ -277,5 +276,5 @@ def write_report(
     plot_tradeoff(ev.scores, paths["tradeoff"])
     data = {**report_dict(ev, extra), "files": {k: v.name for k, v in paths.items()}}
     write_bytes_atomic(paths["markdown"], markdown(ev, title).encode())
-    write_bytes_atomic(paths["json"], (json.dumps(data, indent=2, default=str) + "\n").encode())
+    write_json(paths["json"], data)
     return paths

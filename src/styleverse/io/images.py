@@ -11,6 +11,7 @@ import contextlib
 import errno
 import io
 import json
+import math
 import os
 import re
 import tempfile
@@ -277,9 +278,22 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write ``data`` as indented JSON atomically (temp file + rename); non-JSON values become strings."""
-    write_bytes_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+    """Write ``data`` as indented JSON atomically (temp file + rename); non-JSON values become strings, and
+    NaN and infinities become null (JSON has no such numbers: other readers would refuse the file)."""
+    text = json.dumps(_finite_or_null(data), indent=2, default=str, allow_nan=False)
+    write_bytes_atomic(path, (text + "\n").encode())
     return Path(path)
+
+
+def _finite_or_null(data: Any) -> Any:
+    """``data`` with every non-finite float (at any depth of dicts, lists and tuples) replaced by None."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite_or_null(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite_or_null(v) for v in data]
+    return data
 
 
 def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str]) -> Path:

@@ -5,7 +5,6 @@ end: ``big_buck_bunny_3000.jpg`` cut to 18 characters read ``big_buck_bunny_300`
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from styleverse.errors import InputError
-from styleverse.io.images import load_image, write_bytes_atomic
+from styleverse.io.images import load_image, write_bytes_atomic, write_json
 from styleverse.plots import contact_sheet, save_figure, shorten, subplots
 from styleverse.styles.analysis import DENSITY_RATIO, Analysis, ImageResult
 
@@ -261,5 +260,5 @@ def write_report(a: Analysis, out_dir: str | os.PathLike[str], extra: dict | Non
     typical_sheet(a, paths["sheet"])
     data = {**report_dict(a), **(extra or {}), "files": {k: v.name for k, v in paths.items()}}
     write_bytes_atomic(paths["markdown"], markdown(a).encode())
-    write_bytes_atomic(paths["json"], (json.dumps(data, indent=2, default=str) + "\n").encode())
+    write_json(paths["json"], data)
     return paths
