@@ -22,3 +22,10 @@ def test_demo_into_an_unusable_folder_is_one_line(cli: Cli, tmp_path: Path) -> N
     code, _, err = cli("demo", "--out", tmp_path / "blocker" / "demo", "--steps", "2", "--backbone", "random")
     line = one_error_line(err)
     assert code == 2 and "cannot write there" in line and "internal error" not in err
+
+
+def test_demo_backbone_that_cannot_be_had_is_refused_before_anything_is_written(cli: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    code, _, err = cli("demo", "--out", out, "--steps", "2", "--backbone", str(tmp_path / "nonsense"))
+    assert code == 2 and "weights file not found" in one_error_line(err)
+    assert not out.exists()

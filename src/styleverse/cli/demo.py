@@ -37,8 +37,13 @@ def register(sub: Any) -> None:
 
 
 def _backbone(spec: str) -> str:
-    """imagenet if it can be had, else random with a loud warning (the demo must run offline)."""
+    """imagenet if it can be had, else random with a loud warning (the demo must run offline); a weights file
+    that is not there is refused here, before the demo writes anything."""
+    if spec == "random":
+        return spec
     if spec != "imagenet":
+        if not Path(spec).is_file():
+            raise WeightsError(f"{spec}: weights file not found (--backbone takes imagenet, random or a file)")
         return spec
     from styleverse.nn.vgg import imagenet_weights_path
 
@@ -69,6 +74,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging(args.quiet)
     config = replace(TransferConfig(), size=args.size, steps=args.steps, save_every=max(1, args.steps // 5))
     config.validate()  # before anything is written: a refused --size must not leave a folder behind
+    backbone = _backbone(args.backbone)  # likewise a --backbone that cannot be had
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.overwrite)):
         raise OutputError(f"{out}: exists and is not an empty folder; pass --overwrite or choose --out")
@@ -84,7 +90,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         output=result,
         style=StyleSpec(tuple(styles)),
         config=config,
-        features=FeatureSpec(backbone=_backbone(args.backbone)),
+        features=FeatureSpec(backbone=backbone),
         plot=out / "losses.png",
         snapshot_dir=out / "snapshots",
         overwrite=True,
