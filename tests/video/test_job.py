@@ -310,3 +310,16 @@ def test_killed_while_writing_the_outputs_the_same_command_finishes(clip: Path, 
     done = run_video(j)
     assert done.done == 2 and not done.interrupted and len(pngs(tmp_path / "frames_compare")) == 2
     assert json.loads((tmp_path / "frames.json").read_text())["complete"]
+
+
+def test_a_clip_that_ends_early_is_written_as_far_as_it_goes_and_says_so(cli: Cli, style: Path, tmp_path: Path) -> None:
+    """A Matroska file cut at a third still decodes its first frames; the job keeps them and warns, naming
+    how many of the frames the file announces it read (it used to end with exit 0 and not a word)."""
+    whole = write_clip(tmp_path / "c.mkv", pan_frames(30))
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    code, _, err = cli("video", cut, "--style", style, "-o", tmp_path / "o.mp4", *TINY[:-4], "--steps-first", "2",
+                       "--steps", "1")  # fmt: skip
+    side = json.loads((tmp_path / "o.mp4.json").read_text())
+    assert code == 0 and 0 < side["frames_done"] < 30
+    assert f"ended after {side['frames_done']} of the 30 frames" in " ".join(err.split()), err

@@ -238,6 +238,11 @@ def _frames(
         except Stopped:
             return VideoOutcome({"work": plan.work}, {}, len(records), total, interrupted=True)
     timing["peak_memory_bytes"], timing["peak_memory_kind"] = peak.bytes, peak.kind
+    if total is not None and len(records) + 1 < total:  # +1: a duration-based count may round up by one
+        log.warning(
+            "%s: the video ended after %d of the %d frames it says it has (a truncated or damaged file?); "
+            "the output holds the %d that could be read", job.input.name, len(records), total, len(records),
+        )  # fmt: skip
     timing["end"] = _audio_end(reader, cfg, records)
     timing["skipped"] = reader.skipped
     fp = fingerprint(job, stylizer=stylizer_info)
