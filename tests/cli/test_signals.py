@@ -95,3 +95,13 @@ def test_sigterm_keeps_a_video_run_that_the_same_command_finishes(tmp_path: Path
     code, err = finish(start(*args))
     assert code == 0, err
     assert out.is_file() and not work.exists()
+
+
+def test_ctrl_c_while_the_command_is_still_starting_is_one_line_and_status_130(tmp_path: Path) -> None:
+    """The command's imports (torch) take a second or two; a Ctrl-C then used to print a traceback."""
+    content, style = make_image(tmp_path / "c.png", (48, 40), 1), make_image(tmp_path / "s.png", (40, 48), 2)
+    proc = start("stylize", content, "--style", style, "-o", tmp_path / "o.png", "--size", "32", *SMALL_NET)
+    time.sleep(0.2)  # still importing; whenever it lands, the answer must be the same
+    proc.send_signal(signal.SIGINT)
+    code, err = finish(proc)
+    assert code == 130 and "Traceback" not in err and "interrupted" in err, err

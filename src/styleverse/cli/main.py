@@ -51,7 +51,16 @@ def _command(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the command ``argv`` names; exit status 130 for a Ctrl-C that comes while it is still starting (the
+    command's imports take a second or two), with the same one line as one that comes later."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        sys.stderr.write("styleverse: interrupted\n")
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser(only=_command(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
