@@ -81,6 +81,29 @@ def test_state_from_another_run_shape_is_refused(tiny) -> None:  # type: ignore[
         StyleTransfer(model, _cfg()).run(content, styles, state={**cut.state, "version": 0})  # type: ignore[dict-item]
 
 
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_a_state_whose_tensors_do_not_fit_the_run_is_refused_in_one_line(tiny, optimizer: str) -> None:  # type: ignore[no-untyped-def]
+    """Shapes and dtypes are checked against the run's own variables: a cut, a wrong dtype or a curvature pair
+    of another size used to end in an internal error or a damaged image."""
+    model, content, styles = tiny
+    cut = StyleTransfer(model, _cfg(optimizer=optimizer)).run(content, styles, callback=_interrupt_after(7))
+    state = cut.state
+    param = state["param"]
+    tampered = [
+        {**state, "param": param[:-1]},
+        {**state, "param": param.double()},
+        {**state, "best_param": param.int()},
+    ]
+    if optimizer == "lbfgs":
+        opt = state["optimizer"]
+        tampered.append({**state, "optimizer": {**opt, "s": [s[:-3] for s in opt["s"]]}})
+    for bad in tampered:
+        with pytest.raises(ConfigError, match="the saved state does not fit this run"):
+            StyleTransfer(model, _cfg(optimizer=optimizer)).run(content, styles, state=bad)
+    resumed = StyleTransfer(model, _cfg(optimizer=optimizer)).run(content, styles, state=state)
+    assert resumed.stop_reason == "max_steps"  # the untouched state still continues
+
+
 def test_extra_loss_terms_join_the_objective_and_the_history(tiny) -> None:  # type: ignore[no-untyped-def]
     model, content, styles = tiny
     cfg = _cfg(scales=(32,), steps=8)

@@ -239,6 +239,7 @@ class StyleTransfer:
         }
 
     def _restore(self, sc: _Scale, state: Mapping[str, Any]) -> None:
+        _check_fits(state, sc.opt.param)
         sc.done, sc.cap = int(state["scale_step"]), int(state["scale_cap"])
         sc.best_loss, sc.curve = float(state["best_loss"]), [float(v) for v in state["curve"]]
         bp = state["best_param"]
@@ -381,6 +382,26 @@ class StyleTransfer:
         if self.config.init == "content":
             return _resize(content, hw)
         raise ConfigError(f"init must be content, noise or an image path, not '{self.config.init}'", setting="init")
+
+
+def _check_fits(state: Mapping[str, Any], like: torch.Tensor) -> None:
+    """One-line :class:`ConfigError` unless every image-sized tensor of a saved scale (its variables, the best
+    point, the optimiser's history) has the shape and dtype of this run's variables ``like``: a state edited
+    or written for other settings must be refused, not continued into an internal error or a damaged image."""
+    parts = {"param": state.get("param"), "best_param": state.get("best_param"), "optimizer": state.get("optimizer")}
+    stack: list[tuple[str, Any]] = list(parts.items())
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, Mapping):
+            stack += [(f"{where}/{k}", x) for k, x in v.items()]
+        elif isinstance(v, list | tuple):
+            stack += [(f"{where}/{i}", x) for i, x in enumerate(v)]
+        elif isinstance(v, torch.Tensor) and v.numel() > 1 and (v.shape != like.shape or v.dtype != like.dtype):
+            raise ConfigError(
+                f"resume: the saved state does not fit this run ({where} is {v.dtype} {tuple(v.shape)}, expected "
+                f"{like.dtype} {tuple(like.shape)}); delete it to start afresh",
+                setting="resume",
+            )
 
 
 def _scale_info(sc: _Scale, reason: str) -> dict[str, Any]:
