@@ -154,7 +154,7 @@ def test_bad_bank_files_are_input_errors(tiny_vgg, tmp_path):
         "missing": "no such style bank",
         "garbage": "not a readable style bank",
         "plain": "not a style bank",
-        "nan": "not a finite square Gram",
+        "nan": "mean.relu2_1 holds NaN or infinite values",
         "cut": "not a readable style bank",
     }
     for name, message in why.items():

@@ -75,4 +75,17 @@ def read_artifact(path: str | os.PathLike[str], what: ArtifactKind) -> tuple[dic
         raise damaged from None
     if fmt > what.format:
         raise InputError(f"{p}: {what.noun} format {fmt} is newer than this styleverse reads; upgrade styleverse")
+    _check_numbers(p, what, tensors)
     return tensors, doc
+
+
+def _check_numbers(p: Path, what: ArtifactKind, tensors: dict[str, torch.Tensor]) -> None:
+    """Every tensor of an artefact is floating point (weights, statistics, sums) and finite: a tensor stored
+    as integers or holding NaN/inf (an edited file whose checksum was redone) would be used as numbers."""
+    for name, t in tensors.items():
+        if not t.is_floating_point():
+            raise InputError(
+                f"{p}: {what.noun} tensor {name} holds {t.dtype}, not the numbers styleverse writes; {what.hint}"
+            )
+        if not bool(torch.isfinite(t).all()):
+            raise InputError(f"{p}: {what.noun} tensor {name} holds NaN or infinite values; {what.hint}")
