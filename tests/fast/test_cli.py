@@ -96,3 +96,26 @@ def test_train_errors_are_one_line(tmp_path: Path, cli: Cli) -> None:
     assert code == 2 and "not a readable model file" in one_error_line(err)
     code, _, err = cli("fast", "export", tmp_path / "missing.safetensors", "-o", tmp_path / "m.onnx")
     assert code == 2 and "no such model file" in one_error_line(err)
+
+
+@pytest.mark.parametrize("kind", ["fast", "adain"])
+def test_a_size_that_cannot_fit_in_memory_is_refused_before_the_model_loads(
+    tmp_path: Path, cli: Cli, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 GiB free and 4096 px asked (about 16 GiB at ~1 KB a pixel): one line naming the setting, nothing
+    written; it used to end in a MemoryError (or the kernel's kill) mid-run."""
+    from fixtures.networks import adain_model, fast_model
+
+    monkeypatch.setattr("styleverse.devices.available_memory", lambda device: 4 * 2**30)
+    photo, out = make_image(tmp_path / "p.png", (48, 40), 1), tmp_path / "out.png"
+    if kind == "fast":
+        args = ["fast", "apply", fast_model(tmp_path / "m.safetensors"), photo, "-o", out, "--size", "4096"]
+    else:
+        style = make_image(tmp_path / "s.png", (40, 40), 2)
+        args = ["adain", "apply", adain_model(tmp_path / "d.safetensors"), photo, "--style", style, "-o", out,
+                "--size", "64", "--style-size", "4096"]  # fmt: skip
+    code, _, err = cli(*args)
+    line = one_error_line(err)
+    flag = "--size" if kind == "fast" else "--style-size"
+    assert code == 2 and "GiB" in line and f"lower {flag}" in line, err
+    assert not out.exists()
