@@ -107,8 +107,14 @@ def test_a_size_that_cannot_fit_is_refused_before_any_work(
     images: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import styleverse.devices as dv
+    import styleverse.transfer.job as tj
 
     monkeypatch.setattr(dv, "available_memory", lambda device: 2**30)  # 1 GiB free
+
+    def no_loading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the content was loaded (at 16384 px that is gigabytes) before the memory check")
+
+    monkeypatch.setattr(tj, "load_image", no_loading)  # the size comes from the file's header
     job = StylizeJob(images["content"], tmp_path / "o.png", StyleSpec((images["style_a"],)),
                      TransferConfig(size=4096, steps=1, precision="fp32"), FeatureSpec("random"))  # fmt: skip
     with pytest.raises(ConfigError, match=r"size 4096 needs about .* GiB"):

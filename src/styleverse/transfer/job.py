@@ -234,6 +234,22 @@ def _write(job: StylizeJob, paths: Mapping[str, Path], image: torch.Tensor, side
         snapshot_strip(snaps.taken, paths["snapshots"] / "strip.png")
 
 
+def _content_size(path: Path, size: int) -> tuple[int, int]:
+    """(height, width) of the content at longest side ``size``, read from the file's header (upright, as
+    :func:`load_image` turns it); a file that cannot be read gives (size, size) and fails when it is loaded."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if (im.getexif().get(0x0112) or 1) in (5, 6, 7, 8):  # EXIF orientations that swap the sides
+                w, h = h, w
+    except (OSError, UnidentifiedImageError):
+        return size, size
+    s = size / max(w, h)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
 def run_stylize(job: StylizeJob, callback: Callback | None = None, stop: Stop = never) -> StylizeOutcome:
     """Run ``job``: check outputs, build targets, optimise, write image, sidecar, plot and snapshots.
 
@@ -246,14 +262,14 @@ def run_stylize(job: StylizeJob, callback: Callback | None = None, stop: Stop = 
     cfg.validate()
     styles, bank_weights = job.style.sources()
     paths = check_outputs(job, styles)
-    content = pil_to_tensor(resize_longest(load_image(job.content), max(cfg.sizes)))
-    h, w = content.shape[-2:]
+    h, w = _content_size(job.content, max(cfg.sizes))  # from the header: a size that cannot fit allocates nothing
     device = resolve_device(cfg.device)
     blocks = 2 if h * w > CHECKPOINT_PIXELS else 0  # as StyleContentModel runs it
     need = vgg_pass_bytes(
         h, w, arch=job.features.arch, precision=resolve_precision(cfg.precision, device), checkpoint_blocks=blocks
     )
     require_memory(need, device, f"size {max(h, w)}")
+    content = pil_to_tensor(resize_longest(load_image(job.content), max(cfg.sizes)))
     out = Path(job.output)
     with output_lock(out):  # a second run writing the same image is refused, naming this one
         check_outputs(job, styles)  # again: another run may have written them since the first check
