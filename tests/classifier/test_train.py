@@ -417,6 +417,7 @@ def _error_line(err: str) -> str:
         ("bad_init", "--init"),
         ("imagenet_offline", "cannot download ImageNet"),
         ("imagenet_width", "--width 1"),
+        ("huge_batch", "lower --batch-size or --size"),
     ],
 )
 def test_cli_train_bad_inputs_exit_2_and_write_nothing(
@@ -444,6 +445,8 @@ def test_cli_train_bad_inputs_exit_2_and_write_nothing(
         extra += ["--train-layers", "block9"]
     elif case == "bad_init":
         extra += ["--init", str(tmp_path / "none.safetensors")]
+    elif case == "huge_batch":  # used to hang allocating gigabytes
+        extra += ["--batch-size", "100000000"]
     elif case.startswith("imagenet"):
         monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
 

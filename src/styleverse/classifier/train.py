@@ -51,7 +51,7 @@ from styleverse.classifier.run import (
     run_header,
     save_epoch,
 )
-from styleverse.devices import place, resolve_precision
+from styleverse.devices import place, require_memory, resolve_precision, vgg_pass_bytes
 from styleverse.io.images import remove_temp_files
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs, network_files
@@ -144,10 +144,20 @@ def train(config: TrainConfig, callback: Callback | None = None, stop: Callable[
         return _train(config, ctx, device, callback if ctx.is_main else None, stop)
 
 
+def _check_memory(cfg: TrainConfig, device: torch.device) -> None:
+    """One-line :class:`ConfigError` before any work when a training step of ``batch_size`` images at ``size``
+    (VGG activations kept for backward, scaled by ``width``) needs more memory than ``device`` has free."""
+    precision = resolve_precision(cfg.precision, device)
+    need = vgg_pass_bytes(cfg.size, cfg.size, batch=cfg.batch_size, arch=cfg.arch, precision=precision)
+    what = f"a step of batch_size {cfg.batch_size} at size {cfg.size}"
+    require_memory(int(need * cfg.width), device, what, "lower batch_size or size", ("batch_size", "size"))
+
+
 def _train(
     cfg: TrainConfig, ctx: DistContext, device: torch.device, callback: Callback | None, stop: Callable[[], bool] | None
 ) -> TrainResult:
     started = time.perf_counter()
+    _check_memory(cfg, device)
     data = read_dataset(cfg.dataset, cfg.val_fraction, cfg.seed)
     run = Path(cfg.out)
     resume = prepare_run_dir(run, cfg, ctx.is_main)
