@@ -26,8 +26,7 @@ import torch
 from torch import nn
 
 from styleverse.errors import ConfigError, WeightsError
-from styleverse.io.images import atomic_path
-from styleverse.io.tensorfile import ensure_free_space, seal
+from styleverse.io.tensorfile import write_tensors
 from styleverse.nn.vgg import VGGFeatures, layer_names, load_state_into, read_state_dict
 
 CHECKPOINT_FORMAT = 1
@@ -173,8 +172,6 @@ def save_checkpoint(
 ) -> Path:
     """Write ``model`` and its config with a checksum, atomically, if the disk has room: a failure part-way
     leaves any previous file intact."""
-    from safetensors.torch import save_file
-
     spec = model.spec
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in model.state_dict().items()}
     meta = {
@@ -183,10 +180,7 @@ def save_checkpoint(
         "width": repr(float(spec.width)),
         "config": json.dumps(checkpoint_config(spec, extra), default=str),
     }
-    tensors, meta = seal(tensors, meta)
-    ensure_free_space(path, sum(t.numel() * t.element_size() for t in tensors.values()))
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    write_tensors(path, tensors, meta)
     return Path(path)
 
 
