@@ -17,7 +17,7 @@ from styleverse.devices import require_memory, resolve_device
 from styleverse.errors import ConfigError, InputError, OutputError
 from styleverse.fast.model import MIN_SIDE, check_size
 from styleverse.fast.open import FrameFn, StylizerSpec, model_kind, open_stylizer
-from styleverse.io.images import check_output, list_images, load_tensor, save_image
+from styleverse.io.images import check_output, header_size, list_images, load_tensor, save_image
 
 # Peak bytes per pixel of one pass, measured in float32 inference at 1024-2048 px (bf16 is 15-25% less): the
 # default fast network (width 32) 0.96-0.98 KB, AdaIN's VGG encoder to relu4_1 0.74-0.78 KB; so a size
@@ -60,15 +60,12 @@ class ApplyJob:
     def check_memory(self, images: Sequence[Path]) -> None:
         """One-line :class:`ConfigError` when the largest image at ``size`` (or a style image at the AdaIN
         ``style_size``) needs more memory than the device has free (:data:`BYTES_PER_PIXEL`)."""
-        from PIL import Image, UnidentifiedImageError
-
         pixels, what, setting = 0, "", "size"
         for src in images:
-            try:
-                with Image.open(src) as im:
-                    w, h = im.size
-            except (OSError, UnidentifiedImageError):
+            wh = header_size(src)
+            if wh is None:
                 continue  # not an image: loading it says so, in the file's own words
+            w, h = wh
             s = self.size / max(w, h) if self.size else 1.0
             if round(w * s) * round(h * s) > pixels:
                 pixels, what = round(w * s) * round(h * s), f"{src.name} at size {self.size or max(w, h)}"

@@ -105,6 +105,17 @@ def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> I
         raise InputError(f"{p}: cannot read image ({e})") from None
 
 
+def header_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(width, height) as stored in the file's header, without decoding the pixels (so an estimate of the
+    memory a size needs costs nothing); None for a file that is not a readable image. EXIF orientation is not
+    applied: the pixel count and the longest side are the same either way."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def resize_longest(img: Image.Image, size: int | None) -> Image.Image:
     """Scale so the longest side is ``size`` pixels (Lanczos); ``None`` keeps the image as it is."""
     if size is None:

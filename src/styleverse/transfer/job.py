@@ -28,6 +28,7 @@ from styleverse.devices import (
 )
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.images import (
+    header_size,
     load_image,
     pil_to_tensor,
     remove_temp_files,
@@ -235,17 +236,12 @@ def _write(job: StylizeJob, paths: Mapping[str, Path], image: torch.Tensor, side
 
 
 def _content_size(path: Path, size: int) -> tuple[int, int]:
-    """(height, width) of the content at longest side ``size``, read from the file's header (upright, as
-    :func:`load_image` turns it); a file that cannot be read gives (size, size) and fails when it is loaded."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if (im.getexif().get(0x0112) or 1) in (5, 6, 7, 8):  # EXIF orientations that swap the sides
-                w, h = h, w
-    except (OSError, UnidentifiedImageError):
+    """(height, width) of the content at longest side ``size``, from the file's header; a file that cannot be
+    read gives (size, size) and fails, in its own words, when it is loaded."""
+    wh = header_size(path)
+    if wh is None:
         return size, size
+    w, h = wh
     s = size / max(w, h)
     return max(1, round(h * s)), max(1, round(w * s))
 
