@@ -12,7 +12,7 @@ from styleverse.classifier.model import DEFAULT_HIDDEN, TRAIN_LAYER_CHOICES
 from styleverse.devices import PRECISIONS
 from styleverse.io.state import fingerprint as plain_fingerprint
 from styleverse.io.state import not_fingerprinted
-from styleverse.training.settings import Check, refuse_first
+from styleverse.training.settings import Check, refuse_first, resume_or_overwrite
 
 log = logging.getLogger("styleverse")
 LR_PAPER = 1e-5  # the paper's Adam learning rate, for a trained start (ImageNet or a checkpoint)
@@ -96,11 +96,7 @@ class TrainConfig:
                 "workers and checkpoint_every must be >= 0",
                 ("workers", "checkpoint_every"),
             ),
-            (
-                not (self.resume and self.overwrite),
-                "resume and overwrite contradict each other; pick one",
-                ("resume", "overwrite"),
-            ),
+            resume_or_overwrite(self),
             (bool(self.init), "init must be imagenet, scratch or a path", "init"),
             (bool(self.hidden) and min(self.hidden) >= 1, "hidden layer sizes must be >= 1", "hidden"),
         ]

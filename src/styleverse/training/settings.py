@@ -16,7 +16,16 @@ from styleverse.errors import ConfigError
 Check = tuple[bool, str, str | tuple[str, ...]]
 
 
-class TrainerSettings(Protocol):
+class Restartable(Protocol):
+    """Settings of a run that can continue its saved state or start over in its place."""
+
+    @property
+    def resume(self) -> bool: ...
+    @property
+    def overwrite(self) -> bool: ...
+
+
+class TrainerSettings(Restartable, Protocol):
     """What every step-trained network's settings have."""
 
     @property
@@ -29,10 +38,6 @@ class TrainerSettings(Protocol):
     def checkpoint_every(self) -> int: ...
     @property
     def sample_every(self) -> int: ...
-    @property
-    def resume(self) -> bool: ...
-    @property
-    def overwrite(self) -> bool: ...
 
 
 def trainer_checks(cfg: TrainerSettings, weights: Iterable[str] = ()) -> list[Check]:
@@ -46,16 +51,21 @@ def trainer_checks(cfg: TrainerSettings, weights: Iterable[str] = ()) -> list[Ch
             "checkpoint_every/sample_every >= 0",
             ("checkpoint_every", "sample_every"),
         ),
-        (
-            not (cfg.resume and cfg.overwrite),
-            "resume and overwrite contradict each other; pick one",
-            ("resume", "overwrite"),
-        ),
+        resume_or_overwrite(cfg),
     ]
     for name in weights:
         v = getattr(cfg, name)
         checks.append((v >= 0 and math.isfinite(v), f"{name} must be a number >= 0", name))
     return checks
+
+
+def resume_or_overwrite(cfg: Restartable) -> Check:
+    """A run cannot both continue its saved state and start over in its place."""
+    return (
+        not (cfg.resume and cfg.overwrite),
+        "resume and overwrite contradict each other; pick one",
+        ("resume", "overwrite"),
+    )
 
 
 def refuse_first(checks: Iterable[Check]) -> None:
