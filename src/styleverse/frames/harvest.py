@@ -37,7 +37,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from styleverse.errors import ConfigError, InputError, OutputError
-from styleverse.frames.manifest import MANIFEST_FIELDS, Row, read_manifest, remove_leftovers, write_manifest
+from styleverse.frames.manifest import MANIFEST_FIELDS as MANIFEST_FIELDS  # re-exported: the manifest I/O
+from styleverse.frames.manifest import STATE_NAME, Row, read_manifest, remove_leftovers, write_manifest
 from styleverse.frames.quality import (
     DEFAULT_BLANK_THRESHOLD,
     DEFAULT_DEDUP_THRESHOLD,
@@ -45,33 +46,13 @@ from styleverse.frames.quality import (
     blank_reason,
     phash_hex,
 )
-from styleverse.frames.segments import Job, clip_jobs, parse_time, read_segments
+from styleverse.frames.segments import Job
+from styleverse.frames.segments import clip_jobs as clip_jobs  # re-exported: what to harvest
+from styleverse.frames.segments import parse_time as parse_time
+from styleverse.frames.segments import read_segments as read_segments
 from styleverse.io.images import save_image, write_bytes_atomic
 from styleverse.io.lock import output_lock
 from styleverse.io.video import VideoReader, frame_thumbnail, frame_to_image
-
-__all__ = [
-    "MANIFEST_FIELDS",
-    "Event",
-    "FrameDone",
-    "HarvestConfig",
-    "HarvestReport",
-    "Job",
-    "JobDone",
-    "JobFailed",
-    "JobSkipped",
-    "JobStarted",
-    "LabelCounts",
-    "Row",
-    "clip_jobs",
-    "harvest",
-    "parse_time",
-    "read_manifest",
-    "read_segments",
-    "write_manifest",
-]
-
-STATE_NAME = ".harvest-state.json"
 
 
 @dataclass(frozen=True)
