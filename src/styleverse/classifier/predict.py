@@ -91,14 +91,15 @@ def infer(
     return torch.cat(out) if out else torch.zeros(0, n_classes)
 
 
-def _prepare(
+def open_checkpoint(
     checkpoint: str | os.PathLike[str] | Checkpoint, device: str, precision: str
-) -> tuple[Checkpoint, torch.device, str]:
+) -> tuple[Checkpoint, torch.device, str, int]:
+    """The checkpoint's model placed on ``device`` in eval mode; the device, precision and input size used."""
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_classifier(checkpoint)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     place(ckpt.model, dev, prec).eval()
-    return ckpt, dev, prec
+    return ckpt, dev, prec, int(ckpt.config.get("image_size", ckpt.model.spec.image_size))
 
 
 def predict_images(
@@ -115,8 +116,7 @@ def predict_images(
     for p in paths:
         if not p.is_file():
             raise InputError(f"{p}: no such image file")
-    ckpt, dev, prec = _prepare(checkpoint, device, precision)
-    size = int(ckpt.config.get("image_size", ckpt.model.spec.image_size))
+    ckpt, dev, prec, size = open_checkpoint(checkpoint, device, precision)
     probs = infer(ckpt.model, paths, size, dev, prec, batch_size, workers, callback).softmax(dim=1)
     names = ckpt.class_names
     out = []
@@ -158,8 +158,7 @@ def evaluate(
     samples = data.val if split == "val" else data.train
     if not samples:
         raise InputError(f"{dataset}: no images in split '{split}'")
-    ckpt, dev, prec = _prepare(ckpt, device, precision)
-    size = int(ckpt.config.get("image_size", ckpt.model.spec.image_size))
+    ckpt, dev, prec, size = open_checkpoint(ckpt, device, precision)
     logits = infer(ckpt.model, [s.path for s in samples], size, dev, prec, batch_size, workers, callback)
     targets = torch.tensor([names.index(data.class_names[s.label]) for s in samples])
     conf = confusion_matrix(targets, logits.argmax(dim=1), len(names))
