@@ -32,10 +32,11 @@ from styleverse.devices import require_memory, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.evaluation.frames import frame_pairs, sample_indices
 from styleverse.evaluation.judge import UniverseJudge, Verdict, intended_universe
-from styleverse.evaluation.metrics import StyleDistance, content_distance, relative, ssim, style_distance
+from styleverse.evaluation.metrics import StyleDistance, relative, ssim, style_distance
 from styleverse.evaluation.sources import Overrides, ResultSource, Styles, describe_result
 from styleverse.io.images import load_image, pil_to_tensor, resize_longest
 from styleverse.nn.features import FeatureSpec, StyleContentModel, build_model
+from styleverse.nn.losses import content_loss
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.targets import GramDict, StyleImage, StyleSet
 
@@ -155,10 +156,8 @@ class Scorer:
         weights = self.model.style_weights
         d_res = style_distance({k: g[:1] for k, g in rep.grams.items()}, targets, weights)
         d_con = style_distance({k: g[1:] for k, g in rep.grams.items()}, targets, weights)
-        c_loss = content_distance(
-            {k: f[:1] for k, f in rep.content.items()}, {k: f[1:] for k, f in rep.content.items()}
-        )
-        return d_res, d_con, c_loss, ssim(result, content)
+        c_loss = content_loss({k: f[:1] for k, f in rep.content.items()}, {k: f[1:] for k, f in rep.content.items()})
+        return d_res, d_con, float(c_loss), ssim(result, content)
 
 
 def _fit(content: Image.Image, size: tuple[int, int]) -> Image.Image:
