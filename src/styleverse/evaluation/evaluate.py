@@ -160,9 +160,18 @@ class Scorer:
         return d_res, d_con, float(c_loss), ssim(result, content)
 
 
-def _fit(content: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """The content photo at exactly ``size`` (Lanczos, as every resize here), untouched when it fits."""
-    return content if content.size == size else content.resize(size, Image.Resampling.LANCZOS)
+Measured = tuple[Image.Image, Image.Image, tuple[StyleDistance, StyleDistance, float, float]]
+
+
+def _measure(
+    scorer: Scorer, src: ResultSource, result: Image.Image, content: Image.Image, size: int | None
+) -> Measured:
+    """One picture of a result scored against its content photo: the result at longest side ``size`` when it
+    is larger, the content photo at exactly the result's size (Lanczos, as every resize here), the scores."""
+    img = resize_longest(result, size) if size and max(result.size) > size else result
+    content = content if content.size == img.size else content.resize(img.size, Image.Resampling.LANCZOS)
+    targets = scorer.targets(src.styles, src.style_scale, max(img.size))
+    return img, content, scorer.score(pil_to_tensor(img), pil_to_tensor(content), targets)
 
 
 def _mean_distance(ds: Sequence[StyleDistance]) -> StyleDistance:
@@ -174,10 +183,7 @@ def _mean_distance(ds: Sequence[StyleDistance]) -> StyleDistance:
 
 def _score_image(scorer: Scorer, src: ResultSource, settings: EvaluateSettings) -> tuple[ResultScore, Image.Image]:
     original = load_image(src.path)
-    img = resize_longest(original, settings.size) if settings.size and max(original.size) > settings.size else original
-    content = _fit(load_image(src.content), img.size)
-    targets = scorer.targets(src.styles, src.style_scale, max(img.size))
-    d, dc, closs, s = scorer.score(pil_to_tensor(img), pil_to_tensor(content), targets)
+    img, content, (d, dc, closs, s) = _measure(scorer, src, original, load_image(src.content), settings.size)
     rel, rel_layers = relative(d, dc)
     score = ResultScore(src, img.size, 1, d, dc, rel, rel_layers, closs, s, preview=img, content_preview=content)
     return score, original
@@ -194,18 +200,12 @@ def _score_video(
         log.info("%s: measuring the first %d frames (--max-frames)", src.path, settings.max_frames)
     temporal = temporal_score(pairs.inputs, pairs.outputs, src.video.flow or DEFAULT_PRESET)
     picks = sample_indices(len(pairs.outputs), settings.frames)
-    res_d, con_d, closs, ssims, judged = [], [], [], [], []
-    for i in picks:
-        out = Image.fromarray(pairs.outputs[i])
-        img = resize_longest(out, settings.size) if settings.size and max(out.size) > settings.size else out
-        content = _fit(Image.fromarray(pairs.inputs[i]), img.size)
-        targets = scorer.targets(src.styles, src.style_scale, max(img.size))
-        d, dc, c, s = scorer.score(pil_to_tensor(img), pil_to_tensor(content), targets)
-        res_d.append(d)
-        con_d.append(dc)
-        closs.append(c)
-        ssims.append(s)
-        judged.append(out)
+    judged = [Image.fromarray(pairs.outputs[i]) for i in picks]
+    scored = [
+        _measure(scorer, src, out, Image.fromarray(pairs.inputs[i]), settings.size)[2]
+        for out, i in zip(judged, picks, strict=True)
+    ]
+    res_d, con_d, closs, ssims = zip(*scored, strict=True)
     d, dc = _mean_distance(res_d), _mean_distance(con_d)
     rel, rel_layers = relative(d, dc)
     mid = picks[len(picks) // 2]
