@@ -56,10 +56,7 @@ class Dataset:
 
     def counts(self, split: str) -> list[int]:
         """Images per class in ``split`` (train or val)."""
-        out = [0] * len(self.class_names)
-        for s in getattr(self, split):
-            out[s.label] += 1
-        return out
+        return np.bincount([s.label for s in getattr(self, split)], minlength=len(self.class_names)).tolist()
 
 
 def _manifest_path(root: Path, rel: str, line: int) -> Path:
