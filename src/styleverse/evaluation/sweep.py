@@ -42,7 +42,6 @@ from styleverse.transfer.config import Event as TransferEvent
 from styleverse.transfer.sidecar import StylizeSidecar
 
 _D = TransferConfig()
-METHOD_KINDS = (*OPTIMIZERS, "fast", "adain")
 SWEEP_FILES = {"sheet": "sweep.png"}
 
 
