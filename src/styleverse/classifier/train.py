@@ -269,16 +269,7 @@ def validate(task: ClassifierTask, ctx: DistContext, epoch: int) -> dict[str, An
     warnings = learning_warnings(summary, probs)
     if warnings and ctx.is_main:
         log.warning("epoch %d: %s; %s", epoch, "; ".join(warnings), lr_advice(cfg.init, cfg.adam_lr, cfg.width))
-    return {
-        "val_loss": summed[n * n] / max(summed[n * n + 1], 1),
-        "val_accuracy": summary["accuracy"],
-        "val_balanced_accuracy": summary["balanced_accuracy"],
-        "val_recall": summary["recall"],
-        "val_confusion": summary["confusion"],
-        "val_prediction_share": summary["prediction_share"],
-        "collapse": summary["collapse"],
-        "val_ece": probs["ece"],
-        "val_mean_confidence": probs["mean_confidence"],
-        "val_probabilities": probs,
-        "warnings": warnings,
-    }
+    shown = ("accuracy", "balanced_accuracy", "recall", "confusion", "prediction_share")
+    row = {"val_loss": summed[n * n] / max(summed[n * n + 1], 1), **{f"val_{k}": summary[k] for k in shown}}
+    row |= {"collapse": summary["collapse"], "val_ece": probs["ece"], "val_mean_confidence": probs["mean_confidence"]}
+    return {**row, "val_probabilities": probs, "warnings": warnings}
