@@ -239,11 +239,6 @@ class _Runner:
         ))  # fmt: skip
 
 
-def _source(run: Run, styles: Styles, seconds: float, peak: int | None, universe: str | None) -> ResultSource:
-    return ResultSource(run.output, "image", run.photo, styles, run.output.with_name(run.output.name + ".json"),
-                        run.method.name, None, 1.0, seconds, peak, universe)  # fmt: skip
-
-
 def _sidecar(run: Run, styles: Styles, seconds: float, peak: int | None) -> None:
     """A network result's sidecar, so ``styleverse evaluate`` can measure it again later on its own."""
     side = StylizeSidecar(
@@ -299,7 +294,9 @@ def run_sweep(settings: SweepSettings, callback: Callback | None = None, stop: S
         else:
             seconds, peak = runner.network(run)
             _sidecar(run, styles, seconds, peak)
-        sources.append(_source(run, styles, seconds, peak, runner.universe(run.method)))
+        side = run.output.with_name(run.output.name + ".json")
+        sources.append(ResultSource(run.output, "image", run.photo, styles, side, run.method.name, None, 1.0, seconds,
+                                    peak, runner.universe(run.method)))  # fmt: skip
     labels = [f"{r.photo.stem}: {r.label}" if len(settings.photos) > 1 else r.label for r in runs]
     ev = evaluate_sources(sources, settings.evaluation, callback, labels, stop)
     extra = {"sweep": {"photos": [str(p) for p in settings.photos], "runs": [r.label for r in runs],
