@@ -181,12 +181,14 @@ def _mean_distance(ds: Sequence[StyleDistance]) -> StyleDistance:
     )
 
 
-def _score_image(scorer: Scorer, src: ResultSource, settings: EvaluateSettings) -> tuple[ResultScore, Image.Image]:
+def _score_image(
+    scorer: Scorer, src: ResultSource, settings: EvaluateSettings
+) -> tuple[ResultScore, list[Image.Image]]:
     original = load_image(src.path)
     img, content, (d, dc, closs, s) = _measure(scorer, src, original, load_image(src.content), settings.size)
     rel, rel_layers = relative(d, dc)
     score = ResultScore(src, img.size, 1, d, dc, rel, rel_layers, closs, s, preview=img, content_preview=content)
-    return score, original
+    return score, [original]
 
 
 def _score_video(
@@ -257,11 +259,7 @@ def evaluate_sources(
     for i, src in enumerate(sources):
         if stop():
             raise Stopped(f"stopped after {i} of {len(sources)} results")
-        if src.kind == "image":
-            score, judged = _score_image(scorer, src, settings)
-            seen = [judged]
-        else:
-            score, seen = _score_video(scorer, src, settings)
+        score, seen = (_score_image if src.kind == "image" else _score_video)(scorer, src, settings)
         if judge is not None:
             score.verdict = judge.verdict(seen, _intended(judge, src, settings))
         score.seconds, score.peak_memory_bytes = src.seconds, src.peak_memory_bytes

@@ -79,11 +79,6 @@ class UniverseJudge:
         return Verdict(probs, intended, probs[intended] if intended else None, names[k], float(p[k]))
 
 
-def _stem(path: str | os.PathLike[str]) -> str:
-    """``gwen.style.safetensors`` -> ``gwen``."""
-    return Path(path).name.split(".")[0]
-
-
 def intended_universe(
     known: Sequence[str],
     bank_labels: Iterable[str | None] = (),
@@ -95,7 +90,7 @@ def intended_universe(
     classifier's ``known`` universes; None when the records name none or disagree."""
     candidates: list[set[str]] = [
         {x for x in bank_labels if x},
-        {_stem(p) for p in bank_paths},
+        {Path(p).name.split(".")[0] for p in bank_paths},  # gwen.style.safetensors -> gwen
         {fast_universe} if fast_universe else set(),
         {Path(p).parent.name for p in style_paths},
     ]

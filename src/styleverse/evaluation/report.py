@@ -218,8 +218,7 @@ def sheet(images: Sequence[Image.Image], labels: Sequence[str], path: str | os.P
 
 def plot_layers(ev: Evaluation, path: str | os.PathLike[str]) -> Path:
     """Grouped bars: per style layer, each result's distance relative to the content photo's."""
-    layers = list(ev.settings.features.style_layers)
-    layers = [k.partition(":")[0] for k in layers]
+    layers = [k.partition(":")[0] for k in ev.settings.features.style_layers]
     n = len(ev.scores)
     fig, ax = subplots(figsize=(max(6, 1.2 * len(layers) * max(1, n) ** 0.5 + 2), 4))
     width = 0.8 / max(1, n)
