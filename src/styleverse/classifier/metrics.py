@@ -49,9 +49,7 @@ def summarize(conf: torch.Tensor, class_names: Sequence[str]) -> dict[str, Any]:
     total = float(conf.sum())
     support = conf.sum(dim=1)
     predicted = conf.sum(dim=0)
-    recall: dict[str, float | None] = {}
-    for i, name in enumerate(class_names):
-        recall[name] = float(conf[i, i] / support[i]) if support[i] > 0 else None
+    recall = {name: float(conf[i, i] / support[i]) if support[i] > 0 else None for i, name in enumerate(class_names)}
     present = [r for r in recall.values() if r is not None]
     accuracy = float(conf.diag().sum() / total) if total else math.nan
     balanced = sum(present) / len(present) if present else math.nan
@@ -226,17 +224,14 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike[str])
 
     epochs = [h["epoch"] for h in history]
     fig, (ax_l, ax_a) = subplots(1, 2, figsize=(10, 4))
-    ax_l.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
-    ax_l.plot(epochs, [h["val_loss"] for h in history], "o-", label="val")
-    ax_l.set_xlabel("epoch")
+    for ax, key in ((ax_l, "loss"), (ax_a, "accuracy")):
+        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="train")
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], "o-", label="val")
+        ax.set_xlabel("epoch")
+        ax.set_title(key.capitalize())
     ax_l.set_ylabel("cross-entropy")
-    ax_l.set_title("Loss")
-    ax_a.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train")
-    ax_a.plot(epochs, [h["val_accuracy"] for h in history], "o-", label="val")
     ax_a.plot(epochs, [h["val_balanced_accuracy"] for h in history], "s--", label="val balanced")
     ax_a.set_ylim(0, 1.02)
-    ax_a.set_xlabel("epoch")
-    ax_a.set_title("Accuracy")
     for ax in (ax_l, ax_a):
         ax.grid(True, alpha=0.3)
         ax.legend()
