@@ -1,11 +1,10 @@
 """Universe datasets for the classifier: reading, splitting, class-balanced sampling and preprocessing.
 
-A dataset is a folder ``DATASET/<label>/*.jpg``, optionally with ``DATASET/manifest.csv`` (header
-``path,label,source,timestamp,phash,split,origin``; ``path`` relative to DATASET with forward slashes).
-If the manifest assigns ``train``/``val`` splits they are used as given and rows with any other split
-value are ignored; otherwise the manifest's unsplit rows (or, with no manifest, the class folders; the
-``stats/`` folder is not a class) are split per class with a seeded stratified split. Rows marked
-``excluded`` are always left out.
+A dataset is a folder ``DATASET/<label>/*.jpg``, optionally with ``DATASET/manifest.csv``
+(:mod:`styleverse.frames.manifest`). If the manifest assigns ``train``/``val`` splits they are used as given
+and rows with any other split value are ignored; otherwise the manifest's unsplit rows (or, with no
+manifest, the class folders; ``stats/`` is not a class) are split per class with a seeded stratified split.
+Rows marked ``excluded`` are always left out.
 
 Class balance follows the paper (section 5): imbalance made its TransferCNN "always predict one class",
 fixed there by sampling the same number of images per universe. :func:`balanced_order` does that per

@@ -13,8 +13,7 @@ Dataset layout::
     DATASET/<label>/<stem>_<ms>_aug<k>.jpg  augmented copy written by ``balance``
     DATASET/.harvest-state.json             finished jobs, so a re-run skips them without decoding
 
-``manifest.csv`` has the header ``path,label,source,timestamp,phash,split,origin`` (see
-:mod:`styleverse.frames.manifest`); ``split`` is empty until ``balance`` sets ``train``, ``val`` or ``excluded``.
+``manifest.csv`` is described in :mod:`styleverse.frames.manifest`.
 
 Harvesting is idempotent and resumable: every JPEG is written atomically before its row reaches the
 manifest, and the manifest is rewritten atomically every ``flush_every`` new rows and after every video,
