@@ -149,15 +149,8 @@ def write_stats(
         return _write_stats(root, rows, counts, out, per_sheet, thumb, on_event)
 
 
-def _write_stats(
-    root: Path,
-    rows: Sequence[Row],
-    counts: dict[str, dict[str, int]],
-    out: Path,
-    per_sheet: int,
-    thumb: int,
-    on_event: Callable[[Progress], None] | None,
-) -> StatsReport:
+def _write_stats(root: Path, rows: Sequence[Row], counts: dict[str, dict[str, int]], out: Path, per_sheet: int,
+                 thumb: int, on_event: Callable[[Progress], None] | None) -> StatsReport:  # fmt: skip
     nearest = {label: nearest_pair([r for r in rows if r.label == label]) for label in counts}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -183,10 +183,6 @@ class LoopResult:
     seconds: float = 0.0
 
 
-def _trainable(model: nn.Module) -> list[nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
-
-
 def broadcast_model(model: nn.Module, ctx: DistContext) -> None:
     """Copy rank 0's parameters and buffers to every process (what DDP does when it wraps a model)."""
     if ctx.world_size == 1:
@@ -309,7 +305,7 @@ class _Loop:
 
     def one_step(self) -> dict[str, float]:
         """Batch, losses, backward, gradient averaging, optimizer step; the step's losses as floats."""
-        params = _trainable(self.task.model)
+        params = [p for p in self.task.model.parameters() if p.requires_grad]
         batch = self.task.batch(self.step, self.ctx)
         losses = self.task.losses(batch, self.step)
         if "total" not in losses:
