@@ -108,11 +108,8 @@ def read_segments(path: str | os.PathLike[str], confine: bool = False) -> list[J
     if missing:
         raise InputError(f"{csv_path}: header must be {','.join(SEGMENT_COLUMNS)} (missing {', '.join(missing)})")
     col = {c: header.index(c) for c in SEGMENT_COLUMNS}
-    jobs = []
-    for lineno, cells in enumerate(reader, start=2):
-        if not any(c.strip() for c in cells):
-            continue
-        jobs.append(_segment(csv_path, lineno, cells, col, confine))
+    rows = enumerate(reader, start=2)
+    jobs = [_segment(csv_path, lineno, cells, col, confine) for lineno, cells in rows if any(c.strip() for c in cells)]
     if not jobs:
         raise InputError(f"{csv_path}: no segments after the header")
     check_stems(jobs)
