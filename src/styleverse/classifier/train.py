@@ -12,9 +12,8 @@ An epoch is :func:`~styleverse.classifier.data.epoch_plan` loop steps, drawing t
 The loop's evaluation at each epoch's end validates, picks the best epoch (validation balanced accuracy)
 and writes the run folder's files; the checkpoint after it is the exact resume state (see
 :mod:`styleverse.classifier.run`). Under ``torchrun`` the loop trains like DistributedDataParallel:
-``batch_size`` is per process, each global batch is sharded by position
-(:func:`~styleverse.classifier.data.shard`), validation is sharded and summed, only rank 0 writes or reports.
-"""
+``batch_size`` is per process, each global batch is sharded by position (:func:`~styleverse.classifier.data.shard`),
+validation is sharded and summed, only rank 0 writes or reports."""
 
 from __future__ import annotations
 
@@ -131,8 +130,7 @@ def train(config: TrainConfig, callback: Callback | None = None, stop: Callable[
     The run folder is locked (:func:`styleverse.io.lock.output_lock`, by rank 0, which alone writes) for the
     whole run: a second run into the same folder is refused naming the first, instead of replacing its files.
     A run folder that is the dataset, lies inside it (its PNGs would become class images) or holds it or the
-    ``init`` weights file is refused before anything starts.
-    """
+    ``init`` weights file is refused before anything starts."""
     config.validate()
     check_outputs({"--out": Output(config.out, "folder")}, [config.dataset, *network_files(config.init)])
     with (

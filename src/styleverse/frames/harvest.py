@@ -270,10 +270,8 @@ def harvest(
     on_event: Callable[[Event], None] | None = None,
 ) -> HarvestReport:
     """Harvest frames of ``jobs`` into ``dataset`` (created if needed) and return what was kept or dropped.
-
     A video that is missing, corrupt or fails mid-way is reported in ``HarvestReport.failures`` (frames
-    kept before the failure stay) and the other jobs go on. Settings are checked before anything is written.
-    """
+    kept before the failure stay) and the other jobs go on. Settings are checked before anything is written."""
     cfg = config or HarvestConfig()
     cfg.validate()
     if not jobs:

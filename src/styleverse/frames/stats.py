@@ -132,8 +132,7 @@ def write_stats(
 ) -> StatsReport:
     """Write ``DATASET/stats/counts.csv`` and ``DATASET/stats/<label>.jpg`` (a contact sheet of up to
     ``per_sheet`` images captioned with video, time, split and origin) and find each class's closest
-    train-val pair. Settings and outputs are checked before
-    anything is written (see module doc)."""
+    train-val pair. Settings and outputs are checked before anything is written (see module doc)."""
     check_sheet_settings(per_sheet, thumb)
     root = Path(dataset)
     rows = read_manifest(root)
