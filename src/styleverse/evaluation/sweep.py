@@ -254,19 +254,16 @@ def sweep_sheet(settings: SweepSettings, ev: Evaluation, runs: list[Run], path: 
     from PIL import Image
 
     per_photo = len(runs) // len(settings.photos)
-    images: list[Image.Image] = []
-    labels: list[str] = []
+    cells: list[tuple[Image.Image, str]] = []
     for k, photo in enumerate(settings.photos):
-        images.append(load_image(photo))
-        labels.append(f"photo\n{photo.name}")
+        cells.append((load_image(photo), f"photo\n{photo.name}"))
         for s in ev.scores[k * per_photo : (k + 1) * per_photo]:
             assert s.preview is not None
-            images.append(s.preview)
-            labels.append("\n".join([s.label, *score_lines(s)]))
+            cells.append((s.preview, "\n".join([s.label, *score_lines(s)])))
     n = len(settings.photos)
     title = (f"sweep: {n} photo{'s' if n > 1 else ''} x {per_photo} runs, measured under {ev.backbone.identity}; "
              "style = distance relative to the photo's (1 unmoved, 0 reached)")  # fmt: skip
-    return sheet(images, labels, path, per_photo + 1, title)
+    return sheet(cells, path, per_photo + 1, title)
 
 
 def run_sweep(settings: SweepSettings, callback: Callback | None = None, stop: Stop = never) -> SweepOutcome:
