@@ -405,7 +405,5 @@ def run_loop(
     loop.emit(LoopStart(loop.step, config.steps, ctx.world_size, config.resume))
     if loop.evaluate_due():  # stopped after a step but before its evaluation
         loop.checkpoint()
-    if loop.step >= config.steps:
-        return LoopResult(loop.history, loop.step, False, time.perf_counter() - started)
-    interrupted = loop.run(stop)
+    interrupted = loop.run(stop)  # False at once when a resumed run is already done
     return LoopResult(loop.history, loop.step, interrupted, time.perf_counter() - started)
