@@ -119,11 +119,10 @@ def predict_images(
     ckpt, dev, prec, size = open_checkpoint(checkpoint, device, precision)
     probs = infer(ckpt.model, paths, size, dev, prec, batch_size, workers, callback).softmax(dim=1)
     names = ckpt.class_names
-    out = []
-    for p, row in zip(paths, probs, strict=True):
-        k = int(row.argmax())
-        out.append(Prediction(p, names[k], float(row[k]), {n: float(v) for n, v in zip(names, row, strict=True)}))
-    return out
+    return [
+        Prediction(p, names[int(row.argmax())], float(row.max()), dict(zip(names, row.tolist(), strict=True)))
+        for p, row in zip(paths, probs, strict=True)
+    ]
 
 
 def evaluate(
