@@ -129,10 +129,6 @@ class BalanceReport:
 __all__ = ["EXCLUDED", "TRAIN", "VAL", "BalanceConfig", "BalanceReport", "balance", "block_key", "split_blocks"]
 
 
-def _rng(seed: int, label: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(label.encode())])
-
-
 def _fill(rows: list[Row], quota: int, rng: np.random.Generator) -> tuple[list[Row], list[Row], list[Row]]:
     """(chosen, left out, originals to augment — one entry per missing image) for one split of one class."""
     if len(rows) >= quota:
@@ -201,7 +197,7 @@ def _balance(root: Path, cfg: BalanceConfig, on_event: Callable[[Progress], None
     decided: dict[str, str] = {}
     plan: list[tuple[Row, str, int, int]] = []
     for label, members in sorted(by_label.items()):
-        rng = _rng(cfg.seed, label)
+        rng = np.random.default_rng([cfg.seed, zlib.crc32(label.encode())])
         cs = split_class(
             label, members, signatures, val_fraction=cfg.val_fraction, block_seconds=cfg.block_seconds,
             guard_seconds=cfg.guard_seconds, duplicate_bits=cfg.duplicate_bits, rng=rng,
