@@ -40,19 +40,14 @@ MAX_THUMB = 1024  # px; 8 columns of it make an 8192 px wide sheet
 MAX_PER_SHEET = 400  # 50 rows of the largest thumbnails stay under JPEG's 65,535 px side limit
 
 
-def sheet_bytes(per_sheet: int, thumb: int) -> int:
-    """Memory of one contact sheet: the RGB sheet plus the thumbnails held while it is drawn."""
-    rows = -(-per_sheet // SHEET_COLS)
-    return 3 * (SHEET_COLS * thumb * (rows * (thumb + 28) + 64) + per_sheet * thumb * thumb)
-
-
 def check_sheet_settings(per_sheet: int, thumb: int) -> None:
     """:class:`ConfigError` for sheet settings out of bounds or too big for this machine's free memory."""
     if not 16 <= thumb <= MAX_THUMB:
         raise ConfigError(f"thumb must be 16..{MAX_THUMB} pixels, got {thumb}", setting="thumb")
     if not 1 <= per_sheet <= MAX_PER_SHEET:
         raise ConfigError(f"per_sheet must be 1..{MAX_PER_SHEET} images, got {per_sheet}", setting="per_sheet")
-    need = sheet_bytes(per_sheet, thumb)
+    rows = -(-per_sheet // SHEET_COLS)
+    need = 3 * (SHEET_COLS * thumb * (rows * (thumb + 28) + 64) + per_sheet * thumb * thumb)  # sheet + thumbnails
     require_memory(need, torch.device("cpu"), "a contact sheet", "lower thumb or per_sheet", ("thumb", "per_sheet"))
 
 
