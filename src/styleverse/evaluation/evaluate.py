@@ -224,14 +224,10 @@ def _intended(judge: UniverseJudge, src: ResultSource, settings: EvaluateSetting
         return settings.universe
     from styleverse.styles.bank import load_bank
 
-    labels = [load_bank(b).settings.get("label") for b, _ in src.styles.banks]
-    return intended_universe(
-        judge.universes,
-        [x if isinstance(x, str) else None for x in labels],
-        [b for b, _ in src.styles.banks],
-        [p for p, _ in src.styles.images],
-        src.fast_universe,
-    )
+    banks = [b for b, _ in src.styles.banks]
+    labels = [load_bank(b).settings.get("label") for b in banks]
+    named = [x if isinstance(x, str) else None for x in labels]
+    return intended_universe(judge.universes, named, banks, [p for p, _ in src.styles.images], src.fast_universe)
 
 
 def evaluate_sources(
