@@ -70,8 +70,7 @@ class TrainConfig:
         So the best rate grows as the network narrows (as expected for Adam, whose step per weight does not
         shrink with width), and 1e-4 / width fits both. This synthetic set is too easy to tell 1e-5 from 1e-4
         at full width, and the texture-only set too hard for 6 epochs (both at chance); on real clips issue
-        14 measured it: from scratch 1e-5 gave 0.69 val accuracy after 6 epochs, 1e-4 gave 0.85 after 4.
-        """
+        14 measured it: from scratch 1e-5 gave 0.69 val accuracy after 6 epochs, 1e-4 gave 0.85 after 4."""
         return LR_SCRATCH / width if init == "scratch" else LR_PAPER
 
     def validate(self) -> None:

@@ -43,8 +43,7 @@ def summarize(conf: torch.Tensor, class_names: Sequence[str]) -> dict[str, Any]:
 
     Recall of a class with no samples is ``None`` and is left out of the balanced accuracy.
     ``collapse`` is ``None`` or ``{"class": name, "share": fraction}`` when one class got more than
-    90% of the predictions although the targets hold at least two classes.
-    """
+    90% of the predictions although the targets hold at least two classes."""
     conf = conf.double()
     total = float(conf.sum())
     support = conf.sum(dim=1)

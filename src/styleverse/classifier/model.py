@@ -61,8 +61,7 @@ class UniverseClassifier(nn.Module):
     """VGG conv base -> adaptive average pool -> three dense layers with dropout between them (paper 3.1).
 
     ``forward(x)`` takes RGB in [0, 1], shape (N, 3, H, W) of any size, and returns logits (N, classes);
-    ImageNet normalisation happens inside, exactly as in :class:`~styleverse.nn.vgg.VGGFeatures`.
-    """
+    ImageNet normalisation happens inside, exactly as in :class:`~styleverse.nn.vgg.VGGFeatures`."""
 
     def __init__(self, spec: ClassifierSpec):
         super().__init__()
@@ -96,8 +95,7 @@ def set_trainable(model: UniverseClassifier, train_layers: str) -> list[nn.Param
     """Freeze what ``train_layers`` leaves out and return the trainable parameters.
 
     ``all`` trains everything (what the paper settled on), ``head`` only the dense head, ``blockN`` the
-    conv blocks N..5 plus the head (the paper first tried training "only the last ones").
-    """
+    conv blocks N..5 plus the head (the paper first tried training "only the last ones")."""
     if train_layers not in TRAIN_LAYER_CHOICES:
         raise ConfigError(
             f"train_layers must be one of {', '.join(TRAIN_LAYER_CHOICES)}, not '{train_layers}'",

@@ -139,8 +139,7 @@ def evaluate(
 
     ``split='val'`` reproduces the training run's validation split (manifest splits, or the seeded
     stratified split with the ``val_fraction`` and ``seed`` stored in the checkpoint); ``all`` uses
-    every image (a separate test set); ``train`` the training split.
-    """
+    every image (a separate test set); ``train`` the training split."""
     if split not in EVAL_SPLITS:
         raise ConfigError(f"split must be one of {', '.join(EVAL_SPLITS)}, not '{split}'", setting="split")
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_classifier(checkpoint)

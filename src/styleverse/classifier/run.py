@@ -43,8 +43,7 @@ SELECTION = "val_balanced_accuracy"
 def prepare_run_dir(run: Path, cfg: TrainConfig, is_main: bool) -> bool:
     """Check the run folder before anything is written; True when ``--resume`` continues a saved run.
 
-    A folder holding another run needs ``--resume`` (same settings) or ``--overwrite``.
-    """
+    A folder holding another run needs ``--resume`` (same settings) or ``--overwrite``."""
     if run.exists() and not run.is_dir():
         raise OutputError(f"{run}: exists and is not a folder; --out needs a run folder")
     present = [f for f in RUN_FILES if (run / f).exists()]

@@ -89,8 +89,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> float:
     Gaussian window (sigma 1.5, 11x11), population statistics, ``C1 = (0.01 L)²``, ``C2 = (0.03 L)²``, the
     mean over the pixels whose window lies inside the image: the same number as scikit-image's
     ``structural_similarity(..., gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``, which
-    also leaves out the border a window would overhang.
-    """
+    also leaves out the border a window would overhang."""
     if a.shape != b.shape:
         raise ConfigError(f"SSIM needs two images of one size, got {tuple(a.shape)} and {tuple(b.shape)}")
     g = _window().to(a.device)

@@ -34,8 +34,7 @@ class Job:
     """One unit of harvesting: frames of ``video`` in ``[start, end)`` (end None = to the end) for ``label``.
 
     ``source`` is the video path as the user gave it (command line or CSV cell); it is what the manifest
-    records. ``video`` is where the file actually is.
-    """
+    records. ``video`` is where the file actually is."""
 
     video: Path
     source: str
