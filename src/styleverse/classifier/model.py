@@ -119,13 +119,11 @@ def init_weights(model: UniverseClassifier, seed: int) -> None:
         for m in mods:
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu", generator=g)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear) and m is not last:
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=g)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
+            elif isinstance(m, nn.Linear) and m is last:
                 nn.init.normal_(m.weight, 0.0, 0.01, generator=g)
+            elif isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=g)
+            if isinstance(m, nn.Conv2d | nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
 
 

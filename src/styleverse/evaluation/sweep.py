@@ -20,6 +20,7 @@ already held, such as the networks).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -155,9 +156,8 @@ def plan_runs(settings: SweepSettings, methods: list[Method]) -> list[Run]:
         folder = settings.out_dir / "runs" / photo.stem
         for m in methods:
             if m.model is None:
-                for sw in settings.style_weight_grid:
-                    for n in settings.steps_grid:
-                        runs.append(Run(photo, m, folder / f"{m.kind}_sw{sw:g}_{n}steps.png", sw, n))
+                grid = itertools.product(settings.style_weight_grid, settings.steps_grid)
+                runs += [Run(photo, m, folder / f"{m.kind}_sw{sw:g}_{n}steps.png", sw, n) for sw, n in grid]
             else:
                 runs.append(Run(photo, m, folder / f"{m.name.replace(':', '_')}.png"))
     return runs
