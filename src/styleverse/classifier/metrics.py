@@ -76,26 +76,23 @@ def probability_sums(probs: torch.Tensor, targets: torch.Tensor, n_classes: int)
     ``5K + 3 * ECE_BINS``: per true class [count, sum of p(true), sum of p(true)^2], per class column
     [sum of p, sum of p^2] over all images, per confidence bin [count, sum of confidence, sum of correct].
     Sums of several processes' shards add up to the sums of the whole set."""
-    p = probs.double()
-    k = n_classes
-    out = torch.zeros(5 * k + 3 * ECE_BINS, dtype=torch.float64)
+    p, k = probs.double(), n_classes
     if len(p) == 0:
-        return out
+        return torch.zeros(5 * k + 3 * ECE_BINS, dtype=torch.float64)
     t = targets.long()
     p_true = p.gather(1, t[:, None])[:, 0]
-    out[0:k] = torch.bincount(t, minlength=k).double()
-    out[k : 2 * k] = torch.zeros(k, dtype=torch.float64).index_add_(0, t, p_true)
-    out[2 * k : 3 * k] = torch.zeros(k, dtype=torch.float64).index_add_(0, t, p_true**2)
-    out[3 * k : 4 * k] = p.sum(0)
-    out[4 * k : 5 * k] = (p**2).sum(0)
     conf, pred = p.max(dim=1)
     b = (conf * ECE_BINS).long().clamp(max=ECE_BINS - 1)
-    base = 5 * k
-    out[base : base + ECE_BINS] = torch.bincount(b, minlength=ECE_BINS).double()
-    out[base + ECE_BINS : base + 2 * ECE_BINS] = torch.zeros(ECE_BINS, dtype=torch.float64).index_add_(0, b, conf)
-    correct = (pred == t).double()
-    out[base + 2 * ECE_BINS :] = torch.zeros(ECE_BINS, dtype=torch.float64).index_add_(0, b, correct)
-    return out
+    return torch.cat([
+        torch.bincount(t, minlength=k).double(), _sums(t, p_true, k), _sums(t, p_true**2, k), p.sum(0), (p**2).sum(0),
+        torch.bincount(b, minlength=ECE_BINS).double(), _sums(b, conf, ECE_BINS),
+        _sums(b, (pred == t).double(), ECE_BINS),
+    ])  # fmt: skip
+
+
+def _sums(index: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
+    """Per index in ``range(n)``, the float64 sum of the ``values`` at it."""
+    return torch.zeros(n, dtype=torch.float64).index_add_(0, index, values)
 
 
 def _std(n: float, s: float, s2: float) -> float:
