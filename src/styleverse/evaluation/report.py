@@ -234,8 +234,7 @@ def plot_tradeoff(scores: Sequence[ResultScore], path: str | os.PathLike[str], t
     """Relative style distance (x, lower = more stylised) against SSIM (y, higher = more faithful); marker
     area grows with the seconds a result took (equal markers when no time is known), colour by method."""
     fig, ax = subplots(figsize=(7, 5))
-    secs = [s.seconds for s in scores if s.seconds is not None]
-    top = max(secs) if secs else None
+    top = max((s.seconds for s in scores if s.seconds is not None), default=None)
     methods = list(dict.fromkeys(s.source.method for s in scores))
     colours = colormap("tab10")
     for s in scores:

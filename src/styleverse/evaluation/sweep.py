@@ -181,9 +181,8 @@ class _Runner:
 
     def __init__(self, settings: SweepSettings, callback: Callback | None, stop: Stop = never):
         self.s, self.callback, self.stop = settings, callback, stop
-        ev = settings.evaluation
-        self.device = resolve_device(ev.device)
-        self.precision = resolve_precision(ev.precision, self.device)
+        self.device = resolve_device(settings.evaluation.device)
+        self.precision = resolve_precision(settings.evaluation.precision, self.device)
         self._nets: dict[Method, Any] = {}
 
     def gatys(self, run: Run) -> tuple[float, int | None]:
