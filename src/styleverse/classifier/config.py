@@ -70,21 +70,17 @@ class TrainConfig:
         So the best rate grows as the network narrows (as expected for Adam, whose step per weight does not
         shrink with width), and 1e-4 / width fits both. This synthetic set is too easy to tell 1e-5 from 1e-4
         at full width, and the texture-only set too hard for 6 epochs (both at chance); on real clips issue
-        14 measured it: from scratch 1e-5 gave 0.69 val accuracy after 6 epochs, 1e-4 gave 0.85 after 4.
-        """
+        14 measured it: from scratch 1e-5 gave 0.69 val accuracy after 6 epochs, 1e-4 gave 0.85 after 4."""
         return LR_SCRATCH / width if init == "scratch" else LR_PAPER
 
     def validate(self) -> None:
         lr = self.lr if self.lr is not None else math.nan
+        layers = ", ".join(TRAIN_LAYER_CHOICES)
         checks: list[Check] = [
             (self.epochs >= 1, "epochs must be >= 1", "epochs"),
             (self.batch_size >= 1, "batch_size must be >= 1", "batch_size"),
             (lr > 0 and math.isfinite(lr), "lr must be a positive number", "lr"),
-            (
-                self.train_layers in TRAIN_LAYER_CHOICES,
-                f"train_layers must be one of {', '.join(TRAIN_LAYER_CHOICES)}",
-                "train_layers",
-            ),
+            (self.train_layers in TRAIN_LAYER_CHOICES, f"train_layers must be one of {layers}", "train_layers"),
             (self.arch in ("vgg19", "vgg16"), "arch must be vgg19 or vgg16", "arch"),
             (0 < self.width <= 4 and math.isfinite(self.width), "width must be in (0, 4]", "width"),
             (32 <= self.size <= 2048, "size must be between 32 and 2048 pixels", "size"),

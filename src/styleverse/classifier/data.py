@@ -1,11 +1,10 @@
 """Universe datasets for the classifier: reading, splitting, class-balanced sampling and preprocessing.
 
-A dataset is a folder ``DATASET/<label>/*.jpg``, optionally with ``DATASET/manifest.csv`` (header
-``path,label,source,timestamp,phash,split,origin``; ``path`` relative to DATASET with forward slashes).
-If the manifest assigns ``train``/``val`` splits they are used as given and rows with any other split
-value are ignored; otherwise the manifest's unsplit rows (or, with no manifest, the class folders; the
-``stats/`` folder is not a class) are split per class with a seeded stratified split. Rows marked
-``excluded`` are always left out.
+A dataset is a folder ``DATASET/<label>/*.jpg``, optionally with ``DATASET/manifest.csv``
+(:mod:`styleverse.frames.manifest`). If the manifest assigns ``train``/``val`` splits they are used as given
+and rows with any other split value are ignored; otherwise the manifest's unsplit rows (or, with no
+manifest, the class folders; ``stats/`` is not a class) are split per class with a seeded stratified split.
+Rows marked ``excluded`` are always left out.
 
 Class balance follows the paper (section 5): imbalance made its TransferCNN "always predict one class",
 fixed there by sampling the same number of images per universe. :func:`balanced_order` does that per
@@ -56,10 +55,7 @@ class Dataset:
 
     def counts(self, split: str) -> list[int]:
         """Images per class in ``split`` (train or val)."""
-        out = [0] * len(self.class_names)
-        for s in getattr(self, split):
-            out[s.label] += 1
-        return out
+        return np.bincount([s.label for s in getattr(self, split)], minlength=len(self.class_names)).tolist()
 
 
 def _manifest_path(root: Path, rel: str, line: int) -> Path:
@@ -104,8 +100,7 @@ def read_dataset(root: str | os.PathLike[str], val_fraction: float = 0.2, seed: 
 
     ``split=False`` puts every usable image in ``train`` and leaves ``val`` empty (for evaluating on a
     whole folder); manifest rows still need a train/val split value or, without any splits, come
-    from the class folders.
-    """
+    from the class folders."""
     root = Path(root)
     if not 0.0 < val_fraction < 1.0:
         raise ConfigError(
@@ -153,8 +148,7 @@ def balanced_order(labels: Sequence[int], n_classes: int, total: int, seed: int,
 
     Each class cycles through its images in reshuffled passes, so small classes repeat only after all
     their images were used; the classes are then interleaved at random. A pure function of
-    ``(seed, epoch)``: resuming and sharding across processes need no sampler state beyond a position.
-    """
+    ``(seed, epoch)``: resuming and sharding across processes need no sampler state beyond a position."""
     rng = np.random.default_rng([seed, epoch, 7919])
     members = [[i for i, y in enumerate(labels) if y == c] for c in range(n_classes)]
     per_class = math.ceil(total / n_classes)
@@ -226,8 +220,7 @@ class TrainBatches(StepPrefetcher[list[tuple[torch.Tensor, int]]]):
     """``self(step)``: this process's (image, label) pairs of global step ``step``, loaded ahead on ``workers``
     threads. Step ``n`` is step ``n mod steps`` of epoch ``n // steps`` (:func:`epoch_plan`): that epoch's
     :func:`balanced_order` sharded by position (:func:`shard`), each image augmented by its position; a
-    function of the step alone, so a resumed run needs nothing but the step number. :meth:`close` when done.
-    """
+    function of the step alone, so a resumed run needs nothing but the step number. :meth:`close` when done."""
 
     data: Dataset
     size: int

@@ -43,15 +43,12 @@ def summarize(conf: torch.Tensor, class_names: Sequence[str]) -> dict[str, Any]:
 
     Recall of a class with no samples is ``None`` and is left out of the balanced accuracy.
     ``collapse`` is ``None`` or ``{"class": name, "share": fraction}`` when one class got more than
-    90% of the predictions although the targets hold at least two classes.
-    """
+    90% of the predictions although the targets hold at least two classes."""
     conf = conf.double()
     total = float(conf.sum())
     support = conf.sum(dim=1)
     predicted = conf.sum(dim=0)
-    recall: dict[str, float | None] = {}
-    for i, name in enumerate(class_names):
-        recall[name] = float(conf[i, i] / support[i]) if support[i] > 0 else None
+    recall = {name: float(conf[i, i] / support[i]) if support[i] > 0 else None for i, name in enumerate(class_names)}
     present = [r for r in recall.values() if r is not None]
     accuracy = float(conf.diag().sum() / total) if total else math.nan
     balanced = sum(present) / len(present) if present else math.nan
@@ -79,26 +76,23 @@ def probability_sums(probs: torch.Tensor, targets: torch.Tensor, n_classes: int)
     ``5K + 3 * ECE_BINS``: per true class [count, sum of p(true), sum of p(true)^2], per class column
     [sum of p, sum of p^2] over all images, per confidence bin [count, sum of confidence, sum of correct].
     Sums of several processes' shards add up to the sums of the whole set."""
-    p = probs.double()
-    k = n_classes
-    out = torch.zeros(5 * k + 3 * ECE_BINS, dtype=torch.float64)
+    p, k = probs.double(), n_classes
     if len(p) == 0:
-        return out
+        return torch.zeros(5 * k + 3 * ECE_BINS, dtype=torch.float64)
     t = targets.long()
     p_true = p.gather(1, t[:, None])[:, 0]
-    out[0:k] = torch.bincount(t, minlength=k).double()
-    out[k : 2 * k] = torch.zeros(k, dtype=torch.float64).index_add_(0, t, p_true)
-    out[2 * k : 3 * k] = torch.zeros(k, dtype=torch.float64).index_add_(0, t, p_true**2)
-    out[3 * k : 4 * k] = p.sum(0)
-    out[4 * k : 5 * k] = (p**2).sum(0)
     conf, pred = p.max(dim=1)
     b = (conf * ECE_BINS).long().clamp(max=ECE_BINS - 1)
-    base = 5 * k
-    out[base : base + ECE_BINS] = torch.bincount(b, minlength=ECE_BINS).double()
-    out[base + ECE_BINS : base + 2 * ECE_BINS] = torch.zeros(ECE_BINS, dtype=torch.float64).index_add_(0, b, conf)
-    correct = (pred == t).double()
-    out[base + 2 * ECE_BINS :] = torch.zeros(ECE_BINS, dtype=torch.float64).index_add_(0, b, correct)
-    return out
+    return torch.cat([
+        torch.bincount(t, minlength=k).double(), _sums(t, p_true, k), _sums(t, p_true**2, k), p.sum(0), (p**2).sum(0),
+        torch.bincount(b, minlength=ECE_BINS).double(), _sums(b, conf, ECE_BINS),
+        _sums(b, (pred == t).double(), ECE_BINS),
+    ])  # fmt: skip
+
+
+def _sums(index: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
+    """Per index in ``range(n)``, the float64 sum of the ``values`` at it."""
+    return torch.zeros(n, dtype=torch.float64).index_add_(0, index, values)
 
 
 def _std(n: float, s: float, s2: float) -> float:
@@ -226,17 +220,14 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike[str])
 
     epochs = [h["epoch"] for h in history]
     fig, (ax_l, ax_a) = subplots(1, 2, figsize=(10, 4))
-    ax_l.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
-    ax_l.plot(epochs, [h["val_loss"] for h in history], "o-", label="val")
-    ax_l.set_xlabel("epoch")
+    for ax, key in ((ax_l, "loss"), (ax_a, "accuracy")):
+        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="train")
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], "o-", label="val")
+        ax.set_xlabel("epoch")
+        ax.set_title(key.capitalize())
     ax_l.set_ylabel("cross-entropy")
-    ax_l.set_title("Loss")
-    ax_a.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train")
-    ax_a.plot(epochs, [h["val_accuracy"] for h in history], "o-", label="val")
     ax_a.plot(epochs, [h["val_balanced_accuracy"] for h in history], "s--", label="val balanced")
     ax_a.set_ylim(0, 1.02)
-    ax_a.set_xlabel("epoch")
-    ax_a.set_title("Accuracy")
     for ax in (ax_l, ax_a):
         ax.grid(True, alpha=0.3)
         ax.legend()

@@ -61,8 +61,7 @@ class UniverseClassifier(nn.Module):
     """VGG conv base -> adaptive average pool -> three dense layers with dropout between them (paper 3.1).
 
     ``forward(x)`` takes RGB in [0, 1], shape (N, 3, H, W) of any size, and returns logits (N, classes);
-    ImageNet normalisation happens inside, exactly as in :class:`~styleverse.nn.vgg.VGGFeatures`.
-    """
+    ImageNet normalisation happens inside, exactly as in :class:`~styleverse.nn.vgg.VGGFeatures`."""
 
     def __init__(self, spec: ClassifierSpec):
         super().__init__()
@@ -96,8 +95,7 @@ def set_trainable(model: UniverseClassifier, train_layers: str) -> list[nn.Param
     """Freeze what ``train_layers`` leaves out and return the trainable parameters.
 
     ``all`` trains everything (what the paper settled on), ``head`` only the dense head, ``blockN`` the
-    conv blocks N..5 plus the head (the paper first tried training "only the last ones").
-    """
+    conv blocks N..5 plus the head (the paper first tried training "only the last ones")."""
     if train_layers not in TRAIN_LAYER_CHOICES:
         raise ConfigError(
             f"train_layers must be one of {', '.join(TRAIN_LAYER_CHOICES)}, not '{train_layers}'",
@@ -121,13 +119,11 @@ def init_weights(model: UniverseClassifier, seed: int) -> None:
         for m in mods:
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu", generator=g)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear) and m is not last:
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=g)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
+            elif isinstance(m, nn.Linear) and m is last:
                 nn.init.normal_(m.weight, 0.0, 0.01, generator=g)
+            elif isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=g)
+            if isinstance(m, nn.Conv2d | nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
 
 

@@ -91,14 +91,15 @@ def infer(
     return torch.cat(out) if out else torch.zeros(0, n_classes)
 
 
-def _prepare(
+def open_checkpoint(
     checkpoint: str | os.PathLike[str] | Checkpoint, device: str, precision: str
-) -> tuple[Checkpoint, torch.device, str]:
+) -> tuple[Checkpoint, torch.device, str, int]:
+    """The checkpoint's model placed on ``device`` in eval mode; the device, precision and input size used."""
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_classifier(checkpoint)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     place(ckpt.model, dev, prec).eval()
-    return ckpt, dev, prec
+    return ckpt, dev, prec, int(ckpt.config.get("image_size", ckpt.model.spec.image_size))
 
 
 def predict_images(
@@ -115,15 +116,13 @@ def predict_images(
     for p in paths:
         if not p.is_file():
             raise InputError(f"{p}: no such image file")
-    ckpt, dev, prec = _prepare(checkpoint, device, precision)
-    size = int(ckpt.config.get("image_size", ckpt.model.spec.image_size))
+    ckpt, dev, prec, size = open_checkpoint(checkpoint, device, precision)
     probs = infer(ckpt.model, paths, size, dev, prec, batch_size, workers, callback).softmax(dim=1)
     names = ckpt.class_names
-    out = []
-    for p, row in zip(paths, probs, strict=True):
-        k = int(row.argmax())
-        out.append(Prediction(p, names[k], float(row[k]), {n: float(v) for n, v in zip(names, row, strict=True)}))
-    return out
+    return [
+        Prediction(p, names[int(row.argmax())], float(row.max()), dict(zip(names, row.tolist(), strict=True)))
+        for p, row in zip(paths, probs, strict=True)
+    ]
 
 
 def evaluate(
@@ -140,8 +139,7 @@ def evaluate(
 
     ``split='val'`` reproduces the training run's validation split (manifest splits, or the seeded
     stratified split with the ``val_fraction`` and ``seed`` stored in the checkpoint); ``all`` uses
-    every image (a separate test set); ``train`` the training split.
-    """
+    every image (a separate test set); ``train`` the training split."""
     if split not in EVAL_SPLITS:
         raise ConfigError(f"split must be one of {', '.join(EVAL_SPLITS)}, not '{split}'", setting="split")
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_classifier(checkpoint)
@@ -158,8 +156,7 @@ def evaluate(
     samples = data.val if split == "val" else data.train
     if not samples:
         raise InputError(f"{dataset}: no images in split '{split}'")
-    ckpt, dev, prec = _prepare(ckpt, device, precision)
-    size = int(ckpt.config.get("image_size", ckpt.model.spec.image_size))
+    ckpt, dev, prec, size = open_checkpoint(ckpt, device, precision)
     logits = infer(ckpt.model, [s.path for s in samples], size, dev, prec, batch_size, workers, callback)
     targets = torch.tensor([names.index(data.class_names[s.label]) for s in samples])
     conf = confusion_matrix(targets, logits.argmax(dim=1), len(names))

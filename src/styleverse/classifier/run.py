@@ -10,7 +10,6 @@ atomically, so a crash while saving leaves the previous version loadable.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from styleverse.classifier.model import (
     set_trainable,
 )
 from styleverse.errors import ConfigError, OutputError
-from styleverse.io.images import write_json
+from styleverse.io.images import _finite_or_null, write_json
 from styleverse.nn.vgg import imagenet_weights_path, load_backbone, load_state_into, read_state_dict
 
 log = logging.getLogger("styleverse")
@@ -44,8 +43,7 @@ SELECTION = "val_balanced_accuracy"
 def prepare_run_dir(run: Path, cfg: TrainConfig, is_main: bool) -> bool:
     """Check the run folder before anything is written; True when ``--resume`` continues a saved run.
 
-    A folder holding another run needs ``--resume`` (same settings) or ``--overwrite``.
-    """
+    A folder holding another run needs ``--resume`` (same settings) or ``--overwrite``."""
     if run.exists() and not run.is_dir():
         raise OutputError(f"{run}: exists and is not a folder; --out needs a run folder")
     present = [f for f in RUN_FILES if (run / f).exists()]
@@ -124,17 +122,6 @@ def build_classifier(
     return model, set_trainable(model, cfg.train_layers)
 
 
-def _finite(obj: Any) -> Any:
-    """NaN/inf -> None so metrics.json stays valid JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def run_header(cfg: TrainConfig, data: Dataset, device: str, precision: str, world_size: int) -> dict[str, Any]:
     """What metrics.json records beside the epochs (each checkpoint keeps settings, dataset and selection)."""
     counts = {"train_counts": data.counts("train"), "val_counts": data.counts("val")}
@@ -153,14 +140,14 @@ def save_epoch(
     metrics.json, and the curves, confusion and reliability plots."""
     row = history[-1]
     keep = {k: header[k] for k in ("settings", "dataset", "selection")}
-    extra = {"epoch": row["epoch"], "metrics": _finite(row), **keep}
+    extra = {"epoch": row["epoch"], "metrics": _finite_or_null(row), **keep}
     metrics = {**header, "best_epoch": best[0], "best_score": best[1], "history": history}
     target = run
     try:
         for target in (run / "last.safetensors", *([run / "best.safetensors"] if best[0] == row["epoch"] else [])):
             save_checkpoint(model, target, extra)
         target = run / "metrics.json"
-        write_json(target, _finite(metrics))
+        write_json(target, metrics)
         target = run / "curves.png"
         plot_curves(history, target)
         target = run / "confusion.png"

@@ -12,9 +12,8 @@ An epoch is :func:`~styleverse.classifier.data.epoch_plan` loop steps, drawing t
 The loop's evaluation at each epoch's end validates, picks the best epoch (validation balanced accuracy)
 and writes the run folder's files; the checkpoint after it is the exact resume state (see
 :mod:`styleverse.classifier.run`). Under ``torchrun`` the loop trains like DistributedDataParallel:
-``batch_size`` is per process, each global batch is sharded by position
-(:func:`~styleverse.classifier.data.shard`), validation is sharded and summed, only rank 0 writes or reports.
-"""
+``batch_size`` is per process, each global batch is sharded by position (:func:`~styleverse.classifier.data.shard`),
+validation is sharded and summed, only rank 0 writes or reports."""
 
 from __future__ import annotations
 
@@ -131,8 +130,7 @@ def train(config: TrainConfig, callback: Callback | None = None, stop: Callable[
     The run folder is locked (:func:`styleverse.io.lock.output_lock`, by rank 0, which alone writes) for the
     whole run: a second run into the same folder is refused naming the first, instead of replacing its files.
     A run folder that is the dataset, lies inside it (its PNGs would become class images) or holds it or the
-    ``init`` weights file is refused before anything starts.
-    """
+    ``init`` weights file is refused before anything starts."""
     config.validate()
     check_outputs({"--out": Output(config.out, "folder")}, [config.dataset, *network_files(config.init)])
     with (
@@ -269,16 +267,7 @@ def validate(task: ClassifierTask, ctx: DistContext, epoch: int) -> dict[str, An
     warnings = learning_warnings(summary, probs)
     if warnings and ctx.is_main:
         log.warning("epoch %d: %s; %s", epoch, "; ".join(warnings), lr_advice(cfg.init, cfg.adam_lr, cfg.width))
-    return {
-        "val_loss": summed[n * n] / max(summed[n * n + 1], 1),
-        "val_accuracy": summary["accuracy"],
-        "val_balanced_accuracy": summary["balanced_accuracy"],
-        "val_recall": summary["recall"],
-        "val_confusion": summary["confusion"],
-        "val_prediction_share": summary["prediction_share"],
-        "collapse": summary["collapse"],
-        "val_ece": probs["ece"],
-        "val_mean_confidence": probs["mean_confidence"],
-        "val_probabilities": probs,
-        "warnings": warnings,
-    }
+    shown = ("accuracy", "balanced_accuracy", "recall", "confusion", "prediction_share")
+    row = {"val_loss": summed[n * n] / max(summed[n * n + 1], 1), **{f"val_{k}": summary[k] for k in shown}}
+    row |= {"collapse": summary["collapse"], "val_ece": probs["ece"], "val_mean_confidence": probs["mean_confidence"]}
+    return {**row, "val_probabilities": probs, "warnings": warnings}

@@ -32,10 +32,11 @@ from styleverse.devices import require_memory, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.evaluation.frames import frame_pairs, sample_indices
 from styleverse.evaluation.judge import UniverseJudge, Verdict, intended_universe
-from styleverse.evaluation.metrics import StyleDistance, content_distance, relative, ssim, style_distance
+from styleverse.evaluation.metrics import StyleDistance, relative, ssim, style_distance
 from styleverse.evaluation.sources import Overrides, ResultSource, Styles, describe_result
 from styleverse.io.images import load_image, pil_to_tensor, resize_longest
 from styleverse.nn.features import FeatureSpec, StyleContentModel, build_model
+from styleverse.nn.losses import content_loss
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.targets import GramDict, StyleImage, StyleSet
 
@@ -155,15 +156,22 @@ class Scorer:
         weights = self.model.style_weights
         d_res = style_distance({k: g[:1] for k, g in rep.grams.items()}, targets, weights)
         d_con = style_distance({k: g[1:] for k, g in rep.grams.items()}, targets, weights)
-        c_loss = content_distance(
-            {k: f[:1] for k, f in rep.content.items()}, {k: f[1:] for k, f in rep.content.items()}
-        )
-        return d_res, d_con, c_loss, ssim(result, content)
+        c_loss = content_loss({k: f[:1] for k, f in rep.content.items()}, {k: f[1:] for k, f in rep.content.items()})
+        return d_res, d_con, float(c_loss), ssim(result, content)
 
 
-def _fit(content: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """The content photo at exactly ``size`` (Lanczos, as every resize here), untouched when it fits."""
-    return content if content.size == size else content.resize(size, Image.Resampling.LANCZOS)
+Measured = tuple[Image.Image, Image.Image, tuple[StyleDistance, StyleDistance, float, float]]
+
+
+def _measure(
+    scorer: Scorer, src: ResultSource, result: Image.Image, content: Image.Image, size: int | None
+) -> Measured:
+    """One picture of a result scored against its content photo: the result at longest side ``size`` when it
+    is larger, the content photo at exactly the result's size (Lanczos, as every resize here), the scores."""
+    img = resize_longest(result, size) if size and max(result.size) > size else result
+    content = content if content.size == img.size else content.resize(img.size, Image.Resampling.LANCZOS)
+    targets = scorer.targets(src.styles, src.style_scale, max(img.size))
+    return img, content, scorer.score(pil_to_tensor(img), pil_to_tensor(content), targets)
 
 
 def _mean_distance(ds: Sequence[StyleDistance]) -> StyleDistance:
@@ -173,15 +181,14 @@ def _mean_distance(ds: Sequence[StyleDistance]) -> StyleDistance:
     )
 
 
-def _score_image(scorer: Scorer, src: ResultSource, settings: EvaluateSettings) -> tuple[ResultScore, Image.Image]:
+def _score_image(
+    scorer: Scorer, src: ResultSource, settings: EvaluateSettings
+) -> tuple[ResultScore, list[Image.Image]]:
     original = load_image(src.path)
-    img = resize_longest(original, settings.size) if settings.size and max(original.size) > settings.size else original
-    content = _fit(load_image(src.content), img.size)
-    targets = scorer.targets(src.styles, src.style_scale, max(img.size))
-    d, dc, closs, s = scorer.score(pil_to_tensor(img), pil_to_tensor(content), targets)
+    img, content, (d, dc, closs, s) = _measure(scorer, src, original, load_image(src.content), settings.size)
     rel, rel_layers = relative(d, dc)
     score = ResultScore(src, img.size, 1, d, dc, rel, rel_layers, closs, s, preview=img, content_preview=content)
-    return score, original
+    return score, [original]
 
 
 def _score_video(
@@ -195,18 +202,12 @@ def _score_video(
         log.info("%s: measuring the first %d frames (--max-frames)", src.path, settings.max_frames)
     temporal = temporal_score(pairs.inputs, pairs.outputs, src.video.flow or DEFAULT_PRESET)
     picks = sample_indices(len(pairs.outputs), settings.frames)
-    res_d, con_d, closs, ssims, judged = [], [], [], [], []
-    for i in picks:
-        out = Image.fromarray(pairs.outputs[i])
-        img = resize_longest(out, settings.size) if settings.size and max(out.size) > settings.size else out
-        content = _fit(Image.fromarray(pairs.inputs[i]), img.size)
-        targets = scorer.targets(src.styles, src.style_scale, max(img.size))
-        d, dc, c, s = scorer.score(pil_to_tensor(img), pil_to_tensor(content), targets)
-        res_d.append(d)
-        con_d.append(dc)
-        closs.append(c)
-        ssims.append(s)
-        judged.append(out)
+    judged = [Image.fromarray(pairs.outputs[i]) for i in picks]
+    scored = [
+        _measure(scorer, src, out, Image.fromarray(pairs.inputs[i]), settings.size)[2]
+        for out, i in zip(judged, picks, strict=True)
+    ]
+    res_d, con_d, closs, ssims = zip(*scored, strict=True)
     d, dc = _mean_distance(res_d), _mean_distance(con_d)
     rel, rel_layers = relative(d, dc)
     mid = picks[len(picks) // 2]
@@ -223,14 +224,10 @@ def _intended(judge: UniverseJudge, src: ResultSource, settings: EvaluateSetting
         return settings.universe
     from styleverse.styles.bank import load_bank
 
-    labels = [load_bank(b).settings.get("label") for b, _ in src.styles.banks]
-    return intended_universe(
-        judge.universes,
-        [x if isinstance(x, str) else None for x in labels],
-        [b for b, _ in src.styles.banks],
-        [p for p, _ in src.styles.images],
-        src.fast_universe,
-    )
+    banks = [b for b, _ in src.styles.banks]
+    labels = [load_bank(b).settings.get("label") for b in banks]
+    named = [x if isinstance(x, str) else None for x in labels]
+    return intended_universe(judge.universes, named, banks, [p for p, _ in src.styles.images], src.fast_universe)
 
 
 def evaluate_sources(
@@ -258,11 +255,7 @@ def evaluate_sources(
     for i, src in enumerate(sources):
         if stop():
             raise Stopped(f"stopped after {i} of {len(sources)} results")
-        if src.kind == "image":
-            score, judged = _score_image(scorer, src, settings)
-            seen = [judged]
-        else:
-            score, seen = _score_video(scorer, src, settings)
+        score, seen = (_score_image if src.kind == "image" else _score_video)(scorer, src, settings)
         if judge is not None:
             score.verdict = judge.verdict(seen, _intended(judge, src, settings))
         score.seconds, score.peak_memory_bytes = src.seconds, src.peak_memory_bytes

@@ -23,9 +23,8 @@ import torch
 from PIL import Image
 
 from styleverse.classifier.data import eval_view
-from styleverse.classifier.model import Checkpoint, load_classifier
-from styleverse.classifier.predict import forward_batch
-from styleverse.devices import place, resolve_device, resolve_precision
+from styleverse.classifier.model import Checkpoint
+from styleverse.classifier.predict import forward_batch, open_checkpoint
 from styleverse.errors import ConfigError, InputError
 
 
@@ -45,13 +44,8 @@ class UniverseJudge:
     """A loaded classifier checkpoint that scores images (PIL RGB) by universe."""
 
     def __init__(self, checkpoint: str | os.PathLike[str] | Checkpoint, device: str = "auto", precision: str = "fp32"):
-        self.checkpoint = checkpoint if isinstance(checkpoint, Checkpoint) else load_classifier(checkpoint)
-        self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.model = self.checkpoint.model.to(self.device)
-        place(self.model, None, self.precision).eval()
-        cfg = self.checkpoint.config
-        self.size = int(cfg.get("image_size", self.model.spec.image_size))
+        self.checkpoint, self.device, self.precision, self.size = open_checkpoint(checkpoint, device, precision)
+        self.model = self.checkpoint.model
 
     @property
     def universes(self) -> list[str]:
@@ -85,11 +79,6 @@ class UniverseJudge:
         return Verdict(probs, intended, probs[intended] if intended else None, names[k], float(p[k]))
 
 
-def _stem(path: str | os.PathLike[str]) -> str:
-    """``gwen.style.safetensors`` -> ``gwen``."""
-    return Path(path).name.split(".")[0]
-
-
 def intended_universe(
     known: Sequence[str],
     bank_labels: Iterable[str | None] = (),
@@ -101,7 +90,7 @@ def intended_universe(
     classifier's ``known`` universes; None when the records name none or disagree."""
     candidates: list[set[str]] = [
         {x for x in bank_labels if x},
-        {_stem(p) for p in bank_paths},
+        {Path(p).name.split(".")[0] for p in bank_paths},  # gwen.style.safetensors -> gwen
         {fast_universe} if fast_universe else set(),
         {Path(p).parent.name for p in style_paths},
     ]

@@ -24,7 +24,6 @@ import torch.nn.functional as F
 
 from styleverse.errors import ConfigError
 from styleverse.nn.color import RGB2YIQ
-from styleverse.nn.losses import content_loss
 
 SSIM_SIGMA = 1.5  # Wang et al. 2004: an 11x11 Gaussian window with sigma 1.5
 SSIM_TRUNCATE = 3.5  # window radius = int(truncate * sigma + 0.5) = 5, as scikit-image's gaussian_weights
@@ -51,10 +50,10 @@ def style_distance(
     return StyleDistance(per, sum(w * per[k] for k, w in weights.items()))
 
 
-def ratio(value: float, reference: float) -> float | None:
+def ratio(value: float | None, reference: float | None) -> float | None:
     """``value / reference``; None when the reference is 0 (nothing to move: the content already has the
-    style) or either is not finite."""
-    if not (math.isfinite(value) and math.isfinite(reference)) or reference <= 0:
+    style) or either is None or not finite."""
+    if value is None or reference is None or not (math.isfinite(value) and math.isfinite(reference) and reference > 0):
         return None
     return value / reference
 
@@ -63,12 +62,6 @@ def relative(result: StyleDistance, content: StyleDistance) -> tuple[float | Non
     """The result's style distance over the content photo's, overall and per layer (1 = unmoved, 0 = reached)."""
     per = {k: ratio(v, content.per_layer[k]) for k, v in result.per_layer.items()}
     return ratio(result.total, content.total), per
-
-
-def content_distance(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> float:
-    """The content loss of ``features`` against the content photo's (``content_loss``: mean over content
-    layers of the feature MSE, before ``--content-weight``); 0 for the photo itself."""
-    return float(content_loss(features, targets))
 
 
 def luma(image: torch.Tensor) -> torch.Tensor:
@@ -96,8 +89,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> float:
     Gaussian window (sigma 1.5, 11x11), population statistics, ``C1 = (0.01 L)²``, ``C2 = (0.03 L)²``, the
     mean over the pixels whose window lies inside the image: the same number as scikit-image's
     ``structural_similarity(..., gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``, which
-    also leaves out the border a window would overhang.
-    """
+    also leaves out the border a window would overhang."""
     if a.shape != b.shape:
         raise ConfigError(f"SSIM needs two images of one size, got {tuple(a.shape)} and {tuple(b.shape)}")
     g = _window().to(a.device)

@@ -185,41 +185,33 @@ def score_lines(s: ResultScore) -> list[str]:
 def results_sheet(ev: Evaluation, path: str | os.PathLike[str], cols: int | None = None) -> Path:
     """Contact sheet: each distinct content photo and up to four style images, then every result with its
     scores under it."""
-    images: list[Image.Image] = []
-    labels: list[str] = []
-    seen: set[str] = set()
+    contents: dict[str, tuple[Image.Image, str]] = {}
     for s in ev.scores:
-        key = str(s.source.content)
-        if key not in seen and s.content_preview is not None:
-            seen.add(key)
-            images.append(s.content_preview)
-            labels.append(f"content\n{s.source.content.name}")
+        if s.content_preview is not None:
+            contents.setdefault(str(s.source.content), (s.content_preview, f"content\n{s.source.content.name}"))
     styles = list(dict.fromkeys(p for s in ev.scores for p, _ in s.source.styles.images))
-    for p in styles[:MAX_STYLE_THUMBS]:
-        images.append(_thumb(p))
-        labels.append(f"style\n{p.name}")
+    cells = [*contents.values(), *((_thumb(p), f"style\n{p.name}") for p in styles[:MAX_STYLE_THUMBS])]
     for s in ev.scores:
-        images.append(s.preview if s.preview is not None else Image.new("RGB", (8, 8), (128, 128, 128)))
-        labels.append("\n".join([s.label, *score_lines(s)]))
+        preview = s.preview if s.preview is not None else Image.new("RGB", (8, 8), (128, 128, 128))
+        cells.append((preview, "\n".join([s.label, *score_lines(s)])))
     shown = f"{len(styles[:MAX_STYLE_THUMBS])} of {len(styles)} style images" if styles else "style banks only"
     title = f"{len(ev.scores)} results under {ev.backbone.identity} ({shown}); style = distance relative to the photo's"
-    return sheet(images, labels, path, cols or min(6, len(images)), title)
+    return sheet(cells, path, cols or min(6, len(cells)), title)
 
 
-def sheet(images: Sequence[Image.Image], labels: Sequence[str], path: str | os.PathLike[str], cols: int,
-          title: str) -> Path:  # fmt: skip
-    """:func:`styleverse.plots.contact_sheet` with every picture scaled to fill its cell (small results are
-    enlarged, so a 64 px result and a 512 px style image show at one size) and labels padded to one height."""
-    fitted = [ImageOps.contain(im, (SHEET_THUMB, SHEET_THUMB), Image.Resampling.LANCZOS) for im in images]
-    n_lines = max(len(x.split("\n")) for x in labels)
-    padded = [x + "\n" * (n_lines - len(x.split("\n"))) for x in labels]
+def sheet(cells: Sequence[tuple[Image.Image, str]], path: str | os.PathLike[str], cols: int, title: str) -> Path:
+    """:func:`styleverse.plots.contact_sheet` of (picture, label) cells, every picture scaled to fill its cell
+    (small results are enlarged, so a 64 px result and a 512 px style image show at one size) and labels padded
+    to one height."""
+    fitted = [ImageOps.contain(im, (SHEET_THUMB, SHEET_THUMB), Image.Resampling.LANCZOS) for im, _ in cells]
+    n_lines = max(len(x.split("\n")) for _, x in cells)
+    padded = [x + "\n" * (n_lines - len(x.split("\n"))) for _, x in cells]
     return contact_sheet(fitted, padded, path, cols=cols, thumb=SHEET_THUMB, title=title)
 
 
 def plot_layers(ev: Evaluation, path: str | os.PathLike[str]) -> Path:
     """Grouped bars: per style layer, each result's distance relative to the content photo's."""
-    layers = list(ev.settings.features.style_layers)
-    layers = [k.partition(":")[0] for k in layers]
+    layers = [k.partition(":")[0] for k in ev.settings.features.style_layers]
     n = len(ev.scores)
     fig, ax = subplots(figsize=(max(6, 1.2 * len(layers) * max(1, n) ** 0.5 + 2), 4))
     width = 0.8 / max(1, n)
@@ -242,8 +234,7 @@ def plot_tradeoff(scores: Sequence[ResultScore], path: str | os.PathLike[str], t
     """Relative style distance (x, lower = more stylised) against SSIM (y, higher = more faithful); marker
     area grows with the seconds a result took (equal markers when no time is known), colour by method."""
     fig, ax = subplots(figsize=(7, 5))
-    secs = [s.seconds for s in scores if s.seconds is not None]
-    top = max(secs) if secs else None
+    top = max((s.seconds for s in scores if s.seconds is not None), default=None)
     methods = list(dict.fromkeys(s.source.method for s in scores))
     colours = colormap("tab10")
     for s in scores:

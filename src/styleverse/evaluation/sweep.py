@@ -20,6 +20,7 @@ already held, such as the networks).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -42,7 +43,6 @@ from styleverse.transfer.config import Event as TransferEvent
 from styleverse.transfer.sidecar import StylizeSidecar
 
 _D = TransferConfig()
-METHOD_KINDS = (*OPTIMIZERS, "fast", "adain")
 SWEEP_FILES = {"sheet": "sweep.png"}
 
 
@@ -156,9 +156,8 @@ def plan_runs(settings: SweepSettings, methods: list[Method]) -> list[Run]:
         folder = settings.out_dir / "runs" / photo.stem
         for m in methods:
             if m.model is None:
-                for sw in settings.style_weight_grid:
-                    for n in settings.steps_grid:
-                        runs.append(Run(photo, m, folder / f"{m.kind}_sw{sw:g}_{n}steps.png", sw, n))
+                grid = itertools.product(settings.style_weight_grid, settings.steps_grid)
+                runs += [Run(photo, m, folder / f"{m.kind}_sw{sw:g}_{n}steps.png", sw, n) for sw, n in grid]
             else:
                 runs.append(Run(photo, m, folder / f"{m.name.replace(':', '_')}.png"))
     return runs
@@ -182,9 +181,8 @@ class _Runner:
 
     def __init__(self, settings: SweepSettings, callback: Callback | None, stop: Stop = never):
         self.s, self.callback, self.stop = settings, callback, stop
-        ev = settings.evaluation
-        self.device = resolve_device(ev.device)
-        self.precision = resolve_precision(ev.precision, self.device)
+        self.device = resolve_device(settings.evaluation.device)
+        self.precision = resolve_precision(settings.evaluation.precision, self.device)
         self._nets: dict[Method, Any] = {}
 
     def gatys(self, run: Run) -> tuple[float, int | None]:
@@ -240,11 +238,6 @@ class _Runner:
         ))  # fmt: skip
 
 
-def _source(run: Run, styles: Styles, seconds: float, peak: int | None, universe: str | None) -> ResultSource:
-    return ResultSource(run.output, "image", run.photo, styles, run.output.with_name(run.output.name + ".json"),
-                        run.method.name, None, 1.0, seconds, peak, universe)  # fmt: skip
-
-
 def _sidecar(run: Run, styles: Styles, seconds: float, peak: int | None) -> None:
     """A network result's sidecar, so ``styleverse evaluate`` can measure it again later on its own."""
     side = StylizeSidecar(
@@ -260,19 +253,16 @@ def sweep_sheet(settings: SweepSettings, ev: Evaluation, runs: list[Run], path: 
     from PIL import Image
 
     per_photo = len(runs) // len(settings.photos)
-    images: list[Image.Image] = []
-    labels: list[str] = []
+    cells: list[tuple[Image.Image, str]] = []
     for k, photo in enumerate(settings.photos):
-        images.append(load_image(photo))
-        labels.append(f"photo\n{photo.name}")
+        cells.append((load_image(photo), f"photo\n{photo.name}"))
         for s in ev.scores[k * per_photo : (k + 1) * per_photo]:
             assert s.preview is not None
-            images.append(s.preview)
-            labels.append("\n".join([s.label, *score_lines(s)]))
+            cells.append((s.preview, "\n".join([s.label, *score_lines(s)])))
     n = len(settings.photos)
     title = (f"sweep: {n} photo{'s' if n > 1 else ''} x {per_photo} runs, measured under {ev.backbone.identity}; "
              "style = distance relative to the photo's (1 unmoved, 0 reached)")  # fmt: skip
-    return sheet(images, labels, path, per_photo + 1, title)
+    return sheet(cells, path, per_photo + 1, title)
 
 
 def run_sweep(settings: SweepSettings, callback: Callback | None = None, stop: Stop = never) -> SweepOutcome:
@@ -300,7 +290,9 @@ def run_sweep(settings: SweepSettings, callback: Callback | None = None, stop: S
         else:
             seconds, peak = runner.network(run)
             _sidecar(run, styles, seconds, peak)
-        sources.append(_source(run, styles, seconds, peak, runner.universe(run.method)))
+        side = run.output.with_name(run.output.name + ".json")
+        sources.append(ResultSource(run.output, "image", run.photo, styles, side, run.method.name, None, 1.0, seconds,
+                                    peak, runner.universe(run.method)))  # fmt: skip
     labels = [f"{r.photo.stem}: {r.label}" if len(settings.photos) > 1 else r.label for r in runs]
     ev = evaluate_sources(sources, settings.evaluation, callback, labels, stop)
     extra = {"sweep": {"photos": [str(p) for p in settings.photos], "runs": [r.label for r in runs],

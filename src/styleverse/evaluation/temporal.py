@@ -59,12 +59,4 @@ def temporal_score(
         floors.append(warping_error(ins[t], warp(ins[t - 1], flows.backward), carried.mask))
     err, floor = mean_error(errors), mean_error(floors)
     fl_out, fl_in = flicker(outs), flicker(ins)
-    return TemporalScore(
-        err,
-        floor,
-        ratio(err, floor) if err is not None and floor is not None else None,
-        fl_out,
-        fl_in,
-        ratio(fl_out, fl_in) if fl_out is not None and fl_in is not None else None,
-        len(inputs),
-    )
+    return TemporalScore(err, floor, ratio(err, floor), fl_out, fl_in, ratio(fl_out, fl_in), len(inputs))

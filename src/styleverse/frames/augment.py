@@ -18,8 +18,7 @@ import torch.nn.functional as F
 
 from styleverse.nn.color import RGB2YIQ
 
-_YIQ = RGB2YIQ
-_RGB = torch.linalg.inv(_YIQ)
+_RGB = torch.linalg.inv(RGB2YIQ)
 
 
 @dataclass(frozen=True)
@@ -69,15 +68,13 @@ def _geometry(img: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torc
 def _colour(img: torch.Tensor, g: torch.Generator, cfg: AugmentConfig) -> torch.Tensor:
     """Brightness, contrast, saturation and hue jitter (hue as a rotation of the YIQ chroma plane)."""
     out = img * _uniform(g, 1 - cfg.brightness, 1 + cfg.brightness)
-    grey = (out * _YIQ[0].view(1, 3, 1, 1)).sum(1, keepdim=True)
-    out = grey.mean((2, 3), keepdim=True) + (out - grey.mean((2, 3), keepdim=True)) * _uniform(
-        g, 1 - cfg.contrast, 1 + cfg.contrast
-    )
-    grey = (out * _YIQ[0].view(1, 3, 1, 1)).sum(1, keepdim=True)
+    mean = (out * RGB2YIQ[0].view(1, 3, 1, 1)).sum(1, keepdim=True).mean((2, 3), keepdim=True)
+    out = mean + (out - mean) * _uniform(g, 1 - cfg.contrast, 1 + cfg.contrast)
+    grey = (out * RGB2YIQ[0].view(1, 3, 1, 1)).sum(1, keepdim=True)
     out = grey + (out - grey) * _uniform(g, 1 - cfg.saturation, 1 + cfg.saturation)
     angle = 2 * math.pi * _uniform(g, -cfg.hue, cfg.hue)
     rot = torch.tensor([[1, 0, 0], [0, math.cos(angle), -math.sin(angle)], [0, math.sin(angle), math.cos(angle)]])
-    mix = (_RGB @ rot @ _YIQ).to(img.dtype)
+    mix = (_RGB @ rot @ RGB2YIQ).to(img.dtype)
     out = torch.einsum("ij,njhw->nihw", mix, out)
     return out.clamp(0, 1)
 
@@ -87,5 +84,4 @@ def augment(img: torch.Tensor, generator: torch.Generator, config: AugmentConfig
     cfg = config or AugmentConfig()
     if img.dim() != 4 or img.shape[1] != 3:
         raise ValueError(f"augment expects (N, 3, H, W), got {tuple(img.shape)}")
-    x = img.float()
-    return _colour(_geometry(x, generator, cfg), generator, cfg)
+    return _colour(_geometry(img.float(), generator, cfg), generator, cfg)

@@ -4,14 +4,9 @@ The paper (section 5) had 800 frames for three universes and about 500 for two; 
 the imbalance made its classifier "always predict one class", and only sampling the same number of images
 per universe (1335) fixed it. :func:`balance` does that for every class, with two refinements:
 
-* **A leak-free split, before balancing** (:mod:`styleverse.frames.split`). Neighbouring frames of a video
-  are near-identical, so a random per-image split would leak training images into validation. Per source
-  video a contiguous run of whole shots (cut detection: :mod:`styleverse.frames.shots`; a long shot is cut
-  into ``block_seconds`` blocks) goes to ``val``, so every video with two or more such units is seen in
-  val; train frames within ``guard_seconds`` of it or in a time block it touches are excluded (the guard
-  gap); videos too short to split go whole to one side; and train/val pairs of near-duplicate frames
-  (phash closer than ``duplicate_bits``, e.g. recurring title cards) lose one member. Frames of one video
-  within a block of ``block_seconds`` therefore never sit on both sides.
+* **A leak-free split, before balancing** (:mod:`styleverse.frames.split`): neighbouring frames of a video
+  are near-identical, so whole shots go to ``val`` per source video, with a guard gap and no cross-split
+  near-duplicates, instead of a random per-image split that would leak training images into validation.
 * **Exact quotas.** With ``N = per_class`` (default: the smallest class), every class ends with exactly
   ``N_val = round(N * val_fraction)`` val rows and ``N - N_val`` train rows. A split with more frames than
   its quota is down-sampled (seeded); one with fewer is topped up with augmented copies of its own frames
@@ -134,10 +129,6 @@ class BalanceReport:
 __all__ = ["EXCLUDED", "TRAIN", "VAL", "BalanceConfig", "BalanceReport", "balance", "block_key", "split_blocks"]
 
 
-def _rng(seed: int, label: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(label.encode())])
-
-
 def _fill(rows: list[Row], quota: int, rng: np.random.Generator) -> tuple[list[Row], list[Row], list[Row]]:
     """(chosen, left out, originals to augment — one entry per missing image) for one split of one class."""
     if len(rows) >= quota:
@@ -206,7 +197,7 @@ def _balance(root: Path, cfg: BalanceConfig, on_event: Callable[[Progress], None
     decided: dict[str, str] = {}
     plan: list[tuple[Row, str, int, int]] = []
     for label, members in sorted(by_label.items()):
-        rng = _rng(cfg.seed, label)
+        rng = np.random.default_rng([cfg.seed, zlib.crc32(label.encode())])
         cs = split_class(
             label, members, signatures, val_fraction=cfg.val_fraction, block_seconds=cfg.block_seconds,
             guard_seconds=cfg.guard_seconds, duplicate_bits=cfg.duplicate_bits, rng=rng,

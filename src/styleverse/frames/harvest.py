@@ -13,8 +13,7 @@ Dataset layout::
     DATASET/<label>/<stem>_<ms>_aug<k>.jpg  augmented copy written by ``balance``
     DATASET/.harvest-state.json             finished jobs, so a re-run skips them without decoding
 
-``manifest.csv`` has the header ``path,label,source,timestamp,phash,split,origin`` (see
-:mod:`styleverse.frames.manifest`); ``split`` is empty until ``balance`` sets ``train``, ``val`` or ``excluded``.
+``manifest.csv`` is described in :mod:`styleverse.frames.manifest`.
 
 Harvesting is idempotent and resumable: every JPEG is written atomically before its row reaches the
 manifest, and the manifest is rewritten atomically every ``flush_every`` new rows and after every video,
@@ -37,7 +36,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from styleverse.errors import ConfigError, InputError, OutputError
-from styleverse.frames.manifest import MANIFEST_FIELDS, Row, read_manifest, remove_leftovers, write_manifest
+from styleverse.frames.manifest import MANIFEST_FIELDS as MANIFEST_FIELDS  # re-exported: the manifest I/O
+from styleverse.frames.manifest import STATE_NAME, Row, read_manifest, remove_leftovers, write_manifest
 from styleverse.frames.quality import (
     DEFAULT_BLANK_THRESHOLD,
     DEFAULT_DEDUP_THRESHOLD,
@@ -45,33 +45,13 @@ from styleverse.frames.quality import (
     blank_reason,
     phash_hex,
 )
-from styleverse.frames.segments import Job, clip_jobs, parse_time, read_segments
+from styleverse.frames.segments import Job
+from styleverse.frames.segments import clip_jobs as clip_jobs  # re-exported: what to harvest
+from styleverse.frames.segments import parse_time as parse_time
+from styleverse.frames.segments import read_segments as read_segments
 from styleverse.io.images import save_image, write_bytes_atomic
 from styleverse.io.lock import output_lock
 from styleverse.io.video import VideoReader, frame_thumbnail, frame_to_image
-
-__all__ = [
-    "MANIFEST_FIELDS",
-    "Event",
-    "FrameDone",
-    "HarvestConfig",
-    "HarvestReport",
-    "Job",
-    "JobDone",
-    "JobFailed",
-    "JobSkipped",
-    "JobStarted",
-    "LabelCounts",
-    "Row",
-    "clip_jobs",
-    "harvest",
-    "parse_time",
-    "read_manifest",
-    "read_segments",
-    "write_manifest",
-]
-
-STATE_NAME = ".harvest-state.json"
 
 
 @dataclass(frozen=True)
@@ -290,10 +270,8 @@ def harvest(
     on_event: Callable[[Event], None] | None = None,
 ) -> HarvestReport:
     """Harvest frames of ``jobs`` into ``dataset`` (created if needed) and return what was kept or dropped.
-
     A video that is missing, corrupt or fails mid-way is reported in ``HarvestReport.failures`` (frames
-    kept before the failure stay) and the other jobs go on. Settings are checked before anything is written.
-    """
+    kept before the failure stay) and the other jobs go on. Settings are checked before anything is written."""
     cfg = config or HarvestConfig()
     cfg.validate()
     if not jobs:

@@ -39,8 +39,7 @@ class DedupIndex:
 
     A frame is a near-duplicate when its hash differs from some kept hash in *fewer than* ``threshold``
     bits; ``threshold=0`` therefore disables de-duplication, ``threshold=1`` drops only identical hashes.
-    The hashes live in a growing uint64 array so a query is one vectorised XOR + popcount.
-    """
+    The hashes live in a growing uint64 array so a query is one vectorised XOR + popcount."""
 
     def __init__(self, threshold: int, hashes: Iterable[str] = ()) -> None:
         if threshold < 0:
@@ -96,8 +95,7 @@ def colour_signature(img: Image.Image) -> np.ndarray:
     """Cumulative histograms (32 bins) of R, G and B on a 32x24 box-filtered thumbnail, shape (3, 32).
 
     Box filtering averages fine texture away first, so a drifting pattern or a pan barely moves the
-    signature while a cut to another palette moves it a lot (measured in :mod:`styleverse.frames.shots`).
-    """
+    signature while a cut to another palette moves it a lot (measured in :mod:`styleverse.frames.shots`)."""
     small = np.asarray(img.convert("RGB").resize((32, 24), Image.Resampling.BOX), dtype=np.uint8).reshape(-1, 3)
     hist = np.stack([np.bincount(small[:, c] // 8, minlength=32) for c in range(3)]).astype(np.float64)
     return np.cumsum(hist, axis=1) / len(small)
@@ -122,8 +120,7 @@ def blank_reason(img: Image.Image, threshold: float = DEFAULT_BLANK_THRESHOLD) -
     """Why a frame is blank — ``"black"``, ``"white"`` or ``"flat"`` (a fade or a plain card) — or None.
 
     A frame is blank when the standard deviation of its luminance is below ``threshold`` (0–255 scale;
-    0 disables the check). The reason only says which kind of near-constant frame it is.
-    """
+    0 disables the check)."""
     if threshold <= 0:
         return None
     mean, std = luminance_stats(img)

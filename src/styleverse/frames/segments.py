@@ -34,8 +34,7 @@ class Job:
     """One unit of harvesting: frames of ``video`` in ``[start, end)`` (end None = to the end) for ``label``.
 
     ``source`` is the video path as the user gave it (command line or CSV cell); it is what the manifest
-    records. ``video`` is where the file actually is.
-    """
+    records. ``video`` is where the file actually is."""
 
     video: Path
     source: str
@@ -108,11 +107,8 @@ def read_segments(path: str | os.PathLike[str], confine: bool = False) -> list[J
     if missing:
         raise InputError(f"{csv_path}: header must be {','.join(SEGMENT_COLUMNS)} (missing {', '.join(missing)})")
     col = {c: header.index(c) for c in SEGMENT_COLUMNS}
-    jobs = []
-    for lineno, cells in enumerate(reader, start=2):
-        if not any(c.strip() for c in cells):
-            continue
-        jobs.append(_segment(csv_path, lineno, cells, col, confine))
+    rows = enumerate(reader, start=2)
+    jobs = [_segment(csv_path, lineno, cells, col, confine) for lineno, cells in rows if any(c.strip() for c in cells)]
     if not jobs:
         raise InputError(f"{csv_path}: no segments after the header")
     check_stems(jobs)

@@ -40,19 +40,14 @@ MAX_THUMB = 1024  # px; 8 columns of it make an 8192 px wide sheet
 MAX_PER_SHEET = 400  # 50 rows of the largest thumbnails stay under JPEG's 65,535 px side limit
 
 
-def sheet_bytes(per_sheet: int, thumb: int) -> int:
-    """Memory of one contact sheet: the RGB sheet plus the thumbnails held while it is drawn."""
-    rows = -(-per_sheet // SHEET_COLS)
-    return 3 * (SHEET_COLS * thumb * (rows * (thumb + 28) + 64) + per_sheet * thumb * thumb)
-
-
 def check_sheet_settings(per_sheet: int, thumb: int) -> None:
     """:class:`ConfigError` for sheet settings out of bounds or too big for this machine's free memory."""
     if not 16 <= thumb <= MAX_THUMB:
         raise ConfigError(f"thumb must be 16..{MAX_THUMB} pixels, got {thumb}", setting="thumb")
     if not 1 <= per_sheet <= MAX_PER_SHEET:
         raise ConfigError(f"per_sheet must be 1..{MAX_PER_SHEET} images, got {per_sheet}", setting="per_sheet")
-    need = sheet_bytes(per_sheet, thumb)
+    rows = -(-per_sheet // SHEET_COLS)
+    need = 3 * (SHEET_COLS * thumb * (rows * (thumb + 28) + 64) + per_sheet * thumb * thumb)  # sheet + thumbnails
     require_memory(need, torch.device("cpu"), "a contact sheet", "lower thumb or per_sheet", ("thumb", "per_sheet"))
 
 
@@ -132,8 +127,7 @@ def write_stats(
 ) -> StatsReport:
     """Write ``DATASET/stats/counts.csv`` and ``DATASET/stats/<label>.jpg`` (a contact sheet of up to
     ``per_sheet`` images captioned with video, time, split and origin) and find each class's closest
-    train-val pair. Settings and outputs are checked before
-    anything is written (see module doc)."""
+    train-val pair. Settings and outputs are checked before anything is written (see module doc)."""
     check_sheet_settings(per_sheet, thumb)
     root = Path(dataset)
     rows = read_manifest(root)
@@ -149,15 +143,8 @@ def write_stats(
         return _write_stats(root, rows, counts, out, per_sheet, thumb, on_event)
 
 
-def _write_stats(
-    root: Path,
-    rows: Sequence[Row],
-    counts: dict[str, dict[str, int]],
-    out: Path,
-    per_sheet: int,
-    thumb: int,
-    on_event: Callable[[Progress], None] | None,
-) -> StatsReport:
+def _write_stats(root: Path, rows: Sequence[Row], counts: dict[str, dict[str, int]], out: Path, per_sheet: int,
+                 thumb: int, on_event: Callable[[Progress], None] | None) -> StatsReport:  # fmt: skip
     nearest = {label: nearest_pair([r for r in rows if r.label == label]) for label in counts}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

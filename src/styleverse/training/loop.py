@@ -75,8 +75,7 @@ from styleverse.training.rng import rng_state, set_rng_state
 class TrainTask:
     """What :func:`run_loop` trains: a model, the batch of each step and its losses (see the module doc).
 
-    Subclasses set ``model`` and implement :meth:`batch` and :meth:`losses`; the other hooks are optional.
-    """
+    Subclasses set ``model`` and implement :meth:`batch` and :meth:`losses`; the other hooks are optional."""
 
     model: nn.Module
 
@@ -111,8 +110,7 @@ class LoopConfig:
     """How long to train and where the resume state goes.
 
     ``fingerprint`` holds the settings a saved state must share to be continued (``steps`` is not one of
-    them: a finished run can be resumed with more steps). ``kind`` names the job in the state file.
-    """
+    them: a finished run can be resumed with more steps). ``kind`` names the job in the state file."""
 
     steps: int
     state_path: str | Path
@@ -183,10 +181,6 @@ class LoopResult:
     seconds: float = 0.0
 
 
-def _trainable(model: nn.Module) -> list[nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
-
-
 def broadcast_model(model: nn.Module, ctx: DistContext) -> None:
     """Copy rank 0's parameters and buffers to every process (what DDP does when it wraps a model)."""
     if ctx.world_size == 1:
@@ -199,8 +193,7 @@ def broadcast_model(model: nn.Module, ctx: DistContext) -> None:
 def average_gradients(params: list[nn.Parameter], ctx: DistContext) -> None:
     """Mean of every gradient over processes, in one flat all-reduce (DDP's averaging, without buckets).
 
-    A parameter without a gradient on this process contributes zeros, so every rank reduces the same shapes.
-    """
+    A parameter without a gradient on this process contributes zeros, so every rank reduces the same shapes."""
     if ctx.world_size == 1 or not params:
         return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
@@ -309,7 +302,7 @@ class _Loop:
 
     def one_step(self) -> dict[str, float]:
         """Batch, losses, backward, gradient averaging, optimizer step; the step's losses as floats."""
-        params = _trainable(self.task.model)
+        params = [p for p in self.task.model.parameters() if p.requires_grad]
         batch = self.task.batch(self.step, self.ctx)
         losses = self.task.losses(batch, self.step)
         if "total" not in losses:
@@ -395,8 +388,7 @@ def run_loop(
     :func:`styleverse.training.distributed.setup_distributed` (default: one process on the model's device).
 
     A new run does not seed anything: seed the RNGs (and build the model) before calling. A finished run
-    saves its state too, so ``resume`` with a larger ``steps`` trains on.
-    """
+    saves its state too, so ``resume`` with a larger ``steps`` trains on."""
     config.validate()
     ctx = ctx or DistContext()
     device = device or next(task.model.parameters()).device
@@ -409,7 +401,5 @@ def run_loop(
     loop.emit(LoopStart(loop.step, config.steps, ctx.world_size, config.resume))
     if loop.evaluate_due():  # stopped after a step but before its evaluation
         loop.checkpoint()
-    if loop.step >= config.steps:
-        return LoopResult(loop.history, loop.step, False, time.perf_counter() - started)
-    interrupted = loop.run(stop)
+    interrupted = loop.run(stop)  # False at once when a resumed run is already done
     return LoopResult(loop.history, loop.step, interrupted, time.perf_counter() - started)

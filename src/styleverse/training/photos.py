@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from styleverse.errors import InputError
-from styleverse.io.images import load_image, pil_to_tensor
+from styleverse.io.images import header_size, load_image, pil_to_tensor
 from styleverse.io.prefetch import StepPrefetcher
 
 _MIX = 0x9E3779B97F4A7C15  # splits (seed, index) into unrelated generator seeds
@@ -45,12 +45,7 @@ def content_photos(inputs: Sequence[str | os.PathLike[str]], size: int) -> list[
     if not photos:
         raise InputError(f"--content: no photos in {', '.join(map(str, inputs))}")
     for p in photos:
-        try:
-            with Image.open(p) as im:
-                w, h = im.size
-        except Exception:
-            load_image(p)  # raises the one-line InputError that says what is wrong with the file
-            raise
+        w, h = header_size(p) or load_image(p).size  # load_image raises the one-line error for a bad file
         if min(w, h) < size:
             raise InputError(
                 f"{p}: photo is {w}x{h} px, too small to train at --size {size} (needs {size} px on the short "

@@ -43,14 +43,11 @@ class TrainerSettings(Restartable, Protocol):
 def trainer_checks(cfg: TrainerSettings, weights: Iterable[str] = ()) -> list[Check]:
     """Batch and step counts, learning rate, checkpoint/sample intervals, resume vs overwrite, and each loss
     weight named in ``weights`` (a finite number >= 0)."""
+    every = ("checkpoint_every", "sample_every")
     checks: list[Check] = [
         (cfg.batch_size >= 1 and cfg.steps >= 1, "batch_size and steps must be >= 1", ("batch_size", "steps")),
         (cfg.lr > 0 and math.isfinite(cfg.lr), "lr must be a positive number", "lr"),
-        (
-            cfg.checkpoint_every >= 0 and cfg.sample_every >= 0,
-            "checkpoint_every/sample_every >= 0",
-            ("checkpoint_every", "sample_every"),
-        ),
+        (cfg.checkpoint_every >= 0 and cfg.sample_every >= 0, "checkpoint_every/sample_every >= 0", every),
         resume_or_overwrite(cfg),
     ]
     for name in weights:
