@@ -101,7 +101,11 @@ def test_ctrl_c_while_the_command_is_still_starting_is_one_line_and_status_130(t
     """The command's imports (torch) take a second or two; a Ctrl-C then used to print a traceback."""
     content, style = make_image(tmp_path / "c.png", (48, 40), 1), make_image(tmp_path / "s.png", (40, 48), 2)
     proc = start("stylize", content, "--style", style, "-o", tmp_path / "o.png", "--size", "32", *SMALL_NET)
-    time.sleep(0.2)  # still importing; whenever it lands, the answer must be the same
+    # Send it while torch is being imported (its library is mapped, the command has not started): a fixed
+    # sleep could land before Python's own start-up on a busy machine, which no program can answer.
+    maps, deadline = Path(f"/proc/{proc.pid}/maps"), time.monotonic() + 120
+    while proc.poll() is None and "libtorch" not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     code, err = finish(proc)
     assert code == 130 and "Traceback" not in err and "interrupted" in err, err
