@@ -20,6 +20,11 @@ def defaults(*classes: type) -> dict[str, Any]:
     }
 
 
+def add_field(p: argparse.ArgumentParser, d: dict[str, Any], name: str, kind: Any, help: str) -> None:
+    """--NAME for the dataclass field ``name``: the flag is the field's name, its default the field's (in ``d``)."""
+    p.add_argument("--" + name.replace("_", "-"), type=kind, default=d[name], help=help)
+
+
 def add_style_args(p: argparse.ArgumentParser, style_help: str, bank_help: str, weights_help: str) -> None:
     """--style, --style-bank and --style-weights: the styles of a Gatys run or the target of an evaluation."""
     p.add_argument("--style", nargs="+", default=[], metavar="STYLE", help=style_help)
