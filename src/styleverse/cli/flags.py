@@ -20,9 +20,9 @@ def defaults(*classes: type) -> dict[str, Any]:
     }
 
 
-def add_field(p: argparse.ArgumentParser, d: dict[str, Any], name: str, kind: Any, help: str) -> None:
+def add_field(p: Any, d: dict[str, Any], name: str, kind: Any, help: str, **kw: Any) -> None:
     """--NAME for the dataclass field ``name``: the flag is the field's name, its default the field's (in ``d``)."""
-    p.add_argument("--" + name.replace("_", "-"), type=kind, default=d[name], help=help)
+    p.add_argument("--" + name.replace("_", "-"), type=kind, default=d[name], help=help, **kw)
 
 
 def add_style_args(p: argparse.ArgumentParser, style_help: str, bank_help: str, weights_help: str) -> None:
