@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -19,7 +19,6 @@ from styleverse.cancel import StopFlag, Stopped, stop_on_signals
 from styleverse.cli.progress import ProgressLike
 from styleverse.cli.progress import progress as _progress
 from styleverse.errors import ConfigError, StyleverseError
-from styleverse.versions import versions
 
 if TYPE_CHECKING:
     from styleverse.nn.features import FeatureSpec
@@ -267,23 +266,3 @@ def stopping() -> Iterator[StopFlag]:
     for Ctrl-C. A second Ctrl-C aborts at once."""
     with stop_on_signals(StopFlag(), _stopping_notice) as flag:
         yield flag
-
-
-__all__: Sequence[str] = [
-    "Parser",
-    "add_actions",
-    "console",
-    "fields_from",
-    "flag_names",
-    "need",
-    "non_negative_float",
-    "non_negative_int",
-    "positive_float",
-    "positive_int",
-    "progress",
-    "run_command",
-    "setup_logging",
-    "stopping",
-    "usage",
-    "versions",
-]
