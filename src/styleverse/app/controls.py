@@ -61,6 +61,34 @@ def job_buttons(
     cancel.click(stop, None, status, queue=False)
 
 
+def streamed(
+    ctx: AppContext,
+    tab: str,
+    request: gr.Request,
+    job: Callable[[Ticket], Iterator[Any]],
+    show: Callable[[Any, bool], tuple[Any, ...]],
+) -> Iterator[tuple[Any, ...]]:
+    """A job's updates as its tab's outputs, ``show(update, first)``, under the ticket Run armed."""
+    with ticketed(ctx, tab, request) as ticket:
+        for i, update in enumerate(job(ticket)):
+            yield show(update, i == 0)
+
+
+def shown(value: Any, reset: bool = False, cleared: Any = None) -> Any:
+    """An output's new value: ``value``; without one, ``cleared`` on a run's first update (``reset``), else
+    the element left as it is."""
+    if value is not None:
+        return value
+    return cleared if reset else gr.skip()
+
+
+def download(path: str | None, reset: bool = False) -> Any:
+    """A download button's update: shown with ``path``; hidden on a run's first update (``reset``); else left."""
+    if path is not None:
+        return gr.update(value=path, visible=True)
+    return gr.update(value=None, visible=False) if reset else gr.skip()
+
+
 def capped_slider(low: float, high: float, default: float, step: float, label: str, elem_id: str) -> gr.Slider:
     """A slider up to a server limit ``high``, starting at ``default`` (or at the limit, if that is lower)."""
     return gr.Slider(low, high, value=min(default, high), step=step, label=label, elem_id=elem_id)

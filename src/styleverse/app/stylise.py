@@ -20,11 +20,13 @@ from styleverse.app import sources
 from styleverse.app.context import AppContext
 from styleverse.app.controls import (
     capped_slider,
+    download,
     job_buttons,
     progress_and_status,
     run_and_cancel,
+    shown,
+    streamed,
     style_pickers,
-    ticketed,
 )
 from styleverse.app.files import check_image
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
@@ -278,9 +280,7 @@ def build(ctx: AppContext) -> None:
     ) -> Iterator[tuple[Any, ...]]:
         choice = sources.choice_from(universes_v, payload_paths(banks_v), payload_paths(images_v), payload_rows(rows_v))
         req = Request(payload_path(photo_v), choice, int(size_v), int(steps_v), float(strength_v), str(color_v))
-        with ticketed(ctx, TAB, request) as ticket:
-            for v in run(ctx, req, ticket):
-                yield _outputs(v)
+        yield from streamed(ctx, TAB, request, lambda ticket: run(ctx, req, ticket), _outputs)
 
     photo.upload(check_photo, photo, [photo, status], preprocess=False, queue=False)
     for src in (universes, images, banks):
@@ -289,16 +289,7 @@ def build(ctx: AppContext) -> None:
     job_buttons(ctx, TAB, [(go, go_fn)], stop, status, inputs, [progress, status, result, losses, png, side])
 
 
-def _outputs(v: View) -> tuple[Any, ...]:
+def _outputs(v: View, _first: bool = False) -> tuple[Any, ...]:
     """A :class:`View` as the tab's outputs: progress, status, result, losses, PNG and JSON downloads."""
-
-    def keep(x: Any) -> Any:
-        return gr.skip() if x is None else x
-
-    if v.downloads is not None:
-        dl: tuple[Any, Any] = tuple(gr.update(value=p, visible=True) for p in v.downloads)  # type: ignore[assignment]
-    elif v.hide_downloads:
-        dl = (gr.update(value=None, visible=False), gr.update(value=None, visible=False))
-    else:
-        dl = (gr.skip(), gr.skip())
-    return (keep(v.progress), keep(v.status), keep(v.image), keep(v.losses), *dl)
+    files = v.downloads or (None, None)
+    return (*map(shown, (v.progress, v.status, v.image, v.losses)), *(download(p, v.hide_downloads) for p in files))

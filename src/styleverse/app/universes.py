@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 
 from styleverse.app.context import AppContext
-from styleverse.app.controls import capped_slider, job_buttons, progress_and_status, ticketed
+from styleverse.app.controls import capped_slider, download, job_buttons, progress_and_status, shown, streamed
 from styleverse.app.files import check_image, safe_name
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.views import payload_paths, progress_html, status_html
@@ -221,11 +221,7 @@ def build(ctx: AppContext) -> None:
     def runner(fn: Any) -> Any:
         def go_fn(images_v: Any, size_v: Any, k_v: Any, name_v: Any, request: gr.Request) -> Iterator[tuple[Any, ...]]:
             req = Request(tuple(payload_paths(images_v)), int(size_v), float(k_v), str(name_v or "universe"))
-            with ticketed(ctx, TAB, request) as ticket:
-                first = True
-                for v in fn(ctx, req, ticket):
-                    yield _outputs(v, reset=first)
-                    first = False
+            yield from streamed(ctx, TAB, request, lambda ticket: fn(ctx, req, ticket), _outputs)
 
         return go_fn
 
@@ -235,24 +231,10 @@ def build(ctx: AppContext) -> None:
 
 def _outputs(v: View, reset: bool) -> tuple[Any, ...]:
     """A :class:`View` as the tab's outputs (the first view of a run clears the last run's results)."""
-
-    def keep(x: Any, cleared: Any = None) -> Any:
-        if x is not None:
-            return x
-        return cleared if reset else gr.skip()
-
     pics = v.pictures or (None, None, None)
-
-    def download(path: str | None) -> Any:
-        if path is not None:
-            return gr.update(value=path, visible=True)
-        return gr.update(value=None, visible=False) if reset else gr.skip()
-
     return (
-        keep(v.progress),
-        keep(v.status),
-        *(keep(p) for p in pics),
-        keep(v.table, []),
-        download(v.report),
-        download(v.bank),
+        *(shown(x, reset) for x in (v.progress, v.status, *pics)),
+        shown(v.table, reset, []),
+        download(v.report, reset),
+        download(v.bank, reset),
     )

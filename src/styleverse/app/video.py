@@ -19,11 +19,13 @@ from styleverse.app import sources
 from styleverse.app.context import AppContext
 from styleverse.app.controls import (
     capped_slider,
+    download,
     job_buttons,
     progress_and_status,
     run_and_cancel,
+    shown,
+    streamed,
     style_pickers,
-    ticketed,
 )
 from styleverse.app.files import check_file_size
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
@@ -225,17 +227,13 @@ def build(ctx: AppContext) -> None:
             int(steps_v),
             float(temporal_v),
         )
-        with ticketed(ctx, TAB, request) as ticket:
-            first = True
-            for prog, stat, mp4 in run(ctx, req, ticket):
-                shown = (
-                    gr.update(value=mp4, visible=True)
-                    if mp4
-                    else (gr.update(value=None, visible=False) if first else gr.skip())
-                )
-                video = mp4 if mp4 else (None if first else gr.skip())
-                yield (prog if prog is not None else gr.skip(), stat if stat is not None else gr.skip(), video, shown)
-                first = False
+        yield from streamed(ctx, TAB, request, lambda ticket: run(ctx, req, ticket), _outputs)
 
     inputs = [clip, method, universes, images, size, frames, steps_first, steps, temporal]
     job_buttons(ctx, TAB, [(go, go_fn)], stop, status, inputs, [progress, status, result, download])
+
+
+def _outputs(update: tuple[str | None, str | None, str | None], first: bool) -> tuple[Any, ...]:
+    """An update of :func:`run` as the tab's outputs: progress, status, the result and its download."""
+    prog, stat, mp4 = update
+    return shown(prog), shown(stat), shown(mp4, first), download(mp4, first)
