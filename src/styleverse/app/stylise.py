@@ -266,18 +266,9 @@ def build(ctx: AppContext) -> None:
         choice = sources.choice_from(universes_v, payload_paths(banks_v), payload_paths(images_v), payload_rows(rows_v))
         return sources.weight_rows(choice)
 
-    def go_fn(
-        photo_v: Any,
-        universes_v: Any,
-        images_v: Any,
-        banks_v: Any,
-        rows_v: Any,
-        size_v: Any,
-        steps_v: Any,
-        strength_v: Any,
-        color_v: Any,
-        request: gr.Request,
-    ) -> Iterator[tuple[Any, ...]]:
+    def go_fn(request: gr.Request, *values: Any) -> Iterator[tuple[Any, ...]]:
+        # Gradio passes the request to the parameter annotated gr.Request, the inputs below in order
+        photo_v, universes_v, images_v, banks_v, rows_v, size_v, steps_v, strength_v, color_v = values
         choice = sources.choice_from(universes_v, payload_paths(banks_v), payload_paths(images_v), payload_rows(rows_v))
         req = Request(payload_path(photo_v), choice, int(size_v), int(steps_v), float(strength_v), str(color_v))
         yield from streamed(ctx, TAB, request, lambda ticket: run(ctx, req, ticket), _outputs)

@@ -204,29 +204,12 @@ def build(ctx: AppContext) -> None:
             result = gr.Video(label="Result", interactive=False, height=360, elem_id="video-result")
             download = gr.DownloadButton("Download MP4", visible=False, elem_id="video-download")
 
-    def go_fn(
-        clip_v: Any,
-        method_v: Any,
-        universes_v: Any,
-        images_v: Any,
-        size_v: Any,
-        frames_v: Any,
-        first_v: Any,
-        steps_v: Any,
-        temporal_v: Any,
-        request: gr.Request,
-    ) -> Iterator[tuple[Any, ...]]:
+    def go_fn(request: gr.Request, *values: Any) -> Iterator[tuple[Any, ...]]:
+        # Gradio passes the request to the parameter annotated gr.Request, the inputs below in order
+        clip_v, method_v, universes_v, images_v, size_v, frames_v, first_v, steps_v, temporal_v = values
         choice = sources.choice_from(universes_v, [], payload_paths(images_v), [])
-        req = Request(
-            payload_path(clip_v),
-            choice,
-            str(method_v or GATYS),
-            int(size_v),
-            int(frames_v),
-            int(first_v),
-            int(steps_v),
-            float(temporal_v),
-        )
+        method, numbers = str(method_v or GATYS), (int(size_v), int(frames_v), int(first_v), int(steps_v))
+        req = Request(payload_path(clip_v), choice, method, *numbers, float(temporal_v))
         yield from streamed(ctx, TAB, request, lambda ticket: run(ctx, req, ticket), _outputs)
 
     inputs = [clip, method, universes, images, size, frames, steps_first, steps, temporal]
