@@ -176,10 +176,10 @@ def _vgg_configs() -> list[str]:
     return list(CONFIGS)
 
 
-def add_model_args(p: argparse.ArgumentParser, from_bank: bool = False) -> None:
+def add_model_args(p: argparse.ArgumentParser, from_bank: bool = False, backbone_help: str | None = None) -> None:
     """Feature-network flags shared by every command that computes style features, defaults from
     :class:`~styleverse.nn.features.FeatureSpec`. ``from_bank`` (stylize, video, evaluate): without
-    --backbone the command uses the network its inputs record."""
+    --backbone the command uses the network its inputs record; ``backbone_help`` words that its own way."""
     from styleverse.nn.features import FeatureSpec
 
     f = FeatureSpec()
@@ -187,7 +187,8 @@ def add_model_args(p: argparse.ArgumentParser, from_bank: bool = False) -> None:
     p.add_argument(
         "--backbone",
         default=f.backbone,
-        help="feature network weights: 'imagenet' (official torchvision VGG file, downloaded once into the "
+        help=backbone_help
+        or "feature network weights: 'imagenet' (official torchvision VGG file, downloaded once into the "
         "torch hub cache), 'random' (untrained, seeded; poor look, for tests/offline), or a PATH to a "
         ".safetensors/.pth VGG state dict or a universe-classifier checkpoint"
         + (tail if from_bank else "")

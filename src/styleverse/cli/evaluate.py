@@ -79,15 +79,13 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=F.seed, help="seed of --backbone random (and of sweep runs)")
     p.add_argument("--overwrite", action="store_true", help="replace existing report (and sweep) files")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table, only errors")
-    add_model_args(p, from_bank=True)
+    backbone = (
+        "feature network every result is measured under (one for all, so numbers compare): imagenet, random, or a "
+        "PATH to VGG weights or a classifier checkpoint (default: the network the first result's sidecar records, "
+        "else imagenet)"
+    )
+    add_model_args(p, from_bank=True, backbone_help=backbone)
     p.set_defaults(precision=E.precision)
-    for action in p._actions:  # the shared help speaks of stylize; say what evaluate does without --backbone
-        if action.dest == "backbone":
-            action.help = (
-                "feature network every result is measured under (one for all, so numbers compare): imagenet, "
-                "random, or a PATH to VGG weights or a classifier checkpoint (default: the network the first "
-                "result's sidecar records, else imagenet)"
-            )
     _add_sweep_args(p)
     p.set_defaults(func=cmd_evaluate)
 
