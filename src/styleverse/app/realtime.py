@@ -176,12 +176,9 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
                 ctx.bank_names(), multiselect=True, label="AdaIN universes (style banks)", elem_id="rt-universes"
             )
             styles = gr.File(
-                label="AdaIN styles: banks or images",
-                file_count="multiple",
-                height=130,
-                file_types=["image", ".safetensors"],
-                elem_id="rt-styles",
-            )
+                label="AdaIN styles: banks or images", file_count="multiple", height=130,
+                file_types=["image", ".safetensors"], elem_id="rt-styles",
+            )  # fmt: skip
         with gr.Column(scale=1):
             sliders = [
                 gr.Slider(

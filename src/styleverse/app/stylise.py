@@ -101,12 +101,9 @@ def prepare(ctx: AppContext, req: Request) -> StylizeJob:
     content = ctx.workspace.stage(photo, folder, "photo")
     styles, banks = sources.stage_styles(ctx, checked, folder)
     config = TransferConfig(
-        steps=req.steps,
-        size=req.size,
-        style_weight=DEFAULTS.style_weight * req.strength,
-        save_every=max(1, req.steps // SNAPSHOTS),
-        device=ctx.config.device,
-    )
+        steps=req.steps, size=req.size, style_weight=DEFAULTS.style_weight * req.strength,
+        save_every=max(1, req.steps // SNAPSHOTS), device=ctx.config.device,
+    )  # fmt: skip
     return StylizeJob(
         content=content,
         output=folder / "stylized.png",
@@ -215,22 +212,13 @@ def build(ctx: AppContext) -> None:
             universes, images = style_pickers(ctx, "stylise", info="from the server's --banks folder")
             with gr.Accordion("Upload style banks (.safetensors from styles bank)", open=False):
                 banks = gr.File(
-                    label="Style banks",
-                    file_count="multiple",
-                    file_types=[".safetensors"],
-                    height=110,
+                    label="Style banks", file_count="multiple", file_types=[".safetensors"], height=110,
                     elem_id="stylise-banks",
-                )
+                )  # fmt: skip
             weights = gr.Dataframe(
-                headers=["style", "weight"],
-                datatype=["str", "number"],
-                value=[],
-                column_count=2,
-                static_columns=[0],
-                interactive=True,
-                label=LABELS["style_weights"],
-                elem_id="stylise-weights",
-            )
+                headers=["style", "weight"], datatype=["str", "number"], value=[], column_count=2, static_columns=[0],
+                interactive=True, label=LABELS["style_weights"], elem_id="stylise-weights",
+            )  # fmt: skip
             with gr.Row():
                 size = capped_slider(64, lim.max_size, DEFAULTS.size, 16, LABELS["size"], "stylise-size")
                 steps = capped_slider(1, lim.max_steps, DEFAULTS.steps, 1, LABELS["steps"], "stylise-steps")

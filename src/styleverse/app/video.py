@@ -99,13 +99,9 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
     out = folder / "stylized.mp4"
     style = StyleSpec(tuple(styles), tuple(banks), checked.weights or None)
     video = VideoConfig(
-        temporal_weight=temporal,
-        steps_first=steps_first,
-        steps=steps,
-        max_frames=req.max_frames,
-        size=req.size,
+        temporal_weight=temporal, steps_first=steps_first, steps=steps, max_frames=req.max_frames, size=req.size,
         max_pixels=lim.max_video_side**2,
-    )
+    )  # fmt: skip
     features, gatys = ctx.config.features(banks=bool(banks)), GatysSettings(device=ctx.config.device)
     return VideoJob(staged, out, style, video, features, gatys, plot=folder / "frames.png"), stylizer, info
 
@@ -175,12 +171,9 @@ def build(ctx: AppContext) -> None:
                 label=f"Clip (up to {lim.max_video_mb:g} MB)", file_types=["video"], height=130, elem_id="video-clip"
             )
             method = gr.Dropdown(
-                [GATYS, *ctx.model_names()],
-                value=GATYS,
-                label="Method",
-                info="or a real-time model from --models (much faster)",
-                elem_id="video-method",
-            )
+                [GATYS, *ctx.model_names()], value=GATYS, label="Method",
+                info="or a real-time model from --models (much faster)", elem_id="video-method",
+            )  # fmt: skip
             universes, images = style_pickers(ctx, "video")
             with gr.Row():
                 size = capped_slider(64, lim.max_video_side, 256, 16, LABELS["size"], "video-size")

@@ -216,17 +216,11 @@ def _sweep(args: argparse.Namespace, settings: EvaluateSettings) -> int:
         raise OutputError("--content does not apply to --sweep: the photos are the content")
     out_dir = Path(args.output)
     sweep = SweepSettings(
-        photos=tuple(map(Path, args.results)),
-        out_dir=out_dir,
-        style=style_from_args(args),
-        style_weight_grid=tuple(args.style_weights_grid),
-        steps_grid=tuple(args.steps_grid),
-        methods=tuple(args.methods),
-        size=args.size or S.size,
-        seed=args.seed,
-        overwrite=args.overwrite,
+        photos=tuple(map(Path, args.results)), out_dir=out_dir, style=style_from_args(args),
+        style_weight_grid=tuple(args.style_weights_grid), steps_grid=tuple(args.steps_grid),
+        methods=tuple(args.methods), size=args.size or S.size, seed=args.seed, overwrite=args.overwrite,
         evaluation=replace(settings, size=None),
-    )
+    )  # fmt: skip
     sweep.validate()
     with _report_folder(out_dir), progress(args.quiet) as bar, stopping() as stop:
         task = bar.add_task("sweep", total=None, status="planning")

@@ -187,17 +187,10 @@ def job_from_args(args: argparse.Namespace) -> VideoJob:
     gatys = GatysSettings(**fields_from(args, GatysSettings))
     video = VideoConfig(**fields_from(args, VideoConfig))
     return VideoJob(
-        Path(args.input),
-        Path(args.output),
-        style_from_args(args),
-        video,
-        features_from_args(args),
-        gatys,
-        plot=Path(args.plot) if args.plot else None,
-        overwrite=args.overwrite,
-        resume=args.resume,
+        Path(args.input), Path(args.output), style_from_args(args), video, features_from_args(args), gatys,
+        plot=Path(args.plot) if args.plot else None, overwrite=args.overwrite, resume=args.resume,
         png_sequence=args.output.endswith(("/", os.sep)),
-    )
+    )  # fmt: skip
 
 
 class FrameReporter:
