@@ -160,12 +160,9 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             model = gr.Dropdown(
-                models,
-                value=models[0] if models else None,
-                label=f"Model{hint}",
-                info="a fast train or adain train .safetensors, or a fast export .onnx",
-                elem_id="rt-model",
-            )
+                models, value=models[0] if models else None, label=f"Model{hint}",
+                info="a fast train or adain train .safetensors, or a fast export .onnx", elem_id="rt-model",
+            )  # fmt: skip
             upload = gr.File(
                 label="…or upload a model", file_types=[".safetensors", ".onnx"], height=130, elem_id="rt-upload"
             )

@@ -189,11 +189,9 @@ def _finished(done: Finished, state: _Progress, job: StylizeJob) -> View:
         text, kind = f"Done: {steps} steps in {res.seconds:.1f} s ({res.stop_reason}).", "done"
     plot = outcome.paths.get("plot")
     v = View(
-        status=status_html(f"{text} Files in {job.output.parent.name}/", kind),
-        image=image,
-        downloads=(image, side),
+        status=status_html(f"{text} Files in {job.output.parent.name}/", kind), image=image, downloads=(image, side),
         losses=str(plot) if plot else (loss_curve(state.history) if steps else None),
-    )
+    )  # fmt: skip
     v.progress = progress_html(steps, steps if res.stop_reason != "stopped" else state.total, f"step {steps} · done")
     return v
 

@@ -85,16 +85,10 @@ def table(a: Analysis) -> list[list[Any]]:
     """One row per image, most typical first."""
     rows = sorted(a.images, key=lambda r: r.rank)
     return [
-        [
-            r.rank,
-            Path(r.path).name,
-            round(r.distance, 4),
-            "outlier" if r.outlier else "",
-            r.group,
-            "yes" if r.in_subset else "no",
-        ]
+        [r.rank, Path(r.path).name, round(r.distance, 4), "outlier" if r.outlier else "", r.group,
+         "yes" if r.in_subset else "no"]
         for r in rows
-    ]
+    ]  # fmt: skip
 
 
 def _progress(ev: Progress) -> str:
@@ -188,12 +182,9 @@ def build(ctx: AppContext) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             images = gr.File(
-                label=f"Style images of one universe (up to {lim.max_style_images})",
-                file_count="multiple",
-                file_types=["image"],
-                height=200,
-                elem_id="uv-images",
-            )
+                label=f"Style images of one universe (up to {lim.max_style_images})", file_count="multiple",
+                file_types=["image"], height=200, elem_id="uv-images",
+            )  # fmt: skip
             with gr.Row():
                 size = capped_slider(64, min(1024, lim.max_size), DEFAULTS.size or 256, 16, LABELS["size"], "uv-size")
                 mad_k = gr.Slider(1, 6, value=DEFAULTS.mad_k, step=0.5, label=LABELS["mad_k"], elem_id="uv-k")
@@ -233,8 +224,6 @@ def _outputs(v: View, reset: bool) -> tuple[Any, ...]:
     """A :class:`View` as the tab's outputs (the first view of a run clears the last run's results)."""
     pics = v.pictures or (None, None, None)
     return (
-        *(shown(x, reset) for x in (v.progress, v.status, *pics)),
-        shown(v.table, reset, []),
-        download(v.report, reset),
+        *(shown(x, reset) for x in (v.progress, v.status, *pics)), shown(v.table, reset, []), download(v.report, reset),
         download(v.bank, reset),
-    )
+    )  # fmt: skip

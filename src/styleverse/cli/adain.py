@@ -115,11 +115,9 @@ def _register_apply(actions: Any) -> None:
     _add_style_args(a)
     a.add_argument("--alpha", type=unit_float, default=d["alpha"], help="0 = the content decoded, 1 = full style")
     a.add_argument(
-        "--preserve-color",
-        choices=COLOR_MODES,
-        default=d["preserve_color"],
+        "--preserve-color", choices=COLOR_MODES, default=d["preserve_color"],
         help="keep the photo's colours: luminance (any style, steady on video) or histogram (recolours style images)",
-    )
+    )  # fmt: skip
     a.add_argument("--mask", metavar="MASK", help="black-and-white image: white takes the first style, black the 2nd")
     a.add_argument("--size", type=positive_int, default=d["size"], help="longest side of the output in pixels")
     add_apply_run_args(a)

@@ -215,13 +215,10 @@ def features_from_args(args: argparse.Namespace) -> FeatureSpec:
 
     f = FeatureSpec()
     return FeatureSpec(
-        backbone=args.backbone,
-        arch=args.arch,
-        pooling=args.pooling,
-        seed=getattr(args, "seed", f.seed),
+        backbone=args.backbone, arch=args.arch, pooling=args.pooling, seed=getattr(args, "seed", f.seed),
         style_layers=tuple(getattr(args, "style_layers", f.style_layers)),
         content_layers=tuple(getattr(args, "content_layers", f.content_layers)),
-    )
+    )  # fmt: skip
 
 
 def style_from_args(args: argparse.Namespace) -> StyleSpec:
@@ -233,12 +230,10 @@ def style_from_args(args: argparse.Namespace) -> StyleSpec:
 
     d = StyleSpec()
     return StyleSpec(
-        images=tuple(map(Path, args.style)),
-        banks=tuple(map(Path, args.style_bank)),
-        weights=tuple(args.style_weights) if args.style_weights else None,
-        scale=getattr(args, "style_scale", d.scale),
+        images=tuple(map(Path, args.style)), banks=tuple(map(Path, args.style_bank)),
+        weights=tuple(args.style_weights) if args.style_weights else None, scale=getattr(args, "style_scale", d.scale),
         preserve_color=getattr(args, "preserve_color", d.preserve_color),
-    )
+    )  # fmt: skip
 
 
 def add_device_args(p: argparse.ArgumentParser) -> None:

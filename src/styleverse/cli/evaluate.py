@@ -58,11 +58,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--content", help="content photo (or input video) of every RESULT, instead of the sidecar's")
     add_style_args(
-        p,
-        "target style images or folders",
-        "target style banks",
+        p, "target style images or folders", "target style banks",
         "one weight per --style entry, then per --style-bank (normalised; a folder shares its weight)",
-    )
+    )  # fmt: skip
     p.add_argument("--classifier", metavar="CKPT", help="universe classifier checkpoint: judge each result")
     p.add_argument("--universe", help="the universe every result should look like (default: what the result records)")
     add_content_layers(p)
@@ -95,28 +93,17 @@ def _add_sweep_args(p: Parser) -> None:
     g = p.add_argument_group("sweep")
     g.add_argument("--sweep", action="store_true", help="RESULT... are photos: run a grid on them, then measure")
     g.add_argument(
-        "--methods",
-        nargs="+",
-        default=list(S.methods),
-        metavar="METHOD",
+        "--methods", nargs="+", default=list(S.methods), metavar="METHOD",
         help="lbfgs, adam (Gatys optimisation), fast:MODEL (feed-forward network), adain:DECODER",
-    )
+    )  # fmt: skip
     g.add_argument(
-        "--style-weights-grid",
-        nargs="+",
-        type=positive_float,
-        default=list(S.style_weight_grid),
-        metavar="W",
+        "--style-weights-grid", nargs="+", type=positive_float, default=list(S.style_weight_grid), metavar="W",
         help="style loss weights for lbfgs/adam",
-    )
+    )  # fmt: skip
     g.add_argument(
-        "--steps-grid",
-        nargs="+",
-        type=positive_int,
-        default=list(S.steps_grid),
-        metavar="N",
+        "--steps-grid", nargs="+", type=positive_int, default=list(S.steps_grid), metavar="N",
         help="steps for lbfgs/adam",
-    )
+    )  # fmt: skip
 
 
 def settings_from_args(args: argparse.Namespace) -> EvaluateSettings:

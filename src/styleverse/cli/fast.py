@@ -73,11 +73,9 @@ def _register_train(actions: Any) -> None:
     t.add_argument("--style-layers", nargs="+", default=list(f.style_layers), metavar="LAYER[:W]", help="style layers")
     add_content_layers(t)
     add_encoder_args(
-        t,
-        "feature network: imagenet, random or PATH (default: the one the banks record)",
-        "VGG depth (without banks)",
+        t, "feature network: imagenet, random or PATH (default: the one the banks record)", "VGG depth (without banks)",
         "pooling (without banks)",
-    )
+    )  # fmt: skip
     add_training_args(t, d, "model", "save model + state every N steps")
     t.set_defaults(func=cmd_train)
 

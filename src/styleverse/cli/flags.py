@@ -49,11 +49,9 @@ def add_gatys_args(p: argparse.ArgumentParser, d: Any, helps: dict[str, str]) ->
 
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help=helps["optimizer"])
     p.add_argument(
-        "--lr",
-        type=positive_float,
-        default=None,
+        "--lr", type=positive_float, default=None,
         help="learning rate (default: " + ", ".join(f"{v} for {k}" for k, v in DEFAULT_LR.items()) + ")",
-    )
+    )  # fmt: skip
     for name in ("content_weight", "style_weight", "tv_weight"):
         flag = "--" + name.replace("_", "-")
         p.add_argument(flag, type=non_negative_float, default=getattr(d, name), help=helps[name])

@@ -77,12 +77,9 @@ def _register_harvest(cmds: Any) -> None:
     p.add_argument("--out", required=True, metavar="DATASET", help="dataset folder (created; re-use to resume)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
-        "--label",
-        nargs="+",
-        action="append",
-        metavar=("NAME", "VIDEO"),
+        "--label", nargs="+", action="append", metavar=("NAME", "VIDEO"),
         help="a label and its whole clips; repeat for more labels (--label gwen a.mp4 b.mkv --label miles c.mp4)",
-    )
+    )  # fmt: skip
     src.add_argument(
         "--segments",
         metavar="CSV",
@@ -93,12 +90,9 @@ def _register_harvest(cmds: Any) -> None:
     add_field(rate, d, "every", non_negative_float, "seconds between samples (0: every frame)", metavar="SECONDS")
     rate.add_argument("--fps", type=positive_float, default=None, help="samples per second (instead of --every)")
     p.add_argument(
-        "--size",
-        type=positive_int,
-        default=None,
-        metavar="PX",
+        "--size", type=positive_int, default=None, metavar="PX",
         help="scale larger frames down to this longest side (default: as decoded)",
-    )
+    )  # fmt: skip
     add_field(
         p, d, "dedup_threshold", non_negative_int, "drop a frame whose perceptual hash is fewer than BITS bits (of 64) "
         "from a kept frame of the same label; 0 keeps near-duplicates", metavar="BITS",
@@ -128,12 +122,9 @@ def _register_balance(cmds: Any) -> None:
     )
     p.add_argument("dataset", metavar="DATASET", help="dataset folder made by 'frames harvest'")
     p.add_argument(
-        "--per-class",
-        type=positive_int,
-        default=None,
-        metavar="N",
+        "--per-class", type=positive_int, default=None, metavar="N",
         help="images per class (default: the size of the smallest class)",
-    )
+    )  # fmt: skip
     add_field(p, d, "seed", int, "seed for the split, down-sampling and augmentation", metavar="N")
     add_field(p, d, "val_fraction", fraction, "share of each class for validation", metavar="F")
     add_field(

@@ -40,12 +40,9 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
         "holding one; paths in it are relative to its folder)",
     )
     p.add_argument(
-        "--weights",
-        nargs="+",
-        type=non_negative_float,
-        metavar="W",
+        "--weights", nargs="+", type=non_negative_float, metavar="W",
         help="one weight per INPUT (normalised to sum 1; a folder or manifest shares its weight among its images)",
-    )
+    )  # fmt: skip
     p.add_argument(
         "--label", help="use only manifest rows with this label (e.g. gwen); augmented rows are always skipped"
     )

@@ -84,11 +84,9 @@ def register(sub: Any) -> None:
 
 def _style_args(p: Parser) -> None:
     add_style_args(
-        p,
-        "style images or folders of them",
-        "style banks (.style.safetensors) to mix in",
+        p, "style images or folders of them", "style banks (.style.safetensors) to mix in",
         "one weight per --style entry, then per --style-bank (normalised to sum 1)",
-    )
+    )  # fmt: skip
     add_gatys_args(
         p,
         D,
@@ -101,11 +99,9 @@ def _style_args(p: Parser) -> None:
         },
     )
     p.add_argument(
-        "--preserve-color",
-        choices=COLOR_MODES,
-        default=S.preserve_color,
+        "--preserve-color", choices=COLOR_MODES, default=S.preserve_color,
         help="keep each frame's colours (luminance) or match the style colours to the first frame (histogram)",
-    )
+    )  # fmt: skip
     add_model_args(p, from_bank=True)
     p.add_argument("--seed", type=int, default=D.seed, help="random seed; same seed and settings give the same frames")
 
