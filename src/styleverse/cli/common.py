@@ -170,17 +170,12 @@ def add_actions(p: argparse.ArgumentParser, *registers: Callable[[Any], None]) -
         register(actions)
 
 
-def _vgg_configs() -> list[str]:
-    from styleverse.nn.vgg import CONFIGS
-
-    return list(CONFIGS)
-
-
 def add_model_args(p: argparse.ArgumentParser, from_bank: bool = False, backbone_help: str | None = None) -> None:
     """Feature-network flags shared by every command that computes style features, defaults from
     :class:`~styleverse.nn.features.FeatureSpec`. ``from_bank`` (stylize, video, evaluate): without
     --backbone the command uses the network its inputs record; ``backbone_help`` words that its own way."""
     from styleverse.nn.features import FeatureSpec
+    from styleverse.nn.vgg import CONFIGS
 
     f = FeatureSpec()
     tail = "; stylize uses the network the first --style-bank was made with (default: imagenet)"
@@ -194,7 +189,7 @@ def add_model_args(p: argparse.ArgumentParser, from_bank: bool = False, backbone
         + (tail if from_bank else "")
         + ("" if from_bank else " (default: imagenet)"),
     )
-    p.add_argument("--arch", choices=_vgg_configs(), default=f.arch, help="VGG depth")
+    p.add_argument("--arch", choices=list(CONFIGS), default=f.arch, help="VGG depth")
     p.add_argument("--pooling", choices=["max", "avg"], default=f.pooling, help="pooling layers (avg: smoother look)")
     p.add_argument(
         "--style-layers",

@@ -78,17 +78,12 @@ def _add_optimisation_args(p: Parser) -> None:
         help=f"a scale stops when its best loss improved by less than this fraction over the last {D.tol_window} "
         "steps (0: always run --steps); the sidecar records where and why each scale stopped",
     )
-    add_gatys_args(
-        p,
-        D,
-        {
-            "optimizer": "L-BFGS (fast convergence) or Adam",
-            "content_weight": "weight of the content loss",
-            "style_weight": "weight of the style loss",
-            "tv_weight": "total-variation weight (denoising)",
-            "style_scale": "style images are seen at this multiple of the size",
-        },
-    )
+    helps = {
+        "optimizer": "L-BFGS (fast convergence) or Adam", "content_weight": "weight of the content loss",
+        "style_weight": "weight of the style loss", "tv_weight": "total-variation weight (denoising)",
+        "style_scale": "style images are seen at this multiple of the size",
+    }  # fmt: skip
+    add_gatys_args(p, D, helps)
     p.add_argument("--init", default=J.init, help=f"starting image: {' | '.join(INITS)} | PATH to an image")
     p.add_argument(
         "--preserve-color", choices=COLOR_MODES, default=S.preserve_color,
@@ -109,15 +104,12 @@ def _add_output_args(p: Parser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar or info messages, only errors")
 
 
-def _config(args: argparse.Namespace) -> TransferConfig:
-    init = args.init if args.init in INITS else "content"
-    return TransferConfig(**fields_from(args, TransferConfig, scales=tuple(args.scales or ()), init=init))
-
-
 def job_from_args(args: argparse.Namespace) -> StylizeJob:
     """The library job the flags describe."""
+    init = args.init if args.init in INITS else "content"
+    config = TransferConfig(**fields_from(args, TransferConfig, scales=tuple(args.scales or ()), init=init))
     return StylizeJob(
-        content=Path(args.content), output=Path(args.output), style=style_from_args(args), config=_config(args),
+        content=Path(args.content), output=Path(args.output), style=style_from_args(args), config=config,
         features=features_from_args(args), init=args.init, plot=Path(args.plot) if args.plot else None,
         snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None, overwrite=args.overwrite,
         resume=args.resume,

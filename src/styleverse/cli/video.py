@@ -87,17 +87,11 @@ def _style_args(p: Parser) -> None:
         p, "style images or folders of them", "style banks (.style.safetensors) to mix in",
         "one weight per --style entry, then per --style-bank (normalised to sum 1)",
     )  # fmt: skip
-    add_gatys_args(
-        p,
-        D,
-        {
-            "optimizer": "L-BFGS or Adam",
-            "content_weight": "content loss weight",
-            "style_weight": "style loss weight",
-            "tv_weight": "total-variation weight",
-            "style_scale": "style images' size multiple",
-        },
-    )
+    helps = {
+        "optimizer": "L-BFGS or Adam", "content_weight": "content loss weight", "style_weight": "style loss weight",
+        "tv_weight": "total-variation weight", "style_scale": "style images' size multiple",
+    }  # fmt: skip
+    add_gatys_args(p, D, helps)
     p.add_argument(
         "--preserve-color", choices=COLOR_MODES, default=S.preserve_color,
         help="keep each frame's colours (luminance) or match the style colours to the first frame (histogram)",
