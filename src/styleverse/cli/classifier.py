@@ -216,7 +216,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from styleverse.classifier.metrics import plot_confusion, plot_reliability
     from styleverse.classifier.predict import evaluate
     from styleverse.errors import ConfigError
-    from styleverse.io.images import check_output
+    from styleverse.io.images import check_output, image_format_for
     from styleverse.progress import Progress
 
     setup_logging(args.quiet)
@@ -224,11 +224,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError("--out and --reliability name the same file; give each its own")
     out = check_output(args.out, [args.checkpoint], args.overwrite) if args.out else None
     diagram = check_output(args.reliability, [args.checkpoint], args.overwrite) if args.reliability else None
-    from styleverse.io.images import image_format_for
-
-    for path in (out, diagram):
-        if path is not None:
-            image_format_for(path)
+    for path in filter(None, (out, diagram)):
+        image_format_for(path)  # a name whose format cannot be written: refused before the evaluation runs
     with progress(args.quiet) as bar:
         task = bar.add_task("eval", total=None, status="")
 
@@ -273,12 +270,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     setup_logging(args.quiet)
     paths = list_images(args.images)
     preds = predict_images(args.checkpoint, paths, args.device, args.precision, args.batch_size, args.workers)
+    rows = _predict_rows(preds, args.top)
     if not stdout.is_terminal:  # piped: one tab-separated line per image, for scripts
-        for line in _predict_rows(preds, args.top):
+        for line in rows:
             print("\t".join(line))
         return 0
     table = Table(title="predicted universe")
-    rows = _predict_rows(preds, args.top)
     for name in rows[0]:
         table.add_column(name, overflow="fold", justify="right" if name == "confidence" else "left")
     for row in rows[1:]:
