@@ -9,7 +9,6 @@ when it ends; Cancel sets every open ticket of the session and tab (see :mod:`st
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -18,17 +17,6 @@ import gradio as gr
 from styleverse.app.context import AppContext
 from styleverse.app.jobs import Ticket
 from styleverse.app.views import progress_html, status_html
-
-
-@contextlib.contextmanager
-def ticketed(ctx: AppContext, tab: str, request: gr.Request) -> Iterator[Ticket]:
-    """The ticket Run armed for this job, released when the job's generator ends or is closed."""
-    session = request.session_hash or ""
-    ticket = ctx.tickets.claim(session, tab)
-    try:
-        yield ticket
-    finally:
-        ctx.tickets.release(session, tab, ticket)
 
 
 def job_buttons(
@@ -51,14 +39,43 @@ def job_buttons(
 
     for button, fn in runs:
         button.click(arm, None, None, queue=False).then(
-            fn,
-            list(inputs),
-            list(outputs),
-            preprocess=False,
-            concurrency_id="jobs",
+            fn, list(inputs), list(outputs), preprocess=False, concurrency_id="jobs",
             concurrency_limit=ctx.config.concurrency,
-        )
+        )  # fmt: skip
     cancel.click(stop, None, status, queue=False)
+
+
+def streamed(
+    ctx: AppContext,
+    tab: str,
+    request: gr.Request,
+    job: Callable[[Ticket], Iterator[Any]],
+    show: Callable[[Any, bool], tuple[Any, ...]],
+) -> Iterator[tuple[Any, ...]]:
+    """A job's updates as its tab's outputs, ``show(update, first)``, under the ticket Run armed (released when
+    the job's generator ends or is closed)."""
+    session = request.session_hash or ""
+    ticket = ctx.tickets.claim(session, tab)
+    try:
+        for i, update in enumerate(job(ticket)):
+            yield show(update, i == 0)
+    finally:
+        ctx.tickets.release(session, tab, ticket)
+
+
+def shown(value: Any, reset: bool = False, cleared: Any = None) -> Any:
+    """An output's new value: ``value``; without one, ``cleared`` on a run's first update (``reset``), else
+    the element left as it is."""
+    if value is not None:
+        return value
+    return cleared if reset else gr.skip()
+
+
+def download(path: str | None, reset: bool = False) -> Any:
+    """A download button's update: shown with ``path``; hidden on a run's first update (``reset``); else left."""
+    if path is not None:
+        return gr.update(value=path, visible=True)
+    return gr.update(value=None, visible=False) if reset else gr.skip()
 
 
 def capped_slider(low: float, high: float, default: float, step: float, label: str, elem_id: str) -> gr.Slider:

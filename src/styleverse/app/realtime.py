@@ -160,12 +160,9 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             model = gr.Dropdown(
-                models,
-                value=models[0] if models else None,
-                label=f"Model{hint}",
-                info="a fast train or adain train .safetensors, or a fast export .onnx",
-                elem_id="rt-model",
-            )
+                models, value=models[0] if models else None, label=f"Model{hint}",
+                info="a fast train or adain train .safetensors, or a fast export .onnx", elem_id="rt-model",
+            )  # fmt: skip
             upload = gr.File(
                 label="…or upload a model", file_types=[".safetensors", ".onnx"], height=130, elem_id="rt-upload"
             )
@@ -176,22 +173,13 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
                 ctx.bank_names(), multiselect=True, label="AdaIN universes (style banks)", elem_id="rt-universes"
             )
             styles = gr.File(
-                label="AdaIN styles: banks or images",
-                file_count="multiple",
-                height=130,
-                file_types=["image", ".safetensors"],
-                elem_id="rt-styles",
-            )
+                label="AdaIN styles: banks or images", file_count="multiple", height=130,
+                file_types=["image", ".safetensors"], elem_id="rt-styles",
+            )  # fmt: skip
         with gr.Column(scale=1):
             sliders = [
                 gr.Slider(
-                    0,
-                    1,
-                    value=1.0 if i == 0 else 0.0,
-                    step=0.05,
-                    visible=False,
-                    label=f"mix {i + 1}",
-                    elem_id=f"rt-mix-{i}",
+                    0, 1, value=float(i == 0), step=0.05, visible=False, label=f"mix {i + 1}", elem_id=f"rt-mix-{i}"
                 )
                 for i in range(MAX_MIX)
             ]
@@ -205,27 +193,14 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
             result = gr.Image(label="Result", format="png", interactive=False, height=400, elem_id="rt-result")
 
     def request(
-        model_v: Any,
-        upload_v: Any,
-        photo_v: Any,
-        universes_v: Any,
-        styles_v: Any,
-        weights: Sequence[Any] = (),
-        size_v: Any = 512,
-        strength_v: Any = 1.0,
-        keep_v: Any = False,
-    ) -> Request:
+        model_v: Any, upload_v: Any, photo_v: Any, universes_v: Any, styles_v: Any, size_v: Any = 512,
+        strength_v: Any = 1.0, keep_v: Any = False, *weights: Any,
+    ) -> Request:  # fmt: skip
         return Request(
-            model_v or None,
-            payload_path(upload_v),
-            payload_path(photo_v),
-            tuple(universes_v or ()),
-            tuple(payload_paths(styles_v)),
-            tuple(float(w) for w in weights),
-            int(size_v),
-            float(strength_v),
+            model_v or None, payload_path(upload_v), payload_path(photo_v), tuple(universes_v or ()),
+            tuple(payload_paths(styles_v)), tuple(float(w) for w in weights), int(size_v), float(strength_v),
             bool(keep_v),
-        )
+        )  # fmt: skip
 
     def relabel(model_v: Any, upload_v: Any, universes_v: Any, styles_v: Any) -> list[Any]:
         try:
@@ -234,29 +209,15 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
         except StyleverseError as e:
             found, msg = [], status_html(error_line(e, LABELS), "error")
         shown = [
-            gr.update(
-                visible=i < len(found),
-                label=found[i] if i < len(found) else f"mix {i + 1}",
-                value=1.0 if i == 0 else 0.0,
-            )
+            gr.update(visible=i < len(found), label=found[i] if i < len(found) else f"mix {i + 1}", value=float(i == 0))
             for i in range(MAX_MIX)
         ]
         if len(found) > MAX_MIX:
             msg = status_html(f"{len(found)} universes; the page mixes the first {MAX_MIX}", "info")
         return [msg, *shown]
 
-    def draw(
-        model_v: Any,
-        upload_v: Any,
-        photo_v: Any,
-        universes_v: Any,
-        styles_v: Any,
-        size_v: Any,
-        strength_v: Any,
-        keep_v: Any,
-        *weights: Any,
-    ) -> tuple[Any, str]:
-        req = request(model_v, upload_v, photo_v, universes_v, styles_v, weights, size_v, strength_v, keep_v)
+    def draw(*values: Any) -> tuple[Any, str]:
+        req = request(*values)
         if not req.photo or not (req.model or req.model_upload):
             return gr.skip(), status_html("Pick a model and upload a photo.")
         try:
@@ -268,22 +229,11 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
     pickers = [model, upload, universes, styles]
     inputs = [model, upload, photo, universes, styles, size, strength, keep, *sliders]
     live = {"concurrency_id": "jobs", "concurrency_limit": ctx.config.concurrency, "trigger_mode": "always_last"}
-    gr.on(
-        [model.change, upload.change, universes.change, styles.change],
-        relabel,
-        pickers,
-        [status, *sliders],
-        preprocess=False,
-        queue=False,
-    ).then(draw, inputs, [result, status], preprocess=False, show_progress="minimal", **live)
-    gr.on(
-        [photo.upload, keep.change, *(c.release for c in (size, strength, *sliders))],
-        draw,
-        inputs,
-        [result, status],
-        preprocess=False,
-        show_progress="minimal",
-        **live,
+    repick = [model.change, upload.change, universes.change, styles.change]
+    gr.on(repick, relabel, pickers, [status, *sliders], preprocess=False, queue=False).then(
+        draw, inputs, [result, status], preprocess=False, show_progress="minimal", **live
     )
+    redraw = [photo.upload, keep.change, *(c.release for c in (size, strength, *sliders))]
+    gr.on(redraw, draw, inputs, [result, status], preprocess=False, show_progress="minimal", **live)
     if demo is not None:  # a model picked by default: show its universes when the page opens
         demo.load(relabel, pickers, [status, *sliders], preprocess=False, queue=False)

@@ -61,14 +61,8 @@ def serve(config: AppConfig, block: bool = True) -> gr.Blocks:
     configure_threads(config.threads_per_job())
     demo = build_app(ctx)
     demo.launch(
-        server_name=config.host,
-        server_port=config.port,
-        share=config.share,
-        max_file_size=config.limits.largest_upload_bytes,
+        server_name=config.host, server_port=config.port, share=config.share, css=CSS, prevent_thread_lock=not block,
+        max_file_size=config.limits.largest_upload_bytes, show_error=False, quiet=False,
         allowed_paths=[str(ctx.workspace.root)],  # the outputs folder and nothing else
-        css=CSS,
-        prevent_thread_lock=not block,
-        show_error=False,
-        quiet=False,
-    )
+    )  # fmt: skip
     return demo

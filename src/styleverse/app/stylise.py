@@ -20,11 +20,13 @@ from styleverse.app import sources
 from styleverse.app.context import AppContext
 from styleverse.app.controls import (
     capped_slider,
+    download,
     job_buttons,
     progress_and_status,
     run_and_cancel,
+    shown,
+    streamed,
     style_pickers,
-    ticketed,
 )
 from styleverse.app.files import check_image
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
@@ -99,12 +101,9 @@ def prepare(ctx: AppContext, req: Request) -> StylizeJob:
     content = ctx.workspace.stage(photo, folder, "photo")
     styles, banks = sources.stage_styles(ctx, checked, folder)
     config = TransferConfig(
-        steps=req.steps,
-        size=req.size,
-        style_weight=DEFAULTS.style_weight * req.strength,
-        save_every=max(1, req.steps // SNAPSHOTS),
-        device=ctx.config.device,
-    )
+        steps=req.steps, size=req.size, style_weight=DEFAULTS.style_weight * req.strength,
+        save_every=max(1, req.steps // SNAPSHOTS), device=ctx.config.device,
+    )  # fmt: skip
     return StylizeJob(
         content=content,
         output=folder / "stylized.png",
@@ -190,11 +189,9 @@ def _finished(done: Finished, state: _Progress, job: StylizeJob) -> View:
         text, kind = f"Done: {steps} steps in {res.seconds:.1f} s ({res.stop_reason}).", "done"
     plot = outcome.paths.get("plot")
     v = View(
-        status=status_html(f"{text} Files in {job.output.parent.name}/", kind),
-        image=image,
-        downloads=(image, side),
+        status=status_html(f"{text} Files in {job.output.parent.name}/", kind), image=image, downloads=(image, side),
         losses=str(plot) if plot else (loss_curve(state.history) if steps else None),
-    )
+    )  # fmt: skip
     v.progress = progress_html(steps, steps if res.stop_reason != "stopped" else state.total, f"step {steps} · done")
     return v
 
@@ -213,22 +210,13 @@ def build(ctx: AppContext) -> None:
             universes, images = style_pickers(ctx, "stylise", info="from the server's --banks folder")
             with gr.Accordion("Upload style banks (.safetensors from styles bank)", open=False):
                 banks = gr.File(
-                    label="Style banks",
-                    file_count="multiple",
-                    file_types=[".safetensors"],
-                    height=110,
+                    label="Style banks", file_count="multiple", file_types=[".safetensors"], height=110,
                     elem_id="stylise-banks",
-                )
+                )  # fmt: skip
             weights = gr.Dataframe(
-                headers=["style", "weight"],
-                datatype=["str", "number"],
-                value=[],
-                column_count=2,
-                static_columns=[0],
-                interactive=True,
-                label=LABELS["style_weights"],
-                elem_id="stylise-weights",
-            )
+                headers=["style", "weight"], datatype=["str", "number"], value=[], column_count=2, static_columns=[0],
+                interactive=True, label=LABELS["style_weights"], elem_id="stylise-weights",
+            )  # fmt: skip
             with gr.Row():
                 size = capped_slider(64, lim.max_size, DEFAULTS.size, 16, LABELS["size"], "stylise-size")
                 steps = capped_slider(1, lim.max_steps, DEFAULTS.steps, 1, LABELS["steps"], "stylise-steps")
@@ -264,23 +252,12 @@ def build(ctx: AppContext) -> None:
         choice = sources.choice_from(universes_v, payload_paths(banks_v), payload_paths(images_v), payload_rows(rows_v))
         return sources.weight_rows(choice)
 
-    def go_fn(
-        photo_v: Any,
-        universes_v: Any,
-        images_v: Any,
-        banks_v: Any,
-        rows_v: Any,
-        size_v: Any,
-        steps_v: Any,
-        strength_v: Any,
-        color_v: Any,
-        request: gr.Request,
-    ) -> Iterator[tuple[Any, ...]]:
+    def go_fn(request: gr.Request, *values: Any) -> Iterator[tuple[Any, ...]]:
+        # Gradio passes the request to the parameter annotated gr.Request, the inputs below in order
+        photo_v, universes_v, images_v, banks_v, rows_v, size_v, steps_v, strength_v, color_v = values
         choice = sources.choice_from(universes_v, payload_paths(banks_v), payload_paths(images_v), payload_rows(rows_v))
         req = Request(payload_path(photo_v), choice, int(size_v), int(steps_v), float(strength_v), str(color_v))
-        with ticketed(ctx, TAB, request) as ticket:
-            for v in run(ctx, req, ticket):
-                yield _outputs(v)
+        yield from streamed(ctx, TAB, request, lambda ticket: run(ctx, req, ticket), _outputs)
 
     photo.upload(check_photo, photo, [photo, status], preprocess=False, queue=False)
     for src in (universes, images, banks):
@@ -289,16 +266,7 @@ def build(ctx: AppContext) -> None:
     job_buttons(ctx, TAB, [(go, go_fn)], stop, status, inputs, [progress, status, result, losses, png, side])
 
 
-def _outputs(v: View) -> tuple[Any, ...]:
+def _outputs(v: View, _first: bool = False) -> tuple[Any, ...]:
     """A :class:`View` as the tab's outputs: progress, status, result, losses, PNG and JSON downloads."""
-
-    def keep(x: Any) -> Any:
-        return gr.skip() if x is None else x
-
-    if v.downloads is not None:
-        dl: tuple[Any, Any] = tuple(gr.update(value=p, visible=True) for p in v.downloads)  # type: ignore[assignment]
-    elif v.hide_downloads:
-        dl = (gr.update(value=None, visible=False), gr.update(value=None, visible=False))
-    else:
-        dl = (gr.skip(), gr.skip())
-    return (keep(v.progress), keep(v.status), keep(v.image), keep(v.losses), *dl)
+    files = v.downloads or (None, None)
+    return (*map(shown, (v.progress, v.status, v.image, v.losses)), *(download(p, v.hide_downloads) for p in files))

@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 
 from styleverse.app.context import AppContext
-from styleverse.app.controls import capped_slider, job_buttons, progress_and_status, ticketed
+from styleverse.app.controls import capped_slider, download, job_buttons, progress_and_status, shown, streamed
 from styleverse.app.files import check_image, safe_name
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.views import payload_paths, progress_html, status_html
@@ -85,16 +85,10 @@ def table(a: Analysis) -> list[list[Any]]:
     """One row per image, most typical first."""
     rows = sorted(a.images, key=lambda r: r.rank)
     return [
-        [
-            r.rank,
-            Path(r.path).name,
-            round(r.distance, 4),
-            "outlier" if r.outlier else "",
-            r.group,
-            "yes" if r.in_subset else "no",
-        ]
+        [r.rank, Path(r.path).name, round(r.distance, 4), "outlier" if r.outlier else "", r.group,
+         "yes" if r.in_subset else "no"]
         for r in rows
-    ]
+    ]  # fmt: skip
 
 
 def _progress(ev: Progress) -> str:
@@ -188,12 +182,9 @@ def build(ctx: AppContext) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             images = gr.File(
-                label=f"Style images of one universe (up to {lim.max_style_images})",
-                file_count="multiple",
-                file_types=["image"],
-                height=200,
-                elem_id="uv-images",
-            )
+                label=f"Style images of one universe (up to {lim.max_style_images})", file_count="multiple",
+                file_types=["image"], height=200, elem_id="uv-images",
+            )  # fmt: skip
             with gr.Row():
                 size = capped_slider(64, min(1024, lim.max_size), DEFAULTS.size or 256, 16, LABELS["size"], "uv-size")
                 mad_k = gr.Slider(1, 6, value=DEFAULTS.mad_k, step=0.5, label=LABELS["mad_k"], elem_id="uv-k")
@@ -221,11 +212,7 @@ def build(ctx: AppContext) -> None:
     def runner(fn: Any) -> Any:
         def go_fn(images_v: Any, size_v: Any, k_v: Any, name_v: Any, request: gr.Request) -> Iterator[tuple[Any, ...]]:
             req = Request(tuple(payload_paths(images_v)), int(size_v), float(k_v), str(name_v or "universe"))
-            with ticketed(ctx, TAB, request) as ticket:
-                first = True
-                for v in fn(ctx, req, ticket):
-                    yield _outputs(v, reset=first)
-                    first = False
+            yield from streamed(ctx, TAB, request, lambda ticket: fn(ctx, req, ticket), _outputs)
 
         return go_fn
 
@@ -235,24 +222,8 @@ def build(ctx: AppContext) -> None:
 
 def _outputs(v: View, reset: bool) -> tuple[Any, ...]:
     """A :class:`View` as the tab's outputs (the first view of a run clears the last run's results)."""
-
-    def keep(x: Any, cleared: Any = None) -> Any:
-        if x is not None:
-            return x
-        return cleared if reset else gr.skip()
-
     pics = v.pictures or (None, None, None)
-
-    def download(path: str | None) -> Any:
-        if path is not None:
-            return gr.update(value=path, visible=True)
-        return gr.update(value=None, visible=False) if reset else gr.skip()
-
     return (
-        keep(v.progress),
-        keep(v.status),
-        *(keep(p) for p in pics),
-        keep(v.table, []),
-        download(v.report),
-        download(v.bank),
-    )
+        *(shown(x, reset) for x in (v.progress, v.status, *pics)), shown(v.table, reset, []), download(v.report, reset),
+        download(v.bank, reset),
+    )  # fmt: skip

@@ -19,11 +19,13 @@ from styleverse.app import sources
 from styleverse.app.context import AppContext
 from styleverse.app.controls import (
     capped_slider,
+    download,
     job_buttons,
     progress_and_status,
     run_and_cancel,
+    shown,
+    streamed,
     style_pickers,
-    ticketed,
 )
 from styleverse.app.files import check_file_size
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
@@ -97,13 +99,9 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
     out = folder / "stylized.mp4"
     style = StyleSpec(tuple(styles), tuple(banks), checked.weights or None)
     video = VideoConfig(
-        temporal_weight=temporal,
-        steps_first=steps_first,
-        steps=steps,
-        max_frames=req.max_frames,
-        size=req.size,
+        temporal_weight=temporal, steps_first=steps_first, steps=steps, max_frames=req.max_frames, size=req.size,
         max_pixels=lim.max_video_side**2,
-    )
+    )  # fmt: skip
     features, gatys = ctx.config.features(banks=bool(banks)), GatysSettings(device=ctx.config.device)
     return VideoJob(staged, out, style, video, features, gatys, plot=folder / "frames.png"), stylizer, info
 
@@ -173,12 +171,9 @@ def build(ctx: AppContext) -> None:
                 label=f"Clip (up to {lim.max_video_mb:g} MB)", file_types=["video"], height=130, elem_id="video-clip"
             )
             method = gr.Dropdown(
-                [GATYS, *ctx.model_names()],
-                value=GATYS,
-                label="Method",
-                info="or a real-time model from --models (much faster)",
-                elem_id="video-method",
-            )
+                [GATYS, *ctx.model_names()], value=GATYS, label="Method",
+                info="or a real-time model from --models (much faster)", elem_id="video-method",
+            )  # fmt: skip
             universes, images = style_pickers(ctx, "video")
             with gr.Row():
                 size = capped_slider(64, lim.max_video_side, 256, 16, LABELS["size"], "video-size")
@@ -202,40 +197,19 @@ def build(ctx: AppContext) -> None:
             result = gr.Video(label="Result", interactive=False, height=360, elem_id="video-result")
             download = gr.DownloadButton("Download MP4", visible=False, elem_id="video-download")
 
-    def go_fn(
-        clip_v: Any,
-        method_v: Any,
-        universes_v: Any,
-        images_v: Any,
-        size_v: Any,
-        frames_v: Any,
-        first_v: Any,
-        steps_v: Any,
-        temporal_v: Any,
-        request: gr.Request,
-    ) -> Iterator[tuple[Any, ...]]:
+    def go_fn(request: gr.Request, *values: Any) -> Iterator[tuple[Any, ...]]:
+        # Gradio passes the request to the parameter annotated gr.Request, the inputs below in order
+        clip_v, method_v, universes_v, images_v, size_v, frames_v, first_v, steps_v, temporal_v = values
         choice = sources.choice_from(universes_v, [], payload_paths(images_v), [])
-        req = Request(
-            payload_path(clip_v),
-            choice,
-            str(method_v or GATYS),
-            int(size_v),
-            int(frames_v),
-            int(first_v),
-            int(steps_v),
-            float(temporal_v),
-        )
-        with ticketed(ctx, TAB, request) as ticket:
-            first = True
-            for prog, stat, mp4 in run(ctx, req, ticket):
-                shown = (
-                    gr.update(value=mp4, visible=True)
-                    if mp4
-                    else (gr.update(value=None, visible=False) if first else gr.skip())
-                )
-                video = mp4 if mp4 else (None if first else gr.skip())
-                yield (prog if prog is not None else gr.skip(), stat if stat is not None else gr.skip(), video, shown)
-                first = False
+        method, numbers = str(method_v or GATYS), (int(size_v), int(frames_v), int(first_v), int(steps_v))
+        req = Request(payload_path(clip_v), choice, method, *numbers, float(temporal_v))
+        yield from streamed(ctx, TAB, request, lambda ticket: run(ctx, req, ticket), _outputs)
 
     inputs = [clip, method, universes, images, size, frames, steps_first, steps, temporal]
     job_buttons(ctx, TAB, [(go, go_fn)], stop, status, inputs, [progress, status, result, download])
+
+
+def _outputs(update: tuple[str | None, str | None, str | None], first: bool) -> tuple[Any, ...]:
+    """An update of :func:`run` as the tab's outputs: progress, status, the result and its download."""
+    prog, stat, mp4 = update
+    return shown(prog), shown(stat), shown(mp4, first), download(mp4, first)

@@ -14,6 +14,7 @@ from .common import (
     Parser,
     add_actions,
     features_from_args,
+    fields_from,
     need,
     non_negative_float,
     positive_float,
@@ -22,6 +23,7 @@ from .common import (
 from .flags import (
     add_apply_run_args,
     add_encoder_args,
+    add_field,
     add_images_io,
     add_onnx_output,
     add_training_args,
@@ -64,15 +66,15 @@ def _register_train(actions: Any) -> None:
     t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
     t.add_argument("--style", nargs="+", required=True, metavar="IMAGES", help="style folders, images or manifests")
     t.add_argument("-o", "--output", required=True, metavar="DECODER", help="decoder file to write (.safetensors)")
-    t.add_argument("--size", type=positive_int, default=d["size"], help="training crop side in pixels (multiple of 8)")
-    t.add_argument("--load-size", type=positive_int, default=d["load_size"], help="short side before cropping")
-    t.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="pairs per step (per process)")
-    t.add_argument("--steps", type=positive_int, default=d["steps"], help="optimizer steps")
-    t.add_argument("--lr", type=positive_float, default=d["lr"], help="Adam learning rate")
-    t.add_argument("--lr-decay", type=non_negative_float, default=d["lr_decay"], help="lr / (1 + decay * step)")
-    t.add_argument("--style-weight", type=non_negative_float, default=d["style_weight"], help="λ of the style loss")
-    t.add_argument("--content-weight", type=non_negative_float, default=d["content_weight"], help="content loss weight")
-    t.add_argument("--width", type=positive_float, default=d["width"], help="decoder channels relative to the paper's")
+    add_field(t, d, "size", positive_int, "training crop side in pixels (multiple of 8)")
+    add_field(t, d, "load_size", positive_int, "short side before cropping")
+    add_field(t, d, "batch_size", positive_int, "pairs per step (per process)")
+    add_field(t, d, "steps", positive_int, "optimizer steps")
+    add_field(t, d, "lr", positive_float, "Adam learning rate")
+    add_field(t, d, "lr_decay", non_negative_float, "lr / (1 + decay * step)")
+    add_field(t, d, "style_weight", non_negative_float, "λ of the style loss")
+    add_field(t, d, "content_weight", non_negative_float, "content loss weight")
+    add_field(t, d, "width", positive_float, "decoder channels relative to the paper's")
     add_encoder_args(
         t,
         "the fixed encoder: imagenet (official VGG file), random (tests only) or PATH to VGG weights "
@@ -113,11 +115,9 @@ def _register_apply(actions: Any) -> None:
     _add_style_args(a)
     a.add_argument("--alpha", type=unit_float, default=d["alpha"], help="0 = the content decoded, 1 = full style")
     a.add_argument(
-        "--preserve-color",
-        choices=COLOR_MODES,
-        default=d["preserve_color"],
+        "--preserve-color", choices=COLOR_MODES, default=d["preserve_color"],
         help="keep the photo's colours: luminance (any style, steady on video) or histogram (recolours style images)",
-    )
+    )  # fmt: skip
     a.add_argument("--mask", metavar="MASK", help="black-and-white image: white takes the first style, black the 2nd")
     a.add_argument("--size", type=positive_int, default=d["size"], help="longest side of the output in pixels")
     add_apply_run_args(a)
@@ -142,14 +142,8 @@ def _register_export(actions: Any) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from styleverse.fast.adain.train import AdaINTrainConfig, train_adain
 
-    cfg = AdaINTrainConfig(
-        content=tuple(args.content), style=tuple(args.style), output=args.output, size=args.size,
-        load_size=args.load_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
-        lr_decay=args.lr_decay, style_weight=args.style_weight, content_weight=args.content_weight,
-        width=args.width, features=features_from_args(args), seed=args.seed,
-        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, precision=args.precision,
-        device=args.device, resume=args.resume, overwrite=args.overwrite,
-    )  # fmt: skip
+    given = {"content": tuple(args.content), "style": tuple(args.style), "features": features_from_args(args)}
+    cfg = AdaINTrainConfig(**fields_from(args, AdaINTrainConfig, **given))
 
     def summary(result: Any) -> str:
         return f"decoder: {result.output} ({len(result.history)} steps, encoder {result.model.encoder.get('identity')})"

@@ -22,6 +22,7 @@ from .common import (
     add_actions,
     add_device_args,
     console,
+    fields_from,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -30,6 +31,7 @@ from .common import (
     setup_logging,
     stopping,
 )
+from .flags import add_field, defaults
 
 stdout = Console(soft_wrap=True)
 
@@ -37,12 +39,8 @@ stdout = Console(soft_wrap=True)
 def _device_args(p: argparse.ArgumentParser) -> None:
     add_device_args(p)
     p.add_argument("--batch-size", type=positive_int, default=16, help="images per batch (per process under torchrun)")
-    p.add_argument(
-        "--workers",
-        type=non_negative_int,
-        default=min(8, os.cpu_count() or 1),
-        help="image-loading threads (0: load inline)",
-    )
+    workers = min(8, os.cpu_count() or 1)
+    p.add_argument("--workers", type=non_negative_int, default=workers, help="image-loading threads (0: load inline)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or info messages, only errors and results")
 
 
@@ -66,43 +64,40 @@ def _register_train(actions: Any) -> None:
         "it warns when the model learned little: one class for everything, predictions that barely depend on the "
         "input, a class almost never recognised. Multi-GPU: run under torchrun.",
     )
+    from styleverse.classifier.config import TrainConfig
+
+    d = defaults(TrainConfig)
     t.add_argument("dataset", metavar="DATASET", help="dataset folder: one subfolder of images per universe")
     t.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints, metrics and plots")
-    t.add_argument("--epochs", type=positive_int, default=10, help="training epochs (paper: 10)")
-    from styleverse.classifier.config import TrainConfig, config_default
-
+    add_field(t, d, "epochs", positive_int, "training epochs (paper: 10)")
     t.add_argument(
         "--lr",
         type=positive_float,
-        default=config_default("lr"),
+        default=d["lr"],
         help=f"Adam learning rate (default: the paper's {TrainConfig.default_lr('imagenet'):g} from --init imagenet "
         f"or a checkpoint; from scratch {TrainConfig.default_lr('scratch'):g} / --width, where the paper's value "
         "learns far too slowly: see benchmarks/bench_classifier_lr.py)",
     )
     t.add_argument(
         "--init",
-        default="imagenet",
+        default=d["init"],
         help="starting weights: imagenet (torchvision VGG file in the torch hub cache), scratch (seeded random) "
         "or PATH to a VGG state dict or an earlier classifier checkpoint",
     )
     t.add_argument(
         "--train-layers",
         choices=TRAIN_LAYER_CHOICES,
-        default="all",
+        default=d["train_layers"],
         help="what is trained, the rest frozen: all layers (the paper's final choice), the dense head only, or "
         "conv blocks N..5 plus the head (blockN)",
     )
-    t.add_argument("--arch", choices=["vgg19", "vgg16"], default="vgg19", help="VGG depth of the conv base")
-    t.add_argument(
-        "--width", type=positive_float, default=1.0, help="channel multiplier (1 = real VGG; smaller for quick trials)"
-    )
-    t.add_argument("--size", type=positive_int, default=224, help="training image side in pixels (square crops)")
-    t.add_argument("--dropout", type=non_negative_float, default=0.5, help="dropout between the dense layers")
-    t.add_argument("--val-fraction", type=positive_float, default=0.2, help="validation share per class without splits")
-    t.add_argument("--seed", type=int, default=0, help="seed for init, split, sampling and augmentation")
-    t.add_argument(
-        "--checkpoint-every", type=non_negative_int, default=0, help="also save resume state every N steps (0: epochs)"
-    )
+    t.add_argument("--arch", choices=["vgg19", "vgg16"], default=d["arch"], help="VGG depth of the conv base")
+    add_field(t, d, "width", positive_float, "channel multiplier (1 = real VGG; smaller for quick trials)")
+    add_field(t, d, "size", positive_int, "training image side in pixels (square crops)")
+    add_field(t, d, "dropout", non_negative_float, "dropout between the dense layers")
+    add_field(t, d, "val_fraction", positive_float, "validation share per class without splits")
+    add_field(t, d, "seed", int, "seed for init, split, sampling and augmentation")
+    add_field(t, d, "checkpoint_every", non_negative_int, "also save resume state every N steps (0: epochs)")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR exactly")
     t.add_argument("--overwrite", action="store_true", help="replace a previous run's files in RUN_DIR")
     _device_args(t)
@@ -149,13 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     rank0 = int(os.environ.get("RANK", "0")) == 0
     quiet = args.quiet or not rank0
     setup_logging(quiet)
-    cfg = TrainConfig(
-        dataset=args.dataset, out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        init=args.init, train_layers=args.train_layers, arch=args.arch, width=args.width, size=args.size,
-        seed=args.seed, val_fraction=args.val_fraction, dropout=args.dropout, precision=args.precision,
-        device=args.device, workers=args.workers, checkpoint_every=args.checkpoint_every, resume=args.resume,
-        overwrite=args.overwrite,
-    )  # fmt: skip
+    cfg = TrainConfig(**fields_from(args, TrainConfig))
     with progress(quiet) as bar, stopping() as flag:
         task = bar.add_task("train", total=1, status="reading dataset")
         say = (lambda _text: None) if quiet else bar.console.print
@@ -227,7 +216,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from styleverse.classifier.metrics import plot_confusion, plot_reliability
     from styleverse.classifier.predict import evaluate
     from styleverse.errors import ConfigError
-    from styleverse.io.images import check_output
+    from styleverse.io.images import check_output, image_format_for
     from styleverse.progress import Progress
 
     setup_logging(args.quiet)
@@ -235,11 +224,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError("--out and --reliability name the same file; give each its own")
     out = check_output(args.out, [args.checkpoint], args.overwrite) if args.out else None
     diagram = check_output(args.reliability, [args.checkpoint], args.overwrite) if args.reliability else None
-    from styleverse.io.images import image_format_for
-
-    for path in (out, diagram):
-        if path is not None:
-            image_format_for(path)
+    for path in filter(None, (out, diagram)):
+        image_format_for(path)  # a name whose format cannot be written: refused before the evaluation runs
     with progress(args.quiet) as bar:
         task = bar.add_task("eval", total=None, status="")
 
@@ -284,12 +270,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     setup_logging(args.quiet)
     paths = list_images(args.images)
     preds = predict_images(args.checkpoint, paths, args.device, args.precision, args.batch_size, args.workers)
+    rows = _predict_rows(preds, args.top)
     if not stdout.is_terminal:  # piped: one tab-separated line per image, for scripts
-        for line in _predict_rows(preds, args.top):
+        for line in rows:
             print("\t".join(line))
         return 0
     table = Table(title="predicted universe")
-    rows = _predict_rows(preds, args.top)
     for name in rows[0]:
         table.add_column(name, overflow="fold", justify="right" if name == "confidence" else "left")
     for row in rows[1:]:

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -19,7 +19,6 @@ from styleverse.cancel import StopFlag, Stopped, stop_on_signals
 from styleverse.cli.progress import ProgressLike
 from styleverse.cli.progress import progress as _progress
 from styleverse.errors import ConfigError, StyleverseError
-from styleverse.versions import versions
 
 if TYPE_CHECKING:
     from styleverse.nn.features import FeatureSpec
@@ -171,30 +170,26 @@ def add_actions(p: argparse.ArgumentParser, *registers: Callable[[Any], None]) -
         register(actions)
 
 
-def _vgg_configs() -> list[str]:
-    from styleverse.nn.vgg import CONFIGS
-
-    return list(CONFIGS)
-
-
-def add_model_args(p: argparse.ArgumentParser, from_bank: bool = False) -> None:
+def add_model_args(p: argparse.ArgumentParser, from_bank: bool = False, backbone_help: str | None = None) -> None:
     """Feature-network flags shared by every command that computes style features, defaults from
     :class:`~styleverse.nn.features.FeatureSpec`. ``from_bank`` (stylize, video, evaluate): without
-    --backbone the command uses the network its inputs record."""
+    --backbone the command uses the network its inputs record; ``backbone_help`` words that its own way."""
     from styleverse.nn.features import FeatureSpec
+    from styleverse.nn.vgg import CONFIGS
 
     f = FeatureSpec()
     tail = "; stylize uses the network the first --style-bank was made with (default: imagenet)"
     p.add_argument(
         "--backbone",
         default=f.backbone,
-        help="feature network weights: 'imagenet' (official torchvision VGG file, downloaded once into the "
+        help=backbone_help
+        or "feature network weights: 'imagenet' (official torchvision VGG file, downloaded once into the "
         "torch hub cache), 'random' (untrained, seeded; poor look, for tests/offline), or a PATH to a "
         ".safetensors/.pth VGG state dict or a universe-classifier checkpoint"
         + (tail if from_bank else "")
         + ("" if from_bank else " (default: imagenet)"),
     )
-    p.add_argument("--arch", choices=_vgg_configs(), default=f.arch, help="VGG depth")
+    p.add_argument("--arch", choices=list(CONFIGS), default=f.arch, help="VGG depth")
     p.add_argument("--pooling", choices=["max", "avg"], default=f.pooling, help="pooling layers (avg: smoother look)")
     p.add_argument(
         "--style-layers",
@@ -215,13 +210,10 @@ def features_from_args(args: argparse.Namespace) -> FeatureSpec:
 
     f = FeatureSpec()
     return FeatureSpec(
-        backbone=args.backbone,
-        arch=args.arch,
-        pooling=args.pooling,
-        seed=getattr(args, "seed", f.seed),
+        backbone=args.backbone, arch=args.arch, pooling=args.pooling, seed=getattr(args, "seed", f.seed),
         style_layers=tuple(getattr(args, "style_layers", f.style_layers)),
         content_layers=tuple(getattr(args, "content_layers", f.content_layers)),
-    )
+    )  # fmt: skip
 
 
 def style_from_args(args: argparse.Namespace) -> StyleSpec:
@@ -233,12 +225,10 @@ def style_from_args(args: argparse.Namespace) -> StyleSpec:
 
     d = StyleSpec()
     return StyleSpec(
-        images=tuple(map(Path, args.style)),
-        banks=tuple(map(Path, args.style_bank)),
-        weights=tuple(args.style_weights) if args.style_weights else None,
-        scale=getattr(args, "style_scale", d.scale),
+        images=tuple(map(Path, args.style)), banks=tuple(map(Path, args.style_bank)),
+        weights=tuple(args.style_weights) if args.style_weights else None, scale=getattr(args, "style_scale", d.scale),
         preserve_color=getattr(args, "preserve_color", d.preserve_color),
-    )
+    )  # fmt: skip
 
 
 def add_device_args(p: argparse.ArgumentParser) -> None:
@@ -267,23 +257,3 @@ def stopping() -> Iterator[StopFlag]:
     for Ctrl-C. A second Ctrl-C aborts at once."""
     with stop_on_signals(StopFlag(), _stopping_notice) as flag:
         yield flag
-
-
-__all__: Sequence[str] = [
-    "Parser",
-    "add_actions",
-    "console",
-    "fields_from",
-    "flag_names",
-    "need",
-    "non_negative_float",
-    "non_negative_int",
-    "positive_float",
-    "positive_int",
-    "progress",
-    "run_command",
-    "setup_logging",
-    "stopping",
-    "usage",
-    "versions",
-]

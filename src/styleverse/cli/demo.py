@@ -86,15 +86,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         save_image(sample_style(name), path)
     result = out / "stylized.png"
     job = StylizeJob(
-        content=content,
-        output=result,
-        style=StyleSpec(tuple(styles)),
-        config=config,
-        features=FeatureSpec(backbone=backbone),
-        plot=out / "losses.png",
-        snapshot_dir=out / "snapshots",
+        content=content, output=result, style=StyleSpec(tuple(styles)), config=config,
+        features=FeatureSpec(backbone=backbone), plot=out / "losses.png", snapshot_dir=out / "snapshots",
         overwrite=True,
-    )
+    )  # fmt: skip
     with progress(args.quiet) as bar, stopping() as stop:
         task = bar.add_task("demo", total=args.steps, status="style targets")
         outcome = run_stylize(job, callback=StepReporter(bar, task), stop=stop)

@@ -58,11 +58,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--content", help="content photo (or input video) of every RESULT, instead of the sidecar's")
     add_style_args(
-        p,
-        "target style images or folders",
-        "target style banks",
+        p, "target style images or folders", "target style banks",
         "one weight per --style entry, then per --style-bank (normalised; a folder shares its weight)",
-    )
+    )  # fmt: skip
     p.add_argument("--classifier", metavar="CKPT", help="universe classifier checkpoint: judge each result")
     p.add_argument("--universe", help="the universe every result should look like (default: what the result records)")
     add_content_layers(p)
@@ -79,15 +77,13 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=F.seed, help="seed of --backbone random (and of sweep runs)")
     p.add_argument("--overwrite", action="store_true", help="replace existing report (and sweep) files")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table, only errors")
-    add_model_args(p, from_bank=True)
+    backbone = (
+        "feature network every result is measured under (one for all, so numbers compare): imagenet, random, or a "
+        "PATH to VGG weights or a classifier checkpoint (default: the network the first result's sidecar records, "
+        "else imagenet)"
+    )
+    add_model_args(p, from_bank=True, backbone_help=backbone)
     p.set_defaults(precision=E.precision)
-    for action in p._actions:  # the shared help speaks of stylize; say what evaluate does without --backbone
-        if action.dest == "backbone":
-            action.help = (
-                "feature network every result is measured under (one for all, so numbers compare): imagenet, "
-                "random, or a PATH to VGG weights or a classifier checkpoint (default: the network the first "
-                "result's sidecar records, else imagenet)"
-            )
     _add_sweep_args(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -97,28 +93,17 @@ def _add_sweep_args(p: Parser) -> None:
     g = p.add_argument_group("sweep")
     g.add_argument("--sweep", action="store_true", help="RESULT... are photos: run a grid on them, then measure")
     g.add_argument(
-        "--methods",
-        nargs="+",
-        default=list(S.methods),
-        metavar="METHOD",
+        "--methods", nargs="+", default=list(S.methods), metavar="METHOD",
         help="lbfgs, adam (Gatys optimisation), fast:MODEL (feed-forward network), adain:DECODER",
-    )
+    )  # fmt: skip
     g.add_argument(
-        "--style-weights-grid",
-        nargs="+",
-        type=positive_float,
-        default=list(S.style_weight_grid),
-        metavar="W",
+        "--style-weights-grid", nargs="+", type=positive_float, default=list(S.style_weight_grid), metavar="W",
         help="style loss weights for lbfgs/adam",
-    )
+    )  # fmt: skip
     g.add_argument(
-        "--steps-grid",
-        nargs="+",
-        type=positive_int,
-        default=list(S.steps_grid),
-        metavar="N",
+        "--steps-grid", nargs="+", type=positive_int, default=list(S.steps_grid), metavar="N",
         help="steps for lbfgs/adam",
-    )
+    )  # fmt: skip
 
 
 def settings_from_args(args: argparse.Namespace) -> EvaluateSettings:
@@ -218,17 +203,11 @@ def _sweep(args: argparse.Namespace, settings: EvaluateSettings) -> int:
         raise OutputError("--content does not apply to --sweep: the photos are the content")
     out_dir = Path(args.output)
     sweep = SweepSettings(
-        photos=tuple(map(Path, args.results)),
-        out_dir=out_dir,
-        style=style_from_args(args),
-        style_weight_grid=tuple(args.style_weights_grid),
-        steps_grid=tuple(args.steps_grid),
-        methods=tuple(args.methods),
-        size=args.size or S.size,
-        seed=args.seed,
-        overwrite=args.overwrite,
+        photos=tuple(map(Path, args.results)), out_dir=out_dir, style=style_from_args(args),
+        style_weight_grid=tuple(args.style_weights_grid), steps_grid=tuple(args.steps_grid),
+        methods=tuple(args.methods), size=args.size or S.size, seed=args.seed, overwrite=args.overwrite,
         evaluation=replace(settings, size=None),
-    )
+    )  # fmt: skip
     sweep.validate()
     with _report_folder(out_dir), progress(args.quiet) as bar, stopping() as stop:
         task = bar.add_task("sweep", total=None, status="planning")

@@ -13,6 +13,7 @@ from .common import (
     Parser,
     add_actions,
     features_from_args,
+    fields_from,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -22,6 +23,7 @@ from .flags import (
     add_apply_run_args,
     add_content_layers,
     add_encoder_args,
+    add_field,
     add_images_io,
     add_mix_args,
     add_onnx_output,
@@ -59,25 +61,21 @@ def _register_train(actions: Any) -> None:
     t.add_argument("--style-bank", nargs="+", default=[], metavar="[NAME=]BANK", help="one universe per bank file")
     t.add_argument("--style", nargs="+", default=[], metavar="[NAME=]IMAGE", help="extra universes: an image or folder")
     t.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.safetensors)")
-    t.add_argument("--size", type=positive_int, default=d["size"], help="training crop side in pixels")
-    t.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="photos per step (per process)")
-    t.add_argument("--steps", type=positive_int, default=d["steps"], help="optimizer steps")
-    t.add_argument("--lr", type=positive_float, default=d["lr"], help="Adam learning rate")
-    t.add_argument(
-        "--style-weight", type=non_negative_float, default=d["style_weight"], help="weight of the style loss"
-    )
-    t.add_argument("--content-weight", type=non_negative_float, default=d["content_weight"], help="content loss weight")
-    t.add_argument("--tv-weight", type=non_negative_float, default=d["tv_weight"], help="total-variation smoothing")
-    t.add_argument("--width", type=positive_int, default=d["width"], help="channels of the first layer (Johnson: 32)")
-    t.add_argument("--blocks", type=non_negative_int, default=d["blocks"], help="residual blocks (Johnson: 5)")
+    add_field(t, d, "size", positive_int, "training crop side in pixels")
+    add_field(t, d, "batch_size", positive_int, "photos per step (per process)")
+    add_field(t, d, "steps", positive_int, "optimizer steps")
+    add_field(t, d, "lr", positive_float, "Adam learning rate")
+    add_field(t, d, "style_weight", non_negative_float, "weight of the style loss")
+    add_field(t, d, "content_weight", non_negative_float, "content loss weight")
+    add_field(t, d, "tv_weight", non_negative_float, "total-variation smoothing")
+    add_field(t, d, "width", positive_int, "channels of the first layer (Johnson: 32)")
+    add_field(t, d, "blocks", non_negative_int, "residual blocks (Johnson: 5)")
     t.add_argument("--style-layers", nargs="+", default=list(f.style_layers), metavar="LAYER[:W]", help="style layers")
     add_content_layers(t)
     add_encoder_args(
-        t,
-        "feature network: imagenet, random or PATH (default: the one the banks record)",
-        "VGG depth (without banks)",
+        t, "feature network: imagenet, random or PATH (default: the one the banks record)", "VGG depth (without banks)",
         "pooling (without banks)",
-    )
+    )  # fmt: skip
     add_training_args(t, d, "model", "save model + state every N steps")
     t.set_defaults(func=cmd_train)
 
@@ -120,14 +118,8 @@ def _register_export(actions: Any) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from styleverse.fast.train import FastTrainConfig, train_fast
 
-    cfg = FastTrainConfig(
-        content=tuple(args.content), output=args.output, banks=tuple(args.style_bank), styles=tuple(args.style),
-        size=args.size, batch_size=args.batch_size, steps=args.steps, lr=args.lr, style_weight=args.style_weight,
-        content_weight=args.content_weight, tv_weight=args.tv_weight, width=args.width, blocks=args.blocks,
-        features=features_from_args(args), seed=args.seed, checkpoint_every=args.checkpoint_every,
-        sample_every=args.sample_every, precision=args.precision, device=args.device, resume=args.resume,
-        overwrite=args.overwrite,
-    )  # fmt: skip
+    given = {"content": tuple(args.content), "banks": tuple(args.style_bank), "styles": tuple(args.style)}
+    cfg = FastTrainConfig(**fields_from(args, FastTrainConfig, features=features_from_args(args), **given))
 
     def summary(result: Any) -> str:
         return f"model: {result.output} (universes: {', '.join(result.model.universes)}; {len(result.history)} steps)"

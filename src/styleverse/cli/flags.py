@@ -20,6 +20,11 @@ def defaults(*classes: type) -> dict[str, Any]:
     }
 
 
+def add_field(p: Any, d: dict[str, Any], name: str, kind: Any, help: str, **kw: Any) -> None:
+    """--NAME for the dataclass field ``name``: the flag is the field's name, its default the field's (in ``d``)."""
+    p.add_argument("--" + name.replace("_", "-"), type=kind, default=d[name], help=help, **kw)
+
+
 def add_style_args(p: argparse.ArgumentParser, style_help: str, bank_help: str, weights_help: str) -> None:
     """--style, --style-bank and --style-weights: the styles of a Gatys run or the target of an evaluation."""
     p.add_argument("--style", nargs="+", default=[], metavar="STYLE", help=style_help)
@@ -44,11 +49,9 @@ def add_gatys_args(p: argparse.ArgumentParser, d: Any, helps: dict[str, str]) ->
 
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help=helps["optimizer"])
     p.add_argument(
-        "--lr",
-        type=positive_float,
-        default=None,
+        "--lr", type=positive_float, default=None,
         help="learning rate (default: " + ", ".join(f"{v} for {k}" for k, v in DEFAULT_LR.items()) + ")",
-    )
+    )  # fmt: skip
     for name in ("content_weight", "style_weight", "tv_weight"):
         flag = "--" + name.replace("_", "-")
         p.add_argument(flag, type=non_negative_float, default=getattr(d, name), help=helps[name])

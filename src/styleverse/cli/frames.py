@@ -30,6 +30,7 @@ from .common import (
     positive_int,
     progress,
 )
+from .flags import add_field, defaults
 
 
 def fraction(text: str) -> float:
@@ -62,8 +63,9 @@ def register(sub: Any) -> None:
 
 
 def _register_harvest(cmds: Any) -> None:
-    from styleverse.frames.quality import DEFAULT_BLANK_THRESHOLD, DEFAULT_DEDUP_THRESHOLD
+    from styleverse.frames.harvest import HarvestConfig
 
+    d = defaults(HarvestConfig)
     p: Parser = cmds.add_parser(
         "harvest",
         help="sample frames from labelled clips or film segments into DATASET",
@@ -75,12 +77,9 @@ def _register_harvest(cmds: Any) -> None:
     p.add_argument("--out", required=True, metavar="DATASET", help="dataset folder (created; re-use to resume)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
-        "--label",
-        nargs="+",
-        action="append",
-        metavar=("NAME", "VIDEO"),
+        "--label", nargs="+", action="append", metavar=("NAME", "VIDEO"),
         help="a label and its whole clips; repeat for more labels (--label gwen a.mp4 b.mkv --label miles c.mp4)",
-    )
+    )  # fmt: skip
     src.add_argument(
         "--segments",
         metavar="CSV",
@@ -88,36 +87,20 @@ def _register_harvest(cmds: Any) -> None:
         "video paths relative to the CSV's folder",
     )
     rate = p.add_mutually_exclusive_group()
-    rate.add_argument(
-        "--every",
-        type=non_negative_float,
-        default=1.0,
-        metavar="SECONDS",
-        help="seconds between samples (0: every frame)",
-    )
+    add_field(rate, d, "every", non_negative_float, "seconds between samples (0: every frame)", metavar="SECONDS")
     rate.add_argument("--fps", type=positive_float, default=None, help="samples per second (instead of --every)")
     p.add_argument(
-        "--size",
-        type=positive_int,
-        default=None,
-        metavar="PX",
+        "--size", type=positive_int, default=None, metavar="PX",
         help="scale larger frames down to this longest side (default: as decoded)",
-    )
-    p.add_argument(
-        "--dedup-threshold",
-        type=non_negative_int,
-        default=DEFAULT_DEDUP_THRESHOLD,
-        metavar="BITS",
-        help="drop a frame whose perceptual hash is fewer than BITS bits (of 64) from a kept frame of the same "
-        "label; 0 keeps near-duplicates",
-    )
-    p.add_argument(
-        "--blank-threshold",
-        type=non_negative_float,
-        default=DEFAULT_BLANK_THRESHOLD,
-        metavar="STD",
-        help="drop black, white and faded frames whose luminance std-dev (0-255) is below this; 0 keeps them",
-    )
+    )  # fmt: skip
+    add_field(
+        p, d, "dedup_threshold", non_negative_int, "drop a frame whose perceptual hash is fewer than BITS bits (of 64) "
+        "from a kept frame of the same label; 0 keeps near-duplicates", metavar="BITS",
+    )  # fmt: skip
+    add_field(
+        p, d, "blank_threshold", non_negative_float, "drop black, white and faded frames whose luminance std-dev "
+        "(0-255) is below this; 0 keeps them", metavar="STD",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars, only errors and the summary")
     p.set_defaults(func=cmd_harvest)
 
@@ -125,8 +108,7 @@ def _register_harvest(cmds: Any) -> None:
 def _register_balance(cmds: Any) -> None:
     from styleverse.frames.balance import BalanceConfig
 
-    defaults = BalanceConfig()
-
+    d = defaults(BalanceConfig)
     p: Parser = cmds.add_parser(
         "balance",
         help="equal class sizes (down-sample / augment) and a leak-free train/val split",
@@ -140,49 +122,23 @@ def _register_balance(cmds: Any) -> None:
     )
     p.add_argument("dataset", metavar="DATASET", help="dataset folder made by 'frames harvest'")
     p.add_argument(
-        "--per-class",
-        type=positive_int,
-        default=None,
-        metavar="N",
+        "--per-class", type=positive_int, default=None, metavar="N",
         help="images per class (default: the size of the smallest class)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=defaults.seed,
-        metavar="N",
-        help="seed for the split, down-sampling and augmentation",
-    )
-    p.add_argument(
-        "--val-fraction",
-        type=fraction,
-        default=defaults.val_fraction,
-        metavar="F",
-        help="share of each class for validation",
-    )
-    p.add_argument(
-        "--block-seconds",
-        type=positive_float,
-        default=defaults.block_seconds,
-        metavar="SECONDS",
-        help="a shot longer than this is split into blocks of this many seconds; frames of one video within a "
-        "block share a split unless a cut separates them",
-    )
-    p.add_argument(
-        "--guard-seconds",
-        type=non_negative_float,
-        default=defaults.guard_seconds,
-        metavar="SECONDS",
-        help="train frames closer than this to a val frame of the same video are excluded (the guard gap)",
-    )
-    p.add_argument(
-        "--duplicate-bits",
-        type=non_negative_int,
-        default=defaults.duplicate_bits,
-        metavar="BITS",
-        help="a train frame and a val frame of a class fewer than BITS phash bits apart (of 64) are near-duplicates: "
-        "one of them is excluded; 0 turns the check off",
-    )
+    )  # fmt: skip
+    add_field(p, d, "seed", int, "seed for the split, down-sampling and augmentation", metavar="N")
+    add_field(p, d, "val_fraction", fraction, "share of each class for validation", metavar="F")
+    add_field(
+        p, d, "block_seconds", positive_float, "a shot longer than this is split into blocks of this many seconds; "
+        "frames of one video within a block share a split unless a cut separates them", metavar="SECONDS",
+    )  # fmt: skip
+    add_field(
+        p, d, "guard_seconds", non_negative_float, "train frames closer than this to a val frame of the same video "
+        "are excluded (the guard gap)", metavar="SECONDS",
+    )  # fmt: skip
+    add_field(
+        p, d, "duplicate_bits", non_negative_int, "a train frame and a val frame of a class fewer than BITS phash "
+        "bits apart (of 64) are near-duplicates: one of them is excluded; 0 turns the check off", metavar="BITS",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar, only errors and the summary")
     p.set_defaults(func=cmd_balance)
 

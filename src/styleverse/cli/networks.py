@@ -7,22 +7,25 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from .common import console, need, progress, setup_logging, stopping
 
-T = TypeVar("T")
 
-
-def run_training(
-    label: str, steps: int, quiet: bool, run: Callable[[Callable[[Any], None], Callable[[], bool]], T]
-) -> T:
-    """Run a trainer built on :mod:`styleverse.training.loop` under a progress display and :func:`stopping`:
-    ``run(callback, stop)`` gets the loop's event callback and the stop flag Ctrl-C, SIGTERM and SIGHUP set."""
+def train_command(
+    args: argparse.Namespace, label: str, cfg: Any, train: Callable[..., Any], summary: Callable[[Any], str]
+) -> int:
+    """The handler of a "train a network" command: under torchrun only rank 0 speaks; interrupted (Ctrl-C,
+    SIGTERM), it says how to resume (exit 130); finished, it prints ``summary(result)``, the loss curves and
+    the sample grids. ``train(cfg, callback, stop=...)`` is the library's trainer (on
+    :mod:`styleverse.training.loop`), ``cfg`` its config; Ctrl-C, SIGTERM and SIGHUP set its stop flag."""
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    quiet = args.quiet or not rank0
+    setup_logging(quiet)
     from styleverse.training.loop import CheckpointSaved, LoopStart, SampleSaved, StepEnd
 
     with progress(quiet) as bar, stopping() as flag:
-        task = bar.add_task(label, total=steps, status="loading")
+        task = bar.add_task(label, total=cfg.steps, status="loading")
 
         def on_event(ev: Any) -> None:
             if isinstance(ev, LoopStart):
@@ -33,23 +36,7 @@ def run_training(
             elif isinstance(ev, CheckpointSaved | SampleSaved) and not quiet:
                 bar.update(task, status=f"{type(ev).__name__} at {ev.step}")
 
-        return run(on_event, flag)
-
-
-def train_command(
-    args: argparse.Namespace,
-    label: str,
-    cfg: Any,
-    train: Callable[..., Any],
-    summary: Callable[[Any], str],
-) -> int:
-    """The handler of a "train a network" command: under torchrun only rank 0 speaks; interrupted (Ctrl-C,
-    SIGTERM), it says how to resume (exit 130); finished, it prints ``summary(result)``, the loss curves and
-    the sample grids. ``train(cfg, callback, stop=...)`` is the library's trainer, ``cfg`` its config."""
-    rank0 = int(os.environ.get("RANK", "0")) == 0
-    quiet = args.quiet or not rank0
-    setup_logging(quiet)
-    result = run_training(label, cfg.steps, quiet, lambda cb, stop: train(cfg, cb, stop=stop))
+        result = train(cfg, on_event, stop=flag)
     if not rank0:
         return 130 if result.interrupted else 0
     from styleverse.training.outputs import loss_plot_path, samples_path

@@ -26,9 +26,9 @@ from .common import (
     setup_logging,
     stopping,
 )
-from .flags import defaults
+from .flags import add_field, defaults
 
-A = AnalysisSettings()
+A = defaults(AnalysisSettings)
 
 
 def _add_inputs(p: argparse.ArgumentParser) -> None:
@@ -40,22 +40,14 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
         "holding one; paths in it are relative to its folder)",
     )
     p.add_argument(
-        "--weights",
-        nargs="+",
-        type=non_negative_float,
-        metavar="W",
+        "--weights", nargs="+", type=non_negative_float, metavar="W",
         help="one weight per INPUT (normalised to sum 1; a folder or manifest shares its weight among its images)",
-    )
+    )  # fmt: skip
     p.add_argument(
         "--label", help="use only manifest rows with this label (e.g. gwen); augmented rows are always skipped"
     )
     add_model_args(p)
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=defaults(StyleInputs)["seed"],
-        help="seed of --backbone random (and of the analysis sketch)",
-    )
+    add_field(p, defaults(StyleInputs), "seed", int, "seed of --backbone random (and of the analysis sketch)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary, only errors")
 
@@ -88,20 +80,14 @@ def _register_bank(ss: Any) -> None:
     )
     _add_inputs(b)
     b.add_argument("-o", "--output", required=True, help="bank file to write, e.g. gwen.style.safetensors")
-    b.add_argument(
-        "--size",
-        type=positive_int,
-        default=defaults(StyleInputs)["size"],
-        help="longest side images are seen at (use your stylize --size)",
+    add_field(
+        b, defaults(StyleInputs), "size", positive_int, "longest side images are seen at (use your stylize --size)"
     )
-    b.add_argument(
-        "--checkpoint-every",
-        type=non_negative_int,
-        default=defaults(BankJob)["checkpoint_every"],
-        metavar="N",
-        help="save the running sums to OUTPUT.resume.safetensors every N images and on Ctrl-C (0: only on "
-        "Ctrl-C), so an interrupted build continues with --resume",
+    every_help = (
+        "save the running sums to OUTPUT.resume.safetensors every N images and on Ctrl-C (0: only on Ctrl-C), so an "
+        "interrupted build continues with --resume"
     )
+    add_field(b, defaults(BankJob), "checkpoint_every", non_negative_int, every_help, metavar="N")
     b.add_argument(
         "--resume",
         action="store_true",
@@ -122,13 +108,11 @@ def _register_analyze(ss: Any) -> None:
     )
     _add_inputs(a)
     a.add_argument("-o", "--output", required=True, help="report folder (created if missing)")
-    a.add_argument("--size", type=positive_int, default=A.size, help="longest side images are seen at")
+    add_field(a, A, "size", positive_int, "longest side images are seen at")
     a.add_argument(
         "--keep", type=positive_int, help="size of the suggested subset (default: the number of non-outliers)"
     )
-    a.add_argument(
-        "--mad-k", type=positive_float, default=A.mad_k, help="outlier if distance > median + K x 1.4826 x MAD"
-    )
+    add_field(a, A, "mad_k", positive_float, "outlier if distance > median + K x 1.4826 x MAD")
     a.add_argument("--write-bank", metavar="FILE", help="also write a style bank of the suggested subset")
     a.set_defaults(func=cmd_analyze)
 

@@ -68,11 +68,9 @@ def _add_optimisation_args(p: Parser) -> None:
         "(overrides --size; default: --size and its halves down to 256 px)",
     )
     p.add_argument(
-        "--steps",
-        type=positive_int,
-        default=D.steps,
+        "--steps", type=positive_int, default=D.steps,
         help="most optimiser steps per scale (a scale stops earlier when converged, see --tol)",
-    )
+    )  # fmt: skip
     p.add_argument(
         "--tol",
         type=non_negative_float,
@@ -80,60 +78,42 @@ def _add_optimisation_args(p: Parser) -> None:
         help=f"a scale stops when its best loss improved by less than this fraction over the last {D.tol_window} "
         "steps (0: always run --steps); the sidecar records where and why each scale stopped",
     )
-    add_gatys_args(
-        p,
-        D,
-        {
-            "optimizer": "L-BFGS (fast convergence) or Adam",
-            "content_weight": "weight of the content loss",
-            "style_weight": "weight of the style loss",
-            "tv_weight": "total-variation weight (denoising)",
-            "style_scale": "style images are seen at this multiple of the size",
-        },
-    )
+    helps = {
+        "optimizer": "L-BFGS (fast convergence) or Adam", "content_weight": "weight of the content loss",
+        "style_weight": "weight of the style loss", "tv_weight": "total-variation weight (denoising)",
+        "style_scale": "style images are seen at this multiple of the size",
+    }  # fmt: skip
+    add_gatys_args(p, D, helps)
     p.add_argument("--init", default=J.init, help=f"starting image: {' | '.join(INITS)} | PATH to an image")
     p.add_argument(
-        "--preserve-color",
-        choices=COLOR_MODES,
-        default=S.preserve_color,
+        "--preserve-color", choices=COLOR_MODES, default=S.preserve_color,
         help="keep the content's colours: transfer luminance only, or match style colours to the content first",
-    )
+    )  # fmt: skip
 
 
 def _add_output_args(p: Parser) -> None:
     """--plot to --quiet: what is written besides the image, and how a run restarts."""
     p.add_argument("--plot", metavar="FILE", help="write style/content loss curves (log scale) to FILE (.png/.svg)")
     p.add_argument(
-        "--save-every",
-        type=non_negative_int,
-        default=D.save_every,
+        "--save-every", type=non_negative_int, default=D.save_every,
         help="save a snapshot every N steps (0: none) and a strip",
-    )
+    )  # fmt: skip
     p.add_argument("--snapshot-dir", help="folder for snapshots (default: OUT's name + '_snapshots' beside it)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.resume.safetensors")
     p.add_argument("--quiet", action="store_true", help="no progress bar or info messages, only errors")
 
 
-def _config(args: argparse.Namespace) -> TransferConfig:
-    init = args.init if args.init in INITS else "content"
-    return TransferConfig(**fields_from(args, TransferConfig, scales=tuple(args.scales or ()), init=init))
-
-
 def job_from_args(args: argparse.Namespace) -> StylizeJob:
     """The library job the flags describe."""
+    init = args.init if args.init in INITS else "content"
+    config = TransferConfig(**fields_from(args, TransferConfig, scales=tuple(args.scales or ()), init=init))
     return StylizeJob(
-        content=Path(args.content),
-        output=Path(args.output),
-        style=style_from_args(args),
-        config=_config(args),
-        features=features_from_args(args),
-        init=args.init,
-        plot=Path(args.plot) if args.plot else None,
-        snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None,
-        overwrite=args.overwrite,
+        content=Path(args.content), output=Path(args.output), style=style_from_args(args), config=config,
+        features=features_from_args(args), init=args.init, plot=Path(args.plot) if args.plot else None,
+        snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None, overwrite=args.overwrite,
         resume=args.resume,
-    )
+    )  # fmt: skip
 
 
 class StepReporter:

@@ -84,28 +84,18 @@ def register(sub: Any) -> None:
 
 def _style_args(p: Parser) -> None:
     add_style_args(
-        p,
-        "style images or folders of them",
-        "style banks (.style.safetensors) to mix in",
+        p, "style images or folders of them", "style banks (.style.safetensors) to mix in",
         "one weight per --style entry, then per --style-bank (normalised to sum 1)",
-    )
-    add_gatys_args(
-        p,
-        D,
-        {
-            "optimizer": "L-BFGS or Adam",
-            "content_weight": "content loss weight",
-            "style_weight": "style loss weight",
-            "tv_weight": "total-variation weight",
-            "style_scale": "style images' size multiple",
-        },
-    )
+    )  # fmt: skip
+    helps = {
+        "optimizer": "L-BFGS or Adam", "content_weight": "content loss weight", "style_weight": "style loss weight",
+        "tv_weight": "total-variation weight", "style_scale": "style images' size multiple",
+    }  # fmt: skip
+    add_gatys_args(p, D, helps)
     p.add_argument(
-        "--preserve-color",
-        choices=COLOR_MODES,
-        default=S.preserve_color,
+        "--preserve-color", choices=COLOR_MODES, default=S.preserve_color,
         help="keep each frame's colours (luminance) or match the style colours to the first frame (histogram)",
-    )
+    )  # fmt: skip
     add_model_args(p, from_bank=True)
     p.add_argument("--seed", type=int, default=D.seed, help="random seed; same seed and settings give the same frames")
 
@@ -187,17 +177,10 @@ def job_from_args(args: argparse.Namespace) -> VideoJob:
     gatys = GatysSettings(**fields_from(args, GatysSettings))
     video = VideoConfig(**fields_from(args, VideoConfig))
     return VideoJob(
-        Path(args.input),
-        Path(args.output),
-        style_from_args(args),
-        video,
-        features_from_args(args),
-        gatys,
-        plot=Path(args.plot) if args.plot else None,
-        overwrite=args.overwrite,
-        resume=args.resume,
+        Path(args.input), Path(args.output), style_from_args(args), video, features_from_args(args), gatys,
+        plot=Path(args.plot) if args.plot else None, overwrite=args.overwrite, resume=args.resume,
         png_sequence=args.output.endswith(("/", os.sep)),
-    )
+    )  # fmt: skip
 
 
 class FrameReporter:
