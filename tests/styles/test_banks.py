@@ -21,16 +21,16 @@ from styleverse.styles import bank as banks
 from styleverse.styles import inputs as bank_inputs
 from styleverse.styles import stream as bank_stream
 from styleverse.styles.bank import (
-    accumulate,
     bank_targets,
     build_bank,
     check_compatible,
-    expand_inputs,
     load_bank,
     mean_style_loss,
     save_bank,
 )
+from styleverse.styles.inputs import expand_inputs
 from styleverse.styles.resume import BankCheckpoint, BankInterrupted, resume_path
+from styleverse.styles.stream import accumulate
 from styleverse.styles.targets import StyleImage, StyleSet, expand_styles, image_grams
 
 CPU = torch.device("cpu")
@@ -91,7 +91,7 @@ def test_prefetch_is_bounded(tmp_path, monkeypatch):
     loaded, consumed = [], []
     real = bank_inputs.load_tensor
     monkeypatch.setattr(bank_inputs, "load_tensor", lambda p, s: (loaded.append(p), real(p, s))[1])
-    for t in banks.prefetch_tensors([StyleImage(p) for p in paths], 16, ahead=3):
+    for t in bank_inputs.prefetch_tensors([StyleImage(p) for p in paths], 16, ahead=3):
         consumed.append(t)
         assert len(loaded) - len(consumed) <= 3
     assert len(consumed) == 12

@@ -65,22 +65,6 @@ from styleverse.styles.spread import (
 from styleverse.styles.stream import Callback, accumulate, stream_grams
 from styleverse.styles.targets import GramDict, StyleImage, sq_norm
 
-__all__ = [
-    "Analysis",
-    "AnalysisSettings",
-    "ImageResult",
-    "Layout",
-    "analyze",
-    "coordinates",
-    "greedy_subset",
-    "knn_scores",
-    "layer_sq",
-    "pca_2d",
-    "robust_threshold",
-    "weighted_spread",
-]
-
-
 RANDOM_NOTE = (
     "its untrained filters mostly measure colour and local contrast, so style distances (and bank spreads) then "
     "reflect little more than colour; use --backbone imagenet or a classifier checkpoint to compare looks"

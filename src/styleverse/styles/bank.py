@@ -45,43 +45,9 @@ from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 from styleverse.io.images import check_output
 from styleverse.nn.losses import style_loss
 from styleverse.nn.vgg import WIDTHS, BackboneInfo
-from styleverse.styles.inputs import MANIFEST, expand_inputs, manifest_images, prefetch_tensors
-from styleverse.styles.resume import (
-    BankCheckpoint,
-    BankInterrupted,
-    add_with_checkpoints,
-    fingerprint,
-    load_state,
-    resume_path,
-)
-from styleverse.styles.stream import Callback, accumulate, stream_grams, stream_style
+from styleverse.styles.resume import BankCheckpoint, add_with_checkpoints, fingerprint, load_state
+from styleverse.styles.stream import Callback, stream_style
 from styleverse.styles.targets import ChannelStats, GramDict, RunningSums, StatDict, StyleImage, add_all, sq_norm
-
-__all__ = [
-    "BANK_FORMAT",
-    "BANK_KIND",
-    "MANIFEST",
-    "Bank",
-    "BankCheckpoint",
-    "BankInterrupted",
-    "Callback",
-    "ChannelStats",
-    "RunningSums",
-    "accumulate",
-    "adain_stats",
-    "bank_targets",
-    "build_bank",
-    "check_compatible",
-    "expand_inputs",
-    "load_bank",
-    "manifest_images",
-    "mean_style_loss",
-    "prefetch_tensors",
-    "resume_path",
-    "save_bank",
-    "sq_norm",
-    "stream_grams",
-]
 
 log = logging.getLogger("styleverse")
 

@@ -20,7 +20,8 @@ from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs, network_files
 from styleverse.nn.features import FeatureSpec
 from styleverse.styles.analysis import Analysis, AnalysisSettings, analyze
-from styleverse.styles.bank import Bank, build_bank, expand_inputs, save_bank
+from styleverse.styles.bank import Bank, build_bank, save_bank
+from styleverse.styles.inputs import expand_inputs
 from styleverse.styles.resume import BankCheckpoint, resume_path
 from styleverse.styles.stream import Callback
 from styleverse.styles.targets import StyleImage

@@ -47,14 +47,8 @@ from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.bank import Bank
 from styleverse.styles.spec import StyleSpec
 from styleverse.styles.targets import StyleSet
-from styleverse.transfer.config import Callback
-from styleverse.transfer.optimize import (
-    INITS,
-    SnapshotEvent,
-    StyleTransfer,
-    TransferConfig,
-    TransferResult,
-)
+from styleverse.transfer.config import INITS, Callback, SnapshotEvent, TransferConfig, TransferResult
+from styleverse.transfer.optimize import StyleTransfer
 from styleverse.transfer.sidecar import StylizeSidecar
 from styleverse.versions import versions
 

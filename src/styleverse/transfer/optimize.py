@@ -36,39 +36,14 @@ from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.styles.targets import GramDict, StyleSet
 from styleverse.transfer.config import (
     DEFAULT_LR,
-    INITS,
-    OPTIMIZERS,
-    STOP_REASONS,
     Callback,
-    Event,
     ScaleEvent,
     SnapshotEvent,
     StepEvent,
     TransferConfig,
     TransferResult,
-    auto_scales,
 )
 from styleverse.transfer.optimizers import OPTIMIZER_TYPES, PixelOptimizer
-
-__all__ = [
-    "DEFAULT_LR",
-    "INITS",
-    "OPTIMIZERS",
-    "STOP_REASONS",
-    "Callback",
-    "Event",
-    "ExtraLoss",
-    "ScaleEvent",
-    "SnapshotEvent",
-    "StepEvent",
-    "StyleTransfer",
-    "TransferConfig",
-    "TransferResult",
-    "auto_scales",
-    "quantize",
-    "scaled_size",
-    "stylize",
-]
 
 ExtraLoss = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
 STATE_VERSION = 1
