@@ -62,8 +62,8 @@ from styleverse.styles.spread import (
     row_chunks,
     weighted_spread,
 )
-from styleverse.styles.stream import Callback, accumulate, stream_grams
-from styleverse.styles.targets import GramDict, StyleImage, sq_norm
+from styleverse.styles.stream import Callback, stream_style
+from styleverse.styles.targets import GramDict, StyleImage, sq_norm, weighted_mean
 
 RANDOM_NOTE = (
     "its untrained filters mostly measure colour and local contrast, so style distances (and bank spreads) then "
@@ -203,13 +203,14 @@ def _first_pass(tmp: str, model, images, lay: Layout, cfg: AnalysisSettings, dev
     trace, sqn = np.zeros((n, len(names))), np.zeros((n, len(names)))
 
     def tap():
-        for i, (g, wi) in enumerate(stream_grams(model, images, cfg.size, device, cfg.precision, callback, stop=stop)):
+        stream = stream_style(model, images, cfg.size, device, cfg.precision, callback, stop=stop, with_stats=False)
+        for i, (g, wi, _) in enumerate(stream):
             mm[i] = lay.pack(g)
             trace[i] = [float(torch.diagonal(g[k]).sum()) for k in names]
             sqn[i] = [sq_norm(g[k]) for k in names]
             yield g, wi
 
-    mean = accumulate(tap())[0]
+    mean = weighted_mean(tap())
     norm = np.array([max(sq_norm(mean[k]), 1e-30) for k in names])
     return _Pass(mm, trace, sqn, mean, norm)
 
