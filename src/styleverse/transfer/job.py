@@ -48,7 +48,7 @@ from styleverse.styles.bank import Bank
 from styleverse.styles.spec import StyleSpec
 from styleverse.styles.targets import StyleSet
 from styleverse.transfer.config import INITS, Callback, SnapshotEvent, TransferConfig, TransferResult
-from styleverse.transfer.optimize import StyleTransfer
+from styleverse.transfer.optimize import StyleTransfer, scaled_size
 from styleverse.transfer.sidecar import StylizeSidecar
 from styleverse.versions import versions
 
@@ -233,11 +233,7 @@ def _content_size(path: Path, size: int) -> tuple[int, int]:
     """(height, width) of the content at longest side ``size``, from the file's header; a file that cannot be
     read gives (size, size) and fails, in its own words, when it is loaded."""
     wh = header_size(path)
-    if wh is None:
-        return size, size
-    w, h = wh
-    s = size / max(w, h)
-    return max(1, round(h * s)), max(1, round(w * s))
+    return (size, size) if wh is None else scaled_size((wh[1], wh[0]), size)
 
 
 def run_stylize(job: StylizeJob, callback: Callback | None = None, stop: Stop = never) -> StylizeOutcome:

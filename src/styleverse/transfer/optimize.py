@@ -380,14 +380,8 @@ def _check_fits(state: Mapping[str, Any], like: torch.Tensor) -> None:
 
 
 def _scale_info(sc: _Scale, reason: str) -> dict[str, Any]:
-    improved = bool(sc.curve) and sc.curve[-1] < sc.curve[0]  # below the loss it started from
-    return {
-        "size": list(sc.hw),
-        "steps": sc.done,
-        "stop_reason": reason,
-        "precision": sc.precision,
-        "improved": improved,
-    }
+    info = {"size": list(sc.hw), "steps": sc.done, "stop_reason": reason, "precision": sc.precision}
+    return info | {"improved": bool(sc.curve) and sc.curve[-1] < sc.curve[0]}  # below the loss it started from
 
 
 def stylize(
