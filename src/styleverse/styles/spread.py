@@ -172,21 +172,6 @@ def knn_scores(z: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def silhouette(d: np.ndarray, labels: np.ndarray) -> float:
-    """Mean silhouette of a clustering from a full distance matrix (points alone in a cluster score 0)."""
-    groups = np.unique(labels)
-    if len(groups) < 2:
-        return -1.0
-    mean_to = np.stack([d[:, labels == g].mean(axis=1) for g in groups], axis=1)  # (n, groups)
-    sizes = np.array([(labels == g).sum() for g in groups])
-    own = np.searchsorted(groups, labels)
-    a = mean_to[np.arange(len(d)), own] * sizes[own] / np.maximum(sizes[own] - 1, 1)  # exclude itself
-    mean_to[np.arange(len(d)), own] = np.inf
-    b = mean_to.min(axis=1)
-    s = np.where(sizes[own] > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-300), 0.0)
-    return float(s.mean())
-
-
 def find_groups(
     z: np.ndarray, use: np.ndarray, max_groups: int = 6, min_silhouette: float = 0.5, seed: int = 0, cap: int = 2000
 ) -> tuple[np.ndarray, float]:
@@ -198,6 +183,7 @@ def find_groups(
     clustered and every other row joins the group of its nearest sampled row."""
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
+    from sklearn.metrics import silhouette_score
 
     labels = np.full(len(z), -1)
     idx = np.flatnonzero(use)
@@ -215,7 +201,8 @@ def find_groups(
     best, best_s = np.zeros(len(sample), dtype=int), -1.0
     for g in range(2, min(max_groups, len(sample) - 1) + 1):
         cut = fcluster(tree, g, criterion="maxclust") - 1
-        score = silhouette(d, cut)
+        # mean silhouette; a point alone in its cluster scores 0
+        score = float(silhouette_score(d, cut, metric="precomputed")) if len(np.unique(cut)) > 1 else -1.0
         if score > best_s:
             best, best_s = cut, score
     if best_s < min_silhouette:
