@@ -43,7 +43,6 @@ from styleverse.cancel import Stop, never
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 from styleverse.io.images import check_output
-from styleverse.nn.losses import style_loss
 from styleverse.nn.vgg import WIDTHS, BackboneInfo
 from styleverse.styles.resume import BankCheckpoint, add_with_checkpoints, fingerprint, load_state
 from styleverse.styles.stream import Callback, stream_style
@@ -87,7 +86,8 @@ class Bank:
 
     def spread_loss(self, layer_weights: Mapping[str, float]) -> float:
         """The spread in ``losses.style_loss`` units (MSE over C² entries, layer-weighted): the part of the
-        weighted mean per-image style loss that no output image can remove (see :func:`mean_style_loss`)."""
+        weighted mean per-image style loss that no output image can remove: Σ wᵢ ‖G − Gᵢ‖² = W ‖G − Ḡ‖² +
+        Σ wᵢ ‖Gᵢ − Ḡ‖² per layer, so that mean is the loss against Ḡ plus this."""
         a = self.abs_spread()
         return sum(w * a[k] / self.mean[k].numel() for k, w in layer_weights.items())
 
@@ -108,15 +108,6 @@ class Bank:
             "versions": {"styleverse": __version__, "torch": torch.__version__},
             **({"channel_stats": STATS_DEFINITION} if self.stats is not None else {}),
         }
-
-
-def mean_style_loss(grams: GramDict, bank: Bank, layer_weights: Mapping[str, float]) -> float:
-    """Σ wᵢ style_loss(G, Gᵢ) / Σ wᵢ from the bank alone, by the identity
-    Σ wᵢ ‖G − Gᵢ‖² = W ‖G − Ḡ‖² + Σ wᵢ ‖Gᵢ − Ḡ‖² (per layer): the loss against the mean plus the spread."""
-    g = {k: grams[k].float().reshape(1, *grams[k].shape[-2:]) for k in layer_weights}
-    return float(style_loss(g, {k: bank.mean[k] for k in layer_weights}, layer_weights)) + bank.spread_loss(
-        layer_weights
-    )
 
 
 def build_bank(
