@@ -2,12 +2,6 @@
 
 Each image's Grams are stored as one row: the upper triangle of every layer, side by side (:class:`Layout`),
 in a float32 ``np.memmap``; everything here reads such arrays in row chunks of about 32 MiB, in float64.
-Robust rule: ``x > median + k·1.4826·MAD`` (:func:`robust_threshold`), applied to the distance to the mean
-and to the density score :func:`knn_scores` (mean distance to the k nearest other images). Groups:
-average-linkage clusters with the number chosen by silhouette (:func:`find_groups`). Subset: greedy
-backward elimination that minimises the weighted spread (:func:`greedy_subset`). Map: the first two
-principal components of the rows zᵢ (:func:`pca_2d`), exact or count-sketched (:func:`coordinates`, a
-Johnson–Lindenstrauss projection).
 """
 
 from __future__ import annotations
