@@ -1,12 +1,10 @@
 """Style banks: a universe's averaged style as one reusable file.
 
 The paper (section 4) found that averaging Gram matrices over many frames of a universe gave a stronger,
-cleaner style than any single frame. A bank stores that average once, so stylising needs no style images,
-and it is built by streaming: images are decoded a few ahead on threads and only running sums are held
-(``bank_stream.RunningSums``: the weighted mean plus the scalars below), so thousands of frames fit in
-memory. Inputs (images, folders, frame manifests) are expanded in ``bank_inputs``; an interrupted build
-continues from the state ``bank_resume`` saves. This module holds the bank, its file format and the checks
-that a bank fits the network that uses it.
+cleaner style than any single frame. A bank stores that average once, so stylising needs no style images.
+It is built by streaming (:mod:`.stream`: only running sums are held) from inputs expanded by :mod:`.inputs`,
+resumably (:mod:`.resume`); this module holds the bank, its file format and the checks that a bank fits the
+network that uses it.
 
 File format (``.safetensors``):
 

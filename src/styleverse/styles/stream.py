@@ -1,11 +1,8 @@
 """Streaming Gram matrices into running sums: how a bank (or an analysis) sees thousands of images in
-bounded memory.
-
-The paper (section 4) averages Gram matrices over many frames of a universe. Here every image is decoded
-a few ahead on threads (``bank_inputs.prefetch_tensors``), passed once through the feature network, added
-to :class:`RunningSums` and dropped. The sums are immutable so that an interrupt between two images always
-leaves a consistent state to save (``bank_resume``). A bank build also takes each layer's channel mean and
-std from the same pass (:func:`stream_style`), AdaIN's style representation (Huang & Belongie 2017).
+bounded memory (paper section 4 averages Grams over many frames). Each image is decoded a few ahead on threads
+(``inputs.prefetch_tensors``), passed once through the feature network, added to the immutable
+``targets.RunningSums`` (so an interrupt between two images leaves a consistent state to save, :mod:`.resume`)
+and dropped; a bank build also takes AdaIN's channel mean and std (Huang & Belongie 2017) from the same pass.
 """
 
 from __future__ import annotations
