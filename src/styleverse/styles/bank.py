@@ -45,6 +45,7 @@ from styleverse.nn.vgg import WIDTHS, BackboneInfo
 from styleverse.styles.resume import BankCheckpoint, add_with_checkpoints, fingerprint, load_state
 from styleverse.styles.stream import Callback, stream_style
 from styleverse.styles.targets import ChannelStats, GramDict, RunningSums, StatDict, StyleImage, add_all, sq_norm
+from styleverse.versions import __version__
 
 log = logging.getLogger("styleverse")
 
@@ -90,8 +91,6 @@ class Bank:
         return sum(w * a[k] / self.mean[k].numel() for k, w in layer_weights.items())
 
     def metadata(self) -> dict[str, object]:
-        from styleverse.versions import __version__
-
         return {
             "format": BANK_FORMAT,
             "backbone": self.backbone,
