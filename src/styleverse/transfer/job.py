@@ -167,11 +167,6 @@ def _save_resume(path: Path, job: StylizeJob, result: TransferResult) -> None:
     save_state(path, STATE_KIND, fingerprint(job), state)
 
 
-def _finished(prior: Mapping[str, Any]) -> TransferResult:
-    """The result a previous run finished but could not write."""
-    return TransferResult(prior["image"], **dict(prior["result"]))
-
-
 def sidecar(job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: BackboneInfo,
             result: TransferResult, start: int, peak: PeakMemory | None = None) -> StylizeSidecar:  # fmt: skip
     """Everything needed to understand and repeat the run."""
@@ -280,7 +275,7 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
     snaps = _Snapshots(paths.get("snapshots"), callback)
     peak = PeakMemory()  # of this session's optimisation (none when a finished result is only written)
     if prior is not None and prior["finished"]:
-        result = _finished(prior)
+        result = TransferResult(prior["image"], **dict(prior["result"]))  # finished, but could not be written
     else:
         saved = prior["transfer"] if prior is not None else None
         with peak_memory(transfer.device) as peak:
