@@ -12,7 +12,8 @@ from styleverse.versions import __version__
 if TYPE_CHECKING:
     from styleverse.nn.features import StyleContentModel
     from styleverse.nn.vgg import load_backbone
-    from styleverse.transfer.optimize import StyleTransfer, TransferConfig, stylize
+    from styleverse.transfer.config import TransferConfig
+    from styleverse.transfer.optimize import StyleTransfer, stylize
 else:
     _names, __getattr__, __dir__ = lazy_exports(__name__, __file__)
     __all__ = [*_names, "__version__"]

@@ -39,24 +39,19 @@ class StopFlag:
     thread, ``flag()`` from the job. The first :meth:`set` decides :attr:`reason`."""
 
     def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._reason: Reason | None = None
+        self._reasons: list[Reason] = []  # appending is atomic, and takes no lock a signal handler could block on
 
     def __call__(self) -> bool:
-        return self._event.is_set()
+        return bool(self._reasons)
 
     def set(self, reason: Reason = "stopped") -> None:
         """Ask the job to stop at its next check; ``interrupted`` (a signal) or ``stopped`` (a front end)."""
-        with self._lock:
-            if self._reason is None:
-                self._reason = reason
-            self._event.set()
+        self._reasons.append(reason)
 
     @property
     def reason(self) -> Reason | None:
         """Why the flag was set, or None while it is not."""
-        return self._reason
+        return self._reasons[0] if self._reasons else None
 
 
 def reason(stop: Stop) -> Reason:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -51,15 +51,10 @@ def cpu_has_native_bf16() -> bool:
 @functools.cache
 def _cpuinfo_has_bf16() -> bool:
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        words = set(Path("/proc/cpuinfo").read_text().split())  # the flags are the only such words
     except OSError:
         return False
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    return bool(words & {"amx_bf16", "avx512_bf16"})
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -89,14 +84,9 @@ def place(module: ModuleT, device: torch.device | str | None, precision: str) ->
     return module
 
 
-@contextlib.contextmanager
-def autocast(device: torch.device, precision: str) -> Iterator[None]:
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
     """bf16 autocast when ``precision == 'bf16'``, a no-op otherwise."""
-    if precision == "bf16":
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            yield
-    else:
-        yield
+    return torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
 
 
 MAX_IMAGE_SIDE = 16384  # px: the largest --size any command accepts (memory is checked separately)

@@ -115,13 +115,11 @@ def ellipsize(text: str, width: float, draw: ImageDraw.ImageDraw | None = None) 
     lo, hi = 0, len(text)
     while lo < hi:  # the longest kept length that fits
         mid = (lo + hi + 1) // 2
-        head = (mid + 1) // 2
-        if draw.textlength(text[:head] + "…" + text[len(text) - (mid - head) :]) <= width:
+        if draw.textlength(shorten(text, mid + 1)) <= width:
             lo = mid
         else:
             hi = mid - 1
-    head = (lo + 1) // 2
-    return text[:head] + "…" + text[len(text) - (lo - head) :] if lo else "…"
+    return shorten(text, lo + 1)
 
 
 def wrap(text: str, width: float, draw: ImageDraw.ImageDraw | None = None) -> list[str]:

@@ -36,7 +36,7 @@ def test_a_trainer_parsed_without_flags_has_its_configs_defaults(command: str) -
 
 
 def test_video_and_stylize_share_the_gatys_flags_with_their_own_defaults() -> None:
-    from styleverse.transfer.optimize import TransferConfig
+    from styleverse.transfer.config import TransferConfig
     from styleverse.video.config import GatysSettings
 
     parser = build_parser()

@@ -130,7 +130,7 @@ def test_preserve_color_luminance_keeps_content_chroma(cli, images, tmp_path: Pa
 
 def test_interrupt_then_resume_finishes_the_run(cli, images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     from styleverse.cli import stylize as mod
-    from styleverse.transfer.optimize import StepEvent
+    from styleverse.transfer.config import StepEvent
 
     real = mod.StepReporter.__call__
 

@@ -98,7 +98,7 @@ def test_stylise_resume_from_a_state_with_a_flipped_rng_bit_exits_2_and_keeps_it
 ) -> None:
     """The case of the issue: a bit flipped in the RNG tensor (uint8) of an interrupted run's state."""
     from styleverse.cli import stylize as mod
-    from styleverse.transfer.optimize import StepEvent
+    from styleverse.transfer.config import StepEvent
 
     def interrupt_at_2(self, ev):  # type: ignore[no-untyped-def]
         if isinstance(ev, StepEvent) and ev.step == 2:

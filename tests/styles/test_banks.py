@@ -21,17 +21,15 @@ from styleverse.styles import bank as banks
 from styleverse.styles import inputs as bank_inputs
 from styleverse.styles import stream as bank_stream
 from styleverse.styles.bank import (
-    accumulate,
     bank_targets,
     build_bank,
     check_compatible,
-    expand_inputs,
     load_bank,
-    mean_style_loss,
     save_bank,
 )
+from styleverse.styles.inputs import expand_inputs
 from styleverse.styles.resume import BankCheckpoint, BankInterrupted, resume_path
-from styleverse.styles.targets import StyleImage, StyleSet, expand_styles, image_grams
+from styleverse.styles.targets import RunningSums, StyleImage, StyleSet, add_all, expand_styles, image_grams
 
 CPU = torch.device("cpu")
 
@@ -73,15 +71,16 @@ def test_streaming_equals_in_memory_and_holds_nothing(tiny_vgg, tmp_path):
 
     refs: list[weakref.ref] = []
 
-    def many():  # 2000 Grams: accumulate must drop each one once it is added
+    def many():  # 2000 Grams: the running sums must drop each one once it is added
         for i in range(2000):
             g = {"x": torch.full((6, 6), float(i % 7))}
             refs.append(weakref.ref(g["x"]))
             if i >= 2:
-                assert refs[i - 2]() is None, "accumulate keeps Grams alive"
+                assert refs[i - 2]() is None, "the running sums keep Grams alive"
             yield g, 1.0
 
-    mean, w, _, _, n = accumulate(many())
+    sums = add_all(RunningSums(), many())
+    mean, w, n = sums.mean(), sums.weight, sums.count
     assert n == 2000 and w == 2000.0
     torch.testing.assert_close(mean["x"], torch.full((6, 6), float(np.mean(np.arange(2000) % 7))))
 
@@ -91,7 +90,7 @@ def test_prefetch_is_bounded(tmp_path, monkeypatch):
     loaded, consumed = [], []
     real = bank_inputs.load_tensor
     monkeypatch.setattr(bank_inputs, "load_tensor", lambda p, s: (loaded.append(p), real(p, s))[1])
-    for t in banks.prefetch_tensors([StyleImage(p) for p in paths], 16, ahead=3):
+    for t in bank_inputs.prefetch_tensors([StyleImage(p) for p in paths], 16, ahead=3):
         consumed.append(t)
         assert len(loaded) - len(consumed) <= 3
     assert len(consumed) == 12
@@ -168,12 +167,14 @@ def test_spread_identity_from_bank_alone(tiny_vgg):
     model, info = tiny_vgg
     gen = torch.Generator().manual_seed(0)
     items = [(image_grams(model, torch.rand(1, 3, 32, 32, generator=gen), CPU), float(w)) for w in (0.5, 1, 2, 3)]
-    mean, w, w2, sq, n = accumulate(iter(items))
+    sums = add_all(RunningSums(), iter(items))
+    mean, w, w2, sq, n = sums.mean(), sums.weight, sums.weight_sq, dict(sums.sq_norm), sums.count
     bank = banks.Bank(mean, w, w2, sq, n, info.to_dict())
     target = {k: torch.rand(g.shape, generator=gen) * 2 * g.abs().max() for k, g in mean.items()}
     lw = model.style_weights
     direct = sum(wi * float(style_loss({k: g[k][None] for k in lw}, target, lw)) for g, wi in items) / w
-    assert mean_style_loss(target, bank, lw) == pytest.approx(direct, rel=1e-5)
+    against_mean = float(style_loss({k: target[k][None] for k in lw}, bank.mean, lw))
+    assert against_mean + bank.spread_loss(lw) == pytest.approx(direct, rel=1e-5)
     assert bank.spread_loss(lw) > 0
 
 

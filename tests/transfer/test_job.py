@@ -13,9 +13,8 @@ from styleverse.errors import ConfigError, OutputError
 from styleverse.io.state import load_state, save_state, state_path
 from styleverse.nn.features import FeatureSpec
 from styleverse.styles.spec import StyleSpec
-from styleverse.transfer.config import TransferConfig
+from styleverse.transfer.config import StepEvent, TransferConfig
 from styleverse.transfer.job import STATE_KIND, StylizeJob, fingerprint, run_stylize
-from styleverse.transfer.optimize import StepEvent
 
 
 def _job(images: dict[str, Path], out: Path, **kw: object) -> StylizeJob:

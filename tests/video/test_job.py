@@ -20,7 +20,7 @@ from styleverse.cli.main import build_parser
 from styleverse.cli.video import job_from_args
 from styleverse.errors import ConfigError
 from styleverse.io.video import VideoReader
-from styleverse.transfer.optimize import StepEvent
+from styleverse.transfer.config import StepEvent
 from styleverse.video.config import FrameDone, VideoConfig, VideoJob
 from styleverse.video.job import run_video
 

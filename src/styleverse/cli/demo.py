@@ -66,8 +66,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from styleverse.nn.features import FeatureSpec
     from styleverse.plots import labelled_strip
     from styleverse.styles.spec import StyleSpec
+    from styleverse.transfer.config import TransferConfig
     from styleverse.transfer.job import StylizeJob, run_stylize
-    from styleverse.transfer.optimize import TransferConfig
 
     from .stylize import StepReporter
 

@@ -45,7 +45,7 @@ def add_gatys_args(p: argparse.ArgumentParser, d: Any, helps: dict[str, str]) ->
     defaults (:class:`~styleverse.transfer.optimize.TransferConfig` or
     :class:`~styleverse.video.config.GatysSettings`), ``helps`` each command's wording by flag."""
     from styleverse.styles.spec import StyleSpec
-    from styleverse.transfer.optimize import DEFAULT_LR, OPTIMIZERS
+    from styleverse.transfer.config import DEFAULT_LR, OPTIMIZERS
 
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help=helps["optimizer"])
     p.add_argument(

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from styleverse.styles.spec import COLOR_MODES, StyleSpec
+from styleverse.transfer.config import INITS, StepEvent, TransferConfig
 from styleverse.transfer.job import StylizeJob, run_stylize
-from styleverse.transfer.optimize import INITS, StepEvent, TransferConfig
 
 from .common import (
     Parser,

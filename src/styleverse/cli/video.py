@@ -9,7 +9,7 @@ from typing import Any
 
 from styleverse.frames.segments import parse_time
 from styleverse.styles.spec import COLOR_MODES, StyleSpec
-from styleverse.transfer.optimize import StepEvent
+from styleverse.transfer.config import StepEvent
 from styleverse.video.config import FrameDone, GatysSettings, StageStarted, VideoConfig, VideoJob, VideoStarted
 from styleverse.video.job import run_video
 from styleverse.video.loop import FlowBlended

@@ -319,10 +319,6 @@ def load_state_into(
             ref.copy_(state[key])
 
 
-def _load_features(model: VGGFeatures, state: Mapping[str, torch.Tensor], where: str) -> None:
-    load_state_into(model, state, ("features.",), where, model.arch)
-
-
 def load_backbone(
     spec: str = "imagenet",
     arch: str = "vgg19",
@@ -349,7 +345,7 @@ def load_backbone(
     elif spec == "imagenet":
         path = imagenet_weights_path(arch, download=download)
         model = VGGFeatures(arch, pooling, 1.0, upto)
-        _load_features(model, read_state_dict(path)[0], str(path))
+        load_state_into(model, read_state_dict(path)[0], ("features.",), str(path), arch)
         info = BackboneInfo(arch, "imagenet", pooling, path=str(path))
     else:
         path = Path(spec)
@@ -358,7 +354,7 @@ def load_backbone(
         arch = meta.get("arch", arch)
         width = float(meta.get("width", 1.0))
         model = VGGFeatures(arch, pooling, width, upto)
-        _load_features(model, state, str(path))
+        load_state_into(model, state, ("features.",), str(path), arch)
         info = BackboneInfo(arch, source, pooling, path=str(path), sha256=_sha256(path), width=width)
     model.eval().requires_grad_(False)
     return model, info

@@ -17,19 +17,12 @@ folder and keeps running sums; later passes read it in chunks. Subset choice and
 N·D floats fit ``exact_budget_mb``, else each layer is count-sketched (seeded sign and bucket per entry, a
 Johnson–Lindenstrauss projection) to ``sketch_dim`` numbers. Reported distances and spreads are exact.
 
-Outliers are found by density, not by the distance to the mean: an image is an outlier when its mean
-distance to its ``knn`` nearest other images (in z, :func:`knn_scores`) exceeds ``median + k·1.4826·MAD``
-of those scores (:func:`robust_threshold`) and three times their median (:data:`DENSITY_RATIO`; in a set
-of near-copies the MAD is tiny and would flag ordinary variation: nine synthetic grass frames measured
-0.46-0.67 around a median of 0.57, and one at 1.25). The distance to the mean misses intruders
-in a set with several looks: issue 14 put two real photos among 21 animated frames of two kinds (grass,
-pink sky); the photos sat between the two groups, near the mean, and were not flagged. The old rule is
-still reported, as ``far_from_mean`` (``dᵢ > median + k·1.4826·MAD``). Groups: average-linkage clusters of
-the non-outliers, their number chosen by silhouette (:func:`find_groups`); a loose set averages its
-groups' looks into one.
-Subset: greedy backward elimination that minimises the spread (:func:`greedy_subset`). Map: first two
-principal components of the zᵢ. The numerics live in :mod:`.spread`; this module runs the pass and
-assembles the :class:`Analysis`.
+Outliers are found by density (:func:`~.spread.knn_scores` above ``median + k·1.4826·MAD`` and
+:data:`DENSITY_RATIO` times the median; in a set of near-copies the MAD is tiny: nine synthetic grass
+frames measured 0.46-0.67 around a median of 0.57, and one at 1.25), not by the distance to the mean, which
+misses an intruder between a set's looks (issue 14); that older rule is still reported as ``far_from_mean``.
+Groups, subset and map are computed in :mod:`.spread`; this module runs the pass and assembles the
+:class:`Analysis`.
 """
 
 from __future__ import annotations
@@ -62,24 +55,8 @@ from styleverse.styles.spread import (
     row_chunks,
     weighted_spread,
 )
-from styleverse.styles.stream import Callback, accumulate, stream_grams
-from styleverse.styles.targets import GramDict, StyleImage, sq_norm
-
-__all__ = [
-    "Analysis",
-    "AnalysisSettings",
-    "ImageResult",
-    "Layout",
-    "analyze",
-    "coordinates",
-    "greedy_subset",
-    "knn_scores",
-    "layer_sq",
-    "pca_2d",
-    "robust_threshold",
-    "weighted_spread",
-]
-
+from styleverse.styles.stream import Callback, stream_style
+from styleverse.styles.targets import GramDict, StyleImage, sq_norm, weighted_mean
 
 RANDOM_NOTE = (
     "its untrained filters mostly measure colour and local contrast, so style distances (and bank spreads) then "
@@ -219,13 +196,14 @@ def _first_pass(tmp: str, model, images, lay: Layout, cfg: AnalysisSettings, dev
     trace, sqn = np.zeros((n, len(names))), np.zeros((n, len(names)))
 
     def tap():
-        for i, (g, wi) in enumerate(stream_grams(model, images, cfg.size, device, cfg.precision, callback, stop=stop)):
+        stream = stream_style(model, images, cfg.size, device, cfg.precision, callback, stop=stop, with_stats=False)
+        for i, (g, wi, _) in enumerate(stream):
             mm[i] = lay.pack(g)
             trace[i] = [float(torch.diagonal(g[k]).sum()) for k in names]
             sqn[i] = [sq_norm(g[k]) for k in names]
             yield g, wi
 
-    mean = accumulate(tap())[0]
+    mean = weighted_mean(tap())
     norm = np.array([max(sq_norm(mean[k]), 1e-30) for k in names])
     return _Pass(mm, trace, sqn, mean, norm)
 
@@ -268,7 +246,7 @@ def density(z: np.ndarray, w: np.ndarray, cfg: AnalysisSettings) -> tuple[Densit
     return Density(knn, med, mad, thr, outlier, labels, sil), groups
 
 
-def _per_image(images, w, dist, dl, trace, outlier, alive, xy, names) -> list[ImageResult]:
+def _per_image(images, w, dist, dl, trace, dens: Density, far, alive, xy, names) -> list[ImageResult]:
     """One :class:`ImageResult` per input image, in input order; rank 1 is the most typical."""
     rank = np.empty(len(images), dtype=int)
     rank[np.argsort(dist, kind="stable")] = np.arange(1, len(images) + 1)
@@ -280,9 +258,12 @@ def _per_image(images, w, dist, dl, trace, outlier, alive, xy, names) -> list[Im
             _named(names, dl[i]),
             _named(names, trace[i]),
             int(rank[i]),
-            bool(outlier[i]),
+            bool(dens.outlier[i]),
             bool(alive[i]),
             (float(xy[i, 0]), float(xy[i, 1])),
+            float(dens.knn[i]),
+            bool(far[i]),
+            int(dens.labels[i]),
         )
         for i, s in enumerate(images)
     ]
@@ -324,17 +305,15 @@ def analyze(
         if callback:
             callback(Progress("subset", n, n))
         dens, groups = density(z, w, cfg)
-        outlier = dens.outlier
-        keep = min(n, cfg.keep if cfg.keep is not None else max(1, int((~outlier).sum())))
-        alive = greedy_subset(z, w, keep, start=None if keep > (~outlier).sum() else ~outlier)
+        typical = ~dens.outlier
+        keep = min(n, cfg.keep if cfg.keep is not None else max(1, int(typical.sum())))
+        alive = greedy_subset(z, w, keep, start=None if keep > typical.sum() else typical)
         xy, explained = pca_2d(z, cfg.seed)
         bank, sub_sq = _subset(p, lay, np.flatnonzero(alive), w, info, cfg, images)
         del z, p.mm
-    results = _per_image(images, w, dist, dl, p.trace, outlier, alive, xy, names)
-    for r, knn, f, g in zip(results, dens.knn, far, dens.labels, strict=True):
-        r.knn_distance, r.far_from_mean, r.group = float(knn), bool(f), int(g)
-        if g >= 0:
-            groups[g].images.append(r.path)
+    results = _per_image(images, w, dist, dl, p.trace, dens, far, alive, xy, names)
+    for g in groups:
+        g.images = [r.path for r in results if r.group == g.label]
     own = np.array([max(sq_norm(bank.mean[k]), 1e-30) for k in names])
     chans = np.array([bank.mean[k].numel() for k in names], dtype=np.float64)
     return Analysis(

@@ -1,12 +1,10 @@
 """Style banks: a universe's averaged style as one reusable file.
 
 The paper (section 4) found that averaging Gram matrices over many frames of a universe gave a stronger,
-cleaner style than any single frame. A bank stores that average once, so stylising needs no style images,
-and it is built by streaming: images are decoded a few ahead on threads and only running sums are held
-(``bank_stream.RunningSums``: the weighted mean plus the scalars below), so thousands of frames fit in
-memory. Inputs (images, folders, frame manifests) are expanded in ``bank_inputs``; an interrupted build
-continues from the state ``bank_resume`` saves. This module holds the bank, its file format and the checks
-that a bank fits the network that uses it.
+cleaner style than any single frame. A bank stores that average once, so stylising needs no style images.
+It is built by streaming (:mod:`.stream`: only running sums are held) from inputs expanded by :mod:`.inputs`,
+resumably (:mod:`.resume`); this module holds the bank, its file format and the checks that a bank fits the
+network that uses it.
 
 File format (``.safetensors``):
 
@@ -43,45 +41,11 @@ from styleverse.cancel import Stop, never
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 from styleverse.io.images import check_output
-from styleverse.nn.losses import style_loss
 from styleverse.nn.vgg import WIDTHS, BackboneInfo
-from styleverse.styles.inputs import MANIFEST, expand_inputs, manifest_images, prefetch_tensors
-from styleverse.styles.resume import (
-    BankCheckpoint,
-    BankInterrupted,
-    add_with_checkpoints,
-    fingerprint,
-    load_state,
-    resume_path,
-)
-from styleverse.styles.stream import Callback, accumulate, stream_grams, stream_style
+from styleverse.styles.resume import BankCheckpoint, add_with_checkpoints, fingerprint, load_state
+from styleverse.styles.stream import Callback, stream_style
 from styleverse.styles.targets import ChannelStats, GramDict, RunningSums, StatDict, StyleImage, add_all, sq_norm
-
-__all__ = [
-    "BANK_FORMAT",
-    "BANK_KIND",
-    "MANIFEST",
-    "Bank",
-    "BankCheckpoint",
-    "BankInterrupted",
-    "Callback",
-    "ChannelStats",
-    "RunningSums",
-    "accumulate",
-    "adain_stats",
-    "bank_targets",
-    "build_bank",
-    "check_compatible",
-    "expand_inputs",
-    "load_bank",
-    "manifest_images",
-    "mean_style_loss",
-    "prefetch_tensors",
-    "resume_path",
-    "save_bank",
-    "sq_norm",
-    "stream_grams",
-]
+from styleverse.versions import __version__
 
 log = logging.getLogger("styleverse")
 
@@ -121,13 +85,12 @@ class Bank:
 
     def spread_loss(self, layer_weights: Mapping[str, float]) -> float:
         """The spread in ``losses.style_loss`` units (MSE over C² entries, layer-weighted): the part of the
-        weighted mean per-image style loss that no output image can remove (see :func:`mean_style_loss`)."""
+        weighted mean per-image style loss that no output image can remove: Σ wᵢ ‖G − Gᵢ‖² = W ‖G − Ḡ‖² +
+        Σ wᵢ ‖Gᵢ − Ḡ‖² per layer, so that mean is the loss against Ḡ plus this."""
         a = self.abs_spread()
         return sum(w * a[k] / self.mean[k].numel() for k, w in layer_weights.items())
 
     def metadata(self) -> dict[str, object]:
-        from styleverse.versions import __version__
-
         return {
             "format": BANK_FORMAT,
             "backbone": self.backbone,
@@ -142,15 +105,6 @@ class Bank:
             "versions": {"styleverse": __version__, "torch": torch.__version__},
             **({"channel_stats": STATS_DEFINITION} if self.stats is not None else {}),
         }
-
-
-def mean_style_loss(grams: GramDict, bank: Bank, layer_weights: Mapping[str, float]) -> float:
-    """Σ wᵢ style_loss(G, Gᵢ) / Σ wᵢ from the bank alone, by the identity
-    Σ wᵢ ‖G − Gᵢ‖² = W ‖G − Ḡ‖² + Σ wᵢ ‖Gᵢ − Ḡ‖² (per layer): the loss against the mean plus the spread."""
-    g = {k: grams[k].float().reshape(1, *grams[k].shape[-2:]) for k in layer_weights}
-    return float(style_loss(g, {k: bank.mean[k] for k in layer_weights}, layer_weights)) + bank.spread_loss(
-        layer_weights
-    )
 
 
 def build_bank(

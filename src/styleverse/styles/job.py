@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from styleverse.cancel import Stop, never
-from styleverse.devices import MAX_IMAGE_SIDE, place, require_memory, resolve_device, vgg_pass_bytes
+from styleverse.devices import MAX_IMAGE_SIDE, place, require_memory, resolve_device, resolve_precision, vgg_pass_bytes
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.images import check_output, probe_folder, remove_temp_files
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs, network_files
-from styleverse.nn.features import FeatureSpec
-from styleverse.styles.analysis import Analysis, AnalysisSettings, analyze
-from styleverse.styles.bank import Bank, build_bank, expand_inputs, save_bank
+from styleverse.nn.features import FeatureSpec, build_model
+from styleverse.styles.analysis import RANDOM_NOTE, Analysis, AnalysisSettings, analyze
+from styleverse.styles.bank import Bank, build_bank, save_bank
+from styleverse.styles.inputs import expand_inputs
 from styleverse.styles.resume import BankCheckpoint, resume_path
 from styleverse.styles.stream import Callback
 from styleverse.styles.targets import StyleImage
@@ -62,10 +63,6 @@ class StyleInputs:
 
     def model(self) -> tuple[Any, Any, Any, str]:
         """Feature network on its device, its BackboneInfo, the device and the precision actually used."""
-        from styleverse.devices import resolve_precision
-        from styleverse.nn.features import build_model
-        from styleverse.styles.analysis import RANDOM_NOTE
-
         device = resolve_device(self.device)
         precision = "fp32" if self.precision == "auto" else resolve_precision(self.precision, device)
         model, info = build_model(**self.features.resolve().model_args(), random_note=RANDOM_NOTE)

@@ -2,12 +2,6 @@
 
 Each image's Grams are stored as one row: the upper triangle of every layer, side by side (:class:`Layout`),
 in a float32 ``np.memmap``; everything here reads such arrays in row chunks of about 32 MiB, in float64.
-Robust rule: ``x > median + k·1.4826·MAD`` (:func:`robust_threshold`), applied to the distance to the mean
-and to the density score :func:`knn_scores` (mean distance to the k nearest other images). Groups:
-average-linkage clusters with the number chosen by silhouette (:func:`find_groups`). Subset: greedy
-backward elimination that minimises the weighted spread (:func:`greedy_subset`). Map: the first two
-principal components of the rows zᵢ (:func:`pca_2d`), exact or count-sketched (:func:`coordinates`, a
-Johnson–Lindenstrauss projection).
 """
 
 from __future__ import annotations
@@ -172,21 +166,6 @@ def knn_scores(z: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def silhouette(d: np.ndarray, labels: np.ndarray) -> float:
-    """Mean silhouette of a clustering from a full distance matrix (points alone in a cluster score 0)."""
-    groups = np.unique(labels)
-    if len(groups) < 2:
-        return -1.0
-    mean_to = np.stack([d[:, labels == g].mean(axis=1) for g in groups], axis=1)  # (n, groups)
-    sizes = np.array([(labels == g).sum() for g in groups])
-    own = np.searchsorted(groups, labels)
-    a = mean_to[np.arange(len(d)), own] * sizes[own] / np.maximum(sizes[own] - 1, 1)  # exclude itself
-    mean_to[np.arange(len(d)), own] = np.inf
-    b = mean_to.min(axis=1)
-    s = np.where(sizes[own] > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-300), 0.0)
-    return float(s.mean())
-
-
 def find_groups(
     z: np.ndarray, use: np.ndarray, max_groups: int = 6, min_silhouette: float = 0.5, seed: int = 0, cap: int = 2000
 ) -> tuple[np.ndarray, float]:
@@ -198,6 +177,7 @@ def find_groups(
     clustered and every other row joins the group of its nearest sampled row."""
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
+    from sklearn.metrics import silhouette_score
 
     labels = np.full(len(z), -1)
     idx = np.flatnonzero(use)
@@ -215,7 +195,8 @@ def find_groups(
     best, best_s = np.zeros(len(sample), dtype=int), -1.0
     for g in range(2, min(max_groups, len(sample) - 1) + 1):
         cut = fcluster(tree, g, criterion="maxclust") - 1
-        score = silhouette(d, cut)
+        # mean silhouette; a point alone in its cluster scores 0
+        score = float(silhouette_score(d, cut, metric="precomputed")) if len(np.unique(cut)) > 1 else -1.0
         if score > best_s:
             best, best_s = cut, score
     if best_s < min_silhouette:

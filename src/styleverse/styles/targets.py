@@ -12,6 +12,7 @@ style bank serves both Gatys optimisation and AdaIN (see :class:`ChannelStats` f
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -229,7 +230,4 @@ class StyleSet:
                     t = self.transform(t)
                 yield image_grams(model, t, device, precision), s.weight
 
-        items: Iterable[tuple[GramDict, float]] = per_image()
-        if self.extra:
-            items = [*items, *self.extra]
-        return weighted_mean(items)
+        return weighted_mean(itertools.chain(per_image(), self.extra))

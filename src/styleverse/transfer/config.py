@@ -38,7 +38,6 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 COARSEST = 256  # auto scales halve the size down to this (longest side, px)
-STOP_REASONS = ("converged", "max_steps", "diverged", "interrupted", "stopped")
 
 
 def auto_scales(size: int, coarsest: int = COARSEST) -> tuple[int, ...]:
@@ -159,7 +158,7 @@ class TransferResult:
     diverged_at: int | None = None  # step at which a loss became NaN/inf; image is the last good one
     interrupted: bool = False
     final_losses: dict[str, float] = field(default_factory=dict)
-    stop_reason: str | None = None  # one of STOP_REASONS: why the last scale run ended
+    stop_reason: str | None = None  # converged | max_steps | diverged | interrupted | stopped: why the run ended
     stopped_at: int | None = None  # the global step count when the run ended
     scales: list[dict[str, Any]] = field(default_factory=list)  # per scale: size, steps, stop reason, precision
     state: dict[str, Any] | None = None

@@ -47,14 +47,8 @@ from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.bank import Bank
 from styleverse.styles.spec import StyleSpec
 from styleverse.styles.targets import StyleSet
-from styleverse.transfer.config import Callback
-from styleverse.transfer.optimize import (
-    INITS,
-    SnapshotEvent,
-    StyleTransfer,
-    TransferConfig,
-    TransferResult,
-)
+from styleverse.transfer.config import INITS, Callback, SnapshotEvent, TransferConfig, TransferResult
+from styleverse.transfer.optimize import StyleTransfer, scaled_size
 from styleverse.transfer.sidecar import StylizeSidecar
 from styleverse.versions import versions
 
@@ -173,11 +167,6 @@ def _save_resume(path: Path, job: StylizeJob, result: TransferResult) -> None:
     save_state(path, STATE_KIND, fingerprint(job), state)
 
 
-def _finished(prior: Mapping[str, Any]) -> TransferResult:
-    """The result a previous run finished but could not write."""
-    return TransferResult(prior["image"], **dict(prior["result"]))
-
-
 def sidecar(job: StylizeJob, styles: StyleSet, bank_weights: list[float], info: BackboneInfo,
             result: TransferResult, start: int, peak: PeakMemory | None = None) -> StylizeSidecar:  # fmt: skip
     """Everything needed to understand and repeat the run."""
@@ -239,11 +228,7 @@ def _content_size(path: Path, size: int) -> tuple[int, int]:
     """(height, width) of the content at longest side ``size``, from the file's header; a file that cannot be
     read gives (size, size) and fails, in its own words, when it is loaded."""
     wh = header_size(path)
-    if wh is None:
-        return size, size
-    w, h = wh
-    s = size / max(w, h)
-    return max(1, round(h * s)), max(1, round(w * s))
+    return (size, size) if wh is None else scaled_size((wh[1], wh[0]), size)
 
 
 def run_stylize(job: StylizeJob, callback: Callback | None = None, stop: Stop = never) -> StylizeOutcome:
@@ -290,7 +275,7 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
     snaps = _Snapshots(paths.get("snapshots"), callback)
     peak = PeakMemory()  # of this session's optimisation (none when a finished result is only written)
     if prior is not None and prior["finished"]:
-        result = _finished(prior)
+        result = TransferResult(prior["image"], **dict(prior["result"]))  # finished, but could not be written
     else:
         saved = prior["transfer"] if prior is not None else None
         with peak_memory(transfer.device) as peak:

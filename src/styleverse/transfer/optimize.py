@@ -36,39 +36,14 @@ from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.styles.targets import GramDict, StyleSet
 from styleverse.transfer.config import (
     DEFAULT_LR,
-    INITS,
-    OPTIMIZERS,
-    STOP_REASONS,
     Callback,
-    Event,
     ScaleEvent,
     SnapshotEvent,
     StepEvent,
     TransferConfig,
     TransferResult,
-    auto_scales,
 )
 from styleverse.transfer.optimizers import OPTIMIZER_TYPES, PixelOptimizer
-
-__all__ = [
-    "DEFAULT_LR",
-    "INITS",
-    "OPTIMIZERS",
-    "STOP_REASONS",
-    "Callback",
-    "Event",
-    "ExtraLoss",
-    "ScaleEvent",
-    "SnapshotEvent",
-    "StepEvent",
-    "StyleTransfer",
-    "TransferConfig",
-    "TransferResult",
-    "auto_scales",
-    "quantize",
-    "scaled_size",
-    "stylize",
-]
 
 ExtraLoss = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
 STATE_VERSION = 1
@@ -405,14 +380,8 @@ def _check_fits(state: Mapping[str, Any], like: torch.Tensor) -> None:
 
 
 def _scale_info(sc: _Scale, reason: str) -> dict[str, Any]:
-    improved = bool(sc.curve) and sc.curve[-1] < sc.curve[0]  # below the loss it started from
-    return {
-        "size": list(sc.hw),
-        "steps": sc.done,
-        "stop_reason": reason,
-        "precision": sc.precision,
-        "improved": improved,
-    }
+    info = {"size": list(sc.hw), "steps": sc.done, "stop_reason": reason, "precision": sc.precision}
+    return info | {"improved": bool(sc.curve) and sc.curve[-1] < sc.curve[0]}  # below the loss it started from
 
 
 def stylize(

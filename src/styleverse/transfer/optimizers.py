@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -102,7 +102,7 @@ class BoundedLBFGS(PixelOptimizer):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         dev = self.param.device
         self.param = state["param"].to(dev)
-        self.lbfgs.load_state_dict(_tree_to(state["optimizer"], dev))
+        self.lbfgs.load_state_dict(_map_tensors(lambda t: t.to(dev), state["optimizer"]))
         self.loss_scale = state["loss_scale"]
 
 
@@ -120,7 +120,7 @@ class ProjectedAdam(PixelOptimizer):
             self.param.clamp_(0, 1)
 
     def state_dict(self) -> dict[str, Any]:
-        opt = _clone_tree(self.adam.state_dict())
+        opt = _map_tensors(lambda t: t.detach().clone(), self.adam.state_dict())
         return {"param": self.param.detach().clone(), "optimizer": opt, "loss_scale": None}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -132,21 +132,12 @@ class ProjectedAdam(PixelOptimizer):
 OPTIMIZER_TYPES: dict[str, type[PixelOptimizer]] = {"lbfgs": BoundedLBFGS, "adam": ProjectedAdam}
 
 
-def _clone_tree(obj: Any) -> Any:
+def _map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], obj: Any) -> Any:
+    """``obj`` (nested dicts, lists and tuples) with ``fn`` applied to every tensor in it."""
     if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
+        return fn(obj)
     if isinstance(obj, Mapping):
-        return {k: _clone_tree(v) for k, v in obj.items()}
+        return {k: _map_tensors(fn, v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return type(obj)(_clone_tree(v) for v in obj)
-    return obj
-
-
-def _tree_to(obj: Any, device: torch.device) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device)
-    if isinstance(obj, Mapping):
-        return {k: _tree_to(v, device) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_tree_to(v, device) for v in obj)
+        return type(obj)(_map_tensors(fn, v) for v in obj)
     return obj
