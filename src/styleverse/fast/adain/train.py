@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -56,11 +56,13 @@ from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, locked_training_outputs, sample_file, write_model
 from styleverse.training.photos import Batches, content_photos, crop_photo
+from styleverse.training.result import TrainResult, settings_dict
 from styleverse.training.settings import Check, refuse_first, trainer_checks
 
 STATE_KIND = "adain_train"
 SAMPLES = 4  # photos and styles in a sample grid
 EPS = 1e-5  # in σ of the style loss, as in the authors' code
+AdaINTrainResult = TrainResult[AdaINModel]
 
 
 @dataclass(frozen=True)
@@ -112,17 +114,7 @@ class AdaINTrainConfig:
         DecoderSpec(self.features.arch, 512, self.width).validate()
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-        return {**d, "features": self.features.settings()}
-
-
-@dataclass
-class AdaINTrainResult:
-    model: AdaINModel
-    output: Path
-    history: list[dict[str, float]]
-    interrupted: bool
-    seconds: float
+        return settings_dict(self)
 
 
 def _seed(seed: int, *parts: int) -> np.random.Generator:
@@ -280,4 +272,4 @@ def _train(
     finally:
         batches.close()
     net.eval()
-    return AdaINTrainResult(task.adain_model(result.step), out, result.history, result.interrupted, result.seconds)
+    return AdaINTrainResult.of(task.adain_model(result.step), out, result)
