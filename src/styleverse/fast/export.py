@@ -72,7 +72,7 @@ def export_onnx(
     return write_onnx(module, args, path, inputs, {"image": axes, "stylised": axes}, meta, opset)
 
 
-def open_session(path: str | os.PathLike[str], threads: int = 0) -> tuple[Any, dict[str, Any]]:
+def open_session(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
     """An onnxruntime session for an exported file and its styleverse metadata (``universes``, ``baked``);
     one-line :class:`InputError` for a missing, corrupt or foreign file."""
     try:
@@ -82,11 +82,8 @@ def open_session(path: str | os.PathLike[str], threads: int = 0) -> tuple[Any, d
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such ONNX file")
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
     try:
-        session = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
         raw = session.get_modelmeta().custom_metadata_map
     except Exception as e:
         raise InputError(f"{p}: not a readable ONNX model ({type(e).__name__}: {str(e)[:100]})") from None
