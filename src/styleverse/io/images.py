@@ -232,11 +232,6 @@ def check_output(
     return out
 
 
-def is_temp_file(name: str) -> bool:
-    """True for the name of a temporary file :func:`atomic_path` makes (left behind only by a kill)."""
-    return _TEMP_NAME.match(name) is not None
-
-
 def remove_temp_files(folder: str | os.PathLike[str], finals: Iterable[str] | None = None) -> int:
     """Remove temporary files a killed atomic write left in ``folder`` (only those for the file names in
     ``finals`` when given); returns how many. Call it while holding the folder's or the file's lock

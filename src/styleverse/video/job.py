@@ -239,16 +239,10 @@ def _check_same(job: VideoJob, record: dict[str, Any], dec: DecodedFrame) -> Non
 
 def _record(res: FrameResult, dec: DecodedFrame) -> dict[str, Any]:
     return {
-        "index": res.index,
-        "time": dec.time,
-        "pts": dec.pts,
-        "seconds": res.seconds,
-        "flow_ms": res.flow_seconds * 1000,
-        "steps": res.steps,
-        "losses": res.losses,
-        "warp_error": res.warp_error,
-        "input_warp_error": res.input_warp_error,
-    }
+        "index": res.index, "time": dec.time, "pts": dec.pts, "seconds": res.seconds,
+        "flow_ms": res.flow_seconds * 1000, "steps": res.steps, "losses": res.losses,
+        "warp_error": res.warp_error, "input_warp_error": res.input_warp_error,
+    }  # fmt: skip
 
 
 def _audio_end(reader: VideoReader, cfg: VideoConfig, records: list[dict[str, Any]]) -> float | None:

@@ -118,13 +118,8 @@ def _write_video(
     with VideoWriter(path, w, h, tb, rate, job.video.crf, audio) as writer:
         for rec, arr in zip(records, chain([first], frames), strict=True):
             writer.write(arr, _pts(rec, records[0], timing["first_pts"], tb))
-    return {
-        "file": str(path),
-        "codec": "h264",
-        "size": [w, h],
-        "audio": writer.audio_codec,
-        "audio_copied": writer.audio_copied,
-    }
+    audio_info = {"audio": writer.audio_codec, "audio_copied": writer.audio_copied}
+    return {"file": str(path), "codec": "h264", "size": [w, h], **audio_info}
 
 
 def _write_folder(folder: Path, frames: Iterator[np.ndarray]) -> dict[str, Any]:
