@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from styleverse.errors import ConfigError, InputError
+from styleverse.fast.apply import check_strength
 from styleverse.fast.model import Blend, FastModel, TransformNet, mix_weights
 from styleverse.io.onnx import INSTALL, OPSET, write_onnx
 
@@ -51,10 +52,7 @@ def export_onnx(
     axes = {0: "batch", 2: "height", 3: "width"}
     baked = None
     if mix is not None or strength is not None:
-        w = mix_weights(names, mix)
-        s = 1.0 if strength is None else float(strength)
-        if not 0.0 <= s <= 1.0:
-            raise ConfigError(f"strength must be between 0 and 1, not {s}", setting="strength")
+        w, s = mix_weights(names, mix), check_strength(strength)
         module: nn.Module = _Baked(net, w, s)
         args: tuple[torch.Tensor, ...] = (example,)
         inputs = ["image"]

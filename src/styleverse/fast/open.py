@@ -81,13 +81,16 @@ class StylizerSpec:
         return [self.model, *self.styles, *self.banks, *([self.mask] if self.mask else [])]
 
 
+@dataclass(eq=False)  # compared and hashed by identity: each opened stylizer is its own
 class Stylizer:
     """A frame stylizer: ``stylizer(frame)`` (1,3,H,W) float32 in [0,1] -> the same shape, with ``kind``
     (the file's kind), ``identity`` (what its output depends on, JSON-ready) and ``universes`` (what a mix may
     weigh; empty for models that take styles or have their mix baked in)."""
 
-    def __init__(self, apply: FrameFn, kind: str, identity: dict[str, Any], universes: tuple[str, ...]) -> None:
-        self.apply, self.kind, self.identity, self.universes = apply, kind, identity, universes
+    apply: FrameFn
+    kind: str
+    identity: dict[str, Any]
+    universes: tuple[str, ...]
 
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
         return self.apply(frame)
@@ -143,9 +146,8 @@ class FastKind(ModelKind):
         if spec.preserve_color == "histogram":
             raise ConfigError("preserve_color histogram needs style images; use luminance", setting="preserve_color")
         if spec.preserve_color not in ("none", "luminance"):
-            raise ConfigError(
-                f"preserve_color must be none or luminance, not '{spec.preserve_color}'", setting="preserve_color"
-            )
+            msg = f"preserve_color must be none or luminance, not '{spec.preserve_color}'"
+            raise ConfigError(msg, setting="preserve_color")
         check_strength(spec.strength)
 
     def build(self, opened: OpenedModel, spec: StylizerSpec) -> FrameFn:

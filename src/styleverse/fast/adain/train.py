@@ -98,14 +98,11 @@ class AdaINTrainConfig:
     overwrite: bool = not_fingerprinted(False)
 
     def validate(self) -> None:
+        named = Path(self.output).suffix == ".safetensors"
         checks: list[Check] = [
             (bool(self.content), "content: give photos (files, folders or a frames manifest)", "content"),
             (bool(self.style), "style: give the images of styles (files, folders or a frames manifest)", "style"),
-            (
-                Path(self.output).suffix == ".safetensors",
-                f"{self.output}: the decoder file name must end in .safetensors",
-                (),
-            ),
+            (named, f"{self.output}: the decoder file name must end in .safetensors", ()),
             (16 <= self.size <= 4096 and self.size % 8 == 0, "size must be a multiple of 8 from 16 to 4096", "size"),
             (self.load_size >= self.size, "load_size must be at least size", ("load_size", "size")),
             (self.lr_decay >= 0 and math.isfinite(self.lr_decay), "lr_decay must be a number >= 0", "lr_decay"),
