@@ -123,20 +123,16 @@ def _write_video(
 
 
 def _write_folder(folder: Path, frames: Iterator[np.ndarray]) -> dict[str, Any]:
+    from PIL import Image
+
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
     for n, arr in enumerate(frames, 1):
-        save_image(_pil(arr), folder / FRAME_NAME.format(n))
+        save_image(Image.fromarray(arr, "RGB"), folder / FRAME_NAME.format(n))
     for stale in folder.glob("frame_*.png"):  # left by an earlier, longer run replaced with --overwrite
         if stale.name > FRAME_NAME.format(n):
             stale.unlink()
     return {"folder": str(folder), "frames": n, "name": FRAME_NAME}
-
-
-def _pil(arr: np.ndarray) -> Any:
-    from PIL import Image
-
-    return Image.fromarray(arr, "RGB")
 
 
 def write_outputs(

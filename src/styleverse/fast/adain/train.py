@@ -114,10 +114,6 @@ class AdaINTrainConfig:
         return settings_dict(self)
 
 
-def _seed(seed: int, *parts: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, *parts]))
-
-
 def random_crop(images: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
     """A random ``size`` x ``size`` crop of each image of (B, 3, H, W)."""
     h, w = images.shape[-2:]
@@ -139,7 +135,7 @@ class PairBatches:
         self.size, self.seed, self.rank = cfg.size, cfg.seed, ctx.rank
 
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = _seed(self.seed, 11, step, self.rank)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 11, step, self.rank]))
         c, s = self.photos(step)[0], self.styles(step)[0]
         return random_crop(c, self.size, rng), random_crop(s, self.size, rng)
 
