@@ -86,9 +86,7 @@ class OnnxStylizer:
         self, session: Any, meta: Mapping[str, Any], where: str | os.PathLike[str], mix: Mix = None,
         strength: float | None = None, preserve_color: bool = False,
     ) -> None:  # fmt: skip
-        self.session = session
-        self.universes = tuple(meta["universes"])
-        self.baked = meta.get("baked")
+        self.session, self.universes, self.baked = session, tuple(meta["universes"]), meta.get("baked")
         self.preserve_color = preserve_color
         self.feeds: dict[str, np.ndarray] = {}
         if self.baked is None:

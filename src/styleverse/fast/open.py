@@ -40,7 +40,7 @@ from styleverse.errors import ConfigError, InputError
 from styleverse.fast.adain.apply import AdaINStylizer, bank_style, check_controls, image_style, load_mask
 from styleverse.fast.adain.model import MULTIPLE as ADAIN_MULTIPLE
 from styleverse.fast.adain.model import load_adain
-from styleverse.fast.apply import FastStylizer, OnnxStylizer, check_strength
+from styleverse.fast.apply import FastStylizer, Mix, OnnxStylizer, check_strength
 from styleverse.fast.export import open_session
 from styleverse.fast.model import load_model
 from styleverse.io.images import list_images
@@ -48,7 +48,6 @@ from styleverse.styles.inputs import inputs_digest
 from styleverse.styles.targets import StyleImage
 
 FrameFn = Callable[[torch.Tensor], torch.Tensor]
-Mix = Mapping[str, float] | str | None
 
 
 @dataclass(frozen=True)
