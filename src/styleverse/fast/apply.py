@@ -1,12 +1,7 @@
-"""A trained transform network as a frame stylizer, in torch or onnxruntime (opened by
-:func:`styleverse.fast.open.open_stylizer`).
-
-A stylizer is a callable ``frame (1,3,H,W) float32 in [0,1] -> stylised frame of the same shape``, so the
-video frame loop (and anything else that stylises frames) takes it without knowing what is inside. Frames of
-any size work: they are reflection-padded to a multiple of 4 for the network and cropped back. ``strength``
-blends the result with the frame (0: the frame, 1: fully stylised); a ``mix`` of universes uses the weighted
-conditional-normalisation parameters (Dumoulin et al. 2017). ``preserve_color`` keeps the frame's chroma and
-takes the stylised luminance (Gatys et al. 2016, as ``stylize --preserve-color luminance``).
+"""A trained transform network as a frame stylizer (:class:`styleverse.fast.open.Stylizer`), in torch or
+onnxruntime. Frames of any size are reflection-padded to a multiple of 4 and cropped back. ``strength`` blends
+the result with the frame (0: the frame); a ``mix`` of universes weighs the conditional-normalisation
+parameters (Dumoulin et al. 2017); ``preserve_color`` takes the stylised luminance (Gatys et al. 2016).
 """
 
 from __future__ import annotations
@@ -91,9 +86,7 @@ class OnnxStylizer:
         self, session: Any, meta: Mapping[str, Any], where: str | os.PathLike[str], mix: Mix = None,
         strength: float | None = None, preserve_color: bool = False,
     ) -> None:  # fmt: skip
-        self.session = session
-        self.universes = tuple(meta["universes"])
-        self.baked = meta.get("baked")
+        self.session, self.universes, self.baked = session, tuple(meta["universes"]), meta.get("baked")
         self.preserve_color = preserve_color
         self.feeds: dict[str, np.ndarray] = {}
         if self.baked is None:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from styleverse.errors import ConfigError, InputError
+from styleverse.fast.apply import check_strength
 from styleverse.fast.model import Blend, FastModel, TransformNet, mix_weights
 from styleverse.io.onnx import INSTALL, OPSET, write_onnx
 
@@ -51,10 +52,7 @@ def export_onnx(
     axes = {0: "batch", 2: "height", 3: "width"}
     baked = None
     if mix is not None or strength is not None:
-        w = mix_weights(names, mix)
-        s = 1.0 if strength is None else float(strength)
-        if not 0.0 <= s <= 1.0:
-            raise ConfigError(f"strength must be between 0 and 1, not {s}", setting="strength")
+        w, s = mix_weights(names, mix), check_strength(strength)
         module: nn.Module = _Baked(net, w, s)
         args: tuple[torch.Tensor, ...] = (example,)
         inputs = ["image"]
@@ -72,7 +70,7 @@ def export_onnx(
     return write_onnx(module, args, path, inputs, {"image": axes, "stylised": axes}, meta, opset)
 
 
-def open_session(path: str | os.PathLike[str], threads: int = 0) -> tuple[Any, dict[str, Any]]:
+def open_session(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
     """An onnxruntime session for an exported file and its styleverse metadata (``universes``, ``baked``);
     one-line :class:`InputError` for a missing, corrupt or foreign file."""
     try:
@@ -82,11 +80,8 @@ def open_session(path: str | os.PathLike[str], threads: int = 0) -> tuple[Any, d
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such ONNX file")
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
     try:
-        session = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
         raw = session.get_modelmeta().custom_metadata_map
     except Exception as e:
         raise InputError(f"{p}: not a readable ONNX model ({type(e).__name__}: {str(e)[:100]})") from None

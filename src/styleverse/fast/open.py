@@ -40,7 +40,7 @@ from styleverse.errors import ConfigError, InputError
 from styleverse.fast.adain.apply import AdaINStylizer, bank_style, check_controls, image_style, load_mask
 from styleverse.fast.adain.model import MULTIPLE as ADAIN_MULTIPLE
 from styleverse.fast.adain.model import load_adain
-from styleverse.fast.apply import FastStylizer, OnnxStylizer, check_strength
+from styleverse.fast.apply import FastStylizer, Mix, OnnxStylizer, check_strength
 from styleverse.fast.export import open_session
 from styleverse.fast.model import load_model
 from styleverse.io.images import list_images
@@ -48,7 +48,6 @@ from styleverse.styles.inputs import inputs_digest
 from styleverse.styles.targets import StyleImage
 
 FrameFn = Callable[[torch.Tensor], torch.Tensor]
-Mix = Mapping[str, float] | str | None
 
 
 @dataclass(frozen=True)
@@ -81,13 +80,16 @@ class StylizerSpec:
         return [self.model, *self.styles, *self.banks, *([self.mask] if self.mask else [])]
 
 
+@dataclass(eq=False)  # compared and hashed by identity: each opened stylizer is its own
 class Stylizer:
     """A frame stylizer: ``stylizer(frame)`` (1,3,H,W) float32 in [0,1] -> the same shape, with ``kind``
     (the file's kind), ``identity`` (what its output depends on, JSON-ready) and ``universes`` (what a mix may
     weigh; empty for models that take styles or have their mix baked in)."""
 
-    def __init__(self, apply: FrameFn, kind: str, identity: dict[str, Any], universes: tuple[str, ...]) -> None:
-        self.apply, self.kind, self.identity, self.universes = apply, kind, identity, universes
+    apply: FrameFn
+    kind: str
+    identity: dict[str, Any]
+    universes: tuple[str, ...]
 
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
         return self.apply(frame)
@@ -143,9 +145,8 @@ class FastKind(ModelKind):
         if spec.preserve_color == "histogram":
             raise ConfigError("preserve_color histogram needs style images; use luminance", setting="preserve_color")
         if spec.preserve_color not in ("none", "luminance"):
-            raise ConfigError(
-                f"preserve_color must be none or luminance, not '{spec.preserve_color}'", setting="preserve_color"
-            )
+            msg = f"preserve_color must be none or luminance, not '{spec.preserve_color}'"
+            raise ConfigError(msg, setting="preserve_color")
         check_strength(spec.strength)
 
     def build(self, opened: OpenedModel, spec: StylizerSpec) -> FrameFn:

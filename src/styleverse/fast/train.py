@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, LoopResult, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, locked_training_outputs, sample_file, write_model
 from styleverse.training.photos import Batches, content_photos
+from styleverse.training.result import TrainResult, settings_dict
 from styleverse.training.settings import Check, refuse_first, trainer_checks
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("styleverse")
 STATE_KIND = "fast_train"
 SAMPLE_PHOTOS = 4
+FastTrainResult = TrainResult[FastModel]
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,7 @@ class FastTrainConfig:
         refuse_first(checks + trainer_checks(self, ("style_weight", "content_weight", "tv_weight")))
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-        return {**d, "features": self.features.settings()}
+        return settings_dict(self)
 
 
 @dataclass(frozen=True)
@@ -97,15 +98,6 @@ class Universe:
     name: str
     source: str
     grams: dict[str, torch.Tensor]
-
-
-@dataclass
-class FastTrainResult:
-    model: FastModel
-    output: Path
-    history: list[dict[str, float]]
-    interrupted: bool
-    seconds: float
 
 
 def split_name(item: str, is_bank: bool) -> tuple[str, str]:
@@ -276,4 +268,4 @@ def _train(
     finally:
         batches.close()
     net.eval()
-    return FastTrainResult(task.fast_model(result.step), out, result.history, result.interrupted, result.seconds)
+    return FastTrainResult.of(task.fast_model(result.step), out, result)

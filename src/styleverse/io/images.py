@@ -232,11 +232,6 @@ def check_output(
     return out
 
 
-def is_temp_file(name: str) -> bool:
-    """True for the name of a temporary file :func:`atomic_path` makes (left behind only by a kill)."""
-    return _TEMP_NAME.match(name) is not None
-
-
 def remove_temp_files(folder: str | os.PathLike[str], finals: Iterable[str] | None = None) -> int:
     """Remove temporary files a killed atomic write left in ``folder`` (only those for the file names in
     ``finals`` when given); returns how many. Call it while holding the folder's or the file's lock
@@ -256,6 +251,15 @@ def remove_temp_files(folder: str | os.PathLike[str], finals: Iterable[str] | No
     return removed
 
 
+def temp_beside(path: Path) -> Path:
+    """A new empty temporary file beside ``path``, named as :func:`remove_temp_files` recognises, with the
+    permissions a plain new file gets (mkstemp makes 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{_TEMP_INFIX}", suffix=path.suffix)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed.
@@ -267,10 +271,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(path)
     tmp_path: Path | None = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}{_TEMP_INFIX}", suffix=final.suffix)
-        os.close(fd)
-        tmp_path = Path(tmp)
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
+        tmp_path = temp_beside(final)
         yield tmp_path
         os.replace(tmp_path, final)
     except OSError as e:

@@ -133,16 +133,10 @@ def _acquire_exclusive(target: Path, lock: Path) -> int:
 
 @contextlib.contextmanager
 def output_lock(target: str | os.PathLike[str], folder: bool = False, command: str | None = None) -> Iterator[Path]:
-    """Hold the exclusive lock of ``target`` for the body.
-
-    With ``folder`` the lock file goes inside ``target``, which must exist (a dataset); otherwise beside it,
-    whose folder is created if missing — also the way to lock a folder that may not exist yet (a run or
-    report folder) without creating it before the command's checks.
-
-    A second holder gets :class:`LockedError` (exit status 2) naming the first: its pid, host, start time
-    and command. A lock left by a dead process is taken over with a log line. Yields the lock file's path;
-    file is removed on exit. Under ``torchrun`` only rank 0 should lock (the others write nothing).
-    """
+    """Hold the exclusive lock of ``target`` for the body (see the module doc); yields the lock file, removed
+    on exit. With ``folder`` the lock goes inside ``target``, which must exist; otherwise beside it (its folder
+    created if missing), which also locks a run or report folder that may not exist yet without creating it
+    before the command's checks. Under ``torchrun`` only rank 0 should lock (the others write nothing)."""
     t = Path(target)
     lock = lock_file_for(t, folder)
     try:

@@ -144,14 +144,10 @@ def _check_one(flag: str, path: Path, spec: Output, overwrite: bool) -> None:
 def check_outputs(
     outputs: Mapping[str, PathLike | Output | None], inputs: Iterable[PathLike] = (), overwrite: bool = False
 ) -> dict[str, Path]:
-    """Check every output of one command (keyed by the flag that names it, e.g. ``"-o"``, ``"--plot"``)
-    against every input (files or folders) and each other, before any work; see the module doc.
-
-    A bare path is a file output of any extension; ``None`` (an output not asked for) is skipped. Parents
-    of files are created if missing (to prove they can be written); a missing folder output is not (its
-    caller creates it when work starts). Returns the paths by flag.
-    Raises :class:`OutputError` (:class:`WriteError` for an unwritable folder), one line naming the flag.
-    """
+    """Check every output of one command (keyed by its flag, e.g. ``"-o"``) against every input and each other
+    before any work (see the module doc); returns the paths by flag. A bare path is a file output of any
+    extension; ``None`` (not asked for) is skipped. Parents of files are created to prove they can be written;
+    a missing folder output is not (its caller creates it when work starts)."""
     outs: dict[str, tuple[Path, Output]] = {}
     for flag, value in outputs.items():
         if value is None:

@@ -34,15 +34,9 @@ def is_plain_name(name: str) -> bool:
 
 
 def resolve_inside(root: str | os.PathLike[str], rel: str, where: str = "") -> Path:
-    """``root / rel`` when ``rel`` is a relative forward-slash path that stays inside ``root``; otherwise
-    :class:`InputError`.
-
-    Refused: an empty path, an absolute path (POSIX ``/x`` or Windows ``C:\\x``, ``\\\\server\\x``), any
-    ``..`` component, backslashes (manifests use ``/``), NUL bytes, and a path whose symbolic links lead
-    out of ``root`` once resolved. The file need not exist. The returned path is ``root`` joined with the
-    parts (not resolved), so messages show it as the user knows it. ``where`` prefixes the message, e.g.
-    ``"data/manifest.csv line 7"``.
-    """
+    """``root / rel`` (joined, not resolved, so messages show it as the user knows it; it need not exist) when
+    ``rel`` is relative, uses ``/``, has no ``..`` nor NUL and its links stay inside ``root``; otherwise one
+    :class:`InputError` prefixed by ``where`` (e.g. ``"data/manifest.csv line 7"``)."""
     base = Path(root)
     prefix = f"{where}: " if where else ""
     text = rel.strip()

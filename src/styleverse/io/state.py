@@ -147,12 +147,9 @@ def _check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
 
 
 def load_state(
-    path: str | os.PathLike[str],
-    kind: str,
-    fingerprint: Mapping[str, Any],
-    flag: str = "resume",
+    path: str | os.PathLike[str], kind: str, fingerprint: Mapping[str, Any], flag: str = "resume",
     describe: Mapping[str, Describe] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """The state saved at ``path`` by a job of ``kind`` with the same ``fingerprint``; a one-line
     :class:`ConfigError` when it is missing, unreadable, damaged or was saved with other settings, naming
     ``flag`` (the setting that asked to resume, or the work folder that holds the state)."""

@@ -9,10 +9,8 @@ valid value and would silently change a resumed run or a model; :func:`read_tens
 (:class:`~styleverse.errors.DamagedFileError`) and never touches the file. Files written before the checksum
 existed have none and are read as before, so nobody's work is lost.
 
-:func:`write_tensors` checks the free space of the target folder before writing (one
-:class:`~styleverse.errors.WriteError` naming the file, the size needed and the space free; nothing is
-written) and logs the size of what it wrote. In a resume state, a tensor equal to another one in every byte
-(the optimiser's best point is usually its previous point) is stored once and read back as a copy of its own.
+:func:`write_tensors` checks the free space first (:func:`ensure_free_space`) and logs the size written; a
+resume state stores byte-equal tensors once (:func:`seal`).
 """
 
 from __future__ import annotations

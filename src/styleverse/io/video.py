@@ -65,9 +65,8 @@ def _end(end: float | None) -> float:
 class VideoReader:
     """An open video file; use as a context manager. Raises :class:`InputError` if it cannot be decoded."""
 
-    def __init__(self, path: str | os.PathLike[str], threads: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._threads = threads
         if not self.path.exists():
             raise InputError(f"{self.path}: no such video file")
         if self.path.is_dir():
@@ -88,11 +87,11 @@ class VideoReader:
             self._container.close()
             raise InputError(f"{self.path}: file has no video stream")
         self._stream = self._container.streams.video[0]
-        if self._threads:
-            self._stream.thread_type = "AUTO"
+        self._stream.thread_type = "AUTO"
         tb = self._stream.time_base
         start = self._stream.start_time
-        self._offset = float(start * tb) if start is not None and tb is not None else 0.0
+        # the stream's start time in seconds: a frame's ``time`` here is the file's own clock minus this
+        self.offset = float(start * tb) if start is not None and tb is not None else 0.0
 
     def _probe(self) -> VideoInfo:
         s = self._stream
@@ -107,10 +106,8 @@ class VideoReader:
         audio = self._container.streams.audio
         return VideoInfo(
             duration, float(rate) if rate else None, ctx.width, ctx.height, ctx.name,
-            pixel_aspect=Fraction(sar) if sar and sar > 0 else Fraction(1),
-            frames=s.frames or None,
-            time_base=s.time_base,
-            audio=audio[0].codec_context.name if audio else None,
+            pixel_aspect=Fraction(sar) if sar and sar > 0 else Fraction(1), frames=s.frames or None,
+            time_base=s.time_base, audio=audio[0].codec_context.name if audio else None,
         )  # fmt: skip
 
     def close(self) -> None:
@@ -131,11 +128,6 @@ class VideoReader:
         if every <= 0:
             return round(span * self.info.fps) if self.info.fps else None
         return max(1, math.ceil(span / every - TIME_EPS)) if span > 0 else 0
-
-    @property
-    def offset(self) -> float:
-        """The video stream's start time in seconds: ``time`` here is the file's own clock minus this."""
-        return self._offset
 
     def frames(self, start: float = 0.0, end: float | None = None) -> Iterator[DecodedFrame]:
         """Every frame shown in ``[start, end)`` (None: to the end), in order, with its own timestamp.
@@ -183,14 +175,15 @@ class VideoReader:
                 if frame.is_corrupt:
                     self._skip(frame.pts, frame.time_base, True)
                     continue
-                t = frame.time - self._offset if frame.time is not None else index / rate
+                t = frame.time - self.offset if frame.time is not None else index / rate
                 index += 1
                 self.decoded += 1
+                self.last_time = t
                 yield DecodedFrame(t, frame.pts, frame)
 
     def _skip(self, pts: int | None, tb: Fraction | None, why: object) -> None:
         self.skipped += 1
-        at = f"at {float(pts * tb) - self._offset:.3f} s" if pts is not None and tb is not None else "(no time)"
+        at = f"at {float(pts * tb) - self.offset:.3f} s" if pts is not None and tb is not None else "(no time)"
         reason = why if isinstance(why, str) else "marked corrupt by the decoder"
         log.warning("%s: skipped a damaged frame %s (%s)", self.path.name, at, reason)
 
@@ -199,7 +192,7 @@ class VideoReader:
         if start <= 0 or tb is None:
             return
         try:
-            self._container.seek(int((start + self._offset) / tb), stream=self._stream, backward=True)
+            self._container.seek(int((start + self.offset) / tb), stream=self._stream, backward=True)
         except av.FFmpegError:  # unseekable: decode from the beginning instead
             self._reopen()
 
@@ -207,44 +200,19 @@ class VideoReader:
         self._container.close()
         self._open()
 
-    def _frames(self, start: float) -> Iterator[tuple[float, av.VideoFrame]]:
-        """Decoded frames with their times, from the key frame before ``start`` (or the beginning)."""
-        self._seek(start)
-        seeked = start > 0
-        rate = self.info.fps or 25.0
-        index = 0
-        try:
-            for frame in self._container.decode(self._stream):
-                t = frame.time - self._offset if frame.time is not None else index / rate
-                index += 1
-                self.decoded += 1
-                self.last_time = t
-                if seeked and index == 1 and t > start + TIME_EPS:
-                    break  # the seek overshot: fall back to decoding from the beginning
-                yield t, frame
-            else:
-                return
-        except av.FFmpegError as e:
-            raise InputError(f"{self.path}: decoding failed after {index} frames ({_why(e)})") from None
-        self._reopen()
-        yield from self._frames(0.0)
-
     def sample(
         self, start: float = 0.0, end: float | None = None, every: float = 1.0
     ) -> Iterator[tuple[float, av.VideoFrame]]:
         """Yield ``(time, frame)`` for the first frame at or after each of ``start, start+every, ...``
-        before ``end`` (exclusive; None = end of video). ``every <= 0`` yields every frame in the range."""
+        before ``end`` (exclusive; None = end of video); ``every <= 0`` yields every frame in the range.
+        Decoded by :meth:`frames`, so damaged frames are skipped the same way."""
         next_t = start
-        for t, frame in self._frames(start):
-            if t < start - TIME_EPS:
+        for d in self.frames(start, end):
+            if every > 0 and d.time < next_t - TIME_EPS:
                 continue
-            if end is not None and t >= end - TIME_EPS:
-                return
-            if every <= 0:
-                yield t, frame
-            elif t >= next_t - TIME_EPS:
-                yield t, frame
-                next_t = start + (math.floor((t - start + TIME_EPS) / every) + 1) * every
+            yield d.time, d.frame
+            if every > 0:
+                next_t = start + (math.floor((d.time - start + TIME_EPS) / every) + 1) * every
 
     def shortfall(self, start: float = 0.0, end: float | None = None) -> str | None:
         """After :meth:`sample` of ``[start, end)`` ran out: None when decoding reached ``end`` (or, for a
@@ -275,12 +243,11 @@ def _fit(width: int, height: int, size: int | None) -> tuple[int, int]:
 
 
 def frame_to_image(
-    frame: av.VideoFrame, size: int | None = None, reformatter: VideoReformatter | None = None
+    frame: av.VideoFrame, size: int | None = None, reformatter: VideoReformatter | None = None, fmt: str = "rgb24"
 ) -> Image.Image:
-    """An RGB PIL image of a decoded frame, scaled down (area filter) so its longest side is ``size``."""
-    rf = reformatter or VideoReformatter()
+    """A PIL image (RGB, or ``fmt``) of a decoded frame, scaled down (area filter) so its longest side is ``size``."""
     w, h = _fit(frame.width, frame.height, size)
-    return rf.reformat(frame, width=w, height=h, format="rgb24", interpolation="AREA").to_image()
+    return (reformatter or VideoReformatter()).reformat(frame, w, h, fmt, interpolation="AREA").to_image()
 
 
 def frame_thumbnail(
@@ -292,9 +259,7 @@ def frame_thumbnail(
     millisecond, whereas a full RGB conversion of a 720p frame costs ~10 ms, so frames that are dropped
     never pay for one.
     """
-    rf = reformatter or VideoReformatter()
-    w, h = _fit(frame.width, frame.height, size)
-    return rf.reformat(frame, width=w, height=h, format="gray", interpolation="AREA").to_image()
+    return frame_to_image(frame, size, reformatter, "gray")
 
 
 def _why(e: BaseException) -> str:

@@ -8,7 +8,6 @@ import contextlib
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +18,7 @@ import av
 import numpy as np
 
 from styleverse.errors import OutputError
+from styleverse.io.images import temp_beside
 from styleverse.io.video import TIME_EPS
 
 log = logging.getLogger("styleverse")
@@ -158,12 +158,6 @@ def _can_copy(fmt: str, stream: av.audio.stream.AudioStream) -> bool:
         return False
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 class VideoWriter:
     """Encodes upright RGB frames into a video file, atomically: frames go to a hidden temporary file
     beside ``path`` that replaces ``path`` only when :meth:`close` succeeds (:meth:`abort` removes it).
@@ -175,30 +169,20 @@ class VideoWriter:
     """
 
     def __init__(
-        self,
-        path: str | os.PathLike[str],
-        width: int,
-        height: int,
-        time_base: Fraction,
-        rate: Fraction | None = None,
-        crf: int = DEFAULT_CRF,
-        audio: AudioSource | None = None,
-        preset: str = "medium",
-    ) -> None:
+        self, path: str | os.PathLike[str], width: int, height: int, time_base: Fraction, rate: Fraction | None = None,
+        crf: int = DEFAULT_CRF, audio: AudioSource | None = None,
+    ) -> None:  # fmt: skip
         self.path = Path(path)
         fmt = container_for(self.path)
         if width % 2 or height % 2:
             raise ValueError(f"H.264 4:2:0 needs even sizes, got {width}x{height}")
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp", suffix=self.path.suffix)
-        os.close(fd)
-        self._tmp = Path(tmp)
-        os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+        self._tmp = temp_beside(self.path)
         opts = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
         self._out = av.open(str(self._tmp), mode="w", format=fmt, options=opts)
         s = self._out.add_stream("libx264", rate=rate or Fraction(25))
         s.width, s.height, s.pix_fmt = width, height, "yuv420p"
         s.time_base = s.codec_context.time_base = self.time_base = time_base  # the muxer may change the stream's
-        s.options = {"crf": str(crf), "preset": preset}
+        s.options = {"crf": str(crf), "preset": "medium"}
         s.codec_context.colorspace = s.codec_context.color_primaries = s.codec_context.color_trc = 1  # BT.709
         self._video, self._last = s, cast(int | None, None)
         self._audio = _AudioTrack(self._out, fmt, audio) if audio is not None else None

@@ -57,9 +57,8 @@ class VideoConfig:
         if not (self.start >= 0 and math.isfinite(self.start)):
             raise ConfigError("start must be a time >= 0", setting="start")
         if self.end is not None and not self.end > self.start:
-            raise ConfigError(
-                f"end ({self.end:g} s) must come after start ({self.start:g} s)", setting=("end", "start")
-            )
+            msg = f"end ({self.end:g} s) must come after start ({self.start:g} s)"
+            raise ConfigError(msg, setting=("end", "start"))
         if self.max_frames is not None and self.max_frames < 1:
             raise ConfigError("max_frames must be at least 1", setting="max_frames")
         if self.size is not None and not 16 <= self.size <= 16384:

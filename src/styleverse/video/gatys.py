@@ -64,17 +64,10 @@ class GatysFrameStylizer:
     """
 
     def __init__(
-        self,
-        model: StyleContentModel,
-        config: TransferConfig,
-        targets: GramDict,
-        temporal_weight: float,
-        steps_first: int,
-        steps: int,
-        preserve_color: str = "none",
-        callback: Callback | None = None,
+        self, model: StyleContentModel, config: TransferConfig, targets: GramDict, temporal_weight: float,
+        steps_first: int, steps: int, preserve_color: str = "none", callback: Callback | None = None,
         stop: Stop = never,
-    ) -> None:
+    ) -> None:  # fmt: skip
         if not temporal_weight >= 0:
             raise ConfigError("temporal_weight must be >= 0", setting="temporal_weight")
         self.model, self.config, self.callback, self.stop = model, config, callback, stop

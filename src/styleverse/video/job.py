@@ -16,8 +16,9 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -125,13 +126,9 @@ def gatys_stylizer(
 
 
 def run_video(
-    job: VideoJob,
-    callback: Callback | None = None,
-    stylizer: FrameStylizer | None = None,
-    stylizer_info: dict[str, Any] | None = None,
-    stylizer_inputs: Sequence[Path] = (),
-    stop: Stop = never,
-) -> VideoOutcome:
+    job: VideoJob, callback: Callback | None = None, stylizer: FrameStylizer | None = None,
+    stylizer_info: dict[str, Any] | None = None, stylizer_inputs: Sequence[Path] = (), stop: Stop = never,
+) -> VideoOutcome:  # fmt: skip
     """Run ``job`` (see the module doc). ``stop()`` is asked before every frame (and by the Gatys stylizer
     before every step): True ends the run ``interrupted``, the finished frames kept in the work folder.
     ``stylizer`` replaces the Gatys one (a feed-forward network in
@@ -157,14 +154,9 @@ def run_video(
 
 
 def _locked(
-    job: VideoJob,
-    reader: VideoReader,
-    plan: OutputPlan,
-    stylizer: FrameStylizer | None,
-    info: dict[str, Any] | None,
-    callback: Callback | None,
-    stop: Stop = never,
-) -> VideoOutcome:
+    job: VideoJob, reader: VideoReader, plan: OutputPlan, stylizer: FrameStylizer | None,
+    info: dict[str, Any] | None, callback: Callback | None, stop: Stop = never,
+) -> VideoOutcome:  # fmt: skip
     """The job with its outputs locked: work folder, frames, outputs."""
     work = WorkFolder(plan.work, fingerprint(job, frames_only=True, stylizer=info))
     if job.overwrite:
@@ -175,28 +167,14 @@ def _locked(
     return _frames(job, reader, plan, work, records, stylizer_state, stylizer, info, callback, stop)
 
 
-def _decoded(reader: VideoReader, cfg: VideoConfig) -> Iterator[DecodedFrame]:
-    for i, d in enumerate(reader.frames(cfg.start, cfg.end)):
-        if cfg.max_frames is not None and i >= cfg.max_frames:
-            return
-        yield d
-
-
 def _frames(
-    job: VideoJob,
-    reader: VideoReader,
-    plan: OutputPlan,
-    work: WorkFolder,
-    records: list[dict[str, Any]],
-    stylizer_state: dict[str, Any],
-    stylizer: FrameStylizer | None,
-    stylizer_info: dict[str, Any] | None,
-    callback: Callback | None,
-    stop: Stop = never,
-) -> VideoOutcome:
+    job: VideoJob, reader: VideoReader, plan: OutputPlan, work: WorkFolder, records: list[dict[str, Any]],
+    stylizer_state: dict[str, Any], stylizer: FrameStylizer | None, stylizer_info: dict[str, Any] | None,
+    callback: Callback | None, stop: Stop = never,
+) -> VideoOutcome:  # fmt: skip
     """The frame loop with resume; then the outputs."""
     cfg, emit = job.video, callback or (lambda ev: None)
-    frames = _decoded(reader, cfg)
+    frames = islice(reader.frames(cfg.start, cfg.end), cfg.max_frames)
     first = next(frames, None)
     if first is None:
         where = f" between {cfg.start:g} s and {cfg.end:g} s" if cfg.end else f" after {cfg.start:g} s"
@@ -218,7 +196,7 @@ def _frames(
     device = getattr(stylizer, "device", None) or resolve_device(job.gatys.device)
     with peak_memory(torch.device(device)) as peak:  # of this session's frames
         try:
-            for i, dec in enumerate(_chain(first, frames)):
+            for i, dec in enumerate(chain([first], frames)):
                 if i < done:
                     _check_same(job, records[i], dec)
                     if i == done - 1:
@@ -251,11 +229,6 @@ def _frames(
     return VideoOutcome(paths, side, len(records), len(records))
 
 
-def _chain(first: DecodedFrame, rest: Iterator[DecodedFrame]) -> Iterator[DecodedFrame]:
-    yield first
-    yield from rest
-
-
 def _check_same(job: VideoJob, record: dict[str, Any], dec: DecodedFrame) -> None:
     if abs(float(record["time"]) - dec.time) > 1e-3:
         raise InputError(
@@ -266,16 +239,10 @@ def _check_same(job: VideoJob, record: dict[str, Any], dec: DecodedFrame) -> Non
 
 def _record(res: FrameResult, dec: DecodedFrame) -> dict[str, Any]:
     return {
-        "index": res.index,
-        "time": dec.time,
-        "pts": dec.pts,
-        "seconds": res.seconds,
-        "flow_ms": res.flow_seconds * 1000,
-        "steps": res.steps,
-        "losses": res.losses,
-        "warp_error": res.warp_error,
-        "input_warp_error": res.input_warp_error,
-    }
+        "index": res.index, "time": dec.time, "pts": dec.pts, "seconds": res.seconds,
+        "flow_ms": res.flow_seconds * 1000, "steps": res.steps, "losses": res.losses,
+        "warp_error": res.warp_error, "input_warp_error": res.input_warp_error,
+    }  # fmt: skip
 
 
 def _audio_end(reader: VideoReader, cfg: VideoConfig, records: list[dict[str, Any]]) -> float | None:

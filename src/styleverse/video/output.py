@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,9 +98,7 @@ def _pts(record: dict[str, Any], first: dict[str, Any], first_pts: int | None, t
 def _input_frames(job: VideoJob, n: int, size: tuple[int, int], rotation: int) -> Iterator[np.ndarray]:
     """The first ``n`` input frames of the job's range again, as the loop saw them (for --compare)."""
     with VideoReader(job.input) as reader:
-        for i, d in enumerate(reader.frames(job.video.start, job.video.end)):
-            if i >= n:
-                return
+        for d in islice(reader.frames(job.video.start, job.video.end), n):
             yield frame_to_array(d.frame, size, rotation, reader.reformatter)
 
 
@@ -117,51 +116,30 @@ def _write_video(
     first = next(frames)
     h, w = first.shape[:2]
     with VideoWriter(path, w, h, tb, rate, job.video.crf, audio) as writer:
-        for rec, arr in zip(records, _chain(first, frames), strict=True):
+        for rec, arr in zip(records, chain([first], frames), strict=True):
             writer.write(arr, _pts(rec, records[0], timing["first_pts"], tb))
-    return {
-        "file": str(path),
-        "codec": "h264",
-        "size": [w, h],
-        "audio": writer.audio_codec,
-        "audio_copied": writer.audio_copied,
-    }
-
-
-def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    yield first
-    yield from rest
+    audio_info = {"audio": writer.audio_codec, "audio_copied": writer.audio_copied}
+    return {"file": str(path), "codec": "h264", "size": [w, h], **audio_info}
 
 
 def _write_folder(folder: Path, frames: Iterator[np.ndarray]) -> dict[str, Any]:
+    from PIL import Image
+
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
     for n, arr in enumerate(frames, 1):
-        save_image(_pil(arr), folder / FRAME_NAME.format(n))
+        save_image(Image.fromarray(arr, "RGB"), folder / FRAME_NAME.format(n))
     for stale in folder.glob("frame_*.png"):  # left by an earlier, longer run replaced with --overwrite
         if stale.name > FRAME_NAME.format(n):
             stale.unlink()
     return {"folder": str(folder), "frames": n, "name": FRAME_NAME}
 
 
-def _pil(arr: np.ndarray) -> Any:
-    from PIL import Image
-
-    return Image.fromarray(arr, "RGB")
-
-
 def write_outputs(
-    job: VideoJob,
-    plan: OutputPlan,
-    work: WorkFolder,
-    reader: VideoReader,
-    records: list[dict[str, Any]],
-    timing: dict[str, Any],
-    info: BackboneInfo | None,
-    stylizer_info: dict[str, Any] | None,
-    fingerprint: dict[str, Any],
-    emit: Callable[[StageStarted], None],
-) -> tuple[dict[str, Path], dict[str, Any]]:
+    job: VideoJob, plan: OutputPlan, work: WorkFolder, reader: VideoReader, records: list[dict[str, Any]],
+    timing: dict[str, Any], info: BackboneInfo | None, stylizer_info: dict[str, Any] | None,
+    fingerprint: dict[str, Any], emit: Callable[[StageStarted], None],
+) -> tuple[dict[str, Path], dict[str, Any]]:  # fmt: skip
     """Write the video (or PNG sequence), the comparison, the plot and last the sidecar (whose presence
     with ``complete: true`` is what marks the job finished)."""
     outputs: dict[str, Any] = {}

@@ -24,17 +24,16 @@ def metric(records: Sequence[dict[str, Any]]) -> WarpingError:
 
 
 def sidecar(
-    job: VideoJob,
-    reader: VideoReader,
-    records: Sequence[dict[str, Any]],
-    timing: dict[str, Any],
-    outputs: dict[str, Any],
-    info: BackboneInfo | None,
-    stylizer_info: dict[str, Any] | None,
+    job: VideoJob, reader: VideoReader, records: Sequence[dict[str, Any]], timing: dict[str, Any],
+    outputs: dict[str, Any], info: BackboneInfo | None, stylizer_info: dict[str, Any] | None,
     fingerprint: dict[str, Any],
-) -> VideoSidecar:
+) -> VideoSidecar:  # fmt: skip
     """Everything needed to understand and repeat the run; ``complete`` + ``fingerprint`` mark it finished."""
     vi = reader.info
+    source = InputVideo(
+        (vi.width, vi.height), str(vi.pixel_aspect), timing["rotation"], vi.fps, str(vi.time_base), vi.codec,
+        vi.audio, timing.get("skipped", 0),
+    )  # fmt: skip
     return VideoSidecar(
         complete=True,
         content=str(job.input),
@@ -43,16 +42,7 @@ def sidecar(
         settings=job.settings(),
         fingerprint=fingerprint,
         video=job.video,
-        input_video=InputVideo(
-            (vi.width, vi.height),
-            str(vi.pixel_aspect),
-            timing["rotation"],
-            vi.fps,
-            str(vi.time_base),
-            vi.codec,
-            vi.audio,
-            timing.get("skipped", 0),
-        ),
+        input_video=source,
         outputs=outputs,
         frames_done=len(records),
         metric=metric(records),

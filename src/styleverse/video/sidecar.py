@@ -60,16 +60,10 @@ class InputVideo:
         """The input a sidecar records; missing or malformed values take their defaults."""
         raw = d.get("size")
         w, h = (integer(x) for x in raw) if isinstance(raw, list) and len(raw) == 2 else (None, None)
-        return cls(
-            (w, h) if w is not None and h is not None else None,
-            text(d.get("pixel_aspect")) or "1",
-            integer(d.get("rotation")),
-            number(d.get("fps")),
-            text(d.get("time_base")),
-            text(d.get("codec")),
-            text(d.get("audio")),
-            integer(d.get("skipped_damaged_frames")) or 0,
-        )
+        size = (w, h) if w is not None and h is not None else None
+        rotation, fps, skipped = integer(d.get("rotation")), number(d.get("fps")), d.get("skipped_damaged_frames")
+        tb, codec, audio = (text(d.get(k)) for k in ("time_base", "codec", "audio"))
+        return cls(size, text(d.get("pixel_aspect")) or "1", rotation, fps, tb, codec, audio, integer(skipped) or 0)
 
 
 @dataclass(frozen=True, kw_only=True)

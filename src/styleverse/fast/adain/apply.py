@@ -40,7 +40,6 @@ from styleverse.fast.adain.model import (
     masked_adain,
     mix_stats,
     resize_mask,
-    stats_of,
 )
 from styleverse.io.images import list_images, load_image, load_tensor, pad_to_multiple, resize_longest
 from styleverse.nn.color import luminance_transfer, match_histogram
@@ -63,11 +62,7 @@ class Style:
 
 @torch.inference_mode()
 def image_style(
-    model: AdaINModel,
-    source: str | os.PathLike[str],
-    size: int | None,
-    device: torch.device,
-    precision: str = "fp32",
+    model: AdaINModel, source: str | os.PathLike[str], size: int | None, device: torch.device, precision: str = "fp32"
 ) -> Style:
     """The style of an image, or of a folder (the mean of its images' μ and σ, equal weights), seen at
     longest side ``size``."""
@@ -90,7 +85,7 @@ def _stats(model: AdaINModel, image: torch.Tensor, device: torch.device, precisi
     x = _padded(image.to(device), precision)
     with autocast(device, precision):
         mean, std = model.net.style_stats(x)
-    return stats_of(mean, std)
+    return ChannelStats(mean.reshape(-1).float().cpu(), std.reshape(-1).float().cpu())
 
 
 def _padded(x: torch.Tensor, precision: str) -> torch.Tensor:
@@ -135,16 +130,10 @@ class AdaINStylizer:
     """
 
     def __init__(
-        self,
-        model: AdaINModel,
-        styles: Sequence[Style],
-        weights: Sequence[float] | None = None,
-        alpha: float = 1.0,
-        preserve_color: str = "none",
-        mask: torch.Tensor | None = None,
-        device: torch.device | None = None,
+        self, model: AdaINModel, styles: Sequence[Style], weights: Sequence[float] | None = None, alpha: float = 1.0,
+        preserve_color: str = "none", mask: torch.Tensor | None = None, device: torch.device | None = None,
         precision: str = "fp32",
-    ):
+    ):  # fmt: skip
         check_controls([not s.images for s in styles], weights, alpha, preserve_color, mask is not None)
         for s in styles:
             check_stats(s.stats, model, s.name)
@@ -222,10 +211,8 @@ def check_controls(
         raise ConfigError("style_weights must be finite, >= 0 and not all zero", setting="style_weights")
     if mask:
         if len(banks) != 2:
-            n = len(banks)
-            raise ConfigError(
-                f"mask needs exactly two styles (white region: first, black: second), not {n}", setting="mask"
-            )
+            msg = f"mask needs exactly two styles (white region: first, black: second), not {len(banks)}"
+            raise ConfigError(msg, setting="mask")
         if weights is not None:
             raise ConfigError(
                 "style_weights mixes styles everywhere; with mask each style has its own region",

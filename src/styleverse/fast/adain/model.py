@@ -224,21 +224,15 @@ def save_adain(model: AdaINModel, path: str | os.PathLike[str]) -> Path:
     return write_artifact(path, ADAIN, tensors, model.metadata())
 
 
-def _read(p: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    return read_artifact(p, ADAIN)
-
-
 def load_adain(path: str | os.PathLike[str], encoder: tuple[VGGFeatures, BackboneInfo] | None = None) -> AdaINModel:
     """Read a decoder file and build its encoder (``encoder`` given: use that one, e.g. a shared instance).
 
     One-line :class:`InputError` for a missing, corrupt or foreign file; :class:`WeightsError` when the
     recorded encoder cannot be loaded or is not the network the decoder was trained with."""
     p = Path(path)
-    tensors, meta = _read(p)
+    tensors, meta = read_artifact(p, ADAIN)  # every tensor checked to be finite
     try:
         decoder = Decoder(DecoderSpec.from_dict(meta["decoder"]))
-        if any(not torch.isfinite(t).all() for t in tensors.values()):
-            raise ValueError("weights hold NaN or inf")
         decoder.load_state_dict(tensors)
         enc_info = dict(meta["encoder"])
     except Exception as e:
@@ -250,11 +244,6 @@ def load_adain(path: str | os.PathLike[str], encoder: tuple[VGGFeatures, Backbon
         raise InputError(f"{p}: decoder takes {decoder.spec.in_channels} channels, its encoder gives another number")
     net = AdaINNet(enc, decoder).eval().requires_grad_(False)
     return AdaINModel(net, enc_info, dict(meta.get("settings") or {}), int(meta.get("step", 0)))
-
-
-def stats_of(mean: torch.Tensor, std: torch.Tensor) -> ChannelStats:
-    """:class:`ChannelStats` of one image from (1, C) or (C,) tensors, float32 on the CPU."""
-    return ChannelStats(mean.reshape(-1).float().cpu(), std.reshape(-1).float().cpu())
 
 
 def mix_stats(styles: Sequence[ChannelStats], weights: Sequence[float] | None = None) -> ChannelStats:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -56,11 +56,13 @@ from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, locked_training_outputs, sample_file, write_model
 from styleverse.training.photos import Batches, content_photos, crop_photo
+from styleverse.training.result import TrainResult, settings_dict
 from styleverse.training.settings import Check, refuse_first, trainer_checks
 
 STATE_KIND = "adain_train"
 SAMPLES = 4  # photos and styles in a sample grid
 EPS = 1e-5  # in σ of the style loss, as in the authors' code
+AdaINTrainResult = TrainResult[AdaINModel]
 
 
 @dataclass(frozen=True)
@@ -96,14 +98,11 @@ class AdaINTrainConfig:
     overwrite: bool = not_fingerprinted(False)
 
     def validate(self) -> None:
+        named = Path(self.output).suffix == ".safetensors"
         checks: list[Check] = [
             (bool(self.content), "content: give photos (files, folders or a frames manifest)", "content"),
             (bool(self.style), "style: give the images of styles (files, folders or a frames manifest)", "style"),
-            (
-                Path(self.output).suffix == ".safetensors",
-                f"{self.output}: the decoder file name must end in .safetensors",
-                (),
-            ),
+            (named, f"{self.output}: the decoder file name must end in .safetensors", ()),
             (16 <= self.size <= 4096 and self.size % 8 == 0, "size must be a multiple of 8 from 16 to 4096", "size"),
             (self.load_size >= self.size, "load_size must be at least size", ("load_size", "size")),
             (self.lr_decay >= 0 and math.isfinite(self.lr_decay), "lr_decay must be a number >= 0", "lr_decay"),
@@ -112,21 +111,7 @@ class AdaINTrainConfig:
         DecoderSpec(self.features.arch, 512, self.width).validate()
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-        return {**d, "features": self.features.settings()}
-
-
-@dataclass
-class AdaINTrainResult:
-    model: AdaINModel
-    output: Path
-    history: list[dict[str, float]]
-    interrupted: bool
-    seconds: float
-
-
-def _seed(seed: int, *parts: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, *parts]))
+        return settings_dict(self)
 
 
 def random_crop(images: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
@@ -150,7 +135,7 @@ class PairBatches:
         self.size, self.seed, self.rank = cfg.size, cfg.seed, ctx.rank
 
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = _seed(self.seed, 11, step, self.rank)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 11, step, self.rank]))
         c, s = self.photos(step)[0], self.styles(step)[0]
         return random_crop(c, self.size, rng), random_crop(s, self.size, rng)
 
@@ -280,4 +265,4 @@ def _train(
     finally:
         batches.close()
     net.eval()
-    return AdaINTrainResult(task.adain_model(result.step), out, result.history, result.interrupted, result.seconds)
+    return AdaINTrainResult.of(task.adain_model(result.step), out, result)
