@@ -153,6 +153,18 @@ class FastKind(ModelKind):
         return FastStylizer(opened.network, spec.mix, spec.strength, colour, opened.device, opened.precision)
 
 
+class GanKind(FastKind):
+    """A style-aware generator from ``gan train`` (:mod:`styleverse.fast.gan.model`): a transform network's
+    interface and settings, so it runs on the fast frame stylizer."""
+
+    name, made_by = "gan_model", "gan train"
+
+    def load(self, path: Path, device: torch.device, precision: str) -> Any:
+        from styleverse.fast.gan.model import load_gan
+
+        return load_gan(path)
+
+
 class OnnxKind(FastKind):
     """A transform network exported by ``fast export``, run by onnxruntime on the CPU in float32."""
 
@@ -209,8 +221,8 @@ class AdaINKind(ModelKind):
         return AdaINStylizer(model, styles, spec.style_weights, spec.alpha, spec.preserve_color, mask, dev, prec)
 
 
-KINDS: dict[str, ModelKind] = {k.name: k for k in (FastKind(), AdaINKind(), OnnxKind())}
-FAST_KINDS = ("fast_model", "fast_onnx")  # what `fast apply` and `video --model` take
+KINDS: dict[str, ModelKind] = {k.name: k for k in (FastKind(), AdaINKind(), OnnxKind(), GanKind())}
+FAST_KINDS = ("fast_model", "fast_onnx", "gan_model")  # what `fast apply` and `video --model` take
 ADAIN_KINDS = ("adain_decoder",)  # what `adain apply` and `video --adain` take
 
 
