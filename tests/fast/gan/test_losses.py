@@ -96,7 +96,7 @@ def _check_health() -> None:
     constant = torch.full((2, 3, 16, 16), 0.3)
     found = [health.update(s, {"real": 0.5, "fake": 0.52}, photos, constant) for s in range(9, 12)]
     assert any("barely changed" in m for w in found for m in w)
-    assert [w["step"] for w in health.report()["warnings"]][0] == 5
+    assert health.report()["warnings"][0]["step"] == 5
     guess = [health.update(s, {"real": 0.5, "fake": 0.5}, photos, photos) for s in range(12, 16)]
     assert any("guessing" in m for w in guess for m in w)
     restored = Health(5)

@@ -45,7 +45,7 @@ def test_both_networks_train_in_turns_and_the_outputs_are_written(data: Path, tm
     assert (tmp_path / "m.losses.png").is_file()
     assert sorted(p.name for p in (tmp_path / "m.samples").iterdir()) == ["step_000004.png", "step_000008.png"]
     with safe_open(str(state_path(tmp_path / "m.safetensors")), "pt") as f:
-        assert any(k.startswith("model/discriminator") or "discriminator" in k for k in f.keys())
+        assert any("discriminator" in k for k in f.keys())  # noqa: SIM118  # safe_open is not a dict
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -99,7 +99,8 @@ def test_universes_from_folders_names_and_manifest_labels(tmp_path: Path) -> Non
     frames = make_frames(tmp_path / "frames")
     named = load_universes([f"pink={frames / 'gwen'}", str(frames / "miles")], [], 32)
     assert [u.name for u in named] == ["pink", "miles"] and len(named[0].frames) == 8
-    rows = [Row(str(p.relative_to(frames)), p.parent.name, "film.mp4", 0.0, "0") for p in sorted(frames.glob("*/*.png"))]
+    pngs = sorted(frames.glob("*/*.png"))
+    rows = [Row(str(p.relative_to(frames)), p.parent.name, "film.mp4", 0.0, "0") for p in pngs]
     write_manifest(frames, rows)
     by_label = load_universes([str(frames)], ["miles", "gwen"], 32)
     assert [u.name for u in by_label] == ["miles", "gwen"]
