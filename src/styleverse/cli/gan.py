@@ -161,13 +161,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from styleverse.fast.gan.export import export_gan
+    from styleverse.fast.export import export_onnx
     from styleverse.fast.gan.model import load_gan
 
     out = onnx_output(args, [args.model])
     model = load_gan(args.model)
     baked = args.universe is not None or bool(args.mix) or args.strength is not None
-    written = export_gan(model, out, parse_mix(args.universe, args.mix), args.strength)
+    # the generator takes what a fast network takes (image, universe weights), so fast's export writes it
+    written = export_onnx(model, out, parse_mix(args.universe, args.mix), args.strength)  # type: ignore[arg-type]
     how = "mix baked in" if baked else "weights and strength are inputs"
     print(f"wrote {written} ({', '.join(model.universes)}; {how}; any frame size)")
     return 0

@@ -73,14 +73,14 @@ def test_file_round_trip_and_damaged_or_foreign_files(tmp_path: Path) -> None:
 
 def test_opens_as_a_frame_stylizer_and_exports_to_onnx_within_two_levels(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    from styleverse.fast.gan.export import export_gan
+    from styleverse.fast.export import export_onnx
     from styleverse.fast.open import StylizerSpec
 
     model = GanModel(tiny())
     path = save_gan(model, tmp_path / "m.safetensors")
     torch_stylizer = open_stylizer(StylizerSpec(str(path), mix="miles", precision="fp32", device="cpu"), FAST_KINDS)
     assert torch_stylizer.kind == "gan_model" and torch_stylizer.universes == ("gwen", "miles")
-    export_gan(load_gan(path), tmp_path / "m.onnx")
+    export_onnx(load_gan(path), tmp_path / "m.onnx")  # type: ignore[arg-type]  # a fast network's interface
     onnx_stylizer = open_stylizer(StylizerSpec(str(tmp_path / "m.onnx"), mix="miles"), FAST_KINDS)
     assert onnx_stylizer.kind == "fast_onnx"
     for size in [(32, 32), (37, 50), (100, 24)]:  # the graph follows the frame's size
@@ -88,7 +88,7 @@ def test_opens_as_a_frame_stylizer_and_exports_to_onnx_within_two_levels(tmp_pat
         a, b = torch_stylizer(x), onnx_stylizer(x)
         assert a.shape == b.shape == x.shape
         assert float((a - b).abs().max()) * 255 <= 2.0
-    export_gan(load_gan(path), tmp_path / "baked.onnx", mix="gwen", strength=0.5)
+    export_onnx(load_gan(path), tmp_path / "baked.onnx", mix="gwen", strength=0.5)  # type: ignore[arg-type]
     baked = open_stylizer(str(tmp_path / "baked.onnx"), FAST_KINDS)
     half = open_stylizer(StylizerSpec(str(path), mix="gwen", strength=0.5, precision="fp32", device="cpu"))
     x = torch.rand(1, 3, 48, 48)

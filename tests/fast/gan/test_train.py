@@ -97,8 +97,8 @@ def test_universes_from_folders_names_and_manifest_labels(tmp_path: Path) -> Non
     from styleverse.frames.manifest import Row, write_manifest
 
     frames = make_frames(tmp_path / "frames")
-    named = load_universes([f"pink={frames / 'gwen'}", str(frames / "miles")], [], 32)
-    assert [u.name for u in named] == ["pink", "miles"] and len(named[0].frames) == 8
+    named = load_universes([str(frames / "gwen"), str(frames / "miles" / "miles_0.png")], [], 32)
+    assert [u.name for u in named] == ["gwen", "miles_0"] and len(named[0].frames) == 8
     pngs = sorted(frames.glob("*/*.png"))
     rows = [Row(str(p.relative_to(frames)), p.parent.name, "film.mp4", 0.0, "0") for p in pngs]
     write_manifest(frames, rows)
@@ -106,7 +106,7 @@ def test_universes_from_folders_names_and_manifest_labels(tmp_path: Path) -> Non
     assert [u.name for u in by_label] == ["miles", "gwen"]
     assert all("miles" in p.name for p in by_label[0].frames)
     with pytest.raises(ConfigError, match="two universes are named gwen"):
-        load_universes([str(frames / "gwen"), f"gwen={frames / 'miles'}"], [], 32)
+        load_universes([str(frames / "gwen"), f"{frames / 'gwen'}/"], [], 32)
     with pytest.raises(InputError, match="too small"):
         load_universes([str(frames / "gwen")], [], 64)
 

@@ -2,9 +2,9 @@
 
 A universe is a collection of frames, not one style image (Sanakoyeu et al. learn an artist from all of
 their works): ``--style`` takes image files, folders and frame manifests. Without labels each ``--style``
-item is a universe, named after its file or folder or written ``NAME=PATH`` (as ``fast train`` names them);
-with labels, each label is a universe and its frames are the manifest rows of that label (augmented rows are
-skipped, as ``styles bank`` does).
+item is a universe named after its folder (or its file, up to the first dot); with labels, each label is a
+universe and its frames are the manifest rows of that label (augmented rows are skipped, as ``styles bank``
+does).
 
 A step's batch is a pure function of ``(seed, step, process)``: the photos and their universes come from
 :class:`styleverse.training.photos.Batches` (sample position ``p`` takes universe ``p mod S``), every sample
@@ -42,7 +42,6 @@ class Universe:
 def load_universes(style: Sequence[str], labels: Sequence[str], size: int) -> list[Universe]:
     """The universes of ``--style`` and ``--label`` (see the module doc), each frame at least ``size`` px on
     its short side. One-line errors for no frames, a frame too small and two universes of one name."""
-    from styleverse.fast.train import split_name
     from styleverse.styles.inputs import expand_inputs
 
     if not style:
@@ -54,12 +53,13 @@ def load_universes(style: Sequence[str], labels: Sequence[str], size: int) -> li
             out.append(Universe(label, ", ".join(style), tuple(content_photos(frames, size))))
     else:
         for item in style:
-            name, path = split_name(item, False)
-            out.append(Universe(name, path, tuple(content_photos([path], size))))
+            p = Path(item)
+            name = p.name.split(".")[0] if p.is_file() else p.name
+            out.append(Universe(name or item, item, tuple(content_photos([item], size))))
     names = [u.name for u in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ConfigError(f"two universes are named {', '.join(dup)}; write NAME=PATH", setting="style")
+        raise ConfigError(f"two universes are named {', '.join(dup)}; rename a folder or file", setting="style")
     return out
 
 

@@ -10,7 +10,7 @@ Departures, each for a reason: nearest-neighbour upsampling followed by a convol
 convolutions (Odena et al. 2016, against checkerboard artefacts, as ``fast`` does); each upsampling goes to
 the exact size of the matching encoder stage, so any frame size works without padding (and an ONNX export
 keeps that); replicate padding instead of the code's 15-pixel reflection pad and valid convolutions, so a
-latent of one pixel still works; every normalisation is *conditional* (:class:`styleverse.fast.model.
+latent of one pixel still works; every normalisation is *conditional* (:class:`styleverse.nn.norm.
 CondInstanceNorm`, one (γ, β) per universe, Dumoulin et al. 2017), so one generator holds several universes
 and mixes them as a ``fast`` network does. Pixels are [0, 1] in and out (the code used [-1, 1]).
 
@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from styleverse.errors import ConfigError, InputError
-from styleverse.fast.model import CondInstanceNorm
 from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
+from styleverse.nn.norm import CondInstanceNorm
 
 GAN_KIND = "gan_model"
 GAN_FORMAT = 1

@@ -148,9 +148,11 @@ class GanTask(TrainTask):
     def __init__(
         self, cfg: GanTrainConfig, pair: GanPair, opt: AlternatingAdam, batches: GanBatches,
         device: torch.device, precision: str, meta: dict[str, Any], samples: list[Path],
+        frames: list[Path] | None = None,
     ) -> None:  # fmt: skip
         self.cfg, self.model, self.pair, self.opt, self.batches = cfg, pair, pair, opt, batches
         self.device, self.precision, self.meta, self.sample_photos = device, precision, meta, samples
+        self.sample_frames = frames or []  # one frame per universe, heading its column of the sample grid
         self.gate, self.health, self.fmt = Gate(cfg.win_rate), Health(cfg.health_window), memory_format(precision)
         self.ctx = DistContext()
 
@@ -210,10 +212,10 @@ class GanTask(TrainTask):
         write_model(Path(self.cfg.output), write, [], title)
 
     def sample(self, step: int) -> None:
-        from styleverse.fast.samples import sample_grid
+        from styleverse.fast.gan.samples import sample_grid
 
         path = sample_file(Path(self.cfg.output), step)
-        sample_grid(self.pair.generator, self.sample_photos, self.cfg.size, path, self.device)  # type: ignore[arg-type]
+        sample_grid(self.pair.generator, self.sample_photos, self.sample_frames, self.cfg.size, path, self.device)
         self.pair.generator.train()
 
     def extra_state(self) -> dict[str, Any]:
@@ -226,21 +228,15 @@ class GanTask(TrainTask):
 
 def digest(paths: list[Path]) -> str:
     """Identity of an ordered list of files (paths, sizes, mtimes): a resumed run must see the same data."""
-    from styleverse.fast.train import digest as files_digest
+    from styleverse.styles.inputs import inputs_digest
+    from styleverse.styles.targets import StyleImage
 
-    return files_digest(paths)
-
-
-def style_paths(cfg: GanTrainConfig) -> list[str]:
-    """The files and folders ``--style`` names (``NAME=PATH`` as its path)."""
-    from styleverse.fast.train import split_name
-
-    return [split_name(s, False)[1] for s in cfg.style] if not cfg.labels else list(cfg.style)
+    return inputs_digest([StyleImage(p, 1.0) for p in paths])
 
 
 def check_outputs(cfg: GanTrainConfig) -> Path:
     """The model path, after checking every output against the photos and frames and each other."""
-    sources = [*cfg.content, *style_paths(cfg)]
+    sources = [*cfg.content, *cfg.style]
     return check_training_outputs(
         cfg.output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every,
         inputs=list(sources), photo_sources=sources,
@@ -276,7 +272,8 @@ def _train(
     picks = photos[:: max(1, len(photos) // SAMPLE_PHOTOS)][:SAMPLE_PHOTOS]
     batches = GanBatches(photos, universes, cfg.size, cfg.load_size, cfg.batch_size, cfg.seed, ctx.rank,
                          ctx.world_size)  # fmt: skip
-    task = GanTask(cfg, pair, opt, batches, device, precision, meta, picks)
+    heads = [u.frames[0] for u in universes]
+    task = GanTask(cfg, pair, opt, batches, device, precision, meta, picks, heads)
     loop = LoopConfig(cfg.steps, state_path(out), STATE_KIND, _fingerprint(cfg, photos, universes),
                       cfg.checkpoint_every, cfg.sample_every, cfg.resume,
                       describe={"photos": lambda _a, _b: "the content photos changed since the run began",
