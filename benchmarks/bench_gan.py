@@ -97,11 +97,14 @@ def rows_for(
     """The table rows of one frame size: each precision in torch, then onnxruntime (CPU)."""
     out: list[list[str]] = []
     for precision in precisions:
-        step = train_step(args, size, device, precision)
-        g = timed(lambda: step(GENERATOR), args.repeats, device)  # noqa: B023  # used before the next iteration
-        d = timed(lambda: step(DISCRIMINATOR), args.repeats, device)  # noqa: B023
+        rates = ["", ""]
+        if not args.skip_train:
+            step = train_step(args, size, device, precision)
+            g = timed(lambda: step(GENERATOR), args.repeats, device)  # noqa: B023  # used before the next iteration
+            d = timed(lambda: step(DISCRIMINATOR), args.repeats, device)  # noqa: B023
+            rates = [f"{1 / g:.3f}", f"{1 / d:.3f}"]
         a = apply_seconds(model, size, device, precision, args.repeats)
-        out.append([str(size), f"torch {precision}", f"{1 / g:.3f}", f"{1 / d:.3f}", f"{1 / a:.2f}"])
+        out.append([str(size), f"torch {precision}", *rates, f"{1 / a:.2f}"])
     if not args.no_onnx and device.type == "cpu":
         out.append([str(size), "onnxruntime fp32", "", "", f"{1 / onnx_seconds(model, size, args.repeats):.2f}"])
     return out
@@ -119,6 +122,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--force-bf16", action="store_true", help="measure bf16 even where it is emulated")
     ap.add_argument("--no-onnx", action="store_true")
+    ap.add_argument("--skip-train", action="store_true", help="measure applying only")
     args = ap.parse_args()
     logging.getLogger("styleverse").setLevel(logging.ERROR)
     torch.set_num_threads(args.threads)
