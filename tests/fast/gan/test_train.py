@@ -115,6 +115,7 @@ def test_universes_from_folders_names_and_manifest_labels(tmp_path: Path) -> Non
     ("change", "words"),
     [
         ({"win_rate": 1.5}, "win_rate"),
+        ({"adversarial_weight": 0.0}, "adversarial_weight"),
         ({"size": 16}, "size"),
         ({"load_size": 16, "size": 32}, "load_size"),
         ({"content_weight": -1.0}, "content_weight"),

@@ -31,7 +31,7 @@ def sample_grid(
     images, labels = [], []
     if frames:
         images = [Image.new("RGB", (size, size), "white"), *(tensor_to_pil(crop_photo(f, size, None)) for f in frames)]
-        labels = ["", *(f"{n} (frame)" for n in names)]
+        labels = ["frames:", *names]
     columns = [x] + [net(x, eye[i].expand(len(photos), -1)) for i in range(len(names))]
     for r, p in enumerate(photos):
         for c, col in enumerate(columns):

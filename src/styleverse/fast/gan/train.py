@@ -102,6 +102,11 @@ class GanTrainConfig:
             (32 <= self.size <= 4096, "size must be between 32 and 4096 pixels", "size"),
             (self.load_size >= self.size, "load_size must be at least size", ("load_size", "size")),
             (0 < self.win_rate < 1, "win_rate must lie between 0 and 1", "win_rate"),
+            (  # the generator trains only while the discriminator succeeds, and a discriminator without loss never does
+                self.adversarial_weight > 0,
+                "adversarial_weight must be above 0: the generator trains only while the discriminator wins",
+                "adversarial_weight",
+            ),
             (1 <= self.pool <= self.size, "pool must be from 1 to size pixels", "pool"),
             (1 <= self.disc_width <= 256, "disc_width must be between 1 and 256 channels", "disc_width"),
             (self.health_window >= 1, "health_window must be at least 1 step", "health_window"),
