@@ -137,3 +137,24 @@ def test_an_existing_model_needs_resume_or_overwrite(data: Path, tmp_path: Path)
     with pytest.raises(OutputError, match="photos"):
         train_gan(replace(cfg, output=str(data / "photos" / "m.safetensors"), overwrite=True))
     json.dumps(load_gan(tmp_path / "m.safetensors").settings)  # the settings are plain JSON
+
+
+def test_batches_depend_on_the_step_alone_and_split_over_processes(data: Path) -> None:
+    from styleverse.fast.gan.data import GanBatches
+    from styleverse.training.photos import content_photos
+
+    universes = load_universes([str(data / "frames" / "gwen"), str(data / "frames" / "miles")], [], 32)
+    photos = content_photos([str(data / "photos")], 32)
+    one = GanBatches(photos, universes, 32, 36, 2, seed=3)
+    ranks = [GanBatches(photos, universes, 32, 36, 1, seed=3, rank=r, world_size=2) for r in range(2)]
+    try:
+        for step in (5, 0, 5, 6):  # out of order, repeated: a resumed run starts anywhere
+            x, u, f = one(step)
+            assert u.tolist() == [0, 1]  # every universe equally often
+            for r, b in enumerate(ranks):
+                xr, ur, fr = b(step)
+                assert torch.equal(xr[0], x[r]) and torch.equal(fr[0], f[r]) and int(ur[0]) == int(u[r])
+        assert not torch.equal(one(5)[2], one(6)[2])
+    finally:
+        for b in (one, *ranks):
+            b.close()

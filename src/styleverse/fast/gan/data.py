@@ -84,16 +84,16 @@ class GanBatches(StepPrefetcher[Batch]):
     ) -> None:  # fmt: skip
         self.photos = Batches(photos, len(universes), load_size, batch_size, seed, rank, world_size)
         self.universes, self.size, self.load_size, self.seed = universes, size, load_size, seed
-        self._perms: dict[tuple[int, int], np.ndarray] = {}
+        self._perms: dict[int, tuple[int, np.ndarray]] = {}  # universe -> (epoch, its frame order)
 
     def frame(self, universe: int, position: int) -> Path:
         """The frame of universe ``universe`` for global sample ``position`` (its ``position // S``-th)."""
         frames = self.universes[universe].frames
         q, n = position // len(self.universes), len(frames)
-        key = (universe, q // n)
-        if key not in self._perms:
-            self._perms = {**self._perms, key: _rng(self.seed, 23, *key).permutation(n)}
-        return frames[int(self._perms[key][q % n])]
+        epoch = q // n
+        if self._perms.get(universe, (-1,))[0] != epoch:
+            self._perms = {**self._perms, universe: (epoch, _rng(self.seed, 23, universe, epoch).permutation(n))}
+        return frames[int(self._perms[universe][1][q % n])]
 
     def make(self, step: int) -> Batch:
         photos, frames, which = [], [], []
