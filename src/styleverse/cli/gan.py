@@ -50,9 +50,9 @@ def _register_train(actions: Any) -> None:
     )
     t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
     t.add_argument(
-        "--style", nargs="+", required=True, metavar="[NAME=]FRAMES",
-        help="the universe's frames: folders, images or frame manifests; each item is a universe (named after it "
-        "or NAME=), unless --label is given",
+        "--style", nargs="+", required=True, metavar="FRAMES",
+        help="the universe's frames: folders, images or frame manifests; each item is a universe named after its "
+        "folder or file, unless --label is given",
     )  # fmt: skip
     t.add_argument(
         "--label", nargs="+", default=[], metavar="LABEL",
