@@ -236,7 +236,8 @@ def _not_a_model(path: Path, kinds: list[ModelKind]) -> InputError:
 
 def model_kind(path: str | os.PathLike[str], kinds: tuple[str, ...] | None = None) -> ModelKind:
     """The kind of a model file among ``kinds`` (default: all): by its suffix, else by its metadata. Where
-    one kind alone fits the suffix, its loader reports a file that is not one. One-line InputError."""
+    one kind alone fits the suffix, or a caller taking only some ``kinds`` gives a file of none of them (or
+    none at all), the loader of the first that fits reports it. One-line InputError."""
     p, allowed = Path(path), [KINDS[k] for k in (kinds or KINDS)]
     fits = [k for k in allowed if k.suffix == p.suffix.lower()] or [k for k in allowed if k.suffix != ".onnx"]
     if len(fits) <= 1:
@@ -245,8 +246,12 @@ def model_kind(path: str | os.PathLike[str], kinds: tuple[str, ...] | None = Non
         with safe_open(str(p), framework="pt") as f:
             name = (f.metadata() or {}).get("styleverse_kind")
     except Exception:
+        if kinds is not None:
+            return fits[0]
         raise _not_a_model(p, allowed) from None
     found = [k for k in fits if k.name == name]
+    if not found and kinds is not None:
+        return fits[0]
     if not found:
         raise InputError(f"{p}: not a real-time model (it holds a {name or 'file of another kind'})")
     return found[0]
