@@ -19,6 +19,7 @@ COMMANDS = {
     "classifier": "train, evaluate and use the universe classifier",
     "fast": "real-time stylisation: train, apply and export a multi-universe feed-forward network",
     "adain": "any style image in real time: train, apply and export an AdaIN decoder",
+    "gan": "a universe learned from its frames alone: train, apply and export a style-aware generator",
     "evaluate": "measure results: style distance, content fidelity, universe judge, video steadiness, cost",
     "video": "stylise a video, coherent from frame to frame, keeping its timing and sound",
     "app": "the web app: stylise, real time, video and universes in the browser",

@@ -33,6 +33,7 @@ from torch import nn
 
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
+from styleverse.nn.norm import CondInstanceNorm
 
 FAST_KIND = "fast_model"
 FAST_FORMAT = 1
@@ -66,29 +67,6 @@ class FastSpec:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FastSpec:
         return cls(tuple(str(u) for u in d["universes"]), int(d["width"]), int(d["blocks"]))
-
-
-class CondInstanceNorm(nn.Module):
-    """Instance normalisation with one (γ, β) per style (Dumoulin et al. 2017, eq. 4).
-
-    ``forward(x, w)`` takes mixing weights ``w`` of shape (N, S) or (S,): the γ and β used are ``w @ γ`` and
-    ``w @ β``, so a one-hot ``w`` picks one universe and a convex ``w`` interpolates.
-    """
-
-    def __init__(self, channels: int, styles: int, eps: float = 1e-5):
-        super().__init__()
-        self.eps = eps
-        self.gamma = nn.Parameter(torch.ones(styles, channels))
-        self.beta = nn.Parameter(torch.zeros(styles, channels))
-
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        w = w.to(self.gamma.dtype)
-        g, b = w @ self.gamma, w @ self.beta
-        if g.dim() == 1:
-            g, b = g.unsqueeze(0), b.unsqueeze(0)
-        y = F.instance_norm(x, eps=self.eps)
-        g, b = g.to(y.dtype), b.to(y.dtype)  # under bf16 autocast: stay bf16 instead of promoting to float32
-        return y * g[:, :, None, None] + b[:, :, None, None]
 
 
 class ConvNorm(nn.Module):

@@ -154,6 +154,18 @@ class FastKind(ModelKind):
         return FastStylizer(opened.network, spec.mix, spec.strength, colour, opened.device, opened.precision)
 
 
+class GanKind(FastKind):
+    """A style-aware generator from ``gan train`` (:mod:`styleverse.fast.gan.model`): a transform network's
+    interface and settings, so it runs on the fast frame stylizer."""
+
+    name, made_by = "gan_model", "gan train"
+
+    def load(self, path: Path, device: torch.device, precision: str) -> Any:
+        from styleverse.fast.gan.model import load_gan
+
+        return load_gan(path)
+
+
 class OnnxKind(FastKind):
     """A transform network exported by ``fast export``, run by onnxruntime on the CPU in float32."""
 
@@ -210,8 +222,8 @@ class AdaINKind(ModelKind):
         return AdaINStylizer(model, styles, spec.style_weights, spec.alpha, spec.preserve_color, mask, dev, prec)
 
 
-KINDS: dict[str, ModelKind] = {k.name: k for k in (FastKind(), AdaINKind(), OnnxKind())}
-FAST_KINDS = ("fast_model", "fast_onnx")  # what `fast apply` and `video --model` take
+KINDS: dict[str, ModelKind] = {k.name: k for k in (FastKind(), AdaINKind(), OnnxKind(), GanKind())}
+FAST_KINDS = ("fast_model", "fast_onnx", "gan_model")  # what `fast apply` and `video --model` take
 ADAIN_KINDS = ("adain_decoder",)  # what `adain apply` and `video --adain` take
 
 
@@ -225,7 +237,8 @@ def _not_a_model(path: Path, kinds: list[ModelKind]) -> InputError:
 
 def model_kind(path: str | os.PathLike[str], kinds: tuple[str, ...] | None = None) -> ModelKind:
     """The kind of a model file among ``kinds`` (default: all): by its suffix, else by its metadata. Where
-    one kind alone fits the suffix, its loader reports a file that is not one. One-line InputError."""
+    one kind alone fits the suffix, or a caller taking only some ``kinds`` gives a file of none of them (or
+    none at all), the loader of the first that fits reports it. One-line InputError."""
     p, allowed = Path(path), [KINDS[k] for k in (kinds or KINDS)]
     fits = [k for k in allowed if k.suffix == p.suffix.lower()] or [k for k in allowed if k.suffix != ".onnx"]
     if len(fits) <= 1:
@@ -234,8 +247,12 @@ def model_kind(path: str | os.PathLike[str], kinds: tuple[str, ...] | None = Non
         with safe_open(str(p), framework="pt") as f:
             name = (f.metadata() or {}).get("styleverse_kind")
     except Exception:
+        if kinds is not None:
+            return fits[0]
         raise _not_a_model(p, allowed) from None
     found = [k for k in fits if k.name == name]
+    if not found and kinds is not None:
+        return fits[0]
     if not found:
         raise InputError(f"{p}: not a real-time model (it holds a {name or 'file of another kind'})")
     return found[0]

@@ -1,0 +1,174 @@
+"""``styleverse gan train|apply|export``: a universe learned from its frames alone (Sanakoyeu et al. 2018).
+
+Flags and handlers shared with the other network commands: :mod:`styleverse.cli.flags`,
+:mod:`styleverse.cli.networks`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import Parser, add_actions, non_negative_float, non_negative_int, positive_float, positive_int
+from .flags import (
+    add_apply_run_args,
+    add_images_io,
+    add_mix_args,
+    add_onnx_output,
+    add_training_args,
+    defaults,
+    parse_mix,
+)
+from .networks import apply_command, onnx_output, train_command
+
+
+def register(sub: Any) -> None:
+    p: Parser = sub.add_parser(
+        "gan",
+        help="a universe learned from its frames alone: train, apply and export a style-aware generator",
+        description="Style-aware training (Sanakoyeu et al. 2018, 'A Style-Aware Content Loss for Real-time HD "
+        "Style Transfer'): an encoder-decoder generator learns a universe from a collection of its frames against "
+        "a multi-scale patch discriminator, keeping content through the style-aware content loss (in the "
+        "encoder's latent) and the transformed image loss (after average pooling). No pretrained network; one "
+        "pass per frame, at any size.",
+    )
+    add_actions(p, _register_train, _register_apply, _register_export)
+
+
+def _register_train(actions: Any) -> None:
+    from styleverse.fast.gan.train import GanTrainConfig
+
+    d = defaults(GanTrainConfig)
+    t: Parser = actions.add_parser(
+        "train",
+        help="train a generator on content photos and a universe's frames",
+        description="Defaults are the paper's and its released code's (loss weights 1/100/100, Adam 2e-4, 768-px "
+        "crops of 800-px images, one image per step, discriminator success rate 0.8, 300k steps). Writes MODEL "
+        "(e.g. m.safetensors) with its training health, the curves m.losses.png (losses and discriminator "
+        "accuracy), sample grids in m.samples/ and the resume state m.safetensors.resume.safetensors, at every "
+        "checkpoint, on Ctrl-C and at the end. Several processes: run under torchrun.",
+    )
+    t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
+    t.add_argument(
+        "--style", nargs="+", required=True, metavar="FRAMES",
+        help="the universe's frames: folders, images or frame manifests; each item is a universe named after its "
+        "folder or file, unless --label is given",
+    )  # fmt: skip
+    t.add_argument(
+        "--label", nargs="+", default=[], metavar="LABEL",
+        help="universes from the manifests' labels (e.g. gwen miles): one universe per label; augmented rows skipped",
+    )  # fmt: skip
+    t.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.safetensors)")
+    t.add_argument("--size", type=positive_int, default=d["size"], help="training crop side in pixels")
+    t.add_argument("--load-size", type=positive_int, default=d["load_size"], help="short side before cropping")
+    t.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="photos per step (per process)")
+    t.add_argument(
+        "--steps", type=positive_int, default=d["steps"], help="optimizer steps (generator or discriminator)"
+    )
+    t.add_argument("--lr", type=positive_float, default=d["lr"], help="Adam learning rate of both networks")
+    weights = {
+        "adversarial": "λ of the adversarial loss (generator and discriminator)",
+        "content": "λ of the style-aware content loss (encoder latent)",
+        "transformed": "λ of the transformed image loss (average-pooled MSE)",
+    }
+    for name, text in weights.items():
+        t.add_argument(f"--{name}-weight", type=non_negative_float, default=d[f"{name}_weight"], help=text)
+    t.add_argument(
+        "--win-rate", type=positive_float, default=d["win_rate"],
+        help="discriminator success rate: it trains while its running success is below this, else the generator",
+    )  # fmt: skip
+    t.add_argument("--pool", type=positive_int, default=d["pool"], help="average-pooling side of the transformed loss")
+    t.add_argument("--width", type=positive_int, default=d["width"], help="generator channels of the first layer")
+    t.add_argument("--blocks", type=non_negative_int, default=d["blocks"], help="generator residual blocks")
+    t.add_argument("--disc-width", type=positive_int, default=d["disc_width"], help="discriminator base channels")
+    t.add_argument(
+        "--health-window", type=positive_int, default=d["health_window"],
+        help="steps a collapse must last before it is warned about",
+    )  # fmt: skip
+    add_training_args(t, d, "model", "save model + state every N steps")
+    t.set_defaults(func=cmd_train)
+
+
+def _register_apply(actions: Any) -> None:
+    from styleverse.fast.open import StylizerSpec
+
+    d = defaults(StylizerSpec)
+    a: Parser = actions.add_parser(
+        "apply",
+        help="stylise images and folders with a trained generator (.safetensors or exported .onnx)",
+        description="Stylise each IMAGE (folders are expanded). -o is a file for one image, a folder otherwise "
+        "(results keep their input names). `fast apply` and `video --model` take the same files.",
+    )
+    a.add_argument("model", metavar="MODEL", help="a gan model (.safetensors) or its exported .onnx file")
+    add_images_io(a)
+    add_mix_args(a)
+    a.add_argument("--strength", type=non_negative_float, default=d["strength"], help="0 = the photo, 1 = full style")
+    a.add_argument("--size", type=positive_int, default=None, help="longest side in pixels (default: as the input)")
+    a.add_argument("--preserve-color", action="store_true", help="keep the photo's colours (luminance transfer)")
+    add_apply_run_args(a)
+    a.set_defaults(func=cmd_apply)
+
+
+def _register_export(actions: Any) -> None:
+    e: Parser = actions.add_parser(
+        "export",
+        help="export a trained generator to ONNX",
+        description="Write MODEL as ONNX in the format of `fast export` (any frame size). Without "
+        "--universe/--mix/--strength the universe weights and strength are graph inputs; with them they are baked in.",
+    )
+    e.add_argument("model", metavar="MODEL", help="a gan model (.safetensors)")
+    add_onnx_output(e)
+    add_mix_args(e)
+    e.add_argument("--strength", type=non_negative_float, default=None, help="bake this strength in (0..1)")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    e.set_defaults(func=cmd_export)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from styleverse.fast.gan.train import GanTrainConfig, train_gan
+
+    cfg = GanTrainConfig(
+        content=tuple(args.content), style=tuple(args.style), output=args.output, labels=tuple(args.label),
+        size=args.size, load_size=args.load_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
+        adversarial_weight=args.adversarial_weight, content_weight=args.content_weight,
+        transformed_weight=args.transformed_weight, win_rate=args.win_rate, pool=args.pool, width=args.width,
+        blocks=args.blocks, disc_width=args.disc_width, health_window=args.health_window, seed=args.seed,
+        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, precision=args.precision,
+        device=args.device, resume=args.resume, overwrite=args.overwrite,
+    )  # fmt: skip
+
+    def summary(result: Any) -> str:
+        health = result.model.health
+        acc = health.get("accuracy", {})
+        warned = f"; {len(health['warnings'])} health warning(s), see the log" if health.get("warnings") else ""
+        return (
+            f"model: {result.output} (universes: {', '.join(result.model.universes)}; {len(result.history)} steps; "
+            f"discriminator accuracy on frames {acc.get('real', 0):.0%}, on stylised photos {acc.get('fake', 0):.0%}"
+            f"{warned})"
+        )
+
+    return train_command(args, "gan train", cfg, train_gan, summary)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from styleverse.fast.open import FAST_KINDS, StylizerSpec
+
+    spec = StylizerSpec(
+        args.model, mix=parse_mix(args.universe, args.mix), strength=args.strength,
+        preserve_color="luminance" if args.preserve_color else "none", device=args.device, precision=args.precision,
+    )  # fmt: skip
+    return apply_command(args, spec, FAST_KINDS, "gan apply", planned=True)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from styleverse.fast.export import export_onnx
+    from styleverse.fast.gan.model import load_gan
+
+    out = onnx_output(args, [args.model])
+    model = load_gan(args.model)
+    baked = args.universe is not None or bool(args.mix) or args.strength is not None
+    # the generator takes what a fast network takes (image, universe weights), so fast's export writes it
+    written = export_onnx(model, out, parse_mix(args.universe, args.mix), args.strength)  # type: ignore[arg-type]
+    how = "mix baked in" if baked else "weights and strength are inputs"
+    print(f"wrote {written} ({', '.join(model.universes)}; {how}; any frame size)")
+    return 0
