@@ -168,12 +168,12 @@ def _video_args(p: Parser) -> None:
         "--size", type=positive_int, default=V.size, help="longest side of the output frames (default: the input's)"
     )
     p.add_argument(
-        "--chunk-frames", type=positive_int, default=V.chunk_frames,
+        "--chunk-frames", type=positive_int, default=V.chunk_frames, metavar="N",
         help="split shots longer than N frames into chunks that processes share (under torchrun; default: "
         "never, a shot is the unit)",
     )  # fmt: skip
     p.add_argument(
-        "--overlap", type=non_negative_int, default=V.overlap,
+        "--overlap", type=non_negative_int, default=V.overlap, metavar="N",
         help="frames each chunk after a shot's first starts early, blended with the chunk before (hides the seam)",
     )  # fmt: skip
     p.add_argument("--crf", type=crf_arg, default=V.crf, help="H.264 quality: 0 lossless .. 51 worst")
