@@ -25,11 +25,12 @@ PACKAGES = sorted(p.parent.name for p in SRC.glob("*/__init__.py"))
 # what each domain may import (besides itself): leaves import no domain; the root package `styleverse` (the
 # public facade) imports domains, so none may import it; cli and app sit on top and nothing imports them
 PURE = {"errors", "versions", "progress", "_exports", "samples", "cancel"}  # shared modules that import no other
-LEAVES = PURE | {"devices", "io", "nn"}
+LEAVES = PURE | {"devices", "distributed", "io", "nn"}
 ENGINE = {"plots", "frames", "styles", "transfer", "classifier", "training", "fast", "video", "evaluation"}
 ALLOWED: dict[str, set[str]] = {
     **{name: set() for name in PURE},
     "devices": {"errors"},
+    "distributed": {"devices", "errors"},
     "io": {"errors", "devices", "_exports"},
     "nn": {"errors", "devices", "io", "_exports"},
     "plots": {"errors", "io"},
@@ -39,7 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     "transfer": LEAVES | {"plots", "styles"},
     "classifier": LEAVES | {"plots", "frames", "training"},
     "fast": LEAVES | {"plots", "training", "styles", "frames"},
-    "video": LEAVES | {"plots", "transfer", "styles", "fast"},
+    "video": LEAVES | {"plots", "transfer", "styles", "fast", "frames"},
     "evaluation": LEAVES | {"plots", "transfer", "styles", "classifier", "video", "fast"},
     "app": LEAVES | ENGINE,
     "cli": LEAVES | ENGINE | {"app"},

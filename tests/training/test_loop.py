@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from styleverse.cancel import StopFlag, stop_on_signals
+from styleverse.distributed import DistContext
 from styleverse.errors import ConfigError
 from styleverse.io.state import load_state
-from styleverse.training.distributed import DistContext
 from styleverse.training.loop import (
     CheckpointSaved,
     LoopConfig,

@@ -51,11 +51,11 @@ from styleverse.classifier.run import (
     save_epoch,
 )
 from styleverse.devices import place, require_memory, resolve_precision, vgg_pass_bytes
+from styleverse.distributed import DistContext, all_sum, process_group
 from styleverse.io.images import remove_temp_files
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, check_outputs, network_files
 from styleverse.progress import Progress
-from styleverse.training.distributed import DistContext, all_sum, process_group
 from styleverse.training.loop import Event as LoopEvent
 from styleverse.training.loop import LoopConfig, LoopStart, StepEnd, TrainTask, run_loop
 

@@ -39,7 +39,9 @@ def register(sub: Any) -> None:
         description="Gatys-style optimisation of CONTENT towards the averaged Gram matrices of the style "
         "images. Writes OUT, OUT.json (settings, losses, timing, versions) and optional plot/snapshots.",
     )
-    p.add_argument("content", help="content image (any format Pillow reads)")
+    p.add_argument(
+        "content", help="content image (any format Pillow reads), or a folder of them: each becomes -o OUT/NAME.png"
+    )
     add_style_args(
         p,
         "style images or folders of them",
@@ -48,7 +50,12 @@ def register(sub: Any) -> None:
         "one weight per --style entry, then per --style-bank (normalised to sum 1; a folder shares its "
         "weight among its images)",
     )
-    p.add_argument("-o", "--output", required=True, help="output image; format from the extension (.png, .jpg, ...)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output image; format from the extension (.png, .jpg, ...); a folder for a folder of photos",
+    )
     _add_optimisation_args(p)
     add_model_args(p, from_bank=True)
     p.add_argument("--seed", type=int, default=D.seed, help="random seed; the same seed and settings repeat a run")
@@ -133,9 +140,38 @@ class StepReporter:
             self.bar.update(self.task, completed=ev.step, total=ev.total_steps, status=status)
 
 
+def cmd_batch(job: StylizeJob, quiet: bool) -> int:
+    """A folder of photos into the folder -o (see :mod:`styleverse.transfer.batch`)."""
+    from styleverse.progress import Progress
+    from styleverse.transfer.batch import run_batch
+
+    with progress(quiet) as bar, stopping() as stop:
+        task = bar.add_task("stylize", total=None, status="photos")
+        steps = StepReporter(bar, bar.add_task("image", total=None, status=""))
+
+        def report(ev: Any) -> None:
+            if isinstance(ev, Progress):
+                bar.update(task, completed=ev.done, total=ev.total, status=Path(ev.item).name if ev.item else "")
+            else:
+                steps(ev)
+
+        outcome = run_batch(job, report, stop)
+    if outcome.interrupted:
+        console.print("[yellow]interrupted; rerun the same command to continue (finished photos are kept)")
+        return 130
+    if not quiet:
+        done = len(outcome.written) + len(outcome.skipped)
+        console.print(
+            f"wrote {len(outcome.written)} photos into {job.output} ({done} of this process's {outcome.total} done)"
+        )
+    return 0
+
+
 def cmd_stylize(args: argparse.Namespace) -> int:
     setup_logging(args.quiet)
     job = job_from_args(args)
+    if job.content.is_dir():
+        return cmd_batch(job, args.quiet)
     cfg = job.config
     with progress(args.quiet) as bar, stopping() as stop:
         task = bar.add_task("stylize", total=cfg.steps * len(cfg.sizes), status="style targets")

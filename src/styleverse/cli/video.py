@@ -22,6 +22,7 @@ from .common import (
     fields_from,
     need,
     non_negative_float,
+    non_negative_int,
     positive_int,
     progress,
     setup_logging,
@@ -166,6 +167,15 @@ def _video_args(p: Parser) -> None:
     p.add_argument(
         "--size", type=positive_int, default=V.size, help="longest side of the output frames (default: the input's)"
     )
+    p.add_argument(
+        "--chunk-frames", type=positive_int, default=V.chunk_frames, metavar="N",
+        help="split shots longer than N frames into chunks that processes share (under torchrun; default: "
+        "never, a shot is the unit)",
+    )  # fmt: skip
+    p.add_argument(
+        "--overlap", type=non_negative_int, default=V.overlap, metavar="N",
+        help="frames each chunk after a shot's first starts early, blended with the chunk before (hides the seam)",
+    )  # fmt: skip
     p.add_argument("--crf", type=crf_arg, default=V.crf, help="H.264 quality: 0 lossless .. 51 worst")
     p.add_argument(
         "--compare", action="store_true", help="also write input | output side by side (OUT_compare.mp4 / DIR_compare/)"
@@ -230,6 +240,9 @@ def cmd_video(args: argparse.Namespace) -> int:
             f"{outcome.paths['work']}; run the same command again to continue"
         )
         return 130
+    if outcome.part:
+        console.print(f"stylised this process's {outcome.done} frames; rank 0 writes {job.output}")
+        return 0
     if not args.quiet:
         m = outcome.sidecar["metric"]
         err, floor = m["warping_error"], m["input_warping_error"]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from styleverse.devices import autocast, memory_format, place, resolve_precision
+from styleverse.distributed import DistContext, process_group
 from styleverse.errors import ConfigError
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
 from styleverse.io.outputs import network_files
@@ -31,7 +32,6 @@ from styleverse.io.state import fingerprint, not_fingerprinted, state_path
 from styleverse.nn.features import FeatureSpec, StyleContentModel
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.nn.vgg import BackboneInfo
-from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, LoopResult, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, locked_training_outputs, sample_file, write_model
 from styleverse.training.photos import Batches, content_photos

@@ -25,16 +25,27 @@ harvest or balance of the same dataset is refused instead of losing the first on
 removes temporary files a killed run left. A video that ends before its range (a truncated file, a
 segment past the end) is not an error FFmpeg reports; the job's :class:`JobDone` and the report carry a
 warning saying how much was read.
+
+Under ``torchrun`` the jobs (videos or segments) are dealt to the processes. Each samples its jobs,
+writes the JPEG of every frame that is not blank and not in the dataset, and leaves the samples (names,
+times, phashes) in ``DATASET/.harvest-part-N.json``; rank 0, holding the lock, takes them in job order and
+makes exactly the dedup decisions one process makes (so the manifest is the same), deleting the JPEGs of
+duplicates. A killed shared run keeps every job rank 0 had recorded; the next run samples the others again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import av
+
+from styleverse.distributed import deal, on_main, process_group
 from styleverse.errors import ConfigError, InputError, OutputError
 from styleverse.frames.manifest import MANIFEST_FIELDS as MANIFEST_FIELDS  # re-exported: the manifest I/O
 from styleverse.frames.manifest import STATE_NAME, Row, read_manifest, remove_leftovers, write_manifest
@@ -150,6 +161,24 @@ class HarvestReport:
 Event = JobStarted | FrameDone | JobSkipped | JobDone | JobFailed
 
 
+PART_PREFIX = ".harvest-part-"  # DATASET/.harvest-part-000003.json: job 3 sampled by a process of a shared run
+POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A sampled frame as the dedup decision sees it: its file name in the dataset, its time, and its phash
+    (None when already in the dataset or ``blank``, the reason it is)."""
+
+    path: str
+    timestamp: float
+    phash: str | None = None
+    blank: str = ""
+
+
+OneJob = Callable[[Job, int, int, "LabelCounts"], tuple[list[str], str]]
+
+
 class _Harvest:
     """State of one harvest run: the manifest rows, per-label hash indexes, and the finished-jobs record."""
 
@@ -192,17 +221,26 @@ class _Harvest:
         where |= {"start": job.start, "end": job.end}
         return json.dumps({**where, **asdict(self.config), "flush_every": None}, sort_keys=True)
 
-    def run(self, jobs: Sequence[Job]) -> HarvestReport:
+    def finished(self, job: Job) -> list[str] | None:
+        """The paths of a job finished by an earlier run with these settings, if all are still there."""
+        done = self.state.get(self.key(job))
+        return done if done is not None and all(p in self.paths for p in done) else None
+
+    def run(
+        self, jobs: Sequence[Job], one: Callable[[Job, int, int, LabelCounts], tuple[list[str], str]]
+    ) -> HarvestReport:
+        """Every job in order through ``one`` (:meth:`job`, or :meth:`merge` of what other processes
+        sampled), skipping finished ones, recording each in the manifest and the finished-jobs state."""
         try:
             for i, job in enumerate(jobs):
                 counts = self.report.labels.setdefault(job.label, LabelCounts())
-                done = self.state.get(self.key(job))
-                if done is not None and all(p in self.paths for p in done):
+                done = self.finished(job)
+                if done is not None:
                     counts.existing += len(done)
                     self.emit(JobSkipped(job))
                     continue
                 try:
-                    kept, warning = self.job(job, i, len(jobs), counts)
+                    kept, warning = one(job, i, len(jobs), counts)
                 except InputError as e:
                     counts.errors += 1
                     self.report.failures.append((job, str(e)))
@@ -221,46 +259,105 @@ class _Harvest:
     def job(self, job: Job, index: int, total: int, counts: LabelCounts) -> tuple[list[str], str]:
         """Harvest one video range; returns the paths (new and existing) it covers, and a warning when the
         video ran out before the range did (empty when it did not)."""
-        cfg = self.config
-        folder = self.dataset / job.label
         covered: list[str] = []
         with VideoReader(job.video) as reader:
-            self.emit(JobStarted(job, index, total, reader.expected_samples(job.start, job.end, cfg.every)))
-            for t, frame in reader.sample(job.start, job.end, cfg.every):
-                rel = f"{job.label}/{job.stem}_{round(t * 1000)}.jpg"
-                if rel in self.paths:
-                    covered.append(rel)
-                    counts.existing += 1
-                    self.emit(FrameDone(job, t, "existing"))
-                    continue
-                thumb = frame_thumbnail(frame, reformatter=reader.reformatter)
-                reason = blank_reason(thumb, cfg.blank_threshold)
-                if reason:
-                    counts.blank += 1
-                    self.emit(FrameDone(job, t, "blank", reason))
-                    continue
-                ph = phash_hex(thumb)
-                if self._index(job.label).is_duplicate(ph):
-                    counts.duplicates += 1
-                    self.emit(FrameDone(job, t, "duplicate"))
-                    continue
-                img = frame_to_image(frame, cfg.size, reader.reformatter)
-                try:
-                    folder.mkdir(exist_ok=True)
-                    save_image(img, self.dataset / rel)
-                except OSError as e:
-                    raise OutputError(f"{self.dataset / rel}: cannot write frame ({e.strerror or e})") from None
-                self.rows.append(Row(rel, job.label, job.source, round(t, 3), ph))
-                self.paths.add(rel)
-                self._index(job.label).add(ph)
-                covered.append(rel)
-                counts.kept += 1
-                self.unflushed += 1
-                if self.unflushed >= cfg.flush_every:
-                    self.flush()
-                self.emit(FrameDone(job, t, "kept"))
+            self.emit(JobStarted(job, index, total, reader.expected_samples(job.start, job.end, self.config.every)))
+            for sample, frame in self.samples(job, reader):
+                outcome = self.decide(job, sample, counts, covered)
+                if outcome == "kept":
+                    self.save(sample.path, frame, reader)
+                    self.flush_some()
+                self.emit(FrameDone(job, sample.timestamp, outcome, sample.blank))
             warning = reader.shortfall(job.start, job.end) or ""
         return covered, warning
+
+    def part_path(self, index: int) -> Path:
+        """Where a process of a shared harvest leaves what it sampled of job ``index`` for rank 0."""
+        return self.dataset / f"{PART_PREFIX}{index:06d}.json"
+
+    def prepare(self, job: Job, index: int) -> None:
+        """A shared harvest's first half, on the process dealt ``job``: sample it, write the JPEG of every
+        frame that is neither in the dataset nor blank (rank 0 deletes those it finds duplicates), and leave
+        the samples in :meth:`part_path`."""
+        part: dict[str, object]
+        try:
+            with VideoReader(job.video) as reader:
+                samples = []
+                for sample, frame in self.samples(job, reader):
+                    if sample.phash is not None:
+                        self.save(sample.path, frame, reader)
+                    samples.append(asdict(sample))
+                part = {"samples": samples, "warning": reader.shortfall(job.start, job.end) or "", "error": None}
+        except InputError as e:
+            part = {"samples": [], "warning": "", "error": str(e)}
+        write_bytes_atomic(self.part_path(index), json.dumps(part).encode())
+
+    def merge(self, job: Job, index: int, total: int, counts: LabelCounts) -> tuple[list[str], str]:
+        """A shared harvest's second half, on rank 0 in job order: the dedup decisions :meth:`job` would make
+        on the samples another process left (waiting for them), duplicates' JPEGs deleted."""
+        path = self.part_path(index)
+        while not path.is_file():
+            time.sleep(POLL_SECONDS)
+        part = json.loads(path.read_text())
+        path.unlink()  # what it holds is recorded below (or the job reported failed) before the state is saved
+        if part["error"]:
+            raise InputError(str(part["error"]))
+        covered: list[str] = []
+        self.emit(JobStarted(job, index, total, len(part["samples"])))
+        for raw in part["samples"]:
+            sample = Sample(**raw)
+            outcome = self.decide(job, sample, counts, covered)
+            if outcome == "duplicate":
+                (self.dataset / sample.path).unlink(missing_ok=True)
+            elif outcome == "kept":
+                self.flush_some()
+            self.emit(FrameDone(job, sample.timestamp, outcome, sample.blank))
+        return covered, str(part["warning"])
+
+    def samples(self, job: Job, reader: VideoReader) -> Iterator[tuple[Sample, av.VideoFrame]]:
+        """Each sampled frame of ``job`` with what the dedup decision needs: its file name, and its phash
+        unless it is already in the dataset or blank."""
+        for t, frame in reader.sample(job.start, job.end, self.config.every):
+            rel = f"{job.label}/{job.stem}_{round(t * 1000)}.jpg"
+            if rel in self.paths:
+                yield Sample(rel, t), frame
+                continue
+            thumb = frame_thumbnail(frame, reformatter=reader.reformatter)
+            reason = blank_reason(thumb, self.config.blank_threshold)
+            yield (Sample(rel, t, blank=reason) if reason else Sample(rel, t, phash_hex(thumb))), frame
+
+    def decide(self, job: Job, s: Sample, counts: LabelCounts, covered: list[str]) -> str:
+        """The outcome of sample ``s`` given every frame kept before it (existing, blank, duplicate or kept),
+        counted; a kept one is added to the rows (its file must be written before the next flush)."""
+        if s.path in self.paths:
+            covered.append(s.path)
+            counts.existing += 1
+            return "existing"
+        if s.blank or s.phash is None:
+            counts.blank += 1
+            return "blank"
+        if self._index(job.label).is_duplicate(s.phash):
+            counts.duplicates += 1
+            return "duplicate"
+        self.rows.append(Row(s.path, job.label, job.source, round(s.timestamp, 3), s.phash))
+        self.paths.add(s.path)
+        self._index(job.label).add(s.phash)
+        covered.append(s.path)
+        counts.kept += 1
+        self.unflushed += 1
+        return "kept"
+
+    def save(self, rel: str, frame: av.VideoFrame, reader: VideoReader) -> None:
+        """Write the JPEG of a sampled frame (atomic)."""
+        try:
+            (self.dataset / rel).parent.mkdir(exist_ok=True)
+            save_image(frame_to_image(frame, self.config.size, reader.reformatter), self.dataset / rel)
+        except OSError as e:
+            raise OutputError(f"{self.dataset / rel}: cannot write frame ({e.strerror or e})") from None
+
+    def flush_some(self) -> None:
+        if self.unflushed >= self.config.flush_every:
+            self.flush()
 
 
 def harvest(
@@ -282,13 +379,27 @@ def harvest(
     if root.exists() and not root.is_dir():
         raise OutputError(f"{root}: exists and is not a folder")
     _check_manifest_stems(read_manifest(root, missing_ok=True), jobs)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{root}: cannot create dataset folder ({e.strerror or e})") from None
-    with output_lock(root, folder=True):
-        remove_leftovers(root, {job.label for job in jobs})
-        return _Harvest(root, cfg, on_event).run(jobs)
+    with process_group("cpu") as (ctx, _), contextlib.ExitStack() as held:
+
+        def claim() -> list[int]:
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise OutputError(f"{root}: cannot create dataset folder ({e.strerror or e})") from None
+            held.enter_context(output_lock(root, folder=True))
+            remove_leftovers(root, {job.label for job in jobs})
+            for stale in root.glob(PART_PREFIX + "*"):  # left by a killed shared harvest: sampled again
+                stale.unlink()
+            run = _Harvest(root, cfg, None)
+            return [i for i, job in enumerate(jobs) if run.finished(job) is None]
+
+        todo = on_main(claim, ctx)
+        run = _Harvest(root, cfg, on_event if ctx.is_main else None)
+        if ctx.world_size == 1:
+            return run.run(jobs, run.job)
+        for k in deal([1.0] * len(todo), ctx.world_size)[ctx.rank]:
+            run.prepare(jobs[todo[k]], todo[k])
+        return run.run(jobs, run.merge) if ctx.is_main else run.report
 
 
 def _check_manifest_stems(rows: Sequence[Row], jobs: Sequence[Job]) -> None:

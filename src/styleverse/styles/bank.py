@@ -31,20 +31,30 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from styleverse.cancel import Stop, never
+from styleverse.distributed import DistContext, gather_objects
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 from styleverse.io.images import check_output
 from styleverse.nn.vgg import WIDTHS, BackboneInfo
-from styleverse.styles.resume import BankCheckpoint, add_with_checkpoints, fingerprint, load_state
+from styleverse.styles.resume import BankCheckpoint, add_with_checkpoints, fingerprint, load_state, save_state
 from styleverse.styles.stream import Callback, stream_style
-from styleverse.styles.targets import ChannelStats, GramDict, RunningSums, StatDict, StyleImage, add_all, sq_norm
+from styleverse.styles.targets import (
+    ChannelStats,
+    GramDict,
+    RunningSums,
+    StatDict,
+    StyleImage,
+    add_all,
+    merge_sums,
+    sq_norm,
+)
 from styleverse.versions import __version__
 
 log = logging.getLogger("styleverse")
@@ -118,6 +128,7 @@ def build_bank(
     settings: Mapping[str, object] | None = None,
     checkpoint: BankCheckpoint | None = None,
     stop: Stop = never,
+    ctx: DistContext | None = None,
 ) -> Bank:
     """Stream ``images`` through ``model`` (a ``StyleContentModel``, e.g. from ``nn.features.build_model``)
     at longest side ``size`` and return their bank. Memory stays bounded whatever the number of images.
@@ -125,21 +136,34 @@ def build_bank(
     ``stop()`` is asked before each image. With ``checkpoint`` the running sums are saved beside the output as the build
     goes and when ``stop()`` turns true or on Ctrl-C (then :class:`BankInterrupted`), and ``checkpoint.resume``
     continues a saved build with the same settings and inputs (``bank_resume``); the result equals an uninterrupted
-    build. The state file stays until the caller has saved the bank and calls ``checkpoint.clear()``."""
+    build. The state file stays until the caller has saved the bank and calls ``checkpoint.clear()``.
+
+    Under ``torchrun`` (``ctx`` of several processes) each process streams every ``world_size``-th image
+    from its rank on, keeps its own ``checkpoint`` (a state file per rank, saved once its share is done
+    too, so a process killed while the others finish loses nothing), and the running sums of all processes
+    are gathered and added in rank order; every process returns the same bank. Its float64 sums then differ
+    from one process's only by the order of the additions, and the float32 mean Grams by at most one
+    rounding step (relative 1e-6)."""
     if not images:
         raise ConfigError("a bank needs at least one image")
     if size is not None and size < 16:
         raise ConfigError("size must be at least 16 pixels", setting="size")
     dev = device or next(model.parameters()).device
     extra = {"precision": precision, **(settings or {})}
+    ctx = ctx or DistContext()
+    mine = list(images[ctx.rank :: ctx.world_size])
     if checkpoint is None:
-        sums = add_all(RunningSums(), stream_style(model, images, size, dev, precision, callback, stop=stop))
+        sums = add_all(RunningSums(), stream_style(model, mine, size, dev, precision, callback, stop=stop))
     else:
         layers = list(getattr(model, "style_weights", {}))
-        fp = fingerprint(info, layers, images, size, precision, settings or {})
-        sums = load_state(checkpoint.path, fp) if checkpoint.resume else RunningSums()
-        rest = stream_style(model, images, size, dev, precision, callback, sums.count, stop)
-        sums = add_with_checkpoints(sums, rest, checkpoint, fp, len(images))
+        fp = fingerprint(info, layers, mine, size, precision, settings or {})
+        saved = checkpoint.resume and (ctx.world_size == 1 or checkpoint.path.is_file())
+        sums = load_state(checkpoint.path, fp) if saved else RunningSums()
+        rest = stream_style(model, mine, size, dev, precision, callback, sums.count, stop)
+        sums = add_with_checkpoints(sums, rest, checkpoint, fp, len(mine))
+        if ctx.world_size > 1:
+            save_state(checkpoint.path, sums, fp)
+    sums = merge_sums(gather_objects(_on_cpu(sums), ctx)) if ctx.world_size > 1 else sums
     sources = [(str(s.path), s.weight) for s in images]
     return Bank(
         sums.mean(),
@@ -153,6 +177,15 @@ def build_bank(
         extra,
         sums.stats(),
     )
+
+
+def _on_cpu(sums: RunningSums) -> RunningSums:
+    """The sums with every tensor on the CPU (what one process hands the others)."""
+
+    def cpu(d: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.cpu() for k, v in d.items()}
+
+    return replace(sums, total=cpu(sums.total), stat_mean=cpu(sums.stat_mean), stat_std=cpu(sums.stat_std))
 
 
 def save_bank(bank: Bank, path: str | os.PathLike[str], overwrite: bool = False, inputs: Iterable = ()) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 
 from styleverse.cancel import Stop, never
 from styleverse.devices import MAX_IMAGE_SIDE, place, require_memory, resolve_device, resolve_precision, vgg_pass_bytes
+from styleverse.distributed import on_main, process_group
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.images import check_output, probe_folder, remove_temp_files
 from styleverse.io.lock import output_lock
@@ -84,42 +85,54 @@ class BankJob:
     overwrite: bool = False
 
 
-def _checkpoint(job: BankJob, protected: list[Path]) -> BankCheckpoint:
-    """The build's resume state file, checked before any work: present for ``resume``, else not holding an
-    interrupted build unless ``overwrite``, never an input."""
-    ckpt = BankCheckpoint(resume_path(job.output), job.checkpoint_every, job.resume)
-    if job.resume and not ckpt.path.is_file():
+def _checkpoint(job: BankJob, protected: list[Path], world_size: int = 1) -> list[BankCheckpoint]:
+    """The build's resume state files (one per process), checked before any work: one present for
+    ``resume``, else none holding an interrupted build unless ``overwrite``, never an input."""
+    ckpts = [BankCheckpoint(resume_path(job.output, r, world_size), job.checkpoint_every, job.resume)
+             for r in range(world_size)]  # fmt: skip
+    if job.resume and not any(c.path.is_file() for c in ckpts):
         raise ConfigError(
-            f"resume: no saved state at {ckpt.path}; run without resume to start afresh", setting="resume"
+            f"resume: no saved state at {ckpts[0].path}; run without resume to start afresh", setting="resume"
         )
-    if not job.resume and ckpt.path.exists() and not job.overwrite:
-        raise OutputError(
-            f"{ckpt.path}: holds an interrupted build; pass --resume to continue it or --overwrite to start over"
-        )
-    check_output(ckpt.path, protected, overwrite=True)
-    return ckpt
+    for ckpt in ckpts:
+        if not job.resume and ckpt.path.exists() and not job.overwrite:
+            raise OutputError(
+                f"{ckpt.path}: holds an interrupted build; pass --resume to continue it or --overwrite to start over"
+            )
+        check_output(ckpt.path, protected, overwrite=True)
+    return ckpts
 
 
-def _check_bank(job: BankJob, protected: list[Path]) -> BankCheckpoint:
-    """The bank file and its resume state, checked against every input and an earlier build."""
+def _check_bank(job: BankJob, protected: list[Path], world_size: int = 1) -> list[BankCheckpoint]:
+    """The bank file and its resume states, checked against every input and an earlier build."""
     check_outputs({"-o": Output(job.output, suffixes=BANK_SUFFIXES)}, protected, job.overwrite)
-    return _checkpoint(job, protected)
+    return _checkpoint(job, protected, world_size)
 
 
 def run_bank(job: BankJob, callback: Callback | None = None, stop: Stop = never) -> tuple[Bank, Path]:
     """Build and save the bank; returns it and its path. ``stop()`` is asked before each image: True (or
-    Ctrl-C) raises :class:`~styleverse.styles.resume.BankInterrupted` after saving the running sums."""
+    Ctrl-C) raises :class:`~styleverse.styles.resume.BankInterrupted` after saving the running sums.
+
+    Under ``torchrun`` the images are shared by the processes (:func:`~styleverse.styles.bank.build_bank`);
+    rank 0 alone checks and locks the output, reports progress (of its share) and writes the bank."""
     job.source.check_size()
     images, protected = job.source.images()
-    ckpt = _check_bank(job, protected)
-    with output_lock(job.output):
-        _check_bank(job, protected)  # again: another run may have written the bank since the first check
-        remove_temp_files(Path(job.output).parent, [Path(job.output).name, ckpt.path.name])
+    with process_group(job.source.device) as (ctx, _), contextlib.ExitStack() as held:
+
+        def claim() -> None:
+            _check_bank(job, protected, ctx.world_size)
+            held.enter_context(output_lock(job.output))
+            ckpts = _check_bank(job, protected, ctx.world_size)  # again: another run may have written it since
+            remove_temp_files(Path(job.output).parent, [Path(job.output).name, *(c.path.name for c in ckpts)])
+
+        on_main(claim, ctx)
+        ckpt = BankCheckpoint(resume_path(job.output, ctx.rank, ctx.world_size), job.checkpoint_every, job.resume)
         model, info, device, precision = job.source.model()
         settings = job.source.settings(device)
-        bank = build_bank(model, info, images, job.source.size, device, precision, callback, settings, ckpt, stop)
+        callback = callback if ctx.is_main else None
+        bank = build_bank(model, info, images, job.source.size, device, precision, callback, settings, ckpt, stop, ctx)
         bank.settings["versions"] = versions()
-        out = save_bank(bank, job.output, job.overwrite, protected)
+        out = on_main(lambda: save_bank(bank, job.output, job.overwrite, protected), ctx)
         ckpt.clear()
     return bank, out
 

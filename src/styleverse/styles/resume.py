@@ -60,10 +60,12 @@ class BankInterrupted(Stopped):
         self.path, self.done, self.total = Path(path), done, total
 
 
-def resume_path(output: str | os.PathLike[str]) -> Path:
-    """The resume state file that belongs to bank file ``output``: ``OUT.resume.safetensors``."""
+def resume_path(output: str | os.PathLike[str], rank: int = 0, world_size: int = 1) -> Path:
+    """The resume state file that belongs to bank file ``output``: ``OUT.resume.safetensors``, or for
+    process ``rank`` of ``world_size`` under torchrun ``OUT.resume.RANKofWORLD.safetensors``."""
     out = Path(output)
-    return out.with_name(out.name + ".resume.safetensors")
+    part = f".{rank}of{world_size}" if world_size > 1 else ""
+    return out.with_name(f"{out.name}.resume{part}.safetensors")
 
 
 def fingerprint(

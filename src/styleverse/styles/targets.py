@@ -186,6 +186,25 @@ class RunningSums:
         }
 
 
+def merge_sums(parts: Sequence[RunningSums]) -> RunningSums:
+    """One :class:`RunningSums` of the images of all ``parts`` (the shares of several processes), added in
+    the order given. Channel statistics are kept only when every non-empty part has them."""
+    full = [p for p in parts if p.count]
+    if not full:
+        return RunningSums()
+    keep_stats = all(p.stat_mean for p in full)
+    total, sq = dict(full[0].total), dict(full[0].sq_norm)
+    mean, std = (dict(full[0].stat_mean), dict(full[0].stat_std)) if keep_stats else ({}, {})
+    for p in full[1:]:
+        total = {k: v + p.total[k] for k, v in total.items()}
+        sq = {k: v + p.sq_norm[k] for k, v in sq.items()}
+        if keep_stats:
+            mean = {k: v + p.stat_mean[k] for k, v in mean.items()}
+            std = {k: v + p.stat_std[k] for k, v in std.items()}
+    weight, weight_sq = sum(p.weight for p in full), sum(p.weight_sq for p in full)
+    return RunningSums(total, sq, weight, weight_sq, sum(p.count for p in full), mean, std)
+
+
 def add_all(
     sums: RunningSums, items: Iterable[tuple[GramDict, float] | tuple[GramDict, float, StatDict]]
 ) -> RunningSums:

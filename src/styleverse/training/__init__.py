@@ -1,4 +1,4 @@
-"""What every trainer shares: the step loop (checkpoints, exact resume, Ctrl-C, events), torchrun/DDP, RNG
+"""What every trainer shares: the step loop (checkpoints, exact resume, Ctrl-C, events), RNG
 state, the files written beside a model and their check."""
 
 from typing import TYPE_CHECKING
@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 from styleverse._exports import lazy_exports
 
 if TYPE_CHECKING:
-    from styleverse.training.distributed import DistContext, process_group, setup_distributed, teardown_distributed
     from styleverse.training.loop import LoopConfig, LoopResult, TrainTask, run_loop
     from styleverse.training.outputs import check_training_outputs, loss_plot_path, samples_path
     from styleverse.training.rng import rng_state, set_rng_state

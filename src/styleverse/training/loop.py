@@ -5,7 +5,7 @@ Every feed-forward trainer (the multi-universe transform network of ``styleverse
 loss tensors. :func:`run_loop` does the rest, the same way for all of them:
 
 * optimizer steps on ``losses["total"]`` (other entries are logged only), optional gradient clipping;
-* under ``torchrun`` (see :mod:`styleverse.training.distributed`) it broadcasts rank 0's weights once and
+* under ``torchrun`` (see :mod:`styleverse.distributed`) it broadcasts rank 0's weights once and
   averages gradients over processes after every backward pass, which is what DistributedDataParallel does;
   each process makes its own share of the step's global batch, so N processes x B images train like one
   process with N·B images when the loss is a mean over images;
@@ -66,9 +66,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from styleverse.distributed import DistContext, all_sum, gather_objects
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.state import Describe, load_state, save_state
-from styleverse.training.distributed import DistContext, all_sum, gather_objects
 from styleverse.training.rng import rng_state, set_rng_state
 
 
@@ -385,7 +385,7 @@ def run_loop(
 ) -> LoopResult:
     """Train ``task`` with ``optimizer`` for ``config.steps`` steps (continuing a saved state with
     ``config.resume``); see the module doc. ``ctx``/``device`` come from
-    :func:`styleverse.training.distributed.setup_distributed` (default: one process on the model's device).
+    :func:`styleverse.distributed.setup_distributed` (default: one process on the model's device).
 
     A new run does not seed anything: seed the RNGs (and build the model) before calling. A finished run
     saves its state too, so ``resume`` with a larger ``steps`` trains on."""

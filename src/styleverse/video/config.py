@@ -47,6 +47,8 @@ class VideoConfig:
     flow: str = DEFAULT_PRESET  # DIS preset
     blend: float = 0.5  # flow-guided blending of a feed-forward stylizer's frames (see loop.FlowBlended)
     max_pixels: int = MAX_PIXELS
+    chunk_frames: int | None = None  # split shots longer than this into chunks (processes share them); None: never
+    overlap: int = 4  # frames each chunk after a shot's first starts early, blended with the chunk before
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the setting that is out of range."""
@@ -67,6 +69,12 @@ class VideoConfig:
             raise ConfigError("crf must be between 0 (lossless) and 51", setting="crf")
         if self.flow not in PRESETS:
             raise ConfigError(f"flow preset must be one of {', '.join(PRESETS)}")
+        if self.chunk_frames is not None and not 0 <= self.overlap < self.chunk_frames:
+            raise ConfigError(
+                "overlap must be at least 0 and less than chunk_frames", setting=("overlap", "chunk_frames")
+            )
+        if self.overlap < 0:
+            raise ConfigError("overlap must be at least 0", setting="overlap")
         if not 0 <= self.blend < 1:
             raise ConfigError("blend must be at least 0 and less than 1", setting="blend")
 

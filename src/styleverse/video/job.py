@@ -12,11 +12,11 @@ uninterrupted run gives; a finished job run again says so and writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain, islice
 from pathlib import Path
@@ -26,20 +26,22 @@ import torch
 
 from styleverse.cancel import Stop, Stopped, never
 from styleverse.devices import peak_memory, resolve_device
+from styleverse.distributed import DistContext, deal, on_main, process_group
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import network_files
 from styleverse.io.state import fingerprint as plain_fingerprint
-from styleverse.io.video import DecodedFrame, VideoReader, display_size, frame_to_array
+from styleverse.io.video import DecodedFrame, VideoReader, display_size
 from styleverse.nn.color import match_histogram
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.transfer.job import feature_network
 from styleverse.transfer.optimize import StyleTransfer
-from styleverse.video.config import Callback, FrameDone, VideoConfig, VideoJob, VideoStarted
-from styleverse.video.flow import DISFlow
+from styleverse.video.config import Callback, StageStarted, VideoConfig, VideoJob
 from styleverse.video.gatys import GatysFrameStylizer
-from styleverse.video.loop import FrameLoop, FrameResult, FrameStylizer, to_tensor
+from styleverse.video.loop import FrameStylizer, to_tensor
 from styleverse.video.output import OutputPlan, plan_outputs, write_outputs
+from styleverse.video.ranks import Share, finished_records, wait_for_segments
+from styleverse.video.segments import Segment, blend_weights, find_cuts, plan_segments
 from styleverse.video.work import WorkFolder
 
 log = logging.getLogger("styleverse")
@@ -59,6 +61,7 @@ class VideoOutcome:
     total: int | None
     interrupted: bool = False
     already_finished: bool = False
+    part: bool = False  # this process stylised its share; rank 0 writes the outputs
 
 
 # --- the job ------------------------------------------------------------------------------------------
@@ -134,46 +137,56 @@ def run_video(
     ``stylizer`` replaces the Gatys one (a feed-forward network in
     :class:`~styleverse.video.loop.FlowBlended`, say): ``stylizer_info`` then identifies it (sidecar and
     resume fingerprint: include what its output depends on) and ``stylizer_inputs`` are its files (which
-    no output may replace); the job's style settings are not used."""
+    no output may replace); the job's style settings are not used.
+
+    Under ``torchrun`` each process stylises the shots dealt to its rank (:mod:`styleverse.video.ranks`);
+    rank 0 alone checks and locks the outputs, finds the shots, reports progress (of its own share) and
+    writes the outputs once every shot is finished; the others return ``part=True``."""
     job.video.validate()
     job.gatys.config().validate()
     styles, _ = job.style.sources() if stylizer is None else (None, None)
     network = network_files(job.features.backbone) if stylizer is None else []
     inputs = [job.input, *job.style.inputs(styles), *network, *stylizer_inputs]
     info = stylizer_info if stylizer is not None else None
-    with open_input(job) as reader:
+    with process_group(job.gatys.device) as (ctx, _), open_input(job) as reader, contextlib.ExitStack() as held:
         plan = plan_outputs(job, inputs)
-        if plan.finished(fingerprint(job, stylizer=info)):
+        work = WorkFolder(plan.work, fingerprint(job, frames_only=True, stylizer=info))
+        emit = (callback or (lambda ev: None)) if ctx.is_main else (lambda ev: None)
+        frames = on_main(lambda: _claim(job, reader, plan, work, info, held, emit), ctx)
+        if frames is None:
             return VideoOutcome({}, plan.read_sidecar(), 0, None, already_finished=True)
-        # an unfinished run of this output may have written part of it (killed while writing): that is ours
-        ours = job.overwrite or WorkFolder(plan.work, {}).exists()
-        plan.check(ours)
-        with output_lock(plan.output):  # a second run on the same output is refused, naming this one
-            plan.check(ours)  # again: another run may have written it since the first check
-            return _locked(job, reader, plan, stylizer, info, callback, stop)
+        return _frames(job, reader, plan, work, frames, ctx, stylizer, info, callback if ctx.is_main else None, stop)
 
 
-def _locked(
-    job: VideoJob, reader: VideoReader, plan: OutputPlan, stylizer: FrameStylizer | None,
-    info: dict[str, Any] | None, callback: Callback | None, stop: Stop = never,
-) -> VideoOutcome:  # fmt: skip
-    """The job with its outputs locked: work folder, frames, outputs."""
-    work = WorkFolder(plan.work, fingerprint(job, frames_only=True, stylizer=info))
+def _claim(
+    job: VideoJob, reader: VideoReader, plan: OutputPlan, work: WorkFolder, info: dict[str, Any] | None,
+    held: contextlib.ExitStack, emit: Callable[[Any], None],
+) -> dict[str, Any] | None:  # fmt: skip
+    """Rank 0 before any work: None when the output is finished; else the outputs checked and locked (a
+    second run on the same output is refused, naming this one) and the job's plan, from the work folder
+    or made now."""
+    if plan.finished(fingerprint(job, stylizer=info)):
+        return None
+    # an unfinished run of this output may have written part of it (killed while writing): that is ours
+    ours = job.overwrite or work.exists()
+    plan.check(ours)
+    held.enter_context(output_lock(plan.output))
+    plan.check(ours)  # again: another run may have written it since the first check
     if job.overwrite:
         work.remove()
     if job.resume and not work.exists():
         raise ConfigError(f"resume: nothing to continue in {plan.work}; run without resume", setting="resume")
-    records, stylizer_state = work.load() if work.exists() else ([], {})
-    return _frames(job, reader, plan, work, records, stylizer_state, stylizer, info, callback, stop)
+    frames = work.load_plan() if work.exists() else {}
+    if not frames:
+        emit(StageStarted("finding shots"))
+        frames = _scan(job, reader)
+        work.save_plan(frames)
+    return frames
 
 
-def _frames(
-    job: VideoJob, reader: VideoReader, plan: OutputPlan, work: WorkFolder, records: list[dict[str, Any]],
-    stylizer_state: dict[str, Any], stylizer: FrameStylizer | None, stylizer_info: dict[str, Any] | None,
-    callback: Callback | None, stop: Stop = never,
-) -> VideoOutcome:  # fmt: skip
-    """The frame loop with resume; then the outputs."""
-    cfg, emit = job.video, callback or (lambda ev: None)
+def _scan(job: VideoJob, reader: VideoReader) -> dict[str, Any]:
+    """One decoding pass over the job's frames: their times, the shot cuts, and so the segments."""
+    cfg = job.video
     frames = islice(reader.frames(cfg.start, cfg.end), cfg.max_frames)
     first = next(frames, None)
     if first is None:
@@ -181,68 +194,66 @@ def _frames(
         raise InputError(f"{job.input}: no frames could be decoded{where if cfg.start or cfg.end else ''}")
     rotation = int(first.frame.rotation or 0)
     size = display_size(reader.info.width, reader.info.height, reader.info.pixel_aspect, rotation, cfg.size)
-    arr0 = frame_to_array(first.frame, size, rotation, reader.reformatter)
-    total = expected_frames(reader, cfg)
-    info: BackboneInfo | None = None
-    if stylizer is None:
-        stylizer, info = gatys_stylizer(job, to_tensor(arr0), callback, stop)
-    if stylizer_state and hasattr(stylizer, "load_state_dict"):
-        stylizer.load_state_dict(stylizer_state)
-    loop = FrameLoop(stylizer, DISFlow(cfg.flow), stop)
-    done = len(records)
-    emit(VideoStarted(total, done, size))
     times: list[float] = []
-    timing: dict[str, Any] = {"first_pts": first.pts, "next_time": None, "rotation": rotation, "size": size}
+    pts: list[int | None] = []
+
+    def tapped() -> Iterator[DecodedFrame]:
+        for dec in chain([first], frames):
+            times.append(dec.time)
+            pts.append(dec.pts)
+            yield dec
+
+    cuts, n = find_cuts(tapped(), reader.reformatter)
+    total = expected_frames(reader, cfg)
+    if total is not None and n + 1 < total:  # +1: a duration-based count may round up by one
+        log.warning(
+            "%s: the video ended after %d of the %d frames it says it has (a truncated or damaged file?); "
+            "the output holds the %d that could be read", job.input.name, n, total, n,
+        )  # fmt: skip
+    segments = plan_segments(n, cuts, cfg.chunk_frames, cfg.overlap)
+    return {
+        "times": times, "pts": pts, "rotation": rotation, "size": list(size), "skipped": reader.skipped,
+        "segments": [[s.start, s.stop, s.lead] for s in segments],
+    }  # fmt: skip
+
+
+def _frames(
+    job: VideoJob, reader: VideoReader, plan: OutputPlan, work: WorkFolder, frames: dict[str, Any],
+    ctx: DistContext, stylizer: FrameStylizer | None, stylizer_info: dict[str, Any] | None,
+    callback: Callback | None, stop: Stop = never,
+) -> VideoOutcome:  # fmt: skip
+    """This process's segments with resume; then, on rank 0, the outputs."""
+    segments = [Segment(*s) for s in frames["segments"]]
+    info: BackboneInfo | None = None
+    share = Share(job, work, frames, callback or _none, stop)
+    if stylizer is None:
+        stylizer, info = gatys_stylizer(job, to_tensor(share.first_frame()), callback, stop)
+    mine = [(k, segments[k]) for k in deal([s.frames for s in segments], ctx.world_size)[ctx.rank]]
     device = getattr(stylizer, "device", None) or resolve_device(job.gatys.device)
     with peak_memory(torch.device(device)) as peak:  # of this session's frames
         try:
-            for i, dec in enumerate(chain([first], frames)):
-                if i < done:
-                    _check_same(job, records[i], dec)
-                    if i == done - 1:
-                        arr = arr0 if i == 0 else frame_to_array(dec.frame, size, rotation, reader.reformatter)
-                        loop.skip(arr, work.read_frame(i), index=i)
-                    continue
-                t0 = time.perf_counter()
-                arr = arr0 if i == 0 else frame_to_array(dec.frame, size, rotation, reader.reformatter)
-                res = loop.step(arr)
-                work.save_frame(i, res.image)
-                records.append(_record(res, dec))
-                work.save(records, stylizer.state_dict() if hasattr(stylizer, "state_dict") else {})
-                times.append(time.perf_counter() - t0)
-                spf = sum(times) / len(times)
-                eta = spf * max(0, total - len(records)) if total is not None else None
-                emit(FrameDone(i, len(records), total, times[-1], spf, eta, res.losses, res.warp_error))
+            done, total = share.run(stylizer, mine)
         except Stopped:
-            return VideoOutcome({"work": plan.work}, {}, len(records), total, interrupted=True)
-    timing["peak_memory_bytes"], timing["peak_memory_kind"] = peak.bytes, peak.kind
-    if total is not None and len(records) + 1 < total:  # +1: a duration-based count may round up by one
-        log.warning(
-            "%s: the video ended after %d of the %d frames it says it has (a truncated or damaged file?); "
-            "the output holds the %d that could be read", job.input.name, len(records), total, len(records),
-        )  # fmt: skip
-    timing["end"] = _audio_end(reader, cfg, records)
-    timing["skipped"] = reader.skipped
+            return VideoOutcome({"work": plan.work}, {}, share.done, share.total, interrupted=True)
+    if not ctx.is_main:
+        return VideoOutcome({"work": plan.work}, {}, done, total, part=True)
+    if not wait_for_segments(work, segments, stop):
+        return VideoOutcome({"work": plan.work}, {}, done, total, interrupted=True)
+    records = finished_records(work, segments)
+    work.blend = blend_weights(segments)
+    timing: dict[str, Any] = {
+        "first_pts": frames["pts"][0], "next_time": None, "rotation": int(frames["rotation"]),
+        "size": tuple(frames["size"]), "peak_memory_bytes": peak.bytes, "peak_memory_kind": peak.kind,
+        "end": _audio_end(reader, job.video, records), "skipped": int(frames["skipped"]),
+    }  # fmt: skip
     fp = fingerprint(job, stylizer=stylizer_info)
-    paths, side = write_outputs(job, plan, work, reader, records, timing, info, stylizer_info, fp, emit)
+    paths, side = write_outputs(job, plan, work, reader, records, timing, info, stylizer_info, fp, callback or _none)
     work.remove()
     return VideoOutcome(paths, side, len(records), len(records))
 
 
-def _check_same(job: VideoJob, record: dict[str, Any], dec: DecodedFrame) -> None:
-    if abs(float(record["time"]) - dec.time) > 1e-3:
-        raise InputError(
-            f"{job.input}: frame {record['index'] + 1} is at {dec.time:.3f} s now, {record['time']:.3f} s when it "
-            "was stylised; the video changed? pass --overwrite to start afresh"
-        )
-
-
-def _record(res: FrameResult, dec: DecodedFrame) -> dict[str, Any]:
-    return {
-        "index": res.index, "time": dec.time, "pts": dec.pts, "seconds": res.seconds,
-        "flow_ms": res.flow_seconds * 1000, "steps": res.steps, "losses": res.losses,
-        "warp_error": res.warp_error, "input_warp_error": res.input_warp_error,
-    }  # fmt: skip
+def _none(ev: Any) -> None:
+    """No one listens."""
 
 
 def _audio_end(reader: VideoReader, cfg: VideoConfig, records: list[dict[str, Any]]) -> float | None:

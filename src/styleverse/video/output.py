@@ -143,7 +143,7 @@ def write_outputs(
     """Write the video (or PNG sequence), the comparison, the plot and last the sidecar (whose presence
     with ``complete: true`` is what marks the job finished)."""
     outputs: dict[str, Any] = {}
-    frames = (work.read_frame(int(r["index"])) for r in records)
+    frames = (work.output_frame(int(r["index"])) for r in records)
     emit(StageStarted("encode"))
     if plan.folder:
         outputs["output"] = _write_folder(plan.output, frames)
@@ -154,7 +154,7 @@ def write_outputs(
         emit(StageStarted("compare"))
         size, rot = timing["size"], timing["rotation"]
         pairs = (
-            np.concatenate([a, work.read_frame(int(r["index"]))], axis=1)
+            np.concatenate([a, work.output_frame(int(r["index"]))], axis=1)
             for a, r in zip(_input_frames(job, len(records), size, rot), records, strict=False)
         )
         if plan.folder:

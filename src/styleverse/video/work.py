@@ -1,10 +1,13 @@
 """The work folder of a video job: finished frames and the state to continue after Ctrl-C or a kill.
 
 ``OUT.work/`` beside the output holds ``frames/000000.png ...`` (each stylised frame, 8-bit, written
-atomically) and ``state.safetensors`` (:mod:`styleverse.io.state`: the per-frame records, the stylizer's
-own state, and the fingerprint of every setting the frames depend on). The state is saved after each
-frame's PNG, so a kill at any moment loses at most the frame in progress; a frame whose PNG is missing is
-simply redone. Each frame and each state is written only when the disk has room for it (one line naming the
+atomically), ``lead/000000.png ...`` (the lead-in frames of chunks, :mod:`styleverse.video.segments`),
+``state.safetensors`` (:mod:`styleverse.io.state`: the job's plan — frame times, shots and chunks — and the
+fingerprint of every setting the frames depend on) and ``segments/000000.safetensors ...``, one state per
+segment (its per-frame records and the stylizer's own state), written only by the process stylising that
+segment, so processes on one shared folder never write the same file. A segment's state is saved after
+each frame's PNG, so a kill at any moment loses at most the frame in progress; a frame whose PNG is missing
+is simply redone. Each frame and each state is written only when the disk has room for it (one line naming the
 file otherwise). The folder is removed once the outputs are written.
 """
 
@@ -22,6 +25,7 @@ from styleverse.errors import ConfigError, InputError
 from styleverse.io.images import save_image
 from styleverse.io.state import load_state, save_state
 from styleverse.io.tensorfile import ensure_free_space
+from styleverse.video.segments import blend
 
 STATE_KIND = "video"
 STATE_FILE = "state.safetensors"
@@ -39,43 +43,76 @@ class WorkFolder:
     def __init__(self, path: Path, fingerprint: Mapping[str, Any]) -> None:
         self.path, self.fingerprint = Path(path), dict(fingerprint)
         self.state_file = self.path / STATE_FILE
-        self.frames_dir = self.path / "frames"
+        self.frames_dir, self.lead_dir = self.path / "frames", self.path / "lead"
+        self.segments_dir = self.path / "segments"
+        self.blend: dict[int, float] = {}  # frame index -> weight of its lead-in frame in the output
+
+    def state_path(self, segment: int | None = None) -> Path:
+        """The job's state file, or segment ``segment``'s."""
+        return self.state_file if segment is None else self.segments_dir / f"{segment:06d}.safetensors"
 
     def exists(self) -> bool:
         return self.state_file.is_file()
 
-    def load(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Records of the finished frames (those whose PNG is still there, in order) and the stylizer state;
-        :class:`ConfigError` when the folder was made with other settings."""
+    def load(self, segment: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Records of the finished frames (those whose PNG is still there, in order) and the stylizer state
+        (of ``segment``; none saved yet: nothing); :class:`ConfigError` when the folder was made with other
+        settings."""
+        path = self.state_path(segment)
+        if segment is not None and not path.is_file():
+            return [], {}
+        state = self._state(path)
+        records = [dict(r) for r in state.get("frames", [])]
+        first = int(records[0]["index"]) if records else 0
+        for i, rec in enumerate(records):
+            if int(rec["index"]) != first + i or not self.frame_path(first + i, bool(rec.get("lead"))).is_file():
+                return records[:i], dict(state.get("stylizer") or {})
+        return records, dict(state.get("stylizer") or {})
+
+    def save(self, records: list[dict[str, Any]], stylizer: Mapping[str, Any], segment: int | None = None) -> None:
+        """Write the state (of ``segment``) after a frame (atomic)."""
+        path = self.state_path(segment)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_state(path, STATE_KIND, self.fingerprint, {"frames": records, "stylizer": dict(stylizer)})
+
+    def load_plan(self) -> dict[str, Any]:
+        """The job's plan as :meth:`save_plan` wrote it."""
+        return dict(self._state(self.state_file).get("plan") or {})
+
+    def _state(self, path: Path) -> dict[str, Any]:
         try:
-            state = load_state(self.state_file, STATE_KIND, self.fingerprint, flag=str(self.path))
+            return dict(load_state(path, STATE_KIND, self.fingerprint, flag=str(self.path)))
         except ConfigError as e:
             raise ConfigError(
                 f"{e}; or pass overwrite to discard the {self.path.name} work folder", "overwrite"
             ) from None
-        records = [dict(r) for r in state.get("frames", [])]
-        for i, rec in enumerate(records):
-            if int(rec["index"]) != i or not self.frame_path(i).is_file():
-                return records[:i], dict(state.get("stylizer") or {})
-        return records, dict(state.get("stylizer") or {})
 
-    def save(self, records: list[dict[str, Any]], stylizer: Mapping[str, Any]) -> None:
-        """Write the state after a frame (atomic)."""
-        save_state(self.state_file, STATE_KIND, self.fingerprint, {"frames": records, "stylizer": dict(stylizer)})
+    def save_plan(self, plan: Mapping[str, Any]) -> None:
+        """Write the job's plan (frame times, segments; JSON values) into its state file (atomic)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        save_state(self.state_file, STATE_KIND, self.fingerprint, {"frames": [], "stylizer": {}, "plan": dict(plan)})
 
-    def frame_path(self, index: int) -> Path:
-        return self.frames_dir / f"{index:06d}.png"
+    def frame_path(self, index: int, lead: bool = False) -> Path:
+        """Where finished frame ``index`` is kept (``lead``: the lead-in version of a chunk's first frames)."""
+        return (self.lead_dir if lead else self.frames_dir) / f"{index:06d}.png"
 
-    def save_frame(self, index: int, image: Any) -> None:
+    def save_frame(self, index: int, image: Any, lead: bool = False) -> None:
         """Write frame ``index`` (a (1,3,H,W) tensor or a PIL image) as PNG, if the disk has room for it."""
-        self.frames_dir.mkdir(parents=True, exist_ok=True)
+        path = self.frame_path(index, lead)
+        path.parent.mkdir(parents=True, exist_ok=True)
         h, w = image.shape[-2:] if hasattr(image, "shape") else image.size[::-1]
-        ensure_free_space(self.frame_path(index), 3 * int(h) * int(w))  # a PNG is at most about its raw size
-        save_image(image, self.frame_path(index))
+        ensure_free_space(path, 3 * int(h) * int(w))  # a PNG is at most about its raw size
+        save_image(image, path)
 
-    def read_frame(self, index: int) -> np.ndarray:
-        """RGB uint8 (H, W, 3) of finished frame ``index``."""
-        p = self.frame_path(index)
+    def output_frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` as the output shows it: blended with its lead-in version where a chunk led in."""
+        own = self.read_frame(index)
+        weight = self.blend.get(index)
+        return own if weight is None else blend(own, self.read_frame(index, lead=True), weight)
+
+    def read_frame(self, index: int, lead: bool = False) -> np.ndarray:
+        """RGB uint8 (H, W, 3) of finished frame ``index`` (``lead``: its lead-in version)."""
+        p = self.frame_path(index, lead)
         try:
             with Image.open(p) as im:
                 return np.asarray(im.convert("RGB")).copy()
@@ -85,11 +122,12 @@ class WorkFolder:
     def remove(self) -> None:
         """Delete what this module wrote (frames, state, temporary files a kill left) and then the folders
         if they are empty; anything else someone put there stays."""
-        for folder in (self.frames_dir, self.path):
+        for folder in (self.frames_dir, self.lead_dir, self.segments_dir, self.path):
             if not folder.is_dir():
                 continue
             for p in folder.iterdir():
-                ours = p.suffix == ".png" if folder == self.frames_dir else p.name == STATE_FILE
+                suffix = {self.frames_dir: ".png", self.lead_dir: ".png", self.segments_dir: ".safetensors"}.get(folder)
+                ours = p.suffix == suffix if suffix else p.name == STATE_FILE
                 if p.is_file() and (ours or p.name.startswith(".")):
                     p.unlink(missing_ok=True)
             with contextlib.suppress(OSError):

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from styleverse.devices import autocast, memory_format, place, resolve_precision
+from styleverse.distributed import DistContext, process_group
 from styleverse.fast.adain.model import (
     ENCODER_LAYER,
     STYLE_LAYERS,
@@ -52,7 +53,6 @@ from styleverse.io.state import fingerprint, not_fingerprinted, state_path
 from styleverse.nn.features import FeatureSpec
 from styleverse.nn.vgg import load_backbone
 from styleverse.styles.targets import channel_stats
-from styleverse.training.distributed import DistContext, process_group
 from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, locked_training_outputs, sample_file, write_model
 from styleverse.training.photos import Batches, content_photos, crop_photo

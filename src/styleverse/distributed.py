@@ -1,4 +1,5 @@
-"""Multi-process training helpers (DistributedDataParallel under ``torchrun``).
+"""Many processes under ``torchrun``: training (DistributedDataParallel) and jobs whose work is dealt out
+(video shots, bank images, photos to stylise).
 
 ``torchrun`` sets RANK, WORLD_SIZE and LOCAL_RANK; :func:`setup_distributed` joins the process group
 (NCCL on CUDA with one GPU per LOCAL_RANK, gloo on CPU). With WORLD_SIZE unset or 1 everything here
@@ -9,14 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
 from styleverse.devices import resolve_device
+from styleverse.errors import StyleverseError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,3 +86,44 @@ def gather_objects(obj: Any, ctx: DistContext) -> list[Any]:
     out: list[Any] = [None] * ctx.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+def broadcast_object(obj: Any, ctx: DistContext) -> Any:
+    """Rank 0's ``obj`` (picklable) on every process (``obj`` itself for one process)."""
+    if ctx.world_size == 1:
+        return obj
+    box = [obj if ctx.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def on_main(fn: Callable[[], T], ctx: DistContext) -> T:
+    """``fn()`` run by rank 0 alone, its result handed to every process. A :class:`StyleverseError` it
+    raises is raised on rank 0 and its message on every other process, so each exits with the same one
+    line (a refused output, a lock held by another launch) instead of waiting for a rank that gave up."""
+    result: Any = None
+    error: StyleverseError | None = None
+    if ctx.is_main:
+        try:
+            result = fn()
+        except StyleverseError as e:
+            error = e
+    if ctx.world_size > 1:
+        result, message = broadcast_object((result, None if error is None else str(error)), ctx)
+        if message is not None and error is None:
+            error = StyleverseError(message)
+    if error is not None:
+        raise error
+    return result
+
+
+def deal(weights: Sequence[float], world_size: int) -> list[list[int]]:
+    """Indices of ``weights`` dealt to ``world_size`` processes so their totals are close: heaviest first,
+    each to the process with the least so far (ties: the lower rank). Every process computes the same deal
+    from the same weights; each list is in ascending index order."""
+    loads, hands = [0.0] * world_size, [[] for _ in range(world_size)]  # type: list[float], list[list[int]]
+    for i in sorted(range(len(weights)), key=lambda k: (-weights[k], k)):
+        r = min(range(world_size), key=lambda p: (loads[p], p))
+        loads[r] += weights[i]
+        hands[r].append(i)
+    return [sorted(h) for h in hands]
