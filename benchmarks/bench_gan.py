@@ -30,11 +30,11 @@ from rich.console import Console
 from rich.table import Table
 
 from styleverse.devices import cpu_has_native_bf16, place
+from styleverse.distributed import DistContext
 from styleverse.fast.gan.gate import DISCRIMINATOR, GENERATOR, AlternatingAdam
 from styleverse.fast.gan.model import Discriminator, GanModel, GanSpec, Generator, save_gan
 from styleverse.fast.gan.train import GanPair, GanTask, GanTrainConfig
 from styleverse.fast.open import StylizerSpec, open_stylizer
-from styleverse.training.distributed import DistContext
 
 
 def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float:

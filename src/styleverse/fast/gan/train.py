@@ -35,13 +35,13 @@ import torch
 from torch import nn
 
 from styleverse.devices import autocast, memory_format, place, resolve_precision
+from styleverse.distributed import DistContext, all_sum, process_group
 from styleverse.fast.gan.data import Batch, GanBatches, Universe, load_universes
 from styleverse.fast.gan.gate import GENERATOR, AlternatingAdam, Gate
 from styleverse.fast.gan.health import Health
 from styleverse.fast.gan.losses import accuracy, adversarial_loss, content_loss, transformed_loss
 from styleverse.fast.gan.model import Discriminator, GanModel, GanSpec, Generator, save_gan
 from styleverse.io.state import fingerprint, not_fingerprinted, state_path
-from styleverse.training.distributed import DistContext, all_sum, process_group
 from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
 from styleverse.training.outputs import (
     check_training_outputs,
