@@ -32,7 +32,7 @@ from styleverse.devices import require_memory, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.evaluation.frames import frame_pairs, sample_indices
 from styleverse.evaluation.judge import UniverseJudge, Verdict, intended_universe
-from styleverse.evaluation.metrics import StyleDistance, relative, ssim, style_distance
+from styleverse.evaluation.metrics import StyleDistance, layer_balanced, pair_verdict, relative, ssim, style_distance
 from styleverse.evaluation.sources import Overrides, ResultSource, Styles, describe_result
 from styleverse.io.images import load_image, pil_to_tensor, resize_longest
 from styleverse.nn.features import FeatureSpec, StyleContentModel, build_model
@@ -86,7 +86,9 @@ class ResultScore:
     relative_per_layer: dict[str, float | None]
     content_loss: float
     ssim: float
-    verdict: Verdict | None = None
+    balanced_style: float | None = None  # layer-balanced relative style (metrics.layer_balanced): the headline
+    overall: str = ""  # style and content read together (metrics.pair_verdict)
+    verdict: Verdict | None = None  # the universe judge's
     temporal: TemporalScore | None = None
     seconds: float | None = None
     peak_memory_bytes: int | None = None
@@ -177,8 +179,9 @@ def _measure(
 def _mean_distance(ds: Sequence[StyleDistance]) -> StyleDistance:
     keys = ds[0].per_layer
     return StyleDistance(
-        {k: sum(d.per_layer[k] for d in ds) / len(ds) for k in keys}, sum(d.total for d in ds) / len(ds)
-    )
+        {k: sum(d.per_layer[k] for d in ds) / len(ds) for k in keys}, sum(d.total for d in ds) / len(ds),
+        ds[0].weights,
+    )  # fmt: skip
 
 
 def _score_image(
@@ -188,7 +191,14 @@ def _score_image(
     img, content, (d, dc, closs, s) = _measure(scorer, src, original, load_image(src.content), settings.size)
     rel, rel_layers = relative(d, dc)
     score = ResultScore(src, img.size, 1, d, dc, rel, rel_layers, closs, s, preview=img, content_preview=content)
-    return score, [original]
+    return _paired(score), [original]
+
+
+def _paired(score: ResultScore) -> ResultScore:
+    """``score`` with its layer-balanced style and the verdict that reads it with the SSIM."""
+    score.balanced_style = layer_balanced(score.style, score.content_style)
+    score.overall = pair_verdict(score.balanced_style, score.ssim)
+    return score
 
 
 def _score_video(
@@ -216,7 +226,7 @@ def _score_video(
         temporal=temporal, preview=Image.fromarray(pairs.outputs[mid]),
         content_preview=Image.fromarray(pairs.inputs[mid]),
     )  # fmt: skip
-    return score, judged
+    return _paired(score), judged
 
 
 def _intended(judge: UniverseJudge, src: ResultSource, settings: EvaluateSettings) -> str | None:
@@ -246,6 +256,9 @@ def evaluate_sources(
     judge = UniverseJudge(settings.classifier, settings.device, precision) if settings.classifier else None
     if judge is not None:
         judge.check_universe(settings.universe)
+        if judge.problems:
+            log.warning("%s: no verdicts, the classifier is not trustworthy: %s", settings.classifier,
+                        "; ".join(judge.problems))  # fmt: skip
     # one network for every result, so their numbers compare
     recorded = next((s.backbone for s in sources if s.backbone is not None), None)
     features = settings.features.resolve(recorded, "the first result's sidecar", binding=False)
