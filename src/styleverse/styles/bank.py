@@ -83,6 +83,12 @@ class Bank:
         """Per layer spread relative to ‖Ḡ‖² (scale-free; 0 for identical images)."""
         return {k: v / max(sq_norm(self.mean[k]), 1e-30) for k, v in self.abs_spread().items()}
 
+    def mean_spread(self) -> float:
+        """The set's spread in one number, the mean of :meth:`spread` over the layers: what ``styles bank`` and
+        ``styles info`` both print (0 = identical images)."""
+        per = self.spread()
+        return sum(per.values()) / max(1, len(per))
+
     def spread_loss(self, layer_weights: Mapping[str, float]) -> float:
         """The spread in ``losses.style_loss`` units (MSE over C² entries, layer-weighted): the part of the
         weighted mean per-image style loss that no output image can remove: Σ wᵢ ‖G − Gᵢ‖² = W ‖G − Ḡ‖² +
@@ -140,19 +146,20 @@ def build_bank(
         sums = load_state(checkpoint.path, fp) if checkpoint.resume else RunningSums()
         rest = stream_style(model, images, size, dev, precision, callback, sums.count, stop)
         sums = add_with_checkpoints(sums, rest, checkpoint, fp, len(images))
-    sources = [(str(s.path), s.weight) for s in images]
+    return bank_from_sums(sums, info, size, [(str(s.path), s.weight) for s in images], extra)
+
+
+def bank_from_sums(
+    sums: RunningSums, info: BackboneInfo, size: int | None, sources: list[tuple[str, float]],
+    settings: dict[str, object],
+) -> Bank:  # fmt: skip
+    """The one way a :class:`Bank` is made from running sums (a ``styles bank`` build, an analysis' subset or
+    group), so every bank holds the same contents however it was made: mean Grams, the spread's sums, the
+    AdaIN channel statistics, sources and settings."""
     return Bank(
-        sums.mean(),
-        sums.weight,
-        sums.weight_sq,
-        dict(sums.sq_norm),
-        sums.count,
-        info.to_dict(),
-        size,
-        sources,
-        extra,
-        sums.stats(),
-    )
+        sums.mean(), sums.weight, sums.weight_sq, dict(sums.sq_norm), sums.count, info.to_dict(), size, sources,
+        settings, sums.stats(),
+    )  # fmt: skip
 
 
 def save_bank(bank: Bank, path: str | os.PathLike[str], overwrite: bool = False, inputs: Iterable = ()) -> Path:
