@@ -24,7 +24,7 @@ from fixtures.networks import adain_model, fast_model
 from fixtures.videos import universe_frame
 from styleverse.cancel import StopFlag, Stopped
 from styleverse.evaluation.evaluate import EvaluateSettings, evaluate
-from styleverse.evaluation.metrics import flicker, relative, ssim, style_distance
+from styleverse.evaluation.metrics import relative, ssim, style_distance
 from styleverse.evaluation.sources import Overrides
 from styleverse.nn.features import FeatureSpec
 from styleverse.nn.losses import style_loss
@@ -82,9 +82,12 @@ def test_style_distance_is_the_unweighted_style_loss_and_relative_is_a_ratio() -
 
 
 def test_flicker_is_the_mean_absolute_frame_change() -> None:
-    a, b = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.5)
-    assert flicker([a, b, a]) == pytest.approx(0.5)
-    assert flicker([a, a, a]) == 0.0 and flicker([a]) is None
+    from styleverse.video.steadiness import temporal_score
+
+    a, b = np.zeros((32, 32, 3), np.uint8), np.full((32, 32, 3), 128, np.uint8)
+    assert temporal_score(zip([a, b, a], [a, b, a], strict=True)).flicker == pytest.approx(128 / 255)
+    assert temporal_score(zip([a, b, a], [a, a, a], strict=True)).flicker == 0.0
+    assert temporal_score(zip([a], [a], strict=True)).flicker is None
 
 
 # ---------------------------------------------------------------- known answers end to end

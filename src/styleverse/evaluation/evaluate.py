@@ -11,8 +11,8 @@ How each result is measured (numbers defined in :mod:`styleverse.evaluation.metr
   style scale the run used, as ``stylize`` does, so the content photo itself scores content loss 0 and
   relative style distance 1, and a style image measured against itself scores style distance 0;
 * a video is measured on ``frames`` frames spread over it (style, content, judge: means over them) and on
-  up to ``max_frames`` consecutive frames for the warping error and flicker
-  (:mod:`styleverse.evaluation.temporal`);
+  up to ``max_frames`` consecutive frames for the warping error, following and flicker
+  (:mod:`styleverse.video.steadiness`, the measure ``video`` records);
 * cost (seconds, peak memory) is what the result's sidecar records, or what a sweep measured.
 """
 
@@ -41,7 +41,7 @@ from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.targets import GramDict, StyleImage, StyleSet
 
 if TYPE_CHECKING:
-    from styleverse.evaluation.temporal import TemporalScore
+    from styleverse.video.steadiness import TemporalScore
 
 log = logging.getLogger("styleverse")
 
@@ -204,13 +204,13 @@ def _paired(score: ResultScore) -> ResultScore:
 def _score_video(
     scorer: Scorer, src: ResultSource, settings: EvaluateSettings
 ) -> tuple[ResultScore, list[Image.Image]]:
-    from styleverse.evaluation.temporal import temporal_score  # optical flow (OpenCV): only for videos
     from styleverse.video.flow import DEFAULT_PRESET
+    from styleverse.video.steadiness import temporal_score  # optical flow (OpenCV): only for videos
 
     pairs = frame_pairs(src.path, src.kind, src.content, src.video, settings.max_frames)
     if pairs.truncated:
         log.info("%s: measuring the first %d frames (--max-frames)", src.path, settings.max_frames)
-    temporal = temporal_score(pairs.inputs, pairs.outputs, src.video.flow or DEFAULT_PRESET)
+    temporal = temporal_score(zip(pairs.inputs, pairs.outputs, strict=True), src.video.flow or DEFAULT_PRESET)
     picks = sample_indices(len(pairs.outputs), settings.frames)
     judged = [Image.fromarray(pairs.outputs[i]) for i in picks]
     scored = [

@@ -16,14 +16,13 @@
 * **Content fidelity**: the content loss (:func:`styleverse.nn.losses.content_loss`, feature MSE at the
   content layers, unweighted) and :func:`ssim`, the structural similarity of Wang et al. 2004 on luminance.
   SSIM ignores the global colour shift a style brings and looks at local structure; 1.0 is identical.
-* **Flicker** (:func:`flicker`): mean absolute change between consecutive frames, pixels in [0, 1].
+* Steadiness of videos (warping error, following, flicker) is :mod:`styleverse.video.steadiness`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -139,12 +138,3 @@ def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> float:
     c1, c2 = (SSIM_K[0] * data_range) ** 2, (SSIM_K[1] * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return float(s.double().mean())
-
-
-def flicker(frames: Sequence[torch.Tensor]) -> float | None:
-    """Mean absolute change between consecutive frames ((1, 3, H, W) in [0, 1]): the mean over pairs of the
-    mean over pixels and channels of ``|F_t − F_{t−1}|``; None for fewer than two frames."""
-    if len(frames) < 2:
-        return None
-    diffs = [float((b.float() - a.float()).abs().mean()) for a, b in itertools.pairwise(frames)]
-    return sum(diffs) / len(diffs)

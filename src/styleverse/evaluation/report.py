@@ -45,8 +45,11 @@ DEFINITIONS = {
     "judge": "softmax probability the universe classifier gives the intended universe (mean over a video's "
     "sampled frames), and the universe it finds most likely, beside the classifier's own validation accuracy "
     "and ECE; 'no verdict' when that validation fails the trust rule of 'classifier train'",
-    "warping_error": "temporal warping error (Lai et al. 2018) as the video command defines it; ratio = output / "
-    "input (the floor)",
+    "warping_error": "temporal warping error (Lai et al. 2018) as the video command records it, on the frames as "
+    "written; ratio = output / input (not a floor: a frozen video goes below it)",
+    "following": "whether the output moves with the input: on reliable moving pixels (e_still - e_warp) / (e_still "
+    "+ e_warp), e_still the distance to the unwarped previous frame; 1 = moves exactly with the input, below 0 = "
+    "FROZEN (stands still where the input moves, -1 for a still image); the input's own beside it",
     "flicker": "mean absolute change between consecutive frames (pixels in [0,1]); ratio = output / input",
     "cost": "seconds and peak memory the result's sidecar records (or a sweep measured); blank where unknown",
 }
@@ -93,6 +96,8 @@ def row(s: ResultScore) -> dict[str, str]:
             f"{_g(t.warping_error)} (x{_g(t.warping_ratio, '.2f')})" if t.warping_error is not None else ""
         )
         out["flicker"] = f"{_g(t.flicker)} (x{_g(t.flicker_ratio, '.2f')})" if t.flicker is not None else ""
+        follow = f"{_g(t.following, '.2f')} (input {_g(t.input_following, '.2f')})" if t.following is not None else ""
+        out["follows"] = follow + (" FROZEN" if t.frozen else "")
     out["seconds"] = _g(s.seconds, ".1f")
     out["peak mem"] = _mib(s.peak_memory_bytes)
     return out
@@ -133,7 +138,7 @@ def score_dict(s: ResultScore) -> dict[str, Any]:
         "verdict": s.overall,
         "content_fidelity": {"loss": s.content_loss, "ssim": s.ssim},
         "judge": asdict(s.verdict) if s.verdict else None,
-        "temporal": asdict(s.temporal) if s.temporal else None,
+        "temporal": {**asdict(s.temporal), "frozen": s.temporal.frozen} if s.temporal else None,
         "cost": {"seconds": s.seconds, "peak_memory_bytes": s.peak_memory_bytes},
     }
 
@@ -194,6 +199,7 @@ def score_lines(s: ResultScore) -> list[str]:
         )
     if s.temporal is not None and s.temporal.warping_ratio is not None:
         lines.append(f"warp x{s.temporal.warping_ratio:.2f} flicker x{_g(s.temporal.flicker_ratio, '.2f')}")
+        lines.append("FROZEN" if s.temporal.frozen else f"follows {_g(s.temporal.following, '.2f')}")
     if s.seconds is not None:
         lines.append(f"{s.seconds:.1f} s" + (f", {_mib(s.peak_memory_bytes)}" if s.peak_memory_bytes else ""))
     return lines

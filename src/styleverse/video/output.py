@@ -25,7 +25,8 @@ from styleverse.io.video_writer import AudioSource, VideoWriter, container_for
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.video.config import StageStarted, VideoJob
 from styleverse.video.report import plot_frames, sidecar
-from styleverse.video.sidecar import VideoSidecar
+from styleverse.video.sidecar import VideoSidecar, WarpingError
+from styleverse.video.steadiness import temporal_score, written_frames
 from styleverse.video.work import WorkFolder, work_folder
 
 PLOT_EXTENSIONS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
@@ -150,6 +151,17 @@ def _pil(arr: np.ndarray) -> Any:
     return Image.fromarray(arr, "RGB")
 
 
+def measure_written(
+    job: VideoJob, plan: OutputPlan, records: list[dict[str, Any]], timing: dict[str, Any]
+) -> WarpingError:
+    """The clip's steadiness measured on the frames as written (decoded again from a video file) against the
+    input frames as the loop saw them: the number ``evaluate`` measures on the same file."""
+    written = written_frames(plan.output, plan.folder, len(records))
+    inputs = _input_frames(job, len(records), timing["size"], timing["rotation"])
+    s = temporal_score(zip(inputs, written, strict=False), job.video.flow)
+    return WarpingError(s.warping_error, s.input_warping_error, s.warping_ratio, s.following, s.input_following)
+
+
 def write_outputs(
     job: VideoJob,
     plan: OutputPlan,
@@ -162,8 +174,8 @@ def write_outputs(
     fingerprint: dict[str, Any],
     emit: Callable[[StageStarted], None],
 ) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Write the video (or PNG sequence), the comparison, the plot and last the sidecar (whose presence
-    with ``complete: true`` is what marks the job finished)."""
+    """Write the video (or PNG sequence), the comparison, the plot, measure the steadiness of what was written,
+    and last write the sidecar (whose presence with ``complete: true`` is what marks the job finished)."""
     outputs: dict[str, Any] = {}
     frames = (work.read_frame(int(r["index"])) for r in records)
     emit(StageStarted("encode"))
@@ -188,6 +200,8 @@ def write_outputs(
         emit(StageStarted("plot"))
         plot_frames(records, plan.plot, title=f"{job.input.name}: per-frame losses and warping error")
         paths["plot"] = plan.plot
-    side = sidecar(job, reader, records, timing, outputs, info, stylizer_info, fingerprint).to_json()
+    emit(StageStarted("measure"))
+    metric = measure_written(job, plan, records, timing)
+    side = sidecar(job, reader, records, timing, outputs, info, stylizer_info, fingerprint, metric).to_json()
     write_json(plan.sidecar, side)
     return paths, side
