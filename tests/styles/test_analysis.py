@@ -368,3 +368,16 @@ def test_bank_and_info_print_one_spread_for_one_file(style_set, tmp_path, capfd)
     found = [re.search(r"spread\s+([0-9.e+-]+)", " ".join(c.out.split() + c.err.split())) for c in (built, shown)]
     assert found[0] and found[1], (built, shown)
     assert float(found[0].group(1)) == float(found[1].group(1)) > 0
+
+
+def test_a_bank_says_when_it_enlarged_its_images(style_set, tmp_path, capfd):
+    """Issue 19: 224-px frames were enlarged to 512 px without a word and recorded as "seen at 512 px"."""
+    _, folder = style_set  # 48 x 40 px images
+    big, small = tmp_path / "big.safetensors", tmp_path / "small.safetensors"
+    assert main(["styles", "bank", str(folder), "-o", str(big), "--size", "64", "--backbone", "random"]) == 0
+    assert main(["styles", "bank", str(folder), "-o", str(small), "--size", "32", "--backbone", "random"]) == 0
+    assert load_bank(big).settings["upscaled"] == {"count": 6, "smallest": 48}
+    assert "upscaled" not in load_bank(small).settings
+    capfd.readouterr()
+    assert main(["styles", "info", str(big)]) == 0
+    assert "6 enlarged from as small as 48 px" in " ".join(capfd.readouterr().out.split())

@@ -209,7 +209,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
         grid.add_row("bank", str(path))
-        grid.add_row("images", f"{b.count} (seen at {b.size or 'original'} px)")
+        up = b.settings.get("upscaled")
+        enlarged = f"; {up['count']} enlarged from as small as {up['smallest']} px" if isinstance(up, dict) else ""
+        grid.add_row("images", f"{b.count} (seen at {b.size or 'original'} px{enlarged})")
         grid.add_row("backbone", str(b.backbone.get("identity")))
         grid.add_row("precision", str(b.settings.get("precision", "fp32")))
         grid.add_row("layers", " ".join(b.layers))

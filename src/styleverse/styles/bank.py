@@ -137,7 +137,7 @@ def build_bank(
     if size is not None and size < 16:
         raise ConfigError("size must be at least 16 pixels", setting="size")
     dev = device or next(model.parameters()).device
-    extra = {"precision": precision, **(settings or {})}
+    extra = {"precision": precision, **(settings or {}), **upscaled(images, size)}
     if checkpoint is None:
         sums = add_all(RunningSums(), stream_style(model, images, size, dev, precision, callback, stop=stop))
     else:
@@ -147,6 +147,23 @@ def build_bank(
         rest = stream_style(model, images, size, dev, precision, callback, sums.count, stop)
         sums = add_with_checkpoints(sums, rest, checkpoint, fp, len(images))
     return bank_from_sums(sums, info, size, [(str(s.path), s.weight) for s in images], extra)
+
+
+def upscaled(images: Sequence[StyleImage], size: int | None) -> dict[str, object]:
+    """``{"upscaled": {"count", "smallest"}}`` when some images are smaller than ``size`` (their longest side,
+    read from the file header) and so are enlarged to it: a bank says "seen at 512 px" of 224-px frames only
+    with this beside it (issue 19); empty when none is. Logged as a warning too."""
+    from styleverse.io.images import header_size
+
+    sides = [max(hw) for hw in (header_size(s.path) for s in images) if hw is not None]
+    small = [x for x in sides if size is not None and x < size]
+    if not small:
+        return {}
+    log.warning(
+        "%d of %d style images are smaller than size %d (down to %d px) and are enlarged to it; pass --size %d "
+        "to see them at their own size", len(small), len(images), size, min(small), max(small),
+    )  # fmt: skip
+    return {"upscaled": {"count": len(small), "smallest": min(small)}}
 
 
 def bank_from_sums(
