@@ -291,3 +291,17 @@ def test_library_overrides_beat_the_sidecar(pics: dict[str, Path], tmp_path: Pat
     over = Overrides(pics["photo"], StyleSpec((pics["style"],)))
     s = evaluate([img], SETTINGS, over).scores[0]
     assert s.source.content == pics["photo"] and s.content_loss == 0.0 and s.source.sidecar is not None
+
+
+def test_the_network_comes_from_the_style_bank_as_stylize_takes_it(pics: dict[str, Path], tmp_path: Path) -> None:
+    """Issue 19: with no sidecar and no --backbone, evaluate measures under the network the bank was made with."""
+    from styleverse.nn.features import build_model
+    from styleverse.styles.bank import build_bank, save_bank
+    from styleverse.styles.targets import StyleImage
+
+    model, info = build_model("random", arch="vgg16", seed=3)
+    path = save_bank(build_bank(model, info, [StyleImage(pics["style"])], size=None), tmp_path / "b.safetensors")
+    settings = EvaluateSettings(precision="fp32", device="cpu")  # no backbone given
+    ev = evaluate([pics["style"]], settings, Overrides(pics["photo"], StyleSpec(banks=(path,))))
+    assert ev.backbone.identity == info.identity
+    assert ev.scores[0].style.total <= 1e-6 * ev.scores[0].content_style.total  # the bank's own network: distance 0

@@ -86,7 +86,7 @@ def register(sub: Any) -> None:
     backbone = (
         "feature network every result is measured under (one for all, so numbers compare): imagenet, random, or a "
         "PATH to VGG weights or a classifier checkpoint (default: the network the first result's sidecar records, "
-        "else imagenet)"
+        "else the first --style-bank's, else imagenet)"
     )
     add_model_args(p, from_bank=True, backbone_help=backbone)
     p.set_defaults(precision=E.precision)

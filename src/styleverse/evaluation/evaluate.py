@@ -49,8 +49,9 @@ log = logging.getLogger("styleverse")
 @dataclass(frozen=True)
 class EvaluateSettings:
     """How results are measured. ``features``: the network and layers (no backbone: the network the first
-    result's sidecar records, else ImageNet VGG). ``size``: longest side results are measured at (None: their
-    own). ``universe``: the intended universe for every result (None: what each result records).
+    result's sidecar records, else the first style bank's, else ImageNet VGG). ``size``: longest side results
+    are measured at (None: their own). ``universe``: the intended universe for every result (None: what each
+    result records).
     ``precision`` fp32 by default: these are measurements."""
 
     features: FeatureSpec = field(default_factory=FeatureSpec)
@@ -240,6 +241,21 @@ def _intended(judge: UniverseJudge, src: ResultSource, settings: EvaluateSetting
     return intended_universe(judge.universes, named, banks, [p for p, _ in src.styles.images], src.fast_universe)
 
 
+def _recorded_network(sources: Sequence[ResultSource]) -> tuple[BackboneInfo | None, str]:
+    """The network to measure every result under (one, so their numbers compare), as the results record it:
+    the first sidecar's, else the first style bank's (as ``stylize`` and ``video`` take it), and where it
+    was found."""
+    recorded = next((s.backbone for s in sources if s.backbone is not None), None)
+    if recorded is not None:
+        return recorded, "the first result's sidecar"
+    bank = next((b for s in sources for b, _ in s.styles.banks), None)
+    if bank is None:
+        return None, "the first result's sidecar"
+    from styleverse.styles.bank import load_bank
+
+    return BackboneInfo.from_dict(load_bank(bank).backbone), f"the style bank {bank}"
+
+
 def evaluate_sources(
     sources: Sequence[ResultSource],
     settings: EvaluateSettings | None = None,
@@ -259,9 +275,7 @@ def evaluate_sources(
         if judge.problems:
             log.warning("%s: no verdicts, the classifier is not trustworthy: %s", settings.classifier,
                         "; ".join(judge.problems))  # fmt: skip
-    # one network for every result, so their numbers compare
-    recorded = next((s.backbone for s in sources if s.backbone is not None), None)
-    features = settings.features.resolve(recorded, "the first result's sidecar", binding=False)
+    features = settings.features.resolve(*_recorded_network(sources), binding=False)
     model, info = build_model(**features.model_args())
     scorer = Scorer(model, info, device, precision)
     scores = []
