@@ -146,7 +146,7 @@ def realtime_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, 
     else:
         spec = StylizerSpec(args.model, mix=parse_mix(args.universe, args.mix), **common)
     stylizer = open_stylizer(spec, ADAIN_KINDS if args.adain else FAST_KINDS)
-    info = {**stylizer.identity, "blend": args.blend}
+    info = {**stylizer.identity, "universes": list(stylizer.universes), "blend": args.blend}  # what the model knows
     return FlowBlended(stylizer, args.blend), info, [Path(p) for p in spec.inputs()]
 
 
