@@ -91,7 +91,8 @@ def pair_verdict(style: float | None, ssim_value: float) -> str:
     if style is None:
         what = "nothing to move: the photo already has the style"
     elif style >= STYLE_UNMOVED:
-        what = "style barely moved" + (", content lost" if ssim_value < CONTENT_LOST else "")
+        what = "style farther than the photo's" if style > 1 else "style barely moved"
+        what += ", content lost" if ssim_value < CONTENT_LOST else ""
     elif ssim_value < CONTENT_LOST:
         what = "styled but the content is lost"
     else:

@@ -36,8 +36,8 @@ DEFINITIONS = {
     "1 = the style has not moved, 0 = reached (the raw sum: mostly the first layer, i.e. colour)",
     "layer_balanced_style": "per style layer, the result's distance / the content photo's at that layer, averaged "
     "with the layer weights: every layer counts by its weight, not its magnitude; the headline style number",
-    "verdict": "the layer-balanced style and the SSIM read together: 'style barely moved' at 0.9 or more, "
-    "'content lost' below SSIM 0.3, else 'styled, content kept'",
+    "verdict": "the layer-balanced style and the SSIM read together: 'style barely moved' at 0.9 or more "
+    "('farther than the photo's' above 1), 'content lost' below SSIM 0.3, else 'styled, content kept'",
     "content_loss": "mean over content layers of MSE(features(result), features(content photo)), before "
     "--content-weight; 0 for the photo itself",
     "ssim": "structural similarity (Wang et al. 2004) of the luminance to the content photo's: Gaussian window "
@@ -188,7 +188,7 @@ def score_lines(s: ResultScore) -> list[str]:
     lines = [
         f"style {_g(s.balanced_style, '.2f')} (raw {_g(s.relative_style, '.2f')})",
         f"content {_g(s.content_loss)} SSIM {_g(s.ssim, '.2f')}",
-        s.overall.partition(" (")[0],
+        *s.overall.partition(" (")[0].split(", "),
     ]
     if s.verdict is not None and not s.verdict.trusted:
         lines.append("judge: no verdict")
