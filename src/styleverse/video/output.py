@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -174,8 +174,8 @@ def write_outputs(
     fingerprint: dict[str, Any],
     emit: Callable[[StageStarted], None],
 ) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Write the video (or PNG sequence), the comparison, the plot, measure the steadiness of what was written,
-    and last write the sidecar (whose presence with ``complete: true`` is what marks the job finished)."""
+    """Write the video (or PNG sequence), the comparison, the plot and last the sidecar (whose presence
+    with ``complete: true`` is what marks the job finished)."""
     outputs: dict[str, Any] = {}
     frames = (work.read_frame(int(r["index"])) for r in records)
     emit(StageStarted("encode"))
@@ -202,6 +202,7 @@ def write_outputs(
         paths["plot"] = plan.plot
     emit(StageStarted("measure"))
     metric = measure_written(job, plan, records, timing)
-    side = sidecar(job, reader, records, timing, outputs, info, stylizer_info, fingerprint, metric).to_json()
+    record = sidecar(job, reader, records, timing, outputs, info, stylizer_info, fingerprint)
+    side = replace(record, metric=metric).to_json()
     write_json(plan.sidecar, side)
     return paths, side
