@@ -151,17 +151,6 @@ def _pil(arr: np.ndarray) -> Any:
     return Image.fromarray(arr, "RGB")
 
 
-def measure_written(
-    job: VideoJob, plan: OutputPlan, records: list[dict[str, Any]], timing: dict[str, Any]
-) -> WarpingError:
-    """The clip's steadiness measured on the frames as written (decoded again from a video file) against the
-    input frames as the loop saw them: the number ``evaluate`` measures on the same file."""
-    written = written_frames(plan.output, plan.folder, len(records))
-    inputs = _input_frames(job, len(records), timing["size"], timing["rotation"])
-    s = temporal_score(zip(inputs, written, strict=False), job.video.flow)
-    return WarpingError(s.warping_error, s.input_warping_error, s.warping_ratio, s.following, s.input_following)
-
-
 def write_outputs(
     job: VideoJob,
     plan: OutputPlan,
@@ -206,3 +195,14 @@ def write_outputs(
     side = replace(record, metric=metric).to_json()
     write_json(plan.sidecar, side)
     return paths, side
+
+
+def measure_written(
+    job: VideoJob, plan: OutputPlan, records: list[dict[str, Any]], timing: dict[str, Any]
+) -> WarpingError:
+    """The clip's steadiness measured on the frames as written (decoded again from a video file) against the
+    input frames as the loop saw them: the number ``evaluate`` measures on the same file."""
+    written = written_frames(plan.output, plan.folder, len(records))
+    inputs = _input_frames(job, len(records), timing["size"], timing["rotation"])
+    s = temporal_score(zip(inputs, written, strict=False), job.video.flow)
+    return WarpingError(s.warping_error, s.input_warping_error, s.warping_ratio, s.following, s.input_following)
