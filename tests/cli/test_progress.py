@@ -19,6 +19,21 @@ def test_plain_lines_when_not_a_terminal(cli, images, tmp_path: Path) -> None:  
     assert code == 0, err
     lines = [ln for ln in err.splitlines() if ln.startswith("stylize: ")]
     assert lines and "3/3 (100%)" in lines[-1] and "ETA" in lines[-1] and "style" in lines[-1]
+    assert "3 of at most 3 steps (max_steps)" in " ".join(
+        err.split()
+    )  # where the run stopped, beside the cap the bar counts to
+
+
+def test_eta_after_resume_counts_only_the_steps_run_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19: a run resumed at step 300 of 400 showed an ETA as if this process had run all 300."""
+    buf = io.StringIO()
+    clock = iter([0.0, 0.0, 100.0, 100.0])
+    monkeypatch.setattr("styleverse.cli.progress.time.monotonic", lambda: next(clock))
+    with LogProgress(Console(file=buf, width=200), interval=10.0) as bar:
+        t = bar.add_task("job", total=400, status="")
+        bar.update(t, completed=300)  # 0.0: the resumed run reports where it starts
+        bar.update(t, completed=310)  # 100.0: 10 steps in 100 s, 90 to go
+    assert "ETA 0:15:00" in buf.getvalue().splitlines()[-1]
 
 
 def test_log_progress_is_timed_and_reports_the_end(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ from fixtures.networks import adain_model, fast_model
 from fixtures.videos import universe_frame
 from styleverse.cancel import StopFlag, Stopped
 from styleverse.evaluation.evaluate import EvaluateSettings, evaluate
-from styleverse.evaluation.metrics import flicker, relative, ssim, style_distance
+from styleverse.evaluation.metrics import relative, ssim, style_distance
 from styleverse.evaluation.sources import Overrides
 from styleverse.nn.features import FeatureSpec
 from styleverse.nn.losses import style_loss
@@ -82,9 +82,12 @@ def test_style_distance_is_the_unweighted_style_loss_and_relative_is_a_ratio() -
 
 
 def test_flicker_is_the_mean_absolute_frame_change() -> None:
-    a, b = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.5)
-    assert flicker([a, b, a]) == pytest.approx(0.5)
-    assert flicker([a, a, a]) == 0.0 and flicker([a]) is None
+    from styleverse.video.steadiness import temporal_score
+
+    a, b = np.zeros((32, 32, 3), np.uint8), np.full((32, 32, 3), 128, np.uint8)
+    assert temporal_score(zip([a, b, a], [a, b, a], strict=True)).flicker == pytest.approx(128 / 255)
+    assert temporal_score(zip([a, b, a], [a, a, a], strict=True)).flicker == 0.0
+    assert temporal_score(zip([a], [a], strict=True)).flicker is None
 
 
 # ---------------------------------------------------------------- known answers end to end
@@ -288,3 +291,17 @@ def test_library_overrides_beat_the_sidecar(pics: dict[str, Path], tmp_path: Pat
     over = Overrides(pics["photo"], StyleSpec((pics["style"],)))
     s = evaluate([img], SETTINGS, over).scores[0]
     assert s.source.content == pics["photo"] and s.content_loss == 0.0 and s.source.sidecar is not None
+
+
+def test_the_network_comes_from_the_style_bank_as_stylize_takes_it(pics: dict[str, Path], tmp_path: Path) -> None:
+    """Issue 19: with no sidecar and no --backbone, evaluate measures under the network the bank was made with."""
+    from styleverse.nn.features import build_model
+    from styleverse.styles.bank import build_bank, save_bank
+    from styleverse.styles.targets import StyleImage
+
+    model, info = build_model("random", arch="vgg16", seed=3)
+    path = save_bank(build_bank(model, info, [StyleImage(pics["style"])], size=None), tmp_path / "b.safetensors")
+    settings = EvaluateSettings(precision="fp32", device="cpu")  # no backbone given
+    ev = evaluate([pics["style"]], settings, Overrides(pics["photo"], StyleSpec(banks=(path,))))
+    assert ev.backbone.identity == info.identity
+    assert ev.scores[0].style.total <= 1e-6 * ev.scores[0].content_style.total  # the bank's own network: distance 0

@@ -95,3 +95,25 @@ def test_cli_train_writes_outputs_and_refuses_to_clobber(cli, data, tmp_path: Pa
     assert load_adain(out).step == 3
     code, _, err = cli(*args[:2], "--content", data[0], "--style", data[1], "-o", tmp_path / "x.pt")
     assert code == 2 and ".safetensors" in one_error_line(err)
+
+
+def test_a_style_manifest_takes_a_label_and_the_counts_are_said(cli, data, tmp_path: Path) -> None:
+    """Issue 19: `adain train --style manifest.csv` took every universe's frames; --label picks one, as
+    `styles bank --label` does, and the run says how many content and style images it found."""
+    from styleverse.frames.manifest import Row, write_manifest
+
+    frames = tmp_path / "frames"
+    rows = []
+    for label, n in (("gwen", 3), ("miles", 2)):
+        image_folder(frames / label, n, (44, 44), label + "{i}.png", seed=len(label))
+        rows += [Row(f"{label}/{label}{i}.png", label, "clip.mp4", float(i), "0" * 16) for i in range(n)]
+    write_manifest(frames, rows)
+    out = tmp_path / "dec.safetensors"
+    args = ["adain", "train", "--content", data[0], "--style", frames, "-o", out, "--size", "32", "--load-size",
+            "40", "--batch-size", "1", "--steps", "1", "--width", "0.0625", "--backbone", "random",
+            "--precision", "fp32"]  # fmt: skip
+    code, _, err = cli(*args, "--label", "miles")
+    assert code == 0, err
+    assert "found 4 content photos and 2 style images" in " ".join(err.split())
+    code, _, err = cli(*args[:4], "--style", data[1], *args[6:], "--label", "miles", "--overwrite")
+    assert code == 2 and "label" in one_error_line(err)  # a label with no manifest to filter

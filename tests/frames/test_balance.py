@@ -127,6 +127,8 @@ def test_balance_augments_small_classes(tmp_path: Path) -> None:
     aug = [r for r in rows if r.origin == "augmented"]
     assert len(aug) == report.classes["gwen"].augmented + report.classes["miles"].augmented >= 16
     assert {r.label for r in aug} >= {"gwen"}
+    warned = [w for w in report.warnings if "augmented copies" in w]  # the share of copies is said
+    assert any(w.startswith(f"class 'gwen': {report.classes['gwen'].augmented} of its 24 images") for w in warned)
     for r in aug:
         orig_path = r.path.rsplit("_aug", 1)[0] + ".jpg"
         orig = next(o for o in rows if o.path == orig_path)

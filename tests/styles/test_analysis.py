@@ -105,7 +105,8 @@ def test_density_outliers_catch_intruders_in_a_bimodal_set(tiny_vgg, bimodal_set
         a = analyze(model, info, expand_styles(bimodal_set), cfg)
         assert [r.outlier for r in a.images] == [False] * 18 + [True, True], [r.knn_distance for r in a.images]
         between = a.images[18]
-        assert not between.far_from_mean and between.rank <= 3  # the distance to the mean calls it typical
+        assert not between.far_from_mean  # the distance to the mean calls it typical ...
+        assert between.rank >= 19  # ... the density ranks it with the least typical
         groups = [r.group for r in a.images]
         assert groups[18:] == [-1, -1] and len(set(groups[:9])) == len(set(groups[9:18])) == 1
         assert groups[0] != groups[9]
@@ -191,6 +192,35 @@ def test_subset_bank_equals_bank_of_subset(tiny_vgg, style_set):
     assert sum(model.style_weights[k] * v for k, v in sub.spread().items()) == pytest.approx(
         a.subset_spread_self, rel=1e-3
     )
+    assert sub.stats is not None and direct.stats is not None  # the same contents as a `styles bank` build
+    for k in direct.layers:
+        torch.testing.assert_close(sub.stats[k].mean, direct.stats[k].mean, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(sub.stats[k].std, direct.stats[k].std, rtol=1e-5, atol=1e-7)
+
+
+def test_two_groups_and_two_photos_rank_subset_and_a_bank_per_group(bimodal_set, tmp_path):
+    """Issue 19: nine grass and nine sky frames plus two photos. The photos rank least typical, the subset is
+    tighter than the set, and --write-bank writes one bank per group (with AdaIN statistics) beside it."""
+    import skimage.data
+
+    frames = bimodal_set[:18]
+    coffee = tmp_path / "coffee.png"
+    Image.fromarray(skimage.data.coffee()).resize((48, 40)).save(coffee)
+    inputs = [*frames, bimodal_set[19], coffee]
+    out, bank = tmp_path / "rep", tmp_path / "set.safetensors"
+    code = main(["styles", "analyze", *map(str, inputs), "-o", str(out), "--backbone", "random", "--size", "48",
+                 "--write-bank", str(bank), "--quiet"])  # fmt: skip
+    assert code == 0
+    rep = json.loads((out / "report.json").read_text())
+    ranks = {Path(r["path"]).name: r["rank"] for r in rep["images"]}
+    assert {ranks["photo.png"], ranks["coffee.png"]} == {19, 20}  # the photos are the least typical
+    assert rep["subset_spread"] < rep["spread"] and len(rep["groups"]) == 2
+    groups = [load_bank(tmp_path / f"set.group{g}.safetensors") for g in (1, 2)]
+    assert sorted(b.count for b in groups) == [9, 9] and all(b.stats is not None for b in groups)
+    families = [{Path(p).name.rstrip("0123456789.png") for p, _ in b.sources} for b in groups]
+    assert sorted(map(sorted, families)) == [["grass"], ["sky"]]  # each bank holds one look
+    subset = load_bank(bank)
+    assert subset.stats is not None and subset.settings.get("inputs") == [str(p) for p in inputs]
 
 
 def test_greedy_subset_and_helpers():
@@ -323,3 +353,31 @@ def test_a_set_too_small_for_some_numbers_still_writes_strict_json(tmp_path: Pat
         raise ValueError(f"report.json holds {name}, which is not JSON")
 
     json.loads((tmp_path / "rep" / "report.json").read_text(), parse_constant=refuse)
+
+
+def test_bank_and_info_print_one_spread_for_one_file(style_set, tmp_path, capfd):
+    """Issue 19: `styles bank` printed 2.917 (a sum over layers) and `styles info` 0.5834 (a mean) for one file."""
+    import re
+
+    _, folder = style_set
+    bank = tmp_path / "b.safetensors"
+    assert main(["styles", "bank", str(folder), "-o", str(bank), "--size", "32", "--backbone", "random"]) == 0
+    built = capfd.readouterr()
+    assert main(["styles", "info", str(bank)]) == 0
+    shown = capfd.readouterr()
+    found = [re.search(r"spread\s+([0-9.e+-]+)", " ".join(c.out.split() + c.err.split())) for c in (built, shown)]
+    assert found[0] and found[1], (built, shown)
+    assert float(found[0].group(1)) == float(found[1].group(1)) > 0
+
+
+def test_a_bank_says_when_it_enlarged_its_images(style_set, tmp_path, capfd):
+    """Issue 19: 224-px frames were enlarged to 512 px without a word and recorded as "seen at 512 px"."""
+    _, folder = style_set  # 48 x 40 px images
+    big, small = tmp_path / "big.safetensors", tmp_path / "small.safetensors"
+    assert main(["styles", "bank", str(folder), "-o", str(big), "--size", "64", "--backbone", "random"]) == 0
+    assert main(["styles", "bank", str(folder), "-o", str(small), "--size", "32", "--backbone", "random"]) == 0
+    assert load_bank(big).settings["upscaled"] == {"count": 6, "smallest": 48}
+    assert "upscaled" not in load_bank(small).settings
+    capfd.readouterr()
+    assert main(["styles", "info", str(big)]) == 0
+    assert "6 enlarged from as small as 48 px" in " ".join(capfd.readouterr().out.split())

@@ -252,6 +252,7 @@ def test_a_feed_forward_model_plugs_in_with_flow_guided_blending(cli: Cli, clip:
         assert code == 0, err
         side = json.loads((tmp_path / f"ff{blend}.mp4.json").read_text())
         assert side["stylizer"]["kind"] == "fast_model" and side["stylizer"]["mix"] == "miles"
+        assert side["stylizer"]["universes"] == ["gwen", "miles"]  # the universes its model knows
         assert side["backbone"] is None and len(frame_times(out)) == 10
         errors[blend] = side["metric"]["warping_error"]
     assert errors["0.6"] < errors["0"]

@@ -137,7 +137,8 @@ def save_epoch(
     header: dict[str, Any],
 ) -> None:  # fmt: skip
     """Rank 0, after an epoch (``history[-1]``): last (and when it is the best, best) checkpoint,
-    metrics.json, and the curves, confusion and reliability plots."""
+    metrics.json, the curves, and the confusion and reliability plots of the best epoch (the one
+    ``best.safetensors`` holds and the summary prints, not an overfit last epoch)."""
     row = history[-1]
     keep = {k: header[k] for k in ("settings", "dataset", "selection")}
     extra = {"epoch": row["epoch"], "metrics": _finite_or_null(row), **keep}
@@ -150,9 +151,11 @@ def save_epoch(
         write_json(target, metrics)
         target = run / "curves.png"
         plot_curves(history, target)
+        shown = next((h for h in history if h["epoch"] == best[0]), row)  # the epoch best.safetensors holds
+        title = f"Validation, epoch {shown['epoch']}" + (" (best.safetensors)" if shown["epoch"] == best[0] else "")
         target = run / "confusion.png"
-        plot_confusion(row["val_confusion"], header["class_names"], target, f"Validation, epoch {row['epoch']}")
+        plot_confusion(shown["val_confusion"], header["class_names"], target, title)
         target = run / "reliability.png"
-        plot_reliability(row["val_probabilities"], target, f"Validation, epoch {row['epoch']}")
+        plot_reliability(shown["val_probabilities"], target, title)
     except OSError as e:
         raise OutputError(f"{target}: cannot write ({e.strerror or e})") from None

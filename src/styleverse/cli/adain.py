@@ -65,6 +65,7 @@ def _register_train(actions: Any) -> None:
     )
     t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
     t.add_argument("--style", nargs="+", required=True, metavar="IMAGES", help="style folders, images or manifests")
+    t.add_argument("--label", help="train on the style manifest's rows with this label (default: all its rows)")
     t.add_argument("-o", "--output", required=True, metavar="DECODER", help="decoder file to write (.safetensors)")
     add_field(t, d, "size", positive_int, "training crop side in pixels (multiple of 8)")
     add_field(t, d, "load_size", positive_int, "short side before cropping")

@@ -264,12 +264,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from styleverse.classifier.metrics import trust_warnings
+    from styleverse.classifier.model import load_classifier
     from styleverse.classifier.predict import predict_images
     from styleverse.io.images import list_images
 
     setup_logging(args.quiet)
     paths = list_images(args.images)
-    preds = predict_images(args.checkpoint, paths, args.device, args.precision, args.batch_size, args.workers)
+    ckpt = load_classifier(args.checkpoint)
+    preds = predict_images(ckpt, paths, args.device, args.precision, args.batch_size, args.workers)
+    recorded = ckpt.config.get("metrics")
+    _warn(trust_warnings(recorded if isinstance(recorded, dict) else None) or [], "", "its own validation")
     rows = _predict_rows(preds, args.top)
     if not stdout.is_terminal:  # piped: one tab-separated line per image, for scripts
         for line in rows:

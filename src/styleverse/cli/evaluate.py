@@ -61,7 +61,13 @@ def register(sub: Any) -> None:
         p, "target style images or folders", "target style banks",
         "one weight per --style entry, then per --style-bank (normalised; a folder shares its weight)",
     )  # fmt: skip
-    p.add_argument("--classifier", metavar="CKPT", help="universe classifier checkpoint: judge each result")
+    p.add_argument(
+        "--classifier", metavar="CKPT",
+        help="universe classifier checkpoint: judge each result, beside the checkpoint's own validation accuracy "
+        "and ECE; 'no verdict' when that validation fails the trust rule 'classifier train' warns with (balanced "
+        "accuracy within 0.15 of chance, a class given at most chance + 0.1 on its own images, ECE above 0.2, "
+        "one-class collapse, a class almost never recognised)",
+    )  # fmt: skip
     p.add_argument("--universe", help="the universe every result should look like (default: what the result records)")
     add_content_layers(p)
     p.add_argument(
@@ -80,7 +86,7 @@ def register(sub: Any) -> None:
     backbone = (
         "feature network every result is measured under (one for all, so numbers compare): imagenet, random, or a "
         "PATH to VGG weights or a classifier checkpoint (default: the network the first result's sidecar records, "
-        "else imagenet)"
+        "else the first --style-bank's, else imagenet)"
     )
     add_model_args(p, from_bank=True, backbone_help=backbone)
     p.set_defaults(precision=E.precision)
@@ -141,7 +147,10 @@ def _print_table(ev: Evaluation, out_dir: Path) -> None:
         t.add_row(*r)
     out = Console() if sys.stdout.isatty() else Console(width=200)  # piped: whole numbers, no "…"
     out.print(t)
-    out.print(f"Report: {out_dir / 'report.md'} (rel. style: 1 = unmoved, 0 = reached; SSIM: 1 = same structure)")
+    out.print(
+        f"Report: {out_dir / 'report.md'} (style (layers): each layer's distance over the photo's, averaged; "
+        "rel. style: the raw sum's; 1 = unmoved, 0 = reached; SSIM: 1 = same structure)"
+    )
 
 
 @contextlib.contextmanager

@@ -45,11 +45,15 @@ class _Task:
     visible: bool = True
     start: float = field(default_factory=lambda: time.monotonic())
     last_line: float = float("-inf")
+    base: float | None = None  # the count at the first update: work a resumed run did before this process
+    base_time: float = 0.0
 
 
 class LogProgress:
     """Plain progress lines every ``interval`` seconds and when a task finishes: description, done/total,
-    percent, elapsed, ETA and the status text. For output that is not a terminal."""
+    percent, elapsed, ETA and the status text. For output that is not a terminal. The ETA is the rate since
+    the task's first update (a resumed run's first update is where it resumed, not work done now), as rich's
+    bar, which leaves the first sample out of its speed, does."""
 
     def __init__(self, console: Console, interval: float = LOG_INTERVAL_S, disable: bool = False):
         self.console, self.interval, self.disable = console, interval, disable
@@ -77,6 +81,8 @@ class LogProgress:
         t.status = status if status is not None else t.status
         t.visible = visible if visible is not None else t.visible
         now = time.monotonic()
+        if t.base is None:  # the ETA counts only what this process does (a --resume starts part-way)
+            t.base, t.base_time = t.completed, now
         finished = t.total is not None and t.completed >= t.total
         if t.visible and (finished or now - t.last_line >= self.interval):
             self._line(task, now)
@@ -93,7 +99,8 @@ class LogProgress:
         elapsed = now - t.start
         if t.total:
             pct = 100.0 * t.completed / t.total
-            eta = elapsed / t.completed * (t.total - t.completed) if t.completed else None
+            ran = t.completed - (t.base or 0.0)
+            eta = (now - t.base_time) / ran * (t.total - t.completed) if ran > 0 else None
             done = f"{t.completed:g}/{t.total:g} ({pct:.0f}%)"
         else:
             eta, done = None, f"{t.completed:g}"

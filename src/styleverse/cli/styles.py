@@ -113,7 +113,12 @@ def _register_analyze(ss: Any) -> None:
         "--keep", type=positive_int, help="size of the suggested subset (default: the number of non-outliers)"
     )
     add_field(a, A, "mad_k", positive_float, "outlier if distance > median + K x 1.4826 x MAD")
-    a.add_argument("--write-bank", metavar="FILE", help="also write a style bank of the suggested subset")
+    a.add_argument(
+        "--write-bank",
+        metavar="FILE",
+        help="also write a style bank of the suggested subset and, when the set splits into groups, "
+        "one bank per group beside it (FILE.group1.safetensors, ...)",
+    )
     a.set_defaults(func=cmd_analyze)
 
 
@@ -146,11 +151,10 @@ def cmd_bank(args: argparse.Namespace) -> int:
         console.print(line + "rerun the same command with --resume", style="yellow", markup=False, soft_wrap=True)
         return 130
     if not args.quiet:
-        from styleverse.nn.features import parse_layer_weights
-
-        sp = sum(w * bank.spread()[k] for k, w in parse_layer_weights(args.style_layers).items())
-        who = bank.backbone.get("identity")
-        console.print(f"wrote {out}: {bank.count} images, {len(bank.layers)} layers, spread {sp:.4g}, {who}")
+        who, sp = bank.backbone.get("identity"), bank.mean_spread()
+        console.print(
+            f"wrote {out}: {bank.count} images, {len(bank.layers)} layers, spread {sp:.4g} (mean over layers), {who}"
+        )
     return 0
 
 
@@ -187,7 +191,8 @@ def _summary(result: Any, out_dir: Path) -> None:
     out.print(
         f"{len(result.images)} images, {len(result.outliers)} outliers (far from every other image), {groups} "
         f"group{'s' * (groups != 1)}; spread {result.spread:.4g} -> subset of {len(result.subset)}: "
-        f"{result.subset_spread:.4g} ({change(cut)}). Report: {out_dir / 'report.md'}"
+        f"{result.subset_spread:.4g} ({change(cut)}{'; ' + result.subset_note if result.subset_note else ''}). "
+        f"Report: {out_dir / 'report.md'}"
     )
 
 
@@ -198,13 +203,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     out = Console()
     for path in args.banks:
         b = load_bank(path)
-        spread = sum(b.spread().values()) / max(1, len(b.layers))
+        spread = b.mean_spread()
         # one block per bank, long values folded rather than cut, so names and identities read whole at 80 columns
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
         grid.add_row("bank", str(path))
-        grid.add_row("images", f"{b.count} (seen at {b.size or 'original'} px)")
+        up = b.settings.get("upscaled")
+        enlarged = f"; {up['count']} enlarged from as small as {up['smallest']} px" if isinstance(up, dict) else ""
+        grid.add_row("images", f"{b.count} (seen at {b.size or 'original'} px{enlarged})")
         grid.add_row("backbone", str(b.backbone.get("identity")))
         grid.add_row("precision", str(b.settings.get("precision", "fp32")))
         grid.add_row("layers", " ".join(b.layers))

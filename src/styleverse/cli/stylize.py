@@ -187,5 +187,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         return 130
     r = outcome.result
     if not args.quiet:
-        console.print(f"wrote {outcome.paths['image']} ({r.seconds:.1f} s, {r.precision}, {r.device})")
+        cap = cfg.steps * len(cfg.sizes)
+        steps = f"{r.stopped_at} of at most {cap} steps ({r.stop_reason}), " if r.stopped_at is not None else ""
+        console.print(f"wrote {outcome.paths['image']} ({steps}{r.seconds:.1f} s, {r.precision}, {r.device})")
     return 0

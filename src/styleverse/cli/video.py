@@ -147,7 +147,7 @@ def realtime_stylizer(args: argparse.Namespace) -> tuple[FlowBlended, dict[str, 
     else:
         spec = StylizerSpec(args.model, mix=parse_mix(args.universe, args.mix), **common)
     stylizer = open_stylizer(spec, ADAIN_KINDS if args.adain else FAST_KINDS)
-    info = {**stylizer.identity, "blend": args.blend}
+    info = {**stylizer.identity, "universes": list(stylizer.universes), "blend": args.blend}  # what the model knows
     return FlowBlended(stylizer, args.blend), info, [Path(p) for p in spec.inputs()]
 
 
@@ -244,9 +244,24 @@ def cmd_video(args: argparse.Namespace) -> int:
         console.print(f"stylised this process's {outcome.done} frames; rank 0 writes {job.output}")
         return 0
     if not args.quiet:
-        m = outcome.sidecar["metric"]
-        err, floor = m["warping_error"], m["input_warping_error"]
-        if err is not None and floor is not None:
-            console.print(f"temporal warping error {err:.3e} (input {floor:.3e}, ratio {err / floor:.2f})")
+        _print_steadiness(outcome.sidecar["metric"])
         console.print(f"wrote {outcome.paths['output']} ({outcome.done} frames) and {outcome.paths['sidecar']}")
     return 0
+
+
+def _print_steadiness(m: dict[str, Any]) -> None:
+    """The steadiness of the frames as written, and a warning when the output does not follow the motion."""
+    from styleverse.video.steadiness import FOLLOW_MIN
+
+    err, ref, follow = m.get("warping_error"), m.get("input_warping_error"), m.get("following")
+    if err is not None and ref:
+        line = f"temporal warping error {err:.3e} as written (input {ref:.3e}, ratio {err / ref:.2f})"
+        if follow is not None:
+            line += f"; follows the motion {follow:.2f} (input {m.get('input_following') or 0:.2f}, 1 = exactly)"
+        console.print(line, markup=False, soft_wrap=True)
+    if follow is not None and follow < FOLLOW_MIN:
+        console.print(
+            "warning: the output does not follow the input's motion (it stands still where the input moves); its "
+            "low warping error is a frozen video's, not a steady one's: give each frame more steps",
+            style="red", markup=False, soft_wrap=True,
+        )  # fmt: skip

@@ -11,8 +11,8 @@ How each result is measured (numbers defined in :mod:`styleverse.evaluation.metr
   style scale the run used, as ``stylize`` does, so the content photo itself scores content loss 0 and
   relative style distance 1, and a style image measured against itself scores style distance 0;
 * a video is measured on ``frames`` frames spread over it (style, content, judge: means over them) and on
-  up to ``max_frames`` consecutive frames for the warping error and flicker
-  (:mod:`styleverse.evaluation.temporal`);
+  up to ``max_frames`` consecutive frames for the warping error, following and flicker
+  (:mod:`styleverse.video.steadiness`, the measure ``video`` records);
 * cost (seconds, peak memory) is what the result's sidecar records, or what a sweep measured.
 """
 
@@ -32,7 +32,7 @@ from styleverse.devices import require_memory, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
 from styleverse.evaluation.frames import frame_pairs, sample_indices
 from styleverse.evaluation.judge import UniverseJudge, Verdict, intended_universe
-from styleverse.evaluation.metrics import StyleDistance, relative, ssim, style_distance
+from styleverse.evaluation.metrics import StyleDistance, layer_balanced, pair_verdict, relative, ssim, style_distance
 from styleverse.evaluation.sources import Overrides, ResultSource, Styles, describe_result
 from styleverse.io.images import load_image, pil_to_tensor, resize_longest
 from styleverse.nn.features import FeatureSpec, StyleContentModel, build_model
@@ -41,7 +41,7 @@ from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.targets import GramDict, StyleImage, StyleSet
 
 if TYPE_CHECKING:
-    from styleverse.evaluation.temporal import TemporalScore
+    from styleverse.video.steadiness import TemporalScore
 
 log = logging.getLogger("styleverse")
 
@@ -49,8 +49,9 @@ log = logging.getLogger("styleverse")
 @dataclass(frozen=True)
 class EvaluateSettings:
     """How results are measured. ``features``: the network and layers (no backbone: the network the first
-    result's sidecar records, else ImageNet VGG). ``size``: longest side results are measured at (None: their
-    own). ``universe``: the intended universe for every result (None: what each result records).
+    result's sidecar records, else the first style bank's, else ImageNet VGG). ``size``: longest side results
+    are measured at (None: their own). ``universe``: the intended universe for every result (None: what each
+    result records).
     ``precision`` fp32 by default: these are measurements."""
 
     features: FeatureSpec = field(default_factory=FeatureSpec)
@@ -86,7 +87,9 @@ class ResultScore:
     relative_per_layer: dict[str, float | None]
     content_loss: float
     ssim: float
-    verdict: Verdict | None = None
+    balanced_style: float | None = None  # layer-balanced relative style (metrics.layer_balanced): the headline
+    overall: str = ""  # style and content read together (metrics.pair_verdict)
+    verdict: Verdict | None = None  # the universe judge's
     temporal: TemporalScore | None = None
     seconds: float | None = None
     peak_memory_bytes: int | None = None
@@ -177,8 +180,9 @@ def _measure(
 def _mean_distance(ds: Sequence[StyleDistance]) -> StyleDistance:
     keys = ds[0].per_layer
     return StyleDistance(
-        {k: sum(d.per_layer[k] for d in ds) / len(ds) for k in keys}, sum(d.total for d in ds) / len(ds)
-    )
+        {k: sum(d.per_layer[k] for d in ds) / len(ds) for k in keys}, sum(d.total for d in ds) / len(ds),
+        ds[0].weights,
+    )  # fmt: skip
 
 
 def _score_image(
@@ -188,19 +192,26 @@ def _score_image(
     img, content, (d, dc, closs, s) = _measure(scorer, src, original, load_image(src.content), settings.size)
     rel, rel_layers = relative(d, dc)
     score = ResultScore(src, img.size, 1, d, dc, rel, rel_layers, closs, s, preview=img, content_preview=content)
-    return score, [original]
+    return _paired(score), [original]
+
+
+def _paired(score: ResultScore) -> ResultScore:
+    """``score`` with its layer-balanced style and the verdict that reads it with the SSIM."""
+    score.balanced_style = layer_balanced(score.style, score.content_style)
+    score.overall = pair_verdict(score.balanced_style, score.ssim)
+    return score
 
 
 def _score_video(
     scorer: Scorer, src: ResultSource, settings: EvaluateSettings
 ) -> tuple[ResultScore, list[Image.Image]]:
-    from styleverse.evaluation.temporal import temporal_score  # optical flow (OpenCV): only for videos
     from styleverse.video.flow import DEFAULT_PRESET
+    from styleverse.video.steadiness import temporal_score  # optical flow (OpenCV): only for videos
 
     pairs = frame_pairs(src.path, src.kind, src.content, src.video, settings.max_frames)
     if pairs.truncated:
         log.info("%s: measuring the first %d frames (--max-frames)", src.path, settings.max_frames)
-    temporal = temporal_score(pairs.inputs, pairs.outputs, src.video.flow or DEFAULT_PRESET)
+    temporal = temporal_score(zip(pairs.inputs, pairs.outputs, strict=True), src.video.flow or DEFAULT_PRESET)
     picks = sample_indices(len(pairs.outputs), settings.frames)
     judged = [Image.fromarray(pairs.outputs[i]) for i in picks]
     scored = [
@@ -216,7 +227,7 @@ def _score_video(
         temporal=temporal, preview=Image.fromarray(pairs.outputs[mid]),
         content_preview=Image.fromarray(pairs.inputs[mid]),
     )  # fmt: skip
-    return score, judged
+    return _paired(score), judged
 
 
 def _intended(judge: UniverseJudge, src: ResultSource, settings: EvaluateSettings) -> str | None:
@@ -228,6 +239,21 @@ def _intended(judge: UniverseJudge, src: ResultSource, settings: EvaluateSetting
     labels = [load_bank(b).settings.get("label") for b in banks]
     named = [x if isinstance(x, str) else None for x in labels]
     return intended_universe(judge.universes, named, banks, [p for p, _ in src.styles.images], src.fast_universe)
+
+
+def _recorded_network(sources: Sequence[ResultSource]) -> tuple[BackboneInfo | None, str]:
+    """The network to measure every result under (one, so their numbers compare), as the results record it:
+    the first sidecar's, else the first style bank's (as ``stylize`` and ``video`` take it), and where it
+    was found."""
+    recorded = next((s.backbone for s in sources if s.backbone is not None), None)
+    if recorded is not None:
+        return recorded, "the first result's sidecar"
+    bank = next((b for s in sources for b, _ in s.styles.banks), None)
+    if bank is None:
+        return None, "the first result's sidecar"
+    from styleverse.styles.bank import load_bank
+
+    return BackboneInfo.from_dict(load_bank(bank).backbone), f"the style bank {bank}"
 
 
 def evaluate_sources(
@@ -246,9 +272,10 @@ def evaluate_sources(
     judge = UniverseJudge(settings.classifier, settings.device, precision) if settings.classifier else None
     if judge is not None:
         judge.check_universe(settings.universe)
-    # one network for every result, so their numbers compare
-    recorded = next((s.backbone for s in sources if s.backbone is not None), None)
-    features = settings.features.resolve(recorded, "the first result's sidecar", binding=False)
+        if judge.problems:
+            log.warning("%s: no verdicts, the classifier is not trustworthy: %s", settings.classifier,
+                        "; ".join(judge.problems))  # fmt: skip
+    features = settings.features.resolve(*_recorded_network(sources), binding=False)
     model, info = build_model(**features.model_args())
     scorer = Scorer(model, info, device, precision)
     scores = []

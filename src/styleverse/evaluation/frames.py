@@ -14,8 +14,7 @@ import numpy as np
 
 from styleverse.errors import InputError
 from styleverse.evaluation.sources import Kind, VideoRange
-from styleverse.io.images import list_images, load_image
-from styleverse.io.video import VideoReader, display_size, frame_to_array
+from styleverse.io.video import VideoReader, frame_to_array
 
 
 @dataclass(frozen=True)
@@ -28,21 +27,12 @@ class FramePairs:
 
 
 def read_output_frames(path: Path, kind: Kind, limit: int) -> tuple[list[np.ndarray], bool]:
-    """Up to ``limit`` frames of a video file or a folder of frame images (sorted by name), and whether
-    there were more."""
-    if kind == "frames":
-        files = list_images([path])
-        return [np.array(load_image(f)) for f in files[:limit]], len(files) > limit
-    out: list[np.ndarray] = []
-    with VideoReader(path) as reader:
-        info = reader.info
-        for d in reader.frames():
-            if len(out) == limit:
-                return out, True
-            rot = int(d.frame.rotation or 0)
-            size = display_size(info.width, info.height, info.pixel_aspect, rot)
-            out.append(frame_to_array(d.frame, size, rot, reader.reformatter))
-    return out, False
+    """Up to ``limit`` frames of a video file or a folder of frame images (sorted by name), read as ``video``
+    reads its own output (:func:`styleverse.video.steadiness.written_frames`), and whether there were more."""
+    from styleverse.video.steadiness import written_frames
+
+    out = list(written_frames(path, kind == "frames", limit + 1))
+    return out[:limit], len(out) > limit
 
 
 def read_input_frames(path: Path, rng: VideoRange, size: tuple[int, int], count: int) -> list[np.ndarray]:

@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from styleverse.classifier.data import eval_view
+from styleverse.classifier.metrics import trust_warnings
 from styleverse.classifier.model import Checkpoint
 from styleverse.classifier.predict import forward_batch, open_checkpoint
 from styleverse.errors import ConfigError, InputError
@@ -38,6 +39,9 @@ class Verdict:
     intended_probability: float | None
     top: str
     top_probability: float
+    trusted: bool = True  # False: the classifier's own validation fails the trust rule, so no verdict
+    problems: tuple[str, ...] = ()  # why it is not trusted
+    validation: dict[str, float | None] | None = None  # its recorded accuracy, balanced accuracy, ECE
 
 
 class UniverseJudge:
@@ -46,6 +50,10 @@ class UniverseJudge:
     def __init__(self, checkpoint: str | os.PathLike[str] | Checkpoint, device: str = "auto", precision: str = "fp32"):
         self.checkpoint, self.device, self.precision, self.size = open_checkpoint(checkpoint, device, precision)
         self.model = self.checkpoint.model
+        recorded = self.checkpoint.config.get("metrics")
+        self.problems = trust_warnings(recorded if isinstance(recorded, dict) else None)
+        keys = ("accuracy", "balanced_accuracy", "ece")
+        self.validation = {k: _num(recorded.get(f"val_{k}")) for k in keys} if isinstance(recorded, dict) else None
 
     @property
     def universes(self) -> list[str]:
@@ -76,7 +84,15 @@ class UniverseJudge:
         names = self.universes
         probs = {n: float(v) for n, v in zip(names, p, strict=True)}
         k = int(p.argmax())
-        return Verdict(probs, intended, probs[intended] if intended else None, names[k], float(p[k]))
+        problems = tuple(self.problems or ())
+        return Verdict(
+            probs, intended, probs[intended] if intended else None, names[k], float(p[k]), not problems, problems,
+            self.validation,
+        )  # fmt: skip
+
+
+def _num(v: object) -> float | None:
+    return float(v) if isinstance(v, int | float) else None
 
 
 def intended_universe(

@@ -5,19 +5,25 @@
   layer-weighted sum. These are exactly the terms of :func:`styleverse.nn.losses.style_loss`, i.e. the
   style loss of the paper's objective before ``--style-weight`` multiplies it, so a number here and the
   loss a run logged mean the same thing. :func:`relative` divides by the *content photo's* own distance to
-  the same target: 1.0 means the style has not moved at all, 0 that it has been reached.
+  the same target: 1.0 means the style has not moved at all, 0 that it has been reached. The raw sum is
+  mostly colour: under the random network the first layer carried 85–97% of the photo's distance (issue 26),
+  so plain histogram matching scored closer to a style than real stylisations. :func:`layer_balanced` is
+  therefore the headline number: each layer's distance divided by the photo's own distance *at that layer*,
+  then averaged with the layer weights, so every layer counts by its weight, not by its magnitude.
+* **One verdict per result** (:func:`pair_verdict`): the layer-balanced style score and the content score
+  (SSIM) read together, because either alone flatters — a noise-initialised image without the photo's
+  content can score like the default result on style.
 * **Content fidelity**: the content loss (:func:`styleverse.nn.losses.content_loss`, feature MSE at the
   content layers, unweighted) and :func:`ssim`, the structural similarity of Wang et al. 2004 on luminance.
   SSIM ignores the global colour shift a style brings and looks at local structure; 1.0 is identical.
-* **Flicker** (:func:`flicker`): mean absolute change between consecutive frames, pixels in [0, 1].
+* Steadiness of videos (warping error, following, flicker) is :mod:`styleverse.video.steadiness`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +42,7 @@ class StyleDistance:
 
     per_layer: dict[str, float]
     total: float
+    weights: dict[str, float] = field(default_factory=dict)  # the layer weights ``total`` used
 
 
 def style_distance(
@@ -47,7 +54,7 @@ def style_distance(
     for k in weights:
         g = grams[k].float().reshape(targets[k].shape)
         per[k] = float(F.mse_loss(g, targets[k].float().to(g.device)))
-    return StyleDistance(per, sum(w * per[k] for k, w in weights.items()))
+    return StyleDistance(per, sum(w * per[k] for k, w in weights.items()), dict(weights))
 
 
 def ratio(value: float | None, reference: float | None) -> float | None:
@@ -62,6 +69,35 @@ def relative(result: StyleDistance, content: StyleDistance) -> tuple[float | Non
     """The result's style distance over the content photo's, overall and per layer (1 = unmoved, 0 = reached)."""
     per = {k: ratio(v, content.per_layer[k]) for k, v in result.per_layer.items()}
     return ratio(result.total, content.total), per
+
+
+def layer_balanced(result: StyleDistance, content: StyleDistance) -> float | None:
+    """The layer-weighted mean of ``result``'s per-layer distances each over the content photo's at that layer
+    (module doc; 1 = unmoved, 0 = reached); layers where the photo already has the style are left out; None
+    when no layer is left."""
+    parts = [(w, ratio(result.per_layer[k], content.per_layer[k])) for k, w in result.weights.items()]
+    kept = [(w, r) for w, r in parts if r is not None and w > 0]
+    total = sum(w for w, _ in kept)
+    return sum(w * r for w, r in kept) / total if total > 0 else None
+
+
+STYLE_UNMOVED = 0.9  # layer-balanced style at or above this: the style has barely moved from the photo's
+CONTENT_LOST = 0.3  # SSIM below this: the photo's structure is gone (noise init measured 0.016-0.060, issue 26)
+
+
+def pair_verdict(style: float | None, ssim_value: float) -> str:
+    """One verdict from the layer-balanced style score and the SSIM (module doc), with both numbers."""
+    numbers = f"style {'-' if style is None else format(style, '.2f')} of the photo's, SSIM {ssim_value:.2f}"
+    if style is None:
+        what = "nothing to move: the photo already has the style"
+    elif style >= STYLE_UNMOVED:
+        what = "style farther than the photo's" if style > 1 else "style barely moved"
+        what += ", content lost" if ssim_value < CONTENT_LOST else ""
+    elif ssim_value < CONTENT_LOST:
+        what = "styled but the content is lost"
+    else:
+        what = "styled, content kept"
+    return f"{what} ({numbers})"
 
 
 def luma(image: torch.Tensor) -> torch.Tensor:
@@ -103,12 +139,3 @@ def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> float:
     c1, c2 = (SSIM_K[0] * data_range) ** 2, (SSIM_K[1] * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return float(s.double().mean())
-
-
-def flicker(frames: Sequence[torch.Tensor]) -> float | None:
-    """Mean absolute change between consecutive frames ((1, 3, H, W) in [0, 1]): the mean over pairs of the
-    mean over pixels and channels of ``|F_t − F_{t−1}|``; None for fewer than two frames."""
-    if len(frames) < 2:
-        return None
-    diffs = [float((b.float() - a.float()).abs().mean()) for a, b in itertools.pairwise(frames)]
-    return sum(diffs) / len(diffs)

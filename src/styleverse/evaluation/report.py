@@ -33,15 +33,23 @@ DEFINITIONS = {
     "style_distance": "sum over style layers of weight x MSE(Gram(result), target Gram), Grams normalised by C*H*W: "
     "the style loss before --style-weight; target = weighted mean Gram of the style images and banks",
     "relative_style": "style distance of the result / style distance of the content photo to the same target: "
-    "1 = the style has not moved, 0 = reached",
+    "1 = the style has not moved, 0 = reached (the raw sum: mostly the first layer, i.e. colour)",
+    "layer_balanced_style": "per style layer, the result's distance / the content photo's at that layer, averaged "
+    "with the layer weights: every layer counts by its weight, not its magnitude; the headline style number",
+    "verdict": "the layer-balanced style and the SSIM read together: 'style barely moved' at 0.9 or more "
+    "('farther than the photo's' above 1), 'content lost' below SSIM 0.3, else 'styled, content kept'",
     "content_loss": "mean over content layers of MSE(features(result), features(content photo)), before "
     "--content-weight; 0 for the photo itself",
     "ssim": "structural similarity (Wang et al. 2004) of the luminance to the content photo's: Gaussian window "
     "sigma 1.5, border excluded; 1 = same structure",
     "judge": "softmax probability the universe classifier gives the intended universe (mean over a video's "
-    "sampled frames), and the universe it finds most likely",
-    "warping_error": "temporal warping error (Lai et al. 2018) as the video command defines it; ratio = output / "
-    "input (the floor)",
+    "sampled frames), and the universe it finds most likely, beside the classifier's own validation accuracy "
+    "and ECE; 'no verdict' when that validation fails the trust rule of 'classifier train'",
+    "warping_error": "temporal warping error (Lai et al. 2018) as the video command records it, on the frames as "
+    "written; ratio = output / input (not a floor: a frozen video goes below it)",
+    "following": "whether the output moves with the input: on reliable moving pixels (e_still - e_warp) / (e_still "
+    "+ e_warp), e_still the distance to the unwarped previous frame; 1 = moves exactly with the input, below 0 = "
+    "FROZEN (stands still where the input moves, -1 for a still image); the input's own beside it",
     "flicker": "mean absolute change between consecutive frames (pixels in [0,1]); ratio = output / input",
     "cost": "seconds and peak memory the result's sidecar records (or a sweep measured); blank where unknown",
 }
@@ -70,17 +78,26 @@ def row(s: ResultScore) -> dict[str, str]:
         "method": s.source.method,
         "style dist": _g(s.style.total),
         "rel. style": _g(s.relative_style, ".3f"),
+        "style (layers)": _g(s.balanced_style, ".3f"),
         "content loss": _g(s.content_loss),
         "SSIM": _g(s.ssim, ".3f"),
+        "verdict": s.overall.partition(" (")[0],
     }
-    if v is not None:
+    if v is not None and not v.trusted:
+        out["P(intended)"] = out["looks like"] = "no verdict"
+    elif v is not None:
         out["P(intended)"] = f"{v.intended} {v.intended_probability:.2f}" if v.intended else "(unknown)"
         out["looks like"] = f"{v.top} {v.top_probability:.2f}"
+    if v is not None and v.validation:
+        val = v.validation
+        out["judge val."] = f"acc {_g(val['balanced_accuracy'], '.2f')} ECE {_g(val['ece'], '.2f')}"
     if t is not None:
         out["warp err"] = (
             f"{_g(t.warping_error)} (x{_g(t.warping_ratio, '.2f')})" if t.warping_error is not None else ""
         )
         out["flicker"] = f"{_g(t.flicker)} (x{_g(t.flicker_ratio, '.2f')})" if t.flicker is not None else ""
+        follow = f"{_g(t.following, '.2f')} (input {_g(t.input_following, '.2f')})" if t.following is not None else ""
+        out["follows"] = follow + (" FROZEN" if t.frozen else "")
     out["seconds"] = _g(s.seconds, ".1f")
     out["peak mem"] = _mib(s.peak_memory_bytes)
     return out
@@ -116,10 +133,12 @@ def score_dict(s: ResultScore) -> dict[str, Any]:
             "content_photo_per_layer": s.content_style.per_layer,
             "relative": s.relative_style,
             "relative_per_layer": s.relative_per_layer,
+            "layer_balanced": s.balanced_style,
         },
+        "verdict": s.overall,
         "content_fidelity": {"loss": s.content_loss, "ssim": s.ssim},
         "judge": asdict(s.verdict) if s.verdict else None,
-        "temporal": asdict(s.temporal) if s.temporal else None,
+        "temporal": {**asdict(s.temporal), "frozen": s.temporal.frozen} if s.temporal else None,
         "cost": {"seconds": s.seconds, "peak_memory_bytes": s.peak_memory_bytes},
     }
 
@@ -167,16 +186,20 @@ def _thumb(path: Path) -> Image.Image:
 def score_lines(s: ResultScore) -> list[str]:
     """The scores printed under a result's picture."""
     lines = [
-        f"rel. style {_g(s.relative_style, '.2f')}",
+        f"style {_g(s.balanced_style, '.2f')} (raw {_g(s.relative_style, '.2f')})",
         f"content {_g(s.content_loss)} SSIM {_g(s.ssim, '.2f')}",
+        *s.overall.partition(" (")[0].split(", "),
     ]
-    if s.verdict is not None:
+    if s.verdict is not None and not s.verdict.trusted:
+        lines.append("judge: no verdict")
+    elif s.verdict is not None:
         v = s.verdict
         lines.append(
             f"P({v.intended}) {v.intended_probability:.2f}" if v.intended else f"like {v.top} {v.top_probability:.2f}"
         )
     if s.temporal is not None and s.temporal.warping_ratio is not None:
         lines.append(f"warp x{s.temporal.warping_ratio:.2f} flicker x{_g(s.temporal.flicker_ratio, '.2f')}")
+        lines.append("FROZEN" if s.temporal.frozen else f"follows {_g(s.temporal.following, '.2f')}")
     if s.seconds is not None:
         lines.append(f"{s.seconds:.1f} s" + (f", {_mib(s.peak_memory_bytes)}" if s.peak_memory_bytes else ""))
     return lines

@@ -111,6 +111,9 @@ class ClassBalance:
     nearest_bits: int | None = None
 
 
+AUGMENTED_SHARE = 0.25  # more than this share of a class's quota made of augmented copies is warned about
+
+
 @dataclass
 class BalanceReport:
     """Quotas, what happened per class, and warnings (one line each, naming the class and video)."""
@@ -222,6 +225,7 @@ def _balance(root: Path, cfg: BalanceConfig, on_event: Callable[[Progress], None
             stats.augmented += len(todo)
             chosen_by_split[split] = chosen
         stats.nearest_bits = nearest_bits(chosen_by_split[TRAIN], chosen_by_split[VAL])
+        report.warnings += _augmented_warning(label, stats)
     new_rows = [replace(r, split=decided[r.path]) for r in rows]
     for i, (orig, split, k, gen_seed) in enumerate(plan, start=1):
         new_rows.append(_write_augmented(root, orig, split, k, gen_seed, cfg.augment))
@@ -269,6 +273,18 @@ def nearest_bits(train: list[Row], val: list[Row]) -> int | None:
     if not train or not val:
         return None
     return int(hamming_matrix(hash_ints(r.phash for r in val), hash_ints(r.phash for r in train)).min())
+
+
+def _augmented_warning(label: str, stats: ClassBalance) -> list[str]:
+    """A warning when more than :data:`AUGMENTED_SHARE` of a class's quota are augmented copies (issue 19:
+    half a class made of copies went unsaid): the classifier then learns those few originals."""
+    quota = stats.train + stats.val
+    if not quota or stats.augmented <= AUGMENTED_SHARE * quota:
+        return []
+    return [
+        f"class '{label}': {stats.augmented} of its {quota} images ({stats.augmented / quota:.0%}) are augmented "
+        f"copies of {quota - stats.augmented} originals; harvest more frames of it or lower per_class"
+    ]
 
 
 def _remove_stale_augmented(root: Path, labels: dict[str, list[Row]], keep: set[str]) -> None:

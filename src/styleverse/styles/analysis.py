@@ -21,6 +21,14 @@ Outliers are found by density (:func:`~.spread.knn_scores` above ``median + k·1
 :data:`DENSITY_RATIO` times the median; in a set of near-copies the MAD is tiny: nine synthetic grass
 frames measured 0.46-0.67 around a median of 0.57, and one at 1.25), not by the distance to the mean, which
 misses an intruder between a set's looks (issue 14); that older rule is still reported as ``far_from_mean``.
+"Most typical" is ranked by the same density score (rank 1 = nearest to its neighbours), not by the distance to
+the mean: in a set of two looks the mean lies between them, and a photo that sits there ranked #1 (issue 19).
+
+The suggested subset lies inside the largest group when there are several (a subset spanning two looks is not
+coherent), and is never looser than the whole set: when no subset is tighter, it is the whole set and
+``subset_note`` says so. Every bank the analysis offers (the subset's, one per group) is made by
+:func:`styleverse.styles.bank.bank_from_sums` from the same sums a ``styles bank`` build adds up, AdaIN
+channel statistics included.
 Groups, subset and map are computed in :mod:`.spread`; this module runs the pass and assembles the
 :class:`Analysis`.
 """
@@ -32,6 +40,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +51,7 @@ from styleverse.errors import ConfigError
 from styleverse.nn.features import StyleContentModel
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.progress import Progress
-from styleverse.styles.bank import Bank
+from styleverse.styles.bank import Bank, bank_from_sums
 from styleverse.styles.spread import (
     Layout,
     coordinates,
@@ -52,11 +61,10 @@ from styleverse.styles.spread import (
     layer_sq,
     pca_2d,
     robust_threshold,
-    row_chunks,
     weighted_spread,
 )
 from styleverse.styles.stream import Callback, stream_style
-from styleverse.styles.targets import GramDict, StyleImage, sq_norm, weighted_mean
+from styleverse.styles.targets import ChannelStats, GramDict, RunningSums, StyleImage, sq_norm, weighted_mean
 
 RANDOM_NOTE = (
     "its untrained filters mostly measure colour and local contrast, so style distances (and bank spreads) then "
@@ -108,7 +116,7 @@ class ImageResult:
     distance: float
     layer_distances: dict[str, float]
     trace: dict[str, float]
-    rank: int = 0  # 1 = most typical
+    rank: int = 0  # 1 = most typical (lowest density score)
     outlier: bool = False
     in_subset: bool = True
     xy: tuple[float, float] = (0.0, 0.0)
@@ -165,6 +173,8 @@ class Analysis:
     knn_threshold: float | None = None
     groups: list[Group] = field(default_factory=list)
     silhouette: float = 0.0
+    group_banks: list[Bank] = field(default_factory=list, repr=False)  # one per group when there are several
+    subset_note: str = ""  # why the subset is what it is, when it is not simply the tightest
 
     @property
     def subset(self) -> list[str]:
@@ -184,6 +194,7 @@ class _Pass:
     sqn: np.ndarray  # ‖Gᵢₗ‖²_F, (n, layers)
     mean: GramDict
     norm: np.ndarray  # ‖Ḡₗ‖²_F, (layers,)
+    stats: dict[str, np.ndarray]  # per layer (n, 2, C): each image's AdaIN channel mean and std
 
 
 def _first_pass(tmp: str, model, images, lay: Layout, cfg: AnalysisSettings, device, callback, stop) -> _Pass:
@@ -194,37 +205,45 @@ def _first_pass(tmp: str, model, images, lay: Layout, cfg: AnalysisSettings, dev
         raise ConfigError(f"analysis needs {need / 2**30:.2f} GiB of temporary disk in {tmp}; free space or set TMPDIR")
     mm = np.memmap(Path(tmp) / "grams.f32", np.float32, "w+", shape=(n, lay.dim))
     trace, sqn = np.zeros((n, len(names))), np.zeros((n, len(names)))
+    stats = {k: np.zeros((n, 2, model.backbone.channels(k))) for k in names}
 
     def tap():
-        stream = stream_style(model, images, cfg.size, device, cfg.precision, callback, stop=stop, with_stats=False)
-        for i, (g, wi, _) in enumerate(stream):
+        stream = stream_style(model, images, cfg.size, device, cfg.precision, callback, stop=stop)
+        for i, (g, wi, st) in enumerate(stream):
             mm[i] = lay.pack(g)
             trace[i] = [float(torch.diagonal(g[k]).sum()) for k in names]
             sqn[i] = [sq_norm(g[k]) for k in names]
+            for k in names:
+                stats[k][i] = torch.stack([st[k].mean, st[k].std]).double().numpy()
             yield g, wi
 
     mean = weighted_mean(tap())
     norm = np.array([max(sq_norm(mean[k]), 1e-30) for k in names])
-    return _Pass(mm, trace, sqn, mean, norm)
+    return _Pass(mm, trace, sqn, mean, norm, stats)
 
 
-def _subset(p: _Pass, lay: Layout, idx: np.ndarray, w: np.ndarray, info, cfg, images) -> tuple[Bank, np.ndarray]:
-    """Exact weighted mean of the chosen rows as a bank (for ``--write-bank``) and their
-    Σ wᵢ ‖Gᵢₗ − mean‖² / Σ wᵢ per layer."""
-    ws, names = w[idx], list(lay.slices)
-    mean_row = sum(ws[c] @ np.asarray(p.mm[idx[c]], dtype=np.float64) for c in row_chunks(len(idx), lay.dim)) / ws.sum()
-    bank = Bank(
-        {k: lay.unpack(mean_row, k) for k in names},
-        float(ws.sum()),
-        float(ws @ ws),
-        {k: float(ws @ p.sqn[idx, j]) for j, k in enumerate(names)},
-        len(idx),
-        info.to_dict(),
-        cfg.size,
-        [(str(images[i].path), float(w[i])) for i in idx],
-        {"precision": cfg.precision, "made_by": "styles analyze (suggested subset)"},
-    )
-    return bank, (ws @ layer_sq(p.mm, lay, mean_row, idx)) / ws.sum()
+def _bank(p: _Pass, lay: Layout, idx: np.ndarray, w: np.ndarray, info, cfg, images, made_by: str) -> Bank:
+    """The bank of the chosen rows, added up image by image as ``styles bank`` adds them (module doc)."""
+    sums = RunningSums()
+    for i in idx:
+        row = np.asarray(p.mm[i], dtype=np.float64)
+        grams = {k: lay.unpack(row, k) for k in lay.slices}
+        st = {k: ChannelStats(*torch.from_numpy(v[i]).float().unbind(0)) for k, v in p.stats.items()}
+        sums = sums.add(grams, float(w[i]), st)
+    sources = [(str(images[i].path), float(w[i])) for i in idx]
+    return bank_from_sums(sums, info, cfg.size, sources, {"precision": cfg.precision, "made_by": made_by})
+
+
+def _spread_of(p: _Pass, lay: Layout, bank: Bank, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Σ wᵢ ‖Gᵢₗ − bank mean‖² / Σ wᵢ per layer over the chosen rows."""
+    return (w[idx] @ layer_sq(p.mm, lay, lay.pack(bank.mean), idx)) / w[idx].sum()
+
+
+def _choose_subset(z: np.ndarray, w: np.ndarray, dens: Density, groups: list[Group], cfg: AnalysisSettings):
+    """The subset's rows (module doc): the tightest ``keep`` of the non-outliers of the largest group."""
+    start = ~dens.outlier & ((dens.labels == 0) if len(groups) > 1 else True)
+    keep = min(len(z), cfg.keep if cfg.keep is not None else max(1, int(start.sum())))
+    return greedy_subset(z, w, keep, start=None if keep > start.sum() else start)
 
 
 def _named(names: list[str], row: np.ndarray) -> dict[str, float]:
@@ -246,10 +265,11 @@ def density(z: np.ndarray, w: np.ndarray, cfg: AnalysisSettings) -> tuple[Densit
     return Density(knn, med, mad, thr, outlier, labels, sil), groups
 
 
-def _per_image(images, w, dist, dl, trace, dens: Density, far, alive, xy, names) -> list[ImageResult]:
-    """One :class:`ImageResult` per input image, in input order; rank 1 is the most typical."""
+def _per_image(images, w, knn, dist, dl, trace, dens: Density, far, alive, xy, names) -> list[ImageResult]:
+    """One :class:`ImageResult` per input image, in input order; rank 1 is the most typical: the lowest
+    density score ``knn`` (ties, and a single image, by the distance to the mean)."""
     rank = np.empty(len(images), dtype=int)
-    rank[np.argsort(dist, kind="stable")] = np.arange(1, len(images) + 1)
+    rank[np.lexsort((dist, np.nan_to_num(knn, nan=0.0)))] = np.arange(1, len(images) + 1)
     return [
         ImageResult(
             str(s.path),
@@ -305,13 +325,22 @@ def analyze(
         if callback:
             callback(Progress("subset", n, n))
         dens, groups = density(z, w, cfg)
-        typical = ~dens.outlier
-        keep = min(n, cfg.keep if cfg.keep is not None else max(1, int(typical.sum())))
-        alive = greedy_subset(z, w, keep, start=None if keep > typical.sum() else typical)
+        alive = _choose_subset(z, w, dens, groups, cfg)
         xy, explained = pca_2d(z, cfg.seed)
-        bank, sub_sq = _subset(p, lay, np.flatnonzero(alive), w, info, cfg, images)
+        bank_of = partial(_bank, p, lay, w=w, info=info, cfg=cfg, images=images)
+        bank = bank_of(np.flatnonzero(alive), made_by="styles analyze (suggested subset)")
+        sub_sq, note = _spread_of(p, lay, bank, np.flatnonzero(alive), w), ""
+        if float(sub_sq / p.norm @ lw) >= float((w @ dl) / w.sum() @ lw) and not alive.all():
+            alive[:] = True  # a subset looser than the set is no suggestion
+            bank = bank_of(np.arange(n), made_by="styles analyze (whole set)")
+            sub_sq, note = _spread_of(p, lay, bank, np.arange(n), w), "no subset is tighter than the whole set"
+        group_banks = [
+            bank_of(np.flatnonzero(dens.labels == g.label), made_by=f"styles analyze (group {g.label + 1})")
+            for g in groups
+            if len(groups) > 1
+        ]
         del z, p.mm
-    results = _per_image(images, w, dist, dl, p.trace, dens, far, alive, xy, names)
+    results = _per_image(images, w, dens.knn, dist, dl, p.trace, dens, far, alive, xy, names)
     for g in groups:
         g.images = [r.path for r in results if r.group == g.label]
     own = np.array([max(sq_norm(bank.mean[k]), 1e-30) for k in names])
@@ -339,4 +368,6 @@ def analyze(
         knn_threshold=dens.threshold,
         groups=groups,
         silhouette=dens.silhouette,
+        group_banks=group_banks,
+        subset_note=note,
     )

@@ -93,6 +93,12 @@ class Bank:
         """Per layer spread relative to ‖Ḡ‖² (scale-free; 0 for identical images)."""
         return {k: v / max(sq_norm(self.mean[k]), 1e-30) for k, v in self.abs_spread().items()}
 
+    def mean_spread(self) -> float:
+        """The set's spread in one number, the mean of :meth:`spread` over the layers: what ``styles bank`` and
+        ``styles info`` both print (0 = identical images)."""
+        per = self.spread()
+        return sum(per.values()) / max(1, len(per))
+
     def spread_loss(self, layer_weights: Mapping[str, float]) -> float:
         """The spread in ``losses.style_loss`` units (MSE over C² entries, layer-weighted): the part of the
         weighted mean per-image style loss that no output image can remove: Σ wᵢ ‖G − Gᵢ‖² = W ‖G − Ḡ‖² +
@@ -149,7 +155,7 @@ def build_bank(
     if size is not None and size < 16:
         raise ConfigError("size must be at least 16 pixels", setting="size")
     dev = device or next(model.parameters()).device
-    extra = {"precision": precision, **(settings or {})}
+    extra = {"precision": precision, **(settings or {}), **upscaled(images, size)}
     ctx = ctx or DistContext()
     mine = list(images[ctx.rank :: ctx.world_size])
     if checkpoint is None:
@@ -165,18 +171,37 @@ def build_bank(
             save_state(checkpoint.path, sums, fp)
     sums = merge_sums(gather_objects(_on_cpu(sums), ctx)) if ctx.world_size > 1 else sums
     sources = [(str(s.path), s.weight) for s in images]
+    return bank_from_sums(sums, info, size, sources, extra)
+
+
+def upscaled(images: Sequence[StyleImage], size: int | None) -> dict[str, object]:
+    """``{"upscaled": {"count", "smallest"}}`` when some images are smaller than ``size`` (their longest side,
+    read from the file header) and so are enlarged to it: a bank says "seen at 512 px" of 224-px frames only
+    with this beside it (issue 19); empty when none is. Logged as a warning too."""
+    from styleverse.io.images import header_size
+
+    sides = [max(hw) for hw in (header_size(s.path) for s in images) if hw is not None]
+    small = [x for x in sides if size is not None and x < size]
+    if not small:
+        return {}
+    log.warning(
+        "%d of %d style images are smaller than size %d (down to %d px) and are enlarged to it; pass --size %d "
+        "to see them at their own size", len(small), len(images), size, min(small), max(small),
+    )  # fmt: skip
+    return {"upscaled": {"count": len(small), "smallest": min(small)}}
+
+
+def bank_from_sums(
+    sums: RunningSums, info: BackboneInfo, size: int | None, sources: list[tuple[str, float]],
+    settings: dict[str, object],
+) -> Bank:  # fmt: skip
+    """The one way a :class:`Bank` is made from running sums (a ``styles bank`` build, an analysis' subset or
+    group), so every bank holds the same contents however it was made: mean Grams, the spread's sums, the
+    AdaIN channel statistics, sources and settings."""
     return Bank(
-        sums.mean(),
-        sums.weight,
-        sums.weight_sq,
-        dict(sums.sq_norm),
-        sums.count,
-        info.to_dict(),
-        size,
-        sources,
-        extra,
-        sums.stats(),
-    )
+        sums.mean(), sums.weight, sums.weight_sq, dict(sums.sq_norm), sums.count, info.to_dict(), size, sources,
+        settings, sums.stats(),
+    )  # fmt: skip
 
 
 def _on_cpu(sums: RunningSums) -> RunningSums:

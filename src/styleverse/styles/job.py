@@ -137,6 +137,26 @@ def run_bank(job: BankJob, callback: Callback | None = None, stop: Stop = never)
     return bank, out
 
 
+def group_bank_path(path: Path, label: int) -> Path:
+    """Where ``--write-bank PATH`` puts the bank of group ``label`` (0-based): ``PATH`` with ``.groupN``
+    before its suffix (``gwen.safetensors`` -> ``gwen.group1.safetensors``)."""
+    return path.with_name(f"{path.name.removesuffix(path.suffix)}.group{label + 1}{path.suffix}")
+
+
+def _save_banks(result: Analysis, job: AnalyzeJob, settings: dict[str, Any], protected: list[Path]) -> None:
+    """The subset's bank at ``--write-bank`` and, when the set splits into groups, one bank per group beside
+    it; every path is checked before the first is written, and each bank records what a ``styles bank``
+    build records."""
+    assert job.write_bank is not None and result.subset_bank is not None
+    banks = [(result.subset_bank, Path(job.write_bank))]
+    banks += [(b, group_bank_path(Path(job.write_bank), g)) for g, b in enumerate(result.group_banks)]
+    for _, path in banks[1:]:
+        check_output(path, protected, job.overwrite)
+    for bank, path in banks:
+        bank.settings.update(settings)
+        save_bank(bank, path, job.overwrite, protected)
+
+
 @dataclass(frozen=True)
 class AnalyzeJob:
     """Analyse a style set into a report folder (and optionally a bank of the suggested subset)."""
@@ -178,9 +198,8 @@ def run_analyze(job: AnalyzeJob, callback: Callback | None = None, stop: Stop = 
             cfg = replace(job.analysis, size=job.source.size, seed=job.source.seed, precision=precision)
             result = analyze(model, info, images, cfg, device, callback, stop)
             write_report(result, out_dir, {**job.source.settings(device), "versions": versions()})
-            if job.write_bank and result.subset_bank is not None:
-                result.subset_bank.settings["versions"] = versions()
-                save_bank(result.subset_bank, job.write_bank, job.overwrite, protected)
+            if job.write_bank:
+                _save_banks(result, job, {**job.source.settings(device), "versions": versions()}, protected)
         return result
     except BaseException:
         if created and out_dir.is_dir() and not any(out_dir.iterdir()):

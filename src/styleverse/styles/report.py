@@ -36,8 +36,10 @@ NOTES = (
     "flagged even when the set has several looks (its distance to the mean can be small when it sits between "
     "groups). far_from_mean: distance > median + k_mad * 1.4826 * MAD (MAD floored at 1% of the median), the "
     "older rule, reported beside it. Groups: average-linkage clusters of the non-outliers, their number (1 to 6) "
-    "chosen by the mean silhouette (kept when >= 0.5); a group's spread is around its own mean. The subset "
-    "drops, one at a time, the image whose removal leaves the smallest spread (mean recomputed each time); "
+    "chosen by the mean silhouette (kept when >= 0.5); a group's spread is around its own mean. rank: by "
+    "knn_distance, 1 = most typical (densest), not by the distance to the mean (which lies between groups). The "
+    "subset starts from the non-outliers of the largest group and drops, one at a time, the image whose removal "
+    "leaves the smallest spread (mean recomputed each time); a subset no tighter than the set is not suggested; "
     "subset_spread uses the full set's normalisers so it compares with spread, subset_spread_self its own "
     "mean's (as a bank of the subset reports it)."
 )
@@ -131,7 +133,9 @@ def typical_sheet(a: Analysis, path: str | os.PathLike[str]) -> Path:
         for r in ranked
     ]
     how = "all" if len(ranked) == total else f"the {MAX_SHEET // 2} most and {MAX_SHEET // 2} least typical"
-    title = f"{len(ranked)} of {total} style images shown ({how}), most typical first; d: distance to the mean"
+    title = (
+        f"{len(ranked)} of {total} style images shown ({how}), most typical (densest) first; d: distance to the mean"
+    )
     title += ", nn: distance to the nearest images, g: group"
     images = [_thumb(r.path, 128) for r in ranked]
     return contact_sheet(images, labels, path, cols=min(8, len(ranked)), thumb=128, title=title)
@@ -150,7 +154,8 @@ def markdown(a: Analysis) -> str:
         f"- spread (weighted mean distance to the average Gram): **{a.spread:.4g}**"
         f" (in style-loss units: {a.spread_loss:.4g})",
         f"- suggested subset: {len(sub)} images, spread **{a.subset_spread:.4g}** ({change(cut)}; "
-        f"{a.subset_spread_self:.4g} relative to the subset's own mean, as its bank reports it)",
+        f"{a.subset_spread_self:.4g} relative to the subset's own mean, as its bank reports it)"
+        + (f"; {a.subset_note}" if a.subset_note else ""),
         "",
         "## What the numbers mean",
         "",
@@ -221,13 +226,14 @@ def _group_lines(a: Analysis) -> list[str]:
         for g in a.groups:
             names = ", ".join(f"`{Path(p).name}`" for p in g.images[:4]) + (" ..." if len(g.images) > 4 else "")
             lines.append(f"| {g.label + 1} | {len(g.images)} | {g.weight:.4g} | {g.spread:.4g} | {names} |")
-        lines += ["", f"The whole set's spread is {a.spread:.4g}: consider a bank per group."]
+        lines += ["", f"The whole set's spread is {a.spread:.4g}: `--write-bank FILE` writes a bank per group "
+                  "(FILE.group1.safetensors, ...) beside the subset's (the subset lies in group 1)."]  # fmt: skip
     return lines
 
 
 def report_dict(a: Analysis) -> dict[str, object]:
     """Everything in ``report.json``: settings, backbone, set-level numbers, then one entry per image."""
-    d = {k: v for k, v in asdict(a).items() if k not in ("subset_bank", "images")}
+    d = {k: v for k, v in asdict(a).items() if k not in ("subset_bank", "group_banks", "images")}
     return {
         "notes": NOTES,
         "count": len(a.images),

@@ -34,22 +34,26 @@ def _seed(*parts: int) -> int:
     return h
 
 
-def content_photos(inputs: Sequence[str | os.PathLike[str]], size: int) -> list[Path]:
-    """The training photos named by ``inputs`` (files, folders, manifests), each checked to be an image
-    whose short side is at least ``size`` pixels (from its header: a scan, not a decode)."""
+def content_photos(
+    inputs: Sequence[str | os.PathLike[str]], size: int, label: str | None = None, what: str = "--content"
+) -> list[Path]:
+    """The training images named by ``inputs`` (files, folders, manifests; ``label`` picks a manifest's rows,
+    as ``styles bank --label`` does), each checked to be an image whose short side is at least ``size`` pixels
+    (from its header: a scan, not a decode). ``what`` names the flag: ``--content`` photos, ``--style`` images."""
     from styleverse.styles.inputs import expand_inputs
 
+    noun = "photo" if what == "--content" else "style image"
     if not inputs:
-        raise InputError("--content: give a folder of photos, image files or a frames manifest")
-    photos = [s.path for s in expand_inputs(list(inputs))]
+        raise InputError(f"{what}: give a folder of {noun}s, image files or a frames manifest")
+    photos = [s.path for s in expand_inputs(list(inputs), label=label)]
     if not photos:
-        raise InputError(f"--content: no photos in {', '.join(map(str, inputs))}")
+        raise InputError(f"{what}: no {noun}s in {', '.join(map(str, inputs))}")
     for p in photos:
         w, h = header_size(p) or load_image(p).size  # load_image raises the one-line error for a bad file
         if min(w, h) < size:
             raise InputError(
-                f"{p}: photo is {w}x{h} px, too small to train at --size {size} (needs {size} px on the short "
-                "side); lower --size or leave the photo out"
+                f"{p}: {noun} is {w}x{h} px, too small to train at --size {size} (needs {size} px on the short "
+                f"side); lower --size or leave the {noun} out"
             )
     return photos
 

@@ -162,7 +162,7 @@ class FrameDone:
 
 @dataclass(frozen=True)
 class StageStarted:
-    """A stage after the frames: ``encode``, ``compare``, ``plot``."""
+    """A stage after the frames: ``encode``, ``compare``, ``plot``, ``measure``."""
 
     name: str
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from itertools import chain, islice
 from pathlib import Path
@@ -26,7 +26,8 @@ from styleverse.io.video_writer import AudioSource, VideoWriter, container_for
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.video.config import StageStarted, VideoJob
 from styleverse.video.report import plot_frames, sidecar
-from styleverse.video.sidecar import VideoSidecar
+from styleverse.video.sidecar import VideoSidecar, WarpingError
+from styleverse.video.steadiness import temporal_score, written_frames
 from styleverse.video.work import WorkFolder, work_folder
 
 PLOT_EXTENSIONS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
@@ -166,6 +167,20 @@ def write_outputs(
         emit(StageStarted("plot"))
         plot_frames(records, plan.plot, title=f"{job.input.name}: per-frame losses and warping error")
         paths["plot"] = plan.plot
-    side = sidecar(job, reader, records, timing, outputs, info, stylizer_info, fingerprint).to_json()
+    emit(StageStarted("measure"))
+    metric = measure_written(job, plan, records, timing)
+    record = sidecar(job, reader, records, timing, outputs, info, stylizer_info, fingerprint)
+    side = replace(record, metric=metric).to_json()
     write_json(plan.sidecar, side)
     return paths, side
+
+
+def measure_written(
+    job: VideoJob, plan: OutputPlan, records: list[dict[str, Any]], timing: dict[str, Any]
+) -> WarpingError:
+    """The clip's steadiness measured on the frames as written (decoded again from a video file) against the
+    input frames as the loop saw them: the number ``evaluate`` measures on the same file."""
+    written = written_frames(plan.output, plan.folder, len(records))
+    inputs = _input_frames(job, len(records), timing["size"], timing["rotation"])
+    s = temporal_score(zip(inputs, written, strict=False), job.video.flow)
+    return WarpingError(s.warping_error, s.input_warping_error, s.warping_ratio, s.following, s.input_following)

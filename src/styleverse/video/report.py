@@ -1,5 +1,5 @@
 """What a video job reports: the sidecar (:class:`~styleverse.video.sidecar.VideoSidecar`) and the per-frame plot
-(losses and warping error)."""
+(losses and the warping error while stylising)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,7 @@ from styleverse.io.video import VideoReader
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.versions import versions
 from styleverse.video.config import VideoJob
-from styleverse.video.metrics import mean_error
 from styleverse.video.sidecar import InputVideo, VideoSidecar, WarpingError
-
-
-def metric(records: Sequence[dict[str, Any]]) -> WarpingError:
-    """The clip's warping error, the input's (the floor), and their ratio."""
-    out = mean_error(r.get("warp_error") for r in records)
-    floor = mean_error(r.get("input_warp_error") for r in records)
-    return WarpingError(out, floor, out / floor if out is not None and floor else None)
 
 
 def sidecar(
@@ -45,7 +37,7 @@ def sidecar(
         input_video=source,
         outputs=outputs,
         frames_done=len(records),
-        metric=metric(records),
+        metric=WarpingError(),  # measured on the frames as written: video.output.measure_written
         backbone=info,
         stylizer=stylizer_info or {"kind": "gatys", "temporal_weight": job.video.temporal_weight},
         seconds=sum(float(r["seconds"]) + float(r["flow_ms"]) / 1000 for r in records),
@@ -57,8 +49,9 @@ def sidecar(
 
 
 def plot_frames(records: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> Path:
-    """Two panels over frame number: each loss term (log scale), and the warping error of the output
-    against the input's (the floor)."""
+    """Two panels over frame number: each loss term (log scale), and the warping error of the output as the
+    frame loop measured it while stylising (before encoding; the sidecar's ``metric`` is measured on the frames
+    as written) beside the input's own (no floor: a frozen output goes below it)."""
     from styleverse.plots import save_figure, subplots
 
     fig, (top, bottom) = subplots(2, 1, figsize=(8, 6), sharex=True)
@@ -72,7 +65,10 @@ def plot_frames(records: Sequence[dict[str, Any]], path: str | os.PathLike[str],
     top.set_ylabel("weighted loss (final)")
     top.grid(True, which="both", alpha=0.3)
     top.set_title(title or "per-frame losses and warping error")
-    for key, label, colour in (("warp_error", "output", "tab:red"), ("input_warp_error", "input (floor)", "0.5")):
+    for key, label, colour in (
+        ("warp_error", "output (before encoding)", "tab:red"),
+        ("input_warp_error", "input", "0.5"),
+    ):
         vals = [r.get(key) for r in records]
         bottom.plot(xs, [float("nan") if v is None else v for v in vals], label=label, color=colour, marker=".")
     bottom.set_ylabel("warping error")

@@ -15,26 +15,33 @@ from styleverse.styles.record import ResultRecord, integer, number, obj, text
 from styleverse.video.config import VideoConfig
 
 METRIC = (
-    "temporal warping error (Lai et al. 2018): mean over frames t>1 of the squared RGB distance between output t "
-    "and output t-1 warped by the input's DIS flow, averaged over pixels where the flow is reliable; pixels in "
-    "[0,1]. input_warping_error is the same for the input frames: the floor"
+    "measured on the frames as written (after encoding). temporal warping error (Lai et al. 2018): mean over "
+    "frames t>1 of the squared RGB distance between output t and output t-1 warped by the input's DIS flow, "
+    "averaged over pixels where the flow is reliable; pixels in [0,1]. input_warping_error: the same for the "
+    "input frames (not a floor: a frozen output goes below it). following: on reliable pixels that move, "
+    "(e_still - e_warp) / (e_still + e_warp), e_still the distance to the unwarped previous output: 1 = moves "
+    "with the input, below 0 = does not follow it (frozen: -1); input_following: the input's own"
 )
 
 
 @dataclass(frozen=True)
 class WarpingError:
-    """The clip's temporal warping error (see :data:`METRIC`), the input's (the floor), and their ratio."""
+    """The clip's steadiness (see :data:`METRIC` and :mod:`styleverse.video.steadiness`): warping error, the
+    input's, their ratio, and whether the output follows the input's motion."""
 
     warping_error: float | None = None
     input_warping_error: float | None = None
     ratio_to_input: float | None = None
+    following: float | None = None
+    input_following: float | None = None
     definition: str = METRIC
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> WarpingError:
         """The metric a sidecar records; missing or malformed values are None."""
-        out, floor, ratio = (number(d.get(k)) for k in ("warping_error", "input_warping_error", "ratio_to_input"))
-        return cls(out, floor, ratio, text(d.get("definition")) or METRIC)
+        keys = ("warping_error", "input_warping_error", "ratio_to_input", "following", "input_following")
+        out, ref, ratio, follow, follow_in = (number(d.get(k)) for k in keys)
+        return cls(out, ref, ratio, follow, follow_in, text(d.get("definition")) or METRIC)
 
 
 @dataclass(frozen=True)

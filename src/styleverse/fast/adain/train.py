@@ -25,6 +25,7 @@ resume state ``DECODER.safetensors.resume.safetensors``.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ SAMPLES = 4  # photos and styles in a sample grid
 EPS = 1e-5  # in σ of the style loss, as in the authors' code
 AdaINTrainResult = TrainResult[AdaINModel]
 
+log = logging.getLogger("styleverse")
+
 
 @dataclass(frozen=True)
 class AdaINTrainConfig:
@@ -79,6 +82,7 @@ class AdaINTrainConfig:
     content: tuple[str, ...]
     style: tuple[str, ...]
     output: str = field(metadata={"fingerprint": False})
+    label: str | None = None  # the rows of a style frames manifest to train on (as ``styles bank --label``)
     size: int = 256
     load_size: int = 512
     batch_size: int = 8
@@ -235,7 +239,10 @@ def train_adain(
     process trains on its share of each batch and only rank 0 writes files or reports events."""
     cfg.validate()
     with process_group(cfg.device) as (ctx, device):
-        photos, styles = content_photos(cfg.content, cfg.size), content_photos(cfg.style, cfg.size)
+        photos = content_photos(cfg.content, cfg.size)
+        styles = content_photos(cfg.style, cfg.size, cfg.label, "--style")
+        if ctx.is_main:
+            log.info("found %d content photos and %d style images", len(photos), len(styles))
         check = partial(check_outputs, cfg, [*photos, *styles])
         with locked_training_outputs(check, cfg.output, ctx.is_main) as out:
             return _train(cfg, out, photos, styles, ctx, device, callback if ctx.is_main else None, stop)
