@@ -30,6 +30,7 @@ from .common import (
     positive_int,
     progress,
 )
+from .frames_discover import register_discover
 
 
 def fraction(text: str) -> float:
@@ -59,6 +60,7 @@ def register(sub: Any) -> None:
     _register_harvest(cmds)
     _register_balance(cmds)
     _register_stats(cmds)
+    register_discover(cmds)
 
 
 def _register_harvest(cmds: Any) -> None:

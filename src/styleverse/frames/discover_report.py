@@ -1,0 +1,210 @@
+"""What ``frames discover`` shows a person: per universe a contact sheet of its shots (most typical first,
+with timestamps), its screen time and its distance to the others; a timeline of each film coloured by
+universe; ``report.md`` and ``report.json``.
+
+Distances are measured in the clustering space (:func:`styleverse.frames.cluster.embed`) between universe
+centres, and said in units of the *spread*: the mean distance of a universe's shots to their own centre,
+averaged over universes. A separation well above 1 means two universes do not overlap; near 1 they blur
+into each other (a merge may be wanted, or the network sees them alike).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.patches import Patch
+from PIL import Image
+
+from styleverse.frames.describe import Described
+from styleverse.frames.proposal import Proposal, format_time, segments
+from styleverse.frames.segments import UNSURE
+from styleverse.io.images import write_bytes_atomic, write_json
+from styleverse.plots import colormap, contact_sheet, save_figure, subplots
+
+UNSURE_COLOUR = "#b0b0b0"
+
+
+@dataclass(frozen=True)
+class Universe:
+    """One proposed universe: shots, screen time, spread and its nearest other universe."""
+
+    label: str
+    shots: int
+    seconds: float
+    spread: float
+    nearest: str | None
+    separation: float | None  # centre distance to the nearest, in units of the mean spread
+
+
+@dataclass(frozen=True)
+class Measures:
+    """Universes in order, the separation between every pair, and per record its distance to its own (or
+    for an unsure shot its nearest) universe's centre and that universe (nan / "" where it has none)."""
+
+    universes: list[Universe]
+    separation: dict[str, dict[str, float]]
+    distance: np.ndarray
+    nearest: list[str]
+
+
+def measure(p: Proposal, z: np.ndarray, rows: np.ndarray) -> Measures:
+    """:class:`Measures` of ``p``; ``z`` holds the clustering space's row of each described record, whose
+    indices into ``p.shots`` are ``rows``."""
+    names = p.universes()
+    label = np.array([p.labels[i] for i in rows])
+    centres = {n: z[label == n].mean(axis=0) for n in names}
+    spread = {n: float(np.linalg.norm(z[label == n] - centres[n], axis=1).mean()) for n in names}
+    unit = float(np.mean(list(spread.values()))) if spread else 1.0
+    unit = unit if unit > 0 else 1.0
+    sep = {a: {b: float(np.linalg.norm(centres[a] - centres[b])) / unit for b in names if b != a} for a in names}
+    distance, nearest = np.full(len(p.shots), math.nan), [""] * len(p.shots)
+    if names:
+        c = np.stack([centres[n] for n in names])
+        d = np.sqrt(np.maximum((z**2).sum(1)[:, None] + (c**2).sum(1)[None] - 2 * z @ c.T, 0)) / unit
+        for k, i in enumerate(rows):
+            own = names.index(p.labels[i]) if p.labels[i] in names else int(d[k].argmin())
+            distance[i], nearest[i] = float(d[k, own]), names[own]
+    universes = []
+    for n in names:
+        members = [i for i, x in enumerate(p.labels) if x == n]
+        near = min(sep[n], key=sep[n].__getitem__) if sep[n] else None
+        universes.append(Universe(n, len(members), sum(p.shots[i].seconds for i in members), spread[n] / unit,
+                                  near, sep[n][near] if near else None))  # fmt: skip
+    return Measures(universes, sep, distance, nearest)
+
+
+def colours(names: Sequence[str]) -> dict[str, Any]:
+    """One colour per universe (tab10, then tab20), grey for unsure."""
+    cmap = colormap("tab10" if len(names) <= 10 else "tab20")
+    return {n: cmap(i % cmap.N) for i, n in enumerate(names)} | {UNSURE: UNSURE_COLOUR}
+
+
+def timeline(p: Proposal, path: Path, title: str = "") -> Path:
+    """A bar per film from start to end, coloured by label (unsure grey, dropped left blank)."""
+    names = p.universes()
+    colour = colours(names)
+    fig, ax = subplots(figsize=(11, 1.3 + 0.55 * len(p.films)))
+    for film, start, end, label in segments(p):
+        ax.broken_barh([(start, end - start)], (film - 0.4, 0.8), facecolors=colour[label], linewidth=0)
+    ax.set_yticks(range(len(p.films)), [Path(f).name for f in p.films])
+    ax.set_ylim(len(p.films) - 0.5, -0.5)
+    ends = [s.end for s in p.shots] or [1.0]
+    ax.set_xlim(0, max(ends))
+    ax.xaxis.set_major_formatter(lambda x, _: format_time(x)[3:-4] if x < 3600 else format_time(x)[:-4])
+    ax.set_xlabel("time (mm:ss)")
+    seconds = {n: sum(s.seconds for s, x in zip(p.shots, p.labels, strict=True) if x == n) for n in [*names, UNSURE]}
+    handles = [Patch(color=colour[n], label=f"{n} ({format_time(seconds[n])[3:-4]})") for n in names]
+    if seconds[UNSURE] > 0:
+        handles.append(Patch(color=UNSURE_COLOUR, label=f"{UNSURE} ({format_time(seconds[UNSURE])[3:-4]})"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=min(6, len(handles)),
+              frameon=False)  # fmt: skip
+    ax.set_title(title or f"{len(names)} universes proposed")
+    return save_figure(fig, path)
+
+
+def sheet_picks(p: Proposal, m: Measures, per_sheet: int) -> dict[str, list[int]]:
+    """Per label (universes, then unsure) the records its sheet shows: most typical first."""
+    picks = {}
+    for n in [*p.universes(), UNSURE]:
+        members = [i for i, x in enumerate(p.labels) if x == n]
+        members.sort(key=lambda i: (math.inf if math.isnan(m.distance[i]) else m.distance[i], i))
+        if members:
+            picks[n] = members[:per_sheet]
+    return picks
+
+
+def write_sheets(
+    p: Proposal, m: Measures, folder: Path, records: Iterable[Described], per_sheet: int, thumb: int
+) -> dict[str, Path]:
+    """``folder/<label>.png`` per universe and for unsure; ``records`` streams every record with its
+    thumbnail, in ``p.shots`` order (only the ones shown are kept)."""
+    picks = sheet_picks(p, m, per_sheet)
+    wanted = {i for ids in picks.values() for i in ids}
+    images = {i: Image.fromarray(r.thumb) for i, r in enumerate(records) if i in wanted}
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for n, ids in picks.items():
+        total = sum(1 for x in p.labels if x == n)
+        labels = [_caption(p, m, i) for i in ids]
+        seconds = sum(s.seconds for s, x in zip(p.shots, p.labels, strict=True) if x == n)
+        title = f"{n}: {total} shots, {format_time(seconds)[:-4]} on screen; showing {len(ids)}, most typical first"
+        out[n] = contact_sheet([images[i] for i in ids], labels, folder / f"{n}.png", cols=6, thumb=thumb, title=title)
+    return out
+
+
+def _caption(p: Proposal, m: Measures, i: int) -> str:
+    s = p.shots[i]
+    film = f"{Path(p.films[s.film]).stem} " if len(p.films) > 1 else ""
+    second = (
+        f"{s.seconds:.1f} s  d {m.distance[i]:.2f}" if not math.isnan(m.distance[i]) else f"{s.seconds:.1f} s {s.kind}"
+    )
+    return f"{film}{format_time(s.start)[:-2]}\n{second}"
+
+
+def report_data(p: Proposal, m: Measures) -> dict[str, Any]:
+    """What report.json holds: settings, universes, separations, unsure time by reason, edits."""
+    unsure: dict[str, float] = {}
+    for s, x, why in zip(p.shots, p.labels, p.why, strict=True):
+        if x == UNSURE:
+            unsure[why or s.kind] = unsure.get(why or s.kind, 0.0) + s.seconds
+    return {
+        "films": p.films,
+        "settings": p.settings,
+        "universes": [asdict(u) for u in m.universes],
+        "separation": m.separation,
+        "unsure_seconds": unsure,
+        "edits": p.edits,
+        "segments": len(segments(p)),
+    }
+
+
+def write_report(out: Path, p: Proposal, m: Measures, sheets: dict[str, Path]) -> Path:
+    """``report.json`` and ``report.md`` in ``out``."""
+    data = report_data(p, m)
+    write_json(out / "report.json", data)
+    lines = [f"# Universes proposed for {', '.join(Path(f).name for f in p.films)}", ""]
+    lines += [*_settings_lines(p.settings), "", "![timeline](timeline.png)", ""]
+    lines += [
+        "| universe | shots | screen time | nearest | separation | spread | sheet |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for u in m.universes:
+        sep = "-" if u.separation is None else f"{u.separation:.2f}"
+        sheet = f"[{sheets[u.label].name}](sheets/{sheets[u.label].name})" if u.label in sheets else "-"
+        lines.append(f"| {u.label} | {u.shots} | {format_time(u.seconds)[:-4]} | {u.nearest or '-'} | {sep} | "
+                     f"{u.spread:.2f} | {sheet} |")  # fmt: skip
+    lines += ["", "Separation: distance between universe centres in units of the mean spread (a shot's distance to",
+              "its own universe's centre, averaged); well above 1: the universes do not overlap.", ""]  # fmt: skip
+    if data["unsure_seconds"]:
+        lines.append(f"**{UNSURE}** (left out of every universe; `frames harvest` skips it):")
+        lines += [f"- {why}: {format_time(sec)[:-4]}" for why, sec in sorted(data["unsure_seconds"].items())]
+        lines.append("")
+    if p.edits:
+        lines += ["Edits applied:", *[f"- {e}" for e in p.edits], ""]
+    lines += _next_steps(p)
+    write_bytes_atomic(out / "report.md", "\n".join(lines).encode())
+    return out / "report.md"
+
+
+def _settings_lines(s: dict[str, Any]) -> list[str]:
+    tried = ", ".join(f"{k}: {v:.2f}" for k, v in s.get("silhouettes", {}).items())
+    return [
+        f"Shots described by {s.get('network', '-')} (pixel statistics weight {s.get('pixel_weight')}), sampled "
+        f"every {s.get('every')} s, {s.get('frames_per_shot')} frames per shot at {s.get('size')} px.",
+        f"Universes: {s.get('chosen', '-')}" + (f" (mean silhouette per count tried: {tried})" if tried else ""),
+    ]
+
+
+def _next_steps(p: Proposal) -> list[str]:
+    names = p.universes()
+    example = " ".join(f"{n}=NAME" for n in names[:2] if n.startswith("u"))
+    return [
+        "Next: name the universes (and merge or drop) with",
+        f"`styleverse frames discover --out DIR{' --rename ' + example if example else ''}`, then",
+        "`styleverse frames harvest --segments DIR/proposal.csv --out DATASET`.",
+    ]
