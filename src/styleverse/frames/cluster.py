@@ -9,8 +9,11 @@ outweighs another by being longer.
 
 **Groups.** scikit-learn does the work (well kept, and no hand-written clustering to maintain):
 
-1. shots far from every other shot (a title card, a one-off insert) are outliers by the local outlier
-   factor (:class:`sklearn.neighbors.LocalOutlierFactor`, its "auto" threshold) and are not clustered;
+1. shots far from every other shot (a title card, a one-off insert) are not clustered: those whose nearest
+   other shot (:class:`sklearn.neighbors.NearestNeighbors`) is farther than median + 3·1.4826·MAD of all
+   shots' nearest-neighbour distances and than twice their median. (A density score over several neighbours,
+   such as the local outlier factor, flagged whole small universes: five shots of a look seen five times have
+   other universes among their five nearest neighbours.)
 2. the rest are clustered with Ward's agglomerative clustering into K groups for K = 2..``max_universes``,
    and the K with the best mean silhouette wins if that silhouette reaches ``min_silhouette`` (else the film
    has one universe); ``universes`` forces K;
@@ -32,6 +35,7 @@ import numpy as np
 from styleverse.errors import ConfigError
 
 UNSURE = -1
+LONE_RATIO = 2.0
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class ClusterSettings:
     universes: int | None = None
     max_universes: int = 8
     min_silhouette: float = 0.2
-    min_shots: int = 2
+    min_shots: int = 3
     pixel_weight: float = 0.5
     seed: int = 0
 
@@ -105,12 +109,16 @@ def embed(vectors: np.ndarray, blocks: Sequence[tuple[str, int]], pixel_weight: 
 
 
 def _outliers(z: np.ndarray) -> np.ndarray:
-    from sklearn.neighbors import LocalOutlierFactor
+    """Shots whose nearest other shot is unusually far: beyond median + 3·1.4826·MAD of every shot's
+    nearest-neighbour distance and beyond :data:`LONE_RATIO` times its median."""
+    from sklearn.neighbors import NearestNeighbors
 
-    if len(z) < 8:
+    if len(z) < 4:
         return np.zeros(len(z), dtype=bool)
-    lof = LocalOutlierFactor(n_neighbors=min(5, len(z) - 1))
-    return lof.fit_predict(z) == -1
+    d = NearestNeighbors(n_neighbors=2).fit(z).kneighbors(z)[0][:, 1]
+    med = float(np.median(d))
+    mad = 1.4826 * float(np.median(np.abs(d - med)))
+    return (d > med + 3 * mad) & (d > LONE_RATIO * med)
 
 
 def _choose(z: np.ndarray, s: ClusterSettings) -> tuple[np.ndarray, float, dict[int, float]]:
