@@ -188,10 +188,10 @@ def discover(
     spec = features or FeatureSpec()
     paths = _check_films(films)
     root = check_outputs({"out": Output(out, "folder")}, [*paths, *network_files(spec.backbone)])["out"]
+    d, settings = _describer(cfg, spec)  # a network that cannot load is refused before anything is written
     root.mkdir(parents=True, exist_ok=True)
     emit = on_event or (lambda e: None)
     with output_lock(root, folder=True):
-        d, settings = _describer(cfg, spec)
         keys = [store_key(p, settings) for p in paths]
         stores = [ShotStore(store_folder(root, k), i, settings, cfg.thumb) for i, k in enumerate(keys)]
         for i, (film, store) in enumerate(zip(paths, stores, strict=True)):
