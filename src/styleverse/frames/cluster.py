@@ -14,9 +14,10 @@ outweighs another by being longer.
    shots' nearest-neighbour distances and than twice their median. (A density score over several neighbours,
    such as the local outlier factor, flagged whole small universes: five shots of a look seen five times have
    other universes among their five nearest neighbours.)
-2. the rest are clustered with Ward's agglomerative clustering into K groups for K = 2..``max_universes``,
-   and the K with the best mean silhouette wins if that silhouette reaches ``min_silhouette`` (else the film
-   has one universe); ``universes`` forces K;
+2. the rest are clustered with Ward's agglomerative clustering into K groups for K = 2..``max_universes``
+   (each cut judged by the groups of at least ``min_shots`` it leaves), and the K with the best mean
+   silhouette wins if that silhouette reaches ``min_silhouette`` (else the film has one universe);
+   ``universes`` forces K;
 3. a shot whose own silhouette is negative (nearer another group than its own) and a group of fewer than
    ``min_shots`` shots become ``unsure`` too.
 
@@ -36,6 +37,7 @@ from styleverse.errors import ConfigError
 
 UNSURE = -1
 LONE_RATIO = 2.0
+EXTRA_CUTS = 4  # cuts tried beyond max_universes groups, for the tiny groups that fall away
 
 
 @dataclass(frozen=True)
@@ -122,34 +124,48 @@ def _outliers(z: np.ndarray) -> np.ndarray:
 
 
 def _choose(z: np.ndarray, s: ClusterSettings) -> tuple[np.ndarray, float, dict[int, float]]:
-    """Group labels of ``z``'s rows, the mean silhouette and the silhouette per K tried."""
+    """Group labels of ``z``'s rows, the mean silhouette and the silhouette per number of groups tried.
+
+    Groups of fewer than ``min_shots`` shots will be unsure, so a cut is judged by the groups it leaves: it
+    counts as that many universes (a stray pair of fades does not make a universe), and its score is the mean
+    silhouette with the shots it leaves unsure counted as 0. A forced count takes the first cut that leaves
+    that many."""
     from sklearn.cluster import AgglomerativeClustering
     from sklearn.metrics import silhouette_score
 
-    def fit(k: int) -> np.ndarray:
-        return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(z)
+    def fit(k: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(z) if k > 1 else np.zeros(len(z))
+        labels = labels.astype(int)
+        return labels, np.bincount(labels)[labels] >= s.min_shots
 
-    def score(labels: np.ndarray) -> float:
-        if len(set(labels.tolist())) < 2:
+    def score(labels: np.ndarray, keep: np.ndarray) -> float:
+        if len(set(labels[keep].tolist())) < 2:
             return math.nan
-        size = min(len(z), 2000)
-        return float(silhouette_score(z, labels, sample_size=size, random_state=s.seed))
+        size = min(int(keep.sum()), 2000)
+        value = float(silhouette_score(z[keep], labels[keep], sample_size=size, random_state=s.seed))
+        return value * float(keep.mean())  # the shots left unsure count 0
 
+    top = min(len(z) - 1, s.max_universes + EXTRA_CUTS)
     if s.universes is not None:
         if s.universes > len(z):
             raise ConfigError(f"universes {s.universes}: only {len(z)} shots could be grouped", setting="universes")
-        labels = fit(s.universes) if s.universes > 1 else np.zeros(len(z), dtype=int)
-        return labels, score(labels), {}
+        for k in range(s.universes, max(s.universes, top) + 1):
+            labels, keep = fit(k)
+            if len(set(labels[keep].tolist())) == s.universes:
+                return labels, score(labels, keep), {}
+        labels, keep = fit(s.universes)
+        return labels, score(labels, keep), {}
     tried: dict[int, float] = {}
-    best, best_s = np.zeros(len(z), dtype=int), -1.0
-    for k in range(2, min(s.max_universes, len(z) - 1) + 1):
-        labels = fit(k)
-        tried[k] = score(labels)
-        if tried[k] > best_s:
-            best, best_s = labels, tried[k]
-    if best_s < s.min_silhouette:
+    cuts: dict[int, np.ndarray] = {}
+    for k in range(2, top + 1):
+        labels, keep = fit(k)
+        n, value = len(set(labels[keep].tolist())), score(labels, keep)
+        if 2 <= n <= s.max_universes and not value <= tried.get(n, -math.inf):
+            tried[n], cuts[n] = value, labels
+    best = max(tried, key=tried.__getitem__, default=None)
+    if best is None or tried[best] < s.min_silhouette:
         return np.zeros(len(z), dtype=int), math.nan, tried
-    return best, best_s, tried
+    return cuts[best], tried[best], dict(sorted(tried.items()))
 
 
 def cluster_shots(z: np.ndarray, seconds: np.ndarray, s: ClusterSettings) -> Clustering:
