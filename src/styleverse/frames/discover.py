@@ -36,7 +36,15 @@ from styleverse.errors import ConfigError
 from styleverse.frames.cluster import UNSURE as UNSURE_GROUP
 from styleverse.frames.cluster import ClusterSettings, cluster_shots, embed
 from styleverse.frames.describe import Describer, describe_film
-from styleverse.frames.discover_report import measure, timeline, write_report, write_sheets
+from styleverse.frames.discover_report import (
+    load_thumbs,
+    measure,
+    sheet_picks,
+    strip_picks,
+    timeline,
+    write_report,
+    write_sheets,
+)
 from styleverse.frames.proposal import Proposal, edit_labels, format_time, load, save, write_csv
 from styleverse.frames.quality import DEFAULT_BLANK_THRESHOLD
 from styleverse.frames.segments import UNSURE
@@ -232,9 +240,11 @@ def _render(
         for old in sheets_dir.glob("*.png"):
             old.unlink()
     thumb = int(p.settings["thumb"])
-    records = (r for store in stores for r in store.records(thumbs=True))
-    sheets = write_sheets(p, m, sheets_dir, records, int(p.settings.get("per_sheet", 48)), thumb)
-    files = {"proposal": write_csv(root, p), "timeline": timeline(p, root / "timeline.png")}
+    per_sheet = int(p.settings.get("per_sheet", 48))
+    wanted = {i for ids in sheet_picks(p, m, per_sheet).values() for i in ids} | set(strip_picks(p))
+    thumbs = load_thumbs((r for store in stores for r in store.records(thumbs=True)), wanted)
+    sheets = write_sheets(p, m, sheets_dir, thumbs, per_sheet, thumb)
+    files = {"proposal": write_csv(root, p), "timeline": timeline(p, root / "timeline.png", thumbs)}
     files |= {"report": write_report(root, p, m, sheets)} | {f"sheet {k}": v for k, v in sheets.items()}
     save(root, p)
     return files

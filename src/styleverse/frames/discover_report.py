@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.colors import to_rgb
 from matplotlib.patches import Patch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from styleverse.frames.describe import Described
 from styleverse.frames.proposal import Proposal, format_time, segments
@@ -84,56 +85,94 @@ def colours(names: Sequence[str]) -> dict[str, Any]:
     return {n: cmap(i % cmap.N) for i, n in enumerate(names)} | {UNSURE: UNSURE_COLOUR}
 
 
-def timeline(p: Proposal, path: Path, title: str = "") -> Path:
-    """A bar per film from start to end, coloured by label (unsure grey, dropped left blank)."""
+STRIP = 12  # thumbnails along the timeline of a single film
+
+
+def strip_picks(p: Proposal, n: int = STRIP) -> list[int]:
+    """For a single film, the records shown above its timeline: the one at each of ``n`` evenly spaced times."""
+    if len(p.films) != 1 or not p.shots:
+        return []
+    end = p.shots[-1].end
+    times = [(k + 0.5) * end / n for k in range(n)]
+    return [min(range(len(p.shots)), key=lambda i: abs((p.shots[i].start + p.shots[i].end) / 2 - t)) for t in times]
+
+
+def _strip(ax: Any, p: Proposal, thumbs: dict[int, Image.Image], colour: dict[str, Any]) -> None:
+    """The thumbnails of :func:`strip_picks`, each framed in its label's colour, side by side over the film."""
+    picks = strip_picks(p)
+    cell = max(thumbs[i].width for i in picks), max(thumbs[i].height for i in picks)
+    strip = Image.new("RGB", (cell[0] * len(picks), cell[1]), "white")
+    draw = ImageDraw.Draw(strip)
+    for k, i in enumerate(picks):
+        strip.paste(thumbs[i].resize(cell), (k * cell[0], 0))
+        rgb = tuple(round(255 * c) for c in to_rgb(colour.get(p.labels[i], "white")))
+        draw.rectangle([k * cell[0], 0, (k + 1) * cell[0] - 1, cell[1] - 1], outline=rgb, width=max(2, cell[0] // 20))
+    ax.imshow(np.asarray(strip), extent=(0, p.shots[-1].end, 0, 1), aspect="auto")
+    ax.set_axis_off()
+
+
+def timeline(p: Proposal, path: Path, thumbs: dict[int, Image.Image] | None = None, title: str = "") -> Path:
+    """A bar per film from start to end, coloured by label (unsure grey, dropped left blank); for a single
+    film with ``thumbs`` (of :func:`strip_picks`), a strip of its frames above, framed in their labels' colours."""
     names = p.universes()
     colour = colours(names)
-    fig, ax = subplots(figsize=(11, 1.3 + 0.55 * len(p.films)))
+    picks = strip_picks(p) if thumbs else []
+    bar = 0.55 * len(p.films) + 0.4
+    rows: tuple[float, ...] = (bar,)
+    if thumbs and picks:  # thumbnails keep their shape: the bar spans about 10 of the figure's 11 inches
+        rows = (10 / len(picks) * float(np.mean([thumbs[i].height / thumbs[i].width for i in picks])), bar)
+    fig, axes = subplots(len(rows), 1, figsize=(11, sum(rows) + 1.2), gridspec_kw={"height_ratios": rows},
+                         squeeze=False)  # fmt: skip
+    ax = axes[-1][0]
+    if thumbs and picks:
+        _strip(axes[0][0], p, thumbs, colour)
     for film, start, end, label in segments(p):
         ax.broken_barh([(start, end - start)], (film - 0.4, 0.8), facecolors=colour[label], linewidth=0)
     ax.set_yticks(range(len(p.films)), [Path(f).name for f in p.films])
     ax.set_ylim(len(p.films) - 0.5, -0.5)
-    ends = [s.end for s in p.shots] or [1.0]
-    ax.set_xlim(0, max(ends))
+    ax.set_xlim(0, max([s.end for s in p.shots] or [1.0]))
     ax.xaxis.set_major_formatter(lambda x, _: format_time(x)[3:-4] if x < 3600 else format_time(x)[:-4])
     ax.set_xlabel("time (mm:ss)")
     seconds = {n: sum(s.seconds for s, x in zip(p.shots, p.labels, strict=True) if x == n) for n in [*names, UNSURE]}
-    handles = [Patch(color=colour[n], label=f"{n} ({format_time(seconds[n])[3:-4]})") for n in names]
-    if seconds[UNSURE] > 0:
-        handles.append(Patch(color=UNSURE_COLOUR, label=f"{UNSURE} ({format_time(seconds[UNSURE])[3:-4]})"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=min(6, len(handles)),
+    handles = [Patch(color=colour[n], label=f"{n} ({format_time(seconds[n])[3:-4]})") for n in [*names, UNSURE]
+               if seconds[n] > 0]  # fmt: skip
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.5), ncol=min(6, len(handles)),
               frameon=False)  # fmt: skip
-    ax.set_title(title or f"{len(names)} universes proposed")
+    axes[0][0].set_title(title or f"{len(names)} universes proposed")
     return save_figure(fig, path)
 
 
 def sheet_picks(p: Proposal, m: Measures, per_sheet: int) -> dict[str, list[int]]:
-    """Per label (universes, then unsure) the records its sheet shows: most typical first."""
+    """Per label (universes, then unsure) the records its sheet shows: most typical first (unsure: in film
+    order)."""
     picks = {}
     for n in [*p.universes(), UNSURE]:
         members = [i for i, x in enumerate(p.labels) if x == n]
-        members.sort(key=lambda i: (math.inf if math.isnan(m.distance[i]) else m.distance[i], i))
+        if n != UNSURE:
+            members.sort(key=lambda i: (math.inf if math.isnan(m.distance[i]) else m.distance[i], i))
         if members:
             picks[n] = members[:per_sheet]
     return picks
 
 
+def load_thumbs(records: Iterable[Described], wanted: set[int]) -> dict[int, Image.Image]:
+    """The thumbnails of the ``wanted`` records (indices into ``p.shots``) from a stream of every record."""
+    return {i: Image.fromarray(r.thumb) for i, r in enumerate(records) if i in wanted}
+
+
 def write_sheets(
-    p: Proposal, m: Measures, folder: Path, records: Iterable[Described], per_sheet: int, thumb: int
+    p: Proposal, m: Measures, folder: Path, thumbs: dict[int, Image.Image], per_sheet: int, thumb: int
 ) -> dict[str, Path]:
-    """``folder/<label>.png`` per universe and for unsure; ``records`` streams every record with its
-    thumbnail, in ``p.shots`` order (only the ones shown are kept)."""
-    picks = sheet_picks(p, m, per_sheet)
-    wanted = {i for ids in picks.values() for i in ids}
-    images = {i: Image.fromarray(r.thumb) for i, r in enumerate(records) if i in wanted}
+    """``folder/<label>.png`` per universe and for unsure, from the ``thumbs`` of :func:`sheet_picks`."""
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
-    for n, ids in picks.items():
+    for n, ids in sheet_picks(p, m, per_sheet).items():
         total = sum(1 for x in p.labels if x == n)
         labels = [_caption(p, m, i) for i in ids]
         seconds = sum(s.seconds for s, x in zip(p.shots, p.labels, strict=True) if x == n)
-        title = f"{n}: {total} shots, {format_time(seconds)[:-4]} on screen; showing {len(ids)}, most typical first"
-        out[n] = contact_sheet([images[i] for i in ids], labels, folder / f"{n}.png", cols=6, thumb=thumb, title=title)
+        order = "in film order" if n == UNSURE else "most typical first"
+        title = f"{n}: {total} shots, {format_time(seconds)[:-4]} on screen; showing {len(ids)}, {order}"
+        out[n] = contact_sheet([thumbs[i] for i in ids], labels, folder / f"{n}.png", cols=6, thumb=thumb, title=title)
     return out
 
 
@@ -186,7 +225,7 @@ def write_report(out: Path, p: Proposal, m: Measures, sheets: dict[str, Path]) -
         lines.append("")
     if p.edits:
         lines += ["Edits applied:", *[f"- {e}" for e in p.edits], ""]
-    lines += _next_steps(p)
+    lines += _next_steps(p, out)
     write_bytes_atomic(out / "report.md", "\n".join(lines).encode())
     return out / "report.md"
 
@@ -200,11 +239,11 @@ def _settings_lines(s: dict[str, Any]) -> list[str]:
     ]
 
 
-def _next_steps(p: Proposal) -> list[str]:
-    names = p.universes()
-    example = " ".join(f"{n}=NAME" for n in names[:2] if n.startswith("u"))
+def _next_steps(p: Proposal, out: Path) -> list[str]:
+    names = [n for n in p.universes() if n[1:].isdigit() and n[0] == "u"]
+    example = " --rename " + " ".join(f"{n}=NAME" for n in names[:2]) if names else ""
     return [
         "Next: name the universes (and merge or drop) with",
-        f"`styleverse frames discover --out DIR{' --rename ' + example if example else ''}`, then",
-        "`styleverse frames harvest --segments DIR/proposal.csv --out DATASET`.",
+        f"`styleverse frames discover --out {out}{example}`, then",
+        f"`styleverse frames harvest --segments {out / 'proposal.csv'} --out DATASET`.",
     ]
