@@ -77,7 +77,16 @@ def test_the_reservoir_stays_bounded_and_spread_over_a_long_shot() -> None:
 def test_fades_and_blanks_within_a_shot() -> None:
     lumas = [120, 121, 119, 120, 100, 80, 60, 40, 20, 5]
     shot = [_Sample(i, "0", np.zeros(1), v, v < 10, Image.new("RGB", (2, 2))) for i, v in enumerate(lumas)]
-    assert _kinds(shot) == ["steady"] * 3 + ["fade"] * 6 + ["blank"]
+    assert _kinds(shot, None, None) == ["steady"] * 3 + ["fade"] * 6 + ["blank"]
+
+
+def test_a_fade_cut_into_one_sample_shots_is_still_a_fade_but_a_plain_cut_is_not() -> None:
+    one = [_Sample(0, "0", np.zeros(1), 60.0, False, Image.new("RGB", (2, 2)))]
+    assert _kinds(one, 90.0, 40.0) == ["fade"]  # darker and darker across both cuts
+    assert _kinds(one, 30.0, 90.0) == ["fade"]
+    assert _kinds(one, 90.0, 90.0) == ["steady"]  # a dark shot between two bright ones
+    assert _kinds(one, 60.0, 30.0) == ["steady"]  # a cut to a darker shot
+    assert _kinds(one + one, 90.0, 30.0) == ["steady", "steady"]  # within the shot the level holds
 
 
 def test_resume_time_is_the_sampling_grid_point_at_or_before() -> None:

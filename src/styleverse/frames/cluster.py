@@ -11,7 +11,7 @@ outweighs another by being longer.
 
 1. shots far from every other shot (a title card, a one-off insert) are not clustered: those whose nearest
    other shot (:class:`sklearn.neighbors.NearestNeighbors`) is farther than median + 3·1.4826·MAD of all
-   shots' nearest-neighbour distances and than twice their median. (A density score over several neighbours,
+   shots' nearest-neighbour distances and than three times their median. (A density score over several neighbours,
    such as the local outlier factor, flagged whole small universes: five shots of a look seen five times have
    other universes among their five nearest neighbours.)
 2. the rest are clustered with Ward's agglomerative clustering into K groups for K = 2..``max_universes``
@@ -36,7 +36,7 @@ import numpy as np
 from styleverse.errors import ConfigError
 
 UNSURE = -1
-LONE_RATIO = 2.0
+LONE_RATIO = 3.0
 EXTRA_CUTS = 4  # cuts tried beyond max_universes groups, for the tiny groups that fall away
 
 

@@ -27,7 +27,6 @@ and a re-run can start at the next one (see :func:`resume_time`).
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -183,20 +182,29 @@ def resume_time(t: float, every: float) -> float:
     return max(0.0, math.floor((t + 1e-3) / every) * every)
 
 
-def _kinds(shot: list[_Sample]) -> list[str]:
-    """Each sample's kind within one shot (see the module doc)."""
-    logs = [math.log(max(s.luma, 1.0)) for s in shot]
-    steps = [abs(b - a) > FADE_STEP for a, b in itertools.pairwise(logs)]
+def _kinds(shot: list[_Sample], before: float | None, after: float | None) -> list[str]:
+    """Each sample's kind within one shot (see the module doc). ``before`` and ``after`` are the mean
+    luminances of the samples across the cuts on either side (None at the film's ends): a fade often trips
+    the cut rule between its samples, so a sample whose brightness keeps moving the same way across a cut is
+    fading too."""
+    logs = [math.log(max(v, 1.0)) if v is not None else None for v in (before, *(s.luma for s in shot), after)]
+
+    def step(i: int) -> float:  # change from extended sample i to i + 1 (0 where one side is missing)
+        a, b = logs[i], logs[i + 1]
+        return 0.0 if a is None or b is None else b - a
+
     kinds = []
     for i, s in enumerate(shot):
-        fading = (i > 0 and steps[i - 1]) or (i < len(steps) and steps[i])
-        kinds.append("blank" if s.blank else "fade" if fading else "steady")
+        came, goes = step(i), step(i + 1)
+        inside = (i > 0 and abs(came) > FADE_STEP) or (i < len(shot) - 1 and abs(goes) > FADE_STEP)
+        through = abs(came) > FADE_STEP and abs(goes) > FADE_STEP and (came > 0) == (goes > 0)
+        kinds.append("blank" if s.blank else "fade" if inside or through else "steady")
     return kinds
 
 
-def _records(shot: list[_Sample]) -> list[_Record]:
+def _records(shot: list[_Sample], before: float | None, after: float | None) -> list[_Record]:
     records: list[_Record] = []
-    for s, kind in zip(shot, _kinds(shot), strict=True):
+    for s, kind in zip(shot, _kinds(shot, before, after), strict=True):
         if not records or records[-1].kind != kind:
             records.append(_Record(kind, s.t, s.t))
         records[-1].add(s)
@@ -210,14 +218,17 @@ def _thumb(img: Image.Image, size: int) -> np.ndarray:
 
 
 def _finish(
-    shot: list[_Sample], film: int, cut: int, next_t: float | None, every: float, d: Describer
+    shot: list[_Sample], film: int, cut: int, around: tuple[float | None, _Sample | None], every: float, d: Describer
 ) -> list[Described]:
-    """The described records of one finished shot. A record ends halfway to the next record's first sample
-    (the cut lies somewhere between two samples), the film's last one ``every`` after its last sample."""
-    records = _records(shot)
+    """The described records of one finished shot; ``around`` holds the luminance of the sample before its
+    first cut and the sample after its last (None at the film's ends). A record ends halfway to the next
+    record's first sample (the cut lies somewhere between two samples), the film's last one ``every`` after
+    its last sample."""
+    before, nxt = around
+    records = _records(shot, before, nxt.luma if nxt is not None else None)
     out = []
     for k, r in enumerate(records):
-        after = records[k + 1].start if k + 1 < len(records) else next_t
+        after = records[k + 1].start if k + 1 < len(records) else nxt.t if nxt is not None else None
         end = (r.last + after) / 2 if after is not None else r.last + every
         images = r.spread(d.frames_per_shot)
         vector = d.describe(images) if r.kind == "steady" else None
@@ -226,34 +237,45 @@ def _finish(
     return out
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where to continue after a shot: the sampling time, the next cut's number, the last sample's luminance
+    (None once the film is done)."""
+
+    time: float
+    cut: int
+    luma: float | None
+
+
 def describe_film(
     path: str | Path,
     film: int,
     describer: Describer,
     every: float,
-    start: float = 0.0,
-    first_cut: int = 0,
+    start: Resume | None = None,
     stop: Stop = never,
     on_sample: Callable[[float], None] | None = None,
-) -> Iterator[tuple[list[Described], float | None]]:
-    """For each shot of the film from ``start`` on: its described records and the time a re-run would
-    restart from to continue after it (None after the last shot). ``on_sample(t)`` is told of every sampled
+) -> Iterator[tuple[list[Described], Resume | None]]:
+    """For each shot of the film from ``start`` on (None: the beginning): its described records and where a
+    re-run would continue after it (None after the last shot). ``on_sample(t)`` is told of every sampled
     time; ``stop()`` is asked between samples and ends the iteration early (the shot in progress is lost)."""
+    at = start or Resume(0.0, 0, None)
     with VideoReader(path) as reader:
         shot: list[_Sample] = []
-        cut = first_cut
-        for t, frame in reader.sample(start, None, every):
+        cut, before = at.cut, at.luma
+        for t, frame in reader.sample(at.time, None, every):
             if stop():
                 return
             s = _sample(t, frame, reader, describer)
             if shot and _is_cut(shot[-1], s):
-                yield _finish(shot, film, cut, s.t, every, describer), resume_time(s.t, every)
-                shot, cut = [], cut + 1
+                records = _finish(shot, film, cut, (before, s), every, describer)
+                yield records, Resume(resume_time(s.t, every), cut + 1, shot[-1].luma)
+                shot, cut, before = [], cut + 1, shot[-1].luma
             shot.append(s)
             if on_sample is not None:
                 on_sample(t)
         if shot and not stop():
-            yield _finish(shot, film, cut, None, every, describer), None
+            yield _finish(shot, film, cut, (before, None), every, describer), None
 
 
 def _sample(t: float, frame: object, reader: VideoReader, d: Describer) -> _Sample:

@@ -144,7 +144,8 @@ def _describe(
         return
     with VideoReader(path) as r:
         total = round(r.info.duration) if r.info.duration else None
-    log.info("%s: describing from %s (%d records so far)", path.name, format_time(s.resume)[:-4], s.records)
+    at = format_time(s.resume.time if s.resume else 0.0)[:-4]
+    log.info("%s: describing from %s (%d records so far)", path.name, at, s.records)
     started, saved = time.monotonic(), time.monotonic()
     shown = [-1]
 
@@ -154,16 +155,18 @@ def _describe(
             on_event(Progress("describe", int(t), total, path.name))
 
     try:
-        for records, resume in describe_film(path, film, d, config.every, s.resume, s.cut, stop, on_sample):
-            store.append(records, records[-1].shot.cut + 1, resume)
+        for records, resume in describe_film(path, film, d, config.every, s.resume, stop, on_sample):
+            store.append(records, resume)
             if time.monotonic() - saved >= config.save_every or resume is None:
                 store.save()
                 saved = time.monotonic()
+                to = format_time(resume.time if resume is not None else records[-1].shot.end)[:-4]
+                log.info("%s: %d records saved, described to %s", path.name, store.state.records, to)
     finally:
         store.save()
     if not store.state.done:
-        raise Stopped(f"{path.name}: described up to {format_time(store.state.resume)[:-4]}; run the same "
-                      "command again to continue")  # fmt: skip
+        where = format_time(store.state.resume.time if store.state.resume else 0.0)[:-4]
+        raise Stopped(f"{path.name}: described up to {where}; run the same command again to continue")
     minutes = (total or 0) / 60
     took = time.monotonic() - started
     log.info("%s: %d records in %.0f s (%.1f s per film-minute)", path.name, store.state.records, took,

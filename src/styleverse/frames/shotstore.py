@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from styleverse.errors import InputError
-from styleverse.frames.describe import Described, Shot
+from styleverse.frames.describe import Described, Resume, Shot
 from styleverse.io.state import load_state, save_state
 
 CHUNK = 64
@@ -51,11 +51,10 @@ def store_key(path: Path, settings: dict[str, Any]) -> str:
 
 @dataclass
 class Progress:
-    """Where a film's description stands: records so far, the cut number and time to continue at, done."""
+    """Where a film's description stands: records so far, where to continue (None: at the beginning), done."""
 
     records: int = 0
-    cut: int = 0
-    resume: float = 0.0
+    resume: Resume | None = None
     done: bool = False
 
 
@@ -71,7 +70,8 @@ class ShotStore:
         if chunks:
             last = self._load(chunks[-1])
             self.pending = self._described(last)
-            self.state = Progress((len(chunks) - 1) * CHUNK + len(self.pending), *last["progress"])
+            time, cut, luma, done = last["progress"]
+            self.state = Progress((len(chunks) - 1) * CHUNK + len(self.pending), Resume(time, cut, luma), done)
 
     def _chunks(self) -> list[Path]:
         return sorted(self.folder.glob("chunk-*.safetensors")) if self.folder.is_dir() else []
@@ -79,10 +79,10 @@ class ShotStore:
     def _load(self, path: Path) -> dict[str, Any]:
         return load_state(path, KIND, self.fingerprint, flag=f"the work folder {self.folder}")
 
-    def append(self, records: Sequence[Described], cut: int, resume: float | None) -> None:
-        """Records of one finished shot; sampling continues at ``resume`` (None: the film is done)."""
+    def append(self, records: Sequence[Described], resume: Resume | None) -> None:
+        """Records of one finished shot; description continues at ``resume`` (None: the film is done)."""
         self.pending.extend(records)
-        self.state = Progress(self.state.records + len(records), cut, resume or 0.0, resume is None)
+        self.state = Progress(self.state.records + len(records), resume or self.state.resume, resume is None)
 
     def save(self) -> None:
         """Write the last chunk (and start a new one when it is full)."""
@@ -90,7 +90,8 @@ class ShotStore:
         while True:
             first = (self.state.records - len(self.pending)) // CHUNK
             head = self.pending[:CHUNK]
-            state = self._tensors(head) | {"progress": [self.state.cut, self.state.resume, self.state.done]}
+            r = self.state.resume or Resume(0.0, 0, None)
+            state = self._tensors(head) | {"progress": [r.time, r.cut, r.luma, self.state.done]}
             save_state(self.folder / f"chunk-{first:05d}.safetensors", KIND, self.fingerprint, state)
             if len(self.pending) <= CHUNK:
                 return
