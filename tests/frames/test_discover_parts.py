@@ -60,6 +60,8 @@ def test_each_block_weighs_its_share_whatever_its_length_and_scale() -> None:
     z = embed(x, [("relu1_1", 200), ("colour", 30), ("edges", 20)], pixel_weight=0.6)
     share = [(z[:, a:b] ** 2).sum(1).mean() for a, b in ((0, 200), (200, 230), (230, 250))]
     assert share == pytest.approx([0.4, 0.3, 0.3])
+    two = embed(x, [("relu1_1", 100), ("relu2_1", 100), ("colour", 30), ("edges", 20)], 0.5, {"relu1_1": 3.0})
+    assert [(two[:, a:b] ** 2).sum(1).mean() for a, b in ((0, 100), (100, 200))] == pytest.approx([0.375, 0.125])
 
 
 def test_the_reservoir_stays_bounded_and_spread_over_a_long_shot() -> None:

@@ -4,7 +4,8 @@
 one per style layer of the network (hundreds of channel means and stds), a colour block and an edge block.
 Each column is standardised over the shots (divided by its std, floored at a tenth of its block's median std
 so that near-constant columns are not blown up into noise), then each block is scaled so its total variance
-is its weight: ``pixel_weight`` shared by colour and edges, the rest shared by the network's layers. No block
+is its weight: ``pixel_weight`` shared by colour and edges, the rest shared by the network's layers (by
+their ``--style-layers`` weights). No block
 outweighs another by being longer.
 
 **Groups.** scikit-learn does the work (well kept, and no hand-written clustering to maintain):
@@ -28,7 +29,7 @@ its distance to that group's centre (how typical it is; contact sheets sort by i
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,11 +89,19 @@ class Clustering:
         return len(self.centres)
 
 
-def embed(vectors: np.ndarray, blocks: Sequence[tuple[str, int]], pixel_weight: float) -> np.ndarray:
-    """The clustering space of the module doc, float64 (n, d)."""
+def embed(
+    vectors: np.ndarray,
+    blocks: Sequence[tuple[str, int]],
+    pixel_weight: float,
+    layer_weights: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """The clustering space of the module doc, float64 (n, d); the network's share is split among its layers
+    by ``layer_weights`` (``--style-layers relu3_1:2``; default: equally)."""
     pixel = {"colour", "edges"}
     network = [name for name, _ in blocks if name not in pixel]
-    weight = {n: (pixel_weight / 2 if n in pixel else (1 - pixel_weight) / max(1, len(network))) for n, _ in blocks}
+    lw = {n: float((layer_weights or {}).get(n, 1.0)) for n in network}
+    total = sum(lw.values()) or 1.0
+    weight = {n: (pixel_weight / 2 if n in pixel else (1 - pixel_weight) * lw[n] / total) for n, _ in blocks}
     if not network:
         weight = {n: 0.5 for n, _ in blocks}
     parts, at = [], 0

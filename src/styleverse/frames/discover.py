@@ -131,7 +131,8 @@ def _describer(config: DiscoverConfig, features: FeatureSpec) -> tuple[Describer
     d = Describer(model, device, precision, config.size, config.frames_per_shot, config.blank_threshold, config.thumb)
     keep = ("every", "size", "frames_per_shot", "blank_threshold", "thumb")
     settings = {k: getattr(config, k) for k in keep} | {"network": network, "precision": precision}
-    return d, settings | {"blocks": d.blocks()}
+    weights = dict(model.style_weights) if model is not None else {}
+    return d, settings | {"blocks": d.blocks(), "layer_weights": weights}
 
 
 def _describe(
@@ -173,13 +174,14 @@ def _describe(
              took / minutes if minutes else math.nan)  # fmt: skip
 
 
-def _cluster(stores: Sequence[ShotStore], blocks: list[tuple[str, int]], config: DiscoverConfig) -> tuple[Any, ...]:
+def _cluster(stores: Sequence[ShotStore], settings: dict[str, Any], config: DiscoverConfig) -> tuple[Any, ...]:
     """Every record of the stores, the indices of the described ones, their clustering space and groups."""
     records = [r for store in stores for r in store.records()]
     rows = np.array([i for i, r in enumerate(records) if r.vector is not None], dtype=int)
+    blocks = settings["blocks"]
     width = sum(n for _, n in blocks)
     x = np.stack([records[i].vector for i in rows]) if len(rows) else np.zeros((0, width), np.float32)
-    z = embed(x, blocks, config.cluster.pixel_weight)
+    z = embed(x, blocks, config.cluster.pixel_weight, settings["layer_weights"])
     seconds = np.array([records[i].shot.seconds for i in rows])
     return records, rows, z, cluster_shots(z, seconds, config.cluster)
 
@@ -208,7 +210,7 @@ def discover(
         for i, (film, store) in enumerate(zip(paths, stores, strict=True)):
             emit(Progress("films", i, len(paths), film.name))
             _describe(film, i, store, d, cfg, emit, stop)
-        records, rows, z, c = _cluster(stores, settings["blocks"], cfg)
+        records, rows, z, c = _cluster(stores, settings, cfg)
         labels, why = [UNSURE] * len(records), [r.shot.kind if r.vector is None else "" for r in records]
         for k, i in enumerate(rows):
             labels[i] = UNSURE if c.labels[k] == UNSURE_GROUP else f"u{c.labels[k] + 1}"
@@ -276,7 +278,7 @@ def edit(
         rows = np.array([i for i, r in enumerate(records) if r.vector is not None], dtype=int)
         blocks = [tuple(b) for b in p.settings["blocks"]]
         x = np.stack([records[i].vector for i in rows]) if len(rows) else np.zeros((0, sum(n for _, n in blocks)))
-        z = embed(x, blocks, float(p.settings["pixel_weight"]))
+        z = embed(x, blocks, float(p.settings["pixel_weight"]), p.settings.get("layer_weights"))
         said = [f"merge {a}={b}" for a, b in merge] + [f"drop {n}" for n in drop]
         said += [f"rename {a}={b}" for a, b in rename]
         p.labels, p.edits = labels, [*p.edits, "; ".join(said)]
@@ -285,5 +287,6 @@ def edit(
 
 
 def _store_settings(p: Proposal) -> dict[str, Any]:
-    keep = ("every", "size", "frames_per_shot", "blank_threshold", "thumb", "network", "precision", "blocks")
+    keep = ("every", "size", "frames_per_shot", "blank_threshold", "thumb", "network", "precision", "blocks",
+            "layer_weights")  # fmt: skip
     return {k: p.settings[k] for k in keep}
