@@ -31,6 +31,7 @@ from .common import (
     progress,
 )
 from .flags import add_field, defaults
+from .frames_discover import register_discover
 
 
 def fraction(text: str) -> float:
@@ -60,6 +61,7 @@ def register(sub: Any) -> None:
     _register_harvest(cmds)
     _register_balance(cmds)
     _register_stats(cmds)
+    register_discover(cmds)
 
 
 def _register_harvest(cmds: Any) -> None:

@@ -8,7 +8,8 @@ over many scenes, so a segments CSV names each scene's time range and universe:
     film.mkv,125,190.25,gwen
 
 Times are seconds (``125``, ``190.25``) or ``[HH:]MM:SS[.mmm]``; video paths are relative to the CSV's
-folder. Every problem in the file is reported with its line number before anything is harvested.
+folder. Every problem in the file is reported with its line number before anything is harvested. Rows
+labelled ``unsure`` (what ``frames discover`` calls time it could not place in a universe) are skipped.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from styleverse.io.paths import is_plain_name, resolve_inside
 
 SEGMENT_COLUMNS = ("video", "start", "end", "label")
 RESERVED_LABELS = frozenset({"stats"})  # DATASET/stats/ holds the stats command's output
+UNSURE = "unsure"  # frames discover's label for time in no universe: harvest skips it
 _TIME = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d*)?)$")
 
 
@@ -108,9 +110,10 @@ def read_segments(path: str | os.PathLike[str], confine: bool = False) -> list[J
         raise InputError(f"{csv_path}: header must be {','.join(SEGMENT_COLUMNS)} (missing {', '.join(missing)})")
     col = {c: header.index(c) for c in SEGMENT_COLUMNS}
     rows = enumerate(reader, start=2)
-    jobs = [_segment(csv_path, lineno, cells, col, confine) for lineno, cells in rows if any(c.strip() for c in cells)]
+    parsed = (_segment(csv_path, n, cells, col, confine) for n, cells in rows if any(c.strip() for c in cells))
+    jobs = [job for job in parsed if job.label != UNSURE]
     if not jobs:
-        raise InputError(f"{csv_path}: no segments after the header")
+        raise InputError(f"{csv_path}: no segments after the header (besides '{UNSURE}' ones)")
     check_stems(jobs)
     return jobs
 
