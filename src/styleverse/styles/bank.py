@@ -33,7 +33,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -41,6 +41,7 @@ from styleverse.cancel import Stop, never
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 from styleverse.io.images import check_output
+from styleverse.nn.features import StyleContentModel
 from styleverse.nn.vgg import WIDTHS, BackboneInfo
 from styleverse.styles.resume import BankCheckpoint, add_with_checkpoints, fingerprint, load_state
 from styleverse.styles.stream import Callback, stream_style
@@ -137,7 +138,8 @@ def build_bank(
     else:
         layers = list(getattr(model, "style_weights", {}))
         fp = fingerprint(info, layers, images, size, precision, settings or {})
-        sums = load_state(checkpoint.path, fp) if checkpoint.resume else RunningSums()
+        channels = {k: cast(StyleContentModel, model).backbone.channels(k) for k in layers}
+        sums = load_state(checkpoint.path, fp, images, channels) if checkpoint.resume else RunningSums()
         rest = stream_style(model, images, size, dev, precision, callback, sums.count, stop)
         sums = add_with_checkpoints(sums, rest, checkpoint, fp, len(images))
     sources = [(str(s.path), s.weight) for s in images]

@@ -30,6 +30,7 @@ from styleverse.errors import ConfigError, InputError
 from styleverse.io.lock import output_lock
 from styleverse.io.outputs import network_files
 from styleverse.io.state import fingerprint as plain_fingerprint
+from styleverse.io.state import unfit
 from styleverse.io.video import DecodedFrame, VideoReader, display_size, frame_to_array
 from styleverse.nn.color import match_histogram
 from styleverse.nn.vgg import BackboneInfo
@@ -187,7 +188,10 @@ def _frames(
     if stylizer is None:
         stylizer, info = gatys_stylizer(job, to_tensor(arr0), callback, stop)
     if stylizer_state and hasattr(stylizer, "load_state_dict"):
-        stylizer.load_state_dict(stylizer_state)
+        try:
+            stylizer.load_state_dict(stylizer_state)
+        except (TypeError, ValueError, KeyError) as e:
+            raise unfit(str(e), work.state_file, flag=str(work.path)) from None
     loop = FrameLoop(stylizer, DISFlow(cfg.flow), stop)
     done = len(records)
     emit(VideoStarted(total, done, size))

@@ -11,6 +11,7 @@ file otherwise). The folder is removed once the outputs are written.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,24 @@ from PIL import Image
 
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.images import save_image
-from styleverse.io.state import load_state, save_state
+from styleverse.io.state import load_state, save_state, unfit
 from styleverse.io.tensorfile import ensure_free_space
 
 STATE_KIND = "video"
 STATE_FILE = "state.safetensors"
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _checked(i: int, rec: dict[str, Any]) -> dict[str, Any]:
+    """Frame record ``i`` as the frame loop writes it, or a ValueError naming what an edit changed."""
+    pts, losses = rec["pts"], rec.get("losses") or {}
+    ok = rec["index"] == i and _number(rec["time"]) and rec["time"] >= 0 and (pts is None or isinstance(pts, int))
+    if not (ok and _number(rec["seconds"]) and isinstance(rec["steps"], int) and all(map(_number, losses.values()))):
+        raise ValueError(f"frame record {i} is not one the frame loop writes")
+    return rec
 
 
 def work_folder(output: Path) -> Path:
@@ -53,7 +67,11 @@ class WorkFolder:
             raise ConfigError(
                 f"{e}; or pass overwrite to discard the {self.path.name} work folder", "overwrite"
             ) from None
-        records = [dict(r) for r in state.get("frames", [])]
+        try:
+            records = [_checked(i, dict(r)) for i, r in enumerate(state.get("frames", []))]
+        except (TypeError, ValueError, KeyError) as e:
+            raise unfit(f"{e}; or pass overwrite to discard the {self.path.name} work folder", self.state_file,
+                        flag=str(self.path)) from None  # fmt: skip
         for i, rec in enumerate(records):
             if int(rec["index"]) != i or not self.frame_path(i).is_file():
                 return records[:i], dict(state.get("stylizer") or {})
