@@ -220,14 +220,25 @@ class _Snapshots:
 
 def _write(job: StylizeJob, paths: Mapping[str, Path], image: torch.Tensor, side: dict[str, Any],
            result: TransferResult, snaps: _Snapshots) -> None:  # fmt: skip
+    """Image, sidecar, plot and snapshot strip; when one cannot be written those written before it are
+    removed again, so the ``--resume`` the error advises finds no output in its way."""
     from styleverse.plots import plot_losses, snapshot_strip
 
-    save_image(image, paths["image"])
-    write_json(paths["sidecar"], side)
-    if "plot" in paths and result.history:
-        plot_losses(result.history, paths["plot"], title=f"{Path(job.content).name}: style and content loss")
-    if snaps.taken and "snapshots" in paths:
-        snapshot_strip(snaps.taken, paths["snapshots"] / "strip.png")
+    done: list[Path] = []
+    try:
+        save_image(image, paths["image"])
+        done.append(paths["image"])
+        write_json(paths["sidecar"], side)
+        done.append(paths["sidecar"])
+        if "plot" in paths and result.history:
+            plot_losses(result.history, paths["plot"], title=f"{Path(job.content).name}: style and content loss")
+            done.append(paths["plot"])
+        if snaps.taken and "snapshots" in paths:
+            snapshot_strip(snaps.taken, paths["snapshots"] / "strip.png")
+    except OutputError:
+        for p in done:
+            p.unlink(missing_ok=True)
+        raise
 
 
 def _content_size(path: Path, size: int) -> tuple[int, int]:
@@ -261,6 +272,8 @@ def run_stylize(job: StylizeJob, callback: Callback | None = None, stop: Stop = 
     with output_lock(out):  # a second run writing the same image is refused, naming this one
         check_outputs(job, styles)  # again: another run may have written them since the first check
         remove_temp_files(out.parent, [out.name, paths["sidecar"].name, paths["resume"].name])
+        if "plot" in paths:  # what a killed run's plot write left
+            remove_temp_files(paths["plot"].parent, [paths["plot"].name])
         return _run_locked(job, paths, content, styles, bank_weights, callback, stop)
 
 
