@@ -108,3 +108,35 @@ def test_a_video_frame_is_not_started_without_room_for_it(tmp_path: Path, monkey
     with pytest.raises(WriteError, match=r"000002.png: cannot write \(needs 3.1 kB, only 17 MB free there\)"):
         work.save_frame(2, torch.rand(1, 3, 32, 32))
     assert _files(work.path) == {"frames/000000.png", "frames/000001.png"}
+
+
+def test_a_video_whose_output_will_not_fit_is_refused_before_encoding_and_keeps_its_frames(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The final encode is checked against the free space of the output's folder (the work folder's frames,
+    written first, fit); the same command run again with room finishes from the kept frames."""
+    from fixtures.clips import pan_frames, write_clip
+    from fixtures.images import make_image
+
+    clip = write_clip(tmp_path / "in" / "clip.mp4", pan_frames(4))
+    style = make_image(tmp_path / "in" / "style.png", (40, 40), 3)
+    out = tmp_path / "out" / "o.mp4"
+    args = ["video", clip, "--style", style, "-o", out, "--backbone", "random", "--precision", "fp32", "--quiet",
+            "--style-layers", "relu1_1", "--content-layers", "relu1_1", "--steps-first", "2",
+            "--steps", "1"]  # fmt: skip
+    real_usage = shutil.disk_usage
+
+    def full_beside_the_output(path: str) -> Any:
+        real = real_usage(path)
+        free = tensorfile.SPACE_MARGIN + 64 if Path(path) == out.parent else real.free
+        return type(real)(real.total, real.total - free, free)
+
+    monkeypatch.setattr(shutil, "disk_usage", full_beside_the_output)
+    code, _, err = cli(*args)
+    line = " ".join(err.split())
+    assert code == 2 and "cannot write" in line and "o.mp4" in line, err
+    frames = sorted((tmp_path / "out" / "o.mp4.work" / "frames").glob("*.png"))
+    assert len(frames) == 4 and not out.exists()
+    monkeypatch.undo()
+    code, _, err = cli(*args)
+    assert code == 0 and out.is_file() and not (tmp_path / "out" / "o.mp4.work").exists(), err

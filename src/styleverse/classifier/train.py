@@ -232,8 +232,10 @@ class ClassifierTask(TrainTask):
         return {"epochs": self.epochs, "best_epoch": self.best_epoch, "best_score": self.best_score}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.epochs = [dict(r) for r in state["epochs"]]
-        self.best_epoch, self.best_score = state["best_epoch"], float(state["best_score"])
+        epochs, best = [dict(r) for r in state["epochs"]], state["best_epoch"]
+        if not (best is None or (isinstance(best, int) and any(r.get("epoch") == best for r in epochs))):
+            raise ValueError(f"task/best_epoch {best!r} is none of the {len(epochs)} epochs saved")
+        self.epochs, self.best_epoch, self.best_score = epochs, best, float(state["best_score"])
 
     def report(self, ev: LoopEvent) -> None:
         """The loop's events in the classifier's terms (epochs and steps within them)."""

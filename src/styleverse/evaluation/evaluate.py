@@ -162,6 +162,35 @@ class Scorer:
         c_loss = content_loss({k: f[:1] for k, f in rep.content.items()}, {k: f[1:] for k, f in rep.content.items()})
         return d_res, d_con, float(c_loss), ssim(result, content)
 
+    @torch.inference_mode()
+    def content_loss_rearranged(self, result: torch.Tensor, content: torch.Tensor) -> float:
+        """Mean content loss of ``result`` against ``content`` turned, mirrored both ways and rolled by half:
+        the same picture statistics in other layouts, what a result that is not of ``content`` scores about
+        as well as against ``content`` itself."""
+        turns = (content.flip(-2, -1), content.flip(-1), content.flip(-2), content.roll((1 + content.shape[-2] // 2,
+                 1 + content.shape[-1] // 2), (-2, -1)))  # fmt: skip
+        losses = []
+        for other in turns:
+            feats = self.model(torch.cat([result, other]).to(self.device), want_style=False).content
+            pair = ({k: f[:1] for k, f in feats.items()}, {k: f[1:] for k, f in feats.items()})
+            losses.append(float(content_loss(*pair)))
+        return sum(losses) / len(losses)
+
+
+UNRELATED_RATIO = 0.85  # content loss / rearranged: random VGG, 128 px: 0.60-0.74 of its content, 0.88-1.0 not
+
+
+def warn_if_unrelated(scorer: Scorer, src: ResultSource, img: Image.Image, content: Image.Image, loss: float) -> None:
+    """Warn when ``img`` is hardly closer in content to ``content`` than to it rearranged
+    (:meth:`Scorer.content_loss_rearranged`): the result is then not a picture of that content (a wrong
+    ``--content``, or a sidecar naming another photo), and every content score of it means nothing."""
+    other = scorer.content_loss_rearranged(pil_to_tensor(img), pil_to_tensor(content))
+    if loss > UNRELATED_RATIO * other:
+        log.warning(
+            "%s: does not look like a picture of its content %s (content loss %.3g, %.3g against that photo "
+            "rearranged); check the content it is scored against", src.path.name, Path(src.content).name, loss, other,
+        )  # fmt: skip
+
 
 Measured = tuple[Image.Image, Image.Image, tuple[StyleDistance, StyleDistance, float, float]]
 
@@ -190,6 +219,7 @@ def _score_image(
 ) -> tuple[ResultScore, list[Image.Image]]:
     original = load_image(src.path)
     img, content, (d, dc, closs, s) = _measure(scorer, src, original, load_image(src.content), settings.size)
+    warn_if_unrelated(scorer, src, img, content, closs)
     rel, rel_layers = relative(d, dc)
     score = ResultScore(src, img.size, 1, d, dc, rel, rel_layers, closs, s, preview=img, content_preview=content)
     return _paired(score), [original]
@@ -214,10 +244,12 @@ def _score_video(
     temporal = temporal_score(zip(pairs.inputs, pairs.outputs, strict=True), src.video.flow or DEFAULT_PRESET)
     picks = sample_indices(len(pairs.outputs), settings.frames)
     judged = [Image.fromarray(pairs.outputs[i]) for i in picks]
-    scored = [
-        _measure(scorer, src, out, Image.fromarray(pairs.inputs[i]), settings.size)[2]
+    measured = [
+        _measure(scorer, src, out, Image.fromarray(pairs.inputs[i]), settings.size)
         for out, i in zip(judged, picks, strict=True)
     ]
+    scored = [m[2] for m in measured]
+    warn_if_unrelated(scorer, src, measured[0][0], measured[0][1], scored[0][2])
     res_d, con_d, closs, ssims = zip(*scored, strict=True)
     d, dc = _mean_distance(res_d), _mean_distance(con_d)
     rel, rel_layers = relative(d, dc)

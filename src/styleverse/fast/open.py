@@ -24,11 +24,12 @@ do; no command, job or app tab needs to change.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from styleverse.styles.inputs import inputs_digest
 from styleverse.styles.targets import StyleImage
 
 FrameFn = Callable[[torch.Tensor], torch.Tensor]
+PROBE = 64  # side of the test pattern every stylizer is tried on once
 
 
 @dataclass(frozen=True)
@@ -311,7 +313,33 @@ class OpenedModel:
             value = getattr(spec, name)
             identity[name] = dict(value) if isinstance(value, Mapping) else value
         identity["precision"] = self.precision
+        key = ("probe", json.dumps(identity, sort_keys=True, default=str))
+        tried = self.kind.build(self, replace(spec, mask=None)) if spec.mask else apply  # a mask fixes the size
+        self.memo.get(key, lambda: probe(tried, Path(spec.model), self.kind.made_by))
         return Stylizer(apply, self.kind.name, identity, self.universes)
+
+
+def probe(apply: FrameFn, path: Path, made_by: str) -> bool:
+    """One-line InputError when a stylizer paints a 64-pixel test pattern (gradients and a checkerboard) in NaN,
+    one flat colour or over 90% pure black and white: what weights no training produces do (a damaged or
+    edited file whose numbers are finite), caught before any output is written. True when it passed."""
+    y, x = torch.meshgrid(torch.linspace(0, 1, PROBE), torch.linspace(0, 1, PROBE), indexing="ij")
+    pattern = torch.stack([x, y, ((x * 8).floor() + (y * 8).floor()) % 2])[None]
+    with torch.inference_mode():
+        out = apply(pattern).float()
+    clipped = float(((out <= 1e-6) | (out >= 1 - 1e-6)).float().mean())
+    if not bool(torch.isfinite(out).all()):
+        how = "as NaN or inf"
+    elif float(out.std()) < 1 / 255:
+        how = "in one flat colour"
+    elif clipped > 0.9:
+        how = "in pure black and white"
+    else:
+        return True
+    raise InputError(
+        f"{path}: paints a test pattern {how}: its weights are not a trained model's (a damaged or edited "
+        f"file?); make it again with `styleverse {made_by}`"
+    )
 
 
 def open_model(

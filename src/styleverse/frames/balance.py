@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from styleverse.devices import require_memory
 from styleverse.errors import ConfigError, InputError
 from styleverse.frames.augment import AugmentConfig, augment
 from styleverse.frames.manifest import (
@@ -52,10 +53,12 @@ from styleverse.frames.quality import colour_signature, hamming_matrix, hash_int
 from styleverse.frames.split import DEFAULT_DUPLICATE_BITS, ClassSplit, block_key, split_blocks, split_class
 from styleverse.io.images import load_tensor, save_image, tensor_to_pil
 from styleverse.io.lock import output_lock
+from styleverse.io.tensorfile import ensure_free_space
 from styleverse.progress import Progress
 
 DEFAULT_BLOCK_SECONDS = 10.0
 DEFAULT_GUARD_SECONDS = 2.0
+ROW_BYTES = 512  # memory per planned row: measured 372 B for an augmentation's plan entry and its new row
 _AUG_FILE = re.compile(r"_aug\d+\.jpg$")
 
 
@@ -194,6 +197,7 @@ def _balance(root: Path, cfg: BalanceConfig, on_event: Callable[[Progress], None
             "run 'frames harvest' again to restore them (or drop them from the manifest)"
         )
     n = cfg.per_class or min(len(v) for v in by_label.values())
+    check_room(root, by_label, n)
     n_val = round(n * cfg.val_fraction)
     report = BalanceReport(n, n_val, {})
     signatures = _signatures(root, rows)
@@ -234,6 +238,18 @@ def _balance(root: Path, cfg: BalanceConfig, on_event: Callable[[Progress], None
     write_manifest(root, new_rows)
     _remove_stale_augmented(root, by_label, {r.path for r in new_rows})
     return report
+
+
+def check_room(root: Path, by_label: dict[str, list[Row]], n: int) -> None:
+    """A one-line error before any work when bringing every class of ``by_label`` to ``n`` images needs more
+    memory (the plan and the manifest: :data:`ROW_BYTES` per row) or disk (each augmented image about the
+    mean size of the frames it is made from) than this machine has free; ``per_class`` 1e8 ran out of memory."""
+    extra = sum(max(0, n - len(m)) for m in by_label.values())
+    rows = sum(len(m) for m in by_label.values()) + extra
+    require_memory(rows * ROW_BYTES, torch.device("cpu"), f"per_class {n}", "lower per_class", "per_class")
+    frames = [root / r.path for m in by_label.values() for r in m]
+    mean = sum(p.stat().st_size for p in frames) // max(1, len(frames))
+    ensure_free_space(manifest_path(root), extra * mean + rows * ROW_BYTES // 4)
 
 
 def _signatures(root: Path, rows: list[Row]) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from styleverse.errors import DamagedFileError, InputError
-from styleverse.io.tensorfile import read_tensors, write_tensors
+from styleverse.io.tensorfile import MAX_MAGNITUDE, read_tensors, write_tensors
 
 KIND_KEY = "styleverse_kind"
 
@@ -80,8 +80,9 @@ def read_artifact(path: str | os.PathLike[str], what: ArtifactKind) -> tuple[dic
 
 
 def _check_numbers(p: Path, what: ArtifactKind, tensors: dict[str, torch.Tensor]) -> None:
-    """Every tensor of an artefact is floating point (weights, statistics, sums) and finite: a tensor stored
-    as integers or holding NaN/inf (an edited file whose checksum was redone) would be used as numbers."""
+    """Every tensor of an artefact is floating point (weights, statistics, sums), finite and below
+    ``MAX_MAGNITUDE``: a tensor stored as integers or holding NaN/inf or absurd values (an edited file whose
+    checksum was redone) would be used as numbers."""
     for name, t in tensors.items():
         if not t.is_floating_point():
             raise InputError(
@@ -89,3 +90,5 @@ def _check_numbers(p: Path, what: ArtifactKind, tensors: dict[str, torch.Tensor]
             )
         if not bool(torch.isfinite(t).all()):
             raise InputError(f"{p}: {what.noun} tensor {name} holds NaN or infinite values; {what.hint}")
+        if t.numel() and float(t.abs().max()) > MAX_MAGNITUDE:
+            raise InputError(f"{p}: {what.noun} tensor {name} holds values beyond {MAX_MAGNITUDE:g}; {what.hint}")

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from styleverse.errors import ConfigError, DamagedFileError
-from styleverse.io.tensorfile import read_tensors, write_tensors
+from styleverse.io.tensorfile import MAX_MAGNITUDE, read_tensors, write_tensors
 
 STATE_FORMAT = 1
 _TENSOR = "__tensor__"
@@ -144,6 +144,58 @@ def _check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
     for k, t in tensors.items():
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise ValueError(f"'{k}' holds NaN or inf values")
+        if t.is_floating_point() and t.numel() and float(t.abs().max()) > MAX_MAGNITUDE:
+            raise ValueError(f"'{k}' holds values beyond {MAX_MAGNITUDE:g}, which no run saves")
+
+
+def unfit(why: str, path: str | os.PathLike[str] | None = None, flag: str = "resume") -> ConfigError:
+    """The one-line error for a saved state that reads back but does not fit the job that would continue it
+    (an edited file, or one written for other settings): ``why`` names the first field that does not fit."""
+    what = path if path is not None else "the saved state"
+    return ConfigError(f"{flag}: {what} does not fit this run ({why}); delete it to start afresh", setting=flag)
+
+
+def _what(v: Any) -> str:
+    return f"{v.dtype} {tuple(v.shape)}" if isinstance(v, torch.Tensor) else type(v).__name__
+
+
+def check_like(saved: Any, like: Any, where: str = "state") -> None:
+    """ValueError naming the first place where ``saved`` (part of a loaded state) is not shaped like ``like``
+    (the same part as this job would save it now): a tensor of the same dtype and shape, a mapping with the
+    same keys, a sequence of the same length, a number, text or flag of the same kind."""
+    if isinstance(like, torch.Tensor):
+        ok = isinstance(saved, torch.Tensor) and saved.dtype == like.dtype and saved.shape == like.shape
+    elif isinstance(like, Mapping):
+        ok = isinstance(saved, Mapping) and set(saved) == set(like)
+    elif isinstance(like, list | tuple):
+        ok = isinstance(saved, list | tuple) and len(saved) == len(like)
+    elif isinstance(like, bool) or like is None or isinstance(like, str):
+        ok = isinstance(saved, type(like))
+    else:  # a number: int and float are both numbers, a flag is not
+        ok = isinstance(saved, int | float) and not isinstance(saved, bool)
+    if not ok:
+        raise ValueError(f"{where} is {_what(saved)}, expected {_what(like)}")
+    if isinstance(like, Mapping):
+        for k in like:
+            check_like(saved[k], like[k], f"{where}/{k}")
+    elif isinstance(like, list | tuple):
+        for i, (a, b) in enumerate(zip(saved, like, strict=True)):
+            check_like(a, b, f"{where}/{i}")
+
+
+def check_tensors_like(saved: Any, like: torch.Tensor, where: str = "state") -> None:
+    """ValueError unless every tensor with more than one value anywhere in ``saved`` (nested mappings and
+    sequences) has the dtype and shape of ``like``: what the variables of a run and its optimiser's
+    per-variable state (moments, curvature pairs) must share with the variables they belong to."""
+    stack: list[tuple[str, Any]] = [(where, saved)]
+    while stack:
+        at, v = stack.pop()
+        if isinstance(v, Mapping):
+            stack += [(f"{at}/{k}", x) for k, x in v.items()]
+        elif isinstance(v, list | tuple):
+            stack += [(f"{at}/{i}", x) for i, x in enumerate(v)]
+        elif isinstance(v, torch.Tensor) and v.numel() > 1 and (v.shape != like.shape or v.dtype != like.dtype):
+            raise ValueError(f"{at} is {_what(v)}, expected {_what(like)}")
 
 
 def load_state(

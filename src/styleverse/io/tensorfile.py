@@ -32,6 +32,7 @@ from styleverse.io.images import write_bytes_atomic
 CHECKSUM_KEY = "styleverse_checksum"
 ALIASES_KEY = "styleverse_aliases"
 _ALGORITHM = "sha256"
+MAX_MAGNITUDE = 1e30  # no file styleverse writes holds numbers this large: one that does was edited
 SPACE_MARGIN = 16 << 20  # bytes left free beyond the file itself (the file system needs some room too)
 
 log = logging.getLogger(__name__)

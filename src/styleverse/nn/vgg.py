@@ -301,8 +301,9 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
 def load_state_into(
     model: nn.Module, state: Mapping[str, torch.Tensor], prefixes: Sequence[str], where: str, arch: str = ""
 ) -> None:
-    """Copy the tensors under ``prefixes`` into ``model``, each checked first (present, right shape, finite):
-    the one checked loader behind backbones, classifier checkpoints and their resume states."""
+    """Copy the tensors under ``prefixes`` into ``model``, each checked first (present, right shape, floating
+    where the model's is, finite): the one checked loader behind backbones, classifier checkpoints and their
+    resume states."""
     own = {k: v for k, v in model.state_dict().items() if k.startswith(tuple(prefixes))}
     which = f"; is it a {arch} state dict?" if arch else ""
     for key, ref in own.items():
@@ -312,6 +313,8 @@ def load_state_into(
         if tuple(t.shape) != tuple(ref.shape):
             shape = f"{where}: '{key}' has shape {tuple(t.shape)}, expected {tuple(ref.shape)}"
             raise WeightsError(shape + (f" ({arch})" if arch else ""))
+        if t.is_floating_point() != ref.is_floating_point() or t.dtype == torch.bool:
+            raise WeightsError(f"{where}: '{key}' holds {t.dtype}, expected {ref.dtype}")
         if not torch.isfinite(t).all():
             raise WeightsError(f"{where}: '{key}' holds NaN or inf values")
     with torch.no_grad():

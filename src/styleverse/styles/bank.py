@@ -33,7 +33,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -42,6 +42,7 @@ from styleverse.distributed import DistContext, gather_objects
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 from styleverse.io.images import check_output
+from styleverse.nn.features import StyleContentModel
 from styleverse.nn.vgg import WIDTHS, BackboneInfo
 from styleverse.styles.resume import BankCheckpoint, add_with_checkpoints, fingerprint, load_state, save_state
 from styleverse.styles.stream import Callback, stream_style
@@ -164,7 +165,8 @@ def build_bank(
         layers = list(getattr(model, "style_weights", {}))
         fp = fingerprint(info, layers, mine, size, precision, settings or {})
         saved = checkpoint.resume and (ctx.world_size == 1 or checkpoint.path.is_file())
-        sums = load_state(checkpoint.path, fp) if saved else RunningSums()
+        channels = {k: cast(StyleContentModel, model).backbone.channels(k) for k in layers}
+        sums = load_state(checkpoint.path, fp, mine, channels) if saved else RunningSums()
         rest = stream_style(model, mine, size, dev, precision, callback, sums.count, stop)
         sums = add_with_checkpoints(sums, rest, checkpoint, fp, len(mine))
         if ctx.world_size > 1:

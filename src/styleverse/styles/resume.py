@@ -27,11 +27,10 @@ from typing import Any
 import torch
 
 from styleverse.cancel import Stopped
-from styleverse.errors import ConfigError
 from styleverse.io import state as io_state
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.inputs import inputs_digest
-from styleverse.styles.targets import GramDict, RunningSums, StatDict, StyleImage
+from styleverse.styles.targets import GramDict, RunningSums, StatDict, StyleImage, sq_norm
 
 log = logging.getLogger("styleverse")
 
@@ -108,36 +107,55 @@ def save_state(path: Path, sums: RunningSums, fp: Mapping[str, object]) -> None:
     log.debug("%s: saved bank state after %d images", path, sums.count)
 
 
-def _sums(state: Mapping[str, Any], path: Path) -> RunningSums:
-    """The sums in a loaded state, checked: square float64 Grams (finiteness io.state already checked)."""
+def _sums(state: Mapping[str, Any], images: Sequence[StyleImage], channels: Mapping[str, int]) -> RunningSums:
+    """The sums in a loaded state, checked against the build continuing it (finiteness io.state already
+    checked): its layers with (C, C) float64 sums of symmetric Grams, ``count`` within the inputs, weight sums
+    equal to those of the first ``count`` input weights, Σ wᵢ‖Gᵢ‖² at least W‖Ḡ‖² (what any real images give),
+    channel statistics of C values. ValueError names the first that does not fit."""
+    n = state["count"]
+    if not (isinstance(n, int) and 0 <= n <= len(images)):
+        raise ValueError(f"count {n!r} is not a number of images within the {len(images)} inputs")
+    if n == 0:
+        channels = {}  # nothing added yet: no layer has a sum
+    if sorted(state["layers"]) != sorted(channels):
+        raise ValueError(f"layers {state['layers']} then, {list(channels)} now")
+    ws = [s.weight for s in images[:n]]
+    w, w2 = float(state["weight_sum"]), float(state["weight_sq_sum"])
+    if (w, w2) != (sum(ws, 0.0), sum((x * x for x in ws), 0.0)):
+        raise ValueError(f"weight sums {w:g}, {w2:g} are not those of the first {n} input weights")
     total: GramDict = {}
     sq: dict[str, float] = {}
-    try:
-        for k in state["layers"]:
-            t = state["sum"][k]
-            if t.dtype != torch.float64 or t.dim() != 2 or t.shape[0] != t.shape[1]:
-                raise ValueError(f"layer {k} is not a square float64 sum")
-            total[k], sq[k] = t, float(state["sq_norm_sum"][k])
-        w, w2, n = float(state["weight_sum"]), float(state["weight_sq_sum"]), int(state["count"])
-        if n < 0:
-            raise ValueError("negative image count")
-        means, stds = dict(state.get("stat_mean", {})), dict(state.get("stat_std", {}))
-        for k, m in means.items():
-            if m.dtype != torch.float64 or m.dim() != 1 or stds[k].shape != m.shape or stds[k].dtype != m.dtype:
-                raise ValueError(f"channel statistics of layer {k} are not float64 vectors")
-    except (KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"resume: cannot use {path} ({e}); delete it and start afresh", setting="resume") from None
+    for k, c in channels.items():
+        t, sq[k] = state["sum"][k], float(state["sq_norm_sum"][k])
+        io_state.check_like(t, torch.zeros(c, c, dtype=torch.float64), f"sum/{k}")
+        skew = float((t - t.T).abs().max()) if t.numel() else 0.0
+        if skew > 1e-5 * float(t.abs().max()) or bool((t.diagonal() < 0).any()) or sq_norm(t) > sq[k] * w * (1 + 1e-6):
+            raise ValueError(f"sum/{k} is not a sum of Gram matrices of the weighted images")
+        total[k] = t
+    means, stds = dict(state.get("stat_mean", {})), dict(state.get("stat_std", {}))
+    if means and (set(means) != set(channels) or set(stds) != set(channels)):
+        raise ValueError("channel statistics are not those of the layers")
+    for k in means:
+        io_state.check_like(means[k], torch.zeros(channels[k], dtype=torch.float64), f"stat_mean/{k}")
+        io_state.check_like(stds[k], torch.zeros(channels[k], dtype=torch.float64), f"stat_std/{k}")
     return RunningSums(total, sq, w, w2, n, means, stds)
 
 
-def load_state(path: Path, fp: Mapping[str, object]) -> RunningSums:
-    """The saved sums, after checking they come from the same build; one-line :class:`ConfigError` when
-    the file is missing, unreadable, damaged or was saved with other settings or inputs."""
+def load_state(
+    path: Path, fp: Mapping[str, object], images: Sequence[StyleImage], channels: Mapping[str, int]
+) -> RunningSums:
+    """The saved sums, after checking they come from the same build (``images`` in order, feature layers
+    with their ``channels``); one-line :class:`ConfigError` when the file is missing, unreadable, damaged, was
+    saved with other settings or inputs, or holds sums that build could not have made (an edited file)."""
     describe = {
         "inputs": lambda a, b: "the input images changed (paths, weights, file sizes or modification times)",
         "backbone": lambda a, b: f"backbone {a.get('identity')} then, {b.get('identity')} now",
     }
-    return _sums(io_state.load_state(path, STATE_KIND, fp, describe=describe), Path(path))
+    state = io_state.load_state(path, STATE_KIND, fp, describe=describe)
+    try:
+        return _sums(state, images, channels)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise io_state.unfit(str(e), path) from None
 
 
 def add_with_checkpoints(

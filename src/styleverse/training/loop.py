@@ -68,7 +68,7 @@ from torch import nn
 
 from styleverse.distributed import DistContext, all_sum, gather_objects
 from styleverse.errors import ConfigError, OutputError
-from styleverse.io.state import Describe, load_state, save_state
+from styleverse.io.state import Describe, check_like, check_tensors_like, load_state, save_state, unfit
 from styleverse.training.rng import rng_state, set_rng_state
 
 
@@ -207,6 +207,11 @@ def average_gradients(params: list[nn.Parameter], ctx: DistContext) -> None:
         offset += n
 
 
+def _param_ids(state: Mapping[str, Any]) -> list[int]:
+    """The parameter ids of an optimiser state dict, in order."""
+    return [pid for g in state["param_groups"] for pid in g["params"]]
+
+
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[None]:
     """Hold a Ctrl-C back until the block ends, so an optimizer step is never cut in half; then hand it to
@@ -260,19 +265,35 @@ class _Loop:
         """Load the saved state: model, optimizer, scheduler, position, history, task state, RNGs."""
         st = load_state(self.cfg.state_path, self.cfg.kind, self.fingerprint(), describe=self.cfg.describe)
         try:
+            self.check_saved(st)
             self.task.model.load_state_dict(st["model"])
             self.opt.load_state_dict(st["optimizer"])
             if self.scheduler is not None:
                 self.scheduler.load_state_dict(st["scheduler"])
             self.task.load_extra_state(st.get("task", {}))
             set_rng_state(st["ranks"][self.ctx.rank])
-        except (KeyError, RuntimeError, ValueError, IndexError, TypeError) as e:
-            why = f"{type(e).__name__}: {str(e)[:120]}"
-            raise ConfigError(
-                f"resume: {self.cfg.state_path} does not fit this run ({why}); start over", setting="resume"
-            ) from None
+        except (KeyError, RuntimeError, ValueError, IndexError, TypeError, AttributeError) as e:
+            raise unfit(str(e)[:160], self.cfg.state_path) from None
         self.step, self.history = int(st["step"]), [dict(h) for h in st["history"]]
         self.evaluated = int(st.get("evaluated", 0))
+
+    def check_saved(self, st: Mapping[str, Any]) -> None:
+        """ValueError naming the first part of a loaded state that this run would not have saved (an edited
+        file): the model's tensors, the optimiser's groups and per-parameter tensors, this process's RNGs and
+        the step counters, each against what this run holds now."""
+        check_like(st["model"], self.task.model.state_dict(), "model")
+        saved, fresh = st["optimizer"], self.opt.state_dict()
+        check_like([g["params"] for g in saved["param_groups"]], [g["params"] for g in fresh["param_groups"]],
+                   "optimizer/param_groups")  # fmt: skip
+        params = dict(zip(_param_ids(fresh), (p for g in self.opt.param_groups for p in g["params"]), strict=True))
+        for pid, entry in saved["state"].items():
+            check_tensors_like(entry, params[pid], f"optimizer/state/{pid}")
+        rng = st["ranks"][self.ctx.rank]
+        check_like(rng["torch"], torch.get_rng_state(), "ranks/torch")
+        check_like(rng["numpy"], rng_state()["numpy"], "ranks/numpy")
+        step, evaluated, logged = st["step"], st.get("evaluated", 0), len(st["history"])
+        if not (isinstance(step, int) and isinstance(evaluated, int) and 0 <= evaluated <= step == logged):
+            raise ValueError(f"step {step!r}, evaluation {evaluated!r} and {logged} logged steps do not fit")
 
     def checkpoint(self, rng: dict[str, Any] | None = None) -> None:
         """Collective: the task's outputs, then the resume state (rank 0 writes; every rank sends its RNGs)."""

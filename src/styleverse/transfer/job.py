@@ -40,7 +40,7 @@ from styleverse.io.lock import output_lock
 from styleverse.io.outputs import Output, network_files
 from styleverse.io.outputs import check_outputs as check_all
 from styleverse.io.state import fingerprint as plain_fingerprint
-from styleverse.io.state import load_state, not_fingerprinted, save_state, state_path
+from styleverse.io.state import load_state, not_fingerprinted, save_state, state_path, unfit
 from styleverse.nn.color import luminance_transfer, match_histogram
 from styleverse.nn.features import CHECKPOINT_PIXELS, FeatureSpec, StyleContentModel, build_model
 from styleverse.nn.vgg import BackboneInfo
@@ -146,15 +146,21 @@ _RESULT_FIELDS = ("history", "seconds", "precision", "device", "diverged_at", "f
                   "stopped_at", "scales")  # fmt: skip
 
 
-def _load_resume(path: Path, job: StylizeJob) -> dict[str, Any]:
+def _load_resume(path: Path, job: StylizeJob, content: torch.Tensor) -> dict[str, Any]:
     """The saved state: ``transfer`` (the optimiser's exact state) for an interrupted run, or ``finished``
-    with the result itself when only writing it failed."""
+    with the result itself when only writing it failed; its image checked against ``content``'s final size
+    (the optimiser checks its own state when it continues)."""
     state = load_state(path, STATE_KIND, fingerprint(job))
-    image = state.get("image")
+    image, finished = state.get("image"), state.get("finished")
+    final = scaled_size((int(content.shape[-2]), int(content.shape[-1])), max(job.config.sizes))
     if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
-        raise ConfigError(f"resume: {path} holds no (1,3,H,W) image; delete it to start afresh", setting="resume")
-    if not state.get("finished") and not isinstance(state.get("transfer"), dict):
-        raise ConfigError(f"resume: {path} holds no optimiser state; delete it to start afresh", setting="resume")
+        raise unfit("it holds no (1,3,H,W) image", path)
+    if image.dtype != torch.float32 or not bool(((image >= 0) & (image <= 1)).all()):
+        raise unfit(f"its image is {image.dtype} or outside [0, 1]", path)
+    if finished is True and (tuple(image.shape[2:]) != final or set(state.get("result", {})) != set(_RESULT_FIELDS)):
+        raise unfit(f"its finished image is not {final[1]}x{final[0]} or its result record is incomplete", path)
+    if finished is not True and (finished is not False or not isinstance(state.get("transfer"), dict)):
+        raise unfit("it holds no optimiser state", path)
     return state
 
 
@@ -214,14 +220,25 @@ class _Snapshots:
 
 def _write(job: StylizeJob, paths: Mapping[str, Path], image: torch.Tensor, side: dict[str, Any],
            result: TransferResult, snaps: _Snapshots) -> None:  # fmt: skip
+    """Image, sidecar, plot and snapshot strip; when one cannot be written those written before it are
+    removed again, so the ``--resume`` the error advises finds no output in its way."""
     from styleverse.plots import plot_losses, snapshot_strip
 
-    save_image(image, paths["image"])
-    write_json(paths["sidecar"], side)
-    if "plot" in paths and result.history:
-        plot_losses(result.history, paths["plot"], title=f"{Path(job.content).name}: style and content loss")
-    if snaps.taken and "snapshots" in paths:
-        snapshot_strip(snaps.taken, paths["snapshots"] / "strip.png")
+    done: list[Path] = []
+    try:
+        save_image(image, paths["image"])
+        done.append(paths["image"])
+        write_json(paths["sidecar"], side)
+        done.append(paths["sidecar"])
+        if "plot" in paths and result.history:
+            plot_losses(result.history, paths["plot"], title=f"{Path(job.content).name}: style and content loss")
+            done.append(paths["plot"])
+        if snaps.taken and "snapshots" in paths:
+            snapshot_strip(snaps.taken, paths["snapshots"] / "strip.png")
+    except OutputError:
+        for p in done:
+            p.unlink(missing_ok=True)
+        raise
 
 
 def _content_size(path: Path, size: int) -> tuple[int, int]:
@@ -255,6 +272,8 @@ def run_stylize(job: StylizeJob, callback: Callback | None = None, stop: Stop = 
     with output_lock(out):  # a second run writing the same image is refused, naming this one
         check_outputs(job, styles)  # again: another run may have written them since the first check
         remove_temp_files(out.parent, [out.name, paths["sidecar"].name, paths["resume"].name])
+        if "plot" in paths:  # what a killed run's plot write left
+            remove_temp_files(paths["plot"].parent, [paths["plot"].name])
         return _run_locked(job, paths, content, styles, bank_weights, callback, stop)
 
 
@@ -265,7 +284,7 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
     init = None if job.init in INITS else pil_to_tensor(load_image(job.init))
     if job.style.preserve_color == "histogram":
         styles.transform = lambda t: match_histogram(t, content)
-    prior = _load_resume(paths["resume"], job) if job.resume else None
+    prior = _load_resume(paths["resume"], job, content) if job.resume else None
     start = int(prior["transfer"]["step"]) if prior and "transfer" in prior else 0
     banks = job.style.load_banks()  # each bank file read once: its network, then its targets
     model, info = feature_network(job.features, banks)
@@ -280,6 +299,8 @@ def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, 
         saved = prior["transfer"] if prior is not None else None
         with peak_memory(transfer.device) as peak:
             result = transfer.run(content, styles, init=init, callback=snaps, state=saved, stop=stop)
+    if prior is not None and result.diverged_at == start + 1:  # the saved numbers, not the settings, are at fault
+        raise unfit("its numbers give NaN or inf at the first step continued", paths["resume"])
     if result.interrupted:
         _save_resume(paths["resume"], job, result)
         return StylizeOutcome(result, {"resume": paths["resume"]}, {}, interrupted=True)

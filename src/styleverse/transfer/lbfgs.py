@@ -25,6 +25,10 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum(dtype=torch.float64))
 
 
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+
+
 class LBFGS:
     """Minimise f(x) over a flat float32 tensor; call :meth:`step` with x, f(x), ∇f(x); it returns the next x.
 
@@ -95,6 +99,25 @@ class LBFGS:
             "n": self.n,
             "rejected": self.rejected,
         }
+
+    def check_state(self, state: dict[str, Any]) -> None:
+        """ValueError unless ``state`` (from :meth:`state_dict`, maybe read back from a file someone edited) is
+        what this class saves: as many pairs as ``rho`` values, each ``rho`` 1 / yᵀs of its pair, ``gamma``
+        the newest pair's yᵀs / yᵀy, counts that fit together. Shapes are the caller's to check."""
+        pairs = (state["s"], state["y"], state["rho"])
+        if not len(pairs[0]) == len(pairs[1]) == len(pairs[2]) <= self.history:
+            raise ValueError("optimizer curvature pairs are uneven or too many")
+        for i, (s, y, r) in enumerate(zip(*pairs, strict=True)):
+            if not _close(float(r), 1.0 / _dot(y, s)):
+                raise ValueError(f"optimizer/rho/{i} is not 1 / yᵀs of its pair")
+        newest = (pairs[0][-1], pairs[1][-1]) if pairs[0] else None
+        if newest and not _close(float(state["gamma"]), _dot(newest[1], newest[0]) / _dot(newest[1], newest[1])):
+            raise ValueError("optimizer/gamma does not match the newest pair")
+        n, rejected = state["n"], state.get("rejected", 0)
+        if not (isinstance(n, int) and isinstance(rejected, int) and n >= len(pairs[0]) and 0 <= rejected <= n):
+            raise ValueError("optimizer step counts do not fit together")
+        if (state["x_prev"] is None) != (n == 0) or (state["g_prev"] is None) != (n == 0):
+            raise ValueError("optimizer previous point does not fit its step count")
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output (e.g. read back by ``io.state.load_state``)."""

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from styleverse import cancel
 from styleverse.devices import autocast, memory_format, place, resolve_device, resolve_precision
 from styleverse.errors import ConfigError
+from styleverse.io.state import check_like, check_tensors_like, unfit
 from styleverse.nn.features import Representation, StyleContentModel, build_model
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.styles.targets import GramDict, StyleSet
@@ -214,7 +215,14 @@ class StyleTransfer:
         }
 
     def _restore(self, sc: _Scale, state: Mapping[str, Any]) -> None:
-        _check_fits(state, sc.opt.param)
+        try:
+            parts = {k: state.get(k) for k in ("param", "best_param", "optimizer")}
+            check_tensors_like(parts, sc.opt.param, "")
+            sc.opt.check_state(state)
+            if len(state["curve"]) != int(state["scale_step"]) or state["scale_cap"] != sc.cap:
+                raise ValueError("this scale's loss curve or step cap does not fit its step count")
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+            raise unfit(str(e).lstrip("/")) from None
         sc.done, sc.cap = int(state["scale_step"]), int(state["scale_cap"])
         sc.best_loss, sc.curve = float(state["best_loss"]), [float(v) for v in state["curve"]]
         bp = state["best_param"]
@@ -325,6 +333,10 @@ class StyleTransfer:
         first = int(state["scale_index"])
         if not 0 <= first < n_scales:
             raise ConfigError(f"cannot resume in scale {first}: this run has {n_scales} scales")
+        try:
+            _check_counts(state, self.config.steps)
+        except (KeyError, TypeError, ValueError) as e:
+            raise unfit(str(e)) from None
         run.update(step=int(state["step"]), history=list(state["history"]), seconds=float(state["seconds"]))
         run["scales"] = [dict(s) for s in state["scales"]]
         return first
@@ -359,24 +371,18 @@ class StyleTransfer:
         raise ConfigError(f"init must be content, noise or an image path, not '{self.config.init}'", setting="init")
 
 
-def _check_fits(state: Mapping[str, Any], like: torch.Tensor) -> None:
-    """One-line :class:`ConfigError` unless every image-sized tensor of a saved scale (its variables, the best
-    point, the optimiser's history) has the shape and dtype of this run's variables ``like``: a state edited
-    or written for other settings must be refused, not continued into an internal error or a damaged image."""
-    parts = {"param": state.get("param"), "best_param": state.get("best_param"), "optimizer": state.get("optimizer")}
-    stack: list[tuple[str, Any]] = list(parts.items())
-    while stack:
-        where, v = stack.pop()
-        if isinstance(v, Mapping):
-            stack += [(f"{where}/{k}", x) for k, x in v.items()]
-        elif isinstance(v, list | tuple):
-            stack += [(f"{where}/{i}", x) for i, x in enumerate(v)]
-        elif isinstance(v, torch.Tensor) and v.numel() > 1 and (v.shape != like.shape or v.dtype != like.dtype):
-            raise ConfigError(
-                f"resume: the saved state does not fit this run ({where} is {v.dtype} {tuple(v.shape)}, expected "
-                f"{like.dtype} {tuple(like.shape)}); delete it to start afresh",
-                setting="resume",
-            )
+def _check_counts(state: Mapping[str, Any], cap: int) -> None:
+    """ValueError unless the saved run's counters, RNG and numbers are what a run of at most ``cap`` steps per
+    scale saves: an edited state must be refused, not continued into an internal error or a damaged image."""
+    check_like(state["rng"], torch.get_rng_state(), "rng")
+    done, step, history = state["scale_step"], state["step"], state["history"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (done, step, state["scale_cap"])):
+        raise ValueError("step counts are not whole numbers")
+    if not (0 <= done <= state["scale_cap"] <= cap and done <= step == len(history)):
+        raise ValueError(f"step counts (step {step}, {done} in this scale, {len(history)} logged) do not fit")
+    numbers = [state["best_loss"], state["seconds"], *state["curve"], *(v for h in history for v in h.values())]
+    if not all(isinstance(v, int | float) and (math.isfinite(v) or v == math.inf) for v in numbers):
+        raise ValueError("losses or times are not numbers")
 
 
 def _scale_info(sc: _Scale, reason: str) -> dict[str, Any]:

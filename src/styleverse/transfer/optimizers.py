@@ -30,6 +30,7 @@ from styleverse.transfer.lbfgs import LBFGS
 
 HISTORY_BYTES = 2 << 30  # L-BFGS pairs may hold this much (4096 px: 5 pairs instead of 50)
 BETA = 12.0  # softclip sharpness: the bends at 0 and 1 are about 1/β wide
+FREE_LIMIT = 1e3  # |z| a run never reaches: softclip's gradient is exactly 0 in float32 long before
 EPS = 0.5 / 255  # inputs are clamped to [eps, 1-eps] before inverting: finite, and < half an 8-bit level
 
 
@@ -62,6 +63,11 @@ class PixelOptimizer(ABC):
     @abstractmethod
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue from :meth:`state_dict` output (e.g. read back by ``io.state.load_state``)."""
+
+    @abstractmethod
+    def check_state(self, state: Mapping[str, Any]) -> None:
+        """ValueError naming the first value of ``state`` (:meth:`state_dict` output read back from a file that
+        may have been edited) that this optimiser never saves; shapes and dtypes are checked by the caller."""
 
 
 class BoundedLBFGS(PixelOptimizer):
@@ -105,6 +111,16 @@ class BoundedLBFGS(PixelOptimizer):
         self.lbfgs.load_state_dict(_map_tensors(lambda t: t.to(dev), state["optimizer"]))
         self.loss_scale = state["loss_scale"]
 
+    def check_state(self, state: Mapping[str, Any]) -> None:
+        for name in ("param", "best_param"):
+            p = state.get(name)
+            if p is not None and float(p.abs().max()) > FREE_LIMIT:
+                raise ValueError(f"{name} holds variables far beyond the pixels they stand for")
+        scale = state["loss_scale"]
+        if scale is not None and not (isinstance(scale, float) and 0 < scale < math.inf):
+            raise ValueError(f"loss_scale is {scale!r}, not a positive number")
+        self.lbfgs.check_state(dict(state["optimizer"]))
+
 
 class ProjectedAdam(PixelOptimizer):
     """``torch.optim.Adam`` on the pixels, clamped to [0,1] after every step."""
@@ -127,6 +143,23 @@ class ProjectedAdam(PixelOptimizer):
         with torch.no_grad():
             self.param.copy_(state["param"])
         self.adam.load_state_dict(state["optimizer"])
+
+    def check_state(self, state: Mapping[str, Any]) -> None:
+        for name in ("param", "best_param"):
+            p = state.get(name)
+            if p is not None and not bool(((p >= 0) & (p <= 1)).all()):
+                raise ValueError(f"{name} holds pixels outside [0, 1]")
+        saved, fresh = state["optimizer"], self.adam.state_dict()["param_groups"]
+        groups = saved.get("param_groups")
+        same = isinstance(groups, list) and len(groups) == len(fresh)  # keys another torch may add are let be
+        if not same or any(a[k] != b[k] for a, b in zip(groups, fresh, strict=True) for k in set(a) & set(b)):
+            raise ValueError("optimizer settings differ from this run's")
+        if set(saved.get("state", {})) - {0}:
+            raise ValueError("optimizer holds moments of variables this run does not have")
+        moments = dict(saved["state"].get(0, {}))
+        step, sq = moments.get("step", torch.zeros(())), moments.get("exp_avg_sq", torch.zeros(()))
+        if set(moments) - {"step", "exp_avg", "exp_avg_sq"} or not (float(step) >= 0 and bool((sq >= 0).all())):
+            raise ValueError("optimizer moments are not Adam's")
 
 
 OPTIMIZER_TYPES: dict[str, type[PixelOptimizer]] = {"lbfgs": BoundedLBFGS, "adam": ProjectedAdam}

@@ -29,6 +29,7 @@ optimisation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -83,7 +84,9 @@ class GatysFrameStylizer:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         value = state.get("loss_scale")
-        self.loss_scale = None if value is None else float(value)
+        if value is not None and not (isinstance(value, float) and 0 < value < math.inf):
+            raise ValueError(f"stylizer/loss_scale {value!r} is not a positive number")
+        self.loss_scale = value
 
     def _engine(self, steps: int, side: int) -> StyleTransfer:
         key = (steps, side)

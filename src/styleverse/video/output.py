@@ -21,6 +21,7 @@ import numpy as np
 from styleverse.errors import OutputError
 from styleverse.io.images import save_image, write_json
 from styleverse.io.outputs import Output, check_outputs
+from styleverse.io.tensorfile import ensure_free_space
 from styleverse.io.video import VideoReader, frame_to_array
 from styleverse.io.video_writer import AudioSource, VideoWriter, container_for
 from styleverse.nn.vgg import BackboneInfo
@@ -136,6 +137,14 @@ def _write_folder(folder: Path, frames: Iterator[np.ndarray]) -> dict[str, Any]:
     return {"folder": str(folder), "frames": n, "name": FRAME_NAME}
 
 
+def _output_bytes(work: WorkFolder, records: list[dict[str, Any]], plan: OutputPlan) -> int:
+    """An upper bound of what the outputs take, from the finished frames' PNG sizes: a PNG sequence about
+    their sum, an H.264 video (CRF, stylised frames) well under half of it; a comparison twice as much."""
+    frames = sum(work.frame_path(int(r["index"])).stat().st_size for r in records)
+    one = frames if plan.folder else frames // 2
+    return one * (3 if plan.compare is not None else 1)
+
+
 def write_outputs(
     job: VideoJob, plan: OutputPlan, work: WorkFolder, reader: VideoReader, records: list[dict[str, Any]],
     timing: dict[str, Any], info: BackboneInfo | None, stylizer_info: dict[str, Any] | None,
@@ -144,6 +153,7 @@ def write_outputs(
     """Write the video (or PNG sequence), the comparison, the plot and last the sidecar (whose presence
     with ``complete: true`` is what marks the job finished)."""
     outputs: dict[str, Any] = {}
+    ensure_free_space(plan.output, _output_bytes(work, records, plan))  # the finished frames stay if not
     frames = (work.output_frame(int(r["index"])) for r in records)
     emit(StageStarted("encode"))
     if plan.folder:

@@ -18,6 +18,7 @@ from typing import Any
 
 from styleverse.cancel import Stop, never
 from styleverse.errors import InputError
+from styleverse.io.state import unfit
 from styleverse.io.video import DecodedFrame, VideoReader, frame_to_array
 from styleverse.video.config import FrameDone, VideoJob, VideoStarted
 from styleverse.video.flow import DISFlow
@@ -66,7 +67,10 @@ class Share:
     def _segment(self, k: int, seg: Segment) -> None:
         records, state = self.work.load(k)
         if hasattr(self.stylizer, "load_state_dict"):
-            self.stylizer.load_state_dict(state)  # a fresh segment: {} (frame 1 of it sets the loss unit)
+            try:  # a fresh segment: {} (frame 1 of it sets the loss unit)
+                self.stylizer.load_state_dict(state)
+            except (TypeError, ValueError, KeyError) as e:
+                raise unfit(str(e), self.work.state_path(k), flag=str(self.work.path)) from None
         loop = FrameLoop(self.stylizer, DISFlow(self.job.video.flow), self.stop)
         loop.index = seg.first
         with VideoReader(self.job.input) as reader:  # its own: seeks to the segment, whatever read before

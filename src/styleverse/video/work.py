@@ -14,6 +14,7 @@ file otherwise). The folder is removed once the outputs are written.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,25 @@ from PIL import Image
 
 from styleverse.errors import ConfigError, InputError
 from styleverse.io.images import save_image
-from styleverse.io.state import load_state, save_state
+from styleverse.io.state import load_state, save_state, unfit
 from styleverse.io.tensorfile import ensure_free_space
 from styleverse.video.segments import blend
 
 STATE_KIND = "video"
 STATE_FILE = "state.safetensors"
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _checked(i: int, rec: dict[str, Any]) -> dict[str, Any]:
+    """Frame record ``i`` as the frame loop writes it, or a ValueError naming what an edit changed."""
+    pts, losses = rec["pts"], rec.get("losses") or {}
+    ok = rec["index"] == i and _number(rec["time"]) and rec["time"] >= 0 and (pts is None or isinstance(pts, int))
+    if not (ok and _number(rec["seconds"]) and isinstance(rec["steps"], int) and all(map(_number, losses.values()))):
+        raise ValueError(f"frame record {i} is not one the frame loop writes")
+    return rec
 
 
 def work_folder(output: Path) -> Path:
@@ -62,8 +76,13 @@ class WorkFolder:
         if segment is not None and not path.is_file():
             return [], {}
         state = self._state(path)
-        records = [dict(r) for r in state.get("frames", [])]
-        first = int(records[0]["index"]) if records else 0
+        raw = [dict(r) for r in state.get("frames", [])]
+        try:
+            first = int(raw[0]["index"]) if raw else 0
+            records = [_checked(first + i, r) for i, r in enumerate(raw)]
+        except (TypeError, ValueError, KeyError) as e:
+            raise unfit(f"{e}; or pass overwrite to discard the {self.path.name} work folder", path,
+                        flag=str(self.path)) from None  # fmt: skip
         for i, rec in enumerate(records):
             if int(rec["index"]) != first + i or not self.frame_path(first + i, bool(rec.get("lead"))).is_file():
                 return records[:i], dict(state.get("stylizer") or {})
