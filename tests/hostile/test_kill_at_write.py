@@ -84,7 +84,7 @@ def video_case(tmp: Path) -> tuple[list[str | Path], str, list[str]]:
     style = make_image(tmp / "in" / "style.png", (40, 40), 3)
     args = ["video", clip, "--style", style, "-o", tmp / "o.mp4", "--style-layers", "relu1_1", "--content-layers",
             "relu1_1", "--steps-first", "2", "--steps", "1", *NET]  # fmt: skip
-    return args, "state.safetensors", []
+    return args, "000000.safetensors", []  # the state of the clip's first segment (video/work.py)
 
 
 CASES = {"bank build": bank_case, "fast train": fast_case, "video": video_case}
