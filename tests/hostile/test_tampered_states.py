@@ -217,11 +217,14 @@ def test_a_tampered_video_work_state_is_refused(tmp_path: Path, field: str) -> N
     work.path.mkdir()
     record = {"index": 0, "time": 0.0, "pts": 0, "seconds": 1.0, "flow_ms": 0.0, "steps": 4, "losses": {"total": 1.0},
               "warp_error": None, "input_warp_error": None}  # fmt: skip
+    second = {**record, "index": 1, "time": 0.04, "pts": 1}
     work.save_frame(0, torch.rand(1, 3, 8, 8))
-    work.save([record], {"loss_scale": 2.0})
-    assert work.load()[0] == [record]
+    work.save_frame(1, torch.rand(1, 3, 8, 8))
+    work.save([record, second], {"loss_scale": 2.0})
+    assert work.load()[0] == [record, second]
+    # a segment's records start at its first frame and then run on one by one: an index out of that order is edited
     bad = {"pts": "soon", "time": -5.0, "index": 3}[field]
-    edited = edit_state(work.state_file, lambda s: s["frames"][0].__setitem__(field, bad))
+    edited = edit_state(work.state_file, lambda s: s["frames"][1].__setitem__(field, bad))
     with pytest.raises(ConfigError, match="does not fit this run") as e:
         work.load()
     assert "\n" not in str(e.value) and work.state_file.read_bytes() == edited
