@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from styleverse.styles.spec import COLOR_MODES, StyleSpec
-from styleverse.transfer.config import INITS, StepEvent, TransferConfig
+from styleverse.transfer.config import INITS, StepEvent, TransferConfig, parse_warm
 from styleverse.transfer.job import StylizeJob, run_stylize
 
 from .common import (
@@ -84,7 +84,11 @@ def _add_optimisation_args(p: Parser) -> None:
         "style_scale": "style images are seen at this multiple of the size",
     }  # fmt: skip
     add_gatys_args(p, D, helps)
-    p.add_argument("--init", default=J.init, help=f"starting image: {' | '.join(INITS)} | PATH to an image")
+    p.add_argument(
+        "--init", default=J.init,
+        help=f"starting image: {' | '.join(INITS)} | PATH to an image | fast:MODEL[:UNIVERSE] or adain:DECODER "
+        "(warm start: the network's result, an AdaIN decoder fed these styles)",
+    )  # fmt: skip
     p.add_argument(
         "--preserve-color", choices=COLOR_MODES, default=S.preserve_color,
         help="keep the content's colours: transfer luminance only, or match style colours to the content first",
@@ -106,11 +110,15 @@ def _add_output_args(p: Parser) -> None:
 
 def job_from_args(args: argparse.Namespace) -> StylizeJob:
     """The library job the flags describe."""
-    init = args.init if args.init in INITS else "content"
+    from styleverse.fast.warm import warm_stylizer
+
+    init, warm = args.init if args.init in INITS else "content", parse_warm(args.init)
     config = TransferConfig(**fields_from(args, TransferConfig, scales=tuple(args.scales or ()), init=init))
+    style = style_from_args(args)
     return StylizeJob(
-        content=Path(args.content), output=Path(args.output), style=style_from_args(args), config=config,
+        content=Path(args.content), output=Path(args.output), style=style, config=config,
         features=features_from_args(args), init=args.init, plot=Path(args.plot) if args.plot else None,
+        warm=warm_stylizer(warm, style, args.device, args.precision) if warm else None,
         snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None, overwrite=args.overwrite,
         resume=args.resume,
     )  # fmt: skip

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -36,8 +37,25 @@ from styleverse.errors import ConfigError
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
+WARM_INITS = ("fast", "adain")  # --init fast:MODEL[:UNIVERSE] | adain:DECODER (styleverse.fast.warm)
+WarmStart = Callable[[torch.Tensor], torch.Tensor]  # content (1,3,H,W) in [0,1] -> the starting image
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 COARSEST = 256  # auto scales halve the size down to this (longest side, px)
+
+
+def parse_warm(init: str) -> tuple[str, str, str | None] | None:
+    """A warm-start ``init``: ``fast:MODEL[:UNIVERSE]`` -> ("fast", MODEL, UNIVERSE or None),
+    ``adain:DECODER`` -> ("adain", DECODER, None); anything else (content, noise, an image path) None. A
+    MODEL whose own name holds a colon is taken whole when that file exists."""
+    kind, colon, rest = init.partition(":")
+    if not colon or kind not in WARM_INITS:
+        return None
+    if not rest:
+        raise ConfigError(f"init {kind}: names no model; write {kind}:MODEL", setting="init")
+    if kind == "adain" or Path(rest).exists():
+        return kind, rest, None
+    model, colon, universe = rest.rpartition(":")
+    return (kind, model, universe) if colon and model and universe else (kind, rest, None)
 
 
 def auto_scales(size: int, coarsest: int = COARSEST) -> tuple[int, ...]:
