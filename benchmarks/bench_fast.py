@@ -12,7 +12,12 @@
   exactly what the ImageNet one costs;
 * memory: peak resident memory of a fresh process that loads the network and stylises one frame of the
   largest size, and how much of it the frame added (peak RSS after minus RSS before);
-* ``--quality``: the fast network against Gatys optimisation on a held-out photo (see :func:`quality_rows`).
+* ``--quality``: the fast network against Gatys optimisation on a held-out photo (see :func:`quality_rows`);
+* ``--distill``: a student (``--student``, default the real-time ``16x3s``) distilled from a teacher
+  (``--teacher`` model file, else a random 32x5 network with varied per-universe (γ, β)) for
+  ``--distill-steps`` steps on scikit-image photos: its style and content losses against the teacher's on a
+  held-out photo, the pixel difference, torch against its ONNX export, and the side by side image
+  ``--sheet`` (see :func:`distill_rows`).
 
     python benchmarks/bench_fast.py [--sizes 256 512 1024] [--repeats 5] [--train-steps 3] [--quality]
     python benchmarks/bench_fast.py --device cuda      # adds a 1920x1080 row and names the card
@@ -283,6 +288,81 @@ def quality_rows(steps: int, size: int, gatys_steps: int) -> list[list[str]]:
     return rows
 
 
+def random_teacher() -> FastModel:
+    """A 32x5 network whose per-universe (γ, β) differ, standing in for a trained one (no weights here)."""
+    from styleverse.fast.model import CondInstanceNorm
+
+    model = make_model("32x5")
+    with torch.no_grad():
+        for m in model.net.modules():
+            if isinstance(m, CondInstanceNorm):
+                m.gamma.add_(torch.randn_like(m.gamma) * 0.5)
+                m.beta.add_(torch.randn_like(m.beta) * 0.5)
+    return model
+
+
+def distill_rows(args: argparse.Namespace) -> list[list[str]]:
+    """Student vs teacher on the held-out ``chelsea`` (``--distill-size`` px) for two universes: the stylize
+    objective's style and content terms (random VGG19 of 1/4 width, float32; the style target of a universe is
+    the mean Gram of the teacher's outputs on the training photos), mean absolute pixel difference to the
+    teacher, and the student's ONNX export against its torch output. Writes the side-by-side ``--sheet``."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    from styleverse.fast.distill import DistillConfig, compare, distill_fast
+    from styleverse.fast.export import export_onnx
+    from styleverse.fast.model import load_model, save_model
+    from styleverse.io.images import pil_to_tensor, resize_longest, tensor_to_pil
+    from styleverse.nn.features import build_model
+    from styleverse.plots import contact_sheet
+    from styleverse.styles.targets import StyleSet, image_grams, weighted_mean
+    from styleverse.transfer.optimize import StyleTransfer, TransferConfig
+
+    tmp, size = Path(tempfile.mkdtemp(prefix="bench-distill-")), args.distill_size
+    (tmp / "photos").mkdir()
+    for name in TRAIN_PHOTOS:
+        Image.fromarray(np.asarray(getattr(skimage.data, name)())).convert("RGB").save(tmp / "photos" / f"{name}.png")
+    teacher = load_model(args.teacher) if args.teacher else random_teacher()
+    teacher_path = args.teacher or str(save_model(teacher, tmp / "teacher.safetensors"))
+    spec = parse_variant(args.student)
+    cfg = DistillConfig(
+        teacher_path, (str(tmp / "photos"),), str(tmp / "student.safetensors"), spec.width, spec.blocks,
+        spec.separable, size=size, steps=args.distill_steps, checkpoint_every=0, device="cpu",
+    )  # fmt: skip
+    started = time.perf_counter()
+    student = distill_fast(cfg).model
+    train_s = time.perf_counter() - started
+    photo = pad_to_multiple(pil_to_tensor(resize_longest(Image.fromarray(skimage.data.chelsea()), size)), 4)[0]
+    feats, _ = build_model("random", width=0.25)
+    gatys = StyleTransfer(feats, TransferConfig(scales=(size,), precision="fp32", device="cpu"))
+    train = [pad_to_multiple(pil_to_tensor(resize_longest(Image.open(p), size)), 4)[0]
+             for p in sorted((tmp / "photos").iterdir())]  # fmt: skip
+    eye, cpu = torch.eye(len(teacher.universes)), torch.device("cpu")
+    with torch.no_grad():
+        targets = [
+            StyleSet([], extra=[(weighted_mean((image_grams(feats, teacher.net(x, eye[i]), cpu, "fp32"), 1.0)
+                                               for x in train), 1.0)])
+            for i in range(2)
+        ]  # fmt: skip
+    gaps = compare(teacher, student, [photo], lambda y, x, i: gatys.measure(y, x, targets[i]))[:2]
+    onnx = open_stylizer(StylizerSpec(str(export_onnx(student, tmp / "student.onnx")), mix=student.universes[0]))
+    torch_out = FastStylizer(student, mix=student.universes[0], precision="fp32")(photo)
+    onnx_diff = float((onnx(photo) - torch_out).abs().max())
+    with torch.no_grad():
+        t_out, s_out = teacher.net(photo, eye[0]), student.net(photo, eye[0])
+    tiles = [photo, t_out, s_out, onnx(photo), ((t_out - s_out).abs() * 4).clamp(0, 1)]
+    labels = ["photo", f"teacher {'model' if args.teacher else 'random 32x5'}", f"student {args.student} (torch)",
+              f"student {args.student} (onnx)", "|teacher - student| x4"]  # fmt: skip
+    if args.sheet:
+        contact_sheet([tensor_to_pil(t[0]) for t in tiles], labels, args.sheet, cols=len(tiles), thumb=size)
+    return [[
+        g.universe, f"{g.style[0]:.3g}", f"{g.style[1]:.3g}", f"{g.style[1] / g.style[0] - 1:+.0%}",
+        f"{g.content[0]:.3g}", f"{g.content[1]:.3g}", f"{g.content[1] / g.content[0] - 1:+.0%}", f"{g.pixel:.3f}",
+        f"{onnx_diff:.1e}", f"{train_s:.0f}",
+    ] for g in gaps]  # fmt: skip
+
+
 def table(title: str, header: list[str], rows: list[list[str]]) -> Table:
     t = Table(title=title)
     for i, h in enumerate(header):
@@ -310,6 +390,12 @@ def main() -> None:
         help="networks WxB[s]: width W, B residual blocks, s = depthwise-separable (Johnson: 32x5)",
     )  # fmt: skip
     ap.add_argument("--int8", action="store_true", help="also time the ONNX file quantised to int8")
+    ap.add_argument("--distill", action="store_true", help="also distil a student and measure its gap")
+    ap.add_argument("--teacher", help="--distill: a trained fast model (default: a random 32x5 network)")
+    ap.add_argument("--student", default="16x3s", help="--distill: the student network WxB[s]")
+    ap.add_argument("--distill-steps", type=int, default=500, help="--distill: training steps")
+    ap.add_argument("--distill-size", type=int, default=128, help="--distill: crop and held-out photo size")
+    ap.add_argument("--sheet", default="docs/fast_distill.png", help="--distill: the side-by-side image ('' none)")
     ap.add_argument("--memory-worker", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.getLogger("styleverse").setLevel(logging.ERROR)
@@ -335,6 +421,11 @@ def main() -> None:
     )
     if not args.skip_speed:
         speed(args, console, cuda, bf16, onnx)
+    if args.distill:
+        head = ["universe", "style: teacher", "style: student", "gap", "content: teacher", "content: student",
+                "gap", "pixel |diff|", "onnx vs torch max", "train s"]  # fmt: skip
+        title = f"student {args.student} distilled {args.distill_steps} steps vs its teacher, held-out photo"
+        console.print(table(title, head, distill_rows(args)))
     if args.quality:
         head = ["universe", "style: photo", "style: fast", "style: Gatys", "fast/Gatys", "content: fast",
                 "content: Gatys", "fast/Gatys", "train s / Gatys s"]  # fmt: skip
