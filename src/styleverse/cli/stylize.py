@@ -71,7 +71,7 @@ def _add_optimisation_args(p: Parser) -> None:
         "--quality", choices=tuple(QUALITY), default="balanced",
         help="draft (at most 50 steps per scale, looser convergence), balanced (the defaults) or best (then a "
         f"float32 polish at full size). Time at 512 px on a 2-core bf16 CPU: {levels}. --steps or --tol set "
-        "to other values than their defaults win (default: balanced)",
+        "to other values than their defaults win",
     )  # fmt: skip
     p.add_argument("--size", type=positive_int, default=D.size, help="longest side of the output in pixels")
     p.add_argument(

@@ -139,7 +139,7 @@ QUALITY: dict[str, dict[str, Any]] = {
     "balanced": {},
     "best": {"tol": 5e-3, "polish": True},
 }
-QUALITY_SECONDS = {"draft": "at most ~80 s", "balanced": "~2 min", "best": "~8 min"}  # 512 px, see above
+QUALITY_SECONDS = {"draft": "at most ~80 s", "balanced": "~2 min", "best": "up to ~8 min"}  # 512 px, see above
 
 
 def with_quality(config: TransferConfig, quality: str, keep: Collection[str] = ()) -> TransferConfig:
