@@ -302,7 +302,7 @@ def random_teacher() -> FastModel:
 
 
 def distill_rows(args: argparse.Namespace) -> list[list[str]]:
-    """Student vs teacher on the held-out ``chelsea`` (``--distill-size`` px) for two universes: the stylize
+    """Student vs teacher on the held-out ``chelsea`` (``--distill-size`` px) per universe: the stylize
     objective's style and content terms (random VGG19 of 1/4 width, float32; the style target of a universe is
     the mean Gram of the teacher's outputs on the training photos), mean absolute pixel difference to the
     teacher, and the student's ONNX export against its torch output. Writes the side-by-side ``--sheet``."""
@@ -343,9 +343,9 @@ def distill_rows(args: argparse.Namespace) -> list[list[str]]:
         targets = [
             StyleSet([], extra=[(weighted_mean((image_grams(feats, teacher.net(x, eye[i]), cpu, "fp32"), 1.0)
                                                for x in train), 1.0)])
-            for i in range(2)
+            for i in range(len(teacher.universes))
         ]  # fmt: skip
-    gaps = compare(teacher, student, [photo], lambda y, x, i: gatys.measure(y, x, targets[i]))[:2]
+    gaps = compare(teacher, student, [photo], lambda y, x, i: gatys.measure(y, x, targets[i]))
     onnx = open_stylizer(StylizerSpec(str(export_onnx(student, tmp / "student.onnx")), mix=student.universes[0]))
     torch_out = FastStylizer(student, mix=student.universes[0], precision="fp32")(photo)
     onnx_diff = float((onnx(photo) - torch_out).abs().max())
