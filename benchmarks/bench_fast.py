@@ -1,16 +1,23 @@
 """Feed-forward stylisation: inference frames/s, training images/s, peak memory, and quality against Gatys.
 
-* inference: the transform network (default Johnson's width 32 and 5 residual blocks; ``--width``/``--blocks``
-  for lighter ones; 4 universes) on square frames of 256, 512 and 1024 px through :class:`FastStylizer` in
-  float32 and bf16 (a bfloat16 copy in channels_last; only where the CPU runs bf16 natively, unless
-  ``--force-bf16``), and the exported ONNX file through onnxruntime; median of ``--repeats`` calls after a
+* inference: each ``--variants`` of the transform network (``WxB``: width W, B residual blocks, ``s`` for
+  depthwise-separable blocks; default Johnson's ``32x5`` and the real-time ``16x3s``; 4 universes) on square
+  frames of 256, 512 and 1024 px through :class:`FastStylizer` in float32 and bf16 (a bfloat16 copy in
+  channels_last; only where the CPU runs bf16 natively, unless ``--force-bf16``), and the exported ONNX file
+  through onnxruntime (its session settings: :func:`styleverse.fast.export.session_options`); ``--int8`` adds
+  the ONNX file quantised by onnxruntime (dynamic and static QDQ). Median of ``--repeats`` calls after a
   warm-up;
 * training: ``fast train`` steps (transform network + VGG19 loss network up to relu5_1 + backward + Adam) at
   256 px, batch 4, float32 and bf16 autocast, images/s; the VGG is a random full-width one, which costs
   exactly what the ImageNet one costs;
 * memory: peak resident memory of a fresh process that loads the network and stylises one frame of the
   largest size, and how much of it the frame added (peak RSS after minus RSS before);
-* ``--quality``: the fast network against Gatys optimisation on a held-out photo (see :func:`quality_rows`).
+* ``--quality``: the fast network against Gatys optimisation on a held-out photo (see :func:`quality_rows`);
+* ``--distill``: a student (``--student``, default the real-time ``16x3s``) distilled from a teacher
+  (``--teacher`` model file, else a random 32x5 network with varied per-universe (γ, β)) for
+  ``--distill-steps`` steps on scikit-image photos: its style and content losses against the teacher's on a
+  held-out photo, the pixel difference, torch against its ONNX export, and the side by side image
+  ``--sheet`` (see :func:`distill_rows`).
 
     python benchmarks/bench_fast.py [--sizes 256 512 1024] [--repeats 5] [--train-steps 3] [--quality]
     python benchmarks/bench_fast.py --device cuda      # adds a 1920x1080 row and names the card
@@ -42,9 +49,44 @@ from styleverse.io.images import pad_to_multiple
 UNIVERSES = ("gwen", "miles", "punk", "earth-42")
 
 
-def make_model(width: int = 32, blocks: int = 5) -> FastModel:
+def parse_variant(v: str) -> FastSpec:
+    """``32x5`` -> width 32, 5 blocks; ``16x3s`` -> width 16, 3 depthwise-separable blocks."""
+    width, _, blocks = v.rstrip("s").partition("x")
+    return FastSpec(UNIVERSES, int(width), int(blocks), v.endswith("s"))
+
+
+def make_model(variant: str = "32x5") -> FastModel:
     torch.manual_seed(0)
-    return FastModel(TransformNet(FastSpec(UNIVERSES, width, blocks)).eval())
+    return FastModel(TransformNet(parse_variant(variant)).eval())
+
+
+def quantised(path: Path, how: str) -> Path:
+    """The ONNX file quantised to int8 by onnxruntime: ``dynamic`` or ``static`` (QDQ, calibrated on 4 random
+    128-px images)."""
+    import numpy as np
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    out = path.with_name(f"{path.stem}.{how}.onnx")
+    if how == "dynamic":
+        quantize_dynamic(str(path), str(out), weight_type=QuantType.QUInt8)
+        return out
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            rng = np.random.default_rng(0)
+            self.feeds = iter([{"image": rng.random((1, 3, 128, 128), dtype=np.float32)} for _ in range(4)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.feeds, None)
+
+    quantize_static(str(path), str(out), Reader(), quant_format=QuantFormat.QDQ, weight_type=QuantType.QInt8)
+    return out
 
 
 def timed(fn, frame: torch.Tensor, repeats: int, device: torch.device) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -68,9 +110,9 @@ def timed(fn, frame: torch.Tensor, repeats: int, device: torch.device) -> tuple[
 
 
 def inference_rows(
-    sizes: list[tuple[int, int]], repeats: int, device: str, bf16: bool, onnx: bool, width: int, blocks: int
+    sizes: list[tuple[int, int]], repeats: int, device: str, bf16: bool, onnx: bool, variant: str, int8: bool
 ) -> list[list[str]]:
-    model = make_model(width, blocks)
+    model = make_model(variant)
     stylizers: dict[str, object] = {"fp32": FastStylizer(model, mix="miles", device=device, precision="fp32")}
     if bf16:
         stylizers["bf16"] = FastStylizer(model, mix="miles", device=device, precision="bf16")
@@ -80,6 +122,9 @@ def inference_rows(
 
         path = export_onnx(model, Path(tmp.name) / "m.onnx")
         stylizers["onnxruntime"] = open_stylizer(StylizerSpec(str(path), mix="miles"))
+        baked = export_onnx(model, Path(tmp.name) / "baked.onnx", mix="miles")
+        for how in ("dynamic", "static") if int8 else ():
+            stylizers[f"onnx int8 {how}"] = open_stylizer(str(quantised(baked, how)))
     dev = torch.device(device if device != "auto" else "cpu")
     rows = []
     for h, w in sizes:
@@ -87,10 +132,10 @@ def inference_rows(
         if dev.type == "cuda":
             frame = frame.to(dev)
         for name, s in stylizers.items():
-            if name == "onnxruntime" and dev.type == "cuda":
+            if name.startswith("onnx") and dev.type == "cuda":
                 continue
-            sec, cpu = timed(s, frame if name != "onnxruntime" else frame.cpu(), repeats, dev)  # type: ignore[arg-type]
-            rows.append([f"{w}x{h}", name, f"{1 / sec:.2f}", f"{1000 * sec:.0f}", f"{cpu:.2f}"])
+            sec, cpu = timed(s, frame if not name.startswith("onnx") else frame.cpu(), repeats, dev)  # type: ignore[arg-type]
+            rows.append([variant, f"{w}x{h}", name, f"{1 / sec:.2f}", f"{1000 * sec:.0f}", f"{cpu:.2f}"])
     tmp.cleanup()
     return rows
 
@@ -147,9 +192,9 @@ def _status_mb(key: str) -> float:
     return float("nan")
 
 
-def memory_worker(kind: str, size: int, width: int, blocks: int) -> None:
+def memory_worker(kind: str, size: int, variant: str) -> None:
     """Child process: load, stylise one ``size`` frame, print peak RSS and the RSS before the frame (MB)."""
-    model = make_model(width, blocks)
+    model = make_model(variant)
     if kind == "onnxruntime":
         from styleverse.fast.export import export_onnx
 
@@ -164,20 +209,10 @@ def memory_worker(kind: str, size: int, width: int, blocks: int) -> None:
     print(json.dumps({"peak": peak, "before": before}))
 
 
-def memory_rows(kinds: list[str], size: int, width: int, blocks: int) -> list[list[str]]:
+def memory_rows(kinds: list[str], size: int, variant: str) -> list[list[str]]:
     rows = []
     for kind in kinds:
-        cmd = [
-            sys.executable,
-            __file__,
-            "--memory-worker",
-            kind,
-            str(size),
-            "--width",
-            str(width),
-            "--blocks",
-            str(blocks),
-        ]
+        cmd = [sys.executable, __file__, "--memory-worker", kind, str(size), "--variants", variant]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         m = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append([f"{size}x{size}", kind, f"{m['peak']:.0f}", f"{m['peak'] - m['before']:.0f}"])
@@ -253,6 +288,81 @@ def quality_rows(steps: int, size: int, gatys_steps: int) -> list[list[str]]:
     return rows
 
 
+def random_teacher() -> FastModel:
+    """A 32x5 network whose per-universe (γ, β) differ, standing in for a trained one (no weights here)."""
+    from styleverse.fast.model import CondInstanceNorm
+
+    model = make_model("32x5")
+    with torch.no_grad():
+        for m in model.net.modules():
+            if isinstance(m, CondInstanceNorm):
+                m.gamma.add_(torch.randn_like(m.gamma) * 0.5)
+                m.beta.add_(torch.randn_like(m.beta) * 0.5)
+    return model
+
+
+def distill_rows(args: argparse.Namespace) -> list[list[str]]:
+    """Student vs teacher on the held-out ``chelsea`` (``--distill-size`` px) per universe: the stylize
+    objective's style and content terms (random VGG19 of 1/4 width, float32; the style target of a universe is
+    the mean Gram of the teacher's outputs on the training photos), mean absolute pixel difference to the
+    teacher, and the student's ONNX export against its torch output. Writes the side-by-side ``--sheet``."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    from styleverse.fast.distill import DistillConfig, compare, distill_fast
+    from styleverse.fast.export import export_onnx
+    from styleverse.fast.model import load_model, save_model
+    from styleverse.io.images import pil_to_tensor, resize_longest, tensor_to_pil
+    from styleverse.nn.features import build_model
+    from styleverse.plots import contact_sheet
+    from styleverse.styles.targets import StyleSet, image_grams, weighted_mean
+    from styleverse.transfer.optimize import StyleTransfer, TransferConfig
+
+    tmp, size = Path(tempfile.mkdtemp(prefix="bench-distill-")), args.distill_size
+    (tmp / "photos").mkdir()
+    for name in TRAIN_PHOTOS:
+        Image.fromarray(np.asarray(getattr(skimage.data, name)())).convert("RGB").save(tmp / "photos" / f"{name}.png")
+    teacher = load_model(args.teacher) if args.teacher else random_teacher()
+    teacher_path = args.teacher or str(save_model(teacher, tmp / "teacher.safetensors"))
+    spec = parse_variant(args.student)
+    cfg = DistillConfig(
+        teacher_path, (str(tmp / "photos"),), str(tmp / "student.safetensors"), spec.width, spec.blocks,
+        spec.separable, size=size, steps=args.distill_steps, checkpoint_every=0, device="cpu",
+    )  # fmt: skip
+    started = time.perf_counter()
+    student = distill_fast(cfg).model
+    train_s = time.perf_counter() - started
+    photo = pad_to_multiple(pil_to_tensor(resize_longest(Image.fromarray(skimage.data.chelsea()), size)), 4)[0]
+    feats, _ = build_model("random", width=0.25)
+    gatys = StyleTransfer(feats, TransferConfig(scales=(size,), precision="fp32", device="cpu"))
+    train = [pad_to_multiple(pil_to_tensor(resize_longest(Image.open(p), size)), 4)[0]
+             for p in sorted((tmp / "photos").iterdir())]  # fmt: skip
+    eye, cpu = torch.eye(len(teacher.universes)), torch.device("cpu")
+    with torch.no_grad():
+        targets = [
+            StyleSet([], extra=[(weighted_mean((image_grams(feats, teacher.net(x, eye[i]), cpu, "fp32"), 1.0)
+                                               for x in train), 1.0)])
+            for i in range(len(teacher.universes))
+        ]  # fmt: skip
+    gaps = compare(teacher, student, [photo], lambda y, x, i: gatys.measure(y, x, targets[i]))
+    onnx = open_stylizer(StylizerSpec(str(export_onnx(student, tmp / "student.onnx")), mix=student.universes[0]))
+    torch_out = FastStylizer(student, mix=student.universes[0], precision="fp32")(photo)
+    onnx_diff = float((onnx(photo) - torch_out).abs().max())
+    with torch.no_grad():
+        t_out, s_out = teacher.net(photo, eye[0]), student.net(photo, eye[0])
+    tiles = [photo, t_out, s_out, onnx(photo), ((t_out - s_out).abs() * 4).clamp(0, 1)]
+    labels = ["photo", f"teacher {'model' if args.teacher else 'random 32x5'}", f"student {args.student} (torch)",
+              f"student {args.student} (onnx)", "|teacher - student| x4"]  # fmt: skip
+    if args.sheet:
+        contact_sheet([tensor_to_pil(t[0]) for t in tiles], labels, args.sheet, cols=len(tiles), thumb=size)
+    return [[
+        g.universe, f"{g.style[0]:.3g}", f"{g.style[1]:.3g}", f"{g.style[1] / g.style[0] - 1:+.0%}",
+        f"{g.content[0]:.3g}", f"{g.content[1]:.3g}", f"{g.content[1] / g.content[0] - 1:+.0%}", f"{g.pixel:.3f}",
+        f"{onnx_diff:.1e}", f"{train_s:.0f}",
+    ] for g in gaps]  # fmt: skip
+
+
 def table(title: str, header: list[str], rows: list[list[str]]) -> Table:
     t = Table(title=title)
     for i, h in enumerate(header):
@@ -275,15 +385,24 @@ def main() -> None:
     ap.add_argument("--quality-steps", type=int, default=300, help="fast train steps for --quality")
     ap.add_argument("--quality-size", type=int, default=64, help="image size for --quality")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
-    ap.add_argument("--width", type=int, default=32, help="transform network width (Johnson: 32)")
-    ap.add_argument("--blocks", type=int, default=5, help="residual blocks (Johnson: 5)")
+    ap.add_argument(
+        "--variants", nargs="+", default=["32x5", "16x3s"],
+        help="networks WxB[s]: width W, B residual blocks, s = depthwise-separable (Johnson: 32x5)",
+    )  # fmt: skip
+    ap.add_argument("--int8", action="store_true", help="also time the ONNX file quantised to int8")
+    ap.add_argument("--distill", action="store_true", help="also distil a student and measure its gap")
+    ap.add_argument("--teacher", help="--distill: a trained fast model (default: a random 32x5 network)")
+    ap.add_argument("--student", default="16x3s", help="--distill: the student network WxB[s]")
+    ap.add_argument("--distill-steps", type=int, default=500, help="--distill: training steps")
+    ap.add_argument("--distill-size", type=int, default=128, help="--distill: crop and held-out photo size")
+    ap.add_argument("--sheet", default="docs/fast_distill.png", help="--distill: the side-by-side image ('' none)")
     ap.add_argument("--memory-worker", nargs=2, metavar=("KIND", "SIZE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.getLogger("styleverse").setLevel(logging.ERROR)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_worker:
-        memory_worker(args.memory_worker[0], int(args.memory_worker[1]), args.width, args.blocks)
+        memory_worker(args.memory_worker[0], int(args.memory_worker[1]), args.variants[0])
         return
     cuda = args.device == "cuda"
     bf16 = args.force_bf16 or (torch.cuda.is_bf16_supported() if cuda else cpu_has_native_bf16())
@@ -302,6 +421,11 @@ def main() -> None:
     )
     if not args.skip_speed:
         speed(args, console, cuda, bf16, onnx)
+    if args.distill:
+        head = ["universe", "style: teacher", "style: student", "gap", "content: teacher", "content: student",
+                "gap", "pixel |diff|", "onnx vs torch max", "train s"]  # fmt: skip
+        title = f"student {args.student} distilled {args.distill_steps} steps vs its teacher, held-out photo"
+        console.print(table(title, head, distill_rows(args)))
     if args.quality:
         head = ["universe", "style: photo", "style: fast", "style: Gatys", "fast/Gatys", "content: fast",
                 "content: Gatys", "fast/Gatys", "train s / Gatys s"]  # fmt: skip
@@ -313,9 +437,12 @@ def main() -> None:
 def speed(args: argparse.Namespace, console: Console, cuda: bool, bf16: bool, onnx: bool) -> None:
     """The inference, training and memory tables."""
     sizes = [(s, s) for s in args.sizes] + ([(1080, 1920)] if cuda else [])
-    rows = inference_rows(sizes, args.repeats, args.device, bf16, onnx and not cuda, args.width, args.blocks)
-    title = f"inference (width {args.width}, {args.blocks} blocks)"
-    console.print(table(title, ["frame", "runtime", "frames/s", "ms/frame", "CPU s/frame"], rows))
+    rows = [
+        row for v in args.variants
+        for row in inference_rows(sizes, args.repeats, args.device, bf16, onnx and not cuda, v, args.int8)
+    ]  # fmt: skip
+    title = f"inference (4 universes), {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}"
+    console.print(table(title, ["network", "frame", "runtime", "frames/s", "ms/frame", "CPU s/frame"], rows))
     if not args.skip_train:
         precisions = ["fp32", "bf16"] if bf16 else ["fp32"]
         rows = training_rows(args.train_steps, args.device, precisions)
@@ -324,7 +451,7 @@ def speed(args: argparse.Namespace, console: Console, cuda: bool, bf16: bool, on
         )
     if not cuda:
         kinds = ["fp32", *(["bf16"] if bf16 else []), *(["onnxruntime"] if onnx else [])]
-        rows = memory_rows(kinds, max(args.sizes), args.width, args.blocks)
+        rows = memory_rows(kinds, max(args.sizes), args.variants[0])
         head = ["frame", "runtime", "peak RSS MB", "added by the frame MB"]
         console.print(table("peak memory of one process", head, rows))
 

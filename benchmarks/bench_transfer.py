@@ -16,6 +16,12 @@ Four tables (``--tables``):
   style and content losses before weighting, SSIM of the luminance against the photo, steps and why each
   stopped. The style loss should fall as the weight rises and every result should have moved; the results
   side by side go to ``--sheet`` (default ``docs/style_weights.png``) to look at.
+- **warm**: warm start (``stylize --init fast:MODEL``). The bar is the saved-image loss of a default run from
+  the photo; then the same defaults start from a fast network's result on the photo (``--warm-model``, or a
+  network trained here for ``--warm-train-steps`` steps towards the same two styles, one universe, on
+  scikit-image photos other than the content, with the same VGG) and the table gives the wall-clock at which a
+  finest-scale checkpoint first reached the bar, network pass included, against the default's. The aim is a
+  third of the time or less.
 - **memory**: peak resident memory of one default L-BFGS step at ``--memory-sizes`` (a fresh process each,
   so peaks do not mix); a size whose estimate exceeds the free memory is skipped.
 
@@ -37,8 +43,10 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -190,6 +198,7 @@ def timed_run(
     variant: str = "",
     bar: float | None = None,
     unbounded: bool = False,
+    init: torch.Tensor | None = None,
 ) -> tuple[Any, Any]:
     """One run with checkpoints; a variant stops as soon as a checkpoint reaches ``bar``; ``unbounded`` runs the
     old L-BFGS on unbounded pixels."""
@@ -203,7 +212,7 @@ def timed_run(
         engine.optimizer_type = Unbounded
     cp = Checkpoints(engine, content, styles, size)
     done = (lambda: cp.reached(bar) is not None) if variant and bar is not None else None
-    res = engine.run(content, styles, callback=cp, stop=done)  # type: ignore[arg-type]
+    res = engine.run(content, styles, init=init, callback=cp, stop=done)  # type: ignore[arg-type]
     res.seconds -= cp.spent
     res.precision = "+".join(dict.fromkeys(s["precision"] for s in res.scales))  # a variant's finest may differ
     return res, cp
@@ -252,6 +261,71 @@ def quality_table(args: argparse.Namespace, backbone: str) -> None:
                 f"step {near[0]}, {near[1]:.1f} s" if near else "-", f"step {hit[0]}, {hit[1]:.1f} s" if hit else "-",
             )  # fmt: skip
         console.print(f"[dim]{json.dumps(rows[-len(runs) :])}")
+    console.print(table)
+
+
+# ---- warm start ----------------------------------------------------------------------------------------------
+
+WARM_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
+
+
+def warm_network(args: argparse.Namespace, backbone: str, tmp: Path) -> tuple[Any, float]:
+    """The fast network to start from and the seconds spent training it (0 for ``--warm-model``)."""
+    from styleverse.fast.model import load_model
+    from styleverse.fast.train import FastTrainConfig, train_fast
+    from styleverse.nn.features import FeatureSpec
+
+    if args.warm_model:
+        return load_model(args.warm_model), 0.0
+    (tmp / "photos").mkdir()
+    (tmp / "style").mkdir()
+    for name in WARM_PHOTOS:
+        if name != args.photo:
+            content_photo(name).save(tmp / "photos" / f"{name}.png")
+    for name in Samples().names:
+        sample_style(name, 256).save(tmp / "style" / f"{name}.png")
+    cfg = FastTrainConfig(
+        content=(str(tmp / "photos"),), output=str(tmp / "warm.safetensors"), styles=(str(tmp / "style"),),
+        size=args.warm_train_size, steps=args.warm_train_steps, features=FeatureSpec(backbone=backbone),
+        device=args.device, checkpoint_every=0,
+    )  # fmt: skip
+    started = time.perf_counter()
+    model = train_fast(cfg).model
+    return model, time.perf_counter() - started
+
+
+def warm_table(args: argparse.Namespace, backbone: str) -> None:
+    from styleverse.fast.apply import FastStylizer
+
+    table = Table(title=f"warm start from a fast network vs from the photo, time to the default's saved-image loss, "
+                  f"VGG19 ({backbone}), {torch.get_num_threads()} threads")  # fmt: skip
+    for col in ("size", "start", "steps", "seconds", "saved loss", "vs bar", "bar at", "time vs default"):
+        table.add_column(col, justify="right")
+    model, _ = build_model(backbone)
+    styles = Samples()
+    with tempfile.TemporaryDirectory() as tmp:
+        net, train_s = warm_network(args, backbone, Path(tmp))
+    stylizer = FastStylizer(net, device=args.device)
+    console.print(f"[dim]warm network: {net.net.spec}, trained {train_s:.0f} s, {load()}")
+    for size in args.sizes:
+        content = pil_to_tensor(resize_longest(content_photo(args.photo), size))
+        every = TransferConfig(size=size, device=args.device, save_every=args.every)
+        base, cp = timed_run(every, model, content, styles, size)
+        bar = base.final_losses["total"]
+        started = time.perf_counter()
+        init = stylizer(content)
+        net_s = time.perf_counter() - started
+        warm, wcp = timed_run(every, model, content, styles, size, init=init)
+        base_at = base.seconds
+        for name, res, c, extra in (("photo", base, cp, 0.0), ("fast network", warm, wcp, net_s)):
+            hit = c.reached(bar)
+            at = None if hit is None else (hit[0], hit[1] + extra)
+            table.add_row(
+                str(size), name, "+".join(str(s["steps"]) for s in res.scales), f"{res.seconds + extra:.1f}",
+                f"{res.final_losses['total']:.4g}", f"{res.final_losses['total'] / bar - 1:+.1%}",
+                f"step {at[0]}, {at[1]:.1f} s" if at else "-", f"{at[1] / base_at:.2f}x" if at else "-",
+            )  # fmt: skip
+        console.print(f"[dim]{size} px done, {load()}")
     console.print(table)
 
 
@@ -357,8 +431,12 @@ def contact_sheet(images: list[tuple[torch.Tensor, str]], path: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
-        "--tables", nargs="+", default=["step", "quality", "memory"], choices=["step", "quality", "memory", "weights"]
-    )
+        "--tables", nargs="+", default=["step", "quality", "memory"],
+        choices=["step", "quality", "memory", "weights", "warm"],
+    )  # fmt: skip
+    ap.add_argument("--warm-model", help="warm table: a trained fast model to start from (default: train one)")
+    ap.add_argument("--warm-train-steps", type=int, default=1000, help="warm table: fast train steps")
+    ap.add_argument("--warm-train-size", type=int, default=256, help="warm table: fast train crop size")
     ap.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
     ap.add_argument("--baseline-steps", nargs="+", type=int, default=None, help="per size (default 300 each)")
     ap.add_argument("--step-steps", type=int, default=3, help="steps timed per cell of the step table")
@@ -391,7 +469,8 @@ def main() -> None:
     console.print(f"CPU native bf16 (AMX/AVX512-BF16): {cpu_has_native_bf16()}; torch {torch.__version__}; "
                   f"threads {torch.get_num_threads()}; {load()}")  # fmt: skip
     for name in args.tables:
-        tables = {"step": step_table, "quality": quality_table, "memory": memory_table, "weights": weights_table}
+        tables = {"step": step_table, "quality": quality_table, "memory": memory_table, "weights": weights_table,
+                  "warm": warm_table}  # fmt: skip
         tables[name](args, backbone)
 
 

@@ -15,6 +15,7 @@ from styleverse.fast.export import export_onnx
 from styleverse.fast.model import (
     CondInstanceNorm,
     FastModel,
+    FastSpec,
     load_model,
     mix_weights,
     save_model,
@@ -119,3 +120,21 @@ def test_onnx_matches_torch_with_inputs_and_baked_in(tmp_path: Path) -> None:
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     with pytest.raises(InputError, match="not a readable ONNX model"):
         open_stylizer(tmp_path / "junk.onnx")
+
+
+def test_separable_network_is_smaller_round_trips_and_exports(tmp_path: Path) -> None:
+    """Depthwise-separable residual blocks: fewer weights, the spec survives the file, ONNX matches torch,
+    and a file written before the field existed opens as a plain network."""
+    plain, sep = tiny_fast(UNIVERSES, width=8), tiny_fast(UNIVERSES, width=8, separable=True)
+    count = [sum(p.numel() for p in m.net.res.parameters()) for m in (plain, sep)]
+    assert count[1] < count[0] / 3
+    assert any(isinstance(c, nn.Conv2d) and c.groups > 1 for c in sep.net.modules())
+    back = load_model(save_model(sep, tmp_path / "s.safetensors"))
+    assert back.net.spec.separable and back.net.spec == sep.net.spec
+    frame = torch.rand(1, 3, 36, 44)
+    ref = FastStylizer(sep, mix="punk", precision="fp32")(frame)
+    assert torch.equal(FastStylizer(back, mix="punk", precision="fp32")(frame), ref)
+    onnx = open_stylizer(StylizerSpec(str(export_onnx(sep, tmp_path / "s.onnx")), mix="punk"))
+    assert (onnx(frame) - ref).abs().max() < 1e-3
+    old = {k: v for k, v in plain.net.spec.to_dict().items() if k != "separable"}
+    assert FastSpec.from_dict(old) == plain.net.spec

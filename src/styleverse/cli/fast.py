@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
         description="A Johnson-style transform network with one conditional instance normalisation per universe "
         "(Dumoulin et al. 2017), trained against style banks: stylises a photo in one pass.",
     )
-    add_actions(p, _register_train, _register_apply, _register_export)
+    add_actions(p, _register_train, _register_distill, _register_apply, _register_export)
 
 
 def _register_train(actions: Any) -> None:
@@ -70,6 +70,11 @@ def _register_train(actions: Any) -> None:
     add_field(t, d, "tv_weight", non_negative_float, "total-variation smoothing")
     add_field(t, d, "width", positive_int, "channels of the first layer (Johnson: 32)")
     add_field(t, d, "blocks", non_negative_int, "residual blocks (Johnson: 5)")
+    t.add_argument(
+        "--separable", action="store_true",
+        help="depthwise-separable residual blocks (default: off); with --width 16 --blocks 3 the real-time "
+        "variant, see README 'Real time on a CPU'",
+    )  # fmt: skip
     t.add_argument("--style-layers", nargs="+", default=list(f.style_layers), metavar="LAYER[:W]", help="style layers")
     add_content_layers(t)
     add_encoder_args(
@@ -78,6 +83,34 @@ def _register_train(actions: Any) -> None:
     )  # fmt: skip
     add_training_args(t, d, "model", "save model + state every N steps")
     t.set_defaults(func=cmd_train)
+
+
+def _register_distill(actions: Any) -> None:
+    from styleverse.fast.distill import DistillConfig
+
+    d = defaults(DistillConfig)
+    t: Parser = actions.add_parser(
+        "distill",
+        help="train a small, fast network to reproduce a trained one (for real time on a CPU)",
+        description="Train a student network towards TEACHER's outputs on content photos, every universe of the "
+        "teacher (pixel loss, no VGG: much cheaper than fast train). The default student (width 16, 3 "
+        "depthwise-separable blocks) is the real-time variant of README 'Real time on a CPU'.",
+    )
+    t.add_argument("teacher", metavar="TEACHER", help="a fast model (.safetensors) from fast train")
+    t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="content photos or folders")
+    t.add_argument("-o", "--output", required=True, metavar="STUDENT", help="student model file (.safetensors)")
+    add_field(t, d, "width", positive_int, "channels of the student's first layer")
+    add_field(t, d, "blocks", non_negative_int, "the student's residual blocks")
+    t.add_argument(
+        "--separable", action=argparse.BooleanOptionalAction, default=d["separable"],
+        help="depthwise-separable residual blocks",
+    )  # fmt: skip
+    add_field(t, d, "size", positive_int, "training crop side in pixels")
+    add_field(t, d, "batch_size", positive_int, "photos per step (per process)")
+    add_field(t, d, "steps", positive_int, "optimizer steps")
+    add_field(t, d, "lr", positive_float, "Adam learning rate")
+    add_training_args(t, d, "student", "save student + state every N steps")
+    t.set_defaults(func=cmd_distill)
 
 
 def _register_apply(actions: Any) -> None:
@@ -128,6 +161,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         return f"model: {result.output} (universes: {', '.join(result.model.universes)}; {len(result.history)} steps)"
 
     return train_command(args, "fast train", cfg, train_fast, summary)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from styleverse.fast.distill import DistillConfig, distill_fast
+
+    cfg = DistillConfig(**fields_from(args, DistillConfig, content=tuple(args.content)))
+
+    def summary(result: Any) -> str:
+        s = result.model.net.spec
+        shape = f"width {s.width}, {s.blocks} {'separable ' if s.separable else ''}blocks"
+        return f"student: {result.output} ({shape}; pixel loss {result.history[-1]['pixel']:.3g})"
+
+    return train_command(args, "fast distill", cfg, distill_fast, summary)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:

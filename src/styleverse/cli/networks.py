@@ -31,8 +31,9 @@ def train_command(
             if isinstance(ev, LoopStart):
                 bar.update(task, completed=ev.step, status=f"x{ev.world_size}" + (" resumed" if ev.resumed else ""))
             elif isinstance(ev, StepEnd):
-                lo = ev.losses
-                bar.update(task, completed=ev.step, status=f"style {lo['style']:.3g} content {lo['content']:.3g}")
+                terms: list[str] = [k for k in ("style", "content") if k in ev.losses]
+                terms = terms or [k for k in ev.losses if k != "total"]
+                bar.update(task, completed=ev.step, status=" ".join(f"{k} {ev.losses[k]:.3g}" for k in terms))
             elif isinstance(ev, CheckpointSaved | SampleSaved) and not quiet:
                 bar.update(task, status=f"{type(ev).__name__} at {ev.step}")
 

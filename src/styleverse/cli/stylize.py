@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from styleverse.styles.spec import COLOR_MODES, StyleSpec
-from styleverse.transfer.config import INITS, StepEvent, TransferConfig
+from styleverse.transfer.config import (
+    INITS,
+    QUALITY,
+    QUALITY_SECONDS,
+    StepEvent,
+    TransferConfig,
+    parse_warm,
+    with_quality,
+)
 from styleverse.transfer.job import StylizeJob, run_stylize
 
 from .common import (
@@ -64,7 +72,14 @@ def register(sub: Any) -> None:
 
 
 def _add_optimisation_args(p: Parser) -> None:
-    """--size to --preserve-color: what the optimisation does, scale by scale."""
+    """--quality, --size to --preserve-color: what the optimisation does, scale by scale."""
+    levels = "; ".join(f"{q}: {QUALITY_SECONDS[q]}" for q in QUALITY)
+    p.add_argument(
+        "--quality", choices=tuple(QUALITY), default="balanced",
+        help="draft (at most 50 steps per scale, looser convergence), balanced (the defaults) or best (then a "
+        f"float32 polish at full size). Time at 512 px on a 2-core bf16 CPU: {levels}. --steps or --tol set "
+        "to other values than their defaults win",
+    )  # fmt: skip
     p.add_argument("--size", type=positive_int, default=D.size, help="longest side of the output in pixels")
     p.add_argument(
         "--scales",
@@ -91,7 +106,11 @@ def _add_optimisation_args(p: Parser) -> None:
         "style_scale": "style images are seen at this multiple of the size",
     }  # fmt: skip
     add_gatys_args(p, D, helps)
-    p.add_argument("--init", default=J.init, help=f"starting image: {' | '.join(INITS)} | PATH to an image")
+    p.add_argument(
+        "--init", default=J.init,
+        help=f"starting image: {' | '.join(INITS)} | PATH to an image | fast:MODEL[:UNIVERSE] or adain:DECODER "
+        "(warm start: the network's result, an AdaIN decoder fed these styles)",
+    )  # fmt: skip
     p.add_argument(
         "--preserve-color", choices=COLOR_MODES, default=S.preserve_color,
         help="keep the content's colours: transfer luminance only, or match style colours to the content first",
@@ -113,11 +132,16 @@ def _add_output_args(p: Parser) -> None:
 
 def job_from_args(args: argparse.Namespace) -> StylizeJob:
     """The library job the flags describe."""
-    init = args.init if args.init in INITS else "content"
+    from styleverse.fast.warm import warm_stylizer
+
+    init, warm = args.init if args.init in INITS else "content", parse_warm(args.init)
     config = TransferConfig(**fields_from(args, TransferConfig, scales=tuple(args.scales or ()), init=init))
+    config = with_quality(config, args.quality, keep={k for k in ("steps", "tol") if getattr(args, k) != getattr(D, k)})
+    style = style_from_args(args)
     return StylizeJob(
-        content=Path(args.content), output=Path(args.output), style=style_from_args(args), config=config,
+        content=Path(args.content), output=Path(args.output), style=style, config=config,
         features=features_from_args(args), init=args.init, plot=Path(args.plot) if args.plot else None,
+        warm=warm_stylizer(warm, style, args.device, args.precision) if warm else None,
         snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None, overwrite=args.overwrite,
         resume=args.resume,
     )  # fmt: skip

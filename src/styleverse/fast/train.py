@@ -70,6 +70,7 @@ class FastTrainConfig:
     tv_weight: float = 0.0
     width: int = 32
     blocks: int = 5
+    separable: bool = False
     features: FeatureSpec = field(default_factory=FeatureSpec)
     seed: int = 0
     checkpoint_every: int = not_fingerprinted(200)
@@ -245,7 +246,7 @@ def _train(
     features, info = build_features(cfg, banks)
     features = place(features, device, precision).eval().requires_grad_(False)
     universes = load_universes(cfg, banks, features, info, device, precision)
-    spec = FastSpec(tuple(u.name for u in universes), cfg.width, cfg.blocks)
+    spec = FastSpec(tuple(u.name for u in universes), cfg.width, cfg.blocks, cfg.separable)
     torch.manual_seed(cfg.seed)
     net = place(TransformNet(spec), device, precision)
     meta = {

@@ -26,8 +26,9 @@ ImageNet weights could not be had where they were chosen — on a 2-core CPU wit
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -36,8 +37,25 @@ from styleverse.errors import ConfigError
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
+WARM_INITS = ("fast", "adain")  # --init fast:MODEL[:UNIVERSE] | adain:DECODER (styleverse.fast.warm)
+WarmStart = Callable[[torch.Tensor], torch.Tensor]  # content (1,3,H,W) in [0,1] -> the starting image
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 COARSEST = 256  # auto scales halve the size down to this (longest side, px)
+
+
+def parse_warm(init: str) -> tuple[str, str, str | None] | None:
+    """A warm-start ``init``: ``fast:MODEL[:UNIVERSE]`` -> ("fast", MODEL, UNIVERSE or None),
+    ``adain:DECODER`` -> ("adain", DECODER, None); anything else (content, noise, an image path) None. A
+    MODEL whose own name holds a colon is taken whole when that file exists."""
+    kind, colon, rest = init.partition(":")
+    if not colon or kind not in WARM_INITS:
+        return None
+    if not rest:
+        raise ConfigError(f"init {kind}: names no model; write {kind}:MODEL", setting="init")
+    if kind == "adain" or Path(rest).exists():
+        return kind, rest, None
+    model, colon, universe = rest.rpartition(":")
+    return (kind, model, universe) if colon and model and universe else (kind, rest, None)
 
 
 def auto_scales(size: int, coarsest: int = COARSEST) -> tuple[int, ...]:
@@ -60,7 +78,9 @@ class TransferConfig:
     passed to :meth:`StyleTransfer.run`); the history records each weighted term. ``scales`` empty means
     :func:`auto_scales` of ``size``; given, it overrides ``size``. ``steps`` caps the steps *per scale*;
     a scale stops earlier when its best loss improved by less than ``tol`` (relative) over the last
-    ``tol_window`` steps (``tol=0`` runs every step).
+    ``tol_window`` steps (``tol=0`` runs every step). ``polish``: one more pass at the full size in float32
+    after the last scale (bf16 flattens out just above the loss float32 reaches, see the module doc).
+    :data:`QUALITY` names three settings of these fields.
     """
 
     steps: int = 200
@@ -78,11 +98,13 @@ class TransferConfig:
     device: str = "auto"
     tol: float = 8e-3
     tol_window: int = 10
+    polish: bool = False
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        """The sizes actually run (longest side of each scale, coarse to fine)."""
-        return tuple(self.scales) if self.scales else auto_scales(self.size)
+        """The sizes actually run (longest side of each scale, coarse to fine; ``polish`` repeats the last)."""
+        sizes = tuple(self.scales) if self.scales else auto_scales(self.size)
+        return sizes + sizes[-1:] if self.polish else sizes
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the setting that is out of range."""
@@ -106,6 +128,26 @@ class TransferConfig:
     def to_dict(self) -> dict[str, object]:
         """Every field plus the resolved ``sizes`` (for sidecars)."""
         return {**asdict(self), "sizes": list(self.sizes)}
+
+
+# --quality: the fields each level sets (balanced = the defaults). Seconds at 512 px on the 2-core AVX512-BF16
+# CPU, random VGG19, idle machine (bench_transfer.py --tables quality --variants fp32-polish): balanced 119-121 s
+# (+4.3% over the bar of 300 float32 steps), best (the float32 polish) 502 s, reaching the bar; draft caps
+# both scales at 50 steps: at most ~80 s from the per-step times (0.35 s at 256 px, 1.3 s at 512 px).
+QUALITY: dict[str, dict[str, Any]] = {
+    "draft": {"steps": 50, "tol": 2e-2},
+    "balanced": {},
+    "best": {"tol": 5e-3, "polish": True},
+}
+QUALITY_SECONDS = {"draft": "at most ~80 s", "balanced": "~2 min", "best": "up to ~8 min"}  # 512 px, see above
+
+
+def with_quality(config: TransferConfig, quality: str, keep: Collection[str] = ()) -> TransferConfig:
+    """``config`` with the fields :data:`QUALITY` sets for ``quality``, except those named in ``keep`` (set
+    by the user on purpose). One-line :class:`ConfigError` for an unknown level."""
+    if quality not in QUALITY:
+        raise ConfigError(f"quality must be one of {', '.join(QUALITY)}, not '{quality}'", setting="quality")
+    return replace(config, **{k: v for k, v in QUALITY[quality].items() if k not in keep})
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,15 @@ from styleverse.nn.vgg import BackboneInfo
 from styleverse.styles.bank import Bank
 from styleverse.styles.spec import StyleSpec
 from styleverse.styles.targets import StyleSet
-from styleverse.transfer.config import INITS, Callback, SnapshotEvent, TransferConfig, TransferResult
+from styleverse.transfer.config import (
+    INITS,
+    Callback,
+    SnapshotEvent,
+    TransferConfig,
+    TransferResult,
+    WarmStart,
+    parse_warm,
+)
 from styleverse.transfer.optimize import StyleTransfer, scaled_size
 from styleverse.transfer.sidecar import StylizeSidecar
 from styleverse.versions import versions
@@ -68,7 +76,8 @@ class StylizeJob:
     style: StyleSpec = field(default_factory=StyleSpec)
     config: TransferConfig = field(default_factory=TransferConfig)
     features: FeatureSpec = field(default_factory=FeatureSpec)
-    init: str = "content"  # content | noise | path of an image
+    init: str = "content"  # content | noise | path of an image | fast:MODEL[:UNIVERSE] | adain:DECODER
+    warm: WarmStart | None = field(default=None, compare=False, metadata={"fingerprint": False})  # what init names
     plot: Path | None = not_fingerprinted(None)
     snapshot_dir: Path | None = not_fingerprinted(None)  # default: OUT's stem + "_snapshots" (if config.save_every)
     overwrite: bool = not_fingerprinted(False)
@@ -77,7 +86,7 @@ class StylizeJob:
     def settings(self) -> dict[str, Any]:
         """The job as plain JSON values (for the sidecar and the resume fingerprint): the style's and the
         network's settings at the top level, as sidecars have always had them."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("style", "features")}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("style", "features", "warm")}
         d |= {"config": self.config.to_dict(), **self.style.settings(), **self.features.settings()}
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
 
@@ -104,7 +113,8 @@ def output_paths(job: StylizeJob) -> dict[str, Path]:
 
 
 def _inputs(job: StylizeJob, styles: StyleSet) -> list[Path]:
-    init = [] if job.init in INITS else [Path(job.init)]
+    warm = parse_warm(job.init)
+    init = [Path(warm[1])] if warm else [] if job.init in INITS else [Path(job.init)]
     return [Path(job.content), *job.style.inputs(styles), *init, *network_files(job.features.backbone)]
 
 
@@ -277,11 +287,22 @@ def run_stylize(job: StylizeJob, callback: Callback | None = None, stop: Stop = 
         return _run_locked(job, paths, content, styles, bank_weights, callback, stop)
 
 
+def _initial_image(job: StylizeJob, content: torch.Tensor) -> torch.Tensor | None:
+    """The image the optimisation starts from, where ``init`` names one: a network's result on the content
+    (``job.warm``, :func:`styleverse.fast.warm.warm_stylizer`) or an image file; None for content and noise."""
+    if job.warm is not None:
+        with torch.inference_mode():
+            return job.warm(content).float().cpu().clone()
+    if parse_warm(job.init) is not None:
+        raise ConfigError(f"init {job.init}: open the model with styleverse.fast.warm.warm_stylizer", setting="init")
+    return None if job.init in INITS else pil_to_tensor(load_image(job.init))
+
+
 def _run_locked(job: StylizeJob, paths: dict[str, Path], content: torch.Tensor, styles: StyleSet,
                 bank_weights: list[float], callback: Callback | None,
                 stop: Stop = never) -> StylizeOutcome:  # fmt: skip
     cfg = job.config
-    init = None if job.init in INITS else pil_to_tensor(load_image(job.init))
+    init = _initial_image(job, content)
     if job.style.preserve_color == "histogram":
         styles.transform = lambda t: match_histogram(t, content)
     prior = _load_resume(paths["resume"], job, content) if job.resume else None

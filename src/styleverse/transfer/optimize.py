@@ -297,7 +297,8 @@ class StyleTransfer:
             for si in range(first, len(sizes)):
                 if callback:
                     callback(ScaleEvent(si, len(sizes), hw_of[si]))
-                sc = self._scale(si, hw_of[si], self.precision, content, styles, image, cfg.steps)
+                precision = "fp32" if cfg.polish and si == len(sizes) - 1 else self.precision
+                sc = self._scale(si, hw_of[si], precision, content, styles, image, cfg.steps)
                 if si == first and state is not None:
                     self._restore(sc, state)
                 reason = self._steps(sc, run, callback, extra_loss, stop)
