@@ -39,9 +39,13 @@ def test_stylise_streams_progress_snapshots_and_ends_with_the_png_and_sidecar(tm
     assert last.downloads is not None and "Done: 4 steps" in (last.status or "")
     png, side = map(Path, last.downloads)
     assert Image.open(png).size == (32, 24) and png.parent.parent == ctx.workspace.root
-    sidecar = json.loads(side.read_text())
+    assert png.name == "photo-stylised.png"  # named after the photo, not stylized.png every time
+    sidecar = json.loads((png.parent / (png.name + ".json")).read_text())
     assert Path(sidecar["content"]).parent == png.parent  # the job reads its own copy of the photo
     assert sidecar["styles"][0]["path"].startswith(str(png.parent / "styles"))
+    public = json.loads(side.read_text())  # the download: the same settings, no server path in it
+    assert public["content"] == "photo.png" and public["styles"][0]["path"] == "styles/style.png"
+    assert str(ctx.workspace.root) not in side.read_text() and "/tmp" not in side.read_text()
 
 
 def test_stylise_refuses_a_non_image_photo_in_one_line_and_makes_no_folder(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from styleverse.nn.features import FeatureSpec
 
 MB = 1024 * 1024
+THREADS_PER_JOB = 4  # CPUs a job gets by default: fewer jobs at once, each faster (jobs x threads <= CPUs)
 
 
 def cpu_count() -> int:
@@ -59,7 +60,7 @@ class Limits:
 class AppConfig:
     """One app server. ``host`` 127.0.0.1 keeps it on this machine; ``share`` asks Gradio for a public link
     (off unless asked). ``banks``/``models`` are folders whose style banks and real-time models the page
-    offers. ``jobs`` run at once (default one per CPU), each with ``cpus // jobs`` torch threads; the rest wait
+    offers. ``jobs`` run at once (default one per 4 CPUs), each with ``cpus // jobs`` torch threads; the rest wait
     in the queue, which shows them their place. ``backbone`` is the feature network of stylise, video and
     universe jobs (``random`` for trials and tests): :meth:`features` says which one a job uses."""
 
@@ -70,7 +71,7 @@ class AppConfig:
     models: Path | None = None
     share: bool = False
     backbone: str = "imagenet"
-    jobs: int | None = None  # None: one per CPU
+    jobs: int | None = None  # None: one per THREADS_PER_JOB CPUs
     queue_size: int = 32
     device: str = "auto"
     limits: Limits = field(default_factory=Limits)
@@ -84,8 +85,8 @@ class AppConfig:
 
     @property
     def concurrency(self) -> int:
-        """Jobs that run at once."""
-        return self.jobs if self.jobs is not None else cpu_count()
+        """Jobs that run at once: ``jobs``, by default one per :data:`THREADS_PER_JOB` CPUs (at least one)."""
+        return self.jobs if self.jobs is not None else max(1, cpu_count() // THREADS_PER_JOB)
 
     def threads_per_job(self) -> int:
         """torch threads each job gets, so that running jobs together use the CPUs without oversubscribing."""

@@ -85,9 +85,9 @@ def capped_slider(low: float, high: float, default: float, step: float, label: s
 
 def style_pickers(ctx: AppContext, prefix: str, info: str | None = None) -> tuple[gr.Dropdown, gr.File]:
     """The universes (style banks in the server's --banks folder) and the style images a job uses."""
-    universes = gr.Dropdown(
+    universes = ctx.offer(gr.Dropdown(
         ctx.bank_names(), multiselect=True, label="Universes (style banks)", info=info, elem_id=f"{prefix}-universes"
-    )
+    ), ctx.bank_names)  # fmt: skip
     images = gr.File(
         label="Style images", file_count="multiple", file_types=["image"], height=130, elem_id=f"{prefix}-styles"
     )
@@ -107,3 +107,9 @@ def progress_and_status(prefix: str, hint: str) -> tuple[gr.HTML, gr.HTML]:
     progress = gr.HTML(progress_html(0, 1, "idle"), elem_id=f"{prefix}-progress")
     status = gr.HTML(status_html(hint), elem_id=f"{prefix}-status")
     return progress, status
+
+
+def refresh_pickers(ctx: AppContext) -> list[Any]:
+    """Every registered dropdown's choices read again (a model trained or a bank built since the page was
+    made appears; one that went away disappears), keeping what is picked where it is still there."""
+    return [gr.update(choices=fn()) for _, fn in ctx.pickers]

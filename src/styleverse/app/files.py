@@ -15,6 +15,7 @@ holds everything it read and wrote.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -36,6 +37,18 @@ IMAGE_KINDS = "PNG, JPEG, WebP, BMP, TIFF or GIF"
 MAX_LISTED = 500  # files a bank or model folder may offer
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
+_ABSOLUTE = re.compile(r"(?<![\w.~:/-])(?:/[^\s/'\"`<>|]+)+/?")
+
+
+def no_paths(text: str) -> str:
+    """``text`` with every absolute path replaced by its last part (the page never shows where the server
+    keeps files: ``/srv/out/.uploads/ab12/clip.mp4: not a video`` -> ``clip.mp4: not a video``)."""
+
+    def name(m: re.Match[str]) -> str:
+        path = m.group(0).rstrip(":,;.)")
+        return Path(path).name + m.group(0)[len(path) :]
+
+    return _ABSOLUTE.sub(name, text)
 
 
 def safe_name(name: str, fallback: str = "upload") -> str:
@@ -179,3 +192,24 @@ def pick(folder: Path | None, name: str, what: str) -> Path:
     if not p.is_file():
         raise InputError(f"{what} '{name}': no such file in {folder.name}/")
     return p
+
+
+def public_json(path: Path, folder: Path) -> Path:
+    """A copy of the JSON file ``path`` for the browser (``folder/public/NAME``): every absolute path in it
+    made relative to the job's ``folder`` (or cut to its name when outside), so no download shows where the
+    server keeps its files."""
+
+    def scrub(v: object) -> object:
+        if isinstance(v, dict):
+            return {k: scrub(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [scrub(x) for x in v]
+        if isinstance(v, str) and v.startswith("/"):
+            p = Path(v)
+            return p.relative_to(folder).as_posix() if p.is_relative_to(folder) else p.name
+        return no_paths(v) if isinstance(v, str) else v
+
+    out = folder / "public" / path.name
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(scrub(json.loads(path.read_text())), indent=2))
+    return out

@@ -3,7 +3,7 @@
 A job runs in a worker thread of its own; :func:`follow` hands its events to the page's generator in
 batches (whatever arrived since the page last drew, so a slow browser never falls behind a fast job) and
 ends with a :class:`Finished` holding the result or one line of error. Gradio's queue decides how many jobs
-run at once (``AppConfig.concurrency``, one per CPU by default); the rest wait and the page shows their place.
+run at once (``AppConfig.concurrency``, one per four CPUs by default); the rest wait and the page shows their place.
 
 Cancelling: each Run click *arms* a :class:`Ticket` for its session and tab before the job enters the queue,
 and Cancel sets the stop flag of every ticket of that session and tab, so it reaches a job that is running
@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from styleverse.app.files import no_paths
 from styleverse.cancel import StopFlag, Stopped
 from styleverse.errors import StyleverseError
 
@@ -108,10 +109,10 @@ def error_line(e: BaseException, labels: Mapping[str, str] | None = None) -> str
     traceback on the server, where a bug report can find it)."""
     if isinstance(e, StyleverseError):
         text = e.worded(lambda s: f"“{labels[s]}”" if labels and s in labels else None).strip()
-        return text.splitlines()[0] if text else type(e).__name__
+        return no_paths(text.splitlines()[0]) if text else type(e).__name__
     log.error("unexpected error in an app job", exc_info=e)
     first = (str(e).strip().splitlines() or [""])[0][:200]
-    return f"unexpected error ({type(e).__name__}: {first}); the server log has the details"
+    return no_paths(f"unexpected error ({type(e).__name__}: {first}); the server log has the details")
 
 
 def follow(
@@ -125,6 +126,7 @@ def follow(
     q: queue.Queue[Any] = queue.Queue()
 
     def target() -> None:
+        torch.set_num_threads(_THREADS[0])  # kept per thread by some OpenMP builds
         try:
             if ticket.stopped():
                 q.put(Finished(cancelled=True))
@@ -159,6 +161,11 @@ def follow(
         ticket.cancel()  # a no-op for a finished job; stops one whose page went away
 
 
+_THREADS = [torch.get_num_threads()]  # torch threads of each job's worker (configure_threads)
+
+
 def configure_threads(threads: int) -> None:
-    """torch threads per job: jobs that run at once share the CPUs instead of each taking all of them."""
-    torch.set_num_threads(max(1, threads))
+    """torch threads per job: jobs that run at once share the CPUs instead of each taking all of them (set
+    here and again in each job's worker thread, where OpenMP builds keep the setting per thread)."""
+    _THREADS[0] = max(1, threads)
+    torch.set_num_threads(_THREADS[0])

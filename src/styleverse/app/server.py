@@ -36,6 +36,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     import gradio as gr
 
     from styleverse.app import realtime, stylise, universes, video
+    from styleverse.app.controls import refresh_pickers
 
     cfg = ctx.config
     jobs = "1 job" if cfg.concurrency == 1 else f"{cfg.concurrency} jobs"
@@ -51,6 +52,8 @@ def build_app(ctx: AppContext) -> gr.Blocks:
                 video.build(ctx)
             with gr.Tab("Universes", id="universes", elem_id="tab-universes"):
                 universes.build(ctx)
+        pickers = [d for d, _ in ctx.pickers]
+        demo.load(lambda: refresh_pickers(ctx), None, pickers, queue=False)  # lists as they are now
     demo.queue(max_size=cfg.queue_size, default_concurrency_limit=cfg.concurrency)
     return demo
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -28,7 +29,7 @@ from styleverse.app.controls import (
     streamed,
     style_pickers,
 )
-from styleverse.app.files import check_image
+from styleverse.app.files import check_image, public_json
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
 from styleverse.app.views import loss_curve, payload_path, payload_paths, payload_rows, progress_html, status_html
@@ -47,7 +48,8 @@ LABELS = {
     "style_weights": "Weights",
 }
 DEFAULTS = TransferConfig()
-SNAPSHOTS = 10  # intermediate images shown during a run
+SNAPSHOTS = 10  # intermediate images shown during a run (at least)
+LIVE_EVERY = 5  # steps between them at most: the image forms on the page from the first seconds
 PLOT_EVERY = 1.0  # seconds between redraws of the loss curve
 
 
@@ -102,11 +104,11 @@ def prepare(ctx: AppContext, req: Request) -> StylizeJob:
     styles, banks = sources.stage_styles(ctx, checked, folder)
     config = TransferConfig(
         steps=req.steps, size=req.size, style_weight=DEFAULTS.style_weight * req.strength,
-        save_every=max(1, req.steps // SNAPSHOTS), device=ctx.config.device,
+        save_every=max(1, min(req.steps // SNAPSHOTS, LIVE_EVERY)), device=ctx.config.device,
     )  # fmt: skip
     return StylizeJob(
         content=content,
-        output=folder / "stylized.png",
+        output=folder / f"{Path(content.name).stem}-stylised.png",  # downloads named after the photo
         style=StyleSpec(tuple(styles), tuple(banks), checked.weights, preserve_color=req.preserve_color),
         config=config,
         features=ctx.config.features(banks=bool(banks)),  # a bank decides its own network
@@ -182,7 +184,7 @@ def _finished(done: Finished, state: _Progress, job: StylizeJob) -> View:
     outcome: StylizeOutcome = done.result
     res = outcome.result
     steps = len(res.history)
-    image, side = str(outcome.paths["image"]), str(outcome.paths["sidecar"])
+    image, side = str(outcome.paths["image"]), str(public_json(outcome.paths["sidecar"], job.output.parent))
     if res.stop_reason == "stopped":
         text, kind = f"Stopped at step {steps}: the image reached so far is saved.", "info"
     else:
@@ -227,16 +229,16 @@ def build(ctx: AppContext) -> None:
                 color = gr.Radio(
                     list(COLOR_MODES), value="none", label=LABELS["preserve_color"], elem_id="stylise-color"
                 )
+        with gr.Column(scale=1):  # Run, progress and result together at the top: all in view at 1366x768
             go, stop = run_and_cancel("Stylise", "stylise")
-        with gr.Column(scale=1):
             progress, status = progress_and_status(
                 "stylise", "Upload a photo, pick a universe or style images, then Stylise."
             )
             result = gr.Image(label="Result", format="png", interactive=False, height=380, elem_id="stylise-result")
-            losses = gr.Image(label="Loss curve", format="png", interactive=False, height=220, elem_id="stylise-losses")
             with gr.Row():
                 png = gr.DownloadButton("Download PNG", visible=False, elem_id="stylise-download")
                 side = gr.DownloadButton("Download settings (JSON)", visible=False, elem_id="stylise-sidecar")
+            losses = gr.Image(label="Loss curve", format="png", interactive=False, height=220, elem_id="stylise-losses")
 
     def check_photo(value: Any) -> tuple[Any, str]:
         path = payload_path(value)

@@ -10,13 +10,13 @@ Both run in the job queue with progress and can be cancelled (the job's ``stop``
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from styleverse.app.context import AppContext
+from styleverse.app.context import BUILT, AppContext
 from styleverse.app.controls import capped_slider, download, job_buttons, progress_and_status, shown, streamed
 from styleverse.app.files import check_image, safe_name
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
@@ -31,7 +31,7 @@ DEFAULTS = AnalysisSettings()
 BANK_SUFFIX = ".style.safetensors"
 TABLE_HEADERS = ["rank", "image", "distance", "outlier", "group", "in subset"]
 # a setting -> its control's label: the page shows it, and an error naming the setting says it so
-LABELS = {"size": "Seen at (px)", "mad_k": "Outlier rule k (higher: fewer)"}
+LABELS = {"size": "Image size for the analysis (px)", "mad_k": "Outlier strictness (higher: fewer flagged)"}
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,15 @@ def table(a: Analysis) -> list[list[Any]]:
     """One row per image, most typical first."""
     rows = sorted(a.images, key=lambda r: r.rank)
     return [
-        [r.rank, Path(r.path).name, round(r.distance, 4), "outlier" if r.outlier else "", r.group,
-         "yes" if r.in_subset else "no"]
+        [r.rank, Path(r.path).name, round(r.distance, 4), _flag(r), r.group, "yes" if r.in_subset else "no"]
         for r in rows
     ]  # fmt: skip
+
+
+def _flag(r: Any) -> str:
+    """The outlier column: by density (apart from every group), by distance from the average, or both."""
+    flags = ["apart from the rest"] * r.outlier + ["far from the average"] * r.far_from_mean
+    return ", ".join(flags)
 
 
 def _progress(ev: Progress) -> str:
@@ -114,15 +119,28 @@ def analyse(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
         return
     folder, source = prepared
     subset = folder / ("subset-" + bank_name(req))
-    job = AnalyzeJob(source, folder / "report", AnalysisSettings(mad_k=req.mad_k), write_bank=subset)
-    yield View(status=status_html(f"Analysing {len(source.inputs)} images in {folder.name}/ …"))
-    for item in follow(lambda emit: run_analyze(job, emit, ticket.stop), ticket, labels=LABELS):
+    job = AnalyzeJob(source, folder / "report", AnalysisSettings(mad_k=req.mad_k))
+    yield View(status=status_html(f"Analysing {_images(len(source.inputs))} in {folder.name}/ …"))
+    for item in follow(lambda emit: _analyse_and_bank(job, subset, emit, ticket), ticket, labels=LABELS):
         if isinstance(item, Finished):
             yield _analysed(item, folder, subset)
             return
         last = [e for e in item if isinstance(e, Progress)]
         if last:
             yield View(progress=_progress(last[-1]))
+
+
+def _analyse_and_bank(job: AnalyzeJob, subset: Path, emit: Any, ticket: Ticket) -> Analysis:
+    """The analysis, then a bank of its suggested subset built as the Build bank button builds one (with the
+    AdaIN statistics an analysis does not gather), so every tab that takes a bank takes it."""
+    analysis = run_analyze(job, emit, ticket.stop)
+    if analysis.subset:
+        run_bank(BankJob(replace(job.source, inputs=tuple(analysis.subset)), subset), emit, ticket.stop)
+    return analysis
+
+
+def _images(n: int) -> str:
+    return "1 image" if n == 1 else f"{n} images"
 
 
 def _analysed(done: Finished, folder: Path, subset: Path) -> View:
@@ -132,9 +150,10 @@ def _analysed(done: Finished, folder: Path, subset: Path) -> View:
         return View(progress_html(0, 1, "failed"), status_html(done.error, "error"))
     a: Analysis = done.result
     report = folder / "report"
-    n_out = len(a.outliers)
+    n_out, n_far = len(a.outliers), sum(r.far_from_mean for r in a.images)
     text = (
-        f"{len(a.images)} images, spread {a.spread:.4g}; {n_out} outlier(s); suggested subset of {len(a.subset)} "
+        f"{_images(len(a.images))}, spread {a.spread:.4g}; {n_out} apart from the rest, {n_far} far from the "
+        f"average (strictness {a.settings.get('mad_k', '')}); suggested subset of {len(a.subset)} "
         f"(bank of it below). Files in {folder.name}/"
     )
     pics = (str(report / "distances.png"), str(report / "map.png"), str(report / "typical.png"))
@@ -161,8 +180,8 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
             yield View(
                 progress_html(1, 1, "done"),
                 status_html(
-                    f"Bank of {len(source.inputs)} images: {path.name}. "
-                    "Upload it in Stylise or Real time, or put it in the --banks folder.",
+                    f"Bank of {_images(len(source.inputs))}: {path.name}, now a universe in every tab "
+                    f"({BUILT}{path.parent.name}/…).",
                     "done",
                 ),
                 bank=str(path),

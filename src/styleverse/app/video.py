@@ -170,10 +170,10 @@ def build(ctx: AppContext) -> None:
             clip = gr.File(  # a file box, not a player: browsers play few of the formats PyAV reads
                 label=f"Clip (up to {lim.max_video_mb:g} MB)", file_types=["video"], height=130, elem_id="video-clip"
             )
-            method = gr.Dropdown(
+            method = ctx.offer(gr.Dropdown(
                 [GATYS, *ctx.model_names()], value=GATYS, label="Method",
                 info="or a real-time model from --models (much faster)", elem_id="video-method",
-            )  # fmt: skip
+            ), lambda: [GATYS, *ctx.model_names()])  # fmt: skip
             universes, images = style_pickers(ctx, "video")
             with gr.Row():
                 size = capped_slider(64, lim.max_video_side, 256, 16, LABELS["size"], "video-size")
