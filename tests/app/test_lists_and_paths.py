@@ -17,6 +17,7 @@ from styleverse.app.config import AppConfig, Limits
 from styleverse.app.controls import refresh_pickers
 from styleverse.app.files import no_paths, public_json
 from styleverse.app.jobs import Ticket, configure_threads, follow
+from styleverse.errors import InputError
 from styleverse.fast.adain.model import ENCODER_LAYER, AdaINModel, AdaINNet, Decoder, DecoderSpec, save_adain
 from styleverse.nn.vgg import load_backbone
 
@@ -59,8 +60,10 @@ def test_no_server_path_in_messages_or_downloaded_settings(tmp_path: Path) -> No
     job = tmp_path / "job"
     (job / "styles").mkdir(parents=True)
     side = job / "r.png.json"
-    side.write_text(json.dumps({"content": str(job / "p.png"), "styles": [{"path": str(job / "styles/s.png")}],
-                                "backbone": "/home/me/vgg.pth", "note": f"read {tmp_path}/x.png", "steps": 4}))  # fmt: skip
+    styles = [{"path": str(job / "styles/s.png")}]
+    note = f"read {tmp_path}/x.png"
+    side.write_text(json.dumps({"content": str(job / "p.png"), "styles": styles, "backbone": "/home/me/vgg.pth",
+                                "note": note, "steps": 4}))  # fmt: skip
     public = json.loads(public_json(side, job).read_text())
     assert public == {"content": "p.png", "styles": [{"path": "styles/s.png"}], "backbone": "vgg.pth",
                       "note": "read x.png", "steps": 4}  # fmt: skip
@@ -103,7 +106,7 @@ def test_a_bank_made_in_universes_is_a_universe_for_every_tab_adain_included(tmp
     for name in names:
         image, line = rt.render(realtime.Request("dec.safetensors", None, photo, (name,), size=32))
         assert image.size == (32, 26), line
-    with pytest.raises(Exception, match="climbs out|outside"):
+    with pytest.raises(InputError, match=r"climbs out|outside"):
         ctx.bank_path("made here/../../secret.style.safetensors")
 
 
