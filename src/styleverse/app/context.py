@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from styleverse.app.config import AppConfig
+from styleverse.app.disk import Holds, sweep
 from styleverse.app.files import Workspace, list_files, pick
-from styleverse.app.jobs import Tickets
+from styleverse.app.jobs import Ticket, Tickets
 from styleverse.errors import InputError
 from styleverse.io.paths import resolve_inside
 
@@ -30,13 +31,14 @@ class AppContext:
     config: AppConfig
     workspace: Workspace
     tickets: Tickets = field(default_factory=Tickets)
+    holds: Holds = field(default_factory=Holds)
     pickers: list[tuple[Any, Callable[[], list[str]]]] = field(default_factory=list)
 
     @classmethod
     def create(cls, config: AppConfig) -> AppContext:
         """Check the settings and open (or make) the outputs folder."""
         config.validate()
-        return cls(config, Workspace(config.outputs))
+        return cls(config, Workspace(config.outputs, config.limits))
 
     def bank_names(self) -> list[str]:
         """Style banks the page offers: the ``--banks`` folder's (relative paths), then the banks built in the
@@ -57,6 +59,14 @@ class AppContext:
     def model_names(self) -> list[str]:
         """Real-time models the ``--models`` folder offers (relative paths; resume states left out)."""
         return [m for m in list_files(self.config.models, MODEL_SUFFIXES) if not m.endswith(STATE_SUFFIX)]
+
+    def hold(self, ticket: Ticket, folder: Path) -> None:
+        """Keep a job's folder while the page that ran it is open (and while it runs)."""
+        self.holds.hold(ticket.session, folder)
+
+    def sweep(self, room: int = 0) -> int:
+        """Remove expired uploads and job folders, leaving ``room`` bytes (:func:`styleverse.app.disk.sweep`)."""
+        return sweep(self.workspace, self.config.keep_hours, self.config.max_disk_gb, self.holds.held(), room)
 
     def offer(self, dropdown: Any, choices: Callable[[], list[str]]) -> Any:
         """Register ``dropdown`` as offering ``choices()`` (see ``pickers``); returns it."""

@@ -56,6 +56,7 @@ def streamed(
     the job's generator ends or is closed)."""
     session = request.session_hash or ""
     ticket = ctx.tickets.claim(session, tab)
+    ctx.sweep()  # before a job writes: what expired goes
     try:
         for i, update in enumerate(job(ticket)):
             yield show(update, i == 0)
@@ -113,3 +114,12 @@ def refresh_pickers(ctx: AppContext) -> list[Any]:
     """Every registered dropdown's choices read again (a model trained or a bank built since the page was
     made appears; one that went away disappears), keeping what is picked where it is still there."""
     return [gr.update(choices=fn()) for _, fn in ctx.pickers]
+
+
+def release_on_close(ctx: AppContext, demo: gr.Blocks) -> None:
+    """When a page goes away, its job folders may expire (:class:`styleverse.app.disk.Holds`)."""
+
+    def closed(request: gr.Request) -> None:
+        ctx.holds.release(request.session_hash or "")
+
+    demo.unload(closed)

@@ -15,6 +15,7 @@ holds everything it read and wrote.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import secrets
 import shutil
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -64,10 +65,11 @@ def safe_name(name: str, fallback: str = "upload") -> str:
 class Workspace:
     """The outputs folder: job folders, the uploads folder, and confinement checks for both."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], limits: Limits | None = None) -> None:
         self.root = Path(root).absolute()
         self.uploads = self.root / UPLOADS
         self.uploads.mkdir(parents=True, exist_ok=True)
+        self.limits = limits or Limits()
 
     def new_job(self, kind: str) -> Path:
         """A fresh folder for one job: ``KIND-YYYYmmdd-HHMMSS-RANDOM`` (unguessable, sorted by time)."""
@@ -96,13 +98,20 @@ class Workspace:
             rel = p
         return resolve_inside(root, rel.as_posix(), what)
 
-    def upload(self, path: str | os.PathLike[str] | None, what: str = "upload") -> Path:
-        """An uploaded file as the app received it: a regular file inside the uploads folder."""
+    def upload(self, path: str | os.PathLike[str] | None, what: str = "upload", kind: str | None = None) -> Path:
+        """An uploaded file as the app received it: a regular file inside the uploads folder; with ``kind``
+        (``image``, ``bank``, ``model``, ``video``) also checked as one, and removed at once when refused."""
         if not path:
             raise InputError(f"no {what}: choose a file first")
         p = self.inside(path, self.uploads, what)
         if not p.is_file():
             raise InputError(f"{what} '{p.name}' is gone from the server; upload it again")
+        if kind is not None:
+            try:
+                _CHECKS[kind](p, self.limits)
+            except InputError:
+                discard(p)
+                raise
         return p
 
     def stage(self, src: Path, folder: Path, fallback: str = "upload") -> Path:
@@ -155,6 +164,13 @@ def _cause(e: Exception) -> str:
     return text.split(": ", 1)[1] if ": " in text else text
 
 
+def discard(path: Path) -> None:
+    """Remove a refused upload, and its folder when that is left empty."""
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
+
+
 def check_bank(path: Path, limits: Limits) -> Path:
     """An uploaded style bank: within the size limit and readable as a bank."""
     from styleverse.styles.bank import load_bank
@@ -165,6 +181,14 @@ def check_bank(path: Path, limits: Limits) -> Path:
     except InputError as e:
         raise InputError(f"{path.name}: not a style bank ({_cause(e)})") from None
     return path
+
+
+_CHECKS: dict[str, Callable[[Path, Limits], object]] = {
+    "image": check_image,
+    "bank": check_bank,
+    "model": lambda p, lim: check_file_size(p, lim.max_upload_mb),
+    "video": lambda p, lim: check_file_size(p, lim.max_video_mb),
+}
 
 
 def list_files(folder: Path | None, suffixes: Iterable[str]) -> list[str]:

@@ -37,6 +37,7 @@ class Ticket:
 
     stop: StopFlag = field(default_factory=StopFlag)
     claimed: bool = False
+    session: str = ""  # the page's session (its job folders are kept while it is open)
 
     def cancel(self) -> None:
         """Ask the job to stop (it does at its next step); reason ``stopped``, a front end's."""
@@ -57,7 +58,7 @@ class Tickets:
 
     def arm(self, session: str, tab: str) -> Ticket:
         """A new ticket for a job about to be queued (called without queueing, at the click)."""
-        t = Ticket()
+        t = Ticket(session=session)
         with self._lock:
             self._open.setdefault((session, tab), []).append(t)
         return t
@@ -70,7 +71,7 @@ class Tickets:
                 if not t.claimed:
                     t.claimed = True
                     return t
-            t = Ticket(claimed=True)
+            t = Ticket(claimed=True, session=session)
             tickets.append(t)
             return t
 

@@ -21,7 +21,7 @@ from PIL import Image
 
 from styleverse.app.context import AppContext
 from styleverse.app.controls import capped_slider
-from styleverse.app.files import check_bank, check_file_size, check_image, pick
+from styleverse.app.files import pick
 from styleverse.app.jobs import error_line
 from styleverse.app.views import payload_path, payload_paths, status_html
 from styleverse.errors import ConfigError, StyleverseError
@@ -72,9 +72,7 @@ class Realtime:
     def model_path(self, req: Request) -> Path:
         """The request's model file: an upload (size-checked) or a name inside ``--models``."""
         if req.model_upload:
-            p = self.ctx.workspace.upload(req.model_upload, "model")
-            check_file_size(p, self.ctx.config.limits.max_upload_mb)
-            return p
+            return self.ctx.workspace.upload(req.model_upload, "model", "model")
         if req.model:
             return pick(self.ctx.config.models, req.model, "model")
         raise ConfigError("choose a model from the list or upload one (fast train / adain train)")
@@ -109,12 +107,12 @@ class Realtime:
             mix = dict(zip(self.names(req), weights, strict=True)) or None  # none: an ONNX export's own mix
             return StylizerSpec(str(path), mix=mix, strength=req.strength if mix else None, preserve_color=colour,
                                 device="cpu")  # fmt: skip
-        files, lim = self.style_files(req), self.ctx.config.limits
+        files = self.style_files(req)
         if not files:
             raise ConfigError("an AdaIN model needs a style: pick a universe or upload a bank or style image")
         pairs = [(f, w, f.suffix.lower() == ".safetensors") for f, w in zip(files, weights, strict=True)]
         for f, _, bank in pairs[len(req.universes) :]:  # uploads; the server's own banks have no upload limit
-            (check_bank if bank else check_image)(f, lim)
+            self.ctx.workspace.upload(f, "style", "bank" if bank else "image")
         images = [(str(f), w) for f, w, bank in pairs if not bank]
         banks = [(str(f), w) for f, w, bank in pairs if bank]
         return StylizerSpec(
@@ -142,7 +140,7 @@ class Realtime:
             raise ConfigError(f"size must be between 16 and {lim.max_size} pixels on this server")
         if not req.photo:
             raise ConfigError("upload a photo first")
-        photo = check_image(self.ctx.workspace.upload(req.photo, "photo"), lim)
+        photo = self.ctx.workspace.upload(req.photo, "photo", "image")
         stylizer, _, path = self.stylizer(req)
         frame = pil_to_tensor(resize_longest(load_image(photo), req.size))
         t0 = time.perf_counter()

@@ -29,7 +29,7 @@ from styleverse.app.controls import (
     streamed,
     style_pickers,
 )
-from styleverse.app.files import check_image, public_json
+from styleverse.app.files import public_json
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
 from styleverse.app.views import loss_curve, payload_path, payload_paths, payload_rows, progress_html, status_html
@@ -97,7 +97,7 @@ def prepare(ctx: AppContext, req: Request) -> StylizeJob:
     check(ctx, req)
     if not req.photo:
         raise ConfigError("upload a photo first")
-    photo = check_image(ctx.workspace.upload(req.photo, "photo"), ctx.config.limits)
+    photo = ctx.workspace.upload(req.photo, "photo", "image")
     checked = sources.check_styles(ctx, req.styles)
     folder = ctx.workspace.new_job(TAB)
     content = ctx.workspace.stage(photo, folder, "photo")
@@ -157,6 +157,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     )
     try:
         job = prepare(ctx, req)
+        ctx.hold(ticket, job.output.parent)
     except StyleverseError as e:
         yield View(progress=progress_html(0, 1, "not started"), status=status_html(error_line(e, LABELS), "error"))
         return
@@ -245,7 +246,7 @@ def build(ctx: AppContext) -> None:
         if path is None:
             return gr.skip(), gr.skip()
         try:
-            check_image(ctx.workspace.upload(path, "photo"), lim)
+            ctx.workspace.upload(path, "photo", "image")
         except StyleverseError as e:
             return None, status_html(error_line(e, LABELS), "error")
         return gr.skip(), status_html("Photo ready.")

@@ -18,7 +18,7 @@ import gradio as gr
 
 from styleverse.app.context import BUILT, AppContext
 from styleverse.app.controls import capped_slider, download, job_buttons, progress_and_status, shown, streamed
-from styleverse.app.files import check_image, safe_name
+from styleverse.app.files import safe_name
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.views import payload_paths, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
@@ -66,7 +66,7 @@ def prepare(ctx: AppContext, req: Request, kind: str) -> tuple[Path, StyleInputs
         raise ConfigError(f"{len(req.images)} images; this server takes {lim.max_style_images} at a time")
     if not 16 <= req.size <= lim.max_size:
         raise ConfigError(f"size must be between 16 and {lim.max_size} pixels on this server")
-    checked = [check_image(ctx.workspace.upload(p, "style image"), lim) for p in req.images]
+    checked = [ctx.workspace.upload(p, "style image", "image") for p in req.images]
     folder = ctx.workspace.new_job(kind)
     (folder / "styles").mkdir()
     staged = [ctx.workspace.stage(p, folder / "styles", "style") for p in checked]
@@ -118,6 +118,7 @@ def analyse(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     if prepared is None:
         return
     folder, source = prepared
+    ctx.hold(ticket, folder)
     subset = folder / ("subset-" + bank_name(req))
     job = AnalyzeJob(source, folder / "report", AnalysisSettings(mad_k=req.mad_k))
     yield View(status=status_html(f"Analysing {_images(len(source.inputs))} in {folder.name}/ …"))
@@ -169,6 +170,7 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     if prepared is None:
         return
     folder, source = prepared
+    ctx.hold(ticket, folder)
     job = BankJob(source, folder / bank_name(req))
     for item in follow(lambda emit: run_bank(job, emit, ticket.stop), ticket, labels=LABELS):
         if isinstance(item, Finished):

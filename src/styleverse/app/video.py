@@ -29,7 +29,6 @@ from styleverse.app.controls import (
     streamed,
     style_pickers,
 )
-from styleverse.app.files import check_file_size
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
 from styleverse.app.views import payload_path, payload_paths, progress_html, status_html
@@ -101,8 +100,7 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
     temporal = d.temporal_weight if req.temporal_weight is None else req.temporal_weight
     if max(steps_first, steps) > lim.max_steps:
         raise ConfigError(f"steps must be at most {lim.max_steps} on this server")
-    clip = ctx.workspace.upload(req.clip, "video")
-    check_file_size(clip, lim.max_video_mb)
+    clip = ctx.workspace.upload(req.clip, "video", "video")
     model = req.model if req.model and req.model != GATYS else None
     checked = sources.check_styles(ctx, req.styles, required=model is None)
     stylizer, info = None, None
@@ -136,6 +134,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
         job, stylizer, info = (
             (replace(paused.job, resume=True), paused.stylizer, paused.info) if paused else prepare(ctx, req)
         )
+        ctx.hold(ticket, job.output.parent)
     except StyleverseError as e:
         yield progress_html(0, 1, "not started"), status_html(error_line(e, LABELS), "error"), None, None
         return

@@ -37,6 +37,14 @@ def register(sub: Any) -> None:
     p.add_argument("--max-video-mb", type=positive_float, default=L.max_video_mb, help="largest video upload")
     p.add_argument("--max-pixels", type=positive_int, default=L.max_pixels, help="most pixels of an uploaded image")
     p.add_argument("--max-size", type=positive_int, default=L.max_size, help="largest result (longest side, px)")
+    p.add_argument(
+        "--keep-hours",
+        type=positive_float,
+        default=D.keep_hours,
+        help="remove uploads and job folders older than this (a page still open keeps its own)",
+    )
+    p.add_argument("--max-disk-gb", type=positive_float, default=D.max_disk_gb,
+                   help="keep the --outputs folder under this size, removing the oldest first")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="only errors on the console")
     p.set_defaults(func=cmd_app)
 
