@@ -11,15 +11,13 @@ import torch
 
 from fixtures.app import make_ctx, upload
 from fixtures.images import make_image, noise_image
-from fixtures.networks import fast_model
+from fixtures.networks import adain_model, fast_model
 from styleverse.app import config, realtime, universes
 from styleverse.app.config import AppConfig, Limits
 from styleverse.app.controls import refresh_pickers
 from styleverse.app.files import no_paths, public_json
 from styleverse.app.jobs import Ticket, configure_threads, follow
 from styleverse.errors import InputError
-from styleverse.fast.adain.model import ENCODER_LAYER, AdaINModel, AdaINNet, Decoder, DecoderSpec, save_adain
-from styleverse.nn.vgg import load_backbone
 
 
 def test_model_list_is_read_when_asked_and_leaves_out_resume_states(tmp_path: Path) -> None:
@@ -83,17 +81,9 @@ def test_realtime_status_says_which_model_and_what_it_still_needs() -> None:
     assert realtime.waiting(listed) == "Upload a photo: the result appears at once."
 
 
-def _full_width_adain(path: Path) -> Path:
-    """An AdaIN model on the random full-width VGG the app's ``--backbone random`` uses."""
-    enc, info = load_backbone("random", upto=ENCODER_LAYER)
-    torch.manual_seed(0)
-    dec = Decoder(DecoderSpec("vgg19", enc.channels(ENCODER_LAYER), 1 / 16))
-    return save_adain(AdaINModel(AdaINNet(enc, dec).eval(), info.to_dict(), {"note": "test"}, 7), path)
-
-
 def test_a_bank_made_in_universes_is_a_universe_for_every_tab_adain_included(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, Limits(max_upload_mb=0.01))  # smaller than any bank: universes are not uploads
-    _full_width_adain(tmp_path / "models" / "dec.safetensors")
+    adain_model(tmp_path / "models" / "dec.safetensors", encoder_width=1.0)  # the app's random VGG
     paths = tuple(upload(ctx, noise_image(tmp_path / f"s{i}.png", i)) for i in range(4))
     analysed = list(universes.analyse(ctx, universes.Request(paths, size=32, name="set"), Ticket()))[-1]
     built = list(universes.make_bank(ctx, universes.Request(paths, size=32, name="all"), Ticket()))[-1]

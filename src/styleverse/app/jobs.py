@@ -14,6 +14,9 @@ generator, which cancels its job the same way.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import logging
 import queue
 import threading
@@ -137,6 +140,8 @@ def follow(
             q.put(Finished(cancelled=True))
         except BaseException as e:
             q.put(Finished(error=error_line(e, labels)))
+        finally:
+            release_memory()
 
     worker = threading.Thread(target=target, name="styleverse-app-job", daemon=True)
     worker.start()
@@ -160,6 +165,15 @@ def follow(
                 return
     finally:
         ticket.cancel()  # a no-op for a finished job; stops one whose page went away
+
+
+def release_memory() -> None:
+    """After a job: collect its cycles and hand freed heap pages back to the system (glibc's
+    ``malloc_trim``; each job's worker thread allocates from an arena of its own, which otherwise keeps what
+    a job freed, so an idle server would hold the peak of every job it ever ran)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 _THREADS = [torch.get_num_threads()]  # torch threads of each job's worker (configure_threads)

@@ -52,9 +52,10 @@ def build_app(ctx: AppContext) -> gr.Blocks:
             with gr.Tab("Video", id="video", elem_id="tab-video"):
                 video.build(ctx)
             with gr.Tab("Universes", id="universes", elem_id="tab-universes"):
-                universes.build(ctx)
+                banks_made = universes.build(ctx)
         pickers = [d for d, _ in ctx.pickers]
         demo.load(lambda: refresh_pickers(ctx), None, pickers, queue=False)  # lists as they are now
+        banks_made.change(lambda: refresh_pickers(ctx), None, pickers, queue=False)  # a bank built joins them
         release_on_close(ctx, demo)
     demo.queue(max_size=cfg.queue_size, default_concurrency_limit=cfg.concurrency)
     return demo

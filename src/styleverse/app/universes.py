@@ -197,8 +197,9 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
 # --- the page ---------------------------------------------------------------------------------------------
 
 
-def build(ctx: AppContext) -> None:
-    """The tab's elements and events (inside a ``gr.Tab``)."""
+def build(ctx: AppContext) -> gr.DownloadButton:
+    """The tab's elements and events (inside a ``gr.Tab``); returns the bank download, which changes when
+    a bank was built (the other tabs' universe lists are read again then)."""
     lim = ctx.config.limits
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
@@ -239,6 +240,7 @@ def build(ctx: AppContext) -> None:
 
     runs = [(go, runner(analyse)), (bank_btn, runner(make_bank))]
     job_buttons(ctx, TAB, runs, stop, status, [images, size, mad_k, name], outputs)
+    return bank
 
 
 def _outputs(v: View, reset: bool) -> tuple[Any, ...]:
