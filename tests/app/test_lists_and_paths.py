@@ -112,3 +112,10 @@ def test_outlier_strictness_changes_what_the_page_flags(tmp_path: Path) -> None:
         assert f"strictness {k}" in (last.status or "")
     assert flagged[1.0] != flagged[6.0], flagged
     assert any("far from the average" in f for f in flagged[1.0])
+
+
+def test_progress_lines_carry_an_estimate_of_the_time_left() -> None:
+    from styleverse.app.views import eta_text
+
+    assert eta_text(None) == "" and eta_text(float("nan")) == ""
+    assert eta_text(7.4) == " · about 7 s left" and eta_text(125) == " · about 2 min 5 s left"

@@ -34,6 +34,7 @@ def test_stylise_streams_progress_snapshots_and_ends_with_the_png_and_sidecar(tm
     assert views[0].hide_downloads
     bars = [v.progress for v in views if v.progress and "step " in v.progress and "done" not in v.progress]
     assert len({b for b in bars}) >= 2, "the progress bar never moved"
+    assert any("left" in b for b in bars), "no estimate of the time left"
     assert any(v.image is not None for v in views[:-1]), "no intermediate image"
     last = views[-1]
     assert last.downloads is not None and "Done: 4 steps" in (last.status or "")

@@ -32,7 +32,15 @@ from styleverse.app.controls import (
 from styleverse.app.files import public_json
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
-from styleverse.app.views import loss_curve, payload_path, payload_paths, payload_rows, progress_html, status_html
+from styleverse.app.views import (
+    eta_text,
+    loss_curve,
+    payload_path,
+    payload_paths,
+    payload_rows,
+    progress_html,
+    status_html,
+)
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.io.images import tensor_to_pil
 from styleverse.styles.spec import COLOR_MODES, StyleSpec
@@ -127,6 +135,7 @@ class _Progress:
     history: list[dict[str, float]] = field(default_factory=list)
     snapshot: Any = None
     plotted: float = 0.0
+    started: float = field(default_factory=time.monotonic)
 
     def add(self, ev: Any) -> None:
         """Take in one event of the job."""
@@ -140,7 +149,9 @@ class _Progress:
 
     def view(self) -> View:
         """The page update for the events so far (the loss curve at most every PLOT_EVERY seconds)."""
-        v = View(progress=progress_html(self.step, self.total, f"step {self.step} / {self.total} {self.scale}"))
+        took = time.monotonic() - self.started
+        eta = eta_text(took / self.step * (self.total - self.step) if self.step else None)
+        v = View(progress=progress_html(self.step, self.total, f"step {self.step} / {self.total} {self.scale}{eta}"))
         if self.snapshot is not None:
             v.image, self.snapshot = tensor_to_pil(self.snapshot), None
         if self.history and time.monotonic() - self.plotted >= PLOT_EVERY:
@@ -189,7 +200,8 @@ def _finished(done: Finished, state: _Progress, job: StylizeJob) -> View:
     if res.stop_reason == "stopped":
         text, kind = f"Stopped at step {steps}: the image reached so far is saved.", "info"
     else:
-        text, kind = f"Done: {steps} steps in {res.seconds:.1f} s ({res.stop_reason}).", "done"
+        why = {"converged": "it stopped improving", "max_steps": "every step run"}.get(str(res.stop_reason), "")
+        text, kind = f"Done: {steps} steps in {res.seconds:.1f} s" + (f" ({why})." if why else "."), "done"
     plot = outcome.paths.get("plot")
     v = View(
         status=status_html(f"{text} Files in {job.output.parent.name}/", kind), image=image, downloads=(image, side),

@@ -31,7 +31,7 @@ DEFAULTS = AnalysisSettings()
 BANK_SUFFIX = ".style.safetensors"
 TABLE_HEADERS = ["rank", "image", "distance", "outlier", "group", "in subset"]
 # a setting -> its control's label: the page shows it, and an error naming the setting says it so
-LABELS = {"size": "Image size for the analysis (px)", "mad_k": "Outlier strictness (higher: fewer flagged)"}
+LABELS = {"size": "Analysis size (px)", "mad_k": "Outlier strictness (higher: fewer)"}
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,7 @@ def build(ctx: AppContext) -> gr.DownloadButton:
                 size = capped_slider(64, min(1024, lim.max_size), DEFAULTS.size or 256, 16, LABELS["size"], "uv-size")
                 mad_k = gr.Slider(1, 6, value=DEFAULTS.mad_k, step=0.5, label=LABELS["mad_k"], elem_id="uv-k")
             name = gr.Textbox("universe", label="Universe name (bank file name)", max_lines=1, elem_id="uv-name")
+        with gr.Column(scale=2):  # the buttons, progress and downloads above the pictures: all in view
             with gr.Row():
                 go = gr.Button("Analyse", variant="primary", elem_id="uv-analyse")
                 bank_btn = gr.Button("Build bank", elem_id="uv-bank")
@@ -221,7 +222,6 @@ def build(ctx: AppContext) -> gr.DownloadButton:
             with gr.Row():
                 report = gr.DownloadButton("Download report (JSON)", visible=False, elem_id="uv-report")
                 bank = gr.DownloadButton("Download bank", visible=False, elem_id="uv-bank-file")
-        with gr.Column(scale=2):
             distances = gr.Image(label="Ranked distances (red: outlier)", interactive=False, format="png", height=240)
             with gr.Row():
                 the_map = gr.Image(label="Map", interactive=False, format="png", height=320)

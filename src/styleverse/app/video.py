@@ -31,7 +31,7 @@ from styleverse.app.controls import (
 )
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
-from styleverse.app.views import payload_path, payload_paths, progress_html, status_html
+from styleverse.app.views import eta_text, payload_path, payload_paths, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.config import StepEvent
@@ -140,7 +140,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
         return
     verb = "Resuming" if paused else "Running"
     yield None, status_html(f"{verb} in {job.output.parent.name}/ …"), None, None
-    total, done, step = job.video.max_frames or req.max_frames, 0, ""
+    total, done, step, eta = job.video.max_frames or req.max_frames, 0, "", ""
     work = (
         (lambda emit: run_video(job, emit, stop=ticket.stop))
         if stylizer is None
@@ -155,12 +155,12 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
             if isinstance(ev, VideoStarted):
                 total = ev.total or total
             elif isinstance(ev, FrameDone):
-                done, total, step = ev.done, ev.total or total, ""
+                done, total, step, eta = ev.done, ev.total or total, "", eta_text(ev.eta)
             elif isinstance(ev, StepEvent):
                 step = f", step {ev.step}/{ev.total_steps}"
             elif isinstance(ev, StageStarted):
                 stage = ev.name
-        label = f"writing the {stage}…" if stage else f"frame {min(done + 1, total)} / {total}{step}"
+        label = f"writing the {stage}…" if stage else f"frame {min(done + 1, total)} / {total}{step}{eta}"
         yield progress_html(done, total, label), None, None, None
 
 
