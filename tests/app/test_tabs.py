@@ -130,6 +130,7 @@ def test_universes_analysis_and_bank(tmp_path: Path) -> None:
     assert last.pictures is not None and all(Path(p).is_file() for p in last.pictures), last.status
     assert last.table is not None and [r[0] for r in last.table] == [1, 2, 3, 4]
     assert last.report is not None and json.loads(Path(last.report).read_text())["count"] == 4
+    assert str(tmp_path) not in Path(last.report).read_text()  # the download names no server path
     assert last.bank is not None and Path(last.bank).name == "subset-Gwen_s_world.style.safetensors"
     built = list(universes.make_bank(ctx, req, Ticket()))[-1]
     assert built.bank is not None and Path(built.bank).name == "Gwen_s_world.style.safetensors", built.status

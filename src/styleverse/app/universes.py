@@ -18,7 +18,7 @@ import gradio as gr
 
 from styleverse.app.context import BUILT, AppContext
 from styleverse.app.controls import capped_slider, download, job_buttons, progress_and_status, shown, streamed
-from styleverse.app.files import safe_name
+from styleverse.app.files import public_json, safe_name
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.views import payload_paths, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
@@ -159,9 +159,8 @@ def _analysed(done: Finished, folder: Path, subset: Path) -> View:
     )
     pics = (str(report / "distances.png"), str(report / "map.png"), str(report / "typical.png"))
     bank = str(subset) if subset.is_file() else None
-    return View(
-        progress_html(1, 1, "done"), status_html(text, "done"), pics, table(a), str(report / "report.json"), bank
-    )
+    public = str(public_json(report / "report.json", folder))  # the download names no server path
+    return View(progress_html(1, 1, "done"), status_html(text, "done"), pics, table(a), public, bank)
 
 
 def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
