@@ -10,19 +10,23 @@ browser here: it launches ``/usr/bin/chromium`` (Debian's ``chromium`` package; 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
 from fixtures.app import free_port
-from fixtures.images import make_image
+from fixtures.clips import gradient_clip
+from fixtures.images import make_image, noise_image
+from fixtures.networks import adain_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
@@ -40,12 +44,15 @@ WATCH_PROGRESS = """() => {
 
 @pytest.fixture
 def app_url(tmp_path: Path) -> Iterator[str]:
-    """``styleverse app`` in a process of its own; its URL once it answers."""
+    """``styleverse app`` in a process of its own (an AdaIN model on its random VGG in ``--models``); its URL
+    once it answers."""
     port = free_port()
     log = (tmp_path / "server.log").open("w")
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "STYLEVERSE_NATIVE_BF16": "0"}
+    (tmp_path / "models").mkdir()
+    adain_model(tmp_path / "models" / "dec.safetensors", encoder_width=1.0)
     cmd = [sys.executable, "-m", "styleverse.cli.main", "app", "--port", str(port), "--outputs", str(tmp_path / "out"),
-           "--backbone", "random", "--jobs", "1", "--device", "cpu"]  # fmt: skip
+           "--backbone", "random", "--jobs", "1", "--device", "cpu", "--models", str(tmp_path / "models")]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -130,3 +137,90 @@ def test_stylise_in_the_browser(app_url: str, tmp_path: Path) -> None:
             print(f"\nbrowser test screenshot: {shot} ({time.monotonic() - t0:.1f} s in the browser)")
         finally:
             browser.close()
+
+
+def _no_server_paths(responses: list[tuple[str, str]], root: Path) -> None:
+    """No response names a server path outside the outputs folder (Gradio's own file payloads name files
+    inside it: ``/gradio_api/file=...``), and no message names one at all."""
+    outside = [str(root.parent / n) for n in ("models", "photo.png", "clip.mp4")] + [str(Path.cwd()), "/usr/", "/home/"]
+    for url, body in responses:
+        for path in outside:
+            assert path not in body, f"{url} carries the server path {path}"
+        for message in re.findall(r"sv-status[^>]*>([^<]*)<", body):
+            assert str(root) not in message, f"{url}: a status line names a server path: {message}"
+
+
+def _pick(page: Any, elem: str, text: str) -> None:
+    page.locator(f"#{elem} input").first.click()
+    page.get_by_role("option", name=text).first.click()
+    page.keyboard.press("Escape")
+
+
+def test_a_visit_cancel_resume_banks_everywhere_and_no_server_paths(app_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    photo = make_image(tmp_path / "photo.png", (80, 60), 1)
+    clip = gradient_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
+    styles = [str(noise_image(tmp_path / f"style{i}.png", i)) for i in range(3)]
+    responses: list[tuple[str, str]] = []
+
+    def keep(r: Any) -> None:
+        try:
+            if "text" in (r.headers.get("content-type") or "") or "json" in (r.headers.get("content-type") or ""):
+                responses.append((r.url, r.text()))
+        except Exception:  # a stream still open when the page moves on
+            pass
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768}, accept_downloads=True)
+            page.on("response", keep)
+            page.goto(app_url)
+
+            # Stylise: Cancel keeps the image reached so far
+            page.locator("#stylise-photo input[type=file]").set_input_files(str(photo))
+            expect(page.locator("#stylise-status")).to_contain_text("Photo ready", timeout=30_000)
+            page.locator("#stylise-styles input[type=file]").set_input_files(styles[0])
+            _set_slider(page, "stylise-size", 64)
+            _set_slider(page, "stylise-steps", 400)
+            page.click("#stylise-run")
+            expect(page.locator("#stylise-progress")).to_contain_text("step 1", timeout=120_000)
+            page.click("#stylise-cancel")
+            expect(page.locator("#stylise-status")).to_contain_text("Stopped at step", timeout=60_000)
+            expect(page.locator("#stylise-download")).to_be_visible()
+
+            # Universes: a bank built here is offered at once in Stylise and Real time
+            page.get_by_role("tab", name="Universes").click()
+            page.locator("#uv-images input[type=file]").set_input_files(styles)
+            _set_slider(page, "uv-size", 64)
+            page.fill("#uv-name textarea, #uv-name input", "mine")
+            page.click("#uv-bank")
+            expect(page.locator("#uv-status")).to_contain_text("now a universe in every tab", timeout=180_000)
+            page.get_by_role("tab", name="Stylise").click()
+            _pick(page, "stylise-universes", "mine.style.safetensors")
+            expect(page.locator("#stylise-weights")).to_contain_text("mine.style.safetensors", timeout=30_000)
+            page.get_by_role("tab", name="Real time").click()
+            _pick(page, "rt-universes", "mine.style.safetensors")
+            page.locator("#rt-photo input[type=file]").set_input_files(str(photo))
+            expect(page.locator("#rt-status")).to_contain_text("dec.safetensors:", timeout=60_000)
+
+            # Video: Cancel keeps the frames done as a partial clip, Resume finishes the clip
+            page.get_by_role("tab", name="Video").click()
+            page.locator("#video-clip input[type=file]").set_input_files(str(clip))
+            page.locator("#video-styles input[type=file]").set_input_files(styles[1])
+            _set_slider(page, "video-size", 64)
+            _set_slider(page, "video-frames", 3)
+            _set_slider(page, "video-steps-first", 3)
+            _set_slider(page, "video-steps", 30)
+            page.click("#video-run")
+            expect(page.locator("#video-progress")).to_contain_text("frame 2 / 3", timeout=180_000)
+            page.click("#video-cancel")
+            expect(page.locator("#video-status")).to_contain_text("Cancelled after 1 frame", timeout=120_000)
+            expect(page.locator("#video-download")).to_be_visible()
+            page.click("#video-resume")
+            expect(page.locator("#video-status")).to_contain_text("Done: 3 frames", timeout=300_000)
+            page.wait_for_timeout(1000)
+        finally:
+            browser.close()
+    _no_server_paths(responses, tmp_path / "out")

@@ -124,3 +124,35 @@ def test_picking_from_a_folder_stays_inside_it(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="without a folder"):
         pick(None, "a.safetensors", "universe")
     assert list_files(None, [".safetensors"]) == []
+
+
+def test_a_refused_upload_is_removed_at_once(tmp_path: Path) -> None:
+    from fixtures.app import make_ctx, upload
+
+    ctx = make_ctx(tmp_path)
+    fake = tmp_path / "holiday.png"
+    fake.write_text("not an image")
+    path = Path(upload(ctx, fake))
+    with pytest.raises(InputError, match=r"holiday\.png: not an image"):
+        ctx.workspace.upload(str(path), "photo", "image")
+    assert not path.exists() and not path.parent.exists()
+
+
+def test_sweep_removes_by_age_then_by_size_and_keeps_what_a_page_shows(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from fixtures.app import make_ctx
+    from styleverse.app.disk import sweep
+
+    ctx = make_ctx(tmp_path)
+    ws = ctx.workspace
+    old, shown, recent, newest = (ws.new_job(k) for k in ("old", "shown", "recent", "newest"))
+    for i, folder in enumerate((old, shown, recent, newest)):
+        (folder / "result.png").write_bytes(b"x" * 400_000)
+        stamp = time.time() - (4 - i) * 3600 * (10 if folder in (old, shown) else 0.1)
+        os.utime(folder / "result.png", (stamp, stamp))
+    sweep(ws, keep_hours=24, max_disk_gb=1, held={shown})
+    assert not old.exists() and shown.exists() and recent.exists() and newest.exists()  # 40 h old; shown kept
+    sweep(ws, keep_hours=24, max_disk_gb=1.0 / 1024, held={shown})  # 1 MB: the oldest unheld goes
+    assert shown.exists() and not recent.exists() and newest.exists()

@@ -95,3 +95,59 @@ def test_cli_flags_become_the_app_config(monkeypatch: Any, tmp_path: Path) -> No
     cfg = config_from_args(args)
     got = (cfg.host, cfg.port, cfg.outputs, cfg.share, cfg.limits.max_size)
     assert got == ("127.0.0.1", 9000, tmp_path, False, 256)
+
+
+def _post(url: str, path: Path) -> httpx.Response:
+    with path.open("rb") as f:
+        return httpx.post(f"{url}gradio_api/upload", files={"files": (path.name, f)}, timeout=30)
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, AppConfig]]:
+    """An app taking images up to 0.1 MB, videos up to 0.3 MB, and 1 MB of disk in all."""
+    for var in ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED"):
+        monkeypatch.setenv(var, "")
+    threads = torch.get_num_threads()
+    cfg = make_ctx(tmp_path, Limits(max_upload_mb=0.1, max_video_mb=0.3)).config
+    cfg = AppConfig(**{**cfg.__dict__, "port": free_port(), "max_disk_gb": 1 / 1024})
+    demo = serve(cfg, block=False)
+    try:
+        yield f"http://127.0.0.1:{cfg.port}/", cfg
+    finally:
+        demo.close()
+        torch.set_num_threads(threads)
+
+
+def test_an_image_over_its_own_limit_is_refused_while_it_arrives_and_leaves_no_file(
+    small_disk: tuple[str, AppConfig], tmp_path: Path
+) -> None:
+    url, cfg = small_disk
+    uploads = Path(cfg.outputs).absolute() / ".uploads"
+    big_image, clip = tmp_path / "huge.png", tmp_path / "clip.mp4"
+    big_image.write_bytes(b"x" * int(0.2 * MB))  # under the video limit, over the image limit
+    clip.write_bytes(b"x" * int(0.2 * MB))
+    r = _post(url, big_image)
+    assert r.status_code == 413 and "huge.png: over the maximum allowed size of 0.1 MB" in r.text, r.text
+    assert not [p for p in _files(uploads) if "huge" in p.name or p.name.startswith("tmp")]
+    assert _post(url, clip).status_code == 200  # a video may be that big
+
+
+def test_the_outputs_folder_stays_under_its_cap_through_many_uploads(
+    small_disk: tuple[str, AppConfig], tmp_path: Path
+) -> None:
+    url, cfg = small_disk
+    root = Path(cfg.outputs).absolute()
+    sizes = []
+    for i in range(30):  # 30 x 90 KB: 2.6 MB through a 1 MB folder
+        p = tmp_path / f"photo{i}.png"
+        p.write_bytes(bytes([i]) * 90_000)
+        r = _post(url, p)
+        assert r.status_code == 200, r.text
+        assert Path(r.json()[0]).is_file()  # the newest upload is kept
+        sizes.append(sum(f.stat().st_size for f in _files(root)))
+    assert max(sizes) <= MB, str(sizes)
+    assert len(_files(root / ".uploads")) < 30

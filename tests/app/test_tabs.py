@@ -34,14 +34,19 @@ def test_stylise_streams_progress_snapshots_and_ends_with_the_png_and_sidecar(tm
     assert views[0].hide_downloads
     bars = [v.progress for v in views if v.progress and "step " in v.progress and "done" not in v.progress]
     assert len({b for b in bars}) >= 2, "the progress bar never moved"
+    assert any("left" in b for b in bars), "no estimate of the time left"
     assert any(v.image is not None for v in views[:-1]), "no intermediate image"
     last = views[-1]
     assert last.downloads is not None and "Done: 4 steps" in (last.status or "")
     png, side = map(Path, last.downloads)
     assert Image.open(png).size == (32, 24) and png.parent.parent == ctx.workspace.root
-    sidecar = json.loads(side.read_text())
+    assert png.name == "photo-stylised.png"  # named after the photo, not stylized.png every time
+    sidecar = json.loads((png.parent / (png.name + ".json")).read_text())
     assert Path(sidecar["content"]).parent == png.parent  # the job reads its own copy of the photo
     assert sidecar["styles"][0]["path"].startswith(str(png.parent / "styles"))
+    public = json.loads(side.read_text())  # the download: the same settings, no server path in it
+    assert public["content"] == "photo.png" and public["styles"][0]["path"] == "styles/style.png"
+    assert str(ctx.workspace.root) not in side.read_text() and "/tmp" not in side.read_text()
 
 
 def test_stylise_refuses_a_non_image_photo_in_one_line_and_makes_no_folder(tmp_path: Path) -> None:
@@ -125,6 +130,7 @@ def test_universes_analysis_and_bank(tmp_path: Path) -> None:
     assert last.pictures is not None and all(Path(p).is_file() for p in last.pictures), last.status
     assert last.table is not None and [r[0] for r in last.table] == [1, 2, 3, 4]
     assert last.report is not None and json.loads(Path(last.report).read_text())["count"] == 4
+    assert str(tmp_path) not in Path(last.report).read_text()  # the download names no server path
     assert last.bank is not None and Path(last.bank).name == "subset-Gwen_s_world.style.safetensors"
     built = list(universes.make_bank(ctx, req, Ticket()))[-1]
     assert built.bank is not None and Path(built.bank).name == "Gwen_s_world.style.safetensors", built.status
@@ -217,9 +223,10 @@ def test_video_gatys_on_a_tiny_clip(tmp_path: Path) -> None:
     style = upload(ctx, make_image(tmp_path / "s.png"))
     req = video.Request(clip, StyleChoice(image_uploads=(style,)), size=32, max_frames=2, steps_first=2, steps=1)
     views = list(video.run(ctx, req, Ticket()))
-    _, status, mp4 = views[-1]
+    _, status, mp4, _ = views[-1]
     assert mp4 is not None and Path(mp4).is_file() and "Done: 2 frames" in (status or ""), status
-    assert any(p and "frame 2 / 2" in p for p, _, _ in views)
+    assert Path(mp4).name == "c-stylised.mp4"
+    assert any(p and "frame 2 / 2" in p for p, _, _, _ in views)
 
 
 def test_cancel_stops_a_video_within_a_frame(tmp_path: Path) -> None:
@@ -232,8 +239,35 @@ def test_cancel_stops_a_video_within_a_frame(tmp_path: Path) -> None:
         views.append(v)
         if v[0] and "step" in v[0]:
             ticket.cancel()
-    _, status, mp4 = views[-1]
+    _, status, mp4, _ = views[-1]
     assert mp4 is None and "Cancelled after 0 frames" in (status or ""), status
+
+
+def test_cancel_keeps_the_frames_done_as_a_partial_clip_and_resume_finishes_it(tmp_path: Path) -> None:
+    from styleverse.io.video import VideoReader
+
+    ctx = make_ctx(tmp_path)
+    clip = upload(ctx, gradient_clip(tmp_path / "c.mp4", frames=3))
+    style = upload(ctx, make_image(tmp_path / "s.png"))
+    req = video.Request(clip, StyleChoice(image_uploads=(style,)), size=32, max_frames=3, steps_first=2, steps=2)
+    ticket, views = Ticket(), []
+    for v in video.run(ctx, req, ticket):
+        views.append(v)
+        if v[0] and "frame 2 / 3" in v[0]:  # the first frame is done
+            ticket.cancel()
+    progress, status, partial, paused = views[-1]
+    assert "Cancelled after 1 frame." in (status or "") and "Resume" in (status or ""), status
+    assert 'value="1" max="3"' in (progress or ""), progress  # not a full bar
+    assert partial is not None and Path(partial).name == "c-stylised-partial.mp4"
+    with VideoReader(partial) as r:
+        assert len(list(r.frames())) == 1
+    assert isinstance(paused, video.Paused)
+    resumed = list(video.run(ctx, req, Ticket(), paused))
+    _, status, mp4, held = resumed[-1]
+    assert "Done: 3 frames" in (status or "") and held == video.CLEAR, status
+    assert any("Resuming" in (v[1] or "") for v in resumed)
+    with VideoReader(mp4) as r:
+        assert len(list(r.frames())) == 3
 
 
 def test_errors_name_the_settings_by_their_controls_labels(tmp_path: Path) -> None:
@@ -245,7 +279,7 @@ def test_errors_name_the_settings_by_their_controls_labels(tmp_path: Path) -> No
     style = upload(ctx, make_image(tmp_path / "s.png"))
     knobs = {"size": 32, "max_frames": 1, "steps_first": 2, "steps": 1, "temporal_weight": -1}
     req = video.Request(clip, StyleChoice(image_uploads=(style,)), **knobs)
-    _, status, mp4 = list(video.run(ctx, req, Ticket()))[-1]  # the library's own check, in the worker
+    _, status, mp4, _ = list(video.run(ctx, req, Ticket()))[-1]  # the library's own check, in the worker
     assert "“Temporal weight (0: flickers)” must be a finite number" in (status or "") and mp4 is None
 
 
@@ -259,3 +293,4 @@ def test_video_refuses_limits_and_a_non_video(tmp_path: Path) -> None:
     req = video.Request(fake, StyleChoice(image_uploads=(style,)), size=32, max_frames=2, steps_first=1, steps=1)
     last = list(video.run(ctx, req, Ticket()))[-1]
     assert "not a video" in (last[1] or "") and last[2] is None
+    assert "clip.mp4: not a video" in (last[1] or "") and str(tmp_path) not in (last[1] or "")  # no server path

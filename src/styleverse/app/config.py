@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from styleverse.nn.features import FeatureSpec
 
 MB = 1024 * 1024
+THREADS_PER_JOB = 4  # CPUs a job gets by default: fewer jobs at once, each faster (jobs x threads <= CPUs)
 
 
 def cpu_count() -> int:
@@ -59,8 +60,9 @@ class Limits:
 class AppConfig:
     """One app server. ``host`` 127.0.0.1 keeps it on this machine; ``share`` asks Gradio for a public link
     (off unless asked). ``banks``/``models`` are folders whose style banks and real-time models the page
-    offers. ``jobs`` run at once (default one per CPU), each with ``cpus // jobs`` torch threads; the rest wait
-    in the queue, which shows them their place. ``backbone`` is the feature network of stylise, video and
+    offers. ``jobs`` run at once (default one per 4 CPUs), each with ``cpus // jobs`` torch threads; the rest wait
+    in the queue, which shows them their place. ``keep_hours`` and ``max_disk_gb`` bound the outputs folder
+    (:mod:`styleverse.app.disk`). ``backbone`` is the feature network of stylise, video and
     universe jobs (``random`` for trials and tests): :meth:`features` says which one a job uses."""
 
     host: str = "127.0.0.1"
@@ -70,8 +72,10 @@ class AppConfig:
     models: Path | None = None
     share: bool = False
     backbone: str = "imagenet"
-    jobs: int | None = None  # None: one per CPU
+    jobs: int | None = None  # None: one per THREADS_PER_JOB CPUs
     queue_size: int = 32
+    keep_hours: float = 24.0  # uploads and job folders older than this are removed (unless a page shows them)
+    max_disk_gb: float = 10.0  # the outputs folder is kept under this, oldest removed first
     device: str = "auto"
     limits: Limits = field(default_factory=Limits)
 
@@ -84,8 +88,8 @@ class AppConfig:
 
     @property
     def concurrency(self) -> int:
-        """Jobs that run at once."""
-        return self.jobs if self.jobs is not None else cpu_count()
+        """Jobs that run at once: ``jobs``, by default one per :data:`THREADS_PER_JOB` CPUs (at least one)."""
+        return self.jobs if self.jobs is not None else max(1, cpu_count() // THREADS_PER_JOB)
 
     def threads_per_job(self) -> int:
         """torch threads each job gets, so that running jobs together use the CPUs without oversubscribing."""
@@ -97,6 +101,10 @@ class AppConfig:
             raise ConfigError(f"port must be between 0 and 65535, not {self.port}", setting="port")
         if self.jobs is not None and self.jobs < 1:
             raise ConfigError("jobs must be at least 1", setting="jobs")
+        if not (self.keep_hours > 0 and self.max_disk_gb > 0):
+            raise ConfigError("keep_hours and max_disk_gb must be positive", setting="keep_hours")
+        if self.max_disk_gb * 1024 * MB < 2 * self.limits.largest_upload_bytes:
+            raise ConfigError("max_disk_gb must hold at least two of the largest uploads", setting="max_disk_gb")
         if self.queue_size < 1:
             raise ConfigError("queue_size must be at least 1", setting="queue_size")
         for name, folder in (("banks", self.banks), ("models", self.models)):

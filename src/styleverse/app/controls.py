@@ -56,6 +56,7 @@ def streamed(
     the job's generator ends or is closed)."""
     session = request.session_hash or ""
     ticket = ctx.tickets.claim(session, tab)
+    ctx.sweep()  # before a job writes: what expired goes
     try:
         for i, update in enumerate(job(ticket)):
             yield show(update, i == 0)
@@ -85,9 +86,9 @@ def capped_slider(low: float, high: float, default: float, step: float, label: s
 
 def style_pickers(ctx: AppContext, prefix: str, info: str | None = None) -> tuple[gr.Dropdown, gr.File]:
     """The universes (style banks in the server's --banks folder) and the style images a job uses."""
-    universes = gr.Dropdown(
+    universes = ctx.offer(gr.Dropdown(
         ctx.bank_names(), multiselect=True, label="Universes (style banks)", info=info, elem_id=f"{prefix}-universes"
-    )
+    ), ctx.bank_names)  # fmt: skip
     images = gr.File(
         label="Style images", file_count="multiple", file_types=["image"], height=130, elem_id=f"{prefix}-styles"
     )
@@ -107,3 +108,18 @@ def progress_and_status(prefix: str, hint: str) -> tuple[gr.HTML, gr.HTML]:
     progress = gr.HTML(progress_html(0, 1, "idle"), elem_id=f"{prefix}-progress")
     status = gr.HTML(status_html(hint), elem_id=f"{prefix}-status")
     return progress, status
+
+
+def refresh_pickers(ctx: AppContext) -> list[Any]:
+    """Every registered dropdown's choices read again (a model trained or a bank built since the page was
+    made appears; one that went away disappears), keeping what is picked where it is still there."""
+    return [gr.update(choices=fn()) for _, fn in ctx.pickers]
+
+
+def release_on_close(ctx: AppContext, demo: gr.Blocks) -> None:
+    """When a page goes away, its job folders may expire (:class:`styleverse.app.disk.Holds`)."""
+
+    def closed(request: gr.Request) -> None:
+        ctx.holds.release(request.session_hash or "")
+
+    demo.unload(closed)

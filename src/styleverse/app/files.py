@@ -15,13 +15,15 @@ holds everything it read and wrote.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import secrets
 import shutil
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -36,6 +38,18 @@ IMAGE_KINDS = "PNG, JPEG, WebP, BMP, TIFF or GIF"
 MAX_LISTED = 500  # files a bank or model folder may offer
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
+_ABSOLUTE = re.compile(r"(?<![\w.~:/-])(?:/[^\s/'\"`<>|]+)+/?")
+
+
+def no_paths(text: str) -> str:
+    """``text`` with every absolute path replaced by its last part (the page never shows where the server
+    keeps files: ``/srv/out/.uploads/ab12/clip.mp4: not a video`` -> ``clip.mp4: not a video``)."""
+
+    def name(m: re.Match[str]) -> str:
+        path = m.group(0).rstrip(":,;.)")
+        return Path(path).name + m.group(0)[len(path) :]
+
+    return _ABSOLUTE.sub(name, text)
 
 
 def safe_name(name: str, fallback: str = "upload") -> str:
@@ -51,10 +65,11 @@ def safe_name(name: str, fallback: str = "upload") -> str:
 class Workspace:
     """The outputs folder: job folders, the uploads folder, and confinement checks for both."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], limits: Limits | None = None) -> None:
         self.root = Path(root).absolute()
         self.uploads = self.root / UPLOADS
         self.uploads.mkdir(parents=True, exist_ok=True)
+        self.limits = limits or Limits()
 
     def new_job(self, kind: str) -> Path:
         """A fresh folder for one job: ``KIND-YYYYmmdd-HHMMSS-RANDOM`` (unguessable, sorted by time)."""
@@ -83,13 +98,20 @@ class Workspace:
             rel = p
         return resolve_inside(root, rel.as_posix(), what)
 
-    def upload(self, path: str | os.PathLike[str] | None, what: str = "upload") -> Path:
-        """An uploaded file as the app received it: a regular file inside the uploads folder."""
+    def upload(self, path: str | os.PathLike[str] | None, what: str = "upload", kind: str | None = None) -> Path:
+        """An uploaded file as the app received it: a regular file inside the uploads folder; with ``kind``
+        (``image``, ``bank``, ``model``, ``video``) also checked as one, and removed at once when refused."""
         if not path:
             raise InputError(f"no {what}: choose a file first")
         p = self.inside(path, self.uploads, what)
         if not p.is_file():
             raise InputError(f"{what} '{p.name}' is gone from the server; upload it again")
+        if kind is not None:
+            try:
+                _CHECKS[kind](p, self.limits)
+            except InputError:
+                discard(p)
+                raise
         return p
 
     def stage(self, src: Path, folder: Path, fallback: str = "upload") -> Path:
@@ -142,6 +164,13 @@ def _cause(e: Exception) -> str:
     return text.split(": ", 1)[1] if ": " in text else text
 
 
+def discard(path: Path) -> None:
+    """Remove a refused upload, and its folder when that is left empty."""
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
+
+
 def check_bank(path: Path, limits: Limits) -> Path:
     """An uploaded style bank: within the size limit and readable as a bank."""
     from styleverse.styles.bank import load_bank
@@ -152,6 +181,14 @@ def check_bank(path: Path, limits: Limits) -> Path:
     except InputError as e:
         raise InputError(f"{path.name}: not a style bank ({_cause(e)})") from None
     return path
+
+
+_CHECKS: dict[str, Callable[[Path, Limits], object]] = {
+    "image": check_image,
+    "bank": check_bank,
+    "model": lambda p, lim: check_file_size(p, lim.max_upload_mb),
+    "video": lambda p, lim: check_file_size(p, lim.max_video_mb),
+}
 
 
 def list_files(folder: Path | None, suffixes: Iterable[str]) -> list[str]:
@@ -179,3 +216,24 @@ def pick(folder: Path | None, name: str, what: str) -> Path:
     if not p.is_file():
         raise InputError(f"{what} '{name}': no such file in {folder.name}/")
     return p
+
+
+def public_json(path: Path, folder: Path) -> Path:
+    """A copy of the JSON file ``path`` for the browser (``folder/public/NAME``): every absolute path in it
+    made relative to the job's ``folder`` (or cut to its name when outside), so no download shows where the
+    server keeps its files."""
+
+    def scrub(v: object) -> object:
+        if isinstance(v, dict):
+            return {k: scrub(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [scrub(x) for x in v]
+        if isinstance(v, str) and v.startswith("/"):
+            p = Path(v)
+            return p.relative_to(folder).as_posix() if p.is_relative_to(folder) else p.name
+        return no_paths(v) if isinstance(v, str) else v
+
+    out = folder / "public" / path.name
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(scrub(json.loads(path.read_text())), indent=2))
+    return out

@@ -3,7 +3,7 @@
 A job runs in a worker thread of its own; :func:`follow` hands its events to the page's generator in
 batches (whatever arrived since the page last drew, so a slow browser never falls behind a fast job) and
 ends with a :class:`Finished` holding the result or one line of error. Gradio's queue decides how many jobs
-run at once (``AppConfig.concurrency``, one per CPU by default); the rest wait and the page shows their place.
+run at once (``AppConfig.concurrency``, one per four CPUs by default); the rest wait and the page shows their place.
 
 Cancelling: each Run click *arms* a :class:`Ticket` for its session and tab before the job enters the queue,
 and Cancel sets the stop flag of every ticket of that session and tab, so it reaches a job that is running
@@ -14,6 +14,9 @@ generator, which cancels its job the same way.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import logging
 import queue
 import threading
@@ -23,6 +26,7 @@ from typing import Any
 
 import torch
 
+from styleverse.app.files import no_paths
 from styleverse.cancel import StopFlag, Stopped
 from styleverse.errors import StyleverseError
 
@@ -36,6 +40,7 @@ class Ticket:
 
     stop: StopFlag = field(default_factory=StopFlag)
     claimed: bool = False
+    session: str = ""  # the page's session (its job folders are kept while it is open)
 
     def cancel(self) -> None:
         """Ask the job to stop (it does at its next step); reason ``stopped``, a front end's."""
@@ -56,7 +61,7 @@ class Tickets:
 
     def arm(self, session: str, tab: str) -> Ticket:
         """A new ticket for a job about to be queued (called without queueing, at the click)."""
-        t = Ticket()
+        t = Ticket(session=session)
         with self._lock:
             self._open.setdefault((session, tab), []).append(t)
         return t
@@ -69,7 +74,7 @@ class Tickets:
                 if not t.claimed:
                     t.claimed = True
                     return t
-            t = Ticket(claimed=True)
+            t = Ticket(claimed=True, session=session)
             tickets.append(t)
             return t
 
@@ -108,10 +113,10 @@ def error_line(e: BaseException, labels: Mapping[str, str] | None = None) -> str
     traceback on the server, where a bug report can find it)."""
     if isinstance(e, StyleverseError):
         text = e.worded(lambda s: f"“{labels[s]}”" if labels and s in labels else None).strip()
-        return text.splitlines()[0] if text else type(e).__name__
+        return no_paths(text.splitlines()[0]) if text else type(e).__name__
     log.error("unexpected error in an app job", exc_info=e)
     first = (str(e).strip().splitlines() or [""])[0][:200]
-    return f"unexpected error ({type(e).__name__}: {first}); the server log has the details"
+    return no_paths(f"unexpected error ({type(e).__name__}: {first}); the server log has the details")
 
 
 def follow(
@@ -125,6 +130,7 @@ def follow(
     q: queue.Queue[Any] = queue.Queue()
 
     def target() -> None:
+        torch.set_num_threads(_THREADS[0])  # kept per thread by some OpenMP builds
         try:
             if ticket.stopped():
                 q.put(Finished(cancelled=True))
@@ -134,6 +140,8 @@ def follow(
             q.put(Finished(cancelled=True))
         except BaseException as e:
             q.put(Finished(error=error_line(e, labels)))
+        finally:
+            release_memory()
 
     worker = threading.Thread(target=target, name="styleverse-app-job", daemon=True)
     worker.start()
@@ -159,6 +167,20 @@ def follow(
         ticket.cancel()  # a no-op for a finished job; stops one whose page went away
 
 
+def release_memory() -> None:
+    """After a job: collect its cycles and hand freed heap pages back to the system (glibc's
+    ``malloc_trim``; each job's worker thread allocates from an arena of its own, which otherwise keeps what
+    a job freed, so an idle server would hold the peak of every job it ever ran)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+_THREADS = [torch.get_num_threads()]  # torch threads of each job's worker (configure_threads)
+
+
 def configure_threads(threads: int) -> None:
-    """torch threads per job: jobs that run at once share the CPUs instead of each taking all of them."""
-    torch.set_num_threads(max(1, threads))
+    """torch threads per job: jobs that run at once share the CPUs instead of each taking all of them (set
+    here and again in each job's worker thread, where OpenMP builds keep the setting per thread)."""
+    _THREADS[0] = max(1, threads)
+    torch.set_num_threads(_THREADS[0])

@@ -21,7 +21,7 @@ from PIL import Image
 
 from styleverse.app.context import AppContext
 from styleverse.app.controls import capped_slider
-from styleverse.app.files import check_bank, check_file_size, check_image, pick
+from styleverse.app.files import pick
 from styleverse.app.jobs import error_line
 from styleverse.app.views import payload_path, payload_paths, status_html
 from styleverse.errors import ConfigError, StyleverseError
@@ -72,9 +72,7 @@ class Realtime:
     def model_path(self, req: Request) -> Path:
         """The request's model file: an upload (size-checked) or a name inside ``--models``."""
         if req.model_upload:
-            p = self.ctx.workspace.upload(req.model_upload, "model")
-            check_file_size(p, self.ctx.config.limits.max_upload_mb)
-            return p
+            return self.ctx.workspace.upload(req.model_upload, "model", "model")
         if req.model:
             return pick(self.ctx.config.models, req.model, "model")
         raise ConfigError("choose a model from the list or upload one (fast train / adain train)")
@@ -83,9 +81,13 @@ class Realtime:
         """The model file opened (on the CPU), once per file version."""
         return _named([path], lambda: self.models.open(path, "cpu"))
 
+    def takes_styles(self, req: Request) -> bool:
+        """True for an AdaIN model (its styles come from the page), False for one trained on its universes."""
+        return self.model(self.model_path(req)).kind.takes_styles
+
     def style_files(self, req: Request) -> list[Path]:
         """AdaIN's styles in slider order: universes (``--banks``), then uploads (banks or images)."""
-        files = [pick(self.ctx.config.banks, u, "universe") for u in req.universes]
+        files = [self.ctx.bank_path(u) for u in req.universes]
         return files + [self.ctx.workspace.upload(p, "style") for p in req.style_uploads]
 
     def names(self, req: Request) -> list[str]:
@@ -105,12 +107,12 @@ class Realtime:
             mix = dict(zip(self.names(req), weights, strict=True)) or None  # none: an ONNX export's own mix
             return StylizerSpec(str(path), mix=mix, strength=req.strength if mix else None, preserve_color=colour,
                                 device="cpu")  # fmt: skip
-        files, lim = self.style_files(req), self.ctx.config.limits
+        files = self.style_files(req)
         if not files:
             raise ConfigError("an AdaIN model needs a style: pick a universe or upload a bank or style image")
         pairs = [(f, w, f.suffix.lower() == ".safetensors") for f, w in zip(files, weights, strict=True)]
-        for f, _, bank in pairs:
-            (check_bank if bank else check_image)(f, lim)
+        for f, _, bank in pairs[len(req.universes) :]:  # uploads; the server's own banks have no upload limit
+            self.ctx.workspace.upload(f, "style", "bank" if bank else "image")
         images = [(str(f), w) for f, w, bank in pairs if not bank]
         banks = [(str(f), w) for f, w, bank in pairs if bank]
         return StylizerSpec(
@@ -138,7 +140,7 @@ class Realtime:
             raise ConfigError(f"size must be between 16 and {lim.max_size} pixels on this server")
         if not req.photo:
             raise ConfigError("upload a photo first")
-        photo = check_image(self.ctx.workspace.upload(req.photo, "photo"), lim)
+        photo = self.ctx.workspace.upload(req.photo, "photo", "image")
         stylizer, _, path = self.stylizer(req)
         frame = pil_to_tensor(resize_longest(load_image(photo), req.size))
         t0 = time.perf_counter()
@@ -146,6 +148,25 @@ class Realtime:
         ms = (time.perf_counter() - t0) * 1000
         h, w = frame.shape[-2:]
         return tensor_to_pil(out), f"{path.name}: {w}x{h} px in {ms:.0f} ms"
+
+
+def waiting(req: Request) -> str:
+    """What the tab still needs before it can draw (a model, a photo)."""
+    if not (req.model or req.model_upload):
+        return "Pick a model from the list or upload one."
+    return "Upload a photo: the result appears at once."
+
+
+def describe(req: Request, names: Sequence[str], adain: bool = False) -> str:
+    """The status line once a model is chosen: which one (uploaded or from the list) and what it mixes
+    (``adain``: a model that takes its styles from the page)."""
+    if not (req.model or req.model_upload):
+        return waiting(req)
+    which = f"uploaded model {Path(req.model_upload).name}" if req.model_upload else f"model {req.model}"
+    mix = f"mix its {len(names)} universes with the sliders" if names else "its look is fixed"
+    if adain and not names:
+        mix = "pick AdaIN universes or upload style images"
+    return f"Using the {which}: {mix}." + ("" if req.photo else " Upload a photo.")
 
 
 # --- the page ---------------------------------------------------------------------------------------------
@@ -159,19 +180,19 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
     hint = "" if models else " (none in --models: upload one)"
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
-            model = gr.Dropdown(
+            model = ctx.offer(gr.Dropdown(
                 models, value=models[0] if models else None, label=f"Model{hint}",
                 info="a fast train or adain train .safetensors, or a fast export .onnx", elem_id="rt-model",
-            )  # fmt: skip
+            ), ctx.model_names)  # fmt: skip
             upload = gr.File(
                 label="…or upload a model", file_types=[".safetensors", ".onnx"], height=130, elem_id="rt-upload"
             )
             photo = gr.Image(
                 label="Photo", type="filepath", image_mode=None, sources=["upload"], height=240, elem_id="rt-photo"
             )
-            universes = gr.Dropdown(
+            universes = ctx.offer(gr.Dropdown(
                 ctx.bank_names(), multiselect=True, label="AdaIN universes (style banks)", elem_id="rt-universes"
-            )
+            ), ctx.bank_names)  # fmt: skip
             styles = gr.File(
                 label="AdaIN styles: banks or images", file_count="multiple", height=130,
                 file_types=["image", ".safetensors"], elem_id="rt-styles",
@@ -203,9 +224,10 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
         )  # fmt: skip
 
     def relabel(model_v: Any, upload_v: Any, universes_v: Any, styles_v: Any) -> list[Any]:
+        req = request(model_v, upload_v, None, universes_v, styles_v)
         try:
-            found = rt.names(request(model_v, upload_v, None, universes_v, styles_v))
-            msg = status_html(f"{len(found)} universe(s) to mix." if found else "Pick a model.")
+            found = rt.names(req)
+            msg = status_html(describe(req, found, bool(req.model or req.model_upload) and rt.takes_styles(req)))
         except StyleverseError as e:
             found, msg = [], status_html(error_line(e, LABELS), "error")
         shown = [
@@ -219,7 +241,7 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
     def draw(*values: Any) -> tuple[Any, str]:
         req = request(*values)
         if not req.photo or not (req.model or req.model_upload):
-            return gr.skip(), status_html("Pick a model and upload a photo.")
+            return gr.skip(), status_html(waiting(req))
         try:
             image, line = rt.render(req)
         except Exception as e:
@@ -229,11 +251,15 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
     pickers = [model, upload, universes, styles]
     inputs = [model, upload, photo, universes, styles, size, strength, keep, *sliders]
     live = {"concurrency_id": "jobs", "concurrency_limit": ctx.config.concurrency, "trigger_mode": "always_last"}
+    # one model at a time: an upload clears the list's choice, a choice from the list clears the upload
+    upload.upload(lambda: gr.update(value=None), None, model, queue=False)
+    model.input(lambda: None, None, upload, queue=False)
     repick = [model.change, upload.change, universes.change, styles.change]
     gr.on(repick, relabel, pickers, [status, *sliders], preprocess=False, queue=False).then(
         draw, inputs, [result, status], preprocess=False, show_progress="minimal", **live
     )
-    redraw = [photo.upload, keep.change, *(c.release for c in (size, strength, *sliders))]
+    # input: a drag, or a number typed into a slider's box and confirmed with Enter (release waits for blur)
+    redraw = [photo.upload, keep.change, *(c.input for c in (size, strength, *sliders))]
     gr.on(redraw, draw, inputs, [result, status], preprocess=False, show_progress="minimal", **live)
     if demo is not None:  # a model picked by default: show its universes when the page opens
         demo.load(relabel, pickers, [status, *sliders], preprocess=False, queue=False)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from styleverse.app.config import AppConfig
 from styleverse.app.context import AppContext
+from styleverse.app.disk import UploadGuard
 from styleverse.app.jobs import configure_threads
 from styleverse.app.views import CSS
 
@@ -36,6 +37,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     import gradio as gr
 
     from styleverse.app import realtime, stylise, universes, video
+    from styleverse.app.controls import refresh_pickers, release_on_close
 
     cfg = ctx.config
     jobs = "1 job" if cfg.concurrency == 1 else f"{cfg.concurrency} jobs"
@@ -50,7 +52,11 @@ def build_app(ctx: AppContext) -> gr.Blocks:
             with gr.Tab("Video", id="video", elem_id="tab-video"):
                 video.build(ctx)
             with gr.Tab("Universes", id="universes", elem_id="tab-universes"):
-                universes.build(ctx)
+                banks_made = universes.build(ctx)
+        pickers = [d for d, _ in ctx.pickers]
+        demo.load(lambda: refresh_pickers(ctx), None, pickers, queue=False)  # lists as they are now
+        banks_made.change(lambda: refresh_pickers(ctx), None, pickers, queue=False)  # a bank built joins them
+        release_on_close(ctx, demo)
     demo.queue(max_size=cfg.queue_size, default_concurrency_limit=cfg.concurrency)
     return demo
 
@@ -60,7 +66,11 @@ def serve(config: AppConfig, block: bool = True) -> gr.Blocks:
     ctx = AppContext.create(config)
     configure_threads(config.threads_per_job())
     demo = build_app(ctx)
+    from starlette.middleware import Middleware
+
+    guard = Middleware(UploadGuard, limits=config.limits, make_room=ctx.sweep)
     demo.launch(
+        app_kwargs={"middleware": [guard]},
         server_name=config.host, server_port=config.port, share=config.share, css=CSS, prevent_thread_lock=not block,
         max_file_size=config.limits.largest_upload_bytes, show_error=False, quiet=False,
         allowed_paths=[str(ctx.workspace.root)],  # the outputs folder and nothing else

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from styleverse.app.context import AppContext
-from styleverse.app.files import check_bank, check_image, pick
 from styleverse.errors import ConfigError
 
 UNIVERSE, BANK, IMAGE = "universe", "bank", "image"
@@ -85,9 +84,9 @@ def check_styles(ctx: AppContext, choice: StyleChoice, required: bool = True) ->
         raise ConfigError("choose a universe or upload a style image or bank first")
     if len(choice.image_uploads) > limits.max_style_images:
         raise ConfigError(f"{len(choice.image_uploads)} style images; this server takes {limits.max_style_images}")
-    images = tuple(check_image(ws.upload(p, "style image"), limits) for p in choice.image_uploads)
-    banks = tuple(check_bank(ws.upload(p, "style bank"), limits) for p in choice.bank_uploads)
-    universes = tuple(pick(ctx.config.banks, u, "universe") for u in choice.universes)
+    images = tuple(ws.upload(p, "style image", "image") for p in choice.image_uploads)
+    banks = tuple(ws.upload(p, "style bank", "bank") for p in choice.bank_uploads)
+    universes = tuple(ctx.bank_path(u) for u in choice.universes)
     return CheckedStyles(images, banks, universes, _weights(choice))
 
 

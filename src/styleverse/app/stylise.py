@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -28,10 +29,18 @@ from styleverse.app.controls import (
     streamed,
     style_pickers,
 )
-from styleverse.app.files import check_image
+from styleverse.app.files import public_json
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
-from styleverse.app.views import loss_curve, payload_path, payload_paths, payload_rows, progress_html, status_html
+from styleverse.app.views import (
+    eta_text,
+    loss_curve,
+    payload_path,
+    payload_paths,
+    payload_rows,
+    progress_html,
+    status_html,
+)
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.io.images import tensor_to_pil
 from styleverse.styles.spec import COLOR_MODES, StyleSpec
@@ -47,7 +56,8 @@ LABELS = {
     "style_weights": "Weights",
 }
 DEFAULTS = TransferConfig()
-SNAPSHOTS = 10  # intermediate images shown during a run
+SNAPSHOTS = 10  # intermediate images shown during a run (at least)
+LIVE_EVERY = 5  # steps between them at most: the image forms on the page from the first seconds
 PLOT_EVERY = 1.0  # seconds between redraws of the loss curve
 
 
@@ -95,18 +105,18 @@ def prepare(ctx: AppContext, req: Request) -> StylizeJob:
     check(ctx, req)
     if not req.photo:
         raise ConfigError("upload a photo first")
-    photo = check_image(ctx.workspace.upload(req.photo, "photo"), ctx.config.limits)
+    photo = ctx.workspace.upload(req.photo, "photo", "image")
     checked = sources.check_styles(ctx, req.styles)
     folder = ctx.workspace.new_job(TAB)
     content = ctx.workspace.stage(photo, folder, "photo")
     styles, banks = sources.stage_styles(ctx, checked, folder)
     config = TransferConfig(
         steps=req.steps, size=req.size, style_weight=DEFAULTS.style_weight * req.strength,
-        save_every=max(1, req.steps // SNAPSHOTS), device=ctx.config.device,
+        save_every=max(1, min(req.steps // SNAPSHOTS, LIVE_EVERY)), device=ctx.config.device,
     )  # fmt: skip
     return StylizeJob(
         content=content,
-        output=folder / "stylized.png",
+        output=folder / f"{Path(content.name).stem}-stylised.png",  # downloads named after the photo
         style=StyleSpec(tuple(styles), tuple(banks), checked.weights, preserve_color=req.preserve_color),
         config=config,
         features=ctx.config.features(banks=bool(banks)),  # a bank decides its own network
@@ -125,6 +135,7 @@ class _Progress:
     history: list[dict[str, float]] = field(default_factory=list)
     snapshot: Any = None
     plotted: float = 0.0
+    started: float = field(default_factory=time.monotonic)
 
     def add(self, ev: Any) -> None:
         """Take in one event of the job."""
@@ -138,7 +149,9 @@ class _Progress:
 
     def view(self) -> View:
         """The page update for the events so far (the loss curve at most every PLOT_EVERY seconds)."""
-        v = View(progress=progress_html(self.step, self.total, f"step {self.step} / {self.total} {self.scale}"))
+        took = time.monotonic() - self.started
+        eta = eta_text(took / self.step * (self.total - self.step) if self.step else None)
+        v = View(progress=progress_html(self.step, self.total, f"step {self.step} / {self.total} {self.scale}{eta}"))
         if self.snapshot is not None:
             v.image, self.snapshot = tensor_to_pil(self.snapshot), None
         if self.history and time.monotonic() - self.plotted >= PLOT_EVERY:
@@ -155,6 +168,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     )
     try:
         job = prepare(ctx, req)
+        ctx.hold(ticket, job.output.parent)
     except StyleverseError as e:
         yield View(progress=progress_html(0, 1, "not started"), status=status_html(error_line(e, LABELS), "error"))
         return
@@ -182,11 +196,12 @@ def _finished(done: Finished, state: _Progress, job: StylizeJob) -> View:
     outcome: StylizeOutcome = done.result
     res = outcome.result
     steps = len(res.history)
-    image, side = str(outcome.paths["image"]), str(outcome.paths["sidecar"])
+    image, side = str(outcome.paths["image"]), str(public_json(outcome.paths["sidecar"], job.output.parent))
     if res.stop_reason == "stopped":
         text, kind = f"Stopped at step {steps}: the image reached so far is saved.", "info"
     else:
-        text, kind = f"Done: {steps} steps in {res.seconds:.1f} s ({res.stop_reason}).", "done"
+        why = {"converged": "it stopped improving", "max_steps": "every step run"}.get(str(res.stop_reason), "")
+        text, kind = f"Done: {steps} steps in {res.seconds:.1f} s" + (f" ({why})." if why else "."), "done"
     plot = outcome.paths.get("plot")
     v = View(
         status=status_html(f"{text} Files in {job.output.parent.name}/", kind), image=image, downloads=(image, side),
@@ -227,23 +242,23 @@ def build(ctx: AppContext) -> None:
                 color = gr.Radio(
                     list(COLOR_MODES), value="none", label=LABELS["preserve_color"], elem_id="stylise-color"
                 )
+        with gr.Column(scale=1):  # Run, progress and result together at the top: all in view at 1366x768
             go, stop = run_and_cancel("Stylise", "stylise")
-        with gr.Column(scale=1):
             progress, status = progress_and_status(
                 "stylise", "Upload a photo, pick a universe or style images, then Stylise."
             )
             result = gr.Image(label="Result", format="png", interactive=False, height=380, elem_id="stylise-result")
-            losses = gr.Image(label="Loss curve", format="png", interactive=False, height=220, elem_id="stylise-losses")
             with gr.Row():
                 png = gr.DownloadButton("Download PNG", visible=False, elem_id="stylise-download")
                 side = gr.DownloadButton("Download settings (JSON)", visible=False, elem_id="stylise-sidecar")
+            losses = gr.Image(label="Loss curve", format="png", interactive=False, height=220, elem_id="stylise-losses")
 
     def check_photo(value: Any) -> tuple[Any, str]:
         path = payload_path(value)
         if path is None:
             return gr.skip(), gr.skip()
         try:
-            check_image(ctx.workspace.upload(path, "photo"), lim)
+            ctx.workspace.upload(path, "photo", "image")
         except StyleverseError as e:
             return None, status_html(error_line(e, LABELS), "error")
         return gr.skip(), status_html("Photo ready.")

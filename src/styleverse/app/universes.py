@@ -10,15 +10,15 @@ Both run in the job queue with progress and can be cancelled (the job's ``stop``
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from styleverse.app.context import AppContext
+from styleverse.app.context import BUILT, AppContext
 from styleverse.app.controls import capped_slider, download, job_buttons, progress_and_status, shown, streamed
-from styleverse.app.files import check_image, safe_name
+from styleverse.app.files import public_json, safe_name
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.views import payload_paths, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
@@ -31,7 +31,7 @@ DEFAULTS = AnalysisSettings()
 BANK_SUFFIX = ".style.safetensors"
 TABLE_HEADERS = ["rank", "image", "distance", "outlier", "group", "in subset"]
 # a setting -> its control's label: the page shows it, and an error naming the setting says it so
-LABELS = {"size": "Seen at (px)", "mad_k": "Outlier rule k (higher: fewer)"}
+LABELS = {"size": "Analysis size (px)", "mad_k": "Outlier strictness (higher: fewer)"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def prepare(ctx: AppContext, req: Request, kind: str) -> tuple[Path, StyleInputs
         raise ConfigError(f"{len(req.images)} images; this server takes {lim.max_style_images} at a time")
     if not 16 <= req.size <= lim.max_size:
         raise ConfigError(f"size must be between 16 and {lim.max_size} pixels on this server")
-    checked = [check_image(ctx.workspace.upload(p, "style image"), lim) for p in req.images]
+    checked = [ctx.workspace.upload(p, "style image", "image") for p in req.images]
     folder = ctx.workspace.new_job(kind)
     (folder / "styles").mkdir()
     staged = [ctx.workspace.stage(p, folder / "styles", "style") for p in checked]
@@ -85,10 +85,15 @@ def table(a: Analysis) -> list[list[Any]]:
     """One row per image, most typical first."""
     rows = sorted(a.images, key=lambda r: r.rank)
     return [
-        [r.rank, Path(r.path).name, round(r.distance, 4), "outlier" if r.outlier else "", r.group,
-         "yes" if r.in_subset else "no"]
+        [r.rank, Path(r.path).name, round(r.distance, 4), _flag(r), r.group, "yes" if r.in_subset else "no"]
         for r in rows
     ]  # fmt: skip
+
+
+def _flag(r: Any) -> str:
+    """The outlier column: by density (apart from every group), by distance from the average, or both."""
+    flags = ["apart from the rest"] * r.outlier + ["far from the average"] * r.far_from_mean
+    return ", ".join(flags)
 
 
 def _progress(ev: Progress) -> str:
@@ -113,16 +118,30 @@ def analyse(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     if prepared is None:
         return
     folder, source = prepared
+    ctx.hold(ticket, folder)
     subset = folder / ("subset-" + bank_name(req))
-    job = AnalyzeJob(source, folder / "report", AnalysisSettings(mad_k=req.mad_k), write_bank=subset)
-    yield View(status=status_html(f"Analysing {len(source.inputs)} images in {folder.name}/ …"))
-    for item in follow(lambda emit: run_analyze(job, emit, ticket.stop), ticket, labels=LABELS):
+    job = AnalyzeJob(source, folder / "report", AnalysisSettings(mad_k=req.mad_k))
+    yield View(status=status_html(f"Analysing {_images(len(source.inputs))} in {folder.name}/ …"))
+    for item in follow(lambda emit: _analyse_and_bank(job, subset, emit, ticket), ticket, labels=LABELS):
         if isinstance(item, Finished):
             yield _analysed(item, folder, subset)
             return
         last = [e for e in item if isinstance(e, Progress)]
         if last:
             yield View(progress=_progress(last[-1]))
+
+
+def _analyse_and_bank(job: AnalyzeJob, subset: Path, emit: Any, ticket: Ticket) -> Analysis:
+    """The analysis, then a bank of its suggested subset built as the Build bank button builds one (with the
+    AdaIN statistics an analysis does not gather), so every tab that takes a bank takes it."""
+    analysis = run_analyze(job, emit, ticket.stop)
+    if analysis.subset:
+        run_bank(BankJob(replace(job.source, inputs=tuple(analysis.subset)), subset), emit, ticket.stop)
+    return analysis
+
+
+def _images(n: int) -> str:
+    return "1 image" if n == 1 else f"{n} images"
 
 
 def _analysed(done: Finished, folder: Path, subset: Path) -> View:
@@ -132,16 +151,16 @@ def _analysed(done: Finished, folder: Path, subset: Path) -> View:
         return View(progress_html(0, 1, "failed"), status_html(done.error, "error"))
     a: Analysis = done.result
     report = folder / "report"
-    n_out = len(a.outliers)
+    n_out, n_far = len(a.outliers), sum(r.far_from_mean for r in a.images)
     text = (
-        f"{len(a.images)} images, spread {a.spread:.4g}; {n_out} outlier(s); suggested subset of {len(a.subset)} "
+        f"{_images(len(a.images))}, spread {a.spread:.4g}; {n_out} apart from the rest, {n_far} far from the "
+        f"average (strictness {a.settings.get('mad_k', '')}); suggested subset of {len(a.subset)} "
         f"(bank of it below). Files in {folder.name}/"
     )
     pics = (str(report / "distances.png"), str(report / "map.png"), str(report / "typical.png"))
     bank = str(subset) if subset.is_file() else None
-    return View(
-        progress_html(1, 1, "done"), status_html(text, "done"), pics, table(a), str(report / "report.json"), bank
-    )
+    public = str(public_json(report / "report.json", folder))  # the download names no server path
+    return View(progress_html(1, 1, "done"), status_html(text, "done"), pics, table(a), public, bank)
 
 
 def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
@@ -150,6 +169,7 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     if prepared is None:
         return
     folder, source = prepared
+    ctx.hold(ticket, folder)
     job = BankJob(source, folder / bank_name(req))
     for item in follow(lambda emit: run_bank(job, emit, ticket.stop), ticket, labels=LABELS):
         if isinstance(item, Finished):
@@ -161,8 +181,8 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
             yield View(
                 progress_html(1, 1, "done"),
                 status_html(
-                    f"Bank of {len(source.inputs)} images: {path.name}. "
-                    "Upload it in Stylise or Real time, or put it in the --banks folder.",
+                    f"Bank of {_images(len(source.inputs))}: {path.name}, now a universe in every tab "
+                    f"({BUILT}{path.parent.name}/…).",
                     "done",
                 ),
                 bank=str(path),
@@ -176,8 +196,9 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
 # --- the page ---------------------------------------------------------------------------------------------
 
 
-def build(ctx: AppContext) -> None:
-    """The tab's elements and events (inside a ``gr.Tab``)."""
+def build(ctx: AppContext) -> gr.DownloadButton:
+    """The tab's elements and events (inside a ``gr.Tab``); returns the bank download, which changes when
+    a bank was built (the other tabs' universe lists are read again then)."""
     lim = ctx.config.limits
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
@@ -189,6 +210,7 @@ def build(ctx: AppContext) -> None:
                 size = capped_slider(64, min(1024, lim.max_size), DEFAULTS.size or 256, 16, LABELS["size"], "uv-size")
                 mad_k = gr.Slider(1, 6, value=DEFAULTS.mad_k, step=0.5, label=LABELS["mad_k"], elem_id="uv-k")
             name = gr.Textbox("universe", label="Universe name (bank file name)", max_lines=1, elem_id="uv-name")
+        with gr.Column(scale=2):  # the buttons, progress and downloads above the pictures: all in view
             with gr.Row():
                 go = gr.Button("Analyse", variant="primary", elem_id="uv-analyse")
                 bank_btn = gr.Button("Build bank", elem_id="uv-bank")
@@ -199,7 +221,6 @@ def build(ctx: AppContext) -> None:
             with gr.Row():
                 report = gr.DownloadButton("Download report (JSON)", visible=False, elem_id="uv-report")
                 bank = gr.DownloadButton("Download bank", visible=False, elem_id="uv-bank-file")
-        with gr.Column(scale=2):
             distances = gr.Image(label="Ranked distances (red: outlier)", interactive=False, format="png", height=240)
             with gr.Row():
                 the_map = gr.Image(label="Map", interactive=False, format="png", height=320)
@@ -218,6 +239,7 @@ def build(ctx: AppContext) -> None:
 
     runs = [(go, runner(analyse)), (bank_btn, runner(make_bank))]
     job_buttons(ctx, TAB, runs, stop, status, [images, size, mad_k, name], outputs)
+    return bank
 
 
 def _outputs(v: View, reset: bool) -> tuple[Any, ...]:

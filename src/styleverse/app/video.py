@@ -3,7 +3,9 @@
 :func:`run` calls :func:`styleverse.video.job.run_video`: the Gatys stylizer with a temporal loss (Ruder et
 al. 2016) on the chosen universes and style images, or a real-time model from the Real time tab's list made
 steadier by flow-guided blending. Limits: the clip's file size, frames (``max_video_frames``) and frame
-size (``max_video_side``). Cancel stops it as Ctrl-C does.
+size (``max_video_side``). Cancel stops it as Ctrl-C does and keeps what is done: the finished frames are
+offered as a partial clip, and Resume continues the same job from its work folder (the library's resume,
+which refuses a job whose settings changed) to the full clip.
 """
 
 from __future__ import annotations
@@ -27,10 +29,9 @@ from styleverse.app.controls import (
     streamed,
     style_pickers,
 )
-from styleverse.app.files import check_file_size
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
-from styleverse.app.views import payload_path, payload_paths, progress_html, status_html
+from styleverse.app.views import eta_text, payload_path, payload_paths, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.config import StepEvent
@@ -63,6 +64,22 @@ class Request:
     temporal_weight: float | None = None
 
 
+@dataclass(frozen=True)
+class Paused:
+    """A cancelled clip job, kept in the page's session (server side) for Resume: the job, its stylizer (None:
+    Gatys) and what identifies it."""
+
+    job: Any
+    stylizer: Any = None
+    info: dict[str, Any] | None = None
+
+
+# an update of :func:`run`: progress, status, finished or partial MP4, and the Resume state (None leaves it,
+# CLEAR forgets it)
+CLEAR = "clear"
+Update = tuple[str | None, str | None, str | None, Paused | str | None]
+
+
 def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | None]:
     """Check everything, make the job's folder, copy the inputs; returns the video job, the stylizer (None:
     Gatys) and what identifies it."""
@@ -83,8 +100,7 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
     temporal = d.temporal_weight if req.temporal_weight is None else req.temporal_weight
     if max(steps_first, steps) > lim.max_steps:
         raise ConfigError(f"steps must be at most {lim.max_steps} on this server")
-    clip = ctx.workspace.upload(req.clip, "video")
-    check_file_size(clip, lim.max_video_mb)
+    clip = ctx.workspace.upload(req.clip, "video", "video")
     model = req.model if req.model and req.model != GATYS else None
     checked = sources.check_styles(ctx, req.styles, required=model is None)
     stylizer, info = None, None
@@ -96,7 +112,7 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
     folder = ctx.workspace.new_job(TAB)
     staged = ctx.workspace.stage(clip, folder, "clip")
     styles, banks = sources.stage_styles(ctx, checked, folder) if model is None else ((), ())
-    out = folder / "stylized.mp4"
+    out = folder / f"{staged.stem}-stylised.mp4"  # downloads named after the clip
     style = StyleSpec(tuple(styles), tuple(banks), checked.weights or None)
     video = VideoConfig(
         temporal_weight=temporal, steps_first=steps_first, steps=steps, max_frames=req.max_frames, size=req.size,
@@ -106,19 +122,25 @@ def prepare(ctx: AppContext, req: Request) -> tuple[Any, Any, dict[str, Any] | N
     return VideoJob(staged, out, style, video, features, gatys, plot=folder / "frames.png"), stylizer, info
 
 
-def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[tuple[str | None, str | None, str | None]]:
-    """The job as page updates ``(progress, status, finished MP4)``; None leaves an element as it is."""
+def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = None) -> Iterator[Update]:
+    """The job as page updates (:data:`Update`); with ``paused``, that cancelled job continued instead."""
+    from dataclasses import replace
+
     from styleverse.video.config import FrameDone, StageStarted, VideoStarted
     from styleverse.video.job import run_video
 
-    yield progress_html(0, 1, "checking the inputs…"), status_html("Checking the clip and the styles…"), None
+    yield progress_html(0, 1, "checking the inputs…"), status_html("Checking the clip and the styles…"), None, None
     try:
-        job, stylizer, info = prepare(ctx, req)
+        job, stylizer, info = (
+            (replace(paused.job, resume=True), paused.stylizer, paused.info) if paused else prepare(ctx, req)
+        )
+        ctx.hold(ticket, job.output.parent)
     except StyleverseError as e:
-        yield progress_html(0, 1, "not started"), status_html(error_line(e, LABELS), "error"), None
+        yield progress_html(0, 1, "not started"), status_html(error_line(e, LABELS), "error"), None, None
         return
-    yield None, status_html(f"Running in {job.output.parent.name}/ …"), None
-    total, done, step = req.max_frames, 0, ""
+    verb = "Resuming" if paused else "Running"
+    yield None, status_html(f"{verb} in {job.output.parent.name}/ …"), None, None
+    total, done, step, eta = job.video.max_frames or req.max_frames, 0, "", ""
     work = (
         (lambda emit: run_video(job, emit, stop=ticket.stop))
         if stylizer is None
@@ -126,31 +148,70 @@ def run(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[tuple[str | N
     )
     for item in follow(work, ticket, labels=LABELS):
         if isinstance(item, Finished):
-            yield _finished(item, done, total)
+            yield _finished(item, done, total, Paused(job, stylizer, info))
             return
         stage = None
         for ev in item:
             if isinstance(ev, VideoStarted):
                 total = ev.total or total
             elif isinstance(ev, FrameDone):
-                done, total, step = ev.done, ev.total or total, ""
+                done, total, step, eta = ev.done, ev.total or total, "", eta_text(ev.eta)
             elif isinstance(ev, StepEvent):
                 step = f", step {ev.step}/{ev.total_steps}"
             elif isinstance(ev, StageStarted):
                 stage = ev.name
-        label = f"writing the {stage}…" if stage else f"frame {min(done + 1, total)} / {total}{step}"
-        yield progress_html(done, total, label), None, None
+        label = f"writing the {stage}…" if stage else f"frame {min(done + 1, total)} / {total}{step}{eta}"
+        yield progress_html(done, total, label), None, None, None
 
 
-def _finished(item: Finished, done: int, total: int) -> tuple[str, str, str | None]:
+def _finished(item: Finished, done: int, total: int, paused: Paused) -> Update:
+    """The last update: the clip; or after Cancel the frames done as a partial clip, and Resume."""
     if item.cancelled or (item.result is not None and item.result.interrupted):
-        return progress_html(done, total, "cancelled"), status_html(f"Cancelled after {_frames(done)}."), None
+        done = item.result.done if item.result is not None else done
+        partial = partial_clip(paused.job, done)
+        kept = " The partial clip is below; Resume continues it." if partial else " Resume starts it again."
+        return progress_html(done, total, "cancelled"), status_html(f"Cancelled after {_frames(done)}.{kept}"), (
+            str(partial) if partial else None
+        ), paused  # fmt: skip
     if item.error is not None:
-        return progress_html(done, total, "failed"), status_html(item.error, "error"), None
+        return progress_html(done, total, "failed"), status_html(item.error, "error"), None, CLEAR
     outcome = item.result
     out = outcome.paths.get("output")
-    text = f"Done: {_frames(outcome.done)}. Files in {Path(out).parent.name}/" if out else "Done."
-    return progress_html(1, 1, "done"), status_html(text, "done"), str(out) if out else None
+    if out is None:  # nothing written: it had been finished before
+        return progress_html(1, 1, "done"), status_html("This clip was already done.", "done"), None, CLEAR
+    text = f"Done: {_frames(outcome.done)}. Files in {Path(out).parent.name}/"
+    return progress_html(1, 1, "done"), status_html(text, "done"), str(out), CLEAR
+
+
+def partial_clip(job: Any, done: int) -> Path | None:
+    """The finished frames of a cancelled job (its work folder's PNGs) as ``NAME-partial.mp4`` beside its
+    output, at the clip's frame rate; None when no frame was finished."""
+    from fractions import Fraction
+
+    import numpy as np
+    from PIL import Image
+
+    from styleverse.io.video import VideoReader
+    from styleverse.io.video_writer import VideoWriter
+    from styleverse.video.work import work_folder
+
+    frames = [work_folder(job.output) / "frames" / f"{i:06d}.png" for i in range(done)]
+    if not frames or not all(f.is_file() for f in frames):
+        return None
+    with VideoReader(job.input) as reader:
+        fps = Fraction(reader.info.fps or 25.0).limit_denominator(1001)
+    out = job.output.with_name(f"{job.output.stem}-partial.mp4")
+
+    def rgb(path: Path) -> Any:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+
+    first = rgb(frames[0])
+    h, w = first.shape[0] // 2 * 2, first.shape[1] // 2 * 2  # H.264 4:2:0 needs even sizes
+    with VideoWriter(out, w, h, 1 / fps, fps) as writer:
+        for i, f in enumerate(frames):
+            writer.write(rgb(f)[:h, :w], i)
+    return out
 
 
 def _frames(n: int) -> str:
@@ -170,10 +231,10 @@ def build(ctx: AppContext) -> None:
             clip = gr.File(  # a file box, not a player: browsers play few of the formats PyAV reads
                 label=f"Clip (up to {lim.max_video_mb:g} MB)", file_types=["video"], height=130, elem_id="video-clip"
             )
-            method = gr.Dropdown(
+            method = ctx.offer(gr.Dropdown(
                 [GATYS, *ctx.model_names()], value=GATYS, label="Method",
                 info="or a real-time model from --models (much faster)", elem_id="video-method",
-            )  # fmt: skip
+            ), lambda: [GATYS, *ctx.model_names()])  # fmt: skip
             universes, images = style_pickers(ctx, "video")
             with gr.Row():
                 size = capped_slider(64, lim.max_video_side, 256, 16, LABELS["size"], "video-size")
@@ -191,25 +252,41 @@ def build(ctx: AppContext) -> None:
                 label=LABELS["temporal_weight"],
                 elem_id="video-temporal",
             )
+        with gr.Column(scale=1):  # Run, progress and result together at the top
             go, stop = run_and_cancel("Stylise the clip", "video")
-        with gr.Column(scale=1):
+            resume = gr.Button("Resume", visible=False, elem_id="video-resume")
             progress, status = progress_and_status("video", "Upload a short clip and pick a style.")
             result = gr.Video(label="Result", interactive=False, height=360, elem_id="video-result")
             download = gr.DownloadButton("Download MP4", visible=False, elem_id="video-download")
+            paused = gr.State(None)  # the cancelled job, on the server only
 
     def go_fn(request: gr.Request, *values: Any) -> Iterator[tuple[Any, ...]]:
         # Gradio passes the request to the parameter annotated gr.Request, the inputs below in order
-        clip_v, method_v, universes_v, images_v, size_v, frames_v, first_v, steps_v, temporal_v = values
+        clip_v, method_v, universes_v, images_v, size_v, frames_v, first_v, steps_v, temporal_v, _ = values
         choice = sources.choice_from(universes_v, [], payload_paths(images_v), [])
         method, numbers = str(method_v or GATYS), (int(size_v), int(frames_v), int(first_v), int(steps_v))
         req = Request(payload_path(clip_v), choice, method, *numbers, float(temporal_v))
         yield from streamed(ctx, TAB, request, lambda ticket: run(ctx, req, ticket), _outputs)
 
-    inputs = [clip, method, universes, images, size, frames, steps_first, steps, temporal]
-    job_buttons(ctx, TAB, [(go, go_fn)], stop, status, inputs, [progress, status, result, download])
+    def resume_fn(request: gr.Request, *values: Any) -> Iterator[tuple[Any, ...]]:
+        held = values[-1]
+        if not isinstance(held, Paused):
+            yield (gr.skip(), status_html("Nothing to resume."), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            return
+        yield from streamed(ctx, TAB, request, lambda ticket: run(ctx, Request(None, StyleChoice()), ticket, held),
+                            _outputs)  # fmt: skip
+
+    inputs = [clip, method, universes, images, size, frames, steps_first, steps, temporal, paused]
+    outputs = [progress, status, result, download, paused, resume]
+    job_buttons(ctx, TAB, [(go, go_fn), (resume, resume_fn)], stop, status, inputs, outputs)
 
 
-def _outputs(update: tuple[str | None, str | None, str | None], first: bool) -> tuple[Any, ...]:
-    """An update of :func:`run` as the tab's outputs: progress, status, the result and its download."""
-    prog, stat, mp4 = update
-    return shown(prog), shown(stat), shown(mp4, first), download(mp4, first)
+def _outputs(update: Update, first: bool) -> tuple[Any, ...]:
+    """An update of :func:`run` as the tab's outputs: progress, status, the result, its download, the Resume
+    state and button (shown while there is a cancelled job to continue)."""
+    prog, stat, mp4, held = update
+    state = gr.skip() if held is None else (None if held == CLEAR else held)
+    button = gr.skip() if held is None else gr.update(visible=held != CLEAR)
+    if first:
+        state, button = None, gr.update(visible=False)
+    return shown(prog), shown(stat), shown(mp4, first), download(mp4, first), state, button

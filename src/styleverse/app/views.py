@@ -32,6 +32,15 @@ def progress_html(done: float, total: float, label: str = "") -> str:
     return f'<div class="sv-progress"><progress value="{done:g}" max="{total:g}"></progress><span>{text}</span></div>'
 
 
+def eta_text(seconds: float | None) -> str:
+    """`` · about 1 min 20 s left`` for a progress line (empty while there is no estimate)."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return ""
+    s = round(seconds)
+    left = f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
+    return f" · about {left} left"
+
+
 def status_html(text: str, kind: str = "info") -> str:
     """One status line: ``info``, ``done`` or ``error`` (shown red, with a warning sign)."""
     mark = "⚠ " if kind == "error" else ""

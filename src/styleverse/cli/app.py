@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
         description="Serves a page with every job: upload a photo and watch it take a universe's look, apply a "
         "real-time model, stylise a clip, analyse a style set and build a bank. Listens on 127.0.0.1 (this "
         "machine only) unless --host says otherwise; no public link unless --share. Each job writes into a "
-        "folder of its own under --outputs; jobs run one per CPU at a time, the rest wait in a queue.",
+        "folder of its own under --outputs; jobs run a few at a time (--jobs), the rest wait in a queue.",
     )
     p.add_argument("--host", default=D.host, help="address to listen on (0.0.0.0: every network interface)")
     p.add_argument("--port", type=int, default=D.port, help="port to listen on")
@@ -32,11 +32,19 @@ def register(sub: Any) -> None:
     p.add_argument("--share", action="store_true", help="also make a temporary public link through Gradio")
     p.add_argument("--backbone", default=D.backbone, help="feature network: imagenet, random (trials) or a PATH")
     p.add_argument("--device", default=D.device, help="auto (CUDA if present), cpu or cuda[:N]")
-    p.add_argument("--jobs", type=positive_int, default=None, help="jobs that run at once (default: one per CPU)")
+    p.add_argument("--jobs", type=positive_int, default=None, help="jobs at once (default: one per 4 CPUs, at least 1)")
     p.add_argument("--max-upload-mb", type=positive_float, default=L.max_upload_mb, help="largest image/bank/model")
     p.add_argument("--max-video-mb", type=positive_float, default=L.max_video_mb, help="largest video upload")
     p.add_argument("--max-pixels", type=positive_int, default=L.max_pixels, help="most pixels of an uploaded image")
     p.add_argument("--max-size", type=positive_int, default=L.max_size, help="largest result (longest side, px)")
+    p.add_argument(
+        "--keep-hours",
+        type=positive_float,
+        default=D.keep_hours,
+        help="remove uploads and job folders older than this (a page still open keeps its own)",
+    )
+    p.add_argument("--max-disk-gb", type=positive_float, default=D.max_disk_gb,
+                   help="keep the --outputs folder under this size, removing the oldest first")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="only errors on the console")
     p.set_defaults(func=cmd_app)
 
