@@ -314,7 +314,10 @@ class OpenedModel:
             identity[name] = dict(value) if isinstance(value, Mapping) else value
         identity["precision"] = self.precision
         key = ("probe", json.dumps(identity, sort_keys=True, default=str))
-        tried = self.kind.build(self, replace(spec, mask=None)) if spec.mask else apply  # a mask fixes the size
+        # the probe judges the network, not the style: AdaIN decodes the pattern's own features (alpha 0), since a
+        # flat or black style rightly paints a flat or black picture; a mask fixes the size, so it goes too
+        own = {"alpha": 0.0, "preserve_color": "none"} if self.kind.name == "adain_decoder" else {}
+        tried = self.kind.build(self, replace(spec, mask=None, **own)) if spec.mask or own else apply
         self.memo.get(key, lambda: probe(tried, Path(spec.model), self.kind.made_by))
         return Stylizer(apply, self.kind.name, identity, self.universes)
 
