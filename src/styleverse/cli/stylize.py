@@ -84,7 +84,11 @@ def _add_optimisation_args(p: Parser) -> None:
         "style_scale": "style images are seen at this multiple of the size",
     }  # fmt: skip
     add_gatys_args(p, D, helps)
-    p.add_argument("--init", default=J.init, help=f"starting image: {' | '.join(INITS)} | PATH to an image")
+    p.add_argument(
+        "--init", default=J.init,
+        help=f"starting image: {' | '.join(INITS)} | PATH to an image (default {J.init}, as the paper; noise keeps "
+        "little of the photo, only what the content loss rebuilds: for seed-dependent variations, and it warns)",
+    )  # fmt: skip
     p.add_argument(
         "--preserve-color", choices=COLOR_MODES, default=S.preserve_color,
         help="keep the content's colours: transfer luminance only, or match style colours to the content first",
