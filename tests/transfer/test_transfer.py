@@ -228,3 +228,19 @@ def test_noise_init_warns_that_it_keeps_little_of_the_photo(tiny, caplog: pytest
         assert not [r for r in caplog.records if "init noise" in r.getMessage()]
         _run(tiny, steps=1, init="noise")
     assert [r for r in caplog.records if "init noise" in r.getMessage()]
+
+
+def test_a_pale_style_leaves_no_pixels_stuck_at_white_or_black(tiny) -> None:  # type: ignore[no-untyped-def]
+    """Variables an early L-BFGS step threw past the softclip's bend used to stay there (its slope vanishes):
+    pure-white pixels a pale style does not have, single channels stuck at 0 or 255 (magenta/cyan speckle)."""
+    from styleverse.styles.targets import StyleSet, image_grams
+
+    model, content, _ = tiny
+    g = torch.Generator().manual_seed(1)
+    pale = 0.82 + 0.12 * torch.rand(1, 3, 40, 40, generator=g)
+    pale[:, 1] -= 0.1
+    styles = StyleSet([], extra=[(image_grams(model, pale, torch.device("cpu")), 1.0)])
+    out = StyleTransfer(model, TransferConfig(steps=60, scales=(48,), precision="fp32", tol=0)).run(content, styles)
+    x = out.image
+    assert float((x.amin(1) >= 1).float().mean()) < 0.005  # the style has none (before: 8% of the image)
+    assert float(((x >= 1) | (x <= 0)).float().mean()) < 0.01
