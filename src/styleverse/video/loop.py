@@ -136,7 +136,7 @@ class FrameLoop:
             prev_gray, prev_in, prev_out = self._prev
             flows = self.flow.pair(prev_gray, gray)
             carried = warp_previous(prev_out, flows)
-            prev_in = warp(prev_in, flows.backward).clamp(0, 1)  # as the output is (bicubic overshoots)
+            prev_in = warp(prev_in, flows.backward)
             trust = carried.mask * photometric_mask(x, prev_in)
             state = FrameState(self.index, prev_out, carried.image, trust)
         t1 = time.perf_counter()

@@ -55,11 +55,12 @@ def warp_array(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 
 def warp(image: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
-    """A (1, C, H, W) tensor warped by ``flow`` (see :func:`warp_array`); float32 on the image's device."""
+    """A (1, C, H, W) image in [0, 1] warped by ``flow`` (see :func:`warp_array`), clamped to [0, 1] (bicubic
+    overshoots at edges); float32 on the image's device."""
     arr = image.detach()[0].float().permute(1, 2, 0).cpu().numpy()
     out = warp_array(np.ascontiguousarray(arr), flow)
     out = out[..., None] if out.ndim == 2 else out
-    return torch.from_numpy(out).permute(2, 0, 1).unsqueeze(0).to(image.device)
+    return torch.from_numpy(out).permute(2, 0, 1).unsqueeze(0).clamp(0, 1).to(image.device)
 
 
 def reliable_mask(flows: FlowPair) -> np.ndarray:
@@ -91,7 +92,7 @@ class Warped:
 def warp_previous(previous: torch.Tensor, flows: FlowPair) -> Warped:
     """Frame t−1's output warped into frame t by the backward flow, with :func:`reliable_mask`."""
     mask = torch.from_numpy(reliable_mask(flows))[None, None].to(previous.device)
-    return Warped(warp(previous, flows.backward).clamp(0, 1), mask)
+    return Warped(warp(previous, flows.backward), mask)
 
 
 def fill_holes(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
