@@ -22,6 +22,8 @@ Four tables (``--tables``):
   scikit-image photos other than the content, with the same VGG) and the table gives the wall-clock at which a
   finest-scale checkpoint first reached the bar, network pass included, against the default's. The aim is a
   third of the time or less.
+- **inits**: the defaults (style weight: the second of ``--weights``) from the content and from noise: how
+  much of the photo each keeps (SSIM) and how close each comes to the style; contact sheet beside ``--sheet``.
 - **memory**: peak resident memory of one default L-BFGS step at ``--memory-sizes`` (a fresh process each,
   so peaks do not mix); a size whose estimate exceeds the free memory is skipped.
 
@@ -386,32 +388,51 @@ def memory_table(args: argparse.Namespace, backbone: str) -> None:
 
 def weights_table(args: argparse.Namespace, backbone: str) -> None:
     """One default run per ``--weights`` entry; the unweighted losses, structure, steps, and a contact sheet."""
+    runs = [(f"{w:g}", {"style_weight": w}) for w in args.weights]
+    style_losses = grid_table(args, backbone, "style weight", runs, args.sheet)
+    falling = all(b < a for a, b in itertools.pairwise(style_losses))
+    console.print(f"style loss falls as the weight rises: {'yes' if falling else 'NO'}")
+
+
+def inits_table(args: argparse.Namespace, backbone: str) -> None:
+    """The defaults from the content (the paper) and from noise: how much of the photo each keeps (SSIM)."""
+    runs = [(init, {"init": init, "style_weight": args.weights[min(1, len(args.weights) - 1)]})
+            for init in ("content", "noise")]  # fmt: skip
+    grid_table(args, backbone, "init", runs, args.sheet.replace(".png", "_inits.png") if args.sheet else "")
+
+
+def grid_table(
+    args: argparse.Namespace, backbone: str, name: str, runs: list[tuple[str, dict[str, Any]]], sheet: str
+) -> list[float]:
+    """One run per ``(label, settings)`` at ``--weight-size``: the unweighted style and content losses, SSIM
+    of the luminance against the photo, steps, why it stopped, whether it moved; a contact sheet to ``sheet``.
+    Returns the style losses."""
     from styleverse.evaluation.metrics import ssim
 
     model, _ = build_model(backbone)
     content = pil_to_tensor(resize_longest(content_photo(args.photo), args.weight_size))
     styles = Samples()
-    table = Table(title=f"style weight grid, {args.weight_size} px, VGG19 ({backbone}), {load()}")
-    for col in ("style weight", "style loss", "content loss", "SSIM", "steps", "stopped", "moved", "seconds"):
+    table = Table(title=f"{name} grid, {args.weight_size} px, VGG19 ({backbone}), {load()}")
+    for col in (name, "style loss", "content loss", "SSIM", "steps", "stopped", "moved", "seconds"):
         table.add_column(col, justify="right")
     images, style_losses = [], []
-    for w in args.weights:
+    for label, settings in runs:
         t = time.perf_counter()
-        cfg = TransferConfig(size=args.weight_size, style_weight=w, precision=args.precision, device=args.device)
+        cfg = TransferConfig(size=args.weight_size, precision=args.precision, device=args.device, **settings)
         res = StyleTransfer(model, cfg).run(content, styles)  # type: ignore[arg-type]
-        style, content_loss = res.final_losses["style"] / w, res.final_losses["content"] / cfg.content_weight
+        style = res.final_losses["style"] / cfg.style_weight
+        content_loss = res.final_losses["content"] / cfg.content_weight
         moved = all(s.get("improved", True) for s in res.scales)
         style_losses.append(style)
-        images.append((res.image, f"style weight {w:g}"))
-        table.add_row(f"{w:g}", f"{style:.3g}", f"{content_loss:.3g}", f"{ssim(res.image, content):.3f}",
+        images.append((res.image, f"{name} {label}"))
+        table.add_row(label, f"{style:.3g}", f"{content_loss:.3g}", f"{ssim(res.image, content):.3f}",
                       str(res.stopped_at), str(res.stop_reason), "yes" if moved else "NO",
                       f"{time.perf_counter() - t:.1f}")  # fmt: skip
     console.print(table)
-    falling = all(b < a for a, b in itertools.pairwise(style_losses))
-    console.print(f"style loss falls as the weight rises: {'yes' if falling else 'NO'}")
-    if args.sheet:
-        contact_sheet([(content, "photo"), *images], args.sheet)
-        console.print(f"results side by side: {args.sheet}")
+    if sheet:
+        contact_sheet([(content, "photo"), *images], sheet)
+        console.print(f"results side by side: {sheet}")
+    return style_losses
 
 
 def contact_sheet(images: list[tuple[torch.Tensor, str]], path: str) -> None:
@@ -432,7 +453,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--tables", nargs="+", default=["step", "quality", "memory"],
-        choices=["step", "quality", "memory", "weights", "warm"],
+        choices=["step", "quality", "memory", "weights", "warm", "inits"],
     )  # fmt: skip
     ap.add_argument("--warm-model", help="warm table: a trained fast model to start from (default: train one)")
     ap.add_argument("--warm-train-steps", type=int, default=1000, help="warm table: fast train steps")
@@ -470,7 +491,7 @@ def main() -> None:
                   f"threads {torch.get_num_threads()}; {load()}")  # fmt: skip
     for name in args.tables:
         tables = {"step": step_table, "quality": quality_table, "memory": memory_table, "weights": weights_table,
-                  "warm": warm_table}  # fmt: skip
+                  "warm": warm_table, "inits": inits_table}  # fmt: skip
         tables[name](args, backbone)
 
 

@@ -218,3 +218,29 @@ def test_a_huge_style_weight_still_moves_the_image_and_never_calls_an_unmoved_ru
     assert not torch.equal(out.image, start)
     assert all(s["improved"] for s in out.scales)
     assert out.final_losses["style"] < 0.5 * transfer.measure(start, content, styles)["style"]
+
+
+def test_noise_init_warns_that_it_keeps_little_of_the_photo(tiny, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    """From noise the photo comes back only through the content loss (a quality run at 256 px: SSIM 0.016-0.060
+    against the photo): a run that starts there says so; one from the content does not."""
+    with caplog.at_level("WARNING", logger="styleverse"):
+        _run(tiny, steps=1)
+        assert not [r for r in caplog.records if "init noise" in r.getMessage()]
+        _run(tiny, steps=1, init="noise")
+    assert [r for r in caplog.records if "init noise" in r.getMessage()]
+
+
+def test_a_pale_style_leaves_no_pixels_stuck_at_white_or_black(tiny) -> None:  # type: ignore[no-untyped-def]
+    """Variables an early L-BFGS step threw past the softclip's bend used to stay there (its slope vanishes):
+    pure-white pixels a pale style does not have, single channels stuck at 0 or 255 (magenta/cyan speckle)."""
+    from styleverse.styles.targets import StyleSet, image_grams
+
+    model, content, _ = tiny
+    g = torch.Generator().manual_seed(1)
+    pale = 0.82 + 0.12 * torch.rand(1, 3, 40, 40, generator=g)
+    pale[:, 1] -= 0.1
+    styles = StyleSet([], extra=[(image_grams(model, pale, torch.device("cpu")), 1.0)])
+    out = StyleTransfer(model, TransferConfig(steps=60, scales=(48,), precision="fp32", tol=0)).run(content, styles)
+    x = out.image
+    assert float((x.amin(1) >= 1).float().mean()) < 0.005  # the style has none (before: 8% of the image)
+    assert float(((x >= 1) | (x <= 0)).float().mean()) < 0.01

@@ -109,7 +109,9 @@ def _add_optimisation_args(p: Parser) -> None:
     p.add_argument(
         "--init", default=J.init,
         help=f"starting image: {' | '.join(INITS)} | PATH to an image | fast:MODEL[:UNIVERSE] or adain:DECODER "
-        "(warm start: the network's result, an AdaIN decoder fed these styles)",
+        f"(warm start: the network's result, an AdaIN decoder fed these styles); default {J.init}, as the paper; "
+        "noise keeps little of the photo, only what the content loss rebuilds: for seed-dependent variations, "
+        "and it warns",
     )  # fmt: skip
     p.add_argument(
         "--preserve-color", choices=COLOR_MODES, default=S.preserve_color,

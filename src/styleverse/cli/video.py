@@ -160,7 +160,11 @@ def _video_args(p: Parser) -> None:
         "where the flow is reliable; 0 = independent frames (flickers)",
     )
     p.add_argument("--steps-first", type=positive_int, default=V.steps_first, help="optimiser steps for frame 1")
-    p.add_argument("--steps", type=positive_int, default=V.steps, help="steps for each later frame (it starts warm)")
+    p.add_argument(
+        "--steps", type=positive_int, default=V.steps,
+        help="steps for each later frame (it starts warm), plus the share of --steps-first of its pixels that the "
+        "flow cannot carry",
+    )  # fmt: skip
     p.add_argument("--start", type=time_arg, default=V.start, help="start time (seconds or HH:MM:SS.mmm)")
     p.add_argument("--end", type=time_arg, default=V.end, help="end time (exclusive; default: the end)")
     p.add_argument("--max-frames", type=positive_int, default=V.max_frames, help="stop after N frames")

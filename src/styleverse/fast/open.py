@@ -316,8 +316,10 @@ class OpenedModel:
         key = ("probe", json.dumps(identity, sort_keys=True, default=str))
         # the probe judges the network, not the style: AdaIN decodes the pattern's own features (alpha 0), since a
         # flat or black style rightly paints a flat or black picture; a mask fixes the size, so it goes too
-        own = {"alpha": 0.0, "preserve_color": "none"} if self.kind.name == "adain_decoder" else {}
-        tried = self.kind.build(self, replace(spec, mask=None, **own)) if spec.mask or own else apply
+        if self.kind.name == "adain_decoder":
+            tried = self.kind.build(self, replace(spec, mask=None, alpha=0.0, preserve_color="none"))
+        else:
+            tried = self.kind.build(self, replace(spec, mask=None)) if spec.mask else apply
         self.memo.get(key, lambda: probe(tried, Path(spec.model), self.kind.made_by))
         return Stylizer(apply, self.kind.name, identity, self.universes)
 

@@ -19,6 +19,7 @@ Progress leaves as events to a callback; nothing here prints.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +54,14 @@ RESERVED = ("step", "scale", "style", "content", "tv", "total", "best")
 # loss jumps from 0.0019 to 0.076 at the scale change): 40 or 100 coarse steps gave the same 512 px loss for the
 # same time. So coarse scales stop at this multiple of ``tol``.
 COARSE_TOL_FACTOR = 4.0
+# Starting from noise, the photo comes back only as far as the content loss rebuilds it: at the default weights
+# the result keeps little of it (measured in ``benchmarks/bench_transfer.py --tables inits``). What noise is for:
+# a seed-dependent variation, or a texture of the style with only a trace of the photo.
+NOISE_WARNING = (
+    "init noise: the photo is rebuilt only through the content loss, so the result keeps little of it; "
+    "start from the content (the default) to keep the photo, or raise --content-weight"
+)
+log = logging.getLogger("styleverse")
 
 
 def scaled_size(hw: tuple[int, int], longest: int) -> tuple[int, int]:
@@ -366,6 +375,7 @@ class StyleTransfer:
         if init is not None:
             return _resize(init, hw)
         if self.config.init == "noise":
+            log.warning(NOISE_WARNING)
             return torch.rand((1, 3, *hw), generator=torch.Generator().manual_seed(self.config.seed))
         if self.config.init == "content":
             return _resize(content, hw)

@@ -2,11 +2,13 @@
 
 Frame 1 is optimised from the content (or noise) for ``steps_first`` steps. Every later frame starts from
 the previous output warped into it (Ruder section 3.1: "the initialisation ... with the warped previous
-frame") and takes ``steps`` steps, far fewer, since most of the picture is already stylised. Where the
+frame") and takes ``steps`` steps, far fewer, since most of the picture is already stylised, plus the share of
+``steps_first`` its unreliable pixels stand for (a strip a pan uncovers needs a first frame's steps). Where the
 mask says the warp cannot be trusted (a strip the camera uncovers, behind a moving object) it starts from
-the input frame instead, as an independent frame would: the warp would fill those pixels with smeared border
-colours that a few steps cannot undo. Its objective gains Ruder's short-term temporal loss (eq. 6, with
-``c`` from :func:`styleverse.video.warp.reliable_mask`)
+the colours of the stylised pixels around (:func:`~styleverse.video.warp.fill_holes`): the warp itself would
+fill them with smeared border streaks, and the raw frame (what was done before) left per-pixel colour noise
+in every uncovered strip, since a warm frame's few steps cannot turn a photo into the style. Its objective
+gains Ruder's short-term temporal loss (eq. 6, with ``c`` from :func:`styleverse.video.warp.reliable_mask`)
 
     L_temporal(x) = temporal_weight · L₁ · 1/D Σ_k c_k (x_k − ω_k)² / δ²,  D = 3·H·W,  δ = 1/255,
 
@@ -44,6 +46,7 @@ from styleverse.styles.targets import GramDict, StyleSet
 from styleverse.transfer.config import Callback
 from styleverse.transfer.optimize import StyleTransfer, TransferConfig
 from styleverse.video.loop import FrameState, StylizedFrame
+from styleverse.video.warp import detail, fill_holes
 
 LEVEL = 1.0 / 255.0  # δ: one 8-bit level, the unit of change of the temporal term
 
@@ -94,19 +97,26 @@ class GatysFrameStylizer:
             self._engines[key] = StyleTransfer(self.model, replace(self.config, steps=steps, scales=(side,)))
         return self._engines[key]
 
+    def _steps_for(self, mask: torch.Tensor | None) -> int:
+        """A warm frame's steps: ``steps``, plus the share of ``steps_first`` that its unreliable pixels (which
+        start from colours only) stand for, so an uncovered strip gets the steps a first frame would."""
+        fresh = 0.0 if mask is None else 1.0 - float(mask.float().mean())
+        return self.steps + max(0, round(fresh * (self.steps_first - self.steps)))
+
     def _shown(self, x: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
         return luminance_transfer(x, frame.to(x.device)) if self.luminance else x
 
     def __call__(self, frame: torch.Tensor, state: FrameState) -> StylizedFrame:
         warm = self.temporal_weight > 0 and state.warped_previous is not None and state.mask is not None
         side = max(int(frame.shape[-2]), int(frame.shape[-1]))
-        engine = self._engine(self.steps if warm else self.steps_first, side)
+        engine = self._engine(self._steps_for(state.mask) if warm else self.steps_first, side)
         extra, init = None, None
         if warm:
             assert state.warped_previous is not None and state.mask is not None
             warped, mask = state.warped_previous.to(engine.device), state.mask.to(engine.device)
-            # start from the warped previous output where the flow holds; elsewhere from the frame itself
-            init = state.mask * state.warped_previous + (1 - state.mask) * frame
+            # the warped previous output where the flow holds; elsewhere the colours of its stylised
+            # neighbourhood with the frame's fine detail (a flat fill gave the style nothing to grow from)
+            init = (fill_holes(state.warped_previous, state.mask) + (1 - state.mask) * detail(frame)).clamp(0, 1)
             content = frame.to(engine.device)
             scale = self.loss_scale if self.loss_scale and self.loss_scale > 0 else 1.0
             w = self.temporal_weight * scale / LEVEL**2

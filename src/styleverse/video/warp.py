@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from styleverse.video.flow import FlowPair
 
@@ -43,18 +44,23 @@ def _grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def warp_array(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """``out(p) = image(p + flow(p))`` (bilinear; outside the frame the nearest border pixel) for an
-    (H, W) or (H, W, C) float32 array."""
+    """``out(p) = image(p + flow(p))`` (bicubic; outside the frame the nearest border pixel) for an
+    (H, W) or (H, W, C) float32 array.
+
+    Bicubic, not bilinear: every frame starts from the previous output warped, so the warp's low-pass
+    compounds over a clip. Bilinear sampling at a half-pixel shift halves the finest texture's amplitude;
+    under a sub-pixel pan the style's grain faded frame by frame (see ``benchmarks/bench_video.py``)."""
     mx, my = _grid(flow)
-    return cv2.remap(image, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(image, mx, my, interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 def warp(image: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
-    """A (1, C, H, W) tensor warped by ``flow`` (see :func:`warp_array`); float32 on the image's device."""
+    """A (1, C, H, W) image in [0, 1] warped by ``flow`` (see :func:`warp_array`), clamped to [0, 1] (bicubic
+    overshoots at edges); float32 on the image's device."""
     arr = image.detach()[0].float().permute(1, 2, 0).cpu().numpy()
     out = warp_array(np.ascontiguousarray(arr), flow)
     out = out[..., None] if out.ndim == 2 else out
-    return torch.from_numpy(out).permute(2, 0, 1).unsqueeze(0).to(image.device)
+    return torch.from_numpy(out).permute(2, 0, 1).unsqueeze(0).clamp(0, 1).to(image.device)
 
 
 def reliable_mask(flows: FlowPair) -> np.ndarray:
@@ -86,7 +92,31 @@ class Warped:
 def warp_previous(previous: torch.Tensor, flows: FlowPair) -> Warped:
     """Frame t−1's output warped into frame t by the backward flow, with :func:`reliable_mask`."""
     mask = torch.from_numpy(reliable_mask(flows))[None, None].to(previous.device)
-    return Warped(warp(previous, flows.backward).clamp(0, 1), mask)
+    return Warped(warp(previous, flows.backward), mask)
+
+
+def fill_holes(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``image`` (1,C,H,W) where ``mask`` (1,1,H,W) is 1, and elsewhere the colours of the nearest pixels the
+    mask keeps (a push-pull pyramid: masked means at halving sizes, filled in coarse to fine).
+
+    A disoccluded strip starts from its stylised neighbourhood this way rather than from the raw frame or
+    noise, whose colours and grain a warm frame's few steps cannot turn into the style."""
+    levels = [(image * mask, mask)]
+    while levels[-1][1].amin() <= 0 and min(levels[-1][1].shape[-2:]) > 1:
+        x, m = levels[-1]
+        levels.append((F.avg_pool2d(x, 2, ceil_mode=True), F.avg_pool2d(m, 2, ceil_mode=True)))
+    x, m = levels[-1]
+    fill = x / m.clamp_min(1e-12) if float(m.amax()) > 0 else x
+    for x, m in reversed(levels[:-1]):
+        # x is premultiplied by coverage m: keep what the mask covers, take the coarser fill for the rest
+        up = F.interpolate(fill, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        fill = x + (1 - m) * up
+    return fill
+
+
+def detail(image: torch.Tensor, size: int = 5) -> torch.Tensor:
+    """The fine detail of ``image`` (1,C,H,W): the image less its ``size`` x ``size`` local mean."""
+    return image - F.avg_pool2d(image, size, stride=1, padding=size // 2, count_include_pad=False)
 
 
 def photometric_mask(
