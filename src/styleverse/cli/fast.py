@@ -114,41 +114,53 @@ def _register_distill(actions: Any) -> None:
 
 
 def _register_apply(actions: Any) -> None:
+    register_apply(actions, "fast", "a trained network", "a fast model (.safetensors) or an exported .onnx file")
+
+
+def register_apply(actions: Any, family: str, what: str, model_help: str, note: str = "") -> None:
+    """``FAMILY apply``: the one apply command of every network that opens as a fast stylizer (fast, gan)."""
     from styleverse.fast.open import StylizerSpec
 
     d = defaults(StylizerSpec)
     a: Parser = actions.add_parser(
         "apply",
-        help="stylise images and folders with a trained network (.safetensors or exported .onnx)",
+        help=f"stylise images and folders with {what} (.safetensors or exported .onnx)",
         description="Stylise each IMAGE (folders are expanded). -o is a file for one image, a folder otherwise "
-        "(results keep their input names).",
+        f"(results keep their input names).{note}",
     )
-    a.add_argument("model", metavar="MODEL", help="a fast model (.safetensors) or an exported .onnx file")
+    a.add_argument("model", metavar="MODEL", help=model_help)
     add_images_io(a)
     add_mix_args(a)
     a.add_argument("--strength", type=non_negative_float, default=d["strength"], help="0 = the photo, 1 = full style")
     a.add_argument("--size", type=positive_int, default=None, help="longest side in pixels (default: as the input)")
     a.add_argument("--preserve-color", action="store_true", help="keep the photo's colours (luminance transfer)")
     add_apply_run_args(a)
-    a.set_defaults(func=cmd_apply)
+    a.set_defaults(func=cmd_apply, family=family)
 
 
 def _register_export(actions: Any) -> None:
+    register_export(
+        actions, "fast", "a trained network", "a fast model (.safetensors)",
+        "Write MODEL as ONNX. Without --universe/--mix/--strength the universe weights and strength are inputs of "
+        "the graph (choose them when applying); with them they are baked in.",
+    )  # fmt: skip
+
+
+def register_export(actions: Any, family: str, what: str, model_help: str, description: str) -> None:
+    """``FAMILY export``: the one ONNX export of every network fast's graph writer takes (fast, gan)."""
     e: Parser = actions.add_parser(
         "export",
-        help="export a trained network to ONNX",
-        description="Write MODEL as ONNX. Without --universe/--mix/--strength the universe weights and strength "
-        "are inputs of the graph (choose them when applying); with them they are baked in. The ONNX graph runs in "
-        "float32; `fast apply` of the .safetensors model runs in bf16 on CPUs that have it (precision auto), which "
-        "can differ from the export by up to about 25 of 255 levels: apply with --precision fp32 to get the "
-        "export's pixels.",
+        help=f"export {what} to ONNX",
+        description=f"{description} The ONNX graph runs in float32; `{family} apply` of the .safetensors model "
+        "runs in bf16 on CPUs that have it (precision auto), which can differ from the export by up to about 25 "
+        "of 255 levels: apply with --precision fp32 to get the export's pixels.",
     )
-    e.add_argument("model", metavar="MODEL", help="a fast model (.safetensors)")
+    e.add_argument("model", metavar="MODEL", help=model_help)
     add_onnx_output(e)
     add_mix_args(e)
     e.add_argument("--strength", type=non_negative_float, default=None, help="bake this strength in (0..1)")
     e.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    e.set_defaults(func=cmd_export)
+    e.set_defaults(func=cmd_export, family=family)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -183,20 +195,20 @@ def cmd_apply(args: argparse.Namespace) -> int:
         args.model, mix=parse_mix(args.universe, args.mix), strength=args.strength,
         preserve_color="luminance" if args.preserve_color else "none", device=args.device, precision=args.precision,
     )  # fmt: skip
-    return apply_command(args, spec, FAST_KINDS, "fast apply", planned=True)
+    return apply_command(args, spec, FAST_KINDS, f"{args.family} apply", planned=True)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from styleverse.fast.export import export_onnx
+    from styleverse.fast.gan.model import load_gan
     from styleverse.fast.model import load_model
 
     out = onnx_output(args, [args.model])
-    model = load_model(args.model)
-    written = export_onnx(model, out, parse_mix(args.universe, args.mix), args.strength)
-    how = (
-        "weights and strength are inputs"
-        if args.universe is None and not args.mix and args.strength is None
-        else "mix baked in"
-    )
-    print(f"wrote {written} ({', '.join(model.universes)}; {how}; float32: `fast apply --precision fp32` matches it)")
+    model = load_gan(args.model) if args.family == "gan" else load_model(args.model)
+    # a gan generator takes what a fast network takes (image, universe weights), so fast's export writes it
+    written = export_onnx(model, out, parse_mix(args.universe, args.mix), args.strength)  # type: ignore[arg-type]
+    baked = args.universe is not None or bool(args.mix) or args.strength is not None
+    how = "mix baked in" if baked else "weights and strength are inputs"
+    fp32 = f"float32: `{args.family} apply --precision fp32` matches it"
+    print(f"wrote {written} ({', '.join(model.universes)}; {how}; any frame size; {fp32})")
     return 0

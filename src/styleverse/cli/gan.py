@@ -10,16 +10,12 @@ import argparse
 from typing import Any
 
 from .common import Parser, add_actions, non_negative_float, non_negative_int, positive_float, positive_int
+from .fast import register_apply, register_export
 from .flags import (
-    add_apply_run_args,
-    add_images_io,
-    add_mix_args,
-    add_onnx_output,
     add_training_args,
     defaults,
-    parse_mix,
 )
-from .networks import apply_command, onnx_output, train_command
+from .networks import train_command
 
 
 def register(sub: Any) -> None:
@@ -90,38 +86,18 @@ def _register_train(actions: Any) -> None:
 
 
 def _register_apply(actions: Any) -> None:
-    from styleverse.fast.open import StylizerSpec
-
-    d = defaults(StylizerSpec)
-    a: Parser = actions.add_parser(
-        "apply",
-        help="stylise images and folders with a trained generator (.safetensors or exported .onnx)",
-        description="Stylise each IMAGE (folders are expanded). -o is a file for one image, a folder otherwise "
-        "(results keep their input names). `fast apply` and `video --model` take the same files.",
-    )
-    a.add_argument("model", metavar="MODEL", help="a gan model (.safetensors) or its exported .onnx file")
-    add_images_io(a)
-    add_mix_args(a)
-    a.add_argument("--strength", type=non_negative_float, default=d["strength"], help="0 = the photo, 1 = full style")
-    a.add_argument("--size", type=positive_int, default=None, help="longest side in pixels (default: as the input)")
-    a.add_argument("--preserve-color", action="store_true", help="keep the photo's colours (luminance transfer)")
-    add_apply_run_args(a)
-    a.set_defaults(func=cmd_apply)
+    register_apply(
+        actions, "gan", "a trained generator", "a gan model (.safetensors) or its exported .onnx file",
+        " `fast apply` and `video --model` take the same files.",
+    )  # fmt: skip
 
 
 def _register_export(actions: Any) -> None:
-    e: Parser = actions.add_parser(
-        "export",
-        help="export a trained generator to ONNX",
-        description="Write MODEL as ONNX in the format of `fast export` (any frame size). Without "
-        "--universe/--mix/--strength the universe weights and strength are graph inputs; with them they are baked in.",
-    )
-    e.add_argument("model", metavar="MODEL", help="a gan model (.safetensors)")
-    add_onnx_output(e)
-    add_mix_args(e)
-    e.add_argument("--strength", type=non_negative_float, default=None, help="bake this strength in (0..1)")
-    e.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    e.set_defaults(func=cmd_export)
+    register_export(
+        actions, "gan", "a trained generator", "a gan model (.safetensors)",
+        "Write MODEL as ONNX in the format of `fast export` (any frame size). Without --universe/--mix/--strength "
+        "the universe weights and strength are graph inputs; with them they are baked in.",
+    )  # fmt: skip
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -148,27 +124,3 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
 
     return train_command(args, "gan train", cfg, train_gan, summary)
-
-
-def cmd_apply(args: argparse.Namespace) -> int:
-    from styleverse.fast.open import FAST_KINDS, StylizerSpec
-
-    spec = StylizerSpec(
-        args.model, mix=parse_mix(args.universe, args.mix), strength=args.strength,
-        preserve_color="luminance" if args.preserve_color else "none", device=args.device, precision=args.precision,
-    )  # fmt: skip
-    return apply_command(args, spec, FAST_KINDS, "gan apply", planned=True)
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from styleverse.fast.export import export_onnx
-    from styleverse.fast.gan.model import load_gan
-
-    out = onnx_output(args, [args.model])
-    model = load_gan(args.model)
-    baked = args.universe is not None or bool(args.mix) or args.strength is not None
-    # the generator takes what a fast network takes (image, universe weights), so fast's export writes it
-    written = export_onnx(model, out, parse_mix(args.universe, args.mix), args.strength)  # type: ignore[arg-type]
-    how = "mix baked in" if baked else "weights and strength are inputs"
-    print(f"wrote {written} ({', '.join(model.universes)}; {how}; any frame size)")
-    return 0
