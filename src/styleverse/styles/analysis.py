@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -289,6 +289,27 @@ def _per_image(images, w, knn, dist, dl, trace, dens: Density, far, alive, xy, n
     ]
 
 
+def _subset_bank(
+    p: _Pass,
+    lay: Layout,
+    w: np.ndarray,
+    dl: np.ndarray,
+    lw: np.ndarray,
+    alive: np.ndarray,
+    bank_of: Callable[..., Bank],
+) -> tuple[Bank, np.ndarray, str]:
+    """The suggested subset's bank, its per-layer spread and a note; ``alive`` becomes the whole set (and the
+    note says so) when no subset is tighter than the set, since a subset looser than the set is no suggestion."""
+    bank = bank_of(np.flatnonzero(alive), made_by="styles analyze (suggested subset)")
+    sub_sq = _spread_of(p, lay, bank, np.flatnonzero(alive), w)
+    if float(sub_sq / p.norm @ lw) < float((w @ dl) / w.sum() @ lw) or alive.all():
+        return bank, sub_sq, ""
+    alive[:] = True
+    whole = np.arange(len(w))
+    bank = bank_of(whole, made_by="styles analyze (whole set)")
+    return bank, _spread_of(p, lay, bank, whole, w), "no subset is tighter than the whole set"
+
+
 def analyze(
     model: StyleContentModel,
     info: BackboneInfo,
@@ -328,12 +349,7 @@ def analyze(
         alive = _choose_subset(z, w, dens, groups, cfg)
         xy, explained = pca_2d(z, cfg.seed)
         bank_of = partial(_bank, p, lay, w=w, info=info, cfg=cfg, images=images)
-        bank = bank_of(np.flatnonzero(alive), made_by="styles analyze (suggested subset)")
-        sub_sq, note = _spread_of(p, lay, bank, np.flatnonzero(alive), w), ""
-        if float(sub_sq / p.norm @ lw) >= float((w @ dl) / w.sum() @ lw) and not alive.all():
-            alive[:] = True  # a subset looser than the set is no suggestion
-            bank = bank_of(np.arange(n), made_by="styles analyze (whole set)")
-            sub_sq, note = _spread_of(p, lay, bank, np.arange(n), w), "no subset is tighter than the whole set"
+        bank, sub_sq, note = _subset_bank(p, lay, w, dl, lw, alive, bank_of)
         group_banks = [
             bank_of(np.flatnonzero(dens.labels == g.label), made_by=f"styles analyze (group {g.label + 1})")
             for g in groups
