@@ -155,18 +155,27 @@ def projection(args: argparse.Namespace, scan: float, encode: float) -> Table:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--shots", type=int, default=4)
-    p.add_argument("--frames-per-shot", type=int, default=24)
-    p.add_argument("--size", type=int, default=96)
-    p.add_argument("--chunk-frames", type=int, default=8)
-    p.add_argument("--overlap", type=int, default=3)
-    p.add_argument("--steps-first", type=int, default=20)
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--photos", type=int, default=8)
-    p.add_argument("--bank-images", type=int, default=32)
-    p.add_argument("--gpu-seconds-per-frame", type=float, default=1.5, help="ASSUMED GPU cost per 512 px frame")
-    p.add_argument("--shot-seconds", type=float, default=4.0, help="mean shot length of the projected film")
-    p.add_argument("--project-chunk", type=int, default=240, help="--chunk-frames of the projected film")
+    p.add_argument("--shots", type=int, default=4, help="shots in the synthetic clip (default 4)")
+    p.add_argument("--frames-per-shot", type=int, default=24, help="frames per shot (default 24)")
+    p.add_argument("--size", type=int, default=96, help="frame and photo size in pixels (default 96)")
+    p.add_argument(
+        "--chunk-frames", type=int, default=8, help="video --chunk-frames: longest piece of a shot (default 8)"
+    )
+    p.add_argument("--overlap", type=int, default=3, help="video --overlap: frames a chunk leads in with (default 3)")
+    p.add_argument("--steps-first", type=int, default=20, help="Gatys steps on a shot's first frame (default 20)")
+    p.add_argument("--steps", type=int, default=8, help="Gatys steps on each later frame (default 8)")
+    p.add_argument("--photos", type=int, default=8, help="photos in the batch-stylise job (default 8)")
+    p.add_argument("--bank-images", type=int, default=32, help="style images in the bank job (default 32)")
+    p.add_argument(
+        "--gpu-seconds-per-frame",
+        type=float,
+        default=1.5,
+        help="ASSUMED GPU cost per 512 px frame in seconds (default 1.5)",
+    )
+    p.add_argument(
+        "--shot-seconds", type=float, default=4.0, help="mean shot length of the projected film in seconds (default 4)"
+    )
+    p.add_argument("--project-chunk", type=int, default=240, help="--chunk-frames of the projected film (default 240)")
     args = p.parse_args()
     console = Console(width=140)
     console.print(f"{os.cpu_count()} CPUs, torch {torch.__version__}; one thread per process")
