@@ -98,3 +98,34 @@ def test_reliability_diagram(tmp_path: Path) -> None:
         assert im.format == "PNG" and im.width > 300
     empty = probability_summary(probability_sums(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), 2), NAMES)
     assert empty["n"] == 0 and math.isnan(empty["ece"])
+
+
+def test_temperature_fit_recovers_the_temperature_that_made_the_logits_overconfident() -> None:
+    """Labels drawn from softmax(z); the model reports 3z (overconfident): the fitted temperature is ~3, and
+    dividing by it lowers the ECE; the fitted T of calibrated logits is ~1."""
+    from styleverse.classifier.metrics import (
+        best_temperature,
+        probability_summary,
+        probability_sums,
+        temperature_nll,
+    )
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(4000, 3, generator=g) * 1.5
+    y = torch.multinomial(z.softmax(1), 1, generator=g).view(-1)
+    t = best_temperature(temperature_nll(3 * z, y).tolist())
+    assert 2.6 < t < 3.4, t
+    assert 0.85 < best_temperature(temperature_nll(z, y).tolist()) < 1.15
+    names = ["a", "b", "c"]
+    raw = probability_summary(probability_sums((3 * z).softmax(1), y, 3), names)["ece"]
+    scaled = probability_summary(probability_sums((3 * z / t).softmax(1), y, 3), names)["ece"]
+    assert scaled < raw / 3, (raw, scaled)
+    assert best_temperature([]) == 1.0 and best_temperature([5.0, 5.0]) == 1.0  # nothing to fit
+
+
+def test_recorded_temperature_falls_back_to_one() -> None:
+    from styleverse.classifier.metrics import recorded_temperature
+
+    assert recorded_temperature({"val_temperature": 2.5}) == 2.5
+    for bad in (None, {}, {"val_temperature": None}, {"val_temperature": -1}, {"val_temperature": float("inf")}):
+        assert recorded_temperature(bad) == 1.0

@@ -123,3 +123,26 @@ def test_the_judge_gives_no_verdict_with_an_untrustworthy_classifier(models: dic
 
     assert row(ev.scores[0])["looks like"] == "no verdict" and "ECE" in row(ev.scores[0])["judge val."]
     assert json.loads(json.dumps(score_dict(ev.scores[0])["judge"]))["trusted"] is False
+
+
+def test_validation_fits_a_temperature_and_predict_uses_it(models: dict[str, Path], tmp_path: Path) -> None:
+    """Each run records the temperature its validation fitted and the ECE it leaves; ``predict`` divides the
+    logits by the checkpoint's temperature (a checkpoint with T = 1 gives the raw softmax)."""
+    import torch
+
+    from styleverse.classifier.predict import predict_images
+
+    weak = _recorded(models["weak"])
+    assert weak["val_temperature"] < 1.0  # the weak model was unsure (0.51 / 0.58 on its own, 0.857 right)
+    assert weak["val_ece_scaled"] < weak["val_ece"]
+    image = universe_image(KINDS[0], 4242)
+    image.save(tmp_path / "x.png")
+    ckpt = load_classifier(models["weak"] / "best.safetensors")
+    scaled = predict_images(ckpt, [tmp_path / "x.png"], device="cpu", precision="fp32", workers=0)[0]
+    ckpt.config["metrics"]["val_temperature"] = 1.0
+    raw = predict_images(ckpt, [tmp_path / "x.png"], device="cpu", precision="fp32", workers=0)[0]
+    assert scaled.label == raw.label  # scaling never changes the answer
+    p_raw = torch.tensor(list(raw.probabilities.values()))
+    expected = (p_raw.log() / weak["val_temperature"]).softmax(0)
+    assert torch.allclose(torch.tensor(list(scaled.probabilities.values())), expected, atol=1e-5)
+    assert scaled.confidence > raw.confidence  # sharpened

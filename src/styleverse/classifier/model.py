@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from styleverse.classifier.metrics import recorded_temperature
 from styleverse.errors import ConfigError, WeightsError
 from styleverse.io.tensorfile import write_tensors
 from styleverse.nn.vgg import VGGFeatures, layer_names, load_state_into, read_state_dict
@@ -138,6 +139,12 @@ class Checkpoint:
     @property
     def class_names(self) -> list[str]:
         return list(self.model.spec.class_names)
+
+    @property
+    def temperature(self) -> float:
+        """What divides the logits before softmax: the temperature its validation fitted (1 when none)."""
+        metrics = self.config.get("metrics")
+        return recorded_temperature(metrics if isinstance(metrics, dict) else None)
 
 
 def checkpoint_config(spec: ClassifierSpec, extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -46,7 +46,8 @@ class Prediction:
 class EvalReport:
     """Result of :func:`evaluate`: confusion matrix (rows true, columns predicted) and its summary; the
     predicted probabilities summarised (per-class confidence and spread, ECE, reliability table, see
-    :func:`~styleverse.classifier.metrics.probability_summary`); what the model failed to learn, in words,
+    :func:`~styleverse.classifier.metrics.probability_summary`; and ``temperature``, the checkpoint's, with
+    ``ece_scaled``, the ECE of the probabilities ``predict`` gives); what the model failed to learn, in words,
     and advice that follows the learning-rate measurement (empty when there is nothing to warn about)."""
 
     class_names: list[str]
@@ -111,13 +112,15 @@ def predict_images(
     workers: int = 2,
     callback: Callable[[Progress], None] | None = None,
 ) -> list[Prediction]:
-    """Universe and confidence (softmax probability) for each image file."""
+    """Universe and confidence (softmax probability, temperature-scaled by the checkpoint's recorded
+    :attr:`~styleverse.classifier.model.Checkpoint.temperature`) for each image file."""
     paths = [Path(p) for p in images]
     for p in paths:
         if not p.is_file():
             raise InputError(f"{p}: no such image file")
     ckpt, dev, prec, size = open_checkpoint(checkpoint, device, precision)
-    probs = infer(ckpt.model, paths, size, dev, prec, batch_size, workers, callback).softmax(dim=1)
+    logits = infer(ckpt.model, paths, size, dev, prec, batch_size, workers, callback)
+    probs = (logits / ckpt.temperature).softmax(dim=1)
     names = ckpt.class_names
     return [
         Prediction(p, names[int(row.argmax())], float(row.max()), dict(zip(names, row.tolist(), strict=True)))
@@ -163,6 +166,8 @@ def evaluate(
     loss = float(F.cross_entropy(logits, targets))
     summary = summarize(conf, names)
     probs = probability_summary(probability_sums(logits.softmax(dim=1), targets, len(names)), names)
+    scaled = probability_sums((logits / ckpt.temperature).softmax(dim=1), targets, len(names))
+    probs |= {"temperature": ckpt.temperature, "ece_scaled": probability_summary(scaled, names)["ece"]}
     warnings = learning_warnings(summary, probs)
     advice = ""
     if warnings and settings.get("init") and settings.get("lr"):

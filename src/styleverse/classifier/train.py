@@ -32,11 +32,13 @@ import torch.nn.functional as F
 from styleverse.classifier.config import TrainConfig, lr_advice
 from styleverse.classifier.data import TrainBatches, read_dataset
 from styleverse.classifier.metrics import (
+    best_temperature,
     confusion_matrix,
     learning_warnings,
     probability_summary,
     probability_sums,
     summarize,
+    temperature_nll,
 )
 from styleverse.classifier.model import UniverseClassifier
 from styleverse.classifier.predict import forward_batch, infer
@@ -262,14 +264,18 @@ def validate(task: ClassifierTask, ctx: DistContext, epoch: int) -> dict[str, An
     targets = torch.tensor([s.label for s in val], dtype=torch.long)
     conf = confusion_matrix(targets, logits.argmax(dim=1), n).double()
     vloss = float(F.cross_entropy(logits, targets, reduction="sum")) if val else 0.0
-    prob_sums = probability_sums(logits.softmax(dim=1), targets, n)
-    summed = all_sum([*conf.view(-1).tolist(), vloss, float(len(val)), *prob_sums.tolist()], ctx, dev)
+    prob_sums, nll = probability_sums(logits.softmax(dim=1), targets, n), temperature_nll(logits, targets)
+    parts = [*conf.view(-1).tolist(), vloss, float(len(val)), *nll.tolist(), *prob_sums.tolist()]
+    summed = all_sum(parts, ctx, dev)
     summary = summarize(torch.tensor(summed[: n * n]).view(n, n).round().long(), data.class_names)
-    probs = probability_summary(torch.tensor(summed[n * n + 2 :]), data.class_names)
+    t = best_temperature(summed[n * n + 2 : n * n + 2 + len(nll)])
+    probs = probability_summary(torch.tensor(summed[n * n + 2 + len(nll) :]), data.class_names)
+    scaled = all_sum(probability_sums((logits / t).softmax(dim=1), targets, n).tolist(), ctx, dev)
     warnings = learning_warnings(summary, probs)
     if warnings and ctx.is_main:
         log.warning("epoch %d: %s; %s", epoch, "; ".join(warnings), lr_advice(cfg.init, cfg.adam_lr, cfg.width))
     shown = ("accuracy", "balanced_accuracy", "recall", "confusion", "prediction_share")
     row = {"val_loss": summed[n * n] / max(summed[n * n + 1], 1), **{f"val_{k}": summary[k] for k in shown}}
     row |= {"collapse": summary["collapse"], "val_ece": probs["ece"], "val_mean_confidence": probs["mean_confidence"]}
+    row |= {"val_temperature": t, "val_ece_scaled": probability_summary(torch.tensor(scaled), data.class_names)["ece"]}
     return {**row, "val_probabilities": probs, "warnings": warnings}

@@ -183,12 +183,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         stdout.print(_class_table(best["val_recall"], probs.get("confidence", {}), title))
         stdout.print(
             f"accuracy {best['val_accuracy']:.3f}, balanced accuracy {best['val_balanced_accuracy']:.3f}, "
-            f"ECE {best.get('val_ece', float('nan')):.3f} (mean confidence {best.get('val_mean_confidence', 0):.3f})"
+            f"ECE {best.get('val_ece', float('nan')):.3f} (mean confidence {best.get('val_mean_confidence', 0):.3f}); "
+            f"{_scaled(best.get('val_temperature'), best.get('val_ece_scaled'))}"
         )
         stdout.print(f"best checkpoint: {result.best_path}\nlast checkpoint: {result.last_path}")
         advice = lr_advice(cfg.init, cfg.adam_lr, cfg.width)
         _warn(best.get("warnings") or [], advice, f"best epoch {result.best_epoch}")
     return 0
+
+
+def _scaled(temperature: Any, ece: Any) -> str:
+    """The temperature 'predict' and the judge divide the logits by, and the ECE it leaves."""
+    if not isinstance(temperature, int | float) or not isinstance(ece, int | float):
+        return "no temperature recorded (probabilities unscaled)"
+    return f"temperature {temperature:.2f} (predict and the judge use it): ECE {ece:.3f}"
 
 
 def _class_table(recall: dict[str, float | None], confidence: dict[str, Any], title: str) -> Table:
@@ -240,7 +248,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     stdout.print(
         f"{report.n_images} images (split {report.split}): accuracy {s['accuracy']:.3f}, "
         f"balanced accuracy {s['balanced_accuracy']:.3f}, loss {report.loss:.4f}, "
-        f"ECE {probs['ece']:.3f} (mean confidence {probs['mean_confidence']:.3f})"
+        f"ECE {probs['ece']:.3f} (mean confidence {probs['mean_confidence']:.3f}); "
+        f"{_scaled(probs.get('temperature'), probs.get('ece_scaled'))}"
     )
     table = Table(title="confusion matrix (rows: true universe, columns: predicted)")
     table.add_column("true \\ predicted")

@@ -41,7 +41,7 @@ class Verdict:
     top_probability: float
     trusted: bool = True  # False: the classifier's own validation fails the trust rule, so no verdict
     problems: tuple[str, ...] = ()  # why it is not trusted
-    validation: dict[str, float | None] | None = None  # its recorded accuracy, balanced accuracy, ECE
+    validation: dict[str, float | None] | None = None  # its recorded accuracy, balanced accuracy, ECE, T
 
 
 class UniverseJudge:
@@ -52,8 +52,9 @@ class UniverseJudge:
         self.model = self.checkpoint.model
         recorded = self.checkpoint.config.get("metrics")
         self.problems = trust_warnings(recorded if isinstance(recorded, dict) else None)
-        keys = ("accuracy", "balanced_accuracy", "ece")
+        keys = ("accuracy", "balanced_accuracy", "ece", "temperature", "ece_scaled")
         self.validation = {k: _num(recorded.get(f"val_{k}")) for k in keys} if isinstance(recorded, dict) else None
+        self.temperature = self.checkpoint.temperature
 
     @property
     def universes(self) -> list[str]:
@@ -69,11 +70,13 @@ class UniverseJudge:
 
     @torch.inference_mode()
     def probabilities(self, images: Sequence[Image.Image], batch_size: int = 16) -> torch.Tensor:
-        """Softmax probabilities (N, universes), float32 on CPU."""
+        """Softmax probabilities (N, universes), float32 on CPU, of the logits divided by the checkpoint's
+        temperature (:attr:`~styleverse.classifier.model.Checkpoint.temperature`)."""
         out = []
         for i in range(0, len(images), batch_size):
             x = torch.stack([eval_view(im, self.size) for im in images[i : i + batch_size]])
-            out.append(forward_batch(self.model, x, self.device, self.precision).softmax(dim=1).cpu())
+            logits = forward_batch(self.model, x, self.device, self.precision) / self.temperature
+            out.append(logits.softmax(dim=1).cpu())
         return torch.cat(out) if out else torch.zeros(0, len(self.universes))
 
     def verdict(self, images: Sequence[Image.Image], intended: str | None) -> Verdict:

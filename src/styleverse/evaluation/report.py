@@ -91,6 +91,8 @@ def row(s: ResultScore) -> dict[str, str]:
     if v is not None and v.validation:
         val = v.validation
         out["judge val."] = f"acc {_g(val['balanced_accuracy'], '.2f')} ECE {_g(val['ece'], '.2f')}"
+        if val.get("temperature") is not None:  # the probabilities shown are scaled by it
+            out["judge val."] += f" (T {_g(val['temperature'], '.2f')}: {_g(val.get('ece_scaled'), '.2f')})"
     if t is not None:
         out["warp err"] = (
             f"{_g(t.warping_error)} (x{_g(t.warping_ratio, '.2f')})" if t.warping_error is not None else ""
