@@ -65,8 +65,13 @@ def test_two_processes_agree_and_match_one_process_with_the_global_batch(tmp_pat
     start = UniverseClassifier(single.model.spec)
     init_weights(start, cfg.seed)
     assert sum(not torch.equal(v, ranks[0][k]) for k, v in start.state_dict().items()) > 10, "training moved nothing"
+    # Summation order differs (gradients summed per rank, then across ranks), and Adam's first steps divide
+    # by the gradient's own size, so rounding can show: measured at most 0.3% of how far training moved a
+    # tensor (the first conv layer, on a CPU without native bf16). A wrong shard or batch moves it ~100%.
+    initial = start.state_dict()
     for k, v in single.model.state_dict().items():
-        assert torch.allclose(ranks[0][k], v, rtol=1e-4, atol=1e-6), f"DDP and single-process differ in {k}"
+        moved, off = float((v - initial[k]).norm()), float((ranks[0][k] - v).norm())
+        assert off <= 0.01 * moved + 1e-6, f"DDP and single-process differ in {k}: {off:.3g} (moved {moved:.3g})"
     h2, h1 = info[0]["history"][0], single.history[0]
     assert h2["val_confusion"] == h1["val_confusion"]
     assert abs(h2["train_loss"] - h1["train_loss"]) < 1e-4
