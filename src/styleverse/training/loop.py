@@ -75,9 +75,12 @@ from styleverse.training.rng import rng_state, set_rng_state
 class TrainTask:
     """What :func:`run_loop` trains: a model, the batch of each step and its losses (see the module doc).
 
-    Subclasses set ``model`` and implement :meth:`batch` and :meth:`losses`; the other hooks are optional."""
+    Subclasses set ``model`` and implement :meth:`batch` and :meth:`losses`; the other hooks are optional.
+    ``batches``, when a task makes its batches with something that runs ahead (a prefetcher), is closed when
+    the run ends, however it ends."""
 
     model: nn.Module
+    batches: Any = None
 
     def batch(self, step: int, ctx: DistContext) -> Any:
         """This process's share of the batch of global step ``step`` (0-based)."""
@@ -409,18 +412,23 @@ def run_loop(
     :func:`styleverse.distributed.setup_distributed` (default: one process on the model's device).
 
     A new run does not seed anything: seed the RNGs (and build the model) before calling. A finished run
-    saves its state too, so ``resume`` with a larger ``steps`` trains on."""
+    saves its state too, so ``resume`` with a larger ``steps`` trains on. The task's ``batches`` are closed
+    however the run ends."""
     config.validate()
     ctx = ctx or DistContext()
     device = device or next(task.model.parameters()).device
     loop = _Loop(task, optimizer, config, ctx, device, callback, scheduler)
     started = time.perf_counter()
-    if config.resume:
-        loop.restore()
-    broadcast_model(task.model, ctx)
-    task.model.train()
-    loop.emit(LoopStart(loop.step, config.steps, ctx.world_size, config.resume))
-    if loop.evaluate_due():  # stopped after a step but before its evaluation
-        loop.checkpoint()
-    interrupted = loop.run(stop)  # False at once when a resumed run is already done
+    try:
+        if config.resume:
+            loop.restore()
+        broadcast_model(task.model, ctx)
+        task.model.train()
+        loop.emit(LoopStart(loop.step, config.steps, ctx.world_size, config.resume))
+        if loop.evaluate_due():  # stopped after a step but before its evaluation
+            loop.checkpoint()
+        interrupted = loop.run(stop)  # False at once when a resumed run is already done
+    finally:
+        if task.batches is not None:
+            task.batches.close()
     return LoopResult(loop.history, loop.step, interrupted, time.perf_counter() - started)
