@@ -69,6 +69,13 @@ def add_encoder_args(p: argparse.ArgumentParser, backbone_help: str, arch_help: 
     p.add_argument("--pooling", choices=["max", "avg"], default=f.pooling, help=pooling_help)
 
 
+def add_trainer_io(p: argparse.ArgumentParser, metavar: str, what: str) -> None:
+    """--content and -o of a network trainer: the photos it trains on and the file it writes (``metavar``,
+    ``what`` it is)."""
+    p.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
+    p.add_argument("-o", "--output", required=True, metavar=metavar, help=f"{what} to write (.safetensors)")
+
+
 def add_run_args(p: argparse.ArgumentParser, d: dict[str, Any], seed: str, resume: str, overwrite: str) -> None:
     """--seed, --resume, --overwrite, --device and --precision: the flags of
     :class:`~styleverse.training.settings.RunSettings` (every training run), each with its help; ``d`` holds

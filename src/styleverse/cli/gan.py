@@ -11,7 +11,7 @@ from typing import Any
 
 from .common import Parser, add_actions, fields_from, non_negative_float, non_negative_int, positive_float, positive_int
 from .fast import register_apply, register_export
-from .flags import add_field, add_training_args, defaults
+from .flags import add_field, add_trainer_io, add_training_args, defaults
 from .networks import train_command
 
 
@@ -41,7 +41,7 @@ def _register_train(actions: Any) -> None:
         "accuracy), sample grids in m.samples/ and the resume state m.safetensors.resume.safetensors, at every "
         "checkpoint, on Ctrl-C and at the end. Several processes: run under torchrun.",
     )
-    t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
+    add_trainer_io(t, "MODEL", "model file")
     t.add_argument(
         "--style", nargs="+", required=True, metavar="FRAMES",
         help="the universe's frames: folders, images or frame manifests; each item is a universe named after its "
@@ -51,7 +51,6 @@ def _register_train(actions: Any) -> None:
         "--label", nargs="+", default=[], metavar="LABEL",
         help="universes from the manifests' labels (e.g. gwen miles): one universe per label; augmented rows skipped",
     )  # fmt: skip
-    t.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.safetensors)")
     add_field(t, d, "size", positive_int, "training crop side in pixels")
     add_field(t, d, "load_size", positive_int, "short side before cropping")
     add_field(t, d, "batch_size", positive_int, "photos per step (per process)")
