@@ -28,13 +28,13 @@ import torch
 from styleverse.devices import autocast, place, resolve_precision
 from styleverse.distributed import DistContext
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, load_model
-from styleverse.fast.train import FastTask
+from styleverse.fast.train import FastTask, size_checks
 from styleverse.io.state import fingerprint, not_fingerprinted
 from styleverse.training.loop import Callback, run_loop
 from styleverse.training.outputs import training_run
-from styleverse.training.photos import Batches, content_photos, files_digest
+from styleverse.training.photos import Batches, content_photos, files_digest, sample_photos
 from styleverse.training.result import TrainResult
-from styleverse.training.settings import Check, TrainerConfig, refuse_first, trainer_checks, trainer_loop
+from styleverse.training.settings import TrainerConfig, refuse_first, trainer_checks, trainer_loop
 
 STATE_KIND = "fast_distill"  # not fast train's: a distillation state is never continued as a training run
 
@@ -56,11 +56,7 @@ class DistillConfig(TrainerConfig):
     lr: float = 2e-3
 
     def validate(self) -> None:
-        checks: list[Check] = [
-            (16 <= self.size <= 4096, "size must be between 16 and 4096 pixels", "size"),
-            (self.size % 4 == 0, "size must be a multiple of 4 (the network downsamples twice)", "size"),
-        ]
-        refuse_first(checks + trainer_checks(self))
+        refuse_first(size_checks(self.size) + trainer_checks(self))
 
 
 class DistillTask(FastTask):
@@ -111,7 +107,7 @@ def _distill(
     settings = {**cfg.to_dict(), "teacher_spec": teacher.net.spec.to_dict(), "teacher_settings": teacher.settings}
     meta = {"backbone": teacher.backbone, "style_layers": teacher.style_layers,
             "content_layers": list(teacher.content_layers), "settings": settings}  # fmt: skip
-    picks = photos[:: max(1, len(photos) // 4)][:4]
+    picks = sample_photos(photos)
     batches = Batches(photos, len(spec.universes), cfg.size, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size)
     task = DistillTask(cfg, student, tnet, batches, device, precision, meta, picks)
     fp = {**fingerprint(cfg), "teacher": files_digest([Path(cfg.teacher)])}

@@ -34,7 +34,7 @@ from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.training.loop import Callback, LoopResult, TrainTask, run_loop
 from styleverse.training.outputs import sample_file, training_run, write_model
-from styleverse.training.photos import Batches, content_photos
+from styleverse.training.photos import Batches, content_photos, sample_photos
 from styleverse.training.result import TrainResult
 from styleverse.training.settings import Check, TrainerConfig, refuse_first, trainer_checks, trainer_loop
 
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("styleverse")
 STATE_KIND = "fast_train"
-SAMPLE_PHOTOS = 4
 FastTrainResult = TrainResult[FastModel]
 
 
@@ -74,12 +73,17 @@ class FastTrainConfig(TrainerConfig):
     features: FeatureSpec = field(default_factory=FeatureSpec)
 
     def validate(self) -> None:
-        checks: list[Check] = [
-            (bool(self.banks or self.styles), "give at least one universe: a style bank or style images", ()),
-            (16 <= self.size <= 4096, "size must be between 16 and 4096 pixels", "size"),
-            (self.size % 4 == 0, "size must be a multiple of 4 (the network downsamples twice)", "size"),
-        ]
-        refuse_first(checks + trainer_checks(self, ("style_weight", "content_weight", "tv_weight")))
+        universes = (bool(self.banks or self.styles), "give at least one universe: a style bank or style images", ())
+        weights = ("style_weight", "content_weight", "tv_weight")
+        refuse_first([universes, *size_checks(self.size), *trainer_checks(self, weights)])
+
+
+def size_checks(size: int) -> list[Check]:
+    """The training crop of a transform network (fast train, fast distill): 16 to 4096 pixels, a multiple of 4."""
+    return [
+        (16 <= size <= 4096, "size must be between 16 and 4096 pixels", "size"),
+        (size % 4 == 0, "size must be a multiple of 4 (the network downsamples twice)", "size"),
+    ]
 
 
 @dataclass(frozen=True)
@@ -230,7 +234,7 @@ def _train(
         "content_layers": list(features.content_layers),
         "settings": {**cfg.to_dict(), "universe_sources": {u.name: u.source for u in universes}},
     }
-    picks = photos[:: max(1, len(photos) // SAMPLE_PHOTOS)][:SAMPLE_PHOTOS]
+    picks = sample_photos(photos)
     batches = Batches(photos, len(universes), cfg.size, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size)
     task = FastTask(cfg, net, features, universes, batches, device, precision, meta, picks)
     fp = {**fingerprint(cfg), "universes": list(spec.universes), "backbone": info.identity}

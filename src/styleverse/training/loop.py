@@ -75,12 +75,9 @@ from styleverse.training.rng import rng_state, set_rng_state
 class TrainTask:
     """What :func:`run_loop` trains: a model, the batch of each step and its losses (see the module doc).
 
-    Subclasses set ``model`` and implement :meth:`batch` and :meth:`losses`; the other hooks are optional.
-    ``batches``, when a task makes its batches with something that runs ahead (a prefetcher), is closed when
-    the run ends, however it ends."""
+    Subclasses set ``model`` and implement :meth:`batch` and :meth:`losses`; the other hooks are optional."""
 
     model: nn.Module
-    batches: Any = None
 
     def batch(self, step: int, ctx: DistContext) -> Any:
         """This process's share of the batch of global step ``step`` (0-based)."""
@@ -99,6 +96,13 @@ class TrainTask:
     def evaluate(self, step: int, history: list[dict[str, float]], ctx: DistContext) -> None:
         """Every process, every ``eval_every`` steps (collectives allowed): e.g. validate and keep the score in
         :meth:`extra_state`; a checkpoint follows. ``history`` holds the steps so far."""
+
+    def close(self) -> None:
+        """However the run ends: stop what makes batches ahead of the steps (by default ``self.batches``, where
+        the task has one that closes, such as a prefetcher)."""
+        close = getattr(getattr(self, "batches", None), "close", None)
+        if close is not None:
+            close()
 
     def extra_state(self) -> dict[str, Any]:
         """Task state beyond the model, optimizer and RNGs that a resume needs (tensors and JSON values)."""
@@ -412,7 +416,7 @@ def run_loop(
     :func:`styleverse.distributed.setup_distributed` (default: one process on the model's device).
 
     A new run does not seed anything: seed the RNGs (and build the model) before calling. A finished run
-    saves its state too, so ``resume`` with a larger ``steps`` trains on. The task's ``batches`` are closed
+    saves its state too, so ``resume`` with a larger ``steps`` trains on. :meth:`TrainTask.close` runs
     however the run ends."""
     config.validate()
     ctx = ctx or DistContext()
@@ -429,6 +433,5 @@ def run_loop(
             loop.checkpoint()
         interrupted = loop.run(stop)  # False at once when a resumed run is already done
     finally:
-        if task.batches is not None:
-            task.batches.close()
+        task.close()
     return LoopResult(loop.history, loop.step, interrupted, time.perf_counter() - started)

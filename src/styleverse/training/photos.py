@@ -46,6 +46,11 @@ def files_digest(paths: Sequence[Path]) -> str:
     return inputs_digest([StyleImage(p, 1.0) for p in paths])
 
 
+def sample_photos(photos: Sequence[Path], n: int = 4) -> list[Path]:
+    """``n`` photos spread over ``photos``: the rows of a trainer's sample grids."""
+    return list(photos[:: max(1, len(photos) // n)][:n])
+
+
 def content_photos(
     inputs: Sequence[str | os.PathLike[str]], size: int, label: str | None = None, what: str = "--content"
 ) -> list[Path]:

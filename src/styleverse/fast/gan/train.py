@@ -44,12 +44,11 @@ from styleverse.fast.gan.model import Discriminator, GanModel, GanSpec, Generato
 from styleverse.io.state import fingerprint, not_fingerprinted
 from styleverse.training.loop import Callback, TrainTask, run_loop
 from styleverse.training.outputs import loss_plot_path, sample_file, training_run, write_model
-from styleverse.training.photos import content_photos, files_digest
+from styleverse.training.photos import content_photos, files_digest, sample_photos
 from styleverse.training.result import TrainResult
 from styleverse.training.settings import Check, TrainerConfig, refuse_first, trainer_checks, trainer_loop
 
 STATE_KIND = "gan_train"
-SAMPLE_PHOTOS = 4
 WEIGHTS = ("adversarial_weight", "content_weight", "transformed_weight")
 
 
@@ -236,7 +235,7 @@ def _train(
     pair = place(GanPair(generator, discriminator), device, precision)
     opt = AlternatingAdam(generator.parameters(), discriminator.parameters(), cfg.lr)
     meta = {"settings": {**cfg.to_dict(), "universe_sources": {u.name: u.source for u in universes}}}
-    picks = photos[:: max(1, len(photos) // SAMPLE_PHOTOS)][:SAMPLE_PHOTOS]
+    picks = sample_photos(photos)
     batches = GanBatches(photos, universes, cfg.size, cfg.load_size, cfg.batch_size, cfg.seed, ctx.rank,
                          ctx.world_size)  # fmt: skip
     heads = [u.frames[0] for u in universes]
