@@ -100,7 +100,8 @@ def read_network(
         net = build(doc)
         net.load_state_dict(tensors)
     except Exception as e:
-        raise InputError(f"{p}: {what.noun} is damaged ({type(e).__name__}: {str(e)[:100]}); {what.hint}") from None
+        why = " ".join(str(e).split())[:100]  # one line: load_state_dict lists its mismatches on lines of their own
+        raise InputError(f"{p}: {what.noun} is damaged ({type(e).__name__}: {why}); {what.hint}") from None
     net.eval().requires_grad_(False)
     return net, doc
 
