@@ -24,15 +24,66 @@ def test_fields_from_takes_the_flags_named_after_fields_and_given_values_win() -
     assert Settings(**fields_from(args, Settings, c=99)) == Settings(10, 2, 99)
 
 
-@pytest.mark.parametrize("command", ["fast", "adain"])
-def test_a_trainer_parsed_without_flags_has_its_configs_defaults(command: str) -> None:
+TRAIN_COMMANDS = {
+    "fast": ["fast", "train", "--content", "c", "--style", "s", "-o", "m.safetensors"],
+    "distill": ["fast", "distill", "t.safetensors", "--content", "c", "-o", "s.safetensors"],
+    "adain": ["adain", "train", "--content", "c", "--style", "s", "-o", "m.safetensors"],
+    "gan": ["gan", "train", "--content", "c", "--style", "s", "-o", "m.safetensors"],
+}
+
+
+def _config_class(command: str) -> type:
     from styleverse.fast.adain.train import AdaINTrainConfig
+    from styleverse.fast.distill import DistillConfig
+    from styleverse.fast.gan.train import GanTrainConfig
     from styleverse.fast.train import FastTrainConfig
 
-    cls = FastTrainConfig if command == "fast" else AdaINTrainConfig
-    args = build_parser().parse_args([command, "train", "--content", "c", "--style", "s", "-o", "m.safetensors"])
+    return {"fast": FastTrainConfig, "distill": DistillConfig, "adain": AdaINTrainConfig, "gan": GanTrainConfig}[
+        command
+    ]
+
+
+@pytest.mark.parametrize("command", sorted(TRAIN_COMMANDS))
+def test_a_trainer_parsed_without_flags_has_its_configs_defaults(command: str) -> None:
+    from styleverse.training.settings import TrainerConfig
+
+    cls = _config_class(command)
+    args = build_parser().parse_args(TRAIN_COMMANDS[command])
     want = {k: v for k, v in defaults(cls).items() if k in vars(args)}
     assert want and {k: getattr(args, k) for k in want} == want
+    assert {f.name for f in dataclasses.fields(TrainerConfig)} <= want.keys()  # the run's tail has every flag
+
+
+def test_classifier_train_has_the_run_settings_flags_with_their_defaults() -> None:
+    from styleverse.classifier.config import TrainConfig
+    from styleverse.training.settings import RunSettings
+
+    args = build_parser().parse_args(["classifier", "train", "d", "--out", "r"])
+    run = {f.name for f in dataclasses.fields(RunSettings)} | {"checkpoint_every", "epochs", "lr", "init", "seed"}
+    assert {k: getattr(args, k) for k in run} == {k: v for k, v in defaults(TrainConfig).items() if k in run}
+    seeded = build_parser().parse_args(["classifier", "train", "d", "--out", "r", "--seed", "5", "--resume"])
+    cfg = TrainConfig(**fields_from(seeded, TrainConfig))
+    assert (cfg.seed, cfg.resume, cfg.overwrite, cfg.device) == (5, True, False, "auto")
+
+
+def test_gan_train_builds_its_config_from_the_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    import styleverse.fast.gan.train as gan_train
+
+    class Built(Exception):
+        pass
+
+    def train(cfg: object, *_a: object, **_k: object) -> None:
+        raise Built(cfg)
+
+    monkeypatch.setattr(gan_train, "train_gan", train)
+    line = [*TRAIN_COMMANDS["gan"], "--label", "gwen", "miles", "--pool", "4", "--seed", "3", "--precision", "fp32"]
+    args = build_parser().parse_args(line)
+    with pytest.raises(Built) as built:
+        args.func(args)
+    want = gan_train.GanTrainConfig(
+        ("c",), ("s",), "m.safetensors", ("gwen", "miles"), pool=4, seed=3, precision="fp32"
+    )
+    assert built.value.args[0] == want
 
 
 def test_video_and_stylize_share_the_gatys_flags_with_their_own_defaults() -> None:

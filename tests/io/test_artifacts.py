@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from styleverse.errors import InputError
-from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
+from styleverse.io.artifacts import ArtifactKind, read_artifact, read_network, write_artifact, write_network
 
 THING = ArtifactKind("thing", "thing", "thing file", "a styleverse thing", "make one with `styleverse thing`", 2)
 
@@ -54,3 +54,20 @@ def test_a_file_cut_short_is_not_readable(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(InputError, match="not a readable thing file"):
         read_artifact(path, THING)
+
+
+def test_a_network_round_trips_in_eval_mode_and_weights_that_do_not_fit_its_document_are_damaged(
+    tmp_path: Path,
+) -> None:
+    def build(doc: dict) -> torch.nn.Module:  # type: ignore[type-arg]
+        return torch.nn.Sequential(torch.nn.Linear(doc["width"], 2), torch.nn.Dropout(0.5))
+
+    net = build({"width": 3}).train()
+    path = write_network(tmp_path / "n.safetensors", THING, net.double(), {"format": 2, "width": 3})
+    back, doc = read_network(path, THING, build)
+    assert doc["width"] == 3 and not back.training and not any(p.requires_grad for p in back.parameters())
+    assert torch.equal(back[0].weight, net[0].weight.float())  # written in float32
+    wrong = write_network(tmp_path / "w.safetensors", THING, net, {"format": 2, "width": 4})
+    with pytest.raises(InputError, match=r"w\.safetensors: thing file is damaged \(RuntimeError: .*make one with") as e:
+        read_network(wrong, THING, build)
+    assert "\n" not in str(e.value)  # one line

@@ -3,6 +3,7 @@ keeps sampling and evaluation from disturbing the training RNGs, and evaluates e
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,26 @@ def test_divergence_is_one_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="diverged at step 3"):
         train(Nan(), cfg(tmp_path))
+
+
+@pytest.mark.parametrize("ending", ["finished", "diverged"])
+def test_the_tasks_batches_are_closed_however_the_run_ends(tmp_path: Path, ending: str) -> None:
+    class Batches:
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    class Prefetched(Regression):
+        def losses(self, batch: Any, step: int) -> dict[str, torch.Tensor]:
+            out = super().losses(batch, step)
+            return {**out, "total": out["total"] * float("nan")} if ending == "diverged" else out
+
+    task = Prefetched()
+    task.batches = Batches()  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError) if ending == "diverged" else contextlib.nullcontext():
+        train(task, cfg(tmp_path))
+    assert task.batches.closed == 1  # type: ignore[attr-defined]
 
 
 def test_bad_settings_are_refused(tmp_path: Path) -> None:

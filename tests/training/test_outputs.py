@@ -6,15 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from styleverse.errors import ConfigError, OutputError
+from styleverse.errors import ConfigError, OutputError, StyleverseError
+from styleverse.io.images import temp_beside
 from styleverse.io.state import state_path
 from styleverse.training.outputs import (
     check_training_outputs,
     loss_plot_path,
     sample_file,
     samples_path,
+    training_run,
     write_model,
 )
+from styleverse.training.settings import TrainerConfig
 
 
 def _check(out: Path, **kw) -> Path:  # type: ignore[no-untyped-def]
@@ -62,3 +65,26 @@ def test_write_model_turns_a_failed_write_into_one_line(tmp_path: Path) -> None:
         write_model(out, fail, [], "t")
     write_model(out, lambda p: p.write_bytes(b"model"), [{"step": 1.0, "total": 2.0}], "title")
     assert out.read_bytes() == b"model" and loss_plot_path(out).stat().st_size > 0
+
+
+def test_a_training_run_checks_its_outputs_then_holds_the_models_lock(tmp_path: Path) -> None:
+    cfg, out, photos = TrainerConfig(device="cpu"), tmp_path / "m.safetensors", tmp_path / "photos"
+    photos.mkdir()
+    with pytest.raises(OutputError, match="also an input"), training_run(cfg, out, [out]):
+        pytest.fail("the body runs only after every output passed its check")
+    with (
+        pytest.raises(OutputError, match="loss plot would join the photos"),
+        training_run(cfg, photos / "m.safetensors", [], [photos]),
+    ):
+        pytest.fail("the body runs only after every output passed its check")
+    leftover = temp_beside(out)  # what a killed run's write left
+    with training_run(cfg, out, []) as (ctx, device, got):
+        assert ctx.is_main and device.type == "cpu" and got == out
+        with pytest.raises(StyleverseError, match="in use by another styleverse run"), training_run(cfg, out, []):
+            pytest.fail("a second run on the same model must not start")
+        out.write_bytes(b"model")
+    assert not leftover.exists()
+    with pytest.raises(OutputError, match="already exists"), training_run(cfg, out, []):
+        pytest.fail("an earlier run's model needs resume or overwrite")
+    with training_run(TrainerConfig(device="cpu", overwrite=True), out, []) as (_, _, got):
+        assert got == out

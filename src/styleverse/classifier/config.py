@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any
 
 from styleverse.classifier.model import DEFAULT_HIDDEN, TRAIN_LAYER_CHOICES
 from styleverse.devices import PRECISIONS
 from styleverse.io.state import fingerprint as plain_fingerprint
 from styleverse.io.state import not_fingerprinted
-from styleverse.training.settings import Check, refuse_first, resume_or_overwrite
+from styleverse.training.settings import Check, RunSettings, refuse_first, resume_or_overwrite
 
 log = logging.getLogger("styleverse")
 LR_PAPER = 1e-5  # the paper's Adam learning rate, for a trained start (ImageNet or a checkpoint)
@@ -20,9 +20,10 @@ LR_SCRATCH = 1e-4  # from scratch at full width (narrower networks: LR_SCRATCH /
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RunSettings):
     """Settings of one training run. ``batch_size`` is per process (global batch = x world size).
-    ``lr=None`` takes :meth:`default_lr` for ``init`` (the resolved value is what the run records)."""
+    ``lr=None`` takes :meth:`default_lr` for ``init`` (the resolved value is what the run records).
+    ``seed`` seeds the initial weights, the split, the sampling and the augmentation."""
 
     dataset: str = field(metadata={"fingerprint": False})
     out: str = field(metadata={"fingerprint": False})
@@ -34,16 +35,13 @@ class TrainConfig:
     arch: str = "vgg19"
     width: float = 1.0
     size: int = 224
-    seed: int = 0
     val_fraction: float = 0.2
     dropout: float = 0.5
     hidden: tuple[int, ...] = DEFAULT_HIDDEN
-    precision: str = not_fingerprinted("auto")
-    device: str = not_fingerprinted("auto")
     workers: int = not_fingerprinted(2)
     checkpoint_every: int = not_fingerprinted(0)  # also save resume state every N steps (0: at epoch ends only)
-    resume: bool = not_fingerprinted(False)
-    overwrite: bool = not_fingerprinted(False)
+    _: KW_ONLY
+    precision: str = not_fingerprinted("auto")  # a resume may change it (not so a network trainer's)
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -101,9 +99,6 @@ class TrainConfig:
     def fingerprint(self) -> dict[str, Any]:
         """Settings that must be equal for ``--resume`` to continue the same run exactly (besides world size)."""
         return plain_fingerprint(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "hidden": list(self.hidden)}
 
 
 def config_default(name: str) -> Any:

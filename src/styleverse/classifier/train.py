@@ -175,10 +175,7 @@ def _train(
         cfg.epochs * batches.steps, run / RESUME, STATE_KIND, fingerprint, cfg.checkpoint_every,
         eval_every=batches.steps, resume=resume,
     )  # fmt: skip
-    try:
-        out = run_loop(task, torch.optim.Adam(params, lr=cfg.adam_lr), loop, ctx, device, task.report, stop)
-    finally:
-        batches.close()
+    out = run_loop(task, torch.optim.Adam(params, lr=cfg.adam_lr), loop, ctx, device, task.report, stop)
     seconds = time.perf_counter() - started
     return TrainResult(run, task.epochs, task.best_epoch, task.best_score, out.interrupted, seconds, model)
 

@@ -26,6 +26,7 @@ from .flags import (
     add_field,
     add_images_io,
     add_onnx_output,
+    add_trainer_io,
     add_training_args,
     defaults,
 )
@@ -63,10 +64,9 @@ def _register_train(actions: Any) -> None:
         "Writes DECODER, DECODER-stem.losses.png, sample grids in DECODER-stem.samples/ and the resume state "
         "DECODER.resume.safetensors. Several processes: run under torchrun.",
     )
-    t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
+    add_trainer_io(t, "DECODER", "decoder file")
     t.add_argument("--style", nargs="+", required=True, metavar="IMAGES", help="style folders, images or manifests")
     t.add_argument("--label", help="train on the style manifest's rows with this label (default: all its rows)")
-    t.add_argument("-o", "--output", required=True, metavar="DECODER", help="decoder file to write (.safetensors)")
     add_field(t, d, "size", positive_int, "training crop side in pixels (multiple of 8)")
     add_field(t, d, "load_size", positive_int, "short side before cropping")
     add_field(t, d, "batch_size", positive_int, "pairs per step (per process)")

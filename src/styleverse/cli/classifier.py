@@ -31,13 +31,17 @@ from .common import (
     setup_logging,
     stopping,
 )
-from .flags import add_field, defaults
+from .flags import add_field, add_run_args, defaults
 
 stdout = Console(soft_wrap=True)
 
 
 def _device_args(p: argparse.ArgumentParser) -> None:
     add_device_args(p)
+    _loader_args(p)
+
+
+def _loader_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=16, help="images per batch (per process under torchrun)")
     workers = min(8, os.cpu_count() or 1)
     p.add_argument("--workers", type=non_negative_int, default=workers, help="image-loading threads (0: load inline)")
@@ -96,11 +100,12 @@ def _register_train(actions: Any) -> None:
     add_field(t, d, "size", positive_int, "training image side in pixels (square crops)")
     add_field(t, d, "dropout", non_negative_float, "dropout between the dense layers")
     add_field(t, d, "val_fraction", positive_float, "validation share per class without splits")
-    add_field(t, d, "seed", int, "seed for init, split, sampling and augmentation")
     add_field(t, d, "checkpoint_every", non_negative_int, "also save resume state every N steps (0: epochs)")
-    t.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR exactly")
-    t.add_argument("--overwrite", action="store_true", help="replace a previous run's files in RUN_DIR")
-    _device_args(t)
+    add_run_args(
+        t, d, "seed for init, split, sampling and augmentation", "continue the interrupted run in RUN_DIR exactly",
+        "replace a previous run's files in RUN_DIR",
+    )  # fmt: skip
+    _loader_args(t)
     t.set_defaults(func=cmd_train)
 
 

@@ -27,6 +27,7 @@ from .flags import (
     add_images_io,
     add_mix_args,
     add_onnx_output,
+    add_trainer_io,
     add_training_args,
     defaults,
     parse_mix,
@@ -57,10 +58,9 @@ def _register_train(actions: Any) -> None:
         "m.losses.png, sample grids in m.samples/ and the resume state m.safetensors.resume.safetensors, at every "
         "checkpoint, on Ctrl-C and at the end. Several processes: run under torchrun.",
     )
-    t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
+    add_trainer_io(t, "MODEL", "model file")
     t.add_argument("--style-bank", nargs="+", default=[], metavar="[NAME=]BANK", help="one universe per bank file")
     t.add_argument("--style", nargs="+", default=[], metavar="[NAME=]IMAGE", help="extra universes: an image or folder")
-    t.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.safetensors)")
     add_field(t, d, "size", positive_int, "training crop side in pixels")
     add_field(t, d, "batch_size", positive_int, "photos per step (per process)")
     add_field(t, d, "steps", positive_int, "optimizer steps")
@@ -97,8 +97,7 @@ def _register_distill(actions: Any) -> None:
         "depthwise-separable blocks) is the real-time variant of README 'Real time on a CPU'.",
     )
     t.add_argument("teacher", metavar="TEACHER", help="a fast model (.safetensors) from fast train")
-    t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="content photos or folders")
-    t.add_argument("-o", "--output", required=True, metavar="STUDENT", help="student model file (.safetensors)")
+    add_trainer_io(t, "STUDENT", "student model file")
     add_field(t, d, "width", positive_int, "channels of the student's first layer")
     add_field(t, d, "blocks", non_negative_int, "the student's residual blocks")
     t.add_argument(

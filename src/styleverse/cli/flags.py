@@ -69,16 +69,34 @@ def add_encoder_args(p: argparse.ArgumentParser, backbone_help: str, arch_help: 
     p.add_argument("--pooling", choices=["max", "avg"], default=f.pooling, help=pooling_help)
 
 
-def add_training_args(p: argparse.ArgumentParser, d: dict[str, Any], what: str, checkpoint_help: str) -> None:
-    """--seed to --device of a network trainer (fast, adain); ``d`` holds its config's defaults and ``what``
-    names the file it writes (model, decoder)."""
-    p.add_argument("--seed", type=int, default=d["seed"], help="seed for the initial weights and the data order")
-    p.add_argument("--checkpoint-every", type=non_negative_int, default=d["checkpoint_every"], help=checkpoint_help)
-    p.add_argument("--sample-every", type=non_negative_int, default=d["sample_every"], help="sample grid every K steps")
-    p.add_argument("--resume", action="store_true", help="continue the interrupted (or finished) run exactly")
-    p.add_argument("--overwrite", action="store_true", help=f"replace an existing {what} and start afresh")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or info messages, only errors")
+def add_trainer_io(p: argparse.ArgumentParser, metavar: str, what: str) -> None:
+    """--content and -o of a network trainer: the photos it trains on and the file it writes (``metavar``,
+    ``what`` it is)."""
+    p.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
+    p.add_argument("-o", "--output", required=True, metavar=metavar, help=f"{what} to write (.safetensors)")
+
+
+def add_run_args(p: argparse.ArgumentParser, d: dict[str, Any], seed: str, resume: str, overwrite: str) -> None:
+    """--seed, --resume, --overwrite, --device and --precision: the flags of
+    :class:`~styleverse.training.settings.RunSettings` (every training run), each with its help; ``d`` holds
+    the run's defaults."""
+    add_field(p, d, "seed", int, seed)
+    p.add_argument("--resume", action="store_true", help=resume)
+    p.add_argument("--overwrite", action="store_true", help=overwrite)
     add_device_args(p)
+
+
+def add_training_args(p: argparse.ArgumentParser, d: dict[str, Any], what: str, checkpoint_help: str) -> None:
+    """The flags of :class:`~styleverse.training.settings.TrainerConfig` (--seed to --precision) and --quiet, of
+    a network trainer (fast, distill, adain, gan); ``d`` holds its config's defaults and ``what`` names the file
+    it writes (model, decoder)."""
+    add_field(p, d, "checkpoint_every", non_negative_int, checkpoint_help)
+    add_field(p, d, "sample_every", non_negative_int, "sample grid every K steps")
+    add_run_args(
+        p, d, "seed for the initial weights and the data order", "continue the interrupted (or finished) run exactly",
+        f"replace an existing {what} and start afresh",
+    )  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bar or info messages, only errors")
 
 
 def add_images_io(p: argparse.ArgumentParser) -> None:

@@ -9,12 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import Parser, add_actions, non_negative_float, non_negative_int, positive_float, positive_int
+from .common import Parser, add_actions, fields_from, non_negative_float, non_negative_int, positive_float, positive_int
 from .fast import register_apply, register_export
-from .flags import (
-    add_training_args,
-    defaults,
-)
+from .flags import add_field, add_trainer_io, add_training_args, defaults
 from .networks import train_command
 
 
@@ -44,7 +41,7 @@ def _register_train(actions: Any) -> None:
         "accuracy), sample grids in m.samples/ and the resume state m.safetensors.resume.safetensors, at every "
         "checkpoint, on Ctrl-C and at the end. Several processes: run under torchrun.",
     )
-    t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
+    add_trainer_io(t, "MODEL", "model file")
     t.add_argument(
         "--style", nargs="+", required=True, metavar="FRAMES",
         help="the universe's frames: folders, images or frame manifests; each item is a universe named after its "
@@ -54,33 +51,23 @@ def _register_train(actions: Any) -> None:
         "--label", nargs="+", default=[], metavar="LABEL",
         help="universes from the manifests' labels (e.g. gwen miles): one universe per label; augmented rows skipped",
     )  # fmt: skip
-    t.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.safetensors)")
-    t.add_argument("--size", type=positive_int, default=d["size"], help="training crop side in pixels")
-    t.add_argument("--load-size", type=positive_int, default=d["load_size"], help="short side before cropping")
-    t.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="photos per step (per process)")
-    t.add_argument(
-        "--steps", type=positive_int, default=d["steps"], help="optimizer steps (generator or discriminator)"
-    )
-    t.add_argument("--lr", type=positive_float, default=d["lr"], help="Adam learning rate of both networks")
-    weights = {
-        "adversarial": "λ of the adversarial loss (generator and discriminator)",
-        "content": "λ of the style-aware content loss (encoder latent)",
-        "transformed": "λ of the transformed image loss (average-pooled MSE)",
-    }
-    for name, text in weights.items():
-        t.add_argument(f"--{name}-weight", type=non_negative_float, default=d[f"{name}_weight"], help=text)
-    t.add_argument(
-        "--win-rate", type=positive_float, default=d["win_rate"],
-        help="discriminator success rate: it trains while its running success is below this, else the generator",
+    add_field(t, d, "size", positive_int, "training crop side in pixels")
+    add_field(t, d, "load_size", positive_int, "short side before cropping")
+    add_field(t, d, "batch_size", positive_int, "photos per step (per process)")
+    add_field(t, d, "steps", positive_int, "optimizer steps (generator or discriminator)")
+    add_field(t, d, "lr", positive_float, "Adam learning rate of both networks")
+    add_field(t, d, "adversarial_weight", non_negative_float, "λ of the adversarial loss (generator and discriminator)")
+    add_field(t, d, "content_weight", non_negative_float, "λ of the style-aware content loss (encoder latent)")
+    add_field(t, d, "transformed_weight", non_negative_float, "λ of the transformed image loss (average-pooled MSE)")
+    add_field(
+        t, d, "win_rate", positive_float,
+        "discriminator success rate: it trains while its running success is below this, else the generator",
     )  # fmt: skip
-    t.add_argument("--pool", type=positive_int, default=d["pool"], help="average-pooling side of the transformed loss")
-    t.add_argument("--width", type=positive_int, default=d["width"], help="generator channels of the first layer")
-    t.add_argument("--blocks", type=non_negative_int, default=d["blocks"], help="generator residual blocks")
-    t.add_argument("--disc-width", type=positive_int, default=d["disc_width"], help="discriminator base channels")
-    t.add_argument(
-        "--health-window", type=positive_int, default=d["health_window"],
-        help="steps a collapse must last before it is warned about",
-    )  # fmt: skip
+    add_field(t, d, "pool", positive_int, "average-pooling side of the transformed loss")
+    add_field(t, d, "width", positive_int, "generator channels of the first layer")
+    add_field(t, d, "blocks", non_negative_int, "generator residual blocks")
+    add_field(t, d, "disc_width", positive_int, "discriminator base channels")
+    add_field(t, d, "health_window", positive_int, "steps a collapse must last before it is warned about")
     add_training_args(t, d, "model", "save model + state every N steps")
     t.set_defaults(func=cmd_train)
 
@@ -103,15 +90,8 @@ def _register_export(actions: Any) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from styleverse.fast.gan.train import GanTrainConfig, train_gan
 
-    cfg = GanTrainConfig(
-        content=tuple(args.content), style=tuple(args.style), output=args.output, labels=tuple(args.label),
-        size=args.size, load_size=args.load_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
-        adversarial_weight=args.adversarial_weight, content_weight=args.content_weight,
-        transformed_weight=args.transformed_weight, win_rate=args.win_rate, pool=args.pool, width=args.width,
-        blocks=args.blocks, disc_width=args.disc_width, health_window=args.health_window, seed=args.seed,
-        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, precision=args.precision,
-        device=args.device, resume=args.resume, overwrite=args.overwrite,
-    )  # fmt: skip
+    given = {"content": tuple(args.content), "style": tuple(args.style), "labels": tuple(args.label)}
+    cfg = GanTrainConfig(**fields_from(args, GanTrainConfig, **given))
 
     def summary(result: Any) -> str:
         health = result.model.health

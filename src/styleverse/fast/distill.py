@@ -19,30 +19,28 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from styleverse.devices import autocast, place, resolve_precision
-from styleverse.distributed import DistContext, process_group
+from styleverse.distributed import DistContext
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, load_model
-from styleverse.fast.train import FastTask, digest
-from styleverse.io.state import fingerprint, not_fingerprinted, state_path
-from styleverse.styles.inputs import inputs_digest
-from styleverse.styles.targets import StyleImage
-from styleverse.training.loop import Callback, LoopConfig, run_loop
-from styleverse.training.outputs import check_training_outputs, locked_training_outputs
-from styleverse.training.photos import Batches, content_photos
+from styleverse.fast.train import FastTask, size_checks
+from styleverse.io.state import fingerprint, not_fingerprinted
+from styleverse.training.loop import Callback, run_loop
+from styleverse.training.outputs import training_run
+from styleverse.training.photos import Batches, content_photos, files_digest, sample_photos
 from styleverse.training.result import TrainResult
-from styleverse.training.settings import Check, refuse_first, trainer_checks
+from styleverse.training.settings import TrainerConfig, refuse_first, trainer_checks, trainer_loop
 
 STATE_KIND = "fast_distill"  # not fast train's: a distillation state is never continued as a training run
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(TrainerConfig):
     """Settings of one ``fast distill`` run: the teacher model file, the photos, the student's shape (default
     the real-time variant: width 16, 3 depthwise-separable blocks) and the loop's settings."""
 
@@ -56,23 +54,9 @@ class DistillConfig:
     batch_size: int = 4
     steps: int = not_fingerprinted(2000)
     lr: float = 2e-3
-    seed: int = 0
-    checkpoint_every: int = not_fingerprinted(200)
-    sample_every: int = not_fingerprinted(0)
-    precision: str = "auto"
-    device: str = not_fingerprinted("auto")
-    resume: bool = not_fingerprinted(False)
-    overwrite: bool = not_fingerprinted(False)
 
     def validate(self) -> None:
-        checks: list[Check] = [
-            (16 <= self.size <= 4096, "size must be between 16 and 4096 pixels", "size"),
-            (self.size % 4 == 0, "size must be a multiple of 4 (the network downsamples twice)", "size"),
-        ]
-        refuse_first(checks + trainer_checks(self))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        refuse_first(size_checks(self.size) + trainer_checks(self))
 
 
 class DistillTask(FastTask):
@@ -99,14 +83,6 @@ class DistillTask(FastTask):
         return {"total": pixel, "pixel": pixel}
 
 
-def check_outputs(cfg: DistillConfig) -> Path:
-    """The student's path, checked against the teacher and the photos before any work."""
-    return check_training_outputs(
-        cfg.output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every,
-        inputs=[cfg.teacher, *cfg.content], photo_sources=cfg.content,
-    )  # fmt: skip
-
-
 def distill_fast(
     cfg: DistillConfig, callback: Callback | None = None, stop: Callable[[], bool] | None = None
 ) -> TrainResult[FastModel]:
@@ -114,11 +90,8 @@ def distill_fast(
     polled after each step (the CLI wires Ctrl-C to it); under torchrun only rank 0 writes."""
     cfg.validate()
     teacher = load_model(cfg.teacher)  # before any output is touched: a bad teacher loses nothing
-    with (
-        process_group(cfg.device) as (ctx, device),
-        locked_training_outputs(lambda: check_outputs(cfg), cfg.output, ctx.is_main) as out,
-    ):
-        return _distill(cfg, teacher, out, ctx, device, callback if ctx.is_main else None, stop)
+    with training_run(cfg, cfg.output, [cfg.teacher, *cfg.content], cfg.content) as (ctx, device, out):
+        return _distill(cfg, teacher, out, ctx, device, callback, stop)
 
 
 def _distill(
@@ -134,22 +107,14 @@ def _distill(
     settings = {**cfg.to_dict(), "teacher_spec": teacher.net.spec.to_dict(), "teacher_settings": teacher.settings}
     meta = {"backbone": teacher.backbone, "style_layers": teacher.style_layers,
             "content_layers": list(teacher.content_layers), "settings": settings}  # fmt: skip
-    picks = photos[:: max(1, len(photos) // 4)][:4]
+    picks = sample_photos(photos)
     batches = Batches(photos, len(spec.universes), cfg.size, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size)
     task = DistillTask(cfg, student, tnet, batches, device, precision, meta, picks)
-    fp = {**fingerprint(cfg), "teacher": inputs_digest([StyleImage(Path(cfg.teacher), 1.0)]), "photos": digest(photos)}
-    loop = LoopConfig(
-        cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume,
-        describe={
-            "photos": lambda _a, _b: "the content photos changed (added, removed or edited) since the run began",
-            "teacher": lambda _a, _b: "the teacher model file changed since the run began",
-        },
-    )  # fmt: skip
+    fp = {**fingerprint(cfg), "teacher": files_digest([Path(cfg.teacher)])}
+    teacher_changed = {"teacher": lambda _a, _b: "the teacher model file changed since the run began"}
+    loop = trainer_loop(cfg, out, STATE_KIND, fp, photos, teacher_changed)
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
-    try:
-        result = run_loop(task, opt, loop, ctx, device, callback, stop)
-    finally:
-        batches.close()
+    result = run_loop(task, opt, loop, ctx, device, callback, stop)
     student.eval()
     return TrainResult.of(task.fast_model(result.step), out, result)
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from styleverse.errors import ConfigError, InputError
-from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
+from styleverse.io.artifacts import ArtifactKind, read_network, write_network
 from styleverse.nn.norm import CondInstanceNorm
 
 FAST_KIND = "fast_model"
@@ -208,20 +208,12 @@ class FastModel:
 
 def save_model(model: FastModel, path: str | os.PathLike[str]) -> Path:
     """Write the network and its metadata atomically (replaces ``path``; callers check outputs first)."""
-    tensors = {k: v.detach().float() for k, v in model.net.state_dict().items()}
-    return write_artifact(path, FAST, tensors, model.metadata())
+    return write_network(path, FAST, model.net, model.metadata())
 
 
 def load_model(path: str | os.PathLike[str]) -> FastModel:
     """Read a fast model file; a one-line :class:`InputError` for a missing, corrupt or foreign file."""
-    p = Path(path)
-    tensors, meta = read_artifact(p, FAST)  # every tensor checked to be finite
-    try:
-        net = TransformNet(FastSpec.from_dict(meta["spec"]))
-        net.load_state_dict(tensors)
-    except Exception as e:
-        raise InputError(f"{p}: model file is damaged ({type(e).__name__}: {str(e)[:100]}); {FAST.hint}") from None
-    net.eval().requires_grad_(False)
+    net, meta = read_network(path, FAST, lambda doc: TransformNet(FastSpec.from_dict(doc["spec"])))
     layers = {str(k): float(v) for k, v in (meta.get("style_layers") or {}).items()}
     content, settings = tuple(meta.get("content_layers") or ()), dict(meta.get("settings") or {})
     return FastModel(net, dict(meta.get("backbone") or {}), layers, content, settings, int(meta.get("step", 0)))

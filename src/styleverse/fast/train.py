@@ -24,31 +24,30 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from styleverse.devices import autocast, memory_format, place, resolve_precision
-from styleverse.distributed import DistContext, process_group
+from styleverse.distributed import DistContext
 from styleverse.errors import ConfigError
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, save_model
 from styleverse.io.outputs import network_files
-from styleverse.io.state import fingerprint, not_fingerprinted, state_path
+from styleverse.io.state import fingerprint, not_fingerprinted
 from styleverse.nn.features import FeatureSpec, StyleContentModel
 from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.nn.vgg import BackboneInfo
-from styleverse.training.loop import Callback, LoopConfig, LoopResult, TrainTask, run_loop
-from styleverse.training.outputs import check_training_outputs, locked_training_outputs, sample_file, write_model
-from styleverse.training.photos import Batches, content_photos
-from styleverse.training.result import TrainResult, settings_dict
-from styleverse.training.settings import Check, refuse_first, trainer_checks
+from styleverse.training.loop import Callback, LoopResult, TrainTask, run_loop
+from styleverse.training.outputs import sample_file, training_run, write_model
+from styleverse.training.photos import Batches, content_photos, sample_photos
+from styleverse.training.result import TrainResult
+from styleverse.training.settings import Check, TrainerConfig, refuse_first, trainer_checks, trainer_loop
 
 if TYPE_CHECKING:
     from styleverse.styles.bank import Bank
 
 log = logging.getLogger("styleverse")
 STATE_KIND = "fast_train"
-SAMPLE_PHOTOS = 4
 FastTrainResult = TrainResult[FastModel]
 
 
 @dataclass(frozen=True)
-class FastTrainConfig:
+class FastTrainConfig(TrainerConfig):
     """Settings of one ``fast train`` run. ``batch_size`` is per process under torchrun.
 
     ``banks`` and ``styles`` are the universes, in that order: a bank is named after its file (up to the first
@@ -72,24 +71,19 @@ class FastTrainConfig:
     blocks: int = 5
     separable: bool = False
     features: FeatureSpec = field(default_factory=FeatureSpec)
-    seed: int = 0
-    checkpoint_every: int = not_fingerprinted(200)
-    sample_every: int = not_fingerprinted(0)
-    precision: str = "auto"
-    device: str = not_fingerprinted("auto")
-    resume: bool = not_fingerprinted(False)
-    overwrite: bool = not_fingerprinted(False)
 
     def validate(self) -> None:
-        checks: list[Check] = [
-            (bool(self.banks or self.styles), "give at least one universe: a style bank or style images", ()),
-            (16 <= self.size <= 4096, "size must be between 16 and 4096 pixels", "size"),
-            (self.size % 4 == 0, "size must be a multiple of 4 (the network downsamples twice)", "size"),
-        ]
-        refuse_first(checks + trainer_checks(self, ("style_weight", "content_weight", "tv_weight")))
+        universes = (bool(self.banks or self.styles), "give at least one universe: a style bank or style images", ())
+        weights = ("style_weight", "content_weight", "tv_weight")
+        refuse_first([universes, *size_checks(self.size), *trainer_checks(self, weights)])
 
-    def to_dict(self) -> dict[str, Any]:
-        return settings_dict(self)
+
+def size_checks(size: int) -> list[Check]:
+    """The training crop of a transform network (fast train, fast distill): 16 to 4096 pixels, a multiple of 4."""
+    return [
+        (16 <= size <= 4096, "size must be between 16 and 4096 pixels", "size"),
+        (size % 4 == 0, "size must be a multiple of 4 (the network downsamples twice)", "size"),
+    ]
 
 
 @dataclass(frozen=True)
@@ -200,24 +194,12 @@ class FastTask(TrainTask):
         self.model.train()
 
 
-def digest(photos: list[Path]) -> str:
-    """Identity of the ordered photo list (paths, sizes, mtimes): a resumed run must see the same photos."""
-    from styleverse.styles.inputs import inputs_digest
-    from styleverse.styles.targets import StyleImage
-
-    return inputs_digest([StyleImage(p, 1.0) for p in photos])
-
-
-def check_outputs(cfg: FastTrainConfig) -> Path:
-    """The model path, after checking every output against every input (content, banks and style files as
-    ``NAME=PATH`` names them, the feature network's file) and each other before any work."""
+def inputs(cfg: FastTrainConfig) -> list[str | Path]:
+    """Every input no output may be: content, banks and style files as ``NAME=PATH`` names them, the feature
+    network's file."""
     banks = [split_name(b, True)[1] for b in cfg.banks]
     styles = [split_name(s, False)[1] for s in cfg.styles]
-    inputs: list[str | Path] = [*cfg.content, *banks, *styles, *network_files(cfg.features.backbone)]
-    return check_training_outputs(
-        cfg.output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every, inputs=inputs,
-        photo_sources=cfg.content,
-    )  # fmt: skip
+    return [*cfg.content, *banks, *styles, *network_files(cfg.features.backbone)]
 
 
 def train_fast(
@@ -229,11 +211,8 @@ def train_fast(
     reports events. ``stop`` is polled after each step (the CLI wires Ctrl-C to it).
     """
     cfg.validate()
-    with (
-        process_group(cfg.device) as (ctx, device),
-        locked_training_outputs(lambda: check_outputs(cfg), cfg.output, ctx.is_main) as out,
-    ):
-        return _train(cfg, out, ctx, device, callback if ctx.is_main else None, stop)
+    with training_run(cfg, cfg.output, inputs(cfg), cfg.content) as (ctx, device, out):
+        return _train(cfg, out, ctx, device, callback, stop)
 
 
 def _train(
@@ -255,18 +234,12 @@ def _train(
         "content_layers": list(features.content_layers),
         "settings": {**cfg.to_dict(), "universe_sources": {u.name: u.source for u in universes}},
     }
-    picks = photos[:: max(1, len(photos) // SAMPLE_PHOTOS)][:SAMPLE_PHOTOS]
+    picks = sample_photos(photos)
     batches = Batches(photos, len(universes), cfg.size, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size)
     task = FastTask(cfg, net, features, universes, batches, device, precision, meta, picks)
-    fp = {**fingerprint(cfg), "universes": list(spec.universes), "backbone": info.identity, "photos": digest(photos)}
-    loop = LoopConfig(
-        cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume,
-        describe={"photos": lambda _a, _b: "the content photos changed (added, removed or edited) since the run began"},
-    )  # fmt: skip
+    fp = {**fingerprint(cfg), "universes": list(spec.universes), "backbone": info.identity}
+    loop = trainer_loop(cfg, out, STATE_KIND, fp, photos)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    try:
-        result: LoopResult = run_loop(task, opt, loop, ctx, device, callback, stop)
-    finally:
-        batches.close()
+    result: LoopResult = run_loop(task, opt, loop, ctx, device, callback, stop)
     net.eval()
     return FastTrainResult.of(task.fast_model(result.step), out, result)

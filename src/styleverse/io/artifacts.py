@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+from torch import nn
 
 from styleverse.errors import DamagedFileError, InputError
 from styleverse.io.tensorfile import MAX_MAGNITUDE, read_tensors, write_tensors
 
 KIND_KEY = "styleverse_kind"
+N = TypeVar("N", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,30 @@ def read_artifact(path: str | os.PathLike[str], what: ArtifactKind) -> tuple[dic
         raise InputError(f"{p}: {what.noun} format {fmt} is newer than this styleverse reads; upgrade styleverse")
     _check_numbers(p, what, tensors)
     return tensors, doc
+
+
+def write_network(path: str | os.PathLike[str], what: ArtifactKind, net: nn.Module, doc: dict[str, Any]) -> Path:
+    """:func:`write_artifact` of a network's weights (in float32) with ``doc``."""
+    tensors = {k: v.detach().float().contiguous() for k, v in net.state_dict().items()}
+    return write_artifact(path, what, tensors, doc)
+
+
+def read_network(
+    path: str | os.PathLike[str], what: ArtifactKind, build: Callable[[dict[str, Any]], N]
+) -> tuple[N, dict[str, Any]]:
+    """The network an artefact of kind ``what`` holds, made by ``build(doc)`` from its JSON document, with its
+    weights, in eval mode and without gradients; and the document. Weights that do not fit the network a
+    document describes are a one-line :class:`InputError` (the file is damaged)."""
+    p = Path(path)
+    tensors, doc = read_artifact(p, what)  # every tensor checked to be finite
+    try:
+        net = build(doc)
+        net.load_state_dict(tensors)
+    except Exception as e:
+        why = " ".join(str(e).split())[:100]  # one line: load_state_dict lists its mismatches on lines of their own
+        raise InputError(f"{p}: {what.noun} is damaged ({type(e).__name__}: {why}); {what.hint}") from None
+    net.eval().requires_grad_(False)
+    return net, doc
 
 
 def _check_numbers(p: Path, what: ArtifactKind, tensors: dict[str, torch.Tensor]) -> None:

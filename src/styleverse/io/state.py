@@ -46,13 +46,24 @@ def fingerprint(obj: Any, leave_out: Collection[str] = ()) -> Any:
     """``obj`` as plain JSON values (nested dataclasses, mappings and sequences walked, paths as text)
     without the dataclass fields marked :func:`not_fingerprinted` nor, at the top, those in ``leave_out``:
     what a saved state must share with the job that continues it."""
+    return _values(obj, True, leave_out)
+
+
+def plain_settings(obj: Any) -> Any:
+    """``obj`` as plain JSON values as :func:`fingerprint` walks it, every field kept: the settings a run
+    records beside what it made."""
+    return _values(obj, False)
+
+
+def _values(obj: Any, fingerprinted: bool, leave_out: Collection[str] = ()) -> Any:
     if is_dataclass(obj) and not isinstance(obj, type):
-        keep = (f.name for f in fields(obj) if f.metadata.get("fingerprint", True) and f.name not in leave_out)
-        return {name: fingerprint(getattr(obj, name)) for name in keep}
+        wanted = (f for f in fields(obj) if not fingerprinted or f.metadata.get("fingerprint", True))
+        keep = (f.name for f in wanted if f.name not in leave_out)
+        return {name: _values(getattr(obj, name), fingerprinted) for name in keep}
     if isinstance(obj, Mapping):
-        return {k: fingerprint(v) for k, v in obj.items() if k not in leave_out}
+        return {k: _values(v, fingerprinted) for k, v in obj.items() if k not in leave_out}
     if isinstance(obj, list | tuple):
-        return [fingerprint(v) for v in obj]
+        return [_values(v, fingerprinted) for v in obj]
     return str(obj) if isinstance(obj, os.PathLike) else obj
 
 

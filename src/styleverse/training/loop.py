@@ -97,6 +97,13 @@ class TrainTask:
         """Every process, every ``eval_every`` steps (collectives allowed): e.g. validate and keep the score in
         :meth:`extra_state`; a checkpoint follows. ``history`` holds the steps so far."""
 
+    def close(self) -> None:
+        """However the run ends: stop what makes batches ahead of the steps (by default ``self.batches``, where
+        the task has one that closes, such as a prefetcher)."""
+        close = getattr(getattr(self, "batches", None), "close", None)
+        if close is not None:
+            close()
+
     def extra_state(self) -> dict[str, Any]:
         """Task state beyond the model, optimizer and RNGs that a resume needs (tensors and JSON values)."""
         return {}
@@ -409,18 +416,22 @@ def run_loop(
     :func:`styleverse.distributed.setup_distributed` (default: one process on the model's device).
 
     A new run does not seed anything: seed the RNGs (and build the model) before calling. A finished run
-    saves its state too, so ``resume`` with a larger ``steps`` trains on."""
+    saves its state too, so ``resume`` with a larger ``steps`` trains on. :meth:`TrainTask.close` runs
+    however the run ends."""
     config.validate()
     ctx = ctx or DistContext()
     device = device or next(task.model.parameters()).device
     loop = _Loop(task, optimizer, config, ctx, device, callback, scheduler)
     started = time.perf_counter()
-    if config.resume:
-        loop.restore()
-    broadcast_model(task.model, ctx)
-    task.model.train()
-    loop.emit(LoopStart(loop.step, config.steps, ctx.world_size, config.resume))
-    if loop.evaluate_due():  # stopped after a step but before its evaluation
-        loop.checkpoint()
-    interrupted = loop.run(stop)  # False at once when a resumed run is already done
+    try:
+        if config.resume:
+            loop.restore()
+        broadcast_model(task.model, ctx)
+        task.model.train()
+        loop.emit(LoopStart(loop.step, config.steps, ctx.world_size, config.resume))
+        if loop.evaluate_due():  # stopped after a step but before its evaluation
+            loop.checkpoint()
+        interrupted = loop.run(stop)  # False at once when a resumed run is already done
+    finally:
+        task.close()
     return LoopResult(loop.history, loop.step, interrupted, time.perf_counter() - started)

@@ -4,8 +4,8 @@ A model ``OUT.safetensors`` comes with its run state (``OUT.resume.safetensors``
 :mod:`styleverse.io.state`), its loss curves (``OUT.losses.png``) and, when sampling, a folder of sample grids
 (``OUT.samples/``). :func:`check_training_outputs` refuses, before the first step, an output that is an
 input, a loss plot that would land among the photos it trains on, and an earlier run's files unless the user
-said ``--resume`` or ``--overwrite``. :func:`locked_training_outputs` holds the model's exclusive lock for the
-whole run and checks again inside it, so two runs on one model never replace each other's files.
+said ``--resume`` or ``--overwrite``. :func:`training_run` holds the model's exclusive lock for the whole run
+and checks again inside it, so two runs on one model never replace each other's files.
 """
 
 from __future__ import annotations
@@ -13,10 +13,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from styleverse.distributed import DistContext, process_group
 from styleverse.errors import ConfigError, OutputError
 from styleverse.io.state import state_path
+
+if TYPE_CHECKING:
+    import torch
+
+    from styleverse.training.settings import TrainerConfig
 
 
 def loss_plot_path(output: Path) -> Path:
@@ -68,23 +74,35 @@ def check_training_outputs(
 
 
 @contextlib.contextmanager
-def locked_training_outputs(check: Callable[[], Path], output: str | Path, main: bool = True) -> Iterator[Path]:
-    """Check every output with ``check()`` (:func:`check_training_outputs` with the trainer's settings), hold the
-    model's exclusive lock (:func:`~styleverse.io.lock.output_lock`) for the body and check again once it is
+def training_run(
+    cfg: TrainerConfig, output: str | Path, inputs: Iterable[str | Path], photo_sources: Sequence[str | Path] = ()
+) -> Iterator[tuple[DistContext, torch.device, Path]]:
+    """The run of a trainer writing model ``output`` from ``inputs``: the process group of ``cfg.device``
+    (:func:`~styleverse.distributed.process_group`) and, on its main process, which alone writes, every output
+    checked (:func:`check_training_outputs` with ``cfg``'s resume, overwrite and sample interval) and the
+    model's exclusive lock (:func:`~styleverse.io.lock.output_lock`) held for the block, checked again once
     held: a second run on the same model is refused naming the first, and a run that wrote its files between
-    this run's check and its lock is not replaced. Yields the model path. Only the ``main`` process, which
-    alone writes, checks and locks."""
+    this run's check and its lock is not replaced. Yields ``(ctx, device, model path)``."""
     from styleverse.io.images import remove_temp_files
     from styleverse.io.lock import output_lock
 
-    if not main:
-        yield Path(output)
-        return
-    out = check()
-    with output_lock(out):
-        check()
-        remove_temp_files(out.parent, [out.name, state_path(out).name, loss_plot_path(out).name])
-        yield out
+    sources = list(inputs)
+
+    def check() -> Path:
+        return check_training_outputs(
+            output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every, inputs=sources,
+            photo_sources=photo_sources,
+        )  # fmt: skip
+
+    with process_group(cfg.device) as (ctx, device):
+        if not ctx.is_main:
+            yield ctx, device, Path(output)
+            return
+        out = check()
+        with output_lock(out):
+            check()
+            remove_temp_files(out.parent, [out.name, state_path(out).name, loss_plot_path(out).name])
+            yield ctx, device, out
 
 
 def write_model(out: Path, write: Callable[[Path], Any], history: list[dict[str, float]], title: str) -> None:

@@ -34,6 +34,23 @@ def _seed(*parts: int) -> int:
     return h
 
 
+PHOTOS_CHANGED = "the content photos changed (added, removed or edited) since the run began"
+
+
+def files_digest(paths: Sequence[Path]) -> str:
+    """Identity of an ordered list of files (paths, sizes, mtimes): a resumed run must see the same photos
+    (:data:`PHOTOS_CHANGED` says it when it does not)."""
+    from styleverse.styles.inputs import inputs_digest
+    from styleverse.styles.targets import StyleImage
+
+    return inputs_digest([StyleImage(p, 1.0) for p in paths])
+
+
+def sample_photos(photos: Sequence[Path], n: int = 4) -> list[Path]:
+    """``n`` photos spread over ``photos``: the rows of a trainer's sample grids."""
+    return list(photos[:: max(1, len(photos) // n)][:n])
+
+
 def content_photos(
     inputs: Sequence[str | os.PathLike[str]], size: int, label: str | None = None, what: str = "--content"
 ) -> list[Path]:

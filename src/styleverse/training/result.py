@@ -1,20 +1,14 @@
-"""What the fast and AdaIN trainers share beyond the loop: their settings as JSON and the result they return."""
+"""What every network trainer returns: the model, its file, the loss history and the seconds taken."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from styleverse.training.loop import LoopResult
 
 M = TypeVar("M")
-
-
-def settings_dict(cfg: Any) -> dict[str, Any]:
-    """A trainer's settings dataclass as JSON values (tuples as lists, ``features`` as its settings)."""
-    d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
-    return {**d, "features": cfg.features.settings()}
 
 
 @dataclass

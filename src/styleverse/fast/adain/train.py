@@ -28,8 +28,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from styleverse.devices import autocast, memory_format, place, resolve_precision
-from styleverse.distributed import DistContext, process_group
+from styleverse.distributed import DistContext
 from styleverse.fast.adain.model import (
     ENCODER_LAYER,
     STYLE_LAYERS,
@@ -50,15 +49,15 @@ from styleverse.fast.adain.model import (
     save_adain,
 )
 from styleverse.io.outputs import network_files
-from styleverse.io.state import fingerprint, not_fingerprinted, state_path
+from styleverse.io.state import fingerprint, not_fingerprinted
 from styleverse.nn.features import FeatureSpec
 from styleverse.nn.vgg import load_backbone
 from styleverse.styles.targets import channel_stats
-from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
-from styleverse.training.outputs import check_training_outputs, locked_training_outputs, sample_file, write_model
+from styleverse.training.loop import Callback, TrainTask, run_loop
+from styleverse.training.outputs import sample_file, training_run, write_model
 from styleverse.training.photos import Batches, content_photos, crop_photo
-from styleverse.training.result import TrainResult, settings_dict
-from styleverse.training.settings import Check, refuse_first, trainer_checks
+from styleverse.training.result import TrainResult
+from styleverse.training.settings import Check, TrainerConfig, refuse_first, trainer_checks, trainer_loop
 
 STATE_KIND = "adain_train"
 SAMPLES = 4  # photos and styles in a sample grid
@@ -69,7 +68,7 @@ log = logging.getLogger("styleverse")
 
 
 @dataclass(frozen=True)
-class AdaINTrainConfig:
+class AdaINTrainConfig(TrainerConfig):
     """Settings of one ``adain train`` run (defaults: the paper and the authors' code, see the module doc).
 
     ``content`` and ``style`` are images, folders or frame manifests. Images are scaled to ``load_size`` on
@@ -93,13 +92,8 @@ class AdaINTrainConfig:
     content_weight: float = 1.0
     width: float = 1.0
     features: FeatureSpec = field(default_factory=FeatureSpec)
-    seed: int = 0
+    _: KW_ONLY
     checkpoint_every: int = not_fingerprinted(1000)
-    sample_every: int = not_fingerprinted(0)
-    precision: str = "auto"
-    device: str = not_fingerprinted("auto")
-    resume: bool = not_fingerprinted(False)
-    overwrite: bool = not_fingerprinted(False)
 
     def validate(self) -> None:
         named = Path(self.output).suffix == ".safetensors"
@@ -113,9 +107,6 @@ class AdaINTrainConfig:
         ]
         refuse_first(checks + trainer_checks(self, ("style_weight", "content_weight")))
         DecoderSpec(self.features.arch, 512, self.width).validate()
-
-    def to_dict(self) -> dict[str, Any]:
-        return settings_dict(self)
 
 
 def random_crop(images: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
@@ -222,30 +213,21 @@ def sample_grid(net: AdaINNet, photos: torch.Tensor, styles: torch.Tensor, path:
     return contact_sheet(images, labels, path, cols=len(styles) + 1, thumb=min(size, 256))
 
 
-def check_outputs(cfg: AdaINTrainConfig, inputs: list[Path]) -> Path:
-    """The decoder path, after checking every output against the inputs (``inputs``: the photos and style
-    images; the folders and manifests naming them, the encoder's file) and each other before any work."""
-    sources: list[str | Path] = [*cfg.content, *cfg.style, *network_files(cfg.features.backbone)]
-    return check_training_outputs(
-        cfg.output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every,
-        inputs=[*inputs, *sources], photo_sources=[*cfg.content, *cfg.style],
-    )  # fmt: skip
-
-
 def train_adain(
     cfg: AdaINTrainConfig, callback: Callback | None = None, stop: Callable[[], bool] | None = None
 ) -> AdaINTrainResult:
     """Train (or with ``cfg.resume`` continue) an AdaIN decoder; see the module doc. Under torchrun every
     process trains on its share of each batch and only rank 0 writes files or reports events."""
     cfg.validate()
-    with process_group(cfg.device) as (ctx, device):
-        photos = content_photos(cfg.content, cfg.size)
-        styles = content_photos(cfg.style, cfg.size, cfg.label, "--style")
+    photos = content_photos(cfg.content, cfg.size)
+    styles = content_photos(cfg.style, cfg.size, cfg.label, "--style")
+    # every output against the photos and style images, the folders and manifests naming them, the encoder's file
+    sources = [*cfg.content, *cfg.style]
+    inputs: list[str | Path] = [*photos, *styles, *sources, *network_files(cfg.features.backbone)]
+    with training_run(cfg, cfg.output, inputs, sources) as (ctx, device, out):
         if ctx.is_main:
             log.info("found %d content photos and %d style images", len(photos), len(styles))
-        check = partial(check_outputs, cfg, [*photos, *styles])
-        with locked_training_outputs(check, cfg.output, ctx.is_main) as out:
-            return _train(cfg, out, photos, styles, ctx, device, callback if ctx.is_main else None, stop)
+        return _train(cfg, out, photos, styles, ctx, device, callback, stop)
 
 
 def _train(
@@ -264,12 +246,9 @@ def _train(
     grid = tuple(torch.stack([crop_photo(p, cfg.size, None) for p in ps[:SAMPLES]]) for ps in (photos, styles))
     task = AdaINTask(cfg, net, batches, device, precision, meta, grid)  # type: ignore[arg-type]
     fp = {**fingerprint(cfg), "encoder": info.identity}
-    loop = LoopConfig(cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume)
+    loop = trainer_loop(cfg, out, STATE_KIND, fp)
     opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + cfg.lr_decay * step))
-    try:
-        result = run_loop(task, opt, loop, ctx, device, callback, stop, scheduler=sched)
-    finally:
-        batches.close()
+    result = run_loop(task, opt, loop, ctx, device, callback, stop, scheduler=sched)
     net.eval()
     return AdaINTrainResult.of(task.adain_model(result.step), out, result)

@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from styleverse.errors import ConfigError, InputError
-from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
+from styleverse.errors import ConfigError
+from styleverse.io.artifacts import ArtifactKind, read_network, write_network
 from styleverse.nn.norm import CondInstanceNorm
 
 GAN_KIND = "gan_model"
@@ -232,19 +232,11 @@ class GanModel:
 
 def save_gan(model: GanModel, path: str | os.PathLike[str]) -> Path:
     """Write the generator and its metadata atomically (replaces ``path``; callers check outputs first)."""
-    tensors = {k: v.detach().float().contiguous() for k, v in model.net.state_dict().items()}
-    return write_artifact(path, GAN, tensors, model.metadata())
+    return write_network(path, GAN, model.net, model.metadata())
 
 
 def load_gan(path: str | os.PathLike[str]) -> GanModel:
     """Read a gan model file; a one-line :class:`InputError` for a missing, corrupt or foreign file."""
-    p = Path(path)
-    tensors, meta = read_artifact(p, GAN)
-    try:
-        net = Generator(GanSpec.from_dict(meta["spec"]))
-        net.load_state_dict(tensors)
-    except Exception as e:
-        raise InputError(f"{p}: gan model file is damaged ({type(e).__name__}: {str(e)[:100]}); {GAN.hint}") from None
-    net.eval().requires_grad_(False)
+    net, meta = read_network(path, GAN, lambda doc: Generator(GanSpec.from_dict(doc["spec"])))
     health = meta.get("health") or {}
     return GanModel(net, dict(meta.get("settings") or {}), int(meta.get("step", 0)), dict(health))

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,31 +35,25 @@ import torch
 from torch import nn
 
 from styleverse.devices import autocast, memory_format, place, resolve_precision
-from styleverse.distributed import DistContext, all_sum, process_group
-from styleverse.fast.gan.data import Batch, GanBatches, Universe, load_universes
+from styleverse.distributed import DistContext, all_sum
+from styleverse.fast.gan.data import Batch, GanBatches, load_universes
 from styleverse.fast.gan.gate import GENERATOR, AlternatingAdam, Gate
 from styleverse.fast.gan.health import Health
 from styleverse.fast.gan.losses import accuracy, adversarial_loss, content_loss, transformed_loss
 from styleverse.fast.gan.model import Discriminator, GanModel, GanSpec, Generator, save_gan
-from styleverse.io.state import fingerprint, not_fingerprinted, state_path
-from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
-from styleverse.training.outputs import (
-    check_training_outputs,
-    locked_training_outputs,
-    loss_plot_path,
-    sample_file,
-    write_model,
-)
-from styleverse.training.photos import content_photos
-from styleverse.training.settings import Check, refuse_first, trainer_checks
+from styleverse.io.state import fingerprint, not_fingerprinted
+from styleverse.training.loop import Callback, TrainTask, run_loop
+from styleverse.training.outputs import loss_plot_path, sample_file, training_run, write_model
+from styleverse.training.photos import content_photos, files_digest, sample_photos
+from styleverse.training.result import TrainResult
+from styleverse.training.settings import Check, TrainerConfig, refuse_first, trainer_checks, trainer_loop
 
 STATE_KIND = "gan_train"
-SAMPLE_PHOTOS = 4
 WEIGHTS = ("adversarial_weight", "content_weight", "transformed_weight")
 
 
 @dataclass(frozen=True)
-class GanTrainConfig:
+class GanTrainConfig(TrainerConfig):
     """Settings of one ``gan train`` run (defaults: the paper and its code, see the module doc).
 
     ``content``: photos (files, folders, manifests). ``style``: the universes' frames (see
@@ -87,13 +81,8 @@ class GanTrainConfig:
     blocks: int = 9
     disc_width: int = 64
     health_window: int = not_fingerprinted(500)
-    seed: int = 0
+    _: KW_ONLY
     checkpoint_every: int = not_fingerprinted(1000)
-    sample_every: int = not_fingerprinted(0)
-    precision: str = "auto"
-    device: str = not_fingerprinted("auto")
-    resume: bool = not_fingerprinted(False)
-    overwrite: bool = not_fingerprinted(False)
 
     def validate(self) -> None:
         checks: list[Check] = [
@@ -114,17 +103,8 @@ class GanTrainConfig:
         refuse_first(checks + trainer_checks(self, WEIGHTS))
         GanSpec(("universe",), self.width, self.blocks).validate()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-
-@dataclass
-class GanTrainResult:
-    model: GanModel
-    output: Path
-    history: list[dict[str, float]]
-    interrupted: bool
-    seconds: float
+GanTrainResult = TrainResult[GanModel]
 
 
 class GanPair(nn.Module):
@@ -231,34 +211,15 @@ class GanTask(TrainTask):
         self.health.load(state["health"])
 
 
-def digest(paths: list[Path]) -> str:
-    """Identity of an ordered list of files (paths, sizes, mtimes): a resumed run must see the same data."""
-    from styleverse.styles.inputs import inputs_digest
-    from styleverse.styles.targets import StyleImage
-
-    return inputs_digest([StyleImage(p, 1.0) for p in paths])
-
-
-def check_outputs(cfg: GanTrainConfig) -> Path:
-    """The model path, after checking every output against the photos and frames and each other."""
-    sources = [*cfg.content, *cfg.style]
-    return check_training_outputs(
-        cfg.output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every,
-        inputs=list(sources), photo_sources=sources,
-    )  # fmt: skip
-
-
 def train_gan(
     cfg: GanTrainConfig, callback: Callback | None = None, stop: Callable[[], bool] | None = None
 ) -> GanTrainResult:
     """Train (or with ``cfg.resume`` continue) a style-aware generator; see the module doc. Under torchrun
     every process trains on its share of each batch and only rank 0 writes files or reports events."""
     cfg.validate()
-    with (
-        process_group(cfg.device) as (ctx, device),
-        locked_training_outputs(lambda: check_outputs(cfg), cfg.output, ctx.is_main) as out,
-    ):
-        return _train(cfg, out, ctx, device, callback if ctx.is_main else None, stop)
+    sources = [*cfg.content, *cfg.style]
+    with training_run(cfg, cfg.output, sources, sources) as (ctx, device, out):
+        return _train(cfg, out, ctx, device, callback, stop)
 
 
 def _train(
@@ -274,24 +235,15 @@ def _train(
     pair = place(GanPair(generator, discriminator), device, precision)
     opt = AlternatingAdam(generator.parameters(), discriminator.parameters(), cfg.lr)
     meta = {"settings": {**cfg.to_dict(), "universe_sources": {u.name: u.source for u in universes}}}
-    picks = photos[:: max(1, len(photos) // SAMPLE_PHOTOS)][:SAMPLE_PHOTOS]
+    picks = sample_photos(photos)
     batches = GanBatches(photos, universes, cfg.size, cfg.load_size, cfg.batch_size, cfg.seed, ctx.rank,
                          ctx.world_size)  # fmt: skip
     heads = [u.frames[0] for u in universes]
     task = GanTask(cfg, pair, opt, batches, device, precision, meta, picks, heads)
-    loop = LoopConfig(cfg.steps, state_path(out), STATE_KIND, _fingerprint(cfg, photos, universes),
-                      cfg.checkpoint_every, cfg.sample_every, cfg.resume,
-                      describe={"photos": lambda _a, _b: "the content photos changed since the run began",
-                                "frames": lambda _a, _b: "the style frames changed since the run began"})  # fmt: skip
-    try:
-        result = run_loop(task, opt, loop, ctx, device, callback, stop)
-    finally:
-        batches.close()
+    frames = files_digest([f for u in universes for f in u.frames])
+    fp = {**fingerprint(cfg), "universes": [u.name for u in universes], "frames": frames}
+    changed = {"frames": lambda _a, _b: "the style frames changed since the run began"}
+    loop = trainer_loop(cfg, out, STATE_KIND, fp, photos, changed)
+    result = run_loop(task, opt, loop, ctx, device, callback, stop)
     pair.eval()
-    return GanTrainResult(task.gan_model(result.step), out, result.history, result.interrupted, result.seconds)
-
-
-def _fingerprint(cfg: GanTrainConfig, photos: list[Path], universes: list[Universe]) -> dict[str, Any]:
-    frames = [f for u in universes for f in u.frames]
-    names = [u.name for u in universes]
-    return {**fingerprint(cfg), "universes": names, "photos": digest(photos), "frames": digest(frames)}
+    return GanTrainResult.of(task.gan_model(result.step), out, result)
