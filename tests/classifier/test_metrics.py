@@ -121,6 +121,9 @@ def test_temperature_fit_recovers_the_temperature_that_made_the_logits_overconfi
     scaled = probability_summary(probability_sums((3 * z / t).softmax(1), y, 3), names)["ece"]
     assert scaled < raw / 3, (raw, scaled)
     assert best_temperature([]) == 1.0 and best_temperature([5.0, 5.0]) == 1.0  # nothing to fit
+    # a validation set the model separates: the NLL falls without end as T -> 0; the prior stops it
+    separable = temperature_nll(torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0]]), torch.tensor([0, 1, 0]))
+    assert separable[0] < separable[-1] and 0.3 < best_temperature(separable.tolist()) < 1.0
 
 
 def test_recorded_temperature_falls_back_to_one() -> None:

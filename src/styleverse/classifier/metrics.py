@@ -156,6 +156,7 @@ def probability_summary(sums: torch.Tensor, class_names: Sequence[str]) -> dict[
 # model, T < 1 sharpens an unsure one); accuracy is unchanged, the probabilities then mean what they say.
 # Fitted on a grid (exact enough, and its sums add up over processes).
 TEMPERATURES = tuple(float(t) for t in torch.logspace(-2, 2, 81, dtype=torch.float64))  # 0.01 .. 100
+TEMPERATURE_PRIOR = 1.0  # std of ln T (a Gaussian prior: T within 0.14 .. 7.4 at two std)
 
 
 def temperature_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -169,12 +170,15 @@ def temperature_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 
 
 def best_temperature(nll: Sequence[float]) -> float:
-    """The T of :data:`TEMPERATURES` with the lowest summed NLL (:func:`temperature_nll`); 1 when all are equal
-    (no images)."""
+    """The T of :data:`TEMPERATURES` with the lowest summed NLL (:func:`temperature_nll`) plus a weak prior on
+    log T (:data:`TEMPERATURE_PRIOR`, worth one image): a validation set the model separates perfectly drives
+    the NLL down without end as T falls, and would otherwise make every future answer 0 or 1. 1 when there
+    are no images."""
     values = list(nll)
     if not values or max(values) == min(values):
         return 1.0
-    return TEMPERATURES[min(range(len(values)), key=values.__getitem__)]
+    cost = [v + 0.5 * (math.log(t) / TEMPERATURE_PRIOR) ** 2 for v, t in zip(values, TEMPERATURES, strict=True)]
+    return TEMPERATURES[min(range(len(cost)), key=cost.__getitem__)]
 
 
 def recorded_temperature(metrics: dict[str, Any] | None) -> float:
