@@ -2,11 +2,11 @@
 a good, a weak and a collapsed classifier trained on synthetic universes, printed by train/eval/predict and
 applied by ``evaluate``'s judge, which gives no verdict when its classifier fails it.
 
-Measured here (VGG16 at 1/8 width, 32 px): the good model reaches balanced accuracy 1.0 with ECE 0.115 (a later run 0.159;
-temperature 0.28 brings it to 0.030) and
-at least 0.82 for each class on its own images; the weak one (a quarter of each class's labels swapped)
-0.857 with ECE 0.31 and 0.51 / 0.58 on its own images (chance 0.5): the case of issue 19; the collapsed one
-(every image the same grey) answers one class for everything.
+Measured here (VGG16 at 1/8 width, 32 px): the good model reaches balanced accuracy 1.0 with ECE 0.115 (a
+later run 0.159; temperature 0.28 brings it to 0.030) and at least 0.82 for each class on its own images; the
+weak one (a quarter of each class's labels swapped) 0.857 with ECE 0.31 and 0.51 / 0.58 on its own images
+(chance 0.5): the case of issue 19; the collapsed one (every image the same grey) answers one class for
+everything.
 """
 
 from __future__ import annotations
