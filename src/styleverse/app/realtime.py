@@ -26,7 +26,7 @@ from PIL import Image
 from styleverse.app.context import AppContext
 from styleverse.app.controls import capped_slider
 from styleverse.app.files import pick
-from styleverse.app.jobs import error_line
+from styleverse.app.jobs import error_line, use_job_threads
 from styleverse.app.views import payload_path, payload_paths, status_html
 from styleverse.app.webcam import MAX_STREAMS, STREAM_EVERY, TIME_LIMIT, Webcam, frame_payload
 from styleverse.errors import ConfigError, StyleverseError
@@ -217,14 +217,11 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
             cam = gr.Image(
                 label="Webcam", sources=["webcam"], streaming=True, visible=False, height=240, elem_id="rt-webcam"
             )
-            universes = ctx.offer(gr.Dropdown(
-                ctx.bank_names(), multiselect=True, label="AdaIN universes (style banks)", elem_id="rt-universes"
-            ), ctx.bank_names)  # fmt: skip
-            styles = gr.File(
-                label="AdaIN styles: banks or images", file_count="multiple", height=130,
-                file_types=["image", ".safetensors"], elem_id="rt-styles",
-            )  # fmt: skip
-        with gr.Column(scale=1):
+        with gr.Column(scale=1):  # the result beside the photo or camera (below it on a phone), the controls after
+            status = gr.HTML(
+                status_html("Pick a model and upload a photo: the result appears at once."), elem_id="rt-status"
+            )
+            result = gr.Image(label="Result", format="png", interactive=False, height=320, elem_id="rt-result")
             sliders = [
                 gr.Slider(
                     0, 1, value=float(i == 0), step=0.05, visible=False, label=f"mix {i + 1}", elem_id=f"rt-mix-{i}"
@@ -235,10 +232,13 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
                 size = capped_slider(64, lim.max_size, 512, 16, LABELS["size"], "rt-size")
                 strength = gr.Slider(0, 1, value=1.0, step=0.05, label=LABELS["alpha"], elem_id="rt-strength")
             keep = gr.Checkbox(False, label="Keep the photo's colours", elem_id="rt-color")
-            status = gr.HTML(
-                status_html("Pick a model and upload a photo: the result appears at once."), elem_id="rt-status"
-            )
-            result = gr.Image(label="Result", format="png", interactive=False, height=400, elem_id="rt-result")
+            universes = ctx.offer(gr.Dropdown(
+                ctx.bank_names(), multiselect=True, label="AdaIN universes (style banks)", elem_id="rt-universes"
+            ), ctx.bank_names)  # fmt: skip
+            styles = gr.File(
+                label="AdaIN styles: banks or images", file_count="multiple", height=130,
+                file_types=["image", ".safetensors"], elem_id="rt-styles",
+            )  # fmt: skip
 
     def request(
         model_v: Any, upload_v: Any, photo_v: Any, universes_v: Any, styles_v: Any, size_v: Any = 512,
@@ -313,6 +313,7 @@ def _stream(
             return gr.skip(), gr.skip()
         if not (req.model or req.model_upload):
             return gr.skip(), status_html(waiting(req, webcam=True))
+        use_job_threads()
         try:
             rt.check_size(req)
             shown = webcam.frame(
