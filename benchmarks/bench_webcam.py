@@ -52,12 +52,12 @@ def measure(page: Any, warmup: float, seconds: float) -> tuple[float, str]:
 
 
 def screenshots(page: Any, folder: Path) -> None:
-    """The tab at 1366x768 as it is, then at 390x844 scrolled to the camera (its result follows it)."""
+    """The tab at 1366x768 as it is, then at 390x844 scrolled to the source (the camera, its result below)."""
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / "app-webcam-1366.png"))
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_timeout(1500)
-    page.locator("#rt-webcam").evaluate("e => e.scrollIntoView()")
+    page.locator("#rt-source").evaluate("e => e.scrollIntoView()")
     page.wait_for_timeout(3000)
     page.screenshot(path=str(folder / "app-webcam-390.png"))
 
