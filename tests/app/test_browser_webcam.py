@@ -2,8 +2,9 @@
 pan), the page streams it to ``styleverse app`` (the fixture of test_browser.py, with a fast network added to
 its ``--models``), and the test watches the result: stylised frames at the size the slider asks, a frame
 rate and the model's time in the status line, the strength slider reaching the stream while it runs, Stop
-ending the frames at once (nothing was queued), Start resuming them, and a model that cannot run named in one
-line. It keeps screenshots of the tab while the camera runs (``STYLEVERSE_TEST_ARTIFACTS`` chooses where).
+ending the frames at once (nothing was queued), Start resuming them, a model that cannot run named in one
+line, and the photo source ending the stream. It keeps a screenshot of the tab while the camera runs
+(``STYLEVERSE_TEST_ARTIFACTS`` chooses where).
 """
 
 from __future__ import annotations
@@ -105,7 +106,16 @@ def test_the_webcam_streams_stylised_frames_with_a_frame_rate(app_url: str, tmp_
             expect(status).to_contain_text("an AdaIN model needs a style", timeout=60_000)
             assert status.locator(".sv-error").count() == 1
             assert str(tmp_path) not in status.inner_text()
-            stop_webcam(page)
+
+            # back to the photo: the camera's view goes, and with it the stream (no frame after it settles)
+            _pick(page, "rt-model", "comic.safetensors")
+            page.wait_for_function("n => window.__shown.length > n", arg=len(shown(page)), timeout=120_000)
+            page.locator("#rt-source").get_by_label("Photo").check()
+            expect(page.locator("#rt-webcam")).to_be_hidden()
+            expect(status).to_contain_text("Upload a photo", timeout=30_000)
+            settled = _settle(page)
+            page.wait_for_timeout(3000)
+            assert len(shown(page)) == settled, "frames still arrive after the source went back to the photo"
             print(f"\nwebcam browser test screenshot: {shot}")
         finally:
             browser.close()

@@ -217,3 +217,12 @@ def test_a_model_replaced_on_disk_is_read_again(tmp_path: Path) -> None:
     os.utime(model, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a replaced file: a later time, here for sure
     assert rt.version(req) != before
     assert rt.version(req) == rt.version(req)
+
+
+def test_the_status_line_tells_a_webcam_what_it_still_needs() -> None:
+    none = realtime.Request(None, None, None)
+    assert "Pick a model" in realtime.waiting(none, webcam=True)
+    chosen = realtime.Request("comic.safetensors", None, None)
+    assert realtime.waiting(chosen, webcam=True).startswith("Start the webcam")
+    assert realtime.describe(chosen, ["gwen", "miles"], webcam=True).endswith("sliders. Start the webcam.")
+    assert realtime.describe(chosen, ["gwen", "miles"]).endswith("sliders. Upload a photo.")

@@ -123,7 +123,7 @@ class Webcam:
     def __init__(self, max_pixels: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_pixels, self.clock = max_pixels, clock
         self.gate = Gate()
-        self.sessions = Memo(64)  # the pages seen most recently (a page gone for long starts afresh)
+        self.sessions = Memo(2 * MAX_STREAMS)  # the pages seen last (one gone for long starts afresh)
 
     def session(self, page: str) -> Session:
         """The session of the page ``page`` (Gradio's session hash)."""
