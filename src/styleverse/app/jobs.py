@@ -130,7 +130,7 @@ def follow(
     q: queue.Queue[Any] = queue.Queue()
 
     def target() -> None:
-        torch.set_num_threads(_THREADS[0])  # kept per thread by some OpenMP builds
+        use_job_threads()
         try:
             if ticket.stopped():
                 q.put(Finished(cancelled=True))
@@ -181,6 +181,13 @@ _THREADS = [torch.get_num_threads()]  # torch threads of each job's worker (conf
 
 def configure_threads(threads: int) -> None:
     """torch threads per job: jobs that run at once share the CPUs instead of each taking all of them (set
-    here and again in each job's worker thread, where OpenMP builds keep the setting per thread)."""
+    here and again in each thread that runs a job's work: :func:`use_job_threads`)."""
     _THREADS[0] = max(1, threads)
     torch.set_num_threads(_THREADS[0])
+
+
+def use_job_threads() -> None:
+    """The calling thread's torch threads set to a job's share (OpenMP builds keep the setting per thread, so
+    a worker thread that never set it would spread over every CPU however many jobs run)."""
+    if torch.get_num_threads() != _THREADS[0]:
+        torch.set_num_threads(_THREADS[0])

@@ -6,13 +6,17 @@ Dumoulin et al. 2017); an AdaIN decoder takes any style, so its universes are th
 ``--banks`` plus banks and style images uploaded here (their relu4_1 mean and std are mixed, Huang &
 Belongie 2017). Models are opened with :class:`styleverse.fast.open.ModelCache`, once per file version, with
 the style statistics they have read, so moving a slider costs one pass through the network, not a file load.
+
+The source is a photo or the browser's webcam (:mod:`styleverse.app.webcam`): the same controls make the same
+:class:`Request`, and each camera frame is stylised as a photo would be, the frames the model has no time for
+dropped.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +26,16 @@ from PIL import Image
 from styleverse.app.context import AppContext
 from styleverse.app.controls import capped_slider
 from styleverse.app.files import pick
-from styleverse.app.jobs import error_line
+from styleverse.app.jobs import error_line, use_job_threads
 from styleverse.app.views import payload_path, payload_paths, status_html
+from styleverse.app.webcam import MAX_STREAMS, STREAM_EVERY, TIME_LIMIT, Webcam, frame_payload
 from styleverse.errors import ConfigError, StyleverseError
-from styleverse.fast.open import ModelCache, OpenedModel, Stylizer, StylizerSpec
+from styleverse.fast.open import ModelCache, OpenedModel, Stylizer, StylizerSpec, file_version
 from styleverse.io.images import load_image, pil_to_tensor, resize_longest, tensor_to_pil
 
 TAB = "realtime"
 MAX_MIX = 8  # mix sliders on the page
+SOURCES = ("Photo", "Webcam")
 # a setting -> its control's label: the page shows it, and an error naming the setting says it so
 LABELS = {"size": "Size (px)", "alpha": "Strength (AdaIN: alpha)", "strength": "Strength (AdaIN: alpha)"}
 
@@ -133,11 +139,22 @@ class Realtime:
         stylizer: Stylizer = _named([path, *self.style_files(req)], lambda: self.model(path).stylizer(spec))
         return stylizer, stylizer.identity, path
 
-    def render(self, req: Request) -> tuple[Image.Image, str]:
-        """The stylised photo and a line saying what ran and how long it took."""
+    def version(self, req: Request) -> tuple[Any, ...]:
+        """What :meth:`stylizer` gives depends on: the request but its photo, and the versions of the files it
+        reads (a model or bank replaced on disk is read again)."""
+        path = self.model_path(req)
+        files = [path, *(self.style_files(req) if self.takes_styles(req) else [])]
+        return (replace(req, photo=None), *map(file_version, files))
+
+    def check_size(self, req: Request) -> None:
+        """The request's size within the server's limit (one-line ConfigError)."""
         lim = self.ctx.config.limits
         if not 16 <= req.size <= lim.max_size:
-            raise ConfigError(f"size must be between 16 and {lim.max_size} pixels on this server")
+            raise ConfigError(f"size must be between 16 and {lim.max_size} pixels on this server", setting="size")
+
+    def render(self, req: Request) -> tuple[Image.Image, str]:
+        """The stylised photo and a line saying what ran and how long it took."""
+        self.check_size(req)
         if not req.photo:
             raise ConfigError("upload a photo first")
         photo = self.ctx.workspace.upload(req.photo, "photo", "image")
@@ -150,23 +167,26 @@ class Realtime:
         return tensor_to_pil(out), f"{path.name}: {w}x{h} px in {ms:.0f} ms"
 
 
-def waiting(req: Request) -> str:
-    """What the tab still needs before it can draw (a model, a photo)."""
+def waiting(req: Request, webcam: bool = False) -> str:
+    """What the tab still needs before it can draw (a model, a photo or, from the ``webcam``, its start)."""
     if not (req.model or req.model_upload):
         return "Pick a model from the list or upload one."
+    if webcam:
+        return "Start the webcam (the button under the camera view): each frame is stylised as it comes."
     return "Upload a photo: the result appears at once."
 
 
-def describe(req: Request, names: Sequence[str], adain: bool = False) -> str:
+def describe(req: Request, names: Sequence[str], adain: bool = False, webcam: bool = False) -> str:
     """The status line once a model is chosen: which one (uploaded or from the list) and what it mixes
-    (``adain``: a model that takes its styles from the page)."""
+    (``adain``: a model that takes its styles from the page), and what the source still needs."""
     if not (req.model or req.model_upload):
         return waiting(req)
     which = f"uploaded model {Path(req.model_upload).name}" if req.model_upload else f"model {req.model}"
     mix = f"mix its {len(names)} universes with the sliders" if names else "its look is fixed"
     if adain and not names:
         mix = "pick AdaIN universes or upload style images"
-    return f"Using the {which}: {mix}." + ("" if req.photo else " Upload a photo.")
+    need = " Start the webcam." if webcam else "" if req.photo else " Upload a photo."
+    return f"Using the {which}: {mix}.{need}"
 
 
 # --- the page ---------------------------------------------------------------------------------------------
@@ -187,17 +207,21 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
             upload = gr.File(
                 label="…or upload a model", file_types=[".safetensors", ".onnx"], height=130, elem_id="rt-upload"
             )
+            source = gr.Radio(
+                list(SOURCES), value=SOURCES[0], label="Source", elem_id="rt-source",
+                info="a photo, or your camera stylised frame by frame (frames the model has no time for are skipped)",
+            )  # fmt: skip
             photo = gr.Image(
                 label="Photo", type="filepath", image_mode=None, sources=["upload"], height=240, elem_id="rt-photo"
             )
-            universes = ctx.offer(gr.Dropdown(
-                ctx.bank_names(), multiselect=True, label="AdaIN universes (style banks)", elem_id="rt-universes"
-            ), ctx.bank_names)  # fmt: skip
-            styles = gr.File(
-                label="AdaIN styles: banks or images", file_count="multiple", height=130,
-                file_types=["image", ".safetensors"], elem_id="rt-styles",
-            )  # fmt: skip
-        with gr.Column(scale=1):
+            cam = gr.Image(
+                label="Webcam", sources=["webcam"], streaming=True, visible=False, height=240, elem_id="rt-webcam"
+            )
+        with gr.Column(scale=1):  # the result beside the photo or camera (below it on a phone), the controls after
+            status = gr.HTML(
+                status_html("Pick a model and upload a photo: the result appears at once."), elem_id="rt-status"
+            )
+            result = gr.Image(label="Result", format="png", interactive=False, height=320, elem_id="rt-result")
             sliders = [
                 gr.Slider(
                     0, 1, value=float(i == 0), step=0.05, visible=False, label=f"mix {i + 1}", elem_id=f"rt-mix-{i}"
@@ -208,10 +232,13 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
                 size = capped_slider(64, lim.max_size, 512, 16, LABELS["size"], "rt-size")
                 strength = gr.Slider(0, 1, value=1.0, step=0.05, label=LABELS["alpha"], elem_id="rt-strength")
             keep = gr.Checkbox(False, label="Keep the photo's colours", elem_id="rt-color")
-            status = gr.HTML(
-                status_html("Pick a model and upload a photo: the result appears at once."), elem_id="rt-status"
-            )
-            result = gr.Image(label="Result", format="png", interactive=False, height=400, elem_id="rt-result")
+            universes = ctx.offer(gr.Dropdown(
+                ctx.bank_names(), multiselect=True, label="AdaIN universes (style banks)", elem_id="rt-universes"
+            ), ctx.bank_names)  # fmt: skip
+            styles = gr.File(
+                label="AdaIN styles: banks or images", file_count="multiple", height=130,
+                file_types=["image", ".safetensors"], elem_id="rt-styles",
+            )  # fmt: skip
 
     def request(
         model_v: Any, upload_v: Any, photo_v: Any, universes_v: Any, styles_v: Any, size_v: Any = 512,
@@ -223,11 +250,12 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
             bool(keep_v),
         )  # fmt: skip
 
-    def relabel(model_v: Any, upload_v: Any, universes_v: Any, styles_v: Any) -> list[Any]:
+    def relabel(model_v: Any, upload_v: Any, universes_v: Any, styles_v: Any, source_v: Any = None) -> list[Any]:
         req = request(model_v, upload_v, None, universes_v, styles_v)
         try:
             found = rt.names(req)
-            msg = status_html(describe(req, found, bool(req.model or req.model_upload) and rt.takes_styles(req)))
+            adain = bool(req.model or req.model_upload) and rt.takes_styles(req)
+            msg = status_html(describe(req, found, adain, source_v == "Webcam"))
         except StyleverseError as e:
             found, msg = [], status_html(error_line(e, LABELS), "error")
         shown = [
@@ -238,7 +266,9 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
             msg = status_html(f"{len(found)} universes; the page mixes the first {MAX_MIX}", "info")
         return [msg, *shown]
 
-    def draw(*values: Any) -> tuple[Any, str]:
+    def draw(source_v: Any, *values: Any) -> tuple[Any, Any]:
+        if source_v == "Webcam":  # the camera's frames draw the result
+            return gr.skip(), gr.skip()
         req = request(*values)
         if not req.photo or not (req.model or req.model_upload):
             return gr.skip(), status_html(waiting(req))
@@ -248,18 +278,54 @@ def build(ctx: AppContext, demo: gr.Blocks | None = None) -> None:
             return gr.skip(), status_html(error_line(e, LABELS), "error")
         return image, status_html(line, "done")
 
-    pickers = [model, upload, universes, styles]
+    pickers = [model, upload, universes, styles, source]
     inputs = [model, upload, photo, universes, styles, size, strength, keep, *sliders]
     live = {"concurrency_id": "jobs", "concurrency_limit": ctx.config.concurrency, "trigger_mode": "always_last"}
     # one model at a time: an upload clears the list's choice, a choice from the list clears the upload
     upload.upload(lambda: gr.update(value=None), None, model, queue=False)
     model.input(lambda: None, None, upload, queue=False)
-    repick = [model.change, upload.change, universes.change, styles.change]
+    repick = [model.change, upload.change, universes.change, styles.change, source.change]
     gr.on(repick, relabel, pickers, [status, *sliders], preprocess=False, queue=False).then(
-        draw, inputs, [result, status], preprocess=False, show_progress="minimal", **live
+        draw, [source, *inputs], [result, status], preprocess=False, show_progress="minimal", **live
     )
     # input: a drag, or a number typed into a slider's box and confirmed with Enter (release waits for blur)
     redraw = [photo.upload, keep.change, *(c.input for c in (size, strength, *sliders))]
-    gr.on(redraw, draw, inputs, [result, status], preprocess=False, show_progress="minimal", **live)
+    gr.on(redraw, draw, [source, *inputs], [result, status], preprocess=False, show_progress="minimal", **live)
+    source.change(lambda v: [gr.update(visible=v != "Webcam"), gr.update(visible=v == "Webcam")], source,
+                  [photo, cam], queue=False)  # fmt: skip
+    _stream(rt, cam, source, request, inputs, [result, status])
     if demo is not None:  # a model picked by default: show its universes when the page opens
         demo.load(relabel, pickers, [status, *sliders], preprocess=False, queue=False)
+
+
+def _stream(
+    rt: Realtime, cam: gr.Image, source: gr.Radio, request: Callable[..., Request], inputs: list[Any],
+    outputs: list[Any],
+) -> None:  # fmt: skip
+    """The webcam's frames, each with the controls' values as ``request`` reads them, stylised into
+    ``outputs`` (the result and the status line); see :mod:`styleverse.app.webcam` for how frames are dropped.
+    Its own concurrency group: a stream holds its place while it runs, and must not hold up the jobs."""
+    webcam = Webcam(rt.ctx.config.limits.max_pixels)
+
+    def frame(page: gr.Request, frame_v: Any, source_v: Any, *values: Any) -> tuple[Any, Any]:
+        req = request(*values)
+        if source_v != "Webcam":  # a camera left running after a switch back to the photo
+            return gr.skip(), gr.skip()
+        if not (req.model or req.model_upload):
+            return gr.skip(), status_html(waiting(req, webcam=True))
+        use_job_threads()
+        try:
+            rt.check_size(req)
+            shown = webcam.frame(
+                page.session_hash or "", frame_v, req.size, rt.version(req), lambda: rt.stylizer(req)[0]
+            )
+        except Exception as e:
+            return gr.skip(), status_html(error_line(e, LABELS), "error")
+        if shown is None:  # dropped: the model is busy with another frame
+            return gr.skip(), gr.skip()
+        return frame_payload(shown.image), status_html(shown.line, "done")
+
+    cam.stream(
+        frame, [cam, source, *inputs], outputs, preprocess=False, postprocess=False, stream_every=STREAM_EVERY,
+        time_limit=TIME_LIMIT, concurrency_id="webcam", concurrency_limit=MAX_STREAMS, show_progress="hidden",
+    )  # fmt: skip

@@ -78,31 +78,45 @@ def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> I
     (default Pillow's) guards against decompression bombs; Pillow's warning is treated as an error.
     """
     p = Path(path)
-    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if p.is_dir():
         raise InputError(f"{p}: is a folder, expected an image file")
     if p.stat().st_size == 0:
         raise InputError(f"{p}: file is empty (0 bytes)")
+    return _decode(p, str(p), max_pixels)
+
+
+def decode_image(data: bytes, name: str, max_pixels: int | None = None) -> Image.Image:
+    """:func:`load_image` for an image held in memory (a camera frame the browser sent); ``name`` is what
+    its one-line errors call it."""
+    if not data:
+        raise InputError(f"{name}: empty (0 bytes)")
+    return _decode(io.BytesIO(data), name, max_pixels)
+
+
+def _decode(source: Path | io.BytesIO, name: str, max_pixels: int | None) -> Image.Image:
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as img:
+            with Image.open(source) as img:
                 w, h = img.size
                 if w * h > limit:
-                    raise InputError(f"{p}: {w}x{h} exceeds the pixel limit of {limit:,} (possible decompression bomb)")
+                    raise InputError(
+                        f"{name}: {w}x{h} exceeds the pixel limit of {limit:,} (possible decompression bomb)"
+                    )
                 img.load()
                 upright = ImageOps.exif_transpose(img) or img
                 return _to_rgb(upright)
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InputError(f"{p}: image too large, refused as a possible decompression bomb ({e})") from None
+        raise InputError(f"{name}: image too large, refused as a possible decompression bomb ({e})") from None
     except UnidentifiedImageError:
-        raise InputError(f"{p}: not an image file Pillow can read") from None
+        raise InputError(f"{name}: not an image file Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise InputError(f"{p}: cannot read image ({e})") from None
+        raise InputError(f"{name}: cannot read image ({e})") from None
 
 
 def header_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
