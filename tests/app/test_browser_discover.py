@@ -38,6 +38,7 @@ def _screens(page: Any, name: str) -> list[Path]:
     shots = []
     for w, h in ((1366, 768), (390, 844)):
         page.set_viewport_size({"width": w, "height": h})
+        page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_timeout(700)
         shots.append(_artifacts() / f"{name}-{w}.png")
         page.screenshot(path=str(shots[-1]))

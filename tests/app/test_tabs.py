@@ -234,6 +234,7 @@ def test_video_gatys_on_a_tiny_clip(tmp_path: Path) -> None:
     assert any(v.progress and "frame 2 / 2" in v.progress for v in views)
     assert [Path(v.preview).name for v in views if v.preview] == ["000000.png", "000001.png"]
     assert sizes == [(32, 22)] * 2, sizes
+    assert ctx.costs["gatys"] > 0  # what a step cost here: the next estimate uses it
 
 
 def test_cancel_stops_a_video_within_a_frame(tmp_path: Path) -> None:
@@ -322,6 +323,9 @@ def test_video_facts_of_the_uploaded_clip_and_the_time_the_settings_take(tmp_pat
     model = video.Request(clip, StyleChoice(), model="comic.safetensors", size=96, max_frames=6)
     assert video.estimate(_info(clip), model)[2] == pytest.approx(6 * 96 * 64 / 1e6 * video.MODEL_SECONDS_PER_MPX)
     assert "all 6 frames at 96×64 px" in video.facts(ctx, model)
+    ctx.costs["gatys"] = 0.5  # as a video job of this server measured it
+    assert video.estimate(_info(clip), req, ctx.costs)[2] == pytest.approx(25 * mpx * 0.5)
+    assert "about 0 s as the last clip ran here." in video.facts(ctx, req)
 
 
 def _info(path: str) -> Any:

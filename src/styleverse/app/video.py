@@ -12,7 +12,7 @@ which refuses a job whose settings changed) to the full clip.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -49,7 +49,8 @@ LABELS = {
     "temporal_weight": "Temporal weight (0: flickers)",
 }
 GATYS = "optimisation (Gatys, slow, best)"
-# What a frame costs, for the estimate shown before a run. Seconds per optimiser step per megapixel of frame:
+# What a frame costs, for the estimate shown before a run until a video job of this server measured it (then
+# the last job's cost is used, :func:`learn`). Seconds per optimiser step per megapixel of frame:
 # a 256x192 clip's first frame, VGG19 in float32, L-BFGS, 2 torch threads, measured on this project's 2-core
 # CPU while other jobs shared it (so the estimate errs long on an idle machine, more so with more cores or a
 # GPU). Seconds per frame per megapixel of a real-time model: README "Real-time models" (the default fast
@@ -153,14 +154,16 @@ def facts(ctx: AppContext, req: Request) -> str:
     except StyleverseError as e:
         return status_html(error_line(e, LABELS), "error")
     total = clip_frames(info)
-    frames, (w, h), seconds = estimate(info, req)
+    frames, (w, h), seconds = estimate(info, req, ctx.costs)
     rate = f" at {info.fps:.3g} fps" if info.fps else ""
     length = f"{info.duration:.1f} s" if info.duration else "length unknown"
     clip = (
         f"{path.name}: {_frames(total) if total else 'frames unknown'}{rate}, {info.width}×{info.height} px, {length}."
     )
     which = f"all {_frames(frames)}" if frames == total else f"the first {_frames(frames)}"
-    return status_html(f"{clip} These settings: {which} at {w}×{h} px, about {duration_text(seconds)} here.")
+    kind = "model" if req.model and req.model != GATYS else "gatys"
+    basis = "as the last clip ran here" if kind in ctx.costs else "here"
+    return status_html(f"{clip} These settings: {which} at {w}×{h} px, about {duration_text(seconds)} {basis}.")
 
 
 def clip_frames(info: Any) -> int | None:
@@ -170,11 +173,12 @@ def clip_frames(info: Any) -> int | None:
     return round(info.duration * info.fps) if info.duration and info.fps else None
 
 
-def estimate(info: Any, req: Request) -> tuple[int, tuple[int, int], float]:
+def estimate(info: Any, req: Request, costs: Mapping[str, float] | None = None) -> tuple[int, tuple[int, int], float]:
     """(frames, (width, height), seconds) a job on a clip of ``info`` would take with ``req``'s settings: the
-    frames it stylises, at the size it writes, at the measured costs :data:`GATYS_SECONDS_PER_STEP_MPX` (frame 1
-    ``steps_first`` steps, later frames ``steps``, or ``steps_first`` each when the temporal weight is 0) and
-    :data:`MODEL_SECONDS_PER_MPX`."""
+    frames it stylises, at the size it writes, at the ``costs`` a job measured (:func:`learn`) or else
+    :data:`GATYS_SECONDS_PER_STEP_MPX` (frame 1 ``steps_first`` steps, later frames ``steps``, or
+    ``steps_first`` each when the temporal weight is 0) and :data:`MODEL_SECONDS_PER_MPX`."""
+    costs = costs or {}
     from styleverse.io.video import display_size
     from styleverse.video.config import VideoConfig
 
@@ -184,11 +188,25 @@ def estimate(info: Any, req: Request) -> tuple[int, tuple[int, int], float]:
     w, h = display_size(info.width, info.height, info.pixel_aspect, 0, req.size)
     mpx = w * h / 1e6
     if req.model and req.model != GATYS:
-        return frames, (w, h), frames * mpx * MODEL_SECONDS_PER_MPX
+        return frames, (w, h), frames * mpx * costs.get("model", MODEL_SECONDS_PER_MPX)
     first, later = req.steps_first or d.steps_first, req.steps or d.steps
     temporal = d.temporal_weight if req.temporal_weight is None else req.temporal_weight
     steps = first + (frames - 1) * (later if temporal > 0 else first)
-    return frames, (w, h), steps * mpx * GATYS_SECONDS_PER_STEP_MPX
+    return frames, (w, h), steps * mpx * costs.get("gatys", GATYS_SECONDS_PER_STEP_MPX)
+
+
+def learn(costs: dict[str, float], job: Any, model: bool, size: tuple[int, int], ev: Any) -> None:
+    """Keep what finished frame ``ev`` (a FrameDone of ``job``, frames of ``size``) cost: seconds per step
+    and megapixel (Gatys: ``steps_first`` for frame 1 or every frame without the temporal loss, else
+    ``steps``), or per megapixel for a real-time ``model``."""
+    mpx = size[0] * size[1] / 1e6
+    if mpx <= 0:
+        return
+    if model:
+        costs["model"] = ev.seconds / mpx
+        return
+    v = job.video
+    costs["gatys"] = ev.seconds / mpx / (v.steps_first if ev.index == 0 or v.temporal_weight <= 0 else v.steps)
 
 
 def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = None) -> Iterator[Update]:
@@ -209,7 +227,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
         return
     verb = "Resuming" if paused else "Running"
     yield Update(None, status_html(f"{verb} in {job.output.parent.name}/ …"))
-    total, done, step, eta = job.video.max_frames or req.max_frames, 0, "", ""
+    total, done, step, eta, size = job.video.max_frames or req.max_frames, 0, "", "", (0, 0)
     work = (
         (lambda emit: run_video(job, emit, stop=ticket.stop))
         if stylizer is None
@@ -222,10 +240,11 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
         stage, preview = None, None  # the frame finished since the last update, shown once
         for ev in item:
             if isinstance(ev, VideoStarted):
-                total = ev.total or total
+                total, size = ev.total or total, ev.size
             elif isinstance(ev, FrameDone):
                 done, total, step, eta = ev.done, ev.total or total, "", eta_text(ev.eta)
                 preview = _frame_png(job, ev.index)
+                learn(ctx.costs, job, stylizer is not None, size, ev)
             elif isinstance(ev, StepEvent):
                 step = f", step {ev.step}/{ev.total_steps}"
             elif isinstance(ev, StageStarted):
