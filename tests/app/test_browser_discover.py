@@ -34,7 +34,7 @@ def _keep(responses: list[tuple[str, str]]) -> Any:
 
 
 def _screens(page: Any, name: str) -> list[Path]:
-    """The page at 1366×768 and 390×844 (what is in view, as a person sees it), back to 1366×768 after."""
+    """The page at 1366×768 and 390×844 (what is in view, as a person sees it), then the whole page at 1366."""
     shots = []
     for w, h in ((1366, 768), (390, 844)):
         page.set_viewport_size({"width": w, "height": h})
@@ -43,6 +43,8 @@ def _screens(page: Any, name: str) -> list[Path]:
         shots.append(_artifacts() / f"{name}-{w}.png")
         page.screenshot(path=str(shots[-1]))
     page.set_viewport_size({"width": 1366, "height": 768})
+    shots.append(_artifacts() / f"{name}-whole.png")  # everything below the fold too, to look at
+    page.screenshot(path=str(shots[-1]), full_page=True)
     print(f"\nscreenshots: {', '.join(map(str, shots))}")
     return shots
 

@@ -287,9 +287,11 @@ def build(ctx: AppContext) -> None:
                 report = gr.DownloadButton("Download report.md", visible=False, elem_id="disc-report")
             timeline = gr.Image(label="Timeline, coloured by universe", interactive=False, format="png",
                                 elem_id="disc-timeline")  # fmt: skip
-            table = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, label="Universes proposed",
-                                 elem_id="disc-table")  # fmt: skip
-            sheets = gr.Gallery(label="Contact sheets (most typical shots first)", columns=2, height=420,
+            table = gr.Dataframe(
+                headers=TABLE_HEADERS, value=[], interactive=False, elem_id="disc-table",
+                label="Universes proposed (distance: between centres, in units of a universe's spread; above 1, apart)",
+            )  # fmt: skip
+            sheets = gr.Gallery(label="Contact sheets (most typical shots first)", columns=1, height=560,
                                 object_fit="contain", elem_id="disc-sheets")  # fmt: skip
             work = gr.State(None)  # the page's discover job, on the server only
 
