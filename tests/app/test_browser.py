@@ -144,6 +144,8 @@ def _no_server_paths(responses: list[tuple[str, str]], root: Path) -> None:
     inside it: ``/gradio_api/file=...``), and no message names one at all."""
     outside = [str(root.parent / n) for n in ("models", "photo.png", "clip.mp4")] + [str(Path.cwd()), "/usr/", "/home/"]
     for url, body in responses:
+        if url.startswith("blob:"):  # made in the browser from the front end's own scripts (the video box's ffmpeg)
+            continue
         for path in outside:
             assert path not in body, f"{url} carries the server path {path}"
         for message in re.findall(r"sv-status[^>]*>([^<]*)<", body):

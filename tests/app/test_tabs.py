@@ -222,11 +222,19 @@ def test_video_gatys_on_a_tiny_clip(tmp_path: Path) -> None:
     clip = upload(ctx, gradient_clip(tmp_path / "c.mp4", frames=3))
     style = upload(ctx, make_image(tmp_path / "s.png"))
     req = video.Request(clip, StyleChoice(image_uploads=(style,)), size=32, max_frames=2, steps_first=2, steps=1)
-    views = list(video.run(ctx, req, Ticket()))
-    _, status, mp4, _ = views[-1]
+    views, sizes = [], []
+    for v in video.run(ctx, req, Ticket()):
+        views.append(v)
+        if v.preview:  # the latest finished frame while it runs (the work folder goes when the clip is done)
+            with Image.open(v.preview) as im:
+                sizes.append(im.size)
+    status, mp4 = views[-1].status, views[-1].mp4
     assert mp4 is not None and Path(mp4).is_file() and "Done: 2 frames" in (status or ""), status
     assert Path(mp4).name == "c-stylised.mp4"
-    assert any(p and "frame 2 / 2" in p for p, _, _, _ in views)
+    assert any(v.progress and "frame 2 / 2" in v.progress for v in views)
+    assert [Path(v.preview).name for v in views if v.preview] == ["000000.png", "000001.png"]
+    assert sizes == [(32, 22)] * 2, sizes
+    assert ctx.costs["gatys"] > 0  # what a step cost here: the next estimate uses it
 
 
 def test_cancel_stops_a_video_within_a_frame(tmp_path: Path) -> None:
@@ -239,7 +247,7 @@ def test_cancel_stops_a_video_within_a_frame(tmp_path: Path) -> None:
         views.append(v)
         if v[0] and "step" in v[0]:
             ticket.cancel()
-    _, status, mp4, _ = views[-1]
+    status, mp4 = views[-1].status, views[-1].mp4
     assert mp4 is None and "Cancelled after 0 frames" in (status or ""), status
 
 
@@ -255,7 +263,7 @@ def test_cancel_keeps_the_frames_done_as_a_partial_clip_and_resume_finishes_it(t
         views.append(v)
         if v[0] and "frame 2 / 3" in v[0]:  # the first frame is done
             ticket.cancel()
-    progress, status, partial, paused = views[-1]
+    progress, status, partial, paused, _ = views[-1]
     assert "Cancelled after 1 frame." in (status or "") and "Resume" in (status or ""), status
     assert 'value="1" max="3"' in (progress or ""), progress  # not a full bar
     assert partial is not None and Path(partial).name == "c-stylised-partial.mp4"
@@ -263,7 +271,7 @@ def test_cancel_keeps_the_frames_done_as_a_partial_clip_and_resume_finishes_it(t
         assert len(list(r.frames())) == 1
     assert isinstance(paused, video.Paused)
     resumed = list(video.run(ctx, req, Ticket(), paused))
-    _, status, mp4, held = resumed[-1]
+    _, status, mp4, held, _ = resumed[-1]
     assert "Done: 3 frames" in (status or "") and held == video.CLEAR, status
     assert any("Resuming" in (v[1] or "") for v in resumed)
     with VideoReader(mp4) as r:
@@ -279,7 +287,7 @@ def test_errors_name_the_settings_by_their_controls_labels(tmp_path: Path) -> No
     style = upload(ctx, make_image(tmp_path / "s.png"))
     knobs = {"size": 32, "max_frames": 1, "steps_first": 2, "steps": 1, "temporal_weight": -1}
     req = video.Request(clip, StyleChoice(image_uploads=(style,)), **knobs)
-    _, status, mp4, _ = list(video.run(ctx, req, Ticket()))[-1]  # the library's own check, in the worker
+    _, status, mp4, _, _ = list(video.run(ctx, req, Ticket()))[-1]  # the library's own check, in the worker
     assert "“Temporal weight (0: flickers)” must be a finite number" in (status or "") and mp4 is None
 
 
@@ -294,3 +302,42 @@ def test_video_refuses_limits_and_a_non_video(tmp_path: Path) -> None:
     last = list(video.run(ctx, req, Ticket()))[-1]
     assert "not a video" in (last[1] or "") and last[2] is None
     assert "clip.mp4: not a video" in (last[1] or "") and str(tmp_path) not in (last[1] or "")  # no server path
+
+
+def test_video_facts_of_the_uploaded_clip_and_the_time_the_settings_take(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    clip = upload(ctx, gradient_clip(tmp_path / "walk.mp4", frames=6, size=(96, 64)))
+    req = video.Request(clip, StyleChoice(), size=48, max_frames=4, steps_first=10, steps=5)
+    line = video.facts(ctx, req)
+    assert "walk.mp4: 6 frames at 10 fps, 96×64 px, 0.6 s." in line, line
+    assert "These settings: the first 4 frames at 48×32 px, about " in line and "sv-error" not in line, line
+    frames, size, seconds = video.estimate(_info(clip), req)
+    mpx = 48 * 32 / 1e6
+    assert (frames, size) == (4, (48, 32))
+    assert seconds == pytest.approx((10 + 3 * 5) * mpx * video.GATYS_SECONDS_PER_STEP_MPX)
+    independent = video.Request(clip, StyleChoice(), size=48, max_frames=9, steps_first=10, steps=5, temporal_weight=0)
+    assert video.estimate(_info(clip), independent)[::2] == (
+        6,
+        pytest.approx(60 * mpx * video.GATYS_SECONDS_PER_STEP_MPX),
+    )
+    model = video.Request(clip, StyleChoice(), model="comic.safetensors", size=96, max_frames=6)
+    assert video.estimate(_info(clip), model)[2] == pytest.approx(6 * 96 * 64 / 1e6 * video.MODEL_SECONDS_PER_MPX)
+    assert "all 6 frames at 96×64 px" in video.facts(ctx, model)
+    ctx.costs["gatys"] = 0.5  # as a video job of this server measured it
+    assert video.estimate(_info(clip), req, ctx.costs)[2] == pytest.approx(25 * mpx * 0.5)
+    assert "about 0 s as the last clip ran here." in video.facts(ctx, req)
+
+
+def _info(path: str) -> Any:
+    from styleverse.io.video import VideoReader
+
+    with VideoReader(path) as r:
+        return r.info
+
+
+def test_video_facts_of_a_file_that_is_not_a_video_say_so_in_one_line(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    (tmp_path / "notes.txt").write_text("a shopping list, not a film\n" * 50)
+    line = video.facts(ctx, video.Request(upload(ctx, tmp_path / "notes.txt", "clip.mp4"), StyleChoice()))
+    assert "clip.mp4: not a video" in line and "sv-error" in line and str(tmp_path) not in line, line
+    assert "Upload a short clip" in video.facts(ctx, video.Request(None, StyleChoice()))

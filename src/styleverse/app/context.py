@@ -26,13 +26,15 @@ BUILT_PATTERNS = ("bank-*/*.style.safetensors", "analysis-*/subset-*.style.safet
 class AppContext:
     """One server's state. Tabs get it instead of globals, so tests can build several apps side by side.
     ``pickers``: the page's dropdowns of universes or models with the function that lists their choices
-    (registered by the tabs, refreshed by the server when a page opens and when a bank is built)."""
+    (registered by the tabs, refreshed by the server when a page opens and when a bank is built). ``costs``:
+    what a video frame cost on this server, as its last video job measured it."""
 
     config: AppConfig
     workspace: Workspace
     tickets: Tickets = field(default_factory=Tickets)
     holds: Holds = field(default_factory=Holds)
     pickers: list[tuple[Any, Callable[[], list[str]]]] = field(default_factory=list)
+    costs: dict[str, float] = field(default_factory=dict)  # what a video frame cost here (app.video.estimate)
 
     @classmethod
     def create(cls, config: AppConfig) -> AppContext:

@@ -233,7 +233,13 @@ def public_json(path: Path, folder: Path) -> Path:
             return p.relative_to(folder).as_posix() if p.is_relative_to(folder) else p.name
         return no_paths(v) if isinstance(v, str) else v
 
+    return public_copy(path, folder, json.dumps(scrub(json.loads(path.read_text())), indent=2))
+
+
+def public_copy(path: Path, folder: Path, text: str | None = None) -> Path:
+    """A copy of the text file ``path`` for the browser, ``folder/public/NAME``: ``text`` when given (a
+    caller's own rewrite), else the file with every absolute path cut to its last part (:func:`no_paths`)."""
     out = folder / "public" / path.name
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(scrub(json.loads(path.read_text())), indent=2))
+    out.write_text(no_paths(path.read_text(encoding="utf-8")) if text is None else text, encoding="utf-8")
     return out

@@ -1,4 +1,5 @@
-"""The Universes tab: upload a set of style images, see how well they hang together, and build a bank.
+"""The Universes tab: upload a set of style images, see how well they hang together, and build a bank; or
+find the universes in a film (:mod:`styleverse.app.discover`).
 
 *Analyse* runs :func:`styleverse.styles.job.run_analyze`: each image's distance from the set's average style
 ranked, outliers, groups, and the 2-D map (the pictures of :mod:`styleverse.styles.report`), plus a bank of
@@ -197,8 +198,21 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
 
 
 def build(ctx: AppContext) -> gr.DownloadButton:
-    """The tab's elements and events (inside a ``gr.Tab``); returns the bank download, which changes when
-    a bank was built (the other tabs' universe lists are read again then)."""
+    """The tab's elements and events (inside a ``gr.Tab``): a set of style images analysed or made a bank, and
+    the universes of a film found (:mod:`styleverse.app.discover`). Returns the bank download, which changes
+    when a bank was built (the other tabs' universe lists are read again then)."""
+    from styleverse.app import discover
+
+    with gr.Tabs():
+        with gr.Tab("A universe's images", id="uv-set", elem_id="tab-uv-set"):
+            bank = _build_set(ctx)
+        with gr.Tab("Find the universes in a film", id="uv-film", elem_id="tab-uv-film"):
+            discover.build(ctx)
+    return bank
+
+
+def _build_set(ctx: AppContext) -> gr.DownloadButton:
+    """Analyse and Build bank on a set of style images (see :func:`build`)."""
     lim = ctx.config.limits
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):

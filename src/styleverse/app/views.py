@@ -36,9 +36,15 @@ def eta_text(seconds: float | None) -> str:
     """`` · about 1 min 20 s left`` for a progress line (empty while there is no estimate)."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return ""
+    return f" · about {duration_text(seconds)} left"
+
+
+def duration_text(seconds: float) -> str:
+    """``1 h 5 min``, ``1 min 20 s`` or ``20 s``."""
     s = round(seconds)
-    left = f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
-    return f" · about {left} left"
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
 
 
 def status_html(text: str, kind: str = "info") -> str:
@@ -93,15 +99,19 @@ _CURVES = {"style": (214, 39, 40), "content": (31, 119, 180), "tv": (44, 160, 44
 
 
 def payload_path(value: Any) -> str | None:
-    """The server path of one file value as Gradio sends it unprocessed (a dict or object with ``path``, or
-    a plain string); None for no file."""
+    """The server path of one file value as Gradio sends it unprocessed (a dict or object with ``path``, a
+    video box's with ``video`` holding that, or a plain string); None for no file."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
+        if isinstance(value.get("video"), dict):  # a video box's value: the file under "video"
+            return payload_path(value["video"])
         path = value.get("path")
         return str(path) if path else None
+    if getattr(value, "video", None) is not None:
+        return payload_path(value.video)
     path = getattr(value, "path", None)
     return str(path) if path else None
 
