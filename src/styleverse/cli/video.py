@@ -165,6 +165,12 @@ def _video_args(p: Parser) -> None:
         help="steps for each later frame (it starts warm), plus the share of --steps-first of its pixels that the "
         "flow cannot carry",
     )  # fmt: skip
+    p.add_argument(
+        "--passes", type=positive_int, default=V.passes, metavar="N",
+        help="passes over each shot, backward and forward in turn (Ruder et al.'s multi-pass): each later pass "
+        "re-optimises every frame for --steps from a blend of its own result and its neighbour's, warped; "
+        "1 = one forward pass (used for --temporal-weight 0 and --model/--adain)",
+    )  # fmt: skip
     p.add_argument("--start", type=time_arg, default=V.start, help="start time (seconds or HH:MM:SS.mmm)")
     p.add_argument("--end", type=time_arg, default=V.end, help="end time (exclusive; default: the end)")
     p.add_argument("--max-frames", type=positive_int, default=V.max_frames, help="stop after N frames")
@@ -210,7 +216,8 @@ class FrameReporter:
         elif isinstance(ev, FrameDone):
             eta = f" ETA {_hms(ev.eta)}" if ev.eta is not None else ""
             err = f" E_warp {ev.warp_error:.2e}" if ev.warp_error is not None else ""
-            self.last = f"{ev.seconds_per_frame:.1f} s/frame{eta}{err}"
+            of = f"pass {ev.pass_index + 1}/{ev.passes}, " if ev.passes > 1 else ""
+            self.last = f"{of}{ev.seconds_per_frame:.1f} s/frame{eta}{err}"
             total = ev.total if ev.total is not None and ev.total >= ev.done else None
             self.bar.update(self.task, completed=ev.done, total=total, status=self.last)
         elif isinstance(ev, StepEvent):

@@ -49,6 +49,7 @@ from styleverse.video.loop import FrameState, StylizedFrame
 from styleverse.video.warp import detail, fill_holes
 
 LEVEL = 1.0 / 255.0  # δ: one 8-bit level, the unit of change of the temporal term
+PASS_BLEND = 0.5  # Ruder et al.'s δ of the multi-pass blend: the warped neighbour's share where the flow holds
 
 
 def temporal_loss(image: torch.Tensor, warped: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -106,17 +107,34 @@ class GatysFrameStylizer:
     def _shown(self, x: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
         return luminance_transfer(x, frame.to(x.device)) if self.luminance else x
 
+    def _start(self, frame: torch.Tensor, state: FrameState, warm: bool) -> tuple[int, torch.Tensor | None]:
+        """Steps and starting image of a frame. A later pass (``state.earlier``) starts from Ruder et al.'s
+        blend ``δ·c·ω + (1 − δ·c)·x_earlier`` (section 3.4, δ = :data:`PASS_BLEND`) and takes ``steps``: where
+        the flow holds (``c`` = 1) half its own earlier result and half its neighbour's warped, where it does
+        not (a disocclusion, ``c`` = 0) its own earlier, stylised result alone, not the neighbour's smear."""
+        if state.earlier is not None:
+            if not warm:
+                return self.steps, state.earlier
+            assert state.warped_previous is not None and state.mask is not None
+            c = PASS_BLEND * state.mask
+            return self.steps, c * state.warped_previous + (1 - c) * state.earlier
+        if not warm:
+            return self.steps_first, None
+        assert state.warped_previous is not None and state.mask is not None
+        # the warped previous output where the flow holds; elsewhere the colours of its stylised
+        # neighbourhood with the frame's fine detail (a flat fill gave the style nothing to grow from)
+        init = (fill_holes(state.warped_previous, state.mask) + (1 - state.mask) * detail(frame)).clamp(0, 1)
+        return self._steps_for(state.mask), init
+
     def __call__(self, frame: torch.Tensor, state: FrameState) -> StylizedFrame:
         warm = self.temporal_weight > 0 and state.warped_previous is not None and state.mask is not None
         side = max(int(frame.shape[-2]), int(frame.shape[-1]))
-        engine = self._engine(self._steps_for(state.mask) if warm else self.steps_first, side)
-        extra, init = None, None
+        steps, init = self._start(frame, state, warm)
+        engine = self._engine(steps, side)
+        extra = None
         if warm:
             assert state.warped_previous is not None and state.mask is not None
             warped, mask = state.warped_previous.to(engine.device), state.mask.to(engine.device)
-            # the warped previous output where the flow holds; elsewhere the colours of its stylised
-            # neighbourhood with the frame's fine detail (a flat fill gave the style nothing to grow from)
-            init = (fill_holes(state.warped_previous, state.mask) + (1 - state.mask) * detail(frame)).clamp(0, 1)
             content = frame.to(engine.device)
             scale = self.loss_scale if self.loss_scale and self.loss_scale > 0 else 1.0
             w = self.temporal_weight * scale / LEVEL**2
