@@ -1,19 +1,22 @@
 """Video stylisation on a synthetic clip with camera motion and an occluder: seconds per frame for decode,
 flow, stylise and encode, and the temporal warping error (Lai et al. 2018) of independent frames versus
-Ruder et al.'s temporal loss.
+Ruder et al.'s temporal loss, in one pass or several (their multi-pass scheme, ``video --passes``).
 
     .venv/bin/python benchmarks/bench_video.py [--seconds 5] [--fps 24] [--size 256] [--frames 12]
-        [--steps-first 20] [--steps 6] [--weights 0.02] [--style-layers relu1_1 relu2_1 relu3_1] [--crfs 18 12]
+        [--steps-first 20] [--steps 6] [--weights 0.02] [--passes 1 4] [--style-layers relu1_1 relu2_1 relu3_1]
+        [--crfs 18 12]
 
 The clip (written to a temporary folder, H.264) is a textured scene seen by a camera that pans along a
 smooth path (sub-pixel motion, changing speed) with a disc crossing in front. Decode, flow (DIS forward +
 backward, the reliable-flow mask and the warp, on ONE thread as the target says) and encode are timed on
 every frame of the clip; stylisation (random VGG19, float32, all threads) on the first ``--frames``
 frames, once with ``temporal_weight 0`` (independent frames, each from the content with ``--steps-first``
-steps) and once per ``--weights`` value (frame 1 ``--steps-first`` steps, later frames warm with
-``--steps``). The outputs are then encoded (H.264 at each ``--crfs``), decoded and measured again: that is
-the file a viewer sees. Targets: the encoded file's warping error at most half of independent frames', the
-per-frame style loss within 25% of theirs, flow at most 20 ms per frame at 256 px on one core.
+steps) and once per ``--weights`` value and ``--passes`` count (frame 1 ``--steps-first`` steps, later
+frames warm with ``--steps``; each later pass ``--steps`` more per frame, backward and forward in turn;
+s/frame sums a frame's passes). The outputs are then encoded (H.264 at each ``--crfs``), decoded and
+measured again: that is the file a viewer sees. Targets: the encoded file's warping error at most half of
+independent frames', the per-frame style loss within 25% of theirs, flow at most 20 ms per frame at 256 px
+on one core.
 """
 
 from __future__ import annotations

@@ -246,8 +246,9 @@ def cmd_video(args: argparse.Namespace) -> int:
         return 0
     if outcome.interrupted:
         of = f" of {outcome.total}" if outcome.total else ""
+        unit = "frame passes" if job.video.passes_run(optimised=not (args.model or args.adain)) > 1 else "frames"
         console.print(
-            f"[yellow]interrupted after {outcome.done}{of} frames; finished frames are kept in "
+            f"[yellow]interrupted after {outcome.done}{of} {unit}; finished frames are kept in "
             f"{outcome.paths['work']}; run the same command again to continue"
         )
         return 130
