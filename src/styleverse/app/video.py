@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
         return
     verb = "Resuming" if paused else "Running"
     yield None, status_html(f"{verb} in {job.output.parent.name}/ …"), None, None
-    total, done, step, eta = job.video.max_frames or req.max_frames, 0, "", ""
+    total, done, step, eta, of_pass = job.video.max_frames or req.max_frames, 0, "", "", ""
     work = (
         (lambda emit: run_video(job, emit, stop=ticket.stop))
         if stylizer is None
@@ -156,11 +157,12 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
                 total = ev.total or total
             elif isinstance(ev, FrameDone):
                 done, total, step, eta = ev.done, ev.total or total, "", eta_text(ev.eta)
+                of_pass = f" (pass {ev.pass_index + 1} of {ev.passes})" if ev.passes > 1 else ""
             elif isinstance(ev, StepEvent):
                 step = f", step {ev.step}/{ev.total_steps}"
             elif isinstance(ev, StageStarted):
                 stage = ev.name
-        label = f"writing the {stage}…" if stage else f"frame {min(done + 1, total)} / {total}{step}{eta}"
+        label = f"writing the {stage}…" if stage else f"frame {min(done + 1, total)} / {total}{of_pass}{step}{eta}"
         yield progress_html(done, total, label), None, None, None
 
 
@@ -195,8 +197,9 @@ def partial_clip(job: Any, done: int) -> Path | None:
     from styleverse.io.video_writer import VideoWriter
     from styleverse.video.work import work_folder
 
-    frames = [work_folder(job.output) / "frames" / f"{i:06d}.png" for i in range(done)]
-    if not frames or not all(f.is_file() for f in frames):
+    # with several passes ``done`` counts frame passes: the frames are those the first pass finished
+    frames = list(takewhile(Path.is_file, (work_folder(job.output) / "frames" / f"{i:06d}.png" for i in range(done))))
+    if not frames:
         return None
     with VideoReader(job.input) as reader:
         fps = Fraction(reader.info.fps or 25.0).limit_denominator(1001)
