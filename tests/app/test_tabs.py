@@ -20,6 +20,9 @@ from styleverse.app.config import Limits
 from styleverse.app.jobs import Ticket
 from styleverse.app.sources import StyleChoice, row_label, weight_rows
 from styleverse.errors import ConfigError, InputError
+from styleverse.video.config import VideoConfig
+
+PASSES = VideoConfig().passes  # the app's video runs the library's passes; its progress counts frame passes
 
 
 def _tiny_stylise(ctx: Any, tmp_path: Path, **kw: Any) -> stylise.Request:
@@ -226,7 +229,7 @@ def test_video_gatys_on_a_tiny_clip(tmp_path: Path) -> None:
     _, status, mp4, _ = views[-1]
     assert mp4 is not None and Path(mp4).is_file() and "Done: 2 frames" in (status or ""), status
     assert Path(mp4).name == "c-stylised.mp4"
-    assert any(p and "frame 2 / 2" in p for p, _, _, _ in views)
+    assert any(p and f"frame 2 / {2 * PASSES} (pass 1 of {PASSES})" in p for p, _, _, _ in views)  # frame passes
 
 
 def test_cancel_stops_a_video_within_a_frame(tmp_path: Path) -> None:
@@ -253,11 +256,11 @@ def test_cancel_keeps_the_frames_done_as_a_partial_clip_and_resume_finishes_it(t
     ticket, views = Ticket(), []
     for v in video.run(ctx, req, ticket):
         views.append(v)
-        if v[0] and "frame 2 / 3" in v[0]:  # the first frame is done
+        if v[0] and f"frame 2 / {3 * PASSES}" in v[0]:  # the first frame is done (of 3 frames times the passes)
             ticket.cancel()
     progress, status, partial, paused = views[-1]
     assert "Cancelled after 1 frame." in (status or "") and "Resume" in (status or ""), status
-    assert 'value="1" max="3"' in (progress or ""), progress  # not a full bar
+    assert f'value="1" max="{3 * PASSES}"' in (progress or ""), progress  # not a full bar
     assert partial is not None and Path(partial).name == "c-stylised-partial.mp4"
     with VideoReader(partial) as r:
         assert len(list(r.frames())) == 1
