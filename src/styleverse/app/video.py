@@ -172,7 +172,9 @@ def _finished(item: Finished, done: int, total: int, paused: Paused) -> Update:
         done = item.result.done if item.result is not None else done
         partial = partial_clip(paused.job, done)
         kept = " The partial clip is below; Resume continues it." if partial else " Resume starts it again."
-        return progress_html(done, total, "cancelled"), status_html(f"Cancelled after {_frames(done)}.{kept}"), (
+        several = paused.job.video.passes_run(optimised=paused.stylizer is None) > 1
+        after = f"{done} frame passes" if several and done > 1 else _frames(done)
+        return progress_html(done, total, "cancelled"), status_html(f"Cancelled after {after}.{kept}"), (
             str(partial) if partial else None
         ), paused  # fmt: skip
     if item.error is not None:
