@@ -167,9 +167,10 @@ def _video_args(p: Parser) -> None:
     )  # fmt: skip
     p.add_argument(
         "--passes", type=positive_int, default=V.passes, metavar="N",
-        help="passes over each shot, backward and forward in turn (Ruder et al.'s multi-pass): each later pass "
-        "re-optimises every frame for --steps from a blend of its own result and its neighbour's, warped; "
-        "1 = one forward pass (used for --temporal-weight 0 and --model/--adain)",
+        help="passes over each shot, forward then backward in turn (Ruder et al.'s multi-pass): each later pass "
+        "re-optimises every frame for --steps more, starting from its neighbour's output warped in where the flow "
+        "holds and its own earlier result where it does not; 1 = one forward pass (always for --temporal-weight 0 "
+        "and --model/--adain)",
     )  # fmt: skip
     p.add_argument("--start", type=time_arg, default=V.start, help="start time (seconds or HH:MM:SS.mmm)")
     p.add_argument("--end", type=time_arg, default=V.end, help="end time (exclusive; default: the end)")
