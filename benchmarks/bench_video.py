@@ -1,19 +1,22 @@
 """Video stylisation on a synthetic clip with camera motion and an occluder: seconds per frame for decode,
 flow, stylise and encode, and the temporal warping error (Lai et al. 2018) of independent frames versus
-Ruder et al.'s temporal loss.
+Ruder et al.'s temporal loss, in one pass or several (their multi-pass scheme, ``video --passes``).
 
     .venv/bin/python benchmarks/bench_video.py [--seconds 5] [--fps 24] [--size 256] [--frames 12]
-        [--steps-first 20] [--steps 6] [--weights 0.02] [--style-layers relu1_1 relu2_1 relu3_1] [--crfs 18 12]
+        [--steps-first 20] [--steps 6] [--weights 0.02] [--passes 1 4] [--style-layers relu1_1 relu2_1 relu3_1]
+        [--crfs 18 12]
 
 The clip (written to a temporary folder, H.264) is a textured scene seen by a camera that pans along a
 smooth path (sub-pixel motion, changing speed) with a disc crossing in front. Decode, flow (DIS forward +
 backward, the reliable-flow mask and the warp, on ONE thread as the target says) and encode are timed on
 every frame of the clip; stylisation (random VGG19, float32, all threads) on the first ``--frames``
 frames, once with ``temporal_weight 0`` (independent frames, each from the content with ``--steps-first``
-steps) and once per ``--weights`` value (frame 1 ``--steps-first`` steps, later frames warm with
-``--steps``). The outputs are then encoded (H.264 at each ``--crfs``), decoded and measured again: that is
-the file a viewer sees. Targets: the encoded file's warping error at most half of independent frames', the
-per-frame style loss within 25% of theirs, flow at most 20 ms per frame at 256 px on one core.
+steps) and once per ``--weights`` value and ``--passes`` count (frame 1 ``--steps-first`` steps, later
+frames warm with ``--steps``; each later pass ``--steps`` more per frame, backward and forward in turn;
+s/frame sums a frame's passes). The outputs are then encoded (H.264 at each ``--crfs``), decoded and
+measured again: that is the file a viewer sees. Targets: the encoded file's warping error at most half of
+independent frames', the per-frame style loss within 25% of theirs, flow at most 20 ms per frame at 256 px
+on one core.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import platform
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -43,7 +47,7 @@ from styleverse.transfer.optimize import TransferConfig
 from styleverse.video.config import VideoConfig
 from styleverse.video.flow import DISFlow, to_gray
 from styleverse.video.gatys import GatysFrameStylizer
-from styleverse.video.loop import FrameLoop, FrameResult, to_array, to_tensor
+from styleverse.video.loop import FrameLoop, FrameResult, pass_order, to_array, to_tensor
 from styleverse.video.metrics import mean_error, warping_error
 from styleverse.video.warp import warp_previous
 
@@ -119,14 +123,31 @@ def time_io_and_flow(clip: Path, size: tuple[int, int], tmp: Path) -> tuple[list
     }
 
 
-def stylise(frames: list[np.ndarray], weight: float, args: argparse.Namespace) -> list[FrameResult]:
-    """The Gatys frame loop over ``frames`` with one temporal weight (0: independent frames)."""
+def stylise(frames: list[np.ndarray], weight: float, passes: int, args: argparse.Namespace) -> list[FrameResult]:
+    """The Gatys frame loop over ``frames`` with one temporal weight (0: independent frames) and ``passes``
+    passes (Ruder et al.'s multi-pass scheme, as ``video --passes`` runs it); each frame's result of the last
+    pass, with its seconds and steps summed over the passes."""
     model, _ = build_model("random", style_layers=args.style_layers, content_layers=args.content_layers, seed=0)
     style = to_tensor(texture(frames[0].shape[1], frames[0].shape[0], 7))[:, [2, 0, 1]]  # another texture
     targets = image_grams(model, style, torch.device("cpu"))
     cfg = TransferConfig(precision="fp32", device="cpu", seed=0)
-    loop = FrameLoop(GatysFrameStylizer(model, cfg, targets, weight, args.steps_first, args.steps))
-    return [loop.step(f) for f in frames]
+    stylizer = GatysFrameStylizer(model, cfg, targets, weight, args.steps_first, args.steps)
+    out: list[FrameResult] = []
+    for p in range(passes if weight > 0 else 1):
+        order = pass_order(len(frames), p)
+        loop = FrameLoop(stylizer, order=order.step)
+        loop.index = order[0]
+        for i in order:
+            res = loop.step(frames[i], to_array(out[i].image) if p else None)
+            if p:
+                res = replace(res, seconds=res.seconds + out[i].seconds, steps=res.steps + out[i].steps)
+            out[i : i + 1] = [res]
+    return out
+
+
+def label(weight: float, passes: int) -> str:
+    """A run's name in the tables."""
+    return "independent" if weight == 0 else f"temporal w={weight:g}" + (f", {passes} passes" if passes > 1 else "")
 
 
 def texture_energy(image: torch.Tensor) -> float:
@@ -152,7 +173,7 @@ def encoded_errors(frames: list[np.ndarray], outputs: list[np.ndarray], crf: int
 
 
 def quality_table(
-    console: Console, frames: list[np.ndarray], runs: dict[float, list[FrameResult]], crfs: list[int],
+    console: Console, frames: list[np.ndarray], runs: dict[tuple[float, int], list[FrameResult]], crfs: list[int],
     size: tuple[int, int],
 ) -> None:  # fmt: skip
     """Warping error before and after encoding, style loss and texture against independent frames; the target
@@ -165,14 +186,14 @@ def quality_table(
     with tempfile.TemporaryDirectory() as d:
         enc = {w: [statistics.mean(encoded_errors(frames, [to_array(r.image) for r in res], c, Path(d)))
                    for c in crfs] for w, res in runs.items()}  # fmt: skip
-    e0, s0 = enc[0.0][0], statistics.mean(r.losses["style"] for r in runs[0.0][1:])
-    for w, res in runs.items():
+    e0, s0 = enc[0.0, 1][0], statistics.mean(r.losses["style"] for r in runs[0.0, 1][1:])
+    for (w, passes), res in runs.items():
         e = mean_error(r.warp_error for r in res) or float("nan")
         s = statistics.mean(r.losses["style"] for r in res[1:])
-        met = w > 0 and enc[w][0] <= e0 / 2 and s <= 1.25 * s0
-        quality.add_row("independent" if w == 0 else f"temporal w={w:g}",
+        met = w > 0 and enc[w, passes][0] <= e0 / 2 and s <= 1.25 * s0
+        quality.add_row(label(w, passes),
                         f"{statistics.mean(r.seconds for r in res[1:]):.2f}", f"{e:.3e}",
-                        *(f"{v:.3e}" for v in enc[w]), f"{e0 / enc[w][0]:.2f}x lower", f"{s:.3e}",
+                        *(f"{v:.3e}" for v in enc[w, passes]), f"{e0 / enc[w, passes][0]:.2f}x lower", f"{s:.3e}",
                         f"{100 * (s / s0 - 1):+.1f}%", f"{texture_energy(res[-1].image):.1f}",
                         "-" if w == 0 else ("met" if met else "NOT MET"))  # fmt: skip
     console.print(quality)
@@ -188,6 +209,13 @@ def main() -> None:
     p.add_argument("--steps-first", type=int, default=20)
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--weights", type=float, nargs="+", default=[VideoConfig().temporal_weight])
+    p.add_argument(
+        "--passes",
+        type=int,
+        nargs="+",
+        default=sorted({1, VideoConfig().passes}),
+        help=f"passes of each temporal run (default: 1 and video's default, {VideoConfig().passes})",
+    )
     p.add_argument("--style-layers", nargs="+", default=None, help="default: relu1_1..relu5_1")
     p.add_argument("--content-layers", nargs="+", default=None, help="default: relu4_2")
     p.add_argument(
@@ -223,12 +251,12 @@ def main() -> None:
     console.print(table)
     if args.frames < 1:
         return
-    runs: dict[float, list[FrameResult]] = {}
-    for w in [0.0, *args.weights]:
-        runs[w] = stylise(frames[: args.frames], w, args)
-        secs = [r.seconds for r in runs[w]]
-        label = "independent" if w == 0 else f"temporal w={w:g}"
-        console.print(f"stylise, {label}: {statistics.mean(secs[1:]):.2f} s/frame (frame 1: {secs[0]:.2f} s)")
+    runs: dict[tuple[float, int], list[FrameResult]] = {}
+    for w, passes in [(0.0, 1), *((w, n) for w in args.weights for n in args.passes)]:
+        runs[w, passes] = res = stylise(frames[: args.frames], w, passes, args)
+        secs = [r.seconds for r in res]
+        mean = statistics.mean(secs[1:])
+        console.print(f"stylise, {label(w, passes)}: {mean:.2f} s/frame (frame 1: {secs[0]:.2f} s)")
     quality_table(console, frames[: args.frames], runs, args.crfs, size)
     if args.sheet:
         rows = [frames[: args.frames], *([to_array(r.image) for r in res] for res in runs.values())]

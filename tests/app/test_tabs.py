@@ -20,6 +20,9 @@ from styleverse.app.config import Limits
 from styleverse.app.jobs import Ticket
 from styleverse.app.sources import StyleChoice, row_label, weight_rows
 from styleverse.errors import ConfigError, InputError
+from styleverse.video.config import VideoConfig
+
+PASSES = VideoConfig().passes  # the app's video runs the library's passes; its progress counts frame passes
 
 
 def _tiny_stylise(ctx: Any, tmp_path: Path, **kw: Any) -> stylise.Request:
@@ -231,9 +234,9 @@ def test_video_gatys_on_a_tiny_clip(tmp_path: Path) -> None:
     status, mp4 = views[-1].status, views[-1].mp4
     assert mp4 is not None and Path(mp4).is_file() and "Done: 2 frames" in (status or ""), status
     assert Path(mp4).name == "c-stylised.mp4"
-    assert any(v.progress and "frame 2 / 2" in v.progress for v in views)
-    assert [Path(v.preview).name for v in views if v.preview] == ["000000.png", "000001.png"]
-    assert sizes == [(32, 22)] * 2, sizes
+    assert any(v.progress and f"frame 2 / {2 * PASSES} (pass 1 of {PASSES})" in v.progress for v in views)
+    assert {Path(v.preview).name for v in views if v.preview} == {"000000.png", "000001.png"}
+    assert sizes and sizes == [(32, 22)] * len(sizes), sizes
     assert ctx.costs["gatys"] > 0  # what a step cost here: the next estimate uses it
 
 
@@ -261,11 +264,11 @@ def test_cancel_keeps_the_frames_done_as_a_partial_clip_and_resume_finishes_it(t
     ticket, views = Ticket(), []
     for v in video.run(ctx, req, ticket):
         views.append(v)
-        if v[0] and "frame 2 / 3" in v[0]:  # the first frame is done
+        if v[0] and f"frame 2 / {3 * PASSES}" in v[0]:  # the first frame is done (of 3 frames times the passes)
             ticket.cancel()
     progress, status, partial, paused, _ = views[-1]
     assert "Cancelled after 1 frame." in (status or "") and "Resume" in (status or ""), status
-    assert 'value="1" max="3"' in (progress or ""), progress  # not a full bar
+    assert f'value="1" max="{3 * PASSES}"' in (progress or ""), progress  # not a full bar
     assert partial is not None and Path(partial).name == "c-stylised-partial.mp4"
     with VideoReader(partial) as r:
         assert len(list(r.frames())) == 1
@@ -314,7 +317,8 @@ def test_video_facts_of_the_uploaded_clip_and_the_time_the_settings_take(tmp_pat
     frames, size, seconds = video.estimate(_info(clip), req)
     mpx = 48 * 32 / 1e6
     assert (frames, size) == (4, (48, 32))
-    assert seconds == pytest.approx((10 + 3 * 5) * mpx * video.GATYS_SECONDS_PER_STEP_MPX)
+    steps = 10 + 3 * 5 + (PASSES - 1) * 4 * 5  # frame 1, three warm frames, then each later pass on all four
+    assert seconds == pytest.approx(steps * mpx * video.GATYS_SECONDS_PER_STEP_MPX)
     independent = video.Request(clip, StyleChoice(), size=48, max_frames=9, steps_first=10, steps=5, temporal_weight=0)
     assert video.estimate(_info(clip), independent)[::2] == (
         6,
@@ -324,7 +328,7 @@ def test_video_facts_of_the_uploaded_clip_and_the_time_the_settings_take(tmp_pat
     assert video.estimate(_info(clip), model)[2] == pytest.approx(6 * 96 * 64 / 1e6 * video.MODEL_SECONDS_PER_MPX)
     assert "all 6 frames at 96×64 px" in video.facts(ctx, model)
     ctx.costs["gatys"] = 0.5  # as a video job of this server measured it
-    assert video.estimate(_info(clip), req, ctx.costs)[2] == pytest.approx(25 * mpx * 0.5)
+    assert video.estimate(_info(clip), req, ctx.costs)[2] == pytest.approx(steps * mpx * 0.5)
     assert "about 0 s as the last clip ran here." in video.facts(ctx, req)
 
 

@@ -209,7 +209,7 @@ def test_a_tampered_training_state_is_refused(tmp_path: Path, case: str) -> None
     assert "\n" not in str(e.value) and path.name in str(e.value) and path.read_bytes() == edited
 
 
-@pytest.mark.parametrize("field", ["pts", "time", "index"])
+@pytest.mark.parametrize("field", ["pts", "time", "index", "pass"])
 def test_a_tampered_video_work_state_is_refused(tmp_path: Path, field: str) -> None:
     from styleverse.video.work import WorkFolder
 
@@ -223,7 +223,7 @@ def test_a_tampered_video_work_state_is_refused(tmp_path: Path, field: str) -> N
     work.save([record, second], {"loss_scale": 2.0})
     assert work.load()[0] == [record, second]
     # a segment's records start at its first frame and then run on one by one: an index out of that order is edited
-    bad = {"pts": "soon", "time": -5.0, "index": 3}[field]
+    bad = {"pts": "soon", "time": -5.0, "index": 3, "pass": -1}[field]
     edited = edit_state(work.state_file, lambda s: s["frames"][1].__setitem__(field, bad))
     with pytest.raises(ConfigError, match="does not fit this run") as e:
         work.load()

@@ -26,7 +26,8 @@ from styleverse.video.job import run_video
 
 Cli = Callable[..., tuple[int, str, str]]
 TINY = ["--backbone", "random", "--precision", "fp32", "--device", "cpu", "--style-layers", "relu1_1", "relu2_1",
-        "--content-layers", "relu2_1", "--steps-first", "6", "--steps", "3"]  # fmt: skip
+        "--content-layers", "relu2_1", "--steps-first", "6", "--steps", "3", "--passes", "1"]  # fmt: skip
+# one pass: these tests are about the job around the frame loop; tests/video/test_passes.py covers several
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from styleverse.io.video import VideoReader
 from styleverse.video.segments import Segment, blend_weights, find_cuts, plan_segments
 
 TINY = ["--backbone", "random", "--precision", "fp32", "--device", "cpu", "--style-layers", "relu1_1", "relu2_1",
-        "--content-layers", "relu2_1", "--steps-first", "4", "--steps", "2"]  # fmt: skip
+        "--content-layers", "relu2_1", "--steps-first", "4", "--steps", "2", "--passes", "1"]  # fmt: skip
 
 WORKER = textwrap.dedent(
     """

@@ -44,7 +44,7 @@ def test_a_frozen_clip_does_not_follow_and_a_recoloured_one_does(clip: Path) -> 
 def _run(clip: Path, out: Path) -> dict:
     out.parent.mkdir(parents=True)
     style = make_image(out.parent / "style.png", (32, 32), 2)
-    video = VideoConfig(steps_first=4, steps=3, max_frames=6)
+    video = VideoConfig(steps_first=4, steps=3, max_frames=6, passes=1)  # the measurement, not the passes
     job = VideoJob(
         clip, out, StyleSpec((style,)), video, FeatureSpec("random"), GatysSettings(precision="fp32", device="cpu")
     )
@@ -57,7 +57,7 @@ def test_video_and_evaluate_score_the_written_file_alike_and_a_frozen_one_worse(
     settings = EvaluateSettings(precision="fp32", device="cpu")
     moving = _run(clip, tmp_path / "a" / "moving.mp4")
     first = WorkFolder.read_frame
-    monkeypatch.setattr(WorkFolder, "read_frame", lambda self, i: first(self, 0))  # every frame written as the first
+    monkeypatch.setattr(WorkFolder, "read_frame", lambda self, i, lead=False: first(self, 0))  # all as the first
     frozen = _run(clip, tmp_path / "b" / "frozen.mp4")
     monkeypatch.undo()
     for metric, out in ((moving, tmp_path / "a" / "moving.mp4"), (frozen, tmp_path / "b" / "frozen.mp4")):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -177,7 +178,8 @@ def estimate(info: Any, req: Request, costs: Mapping[str, float] | None = None) 
     """(frames, (width, height), seconds) a job on a clip of ``info`` would take with ``req``'s settings: the
     frames it stylises, at the size it writes, at the ``costs`` a job measured (:func:`learn`) or else
     :data:`GATYS_SECONDS_PER_STEP_MPX` (frame 1 ``steps_first`` steps, later frames ``steps``, or
-    ``steps_first`` each when the temporal weight is 0) and :data:`MODEL_SECONDS_PER_MPX`."""
+    ``steps_first`` each when the temporal weight is 0; each later pass ``steps`` on every frame) and
+    :data:`MODEL_SECONDS_PER_MPX`."""
     costs = costs or {}
     from styleverse.io.video import display_size
     from styleverse.video.config import VideoConfig
@@ -192,6 +194,8 @@ def estimate(info: Any, req: Request, costs: Mapping[str, float] | None = None) 
     first, later = req.steps_first or d.steps_first, req.steps or d.steps
     temporal = d.temporal_weight if req.temporal_weight is None else req.temporal_weight
     steps = first + (frames - 1) * (later if temporal > 0 else first)
+    if temporal > 0:  # the later passes run ``steps`` on every frame (video.config.VideoConfig.passes)
+        steps += (d.passes - 1) * frames * later
     return frames, (w, h), steps * mpx * costs.get("gatys", GATYS_SECONDS_PER_STEP_MPX)
 
 
@@ -206,7 +210,8 @@ def learn(costs: dict[str, float], job: Any, model: bool, size: tuple[int, int],
         costs["model"] = ev.seconds / mpx
         return
     v = job.video
-    costs["gatys"] = ev.seconds / mpx / (v.steps_first if ev.index == 0 or v.temporal_weight <= 0 else v.steps)
+    first = ev.index == 0 and ev.pass_index == 0
+    costs["gatys"] = ev.seconds / mpx / (v.steps_first if first or v.temporal_weight <= 0 else v.steps)
 
 
 def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = None) -> Iterator[Update]:
@@ -227,7 +232,7 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
         return
     verb = "Resuming" if paused else "Running"
     yield Update(None, status_html(f"{verb} in {job.output.parent.name}/ …"))
-    total, done, step, eta, size = job.video.max_frames or req.max_frames, 0, "", "", (0, 0)
+    total, done, step, eta, size, of_pass = job.video.max_frames or req.max_frames, 0, "", "", (0, 0), ""
     work = (
         (lambda emit: run_video(job, emit, stop=ticket.stop))
         if stylizer is None
@@ -245,11 +250,12 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
                 done, total, step, eta = ev.done, ev.total or total, "", eta_text(ev.eta)
                 preview = _frame_png(job, ev.index)
                 learn(ctx.costs, job, stylizer is not None, size, ev)
+                of_pass = f" (pass {ev.pass_index + 1} of {ev.passes})" if ev.passes > 1 else ""
             elif isinstance(ev, StepEvent):
                 step = f", step {ev.step}/{ev.total_steps}"
             elif isinstance(ev, StageStarted):
                 stage = ev.name
-        label = f"writing the {stage}…" if stage else f"frame {min(done + 1, total)} / {total}{step}{eta}"
+        label = f"writing the {stage}…" if stage else f"frame {min(done + 1, total)} / {total}{of_pass}{step}{eta}"
         shown_frame = str(preview) if preview is not None and preview.is_file() else None
         yield Update(progress_html(done, total, label), preview=shown_frame)
 
@@ -260,7 +266,9 @@ def _finished(item: Finished, done: int, total: int, paused: Paused) -> Update:
         done = item.result.done if item.result is not None else done
         partial = partial_clip(paused.job, done)
         kept = " The partial clip is below; Resume continues it." if partial else " Resume starts it again."
-        text = f"Cancelled after {_frames(done)}.{kept}"
+        several = paused.job.video.passes_run(optimised=paused.stylizer is None) > 1
+        after = f"{done} frame passes" if several and done > 1 else _frames(done)
+        text = f"Cancelled after {after}.{kept}"
         return Update(
             progress_html(done, total, "cancelled"), status_html(text), str(partial) if partial else None, paused
         )
@@ -285,8 +293,9 @@ def partial_clip(job: Any, done: int) -> Path | None:
     from styleverse.io.video import VideoReader
     from styleverse.io.video_writer import VideoWriter
 
-    frames = [_frame_png(job, i) for i in range(done)]
-    if not frames or not all(f.is_file() for f in frames):
+    # with several passes ``done`` counts frame passes: the frames are those the first pass finished
+    frames = list(takewhile(Path.is_file, (_frame_png(job, i) for i in range(done))))
+    if not frames:
         return None
     with VideoReader(job.input) as reader:
         fps = Fraction(reader.info.fps or 25.0).limit_denominator(1001)

@@ -165,6 +165,13 @@ def _video_args(p: Parser) -> None:
         help="steps for each later frame (it starts warm), plus the share of --steps-first of its pixels that the "
         "flow cannot carry",
     )  # fmt: skip
+    p.add_argument(
+        "--passes", type=positive_int, default=V.passes, metavar="N",
+        help="passes over each shot, forward then backward in turn (Ruder et al.'s multi-pass): each later pass "
+        "re-optimises every frame for --steps more, starting from its neighbour's output warped in where the flow "
+        "holds and its own earlier result where it does not; 1 = one forward pass (always for --temporal-weight 0 "
+        "and --model/--adain)",
+    )  # fmt: skip
     p.add_argument("--start", type=time_arg, default=V.start, help="start time (seconds or HH:MM:SS.mmm)")
     p.add_argument("--end", type=time_arg, default=V.end, help="end time (exclusive; default: the end)")
     p.add_argument("--max-frames", type=positive_int, default=V.max_frames, help="stop after N frames")
@@ -210,7 +217,8 @@ class FrameReporter:
         elif isinstance(ev, FrameDone):
             eta = f" ETA {_hms(ev.eta)}" if ev.eta is not None else ""
             err = f" E_warp {ev.warp_error:.2e}" if ev.warp_error is not None else ""
-            self.last = f"{ev.seconds_per_frame:.1f} s/frame{eta}{err}"
+            of = f"pass {ev.pass_index + 1}/{ev.passes}, " if ev.passes > 1 else ""
+            self.last = f"{of}{ev.seconds_per_frame:.1f} s/frame{eta}{err}"
             total = ev.total if ev.total is not None and ev.total >= ev.done else None
             self.bar.update(self.task, completed=ev.done, total=total, status=self.last)
         elif isinstance(ev, StepEvent):
@@ -239,8 +247,9 @@ def cmd_video(args: argparse.Namespace) -> int:
         return 0
     if outcome.interrupted:
         of = f" of {outcome.total}" if outcome.total else ""
+        unit = "frame passes" if job.video.passes_run(optimised=not (args.model or args.adain)) > 1 else "frames"
         console.print(
-            f"[yellow]interrupted after {outcome.done}{of} frames; finished frames are kept in "
+            f"[yellow]interrupted after {outcome.done}{of} {unit}; finished frames are kept in "
             f"{outcome.paths['work']}; run the same command again to continue"
         )
         return 130

@@ -23,6 +23,7 @@ from styleverse.transfer.config import TransferConfig
 from styleverse.video.flow import DEFAULT_PRESET, PRESETS
 
 MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused unless --size shrinks them
+MAX_PASSES = 100  # far above what anyone measured here; a bound against a typo
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,17 @@ class VideoConfig:
     an occluder, 30 steps per frame either way: 0.002 / 0.01 / 0.03 cut the warping error 3.2x / 5.7x / 11x
     against independent frames with the style loss 14% lower / 9% lower / 1% higher. The unit (frame 1's
     loss, see :mod:`styleverse.video.gatys`) is meant to carry that over to other networks.
+
+    ``passes`` 4 was chosen with ``benchmarks/bench_video.py`` (random VGG19, 128x72, 8 frames, 20 steps for
+    frame 1 and 6 per frame and pass): per-frame style loss over independent frames' +192% in one pass,
+    +54% in 2, +7.2% in 4 (the target is within 25%), the encoded file's warping error 2.3x / 2.5x / 2.5x
+    lower than theirs (the target: at least 2x). One pass with the same 24 steps per frame: +25%, 3.2x.
     """
 
     temporal_weight: float = 0.02  # in units of frame 1's loss per 8-bit level² (see video.gatys); 0: independent
     steps_first: int = 300  # optimiser steps for frame 1 (and every frame when temporal_weight is 0)
     steps: int = 100  # steps for each later frame, which starts from the warped previous output
+    passes: int = 4  # passes over each shot, forward and backward in turn (Ruder's multi-pass; see video.gatys)
     start: float = 0.0  # seconds into the input
     end: float | None = None  # seconds into the input (exclusive); None: to the end
     max_frames: int | None = None
@@ -50,12 +57,20 @@ class VideoConfig:
     chunk_frames: int | None = None  # split shots longer than this into chunks (processes share them); None: never
     overlap: int = 4  # frames each chunk after a shot's first starts early, blended with the chunk before
 
+    def passes_run(self, optimised: bool = True) -> int:
+        """The passes a job makes: ``passes`` for the Gatys optimisation with a temporal loss; one for
+        independent frames (``temporal_weight`` 0, where more passes would only add steps) and for a
+        feed-forward stylizer (``optimised`` False), which has nothing to re-optimise."""
+        return self.passes if optimised and self.temporal_weight > 0 else 1
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the setting that is out of range."""
         if not (self.temporal_weight >= 0 and math.isfinite(self.temporal_weight)):
             raise ConfigError("temporal_weight must be a finite number >= 0", setting="temporal_weight")
         if self.steps_first < 1 or self.steps < 1:
             raise ConfigError("steps_first and steps must be at least 1", setting=("steps_first", "steps"))
+        if not 1 <= self.passes <= MAX_PASSES:
+            raise ConfigError(f"passes must be between 1 and {MAX_PASSES}", setting="passes")
         if not (self.start >= 0 and math.isfinite(self.start)):
             raise ConfigError("start must be a time >= 0", setting="start")
         if self.end is not None and not self.end > self.start:
@@ -139,7 +154,8 @@ class VideoJob:
 
 @dataclass(frozen=True)
 class VideoStarted:
-    """The input is open: ``total`` frames expected (None: unknown), ``done`` already finished earlier."""
+    """The input is open: ``total`` frame passes expected (frames times passes; None: unknown), ``done``
+    already finished earlier."""
 
     total: int | None
     done: int
@@ -148,7 +164,9 @@ class VideoStarted:
 
 @dataclass(frozen=True)
 class FrameDone:
-    """Frame ``index`` is finished; ``seconds_per_frame`` is this session's mean, ``eta`` the seconds left."""
+    """Frame ``index`` is finished in pass ``pass_index`` (0-based) of ``passes``; ``done`` and ``total``
+    count frame passes (frames times passes), ``seconds_per_frame`` is this session's mean per frame pass,
+    ``eta`` the seconds left."""
 
     index: int
     done: int
@@ -158,6 +176,8 @@ class FrameDone:
     eta: float | None
     losses: dict[str, float]
     warp_error: float | None
+    pass_index: int = 0
+    passes: int = 1
 
 
 @dataclass(frozen=True)

@@ -225,7 +225,7 @@ def _frames(
     """This process's segments with resume; then, on rank 0, the outputs."""
     segments = [Segment(*s) for s in frames["segments"]]
     info: BackboneInfo | None = None
-    share = Share(job, work, frames, callback or _none, stop)
+    share = Share(job, work, frames, callback or _none, stop, job.video.passes_run(optimised=stylizer is None))
     if stylizer is None:
         stylizer, info = gatys_stylizer(job, to_tensor(share.first_frame()), callback, stop)
     mine = [(k, segments[k]) for k in deal([s.frames for s in segments], ctx.world_size)[ctx.rank]]
@@ -237,7 +237,7 @@ def _frames(
             return VideoOutcome({"work": plan.work}, {}, share.done, share.total, interrupted=True)
     if not ctx.is_main:
         return VideoOutcome({"work": plan.work}, {}, done, total, part=True)
-    if not wait_for_segments(work, segments, stop):
+    if not wait_for_segments(work, segments, stop, share.passes):
         return VideoOutcome({"work": plan.work}, {}, done, total, interrupted=True)
     records = finished_records(work, segments)
     work.blend = blend_weights(segments)

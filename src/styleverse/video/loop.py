@@ -32,12 +32,15 @@ class FrameState:
     """What a stylizer knows about frame ``index`` besides its pixels: the previous output, that output
     warped into this frame by the input's flow, and where to trust that warp (1; Ruder et al.'s reliable-flow
     mask times :func:`~styleverse.video.warp.photometric_mask`). All three are None for the first frame.
-    Images are (1,3,H,W), the mask (1,1,H,W), float32 in [0,1]."""
+    "Previous" is the frame before in the order of the pass (the next frame of the clip in a backward pass).
+    ``earlier`` is this frame's own output from the pass before (None in the first pass; see
+    :func:`pass_order`). Images are (1,3,H,W), the mask (1,1,H,W), float32 in [0,1]."""
 
     index: int
     previous_output: torch.Tensor | None = None
     warped_previous: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    earlier: torch.Tensor | None = None
 
 
 @dataclass
@@ -105,17 +108,29 @@ class FrameResult:
     input_warp_error: float | None
 
 
+def pass_order(n: int, pass_index: int) -> range:
+    """The order in which pass ``pass_index`` (0-based) visits ``n`` frames: forward in even passes,
+    backward in odd ones (Ruder et al. 2016, section 3.4: the direction alternates from pass to pass)."""
+    return range(n) if pass_index % 2 == 0 else range(n - 1, -1, -1)
+
+
 class FrameLoop:
     """Feeds frames one by one to a stylizer with the previous output warped into each (Ruder et al. 2016).
 
     :meth:`step` stylises the next frame, unless ``stop()`` is true (then it raises
     :class:`~styleverse.cancel.Stopped`); :meth:`skip` accepts a frame finished earlier (a resumed run), so
     the next frame is warped from exactly what was saved. Outputs are quantised to 8 bits before they become
-    the "previous output", so a run continued from saved frames equals an uninterrupted one.
+    the "previous output", so a run continued from saved frames equals an uninterrupted one. ``order`` -1
+    walks the clip backwards (a backward pass of the multi-pass scheme): frame indices then count down and
+    each frame is warped from the one after it.
     """
 
-    def __init__(self, stylizer: FrameStylizer, flow: DISFlow | None = None, stop: Stop = never) -> None:
-        self.stylizer, self.flow, self.stop = stylizer, flow or DISFlow(), stop
+    def __init__(
+        self, stylizer: FrameStylizer, flow: DISFlow | None = None, stop: Stop = never, order: int = 1
+    ) -> None:
+        if order not in (1, -1):
+            raise ValueError("order must be 1 (forward) or -1 (backward)")
+        self.stylizer, self.flow, self.stop, self.order = stylizer, flow or DISFlow(), stop, order
         self.index = 0
         self._prev: tuple[np.ndarray, torch.Tensor, torch.Tensor] | None = None  # grey input, input, output
 
@@ -123,22 +138,23 @@ class FrameLoop:
         """Frame ``index`` (default: the next one; RGB uint8) was stylised before into ``output`` (RGB uint8):
         take it as is and continue after it."""
         self._prev = (to_gray(frame), to_tensor(frame), to_tensor(output))
-        self.index = (self.index if index is None else index) + 1
+        self.index = (self.index if index is None else index) + self.order
 
-    def step(self, frame: np.ndarray) -> FrameResult:
-        """Stylise the next frame (RGB uint8 (H,W,3))."""
+    def step(self, frame: np.ndarray, earlier: np.ndarray | None = None) -> FrameResult:
+        """Stylise the next frame (RGB uint8 (H,W,3)); ``earlier`` is its output from the pass before."""
         if self.stop():
             raise Stopped(f"stopped before frame {self.index + 1}")
         x, gray = to_tensor(frame), to_gray(frame)
         t0 = time.perf_counter()
-        state, prev_in, carried = FrameState(self.index), None, None
+        own = None if earlier is None else to_tensor(earlier)
+        state, prev_in, carried = FrameState(self.index, earlier=own), None, None
         if self._prev is not None:
             prev_gray, prev_in, prev_out = self._prev
             flows = self.flow.pair(prev_gray, gray)
             carried = warp_previous(prev_out, flows)
             prev_in = warp(prev_in, flows.backward)
             trust = carried.mask * photometric_mask(x, prev_in)
-            state = FrameState(self.index, prev_out, carried.image, trust)
+            state = FrameState(self.index, prev_out, carried.image, trust, own)
         t1 = time.perf_counter()
         out = self.stylizer(x, state)
         t2 = time.perf_counter()
@@ -149,5 +165,5 @@ class FrameLoop:
             floor = warping_error(x, prev_in, carried.mask)
         result = FrameResult(self.index, image, dict(out.losses), out.steps, t2 - t1, t1 - t0, err, floor)
         self._prev = (gray, x, image)
-        self.index += 1
+        self.index += self.order
         return result

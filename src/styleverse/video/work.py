@@ -7,14 +7,18 @@ fingerprint of every setting the frames depend on) and ``segments/000000.safeten
 segment (its per-frame records and the stylizer's own state), written only by the process stylising that
 segment, so processes on one shared folder never write the same file. A segment's state is saved after
 each frame's PNG, so a kill at any moment loses at most the frame in progress; a frame whose PNG is missing
-is simply redone. Each frame and each state is written only when the disk has room for it (one line naming the
-file otherwise). The folder is removed once the outputs are written.
+is simply redone. With several passes (:mod:`styleverse.video.ranks`) a frame's record names the last pass
+that finished it, and a later pass's PNG waits as ``000000.pass2.png`` until the state naming it is saved,
+so the frame of the pass before stays there for a resumed run to start again from. Each frame and each
+state is written only when the disk has room for it (one line naming the file otherwise). The folder is
+removed once the outputs are written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,8 +42,9 @@ def _number(v: Any) -> bool:
 
 def _checked(i: int, rec: dict[str, Any]) -> dict[str, Any]:
     """Frame record ``i`` as the frame loop writes it, or a ValueError naming what an edit changed."""
-    pts, losses = rec["pts"], rec.get("losses") or {}
+    pts, losses, done = rec["pts"], rec.get("losses") or {}, rec.get("pass", 0)
     ok = rec["index"] == i and _number(rec["time"]) and rec["time"] >= 0 and (pts is None or isinstance(pts, int))
+    ok = ok and isinstance(done, int) and not isinstance(done, bool) and done >= 0
     if not (ok and _number(rec["seconds"]) and isinstance(rec["steps"], int) and all(map(_number, losses.values()))):
         raise ValueError(f"frame record {i} is not one the frame loop writes")
     return rec
@@ -84,7 +89,10 @@ class WorkFolder:
             raise unfit(f"{e}; or pass overwrite to discard the {self.path.name} work folder", path,
                         flag=str(self.path)) from None  # fmt: skip
         for i, rec in enumerate(records):
-            if int(rec["index"]) != first + i or not self.frame_path(first + i, bool(rec.get("lead"))).is_file():
+            lead = bool(rec.get("lead"))
+            if rec.get("pass", 0):  # a later pass's frame: its file may wait for the state that names it
+                self.commit(first + i, lead, int(rec["pass"]))
+            if int(rec["index"]) != first + i or not self.frame_path(first + i, lead).is_file():
                 return records[:i], dict(state.get("stylizer") or {})
         return records, dict(state.get("stylizer") or {})
 
@@ -115,9 +123,21 @@ class WorkFolder:
         """Where finished frame ``index`` is kept (``lead``: the lead-in version of a chunk's first frames)."""
         return (self.lead_dir if lead else self.frames_dir) / f"{index:06d}.png"
 
-    def save_frame(self, index: int, image: Any, lead: bool = False) -> None:
-        """Write frame ``index`` (a (1,3,H,W) tensor or a PIL image) as PNG, if the disk has room for it."""
-        path = self.frame_path(index, lead)
+    def pending_path(self, index: int, lead: bool, pass_index: int) -> Path:
+        """Where pass ``pass_index`` (> 0) of frame ``index`` waits until the state records it (:meth:`commit`)."""
+        return self.frame_path(index, lead).with_suffix(f".pass{pass_index}.png")
+
+    def commit(self, index: int, lead: bool, pass_index: int) -> None:
+        """Make the waiting pass ``pass_index`` of frame ``index`` its finished frame (nothing waiting: it
+        already is). A later pass replaces the frame the pass before made, which a resumed run needs until
+        the state says the new one is done; so the new file waits beside it until then."""
+        with contextlib.suppress(FileNotFoundError):  # another process may have committed it just now
+            os.replace(self.pending_path(index, lead, pass_index), self.frame_path(index, lead))
+
+    def save_frame(self, index: int, image: Any, lead: bool = False, pass_index: int = 0) -> None:
+        """Write frame ``index`` (a (1,3,H,W) tensor or a PIL image) as PNG, if the disk has room for it; a
+        later pass (``pass_index`` > 0) writes it to wait for :meth:`commit`."""
+        path = self.pending_path(index, lead, pass_index) if pass_index else self.frame_path(index, lead)
         path.parent.mkdir(parents=True, exist_ok=True)
         h, w = image.shape[-2:] if hasattr(image, "shape") else image.size[::-1]
         ensure_free_space(path, 3 * int(h) * int(w))  # a PNG is at most about its raw size
