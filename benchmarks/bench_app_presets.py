@@ -26,7 +26,8 @@ from styleverse.app.config import AppConfig
 from styleverse.app.context import AppContext
 from styleverse.app.jobs import Ticket, configure_threads
 from styleverse.app.sources import StyleChoice
-from styleverse.app.stylise_page import example_files, preset_values
+from styleverse.app.stylise_page import preset_values
+from styleverse.samples import write_samples
 from styleverse.transfer.config import QUALITY
 
 
@@ -38,7 +39,7 @@ def _upload(ctx: AppContext, src: Path) -> str:
 
 def one(ctx: AppContext, quality: str) -> list[object]:
     """Run one preset as the page would and return its table row."""
-    content, styles = example_files(ctx)
+    content, styles = write_samples(ctx.workspace.root / "samples")
     size, steps = preset_values(quality, ctx.config.limits.max_size)
     choice = StyleChoice(image_uploads=tuple(_upload(ctx, s) for s in styles))
     req = stylise.Request(_upload(ctx, content), choice, size=size, steps=steps, quality=quality)

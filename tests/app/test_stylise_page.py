@@ -17,10 +17,11 @@ from fixtures.app import make_ctx, upload
 from fixtures.images import make_image
 from styleverse.app import batch, history, stylise
 from styleverse.app.config import Limits
+from styleverse.app.disk import sweep
 from styleverse.app.jobs import Ticket
+from styleverse.app.server import build_app
 from styleverse.app.stylise_page import (
     INPUTS,
-    example_files,
     job_of,
     preset_choices,
     preset_values,
@@ -100,16 +101,19 @@ def test_presets_are_the_clis_quality_levels_with_a_size_and_their_time() -> Non
     assert labels["draft"].startswith("quick preview (") and QUALITY_SECONDS["balanced"] in labels["balanced"]
 
 
-def test_the_examples_are_the_demos_bundled_photo_and_drawn_styles(tmp_path: Path) -> None:
+def test_the_examples_are_the_demos_photo_and_drawn_styles_and_the_sweep_keeps_them(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path)
-    content, styles = example_files(ctx)
-    with Image.open(content) as im:
+    build_app(ctx)
+    held = {p.name: p for f in ctx.holds.held() for p in f.iterdir()}  # Gradio's copies, held for the server
+    assert sorted(held) == ["content.png", "halftone.png", "hatching.png", "poster.png"]
+    with Image.open(held["content.png"]) as im:
         assert im.size == content_photo().size
-    assert [p.stem for p in styles] == ["halftone", "hatching", "poster"]
-    with Image.open(styles[0]) as im:
+    with Image.open(held["halftone.png"]) as im:
         assert im.tobytes() == sample_style("halftone").tobytes()
-    assert content.is_relative_to(ctx.workspace.root) and content.parent.name.startswith(".")  # never swept
-    assert example_files(ctx) == (content, styles)  # written once
+    mine = Path(upload(ctx, make_image(tmp_path / "p.png")))
+    sweep(ctx.workspace, keep_hours=1e-9, max_disk_gb=1.0, held=ctx.holds.held())  # everything has expired
+    assert not mine.exists() and all(p.is_file() for p in held.values())
+    assert sorted(p.name for p in ctx.workspace.root.iterdir()) == [".uploads"]  # nothing outside the sweep
 
 
 def test_the_history_keeps_each_result_and_runs_one_again_with_its_settings(tmp_path: Path) -> None:

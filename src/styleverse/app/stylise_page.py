@@ -10,6 +10,7 @@ any other refusal. The visit's history is a ``gr.State`` of :class:`~styleverse.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,16 +59,36 @@ INPUTS = (
     "picked",
     "batch",
 )
-EXAMPLES = ".examples"  # folder of the outputs folder that holds the bundled samples (never swept)
+EXAMPLES = "examples"  # the holder of the examples' copies in the uploads folder (no page has this session)
 
 
-def example_files(ctx: AppContext) -> tuple[Path, list[Path]]:
-    """The bundled photo and drawn styles that ``styleverse demo`` uses, written once into the outputs folder."""
-    folder = ctx.workspace.root / EXAMPLES
-    content, styles = folder / "content.png", [folder / "styles" / f"{n}.png" for n in SAMPLE_STYLES]
-    if content.is_file() and all(p.is_file() for p in styles):
-        return content, styles
-    return write_samples(folder)
+def examples(ctx: AppContext, photo: gr.Image, images: gr.File) -> Any:
+    """The bundled photo and drawn styles that ``styleverse demo`` uses, one example per style and one with
+    all three. Gradio copies example files into its cache (the uploads folder) as the examples are made;
+    those copies are held for the server's life, so the sweep never takes them (the originals, written to a
+    temporary folder, go at once)."""
+    with tempfile.TemporaryDirectory(prefix="styleverse-examples-") as tmp:
+        content, styles = write_samples(tmp)
+        made = gr.Examples(
+            [[str(content), [str(s)]] for s in styles] + [[str(content), [str(s) for s in styles]]],
+            [photo, images],
+            label="Examples: the bundled photo with drawn styles",
+            elem_id="stylise-examples",
+            example_labels=[*SAMPLE_STYLES, "all three"],
+        )
+    for folder in _cached(list(made.non_none_processed_examples.values()), ctx.workspace.uploads):
+        ctx.holds.hold(EXAMPLES, folder)
+    return made
+
+
+def _cached(value: Any, uploads: Path) -> set[Path]:
+    """The folders of every file inside ``uploads`` that ``value`` (examples as Gradio holds them) names."""
+    if isinstance(value, dict) and not value.get("path"):
+        return set().union(*(_cached(v, uploads) for v in value.values())) if value else set()
+    if isinstance(value, list | tuple):
+        return set().union(*(_cached(v, uploads) for v in value)) if value else set()
+    path = payload_path(value) if isinstance(value, dict) or hasattr(value, "path") else None
+    return {Path(path).parent} if path and Path(path).is_relative_to(uploads) else set()
 
 
 def number(value: Any, setting: str, whole: bool = False) -> Any:
@@ -176,19 +197,13 @@ def build(ctx: AppContext) -> None:
                     height=150,
                     allow_preview=False,
                     object_fit="cover",
+                    fit_columns=False,
                     elem_id="stylise-gallery",
                 ),
                 lambda: gr.update(value=gallery.items(gallery.cards(ctx))),
             )
             universes, images = style_pickers(ctx, "stylise", info="from the server's --banks folder or made here")
-            content, styles = example_files(ctx)
-            gr.Examples(
-                [[str(content), [str(s)]] for s in styles] + [[str(content), [str(s) for s in styles]]],
-                [photo, images],
-                label="Examples: the bundled photo with drawn styles",
-                elem_id="stylise-examples",
-                example_labels=[*SAMPLE_STYLES, "all three"],
-            )
+            examples(ctx, photo, images)
             with gr.Accordion("Upload style banks (.safetensors from styles bank)", open=False):
                 banks = gr.File(
                     label="Style banks",
