@@ -4,9 +4,9 @@
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_app_presets.py [--presets draft balanced best] [--repeat 1]
 
-Prints per preset the size, the steps cap, the steps run, why it stopped, and seconds from the click to the
-first progress line with a step and to the result. The preset labels in the page (``PRESET_SECONDS``) come
-from this table run on the idle server; a loaded machine shows longer times (say so beside its numbers).
+Prints per preset the size, the steps cap, the steps run, why it stopped, seconds from the click to the
+first progress line with a step and to the result, and the load average when it started. The preset labels
+(``PRESET_SECONDS``) are the idle machine's times; on a loaded machine this table shows longer ones.
 """
 
 from __future__ import annotations
@@ -65,11 +65,15 @@ def main() -> None:
         configure_threads(ctx.config.threads_per_job())
         table = Table(title=f"Stylise presets, random VGG19, {os.cpu_count()} CPUs, "
                       f"{ctx.config.threads_per_job()} threads per job")  # fmt: skip
-        for col in ("preset", "size", "steps cap", "result", "first step s", "total s"):
+        for col in ("preset", "size", "steps cap", "result", "first step s", "total s", "load before"):
             table.add_column(col)
+        load = os.getloadavg()[0]
         for q in args.presets:
             for _ in range(args.repeat):
-                table.add_row(*map(str, one(ctx, q)))
+                row = [*map(str, one(ctx, q)), f"{load:.1f}"]
+                print(" | ".join(row), flush=True)  # each row at once: a long run stopped early keeps the rest
+                table.add_row(*row)
+                load = os.getloadavg()[0]
         Console().print(table)
 
 

@@ -32,6 +32,7 @@ from styleverse.transfer.config import (
     INITS,
     OPTIMIZERS,
     QUALITY,
+    QUALITY_SECONDS,
     ScaleEvent,
     SnapshotEvent,
     StepEvent,
@@ -59,15 +60,16 @@ DEFAULTS = TransferConfig()
 SNAPSHOTS = 10  # intermediate images shown during a run (at least)
 LIVE_EVERY = 5  # steps between them at most: the image forms on the page from the first seconds
 PLOT_EVERY = 1.0  # seconds between redraws of the loss curve
-# Presets: a --quality level (its steps cap, tolerance, polish) and a size. Seconds: one run each of the
-# bundled photo with the three drawn styles, random VGG19, on this 2-core server
-# (benchmarks/bench_app_presets.py; see its table in the README).
+# Presets: a --quality level (its steps cap, tolerance, polish) and a size. The time each takes on this server
+# (2-core AVX512-BF16 CPU, random VGG19, idle): balanced and best at 512 px are the CLI's measured
+# QUALITY_SECONDS (bench_transfer.py); the quick preview at 256 px is one scale of at most 50 steps at the
+# 0.35 s per step bench_transfer measured at 256 px. benchmarks/bench_app_presets.py times them through the tab.
 PRESETS: dict[str, tuple[str, int]] = {
     "draft": ("quick preview", 256),
     "balanced": ("balanced", DEFAULTS.size),
     "best": ("best", DEFAULTS.size),
 }
-PRESET_SECONDS = {"draft": "~15 s", "balanced": "~2 min", "best": "~8 min"}
+PRESET_SECONDS = {"draft": "under ~20 s", "balanced": QUALITY_SECONDS["balanced"], "best": QUALITY_SECONDS["best"]}
 
 
 @dataclass(frozen=True)

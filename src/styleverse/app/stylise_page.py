@@ -227,7 +227,7 @@ def build(ctx: AppContext) -> None:
                 value="balanced",
                 label=LABELS["quality"],
                 elem_id="stylise-preset",
-                info="sets size and steps; times: random feature network on this 2-core server",
+                info="sets size and steps (the CLI's --quality); times: this 2-core server, idle, random network",
             )
             with gr.Row():
                 size = capped_slider(64, lim.max_size, DEFAULTS.size, 16, LABELS["size"], "stylise-size")
