@@ -64,7 +64,7 @@ def test_gallery_example_preset_run_before_after_and_history(app_url: str, tmp_p
             status = page.locator("#stylise-status")
 
             # the gallery: the bank as a card (name and image count); a click picks it
-            card = page.locator("#stylise-gallery").get_by_text(f"{bank} · 3 images")
+            card = page.locator("#stylise-gallery").get_by_text("primaries · 3 images")
             expect(card).to_be_visible(timeout=60_000)
             card.click()
             expect(page.locator("#stylise-weights")).to_contain_text(bank, timeout=30_000)

@@ -35,7 +35,7 @@ def test_a_bank_built_in_universes_joins_the_gallery_with_its_own_images_as_pict
     built = _built_bank(ctx, tmp_path, [(250, 0, 0), (0, 0, 250), (0, 250, 0)])
     [card] = gallery.cards(ctx)
     assert card.name == BUILT + built.relative_to(ctx.workspace.root).as_posix()
-    assert card.caption.endswith(" · 3 images") and card.caption.startswith(card.name)
+    assert card.caption == f"reds · 3 images · {card.name}"  # the file's own name first, where the card shows it
     pic = np.asarray(card.picture)
     assert pic.shape[:2] == (96, 96)  # 2x2 tiles of 48 px: three images and a white corner
     assert tuple(pic[24, 24]) == (250, 0, 0) and tuple(pic[24, 72]) == (0, 0, 250) and tuple(pic[72, 24]) == (0, 250, 0)
@@ -65,10 +65,10 @@ def test_an_old_bank_gets_its_picture_from_its_images_or_says_it_has_none(tmp_pa
     nowhere = [("/nowhere/a.png", 1.0)]
     gone = save_bank(replace(bank, preview="", sources=nowhere), tmp_path / "banks" / "gone.safetensors")
     card = gallery.card("gone.safetensors", gone)
-    assert card.picture is None and card.caption == "gone.safetensors · 1 image"
+    assert card.picture is None and card.caption == "gone · 1 image · gone.safetensors"
     (tmp_path / "banks" / "junk.safetensors").write_bytes(b"not a bank")
     names = [c.caption for c in gallery.cards(ctx)]
-    assert "junk.safetensors · not a readable bank" in names and "gone.safetensors · 1 image" in names
+    assert "junk · not a readable bank · junk.safetensors" in names and card.caption in names
     assert gallery.items([card])[0][0].size == (96, 96)  # a grey card that says "no preview"
 
 
@@ -78,9 +78,10 @@ def test_a_damaged_or_huge_preview_is_not_decoded() -> None:
 
 
 def test_clicking_a_card_adds_its_universe_once() -> None:
-    offered = ["a.safetensors", "made here/bank-1/b.style.safetensors"]
-    assert gallery.picked("a.safetensors · 3 images", None, offered) == ["a.safetensors"]
-    assert gallery.picked("a.safetensors · 3 images", ["a.safetensors"], offered) == ["a.safetensors"]
-    both = gallery.picked("made here/bank-1/b.style.safetensors · 1 image", ["a.safetensors"], offered)
-    assert both == offered
-    assert gallery.picked("gone.safetensors · 2 images", [], offered) == []  # not offered: nothing picked
+    offered = ["a.safetensors", "made here/bank-1/b.style.safetensors", "x/a.safetensors"]
+    assert gallery.picked("a · 3 images · a.safetensors", None, offered) == ["a.safetensors"]
+    assert gallery.picked("a · 3 images · a.safetensors", ["a.safetensors"], offered) == ["a.safetensors"]
+    both = gallery.picked("b · 1 image · made here/bank-1/b.style.safetensors", ["a.safetensors"], offered)
+    assert both == offered[:2]
+    assert gallery.picked("a · 3 images · x/a.safetensors", [], offered) == ["x/a.safetensors"]  # the whole name
+    assert gallery.picked("gone · 2 images · gone.safetensors", [], offered) == []  # not offered: nothing picked

@@ -24,7 +24,7 @@ from styleverse.app.context import AppContext
 from styleverse.errors import StyleverseError
 from styleverse.styles.bank import PREVIEW_TILE, load_bank, preview_sheet
 
-SEP = " · "  # caption: NAME · N images
+SEP = " · "  # caption: SHORT · N images · NAME (the card shows its start; a click is resolved by its end)
 CARD = 2 * PREVIEW_TILE  # side of a card's picture (px)
 MAX_PREVIEW_CHARS = 200_000  # a preview longer than this in a bank's metadata is not decoded
 
@@ -41,10 +41,11 @@ class Card:
 
     @property
     def caption(self) -> str:
-        """``gwen.safetensors · 12 images`` (what the card says under its picture)."""
-        if self.problem:
-            return f"{self.name}{SEP}{self.problem}"
-        return f"{self.name}{SEP}{self.count} image{'s' if self.count != 1 else ''}"
+        """``gwen · 12 images · universes/gwen.safetensors``: what the card says under its picture, the file's
+        own name first (built banks' names all begin ``made here/bank-…``), the name in the lists last."""
+        short = Path(self.name).name.removesuffix(".safetensors").removesuffix(".style")
+        what = self.problem or f"{self.count} image{'s' if self.count != 1 else ''}"
+        return SEP.join((short, what, self.name))
 
 
 _cache: dict[tuple[str, float, int], Card] = {}  # (file, mtime, size) -> card: a bank is read once
@@ -113,7 +114,7 @@ def picked(caption: str, chosen: list[str] | None, offered: list[str]) -> list[s
     """The universes selection after a click on the card captioned ``caption``: its universe added (once);
     unchanged for a caption naming no universe the page offers."""
     chosen = list(chosen or [])
-    name = caption.rpartition(SEP)[0]
-    if name in offered and name not in chosen:
-        chosen.append(name)
+    names = sorted((n for n in offered if caption.endswith(SEP + n)), key=len, reverse=True)
+    if names and names[0] not in chosen:
+        chosen.append(names[0])
     return chosen
