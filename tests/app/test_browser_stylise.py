@@ -104,6 +104,9 @@ def test_gallery_example_preset_run_before_after_and_history(app_url: str, tmp_p
             _together(page, "stylise-run", "stylise-progress")
             narrow = _artifacts() / "app-stylise-390.png"
             page.screenshot(path=str(narrow))
+            page.set_viewport_size({"width": 1366, "height": 768})
+            page.locator("#stylise-advanced").click()  # the whole page, Advanced open, for a look
+            page.screenshot(path=str(_artifacts() / "app-stylise-full.png"), full_page=True)
             print(f"\nscreenshots: {wide} {narrow} ({time.monotonic() - t0:.1f} s in the browser)")
         finally:
             browser.close()
