@@ -27,8 +27,8 @@ from styleverse.app.context import AppContext
 from styleverse.app.jobs import Ticket, configure_threads
 from styleverse.app.sources import StyleChoice
 from styleverse.app.stylise_page import preset_values
-from styleverse.samples import write_samples
 from styleverse.transfer.config import QUALITY
+from styleverse.transfer.demo import write_samples
 
 
 def _upload(ctx: AppContext, src: Path) -> str:

@@ -3,8 +3,6 @@ images drawn in code in the comic looks of the paper's universes (halftone dots,
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -71,15 +69,3 @@ def poster(size: int = 384, seed: int = 2) -> Image.Image:
 def sample_style(name: str, size: int = 384) -> Image.Image:
     """One of :data:`SAMPLE_STYLES` by name."""
     return {"halftone": halftone, "hatching": hatching, "poster": poster}[name](size)
-
-
-def write_samples(folder: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
-    """Write the bundled photo (``content.png``) and every sample style (``styles/NAME.png``) into ``folder``;
-    returns their paths. What ``styleverse demo`` stylises and the app offers as examples."""
-    from styleverse.io.images import save_image
-
-    out = Path(folder)
-    (out / "styles").mkdir(parents=True, exist_ok=True)
-    content = save_image(content_photo(), out / "content.png")
-    styles = [save_image(sample_style(name), out / "styles" / f"{name}.png") for name in SAMPLE_STYLES]
-    return content, styles

@@ -33,9 +33,10 @@ from styleverse.app.jobs import Ticket, error_line
 from styleverse.app.stylise import DEFAULTS, LABELS, PRESET_SECONDS, PRESETS, TAB, Request, View, parse_scales, run
 from styleverse.app.views import payload_path, payload_paths, payload_rows, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
-from styleverse.samples import SAMPLE_STYLES, write_samples
+from styleverse.samples import SAMPLE_STYLES
 from styleverse.styles.spec import COLOR_MODES
 from styleverse.transfer.config import INITS, OPTIMIZERS, QUALITY
+from styleverse.transfer.demo import write_samples
 
 # the job handlers' inputs, in this order (the page's raw values)
 INPUTS = (

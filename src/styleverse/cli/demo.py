@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from styleverse.errors import OutputError, WeightsError
-from styleverse.samples import SAMPLE_STYLES, write_samples
+from styleverse.samples import SAMPLE_STYLES
+from styleverse.transfer.demo import write_samples
 
 from .common import Parser, console, positive_int, progress, setup_logging, stopping
 
