@@ -319,6 +319,7 @@ def build(ctx: AppContext) -> None:
                     columns=4,
                     height=170,
                     allow_preview=False,
+                    fit_columns=False,
                     elem_id="stylise-history",
                 )
                 rerun = gr.Button("Run again with its settings", elem_id="stylise-rerun")
