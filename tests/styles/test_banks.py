@@ -334,3 +334,23 @@ def test_cli_bank_interrupt_then_resume(tmp_path, monkeypatch, capsys):
     assert_same_bank(load_bank(out), load_bank(tmp_path / "straight.safetensors"))
     assert styles_cli(*bank, "--resume", "--overwrite") == 2
     assert "no saved state" in capsys.readouterr().err
+
+
+def test_preview_sheet_shows_the_first_four_readable_images_and_nothing_else(tmp_path: Path) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    paths = []
+    for i, c in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255), (9, 9, 9), (200, 200, 0)]):
+        Image.new("RGB", (20, 40), c).save(tmp_path / f"{i}.png")
+        paths.append(tmp_path / f"{i}.png")
+    (tmp_path / "text.png").write_text("not an image")
+    sheet = banks.preview_sheet([tmp_path / "text.png", tmp_path / "missing.png", *paths])
+    with Image.open(io.BytesIO(base64.b64decode(sheet))) as im:
+        pic = np.asarray(im.convert("RGB"))
+    assert pic.shape == (96, 96, 3)  # 2 x 2 tiles of 48 px, the fifth image left out
+    assert [tuple(pic[y, x]) for y, x in ((24, 24), (24, 72), (72, 24), (72, 72))] == [
+        (255, 0, 0), (0, 255, 0), (0, 0, 255), (9, 9, 9)]  # fmt: skip
+    assert banks.preview_sheet([tmp_path / "text.png"]) == "" and banks.preview_sheet([]) == ""

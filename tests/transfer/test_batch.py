@@ -10,9 +10,13 @@ import pytest
 
 from fixtures.distributed import torchrun
 from fixtures.images import image_folder, make_image
+from styleverse.cancel import StopFlag
 from styleverse.cli.main import main
 from styleverse.errors import ConfigError
-from styleverse.transfer.batch import batch_jobs
+from styleverse.nn.features import FeatureSpec
+from styleverse.styles.spec import StyleSpec
+from styleverse.transfer.batch import batch_jobs, run_batch
+from styleverse.transfer.config import StepEvent, TransferConfig
 from styleverse.transfer.job import StylizeJob
 
 TINY = ["--backbone", "random", "--precision", "fp32", "--device", "cpu", "--style-layers", "relu1_1",
@@ -40,6 +44,21 @@ def test_plain_batch_writes_each_result_with_its_sidecar_and_skips_them_again(tm
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     assert main(["stylize", str(photos), "-o", f"{out}/", "--style", str(style), *TINY]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # finished: nothing redone
+
+
+def test_a_stop_from_a_front_end_starts_no_next_image(tmp_path: Path) -> None:
+    photos, style = image_folder(tmp_path / "in", 3), make_image(tmp_path / "s.png", (40, 40), 9)
+    config = TransferConfig(steps=50, size=32)
+    job = StylizeJob(photos, tmp_path / "out", StyleSpec((style,)), config, FeatureSpec("random"))
+    flag = StopFlag()
+
+    def events(ev: object) -> None:
+        if isinstance(ev, StepEvent) and ev.step == 2:
+            flag.set("stopped")  # the app's Cancel: the image reached is kept, the batch ends there
+
+    outcome = run_batch(job, events, flag)
+    assert outcome.interrupted and outcome.written == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".png") == ["0.png"]
 
 
 @pytest.mark.slow

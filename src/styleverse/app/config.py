@@ -38,6 +38,7 @@ class Limits:
     max_size: int = 1024  # longest side a stylise or real-time result may have
     max_steps: int = 1000
     max_style_images: int = 64  # per stylise or analysis request
+    max_batch_photos: int = 16  # photos of one Stylise batch
     max_video_frames: int = 300
     max_video_side: int = 1024
 
@@ -47,8 +48,8 @@ class Limits:
             raise ConfigError("upload limits must be positive")
         if self.max_pixels < 16 * 16 or self.max_size < 16 or self.max_video_side < 16:
             raise ConfigError("pixel and size limits must allow at least 16x16 pixels")
-        if min(self.max_steps, self.max_style_images, self.max_video_frames) < 1:
-            raise ConfigError("step, style-image and frame limits must be at least 1")
+        if min(self.max_steps, self.max_style_images, self.max_video_frames, self.max_batch_photos) < 1:
+            raise ConfigError("step, style-image, frame and batch limits must be at least 1")
 
     @property
     def largest_upload_bytes(self) -> int:

@@ -26,14 +26,15 @@ BUILT_PATTERNS = ("bank-*/*.style.safetensors", "analysis-*/subset-*.style.safet
 class AppContext:
     """One server's state. Tabs get it instead of globals, so tests can build several apps side by side.
     ``pickers``: the page's dropdowns of universes or models with the function that lists their choices
-    (registered by the tabs, refreshed by the server when a page opens and when a bank is built). ``costs``:
-    what a video frame cost on this server, as its last video job measured it."""
+    (or, for another element that shows such a list, gives its update: the gallery of universes); registered
+    by the tabs, refreshed by the server when a page opens and when a bank is built. ``costs``: what a video
+    frame cost on this server, as its last video job measured it."""
 
     config: AppConfig
     workspace: Workspace
     tickets: Tickets = field(default_factory=Tickets)
     holds: Holds = field(default_factory=Holds)
-    pickers: list[tuple[Any, Callable[[], list[str]]]] = field(default_factory=list)
+    pickers: list[tuple[Any, Callable[[], Any]]] = field(default_factory=list)
     costs: dict[str, float] = field(default_factory=dict)  # what a video frame cost here (app.video.estimate)
 
     @classmethod
@@ -70,7 +71,8 @@ class AppContext:
         """Remove expired uploads and job folders, leaving ``room`` bytes (:func:`styleverse.app.disk.sweep`)."""
         return sweep(self.workspace, self.config.keep_hours, self.config.max_disk_gb, self.holds.held(), room)
 
-    def offer(self, dropdown: Any, choices: Callable[[], list[str]]) -> Any:
-        """Register ``dropdown`` as offering ``choices()`` (see ``pickers``); returns it."""
+    def offer(self, dropdown: Any, choices: Callable[[], Any]) -> Any:
+        """Register ``dropdown`` as offering ``choices()``, a list of names or an element's whole update (see
+        ``pickers``); returns it."""
         self.pickers.append((dropdown, choices))
         return dropdown

@@ -112,8 +112,9 @@ def progress_and_status(prefix: str, hint: str) -> tuple[gr.HTML, gr.HTML]:
 
 def refresh_pickers(ctx: AppContext) -> list[Any]:
     """Every registered dropdown's choices read again (a model trained or a bank built since the page was
-    made appears; one that went away disappears), keeping what is picked where it is still there."""
-    return [gr.update(choices=fn()) for _, fn in ctx.pickers]
+    made appears; one that went away disappears), keeping what is picked where it is still there. A picker
+    whose function gives an update (a dict, e.g. the gallery of universes' new cards) gets that update."""
+    return [got if isinstance(got := fn(), dict) else gr.update(choices=got) for _, fn in ctx.pickers]
 
 
 def release_on_close(ctx: AppContext, demo: gr.Blocks) -> None:

@@ -36,7 +36,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     _gradio_env(ctx)
     import gradio as gr
 
-    from styleverse.app import realtime, stylise, universes, video
+    from styleverse.app import realtime, stylise_page, universes, video
     from styleverse.app.controls import refresh_pickers, release_on_close
 
     cfg = ctx.config
@@ -46,7 +46,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         gr.Markdown(f"## styleverse\n{INTRO} <small>({where})</small>", elem_id="header")
         with gr.Tabs():
             with gr.Tab("Stylise", id="stylise", elem_id="tab-stylise"):
-                stylise.build(ctx)
+                stylise_page.build(ctx)
             with gr.Tab("Real time", id="realtime", elem_id="tab-realtime"):
                 realtime.build(ctx, demo)
             with gr.Tab("Video", id="video", elem_id="tab-video"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,11 +41,20 @@ def eta_text(seconds: float | None) -> str:
 
 
 def duration_text(seconds: float) -> str:
-    """``1 h 5 min``, ``1 min 20 s`` or ``20 s``."""
-    s = round(seconds)
+    """``1 h 5 min``, ``1 min 20 s`` or ``20 s``: a duration in a progress or status line."""
+    s = max(0, round(seconds))
     if s >= 3600:
         return f"{s // 3600} h {s % 3600 // 60} min"
     return f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
+
+
+def timed_progress(done: float, total: float, label: str, started: float, now: float | None = None) -> str:
+    """A progress bar whose line says ``label · 12 s elapsed · about 30 s left`` (the time left estimated from
+    the pace so far: elapsed / done x what remains; none before the first unit is done). Every job tab's
+    progress line, so each shows what is done, how long it took and how long it will take alike."""
+    took = (time.monotonic() if now is None else now) - started
+    left = took / done * (total - done) if done > 0 else None
+    return progress_html(done, total, f"{label} · {duration_text(took)} elapsed{eta_text(left)}")
 
 
 def status_html(text: str, kind: str = "info") -> str:

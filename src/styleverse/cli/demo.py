@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from styleverse.errors import OutputError, WeightsError
-from styleverse.samples import SAMPLE_STYLES, content_photo, sample_style
+from styleverse.samples import SAMPLE_STYLES
+from styleverse.transfer.demo import write_samples
 
 from .common import Parser, console, positive_int, progress, setup_logging, stopping
 
@@ -79,11 +80,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.overwrite)):
         raise OutputError(f"{out}: exists and is not an empty folder; pass --overwrite or choose --out")
     probe_folder(out / "styles")  # a read-only or unreachable folder: one line, exit 2
-    content = out / "content.png"
-    save_image(content_photo(), content)
-    styles = [out / "styles" / f"{name}.png" for name in SAMPLE_STYLES]
-    for name, path in zip(SAMPLE_STYLES, styles, strict=True):
-        save_image(sample_style(name), path)
+    content, styles = write_samples(out)
     result = out / "stylized.png"
     job = StylizeJob(
         content=content, output=result, style=StyleSpec(tuple(styles)), config=config,

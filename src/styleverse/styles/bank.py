@@ -21,12 +21,16 @@ File format (``.safetensors``):
 With these the set's spread (paper section 6: the variance of the styles around the average Gram) follows
 from the bank alone: Σ wᵢ ‖Gᵢ − Ḡ‖² = Σ wᵢ ‖Gᵢ‖² − W ‖Ḡ‖². Metadata key ``styleverse_kind`` is
 ``style_bank``; key ``bank`` holds JSON: format, backbone (``BackboneInfo.to_dict()``), layers, channels,
-size, count, precision, spread, sources ``[[path, weight], ...]``, settings, versions and, with the channel
-statistics, ``channel_stats`` (their definition).
+size, count, precision, spread, sources ``[[path, weight], ...]``, settings, versions, with the channel
+statistics ``channel_stats`` (their definition), and ``preview``: a small contact sheet of the first source
+images that could be read when it was made (a base64 PNG, :func:`preview_sheet`; absent in older banks), so a
+bank can be shown as a picture where its images are not.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 import math
 import os
@@ -64,6 +68,7 @@ BANK_KIND = "style_bank"
 BANK_FORMAT = 1
 BANK = ArtifactKind(BANK_KIND, "bank", "style bank", "a style bank",
                     "make one with `styleverse styles bank IMAGES -o FILE`", BANK_FORMAT)  # fmt: skip
+PREVIEW_IMAGES, PREVIEW_TILE = 4, 48  # the preview sheet: first images, side of each tile (px)
 STATS_DEFINITION = "weighted mean of per-image channel means; weighted mean of per-image population stds"
 
 
@@ -81,6 +86,7 @@ class Bank:
     sources: list[tuple[str, float]] = field(default_factory=list)
     settings: dict[str, object] = field(default_factory=dict)
     stats: StatDict | None = None  # AdaIN channel mean/std per layer; None in banks made before AdaIN
+    preview: str = ""  # base64 PNG contact sheet of its first images (preview_sheet); "" when none
 
     @property
     def layers(self) -> list[str]:
@@ -121,6 +127,7 @@ class Bank:
             "settings": self.settings,
             "versions": {"styleverse": __version__, "torch": torch.__version__},
             **({"channel_stats": STATS_DEFINITION} if self.stats is not None else {}),
+            **({"preview": self.preview} if self.preview else {}),
         }
 
 
@@ -202,8 +209,38 @@ def bank_from_sums(
     AdaIN channel statistics, sources and settings."""
     return Bank(
         sums.mean(), sums.weight, sums.weight_sq, dict(sums.sq_norm), sums.count, info.to_dict(), size, sources,
-        settings, sums.stats(),
+        settings, sums.stats(), preview_sheet([p for p, _ in sources]),
     )  # fmt: skip
+
+
+def preview_sheet(paths: Sequence[str | os.PathLike[str]], tile: int = PREVIEW_TILE) -> str:
+    """A 2x2 contact sheet of the first :data:`PREVIEW_IMAGES` readable images of ``paths`` (each fitted into
+    a ``tile`` square), as a base64 PNG of a few kB; "" when none can be read (a frame of a video, a file
+    gone). What a bank keeps to be shown as a picture (the app's gallery of universes)."""
+    from PIL import Image
+
+    tiles: list[Image.Image] = []
+    for p in paths:
+        if len(tiles) == PREVIEW_IMAGES:
+            break
+        try:
+            with Image.open(p) as im:
+                im.draft("RGB", (tile, tile))  # JPEGs decode at a fraction of their size
+                t = im.convert("RGB")
+            t.thumbnail((tile, tile))
+            tiles.append(t)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue
+    if not tiles:
+        return ""
+    cols = min(2, len(tiles))
+    sheet = Image.new("RGB", (cols * tile, -(-len(tiles) // cols) * tile), "white")
+    for i, t in enumerate(tiles):
+        x, y = (i % cols) * tile + (tile - t.width) // 2, (i // cols) * tile + (tile - t.height) // 2
+        sheet.paste(t, (x, y))
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _on_cpu(sums: RunningSums) -> RunningSums:
@@ -261,7 +298,8 @@ def load_bank(path: str | os.PathLike[str]) -> Bank:
         raise InputError(f"{p}: style bank weight sum is {w}; rebuild the bank")
     settings: dict[str, object] = meta["settings"] if isinstance(meta.get("settings"), dict) else {}
     stats = _read_stats(p, t, mean)
-    return Bank(mean, w, w2, sq, count, meta["backbone"], size, sources, settings, stats)
+    preview = meta["preview"] if isinstance(meta.get("preview"), str) else ""
+    return Bank(mean, w, w2, sq, count, meta["backbone"], size, sources, settings, stats, preview)
 
 
 def _read_stats(p: Path, t: Mapping[str, torch.Tensor], mean: GramDict) -> StatDict | None:

@@ -84,7 +84,7 @@ def run_batch(job: StylizeJob, callback: Callable[[Any], None] | None = None, st
                 outcome.skipped.append(one.output)
                 continue
             one = replace(one, resume=not job.overwrite and state_path(one.output).is_file())
-            if run_stylize(one, emit, stop).interrupted:
+            if run_stylize(one, emit, stop).interrupted or stop():  # a front end's Cancel starts no next image
                 outcome.interrupted = True
                 return outcome
             outcome.written.append(one.output)
