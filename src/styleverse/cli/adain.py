@@ -68,7 +68,8 @@ def _register_train(actions: Any) -> None:
     t.add_argument("--label", help="train on the style manifest's rows with this label (default: all its rows)")
     t.add_argument("-o", "--output", required=True, metavar="DECODER", help="decoder file to write (.safetensors)")
     add_field(t, d, "size", positive_int, "training crop side in pixels (multiple of 8)")
-    add_field(t, d, "load_size", positive_int, "short side before cropping")
+    load_help = "short side larger images are scaled down to before the crop (smaller ones keep their size)"
+    add_field(t, d, "load_size", positive_int, load_help)
     add_field(t, d, "batch_size", positive_int, "pairs per step (per process)")
     add_field(t, d, "steps", positive_int, "optimizer steps")
     add_field(t, d, "lr", positive_float, "Adam learning rate")

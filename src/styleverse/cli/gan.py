@@ -56,7 +56,8 @@ def _register_train(actions: Any) -> None:
     )  # fmt: skip
     t.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.safetensors)")
     t.add_argument("--size", type=positive_int, default=d["size"], help="training crop side in pixels")
-    t.add_argument("--load-size", type=positive_int, default=d["load_size"], help="short side before cropping")
+    load_help = "short side larger images are scaled down to before the crop (smaller ones keep their size)"
+    t.add_argument("--load-size", type=positive_int, default=d["load_size"], help=load_help)
     t.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="photos per step (per process)")
     t.add_argument(
         "--steps", type=positive_int, default=d["steps"], help="optimizer steps (generator or discriminator)"

@@ -11,7 +11,8 @@ Huang & Belongie 2017, section 6: content photos and style images are paired at 
 
 ``L = content_weight · L_c + style_weight · L_s``. Norms are means of squares (MSE), as in the authors'
 code; its defaults are ours: λ = 10, Adam at 1e-4 decayed as lr / (1 + 5e-5 · step), batches of 8 pairs,
-images scaled to 512 px on the short side and cropped to 256 x 256 (section 6.1).
+images scaled to 512 px on the short side and cropped to 256 x 256 (section 6.1; an image smaller than
+512 px keeps its size here instead of being enlarged).
 
 Data (:mod:`styleverse.training.photos`): photos and style images from files, folders and frame manifests; the
 batch of a step is a pure function of ``(seed, step, process)``, so a resumed run sees exactly the pairs the
@@ -31,9 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -72,8 +72,9 @@ log = logging.getLogger("styleverse")
 class AdaINTrainConfig:
     """Settings of one ``adain train`` run (defaults: the paper and the authors' code, see the module doc).
 
-    ``content`` and ``style`` are images, folders or frame manifests. Images are scaled to ``load_size`` on
-    the short side, then a random ``size`` x ``size`` crop is taken. ``batch_size`` is per process under
+    ``content`` and ``style`` are images, folders or frame manifests. Images are scaled down to ``load_size``
+    on the short side when larger (kept at their own size otherwise), then a random ``size`` x ``size`` crop is
+    taken. ``batch_size`` is per process under
     torchrun. ``width`` scales the decoder's channels. ``features`` is the encoder's network (no backbone:
     ImageNet VGG; its ``width`` shapes only a ``random`` encoder, for tests); its layers are not used, AdaIN's
     are fixed (``STYLE_LAYERS``, the encoder ending at ``ENCODER_LAYER``).
@@ -118,30 +119,32 @@ class AdaINTrainConfig:
         return settings_dict(self)
 
 
-def random_crop(images: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
-    """A random ``size`` x ``size`` crop of each image of (B, 3, H, W)."""
-    h, w = images.shape[-2:]
-    out = []
-    for img in images:
-        y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
-        out.append(img[:, y : y + size, x : x + size])
-    return torch.stack(out)
+class PairSettings(Protocol):
+    """What :class:`PairBatches` reads from a run's settings (``adain train`` and ``adain distill``)."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def load_size(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
 
 
 class PairBatches:
     """The (photos, styles) batch of every step: two independent :class:`styleverse.training.photos.Batches`
-    (their own seeded orders, scaled to ``load_size`` and cropped square), then a seeded ``size`` crop."""
+    (their own seeded orders), each image scaled down to ``load_size`` on its short side when larger, kept at
+    its own size otherwise (never enlarged: its strokes stay their size), then a seeded ``size`` crop."""
 
-    def __init__(self, cfg: AdaINTrainConfig, photos: list[Path], styles: list[Path], ctx: DistContext) -> None:
-        b = (cfg.load_size, cfg.batch_size)
-        self.photos = Batches(photos, 1, *b, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size)
-        self.styles = Batches(styles, 1, *b, seed=cfg.seed + 1, rank=ctx.rank, world_size=ctx.world_size)
-        self.size, self.seed, self.rank = cfg.size, cfg.seed, ctx.rank
+    def __init__(self, cfg: PairSettings, photos: list[Path], styles: list[Path], ctx: DistContext) -> None:
+        b = (cfg.size, cfg.batch_size)
+        where = {"rank": ctx.rank, "world_size": ctx.world_size, "load_size": cfg.load_size}
+        self.photos = Batches(photos, 1, *b, seed=cfg.seed, **where)
+        self.styles = Batches(styles, 1, *b, seed=cfg.seed + 1, **where)
 
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 11, step, self.rank]))
-        c, s = self.photos(step)[0], self.styles(step)[0]
-        return random_crop(c, self.size, rng), random_crop(s, self.size, rng)
+        return self.photos(step)[0], self.styles(step)[0]
 
     def close(self) -> None:
         self.photos.close()
