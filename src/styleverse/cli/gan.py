@@ -12,6 +12,7 @@ from typing import Any
 from .common import Parser, add_actions, non_negative_float, non_negative_int, positive_float, positive_int
 from .fast import register_apply, register_export
 from .flags import (
+    LOAD_HELP,
     add_training_args,
     defaults,
 )
@@ -56,8 +57,7 @@ def _register_train(actions: Any) -> None:
     )  # fmt: skip
     t.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.safetensors)")
     t.add_argument("--size", type=positive_int, default=d["size"], help="training crop side in pixels")
-    load_help = "short side larger images are scaled down to before the crop (smaller ones keep their size)"
-    t.add_argument("--load-size", type=positive_int, default=d["load_size"], help=load_help)
+    t.add_argument("--load-size", type=positive_int, default=d["load_size"], help=LOAD_HELP)
     t.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="photos per step (per process)")
     t.add_argument(
         "--steps", type=positive_int, default=d["steps"], help="optimizer steps (generator or discriminator)"

@@ -12,9 +12,10 @@ M = TypeVar("M")
 
 
 def settings_dict(cfg: Any) -> dict[str, Any]:
-    """A trainer's settings dataclass as JSON values (tuples as lists, ``features`` as its settings)."""
+    """A trainer's settings dataclass as JSON values (tuples as lists, ``features``, where it has one, as its
+    settings)."""
     d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
-    return {**d, "features": cfg.features.settings()}
+    return {**d, "features": cfg.features.settings()} if hasattr(cfg, "features") else d
 
 
 @dataclass

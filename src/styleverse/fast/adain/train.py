@@ -58,7 +58,7 @@ from styleverse.training.loop import Callback, LoopConfig, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, locked_training_outputs, sample_file, write_model
 from styleverse.training.photos import Batches, content_photos, crop_photo
 from styleverse.training.result import TrainResult, settings_dict
-from styleverse.training.settings import Check, refuse_first, trainer_checks
+from styleverse.training.settings import Check, Restartable, refuse_first, trainer_checks
 
 STATE_KIND = "adain_train"
 SAMPLES = 4  # photos and styles in a sample grid
@@ -103,16 +103,7 @@ class AdaINTrainConfig:
     overwrite: bool = not_fingerprinted(False)
 
     def validate(self) -> None:
-        named = Path(self.output).suffix == ".safetensors"
-        checks: list[Check] = [
-            (bool(self.content), "content: give photos (files, folders or a frames manifest)", "content"),
-            (bool(self.style), "style: give the images of styles (files, folders or a frames manifest)", "style"),
-            (named, f"{self.output}: the decoder file name must end in .safetensors", ()),
-            (16 <= self.size <= 4096 and self.size % 8 == 0, "size must be a multiple of 8 from 16 to 4096", "size"),
-            (self.load_size >= self.size, "load_size must be at least size", ("load_size", "size")),
-            (self.lr_decay >= 0 and math.isfinite(self.lr_decay), "lr_decay must be a number >= 0", "lr_decay"),
-        ]
-        refuse_first(checks + trainer_checks(self, ("style_weight", "content_weight")))
+        refuse_first(pair_checks(self) + trainer_checks(self, ("style_weight", "content_weight")))
         DecoderSpec(self.features.arch, 512, self.width).validate()
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +121,33 @@ class PairSettings(Protocol):
     def batch_size(self) -> int: ...
     @property
     def seed(self) -> int: ...
+
+
+class PairRun(PairSettings, Protocol):
+    """What :func:`pair_checks` reads: a run on photo/style pairs that writes one decoder file."""
+
+    @property
+    def content(self) -> tuple[str, ...]: ...
+    @property
+    def style(self) -> tuple[str, ...]: ...
+    @property
+    def output(self) -> str: ...
+    @property
+    def lr_decay(self) -> float: ...
+
+
+def pair_checks(cfg: PairRun) -> list[Check]:
+    """The checks of a run on photo/style pairs (``adain train``, ``adain distill``): inputs given, output
+    name, crop and load sizes, lr decay."""
+    named = Path(cfg.output).suffix == ".safetensors"
+    return [
+        (bool(cfg.content), "content: give photos (files, folders or a frames manifest)", "content"),
+        (bool(cfg.style), "style: give the images of styles (files, folders or a frames manifest)", "style"),
+        (named, f"{cfg.output}: the decoder file name must end in .safetensors", ()),
+        (16 <= cfg.size <= 4096 and cfg.size % 8 == 0, "size must be a multiple of 8 from 16 to 4096", "size"),
+        (cfg.load_size >= cfg.size, "load_size must be at least size", ("load_size", "size")),
+        (cfg.lr_decay >= 0 and math.isfinite(cfg.lr_decay), "lr_decay must be a number >= 0", "lr_decay"),
+    ]
 
 
 class PairBatches:
@@ -225,14 +243,45 @@ def sample_grid(net: AdaINNet, photos: torch.Tensor, styles: torch.Tensor, path:
     return contact_sheet(images, labels, path, cols=len(styles) + 1, thumb=min(size, 256))
 
 
-def check_outputs(cfg: AdaINTrainConfig, inputs: list[Path]) -> Path:
+def check_outputs(cfg: PairOutputs, inputs: list[Path]) -> Path:
     """The decoder path, after checking every output against the inputs (``inputs``: the photos and style
-    images; the folders and manifests naming them, the encoder's file) and each other before any work."""
-    sources: list[str | Path] = [*cfg.content, *cfg.style, *network_files(cfg.features.backbone)]
+    images, the network files read; with the folders and manifests naming them) and each other before any
+    work."""
     return check_training_outputs(
         cfg.output, resume=cfg.resume, overwrite=cfg.overwrite, sample_every=cfg.sample_every,
-        inputs=[*inputs, *sources], photo_sources=[*cfg.content, *cfg.style],
+        inputs=[*inputs, *cfg.content, *cfg.style], photo_sources=[*cfg.content, *cfg.style],
     )  # fmt: skip
+
+
+class PairOutputs(PairRun, Restartable, Protocol):
+    @property
+    def sample_every(self) -> int: ...
+
+
+class PairInputs(PairRun, Protocol):
+    @property
+    def label(self) -> str | None: ...
+
+
+def pair_inputs(cfg: PairInputs, ctx: DistContext) -> tuple[list[Path], list[Path]]:
+    """The content photos and style images of a run on pairs, each at least ``cfg.size`` px (rank 0 logs
+    how many)."""
+    photos = content_photos(cfg.content, cfg.size)
+    styles = content_photos(cfg.style, cfg.size, cfg.label, "--style")
+    if ctx.is_main:
+        log.info("found %d content photos and %d style images", len(photos), len(styles))
+    return photos, styles
+
+
+def sample_pairs(photos: list[Path], styles: list[Path], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed photos and styles of the sample grids (the first :data:`SAMPLES` of each, centre crops)."""
+    a, b = (torch.stack([crop_photo(p, size, None) for p in ps[:SAMPLES]]) for ps in (photos, styles))
+    return a, b
+
+
+def decayed(opt: torch.optim.Optimizer, lr_decay: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """The authors' schedule: lr / (1 + lr_decay · step)."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + lr_decay * step))
 
 
 def train_adain(
@@ -242,11 +291,8 @@ def train_adain(
     process trains on its share of each batch and only rank 0 writes files or reports events."""
     cfg.validate()
     with process_group(cfg.device) as (ctx, device):
-        photos = content_photos(cfg.content, cfg.size)
-        styles = content_photos(cfg.style, cfg.size, cfg.label, "--style")
-        if ctx.is_main:
-            log.info("found %d content photos and %d style images", len(photos), len(styles))
-        check = partial(check_outputs, cfg, [*photos, *styles])
+        photos, styles = pair_inputs(cfg, ctx)
+        check = partial(check_outputs, cfg, [*photos, *styles, *network_files(cfg.features.backbone)])
         with locked_training_outputs(check, cfg.output, ctx.is_main) as out:
             return _train(cfg, out, photos, styles, ctx, device, callback if ctx.is_main else None, stop)
 
@@ -264,12 +310,11 @@ def _train(
     net.encoder.eval().requires_grad_(False)
     meta = {"encoder": info.to_dict(), "settings": cfg.to_dict()}
     batches = PairBatches(cfg, photos, styles, ctx)
-    grid = tuple(torch.stack([crop_photo(p, cfg.size, None) for p in ps[:SAMPLES]]) for ps in (photos, styles))
-    task = AdaINTask(cfg, net, batches, device, precision, meta, grid)  # type: ignore[arg-type]
+    task = AdaINTask(cfg, net, batches, device, precision, meta, sample_pairs(photos, styles, cfg.size))
     fp = {**fingerprint(cfg), "encoder": info.identity}
     loop = LoopConfig(cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume)
     opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + cfg.lr_decay * step))
+    sched = decayed(opt, cfg.lr_decay)
     try:
         result = run_loop(task, opt, loop, ctx, device, callback, stop, scheduler=sched)
     finally:
