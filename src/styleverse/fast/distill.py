@@ -28,14 +28,14 @@ import torch
 from styleverse.devices import autocast, place, resolve_precision
 from styleverse.distributed import DistContext, process_group
 from styleverse.fast.model import FastModel, FastSpec, TransformNet, load_model
-from styleverse.fast.train import FastTask, digest
+from styleverse.fast.train import FastTask
 from styleverse.io.state import fingerprint, not_fingerprinted, state_path
 from styleverse.styles.inputs import inputs_digest
 from styleverse.styles.targets import StyleImage
 from styleverse.training.loop import Callback, LoopConfig, run_loop
 from styleverse.training.outputs import check_training_outputs, locked_training_outputs
-from styleverse.training.photos import Batches, content_photos
-from styleverse.training.result import TrainResult
+from styleverse.training.photos import Batches, content_photos, photos_digest
+from styleverse.training.result import Gap, TrainResult
 from styleverse.training.settings import Check, refuse_first, trainer_checks
 
 STATE_KIND = "fast_distill"  # not fast train's: a distillation state is never continued as a training run
@@ -137,7 +137,11 @@ def _distill(
     picks = photos[:: max(1, len(photos) // 4)][:4]
     batches = Batches(photos, len(spec.universes), cfg.size, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size)
     task = DistillTask(cfg, student, tnet, batches, device, precision, meta, picks)
-    fp = {**fingerprint(cfg), "teacher": inputs_digest([StyleImage(Path(cfg.teacher), 1.0)]), "photos": digest(photos)}
+    fp = {
+        **fingerprint(cfg),
+        "teacher": inputs_digest([StyleImage(Path(cfg.teacher), 1.0)]),
+        "photos": photos_digest(photos),
+    }
     loop = LoopConfig(
         cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume,
         describe={
@@ -152,18 +156,6 @@ def _distill(
         batches.close()
     student.eval()
     return TrainResult.of(task.fast_model(result.step), out, result)
-
-
-@dataclass(frozen=True)
-class Gap:
-    """A student against its teacher on held-out photos, one universe: the stylize objective's weighted style
-    and content terms of each (float32, :meth:`StyleTransfer.measure`) and the mean absolute pixel difference
-    (0..1) between their outputs."""
-
-    universe: str
-    style: tuple[float, float]  # teacher, student
-    content: tuple[float, float]
-    pixel: float
 
 
 @torch.no_grad()

@@ -34,7 +34,7 @@ from styleverse.nn.losses import content_loss, style_loss, tv_loss
 from styleverse.nn.vgg import BackboneInfo
 from styleverse.training.loop import Callback, LoopConfig, LoopResult, TrainTask, run_loop
 from styleverse.training.outputs import check_training_outputs, locked_training_outputs, sample_file, write_model
-from styleverse.training.photos import Batches, content_photos
+from styleverse.training.photos import Batches, content_photos, photos_digest
 from styleverse.training.result import TrainResult, settings_dict
 from styleverse.training.settings import Check, refuse_first, trainer_checks
 
@@ -200,14 +200,6 @@ class FastTask(TrainTask):
         self.model.train()
 
 
-def digest(photos: list[Path]) -> str:
-    """Identity of the ordered photo list (paths, sizes, mtimes): a resumed run must see the same photos."""
-    from styleverse.styles.inputs import inputs_digest
-    from styleverse.styles.targets import StyleImage
-
-    return inputs_digest([StyleImage(p, 1.0) for p in photos])
-
-
 def check_outputs(cfg: FastTrainConfig) -> Path:
     """The model path, after checking every output against every input (content, banks and style files as
     ``NAME=PATH`` names them, the feature network's file) and each other before any work."""
@@ -258,7 +250,12 @@ def _train(
     picks = photos[:: max(1, len(photos) // SAMPLE_PHOTOS)][:SAMPLE_PHOTOS]
     batches = Batches(photos, len(universes), cfg.size, cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size)
     task = FastTask(cfg, net, features, universes, batches, device, precision, meta, picks)
-    fp = {**fingerprint(cfg), "universes": list(spec.universes), "backbone": info.identity, "photos": digest(photos)}
+    fp = {
+        **fingerprint(cfg),
+        "universes": list(spec.universes),
+        "backbone": info.identity,
+        "photos": photos_digest(photos),
+    }
     loop = LoopConfig(
         cfg.steps, state_path(out), STATE_KIND, fp, cfg.checkpoint_every, cfg.sample_every, cfg.resume,
         describe={"photos": lambda _a, _b: "the content photos changed (added, removed or edited) since the run began"},

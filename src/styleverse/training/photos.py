@@ -59,6 +59,14 @@ def content_photos(
     return photos
 
 
+def photos_digest(photos: Sequence[Path]) -> str:
+    """Identity of an ordered image list (paths, sizes, mtimes): a resumed run must see the same images."""
+    from styleverse.styles.inputs import inputs_digest
+    from styleverse.styles.targets import StyleImage
+
+    return inputs_digest([StyleImage(p, 1.0) for p in photos])
+
+
 def crop_photo(path: Path, size: int, rng: np.random.Generator | None, load_size: int | None = None) -> torch.Tensor:
     """(3, size, size) in [0,1]: a square crop (random with ``rng``, centred without) and, with ``rng``, a random
     horizontal flip. Before it, the short side is scaled to ``size``; with ``load_size``, an image is scaled

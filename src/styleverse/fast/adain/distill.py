@@ -60,15 +60,13 @@ from styleverse.fast.adain.train import (
     sample_pairs,
     style_loss,
 )
-from styleverse.fast.distill import Gap
-from styleverse.fast.train import digest
 from styleverse.io.outputs import network_files
 from styleverse.io.state import fingerprint, not_fingerprinted, state_path
-from styleverse.styles.inputs import inputs_digest
-from styleverse.styles.targets import StyleImage, channel_stats
+from styleverse.styles.targets import channel_stats
 from styleverse.training.loop import Callback, LoopConfig, run_loop
 from styleverse.training.outputs import locked_training_outputs
-from styleverse.training.result import TrainResult, settings_dict
+from styleverse.training.photos import photos_digest
+from styleverse.training.result import Gap, TrainResult, settings_dict
 from styleverse.training.settings import Check, refuse_first, trainer_checks
 
 STATE_KIND = "adain_distill"  # never continued as an `adain train` run, nor the other way round
@@ -214,8 +212,12 @@ def _distill(
     meta = {"encoder": teacher.encoder, "settings": settings}
     batches = PairBatches(cfg, *data, ctx)
     task = DistillTask(cfg, net, vgg, weights, batches, device, precision, meta, sample_pairs(*data, cfg.size))
-    teacher_id = inputs_digest([StyleImage(Path(cfg.teacher), 1.0)])
-    fp = {**fingerprint(cfg), "teacher": teacher_id, "photos": digest(data[0]), "styles": digest(data[1])}
+    fp = {
+        **fingerprint(cfg),
+        "teacher": photos_digest([Path(cfg.teacher)]),
+        "photos": photos_digest(data[0]),
+        "styles": photos_digest(data[1]),
+    }
     changed = "changed (added, removed or edited) since the run began"
     describe = {
         "photos": lambda _a, _b: f"the content photos {changed}",
@@ -238,7 +240,7 @@ def _distill(
 def compare(
     teacher: AdaINModel, student: AdaINModel, photos: Sequence[torch.Tensor], styles: Sequence[torch.Tensor]
 ) -> list[Gap]:
-    """Per style ((1,3,h,w) in [0,1]), the :class:`~styleverse.fast.distill.Gap` of ``student`` to ``teacher``
+    """Per style ((1,3,h,w) in [0,1]), the :class:`~styleverse.training.result.Gap` of ``student`` to ``teacher``
     over ``photos`` ((1,3,H,W), H and W multiples of 8), averaged, in float32: ``adain train``'s content loss
     (against the teacher's AdaIN target) and style loss (eq. 13), both unweighted and measured by the
     teacher's VGG, and the mean absolute pixel difference (0..1) of their clamped outputs."""

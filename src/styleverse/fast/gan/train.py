@@ -50,7 +50,7 @@ from styleverse.training.outputs import (
     sample_file,
     write_model,
 )
-from styleverse.training.photos import content_photos
+from styleverse.training.photos import content_photos, photos_digest
 from styleverse.training.settings import Check, refuse_first, trainer_checks
 
 STATE_KIND = "gan_train"
@@ -232,14 +232,6 @@ class GanTask(TrainTask):
         self.health.load(state["health"])
 
 
-def digest(paths: list[Path]) -> str:
-    """Identity of an ordered list of files (paths, sizes, mtimes): a resumed run must see the same data."""
-    from styleverse.styles.inputs import inputs_digest
-    from styleverse.styles.targets import StyleImage
-
-    return inputs_digest([StyleImage(p, 1.0) for p in paths])
-
-
 def check_outputs(cfg: GanTrainConfig) -> Path:
     """The model path, after checking every output against the photos and frames and each other."""
     sources = [*cfg.content, *cfg.style]
@@ -295,4 +287,4 @@ def _train(
 def _fingerprint(cfg: GanTrainConfig, photos: list[Path], universes: list[Universe]) -> dict[str, Any]:
     frames = [f for u in universes for f in u.frames]
     names = [u.name for u in universes]
-    return {**fingerprint(cfg), "universes": names, "photos": digest(photos), "frames": digest(frames)}
+    return {**fingerprint(cfg), "universes": names, "photos": photos_digest(photos), "frames": photos_digest(frames)}
