@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from fixtures.app import make_ctx, upload
 from fixtures.cli import one_error_line
 from fixtures.images import image_folder
 from fixtures.networks import adain_model, fast_model
+from styleverse.app import realtime
 from styleverse.fast.adain.distill import AdaINDistillConfig, compare, distill_adain
 from styleverse.fast.adain.export import export_onnx
 from styleverse.fast.adain.model import load_adain
@@ -58,6 +60,10 @@ def test_student_learns_the_features_and_the_model_opens_as_any_decoder(root: Pa
     gap = compare(teacher, small, photos, styles)[0]
     assert gap.pixel > 0 and min(gap.style + gap.content) >= 0
     assert compare(teacher, teacher, photos, styles)[0].pixel == 0
+    ctx = make_ctx(root)  # the app's Real time tab takes it as it takes any decoder
+    model, photo = upload(ctx, root / "small.safetensors"), upload(ctx, root / "photos" / "p1.png")
+    req = realtime.Request(None, model, photo, style_uploads=(upload(ctx, root / "styles" / "s1.png"),), size=32)
+    assert realtime.Realtime(ctx).render(req)[0].size == (32, 27)
 
 
 def test_a_narrower_decoder_is_new_and_trained_and_exports_to_onnx(root: Path) -> None:
