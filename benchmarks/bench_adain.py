@@ -35,9 +35,10 @@ import argparse
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -121,9 +122,8 @@ def onnx_seconds(model: AdaINModel, style: ChannelStats, frame: torch.Tensor, re
     return timed(lambda: session.run(None, feeds), repeats, torch.device("cpu"))
 
 
-def speed_rows(args: argparse.Namespace, device: torch.device, precisions: list[str]) -> list[list[str]]:
+def speed_rows(args: argparse.Namespace, device: torch.device, precisions: list[str]) -> Iterator[list[str]]:
     """One row per size, encoder (VGG or student), decoder width, runtime (see the module doc)."""
-    rows = []
     for size in args.sizes:
         frame = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
         for encoder in ["vgg", *args.students]:
@@ -139,12 +139,11 @@ def speed_rows(args: argparse.Namespace, device: torch.device, precisions: list[
                     split, raw[prec] = parts(stylizer, frame, args.repeats, device)
                     err = float((raw[prec] - raw["fp32"]).norm() / raw["fp32"].norm()) if prec == "bf16" else None
                     row = [str(size), encoder, f"torch {prec}", f"{width:g}", f"{s:.3f}", f"{1 / s:.2f}", f"{cpu:.3f}"]
-                    rows.append([*row, split, "" if err is None else f"{err:.4f}"])
+                    yield [*row, split, "" if err is None else f"{err:.4f}"]
                 if not args.no_onnx and device.type == "cpu":
                     s = onnx_seconds(model, style, frame, args.repeats, args.threads)
                     row = [str(size), encoder, "onnxruntime fp32", f"{width:g}", f"{s:.3f}", f"{1 / s:.2f}"]
-                    rows.append([*row, f"{CPU_TIMES[-1]:.3f}", "", ""])
-    return rows
+                    yield [*row, f"{CPU_TIMES[-1]:.3f}", "", ""]
 
 
 def distill_data(tmp: Path, size: int) -> tuple[Path, Path, torch.Tensor, torch.Tensor]:
@@ -244,6 +243,7 @@ def main() -> None:
             table.add_column(col, justify="left" if col in ("runtime", "encoder") else "right")
         for row in speed_rows(args, device, precisions):
             table.add_row(*row)
+            print(" | ".join(row), file=sys.stderr, flush=True)  # each row as it comes, should a run be cut short
         console.print(table)
     if args.distill:
         table = Table(title=f"Distilled encoders against their teacher (held-out pair, {args.distill_size} px; {load})")
