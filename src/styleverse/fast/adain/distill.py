@@ -136,6 +136,8 @@ class DistillTask(AdaINTask):
     """Student encoder and decoder as one :class:`TrainTask` (``model``: both, so the resume state holds
     both); batches, saving and sample grids are ``adain train``'s."""
 
+    command = "adain distill"
+
     def __init__(
         self, cfg: AdaINDistillConfig, net: AdaINNet, vgg: nn.Module, weights: tuple[float, float],
         batches: PairBatches, device: torch.device, precision: str, meta: dict[str, Any],

@@ -181,6 +181,8 @@ def style_loss(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) ->
 class AdaINTask(TrainTask):
     """The decoder as a :class:`TrainTask`: a batch of (photo, style) pairs, eq. 11–13's losses."""
 
+    command = "adain train"  # names the run in its loss plot
+
     def __init__(
         self, cfg: AdaINTrainConfig, net: AdaINNet, batches: PairBatches, device: torch.device, precision: str,
         meta: dict[str, Any], samples: tuple[torch.Tensor, torch.Tensor],
@@ -212,7 +214,7 @@ class AdaINTask(TrainTask):
 
     def save(self, step: int, history: list[dict[str, float]]) -> None:
         out = Path(self.cfg.output)
-        write_model(out, lambda o: save_adain(self.adain_model(step), o), history, f"adain train: step {step}")
+        write_model(out, lambda o: save_adain(self.adain_model(step), o), history, f"{self.command}: step {step}")
 
     def sample(self, step: int) -> None:
         sample_grid(self.net, *self.samples, sample_file(Path(self.cfg.output), step), self.device)
