@@ -11,9 +11,11 @@ import pytest
 import torch
 
 from fixtures.cli import one_error_line
-from fixtures.images import image_folder
+from fixtures.images import image_folder, is_window, noise_image
+from styleverse.distributed import DistContext
 from styleverse.fast.adain.model import STYLE_LAYERS, load_adain
-from styleverse.fast.adain.train import AdaINTrainConfig, style_loss, train_adain
+from styleverse.fast.adain.train import AdaINTrainConfig, PairBatches, style_loss, train_adain
+from styleverse.io.images import load_tensor
 from styleverse.nn.features import FeatureSpec
 from styleverse.styles.targets import channel_stats
 
@@ -117,3 +119,15 @@ def test_a_style_manifest_takes_a_label_and_the_counts_are_said(cli, data, tmp_p
     assert "found 4 content photos and 2 style images" in " ".join(err.split())
     code, _, err = cli(*args[:4], "--style", data[1], *args[6:], "--label", "miles", "--overwrite")
     assert code == 2 and "label" in one_error_line(err)  # a label with no manifest to filter
+
+
+def test_style_frames_smaller_than_load_size_are_not_enlarged(data, tmp_path: Path) -> None:
+    """Issue 19 item 5: a 44-px style frame with --load-size 64 is cropped from its own pixels."""
+    frame = noise_image(tmp_path / "frames" / "f.png", 5, (52, 44))
+    cfg = config(data, tmp_path / "d.safetensors", style=(str(frame.parent),), load_size=64)
+    batches = PairBatches(cfg, sorted(data[0].iterdir()), [frame], DistContext())
+    try:
+        styles = batches(0)[1]
+    finally:
+        batches.close()
+    assert styles.shape == (2, 3, 32, 32) and all(is_window(s, load_tensor(frame)[0]) for s in styles)

@@ -1,4 +1,4 @@
-"""``styleverse adain train|apply|export``: any style image in real time (Huang & Belongie 2017).
+"""``styleverse adain train|distill|apply|export``: any style image in real time (Huang & Belongie 2017).
 
 Flags and handlers shared with the other network commands: :mod:`styleverse.cli.flags`,
 :mod:`styleverse.cli.networks`.
@@ -17,10 +17,12 @@ from .common import (
     fields_from,
     need,
     non_negative_float,
+    non_negative_int,
     positive_float,
     positive_int,
 )
 from .flags import (
+    LOAD_HELP,
     add_apply_run_args,
     add_encoder_args,
     add_field,
@@ -49,7 +51,7 @@ def register(sub: Any) -> None:
         "the content's channel mean and std replaced by the style's, and a trained decoder. One decoder serves "
         "every style image, mix of styles and universe (a style bank).",
     )
-    add_actions(p, _register_train, _register_apply, _register_export)
+    add_actions(p, _register_train, _register_distill, _register_apply, _register_export)
 
 
 def _register_train(actions: Any) -> None:
@@ -68,7 +70,7 @@ def _register_train(actions: Any) -> None:
     t.add_argument("--style", nargs="+", required=True, metavar="IMAGES", help="style folders, images or manifests")
     t.add_argument("--label", help="train on the style manifest's rows with this label (default: all its rows)")
     add_field(t, d, "size", positive_int, "training crop side in pixels (multiple of 8)")
-    add_field(t, d, "load_size", positive_int, "short side before cropping")
+    add_field(t, d, "load_size", positive_int, LOAD_HELP)
     add_field(t, d, "batch_size", positive_int, "pairs per step (per process)")
     add_field(t, d, "steps", positive_int, "optimizer steps")
     add_field(t, d, "lr", positive_float, "Adam learning rate")
@@ -85,6 +87,46 @@ def _register_train(actions: Any) -> None:
     )
     add_training_args(t, d, "decoder", "0: at the end")
     t.set_defaults(func=cmd_train)
+
+
+def _register_distill(actions: Any) -> None:
+    from styleverse.fast.adain.distill import AdaINDistillConfig
+
+    d = defaults(AdaINDistillConfig)
+    t: Parser = actions.add_parser(
+        "distill",
+        help="a small encoder in place of VGG, and the decoder tuned to it (AdaIN in real time on a CPU)",
+        description="Train a small encoder to reproduce TEACHER's VGG features (relu1_1..relu4_1) on the photos and "
+        "style images, then tune the decoder (TEACHER's, or a new narrower one) on the small encoder's features "
+        "with adain train's losses. SMALL opens wherever a decoder does (adain apply, video, the app, adain "
+        "export) and takes the style banks of TEACHER's VGG. Outputs and resume as adain train; see README "
+        "'Real time on a CPU'.",
+    )
+    t.add_argument("teacher", metavar="TEACHER", help="an AdaIN decoder (.safetensors) from adain train")
+    t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
+    t.add_argument("--style", nargs="+", required=True, metavar="IMAGES", help="style folders, images or manifests")
+    t.add_argument("--label", help="train on the style manifest's rows with this label (default: all its rows)")
+    t.add_argument("-o", "--output", required=True, metavar="SMALL", help="model file to write (.safetensors)")
+    add_field(t, d, "width", positive_int, "the small encoder's channels at full resolution (x2, x4, x8 deeper)")
+    add_field(t, d, "blocks", positive_int, "depthwise-separable convolutions per downsampled stage")
+    t.add_argument(
+        "--decoder-width", type=positive_float, default=d["decoder_width"],
+        help="a new decoder of this width relative to the paper's, trained from scratch (e.g. 0.25 for real time; "
+        "default: TEACHER's decoder, fine-tuned)",
+    )  # fmt: skip
+    add_field(t, d, "size", positive_int, "training crop side in pixels (multiple of 8)")
+    add_field(t, d, "load_size", positive_int, LOAD_HELP)
+    add_field(t, d, "batch_size", positive_int, "pairs per step (per process)")
+    add_field(t, d, "steps", positive_int, "optimizer steps in all")
+    add_field(t, d, "encoder_steps", non_negative_int, "first steps that train the encoder alone")
+    add_field(t, d, "lr", positive_float, "the encoder's Adam learning rate")
+    add_field(t, d, "decoder_lr", positive_float, "the decoder's Adam learning rate")
+    add_field(t, d, "lr_decay", non_negative_float, "lr / (1 + decay * step), both networks")
+    add_field(t, d, "feature_weight", non_negative_float, "weight of the encoder's feature loss")
+    t.add_argument("--style-weight", type=non_negative_float, help="λ of the style loss (default: TEACHER's)")
+    t.add_argument("--content-weight", type=non_negative_float, help="content loss weight (default: TEACHER's)")
+    add_training_args(t, d, "model", "save model + state every N steps (0: at the end)")
+    t.set_defaults(func=cmd_distill)
 
 
 def _add_style_args(p: argparse.ArgumentParser, weights: bool = True) -> None:
@@ -150,6 +192,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         return f"decoder: {result.output} ({len(result.history)} steps, encoder {result.model.encoder.get('identity')})"
 
     return train_command(args, "adain train", cfg, train_adain, summary)
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from styleverse.fast.adain.distill import AdaINDistillConfig, distill_adain
+
+    given = {"content": tuple(args.content), "style": tuple(args.style)}
+    cfg = AdaINDistillConfig(**fields_from(args, AdaINDistillConfig, **given))
+
+    def summary(result: Any) -> str:
+        s, last = result.model.student, result.history[-1]
+        terms = ", ".join(f"{k} {last[k]:.3g}" for k in ("feature", "content", "style"))
+        shape = f"encoder width {s.width} x {s.blocks} blocks, decoder width {result.model.spec.width:g}"
+        return f"model: {result.output} ({shape}; {len(result.history)} steps; {terms})"
+
+    return train_command(args, "adain distill", cfg, distill_adain, summary)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:

@@ -12,6 +12,9 @@ from typing import Any
 
 from .common import add_device_args, need, non_negative_float, non_negative_int, positive_float
 
+# --load-size of adain and gan training
+LOAD_HELP = "short side larger images are scaled down to before the crop (smaller ones keep their size)"
+
 
 def defaults(*classes: type) -> dict[str, Any]:
     """The field defaults of dataclasses (later classes win), for flags that mirror their fields."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from .common import Parser, add_actions, fields_from, non_negative_float, non_negative_int, positive_float, positive_int
 from .fast import register_apply, register_export
-from .flags import add_field, add_trainer_io, add_training_args, defaults
+from .flags import LOAD_HELP, add_field, add_trainer_io, add_training_args, defaults
 from .networks import train_command
 
 
@@ -52,7 +52,7 @@ def _register_train(actions: Any) -> None:
         help="universes from the manifests' labels (e.g. gwen miles): one universe per label; augmented rows skipped",
     )  # fmt: skip
     add_field(t, d, "size", positive_int, "training crop side in pixels")
-    add_field(t, d, "load_size", positive_int, "short side before cropping")
+    add_field(t, d, "load_size", positive_int, LOAD_HELP)
     add_field(t, d, "batch_size", positive_int, "photos per step (per process)")
     add_field(t, d, "steps", positive_int, "optimizer steps (generator or discriminator)")
     add_field(t, d, "lr", positive_float, "Adam learning rate of both networks")

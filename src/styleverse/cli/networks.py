@@ -31,7 +31,7 @@ def train_command(
             if isinstance(ev, LoopStart):
                 bar.update(task, completed=ev.step, status=f"x{ev.world_size}" + (" resumed" if ev.resumed else ""))
             elif isinstance(ev, StepEnd):
-                terms: list[str] = [k for k in ("style", "content") if k in ev.losses]
+                terms: list[str] = [k for k in ("feature", "style", "content") if ev.losses.get(k)]
                 terms = terms or [k for k in ev.losses if k != "total"]
                 bar.update(task, completed=ev.step, status=" ".join(f"{k} {ev.losses[k]:.3g}" for k in terms))
             elif isinstance(ev, CheckpointSaved | SampleSaved) and not quiet:

@@ -33,7 +33,7 @@ from styleverse.io.state import fingerprint, not_fingerprinted
 from styleverse.training.loop import Callback, run_loop
 from styleverse.training.outputs import training_run
 from styleverse.training.photos import Batches, content_photos, files_digest, sample_photos
-from styleverse.training.result import TrainResult
+from styleverse.training.result import Gap, TrainResult
 from styleverse.training.settings import TrainerConfig, refuse_first, trainer_checks, trainer_loop
 
 STATE_KIND = "fast_distill"  # not fast train's: a distillation state is never continued as a training run
@@ -117,18 +117,6 @@ def _distill(
     result = run_loop(task, opt, loop, ctx, device, callback, stop)
     student.eval()
     return TrainResult.of(task.fast_model(result.step), out, result)
-
-
-@dataclass(frozen=True)
-class Gap:
-    """A student against its teacher on held-out photos, one universe: the stylize objective's weighted style
-    and content terms of each (float32, :meth:`StyleTransfer.measure`) and the mean absolute pixel difference
-    (0..1) between their outputs."""
-
-    universe: str
-    style: tuple[float, float]  # teacher, student
-    content: tuple[float, float]
-    pixel: float
 
 
 @torch.no_grad()

@@ -188,8 +188,10 @@ class OnnxKind(FastKind):
 
 
 class AdaINKind(ModelKind):
-    """An AdaIN decoder from ``adain train`` with its encoder (:mod:`styleverse.fast.adain.model`): any style
-    images and banks, given with each spec. Their statistics are kept with the opened model, per file version."""
+    """An AdaIN decoder from ``adain train`` with its encoder (:mod:`styleverse.fast.adain.model`), or one from
+    ``adain distill`` that holds its small encoder (the same kind: the loader builds whichever the file says):
+    any style images and banks, given with each spec. Their statistics are kept with the opened model, per file
+    version."""
 
     name, made_by = "adain_decoder", "adain train"
     settings = ("styles", "banks", "style_weights", "alpha", "mask", "style_size", "preserve_color")

@@ -22,7 +22,7 @@ from styleverse.io.state import state_path
 if TYPE_CHECKING:
     import torch
 
-    from styleverse.training.settings import TrainerConfig
+    from styleverse.training.settings import TrainerRun
 
 
 def loss_plot_path(output: Path) -> Path:
@@ -75,7 +75,7 @@ def check_training_outputs(
 
 @contextlib.contextmanager
 def training_run(
-    cfg: TrainerConfig, output: str | Path, inputs: Iterable[str | Path], photo_sources: Sequence[str | Path] = ()
+    cfg: TrainerRun, output: str | Path, inputs: Iterable[str | Path], photo_sources: Sequence[str | Path] = ()
 ) -> Iterator[tuple[DistContext, torch.device, Path]]:
     """The run of a trainer writing model ``output`` from ``inputs``: the process group of ``cfg.device``
     (:func:`~styleverse.distributed.process_group`) and, on its main process, which alone writes, every output

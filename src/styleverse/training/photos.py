@@ -4,7 +4,8 @@ Photos come from image files, folders and frame manifests (:func:`styleverse.sty
 a manifest's augmented rows are skipped). A batch is a pure function of ``(seed, step, process)``: global
 position ``p = step·B·world + rank·B + j`` takes photo ``perm_epoch[p mod N]`` of a seeded permutation per
 epoch, a seeded random square crop (after scaling the short side to ``size``, Johnson et al. 2016 trained on
-256x256 crops) and flip, and universe ``p mod S`` (every universe equally often). Because nothing depends on
+256x256 crops; with ``load_size``, no larger than ``load_size`` and never enlarged past ``size``) and flip,
+and universe ``p mod S`` (every universe equally often). Because nothing depends on
 earlier steps, a resumed run sees exactly the photos the uninterrupted run would have seen, and N processes
 with B photos each see the same photos as one process with N·B.
 """
@@ -75,14 +76,18 @@ def content_photos(
     return photos
 
 
-def crop_photo(path: Path, size: int, rng: np.random.Generator | None) -> torch.Tensor:
-    """(3, size, size) in [0,1]: the short side scaled to ``size``, then a square crop (random with ``rng``,
-    centred without) and, with ``rng``, a random horizontal flip."""
+def crop_photo(path: Path, size: int, rng: np.random.Generator | None, load_size: int | None = None) -> torch.Tensor:
+    """(3, size, size) in [0,1]: a square crop (random with ``rng``, centred without) and, with ``rng``, a random
+    horizontal flip. Before it, the short side is scaled to ``size``; with ``load_size``, an image is scaled
+    down to ``load_size`` on its short side when larger, kept at its own size when it lies between ``size`` and
+    ``load_size`` (a 300-px style frame is never blown up to 512) and scaled up only to ``size`` when smaller."""
     img = load_image(path)
     w, h = img.size
-    s = size / min(w, h)
+    short = min(w, h)
+    s = size / short if load_size is None else max(size / short, min(1.0, load_size / short))
     nw, nh = max(size, round(w * s)), max(size, round(h * s))
-    img = img.resize((nw, nh), Image.Resampling.LANCZOS)
+    if (nw, nh) != (w, h):
+        img = img.resize((nw, nh), Image.Resampling.LANCZOS)
     x = int(rng.integers(0, nw - size + 1)) if rng is not None else (nw - size) // 2
     y = int(rng.integers(0, nh - size + 1)) if rng is not None else (nh - size) // 2
     t = pil_to_tensor(img.crop((x, y, x + size, y + size)))[0]
@@ -101,6 +106,7 @@ class Batches(StepPrefetcher[tuple[torch.Tensor, torch.Tensor]]):
     seed: int
     rank: int = 0
     world_size: int = 1
+    load_size: int | None = None  # see :func:`crop_photo`: images between size and load_size keep their own size
 
     def __post_init__(self) -> None:
         self._perms: dict[int, np.ndarray] = {}
@@ -123,5 +129,6 @@ class Batches(StepPrefetcher[tuple[torch.Tensor, torch.Tensor]]):
     def make(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B,3,size,size) and universe indices (B,) of ``step``, decoded now."""
         plan = self.plan(step)
-        imgs = [crop_photo(path, self.size, np.random.default_rng(_seed(self.seed, 7, p))) for path, _, p in plan]
+        rngs = [np.random.default_rng(_seed(self.seed, 7, p)) for _, _, p in plan]
+        imgs = [crop_photo(path, self.size, r, self.load_size) for (path, _, _), r in zip(plan, rngs, strict=True)]
         return torch.stack(imgs), torch.tensor([u for _, u, _ in plan], dtype=torch.long)

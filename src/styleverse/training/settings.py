@@ -62,6 +62,15 @@ class Restartable(Protocol):
     def overwrite(self) -> bool: ...
 
 
+class TrainerRun(Restartable, Protocol):
+    """What :func:`~styleverse.training.outputs.training_run` reads of a trainer's settings."""
+
+    @property
+    def device(self) -> str: ...
+    @property
+    def sample_every(self) -> int: ...
+
+
 class TrainerSettings(Restartable, Protocol):
     """What :func:`trainer_checks` and :func:`trainer_loop` read: a :class:`TrainerConfig` with the step
     settings every trainer states with its own defaults."""

@@ -11,7 +11,8 @@ beforehand, e.g. by reflection, and crop the result):
 
 Exported with the TorchScript-based exporter (``dynamo=False``), which needs only the ``onnx`` package. The
 file's metadata (as for ``fast export``) holds ``styleverse_kind = adain_onnx``, ``style`` (``any`` or
-``fixed``), ``encoder`` (the encoder's identity) and ``multiple`` (8).
+``fixed``), ``encoder`` (the encoder's identity; for a distilled model the VGG its small encoder reproduces,
+whose shape ``student`` then holds) and ``multiple`` (8).
 """
 
 from __future__ import annotations
@@ -82,5 +83,6 @@ def export_onnx(
         "encoder": str(model.encoder.get("identity")),
         "multiple": str(MULTIPLE),
         "decoder": json.dumps(model.spec.to_dict()),
+        **({} if model.student is None else {"student": json.dumps(model.student.to_dict())}),
     }
     return write_onnx(module, args, path, names, dynamic, meta, OPSET)

@@ -20,7 +20,10 @@ the decoder's output is not squashed during training (as in the paper) and is cl
 File format (``.safetensors``): the decoder's state dict (the encoder is not stored: it is the fixed network
 its identity names, loaded and checked by :func:`load_encoder`); metadata ``styleverse_kind`` =
 ``adain_decoder`` and ``adain`` = JSON ``{"format", "decoder": DecoderSpec, "encoder": BackboneInfo dict,
-"encoder_layer", "style_layers", "settings", "step", "versions"}``.
+"encoder_layer", "style_layers", "settings", "step", "versions"}``. A distilled model (``adain distill``,
+format 2) also holds its small encoder (:mod:`styleverse.fast.adain.student`): its tensors under
+``encoder.`` and ``"student": StudentSpec`` in the JSON; ``encoder`` then names the VGG it was trained to
+reproduce, whose style banks it takes.
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from styleverse.errors import ConfigError, InputError, WeightsError
+from styleverse.fast.adain.student import StudentEncoder, StudentSpec
 from styleverse.io.artifacts import ArtifactKind, read_artifact, write_artifact
 from styleverse.nn.vgg import CONFIGS, WIDTHS, BackboneInfo, VGGFeatures, load_backbone
 from styleverse.styles.targets import ChannelStats, channel_stats
 
 ADAIN_KIND = "adain_decoder"
-ADAIN_FORMAT = 1
+ADAIN_FORMAT = 2  # the newest this version reads; 1: a decoder alone, 2: with a student encoder
+STUDENT_PREFIX = "encoder."  # the student encoder's tensors in a format-2 file
 ENCODER_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the paper's style loss layers (eq. 13)
 EPS = 1e-5  # inside the square root of the content variance, as in the authors' code
@@ -146,7 +151,7 @@ class AdaINNet(nn.Module):
     """Encoder (fixed, up to relu4_1) + AdaIN + decoder. ``forward(content, mean, std, alpha)`` is eq. 14 for
     a style given by its relu4_1 statistics; H and W must be multiples of :data:`MULTIPLE`."""
 
-    def __init__(self, encoder: VGGFeatures, decoder: Decoder):
+    def __init__(self, encoder: VGGFeatures | StudentEncoder, decoder: Decoder):
         super().__init__()
         if ENCODER_LAYER not in encoder.names:
             raise ConfigError(f"the AdaIN encoder must reach {ENCODER_LAYER}")
@@ -184,13 +189,22 @@ class AdaINModel:
 
     @property
     def encoder_info(self) -> BackboneInfo:
+        """The VGG this model's encoder is (or, for a student, was trained to reproduce)."""
         return BackboneInfo.from_dict(self.encoder)
+
+    @property
+    def student(self) -> StudentSpec | None:
+        """The small encoder's shape for a distilled model, else None (the encoder is the VGG itself)."""
+        enc = self.net.encoder
+        return enc.spec if isinstance(enc, StudentEncoder) else None
 
     def metadata(self) -> dict[str, Any]:
         from styleverse.versions import __version__
 
+        student = {} if self.student is None else {"student": self.student.to_dict()}
         return {
-            "format": ADAIN_FORMAT,
+            **student,
+            "format": 1 if self.student is None else 2,  # a decoder alone stays readable by older versions
             "decoder": self.spec.to_dict(),
             "encoder": self.encoder,
             "encoder_layer": ENCODER_LAYER,
@@ -221,11 +235,14 @@ def load_encoder(info: Mapping[str, Any]) -> tuple[VGGFeatures, BackboneInfo]:
 def save_adain(model: AdaINModel, path: str | os.PathLike[str]) -> Path:
     """Write the decoder and its metadata atomically (replaces ``path``; callers check outputs first)."""
     tensors = {k: v.detach().float() for k, v in model.net.decoder.state_dict().items()}
+    if model.student is not None:
+        tensors |= {STUDENT_PREFIX + k: v.detach().float() for k, v in model.net.encoder.state_dict().items()}
     return write_artifact(path, ADAIN, tensors, model.metadata())
 
 
 def load_adain(path: str | os.PathLike[str], encoder: tuple[VGGFeatures, BackboneInfo] | None = None) -> AdaINModel:
-    """Read a decoder file and build its encoder (``encoder`` given: use that one, e.g. a shared instance).
+    """Read a decoder file and build its encoder (``encoder`` given: use that one, e.g. a shared instance; a
+    distilled model's own small encoder is always the one in its file).
 
     One-line :class:`InputError` for a missing, corrupt or foreign file; :class:`WeightsError` when the
     recorded encoder cannot be loaded or is not the network the decoder was trained with."""
@@ -233,10 +250,14 @@ def load_adain(path: str | os.PathLike[str], encoder: tuple[VGGFeatures, Backbon
     tensors, meta = read_artifact(p, ADAIN)  # every tensor checked to be finite
     try:
         decoder = Decoder(DecoderSpec.from_dict(meta["decoder"]))
-        decoder.load_state_dict(tensors)
+        decoder.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(STUDENT_PREFIX)})
         enc_info = dict(meta["encoder"])
+        student = _student(meta, tensors)
     except Exception as e:
         raise InputError(f"{p}: AdaIN model file is damaged ({type(e).__name__}: {str(e)[:100]}); {HINT}") from None
+    if student is not None:
+        net = AdaINNet(student, decoder).eval().requires_grad_(False)
+        return AdaINModel(net, enc_info, dict(meta.get("settings") or {}), int(meta.get("step", 0)))
     enc, info = encoder if encoder is not None else load_encoder(enc_info)
     if info.identity != enc_info.get("identity"):
         raise WeightsError(f"{p}: trained with encoder {enc_info.get('identity')}, given {info.identity}")
@@ -244,6 +265,16 @@ def load_adain(path: str | os.PathLike[str], encoder: tuple[VGGFeatures, Backbon
         raise InputError(f"{p}: decoder takes {decoder.spec.in_channels} channels, its encoder gives another number")
     net = AdaINNet(enc, decoder).eval().requires_grad_(False)
     return AdaINModel(net, enc_info, dict(meta.get("settings") or {}), int(meta.get("step", 0)))
+
+
+def _student(meta: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> StudentEncoder | None:
+    """A distilled model's small encoder with its weights, or None for a decoder alone."""
+    if "student" not in meta:
+        return None
+    student = StudentEncoder(StudentSpec.from_dict(meta["student"]))
+    n = len(STUDENT_PREFIX)
+    student.load_state_dict({k[n:]: v for k, v in tensors.items() if k.startswith(STUDENT_PREFIX)})
+    return student
 
 
 def mix_stats(styles: Sequence[ChannelStats], weights: Sequence[float] | None = None) -> ChannelStats:

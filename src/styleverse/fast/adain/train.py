@@ -11,7 +11,8 @@ Huang & Belongie 2017, section 6: content photos and style images are paired at 
 
 ``L = content_weight · L_c + style_weight · L_s``. Norms are means of squares (MSE), as in the authors'
 code; its defaults are ours: λ = 10, Adam at 1e-4 decayed as lr / (1 + 5e-5 · step), batches of 8 pairs,
-images scaled to 512 px on the short side and cropped to 256 x 256 (section 6.1).
+images scaled to 512 px on the short side and cropped to 256 x 256 (section 6.1; an image smaller than
+512 px keeps its size here instead of being enlarged).
 
 Data (:mod:`styleverse.training.photos`): photos and style images from files, folders and frame manifests; the
 batch of a step is a pure function of ``(seed, step, process)``, so a resumed run sees exactly the pairs the
@@ -25,14 +26,14 @@ resume state ``DECODER.safetensors.resume.safetensors``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -57,7 +58,7 @@ from styleverse.training.loop import Callback, TrainTask, run_loop
 from styleverse.training.outputs import sample_file, training_run, write_model
 from styleverse.training.photos import Batches, content_photos, crop_photo
 from styleverse.training.result import TrainResult
-from styleverse.training.settings import Check, TrainerConfig, refuse_first, trainer_checks, trainer_loop
+from styleverse.training.settings import Check, TrainerConfig, TrainerRun, refuse_first, trainer_checks, trainer_loop
 
 STATE_KIND = "adain_train"
 SAMPLES = 4  # photos and styles in a sample grid
@@ -71,8 +72,9 @@ log = logging.getLogger("styleverse")
 class AdaINTrainConfig(TrainerConfig):
     """Settings of one ``adain train`` run (defaults: the paper and the authors' code, see the module doc).
 
-    ``content`` and ``style`` are images, folders or frame manifests. Images are scaled to ``load_size`` on
-    the short side, then a random ``size`` x ``size`` crop is taken. ``batch_size`` is per process under
+    ``content`` and ``style`` are images, folders or frame manifests. Images are scaled down to ``load_size``
+    on the short side when larger (kept at their own size otherwise), then a random ``size`` x ``size`` crop is
+    taken. ``batch_size`` is per process under
     torchrun. ``width`` scales the decoder's channels. ``features`` is the encoder's network (no backbone:
     ImageNet VGG; its ``width`` shapes only a ``random`` encoder, for tests); its layers are not used, AdaIN's
     are fixed (``STYLE_LAYERS``, the encoder ending at ``ENCODER_LAYER``).
@@ -96,43 +98,63 @@ class AdaINTrainConfig(TrainerConfig):
     checkpoint_every: int = not_fingerprinted(1000)
 
     def validate(self) -> None:
-        named = Path(self.output).suffix == ".safetensors"
-        checks: list[Check] = [
-            (bool(self.content), "content: give photos (files, folders or a frames manifest)", "content"),
-            (bool(self.style), "style: give the images of styles (files, folders or a frames manifest)", "style"),
-            (named, f"{self.output}: the decoder file name must end in .safetensors", ()),
-            (16 <= self.size <= 4096 and self.size % 8 == 0, "size must be a multiple of 8 from 16 to 4096", "size"),
-            (self.load_size >= self.size, "load_size must be at least size", ("load_size", "size")),
-            (self.lr_decay >= 0 and math.isfinite(self.lr_decay), "lr_decay must be a number >= 0", "lr_decay"),
-        ]
-        refuse_first(checks + trainer_checks(self, ("style_weight", "content_weight")))
+        refuse_first(pair_checks(self) + trainer_checks(self, ("style_weight", "content_weight")))
         DecoderSpec(self.features.arch, 512, self.width).validate()
 
 
-def random_crop(images: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
-    """A random ``size`` x ``size`` crop of each image of (B, 3, H, W)."""
-    h, w = images.shape[-2:]
-    out = []
-    for img in images:
-        y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
-        out.append(img[:, y : y + size, x : x + size])
-    return torch.stack(out)
+class PairSettings(Protocol):
+    """What :class:`PairBatches` reads from a run's settings (``adain train`` and ``adain distill``)."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def load_size(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+
+
+class PairRun(PairSettings, Protocol):
+    """What :func:`pair_checks` reads: a run on photo/style pairs that writes one decoder file."""
+
+    @property
+    def content(self) -> tuple[str, ...]: ...
+    @property
+    def style(self) -> tuple[str, ...]: ...
+    @property
+    def output(self) -> str: ...
+    @property
+    def lr_decay(self) -> float: ...
+
+
+def pair_checks(cfg: PairRun) -> list[Check]:
+    """The checks of a run on photo/style pairs (``adain train``, ``adain distill``): inputs given, output
+    name, crop and load sizes, lr decay."""
+    named = Path(cfg.output).suffix == ".safetensors"
+    return [
+        (bool(cfg.content), "content: give photos (files, folders or a frames manifest)", "content"),
+        (bool(cfg.style), "style: give the images of styles (files, folders or a frames manifest)", "style"),
+        (named, f"{cfg.output}: the decoder file name must end in .safetensors", ()),
+        (16 <= cfg.size <= 4096 and cfg.size % 8 == 0, "size must be a multiple of 8 from 16 to 4096", "size"),
+        (cfg.load_size >= cfg.size, "load_size must be at least size", ("load_size", "size")),
+        (cfg.lr_decay >= 0 and math.isfinite(cfg.lr_decay), "lr_decay must be a number >= 0", "lr_decay"),
+    ]
 
 
 class PairBatches:
     """The (photos, styles) batch of every step: two independent :class:`styleverse.training.photos.Batches`
-    (their own seeded orders, scaled to ``load_size`` and cropped square), then a seeded ``size`` crop."""
+    (their own seeded orders), each image scaled down to ``load_size`` on its short side when larger, kept at
+    its own size otherwise (never enlarged: its strokes stay their size), then a seeded ``size`` crop."""
 
-    def __init__(self, cfg: AdaINTrainConfig, photos: list[Path], styles: list[Path], ctx: DistContext) -> None:
-        b = (cfg.load_size, cfg.batch_size)
-        self.photos = Batches(photos, 1, *b, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size)
-        self.styles = Batches(styles, 1, *b, seed=cfg.seed + 1, rank=ctx.rank, world_size=ctx.world_size)
-        self.size, self.seed, self.rank = cfg.size, cfg.seed, ctx.rank
+    def __init__(self, cfg: PairSettings, photos: list[Path], styles: list[Path], ctx: DistContext) -> None:
+        b = (cfg.size, cfg.batch_size)
+        where = {"rank": ctx.rank, "world_size": ctx.world_size, "load_size": cfg.load_size}
+        self.photos = Batches(photos, 1, *b, seed=cfg.seed, **where)
+        self.styles = Batches(styles, 1, *b, seed=cfg.seed + 1, **where)
 
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 11, step, self.rank]))
-        c, s = self.photos(step)[0], self.styles(step)[0]
-        return random_crop(c, self.size, rng), random_crop(s, self.size, rng)
+        return self.photos(step)[0], self.styles(step)[0]
 
     def close(self) -> None:
         self.photos.close()
@@ -150,6 +172,8 @@ def style_loss(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) ->
 
 class AdaINTask(TrainTask):
     """The decoder as a :class:`TrainTask`: a batch of (photo, style) pairs, eq. 11–13's losses."""
+
+    command = "adain train"  # names the run in its loss plot
 
     def __init__(
         self, cfg: AdaINTrainConfig, net: AdaINNet, batches: PairBatches, device: torch.device, precision: str,
@@ -182,7 +206,7 @@ class AdaINTask(TrainTask):
 
     def save(self, step: int, history: list[dict[str, float]]) -> None:
         out = Path(self.cfg.output)
-        write_model(out, lambda o: save_adain(self.adain_model(step), o), history, f"adain train: step {step}")
+        write_model(out, lambda o: save_adain(self.adain_model(step), o), history, f"{self.command}: step {step}")
 
     def sample(self, step: int) -> None:
         sample_grid(self.net, *self.samples, sample_file(Path(self.cfg.output), step), self.device)
@@ -213,20 +237,48 @@ def sample_grid(net: AdaINNet, photos: torch.Tensor, styles: torch.Tensor, path:
     return contact_sheet(images, labels, path, cols=len(styles) + 1, thumb=min(size, 256))
 
 
+class PairInputs(PairRun, TrainerRun, Protocol):
+    """A run on pairs that :func:`pair_run` starts: its inputs, and the run settings ``training_run`` reads."""
+
+    @property
+    def label(self) -> str | None: ...
+
+
+@contextlib.contextmanager
+def pair_run(
+    cfg: PairInputs, reads: Sequence[str | Path]
+) -> Iterator[tuple[DistContext, torch.device, Path, list[Path], list[Path]]]:
+    """A run on photo/style pairs (``adain train``, ``adain distill``): its content photos and style images
+    (each at least ``cfg.size`` px) and :func:`~styleverse.training.outputs.training_run` with every output
+    checked against them, the folders and manifests naming them and the network files the run reads
+    (``reads``). Yields ``(ctx, device, model path, photos, styles)``; rank 0 logs how many it found."""
+    photos = content_photos(cfg.content, cfg.size)
+    styles = content_photos(cfg.style, cfg.size, cfg.label, "--style")
+    sources = [*cfg.content, *cfg.style]
+    with training_run(cfg, cfg.output, [*photos, *styles, *sources, *reads], sources) as (ctx, device, out):
+        if ctx.is_main:
+            log.info("found %d content photos and %d style images", len(photos), len(styles))
+        yield ctx, device, out, photos, styles
+
+
+def sample_pairs(photos: list[Path], styles: list[Path], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed photos and styles of the sample grids (the first :data:`SAMPLES` of each, centre crops)."""
+    a, b = (torch.stack([crop_photo(p, size, None) for p in ps[:SAMPLES]]) for ps in (photos, styles))
+    return a, b
+
+
+def decayed(opt: torch.optim.Optimizer, lr_decay: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """The authors' schedule: lr / (1 + lr_decay · step)."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + lr_decay * step))
+
+
 def train_adain(
     cfg: AdaINTrainConfig, callback: Callback | None = None, stop: Callable[[], bool] | None = None
 ) -> AdaINTrainResult:
     """Train (or with ``cfg.resume`` continue) an AdaIN decoder; see the module doc. Under torchrun every
     process trains on its share of each batch and only rank 0 writes files or reports events."""
     cfg.validate()
-    photos = content_photos(cfg.content, cfg.size)
-    styles = content_photos(cfg.style, cfg.size, cfg.label, "--style")
-    # every output against the photos and style images, the folders and manifests naming them, the encoder's file
-    sources = [*cfg.content, *cfg.style]
-    inputs: list[str | Path] = [*photos, *styles, *sources, *network_files(cfg.features.backbone)]
-    with training_run(cfg, cfg.output, inputs, sources) as (ctx, device, out):
-        if ctx.is_main:
-            log.info("found %d content photos and %d style images", len(photos), len(styles))
+    with pair_run(cfg, network_files(cfg.features.backbone)) as (ctx, device, out, photos, styles):
         return _train(cfg, out, photos, styles, ctx, device, callback, stop)
 
 
@@ -243,12 +295,11 @@ def _train(
     net.encoder.eval().requires_grad_(False)
     meta = {"encoder": info.to_dict(), "settings": cfg.to_dict()}
     batches = PairBatches(cfg, photos, styles, ctx)
-    grid = tuple(torch.stack([crop_photo(p, cfg.size, None) for p in ps[:SAMPLES]]) for ps in (photos, styles))
-    task = AdaINTask(cfg, net, batches, device, precision, meta, grid)  # type: ignore[arg-type]
+    task = AdaINTask(cfg, net, batches, device, precision, meta, sample_pairs(photos, styles, cfg.size))
     fp = {**fingerprint(cfg), "encoder": info.identity}
     loop = trainer_loop(cfg, out, STATE_KIND, fp)
     opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + cfg.lr_decay * step))
+    sched = decayed(opt, cfg.lr_decay)
     result = run_loop(task, opt, loop, ctx, device, callback, stop, scheduler=sched)
     net.eval()
     return AdaINTrainResult.of(task.adain_model(result.step), out, result)

@@ -8,9 +8,10 @@ does).
 
 A step's batch is a pure function of ``(seed, step, process)``: the photos and their universes come from
 :class:`styleverse.training.photos.Batches` (sample position ``p`` takes universe ``p mod S``), every sample
-gets a frame of its own universe (a seeded permutation per universe and epoch), and both are scaled to
-``load_size`` on the short side, cropped square and flipped (:func:`~styleverse.training.photos.crop_photo`),
-then cropped to ``size`` (the code's 800-px images and 768-px crops). So a resumed run sees what the
+gets a frame of its own universe (a seeded permutation per universe and epoch), and both are scaled down to
+``load_size`` on the short side when larger (kept at their own size otherwise: a small frame is never
+enlarged), then cropped to ``size`` and flipped (:func:`~styleverse.training.photos.crop_photo`; the code's
+800-px images and 768-px crops). So a resumed run sees what the
 uninterrupted one would have, and N processes with B samples each see what one process with N·B sees.
 """
 
@@ -67,13 +68,6 @@ def _rng(*parts: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(list(parts)))
 
 
-def random_crop(image: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
-    """A random ``size`` x ``size`` crop of (3, H, W)."""
-    h, w = image.shape[-2:]
-    y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
-    return image[:, y : y + size, x : x + size]
-
-
 class GanBatches(StepPrefetcher[Batch]):
     """The (photos, universe indices, frames) of every step (see the module doc), one step ahead on a
     thread; :meth:`close` when done."""
@@ -99,7 +93,7 @@ class GanBatches(StepPrefetcher[Batch]):
         photos, frames, which = [], [], []
         for path, u, p in self.photos.plan(step):
             rng = _rng(self.seed, 29, p)
-            photos.append(random_crop(crop_photo(path, self.load_size, rng), self.size, rng))
-            frames.append(random_crop(crop_photo(self.frame(u, p), self.load_size, rng), self.size, rng))
+            photos.append(crop_photo(path, self.size, rng, self.load_size))
+            frames.append(crop_photo(self.frame(u, p), self.size, rng, self.load_size))
             which.append(u)
         return torch.stack(photos), torch.tensor(which, dtype=torch.long), torch.stack(frames)

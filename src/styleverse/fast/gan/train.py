@@ -58,7 +58,8 @@ class GanTrainConfig(TrainerConfig):
 
     ``content``: photos (files, folders, manifests). ``style``: the universes' frames (see
     :mod:`styleverse.fast.gan.data`; with ``labels`` each label of the manifests is a universe). ``size``:
-    the training crop, taken from images scaled to ``load_size`` on the short side. ``batch_size`` is per
+    the training crop, taken from images scaled down to ``load_size`` on the short side (never enlarged past
+    ``size``). ``batch_size`` is per
     process under torchrun. ``pool``: side of the average pooling of the transformed image loss.
     ``health_window``: steps a collapse must last to be warned about.
     """
