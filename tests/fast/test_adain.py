@@ -349,3 +349,41 @@ def test_onnx_matches_torch(cli, decoder_file: Path, tmp_path: Path) -> None:
     assert code == 0 and "style baked in" in out and (tmp_path / "cli.onnx").is_file(), err
     code, _, err = cli("adain", "export", decoder_file, "-o", tmp_path / "cli.onnx")
     assert code == 2 and "--overwrite" in one_error_line(err)
+
+
+def test_an_exported_onnx_opens_as_a_stylizer_and_matches_the_decoder(cli, decoder_file: Path, tmp_path: Path) -> None:
+    """An ``adain export`` file opens through the one opener (so ``adain apply``, ``video --adain`` and the app
+    take it): any-style with one style image, baked-in without one; within 2 levels of the torch decoder at
+    float32 on a frame size that is no multiple of 8; a bank or two styles given to an any-style file, or a
+    style to a baked one, are one-line errors."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from styleverse.fast.open import StylizerSpec, open_stylizer
+
+    s1 = noise(tmp_path / "s1.png", 1)
+    frame = load_tensor(make_image(tmp_path / "f.png", (45, 30), 3))
+    assert cli("adain", "export", decoder_file, "-o", tmp_path / "any.onnx")[0] == 0
+    assert cli("adain", "export", decoder_file, "-o", tmp_path / "fixed.onnx", "--style", s1)[0] == 0
+    for alpha, colour in ((1.0, "none"), (0.6, "luminance"), (1.0, "histogram")):
+        torch_spec = StylizerSpec(str(decoder_file), styles=(str(s1),), alpha=alpha, preserve_color=colour,
+                                  precision="fp32", device="cpu")  # fmt: skip
+        want = open_stylizer(torch_spec)(frame)
+        got = open_stylizer(replace(torch_spec, model=str(tmp_path / "any.onnx")))(frame)
+        assert got.shape == frame.shape and float((got - want).abs().max()) * 255 <= 2, (alpha, colour)
+    baked = open_stylizer(StylizerSpec(str(tmp_path / "fixed.onnx"), precision="fp32", device="cpu"))(frame)
+    want = open_stylizer(StylizerSpec(str(decoder_file), styles=(str(s1),), precision="fp32", device="cpu"))(frame)
+    assert float((baked - want).abs().max()) * 255 <= 2
+    bank = tmp_path / "b.style.safetensors"
+    bank.write_bytes(b"")  # refused on its settings before the file is read
+    for path, kw in (
+        ("any.onnx", {"banks": (str(bank),)}),
+        ("any.onnx", {"styles": (str(s1), str(s1))}),
+        ("any.onnx", {}),
+        ("fixed.onnx", {"styles": (str(s1),)}),
+    ):
+        with pytest.raises(ConfigError) as e:
+            open_stylizer(StylizerSpec(str(tmp_path / path), precision="fp32", device="cpu", **kw))(frame)
+        assert "\n" not in str(e.value) and str(tmp_path) not in str(e.value).replace(str(tmp_path / path), "")
+    photo = make_image(tmp_path / "p.png")
+    code, _, err = cli("adain", "apply", tmp_path / "any.onnx", photo, "--style", s1, "-o", tmp_path / "out.png")
+    assert code == 0 and (tmp_path / "out.png").is_file() and photo.is_file(), err

@@ -84,9 +84,10 @@ def session_options(threads: int = 0) -> Any:
     return so
 
 
-def open_session(path: str | os.PathLike[str], threads: int = 0) -> tuple[Any, dict[str, Any]]:
-    """An onnxruntime session (:func:`session_options`) for an exported file and its styleverse metadata
-    (``universes``, ``baked``); one-line :class:`InputError` for a missing, corrupt or foreign file."""
+def open_onnx(path: str | os.PathLike[str], kind: str, made_by: str, threads: int = 0) -> tuple[Any, dict[str, str]]:
+    """An onnxruntime session (:func:`session_options`) for a file styleverse exported as ``kind`` (by the
+    command ``made_by``) and its raw styleverse metadata; one-line :class:`InputError` for a missing, corrupt
+    or foreign file."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -96,13 +97,20 @@ def open_session(path: str | os.PathLike[str], threads: int = 0) -> tuple[Any, d
         raise InputError(f"{p}: no such ONNX file")
     try:
         session = ort.InferenceSession(str(p), session_options(threads), providers=["CPUExecutionProvider"])
-        raw = session.get_modelmeta().custom_metadata_map
+        raw = dict(session.get_modelmeta().custom_metadata_map)
     except Exception as e:
         raise InputError(f"{p}: not a readable ONNX model ({type(e).__name__}: {str(e)[:100]})") from None
-    if raw.get("styleverse_kind") != ONNX_KIND:
-        raise InputError(f"{p}: not an ONNX file exported by `styleverse fast export`")
+    if raw.get("styleverse_kind") != kind:
+        raise InputError(f"{p}: not an ONNX file exported by `styleverse {made_by}`")
+    return session, raw
+
+
+def open_session(path: str | os.PathLike[str], threads: int = 0) -> tuple[Any, dict[str, Any]]:
+    """A ``fast export`` file's session (:func:`open_onnx`) and its styleverse metadata (``universes``,
+    ``baked``); one-line :class:`InputError` for a missing, corrupt or foreign file."""
+    session, raw = open_onnx(path, ONNX_KIND, "fast export", threads)
     try:
         meta = {"universes": json.loads(raw["universes"]), "baked": json.loads(raw["baked"])}
     except (KeyError, ValueError):
-        raise InputError(f"{p}: its styleverse metadata is damaged; export it again") from None
+        raise InputError(f"{Path(path)}: its styleverse metadata is damaged; export it again") from None
     return session, meta

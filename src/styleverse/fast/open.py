@@ -30,9 +30,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import safe_open
 
@@ -42,9 +44,10 @@ from styleverse.fast.adain.apply import AdaINStylizer, bank_style, check_control
 from styleverse.fast.adain.model import MULTIPLE as ADAIN_MULTIPLE
 from styleverse.fast.adain.model import load_adain
 from styleverse.fast.apply import FastStylizer, Mix, OnnxStylizer, check_strength
-from styleverse.fast.export import open_session
+from styleverse.fast.export import open_onnx, open_session
 from styleverse.fast.model import load_model
-from styleverse.io.images import list_images
+from styleverse.io.images import list_images, load_tensor, pad_to_multiple
+from styleverse.nn.color import luminance_transfer, match_histogram
 from styleverse.styles.inputs import inputs_digest
 from styleverse.styles.targets import StyleImage
 
@@ -226,9 +229,59 @@ class AdaINKind(ModelKind):
         return AdaINStylizer(model, styles, spec.style_weights, spec.alpha, spec.preserve_color, mask, dev, prec)
 
 
-KINDS: dict[str, ModelKind] = {k.name: k for k in (FastKind(), AdaINKind(), OnnxKind(), GanKind())}
+class AdaINOnnxKind(ModelKind):
+    """An AdaIN model exported by ``adain export`` (:mod:`styleverse.fast.adain.export`), run by onnxruntime on
+    the CPU in float32: with its style baked in (``style`` fixed: no style is given), or taking one style
+    image per spec (``style`` any; banks need the style baked in: ``adain export --style-bank``)."""
+
+    name, suffix, made_by = "adain_onnx", ".onnx", "adain export"
+    settings = ("styles", "alpha", "style_size", "preserve_color")
+    takes_styles = True
+
+    def device(self, device: str, precision: str) -> tuple[torch.device, str]:
+        return torch.device("cpu"), "fp32"
+
+    def load(self, path: Path, device: torch.device, precision: str) -> Any:
+        from styleverse.fast.adain.export import ONNX_KIND
+
+        return open_onnx(path, ONNX_KIND, self.made_by)
+
+    def check(self, spec: StylizerSpec) -> None:
+        baked = [True]  # no style given: a file with its style baked in, checked as a bank would be
+        check_controls([False] * len(spec.styles) or baked, spec.style_weights, spec.alpha, spec.preserve_color, False)
+        refused = [("banks", bool(spec.banks)), ("mask", spec.mask is not None), ("styles", len(spec.styles) > 1)]
+        for setting, given in refused:
+            if given:
+                raise ConfigError(
+                    f"an AdaIN .onnx takes one style image, or none with its style baked in; not {setting} "
+                    "(export with them baked in: adain export --style/--style-bank, or use the .safetensors)",
+                    setting=setting,
+                )
+
+    def files(self, spec: StylizerSpec) -> list[Path]:
+        return list_images(spec.styles)
+
+    def build(self, opened: OpenedModel, spec: StylizerSpec) -> FrameFn:
+        (session, meta), where = opened.network, Path(spec.model).name
+        fixed = meta.get("style") == "fixed"
+        if fixed == bool(spec.styles):
+            need = "has its style baked in; give no style" if fixed else "takes a style image; give one"
+            raise ConfigError(f"{where}: {need}", setting="styles")
+        if fixed and spec.preserve_color == "histogram":
+            raise ConfigError(f"{where}: its style is baked in, so it cannot be recoloured; use luminance",
+                              setting="preserve_color")  # fmt: skip
+        style = None
+        if not fixed:
+            paths = list_images(spec.styles)
+            if len(paths) != 1:
+                raise ConfigError(f"{where}: takes one style image, not a folder of {len(paths)}", setting="styles")
+            style = load_tensor(paths[0], spec.style_size)
+        return partial(adain_onnx_frame, session, style, spec.alpha, spec.preserve_color)
+
+
+KINDS: dict[str, ModelKind] = {k.name: k for k in (FastKind(), AdaINKind(), OnnxKind(), GanKind(), AdaINOnnxKind())}
 FAST_KINDS = ("fast_model", "fast_onnx", "gan_model")  # what `fast apply` and `video --model` take
-ADAIN_KINDS = ("adain_decoder",)  # what `adain apply` and `video --adain` take
+ADAIN_KINDS = ("adain_decoder", "adain_onnx")  # what `adain apply` and `video --adain` take
 
 
 def _not_a_model(path: Path, kinds: list[ModelKind]) -> InputError:
@@ -239,6 +292,34 @@ def _not_a_model(path: Path, kinds: list[ModelKind]) -> InputError:
     return InputError(f"{path}: not a model file ({made})")
 
 
+def adain_onnx_frame(
+    session: Any, style: torch.Tensor | None, alpha: float, preserve_color: str, frame: torch.Tensor
+) -> torch.Tensor:
+    """One frame through an ``adain export`` graph: padded to a multiple of 8 and cropped back; ``style`` None
+    for a graph with its style baked in; ``preserve_color`` as :class:`~styleverse.fast.adain.apply.AdaINStylizer`
+    takes it (histogram: the style image recoloured to the frame; luminance: the frame's chroma kept)."""
+    content = frame.detach().cpu().float()
+    x, (h, w) = pad_to_multiple(content, ADAIN_MULTIPLE)
+    feeds = {"content": x.numpy(), "alpha": np.array([alpha], dtype=np.float32)}
+    if style is not None:
+        s = match_histogram(style, content) if preserve_color == "histogram" else style
+        feeds["style"] = pad_to_multiple(s, ADAIN_MULTIPLE)[0].numpy()
+    (y,) = session.run(None, feeds)
+    out = torch.from_numpy(y)[..., :h, :w].clamp(0, 1).contiguous()
+    return luminance_transfer(out, content) if preserve_color == "luminance" else out
+
+
+def _onnx_kind(path: Path) -> str | None:
+    """The ``styleverse_kind`` an .onnx file's metadata names (None when unreadable)."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:
+        return None
+    return {p.key: p.value for p in model.metadata_props}.get("styleverse_kind")
+
+
 def model_kind(path: str | os.PathLike[str], kinds: tuple[str, ...] | None = None) -> ModelKind:
     """The kind of a model file among ``kinds`` (default: all): by its suffix, else by its metadata. Where
     one kind alone fits the suffix, or a caller taking only some ``kinds`` gives a file of none of them (or
@@ -247,13 +328,18 @@ def model_kind(path: str | os.PathLike[str], kinds: tuple[str, ...] | None = Non
     fits = [k for k in allowed if k.suffix == p.suffix.lower()] or [k for k in allowed if k.suffix != ".onnx"]
     if len(fits) <= 1:
         return (fits or allowed)[0]
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            name = (f.metadata() or {}).get("styleverse_kind")
-    except Exception:
-        if kinds is not None:
-            return fits[0]
-        raise _not_a_model(p, allowed) from None
+    if p.suffix.lower() == ".onnx":
+        name = _onnx_kind(p)
+        if name is None:
+            return fits[0]  # its loader says what is wrong with it
+    else:
+        try:
+            with safe_open(str(p), framework="pt") as f:
+                name = (f.metadata() or {}).get("styleverse_kind")
+        except Exception:
+            if kinds is not None:
+                return fits[0]
+            raise _not_a_model(p, allowed) from None
     found = [k for k in fits if k.name == name]
     if not found and kinds is not None:
         return fits[0]
