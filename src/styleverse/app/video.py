@@ -232,7 +232,8 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
         return
     verb = "Resuming" if paused else "Running"
     yield Update(None, status_html(f"{verb} in {job.output.parent.name}/ …"))
-    total, done, step, eta, size, of_pass = job.video.max_frames or req.max_frames, 0, "", "", (0, 0), ""
+    passes = job.video.passes_run(optimised=stylizer is None)
+    total, done, step, eta, size = (job.video.max_frames or req.max_frames) * passes, 0, "", "", (0, 0)
     work = (
         (lambda emit: run_video(job, emit, stop=ticket.stop))
         if stylizer is None
@@ -250,14 +251,19 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
                 done, total, step, eta = ev.done, ev.total or total, "", eta_text(ev.eta)
                 preview = _frame_png(job, ev.index)
                 learn(ctx.costs, job, stylizer is not None, size, ev)
-                of_pass = f" (pass {ev.pass_index + 1} of {ev.passes})" if ev.passes > 1 else ""
             elif isinstance(ev, StepEvent):
                 step = f", step {ev.step}/{ev.total_steps}"
             elif isinstance(ev, StageStarted):
                 stage = ev.name
-        label = f"writing the {stage}…" if stage else f"frame {min(done + 1, total)} / {total}{of_pass}{step}{eta}"
+        label = f"writing the {stage}…" if stage else f"{_frame_of_pass(done, total, passes)}{step}{eta}"
         shown_frame = str(preview) if preview is not None and preview.is_file() else None
         yield Update(progress_html(done, total, label), preview=shown_frame)
+
+
+def _frame_of_pass(done: int, total: int, passes: int) -> str:
+    """``frame 2 / 3 (pass 1 of 4)``: where the job is, ``done`` of ``total`` frame passes finished."""
+    frames, n = max(1, total // passes), max(0, min(done, total - 1))
+    return f"frame {n % frames + 1} / {frames}" + (f" (pass {n // frames + 1} of {passes})" if passes > 1 else "")
 
 
 def _finished(item: Finished, done: int, total: int, paused: Paused) -> Update:
