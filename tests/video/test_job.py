@@ -14,14 +14,13 @@ import pytest
 
 from fixtures.cli import one_error_line
 from fixtures.clips import audio_seconds, frame_times, pan_frames, write_audio_only, write_clip
+from fixtures.video_jobs import pan_style, pngs, video_job
 from fixtures.videos import write_garbage
 from styleverse.cancel import StopFlag
-from styleverse.cli.main import build_parser
-from styleverse.cli.video import job_from_args
 from styleverse.errors import ConfigError
 from styleverse.io.video import VideoReader
 from styleverse.transfer.config import StepEvent
-from styleverse.video.config import FrameDone, VideoConfig, VideoJob
+from styleverse.video.config import FrameDone, VideoConfig
 from styleverse.video.job import run_video
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -38,21 +37,10 @@ def clip(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def style(tmp_path: Path) -> Path:
-    from PIL import Image
-
-    path = tmp_path / "in" / "style.png"
-    path.parent.mkdir(exist_ok=True)
-    Image.fromarray(pan_frames(1, (40, 40), (0, 0), occluder=0, seed=7)[0][:, :, ::-1]).save(path)
-    return path
+    return pan_style(tmp_path / "in" / "style.png")
 
 
-def job(*args: str | Path) -> VideoJob:
-    """The library job for these command-line arguments."""
-    return job_from_args(build_parser().parse_args(["video", *map(str, args)]))
-
-
-def pngs(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+job = video_job
 
 
 def test_video_with_sound_sidecar_plot_and_comparison(cli: Cli, clip: Path, style: Path, tmp_path: Path) -> None:

@@ -14,11 +14,10 @@ import pytest
 from PIL import Image
 
 from fixtures.clips import pan_frames, write_clip
+from fixtures.video_jobs import pan_style, pngs, video_job
 from styleverse.cancel import StopFlag
-from styleverse.cli.main import build_parser
-from styleverse.cli.video import job_from_args
 from styleverse.transfer.config import StepEvent
-from styleverse.video.config import FrameDone, VideoConfig, VideoJob
+from styleverse.video.config import FrameDone, VideoConfig
 from styleverse.video.job import run_video
 from styleverse.video.loop import pass_order
 
@@ -35,18 +34,10 @@ def clip(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def style(tmp_path: Path) -> Path:
-    path = tmp_path / "in" / "style.png"
-    path.parent.mkdir(exist_ok=True)
-    Image.fromarray(pan_frames(1, (40, 40), (0, 0), occluder=0, seed=7)[0][:, :, ::-1]).save(path)
-    return path
+    return pan_style(tmp_path / "in" / "style.png")
 
 
-def job(*args: str | Path) -> VideoJob:
-    return job_from_args(build_parser().parse_args(["video", *map(str, args)]))
-
-
-def pngs(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+job = video_job
 
 
 def test_passes_alternate_direction() -> None:
