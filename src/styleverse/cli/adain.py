@@ -66,12 +66,7 @@ def _register_train(actions: Any) -> None:
         "Writes DECODER, DECODER-stem.losses.png, sample grids in DECODER-stem.samples/ and the resume state "
         "DECODER.resume.safetensors. Several processes: run under torchrun.",
     )
-    add_trainer_io(t, "DECODER", "decoder file")
-    t.add_argument("--style", nargs="+", required=True, metavar="IMAGES", help="style folders, images or manifests")
-    t.add_argument("--label", help="train on the style manifest's rows with this label (default: all its rows)")
-    add_field(t, d, "size", positive_int, "training crop side in pixels (multiple of 8)")
-    add_field(t, d, "load_size", positive_int, LOAD_HELP)
-    add_field(t, d, "batch_size", positive_int, "pairs per step (per process)")
+    _add_pair_args(t, d, "DECODER", "decoder file")
     add_field(t, d, "steps", positive_int, "optimizer steps")
     add_field(t, d, "lr", positive_float, "Adam learning rate")
     add_field(t, d, "lr_decay", non_negative_float, "lr / (1 + decay * step)")
@@ -89,6 +84,17 @@ def _register_train(actions: Any) -> None:
     t.set_defaults(func=cmd_train)
 
 
+def _add_pair_args(t: argparse.ArgumentParser, d: dict[str, Any], metavar: str, what: str) -> None:
+    """What both AdaIN trainers (train, distill) take of their photo/style pairs: --content, --style, --label,
+    -o, and the crop, load and batch sizes."""
+    add_trainer_io(t, metavar, what)
+    t.add_argument("--style", nargs="+", required=True, metavar="IMAGES", help="style folders, images or manifests")
+    t.add_argument("--label", help="train on the style manifest's rows with this label (default: all its rows)")
+    add_field(t, d, "size", positive_int, "training crop side in pixels (multiple of 8)")
+    add_field(t, d, "load_size", positive_int, LOAD_HELP)
+    add_field(t, d, "batch_size", positive_int, "pairs per step (per process)")
+
+
 def _register_distill(actions: Any) -> None:
     from styleverse.fast.adain.distill import AdaINDistillConfig
 
@@ -103,10 +109,7 @@ def _register_distill(actions: Any) -> None:
         "'Real time on a CPU'.",
     )
     t.add_argument("teacher", metavar="TEACHER", help="an AdaIN decoder (.safetensors) from adain train")
-    t.add_argument("--content", nargs="+", required=True, metavar="PHOTOS", help="photo folders, images or manifests")
-    t.add_argument("--style", nargs="+", required=True, metavar="IMAGES", help="style folders, images or manifests")
-    t.add_argument("--label", help="train on the style manifest's rows with this label (default: all its rows)")
-    t.add_argument("-o", "--output", required=True, metavar="SMALL", help="model file to write (.safetensors)")
+    _add_pair_args(t, d, "SMALL", "model file")
     add_field(t, d, "width", positive_int, "the small encoder's channels at full resolution (x2, x4, x8 deeper)")
     add_field(t, d, "blocks", positive_int, "depthwise-separable convolutions per downsampled stage")
     t.add_argument(
@@ -114,9 +117,6 @@ def _register_distill(actions: Any) -> None:
         help="a new decoder of this width relative to the paper's, trained from scratch (e.g. 0.25 for real time; "
         "default: TEACHER's decoder, fine-tuned)",
     )  # fmt: skip
-    add_field(t, d, "size", positive_int, "training crop side in pixels (multiple of 8)")
-    add_field(t, d, "load_size", positive_int, LOAD_HELP)
-    add_field(t, d, "batch_size", positive_int, "pairs per step (per process)")
     add_field(t, d, "steps", positive_int, "optimizer steps in all")
     add_field(t, d, "encoder_steps", non_negative_int, "first steps that train the encoder alone")
     add_field(t, d, "lr", positive_float, "the encoder's Adam learning rate")
