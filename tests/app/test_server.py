@@ -17,21 +17,28 @@ from styleverse.app.config import MB, AppConfig, Limits
 from styleverse.app.server import serve
 
 
-@pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, AppConfig]]:
-    """A running app (in this process) with a 1 MB upload limit; yields its URL and config. The process-wide
-    settings the app makes (Gradio's folder, torch threads) are put back afterwards."""
+def _running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: Limits, **settings: Any
+) -> Iterator[tuple[str, AppConfig]]:
+    """A running app (in this process) with ``limits`` and other ``settings``; yields its URL and config. The
+    process-wide settings the app makes (Gradio's folder, torch threads) are put back afterwards."""
     for var in ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED"):
         monkeypatch.setenv(var, "")
     threads = torch.get_num_threads()
-    cfg = make_ctx(tmp_path, Limits(max_upload_mb=1, max_video_mb=1)).config
-    cfg = AppConfig(**{**cfg.__dict__, "port": free_port()})
+    cfg = make_ctx(tmp_path, limits).config
+    cfg = AppConfig(**{**cfg.__dict__, "port": free_port(), **settings})
     demo = serve(cfg, block=False)
     try:
         yield f"http://127.0.0.1:{cfg.port}/", cfg
     finally:
         demo.close()
         torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, AppConfig]]:
+    """A running app with a 1 MB upload limit."""
+    yield from _running(tmp_path, monkeypatch, Limits(max_upload_mb=1, max_video_mb=1))
 
 
 def test_listens_on_localhost_only_by_default() -> None:
@@ -109,17 +116,7 @@ def _files(folder: Path) -> list[Path]:
 @pytest.fixture
 def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, AppConfig]]:
     """An app taking images up to 0.1 MB, videos up to 0.3 MB, and 1 MB of disk in all."""
-    for var in ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED"):
-        monkeypatch.setenv(var, "")
-    threads = torch.get_num_threads()
-    cfg = make_ctx(tmp_path, Limits(max_upload_mb=0.1, max_video_mb=0.3)).config
-    cfg = AppConfig(**{**cfg.__dict__, "port": free_port(), "max_disk_gb": 1 / 1024})
-    demo = serve(cfg, block=False)
-    try:
-        yield f"http://127.0.0.1:{cfg.port}/", cfg
-    finally:
-        demo.close()
-        torch.set_num_threads(threads)
+    yield from _running(tmp_path, monkeypatch, Limits(max_upload_mb=0.1, max_video_mb=0.3), max_disk_gb=1 / 1024)
 
 
 def test_an_image_over_its_own_limit_is_refused_while_it_arrives_and_leaves_no_file(
