@@ -104,7 +104,7 @@ def test_the_webcam_streams_stylised_frames_with_a_frame_rate(app_url: str, tmp_
             # a model that cannot run on the camera's frames: one line in the status, no server path
             _pick(page, "rt-model", "dec.safetensors")
             expect(status).to_contain_text("an AdaIN model needs a style", timeout=60_000)
-            assert status.locator(".sv-error").count() == 1
+            expect(status.locator(".sv-error")).to_have_count(1)  # waits: a stream update may redraw the status
             assert str(tmp_path) not in status.inner_text()
 
             # back to the photo: the camera's view goes, and with it the stream (no frame after it settles)
