@@ -192,7 +192,7 @@ class FastModel:
         return self.net.spec.universes
 
     def metadata(self) -> dict[str, Any]:
-        from styleverse.versions import __version__
+        from styleverse.versions import versions
 
         return {
             "format": FAST_FORMAT,
@@ -202,7 +202,7 @@ class FastModel:
             "content_layers": list(self.content_layers),
             "settings": self.settings,
             "step": self.step,
-            "versions": {"styleverse": __version__, "torch": torch.__version__},
+            "versions": versions(),
         }
 
 

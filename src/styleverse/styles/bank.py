@@ -60,7 +60,7 @@ from styleverse.styles.targets import (
     merge_sums,
     sq_norm,
 )
-from styleverse.versions import __version__
+from styleverse.versions import versions
 
 log = logging.getLogger("styleverse")
 
@@ -125,7 +125,7 @@ class Bank:
             "spread": self.spread(),
             "sources": [[str(p), w] for p, w in self.sources],
             "settings": self.settings,
-            "versions": {"styleverse": __version__, "torch": torch.__version__},
+            "versions": versions(),
             **({"channel_stats": STATS_DEFINITION} if self.stats is not None else {}),
             **({"preview": self.preview} if self.preview else {}),
         }

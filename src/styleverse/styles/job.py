@@ -131,7 +131,6 @@ def run_bank(job: BankJob, callback: Callback | None = None, stop: Stop = never)
         settings = job.source.settings(device)
         callback = callback if ctx.is_main else None
         bank = build_bank(model, info, images, job.source.size, device, precision, callback, settings, ckpt, stop, ctx)
-        bank.settings["versions"] = versions()
         out = on_main(lambda: save_bank(bank, job.output, job.overwrite, protected), ctx)
         ckpt.clear()
     return bank, out
@@ -197,9 +196,10 @@ def run_analyze(job: AnalyzeJob, callback: Callback | None = None, stop: Stop = 
             model, info, device, precision = job.source.model()
             cfg = replace(job.analysis, size=job.source.size, seed=job.source.seed, precision=precision)
             result = analyze(model, info, images, cfg, device, callback, stop)
-            write_report(result, out_dir, {**job.source.settings(device), "versions": versions()})
+            settings = job.source.settings(device)
+            write_report(result, out_dir, {**settings, "versions": versions()})
             if job.write_bank:
-                _save_banks(result, job, {**job.source.settings(device), "versions": versions()}, protected)
+                _save_banks(result, job, settings, protected)  # a bank records the versions itself
         return result
     except BaseException:
         if created and out_dir.is_dir() and not any(out_dir.iterdir()):

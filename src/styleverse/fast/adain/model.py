@@ -199,7 +199,7 @@ class AdaINModel:
         return enc.spec if isinstance(enc, StudentEncoder) else None
 
     def metadata(self) -> dict[str, Any]:
-        from styleverse.versions import __version__
+        from styleverse.versions import versions
 
         student = {} if self.student is None else {"student": self.student.to_dict()}
         return {
@@ -211,7 +211,7 @@ class AdaINModel:
             "style_layers": list(STYLE_LAYERS),
             "settings": self.settings,
             "step": self.step,
-            "versions": {"styleverse": __version__, "torch": torch.__version__},
+            "versions": versions(),
         }
 
 

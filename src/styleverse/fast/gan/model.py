@@ -218,7 +218,7 @@ class GanModel:
         return self.net.spec.universes
 
     def metadata(self) -> dict[str, Any]:
-        from styleverse.versions import __version__
+        from styleverse.versions import versions
 
         return {
             "format": GAN_FORMAT,
@@ -226,7 +226,7 @@ class GanModel:
             "settings": self.settings,
             "step": self.step,
             "health": self.health,
-            "versions": {"styleverse": __version__, "torch": torch.__version__},
+            "versions": versions(),
         }
 
 
