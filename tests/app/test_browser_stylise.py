@@ -115,9 +115,7 @@ def test_gallery_example_preset_run_before_after_and_history(app_url: str, tmp_p
             browser.close()
 
 
-def test_a_batch_of_two_photos_gives_two_results_and_run_again_repeats_one(  # noqa: F811
-    app_url: str, tmp_path: Path
-) -> None:
+def test_a_batch_gives_two_results_and_run_again_repeats_one(app_url: str, tmp_path: Path) -> None:  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     photos = [str(make_image(tmp_path / f"p{i}.png", (80, 60), 10 + i)) for i in range(2)]
@@ -161,6 +159,9 @@ def test_a_batch_of_two_photos_gives_two_results_and_run_again_repeats_one(  # n
             sources = shelf.locator("img").evaluate_all("imgs => imgs.map(i => i.getAttribute('src'))")
             assert len(sources) == 3 and len(set(sources)) == 3, sources  # three results, none the same file
             expect(page.locator("#stylise-result img")).to_have_count(2)
+            picked = shelf.locator(".thumbnail-item.selected")
+            expect(picked).to_have_count(1)
+            expect(picked).to_contain_text("1. p0.png")  # still the entry run again, not the one now in its place
             shot = _artifacts() / "app-stylise-batch-again.png"
             page.screenshot(path=str(shot), full_page=True)
             print(f"\nscreenshot: {shot}")

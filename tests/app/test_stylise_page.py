@@ -124,14 +124,16 @@ def test_the_history_keeps_each_result_and_runs_one_again_with_its_settings(tmp_
     outs = [show(view) for view in job_of(ctx, "run", v)(Ticket())]
     entries = outs[-1][6]
     assert len(entries) == 1 and entries[0].request.seed == 3 and "seed 3" in entries[0].summary
-    assert outs[-1][7] == [(entries[0].image, f"1. {entries[0].summary}")]
+    assert outs[-1][7]["value"] == [(entries[0].image, f"1. {entries[0].summary}")]
     # the page's settings change; running the entry again uses the entry's own
     again = _values(ctx, tmp_path, seed=99, history=entries, picked=0)
-    show = shower(list(entries))
+    show = shower(list(entries), 0)
     outs = [show(view) for view in job_of(ctx, "again", again)(Ticket())]
     entries = outs[-1][6]
     assert [e.request.seed for e in entries] == [3, 3] and entries[0].image != entries[1].image
-    assert [c for _, c in outs[-1][7]] == [f"2. {entries[0].summary}", f"1. {entries[1].summary}"]
+    assert [c for _, c in outs[-1][7]["value"]] == [f"2. {entries[0].summary}", f"1. {entries[1].summary}"]
+    assert outs[-1][7]["selected_index"] == outs[-1][9] == 1  # the entry run again is still the one picked
+    assert history.still_picked(None, 1) is None and history.still_picked(history.MAX_ENTRIES - 1, 1) is None
     with pytest.raises(ConfigError, match="click a result"):
         history.chosen(entries, None)
     with pytest.raises(ConfigError, match="no result in this visit yet"):
