@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from bench_fast import make_model
 from fixtures.clips import gradient_clip
 from styleverse.app import realtime, stylise, universes, video
-from styleverse.app.config import AppConfig, Limits
+from styleverse.app.config import AppConfig
 from styleverse.app.context import AppContext
 from styleverse.app.jobs import Ticket, configure_threads
 from styleverse.app.sources import StyleChoice
@@ -73,7 +73,7 @@ def rows(ctx: AppContext, args: argparse.Namespace) -> Iterable[list[str]]:
     choice = lambda: StyleChoice(image_uploads=tuple(_upload(ctx, s) for s in styles))  # noqa: E731
     if "stylise" in args.tabs:
         for q in args.presets:
-            size, steps = preset_values(q, ctx.config.limits.max_size)
+            size, steps = preset_values(q, args.max_size)
             req = stylise.Request(_upload(ctx, content), choice(), size=size, steps=steps, quality=q)
             cells = _cells(stylise.run(ctx, req, Ticket()))
             yield ["Stylise", stylise.PRESETS[q][0], f"{size} px, {steps} steps", *cells]
@@ -109,7 +109,8 @@ def main() -> None:
     p.add_argument("--tabs", nargs="+", choices=TABS, default=list(TABS), help="tabs to time (default: all)")
     p.add_argument("--presets", nargs="+", choices=tuple(QUALITY), default=list(QUALITY),
                    help="Stylise presets to time (default: all three)")  # fmt: skip
-    p.add_argument("--max-size", type=int, default=512, help="the server's size cap on a preset (default 512)")
+    p.add_argument("--max-size", type=int, default=512, help="the cap on a preset's size, as the server's "
+                   "--max-size caps it (default 512: the presets' own sizes)")  # fmt: skip
     p.add_argument("--video-size", type=int, default=128, help="Video frame size in px (default 128)")
     p.add_argument("--frames", type=int, default=3, help="Video clip frames (default 3)")
     p.add_argument("--rt-size", type=int, default=512, help="Real time photo size in px (default 512)")
@@ -118,8 +119,7 @@ def main() -> None:
         models = Path(tmp) / "models"
         models.mkdir()
         save_model(make_model(), models / "fast.safetensors")
-        cfg = AppConfig(outputs=Path(tmp) / "out", models=models, backbone="random", device="cpu",
-                        limits=Limits(max_size=args.max_size))  # fmt: skip
+        cfg = AppConfig(outputs=Path(tmp) / "out", models=models, backbone="random", device="cpu")
         ctx = AppContext.create(cfg)
         configure_threads(cfg.threads_per_job())
         table = Table(title=f"The app's tabs, handlers driven directly, random VGG19, {os.cpu_count()} CPUs, "
