@@ -243,6 +243,8 @@ def test_video_gatys_on_a_tiny_clip(tmp_path: Path) -> None:
     assert Path(mp4).name == "c-stylised.mp4"
     lines = timed_lines(v.progress for v in views)  # each line: elapsed, and the job's own estimate of the rest
     assert any(m["label"].startswith(f"frame 2 / 2 (pass 1 of {PASSES})") and m["left"] for m in lines), lines
+    labels = [m["label"] for m in lines]
+    assert labels[0] == "finding the shots…" and "writing the encode…" in labels, labels
     assert {Path(v.preview).name for v in views if v.preview} == {"000000.png", "000001.png"}
     assert sizes and sizes == [(32, 22)] * len(sizes), sizes
     assert ctx.costs["gatys"] > 0  # what a step cost here: the next estimate uses it

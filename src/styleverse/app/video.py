@@ -265,9 +265,15 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
                 step = f", step {ev.step}/{ev.total_steps}"
             elif isinstance(ev, StageStarted):
                 stage = ev.name
-        label = f"writing the {stage}…" if stage else f"{_frame_of_pass(done, total, passes)}{step}"
+        label = _stage_label(stage) if stage else f"{_frame_of_pass(done, total, passes)}{step}"
         shown_frame = str(preview) if preview is not None and preview.is_file() else None
         yield Update(timed_progress(done, total, label, started, left=math.nan if stage else left), preview=shown_frame)
+
+
+def _stage_label(stage: str) -> str:
+    """A stage's progress label: the shots are found before the frames; the clip, comparison, plot and
+    measures are written after them."""
+    return "finding the shots…" if stage == "finding shots" else f"writing the {stage}…"
 
 
 def _frame_of_pass(done: int, total: int, passes: int) -> str:
