@@ -118,6 +118,7 @@ def test_video_plays_the_clip_with_its_facts_and_shows_the_latest_frame(app_url:
             page.click("#video-run")
             expect(page.locator("#video-latest img")).to_be_visible(timeout=180_000)  # frame 1, while 2 runs
             expect(page.locator("#video-progress")).to_contain_text(" / 3")
+            expect(page.locator("#video-progress")).to_contain_text(" elapsed")  # the line every tab's job shows
             _screens(page, "app-video")
             expect(page.locator("#video-status")).to_contain_text("Done: 3 frames", timeout=300_000)
             expect(page.locator("#video-latest")).to_be_hidden()

@@ -7,7 +7,9 @@ paths printed; ``docs/app-stylise-*.png`` are these)."""
 
 from __future__ import annotations
 
+import io
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from PIL import Image
 
 from app.test_browser import _artifacts, _set_slider, app_url, pytestmark  # noqa: F401 (fixture and skip mark)
 from fixtures.app import make_ctx, upload
+from fixtures.images import make_image
 from styleverse.app import universes
 from styleverse.app.jobs import Ticket
 
@@ -108,5 +111,59 @@ def test_gallery_example_preset_run_before_after_and_history(app_url: str, tmp_p
             page.locator("#stylise-advanced").click()  # the whole page, Advanced open, for a look
             page.screenshot(path=str(_artifacts() / "app-stylise-full.png"), full_page=True)
             print(f"\nscreenshots: {wide} {narrow} ({time.monotonic() - t0:.1f} s in the browser)")
+        finally:
+            browser.close()
+
+
+def test_a_batch_gives_two_results_and_run_again_repeats_one(app_url: str, tmp_path: Path) -> None:  # noqa: F811
+    from playwright.sync_api import expect, sync_playwright
+
+    photos = [str(make_image(tmp_path / f"p{i}.png", (80, 60), 10 + i)) for i in range(2)]
+    style = make_image(tmp_path / "style.png", (48, 48), 2)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768}, accept_downloads=True)
+            page.goto(app_url)
+            status, shelf = page.locator("#stylise-status"), page.locator("#stylise-history")
+            page.locator("#stylise-styles input[type=file]").set_input_files(str(style))
+            expect(page.locator("#stylise-weights")).to_contain_text("style.png", timeout=30_000)
+            _set_slider(page, "stylise-size", 64)
+            _set_slider(page, "stylise-steps", 3)
+
+            # a batch of two photos in one job: two results, in the zip and in the history
+            page.locator("#stylise-batch").click()
+            page.locator("#stylise-batch-photos input[type=file]").set_input_files(photos)
+            expect(page.locator("#stylise-batch-photos tbody tr")).to_have_count(2, timeout=30_000)
+            page.click("#stylise-batch-run")
+            expect(status).to_contain_text("Done: 2 of 2 photos stylised", timeout=180_000)
+            with page.expect_download() as got:
+                page.locator("#stylise-batch-download").click()
+            got.value.save_as(tmp_path / "batch.zip")
+            with zipfile.ZipFile(tmp_path / "batch.zip") as z:
+                assert sorted(z.namelist()) == ["p0.png", "p0.png.json", "p1.png", "p1.png.json"]
+                for name in ("p0.png", "p1.png"):
+                    with Image.open(io.BytesIO(z.read(name))) as im:
+                        assert im.size == (64, 48)
+            first = shelf.get_by_text("1. p0.png")
+            expect(first).to_contain_text("64 px · 3 steps", timeout=30_000)
+            expect(shelf.get_by_text("2. p1.png")).to_contain_text("64 px · 3 steps")
+
+            # Run again on the first: the same settings, a new result (a new file beside the old ones)
+            summary = first.inner_text().removeprefix("1. ")
+            first.click()
+            page.click("#stylise-rerun")
+            expect(status).to_contain_text("Done: 3 steps", timeout=180_000)
+            again = shelf.get_by_text("3. p0.png")
+            expect(again).to_have_text(f"3. {summary}", timeout=30_000)
+            sources = shelf.locator("img").evaluate_all("imgs => imgs.map(i => i.getAttribute('src'))")
+            assert len(sources) == 3 and len(set(sources)) == 3, sources  # three results, none the same file
+            expect(page.locator("#stylise-result img")).to_have_count(2)
+            picked = shelf.locator(".thumbnail-item.selected")
+            expect(picked).to_have_count(1)
+            expect(picked).to_contain_text("1. p0.png")  # still the entry run again, not the one now in its place
+            shot = _artifacts() / "app-stylise-batch-again.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"\nscreenshot: {shot}")
         finally:
             browser.close()

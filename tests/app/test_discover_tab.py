@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.app import make_ctx, upload
+from fixtures.app import make_ctx, timed_lines, upload
 from fixtures.films import cut_film
 from styleverse.app import discover
 from styleverse.app.config import Limits
@@ -50,7 +50,8 @@ def test_find_streams_progress_and_shows_the_proposal(found: tuple[Any, list[dis
     ctx, views = found
     bars = [v.progress for v in views if v.progress and "described" in v.progress]
     assert len({_bar(b) for b in bars}) >= 2, "the progress bar never moved"
-    assert any("left" in b for b in bars), "no estimate of the time left"
+    lines = timed_lines(v.progress for v in views)  # opening, describing, drawing: each with the time elapsed
+    assert any(m["label"].endswith("s described") and m["left"] for m in lines), "no estimate of the time left"
     last = views[-1]
     assert "3 universes proposed" in (last.status or ""), last.status
     assert last.timeline is not None and Path(last.timeline).name == "timeline.png"

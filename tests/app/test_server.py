@@ -14,6 +14,7 @@ import torch
 from fixtures.app import free_port, make_ctx
 from fixtures.cli import one_error_line
 from styleverse.app.config import MB, AppConfig, Limits
+from styleverse.app.pathmask import MARK
 from styleverse.app.server import serve
 
 
@@ -56,7 +57,7 @@ def test_serves_its_outputs_folder_and_nothing_else(server: tuple[str, AppConfig
     def fetch(path: str) -> httpx.Response:
         return httpx.get(f"{url}gradio_api/file={path}", timeout=30)
 
-    assert fetch(str(job / "result.txt")).text == "mine"
+    assert fetch(str(job / "result.txt")).text == fetch(f"{MARK}/stylise-x/result.txt").text == "mine"
     others = ("/etc/passwd", str(tmp_path / "secret.txt"), f"{job}/../../secret.txt", str(Path.cwd() / "README.md"))
     for other in others:
         r = fetch(other)
@@ -144,7 +145,8 @@ def test_the_outputs_folder_stays_under_its_cap_through_many_uploads(
         p.write_bytes(bytes([i]) * 90_000)
         r = _post(url, p)
         assert r.status_code == 200, r.text
-        assert Path(r.json()[0]).is_file()  # the newest upload is kept
+        named = r.json()[0]  # the page learns the upload's place as ~outputs/.uploads/...
+        assert named.startswith(f"{MARK}/.uploads/") and (root / named.removeprefix(f"{MARK}/")).is_file()
         sizes.append(sum(f.stat().st_size for f in _files(root)))
     assert max(sizes) <= MB, str(sizes)
     assert len(_files(root / ".uploads")) < 30

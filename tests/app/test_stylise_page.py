@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from styleverse.app.stylise_page import (
     request_from,
     shower,
 )
-from styleverse.app.views import timed_progress
+from styleverse.app.views import Pace, timed_progress
 from styleverse.errors import ConfigError
 from styleverse.samples import content_photo, sample_style
 from styleverse.transfer.config import QUALITY, QUALITY_SECONDS, TransferConfig
@@ -123,14 +124,16 @@ def test_the_history_keeps_each_result_and_runs_one_again_with_its_settings(tmp_
     outs = [show(view) for view in job_of(ctx, "run", v)(Ticket())]
     entries = outs[-1][6]
     assert len(entries) == 1 and entries[0].request.seed == 3 and "seed 3" in entries[0].summary
-    assert outs[-1][7] == [(entries[0].image, f"1. {entries[0].summary}")]
+    assert outs[-1][7]["value"] == [(entries[0].image, f"1. {entries[0].summary}")]
     # the page's settings change; running the entry again uses the entry's own
     again = _values(ctx, tmp_path, seed=99, history=entries, picked=0)
-    show = shower(list(entries))
+    show = shower(list(entries), 0)
     outs = [show(view) for view in job_of(ctx, "again", again)(Ticket())]
     entries = outs[-1][6]
     assert [e.request.seed for e in entries] == [3, 3] and entries[0].image != entries[1].image
-    assert [c for _, c in outs[-1][7]] == [f"2. {entries[0].summary}", f"1. {entries[1].summary}"]
+    assert [c for _, c in outs[-1][7]["value"]] == [f"2. {entries[0].summary}", f"1. {entries[1].summary}"]
+    assert outs[-1][7]["selected_index"] == outs[-1][9] == 1  # the entry run again is still the one picked
+    assert history.still_picked(None, 1) is None and history.still_picked(history.MAX_ENTRIES - 1, 1) is None
     with pytest.raises(ConfigError, match="click a result"):
         history.chosen(entries, None)
     with pytest.raises(ConfigError, match="no result in this visit yet"):
@@ -187,3 +190,13 @@ def test_every_progress_line_says_done_of_total_elapsed_and_left() -> None:
     assert 'value="3" max="12"' in line and "step 3 / 12 · 6 s elapsed · about 18 s left" in line
     assert "about" not in timed_progress(0, 12, "step 0 / 12", started=100.0, now=101.0)  # no pace yet
     assert "1 min 5 s elapsed" in timed_progress(1, 2, "x", started=0.0, now=65.0)
+    assert "x · 5 s elapsed · about 40 s left" in timed_progress(1, 2, "x", started=0.0, now=5.0, left=40.0)
+    assert "about" not in timed_progress(1, 2, "x", started=0.0, now=5.0, left=math.nan)  # no estimate yet
+
+
+def test_a_job_in_stages_estimates_each_stage_at_its_own_pace() -> None:
+    pace = Pace(started=0.0)
+    assert "a: 1 / 4 · 10 s elapsed</span>" in pace.line(1, 4, "a: 1 / 4", "a", now=10.0)  # no pace yet
+    assert "a: 2 / 4 · 14 s elapsed · about 8 s left" in pace.line(2, 4, "a: 2 / 4", "a", now=14.0)  # 4 s each
+    assert "b: 1 / 10 · 20 s elapsed</span>" in pace.line(1, 10, "b: 1 / 10", "b", now=20.0)  # a new stage
+    assert "b: 3 / 10 · 24 s elapsed · about 14 s left" in pace.line(3, 10, "b: 3 / 10", "b", now=24.0)  # 2 s each

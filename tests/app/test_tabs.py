@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fixtures.app import make_ctx, upload
+from fixtures.app import make_ctx, timed_lines, upload
 from fixtures.clips import gradient_clip
 from fixtures.images import make_image
 from fixtures.networks import adain_model, fast_model
@@ -135,7 +135,14 @@ def test_universes_analysis_and_bank(tmp_path: Path) -> None:
     assert last.report is not None and json.loads(Path(last.report).read_text())["count"] == 4
     assert str(tmp_path) not in Path(last.report).read_text()  # the download names no server path
     assert last.bank is not None and Path(last.bank).name == "subset-Gwen_s_world.style.safetensors"
-    built = list(universes.make_bank(ctx, req, Ticket()))[-1]
+    lines = timed_lines(v.progress for v in views)  # each line: elapsed; the time left at its stage's pace
+    assert {m["label"].split(":")[0] for m in lines} >= {"seeing the images", "distances"}, lines
+    assert any(m["left"] for m in lines if m["label"].startswith("seeing")), [m[0] for m in lines]
+    views = list(universes.make_bank(ctx, req, Ticket()))
+    lines = timed_lines(v.progress for v in views)
+    assert lines and all(m["label"].startswith("seeing the images: ") for m in lines)
+    assert any(m["left"] for m in lines), [m[0] for m in lines]
+    built = views[-1]
     assert built.bank is not None and Path(built.bank).name == "Gwen_s_world.style.safetensors", built.status
     from styleverse.styles.bank import load_bank
 
@@ -234,7 +241,10 @@ def test_video_gatys_on_a_tiny_clip(tmp_path: Path) -> None:
     status, mp4 = views[-1].status, views[-1].mp4
     assert mp4 is not None and Path(mp4).is_file() and "Done: 2 frames" in (status or ""), status
     assert Path(mp4).name == "c-stylised.mp4"
-    assert any(v.progress and f"frame 2 / 2 (pass 1 of {PASSES})" in v.progress for v in views)
+    lines = timed_lines(v.progress for v in views)  # each line: elapsed, and the job's own estimate of the rest
+    assert any(m["label"].startswith(f"frame 2 / 2 (pass 1 of {PASSES})") and m["left"] for m in lines), lines
+    labels = [m["label"] for m in lines]
+    assert labels[0] == "finding the shots…" and "writing the encode…" in labels, labels
     assert {Path(v.preview).name for v in views if v.preview} == {"000000.png", "000001.png"}
     assert sizes and sizes == [(32, 22)] * len(sizes), sizes
     assert ctx.costs["gatys"] > 0  # what a step cost here: the next estimate uses it

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from styleverse.app.controls import (
 )
 from styleverse.app.files import public_copy
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
-from styleverse.app.views import eta_text, payload_paths, progress_html, status_html
+from styleverse.app.views import Pace, payload_paths, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.frames.cluster import ClusterSettings
 from styleverse.frames.discover import DiscoverConfig, discover, edit
@@ -113,27 +112,22 @@ def prepare(ctx: AppContext, req: Request) -> Work:
 
 
 class _Clock:
-    """The progress line: which film, seconds of it described, and the time left at the pace so far."""
+    """The progress line: which film, seconds of it described, the time since the start and the time left at
+    the pace of this film so far."""
 
     def __init__(self, films: int) -> None:
-        self.films, self.film, self.name = films, 0, ""
-        self.start: tuple[float, int] | None = None
+        self.films, self.film, self.name, self.pace = films, 0, "", Pace()
 
     def line(self, ev: Progress) -> str:
         if ev.stage == "films":
-            self.film, self.name, self.start = ev.done, ev.item or "", None
+            self.film, self.name = ev.done, ev.item or ""
         if ev.stage == "sheets":
-            return progress_html(1, 1, "drawing the timeline and contact sheets…")
+            return self.pace.line(1, 1, "drawing the timeline and contact sheets…", "sheets")
         if ev.stage != "describe":
-            return progress_html(self.film, self.films, f"opening {self.name}…")
+            return self.pace.line(self.film, self.films, f"opening {self.name}…", ("open", self.film))
         total = ev.total or max(ev.done, 1)
-        now, eta = time.monotonic(), None
-        if self.start is None:
-            self.start = (now, ev.done)
-        elif ev.done > self.start[1]:
-            eta = (total - ev.done) * (now - self.start[0]) / (ev.done - self.start[1])
         which = f" ({self.film + 1} of {self.films})" if self.films > 1 else ""
-        return progress_html(ev.done, total, f"{self.name}{which}: {ev.done} / {total} s described{eta_text(eta)}")
+        return self.pace.line(ev.done, total, f"{self.name}{which}: {ev.done} / {total} s described", self.film)
 
 
 def find(ctx: AppContext, req: Request, ticket: Ticket, work: Work | None = None) -> Iterator[View]:

@@ -33,6 +33,14 @@ def add(history: Sequence[Entry] | None, *entries: Entry) -> list[Entry]:
     return [*reversed(entries), *(history or [])][:MAX_ENTRIES]
 
 
+def still_picked(index: int | None, added: int) -> int | None:
+    """Where the picked entry (``index`` in the gallery) is once ``added`` new ones came in front of it;
+    None when nothing was picked or it left the list."""
+    if index is None or index + added >= MAX_ENTRIES:
+        return None
+    return index + added
+
+
 def items(history: Sequence[Entry] | None) -> list[tuple[str, str]]:
     """The history gallery's value: (image, ``N. summary``), numbered oldest first as the visit made them."""
     entries = list(history or [])

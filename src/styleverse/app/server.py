@@ -2,7 +2,8 @@
 
 :func:`build_app` assembles the tabs around one :class:`~styleverse.app.context.AppContext`; :func:`serve`
 starts it: on 127.0.0.1 unless told otherwise, with no public link unless ``share``, Gradio's uploads and
-served copies kept inside the outputs folder, uploads over the size limit refused by the server, and every
+served copies kept inside the outputs folder (whose location the page never learns:
+:class:`~styleverse.app.pathmask.PathMask`), uploads over the size limit refused by the server, and every
 job event in one queue whose concurrency limit is ``AppConfig.concurrency`` (``concurrency_id="jobs"``).
 """
 
@@ -16,6 +17,7 @@ from styleverse.app.config import AppConfig
 from styleverse.app.context import AppContext
 from styleverse.app.disk import UploadGuard
 from styleverse.app.jobs import configure_threads
+from styleverse.app.pathmask import PathMask
 from styleverse.app.views import CSS
 
 if TYPE_CHECKING:
@@ -69,8 +71,9 @@ def serve(config: AppConfig, block: bool = True) -> gr.Blocks:
     from starlette.middleware import Middleware
 
     guard = Middleware(UploadGuard, limits=config.limits, make_room=ctx.sweep)
+    mask = Middleware(PathMask, root=ctx.workspace.root)
     demo.launch(
-        app_kwargs={"middleware": [guard]},
+        app_kwargs={"middleware": [guard, mask]},
         server_name=config.host, server_port=config.port, share=config.share, css=CSS, prevent_thread_lock=not block,
         max_file_size=config.limits.largest_upload_bytes, show_error=False, quiet=False,
         allowed_paths=[str(ctx.workspace.root)],  # the outputs folder and nothing else

@@ -152,20 +152,25 @@ def job_of(ctx: AppContext, kind: str, v: dict[str, Any]) -> Callable[[Ticket], 
     return job
 
 
-def shower(entries: list[history.Entry]) -> Callable[[View, bool], tuple[Any, ...]]:
+def shower(entries: list[history.Entry], picked: int | None = None) -> Callable[[View, bool], tuple[Any, ...]]:
     """A :class:`View` as the tab's outputs (progress, status, before/after, losses, PNG and JSON downloads,
-    history state and gallery, batch zip), adding its entries to the visit's history ``entries``."""
+    history state and gallery, batch zip, picked entry), adding its entries to the visit's history
+    ``entries``; the entry ``picked`` stays picked (the gallery's highlight and Run again follow it)."""
 
     def show(v: View, first: bool = False) -> tuple[Any, ...]:
+        nonlocal picked
+        kept: tuple[Any, ...] = (gr.skip(),) * 3
         if v.entries:
             entries[:] = history.add(entries, *v.entries)
-        kept = (list(entries), history.items(entries)) if v.entries else (gr.skip(), gr.skip())
+            picked = history.still_picked(picked, len(v.entries))
+            kept = (list(entries), gr.update(value=history.items(entries), selected_index=picked), picked)
         files = v.downloads or (None, None)
         return (
             *map(shown, (v.progress, v.status, v.image, v.losses)),
             *(download(p, v.hide_downloads) for p in files),
-            *kept,
+            *kept[:2],
             download(v.archive, v.hide_downloads),
+            kept[2],
         )
 
     return show
@@ -359,7 +364,7 @@ def build(ctx: AppContext) -> None:
         (go, rerun, batch_go),
         stop,
         status,
-        [progress, status, result, losses, png, side, entries, shelf, archive],
+        [progress, status, result, losses, png, side, entries, shelf, archive, picked],
     )
 
 
@@ -400,7 +405,8 @@ def _wire(
         def fn(request: gr.Request, *values: Any) -> Iterator[tuple[Any, ...]]:
             # Gradio passes the request to the parameter annotated gr.Request, the inputs in INPUTS' order
             v = dict(zip(INPUTS, values, strict=True))
-            yield from streamed(ctx, TAB, request, job_of(ctx, kind, v), shower(list(v["history"] or [])))
+            show = shower(list(v["history"] or []), v["picked"])
+            yield from streamed(ctx, TAB, request, job_of(ctx, kind, v), show)
 
         return fn
 

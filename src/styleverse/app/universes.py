@@ -21,7 +21,7 @@ from styleverse.app.context import BUILT, AppContext
 from styleverse.app.controls import capped_slider, download, job_buttons, progress_and_status, shown, streamed
 from styleverse.app.files import public_json, safe_name
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
-from styleverse.app.views import payload_paths, progress_html, status_html
+from styleverse.app.views import Pace, payload_paths, progress_html, status_html
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.progress import Progress
 from styleverse.styles.analysis import Analysis, AnalysisSettings
@@ -97,10 +97,11 @@ def _flag(r: Any) -> str:
     return ", ".join(flags)
 
 
-def _progress(ev: Progress) -> str:
+def _progress(ev: Progress, pace: Pace) -> str:
+    """``seeing the images: 3 / 11 · 4 s elapsed · about 10 s left`` (the time left at this stage's pace)."""
     label = {"grams": "seeing the images", "distances": "distances", "subset": "subset and map"}.get(ev.stage, ev.stage)
     total = ev.total or max(ev.done, 1)
-    return progress_html(ev.done, total, f"{label}: {ev.done} / {total}")
+    return pace.line(ev.done, total, f"{label}: {ev.done} / {total}", ev.stage)
 
 
 def _checked(ctx: AppContext, req: Request, kind: str) -> Generator[View, None, tuple[Path, StyleInputs] | None]:
@@ -123,13 +124,14 @@ def analyse(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
     subset = folder / ("subset-" + bank_name(req))
     job = AnalyzeJob(source, folder / "report", AnalysisSettings(mad_k=req.mad_k))
     yield View(status=status_html(f"Analysing {_images(len(source.inputs))} in {folder.name}/ …"))
+    pace = Pace()
     for item in follow(lambda emit: _analyse_and_bank(job, subset, emit, ticket), ticket, labels=LABELS):
         if isinstance(item, Finished):
             yield _analysed(item, folder, subset)
             return
         last = [e for e in item if isinstance(e, Progress)]
         if last:
-            yield View(progress=_progress(last[-1]))
+            yield View(progress=_progress(last[-1], pace))
 
 
 def _analyse_and_bank(job: AnalyzeJob, subset: Path, emit: Any, ticket: Ticket) -> Analysis:
@@ -171,7 +173,7 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
         return
     folder, source = prepared
     ctx.hold(ticket, folder)
-    job = BankJob(source, folder / bank_name(req))
+    job, pace = BankJob(source, folder / bank_name(req)), Pace()
     for item in follow(lambda emit: run_bank(job, emit, ticket.stop), ticket, labels=LABELS):
         if isinstance(item, Finished):
             if item.cancelled or item.error is not None:
@@ -191,7 +193,7 @@ def make_bank(ctx: AppContext, req: Request, ticket: Ticket) -> Iterator[View]:
             return
         last = [e for e in item if isinstance(e, Progress)]
         if last:
-            yield View(progress=_progress(last[-1]))
+            yield View(progress=_progress(last[-1], pace))
 
 
 # --- the page ---------------------------------------------------------------------------------------------

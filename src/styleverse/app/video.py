@@ -12,6 +12,8 @@ which refuses a job whose settings changed) to the full clip.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import takewhile
@@ -34,7 +36,14 @@ from styleverse.app.controls import (
 )
 from styleverse.app.jobs import Finished, Ticket, error_line, follow
 from styleverse.app.sources import StyleChoice
-from styleverse.app.views import duration_text, eta_text, payload_path, payload_paths, progress_html, status_html
+from styleverse.app.views import (
+    duration_text,
+    payload_path,
+    payload_paths,
+    progress_html,
+    status_html,
+    timed_progress,
+)
 from styleverse.errors import ConfigError, StyleverseError
 from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.config import StepEvent
@@ -233,7 +242,8 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
     verb = "Resuming" if paused else "Running"
     yield Update(None, status_html(f"{verb} in {job.output.parent.name}/ …"))
     passes = job.video.passes_run(optimised=stylizer is None)
-    total, done, step, eta, size = (job.video.max_frames or req.max_frames) * passes, 0, "", "", (0, 0)
+    total, done, step, size = (job.video.max_frames or req.max_frames) * passes, 0, "", (0, 0)
+    left, started = math.nan, time.monotonic()  # the job's own estimate (this session's pace); none at first
     work = (
         (lambda emit: run_video(job, emit, stop=ticket.stop))
         if stylizer is None
@@ -248,16 +258,22 @@ def run(ctx: AppContext, req: Request, ticket: Ticket, paused: Paused | None = N
             if isinstance(ev, VideoStarted):
                 total, size = ev.total or total, ev.size
             elif isinstance(ev, FrameDone):
-                done, total, step, eta = ev.done, ev.total or total, "", eta_text(ev.eta)
+                done, total, step, left = ev.done, ev.total or total, "", math.nan if ev.eta is None else ev.eta
                 preview = _frame_png(job, ev.index)
                 learn(ctx.costs, job, stylizer is not None, size, ev)
             elif isinstance(ev, StepEvent):
                 step = f", step {ev.step}/{ev.total_steps}"
             elif isinstance(ev, StageStarted):
                 stage = ev.name
-        label = f"writing the {stage}…" if stage else f"{_frame_of_pass(done, total, passes)}{step}{eta}"
+        label = _stage_label(stage) if stage else f"{_frame_of_pass(done, total, passes)}{step}"
         shown_frame = str(preview) if preview is not None and preview.is_file() else None
-        yield Update(progress_html(done, total, label), preview=shown_frame)
+        yield Update(timed_progress(done, total, label, started, left=math.nan if stage else left), preview=shown_frame)
+
+
+def _stage_label(stage: str) -> str:
+    """A stage's progress label: the shots are found before the frames; the clip, comparison, plot and
+    measures are written after them."""
+    return "finding the shots…" if stage == "finding shots" else f"writing the {stage}…"
 
 
 def _frame_of_pass(done: int, total: int, passes: int) -> str:

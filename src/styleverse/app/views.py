@@ -48,13 +48,37 @@ def duration_text(seconds: float) -> str:
     return f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
 
 
-def timed_progress(done: float, total: float, label: str, started: float, now: float | None = None) -> str:
-    """A progress bar whose line says ``label · 12 s elapsed · about 30 s left`` (the time left estimated from
-    the pace so far: elapsed / done x what remains; none before the first unit is done). Every job tab's
-    progress line, so each shows what is done, how long it took and how long it will take alike."""
+def timed_progress(
+    done: float, total: float, label: str, started: float, now: float | None = None, left: float | None = None
+) -> str:
+    """A progress bar whose line says ``label · 12 s elapsed · about 30 s left``: every job tab's progress
+    line, so each shows what is done, how long it took and how long it will take alike. The time left is
+    ``left`` when the caller estimates it (NaN: no estimate yet), else the pace so far: elapsed / done x
+    what remains (none before the first unit is done)."""
     took = (time.monotonic() if now is None else now) - started
-    left = took / done * (total - done) if done > 0 else None
+    if left is None and done > 0:
+        left = took / done * (total - done)
     return progress_html(done, total, f"{label} · {duration_text(took)} elapsed{eta_text(left)}")
+
+
+class Pace:
+    """The progress lines of a job in stages (:func:`timed_progress`): the time since the job started, and
+    the time left at the pace of the current stage, measured afresh when the stage changes (a slow first
+    stage does not skew the estimate of the next, a stage's start is not taken for its pace)."""
+
+    def __init__(self, started: float | None = None) -> None:
+        self.started = time.monotonic() if started is None else started
+        self._stage: object = None
+        self._since = (self.started, 0.0)
+
+    def line(self, done: float, total: float, label: str, stage: object = None, now: float | None = None) -> str:
+        """The line for ``done`` of ``total`` in ``stage`` (any value; a new one restarts the pace)."""
+        now = time.monotonic() if now is None else now
+        if stage != self._stage:
+            self._stage, self._since = stage, (now, done)
+        t0, d0 = self._since
+        left = (total - done) * (now - t0) / (done - d0) if done > d0 else None
+        return timed_progress(done, total, label, self.started, now, math.nan if left is None else left)
 
 
 def status_html(text: str, kind: str = "info") -> str:
