@@ -5,9 +5,10 @@ the previous output warped into it (Ruder section 3.1: "the initialisation ... w
 frame") and takes ``steps`` steps, far fewer, since most of the picture is already stylised, plus the share of
 ``steps_first`` its unreliable pixels stand for (a strip a pan uncovers needs a first frame's steps). Where the
 mask says the warp cannot be trusted (a strip the camera uncovers, behind a moving object) it starts from
-the colours of the stylised pixels around (:func:`~styleverse.video.warp.fill_holes`): the warp itself would
-fill them with smeared border streaks, and the raw frame (what was done before) left per-pixel colour noise
-in every uncovered strip, since a warm frame's few steps cannot turn a photo into the style. Its objective
+the colours of the stylised pixels around plus the input's own difference from its surroundings there
+(:func:`~styleverse.video.warp.fresh_start`): the warp itself would fill them with smeared border streaks,
+the raw frame left per-pixel colour noise in every uncovered strip (a warm frame's few steps cannot turn a
+photo into the style), and the surroundings' colours alone lost a flat object the flow drags off. Its objective
 gains Ruder's short-term temporal loss (eq. 6, with ``c`` from :func:`styleverse.video.warp.reliable_mask`)
 
     L_temporal(x) = temporal_weight · L₁ · 1/D Σ_k c_k (x_k − ω_k)² / δ²,  D = 3·H·W,  δ = 1/255,
@@ -56,7 +57,7 @@ from styleverse.styles.targets import GramDict, StyleSet
 from styleverse.transfer.config import Callback
 from styleverse.transfer.optimize import StyleTransfer, TransferConfig
 from styleverse.video.loop import FrameState, StylizedFrame
-from styleverse.video.warp import detail, fill_holes
+from styleverse.video.warp import fresh_start
 
 LEVEL = 1.0 / 255.0  # δ: one 8-bit level, the unit of change of the temporal term
 # δ of the multi-pass blend: the warped neighbour's share where the flow holds. Measured with bench_video's
@@ -137,10 +138,7 @@ class GatysFrameStylizer:
         if not warm:
             return self.steps_first, None
         assert state.warped_previous is not None and state.mask is not None
-        # the warped previous output where the flow holds; elsewhere the colours of its stylised
-        # neighbourhood with the frame's fine detail (a flat fill gave the style nothing to grow from)
-        init = (fill_holes(state.warped_previous, state.mask) + (1 - state.mask) * detail(frame)).clamp(0, 1)
-        return self._steps_for(state.mask), init
+        return self._steps_for(state.mask), fresh_start(state.warped_previous, frame, state.mask)
 
     def __call__(self, frame: torch.Tensor, state: FrameState) -> StylizedFrame:
         warm = self.temporal_weight > 0 and state.warped_previous is not None and state.mask is not None
