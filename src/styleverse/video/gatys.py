@@ -54,7 +54,7 @@ from styleverse.errors import ConfigError
 from styleverse.nn.color import luminance_transfer
 from styleverse.nn.features import StyleContentModel
 from styleverse.styles.targets import GramDict, StyleSet
-from styleverse.transfer.config import Callback
+from styleverse.transfer.config import Callback, WarmStart
 from styleverse.transfer.optimize import StyleTransfer, TransferConfig
 from styleverse.video.loop import FrameState, StylizedFrame
 from styleverse.video.warp import fresh_start
@@ -82,13 +82,16 @@ class GatysFrameStylizer:
     ``preserve_color="luminance"`` keeps each input frame's colours (Gatys et al. 2016) and applies the
     temporal loss to the colour-preserved image, which is what is shown. ``callback`` receives the
     optimiser's step events; ``stop()`` is asked before every step: True abandons the frame
-    (:class:`~styleverse.cancel.Stopped`).
+    (:class:`~styleverse.cancel.Stopped`). ``warm`` (``video --init fast:MODEL`` / ``adain:DECODER``) is a
+    network whose stylisation of the frame is where frame 1 (and every frame of independent stylisation)
+    starts, and what a warm frame's unreliable pixels start from instead of the photo's difference to its
+    surroundings (:func:`~styleverse.video.warp.fresh_start`).
     """
 
     def __init__(
         self, model: StyleContentModel, config: TransferConfig, targets: GramDict, temporal_weight: float,
         steps_first: int, steps: int, preserve_color: str = "none", callback: Callback | None = None,
-        stop: Stop = never,
+        stop: Stop = never, warm: WarmStart | None = None,
     ) -> None:  # fmt: skip
         if not temporal_weight >= 0:
             raise ConfigError("temporal_weight must be >= 0", setting="temporal_weight")
@@ -96,6 +99,7 @@ class GatysFrameStylizer:
         self.styles = StyleSet([], extra=[({k: v.detach().clone() for k, v in targets.items()}, 1.0)])
         self.temporal_weight, self.steps_first, self.steps = temporal_weight, steps_first, steps
         self.luminance = preserve_color == "luminance"
+        self.warm = warm
         self._engines: dict[tuple[int, int], StyleTransfer] = {}
         self.loss_scale: float | None = None  # L₁: frame 1's final style + content loss
 
@@ -136,9 +140,19 @@ class GatysFrameStylizer:
             c = PASS_BLEND * state.mask
             return self.steps, c * state.warped_previous + (1 - c) * state.earlier
         if not warm:
-            return self.steps_first, None
+            return self.steps_first, self.network_start(frame)
         assert state.warped_previous is not None and state.mask is not None
-        return self._steps_for(state.mask), fresh_start(state.warped_previous, frame, state.mask)
+        net = self.network_start(frame)
+        if net is None:
+            return self._steps_for(state.mask), fresh_start(state.warped_previous, frame, state.mask)
+        return self._steps_for(state.mask), state.mask * state.warped_previous + (1 - state.mask) * net
+
+    def network_start(self, frame: torch.Tensor) -> torch.Tensor | None:
+        """The ``warm`` network's stylisation of ``frame`` (1,3,H,W) on the CPU; None without one."""
+        if self.warm is None:
+            return None
+        with torch.no_grad():
+            return self.warm(frame).detach().float().cpu().clamp(0, 1)
 
     def __call__(self, frame: torch.Tensor, state: FrameState) -> StylizedFrame:
         warm = self.temporal_weight > 0 and state.warped_previous is not None and state.mask is not None
