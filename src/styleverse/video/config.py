@@ -39,6 +39,9 @@ class VideoConfig:
     frame 1 and 6 per frame and pass): per-frame style loss over independent frames' +192% in one pass,
     +54% in 2, +7.2% in 4 (the target is within 25%), the encoded file's warping error 2.3x / 2.5x / 2.5x
     lower than theirs (the target: at least 2x). One pass with the same 24 steps per frame: +25%, 3.2x.
+    Since warm frames keep what the flow cannot carry (:func:`styleverse.video.warp.fresh_start`): +47% /
+    +10% / -9%, warping error 1.11x / 1.26x / 1.31x lower over the flow's mask and 2.15x / 2.56x / 2.86x
+    away from the flat disc the flow gets wrong (the earlier numbers held a ghost of it).
     """
 
     temporal_weight: float = 0.02  # in units of frame 1's loss per 8-bit level² (see video.gatys); 0: independent
