@@ -13,7 +13,7 @@ import torch
 
 from fixtures.cli import one_error_line
 from fixtures.clips import pan_frames, write_clip
-from fixtures.networks import fast_model
+from fixtures.networks import adain_model, fast_model
 from fixtures.video_jobs import pan_style, pngs, video_job
 from styleverse.cancel import StopFlag
 from styleverse.fast.apply import FastStylizer
@@ -151,3 +151,7 @@ def test_video_init_fast_runs_and_resumes(cli: Cli, tmp_path: Path) -> None:
     code, _, err = cli("video", clip, "--model", model, "--init", init, "-o", tmp_path / "x.mp4")
     assert code == 2 and "--init is for the optimisation" in one_error_line(err)
     assert not (tmp_path / "x.mp4").exists()
+    decoder = adain_model(tmp_path / "in" / "d.safetensors")
+    adain = run_video(video_job(clip, "--style", style, "--init", f"adain:{decoder}", *TINY, "--max-frames", "2",
+                                "-o", f"{tmp_path}/adain/"))  # fmt: skip
+    assert adain.done == 2 and adain.sidecar["settings"]["init"] == f"adain:{decoder}"
