@@ -18,12 +18,12 @@ is smooth and consistent) and the warp copies a ghost of the object's old edge i
 the temporal loss would then hold in place. :func:`photometric_mask` also drops pixels where the *input*
 frame t−1, warped the same way, does not match input frame t (any channel's 3x3 mean off by more than
 ``PHOTOMETRIC``), and a pixel around them: if the warp cannot carry the input, it cannot carry the output.
-On ``benchmarks/bench_video.py``'s clip with `--seconds 1` (a flat disc, 4.5 px/frame, over a 11 px/frame pan) the flow
-checks leave 13.4% of the pixels out, with this check 17.3%; at 0.25 and no margin (14.8%) faint copies of
-the stylised disc's edge stayed behind it and inside it. The price is on patterns finer than the flow's
-accuracy: on a 2 px checkerboard at 48x32 (the tests' "miles" clip) it leaves 84% out (21% at 0.25), which
-then start afresh with more steps. The warping error
-(Lai et al.) keeps the flow-only mask, so it means what it means elsewhere.
+On ``benchmarks/bench_video.py --seconds 1``'s clip (a flat disc moving 4.5 px/frame over an 11 px/frame
+pan) the flow checks leave 13.4% of the pixels out, with this check 17.3%; at 0.25 and no margin (14.8%)
+faint copies of the stylised disc's edge stayed behind it and inside it. The price is on patterns finer
+than the flow's accuracy: on a 2 px checkerboard at 48x32 (the tests' "miles" clip) it leaves 84% out (21%
+at 0.25), which then start afresh with more steps. The warping error (Lai et al.) keeps the flow-only
+mask, so it means what it means elsewhere.
 """
 
 from __future__ import annotations
