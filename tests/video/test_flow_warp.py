@@ -126,14 +126,16 @@ def test_frame_loop_hands_the_warped_previous_output_and_resumes_exactly() -> No
 
 
 def test_photometric_mask_drops_pixels_the_warp_cannot_carry() -> None:
-    frame = torch.full((1, 3, 8, 8), 0.3)
+    frame = torch.full((1, 3, 16, 16), 0.3)
     warped = frame.clone()
     warped[:, 1, 2:6, 2:6] += 0.5  # one channel off over a patch: the ghost of an object's edge
-    warped[:, :, 6:, :] += 0.05  # within tolerance: compression
-    warped[:, 0, 7, 0] += 0.6  # one misplaced texture pixel: no ghost
+    warped[:, :, 10:, :] += 0.05  # within tolerance: compression
+    warped[:, 0, 13, 8] += 0.6  # one misplaced texture pixel: no ghost
     m = photometric_mask(frame, warped)
-    assert m.shape == (1, 1, 8, 8) and m[..., 3:5, 3:5].max() == 0 and m[..., 6:, :].min() == 1
-    assert m[..., :, 0].min() == 1 and m[..., 0, :].min() == 1
+    assert m.shape == (1, 1, 16, 16) and m[..., 2:6, 2:6].max() == 0
+    assert m[..., 7, 2:6].max() == 0 and m[..., 2:6, 7].max() == 0  # and the pixel around (the halo margin)
+    assert m[..., 9:, :].min() == 1 and m[..., :, 9:].min() == 1
+    assert torch.equal(photometric_mask(frame, warped, margin=0)[..., 7, 2:6], torch.ones(1, 1, 4))
     frames = pan_frames(3, (W, H), (2, 1), occluder=12)
     rec = Recorder()
     loop = FrameLoop(rec)

@@ -74,7 +74,12 @@ def test_video_with_sound_sidecar_plot_and_comparison(cli: Cli, clip: Path, styl
     assert code == 2 and "already exists" in one_error_line(err)
 
 
-def test_temporal_loss_lowers_the_warping_error(clip: Path, style: Path, tmp_path: Path) -> None:
+def test_temporal_loss_lowers_the_warping_error(style: Path, tmp_path: Path) -> None:
+    """On a pan without the occluder: 8.1x lower here. With it 1.3x, since the warping error's flow-only mask
+    counts the flat square's edges, where the flow is wrong (DIS sees no motion inside the square) and a
+    frame that shows the square where it is disagrees with the warp; the stylizer's mask leaves them free
+    (tests/video/test_gatys.py)."""
+    clip = write_clip(tmp_path / "in" / "pan.mp4", pan_frames(10, occluder=0))
     base = job(clip, "--style", style, "-o", f"{tmp_path}/t/", *TINY)
     coherent = run_video(base)
     independent = run_video(replace(base, output=tmp_path / "i", video=replace(base.video, temporal_weight=0)))

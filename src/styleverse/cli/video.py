@@ -9,7 +9,7 @@ from typing import Any
 
 from styleverse.frames.segments import parse_time
 from styleverse.styles.spec import COLOR_MODES, StyleSpec
-from styleverse.transfer.config import StepEvent
+from styleverse.transfer.config import StepEvent, parse_warm
 from styleverse.video.config import FrameDone, GatysSettings, StageStarted, VideoConfig, VideoJob, VideoStarted
 from styleverse.video.job import run_video
 from styleverse.video.loop import FlowBlended
@@ -33,6 +33,7 @@ from .flags import add_gatys_args, add_mix_args, add_style_args, parse_mix
 
 D = GatysSettings()
 S, V = StyleSpec(), VideoConfig()
+J = VideoJob(Path(), Path())
 
 
 def time_arg(text: str) -> float:
@@ -99,6 +100,13 @@ def _style_args(p: Parser) -> None:
     )  # fmt: skip
     add_model_args(p, from_bank=True)
     p.add_argument("--seed", type=int, default=D.seed, help="random seed; same seed and settings give the same frames")
+    p.add_argument(
+        "--init", default=J.init, metavar="content|fast:MODEL[:UNIVERSE]|adain:DECODER",
+        help="where each frame's optimisation starts: frame 1 (and every frame with --temporal-weight 0) from the "
+        "photo (content), or from a network's stylisation of it (a fast network, an AdaIN decoder fed these "
+        "styles); later frames start from the previous output warped in and take the network's result where "
+        f"the flow cannot carry it; default {J.init}",
+    )  # fmt: skip
 
 
 def _model_args(p: Parser) -> None:
@@ -194,13 +202,18 @@ def _video_args(p: Parser) -> None:
 
 
 def job_from_args(args: argparse.Namespace) -> VideoJob:
-    """The library job the flags describe."""
+    """The library job the flags describe; a network --init names is opened here (one line if it cannot be)."""
+    from styleverse.fast.warm import warm_stylizer
+
+    need(args.init == J.init or not (args.model or args.adain), "--init is for the optimisation, not --model/--adain")
     gatys = GatysSettings(**fields_from(args, GatysSettings))
     video = VideoConfig(**fields_from(args, VideoConfig))
+    style, warm = style_from_args(args), parse_warm(args.init)
     return VideoJob(
-        Path(args.input), Path(args.output), style_from_args(args), video, features_from_args(args), gatys,
+        Path(args.input), Path(args.output), style, video, features_from_args(args), gatys,
         plot=Path(args.plot) if args.plot else None, overwrite=args.overwrite, resume=args.resume,
-        png_sequence=args.output.endswith(("/", os.sep)),
+        png_sequence=args.output.endswith(("/", os.sep)), init=args.init,
+        warm=warm_stylizer(warm, style, args.device, args.precision) if warm else None,
     )  # fmt: skip
 
 

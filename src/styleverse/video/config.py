@@ -19,7 +19,7 @@ from styleverse.io.video_writer import DEFAULT_CRF
 from styleverse.nn.features import FeatureSpec
 from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.config import Event as TransferEvent
-from styleverse.transfer.config import TransferConfig
+from styleverse.transfer.config import TransferConfig, WarmStart, parse_warm
 from styleverse.video.flow import DEFAULT_PRESET, PRESETS
 
 MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused unless --size shrinks them
@@ -39,6 +39,10 @@ class VideoConfig:
     frame 1 and 6 per frame and pass): per-frame style loss over independent frames' +192% in one pass,
     +54% in 2, +7.2% in 4 (the target is within 25%), the encoded file's warping error 2.3x / 2.5x / 2.5x
     lower than theirs (the target: at least 2x). One pass with the same 24 steps per frame: +25%, 3.2x.
+    Since warm frames keep what the flow cannot carry (:func:`styleverse.video.warp.fresh_start`): +47% /
+    +10% / -9%, warping error 1.11x / 1.26x / 1.31x lower over the flow's mask and 2.15x / 2.56x / 2.86x
+    away from the flat disc the flow gets wrong (the earlier numbers held a ghost of it: away from the disc
+    they were 0.75x / 1.02x / 1.41x).
     """
 
     temporal_weight: float = 0.02  # in units of frame 1's loss per 8-bit level² (see video.gatys); 0: independent
@@ -122,8 +126,10 @@ class VideoJob:
     preservation), ``features`` under which network (None: the first bank's, else ImageNet VGG), ``gatys``
     how each frame is optimised, ``video`` which frames, how many steps each, and how they are encoded.
     ``png_sequence`` (or an ``output`` that is an existing folder) writes PNG frames into the folder
-    ``output`` instead of a video file. A feed-forward stylizer passed to :func:`run_video` uses none of
-    ``style``, ``features`` and ``gatys``."""
+    ``output`` instead of a video file. ``init`` names a network whose stylisation of each frame is where the
+    optimisation starts (frame 1, and the pixels the flow cannot carry; ``warm`` is that network opened, see
+    :mod:`styleverse.video.gatys`). A feed-forward stylizer passed to :func:`run_video` uses none of
+    ``style``, ``features``, ``gatys`` and ``init``."""
 
     input: Path
     output: Path
@@ -135,6 +141,25 @@ class VideoJob:
     overwrite: bool = not_fingerprinted(False)
     resume: bool = not_fingerprinted(False)
     png_sequence: bool = False
+    init: str = "content"  # content | fast:MODEL[:UNIVERSE] | adain:DECODER: where each frame's fresh pixels start
+    warm: WarmStart | None = field(default=None, compare=False, metadata={"fingerprint": False})  # what init names
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for a setting out of range (:meth:`VideoConfig.validate`) or an ``init``
+        that is neither ``content`` nor a network opened into ``warm``."""
+        self.video.validate()
+        warm = parse_warm(self.init)
+        if warm is None and self.init != "content":
+            msg = f"init {self.init}: a video starts from content, fast:MODEL[:UNIVERSE] or adain:DECODER"
+            raise ConfigError(msg, setting="init")
+        if warm is not None and self.warm is None:
+            msg = f"init {self.init}: open the model with styleverse.fast.warm.warm_stylizer"
+            raise ConfigError(msg, setting="init")
+
+    def init_files(self) -> list[Path]:
+        """The network file ``init`` names (an input no output may replace), if any."""
+        warm = parse_warm(self.init)
+        return [Path(warm[1])] if warm else []
 
     def settings(self) -> dict[str, Any]:
         """The job as plain JSON values (sidecar, fingerprints)."""
@@ -146,6 +171,7 @@ class VideoJob:
             "video": asdict(self.video),
             "plot": str(self.plot) if self.plot else None,
             "png_sequence": self.png_sequence or self.output.is_dir(),
+            "init": self.init,
         }
 
 

@@ -5,9 +5,10 @@ the previous output warped into it (Ruder section 3.1: "the initialisation ... w
 frame") and takes ``steps`` steps, far fewer, since most of the picture is already stylised, plus the share of
 ``steps_first`` its unreliable pixels stand for (a strip a pan uncovers needs a first frame's steps). Where the
 mask says the warp cannot be trusted (a strip the camera uncovers, behind a moving object) it starts from
-the colours of the stylised pixels around (:func:`~styleverse.video.warp.fill_holes`): the warp itself would
-fill them with smeared border streaks, and the raw frame (what was done before) left per-pixel colour noise
-in every uncovered strip, since a warm frame's few steps cannot turn a photo into the style. Its objective
+the colours of the stylised pixels around plus the input's own difference from its surroundings there
+(:func:`~styleverse.video.warp.fresh_start`): the warp itself would fill them with smeared border streaks,
+the raw frame left per-pixel colour noise in every uncovered strip (a warm frame's few steps cannot turn a
+photo into the style), and the surroundings' colours alone lost a flat object the flow drags off. Its objective
 gains Ruder's short-term temporal loss (eq. 6, with ``c`` from :func:`styleverse.video.warp.reliable_mask`)
 
     L_temporal(x) = temporal_weight · L₁ · 1/D Σ_k c_k (x_k − ω_k)² / δ²,  D = 3·H·W,  δ = 1/255,
@@ -53,10 +54,10 @@ from styleverse.errors import ConfigError
 from styleverse.nn.color import luminance_transfer
 from styleverse.nn.features import StyleContentModel
 from styleverse.styles.targets import GramDict, StyleSet
-from styleverse.transfer.config import Callback
+from styleverse.transfer.config import Callback, WarmStart
 from styleverse.transfer.optimize import StyleTransfer, TransferConfig
 from styleverse.video.loop import FrameState, StylizedFrame
-from styleverse.video.warp import detail, fill_holes
+from styleverse.video.warp import fresh_start
 
 LEVEL = 1.0 / 255.0  # δ: one 8-bit level, the unit of change of the temporal term
 # δ of the multi-pass blend: the warped neighbour's share where the flow holds. Measured with bench_video's
@@ -81,13 +82,16 @@ class GatysFrameStylizer:
     ``preserve_color="luminance"`` keeps each input frame's colours (Gatys et al. 2016) and applies the
     temporal loss to the colour-preserved image, which is what is shown. ``callback`` receives the
     optimiser's step events; ``stop()`` is asked before every step: True abandons the frame
-    (:class:`~styleverse.cancel.Stopped`).
+    (:class:`~styleverse.cancel.Stopped`). ``warm`` (``video --init fast:MODEL`` / ``adain:DECODER``) is a
+    network whose stylisation of the frame is where frame 1 (and every frame of independent stylisation)
+    starts, and what a warm frame's unreliable pixels start from instead of the photo's difference to its
+    surroundings (:func:`~styleverse.video.warp.fresh_start`).
     """
 
     def __init__(
         self, model: StyleContentModel, config: TransferConfig, targets: GramDict, temporal_weight: float,
         steps_first: int, steps: int, preserve_color: str = "none", callback: Callback | None = None,
-        stop: Stop = never,
+        stop: Stop = never, warm: WarmStart | None = None,
     ) -> None:  # fmt: skip
         if not temporal_weight >= 0:
             raise ConfigError("temporal_weight must be >= 0", setting="temporal_weight")
@@ -95,6 +99,7 @@ class GatysFrameStylizer:
         self.styles = StyleSet([], extra=[({k: v.detach().clone() for k, v in targets.items()}, 1.0)])
         self.temporal_weight, self.steps_first, self.steps = temporal_weight, steps_first, steps
         self.luminance = preserve_color == "luminance"
+        self.warm = warm
         self._engines: dict[tuple[int, int], StyleTransfer] = {}
         self.loss_scale: float | None = None  # L₁: frame 1's final style + content loss
 
@@ -135,12 +140,19 @@ class GatysFrameStylizer:
             c = PASS_BLEND * state.mask
             return self.steps, c * state.warped_previous + (1 - c) * state.earlier
         if not warm:
-            return self.steps_first, None
+            return self.steps_first, self.network_start(frame)
         assert state.warped_previous is not None and state.mask is not None
-        # the warped previous output where the flow holds; elsewhere the colours of its stylised
-        # neighbourhood with the frame's fine detail (a flat fill gave the style nothing to grow from)
-        init = (fill_holes(state.warped_previous, state.mask) + (1 - state.mask) * detail(frame)).clamp(0, 1)
-        return self._steps_for(state.mask), init
+        net = self.network_start(frame)
+        if net is None:
+            return self._steps_for(state.mask), fresh_start(state.warped_previous, frame, state.mask)
+        return self._steps_for(state.mask), state.mask * state.warped_previous + (1 - state.mask) * net
+
+    def network_start(self, frame: torch.Tensor) -> torch.Tensor | None:
+        """The ``warm`` network's stylisation of ``frame`` (1,3,H,W) on the CPU; None without one."""
+        if self.warm is None:
+            return None
+        with torch.no_grad():
+            return self.warm(frame).detach().float().cpu().clamp(0, 1)
 
     def __call__(self, frame: torch.Tensor, state: FrameState) -> StylizedFrame:
         warm = self.temporal_weight > 0 and state.warped_previous is not None and state.mask is not None

@@ -123,8 +123,9 @@ def gatys_stylizer(
         styles.transform = lambda t: match_histogram(t, first)
     targets = styles.targets(model, side, probe.device, probe.precision)
     stylizer = GatysFrameStylizer(
-        model, optim, targets, cfg.temporal_weight, cfg.steps_first, cfg.steps, style.preserve_color, callback, stop
-    )
+        model, optim, targets, cfg.temporal_weight, cfg.steps_first, cfg.steps, style.preserve_color, callback, stop,
+        job.warm,
+    )  # fmt: skip
     return stylizer, info
 
 
@@ -142,10 +143,10 @@ def run_video(
     Under ``torchrun`` each process stylises the shots dealt to its rank (:mod:`styleverse.video.ranks`);
     rank 0 alone checks and locks the outputs, finds the shots, reports progress (of its own share) and
     writes the outputs once every shot is finished; the others return ``part=True``."""
-    job.video.validate()
+    job.validate()
     job.gatys.config().validate()
     styles, _ = job.style.sources() if stylizer is None else (None, None)
-    network = network_files(job.features.backbone) if stylizer is None else []
+    network = [*network_files(job.features.backbone), *job.init_files()] if stylizer is None else []
     inputs = [job.input, *job.style.inputs(styles), *network, *stylizer_inputs]
     info = stylizer_info if stylizer is not None else None
     with process_group(job.gatys.device) as (ctx, _), open_input(job) as reader, contextlib.ExitStack() as held:
