@@ -287,26 +287,6 @@ def warm_network(args: argparse.Namespace) -> tuple[Any, str]:
     return net, args.warm_style if args.warm_style in net.universes else net.universes[0]
 
 
-def warm_objective(net: Any) -> tuple[Any, dict[str, float], str]:
-    """The objective the fast model learnt, so both starts optimise it: the loss network and layers its file
-    records (the rule every job follows for a recorded network, :meth:`FeatureSpec.resolve`), the style and
-    content weights of its training (a distilled student's teacher's; stylize's defaults when none is
-    recorded), and a name for it."""
-    from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, FeatureSpec
-    from styleverse.nn.vgg import BackboneInfo
-
-    recorded = BackboneInfo.from_dict(net.backbone) if net.backbone else None
-    layers = FeatureSpec(
-        style_layers=tuple(f"{k}:{v:g}" for k, v in net.style_layers.items()) or DEFAULT_STYLE_LAYERS,
-        content_layers=tuple(net.content_layers) or DEFAULT_CONTENT_LAYERS,
-    )
-    spec = layers.resolve(recorded, "the fast model", binding=False)
-    settings = net.settings.get("teacher_settings") or net.settings
-    weights = {k: float(settings[k]) for k in ("style_weight", "content_weight") if k in settings}
-    name = f"{recorded.identity if recorded else 'imagenet'}, " + ", ".join(f"{k} {v:g}" for k, v in weights.items())
-    return build_model(**spec.model_args())[0], weights, name
-
-
 def warm_row(table: Table, cells: list[str]) -> None:
     """A row of the warm table, also printed (and flushed) the moment it is measured."""
     table.add_row(*cells)
@@ -317,11 +297,12 @@ def warm_row(table: Table, cells: list[str]) -> None:
 def warm_table(args: argparse.Namespace, backbone: str) -> None:
     """Per size: a default run from the photo (its saved-image loss is the bar), then the same defaults from the
     fast network's result; when a finest-scale checkpoint first reached the bar, network pass included.
-    ``backbone`` is not used: the objective is the fast model's (:func:`warm_objective`)."""
+    ``backbone`` is not used: the objective is the fast model's (``fast_teacher.learnt_objective``)."""
+    from fast_teacher import learnt_objective
     from styleverse.fast.apply import FastStylizer
 
     net, universe = warm_network(args)
-    model, weights, objective = warm_objective(net)
+    model, weights, objective = learnt_objective(net)
     styles = Samples((args.warm_style,))
     stylizer = FastStylizer(net, mix=universe, device=args.device)
     table = Table(title=f"warm start from a fast network ({net.net.spec.width}x{net.net.spec.blocks}, "

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 TEACHER_PHOTOS = ("coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina", "brick", "grass")
@@ -67,6 +68,28 @@ def trained_teacher(steps: int = 500, size: int = 128, style: str = TEACHER_STYL
         train_fast(cfg)
         print(f"teacher trained to {out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return out
+
+
+def learnt_objective(net: Any) -> tuple[Any, dict[str, float], str]:
+    """What a fast model (:class:`~styleverse.fast.model.FastModel`) learnt to minimise, to measure it and
+    Gatys by: the loss network and layers its file records (the rule every job follows for a recorded network,
+    :meth:`FeatureSpec.resolve`; one that records none, like ``bench_fast.py``'s random teacher, gets this
+    module's random VGG), the style and content weights of its training (a distilled student's teacher's;
+    stylize's defaults when none are recorded) and a name for the objective."""
+    from styleverse.nn.features import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, FeatureSpec, build_model
+    from styleverse.nn.vgg import BackboneInfo
+
+    recorded = BackboneInfo.from_dict(net.backbone) if net.backbone else None
+    layers = FeatureSpec(
+        backbone=None if recorded else "random", width=1.0 if recorded else VGG_WIDTH,
+        style_layers=tuple(f"{k}:{v:g}" for k, v in net.style_layers.items()) or DEFAULT_STYLE_LAYERS,
+        content_layers=tuple(net.content_layers) or DEFAULT_CONTENT_LAYERS,
+    )  # fmt: skip
+    spec = layers.resolve(recorded, "the fast model", binding=False)
+    settings = net.settings.get("teacher_settings") or net.settings
+    weights = {k: float(settings[k]) for k in ("style_weight", "content_weight") if k in settings}
+    model, info = build_model(**spec.model_args())
+    return model, weights, ", ".join([info.identity, *(f"{k} {v:g}" for k, v in weights.items())])
 
 
 def main() -> None:
