@@ -308,8 +308,8 @@ def warm_table(args: argparse.Namespace, backbone: str) -> None:
     table = Table(title=f"warm start from a fast network ({net.net.spec.width}x{net.net.spec.blocks}, "
                   f"{net.step} steps) vs from the photo, time to the default's saved-image loss, style "
                   f"{args.warm_style}, {objective}, {torch.get_num_threads()} threads")  # fmt: skip
-    cols = ("size", "start", "steps", "seconds", "CPU s", "saved loss", "vs bar", "bar at", "time vs default",
-            "CPU vs default")  # fmt: skip
+    cols = ("size", "start", "start loss", "steps", "seconds", "CPU s", "saved loss", "vs bar", "bar at",
+            "time vs default", "CPU vs default")  # fmt: skip
     for col in cols:
         table.add_column(col, justify="right")
     console.print(" | ".join(cols))
@@ -319,9 +319,11 @@ def warm_table(args: argparse.Namespace, backbone: str) -> None:
         base, cp = timed_run(every, model, content, styles, size)
         bar, base_cpu = base.final_losses["total"], cp.cpu()
         # the default run's own saved image is the bar: it is reached when the run ends
-        warm_row(table, [str(size), "photo", "+".join(str(s["steps"]) for s in base.scales), f"{base.seconds:.1f}",
-                         f"{base_cpu:.1f}", f"{bar:.4g}", "+0.0%", f"step {base.stopped_at}, {base.seconds:.1f} s",
-                         "1.00x", "1.00x"])  # fmt: skip
+        start = StyleTransfer(model, every).measure  # the loss of a starting image
+        photo_loss = start(content, content, styles)["total"]  # type: ignore[arg-type]
+        warm_row(table, [str(size), "photo", f"{photo_loss:.4g}", "+".join(str(s["steps"]) for s in base.scales),
+                         f"{base.seconds:.1f}", f"{base_cpu:.1f}", f"{bar:.4g}", "+0.0%",
+                         f"step {base.stopped_at}, {base.seconds:.1f} s", "1.00x", "1.00x"])  # fmt: skip
         started, c0 = time.perf_counter(), time.process_time()
         init = stylizer(content)
         net_s, net_cpu = time.perf_counter() - started, time.process_time() - c0
@@ -330,7 +332,8 @@ def warm_table(args: argparse.Namespace, backbone: str) -> None:
         at = None if hit is None else (hit[0], hit[1] + net_s, hit[2] + net_cpu)
         loss = res.final_losses["total"]
         warm_row(table, [
-            str(size), "fast network", "+".join(str(s["steps"]) for s in res.scales), f"{res.seconds + net_s:.1f}",
+            str(size), "fast network", f"{start(init, content, styles)['total']:.4g}",  # type: ignore[arg-type]
+            "+".join(str(s["steps"]) for s in res.scales), f"{res.seconds + net_s:.1f}",
             f"{c.cpu() + net_cpu:.1f}", f"{loss:.4g}", f"{loss / bar - 1:+.1%}",
             f"step {at[0]}, {at[1]:.1f} s" if at else "not reached", f"{at[1] / base.seconds:.2f}x" if at else "-",
             f"{at[2] / base_cpu:.2f}x" if at else "-",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -51,22 +50,23 @@ def trained_teacher(steps: int = 500, size: int = 128, style: str = TEACHER_STYL
     out = teacher_path(steps, size, style)
     if out.is_file() and load_model(out).step >= steps:
         return out
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        photos, style_file = Path(tmp) / "photos", Path(tmp) / f"{style}.png"
-        photos.mkdir()
-        for name in TEACHER_PHOTOS:
-            Image.fromarray(np.asarray(getattr(skimage.data, name)())).convert("RGB").save(photos / f"{name}.png")
+    # the inputs stay at one path beside the model: a resumed run is refused if its inputs moved or changed
+    inputs = CACHE / f"inputs-{style}-{size}px"
+    photos, style_file = inputs / "photos", inputs / f"{style}.png"
+    photos.mkdir(parents=True, exist_ok=True)
+    for name in (n for n in TEACHER_PHOTOS if not (photos / f"{n}.png").is_file()):
+        Image.fromarray(np.asarray(getattr(skimage.data, name)())).convert("RGB").save(photos / f"{name}.png")
+    if not style_file.is_file():
         sample_style(style, size).save(style_file)
-        cfg = FastTrainConfig(
-            content=(str(photos),), output=str(out), styles=(f"{style}={style_file}",), size=size, batch_size=batch,
-            steps=steps, lr=2e-3, style_weight=STYLE_WEIGHT, features=FeatureSpec(backbone="random", width=VGG_WIDTH),
-            device="cpu",
-            checkpoint_every=50, resume=state_path(out).is_file(), overwrite=not state_path(out).is_file(),
-        )  # fmt: skip
-        started = time.perf_counter()
-        train_fast(cfg)
-        print(f"teacher trained to {out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    resume = state_path(out).is_file()
+    cfg = FastTrainConfig(
+        content=(str(photos),), output=str(out), styles=(f"{style}={style_file}",), size=size, batch_size=batch,
+        steps=steps, lr=2e-3, style_weight=STYLE_WEIGHT, features=FeatureSpec(backbone="random", width=VGG_WIDTH),
+        device="cpu", checkpoint_every=50, resume=resume, overwrite=not resume,
+    )  # fmt: skip
+    started = time.perf_counter()
+    train_fast(cfg)
+    print(f"teacher trained to {out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return out
 
 
