@@ -432,7 +432,7 @@ def main() -> None:
     ap.add_argument(
         "--teacher",
         help="--distill: a trained fast model file, or 'cached': the benchmarks' trained 32x5 teacher "
-        "(fast_teacher.py, trained on first use, about 10 minutes); default: a random 32x5 network",
+        "(fast_teacher.py, trained on first use, about 12 minutes on one core); default: a random 32x5 network",
     )  # fmt: skip
     ap.add_argument("--student", default="16x3s", help="--distill: the student network WxB[s]")
     ap.add_argument("--distill-steps", type=int, default=500, help="--distill: training steps")
