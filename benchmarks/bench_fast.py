@@ -14,13 +14,14 @@
   largest size, and how much of it the frame added (peak RSS after minus RSS before);
 * ``--quality``: the fast network against Gatys optimisation on a held-out photo (see :func:`quality_rows`);
 * ``--distill``: a student (``--student``, default the real-time ``16x3s``) distilled from a teacher
-  (``--teacher`` model file, else a random 32x5 network with varied per-universe (γ, β)) for
-  ``--distill-steps`` steps on scikit-image photos: its style and content losses against the teacher's on a
-  held-out photo, the pixel difference, torch against its ONNX export, and the side by side image
-  ``--sheet`` (see :func:`distill_rows`).
+  (``--teacher`` model file; ``cached``: the benchmarks' trained 32x5 teacher of ``fast_teacher.py``; else a
+  random 32x5 network with varied per-universe (γ, β)) for ``--distill-steps`` steps on scikit-image photos:
+  its style and content losses against the teacher's on two held-out photos, the pixel difference, torch
+  against its ONNX export, and the side by side image ``--sheet`` (see :func:`distill_rows`).
 
     python benchmarks/bench_fast.py [--sizes 256 512 1024] [--repeats 5] [--train-steps 3] [--quality]
     python benchmarks/bench_fast.py --device cuda      # adds a 1920x1080 row and names the card
+    python benchmarks/bench_fast.py --skip-speed --distill --teacher cached --distill-steps 1000
 """
 
 from __future__ import annotations
@@ -301,30 +302,70 @@ def random_teacher() -> FastModel:
     return model
 
 
-def distill_rows(args: argparse.Namespace) -> list[list[str]]:
-    """Student vs teacher on the held-out ``chelsea`` (``--distill-size`` px) per universe: the stylize
-    objective's style and content terms (random VGG19 of 1/4 width, float32; the style target of a universe is
-    the mean Gram of the teacher's outputs on the training photos), mean absolute pixel difference to the
-    teacher, and the student's ONNX export against its torch output. Writes the side-by-side ``--sheet``."""
+HELD_OUT = ("chelsea", "astronaut")  # photos neither the cached teacher (fast_teacher.py) nor a student saw
+
+
+def distill_teacher(args: argparse.Namespace) -> tuple[FastModel, str, str]:
+    """The ``--teacher`` model, its file and its label: ``cached`` is the benchmarks' trained teacher
+    (``fast_teacher.py``, trained on first use), none a random 32x5 network saved beside the run."""
+    from fast_teacher import trained_teacher
+    from styleverse.fast.model import load_model, save_model
+
+    if not args.teacher:
+        model = random_teacher()
+        return (
+            model,
+            str(save_model(model, Path(tempfile.mkdtemp(prefix="bench-teacher-")) / "t.safetensors")),
+            "random 32x5",
+        )
+    path = str(trained_teacher()) if args.teacher == "cached" else args.teacher
+    model = load_model(path)
+    return model, path, f"{model.net.spec.width}x{model.net.spec.blocks}, {model.step} steps"
+
+
+def style_target(teacher: FastModel, i: int, feats: object, photos: Path, size: int) -> dict[str, torch.Tensor]:
+    """The style Grams universe ``i`` is measured against: its drawn sample style's when it is named after one
+    (the cached teacher's ``halftone``), else the mean Gram of the teacher's outputs on ``photos``."""
+    from PIL import Image
+
+    from styleverse.io.images import pil_to_tensor, resize_longest
+    from styleverse.samples import SAMPLE_STYLES, sample_style
+    from styleverse.styles.targets import image_grams, weighted_mean
+
+    name, cpu = teacher.universes[i], torch.device("cpu")
+    if name in SAMPLE_STYLES:
+        return image_grams(feats, pil_to_tensor(sample_style(name, size)), cpu, "fp32")
+    train = [
+        pad_to_multiple(pil_to_tensor(resize_longest(Image.open(p), size)), 4)[0] for p in sorted(photos.iterdir())
+    ]
+    w = torch.eye(len(teacher.universes))[i]
+    with torch.no_grad():
+        return weighted_mean((image_grams(feats, teacher.net(x, w), cpu, "fp32"), 1.0) for x in train)
+
+
+def distill_rows(args: argparse.Namespace) -> tuple[list[list[str]], str]:
+    """Student vs teacher on the held-out photos (:data:`HELD_OUT`, ``--distill-size`` px) per universe: the
+    style and content terms of the objective the teacher learnt (``fast_teacher.learnt_objective``, float32;
+    style targets from :func:`style_target`), averaged over the photos, the mean absolute pixel difference to
+    the teacher, and the student's ONNX export against its torch output (max over the photos); and the
+    objective's name. Writes the side-by-side ``--sheet``, a row per photo."""
     import numpy as np
     import skimage.data
     from PIL import Image
 
+    from fast_teacher import learnt_objective
     from styleverse.fast.distill import DistillConfig, compare, distill_fast
     from styleverse.fast.export import export_onnx
-    from styleverse.fast.model import load_model, save_model
     from styleverse.io.images import pil_to_tensor, resize_longest, tensor_to_pil
-    from styleverse.nn.features import build_model
     from styleverse.plots import contact_sheet
-    from styleverse.styles.targets import StyleSet, image_grams, weighted_mean
+    from styleverse.styles.targets import StyleSet
     from styleverse.transfer.optimize import StyleTransfer, TransferConfig
 
     tmp, size = Path(tempfile.mkdtemp(prefix="bench-distill-")), args.distill_size
     (tmp / "photos").mkdir()
-    for name in TRAIN_PHOTOS:
+    for name in (n for n in TRAIN_PHOTOS if n not in HELD_OUT):
         Image.fromarray(np.asarray(getattr(skimage.data, name)())).convert("RGB").save(tmp / "photos" / f"{name}.png")
-    teacher = load_model(args.teacher) if args.teacher else random_teacher()
-    teacher_path = args.teacher or str(save_model(teacher, tmp / "teacher.safetensors"))
+    teacher, teacher_path, teacher_label = distill_teacher(args)
     spec = parse_variant(args.student)
     cfg = DistillConfig(
         teacher_path, (str(tmp / "photos"),), str(tmp / "student.safetensors"), spec.width, spec.blocks,
@@ -333,34 +374,31 @@ def distill_rows(args: argparse.Namespace) -> list[list[str]]:
     started = time.perf_counter()
     student = distill_fast(cfg).model
     train_s = time.perf_counter() - started
-    photo = pad_to_multiple(pil_to_tensor(resize_longest(Image.fromarray(skimage.data.chelsea()), size)), 4)[0]
-    feats, _ = build_model("random", width=0.25)
-    gatys = StyleTransfer(feats, TransferConfig(scales=(size,), precision="fp32", device="cpu"))
-    train = [pad_to_multiple(pil_to_tensor(resize_longest(Image.open(p), size)), 4)[0]
-             for p in sorted((tmp / "photos").iterdir())]  # fmt: skip
-    eye, cpu = torch.eye(len(teacher.universes)), torch.device("cpu")
-    with torch.no_grad():
-        targets = [
-            StyleSet([], extra=[(weighted_mean((image_grams(feats, teacher.net(x, eye[i]), cpu, "fp32"), 1.0)
-                                               for x in train), 1.0)])
-            for i in range(len(teacher.universes))
-        ]  # fmt: skip
-    gaps = compare(teacher, student, [photo], lambda y, x, i: gatys.measure(y, x, targets[i]))
+    photos = [pad_to_multiple(pil_to_tensor(resize_longest(Image.fromarray(getattr(skimage.data, n)()), size)), 4)[0]
+              for n in HELD_OUT]  # fmt: skip
+    feats, weights, objective = learnt_objective(teacher)
+    gatys = StyleTransfer(feats, TransferConfig(scales=(size,), precision="fp32", device="cpu", **weights))
+    targets = [StyleSet([], extra=[(style_target(teacher, i, feats, tmp / "photos", size), 1.0)])
+               for i in range(len(teacher.universes))]  # fmt: skip
+    gaps = compare(teacher, student, photos, lambda y, x, i: gatys.measure(y, x, targets[i]))
     onnx = open_stylizer(StylizerSpec(str(export_onnx(student, tmp / "student.onnx")), mix=student.universes[0]))
-    torch_out = FastStylizer(student, mix=student.universes[0], precision="fp32")(photo)
-    onnx_diff = float((onnx(photo) - torch_out).abs().max())
-    with torch.no_grad():
-        t_out, s_out = teacher.net(photo, eye[0]), student.net(photo, eye[0])
-    tiles = [photo, t_out, s_out, onnx(photo), ((t_out - s_out).abs() * 4).clamp(0, 1)]
-    labels = ["photo", f"teacher {'model' if args.teacher else 'random 32x5'}", f"student {args.student} (torch)",
-              f"student {args.student} (onnx)", "|teacher - student| x4"]  # fmt: skip
+    torch_student = FastStylizer(student, mix=student.universes[0], precision="fp32")
+    onnx_diff, tiles, first = 0.0, [], torch.eye(len(teacher.universes))[0]
+    for photo in photos:
+        onnx_out = onnx(photo)
+        onnx_diff = max(onnx_diff, float((onnx_out - torch_student(photo)).abs().max()))
+        with torch.no_grad():
+            t_out, s_out = teacher.net(photo, first), student.net(photo, first)
+        tiles += [photo, t_out, s_out, onnx_out, ((t_out - s_out).abs() * 4).clamp(0, 1)]
+    labels = ["photo (held out)", f"teacher ({teacher_label})", f"student {args.student} (torch)",
+              f"student {args.student} (onnx)", "|teacher - student| x4"] * len(photos)  # fmt: skip
     if args.sheet:
-        contact_sheet([tensor_to_pil(t[0]) for t in tiles], labels, args.sheet, cols=len(tiles), thumb=size)
+        contact_sheet([tensor_to_pil(t[0]) for t in tiles], labels, args.sheet, cols=5, thumb=size)
     return [[
         g.universe, f"{g.style[0]:.3g}", f"{g.style[1]:.3g}", f"{g.style[1] / g.style[0] - 1:+.0%}",
         f"{g.content[0]:.3g}", f"{g.content[1]:.3g}", f"{g.content[1] / g.content[0] - 1:+.0%}", f"{g.pixel:.3f}",
         f"{onnx_diff:.1e}", f"{train_s:.0f}",
-    ] for g in gaps]  # fmt: skip
+    ] for g in gaps], objective  # fmt: skip
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> Table:
@@ -391,7 +429,11 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--int8", action="store_true", help="also time the ONNX file quantised to int8")
     ap.add_argument("--distill", action="store_true", help="also distil a student and measure its gap")
-    ap.add_argument("--teacher", help="--distill: a trained fast model (default: a random 32x5 network)")
+    ap.add_argument(
+        "--teacher",
+        help="--distill: a trained fast model file, or 'cached': the benchmarks' trained 32x5 teacher "
+        "(fast_teacher.py, trained on first use, about 12 minutes on one core); default: a random 32x5 network",
+    )  # fmt: skip
     ap.add_argument("--student", default="16x3s", help="--distill: the student network WxB[s]")
     ap.add_argument("--distill-steps", type=int, default=500, help="--distill: training steps")
     ap.add_argument("--distill-size", type=int, default=128, help="--distill: crop and held-out photo size")
@@ -424,8 +466,10 @@ def main() -> None:
     if args.distill:
         head = ["universe", "style: teacher", "style: student", "gap", "content: teacher", "content: student",
                 "gap", "pixel |diff|", "onnx vs torch max", "train s"]  # fmt: skip
-        title = f"student {args.student} distilled {args.distill_steps} steps vs its teacher, held-out photo"
-        console.print(table(title, head, distill_rows(args)))
+        rows, objective = distill_rows(args)
+        title = (f"student {args.student} distilled {args.distill_steps} steps vs its teacher, held-out "
+                 f"{' and '.join(HELD_OUT)} at {args.distill_size} px; {objective}")  # fmt: skip
+        console.print(table(title, head, rows))
     if args.quality:
         head = ["universe", "style: photo", "style: fast", "style: Gatys", "fast/Gatys", "content: fast",
                 "content: Gatys", "fast/Gatys", "train s / Gatys s"]  # fmt: skip

@@ -17,11 +17,12 @@ Four tables (``--tables``):
   stopped. The style loss should fall as the weight rises and every result should have moved; the results
   side by side go to ``--sheet`` (default ``docs/style_weights.png``) to look at.
 - **warm**: warm start (``stylize --init fast:MODEL``). The bar is the saved-image loss of a default run from
-  the photo; then the same defaults start from a fast network's result on the photo (``--warm-model``, or a
-  network trained here for ``--warm-train-steps`` steps towards the same two styles, one universe, on
-  scikit-image photos other than the content, with the same VGG) and the table gives the wall-clock at which a
-  finest-scale checkpoint first reached the bar, network pass included, against the default's. The aim is a
-  third of the time or less.
+  the photo; then the same defaults start from a fast network's result on the photo (``--fast-model``, else
+  the benchmarks' cached teacher, ``fast_teacher.py``, trained on first use towards ``--warm-style``) and the
+  table gives the wall-clock at which a finest-scale checkpoint first reached the bar, network pass included,
+  against the default's. Both optimise the objective the network learnt: the loss network and the style and
+  content weights its file records, and the drawn ``--warm-style``. Each row is printed the moment it is
+  measured. The aim is a third of the time or less.
 - **inits**: the defaults (style weight: the second of ``--weights``) from the content and from noise: how
   much of the photo each keeps (SSIM) and how close each comes to the style; contact sheet beside ``--sheet``.
 - **memory**: peak resident memory of one default L-BFGS step at ``--memory-sizes`` (a fresh process each,
@@ -45,10 +46,8 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -137,21 +136,30 @@ class Stamps:
 
 
 class Checkpoints:
-    """Callback measuring the saved-image loss of finest-scale snapshots, keeping its own time out of the clock."""
+    """Callback measuring the saved-image loss of finest-scale snapshots, keeping its own time out of the clock.
+    Each point holds the wall-clock and the process CPU seconds since the callback was made: on a shared
+    machine the CPU seconds say what the run cost, the wall-clock mostly what else ran."""
 
     def __init__(self, engine: StyleTransfer, content: torch.Tensor, styles: Samples, size: int):
         self.engine, self.content, self.styles, self.size = engine, content, styles, size
         self.t0, self.spent, self.points = time.perf_counter(), 0.0, []  # type: ignore[var-annotated]
+        self.c0, self.cpu_spent = time.process_time(), 0.0
 
     def __call__(self, ev: object) -> None:
         if isinstance(ev, SnapshotEvent) and max(ev.image.shape[-2:]) == self.size:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             total = self.engine.measure(ev.image, self.content, self.styles)["total"]  # type: ignore[arg-type]
-            self.points.append((ev.step, t - self.t0 - self.spent, total))
+            self.points.append((ev.step, t - self.t0 - self.spent, total, c - self.c0 - self.cpu_spent))
             self.spent += time.perf_counter() - t
+            self.cpu_spent += time.process_time() - c
 
-    def reached(self, bar: float) -> tuple[int, float] | None:
-        return next(((s, t) for s, t, v in self.points if v <= bar), None)
+    def cpu(self) -> float:
+        """Process CPU seconds since the callback was made, its own measurements left out."""
+        return time.process_time() - self.c0 - self.cpu_spent
+
+    def reached(self, bar: float) -> tuple[int, float, float] | None:
+        """The first point at or below ``bar``: (step, wall seconds, CPU seconds)."""
+        return next(((s, t, c) for s, t, v, c in self.points if v <= bar), None)
 
 
 class Unbounded(BoundedLBFGS):
@@ -268,65 +276,68 @@ def quality_table(args: argparse.Namespace, backbone: str) -> None:
 
 # ---- warm start ----------------------------------------------------------------------------------------------
 
-WARM_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
 
-
-def warm_network(args: argparse.Namespace, backbone: str, tmp: Path) -> tuple[Any, float]:
-    """The fast network to start from and the seconds spent training it (0 for ``--warm-model``)."""
+def warm_network(args: argparse.Namespace) -> tuple[Any, str]:
+    """The fast network to start from (``--fast-model``, else the benchmarks' cached teacher of
+    ``fast_teacher.py``, trained on first use) and the name of its universe that learnt ``--warm-style``."""
+    from fast_teacher import trained_teacher
     from styleverse.fast.model import load_model
-    from styleverse.fast.train import FastTrainConfig, train_fast
-    from styleverse.nn.features import FeatureSpec
 
-    if args.warm_model:
-        return load_model(args.warm_model), 0.0
-    (tmp / "photos").mkdir()
-    (tmp / "style").mkdir()
-    for name in WARM_PHOTOS:
-        if name != args.photo:
-            content_photo(name).save(tmp / "photos" / f"{name}.png")
-    for name in Samples().names:
-        sample_style(name, 256).save(tmp / "style" / f"{name}.png")
-    cfg = FastTrainConfig(
-        content=(str(tmp / "photos"),), output=str(tmp / "warm.safetensors"), styles=(str(tmp / "style"),),
-        size=args.warm_train_size, steps=args.warm_train_steps, features=FeatureSpec(backbone=backbone),
-        device=args.device, checkpoint_every=0,
-    )  # fmt: skip
-    started = time.perf_counter()
-    model = train_fast(cfg).model
-    return model, time.perf_counter() - started
+    net = load_model(args.fast_model or trained_teacher(style=args.warm_style))
+    return net, args.warm_style if args.warm_style in net.universes else net.universes[0]
+
+
+def warm_row(table: Table, cells: list[str]) -> None:
+    """A row of the warm table, also printed (and flushed) the moment it is measured."""
+    table.add_row(*cells)
+    console.print(" | ".join(cells))
+    sys.stdout.flush()
 
 
 def warm_table(args: argparse.Namespace, backbone: str) -> None:
+    """Per size: a default run from the photo (its saved-image loss is the bar), then the same defaults from the
+    fast network's result; when a finest-scale checkpoint first reached the bar, network pass included.
+    ``backbone`` is not used: the objective is the fast model's (``fast_teacher.learnt_objective``)."""
+    from fast_teacher import learnt_objective
     from styleverse.fast.apply import FastStylizer
 
-    table = Table(title=f"warm start from a fast network vs from the photo, time to the default's saved-image loss, "
-                  f"VGG19 ({backbone}), {torch.get_num_threads()} threads")  # fmt: skip
-    for col in ("size", "start", "steps", "seconds", "saved loss", "vs bar", "bar at", "time vs default"):
+    net, universe = warm_network(args)
+    model, weights, objective = learnt_objective(net)
+    styles = Samples((args.warm_style,))
+    stylizer = FastStylizer(net, mix=universe, device=args.device)
+    table = Table(title=f"warm start from a fast network ({net.net.spec.width}x{net.net.spec.blocks}, "
+                  f"{net.step} steps) vs from the photo, time to the default's saved-image loss, style "
+                  f"{args.warm_style}, {objective}, {torch.get_num_threads()} threads")  # fmt: skip
+    cols = ("size", "start", "start loss", "steps", "seconds", "CPU s", "saved loss", "vs bar", "bar at",
+            "time vs default", "CPU vs default")  # fmt: skip
+    for col in cols:
         table.add_column(col, justify="right")
-    model, _ = build_model(backbone)
-    styles = Samples()
-    with tempfile.TemporaryDirectory() as tmp:
-        net, train_s = warm_network(args, backbone, Path(tmp))
-    stylizer = FastStylizer(net, device=args.device)
-    console.print(f"[dim]warm network: {net.net.spec}, trained {train_s:.0f} s, {load()}")
+    console.print(" | ".join(cols))
     for size in args.sizes:
         content = pil_to_tensor(resize_longest(content_photo(args.photo), size))
-        every = TransferConfig(size=size, device=args.device, save_every=args.every)
+        every = TransferConfig(size=size, device=args.device, save_every=args.every, **weights)
         base, cp = timed_run(every, model, content, styles, size)
-        bar = base.final_losses["total"]
-        started = time.perf_counter()
+        bar, base_cpu = base.final_losses["total"], cp.cpu()
+        # the default run's own saved image is the bar: it is reached when the run ends
+        start = StyleTransfer(model, every).measure  # the loss of a starting image
+        photo_loss = start(content, content, styles)["total"]  # type: ignore[arg-type]
+        warm_row(table, [str(size), "photo", f"{photo_loss:.4g}", "+".join(str(s["steps"]) for s in base.scales),
+                         f"{base.seconds:.1f}", f"{base_cpu:.1f}", f"{bar:.4g}", "+0.0%",
+                         f"step {base.stopped_at}, {base.seconds:.1f} s", "1.00x", "1.00x"])  # fmt: skip
+        started, c0 = time.perf_counter(), time.process_time()
         init = stylizer(content)
-        net_s = time.perf_counter() - started
-        warm, wcp = timed_run(every, model, content, styles, size, init=init)
-        base_at = base.seconds
-        for name, res, c, extra in (("photo", base, cp, 0.0), ("fast network", warm, wcp, net_s)):
-            hit = c.reached(bar)
-            at = None if hit is None else (hit[0], hit[1] + extra)
-            table.add_row(
-                str(size), name, "+".join(str(s["steps"]) for s in res.scales), f"{res.seconds + extra:.1f}",
-                f"{res.final_losses['total']:.4g}", f"{res.final_losses['total'] / bar - 1:+.1%}",
-                f"step {at[0]}, {at[1]:.1f} s" if at else "-", f"{at[1] / base_at:.2f}x" if at else "-",
-            )  # fmt: skip
+        net_s, net_cpu = time.perf_counter() - started, time.process_time() - c0
+        res, c = timed_run(every, model, content, styles, size, init=init)
+        hit = c.reached(bar)
+        at = None if hit is None else (hit[0], hit[1] + net_s, hit[2] + net_cpu)
+        loss = res.final_losses["total"]
+        warm_row(table, [
+            str(size), "fast network", f"{start(init, content, styles)['total']:.4g}",  # type: ignore[arg-type]
+            "+".join(str(s["steps"]) for s in res.scales), f"{res.seconds + net_s:.1f}",
+            f"{c.cpu() + net_cpu:.1f}", f"{loss:.4g}", f"{loss / bar - 1:+.1%}",
+            f"step {at[0]}, {at[1]:.1f} s" if at else "not reached", f"{at[1] / base.seconds:.2f}x" if at else "-",
+            f"{at[2] / base_cpu:.2f}x" if at else "-",
+        ])  # fmt: skip
         console.print(f"[dim]{size} px done, {load()}")
     console.print(table)
 
@@ -455,9 +466,12 @@ def main() -> None:
         "--tables", nargs="+", default=["step", "quality", "memory"],
         choices=["step", "quality", "memory", "weights", "warm", "inits"],
     )  # fmt: skip
-    ap.add_argument("--warm-model", help="warm table: a trained fast model to start from (default: train one)")
-    ap.add_argument("--warm-train-steps", type=int, default=1000, help="warm table: fast train steps")
-    ap.add_argument("--warm-train-size", type=int, default=256, help="warm table: fast train crop size")
+    ap.add_argument(
+        "--fast-model", "--warm-model", dest="fast_model",
+        help="warm table: a trained fast model to start from (default: the cached teacher of fast_teacher.py, "
+        "trained on first use, about 12 minutes on one core)",
+    )  # fmt: skip
+    ap.add_argument("--warm-style", default="halftone", help="warm table: the drawn style (default halftone)")
     ap.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
     ap.add_argument("--baseline-steps", nargs="+", type=int, default=None, help="per size (default 300 each)")
     ap.add_argument("--step-steps", type=int, default=3, help="steps timed per cell of the step table")
