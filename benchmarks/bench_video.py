@@ -41,7 +41,7 @@ from rich.console import Console
 from rich.table import Table
 
 from styleverse.io.video import VideoReader, frame_to_array
-from styleverse.io.video_writer import DEFAULT_CRF, VideoWriter
+from styleverse.io.video_writer import CHROMA, DEFAULT_CRF, VideoWriter
 from styleverse.nn.features import build_model
 from styleverse.styles.targets import image_grams
 from styleverse.transfer.optimize import TransferConfig
@@ -175,7 +175,7 @@ def texture_energy(image: torch.Tensor) -> float:
 
 
 def encoded_errors(
-    frames: list[np.ndarray], outputs: list[np.ndarray], crf: int, tmp: Path, clip_frames: int
+    frames: list[np.ndarray], outputs: list[np.ndarray], crf: int, tmp: Path, clip_frames: int, chroma: str = "420"
 ) -> tuple[list[float], list[float]]:
     """Per-frame warping error (Lai et al.) of ``outputs`` after an H.264 round trip at ``crf``, measured with
     the flow of the input ``frames`` (what a viewer of the written file sees): over the flow's mask, and over
@@ -184,7 +184,7 @@ def encoded_errors(
     ghost of it agrees: the second number is the steadiness where the flow can be believed."""
     h, w = outputs[0].shape[:2]
     path = tmp / f"out{crf}.mp4"
-    with VideoWriter(path, w, h, Fraction(1, 24), Fraction(24), crf) as writer:
+    with VideoWriter(path, w, h, Fraction(1, 24), Fraction(24), crf, chroma=chroma) as writer:
         for i, f in enumerate(outputs):
             writer.write(f, i)
     with VideoReader(path) as r:
@@ -200,7 +200,7 @@ def encoded_errors(
 
 def quality_table(
     console: Console, frames: list[np.ndarray], runs: dict[tuple[float, int], list[FrameResult]], crfs: list[int],
-    size: tuple[int, int], clip_frames: int,
+    size: tuple[int, int], clip_frames: int, chroma: str = "420",
 ) -> None:  # fmt: skip
     """Warping error before and after encoding (and away from the disc, see :func:`encoded_errors`), style
     loss and texture against independent frames; the target is the encoded file's error at most half of
@@ -211,7 +211,8 @@ def quality_table(
     for col in cols:
         quality.add_column(col)
     with tempfile.TemporaryDirectory() as d:
-        both = {w: [encoded_errors(frames, [to_array(r.image) for r in res], c, Path(d), clip_frames) for c in crfs]
+        both = {w: [encoded_errors(frames, [to_array(r.image) for r in res], c, Path(d), clip_frames, chroma)
+                    for c in crfs]
                 for w, res in runs.items()}  # fmt: skip
     enc = {w: [statistics.mean(e) for e, _ in v] for w, v in both.items()}
     off = {w: statistics.mean(v[0][1]) for w, v in both.items()}
@@ -227,7 +228,8 @@ def quality_table(
                         f"{100 * (s / s0 - 1):+.1f}%", f"{texture_energy(res[-1].image):.1f}",
                         "-" if w == 0 else ("met" if met else "NOT MET"))  # fmt: skip
     console.print(quality)
-    console.print(f"target: encoded (crf {crfs[0]}) E_warp at most half of independent frames', style loss within 25%")
+    console.print(f"target: encoded (crf {crfs[0]}, chroma {chroma}) E_warp at most half of independent frames', "
+                  "style loss within 25%")  # fmt: skip
 
 
 def main() -> None:
@@ -255,6 +257,7 @@ def main() -> None:
         default=[DEFAULT_CRF],
         help=f"H.264 qualities the outputs are encoded at (the first for the target; default {DEFAULT_CRF})",
     )
+    p.add_argument("--chroma", choices=sorted(CHROMA), default="420", help="H.264 chroma of the encoded outputs")
     p.add_argument("--sheet", help="write the stylised frames of every run as one PNG contact sheet")
     args = p.parse_args()
     console = Console(width=160)
@@ -287,7 +290,7 @@ def main() -> None:
         secs = [r.seconds for r in res]
         mean = statistics.mean(secs[1:])
         console.print(f"stylise, {label(w, passes)}: {mean:.2f} s/frame (frame 1: {secs[0]:.2f} s)")
-    quality_table(console, frames[: args.frames], runs, args.crfs, size, n)
+    quality_table(console, frames[: args.frames], runs, args.crfs, size, n, args.chroma)
     if args.sheet:
         rows = [frames[: args.frames], *([to_array(r.image) for r in res] for res in runs.values())]
         sheet = np.concatenate([np.concatenate(row, axis=1) for row in rows], axis=0)

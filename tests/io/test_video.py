@@ -142,3 +142,27 @@ def test_unreadable_inputs_are_refused(tmp_path: Path) -> None:
     sound = write_audio_only(tmp_path / "s.m4a")
     with pytest.raises(InputError, match="no video stream"):
         VideoReader(sound)
+
+
+def _round_trip(tmp_path: Path, image: np.ndarray, chroma: str) -> tuple[np.ndarray, str]:
+    """``image`` written by :class:`VideoWriter` with ``chroma`` (losslessly, crf 0) and read back, and the
+    file's pixel format."""
+    out = tmp_path / f"c{chroma}.mp4"
+    with VideoWriter(out, image.shape[1], image.shape[0], Fraction(1, 10), crf=0, chroma=chroma) as w:
+        w.write(image, 0)
+    with av.open(str(out)) as c:
+        frame = next(c.decode(video=0))
+        return frame.to_ndarray(format="rgb24"), frame.format.name
+
+
+def test_chroma_444_keeps_each_pixels_colour_that_420_averages(tmp_path: Path) -> None:
+    """A stylised clip's per-pixel colour (here: colour noise) survives 4:4:4 and is averaged over 2x2 pixels
+    by 4:2:0; both play back at the written size."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    full, fmt444 = _round_trip(tmp_path, image, "444")
+    half, fmt420 = _round_trip(tmp_path, image, "420")
+    assert (fmt444, fmt420) == ("yuv444p", "yuv420p")
+    err444 = float(np.abs(full.astype(float) - image).mean())
+    err420 = float(np.abs(half.astype(float) - image).mean())
+    assert err444 < 3 and err420 > 4 * err444, (err444, err420)  # measured: 0.4 and 47 levels

@@ -74,6 +74,20 @@ def test_video_with_sound_sidecar_plot_and_comparison(cli: Cli, clip: Path, styl
     assert code == 2 and "already exists" in one_error_line(err)
 
 
+def test_chroma_444_is_written_and_part_of_a_finished_output(cli: Cli, clip: Path, style: Path, tmp_path: Path) -> None:
+    """``--chroma 444`` writes a 4:4:4 file; like ``--crf``, a finished output with the other chroma is not
+    this job's (refused unless --overwrite), and a chroma H.264 does not offer is one line, status 2."""
+    out = tmp_path / "o.mp4"
+    code, _, err = cli("video", clip, "--style", style, "-o", out, "--max-frames", "3", "--chroma", "444", *TINY)
+    assert code == 0, err
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv444p"
+    code, _, err = cli("video", clip, "--style", style, "-o", out, "--max-frames", "3", "--chroma", "420", *TINY)
+    assert code == 2 and "already exists" in one_error_line(err)
+    code, _, err = cli("video", clip, "--style", style, "-o", out, "--max-frames", "3", "--chroma", "422", *TINY)
+    assert code == 2 and "--chroma" in one_error_line(err)
+
+
 def test_temporal_loss_lowers_the_warping_error(style: Path, tmp_path: Path) -> None:
     """On a pan without the occluder: 8.1x lower here. With it 1.3x, since the warping error's flow-only mask
     counts the flat square's edges, where the flow is wrong (DIS sees no motion inside the square) and a
@@ -223,6 +237,7 @@ def test_video_config_defaults_are_valid_and_checked() -> None:
         (VideoConfig(steps=0), "steps"),
         (VideoConfig(end=0.0), "end"),
         (VideoConfig(crf=60), "crf"),
+        (VideoConfig(chroma="422"), "chroma"),
     ):
         with pytest.raises(ConfigError, match=setting) as e:
             bad.validate()

@@ -26,6 +26,11 @@ log = logging.getLogger("styleverse")
 # output extension -> FFmpeg muxer; all of them take H.264
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 DEFAULT_CRF = 18  # x264's "visually lossless" end: stylised textures are fine detail that low CRFs keep
+# chroma subsampling -> pixel format. 4:2:0 plays everywhere; 4:4:4 (H.264 High 4:4:4) keeps a stylised clip's
+# per-pixel colour, which 4:2:0 averages over 2x2 pixels at another phase every frame as the camera moves (on
+# benchmarks/bench_video.py's clip it tripled the temporal warping error away from the disc), but browsers,
+# phones and many players cannot play it
+CHROMA = {"420": "yuv420p", "444": "yuv444p"}
 
 
 def container_for(path: str | os.PathLike[str]) -> str:
@@ -162,25 +167,26 @@ class VideoWriter:
     """Encodes upright RGB frames into a video file, atomically: frames go to a hidden temporary file
     beside ``path`` that replaces ``path`` only when :meth:`close` succeeds (:meth:`abort` removes it).
 
-    H.264 (libx264) in yuv420p at ``crf``, BT.709, with the timestamps the caller gives (``pts`` in
-    ``time_base``), so a variable frame rate survives as it was; ``rate`` is only the nominal rate the
-    container records. ``audio`` is copied alongside, re-encoded only when the container cannot hold
-    its codec (:attr:`audio_codec`, :attr:`audio_copied` say what happened).
+    H.264 (libx264) at ``crf`` with ``chroma`` subsampling (:data:`CHROMA`: 4:2:0 by default), BT.709, with
+    the timestamps the caller gives (``pts`` in ``time_base``), so a variable frame rate survives as it was;
+    ``rate`` is only the nominal rate the container records. ``audio`` is copied alongside, re-encoded only
+    when the container cannot hold its codec (:attr:`audio_codec`, :attr:`audio_copied` say what happened).
     """
 
     def __init__(
         self, path: str | os.PathLike[str], width: int, height: int, time_base: Fraction, rate: Fraction | None = None,
-        crf: int = DEFAULT_CRF, audio: AudioSource | None = None,
+        crf: int = DEFAULT_CRF, audio: AudioSource | None = None, chroma: str = "420",
     ) -> None:  # fmt: skip
         self.path = Path(path)
         fmt = container_for(self.path)
-        if width % 2 or height % 2:
+        self._pix = CHROMA[chroma]
+        if chroma == "420" and (width % 2 or height % 2):
             raise ValueError(f"H.264 4:2:0 needs even sizes, got {width}x{height}")
         self._tmp = temp_beside(self.path)
         opts = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
         self._out = av.open(str(self._tmp), mode="w", format=fmt, options=opts)
         s = self._out.add_stream("libx264", rate=rate or Fraction(25))
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+        s.width, s.height, s.pix_fmt = width, height, self._pix
         s.time_base = s.codec_context.time_base = self.time_base = time_base  # the muxer may change the stream's
         s.options = {"crf": str(crf), "preset": "medium"}
         s.codec_context.colorspace = s.codec_context.color_primaries = s.codec_context.color_trc = 1  # BT.709
@@ -194,7 +200,7 @@ class VideoWriter:
         pts = pts if self._last is None else max(pts, self._last + 1)
         self._last = pts
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        frame = frame.reformat(format=self._pix, dst_colorspace="ITU709", dst_color_range="MPEG")
         frame.pts, frame.time_base = pts, self.time_base
         if self._audio is not None:
             self._audio.mux_until(float(pts * self.time_base))

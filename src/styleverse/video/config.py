@@ -15,7 +15,7 @@ from typing import Any
 
 from styleverse.errors import ConfigError
 from styleverse.io.state import not_fingerprinted
-from styleverse.io.video_writer import DEFAULT_CRF
+from styleverse.io.video_writer import CHROMA, DEFAULT_CRF
 from styleverse.nn.features import FeatureSpec
 from styleverse.styles.spec import StyleSpec
 from styleverse.transfer.config import Event as TransferEvent
@@ -54,6 +54,7 @@ class VideoConfig:
     max_frames: int | None = None
     size: int | None = None  # longest side of the frames stylised and written; None: the input's own
     crf: int = DEFAULT_CRF  # H.264 quality (0 lossless .. 51 worst)
+    chroma: str = "420"  # H.264 chroma subsampling: 420 (plays everywhere) or 444 (keeps per-pixel colour)
     compare: bool = False  # also write input | output side by side
     flow: str = DEFAULT_PRESET  # DIS preset
     blend: float = 0.5  # flow-guided blending of a feed-forward stylizer's frames (see loop.FlowBlended)
@@ -86,6 +87,8 @@ class VideoConfig:
             raise ConfigError("size must be between 16 and 16384 pixels", setting="size")
         if not 0 <= self.crf <= 51:
             raise ConfigError("crf must be between 0 (lossless) and 51", setting="crf")
+        if self.chroma not in CHROMA:
+            raise ConfigError(f"chroma must be one of {', '.join(CHROMA)}", setting="chroma")
         if self.flow not in PRESETS:
             raise ConfigError(f"flow preset must be one of {', '.join(PRESETS)}")
         if self.chunk_frames is not None and not 0 <= self.overlap < self.chunk_frames:

@@ -76,7 +76,7 @@ def fingerprint(job: VideoJob, frames_only: bool = False, stylizer: dict[str, An
     s |= {"png_sequence": job.settings()["png_sequence"], "stylizer": stylizer}
     s["input_file"] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
     if frames_only:
-        s["video"] = plain_fingerprint(job.video, leave_out=("crf", "compare"))
+        s["video"] = plain_fingerprint(job.video, leave_out=("crf", "chroma", "compare"))
     return json.loads(json.dumps(s, sort_keys=True, default=str))
 
 

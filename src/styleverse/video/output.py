@@ -117,7 +117,7 @@ def _write_video(
         audio = AudioSource(job.input, float(records[0]["time"]) + reader.offset, end)
     first = next(frames)
     h, w = first.shape[:2]
-    with VideoWriter(path, w, h, tb, rate, job.video.crf, audio) as writer:
+    with VideoWriter(path, w, h, tb, rate, job.video.crf, audio, job.video.chroma) as writer:
         for rec, arr in zip(records, chain([first], frames), strict=True):
             writer.write(arr, _pts(rec, records[0], timing["first_pts"], tb))
     audio_info = {"audio": writer.audio_codec, "audio_copied": writer.audio_copied}
