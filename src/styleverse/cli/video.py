@@ -200,7 +200,7 @@ def _video_args(p: Parser) -> None:
     p.add_argument(
         "--chroma", choices=sorted(CHROMA), default=V.chroma,
         help="H.264 colour resolution: 420 plays everywhere; 444 keeps each pixel's colour (a steadier stylised "
-        "clip: on bench_video's clip half the warping error after encoding) but browsers and phones cannot "
+        "clip: on bench_video's 128x72 clip 0.57x the warping error after encoding) but browsers and phones cannot "
         "play it",
     )  # fmt: skip
     p.add_argument(
