@@ -166,3 +166,42 @@ def test_chroma_444_keeps_each_pixels_colour_that_420_averages(tmp_path: Path) -
     err444 = float(np.abs(full.astype(float) - image).mean())
     err420 = float(np.abs(half.astype(float) - image).mean())
     assert err444 < 3 and err420 > 4 * err444, (err444, err420)  # measured: 0.4 and 47 levels
+
+
+def _colour_ramp(h: int, w: int) -> np.ndarray:
+    """Smooth hue and brightness ramps (what 4:2:0 keeps): red-to-blue across, dark-to-light down."""
+    x = np.linspace(0, 1, w)[None, :, None]
+    y = np.linspace(0.2, 0.9, h)[:, None, None]
+    rgb = np.concatenate([1 - x, 0.5 * np.ones_like(x), x], axis=2) * y
+    return (255 * rgb + 0.5).astype(np.uint8)
+
+
+def test_a_420_clip_reads_back_without_colour_shift_or_chroma_blocks(tmp_path: Path) -> None:
+    """Written 4:2:0 losslessly and read back, a smooth colour ramp keeps its colours: no mean shift (the
+    default YUV->RGB path truncated: ~1.2 levels dark) and no 2x2 chroma blocks (the default path repeats
+    each chroma sample; interpolated, the ramp's neighbouring pixels differ as smoothly as written)."""
+    image = _colour_ramp(48, 64)
+    path = tmp_path / "ramp.mp4"
+    with VideoWriter(path, 64, 48, Fraction(1, 10), crf=0) as w:
+        w.write(image, 0)
+    with VideoReader(path) as r:
+        back = frame_to_array(next(r.frames()).frame, (64, 48), 0, r.reformatter).astype(float)
+    bias = (back - image).mean(axis=(0, 1))
+    assert np.abs(bias).max() < 0.4, bias
+    steps = np.abs(np.diff(back, axis=1)).max()  # the written ramp changes by at most ~4 levels a pixel
+    assert steps <= 6, steps
+    assert np.abs(back - image).mean() < 1.0
+
+
+@pytest.mark.parametrize(("height", "space"), [(720, "ITU709"), (480, "ITU601")])
+def test_an_untagged_frame_is_read_with_the_matrix_its_size_implies(height: int, space: str) -> None:
+    """A frame with no colour-matrix tag is BT.709 when HD (720 lines or more), BT.601 below, as players
+    assume: a saturated colour converted with that matrix reads back as written."""
+    image = np.zeros((height, 16, 3), dtype=np.uint8)
+    image[..., 0], image[..., 2] = 200, 40
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+        format="yuv420p", dst_colorspace=space, dst_color_range="MPEG"
+    )
+    frame.colorspace = 2  # unspecified
+    back = frame_to_array(frame, (16, height)).astype(float)
+    assert np.abs(back - image).max() <= 2, np.abs(back - image).max()

@@ -279,7 +279,7 @@ def describe_film(
 
 
 def _sample(t: float, frame: object, reader: VideoReader, d: Describer) -> _Sample:
-    grey = frame_thumbnail(frame, reformatter=reader.reformatter)  # type: ignore[arg-type]
+    grey = frame_thumbnail(frame, reformatter=reader.thumbnailer)  # type: ignore[arg-type]
     image = frame_to_image(frame, d.size, reader.reformatter)  # type: ignore[arg-type]
     blank = blank_reason(grey, d.blank_threshold) is not None
     return _Sample(t, phash_hex(grey), colour_signature(image), luminance_stats(grey)[0], blank, image)

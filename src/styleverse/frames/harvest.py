@@ -322,7 +322,7 @@ class _Harvest:
             if rel in self.paths:
                 yield Sample(rel, t), frame
                 continue
-            thumb = frame_thumbnail(frame, reformatter=reader.reformatter)
+            thumb = frame_thumbnail(frame, reformatter=reader.thumbnailer)
             reason = blank_reason(thumb, self.config.blank_threshold)
             yield (Sample(rel, t, blank=reason) if reason else Sample(rel, t, phash_hex(thumb))), frame
 
