@@ -199,9 +199,8 @@ def _video_args(p: Parser) -> None:
     p.add_argument("--crf", type=crf_arg, default=V.crf, help="H.264 quality: 0 lossless .. 51 worst")
     p.add_argument(
         "--chroma", choices=sorted(CHROMA), default=V.chroma,
-        help="H.264 colour resolution: 420 plays everywhere; 444 keeps each pixel's colour (a steadier stylised "
-        "clip: on bench_video's 128x72 clip 0.57x the warping error after encoding) but browsers and phones cannot "
-        "play it",
+        help="H.264 colour resolution: 420 plays everywhere; 444 keeps each pixel's colour (a style's per-pixel "
+        "colour grain; no steadier on bench_video's clip) but browsers and phones cannot play it",
     )  # fmt: skip
     p.add_argument(
         "--compare", action="store_true", help="also write input | output side by side (OUT_compare.mp4 / DIR_compare/)"

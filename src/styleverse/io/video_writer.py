@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, cast
 
 import av
+import cv2
 import numpy as np
 
 from styleverse.errors import OutputError
@@ -25,12 +26,54 @@ log = logging.getLogger("styleverse")
 
 # output extension -> FFmpeg muxer; all of them take H.264
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-DEFAULT_CRF = 18  # x264's "visually lossless" end: stylised textures are fine detail that low CRFs keep
-# chroma subsampling -> pixel format. 4:2:0 plays everywhere; 4:4:4 (H.264 High 4:4:4) keeps a stylised clip's
-# per-pixel colour, which 4:2:0 averages over 2x2 pixels at another phase every frame as the camera moves (on
-# benchmarks/bench_video.py's clip it tripled the temporal warping error away from the disc), but browsers,
-# phones and many players cannot play it
+# H.264 quality. Chosen by measurement (benchmarks/bench_video.py, 256x144, 4 passes): the encoder's own error
+# differs from frame to frame, so it undoes what the temporal loss holds still. Away from the disc the warping
+# error of the file was 1.73x / 1.99x / 2.16x / 2.39x lower than independent frames' at crf 18 / 16 / 14 / 12
+# (5.2x losslessly) for files 13 / 16 / 19 / 24 KB; 14 is the first with the target (half) met and a margin.
+DEFAULT_CRF = 14
+# chroma subsampling -> pixel format. 4:2:0 plays everywhere; 4:4:4 (H.264 High 4:4:4) keeps each pixel's colour
+# (a style with per-pixel colour grain) but browsers, phones and many players cannot play it. It is not steadier:
+# on bench_video's clip its warping error off the disc equalled 4:2:0's (9.4e-5 vs 8.6e-5 at crf 18) once 4:2:0
+# was written with its chroma where players look for it and read back with interpolated chroma
 CHROMA = {"420": "yuv420p", "444": "yuv444p"}
+# BT.709 RGB -> limited-range ("MPEG") Y'CbCr, as a 3x4 matrix on 8-bit levels: Y in 16..235, Cb/Cr in 16..240
+_KR, _KB = 0.2126, 0.0722
+_KG = 1 - _KR - _KB
+_YUV = np.concatenate(
+    [
+        np.array([[_KR, _KG, _KB], [-_KR / (2 - 2 * _KB), -_KG / (2 - 2 * _KB), 0.5],
+                  [0.5, -_KG / (2 - 2 * _KR), -_KB / (2 - 2 * _KR)]]) * (np.array([219, 224, 224]) / 255)[:, None],
+        np.array([[16], [128], [128]]),
+    ],
+    axis=1,
+).astype(np.float32)  # fmt: skip
+_LEFT = np.array([[0.25, 0.5, 0.25]], np.float32)  # horizontal chroma filter centred on the even columns
+
+
+def yuv_frame(image: np.ndarray, chroma: str = "420") -> av.VideoFrame:
+    """An RGB uint8 (H, W, 3) image as a BT.709 limited-range YUV frame (:data:`CHROMA`), rounded to nearest.
+
+    4:2:0 chroma is sited as H.264 and every player assume by default ("left": on the even columns, between
+    each pair of rows): each sample is the mean of two rows, filtered 1-2-1 across. libswscale's conversion
+    sites it half a pixel to the right, so a decoder shifted every colour edge by that much (on a red-to-blue
+    ramp, red read back 1 level low and blue 1.3 high); it also truncated instead of rounding. 17 ms for a
+    1080p frame on this project's CPU (libswscale: 4 ms); 4:4:4 5 ms."""
+    h, w = image.shape[:2]
+    image = np.ascontiguousarray(image)
+    yuv = cv2.transform(image, _YUV)  # uint8: rounded and saturated
+    if chroma == "444":
+        planar = np.ascontiguousarray(yuv.transpose(2, 0, 1), dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(planar, format="yuv444p")
+    else:
+        rows = cv2.resize(image.astype(np.float32), (w, h // 2), interpolation=cv2.INTER_AREA)  # pairs of rows
+        left = np.ascontiguousarray(cv2.filter2D(rows, -1, _LEFT, borderType=cv2.BORDER_REPLICATE)[:, 0::2])
+        uv = cv2.convertScaleAbs(cv2.transform(left, _YUV[1:]))  # chroma is linear in RGB: filter, then convert
+        planes = np.empty((h * 3 // 2, w), np.uint8)
+        planes[:h] = yuv[..., 0]
+        planes[h:].reshape(2, h // 2, w // 2)[:] = uv.transpose(2, 0, 1)
+        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+    frame.colorspace, frame.color_range = 1, 1  # BT.709, limited range
+    return frame
 
 
 def container_for(path: str | os.PathLike[str]) -> str:
@@ -179,7 +222,7 @@ class VideoWriter:
     ) -> None:  # fmt: skip
         self.path = Path(path)
         fmt = container_for(self.path)
-        self._pix = CHROMA[chroma]
+        self._pix, self._chroma = CHROMA[chroma], chroma
         if chroma == "420" and (width % 2 or height % 2):
             raise ValueError(f"H.264 4:2:0 needs even sizes, got {width}x{height}")
         self._tmp = temp_beside(self.path)
@@ -199,8 +242,7 @@ class VideoWriter:
         """Encode one RGB uint8 (H, W, 3) frame shown at ``pts`` (in ``time_base``; made strictly rising)."""
         pts = pts if self._last is None else max(pts, self._last + 1)
         self._last = pts
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame = frame.reformat(format=self._pix, dst_colorspace="ITU709", dst_color_range="MPEG")
+        frame = yuv_frame(image, self._chroma)
         frame.pts, frame.time_base = pts, self.time_base
         if self._audio is not None:
             self._audio.mux_until(float(pts * self.time_base))
