@@ -23,6 +23,7 @@ from styleverse.errors import ConfigError, StyleverseError
 if TYPE_CHECKING:
     from styleverse.nn.features import FeatureSpec
     from styleverse.styles.spec import StyleSpec
+    from styleverse.transfer.config import WarmStart
 
 console = Console(stderr=True)
 
@@ -229,6 +230,16 @@ def style_from_args(args: argparse.Namespace) -> StyleSpec:
         weights=tuple(args.style_weights) if args.style_weights else None, scale=getattr(args, "style_scale", d.scale),
         preserve_color=getattr(args, "preserve_color", d.preserve_color),
     )  # fmt: skip
+
+
+def warm_from_args(args: argparse.Namespace, style: StyleSpec) -> WarmStart | None:
+    """The network ``--init fast:MODEL[:UNIVERSE]`` / ``adain:DECODER`` names, opened for ``style`` on --device
+    and --precision (:func:`styleverse.fast.warm.warm_stylizer`); None for any other --init."""
+    from styleverse.fast.warm import warm_stylizer
+    from styleverse.transfer.config import parse_warm
+
+    warm = parse_warm(args.init)
+    return warm_stylizer(warm, style, args.device, args.precision) if warm else None
 
 
 def add_device_args(p: argparse.ArgumentParser) -> None:

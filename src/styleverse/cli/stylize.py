@@ -14,7 +14,6 @@ from styleverse.transfer.config import (
     QUALITY_SECONDS,
     StepEvent,
     TransferConfig,
-    parse_warm,
     with_quality,
 )
 from styleverse.transfer.job import StylizeJob, run_stylize
@@ -32,6 +31,7 @@ from .common import (
     setup_logging,
     stopping,
     style_from_args,
+    warm_from_args,
 )
 from .flags import add_gatys_args, add_style_args
 
@@ -134,16 +134,14 @@ def _add_output_args(p: Parser) -> None:
 
 def job_from_args(args: argparse.Namespace) -> StylizeJob:
     """The library job the flags describe."""
-    from styleverse.fast.warm import warm_stylizer
-
-    init, warm = args.init if args.init in INITS else "content", parse_warm(args.init)
+    init = args.init if args.init in INITS else "content"
     config = TransferConfig(**fields_from(args, TransferConfig, scales=tuple(args.scales or ()), init=init))
     config = with_quality(config, args.quality, keep={k for k in ("steps", "tol") if getattr(args, k) != getattr(D, k)})
     style = style_from_args(args)
     return StylizeJob(
         content=Path(args.content), output=Path(args.output), style=style, config=config,
         features=features_from_args(args), init=args.init, plot=Path(args.plot) if args.plot else None,
-        warm=warm_stylizer(warm, style, args.device, args.precision) if warm else None,
+        warm=warm_from_args(args, style),
         snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None, overwrite=args.overwrite,
         resume=args.resume,
     )  # fmt: skip

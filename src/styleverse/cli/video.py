@@ -10,7 +10,7 @@ from typing import Any
 from styleverse.frames.segments import parse_time
 from styleverse.io.video_writer import CHROMA
 from styleverse.styles.spec import COLOR_MODES, StyleSpec
-from styleverse.transfer.config import StepEvent, parse_warm
+from styleverse.transfer.config import StepEvent
 from styleverse.video.config import FrameDone, GatysSettings, StageStarted, VideoConfig, VideoJob, VideoStarted
 from styleverse.video.job import run_video
 from styleverse.video.loop import FlowBlended
@@ -29,6 +29,7 @@ from .common import (
     setup_logging,
     stopping,
     style_from_args,
+    warm_from_args,
 )
 from .flags import add_gatys_args, add_mix_args, add_style_args, parse_mix
 
@@ -209,17 +210,15 @@ def _video_args(p: Parser) -> None:
 
 def job_from_args(args: argparse.Namespace) -> VideoJob:
     """The library job the flags describe; a network --init names is opened here (one line if it cannot be)."""
-    from styleverse.fast.warm import warm_stylizer
-
     need(args.init == J.init or not (args.model or args.adain), "--init is for the optimisation, not --model/--adain")
     gatys = GatysSettings(**fields_from(args, GatysSettings))
     video = VideoConfig(**fields_from(args, VideoConfig))
-    style, warm = style_from_args(args), parse_warm(args.init)
+    style = style_from_args(args)
     return VideoJob(
         Path(args.input), Path(args.output), style, video, features_from_args(args), gatys,
         plot=Path(args.plot) if args.plot else None, overwrite=args.overwrite, resume=args.resume,
         png_sequence=args.output.endswith(("/", os.sep)), init=args.init,
-        warm=warm_stylizer(warm, style, args.device, args.precision) if warm else None,
+        warm=warm_from_args(args, style),
     )  # fmt: skip
 
 

@@ -43,6 +43,13 @@ DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 COARSEST = 256  # auto scales halve the size down to this (longest side, px)
 
 
+def warm_image(warm: WarmStart, content: torch.Tensor) -> torch.Tensor:
+    """Where a warm start begins: the ``warm`` network's result on ``content`` (1,3,H,W) in [0,1], float32 on
+    the CPU, clamped to [0, 1], without a graph (frame 1 of a video, a photo, a frame's unreliable pixels)."""
+    with torch.no_grad():
+        return warm(content).detach().float().cpu().clamp(0, 1)
+
+
 def parse_warm(init: str) -> tuple[str, str, str | None] | None:
     """A warm-start ``init``: ``fast:MODEL[:UNIVERSE]`` -> ("fast", MODEL, UNIVERSE or None),
     ``adain:DECODER`` -> ("adain", DECODER, None); anything else (content, noise, an image path) None. A

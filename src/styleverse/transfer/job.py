@@ -55,6 +55,7 @@ from styleverse.transfer.config import (
     TransferResult,
     WarmStart,
     parse_warm,
+    warm_image,
 )
 from styleverse.transfer.optimize import StyleTransfer, scaled_size
 from styleverse.transfer.sidecar import StylizeSidecar
@@ -291,8 +292,7 @@ def _initial_image(job: StylizeJob, content: torch.Tensor) -> torch.Tensor | Non
     """The image the optimisation starts from, where ``init`` names one: a network's result on the content
     (``job.warm``, :func:`styleverse.fast.warm.warm_stylizer`) or an image file; None for content and noise."""
     if job.warm is not None:
-        with torch.inference_mode():
-            return job.warm(content).float().cpu().clone()
+        return warm_image(job.warm, content)
     if parse_warm(job.init) is not None:
         raise ConfigError(f"init {job.init}: open the model with styleverse.fast.warm.warm_stylizer", setting="init")
     return None if job.init in INITS else pil_to_tensor(load_image(job.init))

@@ -54,7 +54,7 @@ from styleverse.errors import ConfigError
 from styleverse.nn.color import luminance_transfer
 from styleverse.nn.features import StyleContentModel
 from styleverse.styles.targets import GramDict, StyleSet
-from styleverse.transfer.config import Callback, WarmStart
+from styleverse.transfer.config import Callback, WarmStart, warm_image
 from styleverse.transfer.optimize import StyleTransfer, TransferConfig
 from styleverse.video.loop import FrameState, StylizedFrame
 from styleverse.video.warp import fresh_start
@@ -149,10 +149,7 @@ class GatysFrameStylizer:
 
     def network_start(self, frame: torch.Tensor) -> torch.Tensor | None:
         """The ``warm`` network's stylisation of ``frame`` (1,3,H,W) on the CPU; None without one."""
-        if self.warm is None:
-            return None
-        with torch.no_grad():
-            return self.warm(frame).detach().float().cpu().clamp(0, 1)
+        return None if self.warm is None else warm_image(self.warm, frame)
 
     def __call__(self, frame: torch.Tensor, state: FrameState) -> StylizedFrame:
         warm = self.temporal_weight > 0 and state.warped_previous is not None and state.mask is not None
