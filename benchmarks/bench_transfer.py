@@ -416,8 +416,8 @@ def grid_table(
     args: argparse.Namespace, backbone: str, name: str, runs: list[tuple[str, dict[str, Any]]], sheet: str
 ) -> list[float]:
     """One run per ``(label, settings)`` at ``--weight-size``: the unweighted style and content losses, SSIM
-    of the luminance against the photo, steps, why it stopped, whether it moved; a contact sheet to ``sheet``.
-    Returns the style losses."""
+    of the luminance against the photo, steps, why it stopped, whether it moved; a contact sheet to ``sheet``
+    (the photo, the styles whose mean Gram is the target, then each result). Returns the style losses."""
     from styleverse.evaluation.metrics import ssim
 
     model, _ = build_model(backbone)
@@ -441,7 +441,8 @@ def grid_table(
                       f"{time.perf_counter() - t:.1f}")  # fmt: skip
     console.print(table)
     if sheet:
-        contact_sheet([(content, "photo"), *images], sheet)
+        drawn = [(pil_to_tensor(sample_style(n, args.weight_size)), f"style: {n}") for n in styles.names]
+        contact_sheet([(content, "photo"), *drawn, *images], sheet)
         console.print(f"results side by side: {sheet}")
     return style_losses
 
