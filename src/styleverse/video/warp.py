@@ -15,15 +15,31 @@ and 1 elsewhere. Flow follows :mod:`styleverse.video.flow`'s convention (``a(p) 
 Departure, for the stylizer's mask only: DIS, like any flow, cannot see motion inside a flat region, so a
 plain object moving over texture drags the background's flow into itself, the check above passes (the flow
 is smooth and consistent) and the warp copies a ghost of the object's old edge into the new frame, which
-the temporal loss would then hold in place. :func:`photometric_mask` also drops pixels where the *input*
-frame t−1, warped the same way, does not match input frame t (any channel's 3x3 mean off by more than
-``PHOTOMETRIC``), and a pixel around them: if the warp cannot carry the input, it cannot carry the output.
-On ``benchmarks/bench_video.py --seconds 1``'s clip (a flat disc moving 4.5 px/frame over an 11 px/frame
-pan) the flow checks leave 13.4% of the pixels out, with this check 17.3%; at 0.25 and no margin (14.8%)
-faint copies of the stylised disc's edge stayed behind it and inside it. The price is on patterns finer
-than the flow's accuracy: on a 2 px checkerboard at 48x32 (the tests' "miles" clip) it leaves 84% out (21%
-at 0.25), which then start afresh with more steps. The warping error (Lai et al.) keeps the flow-only
-mask, so it means what it means elsewhere.
+the temporal loss would then hold in place. :func:`photometric_mask` also drops pixels where the *input* frame
+t−1, warped the same way, does not match input frame t (any channel's 3x3 mean off by more than
+``PHOTOMETRIC`` plus the frame's own texture there, its mean deviation from the 3x3 mean, in all at most
+``PHOTOMETRIC_TEXTURED``), and a pixel around them: if the warp cannot carry the input, it cannot carry the
+output. The texture allowance keeps fine patterns, which a flow a fraction of a pixel off misplaces
+everywhere, from all being dropped; a flat object's edge over a background of about its brightness (which DIS,
+on luma only, cannot see) has little texture, so the bar there stays low (and the cap keeps an edge's own
+contrast from raising it much: uncapped, the tests' still square kept 11% of the strip the warp fills with
+background). Measured on ``benchmarks/bench_video.py``'s clips (the share of pixels left out; flow checks
+alone / with this check) and by looking at the stylised disc:
+
+=======================  ==========  ===========  ===========  =====================
+check                    128x72 1 s  256x144 5 s  tests' 48x32  the disc's edge
+                                                  "miles"
+=======================  ==========  ===========  ===========  =====================
+flow checks only         11.7%       3.8%         16.3%        ghosts (see above)
+0.15, no allowance       15.5%       4.2%         41.5%        torn: notches, spikes
+0.08, no allowance       17.0%       4.8%         86.1%        clean
+0.08 + texture           16.5%       4.6%         58.3%        clean
+0.08 + texture, <= 0.15  16.5%       4.6%         59.7%        clean (used)
+0.08 + 2x texture        16.2%       4.4%         36.1%        small notches
+=======================  ==========  ===========  ===========  =====================
+
+Pixels left out start afresh with more steps (:mod:`styleverse.video.gatys`). The warping error (Lai et
+al.) keeps the flow-only mask, so it means what it means elsewhere.
 """
 
 from __future__ import annotations
@@ -39,7 +55,9 @@ from styleverse.video.flow import FlowPair
 
 DISOCCLUSION = (0.01, 0.5)  # Ruder et al. 2016: relative and absolute tolerance of the consistency check
 MOTION_BOUNDARY = (0.01, 0.002)  # Ruder et al. 2016: relative and absolute threshold on the flow gradient
-PHOTOMETRIC = 0.15  # largest per-channel difference (3x3 means, pixels in [0,1]) of a warped input that matches
+# per-channel difference (3x3 means, pixels in [0,1]) of a warped input that still matches: PHOTOMETRIC on flat
+# regions, rising with the frame's own texture there up to PHOTOMETRIC_TEXTURED (see photometric_mask)
+PHOTOMETRIC, PHOTOMETRIC_TEXTURED = 0.08, 0.15
 
 
 def _grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,16 +151,26 @@ def fresh_start(warped: torch.Tensor, frame: torch.Tensor, mask: torch.Tensor) -
 
 
 def photometric_mask(
-    frame: torch.Tensor, warped_previous_frame: torch.Tensor, tolerance: float = PHOTOMETRIC, margin: int = 1
+    frame: torch.Tensor,
+    warped_previous_frame: torch.Tensor,
+    tolerance: float = PHOTOMETRIC,
+    margin: int = 1,
+    textured: float = PHOTOMETRIC_TEXTURED,
 ) -> torch.Tensor:
-    """(1,1,H,W) float32: 1 where input frame t−1 warped into frame t matches frame t in every channel
-    within ``tolerance``, 0 where it does not and within ``margin`` pixels of such a place (see the module
-    doc). Both are compared as 3x3 means, so fine texture that the flow misplaces by a fraction of a pixel
-    still matches and only whole misplaced shapes (the ghost of an object's edge) do not; the margin takes
-    the stylised edge's halo, which reaches a pixel past the input's edge, with it."""
-    diff = (frame.float() - warped_previous_frame.float().to(frame.device)).abs()
-    local = F.avg_pool2d(diff, 3, stride=1, padding=1, count_include_pad=False)
-    bad = (local.amax(dim=1, keepdim=True) > tolerance).float()
+    """(1,1,H,W) float32: 1 where input frame t−1 warped into frame t matches frame t, 0 where it does not and
+    within ``margin`` pixels of such a place (see the module doc). Both are compared as 3x3 means of the
+    absolute difference, in every channel, against ``tolerance`` plus frame t's own texture there (the 3x3 mean
+    of its deviation from its 3x3 mean), at most ``textured`` in all: fine texture that the flow misplaces by a
+    fraction of a pixel still matches, a whole misplaced shape (the ghost of an object's edge) does not. The
+    margin takes the stylised edge's halo, which reaches a pixel past the input's edge, with it."""
+    x = frame.float()
+
+    def mean3(t: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(t, 3, stride=1, padding=1, count_include_pad=False)
+
+    local = mean3((x - warped_previous_frame.float().to(frame.device)).abs())
+    texture = mean3((x - mean3(x)).abs()).clamp(max=max(0.0, textured - tolerance))
+    bad = ((local - texture).amax(dim=1, keepdim=True) > tolerance).float()
     if margin > 0:
         bad = F.max_pool2d(bad, 2 * margin + 1, stride=1, padding=margin)
     return 1 - bad
