@@ -184,8 +184,8 @@ class Variant(StyleTransfer):
             precision = self.finest
         return super()._scale(index, hw, precision, *rest)
 
-    def _stop_reason(self, sc: Any, stop: Any) -> str | None:
-        reason = super()._stop_reason(sc, stop)
+    def _stop_reason(self, sc: Any, stop: Any, history: Any = ()) -> str | None:
+        reason = super()._stop_reason(sc, stop, history)
         if reason == "converged" and sc.index == len(self.config.sizes) - 1 and not self.stop:
             return "stopped" if stop is not None and stop() else None
         return reason

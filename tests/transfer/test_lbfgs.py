@@ -51,9 +51,10 @@ def _f(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> float:
     return float(0.5 * x @ a @ x - b @ x)
 
 
-def test_a_move_that_raises_the_objective_is_rejected_and_halved() -> None:
+def test_a_move_that_raises_the_objective_is_rejected_and_shortened() -> None:
     """Steps far too long for the curvature (lr 8): without the objective the iterates blow up; with it every
-    move that raised f is taken back halfway, the accepted values never rise, and it still converges."""
+    move that raised f is taken back (to between a tenth and half of it), the accepted values never rise, and
+    it still converges."""
     a, b = _quadratic(seed=2)
     blind, x = LBFGS(history=10, lr=8.0), torch.zeros(20, dtype=torch.float64)
     for _ in range(30):
@@ -67,3 +68,20 @@ def test_a_move_that_raises_the_objective_is_rejected_and_halved() -> None:
             accepted.append(fx)
     assert opt.rejected > 0 and accepted == sorted(accepted, reverse=True)
     assert torch.allclose(opt.x_prev, torch.linalg.solve(a, b), atol=1e-4)
+
+
+def test_a_far_overshoot_is_taken_back_in_few_tries() -> None:
+    """A move that raised f 200-fold: the parabola through f, the slope and the new f puts the next try near
+    the start (a tenth of the move), where halving needed 8 tries to get below f again."""
+    a = torch.eye(4, dtype=torch.float64)
+    b = torch.ones(4, dtype=torch.float64)
+    opt = LBFGS(history=5, lr=1.0)
+    x0 = torch.zeros(4, dtype=torch.float64)
+    opt.step(x0, _grad(a, b, x0), _f(a, b, x0))
+    tries, x = 0, x0 + 400.0 * b  # far past the minimum at b along the descent direction
+    while True:
+        fx = _f(a, b, x)
+        if fx <= _f(a, b, x0):
+            break
+        x, tries = opt.step(x, _grad(a, b, x), fx), tries + 1
+    assert 0 < tries <= 3 and opt.rejected == tries

@@ -4,10 +4,13 @@ Gatys et al. optimise with L-BFGS; like ``torch.optim.LBFGS(max_iter=1)`` (what 
 evaluates the objective once and moves ``t·d`` along the quasi-Newton direction, without a line search: a line
 search costs evaluations, and the style objective is smooth enough that a full step is almost always accepted. When
 it is not (a large style weight makes the first steps overshoot), the evaluation that found the loss higher than at
-the last accepted point rejects the move: the next point is halfway back along it, and no curvature pair is learnt
-from it (backtracking, one evaluation per try). Owning the loop gives two things torch's class does not: the state
-(:meth:`LBFGS.state_dict`) is plain tensors and numbers, so an interrupted run continues bit for bit, and the
-curvature pairs are built from the move actually made, which keeps them right when a caller bounds the variable.
+the last accepted point rejects the move: the next point is back along it where the parabola through the two losses
+and the slope at the accepted point is lowest, between a tenth and half of the move (Nocedal & Wright 3.5), and no
+curvature pair is learnt from it (backtracking, one evaluation per try). Halving alone took 8 tries to come back
+from a frame's step that raised the loss 200-fold (0.081 -> 17, ``benchmarks/bench_video.py``'s 128x72 clip). Owning
+the loop gives two things torch's class does not: the state (:meth:`LBFGS.state_dict`) is plain tensors and numbers,
+so an interrupted run continues bit for bit, and the curvature pairs are built from the move actually made, which
+keeps them right when a caller bounds the variable.
 """
 
 from __future__ import annotations
@@ -67,10 +70,10 @@ class LBFGS:
         """The next point from ``x`` with gradient ``g`` (both flat) and objective ``f``. Both tensors are kept,
         not copied (a copy per step costs as much as an image): the caller must not modify them in place
         afterwards. Given ``f``, a move that raised the objective above the last accepted point's is rejected
-        and halved instead (see the module doc)."""
+        and shortened instead (see the module doc)."""
         if self.x_prev is not None and self.f_prev is not None and f is not None and not f <= self.f_prev:
             self.rejected += 1
-            return self.x_prev + 0.5 * (x - self.x_prev)
+            return self.x_prev + self._backoff(x, f) * (x - self.x_prev)
         if self.x_prev is not None and self.g_prev is not None:
             s, y = x - self.x_prev, g - self.g_prev
             ys, yy = _dot(y, s), _dot(y, y)
@@ -85,6 +88,19 @@ class LBFGS:
         t = min(1.0, 1.0 / max(float(g.abs().sum()), 1e-30)) * self.lr if self.n == 0 else self.lr
         self.x_prev, self.g_prev, self.f_prev, self.n = x, g, f, self.n + 1
         return x + t * d
+
+    def _backoff(self, x: torch.Tensor, f: float) -> float:
+        """The share of the rejected move ``x − x_prev`` to try next: the minimum of the parabola with the
+        accepted point's objective and slope ``g_prevᵀ(x − x_prev)`` that passes through ``f`` at ``x``, kept in
+        [0.1, 0.5]; 0.5 where that parabola has no minimum ahead (not a descent move, or NaN)."""
+        assert self.x_prev is not None and self.f_prev is not None
+        if self.g_prev is None:
+            return 0.5
+        slope = _dot(self.g_prev, x - self.x_prev)
+        curvature = f - self.f_prev - slope
+        if not (slope < 0 and curvature > 0):
+            return 0.5
+        return min(0.5, max(0.1, -slope / (2.0 * curvature)))
 
     def state_dict(self) -> dict[str, Any]:
         """Plain nested state (tensors are shared, not copied: they are never modified in place)."""
