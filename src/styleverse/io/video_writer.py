@@ -60,16 +60,16 @@ def yuv_frame(image: np.ndarray, chroma: str = "420") -> av.VideoFrame:
     1080p frame on this project's CPU (libswscale: 4 ms); 4:4:4 5 ms."""
     h, w = image.shape[:2]
     image = np.ascontiguousarray(image)
-    yuv = cv2.transform(image, _YUV)  # uint8: rounded and saturated
     if chroma == "444":
+        yuv = cv2.transform(image, _YUV)  # uint8: rounded and saturated
         planar = np.ascontiguousarray(yuv.transpose(2, 0, 1), dtype=np.uint8)
         frame = av.VideoFrame.from_ndarray(planar, format="yuv444p")
-    else:
+    else:  # luma per pixel; chroma only where 4:2:0 keeps it
         rows = cv2.resize(image.astype(np.float32), (w, h // 2), interpolation=cv2.INTER_AREA)  # pairs of rows
         left = np.ascontiguousarray(cv2.filter2D(rows, -1, _LEFT, borderType=cv2.BORDER_REPLICATE)[:, 0::2])
         uv = cv2.convertScaleAbs(cv2.transform(left, _YUV[1:]))  # chroma is linear in RGB: filter, then convert
         planes = np.empty((h * 3 // 2, w), np.uint8)
-        planes[:h] = yuv[..., 0]
+        planes[:h] = cv2.transform(image, _YUV[:1])  # uint8: rounded and saturated
         planes[h:].reshape(2, h // 2, w // 2)[:] = uv.transpose(2, 0, 1)
         frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
     frame.colorspace, frame.color_range = 1, 1  # BT.709, limited range
@@ -222,14 +222,14 @@ class VideoWriter:
     ) -> None:  # fmt: skip
         self.path = Path(path)
         fmt = container_for(self.path)
-        self._pix, self._chroma = CHROMA[chroma], chroma
+        self._chroma = chroma
         if chroma == "420" and (width % 2 or height % 2):
             raise ValueError(f"H.264 4:2:0 needs even sizes, got {width}x{height}")
         self._tmp = temp_beside(self.path)
         opts = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
         self._out = av.open(str(self._tmp), mode="w", format=fmt, options=opts)
         s = self._out.add_stream("libx264", rate=rate or Fraction(25))
-        s.width, s.height, s.pix_fmt = width, height, self._pix
+        s.width, s.height, s.pix_fmt = width, height, CHROMA[chroma]
         s.time_base = s.codec_context.time_base = self.time_base = time_base  # the muxer may change the stream's
         s.options = {"crf": str(crf), "preset": "medium"}
         s.codec_context.colorspace = s.codec_context.color_primaries = s.codec_context.color_trc = 1  # BT.709
